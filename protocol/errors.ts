@@ -1,0 +1,36 @@
+/**
+ * The error codes of the wire contract (PROTOCOL section 2 and 7). Stable strings: clients
+ * switch on them, so a code is never renamed or removed.
+ */
+export const errorCodes = [
+  'VALIDATION',
+  'UNAUTHORIZED',
+  'INVALID_CREDENTIALS',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'CONFLICT',
+  'RATE_LIMITED',
+  'PAYLOAD_TOO_LARGE',
+  'UNAVAILABLE',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof errorCodes)[number];
+
+/** The error object carried in a failed ack and in HTTP error bodies. */
+export interface WireError {
+  /** Stable code from `errorCodes`. */
+  code: ErrorCode;
+  /** Human-readable text; never contains secrets or stack traces. */
+  message: string;
+  /** Milliseconds until a retry may succeed; always present with `RATE_LIMITED`. */
+  retryAfterMs?: number;
+  /** Structured detail, for example the failing field of a `VALIDATION` error. */
+  details?: unknown;
+}
+
+/** Every client-to-server event is acknowledged exactly once with one of these. */
+export type Ack<T> = { ok: true; data: T } | { ok: false; error: WireError };
+
+/** An acknowledgement callback as Socket.IO passes it to a handler. */
+export type AckCallback<T> = (response: Ack<T>) => void;

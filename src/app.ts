@@ -1,0 +1,129 @@
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { TokenService } from './auth/tokens.js';
+import type { Config } from './config/config.js';
+import { registerErrorHandling } from './http/errors.js';
+import { registerHealthRoutes } from './http/health.js';
+import { registerObjectRoutes } from './http/objects.js';
+import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { pingHandler } from './realtime/handlers/system.js';
+import { createIoServer, type AppServer } from './realtime/io-server.js';
+import { FsObjectStore } from './stores/object/fs-object-store.js';
+import { openStores, type Stores } from './stores/stores.js';
+import { loadOrCreateSecret } from './util/local-secrets.js';
+import { withTimeout } from './util/timeout.js';
+
+/** A built node: HTTP API and Socket.IO on one server, not yet listening. */
+export interface App {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly stores: Stores;
+  readonly tokens: TokenService;
+  readonly http: FastifyInstance;
+  readonly io: AppServer;
+  /** Listens on `port` (default: the configured one); returns the bound address. */
+  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /**
+   * Drains and stops: refuses new work, waits for running handlers (bounded by
+   * SHUTDOWN_TIMEOUT_MS), disconnects sockets, closes the HTTP server and every store.
+   */
+  close(): Promise<void>;
+}
+
+/** Extra wiring for tests and embedding. */
+export interface BuildOptions {
+  /** Use this logger instead of creating one from the configuration. */
+  logger?: Logger;
+}
+
+/** Builds one node from a validated configuration. Never listens (see `listen`). */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<App> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel, nodeId: config.nodeId });
+  const metrics = new Metrics(config.nodeId);
+  let publicUrl = config.publicUrl;
+  let draining = false;
+
+  const stores = await openStores(config, { logger, publicUrl: () => publicUrl });
+  try {
+    const jwtSecret = config.jwtSecret ?? (await loadOrCreateSecret(config.dataDir, 'jwt-secret'));
+    const tokens = new TokenService(jwtSecret);
+
+    const http = Fastify({
+      loggerInstance: logger as FastifyBaseLogger,
+      bodyLimit: 1024 * 1024,
+      disableRequestLogging: true,
+      return503OnClosing: true,
+      forceCloseConnections: false,
+    });
+    http.addHook('onResponse', async (request, reply) => {
+      metrics.httpRequests.inc({
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: String(reply.statusCode),
+      });
+    });
+    registerErrorHandling(http);
+    registerHealthRoutes(http, {
+      nodeId: config.nodeId,
+      dependencies: stores.dependencies,
+      optional: config.readinessOptional,
+      timeoutMs: config.dependencyTimeoutMs,
+      metrics,
+      draining: () => draining,
+    });
+    if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
+    await http.ready();
+
+    const { io, dispatcher } = createIoServer({
+      http: http.server as HttpServer,
+      tokens,
+      logger,
+      metrics,
+      handlers: { 'sys:ping': pingHandler(config.nodeId) },
+    });
+
+    let closing: Promise<void> | undefined;
+    const app: App = {
+      config,
+      logger,
+      metrics,
+      stores,
+      tokens,
+      http,
+      io,
+      async listen(port = config.http.port, host = config.http.host) {
+        await http.listen({ port, host });
+        const address = http.server.address() as AddressInfo;
+        if (config.publicUrl === `http://127.0.0.1:${config.http.port}` && address.port !== config.http.port) {
+          publicUrl = `http://127.0.0.1:${address.port}`;
+        }
+        logger.info({ port: address.port, host, nodeId: config.nodeId, embedded: config.embeddedDefault }, 'listening');
+        return address;
+      },
+      close() {
+        closing ??= (async () => {
+          draining = true;
+          logger.info('draining');
+          // New handshakes are refused from here on; running handlers may finish.
+          io.use((_socket, next) => next(new Error('server is shutting down')));
+          await withTimeout(dispatcher.idle(), config.shutdownTimeoutMs, 'drain timed out').catch((error: unknown) =>
+            logger.warn({ err: error }, 'closing with handlers still running'),
+          );
+          io.disconnectSockets(true);
+          await new Promise<void>((resolve) => io.close(() => resolve()));
+          await http.close();
+          await stores.close();
+          logger.info('closed');
+        })();
+        return closing;
+      },
+    };
+    return app;
+  } catch (error) {
+    await stores.close();
+    throw error;
+  }
+}

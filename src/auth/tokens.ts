@@ -1,0 +1,59 @@
+import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
+import { roles, type Role } from '../../protocol/roles.js';
+import { AppError } from '../errors/app-error.js';
+
+/** Claims the server reads from an access token. */
+export interface AccessClaims {
+  userId: string;
+  role: Role;
+}
+
+const ISSUER = 'voicehelper';
+const AUDIENCE = 'voicehelper:access';
+
+/** Signs and verifies HS256 access tokens with JWT_SECRET. */
+export class TokenService {
+  private readonly key: Uint8Array;
+
+  constructor(
+    secret: string,
+    /** Lifetime of an access token in seconds. Default 900 (15 minutes). */
+    private readonly ttlSeconds = 900,
+  ) {
+    this.key = new TextEncoder().encode(secret);
+  }
+
+  async sign(claims: AccessClaims): Promise<string> {
+    return new SignJWT({ role: claims.role })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(claims.userId)
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime(`${this.ttlSeconds}s`)
+      .sign(this.key);
+  }
+
+  /** Throws AppError UNAUTHORIZED for a missing, expired, forged or malformed token. */
+  async verify(token: unknown): Promise<AccessClaims> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
+      throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
+    }
+    try {
+      const { payload } = await jwtVerify(token, this.key, {
+        algorithms: ['HS256'],
+        issuer: ISSUER,
+        audience: AUDIENCE,
+      });
+      const role = payload['role'];
+      if (typeof payload.sub !== 'string' || !roles.includes(role as Role)) {
+        throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
+      }
+      return { userId: payload.sub, role: role as Role };
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      if (error instanceof joseErrors.JOSEError) throw new AppError('UNAUTHORIZED', { message: 'unauthorized', cause: error });
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,55 @@
+import type { DependencyName } from './schema.js';
+
+export type PostgresConfig =
+  | { mode: 'external'; url: string }
+  | { mode: 'embedded'; dir: string; port: number };
+
+export type RedisConfig = { mode: 'external'; url: string } | { mode: 'memory' };
+
+export type VectorConfig =
+  | { mode: 'milvus'; address: string; token: string | undefined; collection: string }
+  | { mode: 'memory'; dir: string; collection: string };
+
+export type GraphConfig =
+  | { mode: 'neo4j'; uri: string; user: string; password: string | undefined }
+  | { mode: 'postgres' };
+
+export type ObjectsConfig =
+  | {
+      mode: 's3';
+      endPoint: string;
+      port: number;
+      useSSL: boolean;
+      accessKey: string;
+      secretKey: string;
+      bucket: string;
+      region: string;
+    }
+  | { mode: 'fs'; dir: string; bucket: string };
+
+/** The validated, frozen configuration of one node. Built only by `loadConfig`. */
+export interface Config {
+  /** Name of this node in logs, metrics and cluster messages. */
+  readonly nodeId: string;
+  readonly http: { readonly host: string; readonly port: number };
+  /** Base URL of this node as clients see it (presigned URLs of the embedded object store). */
+  readonly publicUrl: string;
+  readonly logLevel: string;
+  /** Absolute directory for embedded data and local secrets. */
+  readonly dataDir: string;
+  /** True when every store runs embedded (the `npm start` default). */
+  readonly embeddedDefault: boolean;
+  /** HS256 key; undefined only on the embedded default, where a key is generated under dataDir. */
+  readonly jwtSecret: string | undefined;
+  readonly postgres: PostgresConfig;
+  readonly redis: RedisConfig;
+  readonly vector: VectorConfig;
+  readonly graph: GraphConfig;
+  readonly objects: ObjectsConfig;
+  readonly embeddings: { readonly url: string | undefined; readonly dim: number };
+  readonly migrateOnStart: boolean;
+  readonly shutdownTimeoutMs: number;
+  readonly dependencyTimeoutMs: number;
+  /** Dependencies that do not fail `/readyz` when down. */
+  readonly readinessOptional: ReadonlySet<DependencyName>;
+}

@@ -1,0 +1,109 @@
+import path from 'node:path';
+import type { Config } from './config.js';
+import { SECRET_VARIABLES, envSchema, type ParsedEnv } from './schema.js';
+
+/** Thrown by `loadConfig` with one line per bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describe(name: string, raw: string | undefined): string {
+  if (raw === undefined) return 'not set';
+  if (SECRET_VARIABLES.has(name)) return 'value hidden';
+  return `got ${JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}...` : raw)}`;
+}
+
+function parseEnv(env: NodeJS.ProcessEnv): ParsedEnv {
+  const problems: string[] = [];
+  const parsed: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(envSchema)) {
+    const raw = env[name];
+    const result = schema.safeParse(raw);
+    if (result.success) {
+      parsed[name] = result.data;
+    } else {
+      const message = result.error.issues[0]?.message ?? 'invalid value';
+      problems.push(`${name}: ${message} (${describe(name, raw)})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return parsed as ParsedEnv;
+}
+
+/**
+ * Parses and validates the environment once, fills defaults and returns a frozen Config.
+ * Nothing else in the server reads `process.env`.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const e = parseEnv(env);
+  const problems: string[] = [];
+  const dataDir = path.resolve(e.DATA_DIR);
+  const external = [e.DATABASE_URL, e.REDIS_URL, e.MILVUS_ADDRESS, e.NEO4J_URI, e.S3_ENDPOINT].some(
+    (v) => v !== undefined,
+  );
+
+  if (e.JWT_SECRET === undefined && (e.DATABASE_URL !== undefined || e.REDIS_URL !== undefined)) {
+    problems.push(
+      'JWT_SECRET: required when DATABASE_URL or REDIS_URL is set, so that every node of a cluster signs with the same key (not set)',
+    );
+  }
+  let objects: Config['objects'] = { mode: 'fs', dir: path.join(dataDir, 'objects'), bucket: e.S3_BUCKET };
+  if (e.S3_ENDPOINT !== undefined) {
+    if (e.S3_ACCESS_KEY === undefined) problems.push('S3_ACCESS_KEY: required with S3_ENDPOINT (not set)');
+    if (e.S3_SECRET_KEY === undefined) problems.push('S3_SECRET_KEY: required with S3_ENDPOINT (not set)');
+    const url = new URL(e.S3_ENDPOINT);
+    const useSSL = url.protocol === 'https:';
+    objects = {
+      mode: 's3',
+      endPoint: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port === '' ? (useSSL ? 443 : 80) : Number(url.port),
+      useSSL,
+      accessKey: e.S3_ACCESS_KEY ?? '',
+      secretKey: e.S3_SECRET_KEY ?? '',
+      bucket: e.S3_BUCKET,
+      region: e.S3_REGION,
+    };
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const config: Config = {
+    nodeId: e.NODE_ID,
+    http: { host: e.HOST, port: e.PORT },
+    publicUrl: (e.PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
+    logLevel: e.LOG_LEVEL,
+    dataDir,
+    embeddedDefault: !external,
+    jwtSecret: e.JWT_SECRET,
+    postgres:
+      e.DATABASE_URL !== undefined
+        ? { mode: 'external', url: e.DATABASE_URL }
+        : { mode: 'embedded', dir: path.join(dataDir, 'postgres'), port: e.EMBEDDED_PG_PORT },
+    redis: e.REDIS_URL !== undefined ? { mode: 'external', url: e.REDIS_URL } : { mode: 'memory' },
+    vector:
+      e.MILVUS_ADDRESS !== undefined
+        ? { mode: 'milvus', address: e.MILVUS_ADDRESS, token: e.MILVUS_TOKEN, collection: e.MILVUS_COLLECTION }
+        : { mode: 'memory', dir: path.join(dataDir, 'vectors'), collection: e.MILVUS_COLLECTION },
+    graph:
+      e.NEO4J_URI !== undefined
+        ? { mode: 'neo4j', uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD }
+        : { mode: 'postgres' },
+    objects,
+    embeddings: { url: e.EMBEDDINGS_URL, dim: e.EMBEDDING_DIM },
+    migrateOnStart: e.MIGRATE_ON_START,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    dependencyTimeoutMs: e.DEPENDENCY_TIMEOUT_MS,
+    readinessOptional: new Set(e.READINESS_OPTIONAL),
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

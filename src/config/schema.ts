@@ -1,0 +1,190 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+/** Variables whose values must never be echoed in an error or a log line. */
+export const SECRET_VARIABLES = new Set([
+  'JWT_SECRET',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'MILVUS_TOKEN',
+  'NEO4J_PASSWORD',
+  'S3_SECRET_KEY',
+  'S3_ACCESS_KEY',
+]);
+
+const emptyToUndefined = (value: unknown): unknown =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+
+const port = (fallback: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ invalid_type_error: 'expected an integer between 0 and 65535' })
+      .int('expected an integer between 0 and 65535')
+      .min(0, 'expected an integer between 0 and 65535')
+      .max(65535, 'expected an integer between 0 and 65535')
+      .default(fallback),
+  );
+
+const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ invalid_type_error: 'expected a positive integer' })
+      .int('expected a positive integer')
+      .min(1, 'expected a positive integer')
+      .max(max, `expected at most ${max}`)
+      .default(fallback),
+  );
+
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false', '1', '0', 'yes', 'no'], {
+        errorMap: () => ({ message: 'expected true or false' }),
+      })
+      .transform((v) => v === 'true' || v === '1' || v === 'yes')
+      .default(fallback ? 'true' : 'false'),
+  );
+
+const urlWithScheme = (schemes: readonly string[], example: string) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .refine(
+        (value) => {
+          try {
+            const url = new URL(value);
+            return schemes.includes(url.protocol.replace(/:$/, '')) && url.hostname !== '';
+          } catch {
+            return false;
+          }
+        },
+        { message: `expected a URL like ${example}` },
+      )
+      .optional(),
+  );
+
+/** A `host:port` address, optionally with an http(s) scheme, as the Milvus SDK accepts. */
+const milvusAddress = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .regex(/^(https?:\/\/)?[A-Za-z0-9.\-_[\]:]+:\d{1,5}$/, 'expected host:port, like 127.0.0.1:19530')
+    .optional(),
+);
+
+export const dependencyNames = ['postgres', 'redis', 'vector', 'graph', 'objects'] as const;
+export type DependencyName = (typeof dependencyNames)[number];
+
+/**
+ * One entry per environment variable (PROTOCOL section 9 plus operational settings).
+ * Each is parsed on its own so that every bad variable gets its own one-line error.
+ */
+export const envSchema = {
+  /** HTTP and Socket.IO port. Default 3000. */
+  PORT: port(3000),
+  /** Interface to listen on. Default 0.0.0.0. */
+  HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+  /**
+   * Base URL clients use to reach this node; presigned URLs of the embedded object store
+   * point here. Default `http://127.0.0.1:<PORT>`.
+   */
+  PUBLIC_URL: urlWithScheme(['http', 'https'], 'https://voice.example.com'),
+  /** Name of this node in logs, metrics and cluster messages. Default `<hostname>-<pid>`. */
+  NODE_ID: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, dots, dashes or underscores')
+      .default(`${hostname()}-${process.pid}`.slice(0, 64).replace(/[^A-Za-z0-9._-]/g, '-')),
+  ),
+  /** HS256 key for access tokens, at least 32 characters. Required when any external store is set. */
+  JWT_SECRET: z.preprocess(
+    emptyToUndefined,
+    z.string().min(32, 'expected at least 32 characters').optional(),
+  ),
+  /** PostgreSQL connection string. Unset: embedded PostgreSQL under DATA_DIR/postgres. */
+  DATABASE_URL: urlWithScheme(['postgres', 'postgresql'], 'postgres://user:pass@host:5432/db'),
+  /** Redis connection string. Unset: in-process equivalents (single node only). */
+  REDIS_URL: urlWithScheme(['redis', 'rediss'], 'redis://host:6379'),
+  /** Milvus gRPC address. Unset: in-process vector index persisted under DATA_DIR/vectors. */
+  MILVUS_ADDRESS: milvusAddress,
+  /** Milvus token (`user:password` or an API key). */
+  MILVUS_TOKEN: optionalString,
+  /** Milvus collection holding chunk embeddings. Default `document_chunks`. */
+  MILVUS_COLLECTION: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'expected a Milvus collection name (letters, digits, underscores)')
+      .default('document_chunks'),
+  ),
+  /** Neo4j Bolt URI. Unset: a graph kept in PostgreSQL. */
+  NEO4J_URI: urlWithScheme(
+    ['bolt', 'bolt+s', 'bolt+ssc', 'neo4j', 'neo4j+s', 'neo4j+ssc'],
+    'bolt://host:7687',
+  ),
+  /** Neo4j user. Default `neo4j`. */
+  NEO4J_USER: z.preprocess(emptyToUndefined, z.string().default('neo4j')),
+  /** Neo4j password. */
+  NEO4J_PASSWORD: optionalString,
+  /** S3 endpoint (MinIO or any S3). Unset: a directory under DATA_DIR/objects. */
+  S3_ENDPOINT: urlWithScheme(['http', 'https'], 'http://host:9000'),
+  /** S3 access key (required with S3_ENDPOINT). */
+  S3_ACCESS_KEY: optionalString,
+  /** S3 secret key (required with S3_ENDPOINT). */
+  S3_SECRET_KEY: optionalString,
+  /** S3 bucket, created at start if missing. Default `voicehelper`. */
+  S3_BUCKET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected a valid S3 bucket name')
+      .default('voicehelper'),
+  ),
+  /** S3 region. Default `us-east-1`. */
+  S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
+  /** Optional OpenAI-compatible embeddings endpoint. Unset: the built-in local embedder. */
+  EMBEDDINGS_URL: urlWithScheme(['http', 'https'], 'http://host:8080/v1'),
+  /** Embedding dimension. Default 1024. */
+  EMBEDDING_DIM: positiveInt(1024, 32768),
+  /** Where embedded stores keep their data. Default `./data`. */
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
+  /** Port of the embedded PostgreSQL (loopback only). Default 54329. */
+  EMBEDDED_PG_PORT: port(54329),
+  /** pino level. Default `info`. */
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  /** Apply migrations at start under a database lock. Default true. */
+  MIGRATE_ON_START: bool(true),
+  /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */
+  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  /** Timeout of one readiness probe per dependency. Default 2000 ms. */
+  DEPENDENCY_TIMEOUT_MS: positiveInt(2_000),
+  /**
+   * Dependencies whose failure does not make `/readyz` return 503, comma separated.
+   * Default `vector,graph`: retrieval degrades gracefully without them (PROTOCOL section 6).
+   */
+  READINESS_OPTIONAL: z.preprocess(
+    (value) => (value === undefined ? 'vector,graph' : value),
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((part) => part.trim())
+          .filter((part) => part !== ''),
+      )
+      .pipe(z.array(z.enum(dependencyNames, { errorMap: () => ({ message: `expected a comma-separated list of ${dependencyNames.join(', ')}` }) }))),
+  ),
+} as const;
+
+export type EnvSchema = typeof envSchema;
+export type ParsedEnv = { [K in keyof EnvSchema]: z.output<EnvSchema[K]> };

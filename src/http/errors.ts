@@ -1,0 +1,34 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AppError, isServerFault, toWireError } from '../errors/app-error.js';
+
+/** Maps Fastify's own failures to registry codes. */
+function fromFastify(error: FastifyError): AppError | undefined {
+  if (error.validation !== undefined) {
+    return new AppError('VALIDATION', { details: { issues: error.validation.map((v) => ({ path: v.instancePath, message: v.message })) } });
+  }
+  if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('PAYLOAD_TOO_LARGE', { cause: error });
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new AppError('VALIDATION', { message: 'unsupported content type', cause: error });
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return new AppError('VALIDATION', { message: error.message, cause: error });
+  }
+  return undefined;
+}
+
+/**
+ * Every HTTP error leaves as `{ error: { code, message, details? } }` with the registry's
+ * status; 429 carries `Retry-After`. Unknown errors are logged and answered INTERNAL.
+ */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const mapped = error instanceof AppError ? error : (fromFastify(error) ?? error);
+    if (isServerFault(mapped)) request.log.error({ err: error }, 'request failed');
+    const wire = toWireError(mapped);
+    const status = mapped instanceof AppError ? mapped.status : 500;
+    if (wire.retryAfterMs !== undefined) reply.header('Retry-After', Math.ceil(wire.retryAfterMs / 1000));
+    const { retryAfterMs: _ignored, ...body } = wire;
+    void reply.status(status).send({ error: body });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { AppError } from '../errors/app-error.js';
+import type { FsObjectStore } from '../stores/object/fs-object-store.js';
+
+const query = z.object({ expires: z.coerce.number().int(), signature: z.string().max(128) });
+
+/**
+ * `GET /v1/objects/<key>?expires=&signature=`: serves presigned URLs of the embedded
+ * object store (with S3 the URL points at S3 itself and this route is not registered).
+ */
+export function registerObjectRoutes(app: FastifyInstance, store: FsObjectStore): void {
+  app.get('/v1/objects/*', async (request, reply) => {
+    const key = (request.params as { '*': string })['*'];
+    const parsed = query.safeParse(request.query);
+    if (!parsed.success || !store.verifyPresigned(key, parsed.data.expires, parsed.data.signature)) {
+      throw new AppError('FORBIDDEN', { message: 'the link is invalid or has expired' });
+    }
+    const info = await store.stat(key);
+    if (info === undefined) throw new AppError('NOT_FOUND', { message: 'object not found' });
+    void reply.header('content-type', info.contentType ?? 'application/octet-stream');
+    void reply.header('content-length', info.size);
+    return reply.send(await store.get(key));
+  });
+}

@@ -1,0 +1,62 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The node's Prometheus metrics. One registry per app instance, so that several nodes in
+ * one test process do not share counters.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  /** Open Socket.IO connections on this node. */
+  readonly socketConnections = new Gauge({
+    name: 'voicehelper_socket_connections',
+    help: 'Open Socket.IO connections on this node',
+    registers: [this.registry],
+  });
+
+  /** Socket.IO connections accepted or refused at the handshake. */
+  readonly socketHandshakes = new Counter({
+    name: 'voicehelper_socket_handshakes_total',
+    help: 'Socket.IO handshakes by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  /** Client-to-server events by name and outcome (`ok` or an error code). */
+  readonly socketEvents = new Counter({
+    name: 'voicehelper_socket_events_total',
+    help: 'Socket.IO client events by event and outcome',
+    labelNames: ['event', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  /** Handler time per event. */
+  readonly socketEventSeconds = new Histogram({
+    name: 'voicehelper_socket_event_duration_seconds',
+    help: 'Socket.IO event handling time',
+    labelNames: ['event'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  /** HTTP requests by method, route pattern and status. */
+  readonly httpRequests = new Counter({
+    name: 'voicehelper_http_requests_total',
+    help: 'HTTP requests by method, route and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  /** 1 when a dependency answered its last readiness probe, 0 otherwise. */
+  readonly dependencyUp = new Gauge({
+    name: 'voicehelper_dependency_up',
+    help: 'Whether a dependency answered its last probe',
+    labelNames: ['dependency'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(nodeId: string) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    collectDefaultMetrics({ register: this.registry });
+  }
+}

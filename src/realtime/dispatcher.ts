@@ -1,0 +1,108 @@
+import type { Socket } from 'socket.io';
+import type { z } from 'zod';
+import type { Ack, WireError } from '../../protocol/errors.js';
+import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
+import { payloadSchemas, type ClientEventName, type PayloadOf } from '../../protocol/schemas.js';
+import type { AckData } from '../../protocol/events.js';
+import { AppError, isServerFault, toWireError } from '../errors/app-error.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+
+export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** Runs one event for one socket and returns the ack's `data`; throws AppError to fail it. */
+export type EventHandler<E extends ClientEventName> = (payload: PayloadOf<E>, socket: AppSocket) => Promise<AckData[E]>;
+
+export type EventHandlers = { [E in ClientEventName]: EventHandler<E> };
+
+/**
+ * Routes every incoming event of a socket: validates the payload against its schema in
+ * `protocol/`, runs the handler, and acknowledges exactly once with the envelope of
+ * PROTOCOL section 2. Nothing a client sends can throw out of here.
+ */
+export class Dispatcher {
+  private inFlight = 0;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly handlers: EventHandlers,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+  ) {}
+
+  attach(socket: AppSocket): void {
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      void this.dispatch(socket, event, args);
+    });
+  }
+
+  /** Resolves when no handler is running (used by the SIGTERM drain). */
+  idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async dispatch(socket: AppSocket, event: unknown, args: unknown[]): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.run(socket, event, args);
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private async run(socket: AppSocket, event: unknown, args: unknown[]): Promise<void> {
+    const last = args[args.length - 1];
+    const callback = typeof last === 'function' ? (last as (response: Ack<unknown>) => void) : undefined;
+    const payload = callback === undefined ? args[0] : args.length > 1 ? args[0] : undefined;
+    const name = typeof event === 'string' ? event : String(event);
+    const label = Object.hasOwn(this.handlers, name) ? name : 'unknown';
+    const stopTimer = this.metrics.socketEventSeconds.startTimer({ event: label });
+    let acked = false;
+    const respond = (response: Ack<unknown>): void => {
+      if (acked) return;
+      acked = true;
+      stopTimer();
+      this.metrics.socketEvents.inc({ event: label, outcome: response.ok ? 'ok' : response.error.code });
+      if (callback !== undefined) {
+        try {
+          callback(response);
+        } catch (error) {
+          this.logger.warn({ err: error, event: label }, 'ack callback failed');
+        }
+      } else if (!response.ok) {
+        socket.emit('error', { event: name.slice(0, 100), error: response.error });
+      }
+    };
+
+    try {
+      if (label === 'unknown') {
+        throw new AppError('VALIDATION', { message: 'unknown event', details: { event: name.slice(0, 100) } });
+      }
+      const eventName = label as ClientEventName;
+      const schema: z.ZodTypeAny = payloadSchemas[eventName];
+      const parsed = schema.safeParse(payload);
+      if (!parsed.success) {
+        throw new AppError('VALIDATION', {
+          message: 'payload does not match the schema',
+          details: {
+            issues: parsed.error.issues.slice(0, 10).map((issue) => ({
+              path: issue.path.join('.'),
+              message: issue.message,
+            })),
+          },
+        });
+      }
+      const handler = this.handlers[eventName] as EventHandler<ClientEventName>;
+      const data = await handler(parsed.data as PayloadOf<ClientEventName>, socket);
+      respond({ ok: true, data });
+    } catch (error) {
+      const wire: WireError = toWireError(error);
+      if (isServerFault(error)) {
+        this.logger.error({ err: error, event: label, socket: socket.id }, 'event handler failed');
+      }
+      respond({ ok: false, error: wire });
+    }
+  }
+}

@@ -1,0 +1,6 @@
+import type { EventHandler } from '../dispatcher.js';
+
+/** `sys:ping`: a round trip that names the node, for clients and load tests. */
+export function pingHandler(nodeId: string): EventHandler<'sys:ping'> {
+  return async () => ({ nodeId, serverTime: new Date().toISOString() });
+}

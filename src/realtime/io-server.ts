@@ -1,0 +1,67 @@
+import type { Server as HttpServer } from 'node:http';
+import { Server } from 'socket.io';
+import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
+import type { TokenService } from '../auth/tokens.js';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import { Dispatcher, type EventHandlers } from './dispatcher.js';
+
+export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
+
+/** Everything the Socket.IO server needs. */
+export interface IoServerOptions {
+  http: HttpServer;
+  tokens: TokenService;
+  handlers: EventHandlers;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+/** Largest Socket.IO packet accepted (PROTOCOL section 4). */
+export const MAX_PACKET_BYTES = 1024 * 1024;
+
+/**
+ * The Socket.IO server on the shared HTTP server. Every handshake must carry a valid access
+ * token (`auth.token`); otherwise the client gets `connect_error` with message
+ * `unauthorized` and `data.code` `UNAUTHORIZED`, and none of its events is processed.
+ */
+export function createIoServer(options: IoServerOptions): { io: AppServer; dispatcher: Dispatcher } {
+  const { logger, metrics } = options;
+  const io: AppServer = new Server(options.http, {
+    maxHttpBufferSize: MAX_PACKET_BYTES,
+    pingInterval: 20_000,
+    pingTimeout: 20_000,
+    connectionStateRecovery: undefined,
+    serveClient: false,
+  });
+  const dispatcher = new Dispatcher(options.handlers, logger, metrics);
+
+  io.use((socket, next) => {
+    const auth: unknown = socket.handshake.auth;
+    const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
+    options.tokens.verify(token).then(
+      (claims) => {
+        socket.data.userId = claims.userId;
+        socket.data.role = claims.role;
+        metrics.socketHandshakes.inc({ outcome: 'ok' });
+        next();
+      },
+      (error: unknown) => {
+        metrics.socketHandshakes.inc({ outcome: 'unauthorized' });
+        if (!(error instanceof AppError)) logger.error({ err: error }, 'token verification failed');
+        const refusal = new Error('unauthorized') as Error & { data: { code: 'UNAUTHORIZED' } };
+        refusal.data = { code: 'UNAUTHORIZED' };
+        next(refusal);
+      },
+    );
+  });
+
+  io.on('connection', (socket) => {
+    metrics.socketConnections.inc();
+    dispatcher.attach(socket);
+    socket.on('disconnect', () => metrics.socketConnections.dec());
+    socket.on('error', (error) => logger.warn({ err: error, socket: socket.id }, 'socket error'));
+  });
+  return { io, dispatcher };
+}

@@ -1,0 +1,71 @@
+import type { Readable } from 'node:stream';
+import { AppError } from '../../errors/app-error.js';
+
+/** What the store knows about one object. */
+export interface ObjectInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+  /** Present from `stat`; `list` does not return it. */
+  contentType?: string;
+  /** User metadata given to `put` (keys lower-cased), present from `stat`. */
+  metadata?: Record<string, string>;
+}
+
+/** Options of `put`. */
+export interface PutOptions {
+  /** MIME type stored with the object. */
+  contentType: string;
+  /** Size in bytes when known in advance (lets S3 avoid multipart buffering). */
+  size?: number;
+  /** Small string metadata (keys `[a-z0-9-]`), stored with the object. */
+  metadata?: Record<string, string>;
+}
+
+/**
+ * Files, voice audio and backup archives (MinIO/S3, or a directory on the embedded
+ * default). Keys are always built by the server from validated ids (`assertObjectKey`).
+ */
+export interface ObjectStore {
+  /** Bucket (or top directory) holding every object. */
+  readonly bucket: string;
+  /** Creates the bucket if missing. Called once at start. */
+  init(): Promise<void>;
+  /** Stores `body` under `key`, replacing any object there. Streams are not buffered whole. */
+  put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ key: string; size: number }>;
+  /** Streams the object; throws AppError NOT_FOUND when missing. */
+  get(key: string): Promise<Readable>;
+  /** Size, type and metadata, or undefined when missing. */
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  /** Removes the object; removing a missing object is not an error. */
+  delete(key: string): Promise<void>;
+  /** Every object whose key starts with `prefix`, ordered by key. */
+  list(prefix: string): Promise<ObjectInfo[]>;
+  /** A URL that downloads the object without credentials until `expiresAt`. */
+  presignedGetUrl(key: string, expiresInSeconds: number): Promise<{ url: string; expiresAt: Date }>;
+  /** One round trip to the backing service. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Accepts only keys made of `/`-separated segments of letters, digits, `.`, `_` and `-`,
+ * none starting with a dot (so no `..`, no hidden files, no absolute paths), at most 512
+ * characters. Object keys never come from user-supplied names.
+ */
+export function assertObjectKey(key: string): string {
+  const segments = key.split('/');
+  if (key.length === 0 || key.length > 512 || !segments.every((s) => SEGMENT.test(s))) {
+    throw new AppError('VALIDATION', { message: 'invalid object key', details: { field: 'key' } });
+  }
+  return key;
+}
+
+/** Same rule as keys, for a prefix of `list` (may be empty or end with `/`). */
+export function assertObjectPrefix(prefix: string): string {
+  if (prefix === '') return prefix;
+  assertObjectKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
+  return prefix;
+}

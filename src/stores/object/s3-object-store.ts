@@ -1,0 +1,138 @@
+import type { Readable } from 'node:stream';
+import { Client, type BucketItem } from 'minio';
+import { AppError } from '../../errors/app-error.js';
+import { assertObjectKey, assertObjectPrefix, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+
+/** Connection settings of the S3 adapter. */
+export interface S3ObjectStoreOptions {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region: string;
+}
+
+const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
+
+function isNotFound(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && NOT_FOUND_CODES.has(String((error as { code?: unknown }).code));
+}
+
+/** Maps an S3 failure to the registry: connection problems are UNAVAILABLE (safe to retry). */
+function unavailable(error: unknown): AppError {
+  return new AppError('UNAVAILABLE', { message: 'object storage is unavailable', cause: error });
+}
+
+/** MinIO or any S3-compatible service through the `minio` client. */
+export class S3ObjectStore implements ObjectStore {
+  readonly bucket: string;
+  private readonly client: Client;
+
+  constructor(private readonly options: S3ObjectStoreOptions) {
+    this.bucket = options.bucket;
+    this.client = new Client({
+      endPoint: options.endPoint,
+      port: options.port,
+      useSSL: options.useSSL,
+      accessKey: options.accessKey,
+      secretKey: options.secretKey,
+      region: options.region,
+      pathStyle: true,
+    });
+  }
+
+  async init(): Promise<void> {
+    try {
+      if (!(await this.client.bucketExists(this.bucket))) await this.client.makeBucket(this.bucket, this.options.region);
+    } catch (error) {
+      // Another node may have created it between the two calls.
+      const code = (error as { code?: string }).code;
+      if (code !== 'BucketAlreadyOwnedByYou' && code !== 'BucketAlreadyExists') throw unavailable(error);
+    }
+  }
+
+  async put(key: string, body: Buffer | Readable, options: PutOptions): Promise<{ key: string; size: number }> {
+    assertObjectKey(key);
+    const meta: Record<string, string> = { 'Content-Type': options.contentType };
+    for (const [name, value] of Object.entries(options.metadata ?? {})) meta[`X-Amz-Meta-${name}`] = value;
+    try {
+      await this.client.putObject(this.bucket, key, body, Buffer.isBuffer(body) ? body.length : options.size, meta);
+    } catch (error) {
+      throw unavailable(error);
+    }
+    const info = await this.stat(key);
+    return { key, size: info?.size ?? 0 };
+  }
+
+  async get(key: string): Promise<Readable> {
+    assertObjectKey(key);
+    try {
+      return await this.client.getObject(this.bucket, key);
+    } catch (error) {
+      if (isNotFound(error)) throw new AppError('NOT_FOUND', { message: 'object not found', cause: error });
+      throw unavailable(error);
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo | undefined> {
+    assertObjectKey(key);
+    try {
+      const info = await this.client.statObject(this.bucket, key);
+      const metadata: Record<string, string> = {};
+      let contentType = 'application/octet-stream';
+      for (const [name, value] of Object.entries(info.metaData ?? {})) {
+        const lower = name.toLowerCase();
+        if (lower === 'content-type') contentType = String(value);
+        else if (lower.startsWith('x-amz-meta-')) metadata[lower.slice('x-amz-meta-'.length)] = String(value);
+        else if (!['etag', 'last-modified', 'content-length'].includes(lower)) metadata[lower] = String(value);
+      }
+      return { key, size: info.size, lastModified: info.lastModified, contentType, metadata };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw unavailable(error);
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertObjectKey(key);
+    try {
+      await this.client.removeObject(this.bucket, key);
+    } catch (error) {
+      if (!isNotFound(error)) throw unavailable(error);
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    assertObjectPrefix(prefix);
+    const items: ObjectInfo[] = [];
+    try {
+      const stream = this.client.listObjectsV2(this.bucket, prefix, true);
+      for await (const item of stream as AsyncIterable<BucketItem>) {
+        if (item.name === undefined) continue;
+        items.push({ key: item.name, size: item.size, lastModified: item.lastModified ?? new Date(0) });
+      }
+    } catch (error) {
+      throw unavailable(error);
+    }
+    return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async presignedGetUrl(key: string, expiresInSeconds: number): Promise<{ url: string; expiresAt: Date }> {
+    assertObjectKey(key);
+    const expiresAt = new Date(Date.now() + expiresInSeconds * 1000);
+    const url = await this.client.presignedGetObject(this.bucket, key, expiresInSeconds);
+    return { url, expiresAt };
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.client.bucketExists(this.bucket);
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type pg from 'pg';
+import type { Logger } from '../../logger.js';
+import { packageRoot } from '../../util/package-root.js';
+
+/** One numbered migration file pair: `NNNN_name.sql` and optionally `NNNN_name.down.sql`. */
+export interface Migration {
+  version: number;
+  name: string;
+  up: string;
+  down: string | undefined;
+  checksum: string;
+}
+
+/** Arbitrary constant shared by every node: the advisory lock that serialises migrations. */
+const MIGRATION_LOCK_KEY = 7_253_120_001;
+
+const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.sql$/;
+
+/** Reads the append-only migrations folder, ordered by version. */
+export async function readMigrations(dir = path.join(packageRoot(), 'migrations')): Promise<Migration[]> {
+  const files = await readdir(dir);
+  const migrations: Migration[] = [];
+  for (const file of files.sort()) {
+    const match = FILE_PATTERN.exec(file);
+    if (match === null) continue;
+    const [, version, name] = match as unknown as [string, string, string];
+    const up = await readFile(path.join(dir, file), 'utf8');
+    const downFile = path.join(dir, file.replace(/\.sql$/, '.down.sql'));
+    const down = await readFile(downFile, 'utf8').catch(() => undefined);
+    migrations.push({
+      version: Number(version),
+      name,
+      up,
+      down,
+      checksum: createHash('sha256').update(up).digest('hex'),
+    });
+  }
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migrations must be numbered 0001, 0002, ... without gaps (found ${m.version} at position ${i + 1})`);
+  });
+  return migrations;
+}
+
+/**
+ * Applies pending migrations in order, each in its own transaction, under a session-level
+ * advisory lock so that nodes starting together migrate once. Refuses a database whose
+ * ledger is ahead of the code, or whose applied migrations were edited afterwards.
+ */
+export async function migrate(pool: pg.Pool, logger: Logger, migrations?: Migration[]): Promise<number> {
+  const all = migrations ?? (await readMigrations());
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`create table if not exists schema_migrations (
+      version integer primary key,
+      name text not null,
+      checksum text not null,
+      applied_at timestamptz not null default now()
+    )`);
+    const applied = await client.query<{ version: number; name: string; checksum: string }>(
+      'select version, name, checksum from schema_migrations order by version',
+    );
+    const known = new Map(all.map((m) => [m.version, m]));
+    for (const row of applied.rows) {
+      const migration = known.get(row.version);
+      if (migration === undefined) {
+        throw new Error(
+          `the database has migration ${row.version} (${row.name}) which this code does not know: it is newer than the code; refusing to start`,
+        );
+      }
+      if (migration.checksum !== row.checksum) {
+        throw new Error(`migration ${row.version} (${row.name}) was edited after it was applied; migrations are append-only`);
+      }
+    }
+    const done = new Set(applied.rows.map((r) => r.version));
+    let count = 0;
+    for (const migration of all) {
+      if (done.has(migration.version)) continue;
+      await client.query('begin');
+      try {
+        await client.query(migration.up);
+        await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+          migration.version,
+          migration.name,
+          migration.checksum,
+        ]);
+        await client.query('commit');
+      } catch (error) {
+        await client.query('rollback');
+        throw new Error(`migration ${migration.version} (${migration.name}) failed`, { cause: error });
+      }
+      logger.info({ version: migration.version, name: migration.name }, 'migration applied');
+      count++;
+    }
+    return count;
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+}
+
+/** Development only: reverts the newest `steps` migrations using their `.down.sql` files. */
+export async function migrateDown(pool: pg.Pool, logger: Logger, steps = 1, migrations?: Migration[]): Promise<number> {
+  const all = migrations ?? (await readMigrations());
+  const client = await pool.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    const applied = await client.query<{ version: number }>(
+      'select version from schema_migrations order by version desc limit $1',
+      [steps],
+    );
+    let count = 0;
+    for (const { version } of applied.rows) {
+      const migration = all.find((m) => m.version === version);
+      if (migration?.down === undefined) throw new Error(`migration ${version} has no .down.sql`);
+      await client.query('begin');
+      try {
+        await client.query(migration.down);
+        await client.query('delete from schema_migrations where version = $1', [version]);
+        await client.query('commit');
+      } catch (error) {
+        await client.query('rollback');
+        throw error;
+      }
+      logger.info({ version, name: migration.name }, 'migration reverted');
+      count++;
+    }
+    return count;
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+}

@@ -1,0 +1,18 @@
+/** Receives one published message. */
+export type MessageHandler = (message: string) => void;
+
+/**
+ * Fire-and-forget messages between the nodes of a cluster (Redis pub/sub), or within the
+ * one process of the embedded default. Delivery is at most once: callers that need every
+ * message must be able to fill gaps from the database.
+ */
+export interface PubSub {
+  /** Sends `message` to every current subscriber of `channel` on every node. */
+  publish(channel: string, message: string): Promise<void>;
+  /** Calls `handler` for each message on `channel` until the returned function is called. */
+  subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+  /** One round trip to the backing service. */
+  ping(): Promise<void>;
+  /** Drops every subscription and closes connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,180 @@
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Config } from '../config/config.js';
+import type { DependencyName } from '../config/schema.js';
+import type { Logger } from '../logger.js';
+import { loadOrCreateSecret } from '../util/local-secrets.js';
+import type { GraphStore } from './graph/graph-store.js';
+import { Neo4jGraphStore } from './graph/neo4j-graph-store.js';
+import { PostgresGraphStore } from './graph/postgres-graph-store.js';
+import { FsObjectStore } from './object/fs-object-store.js';
+import type { ObjectStore } from './object/object-store.js';
+import { S3ObjectStore } from './object/s3-object-store.js';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres/embedded-postgres.js';
+import { migrate } from './postgres/migrator.js';
+import { createPool, pingPool } from './postgres/pool.js';
+import { MemoryPubSub } from './pubsub/memory-pubsub.js';
+import type { PubSub } from './pubsub/pubsub.js';
+import { RedisPubSub } from './pubsub/redis-pubsub.js';
+import { createRedis } from './redis/connection.js';
+import { MemoryVectorIndex } from './vector/memory-vector-index.js';
+import { MilvusVectorIndex } from './vector/milvus-vector-index.js';
+import type { VectorIndex } from './vector/vector-index.js';
+
+/** One dependency as readiness checks see it. */
+export interface Dependency {
+  name: DependencyName;
+  /** `external` (a real service from configuration) or `embedded`. */
+  mode: 'external' | 'embedded';
+  ping(): Promise<void>;
+}
+
+/** Every store of one node, opened from configuration. */
+export interface Stores {
+  readonly pool: pg.Pool;
+  /** Redis connections when REDIS_URL is set (command and subscriber). */
+  readonly redis: { readonly client: Redis; readonly subscriber: Redis } | undefined;
+  readonly pubsub: PubSub;
+  readonly objects: ObjectStore;
+  readonly vectors: VectorIndex;
+  readonly graph: GraphStore;
+  readonly dependencies: readonly Dependency[];
+  /** Closes every store, newest first; never throws. */
+  close(): Promise<void>;
+}
+
+/** Things the stores need from the app that are not configuration. */
+export interface StoreContext {
+  logger: Logger;
+  /** Base URL of this node (known only after listen when PORT=0). */
+  publicUrl: () => string;
+}
+
+/**
+ * Opens every store the configuration asks for: the real service when its variable is
+ * set, the embedded equivalent otherwise. Required stores must answer at start; the vector
+ * index and graph initialise in the background when they are down at start (retrieval
+ * degrades without them), and `/readyz` reports them.
+ */
+export async function openStores(config: Config, context: StoreContext): Promise<Stores> {
+  const { logger } = context;
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const closer of closers.reverse()) {
+      await closer().catch((error: unknown) => logger.warn({ err: error }, 'closing a store failed'));
+    }
+    closers.length = 0;
+  };
+
+  try {
+    let databaseUrl: string;
+    if (config.postgres.mode === 'external') {
+      databaseUrl = config.postgres.url;
+    } else {
+      const password = await loadOrCreateSecret(config.dataDir, 'postgres-password');
+      const embedded: EmbeddedPostgresHandle = await startEmbeddedPostgres(
+        { dir: config.postgres.dir, port: config.postgres.port, password },
+        logger,
+      );
+      closers.push(() => embedded.stop());
+      databaseUrl = embedded.url;
+    }
+    const pool = createPool({ url: databaseUrl, applicationName: `voicehelper:${config.nodeId}` }, logger);
+    closers.push(() => pool.end());
+    await pingPool(pool);
+    if (config.migrateOnStart) await migrate(pool, logger);
+
+    let redis: Stores['redis'];
+    let pubsub: PubSub;
+    if (config.redis.mode === 'external') {
+      const client = createRedis(config.redis.url, logger, 'command');
+      const subscriber = createRedis(config.redis.url, logger, 'subscriber');
+      closers.push(async () => {
+        client.disconnect();
+        subscriber.disconnect();
+      });
+      await client.ping();
+      redis = { client, subscriber };
+      pubsub = new RedisPubSub(client.duplicate(), subscriber.duplicate());
+    } else {
+      redis = undefined;
+      pubsub = new MemoryPubSub();
+    }
+    closers.push(() => pubsub.close());
+
+    const objects: ObjectStore =
+      config.objects.mode === 's3'
+        ? new S3ObjectStore(config.objects)
+        : new FsObjectStore({
+            dir: config.objects.dir,
+            bucket: config.objects.bucket,
+            publicUrl: context.publicUrl,
+            signingKey: await loadOrCreateSecret(config.dataDir, 'object-url-key'),
+          });
+    await objects.init();
+    closers.push(() => objects.close());
+
+    const vectors: VectorIndex =
+      config.vector.mode === 'milvus'
+        ? new MilvusVectorIndex({
+            address: config.vector.address,
+            token: config.vector.token,
+            collection: config.vector.collection,
+            dimension: config.embeddings.dim,
+          })
+        : new MemoryVectorIndex({ dir: config.vector.dir, collection: config.vector.collection, dimension: config.embeddings.dim });
+    closers.push(() => vectors.close());
+
+    const graph: GraphStore =
+      config.graph.mode === 'neo4j' ? new Neo4jGraphStore(config.graph) : new PostgresGraphStore(pool);
+    closers.push(() => graph.close());
+
+    const stopRetries: Array<() => void> = [];
+    closers.push(async () => stopRetries.forEach((stop) => stop()));
+    stopRetries.push(await initWithRetry('vector', () => vectors.init(), logger));
+    stopRetries.push(await initWithRetry('graph', () => graph.init(), logger));
+
+    const dependencies: Dependency[] = [
+      { name: 'postgres', mode: config.postgres.mode === 'external' ? 'external' : 'embedded', ping: () => pingPool(pool) },
+      {
+        name: 'redis',
+        mode: redis === undefined ? 'embedded' : 'external',
+        ping: async () => {
+          if (redis !== undefined) await redis.client.ping();
+        },
+      },
+      { name: 'objects', mode: config.objects.mode === 's3' ? 'external' : 'embedded', ping: () => objects.ping() },
+      { name: 'vector', mode: config.vector.mode === 'milvus' ? 'external' : 'embedded', ping: () => vectors.ping() },
+      { name: 'graph', mode: config.graph.mode === 'neo4j' ? 'external' : 'embedded', ping: () => graph.ping() },
+    ];
+    return { pool, redis, pubsub, objects, vectors, graph, dependencies, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
+ * Runs `init` now (awaited) and, if it fails, again every 5 s in the background until it
+ * succeeds. Returns a function that stops the retries.
+ */
+async function initWithRetry(name: DependencyName, init: () => Promise<void>, logger: Logger): Promise<() => void> {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const attempt = async (): Promise<void> => {
+    try {
+      await init();
+      if (timer !== undefined) logger.info({ dependency: name }, 'dependency initialised');
+    } catch (error) {
+      if (stopped) return;
+      logger.warn({ err: error, dependency: name }, 'dependency not ready at start; retrying in 5 s');
+      timer = setTimeout(() => void attempt(), 5_000);
+      timer.unref();
+    }
+  };
+  await attempt();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

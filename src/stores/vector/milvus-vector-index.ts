@@ -1,0 +1,157 @@
+import { ConsistencyLevelEnum, DataType, MilvusClient, type ResStatus } from '@zilliz/milvus2-sdk-node';
+import { AppError } from '../../errors/app-error.js';
+import {
+  assertEmbedding,
+  assertVectorId,
+  type VectorHit,
+  type VectorIndex,
+  type VectorRecord,
+  type VectorSearchOptions,
+} from './vector-index.js';
+
+/** Connection and collection settings of the Milvus adapter. */
+export interface MilvusVectorIndexOptions {
+  /** `host:port` of the Milvus gRPC endpoint. */
+  address: string;
+  /** `user:password` or an API key. */
+  token: string | undefined;
+  collection: string;
+  dimension: number;
+}
+
+const CONTENT_MAX = 8192;
+
+function check(status: ResStatus | { status: ResStatus }, what: string): void {
+  const s = 'status' in status ? status.status : status;
+  if (s.error_code !== 'Success' && s.code !== 0) {
+    throw new AppError('UNAVAILABLE', { message: `vector index: ${what} failed`, cause: new Error(s.reason) });
+  }
+}
+
+/** A list literal of ids that `assertVectorId` has already restricted to `[A-Za-z0-9_-]`. */
+function idList(ids: readonly string[], field: string): string {
+  return `[${ids.map((id) => JSON.stringify(assertVectorId(id, field))).join(', ')}]`;
+}
+
+/**
+ * Chunk embeddings in Milvus: the seed's fields (chunk_id, document_id, content, embedding,
+ * metadata, created_at) plus owner_id; COSINE metric, HNSW (M 16, efConstruction 200).
+ * The collection is loaded once at `init`; inserts are never followed by a flush (Milvus
+ * seals segments itself); searches use Strong consistency so an acknowledged insert is
+ * visible to the next search on any node.
+ *
+ * Filter expressions contain only ids checked by `assertVectorId`. The SDK's expression
+ * templates (`exprValues`) would be preferable, but milvus-lite does not accept them.
+ */
+export class MilvusVectorIndex implements VectorIndex {
+  readonly dimension: number;
+  private readonly client: MilvusClient;
+  private readonly collection: string;
+
+  constructor(options: MilvusVectorIndexOptions) {
+    this.dimension = options.dimension;
+    this.collection = options.collection;
+    this.client = new MilvusClient({
+      address: options.address,
+      ...(options.token === undefined ? {} : { token: options.token }),
+      timeout: 15_000,
+    });
+  }
+
+  async init(): Promise<void> {
+    const has = await this.client.hasCollection({ collection_name: this.collection });
+    check(has, 'hasCollection');
+    if (has.value !== true) {
+      const created = await this.client.createCollection({
+        collection_name: this.collection,
+        description: 'Document chunks with embeddings',
+        consistency_level: 'Strong',
+        fields: [
+          { name: 'chunk_id', data_type: DataType.VarChar, is_primary_key: true, max_length: 64 },
+          { name: 'document_id', data_type: DataType.VarChar, max_length: 64 },
+          { name: 'owner_id', data_type: DataType.VarChar, max_length: 64 },
+          { name: 'content', data_type: DataType.VarChar, max_length: CONTENT_MAX },
+          { name: 'embedding', data_type: DataType.FloatVector, dim: this.dimension },
+          { name: 'metadata', data_type: DataType.JSON },
+          { name: 'created_at', data_type: DataType.Int64 },
+        ],
+        index_params: [
+          {
+            field_name: 'embedding',
+            index_type: 'HNSW',
+            metric_type: 'COSINE',
+            params: { M: 16, efConstruction: 200 },
+          },
+        ],
+      });
+      check(created, 'createCollection');
+    }
+    check(await this.client.loadCollectionSync({ collection_name: this.collection }), 'loadCollection');
+  }
+
+  async insert(records: readonly VectorRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const now = Date.now();
+    const data = records.map((r) => {
+      assertVectorId(r.chunkId, 'chunkId');
+      assertVectorId(r.documentId, 'documentId');
+      assertVectorId(r.ownerId, 'ownerId');
+      assertEmbedding(r.embedding, this.dimension);
+      return {
+        chunk_id: r.chunkId,
+        document_id: r.documentId,
+        owner_id: r.ownerId,
+        content: r.content.slice(0, CONTENT_MAX),
+        embedding: [...r.embedding],
+        metadata: r.metadata ?? {},
+        created_at: now,
+      };
+    });
+    check(await this.client.upsert({ collection_name: this.collection, data }), 'upsert');
+  }
+
+  async search(embedding: readonly number[], options: VectorSearchOptions): Promise<VectorHit[]> {
+    assertEmbedding(embedding, this.dimension);
+    let filter = `owner_id == ${JSON.stringify(assertVectorId(options.ownerId, 'ownerId'))}`;
+    if (options.documentIds !== undefined) {
+      if (options.documentIds.length === 0) return [];
+      filter += ` && document_id in ${idList(options.documentIds, 'documentId')}`;
+    }
+    const result = await this.client.search({
+      collection_name: this.collection,
+      data: [[...embedding]],
+      anns_field: 'embedding',
+      limit: options.topK,
+      filter,
+      output_fields: ['chunk_id', 'document_id', 'content', 'metadata'],
+      params: { ef: Math.max(64, options.topK) },
+      consistency_level: ConsistencyLevelEnum.Strong,
+    });
+    check(result, 'search');
+    return result.results.map((hit) => ({
+      chunkId: String(hit.chunk_id ?? hit.id),
+      documentId: String(hit.document_id),
+      content: String(hit.content ?? ''),
+      score: Number(hit.score),
+      metadata: (hit.metadata as Record<string, unknown> | null) ?? {},
+    }));
+  }
+
+  async deleteByDocument(documentId: string): Promise<void> {
+    const filter = `document_id in ${idList([documentId], 'documentId')}`;
+    check(await this.client.delete({ collection_name: this.collection, filter }), 'delete');
+  }
+
+  async drop(): Promise<void> {
+    check(await this.client.dropCollection({ collection_name: this.collection }), 'dropCollection');
+  }
+
+  async ping(): Promise<void> {
+    const health = await this.client.checkHealth();
+    if (!health.isHealthy) throw new AppError('UNAVAILABLE', { message: 'Milvus reports unhealthy' });
+  }
+
+  async close(): Promise<void> {
+    await this.client.closeConnection();
+  }
+}
