@@ -73,6 +73,7 @@ export class MemoryVectorIndex implements VectorIndex {
   async search(embedding: readonly number[], options: VectorSearchOptions): Promise<VectorHit[]> {
     assertEmbedding(embedding, this.dimension);
     assertVectorId(options.ownerId, 'ownerId');
+    options.documentIds?.forEach((id) => assertVectorId(id, 'documentId'));
     const documents = options.documentIds === undefined ? undefined : new Set(options.documentIds);
     const query = normalise(embedding);
     const hits: VectorHit[] = [];

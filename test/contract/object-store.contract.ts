@@ -1,0 +1,114 @@
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors/app-error.js';
+import type { ObjectStore } from '../../src/stores/object/object-store.js';
+import { uniqueName } from '../helpers/env.js';
+
+/** How one ObjectStore implementation is created for the contract suite. */
+export interface ObjectStoreSuiteOptions {
+  name: string;
+  /** A new store on its own bucket or directory (not yet initialised). */
+  create: () => Promise<ObjectStore>;
+  /** Called after the suite. */
+  teardown?: () => Promise<void>;
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+/** The behaviour every object store must have, run against each implementation. */
+export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
+  describe(`ObjectStore contract: ${options.name}`, () => {
+    let store: ObjectStore;
+    const prefix = uniqueName('t');
+
+    beforeAll(async () => {
+      store = await options.create();
+      await store.init();
+      await store.init(); // idempotent
+    });
+    afterAll(async () => {
+      await store.close();
+      await options.teardown?.();
+    });
+
+    it('answers ping', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('round-trips a buffer with its content type and metadata', async () => {
+      const key = `${prefix}/hello.txt`;
+      const body = Buffer.from('你好, voice');
+      const put = await store.put(key, body, { contentType: 'text/plain', metadata: { sha256: 'abc', bytes: '13' } });
+      expect(put).toEqual({ key, size: body.length });
+      expect(await readAll(await store.get(key))).toEqual(body);
+      const info = await store.stat(key);
+      expect(info?.size).toBe(body.length);
+      expect(info?.contentType).toBe('text/plain');
+      expect(info?.metadata).toMatchObject({ sha256: 'abc', bytes: '13' });
+    });
+
+    it('stores a stream of unknown length and replaces an existing object', async () => {
+      const key = `${prefix}/audio/stream.bin`;
+      await store.put(key, Buffer.from('old'), { contentType: 'application/octet-stream' });
+      const part = Buffer.alloc(64 * 1024, 7);
+      const stream = Readable.from((function* () {
+        for (let i = 0; i < 20; i++) yield part;
+      })());
+      const put = await store.put(key, stream, { contentType: 'audio/webm' });
+      expect(put.size).toBe(20 * part.length);
+      const read = await readAll(await store.get(key));
+      expect(read.length).toBe(20 * part.length);
+      expect((await store.stat(key))?.contentType).toBe('audio/webm');
+    });
+
+    it('reports a missing object as NOT_FOUND from get and undefined from stat', async () => {
+      const key = `${prefix}/missing`;
+      await expect(store.get(key)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await store.stat(key)).toBeUndefined();
+    });
+
+    it('deletes idempotently', async () => {
+      const key = `${prefix}/to-delete`;
+      await store.put(key, Buffer.from('x'), { contentType: 'text/plain' });
+      await store.delete(key);
+      await store.delete(key);
+      expect(await store.stat(key)).toBeUndefined();
+    });
+
+    it('lists by prefix in key order', async () => {
+      const base = `${prefix}/list`;
+      for (const name of ['b', 'a', 'c/d']) await store.put(`${base}/${name}`, Buffer.from(name), { contentType: 'text/plain' });
+      await store.put(`${prefix}/listing-other`, Buffer.from('z'), { contentType: 'text/plain' });
+      const listed = await store.list(`${base}/`);
+      expect(listed.map((o) => o.key)).toEqual([`${base}/a`, `${base}/b`, `${base}/c/d`]);
+      expect(listed[0]?.size).toBe(1);
+    });
+
+    it.each(['../escape', '/absolute', 'a//b', '.hidden/x', '', 'a/../../b', 'spaces are bad', 'a\\b'])(
+      'refuses the unsafe key %j with VALIDATION',
+      async (key) => {
+        const attempt = store.put(key, Buffer.from('x'), { contentType: 'text/plain' });
+        await expect(attempt).rejects.toBeInstanceOf(AppError);
+        await expect(attempt).rejects.toMatchObject({ code: 'VALIDATION' });
+      },
+    );
+
+    it('gives a presigned URL that downloads the object until it expires, and refuses a tampered one', async () => {
+      const key = `${prefix}/signed.txt`;
+      await store.put(key, Buffer.from('signed body'), { contentType: 'text/plain' });
+      const { url, expiresAt } = await store.presignedGetUrl(key, 60);
+      expect(expiresAt.getTime()).toBeGreaterThan(Date.now() + 50_000);
+      const response = await fetch(url);
+      expect(response.status).toBe(200);
+      expect(await response.text()).toBe('signed body');
+      const tampered = new URL(url);
+      const signatureParam = tampered.searchParams.has('signature') ? 'signature' : 'X-Amz-Signature';
+      tampered.searchParams.set(signatureParam, '0'.repeat(64));
+      expect((await fetch(tampered)).status).toBe(403);
+    });
+  });
+}

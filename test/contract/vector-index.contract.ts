@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VectorIndex, VectorRecord } from '../../src/stores/vector/vector-index.js';
+
+/** How one VectorIndex implementation is created for the contract suite. */
+export interface VectorIndexSuiteOptions {
+  name: string;
+  /** A new index of dimension 8 on its own collection (not yet initialised). */
+  create: () => Promise<VectorIndex>;
+}
+
+const DIM = 8;
+const axis = (i: number, scale = 1): number[] => Array.from({ length: DIM }, (_, j) => (j === i ? scale : 0));
+
+function record(ownerId: string, documentId: string, embedding: number[], content = 'chunk'): VectorRecord {
+  return { chunkId: randomUUID(), documentId, ownerId, content, embedding, metadata: { page: 1 } };
+}
+
+/** The behaviour every vector index must have, run against each implementation. */
+export function vectorIndexContract(options: VectorIndexSuiteOptions): void {
+  describe(`VectorIndex contract: ${options.name}`, () => {
+    let index: VectorIndex;
+    const alice = randomUUID();
+    const bob = randomUUID();
+    const docA = randomUUID();
+    const docB = randomUUID();
+
+    beforeAll(async () => {
+      index = await options.create();
+      await index.init();
+      await index.init(); // idempotent
+      await index.insert([
+        record(alice, docA, axis(0), '人工智能 overview'),
+        record(alice, docA, [0.9, 0.1, 0, 0, 0, 0, 0, 0], 'near axis 0'),
+        record(alice, docB, axis(1), 'axis 1'),
+        record(bob, docA, axis(0, 5), 'bob owns this'),
+      ]);
+    });
+    afterAll(async () => {
+      await index.drop();
+      await index.close();
+    });
+
+    it('answers ping and reports its dimension', async () => {
+      await index.ping();
+      expect(index.dimension).toBe(DIM);
+    });
+
+    it("returns the owner's nearest chunks best first, by cosine similarity", async () => {
+      const hits = await index.search(axis(0, 3), { topK: 3, ownerId: alice });
+      expect(hits.map((h) => h.content)).toEqual(['人工智能 overview', 'near axis 0', 'axis 1']);
+      expect(hits[0]?.score).toBeCloseTo(1, 4);
+      expect(hits[2]?.score).toBeCloseTo(0, 4);
+      expect(hits[0]?.metadata).toEqual({ page: 1 });
+      expect(hits.every((h) => h.documentId === docA || h.documentId === docB)).toBe(true);
+    });
+
+    it('never returns another owner’s chunks', async () => {
+      const hits = await index.search(axis(0), { topK: 10, ownerId: bob });
+      expect(hits.map((h) => h.content)).toEqual(['bob owns this']);
+    });
+
+    it('filters by document ids, and an empty list matches nothing', async () => {
+      const hits = await index.search(axis(0), { topK: 10, ownerId: alice, documentIds: [docB] });
+      expect(hits.map((h) => h.content)).toEqual(['axis 1']);
+      expect(await index.search(axis(0), { topK: 10, ownerId: alice, documentIds: [] })).toEqual([]);
+    });
+
+    it('replaces a record inserted again with the same chunk id', async () => {
+      const owner = randomUUID();
+      const doc = randomUUID();
+      const first = record(owner, doc, axis(2), 'first');
+      await index.insert([first]);
+      await index.insert([{ ...first, content: 'second', embedding: axis(3) }]);
+      const hits = await index.search(axis(3), { topK: 5, ownerId: owner });
+      expect(hits.map((h) => [h.chunkId, h.content])).toEqual([[first.chunkId, 'second']]);
+    });
+
+    it('deletes every chunk of a document', async () => {
+      const owner = randomUUID();
+      const doc = randomUUID();
+      await index.insert([record(owner, doc, axis(4)), record(owner, doc, axis(5))]);
+      expect(await index.search(axis(4), { topK: 5, ownerId: owner })).toHaveLength(2);
+      await index.deleteByDocument(doc);
+      expect(await index.search(axis(4), { topK: 5, ownerId: owner })).toHaveLength(0);
+    });
+
+    it.each([
+      ['ownerId', `x" || owner_id != "`],
+      ['ownerId', 'a b'],
+      ['documentId', `"] || chunk_id != ["`],
+    ])('refuses a %s that could alter a filter expression (%j) with VALIDATION', async (field, value) => {
+      const search =
+        field === 'ownerId'
+          ? index.search(axis(0), { topK: 1, ownerId: value })
+          : index.search(axis(0), { topK: 1, ownerId: alice, documentIds: [value] });
+      await expect(search).rejects.toMatchObject({ code: 'VALIDATION' });
+      await expect(index.deleteByDocument(value)).rejects.toMatchObject({ code: 'VALIDATION' });
+    });
+
+    it('refuses embeddings of the wrong dimension or with non-finite numbers', async () => {
+      await expect(index.search([1, 2, 3], { topK: 1, ownerId: alice })).rejects.toMatchObject({ code: 'VALIDATION' });
+      const bad = record(alice, docA, [...axis(0).slice(1), Number.NaN]);
+      await expect(index.insert([bad])).rejects.toMatchObject({ code: 'VALIDATION' });
+    });
+  });
+}

@@ -1,0 +1,69 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../../src/config/config.js';
+import { loadConfig } from '../../src/config/load.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+
+/** The URLs of the real services that `npm test` started (test/infra/services.sh). */
+export const SERVICE_VARIABLES = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'MILVUS_ADDRESS',
+  'NEO4J_URI',
+  'NEO4J_USER',
+  'NEO4J_PASSWORD',
+  'S3_ENDPOINT',
+  'S3_ACCESS_KEY',
+  'S3_SECRET_KEY',
+  'S3_BUCKET',
+] as const;
+
+/**
+ * Returns the service variables, failing loudly (never skipping) when the suite was started
+ * without the real services: run it through `npm test`.
+ */
+export function serviceEnv(): Record<(typeof SERVICE_VARIABLES)[number], string> {
+  const missing = SERVICE_VARIABLES.filter((name) => !process.env[name]);
+  if (missing.length > 0) {
+    throw new Error(`the real services are not configured (${missing.join(', ')} unset): run the suite with 'npm test'`);
+  }
+  return Object.fromEntries(SERVICE_VARIABLES.map((name) => [name, process.env[name] as string])) as Record<
+    (typeof SERVICE_VARIABLES)[number],
+    string
+  >;
+}
+
+/** A fresh temporary directory. */
+export function tempDir(prefix = 'vh-test-'): string {
+  return mkdtempSync(path.join(tmpdir(), prefix));
+}
+
+/** A short unique name for isolating test data in shared stores. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+}
+
+export const TEST_JWT_SECRET = 'test-only-jwt-secret-0123456789abcdef';
+
+/** Configuration of a cluster node on the real services, listening on an ephemeral port. */
+export function clusterConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    ...serviceEnv(),
+    PORT: '0',
+    HOST: '127.0.0.1',
+    NODE_ID: uniqueName('node'),
+    JWT_SECRET: TEST_JWT_SECRET,
+    DATA_DIR: tempDir(),
+    LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+    MILVUS_COLLECTION: uniqueName('chunks'),
+    EMBEDDING_DIM: '8',
+    ...overrides,
+  });
+}
+
+/** A logger that prints only when TEST_LOG_LEVEL is set. */
+export function testLogger(): Logger {
+  return createLogger({ level: process.env['TEST_LOG_LEVEL'] ?? 'silent', nodeId: 'test' });
+}

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Installs (once per machine) and starts the five real services the test suite needs, on
+# loopback ports, or stops them again.
+#
+#   test/infra/services.sh up     # prints the path of an env file with the URLs
+#   test/infra/services.sh down
+#
+# PostgreSQL and Redis come from Debian packages, Milvus from PyPI (milvus-lite, in a venv),
+# Neo4j from Maven Central (neo4j-harness, started by test/infra/neo4j), and S3 from the Go
+# module proxy (the Versity S3 gateway, Apache-2.0, with a posix backend: it checks SigV4
+# signatures, presigned URLs included, which the npm fake s3rver does not).
+# Downloads are cached under $VOICEHELPER_CACHE (default ~/.cache/voicehelper), ~/.m2 and
+# Go's module cache, so a second run installs nothing. Credentials below are local
+# test-only values.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE=${VOICEHELPER_CACHE:-$HOME/.cache/voicehelper}
+RUN=${VOICEHELPER_RUN_DIR:-/tmp/voicehelper-services}
+MILVUS_VENV=$CACHE/milvus-venv
+MILVUS_LITE_VERSION=3.2.2
+PYMILVUS_VERSION=3.0.2
+VERSITYGW_VERSION=v1.8.0
+VERSITYGW=$CACHE/bin/versitygw-$VERSITYGW_VERSION
+TEST_S3_ACCESS_KEY=voicehelper-test
+TEST_S3_SECRET_KEY=voicehelper-test-only-secret
+TEST_PG_PASSWORD=voicehelper-test-only
+TEST_REDIS_PASSWORD=voicehelper-test-only
+OWNER_PID=${SERVICES_OWNER_PID:-$PPID}
+
+log() { echo "[services] $*" >&2; }
+
+free_port() {
+  node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
+}
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+}
+
+install_debian() {
+  local missing=()
+  command -v redis-server >/dev/null || missing+=(redis-server)
+  pg_bin >/dev/null || missing+=(postgresql)
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing ${missing[*]} from Debian packages"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+install_milvus() {
+  if "$MILVUS_VENV/bin/milvus-lite" server --help >/dev/null 2>&1; then return; fi
+  log "installing milvus-lite $MILVUS_LITE_VERSION into $MILVUS_VENV"
+  mkdir -p "$CACHE"
+  python3 -m venv "$MILVUS_VENV"
+  "$MILVUS_VENV/bin/pip" install -q --disable-pip-version-check \
+    "milvus-lite==$MILVUS_LITE_VERSION" "pymilvus==$PYMILVUS_VERSION"
+}
+
+install_s3() {
+  [ -x "$VERSITYGW" ] && return
+  log "building the Versity S3 gateway $VERSITYGW_VERSION (Go module proxy)"
+  mkdir -p "$CACHE/bin"
+  GOBIN=$CACHE/bin GOFLAGS=-mod=mod go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" >&2
+  mv "$CACHE/bin/versitygw" "$VERSITYGW"
+}
+
+build_neo4j_launcher() {
+  local dir=$ROOT/test/infra/neo4j
+  if [ -f "$dir/target/classpath.txt" ] && [ "$dir/target/classpath.txt" -nt "$dir/pom.xml" ] \
+     && [ -f "$dir/target/classes/voicehelper/Neo4jLauncher.class" ] \
+     && [ "$dir/target/classes/voicehelper/Neo4jLauncher.class" -nt "$dir/src/main/java/voicehelper/Neo4jLauncher.java" ]; then
+    return
+  fi
+  log "building the Neo4j launcher (neo4j-harness from Maven Central, cached in ~/.m2)"
+  mvn -q -B -f "$dir/pom.xml" compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt >&2
+}
+
+wait_for() { # name, seconds, command...
+  local name=$1 seconds=$2; shift 2
+  for _ in $(seq 1 $((seconds * 5))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  log "$name did not become ready in ${seconds}s; its log:"
+  tail -n 40 "$RUN/$name.log" >&2 || true
+  return 1
+}
+
+start() { # name, command... (own process group, so down can stop its children too)
+  local name=$1; shift
+  setsid "$@" >"$RUN/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+down() {
+  [ -d "$RUN" ] || return 0
+  for pidfile in "$RUN"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    local pid
+    pid=$(cat "$pidfile")
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pidfile in "$RUN"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    local pid
+    pid=$(cat "$pidfile")
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  rm -rf "$RUN"
+}
+
+up() {
+  down
+  install_debian &
+  local apt_pid=$!
+  install_s3 &
+  local s3_install_pid=$!
+  install_milvus
+  build_neo4j_launcher
+  wait $apt_pid
+  wait $s3_install_pid
+
+  mkdir -p "$RUN"
+  chmod 755 "$RUN"
+  local pg_port redis_port milvus_port neo4j_port s3_port
+  pg_port=$(free_port); redis_port=$(free_port); milvus_port=$(free_port)
+  neo4j_port=$(free_port); s3_port=$(free_port)
+
+  # PostgreSQL refuses to run as root: the cluster belongs to the 'postgres' OS user.
+  local bin; bin=$(pg_bin)
+  local pgdata=$RUN/postgres
+  mkdir -p "$pgdata"
+  echo "$TEST_PG_PASSWORD" >"$RUN/pgpass"
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --user-group postgres
+    chown postgres:postgres "$pgdata" "$RUN/pgpass"
+    as=(setpriv --reuid=postgres --regid=postgres --init-groups)
+  fi
+  "${as[@]}" "$bin/initdb" -D "$pgdata" -U postgres --auth=scram-sha-256 --pwfile="$RUN/pgpass" \
+    -E UTF8 --locale=C.UTF-8 >"$RUN/initdb.log" 2>&1
+  start postgres "${as[@]}" "$bin/postgres" -D "$pgdata" -p "$pg_port" -c listen_addresses=127.0.0.1 \
+    -c unix_socket_directories= -c max_connections=300 -c fsync=off -c full_page_writes=off
+  start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --requirepass "$TEST_REDIS_PASSWORD"
+  start milvus "$MILVUS_VENV/bin/milvus-lite" server --data-dir "$RUN/milvus" --host 127.0.0.1 --port "$milvus_port"
+  start neo4j java -Xmx1g -cp "$ROOT/test/infra/neo4j/target/classes:$(cat "$ROOT/test/infra/neo4j/target/classpath.txt")" \
+    voicehelper.Neo4jLauncher --dir "$RUN/neo4j" --port "$neo4j_port" --parent-pid "$OWNER_PID"
+  mkdir -p "$RUN/s3"
+  ROOT_ACCESS_KEY="$TEST_S3_ACCESS_KEY" ROOT_SECRET_KEY="$TEST_S3_SECRET_KEY" \
+    start s3 "$VERSITYGW" --port "127.0.0.1:$s3_port" posix "$RUN/s3"
+
+  wait_for postgres 30 "$bin/pg_isready" -h 127.0.0.1 -p "$pg_port"
+  PGPASSWORD=$TEST_PG_PASSWORD "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc 'create database voicehelper_test' >/dev/null
+  wait_for redis 30 redis-cli -p "$redis_port" -a "$TEST_REDIS_PASSWORD" --no-auth-warning ping
+  wait_for milvus 60 grep -q listening "$RUN/milvus.log"
+  wait_for neo4j 120 grep -q READY "$RUN/neo4j.log"
+  wait_for s3 30 curl -s -o /dev/null "http://127.0.0.1:$s3_port/"
+
+  cat >"$RUN/env" <<ENV
+export DATABASE_URL=postgres://postgres:$TEST_PG_PASSWORD@127.0.0.1:$pg_port/voicehelper_test
+export REDIS_URL=redis://:$TEST_REDIS_PASSWORD@127.0.0.1:$redis_port
+export MILVUS_ADDRESS=127.0.0.1:$milvus_port
+export NEO4J_URI=bolt://127.0.0.1:$neo4j_port
+export NEO4J_USER=neo4j
+export NEO4J_PASSWORD=test-only-auth-disabled
+export S3_ENDPOINT=http://127.0.0.1:$s3_port
+export S3_ACCESS_KEY=$TEST_S3_ACCESS_KEY
+export S3_SECRET_KEY=$TEST_S3_SECRET_KEY
+export S3_BUCKET=voicehelper-test
+ENV
+  log "all services up (postgres $pg_port, redis $redis_port, milvus $milvus_port, neo4j $neo4j_port, s3 $s3_port)"
+  echo "$RUN/env"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 64 ;;
+esac

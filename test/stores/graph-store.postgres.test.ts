@@ -1,0 +1,18 @@
+import type pg from 'pg';
+import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
+import { migrate } from '../../src/stores/postgres/migrator.js';
+import { createPool } from '../../src/stores/postgres/pool.js';
+import { graphStoreContract } from '../contract/graph-store.contract.js';
+import { serviceEnv, testLogger } from '../helpers/env.js';
+
+let pool: pg.Pool;
+
+graphStoreContract({
+  name: 'PostgreSQL tables (embedded default)',
+  create: async () => {
+    pool = createPool({ url: serviceEnv().DATABASE_URL }, testLogger());
+    await migrate(pool, testLogger());
+    return new PostgresGraphStore(pool);
+  },
+  teardown: () => pool.end(),
+});

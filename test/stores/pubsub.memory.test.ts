@@ -1,0 +1,10 @@
+import { MemoryPubSub } from '../../src/stores/pubsub/memory-pubsub.js';
+import { pubSubContract } from '../contract/pubsub.contract.js';
+
+pubSubContract({
+  name: 'in-process (embedded default)',
+  create: async () => {
+    const bus = new MemoryPubSub();
+    return [bus, bus];
+  },
+});

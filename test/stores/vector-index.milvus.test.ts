@@ -1,0 +1,14 @@
+import { MilvusVectorIndex } from '../../src/stores/vector/milvus-vector-index.js';
+import { vectorIndexContract } from '../contract/vector-index.contract.js';
+import { serviceEnv, uniqueName } from '../helpers/env.js';
+
+vectorIndexContract({
+  name: 'Milvus',
+  create: async () =>
+    new MilvusVectorIndex({
+      address: serviceEnv().MILVUS_ADDRESS,
+      token: undefined,
+      collection: uniqueName('contract'),
+      dimension: 8,
+    }),
+});
