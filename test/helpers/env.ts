@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -35,9 +35,14 @@ export function serviceEnv(): Record<(typeof SERVICE_VARIABLES)[number], string>
   >;
 }
 
-/** A fresh temporary directory. */
+/**
+ * A fresh temporary directory, traversable by other users: the embedded PostgreSQL runs as
+ * the `postgres` OS user when the tests run as root.
+ */
 export function tempDir(prefix = 'vh-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  chmodSync(dir, 0o755);
+  return dir;
 }
 
 /** A short unique name for isolating test data in shared stores. */

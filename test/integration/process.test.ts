@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/util/package-root.js';
+import { tempDir } from '../helpers/env.js';
+import { freePort } from '../helpers/ports.js';
+
+// These tests run the compiled server exactly as `npm start` does, with a clean environment
+// (no service variables), so they prove the embedded default and the process lifecycle.
+const MAIN = path.join(packageRoot(), 'dist', 'src', 'main.js');
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startNode(env: Record<string, string>): Running {
+  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npm test does)`);
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function waitForReady(url: string, running: Running, seconds = 60): Promise<Response> {
+  for (let i = 0; i < seconds * 10; i++) {
+    if (running.child.exitCode !== null) throw new Error(`the node exited early:\n${running.output()}`);
+    try {
+      const response = await fetch(`${url}/readyz`);
+      if (response.status === 200) return response;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the node did not become ready:\n${running.output()}`);
+}
+
+const running: Running[] = [];
+afterEach(() => {
+  for (const r of running.splice(0)) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+});
+
+describe('the server process', () => {
+  it.each([
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ DATABASE_URL: 'nonsense', JWT_SECRET: 'x'.repeat(40) }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'redis://r:6379' }, 'JWT_SECRET'],
+  ])('stops at start with a message naming the bad variable (%j)', async (env, variable) => {
+    const node = startNode(env);
+    running.push(node);
+    expect(await node.exited).toBe(2);
+    expect(node.output()).toMatch(new RegExp(`^config error: ${variable}: `, 'm'));
+  });
+
+  it(
+    'starts a complete node on the embedded defaults, restarts on the same data, and drains on SIGTERM with exit 0',
+    async () => {
+      const dataDir = tempDir();
+      for (let round = 0; round < 2; round++) {
+        const port = await freePort();
+        const node = startNode({ PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) });
+        running.push(node);
+        const ready = await waitForReady(`http://127.0.0.1:${port}`, node);
+        const body = (await ready.json()) as { dependencies: Record<string, { status: string; mode: string }> };
+        for (const dependency of Object.values(body.dependencies)) {
+          expect(dependency).toMatchObject({ status: 'up', mode: 'embedded' });
+        }
+        expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+        node.child.kill('SIGTERM');
+        expect(await node.exited).toBe(0);
+        expect(node.output()).toContain('"msg":"closed"');
+      }
+      expect(existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
+    },
+    120_000,
+  );
+});

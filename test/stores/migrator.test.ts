@@ -1,0 +1,84 @@
+import type pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { migrate, migrateDown, readMigrations, type Migration } from '../../src/stores/postgres/migrator.js';
+import { createPool } from '../../src/stores/postgres/pool.js';
+import { freshDatabase } from '../helpers/database.js';
+import { testLogger } from '../helpers/env.js';
+
+const pools: pg.Pool[] = [];
+async function freshPool(): Promise<pg.Pool> {
+  const pool = createPool({ url: await freshDatabase(), max: 4 }, testLogger());
+  pools.push(pool);
+  return pool;
+}
+afterEach(async () => {
+  await Promise.all(pools.splice(0).map((p) => p.end()));
+});
+
+const tables = async (pool: pg.Pool) =>
+  (await pool.query<{ tablename: string }>("select tablename from pg_tables where schemaname = 'public' order by 1")).rows.map(
+    (r) => r.tablename,
+  );
+
+describe('migrator (real PostgreSQL)', () => {
+  it('reads the numbered files in order, without gaps', async () => {
+    const migrations = await readMigrations();
+    expect(migrations.length).toBeGreaterThan(0);
+    migrations.forEach((m, i) => expect(m.version).toBe(i + 1));
+  });
+
+  it('applies every migration once, and a second run applies nothing', async () => {
+    const pool = await freshPool();
+    const all = await readMigrations();
+    expect(await migrate(pool, testLogger())).toBe(all.length);
+    expect(await migrate(pool, testLogger())).toBe(0);
+    expect(await tables(pool)).toContain('graph_entities');
+    const ledger = await pool.query('select version from schema_migrations order by version');
+    expect(ledger.rows.map((r: { version: number }) => r.version)).toEqual(all.map((m) => m.version));
+  });
+
+  it('migrates once when several nodes start at the same moment', async () => {
+    const pool = await freshPool();
+    const results = await Promise.all([1, 2, 3].map(() => migrate(pool, testLogger())));
+    expect(results.reduce((a, b) => a + b, 0)).toBe((await readMigrations()).length);
+  });
+
+  it('refuses a database that is newer than the code', async () => {
+    const pool = await freshPool();
+    await migrate(pool, testLogger());
+    await pool.query("insert into schema_migrations (version, name, checksum) values (9999, 'from_the_future', 'x')");
+    await expect(migrate(pool, testLogger())).rejects.toThrow(/newer than the code/);
+  });
+
+  it('refuses a migration edited after it was applied', async () => {
+    const pool = await freshPool();
+    const all = await readMigrations();
+    await migrate(pool, testLogger(), all);
+    const edited: Migration[] = all.map((m, i) => (i === 0 ? { ...m, checksum: 'edited' } : m));
+    await expect(migrate(pool, testLogger(), edited)).rejects.toThrow(/edited after it was applied/);
+  });
+
+  it('rolls a failed migration back whole', async () => {
+    const pool = await freshPool();
+    const all = await readMigrations();
+    const broken: Migration = {
+      version: all.length + 1,
+      name: 'broken',
+      up: 'create table half_done (id int); select * from no_such_table;',
+      down: undefined,
+      checksum: 'b',
+    };
+    await expect(migrate(pool, testLogger(), [...all, broken])).rejects.toThrow(/broken/);
+    expect(await tables(pool)).not.toContain('half_done');
+    expect((await pool.query('select max(version) as v from schema_migrations')).rows[0].v).toBe(all.length);
+  });
+
+  it('reverts the newest migration with its .down.sql (development)', async () => {
+    const pool = await freshPool();
+    const all = await readMigrations();
+    await migrate(pool, testLogger(), all);
+    expect(await migrateDown(pool, testLogger(), all.length, all)).toBe(all.length);
+    expect(await tables(pool)).toEqual(['schema_migrations']);
+    expect(await migrate(pool, testLogger(), all)).toBe(all.length);
+  });
+});

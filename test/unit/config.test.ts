@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { envSchema } from '../../src/config/schema.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('runs everything embedded when no service variable is set', () => {
+    const config = loadConfig({});
+    expect(config.embeddedDefault).toBe(true);
+    expect(config.http.port).toBe(3000);
+    expect(config.postgres.mode).toBe('embedded');
+    expect(config.redis.mode).toBe('memory');
+    expect(config.vector.mode).toBe('memory');
+    expect(config.graph.mode).toBe('postgres');
+    expect(config.objects.mode).toBe('fs');
+    expect(config.embeddings.dim).toBe(1024);
+    expect(config.migrateOnStart).toBe(true);
+    expect([...config.readinessOptional]).toEqual(['vector', 'graph']);
+  });
+
+  it('switches each store to the real service whose variable is set', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u:p@db:5432/vh',
+      REDIS_URL: 'redis://redis:6379',
+      MILVUS_ADDRESS: 'milvus:19530',
+      NEO4J_URI: 'bolt://neo4j:7687',
+      NEO4J_PASSWORD: 'pw',
+      S3_ENDPOINT: 'https://s3.example.com',
+      S3_ACCESS_KEY: 'a',
+      S3_SECRET_KEY: 'b',
+      JWT_SECRET: 'x'.repeat(32),
+    });
+    expect(config.embeddedDefault).toBe(false);
+    expect(config.postgres).toEqual({ mode: 'external', url: 'postgres://u:p@db:5432/vh' });
+    expect(config.redis).toEqual({ mode: 'external', url: 'redis://redis:6379' });
+    expect(config.vector).toMatchObject({ mode: 'milvus', address: 'milvus:19530' });
+    expect(config.graph).toMatchObject({ mode: 'neo4j', uri: 'bolt://neo4j:7687', user: 'neo4j' });
+    expect(config.objects).toMatchObject({ mode: 's3', endPoint: 's3.example.com', port: 443, useSSL: true });
+  });
+
+  it('switches only the stores that are configured', () => {
+    const config = loadConfig({ MILVUS_ADDRESS: '127.0.0.1:19530' });
+    expect(config.vector.mode).toBe('milvus');
+    expect(config.postgres.mode).toBe('embedded');
+    expect(config.embeddedDefault).toBe(false);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^PORT: expected an integer between 0 and 65535 \(got "abc"\)$/],
+    [{ PORT: '70000' }, /^PORT: /],
+    [{ DATABASE_URL: 'nonsense', JWT_SECRET: 'x'.repeat(32) }, /^DATABASE_URL: expected a URL like postgres:/],
+    [{ REDIS_URL: 'http://redis', JWT_SECRET: 'x'.repeat(32) }, /^REDIS_URL: expected a URL like redis:/],
+    [{ MILVUS_ADDRESS: 'milvus' }, /^MILVUS_ADDRESS: expected host:port/],
+    [{ NEO4J_URI: 'http://neo4j:7474' }, /^NEO4J_URI: /],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
+    [{ MIGRATE_ON_START: 'maybe' }, /^MIGRATE_ON_START: expected true or false/],
+    [{ EMBEDDING_DIM: '0' }, /^EMBEDDING_DIM: /],
+    [{ READINESS_OPTIONAL: 'vector,cache' }, /^READINESS_OPTIONAL: /],
+    [{ JWT_SECRET: 'short' }, /^JWT_SECRET: expected at least 32 characters/],
+    [{ NODE_ID: 'has space' }, /^NODE_ID: /],
+  ])('names the bad variable in one line: %j', (env, pattern) => {
+    const problems = problemsOf(env);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(pattern);
+  });
+
+  it('reports every bad variable, one line each', () => {
+    expect(problemsOf({ PORT: 'abc', LOG_LEVEL: 'loud', EMBEDDING_DIM: '-1' })).toHaveLength(3);
+  });
+
+  it('never echoes secret values in errors', () => {
+    const problems = problemsOf({ DATABASE_URL: 'mysql://root:hunter2@db', JWT_SECRET: 'tooshort-hunter2' });
+    expect(problems.join('\n')).not.toContain('hunter2');
+    expect(problems.join('\n')).toContain('value hidden');
+  });
+
+  it('requires JWT_SECRET once nodes share PostgreSQL or Redis, and S3 keys with S3_ENDPOINT', () => {
+    expect(problemsOf({ DATABASE_URL: 'postgres://db/vh' })[0]).toMatch(/^JWT_SECRET: required/);
+    expect(problemsOf({ REDIS_URL: 'redis://r:6379' })[0]).toMatch(/^JWT_SECRET: required/);
+    expect(problemsOf({ S3_ENDPOINT: 'http://minio:9000' })).toEqual([
+      'S3_ACCESS_KEY: required with S3_ENDPOINT (not set)',
+      'S3_SECRET_KEY: required with S3_ENDPOINT (not set)',
+    ]);
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: ' ' }).http.port).toBe(3000);
+  });
+
+  it('returns a frozen configuration', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.http)).toBe(true);
+    expect(() => {
+      (config.http as { port: number }).port = 1;
+    }).toThrow();
+  });
+
+  it('documents every variable it reads', () => {
+    for (const name of Object.keys(envSchema)) expect(name).toMatch(/^[A-Z][A-Z0-9_]+$/);
+  });
+});
