@@ -21,6 +21,7 @@ env_file=$(bash test/infra/services.sh up)
 source "$env_file"
 echo "[test] services ready after $(( $(date +%s) - started ))s" >&2
 
+npm run build >&2
 npx tsc -p tsconfig.test.json
 npx vitest run "$@"
 echo "[test] finished in $(( $(date +%s) - started ))s" >&2

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { loadConfig } from '../../src/config/load.js';
+import { envSchema } from '../../src/config/schema.js';
+import { packageRoot } from '../../src/util/package-root.js';
+
+// No Docker engine runs here, so the compose file is checked statically: every service the
+// app needs is there and healthy-checked, and every node gets every variable it reads.
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  environment?: Record<string, string | number>;
+  healthcheck?: { test: unknown };
+  depends_on?: Record<string, unknown>;
+  volumes?: string[];
+}
+
+const root = packageRoot();
+const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+};
+const services = compose.services;
+const nodes = Object.entries(services).filter(([, s]) => s.build !== undefined);
+
+/** Resolves `${NAME:-default}` the way compose does when NAME is unset. */
+function withDefaults(value: string | number): string {
+  return String(value).replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1');
+}
+
+/** Every variable a clustered node must be given (PROTOCOL section 9). */
+const CLUSTER_VARIABLES = [
+  'PORT',
+  'NODE_ID',
+  'JWT_SECRET',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'MILVUS_ADDRESS',
+  'NEO4J_URI',
+  'NEO4J_USER',
+  'NEO4J_PASSWORD',
+  'S3_ENDPOINT',
+  'S3_ACCESS_KEY',
+  'S3_SECRET_KEY',
+  'S3_BUCKET',
+];
+
+describe('docker-compose.yml', () => {
+  it('has every store, Milvus dependencies, two or more server nodes and a load balancer', () => {
+    for (const name of ['postgres', 'redis', 'etcd', 'milvus-minio', 'milvus', 'neo4j', 'minio', 'lb']) {
+      expect(services, name).toHaveProperty(name);
+    }
+    expect(nodes.length).toBeGreaterThanOrEqual(2);
+    expect(services['neo4j']?.image).toMatch(/^neo4j:5/);
+    expect(String(services['neo4j']?.environment?.['NEO4J_PLUGINS'])).toContain('graph-data-science');
+    expect(services['milvus']?.environment).toMatchObject({ ETCD_ENDPOINTS: 'etcd:2379', MINIO_ADDRESS: 'milvus-minio:9000' });
+  });
+
+  it('health-checks every service, and nodes wait for healthy stores', () => {
+    for (const [name, service] of Object.entries(services)) expect(service.healthcheck?.test, name).toBeDefined();
+    for (const [, node] of nodes) {
+      expect(Object.keys(node.depends_on ?? {}).sort()).toEqual(['milvus', 'minio', 'neo4j', 'postgres', 'redis']);
+    }
+  });
+
+  it.each(nodes.map(([name]) => name))('gives node %s every variable it reads, and only known ones', (name) => {
+    const environment = services[name]?.environment ?? {};
+    for (const variable of CLUSTER_VARIABLES) expect(environment, variable).toHaveProperty(variable);
+    for (const variable of Object.keys(environment)) expect(Object.keys(envSchema), variable).toContain(variable);
+  });
+
+  it.each(nodes.map(([name]) => name))('gives node %s values the server accepts, pointing at services of the stack', (name) => {
+    const raw = services[name]?.environment ?? {};
+    const env = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, withDefaults(v)]));
+    const config = loadConfig(env);
+    expect(config.embeddedDefault).toBe(false);
+    const hosts = [
+      new URL(env['DATABASE_URL'] ?? '').hostname,
+      new URL(env['REDIS_URL'] ?? '').hostname,
+      (env['MILVUS_ADDRESS'] ?? '').split(':')[0],
+      new URL(env['NEO4J_URI'] ?? '').hostname,
+      new URL(env['S3_ENDPOINT'] ?? '').hostname,
+    ];
+    for (const host of hosts) expect(services, String(host)).toHaveProperty(String(host));
+  });
+
+  it('gives each node its own NODE_ID', () => {
+    const ids = nodes.map(([, node]) => node.environment?.['NODE_ID']);
+    expect(new Set(ids).size).toBe(nodes.length);
+  });
+
+  it('load-balances across the nodes and passes WebSocket upgrades', () => {
+    const volumes = services['lb']?.volumes ?? [];
+    const file = volumes.map((v) => v.split(':')[0]).find((v) => v?.endsWith('.conf'));
+    expect(file).toBeDefined();
+    const nginx = readFileSync(path.join(root, String(file)), 'utf8');
+    for (const [name] of nodes) expect(nginx).toContain(`server ${name}:3000`);
+    expect(nginx).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
+    expect(nginx).toMatch(/proxy_set_header Connection \$connection_upgrade;/);
+    expect(nginx).toContain('ip_hash');
+  });
+});
