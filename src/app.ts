@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config/config.js';
 import { registerErrorHandling } from './http/errors.js';
@@ -54,7 +54,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const http = Fastify({
       loggerInstance: logger as FastifyBaseLogger,
       bodyLimit: 1024 * 1024,
-      disableRequestLogging: true,
+      // Per-request lines would drown the logs at load; /metrics counts requests instead.
+      logController: new LogController({ disableRequestLogging: true }),
       return503OnClosing: true,
       forceCloseConnections: false,
     });

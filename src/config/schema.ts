@@ -166,7 +166,7 @@ export const envSchema = {
   MIGRATE_ON_START: bool(true),
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
-  /** Timeout of one readiness probe per dependency. Default 2000 ms. */
+  /** Timeout of one readiness probe per dependency (start waits 5x this for the vector index and graph). Default 2000 ms. */
   DEPENDENCY_TIMEOUT_MS: positiveInt(2_000),
   /**
    * Dependencies whose failure does not make `/readyz` return 503, comma separated.

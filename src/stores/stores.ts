@@ -131,8 +131,14 @@ export async function openStores(config: Config, context: StoreContext): Promise
 
     const stopRetries: Array<() => void> = [];
     closers.push(async () => stopRetries.forEach((stop) => stop()));
-    stopRetries.push(await initWithRetry('vector', () => vectors.init(), logger));
-    stopRetries.push(await initWithRetry('graph', () => graph.init(), logger));
+    // Creating and loading a Milvus collection can take seconds, so the start waits for
+    // several probe timeouts before it goes on without an initialised index.
+    const initWaitMs = config.dependencyTimeoutMs * 5;
+    const [stopVector, stopGraph] = await Promise.all([
+      initWithRetry('vector', () => vectors.init(), logger, initWaitMs),
+      initWithRetry('graph', () => graph.init(), logger, initWaitMs),
+    ]);
+    stopRetries.push(stopVector, stopGraph);
 
     const dependencies: Dependency[] = [
       { name: 'postgres', mode: config.postgres.mode === 'external' ? 'external' : 'embedded', ping: () => pingPool(pool) },
@@ -155,10 +161,16 @@ export async function openStores(config: Config, context: StoreContext): Promise
 }
 
 /**
- * Runs `init` now (awaited) and, if it fails, again every 5 s in the background until it
- * succeeds. Returns a function that stops the retries.
+ * Runs `init` now and, if it fails, again every 5 s in the background until it succeeds.
+ * Waits for the first attempt at most `waitMs`, so that a dependency that is down does not
+ * hold up the start. Returns a function that stops the retries.
  */
-async function initWithRetry(name: DependencyName, init: () => Promise<void>, logger: Logger): Promise<() => void> {
+async function initWithRetry(
+  name: DependencyName,
+  init: () => Promise<void>,
+  logger: Logger,
+  waitMs: number,
+): Promise<() => void> {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const attempt = async (): Promise<void> => {
@@ -172,7 +184,9 @@ async function initWithRetry(name: DependencyName, init: () => Promise<void>, lo
       timer.unref();
     }
   };
-  await attempt();
+  let waitTimer: NodeJS.Timeout | undefined;
+  await Promise.race([attempt(), new Promise<void>((resolve) => (waitTimer = setTimeout(resolve, waitMs)))]);
+  clearTimeout(waitTimer);
   return () => {
     stopped = true;
     clearTimeout(timer);

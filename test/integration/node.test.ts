@@ -143,7 +143,7 @@ describe('a cluster node on the real services', () => {
 describe('readiness with a required dependency down', () => {
   it('answers /readyz 503 naming the dependency, while /healthz stays 200', async () => {
     // Neo4j on a port where nothing listens, and declared required.
-    const app = await buildApp(clusterConfig({ NEO4J_URI: 'bolt://127.0.0.1:1', READINESS_OPTIONAL: 'vector' }));
+    const app = await buildApp(clusterConfig({ NEO4J_URI: 'bolt://127.0.0.1:1', READINESS_OPTIONAL: 'vector', DEPENDENCY_TIMEOUT_MS: '500' }));
     try {
       const { port } = await app.listen(0, '127.0.0.1');
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -159,7 +159,7 @@ describe('readiness with a required dependency down', () => {
   });
 
   it('stays ready when only an optional dependency is down', async () => {
-    const app = await buildApp(clusterConfig({ NEO4J_URI: 'bolt://127.0.0.1:1' }));
+    const app = await buildApp(clusterConfig({ NEO4J_URI: 'bolt://127.0.0.1:1', DEPENDENCY_TIMEOUT_MS: '500' }));
     try {
       const { port } = await app.listen(0, '127.0.0.1');
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);

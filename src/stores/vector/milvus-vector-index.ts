@@ -55,6 +55,7 @@ export class MilvusVectorIndex implements VectorIndex {
       address: options.address,
       ...(options.token === undefined ? {} : { token: options.token }),
       timeout: 15_000,
+      logLevel: 'warn',
     });
   }
 
