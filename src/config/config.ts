@@ -48,6 +48,14 @@ export interface Config {
   readonly objects: ObjectsConfig;
   readonly embeddings: { readonly url: string | undefined; readonly dim: number };
   readonly migrateOnStart: boolean;
+  /** PostgreSQL pool size, group commit and partition settings. */
+  readonly database: {
+    readonly poolMax: number;
+    readonly groupCommit: { readonly maxBatch: number; readonly maxWaitMs: number; readonly maxInFlight: number };
+    readonly partitions: { readonly monthsAhead: number; readonly retentionMonths: number };
+  };
+  /** Message size limits (PROTOCOL section 4). */
+  readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
   readonly shutdownTimeoutMs: number;
   readonly dependencyTimeoutMs: number;
   /** Dependencies that do not fail `/readyz` when down. */

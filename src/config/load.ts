@@ -93,6 +93,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     objects,
     embeddings: { url: e.EMBEDDINGS_URL, dim: e.EMBEDDING_DIM },
     migrateOnStart: e.MIGRATE_ON_START,
+    database: {
+      poolMax: e.DB_POOL_MAX,
+      groupCommit: {
+        maxBatch: e.GROUP_COMMIT_MAX_BATCH,
+        maxWaitMs: e.GROUP_COMMIT_MAX_WAIT_MS,
+        maxInFlight: e.GROUP_COMMIT_MAX_IN_FLIGHT,
+      },
+      partitions: { monthsAhead: e.PARTITION_MONTHS_AHEAD, retentionMonths: e.PARTITION_RETENTION_MONTHS },
+    },
+    messages: { maxContentBytes: e.MESSAGE_MAX_BYTES, maxMetadataBytes: 16 * 1024 },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     dependencyTimeoutMs: e.DEPENDENCY_TIMEOUT_MS,
     readinessOptional: new Set(e.READINESS_OPTIONAL),

@@ -39,6 +39,17 @@ const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
       .default(fallback),
   );
 
+const nonNegativeInt = (fallback: number, max: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ invalid_type_error: 'expected a non-negative integer' })
+      .int('expected a non-negative integer')
+      .min(0, 'expected a non-negative integer')
+      .max(max, `expected at most ${max}`)
+      .default(fallback),
+  );
+
 const bool = (fallback: boolean) =>
   z.preprocess(
     emptyToUndefined,
@@ -162,6 +173,20 @@ export const envSchema = {
     emptyToUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
+  /** Connections of this node's PostgreSQL pool. Default 20. */
+  DB_POOL_MAX: positiveInt(20, 1000),
+  /** Most messages committed in one transaction. Default 256. */
+  GROUP_COMMIT_MAX_BATCH: positiveInt(256, 10_000),
+  /** Longest a message waits for companions before its batch is sent, in ms. Default 2. */
+  GROUP_COMMIT_MAX_WAIT_MS: nonNegativeInt(2, 1_000),
+  /** Message batches committed at once (each holds a connection). Default 4. */
+  GROUP_COMMIT_MAX_IN_FLIGHT: positiveInt(4, 100),
+  /** Monthly partitions created ahead of the current month. Default 3. */
+  PARTITION_MONTHS_AHEAD: nonNegativeInt(3, 60),
+  /** Whole months of messages and audit logs kept before the current one; 0 keeps all. Default 0. */
+  PARTITION_RETENTION_MONTHS: nonNegativeInt(0, 1_200),
+  /** Largest message `content` in UTF-8 bytes. Default 32768. */
+  MESSAGE_MAX_BYTES: positiveInt(32_768, 1_048_576),
   /** Apply migrations at start under a database lock. Default true. */
   MIGRATE_ON_START: bool(true),
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */

@@ -12,6 +12,14 @@ import type { ObjectStore } from './object/object-store.js';
 import { S3ObjectStore } from './object/s3-object-store.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres/embedded-postgres.js';
 import { migrate } from './postgres/migrator.js';
+import { maintainPartitions, schedulePartitionMaintenance } from './postgres/partitions.js';
+import { AuditLog } from './postgres/repositories/audit.js';
+import { ConfigRepository } from './postgres/repositories/configs.js';
+import { DocumentRepository } from './postgres/repositories/documents.js';
+import { SessionRepository } from './postgres/repositories/sessions.js';
+import { UserRepository } from './postgres/repositories/users.js';
+import type { MessageStore } from './messages/message-store.js';
+import { PostgresMessageStore } from './messages/postgres-message-store.js';
 import { createPool, pingPool } from './postgres/pool.js';
 import { MemoryPubSub } from './pubsub/memory-pubsub.js';
 import type { PubSub } from './pubsub/pubsub.js';
@@ -30,8 +38,19 @@ export interface Dependency {
 }
 
 /** Every store of one node, opened from configuration. */
+/** The typed repositories over PostgreSQL. */
+export interface Repositories {
+  readonly users: UserRepository;
+  readonly sessions: SessionRepository;
+  readonly documents: DocumentRepository;
+  readonly configs: ConfigRepository;
+  readonly audit: AuditLog;
+}
+
 export interface Stores {
   readonly pool: pg.Pool;
+  readonly db: Repositories;
+  readonly messages: MessageStore;
   /** Redis connections when REDIS_URL is set (command and subscriber). */
   readonly redis: { readonly client: Redis; readonly subscriber: Redis } | undefined;
   readonly pubsub: PubSub;
@@ -79,10 +98,29 @@ export async function openStores(config: Config, context: StoreContext): Promise
       closers.push(() => embedded.stop());
       databaseUrl = embedded.url;
     }
-    const pool = createPool({ url: databaseUrl, applicationName: `voicehelper:${config.nodeId}` }, logger);
+    const pool = createPool(
+      { url: databaseUrl, max: config.database.poolMax, applicationName: `voicehelper:${config.nodeId}` },
+      logger,
+    );
     closers.push(() => pool.end());
     await pingPool(pool);
     if (config.migrateOnStart) await migrate(pool, logger);
+    await maintainPartitions(pool, config.database.partitions, logger);
+    const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger);
+    closers.push(async () => stopMaintenance());
+    const db: Repositories = {
+      users: new UserRepository(pool),
+      sessions: new SessionRepository(pool),
+      documents: new DocumentRepository(pool),
+      configs: new ConfigRepository(pool),
+      audit: new AuditLog(pool, logger),
+    };
+    const messages = new PostgresMessageStore(pool, {
+      groupCommit: config.database.groupCommit,
+      limits: config.messages,
+    });
+    // Closed before the pool (closers run newest first): queued messages are committed.
+    closers.push(() => messages.close());
 
     let redis: Stores['redis'];
     let pubsub: PubSub;
@@ -153,7 +191,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
       { name: 'vector', mode: config.vector.mode === 'milvus' ? 'external' : 'embedded', ping: () => vectors.ping() },
       { name: 'graph', mode: config.graph.mode === 'neo4j' ? 'external' : 'embedded', ping: () => graph.ping() },
     ];
-    return { pool, redis, pubsub, objects, vectors, graph, dependencies, close };
+    return { pool, db, messages, redis, pubsub, objects, vectors, graph, dependencies, close };
   } catch (error) {
     await close();
     throw error;

@@ -1,0 +1,43 @@
+/** Roles a message can have (PROTOCOL section 4). */
+export const messageRoles = ['user', 'assistant', 'system', 'tool'] as const;
+export type MessageRole = (typeof messageRoles)[number];
+
+/** Kinds of message content. */
+export const contentTypes = ['text', 'transcript', 'audio'] as const;
+export type ContentType = (typeof contentTypes)[number];
+
+export const sessionStatuses = ['active', 'archived'] as const;
+export type SessionStatus = (typeof sessionStatuses)[number];
+
+/** A JSON object as carried in `context` and `metadata`. */
+export type JsonObject = { [key: string]: unknown };
+
+/** A conversation (PROTOCOL section 3). Times are ISO-8601 strings. */
+export interface Session {
+  id: string;
+  userId: string;
+  title: string;
+  status: SessionStatus;
+  context: JsonObject;
+  metadata: JsonObject;
+  /** Seq of the newest committed message; 0 when empty. */
+  lastSeq: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A committed message (PROTOCOL section 4). */
+export interface Message {
+  id: string;
+  sessionId: string;
+  /** 1, 2, 3, ... per session, gap-free across all nodes. */
+  seq: number;
+  role: MessageRole;
+  content: string;
+  contentType: ContentType;
+  metadata: JsonObject;
+  clientMsgId: string | null;
+  createdAt: string;
+  tokensUsed?: number;
+  processingTimeMs?: number;
+}

@@ -1,0 +1,49 @@
+import type { ContentType, JsonObject, Message, MessageRole } from '../../../protocol/models.js';
+
+/** One message to append. */
+export interface AppendInput {
+  sessionId: string;
+  /** Idempotency key (1-64 characters); a resend returns the original message. */
+  clientMsgId: string;
+  role: MessageRole;
+  content: string;
+  contentType: ContentType;
+  metadata: JsonObject;
+  tokensUsed?: number;
+  processingTimeMs?: number;
+}
+
+/** The committed message, and whether it had been committed before (a resend). */
+export interface AppendResult {
+  message: Message;
+  duplicate: boolean;
+}
+
+/** A page of messages in ascending seq order. */
+export interface MessagePage {
+  messages: Message[];
+  hasMore: boolean;
+}
+
+/**
+ * Durable, ordered, idempotent message history. `append` resolves only after the row is
+ * committed; seqs are gap-free per session across every writer.
+ */
+export interface MessageStore {
+  /**
+   * Commits a message (through group commit). Throws AppError NOT_FOUND for an unknown
+   * session, VALIDATION / PAYLOAD_TOO_LARGE for bad input (nothing written), UNAVAILABLE
+   * when the database failed (nothing written; safe to retry with the same clientMsgId).
+   */
+  append(input: AppendInput): Promise<AppendResult>;
+  /** The message committed under this idempotency key, if any. */
+  getByClientMsgId(sessionId: string, clientMsgId: string): Promise<Message | undefined>;
+  /** The message with this id, if any. */
+  getById(id: string): Promise<Message | undefined>;
+  /** Up to `limit` messages with seq < beforeSeq (or the newest), ascending; hasMore if older exist. */
+  pageBefore(sessionId: string, beforeSeq: number | undefined, limit: number): Promise<MessagePage>;
+  /** Up to `limit` messages with seq > sinceSeq, ascending; hasMore if newer exist. */
+  since(sessionId: string, sinceSeq: number, limit: number): Promise<MessagePage>;
+  /** Commits everything queued, then refuses new appends. */
+  close(): Promise<void>;
+}

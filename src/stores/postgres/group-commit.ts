@@ -1,0 +1,110 @@
+/** Options of a group committer. */
+export interface GroupCommitOptions {
+  /** Most items in one batch. Default 256. */
+  maxBatch: number;
+  /**
+   * Longest an item waits for companions before its batch is sent, in ms. 0 sends at the
+   * next turn of the event loop. Default 2.
+   */
+  maxWaitMs: number;
+  /** Batches being committed at once (each holds one connection). Default 4. */
+  maxInFlight: number;
+}
+
+/** Per-item outcome of a batch: a value, or an error for that item alone. */
+export type ItemResult<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+interface Pending<T, R> {
+  item: T;
+  resolve: (value: R) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Collects concurrent submissions into batches and hands each batch to `commit`, which
+ * returns one result per item (same order). A caller's promise settles only after the
+ * batch holding its item has committed or failed. If `commit` throws, every item of that
+ * batch fails with `mapBatchError(error)` and the others are unaffected.
+ *
+ * Batches leave when full, when the oldest waiting item has waited `maxWaitMs`, or at once
+ * when nothing is in flight (so a lone writer pays no waiting); at most `maxInFlight` run
+ * together, and items queue meanwhile, which is what makes batches grow with load.
+ */
+export class GroupCommitter<T, R> {
+  private queue: Pending<T, R>[] = [];
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly commit: (items: T[]) => Promise<ItemResult<R>[]>,
+    private readonly options: GroupCommitOptions,
+    private readonly mapBatchError: (error: unknown) => unknown = (e) => e,
+  ) {}
+
+  /** Queues one item; resolves with its committed result. */
+  submit(item: T): Promise<R> {
+    if (this.closed) return Promise.reject(this.mapBatchError(new Error('the committer is closed')));
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Number of items waiting for a batch. */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  /** Refuses new items and resolves once everything queued has been committed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.queue.length > 0 || this.inFlight > 0) {
+      this.dispatch();
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+  }
+
+  private schedule(): void {
+    if (this.inFlight >= this.options.maxInFlight) return; // a finishing batch dispatches
+    if (this.queue.length >= this.options.maxBatch || this.inFlight === 0) {
+      // Next macrotask, so that items submitted in the same turn share the batch.
+      if (this.timer === undefined) this.timer = setTimeout(() => this.dispatch(), 0);
+      return;
+    }
+    if (this.timer === undefined) this.timer = setTimeout(() => this.dispatch(), this.options.maxWaitMs);
+  }
+
+  private dispatch(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight++;
+      void this.run(batch);
+      if (this.queue.length < this.options.maxBatch) break;
+    }
+    if (this.queue.length > 0) this.schedule();
+  }
+
+  private async run(batch: Pending<T, R>[]): Promise<void> {
+    try {
+      const results = await this.commit(batch.map((p) => p.item));
+      batch.forEach((pending, i) => {
+        const result = results[i];
+        if (result === undefined) pending.reject(new Error('the batch returned no result for an item'));
+        else if (result.ok) pending.resolve(result.value);
+        else pending.reject(result.error);
+      });
+    } catch (error) {
+      const mapped = this.mapBatchError(error);
+      for (const pending of batch) pending.reject(mapped);
+    } finally {
+      this.inFlight--;
+      if (this.queue.length > 0) this.dispatch();
+      if (this.queue.length === 0 && this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      else if (this.closed) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+}

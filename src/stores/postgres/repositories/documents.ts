@@ -1,0 +1,177 @@
+import type pg from 'pg';
+import { AppError } from '../../../errors/app-error.js';
+import { isUuid } from '../../messages/validate-message.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+
+export type DocumentStatus = 'processing' | 'ready' | 'failed';
+
+/** A document's metadata row (the file itself lives in object storage). */
+export interface DocumentRecord {
+  id: string;
+  userId: string;
+  title: string;
+  metadata: Record<string, unknown>;
+  status: DocumentStatus;
+  statusReason: string | null;
+  filePath: string | null;
+  fileSize: number | null;
+  mimeType: string | null;
+  chunkCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One chunk of a document's text. */
+export interface ChunkRecord {
+  id: string;
+  documentId: string;
+  chunkIndex: number;
+  content: string;
+  tokenCount: number | null;
+  metadata: Record<string, unknown>;
+}
+
+interface DocumentRow {
+  id: string;
+  user_id: string;
+  title: string;
+  metadata: Record<string, unknown>;
+  status: DocumentStatus;
+  status_reason: string | null;
+  file_path: string | null;
+  file_size: string | null;
+  mime_type: string | null;
+  chunk_count: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS =
+  'id, user_id, title, metadata, status, status_reason, file_path, file_size, mime_type, chunk_count, created_at, updated_at';
+
+function toDocument(row: DocumentRow): DocumentRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    title: row.title,
+    metadata: row.metadata,
+    status: row.status,
+    statusReason: row.status_reason,
+    filePath: row.file_path,
+    fileSize: row.file_size === null ? null : Number(row.file_size),
+    mimeType: row.mime_type,
+    chunkCount: row.chunk_count,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+/** Documents and their chunks (tables `documents`, `document_chunks`). */
+export class DocumentRepository {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async create(input: {
+    id?: string;
+    userId: string;
+    title: string;
+    metadata?: Record<string, unknown>;
+    filePath: string | null;
+    fileSize: number | null;
+    mimeType: string | null;
+  }): Promise<DocumentRecord> {
+    const result = await this.pool.query<DocumentRow>(
+      `insert into documents (id, user_id, title, metadata, file_path, file_size, mime_type)
+       values (coalesce($1::uuid, gen_random_uuid()), $2, $3, $4, $5, $6, $7) returning ${COLUMNS}`,
+      [
+        input.id ?? null,
+        input.userId,
+        input.title,
+        JSON.stringify(input.metadata ?? {}),
+        input.filePath,
+        input.fileSize,
+        input.mimeType,
+      ],
+    );
+    return toDocument(result.rows[0] as DocumentRow);
+  }
+
+  async get(id: string): Promise<DocumentRecord | undefined> {
+    if (!isUuid(id)) return undefined;
+    const result = await this.pool.query<DocumentRow>(`select ${COLUMNS} from documents where id = $1`, [id]);
+    return result.rows[0] === undefined ? undefined : toDocument(result.rows[0]);
+  }
+
+  async list(userId: string, options: { limit: number; cursor?: string }): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }> {
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const result = await this.pool.query<DocumentRow>(
+      `select ${COLUMNS} from documents
+        where user_id = $1 and ($2::timestamptz is null or (created_at, id) < ($2, $3::uuid))
+        order by created_at desc, id desc limit $4`,
+      [userId, after?.at ?? null, after?.id ?? null, options.limit + 1],
+    );
+    const rows = result.rows.slice(0, options.limit);
+    const last = rows[rows.length - 1];
+    return {
+      documents: rows.map(toDocument),
+      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.created_at, id: last.id }) : null,
+    };
+  }
+
+  async setStatus(id: string, status: DocumentStatus, reason: string | null = null): Promise<DocumentRecord> {
+    const result = await this.pool.query<DocumentRow>(
+      `update documents set status = $2, status_reason = $3, updated_at = now() where id = $1 returning ${COLUMNS}`,
+      [id, status, reason],
+    );
+    if (result.rows[0] === undefined) throw new AppError('NOT_FOUND', { message: 'document not found' });
+    return toDocument(result.rows[0]);
+  }
+
+  /** Replaces every chunk of a document in one transaction and updates its chunk count. */
+  async replaceChunks(
+    documentId: string,
+    chunks: readonly { content: string; chunkIndex: number; tokenCount: number | null; metadata?: Record<string, unknown> }[],
+  ): Promise<ChunkRecord[]> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      await client.query('delete from document_chunks where document_id = $1', [documentId]);
+      const result = await client.query<{ id: string; document_id: string; chunk_index: number; content: string; token_count: number | null; metadata: Record<string, unknown> }>(
+        `insert into document_chunks (document_id, content, chunk_index, token_count, metadata)
+         select $1, * from unnest($2::text[], $3::int[], $4::int[], $5::jsonb[])
+         returning id, document_id, chunk_index, content, token_count, metadata`,
+        [
+          documentId,
+          chunks.map((c) => c.content),
+          chunks.map((c) => c.chunkIndex),
+          chunks.map((c) => c.tokenCount),
+          chunks.map((c) => JSON.stringify(c.metadata ?? {})),
+        ],
+      );
+      await client.query('update documents set chunk_count = $2, updated_at = now() where id = $1', [documentId, chunks.length]);
+      await client.query('commit');
+      return result.rows
+        .map((r) => ({ id: r.id, documentId: r.document_id, chunkIndex: r.chunk_index, content: r.content, tokenCount: r.token_count, metadata: r.metadata }))
+        .sort((a, b) => a.chunkIndex - b.chunkIndex);
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async chunks(documentId: string): Promise<ChunkRecord[]> {
+    const result = await this.pool.query<{ id: string; document_id: string; chunk_index: number; content: string; token_count: number | null; metadata: Record<string, unknown> }>(
+      'select id, document_id, chunk_index, content, token_count, metadata from document_chunks where document_id = $1 order by chunk_index',
+      [documentId],
+    );
+    return result.rows.map((r) => ({ id: r.id, documentId: r.document_id, chunkIndex: r.chunk_index, content: r.content, tokenCount: r.token_count, metadata: r.metadata }));
+  }
+
+  /** Removes a document and (by cascade) its chunks; false when it did not exist. */
+  async delete(id: string): Promise<boolean> {
+    if (!isUuid(id)) return false;
+    const result = await this.pool.query('delete from documents where id = $1', [id]);
+    return (result.rowCount ?? 0) > 0;
+  }
+}
