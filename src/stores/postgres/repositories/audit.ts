@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../../../logger.js';
 import { isUuid } from '../../messages/validate-message.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
 
 /** Who did something, as far as the server knows. */
 export interface Actor {
@@ -93,8 +93,9 @@ export class AuditLog {
   async query(filter: AuditQuery): Promise<{ entries: AuditRecord[]; nextCursor: string | null }> {
     const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
     const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor);
-    const result = await this.pool.query<AuditRow>(
-      `select id, user_id, action, resource_type, resource_id, details, host(ip_address) as ip_address, user_agent, created_at
+    const result = await this.pool.query<AuditRow & { cursor_at: string }>(
+      `select id, user_id, action, resource_type, resource_id, details, host(ip_address) as ip_address, user_agent, created_at,
+              ${cursorAt('created_at')} as cursor_at
          from audit_logs
         where ($1::uuid is null or user_id = $1)
           and ($2::text is null or action = $2)
@@ -127,7 +128,7 @@ export class AuditLog {
         userAgent: row.user_agent,
         createdAt: row.created_at.toISOString(),
       })),
-      nextCursor: result.rows.length > limit && last !== undefined ? encodeCursor({ at: last.created_at, id: last.id }) : null,
+      nextCursor: result.rows.length > limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
     };
   }
 }

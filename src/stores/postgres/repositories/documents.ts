@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { AppError } from '../../../errors/app-error.js';
 import { isUuid } from '../../messages/validate-message.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
 
 export type DocumentStatus = 'processing' | 'ready' | 'failed';
 
@@ -103,8 +103,8 @@ export class DocumentRepository {
 
   async list(userId: string, options: { limit: number; cursor?: string }): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }> {
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const result = await this.pool.query<DocumentRow>(
-      `select ${COLUMNS} from documents
+    const result = await this.pool.query<DocumentRow & { cursor_at: string }>(
+      `select ${COLUMNS}, ${cursorAt('created_at')} as cursor_at from documents
         where user_id = $1 and ($2::timestamptz is null or (created_at, id) < ($2, $3::uuid))
         order by created_at desc, id desc limit $4`,
       [userId, after?.at ?? null, after?.id ?? null, options.limit + 1],
@@ -113,7 +113,7 @@ export class DocumentRepository {
     const last = rows[rows.length - 1];
     return {
       documents: rows.map(toDocument),
-      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.created_at, id: last.id }) : null,
+      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
     };
   }
 

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { JsonObject, Session, SessionStatus } from '../../../../protocol/models.js';
 import { AppError } from '../../../errors/app-error.js';
 import { isUuid } from '../../messages/validate-message.js';
-import { decodeCursor, encodeCursor } from '../cursor.js';
+import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
 
 interface SessionRow {
   id: string;
@@ -65,8 +65,8 @@ export class SessionRepository {
     options: { limit: number; cursor?: string; status?: SessionStatus },
   ): Promise<{ sessions: Session[]; nextCursor: string | null }> {
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
-    const result = await this.pool.query<SessionRow>(
-      `select ${COLUMNS} from sessions
+    const result = await this.pool.query<SessionRow & { cursor_at: string }>(
+      `select ${COLUMNS}, ${cursorAt('updated_at')} as cursor_at from sessions
         where user_id = $1
           and ($2::text is null or status = $2)
           and ($3::timestamptz is null or (updated_at, id) < ($3, $4::uuid))
@@ -78,7 +78,7 @@ export class SessionRepository {
     const last = rows[rows.length - 1];
     return {
       sessions: rows.map(toSession),
-      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.updated_at, id: last.id }) : null,
+      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
     };
   }
 
