@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { uuidv7 } from '../../util/uuid-v7.js';
 import type pg from 'pg';
 import type { ContentType, JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
@@ -110,6 +110,11 @@ export class PostgresMessageStore implements MessageStore {
     return { messages: result.rows.slice(0, limit).map(toMessage), hasMore: result.rows.length > limit };
   }
 
+  /** Batches and messages committed by this store so far. */
+  commitStats(): { batches: number; items: number } {
+    return this.committer.stats();
+  }
+
   close(): Promise<void> {
     return this.committer.close();
   }
@@ -132,10 +137,12 @@ export class PostgresMessageStore implements MessageStore {
         const oldest = new Date(Math.min(...[...sessions.values()].map((s) => s.createdAt.getTime())));
         const found = await client.query<MessageRow>(
           `select ${COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')}
-             from messages m
-             join unnest($1::uuid[], $2::text[]) as k(session_id, client_msg_id)
-               on m.session_id = k.session_id and m.client_msg_id = k.client_msg_id
-            where m.created_at >= $3`,
+             from unnest($1::uuid[], $2::text[]) as k(session_id, client_msg_id)
+             cross join lateral (
+               select * from messages
+                where session_id = k.session_id and client_msg_id = k.client_msg_id and created_at >= $3
+                limit 1
+             ) m`,
           [known.map((i) => i.sessionId), known.map((i) => i.clientMsgId), oldest],
         );
         for (const row of found.rows) existing.set(`${row.session_id}\u0000${row.client_msg_id}`, toMessage(row));
@@ -160,7 +167,7 @@ export class PostgresMessageStore implements MessageStore {
         else if (earlier !== undefined) plans.push({ kind: 'new', id: earlier, duplicate: true });
         else {
           session.lastSeq += 1;
-          const id = randomUUID();
+          const id = uuidv7();
           idInBatch.set(key, id);
           rows.push({ id, seq: session.lastSeq, input });
           plans.push({ kind: 'new', id, duplicate: false });
@@ -169,10 +176,10 @@ export class PostgresMessageStore implements MessageStore {
 
       const inserted = new Map<string, Message>();
       if (rows.length > 0) {
-        const result = await client.query<MessageRow>(
+        const result = await client.query<{ id: string; created_at: Date }>(
           `insert into messages (id, session_id, seq, role, content, content_type, metadata, client_msg_id, tokens_used, processing_time_ms)
            select * from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::int[], $10::int[])
-           returning ${COLUMNS}`,
+           returning id, created_at`,
           [
             rows.map((r) => r.id),
             rows.map((r) => r.input.sessionId),
@@ -186,7 +193,27 @@ export class PostgresMessageStore implements MessageStore {
             rows.map((r) => r.input.processingTimeMs ?? null),
           ],
         );
-        for (const row of result.rows) inserted.set(row.id, toMessage(row));
+        // Only id and created_at come back: the rest is what was sent, so large contents
+        // do not travel twice.
+        const createdAt = new Map(result.rows.map((row) => [row.id, row.created_at]));
+        for (const row of rows) {
+          inserted.set(
+            row.id,
+            toMessage({
+              id: row.id,
+              session_id: row.input.sessionId,
+              seq: String(row.seq),
+              role: row.input.role,
+              content: row.input.content,
+              content_type: row.input.contentType,
+              metadata: row.input.metadata,
+              client_msg_id: row.input.clientMsgId,
+              created_at: createdAt.get(row.id) as Date,
+              tokens_used: row.input.tokensUsed ?? null,
+              processing_time_ms: row.input.processingTimeMs ?? null,
+            }),
+          );
+        }
         const advanced = [...sessions.entries()];
         await client.query(
           `update sessions s set last_seq = u.last_seq, updated_at = now()

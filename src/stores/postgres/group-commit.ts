@@ -36,6 +36,8 @@ export class GroupCommitter<T, R> {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
+  private batches = 0;
+  private items = 0;
 
   constructor(
     private readonly commit: (items: T[]) => Promise<ItemResult<R>[]>,
@@ -50,6 +52,11 @@ export class GroupCommitter<T, R> {
       this.queue.push({ item, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Batches and items committed so far (for metrics and the benchmark). */
+  stats(): { batches: number; items: number } {
+    return { batches: this.batches, items: this.items };
   }
 
   /** Number of items waiting for a batch. */
@@ -82,6 +89,8 @@ export class GroupCommitter<T, R> {
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
       const batch = this.queue.splice(0, this.options.maxBatch);
       this.inFlight++;
+      this.batches++;
+      this.items += batch.length;
       void this.run(batch);
       if (this.queue.length < this.options.maxBatch) break;
     }

@@ -23,7 +23,11 @@ export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
   });
-  pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL client failed'));
+  pool.on('error', (error: Error & { code?: string }) => {
+    // 57P01: the server is shutting down (expected when the embedded PostgreSQL stops).
+    if (error.code === '57P01') logger.debug({ err: error }, 'idle PostgreSQL client closed by server shutdown');
+    else logger.warn({ err: error }, 'idle PostgreSQL client failed');
+  });
   return pool;
 }
 
