@@ -11,7 +11,7 @@ import { FsObjectStore } from './object/fs-object-store.js';
 import type { ObjectStore } from './object/object-store.js';
 import { S3ObjectStore } from './object/s3-object-store.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres/embedded-postgres.js';
-import { migrate } from './postgres/migrator.js';
+import { assertMigrated, migrate } from './postgres/migrator.js';
 import { maintainPartitions, schedulePartitionMaintenance } from './postgres/partitions.js';
 import { AuditLog } from './postgres/repositories/audit.js';
 import { ConfigRepository } from './postgres/repositories/configs.js';
@@ -105,6 +105,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
     closers.push(() => pool.end());
     await pingPool(pool);
     if (config.migrateOnStart) await migrate(pool, logger);
+    else await assertMigrated(pool);
     await maintainPartitions(pool, config.database.partitions, logger);
     const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger);
     closers.push(async () => stopMaintenance());

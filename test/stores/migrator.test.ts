@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrate, migrateDown, readMigrations, type Migration } from '../../src/stores/postgres/migrator.js';
+import { assertMigrated, migrate, migrateDown, readMigrations, type Migration } from '../../src/stores/postgres/migrator.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
 import { freshDatabase } from '../helpers/database.js';
 import { testLogger } from '../helpers/env.js';
@@ -71,6 +71,17 @@ describe('migrator (real PostgreSQL)', () => {
     await expect(migrate(pool, testLogger(), [...all, broken])).rejects.toThrow(/broken/);
     expect(await tables(pool)).not.toContain('half_done');
     expect((await pool.query('select max(version) as v from schema_migrations')).rows[0].v).toBe(all.length);
+  });
+
+  it('lets a node that does not migrate start only on a database at exactly its version', async () => {
+    const pool = await freshPool();
+    const all = await readMigrations();
+    await expect(assertMigrated(pool, all)).rejects.toThrow(/npm run migrate/);
+    await migrate(pool, testLogger(), all.slice(0, -1));
+    await expect(assertMigrated(pool, all)).rejects.toThrow(/needs/);
+    await migrate(pool, testLogger(), all);
+    await expect(assertMigrated(pool, all)).resolves.toBeUndefined();
+    await expect(assertMigrated(pool, all.slice(0, -1))).rejects.toThrow(/newer than the code/);
   });
 
   it('reverts the newest migration with its .down.sql (development)', async () => {

@@ -102,6 +102,28 @@ export async function migrate(pool: pg.Pool, logger: Logger, migrations?: Migrat
   }
 }
 
+/**
+ * For nodes started with MIGRATE_ON_START=false: refuses a database that is behind or
+ * ahead of the code instead of failing later on a missing or unknown table.
+ */
+export async function assertMigrated(pool: pg.Pool, migrations?: Migration[]): Promise<void> {
+  const all = migrations ?? (await readMigrations());
+  const latest = all[all.length - 1]?.version ?? 0;
+  let applied = 0;
+  try {
+    const result = await pool.query<{ v: number | null }>('select max(version) as v from schema_migrations');
+    applied = result.rows[0]?.v ?? 0;
+  } catch (error) {
+    if ((error as { code?: string }).code !== '42P01') throw error; // 42P01: no ledger yet
+  }
+  if (applied < latest) {
+    throw new Error(`the database is at migration ${applied} but the code needs ${latest}: run 'npm run migrate' or set MIGRATE_ON_START=true`);
+  }
+  if (applied > latest) {
+    throw new Error(`the database is at migration ${applied}, newer than the code (${latest}); refusing to start`);
+  }
+}
+
 /** Development only: reverts the newest `steps` migrations using their `.down.sql` files. */
 export async function migrateDown(pool: pg.Pool, logger: Logger, steps = 1, migrations?: Migration[]): Promise<number> {
   const all = migrations ?? (await readMigrations());
