@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config/config.js';
+import { registerAuthRoutes } from './http/auth.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerHealthRoutes } from './http/health.js';
 import { registerObjectRoutes } from './http/objects.js';
@@ -76,6 +77,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       draining: () => draining,
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
+    registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens });
     await http.ready();
 
     const { io, dispatcher } = createIoServer({

@@ -18,7 +18,7 @@ export class TokenService {
   constructor(
     secret: string,
     /** Lifetime of an access token in seconds. Default 900 (15 minutes). */
-    private readonly ttlSeconds = 900,
+    readonly ttlSeconds = 900,
   ) {
     this.key = new TextEncoder().encode(secret);
   }

@@ -1,0 +1,72 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { loginBody, registerBody, type AuthResponse, type PublicUser } from '../../protocol/http.js';
+import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import type { TokenService } from '../auth/tokens.js';
+import { AppError } from '../errors/app-error.js';
+import type { AuditLog } from '../stores/postgres/repositories/audit.js';
+import { primaryRole, type UserRecord, type UserRepository } from '../stores/postgres/repositories/users.js';
+
+/** What the auth routes need. */
+export interface AuthRouteOptions {
+  users: UserRepository;
+  audit: AuditLog;
+  tokens: TokenService;
+}
+
+/** Parses a body with a protocol schema; VALIDATION naming the failing fields otherwise. */
+export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.output<S> {
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    throw new AppError('VALIDATION', {
+      message: 'the request body is invalid',
+      details: { issues: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })) },
+    });
+  }
+  return parsed.data as z.output<S>;
+}
+
+function publicUser(user: UserRecord): PublicUser {
+  return { id: user.id, email: user.email, username: user.username, roles: user.roles, createdAt: user.createdAt.toISOString() };
+}
+
+function actorOf(request: FastifyRequest, userId: string | null) {
+  const agent = request.headers['user-agent'];
+  return { userId, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
+}
+
+/** `POST /v1/auth/register` and `POST /v1/auth/login` (PROTOCOL section 7). */
+export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptions): void {
+  const { users, audit, tokens } = options;
+
+  const issue = async (user: UserRecord): Promise<AuthResponse> => ({
+    user: publicUser(user),
+    accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles) }),
+    expiresIn: tokens.ttlSeconds,
+  });
+
+  app.post('/v1/auth/register', async (request, reply) => {
+    const body = parseBody(registerBody, request.body);
+    const user = await users.create({ email: body.email, username: body.username, passwordHash: await hashPassword(body.password) });
+    await audit.record(actorOf(request, user.id), { action: 'auth.register', resourceType: 'user', resourceId: user.id });
+    return reply.status(201).send(await issue(user));
+  });
+
+  app.post('/v1/auth/login', async (request) => {
+    const body = parseBody(loginBody, request.body);
+    const user = await users.getByEmail(body.email);
+    const ok = await verifyPassword(user?.passwordHash, body.password);
+    if (user === undefined || !ok || user.status !== 'active') {
+      await audit.record(actorOf(request, user?.id ?? null), {
+        action: 'auth.login_failed',
+        resourceType: 'user',
+        resourceId: user?.id ?? null,
+        details: { reason: user === undefined ? 'unknown_email' : ok ? 'disabled' : 'wrong_password' },
+      });
+      throw new AppError('INVALID_CREDENTIALS');
+    }
+    await users.touchLogin(user.id);
+    await audit.record(actorOf(request, user.id), { action: 'auth.login', resourceType: 'user', resourceId: user.id });
+    return issue(user);
+  });
+}

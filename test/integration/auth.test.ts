@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp, type App } from '../../src/app.js';
+import { openClient, request } from '../helpers/client.js';
+import { clusterConfig } from '../helpers/env.js';
+
+describe('auth over HTTP (real PostgreSQL)', () => {
+  let app: App;
+  let baseUrl: string;
+
+  const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
+  };
+  const email = () => `user-${randomUUID()}@Example.test`;
+
+  beforeAll(async () => {
+    app = await buildApp(clusterConfig());
+    const { port } = await app.listen(0, '127.0.0.1');
+    baseUrl = `http://127.0.0.1:${port}`;
+  });
+  afterAll(() => app?.close());
+
+  it('registers a user, stores only an Argon2id hash, and returns a token that opens a socket', async () => {
+    const address = email();
+    const registered = await post('/v1/auth/register', { email: address, username: '小明', password: 'correct horse battery' });
+    expect(registered.status).toBe(201);
+    expect(registered.body['user']).toMatchObject({ email: address.toLowerCase(), username: '小明', roles: ['user'] });
+    expect(registered.body['user']).not.toHaveProperty('passwordHash');
+    expect(registered.body['expiresIn']).toBe(900);
+    const stored = await app.stores.pool.query('select password_hash from users where id = $1', [registered.body['user'].id]);
+    expect(stored.rows[0].password_hash).toMatch(/^\$argon2id\$/);
+    expect(stored.rows[0].password_hash).not.toContain('correct horse');
+
+    const socket = await openClient(baseUrl, { token: registered.body['accessToken'] });
+    expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true });
+    socket.close();
+  });
+
+  it('refuses a second registration of the same email, in any case, with 409 CONFLICT', async () => {
+    const address = email();
+    expect((await post('/v1/auth/register', { email: address, username: 'a', password: 'password-1' })).status).toBe(201);
+    const again = await post('/v1/auth/register', { email: address.toUpperCase(), username: 'b', password: 'password-2' });
+    expect(again).toMatchObject({ status: 409, body: { error: { code: 'CONFLICT' } } });
+  });
+
+  it('logs in with the right password and audits it', async () => {
+    const address = email();
+    const registered = await post('/v1/auth/register', { email: address, username: 'u', password: 'the-password' });
+    const login = await post('/v1/auth/login', { email: address, password: 'the-password' }, { 'user-agent': 'vitest-agent' });
+    expect(login.status).toBe(200);
+    expect(login.body['user'].id).toBe(registered.body['user'].id);
+    const claims = await app.tokens.verify(login.body['accessToken']);
+    expect(claims).toEqual({ userId: registered.body['user'].id, role: 'user' });
+    const audit = await app.stores.db.audit.query({ userId: registered.body['user'].id });
+    expect(audit.entries.map((e) => e.action)).toEqual(['auth.login', 'auth.register']);
+    expect(audit.entries[0]).toMatchObject({ ip: '127.0.0.1', userAgent: 'vitest-agent' });
+  });
+
+  it('gives the same 401 INVALID_CREDENTIALS for a wrong password and an unknown email', async () => {
+    const address = email();
+    await post('/v1/auth/register', { email: address, username: 'u', password: 'the-password' });
+    const wrong = await post('/v1/auth/login', { email: address, password: 'not-the-password' });
+    const unknown = await post('/v1/auth/login', { email: email(), password: 'whatever-it-is' });
+    for (const failure of [wrong, unknown]) {
+      expect(failure).toEqual({ status: 401, body: { error: { code: 'INVALID_CREDENTIALS', message: 'wrong email or password' } } });
+    }
+    const audit = await app.stores.db.audit.query({ action: 'auth.login_failed', limit: 200 });
+    expect(audit.entries.some((e) => e.details['reason'] === 'unknown_email')).toBe(true);
+  });
+
+  it('carries the strongest role from user_roles into the token', async () => {
+    const address = email();
+    const registered = await post('/v1/auth/register', { email: address, username: 'worker', password: 'worker-password' });
+    await app.stores.db.users.setRoles(registered.body['user'].id, ['service'], null);
+    const login = await post('/v1/auth/login', { email: address, password: 'worker-password' });
+    expect((await app.tokens.verify(login.body['accessToken'])).role).toBe('service');
+  });
+
+  it.each([
+    ['a missing password', { email: 'a@example.test', username: 'u' }, 'password'],
+    ['a short password', { email: 'a@example.test', username: 'u', password: 'short' }, 'password'],
+    ['a bad email', { email: 'not-an-email', username: 'u', password: 'long enough' }, 'email'],
+    ['a control character in the username', { email: 'a@example.test', username: 'a\u0007b', password: 'long enough' }, 'username'],
+    ['an unknown field', { email: 'a@example.test', username: 'u', password: 'long enough', admin: true }, ''],
+    ['a 300-character password', { email: 'a@example.test', username: 'u', password: 'p'.repeat(300) }, 'password'],
+  ])('answers %s with 400 VALIDATION naming the field', async (_label, body, field) => {
+    const response = await post('/v1/auth/register', body);
+    expect(response.status).toBe(400);
+    expect(response.body['error'].code).toBe('VALIDATION');
+    expect(response.body['error'].details.issues.map((i: { path: string }) => i.path)).toContain(field);
+  });
+
+  it('answers malformed JSON and prototype pollution attempts with 400, and stays up', async () => {
+    expect((await post('/v1/auth/login', '{"email": ')).status).toBe(400);
+    expect((await post('/v1/auth/login', '{"__proto__": {"admin": true}, "email": "a@b.test", "password": "x"}')).status).toBe(400);
+    expect(({} as Record<string, unknown>)['admin']).toBeUndefined();
+    expect((await fetch(`${baseUrl}/healthz`)).status).toBe(200);
+  });
+});
