@@ -1,5 +1,8 @@
 import pg from 'pg';
-import { serviceEnv, uniqueName } from './env.js';
+import { migrate } from '../../src/stores/postgres/migrator.js';
+import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
+import { createPool } from '../../src/stores/postgres/pool.js';
+import { serviceEnv, testLogger, uniqueName } from './env.js';
 
 /**
  * Creates an empty database on the test PostgreSQL server and returns its URL, for tests
@@ -17,4 +20,12 @@ export async function freshDatabase(): Promise<string> {
   }
   base.pathname = `/${name}`;
   return base.toString();
+}
+
+/** `count` pools on one database, migrated and partitioned as a node does at start. */
+export async function migratedPools(url: string, count: number, max = 8): Promise<pg.Pool[]> {
+  const pools = Array.from({ length: count }, () => createPool({ url, max }, testLogger()));
+  await migrate(pools[0] as pg.Pool, testLogger());
+  await maintainPartitions(pools[0] as pg.Pool, { monthsAhead: 3, retentionMonths: 0 }, testLogger());
+  return pools;
 }

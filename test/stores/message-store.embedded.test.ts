@@ -1,14 +1,12 @@
 import type pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/stores/postgres/embedded-postgres.js';
-import { migrate } from '../../src/stores/postgres/migrator.js';
-import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
-import { createPool } from '../../src/stores/postgres/pool.js';
 import { messageStoreContract } from '../contract/message-store.contract.js';
+import { migratedPools } from '../helpers/database.js';
 import { tempDir, testLogger } from '../helpers/env.js';
 import { freePort } from '../helpers/ports.js';
 
-let embedded: EmbeddedPostgresHandle;
-const pools: pg.Pool[] = [];
+let embedded: EmbeddedPostgresHandle | undefined;
+let pools: pg.Pool[] = [];
 
 messageStoreContract({
   name: 'embedded PostgreSQL (the npm start default)',
@@ -17,12 +15,8 @@ messageStoreContract({
       { dir: `${tempDir()}/postgres`, port: await freePort(), password: 'test-only-embedded' },
       testLogger(),
     );
-    const a = createPool({ url: embedded.url, max: 8 }, testLogger());
-    const b = createPool({ url: embedded.url, max: 8 }, testLogger());
-    pools.push(a, b);
-    await migrate(a, testLogger());
-    await maintainPartitions(a, { monthsAhead: 3, retentionMonths: 0 }, testLogger());
-    return [a, b];
+    pools = await migratedPools(embedded.url, 2);
+    return [pools[0] as pg.Pool, pools[1] as pg.Pool];
   },
   teardown: async () => {
     await Promise.all(pools.map((p) => p.end()));

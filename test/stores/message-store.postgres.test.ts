@@ -1,22 +1,15 @@
 import type pg from 'pg';
-import { migrate } from '../../src/stores/postgres/migrator.js';
-import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
-import { createPool } from '../../src/stores/postgres/pool.js';
 import { messageStoreContract } from '../contract/message-store.contract.js';
-import { serviceEnv, testLogger } from '../helpers/env.js';
+import { migratedPools } from '../helpers/database.js';
+import { serviceEnv } from '../helpers/env.js';
 
-const pools: pg.Pool[] = [];
+let pools: pg.Pool[] = [];
 
 messageStoreContract({
   name: 'PostgreSQL server',
   pools: async () => {
-    const url = serviceEnv().DATABASE_URL;
-    const a = createPool({ url, max: 8 }, testLogger());
-    const b = createPool({ url, max: 8 }, testLogger());
-    pools.push(a, b);
-    await migrate(a, testLogger());
-    await maintainPartitions(a, { monthsAhead: 3, retentionMonths: 0 }, testLogger());
-    return [a, b];
+    pools = await migratedPools(serviceEnv().DATABASE_URL, 2);
+    return [pools[0] as pg.Pool, pools[1] as pg.Pool];
   },
   teardown: async () => {
     await Promise.all(pools.map((p) => p.end()));

@@ -5,6 +5,7 @@ import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { envSchema } from '../../src/config/schema.js';
 import { packageRoot } from '../../src/util/package-root.js';
+import { SERVICE_VARIABLES } from '../helpers/env.js';
 
 // No Docker engine runs here, so the compose file is checked statically: every service the
 // app needs is there and healthy-checked, and every node gets every variable it reads.
@@ -31,21 +32,7 @@ function withDefaults(value: string | number): string {
 }
 
 /** Every variable a clustered node must be given (PROTOCOL section 9). */
-const CLUSTER_VARIABLES = [
-  'PORT',
-  'NODE_ID',
-  'JWT_SECRET',
-  'DATABASE_URL',
-  'REDIS_URL',
-  'MILVUS_ADDRESS',
-  'NEO4J_URI',
-  'NEO4J_USER',
-  'NEO4J_PASSWORD',
-  'S3_ENDPOINT',
-  'S3_ACCESS_KEY',
-  'S3_SECRET_KEY',
-  'S3_BUCKET',
-];
+const CLUSTER_VARIABLES = ['PORT', 'NODE_ID', 'JWT_SECRET', ...SERVICE_VARIABLES];
 
 describe('docker-compose.yml', () => {
   it('has every store, Milvus dependencies, two or more server nodes and a load balancer', () => {

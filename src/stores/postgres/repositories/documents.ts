@@ -49,6 +49,21 @@ interface DocumentRow {
 const COLUMNS =
   'id, user_id, title, metadata, status, status_reason, file_path, file_size, mime_type, chunk_count, created_at, updated_at';
 
+interface ChunkRow {
+  id: string;
+  document_id: string;
+  chunk_index: number;
+  content: string;
+  token_count: number | null;
+  metadata: Record<string, unknown>;
+}
+
+const CHUNK_COLUMNS = 'id, document_id, chunk_index, content, token_count, metadata';
+
+function toChunk(r: ChunkRow): ChunkRecord {
+  return { id: r.id, documentId: r.document_id, chunkIndex: r.chunk_index, content: r.content, tokenCount: r.token_count, metadata: r.metadata };
+}
+
 function toDocument(row: DocumentRow): DocumentRecord {
   return {
     id: row.id,
@@ -135,10 +150,10 @@ export class DocumentRepository {
     try {
       await client.query('begin');
       await client.query('delete from document_chunks where document_id = $1', [documentId]);
-      const result = await client.query<{ id: string; document_id: string; chunk_index: number; content: string; token_count: number | null; metadata: Record<string, unknown> }>(
+      const result = await client.query<ChunkRow>(
         `insert into document_chunks (document_id, content, chunk_index, token_count, metadata)
          select $1, * from unnest($2::text[], $3::int[], $4::int[], $5::jsonb[])
-         returning id, document_id, chunk_index, content, token_count, metadata`,
+         returning ${CHUNK_COLUMNS}`,
         [
           documentId,
           chunks.map((c) => c.content),
@@ -149,9 +164,7 @@ export class DocumentRepository {
       );
       await client.query('update documents set chunk_count = $2, updated_at = now() where id = $1', [documentId, chunks.length]);
       await client.query('commit');
-      return result.rows
-        .map((r) => ({ id: r.id, documentId: r.document_id, chunkIndex: r.chunk_index, content: r.content, tokenCount: r.token_count, metadata: r.metadata }))
-        .sort((a, b) => a.chunkIndex - b.chunkIndex);
+      return result.rows.map(toChunk).sort((a, b) => a.chunkIndex - b.chunkIndex);
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
       throw error;
@@ -161,11 +174,11 @@ export class DocumentRepository {
   }
 
   async chunks(documentId: string): Promise<ChunkRecord[]> {
-    const result = await this.pool.query<{ id: string; document_id: string; chunk_index: number; content: string; token_count: number | null; metadata: Record<string, unknown> }>(
-      'select id, document_id, chunk_index, content, token_count, metadata from document_chunks where document_id = $1 order by chunk_index',
+    const result = await this.pool.query<ChunkRow>(
+      `select ${CHUNK_COLUMNS} from document_chunks where document_id = $1 order by chunk_index`,
       [documentId],
     );
-    return result.rows.map((r) => ({ id: r.id, documentId: r.document_id, chunkIndex: r.chunk_index, content: r.content, tokenCount: r.token_count, metadata: r.metadata }));
+    return result.rows.map(toChunk);
   }
 
   /** Removes a document and (by cascade) its chunks; false when it did not exist. */
