@@ -27,6 +27,9 @@ export const loginBody = z
   })
   .strict();
 
+/** `POST /v1/auth/refresh` and `POST /v1/auth/logout` body. */
+export const refreshBody = z.object({ refreshToken: z.string().min(1).max(200) }).strict();
+
 export type RegisterBody = z.output<typeof registerBody>;
 export type LoginBody = z.output<typeof loginBody>;
 
@@ -45,4 +48,6 @@ export interface AuthResponse {
   accessToken: string;
   /** Seconds until the access token expires. */
   expiresIn: number;
+  /** Single-use token for `POST /v1/auth/refresh` (an addition to PROTOCOL v1). */
+  refreshToken: string;
 }

@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { RefreshTokenService } from './auth/refresh-tokens.js';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config/config.js';
 import { registerAuthRoutes } from './http/auth.js';
@@ -50,7 +51,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const stores = await openStores(config, { logger, publicUrl: () => publicUrl });
   try {
     const jwtSecret = config.jwtSecret ?? (await loadOrCreateSecret(config.dataDir, 'jwt-secret'));
-    const tokens = new TokenService(jwtSecret);
+    const tokens = new TokenService(jwtSecret, config.tokens.accessTtlSeconds);
+    const refreshTokens = new RefreshTokenService(stores.pool, config.tokens.refreshTtlSeconds);
 
     const http = Fastify({
       loggerInstance: logger as FastifyBaseLogger,
@@ -77,7 +79,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       draining: () => draining,
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
-    registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens });
+    registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens });
     await http.ready();
 
     const { io, dispatcher } = createIoServer({

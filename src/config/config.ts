@@ -41,6 +41,8 @@ export interface Config {
   readonly embeddedDefault: boolean;
   /** HS256 key; undefined only on the embedded default, where a key is generated under dataDir. */
   readonly jwtSecret: string | undefined;
+  /** Token lifetimes in seconds. */
+  readonly tokens: { readonly accessTtlSeconds: number; readonly refreshTtlSeconds: number };
   readonly postgres: PostgresConfig;
   readonly redis: RedisConfig;
   readonly vector: VectorConfig;

@@ -77,6 +77,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir,
     embeddedDefault: !external,
     jwtSecret: e.JWT_SECRET,
+    tokens: { accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS, refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS },
     postgres:
       e.DATABASE_URL !== undefined
         ? { mode: 'external', url: e.DATABASE_URL }

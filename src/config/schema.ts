@@ -119,6 +119,10 @@ export const envSchema = {
     emptyToUndefined,
     z.string().min(32, 'expected at least 32 characters').optional(),
   ),
+  /** Lifetime of access tokens in seconds. Default 900. */
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt(900, 86_400),
+  /** Lifetime of refresh tokens in seconds. Default 2592000 (30 days). */
+  REFRESH_TOKEN_TTL_SECONDS: positiveInt(2_592_000, 31_536_000),
   /** PostgreSQL connection string. Unset: embedded PostgreSQL under DATA_DIR/postgres. */
   DATABASE_URL: urlWithScheme(['postgres', 'postgresql'], 'postgres://user:pass@host:5432/db'),
   /** Redis connection string. Unset: in-process equivalents (single node only). */

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { loginBody, registerBody, type AuthResponse, type PublicUser } from '../../protocol/http.js';
+import { loginBody, refreshBody, registerBody, type AuthResponse, type PublicUser } from '../../protocol/http.js';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import type { RefreshTokenService } from '../auth/refresh-tokens.js';
 import type { TokenService } from '../auth/tokens.js';
 import { AppError } from '../errors/app-error.js';
 import type { AuditLog } from '../stores/postgres/repositories/audit.js';
@@ -12,6 +13,7 @@ export interface AuthRouteOptions {
   users: UserRepository;
   audit: AuditLog;
   tokens: TokenService;
+  refreshTokens: RefreshTokenService;
 }
 
 /** Parses a body with a protocol schema; VALIDATION naming the failing fields otherwise. */
@@ -37,12 +39,13 @@ function actorOf(request: FastifyRequest, userId: string | null) {
 
 /** `POST /v1/auth/register` and `POST /v1/auth/login` (PROTOCOL section 7). */
 export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptions): void {
-  const { users, audit, tokens } = options;
+  const { users, audit, tokens, refreshTokens } = options;
 
-  const issue = async (user: UserRecord): Promise<AuthResponse> => ({
+  const issue = async (user: UserRecord, refreshToken?: string): Promise<AuthResponse> => ({
     user: publicUser(user),
     accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles) }),
     expiresIn: tokens.ttlSeconds,
+    refreshToken: refreshToken ?? (await refreshTokens.issue(user.id)),
   });
 
   app.post('/v1/auth/register', async (request, reply) => {
@@ -68,5 +71,25 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
     await users.touchLogin(user.id);
     await audit.record(actorOf(request, user.id), { action: 'auth.login', resourceType: 'user', resourceId: user.id });
     return issue(user);
+  });
+
+  // A new access token (with the user's current roles) and a new refresh token; the one
+  // presented is used up. Disabled users cannot refresh.
+  app.post('/v1/auth/refresh', async (request) => {
+    const body = parseBody(refreshBody, request.body);
+    const { userId, refreshToken } = await refreshTokens.rotate(body.refreshToken);
+    const user = await users.getById(userId);
+    if (user === undefined || user.status !== 'active') {
+      await refreshTokens.revoke(refreshToken);
+      throw new AppError('UNAUTHORIZED', { message: 'the account is not active' });
+    }
+    return issue(user, refreshToken);
+  });
+
+  app.post('/v1/auth/logout', async (request, reply) => {
+    const body = parseBody(refreshBody, request.body);
+    const userId = await refreshTokens.revoke(body.refreshToken);
+    if (userId !== undefined) await audit.record(actorOf(request, userId), { action: 'auth.logout', resourceType: 'user', resourceId: userId });
+    return reply.status(204).send();
   });
 }

@@ -14,7 +14,8 @@ describe('auth over HTTP (real PostgreSQL)', () => {
       headers: { 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
     });
-    return { status: response.status, body: (await response.json()) as Record<string, any> };
+    const text = await response.text();
+    return { status: response.status, body: (text === '' ? {} : JSON.parse(text)) as Record<string, any> };
   };
   const email = () => `user-${randomUUID()}@Example.test`;
 
@@ -79,6 +80,64 @@ describe('auth over HTTP (real PostgreSQL)', () => {
     await app.stores.db.users.setRoles(registered.body['user'].id, ['service'], null);
     const login = await post('/v1/auth/login', { email: address, password: 'worker-password' });
     expect((await app.tokens.verify(login.body['accessToken'])).role).toBe('service');
+  });
+
+  describe('refresh tokens', () => {
+    const fresh = async () => {
+      const registered = await post('/v1/auth/register', { email: email(), username: 'r', password: 'refresh-password' });
+      expect(typeof registered.body['refreshToken']).toBe('string');
+      return registered.body;
+    };
+
+    it('exchanges a refresh token once for a new pair with the current roles', async () => {
+      const start = await fresh();
+      await app.stores.db.users.setRoles(start['user'].id, ['admin'], null);
+      const refreshed = await post('/v1/auth/refresh', { refreshToken: start['refreshToken'] });
+      expect(refreshed.status).toBe(200);
+      expect(refreshed.body['refreshToken']).not.toBe(start['refreshToken']);
+      expect((await app.tokens.verify(refreshed.body['accessToken'])).role).toBe('admin');
+      const again = await post('/v1/auth/refresh', { refreshToken: refreshed.body['refreshToken'] });
+      expect(again.status).toBe(200);
+    });
+
+    it('treats reuse of a used token as theft: refuses it and revokes the whole family', async () => {
+      const start = await fresh();
+      const next = await post('/v1/auth/refresh', { refreshToken: start['refreshToken'] });
+      const replay = await post('/v1/auth/refresh', { refreshToken: start['refreshToken'] });
+      expect(replay).toMatchObject({ status: 401, body: { error: { code: 'UNAUTHORIZED' } } });
+      expect((await post('/v1/auth/refresh', { refreshToken: next.body['refreshToken'] })).status).toBe(401);
+    });
+
+    it('lets exactly one of two concurrent refreshes of the same token through', async () => {
+      const start = await fresh();
+      const results = await Promise.all([1, 2].map(() => post('/v1/auth/refresh', { refreshToken: start['refreshToken'] })));
+      expect(results.map((r) => r.status).sort()).toEqual([200, 401]);
+    });
+
+    it('refuses forged, malformed and expired tokens, and tokens after logout', async () => {
+      const start = await fresh();
+      const [id] = String(start['refreshToken']).split('.');
+      for (const bad of [`${id}.${'A'.repeat(43)}`, 'garbage', `${randomUUID()}.${'B'.repeat(43)}`]) {
+        expect((await post('/v1/auth/refresh', { refreshToken: bad })).status).toBe(401);
+      }
+      const other = await fresh();
+      await app.stores.pool.query("update refresh_tokens set expires_at = now() - interval '1 second' where user_id = $1", [other['user'].id]);
+      expect((await post('/v1/auth/refresh', { refreshToken: other['refreshToken'] })).status).toBe(401);
+
+      const third = await fresh();
+      expect((await post('/v1/auth/logout', { refreshToken: third['refreshToken'] })).status).toBe(204);
+      expect((await post('/v1/auth/refresh', { refreshToken: third['refreshToken'] })).status).toBe(401);
+      const audit = await app.stores.db.audit.query({ userId: third['user'].id });
+      expect(audit.entries.map((e) => e.action)).toContain('auth.logout');
+    });
+
+    it('keeps only a hash of each refresh token', async () => {
+      const start = await fresh();
+      const rows = await app.stores.pool.query('select token_hash from refresh_tokens where user_id = $1', [start['user'].id]);
+      const secret = String(start['refreshToken']).split('.')[1] as string;
+      expect(rows.rows[0].token_hash.toString('base64url')).not.toBe(secret);
+      expect(JSON.stringify(rows.rows)).not.toContain(secret);
+    });
   });
 
   it.each([

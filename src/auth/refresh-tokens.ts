@@ -1,0 +1,99 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type pg from 'pg';
+import { AppError } from '../errors/app-error.js';
+import { isUuid } from '../stores/messages/validate-message.js';
+
+const FORMAT = /^([0-9a-f-]{36})\.([A-Za-z0-9_-]{43})$/;
+
+function digest(secret: string): Buffer {
+  return createHash('sha256').update(secret).digest();
+}
+
+function unauthorized(): AppError {
+  return new AppError('UNAUTHORIZED', { message: 'the refresh token is invalid or has expired' });
+}
+
+/**
+ * Long-lived, single-use refresh tokens (`<id>.<secret>`), kept in PostgreSQL as a hash.
+ * Rotating a token replaces it; presenting a replaced token again revokes its family.
+ */
+export class RefreshTokenService {
+  constructor(
+    private readonly pool: pg.Pool,
+    /** Lifetime in seconds. */
+    private readonly ttlSeconds: number,
+  ) {}
+
+  /** Starts a new family for a fresh login. */
+  issue(userId: string): Promise<string> {
+    return this.insert(this.pool, userId, randomUUID());
+  }
+
+  /**
+   * Exchanges a refresh token for a new one of the same family and returns the user id.
+   * UNAUTHORIZED for a malformed, unknown, expired or revoked token; a revoked (already
+   * used) token also revokes every token of its family.
+   */
+  async rotate(token: string): Promise<{ userId: string; refreshToken: string }> {
+    const match = FORMAT.exec(token);
+    if (match === null || !isUuid(match[1] as string)) throw unauthorized();
+    const [, id, secret] = match as unknown as [string, string, string];
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      const found = await client.query<{ user_id: string; family_id: string; token_hash: Buffer; expired: boolean; revoked: boolean }>(
+        `select user_id, family_id, token_hash, expires_at <= now() as expired, revoked_at is not null as revoked
+           from refresh_tokens where id = $1 for update`,
+        [id],
+      );
+      const row = found.rows[0];
+      if (row === undefined || !timingSafeEqual(row.token_hash, digest(secret))) {
+        await client.query('rollback');
+        throw unauthorized();
+      }
+      if (row.revoked) {
+        await client.query('update refresh_tokens set revoked_at = coalesce(revoked_at, now()) where family_id = $1', [row.family_id]);
+        await client.query('commit');
+        throw unauthorized();
+      }
+      if (row.expired) {
+        await client.query('rollback');
+        throw unauthorized();
+      }
+      const next = await this.insert(client, row.user_id, row.family_id);
+      await client.query('update refresh_tokens set revoked_at = now(), replaced_by = $2 where id = $1', [id, next.split('.')[0]]);
+      await client.query('commit');
+      return { userId: row.user_id, refreshToken: next };
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Revokes the token's whole family (logout) and returns its user; unknown tokens are ignored. */
+  async revoke(token: string): Promise<string | undefined> {
+    const match = FORMAT.exec(token);
+    if (match === null || !isUuid(match[1] as string)) return undefined;
+    const [, id, secret] = match as unknown as [string, string, string];
+    const result = await this.pool.query<{ user_id: string }>(
+      `update refresh_tokens set revoked_at = coalesce(revoked_at, now())
+        where family_id = (select family_id from refresh_tokens where id = $1 and token_hash = $2)
+        returning user_id`,
+      [id, digest(secret)],
+    );
+    return result.rows[0]?.user_id;
+  }
+
+  private async insert(db: pg.Pool | pg.PoolClient, userId: string, familyId: string): Promise<string> {
+    const id = randomUUID();
+    const secret = randomBytes(32).toString('base64url');
+    await db.query(
+      `insert into refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+       values ($1, $2, $3, $4, now() + make_interval(secs => $5))`,
+      [id, userId, familyId, digest(secret), this.ttlSeconds],
+    );
+    return `${id}.${secret}`;
+  }
+}
