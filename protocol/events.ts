@@ -1,24 +1,54 @@
 import type { AckCallback, WireError } from './errors.js';
+import type { Message, MessageRole, Session } from './models.js';
 import type { Role } from './roles.js';
-import type { PayloadOf } from './schemas.js';
+import type { ClientEventName, PayloadOf } from './schemas.js';
+
+/** One user's connections to a session, across all nodes. */
+export interface PresenceEntry {
+  userId: string;
+  role: Role;
+  connections: number;
+}
 
 /** `data` of a successful ack, per event. */
 export interface AckData {
   'sys:ping': { nodeId: string; serverTime: string };
+  'session:create': { session: Session };
+  'session:join': { session: Session; messages: Message[]; hasMore: boolean; presence: PresenceEntry[] };
+  'session:leave': Record<string, never>;
+  'session:list': { sessions: Session[]; nextCursor: string | null };
+  'session:update': { session: Session };
+  'message:send': { message: Message };
+  'message:delta': Record<string, never>;
+  'history:get': { messages: Message[]; hasMore: boolean };
 }
 
 /** Events a client sends; every one takes a trailing ack callback. */
-export interface ClientToServerEvents {
-  'sys:ping': (payload: PayloadOf<'sys:ping'>, ack?: AckCallback<AckData['sys:ping']>) => void;
+export type ClientToServerEvents = {
+  [E in ClientEventName]: (payload: PayloadOf<E>, ack?: AckCallback<AckData[E]>) => void;
+};
+
+/** A streaming fragment as relayed to the rest of the room. */
+export interface DeltaEvent {
+  sessionId: string;
+  streamId: string;
+  index: number;
+  delta: string;
+  role: MessageRole;
+  userId: string;
 }
 
 /** Events the server pushes to clients. */
 export interface ServerToClientEvents {
   /** A failure of an event that was sent without an ack callback. */
   error: (payload: { event: string; error: WireError }) => void;
+  'message:new': (payload: { message: Message }) => void;
+  'message:delta': (payload: DeltaEvent) => void;
+  'session:updated': (payload: { session: Session }) => void;
+  presence: (payload: { sessionId: string } & PresenceEntry) => void;
 }
 
-/** Messages between nodes through the adapter (none yet beyond the adapter's own). */
+/** Messages between nodes through the adapter (none beyond the adapter's own). */
 export interface InterServerEvents {}
 
 /** What the server knows about an authenticated socket. */

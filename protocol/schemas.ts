@@ -1,4 +1,40 @@
 import { z } from 'zod';
+import { contentTypes, messageRoles, sessionStatuses } from './models.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** A UUID string (ids of sessions, messages, users). */
+export const uuid = z.string().regex(UUID, 'expected a UUID');
+
+function safeJson(value: unknown, depth: number): boolean {
+  if (depth > 16) return false;
+  if (Array.isArray(value)) return value.length <= 1000 && value.every((v) => safeJson(v, depth + 1));
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value);
+    return entries.length <= 200 && entries.every(([k, v]) => !FORBIDDEN_KEYS.has(k) && k.length <= 200 && safeJson(v, depth + 1));
+  }
+  return typeof value !== 'number' || Number.isFinite(value);
+}
+
+/**
+ * A JSON object for `context` and `metadata`: at most 16 levels deep, 200 keys per object,
+ * no `__proto__` / `constructor` / `prototype` keys (so nothing downstream can be polluted),
+ * at most 16 KiB serialised.
+ */
+export const jsonObject = z
+  .record(z.unknown())
+  .refine((value) => safeJson(value, 0), 'must be plain JSON: at most 16 levels, 200 keys each, no reserved keys')
+  .refine((value) => JSON.stringify(value).length <= 16 * 1024, 'must be at most 16 KiB as JSON');
+
+/** A client idempotency key: 1-64 characters; the `stream:` prefix is the server's. */
+const clientMsgId = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((v) => !v.startsWith('stream:'), 'the stream: prefix is reserved');
+
+const streamId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _');
 
 /**
  * Runtime schemas of every client-to-server payload, one per event. Handlers receive only
@@ -7,6 +43,53 @@ import { z } from 'zod';
 export const payloadSchemas = {
   /** Round trip to this node; answers `{ nodeId, serverTime }`. An addition to PROTOCOL v1. */
   'sys:ping': z.object({}).strict().optional(),
+  'session:create': z
+    .object({ title: z.string().max(255).optional(), context: jsonObject.optional(), metadata: jsonObject.optional() })
+    .strict()
+    .optional(),
+  'session:join': z.object({ sessionId: uuid, sinceSeq: z.number().int().min(0).optional() }).strict(),
+  'session:leave': z.object({ sessionId: uuid }).strict(),
+  'session:list': z
+    .object({
+      limit: z.number().int().min(1).max(100).optional(),
+      cursor: z.string().max(200).optional(),
+      status: z.enum(sessionStatuses).optional(),
+    })
+    .strict()
+    .optional(),
+  'session:update': z
+    .object({
+      sessionId: uuid,
+      title: z.string().max(255).optional(),
+      context: jsonObject.optional(),
+      metadata: jsonObject.optional(),
+      status: z.enum(sessionStatuses).optional(),
+    })
+    .strict(),
+  'message:send': z
+    .object({
+      sessionId: uuid,
+      clientMsgId,
+      content: z.string(),
+      role: z.enum(messageRoles).optional(),
+      contentType: z.enum(contentTypes).optional(),
+      metadata: jsonObject.optional(),
+      tokensUsed: z.number().int().min(0).max(2_147_483_647).optional(),
+      processingTimeMs: z.number().int().min(0).max(2_147_483_647).optional(),
+    })
+    .strict(),
+  'message:delta': z
+    .object({
+      sessionId: uuid,
+      streamId,
+      index: z.number().int().min(0).max(1_000_000),
+      delta: z.string().max(8 * 1024),
+      role: z.enum(messageRoles).optional(),
+    })
+    .strict(),
+  'history:get': z
+    .object({ sessionId: uuid, beforeSeq: z.number().int().min(1).optional(), limit: z.number().int().min(1).max(200).optional() })
+    .strict(),
 } as const;
 
 export type ClientEventName = keyof typeof payloadSchemas;

@@ -11,7 +11,16 @@ import { registerObjectRoutes } from './http/objects.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { pingHandler } from './realtime/handlers/system.js';
-import { createIoServer, type AppServer } from './realtime/io-server.js';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { startClusterDuties } from './realtime/cluster-duties.js';
+import type { RealtimeContext } from './realtime/context.js';
+import { messageHandlers } from './realtime/handlers/message-handlers.js';
+import { leaveSocket, sessionHandlers } from './realtime/handlers/session-handlers.js';
+import { attachHandlers, createIoServer, type AppServer } from './realtime/io-server.js';
+import { MessageRelay } from './realtime/message-relay.js';
+import { StreamCloser } from './realtime/stream-closer.js';
+import { registerSessionRoutes } from './http/sessions.js';
+import { SessionService } from './services/session-service.js';
 import { FsObjectStore } from './stores/object/fs-object-store.js';
 import { openStores, type Stores } from './stores/stores.js';
 import { loadOrCreateSecret } from './util/local-secrets.js';
@@ -80,15 +89,51 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
     registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens });
+    const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit);
+    registerSessionRoutes(http, { sessions, messages: stores.messages, tokens });
     await http.ready();
 
-    const { io, dispatcher } = createIoServer({
+    const io = createIoServer({
       http: http.server as HttpServer,
       tokens,
       logger,
       metrics,
-      handlers: { 'sys:ping': pingHandler(config.nodeId) },
+      ...(stores.redis === undefined
+        ? {}
+        : { adapter: createAdapter(stores.redis.client.duplicate(), stores.redis.subscriber.duplicate(), { key: 'vh:io' }) }),
     });
+    const relay = new MessageRelay(io, stores.pubsub, stores.messages, (ids) => stores.db.sessions.lastSeqs(ids), logger);
+    const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, logger, {
+      idleMs: config.streams.idleMs,
+      sweepMs: config.streams.sweepMs,
+      nodeId: config.nodeId,
+    });
+    const context: RealtimeContext = {
+      io,
+      nodeId: config.nodeId,
+      sessions,
+      messages: stores.messages,
+      relay,
+      presence: stores.presence,
+      streams: stores.streams,
+      closer,
+      logger,
+    };
+    const cleanups = new Set<Promise<void>>();
+    const dispatcher = attachHandlers(io, {
+      logger,
+      metrics,
+      handlers: { 'sys:ping': pingHandler(config.nodeId), ...sessionHandlers(context), ...messageHandlers(context) },
+      onDisconnect: (socket) => {
+        const cleanup = (async () => {
+          for (const sessionId of relay.sessionsOf(socket)) await leaveSocket(context, socket, sessionId);
+          await closer.socketGone(socket.id);
+        })();
+        cleanups.add(cleanup);
+        return cleanup.finally(() => cleanups.delete(cleanup));
+      },
+    });
+    const stopCluster = startClusterDuties(context, config.streams.sweepMs);
 
     let closing: Promise<void> | undefined;
     const app: App = {
@@ -118,6 +163,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
             logger.warn({ err: error }, 'closing with handlers still running'),
           );
           io.disconnectSockets(true);
+          // Disconnect handlers commit interrupted streams and update presence.
+          await Promise.allSettled([...cleanups]);
+          await stopCluster();
+          await closer.close();
+          await relay.close();
           await new Promise<void>((resolve) => io.close(() => resolve()));
           await http.close();
           await stores.close();

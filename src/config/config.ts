@@ -56,6 +56,8 @@ export interface Config {
     readonly groupCommit: { readonly maxBatch: number; readonly maxWaitMs: number; readonly maxInFlight: number };
     readonly partitions: { readonly monthsAhead: number; readonly retentionMonths: number };
   };
+  /** Interrupted-turn detection. */
+  readonly streams: { readonly idleMs: number; readonly sweepMs: number };
   /** Message size limits (PROTOCOL section 4). */
   readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
   readonly shutdownTimeoutMs: number;

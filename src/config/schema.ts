@@ -191,6 +191,10 @@ export const envSchema = {
   PARTITION_RETENTION_MONTHS: nonNegativeInt(0, 1_200),
   /** Largest message `content` in UTF-8 bytes. Default 32768. */
   MESSAGE_MAX_BYTES: positiveInt(32_768, 1_048_576),
+  /** An open stream with no delta for this long is committed as an interrupted turn. Default 30000 ms. */
+  STREAM_IDLE_MS: positiveInt(30_000, 3_600_000),
+  /** How often open streams, dead nodes and presence are checked. Default 2000 ms. */
+  STREAM_SWEEP_MS: positiveInt(2_000, 60_000),
   /** Apply migrations at start under a database lock. Default true. */
   MIGRATE_ON_START: bool(true),
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */

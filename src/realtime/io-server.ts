@@ -5,7 +5,7 @@ import type { TokenService } from '../auth/tokens.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import { Dispatcher, type EventHandlers } from './dispatcher.js';
+import { Dispatcher, type AppSocket, type EventHandlers } from './dispatcher.js';
 
 export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
@@ -13,9 +13,19 @@ export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, Inter
 export interface IoServerOptions {
   http: HttpServer;
   tokens: TokenService;
+  logger: Logger;
+  metrics: Metrics;
+  /** Socket.IO adapter factory (the Redis adapter in a cluster); default in-memory. */
+  adapter?: Parameters<AppServer['adapter']>[0];
+}
+
+/** What `attachHandlers` needs. */
+export interface HandlerOptions {
   handlers: EventHandlers;
   logger: Logger;
   metrics: Metrics;
+  /** Runs after a socket disconnected (presence, interrupted streams). */
+  onDisconnect?: (socket: AppSocket) => Promise<void>;
 }
 
 /** Largest Socket.IO packet accepted (PROTOCOL section 4). */
@@ -26,7 +36,7 @@ export const MAX_PACKET_BYTES = 1024 * 1024;
  * token (`auth.token`); otherwise the client gets `connect_error` with message
  * `unauthorized` and `data.code` `UNAUTHORIZED`, and none of its events is processed.
  */
-export function createIoServer(options: IoServerOptions): { io: AppServer; dispatcher: Dispatcher } {
+export function createIoServer(options: IoServerOptions): AppServer {
   const { logger, metrics } = options;
   const io: AppServer = new Server(options.http, {
     maxHttpBufferSize: MAX_PACKET_BYTES,
@@ -34,9 +44,8 @@ export function createIoServer(options: IoServerOptions): { io: AppServer; dispa
     pingTimeout: 20_000,
     connectionStateRecovery: undefined,
     serveClient: false,
+    ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
   });
-  const dispatcher = new Dispatcher(options.handlers, logger, metrics);
-
   io.use((socket, next) => {
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
@@ -57,11 +66,21 @@ export function createIoServer(options: IoServerOptions): { io: AppServer; dispa
     );
   });
 
+  return io;
+}
+
+/** Routes every event of every connecting socket through one dispatcher. */
+export function attachHandlers(io: AppServer, options: HandlerOptions): Dispatcher {
+  const { logger, metrics } = options;
+  const dispatcher = new Dispatcher(options.handlers, logger, metrics);
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
     dispatcher.attach(socket);
-    socket.on('disconnect', () => metrics.socketConnections.dec());
+    socket.on('disconnect', () => {
+      metrics.socketConnections.dec();
+      options.onDisconnect?.(socket).catch((error: unknown) => logger.warn({ err: error, socket: socket.id }, 'disconnect cleanup failed'));
+    });
     socket.on('error', (error) => logger.warn({ err: error, socket: socket.id }, 'socket error'));
   });
-  return { io, dispatcher };
+  return dispatcher;
 }

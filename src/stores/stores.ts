@@ -28,6 +28,15 @@ import { createRedis } from './redis/connection.js';
 import { MemoryVectorIndex } from './vector/memory-vector-index.js';
 import { MilvusVectorIndex } from './vector/milvus-vector-index.js';
 import type { VectorIndex } from './vector/vector-index.js';
+import type { Cache } from './cache/cache.js';
+import { MemoryCache } from './cache/memory-cache.js';
+import { RedisCache } from './cache/redis-cache.js';
+import { MemoryPresenceStore } from './presence/memory-presence-store.js';
+import type { PresenceStore } from './presence/presence-store.js';
+import { RedisPresenceStore } from './presence/redis-presence-store.js';
+import { MemoryStreamBuffer } from './streams/memory-stream-buffer.js';
+import { RedisStreamBuffer } from './streams/redis-stream-buffer.js';
+import type { StreamBuffer } from './streams/stream-buffer.js';
 
 /** One dependency as readiness checks see it. */
 export interface Dependency {
@@ -54,6 +63,9 @@ export interface Stores {
   /** Redis connections when REDIS_URL is set (command and subscriber). */
   readonly redis: { readonly client: Redis; readonly subscriber: Redis } | undefined;
   readonly pubsub: PubSub;
+  readonly cache: Cache;
+  readonly presence: PresenceStore;
+  readonly streams: StreamBuffer;
   readonly objects: ObjectStore;
   readonly vectors: VectorIndex;
   readonly graph: GraphStore;
@@ -140,6 +152,13 @@ export async function openStores(config: Config, context: StoreContext): Promise
       pubsub = new MemoryPubSub();
     }
     closers.push(() => pubsub.close());
+    const cache: Cache = redis === undefined ? new MemoryCache() : new RedisCache(redis.client);
+    const presence: PresenceStore =
+      redis === undefined ? new MemoryPresenceStore() : new RedisPresenceStore(redis.client, config.nodeId);
+    const streams: StreamBuffer =
+      redis === undefined
+        ? new MemoryStreamBuffer(config.messages.maxContentBytes)
+        : new RedisStreamBuffer(redis.client, config.messages.maxContentBytes);
 
     const objects: ObjectStore =
       config.objects.mode === 's3'
@@ -192,7 +211,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
       { name: 'vector', mode: config.vector.mode === 'milvus' ? 'external' : 'embedded', ping: () => vectors.ping() },
       { name: 'graph', mode: config.graph.mode === 'neo4j' ? 'external' : 'embedded', ping: () => graph.ping() },
     ];
-    return { pool, db, messages, redis, pubsub, objects, vectors, graph, dependencies, close };
+    return { pool, db, messages, redis, pubsub, cache, presence, streams, objects, vectors, graph, dependencies, close };
   } catch (error) {
     await close();
     throw error;

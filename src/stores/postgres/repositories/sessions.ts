@@ -59,6 +59,15 @@ export class SessionRepository {
     return result.rows[0] === undefined ? undefined : toSession(result.rows[0]);
   }
 
+  /** Current `last_seq` of each existing session among `ids`. */
+  async lastSeqs(ids: readonly string[]): Promise<Map<string, number>> {
+    const result = await this.pool.query<{ id: string; last_seq: string }>(
+      'select id, last_seq from sessions where id = any($1::uuid[])',
+      [ids.filter(isUuid)],
+    );
+    return new Map(result.rows.map((r) => [r.id, Number(r.last_seq)]));
+  }
+
   /** The user's sessions, newest `updatedAt` first, `limit` per page. */
   async list(
     userId: string,

@@ -1,0 +1,51 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { uuid } from '../../protocol/schemas.js';
+import type { TokenService } from '../auth/tokens.js';
+import { AppError } from '../errors/app-error.js';
+import type { Caller, SessionService } from '../services/session-service.js';
+import type { MessageStore } from '../stores/messages/message-store.js';
+
+/** What the session routes need. */
+export interface SessionRouteOptions {
+  sessions: SessionService;
+  messages: MessageStore;
+  tokens: TokenService;
+}
+
+const historyQuery = z
+  .object({
+    beforeSeq: z.coerce.number().int().min(1).optional(),
+    limit: z.coerce.number().int().min(1).max(200).optional(),
+  })
+  .strict();
+
+/** The caller of an HTTP request, from `Authorization: Bearer <access token>`. */
+export async function authenticate(request: FastifyRequest, tokens: TokenService): Promise<Caller> {
+  const header = request.headers.authorization;
+  const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
+  const claims = await tokens.verify(token);
+  return { ...claims, ip: request.ip };
+}
+
+function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, where: string): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    throw new AppError('VALIDATION', {
+      message: `invalid ${where}`,
+      details: { issues: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })) },
+    });
+  }
+  return parsed.data as z.output<S>;
+}
+
+/** `GET /v1/sessions/:id/messages?beforeSeq=&limit=` (same as `history:get`). */
+export function registerSessionRoutes(app: FastifyInstance, options: SessionRouteOptions): void {
+  app.get('/v1/sessions/:id/messages', async (request) => {
+    const caller = await authenticate(request, options.tokens);
+    const { id } = parse(z.object({ id: uuid }), request.params, 'path');
+    const query = parse(historyQuery, request.query, 'query');
+    await options.sessions.authorize(caller, id);
+    return options.messages.pageBefore(id, query.beforeSeq, query.limit ?? 50);
+  });
+}

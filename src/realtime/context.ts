@@ -1,0 +1,35 @@
+import type { Logger } from '../logger.js';
+import type { Caller, SessionService } from '../services/session-service.js';
+import type { MessageStore } from '../stores/messages/message-store.js';
+import type { PresenceStore } from '../stores/presence/presence-store.js';
+import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
+import type { AppSocket } from './dispatcher.js';
+import type { AppServer } from './io-server.js';
+import type { MessageRelay } from './message-relay.js';
+import { sessionRoom } from './rooms.js';
+import type { StreamCloser } from './stream-closer.js';
+
+/** Everything the event handlers share. */
+export interface RealtimeContext {
+  io: AppServer;
+  nodeId: string;
+  sessions: SessionService;
+  messages: MessageStore;
+  relay: MessageRelay;
+  presence: PresenceStore;
+  streams: StreamBuffer;
+  closer: StreamCloser;
+  logger: Logger;
+}
+
+/** The authenticated caller behind a socket. */
+export function callerOf(socket: AppSocket): Caller {
+  return { userId: socket.data.userId, role: socket.data.role, ip: socket.handshake.address };
+}
+
+/** Counts a socket in or out of a session's presence and tells the room (every node). */
+export async function changePresence(context: RealtimeContext, socket: AppSocket, sessionId: string, delta: 1 | -1): Promise<void> {
+  const { userId, role } = socket.data;
+  const connections = await context.presence.change(sessionId, userId, role, delta);
+  context.io.to(sessionRoom(sessionId)).emit('presence', { sessionId, userId, role, connections });
+}

@@ -1,0 +1,101 @@
+import type { MessageRole } from '../../../protocol/models.js';
+import { AppError } from '../../errors/app-error.js';
+import { callerOf, type RealtimeContext } from '../context.js';
+import type { EventHandler } from '../dispatcher.js';
+import { sessionRoom } from '../rooms.js';
+import { streamMessageKey } from '../stream-closer.js';
+
+type Handlers = {
+  'message:send': EventHandler<'message:send'>;
+  'message:delta': EventHandler<'message:delta'>;
+  'history:get': EventHandler<'history:get'>;
+};
+
+const STREAM_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** A `user` may only speak as `user`; services and admins may post any role. */
+function roleFor(role: MessageRole | undefined, callerRole: string, fallback: MessageRole): MessageRole {
+  const wanted = role ?? fallback;
+  if (callerRole === 'user' && wanted !== 'user') {
+    throw new AppError('FORBIDDEN', { message: `a user may only send role 'user'` });
+  }
+  return wanted;
+}
+
+/** `message:send`, `message:delta` and `history:get` (PROTOCOL section 4). */
+export function messageHandlers(context: RealtimeContext): Handlers {
+  return {
+    'message:send': async (payload, socket) => {
+      const caller = callerOf(socket);
+      const role = roleFor(payload.role, caller.role, 'user');
+      await context.sessions.authorize(caller, payload.sessionId);
+      const metadata = payload.metadata ?? {};
+      const streamId = metadata['streamId'];
+      let clientMsgId = payload.clientMsgId;
+      if (streamId !== undefined) {
+        if (typeof streamId !== 'string' || !STREAM_ID.test(streamId)) {
+          throw new AppError('VALIDATION', { message: 'metadata.streamId is not a stream id', details: { field: 'metadata.streamId' } });
+        }
+        const open = await context.streams.get(payload.sessionId, streamId);
+        if (open !== undefined && open.userId !== caller.userId) throw new AppError('FORBIDDEN', { message: 'the stream belongs to another user' });
+        // The final message of a stream shares its key with the interrupted commit, so
+        // whichever comes first is the one message of that turn.
+        clientMsgId = streamMessageKey(streamId);
+      }
+      const { message, duplicate } = await context.messages.append({
+        sessionId: payload.sessionId,
+        clientMsgId,
+        role,
+        content: payload.content,
+        contentType: payload.contentType ?? 'text',
+        metadata,
+        ...(payload.tokensUsed === undefined ? {} : { tokensUsed: payload.tokensUsed }),
+        ...(payload.processingTimeMs === undefined ? {} : { processingTimeMs: payload.processingTimeMs }),
+      });
+      if (typeof streamId === 'string') {
+        context.closer.untrack(socket.id, payload.sessionId, streamId);
+        await context.streams.remove(payload.sessionId, streamId);
+      }
+      context.relay.acknowledged(socket, payload.sessionId, message.seq);
+      if (!duplicate) {
+        context.relay.publish(message, socket.id).catch((error: unknown) =>
+          context.logger.warn({ err: error, sessionId: message.sessionId }, 'publishing a message failed; nodes will read it from PostgreSQL'),
+        );
+      }
+      return { message };
+    },
+
+    'message:delta': async (payload, socket) => {
+      const caller = callerOf(socket);
+      const role = roleFor(payload.role, caller.role, caller.role === 'user' ? 'user' : 'assistant');
+      await context.sessions.authorize(caller, payload.sessionId);
+      const outcome = await context.streams.append({
+        sessionId: payload.sessionId,
+        streamId: payload.streamId,
+        userId: caller.userId,
+        role,
+        index: payload.index,
+        delta: payload.delta,
+        nodeId: context.nodeId,
+        socketId: socket.id,
+      });
+      if (outcome === 'appended') {
+        context.closer.track(socket.id, payload.sessionId, payload.streamId);
+        socket.to(sessionRoom(payload.sessionId)).emit('message:delta', {
+          sessionId: payload.sessionId,
+          streamId: payload.streamId,
+          index: payload.index,
+          delta: payload.delta,
+          role,
+          userId: caller.userId,
+        });
+      }
+      return {};
+    },
+
+    'history:get': async ({ sessionId, beforeSeq, limit }, socket) => {
+      await context.sessions.authorize(callerOf(socket), sessionId);
+      return context.messages.pageBefore(sessionId, beforeSeq, limit ?? 50);
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import type { AckData } from '../../../protocol/events.js';
+import type { EventHandler } from '../dispatcher.js';
+import { callerOf, changePresence, type RealtimeContext } from '../context.js';
+import type { AppSocket } from '../dispatcher.js';
+import type { Session } from '../../../protocol/models.js';
+import { sessionRoom } from '../rooms.js';
+
+/** Largest catch-up page of `session:join` (PROTOCOL section 3). */
+const CATCH_UP_LIMIT = 500;
+/** Messages returned by a join without `sinceSeq`: the newest ones. */
+const RECENT_LIMIT = 50;
+
+type Handlers = {
+  'session:create': EventHandler<'session:create'>;
+  'session:join': EventHandler<'session:join'>;
+  'session:leave': EventHandler<'session:leave'>;
+  'session:list': EventHandler<'session:list'>;
+  'session:update': EventHandler<'session:update'>;
+};
+
+/** Joins a socket to a session's deliveries and presence; returns the join snapshot. */
+async function joinSocket(
+  context: RealtimeContext,
+  socket: AppSocket,
+  sessionId: string,
+  sinceSeq: number | undefined,
+): Promise<Omit<AckData['session:join'], 'presence'>> {
+  const caller = callerOf(socket);
+  await context.sessions.authorize(caller, sessionId);
+  const alreadyJoined = context.relay.isJoined(socket, sessionId);
+  const snapshot = await context.relay.join(socket, sessionId, async () => {
+    const session: Session = await context.sessions.getFresh(caller, sessionId);
+    const page =
+      sinceSeq === undefined
+        ? await context.messages.pageBefore(sessionId, undefined, RECENT_LIMIT)
+        : await context.messages.since(sessionId, sinceSeq, CATCH_UP_LIMIT);
+    const lastReturned = page.messages[page.messages.length - 1]?.seq ?? 0;
+    // After the ack, every message past what it returned arrives as message:new.
+    const delivered = sinceSeq === undefined ? Math.max(session.lastSeq, lastReturned) : Math.max(sinceSeq, lastReturned);
+    return { result: { session, messages: page.messages, hasMore: page.hasMore }, delivered, lastSeq: Math.max(session.lastSeq, lastReturned) };
+  });
+  if (!alreadyJoined) await changePresence(context, socket, sessionId, 1);
+  return snapshot;
+}
+
+/** Leaves a session: no more deliveries, one connection less in presence. */
+export async function leaveSocket(context: RealtimeContext, socket: AppSocket, sessionId: string): Promise<void> {
+  if (!context.relay.isJoined(socket, sessionId)) return;
+  context.relay.leave(socket, sessionId);
+  await changePresence(context, socket, sessionId, -1);
+}
+
+/** `session:*` events of PROTOCOL section 3. */
+export function sessionHandlers(context: RealtimeContext): Handlers {
+  return {
+    'session:create': async (payload, socket) => {
+      const session = await context.sessions.create(callerOf(socket), payload ?? {});
+      await joinSocket(context, socket, session.id, 0);
+      return { session };
+    },
+
+    'session:join': async ({ sessionId, sinceSeq }, socket) => {
+      const snapshot = await joinSocket(context, socket, sessionId, sinceSeq);
+      return { ...snapshot, presence: await context.presence.list(sessionId) };
+    },
+
+    'session:leave': async ({ sessionId }, socket) => {
+      await leaveSocket(context, socket, sessionId);
+      return {};
+    },
+
+    'session:list': async (payload, socket) => {
+      return context.sessions.list(callerOf(socket), {
+        limit: payload?.limit ?? 20,
+        ...(payload?.cursor === undefined ? {} : { cursor: payload.cursor }),
+        ...(payload?.status === undefined ? {} : { status: payload.status }),
+      });
+    },
+
+    'session:update': async ({ sessionId, ...changes }, socket) => {
+      const session = await context.sessions.update(callerOf(socket), sessionId, changes);
+      context.io.to(sessionRoom(sessionId)).emit('session:updated', { session });
+      return { session };
+    },
+  };
+}

@@ -1,0 +1,297 @@
+import type { Message } from '../../protocol/models.js';
+import type { Logger } from '../logger.js';
+import type { MessageStore } from '../stores/messages/message-store.js';
+import type { PubSub } from '../stores/pubsub/pubsub.js';
+import type { AppSocket } from './dispatcher.js';
+import type { AppServer } from './io-server.js';
+import { sessionRoom } from './rooms.js';
+
+/** Options of the relay. */
+export interface MessageRelayOptions {
+  /** How long an out-of-order message waits for the missing ones before they are read from PostgreSQL. Default 250 ms. */
+  gapTimeoutMs?: number;
+  /** How often quiet sessions are compared with PostgreSQL, to find a lost last message. Default 2000 ms. */
+  pollMs?: number;
+}
+
+interface Published {
+  message: Message;
+  /** Socket that sent it (gets it in its ack, not as message:new). */
+  origin: string | null;
+}
+
+interface LocalSocket {
+  socket: AppSocket;
+  /** Highest seq this socket has (from its join snapshot, an ack, or message:new). */
+  delivered: number;
+  /** While joining, messages wait here until the snapshot is known. */
+  joining: Published[] | undefined;
+  catchingUp: boolean;
+}
+
+interface Feed {
+  sessionId: string;
+  /** Highest seq processed in order on this node; undefined until the first join knows it. */
+  lastSeq: number | undefined;
+  pending: Map<number, Published>;
+  sockets: Map<string, LocalSocket>;
+  gapTimer: NodeJS.Timeout | undefined;
+  lastActivity: number;
+  unsubscribe: Promise<() => Promise<void>>;
+}
+
+const PAGE = 500;
+const channel = (sessionId: string) => `vh:msg:${sessionId}`;
+
+/**
+ * Delivers committed messages to every socket of a session on this node, in seq order,
+ * exactly once each.
+ *
+ * Every node that commits a message publishes it on the session's channel (Redis pub/sub,
+ * or in process). Publishes from different nodes can cross, and Redis pub/sub may drop a
+ * message, so ordering is restored here, at the receiving node: messages are processed
+ * strictly by seq; one that arrives early waits `gapTimeoutMs` for the missing ones, which
+ * are then read from PostgreSQL (the source of truth); quiet sessions are compared with
+ * `sessions.last_seq` every `pollMs` so that a lost last message is found too. Each socket
+ * also keeps the highest seq it holds, so a socket that joined mid-stream neither misses
+ * nor repeats a message.
+ */
+export class MessageRelay {
+  private readonly feeds = new Map<string, Feed>();
+  private readonly gapTimeoutMs: number;
+  private readonly poller: NodeJS.Timeout;
+
+  constructor(
+    private readonly io: AppServer,
+    private readonly pubsub: PubSub,
+    private readonly messages: MessageStore,
+    private readonly lastSeqs: (sessionIds: string[]) => Promise<Map<string, number>>,
+    private readonly logger: Logger,
+    options: MessageRelayOptions = {},
+  ) {
+    this.gapTimeoutMs = options.gapTimeoutMs ?? 250;
+    const pollMs = options.pollMs ?? 2_000;
+    this.poller = setInterval(() => void this.pollQuiet(pollMs), pollMs);
+    this.poller.unref();
+  }
+
+  /** Announces a committed message to every node (including this one). */
+  async publish(message: Message, origin: string | null): Promise<void> {
+    const payload: Published = { message, origin };
+    await this.pubsub.publish(channel(message.sessionId), JSON.stringify(payload));
+  }
+
+  /**
+   * Starts delivering a session to a socket. `snapshot` runs after the subscription is in
+   * place and returns the highest seq the socket gets from its join response; the
+   * socket then receives every later message exactly once, in order.
+   */
+  async join<T>(socket: AppSocket, sessionId: string, snapshot: () => Promise<{ result: T; delivered: number; lastSeq: number }>): Promise<T> {
+    const feed = this.feed(sessionId);
+    const existing = feed.sockets.get(socket.id);
+    const local: LocalSocket = existing ?? { socket, delivered: 0, joining: [], catchingUp: false };
+    local.joining = [];
+    feed.sockets.set(socket.id, local);
+    try {
+      await feed.unsubscribe;
+      await socket.join(sessionRoom(sessionId));
+      const { result, delivered, lastSeq } = await snapshot();
+      const waiting = (local.joining ?? []).sort((a, b) => a.message.seq - b.message.seq);
+      local.joining = undefined;
+      local.delivered = delivered;
+      if (feed.lastSeq === undefined) {
+        // The first socket of the session on this node: the feed starts at its snapshot.
+        feed.lastSeq = lastSeq;
+        for (const published of waiting) if (published.message.seq > lastSeq) feed.pending.set(published.message.seq, published);
+        this.drain(feed);
+      } else {
+        for (const published of waiting) this.deliverTo(feed, local, published);
+      }
+      if (local.delivered < (feed.lastSeq ?? 0)) void this.catchUp(feed, local);
+      return result;
+    } catch (error) {
+      this.leave(socket, sessionId);
+      throw error;
+    }
+  }
+
+  /** Records that `socket` holds `seq` already (its own message, acked to it). */
+  acknowledged(socket: AppSocket, sessionId: string, seq: number): void {
+    const local = this.feeds.get(sessionId)?.sockets.get(socket.id);
+    if (local !== undefined && local.joining === undefined && seq === local.delivered + 1) local.delivered = seq;
+  }
+
+  /** True while the socket is joined to the session on this node. */
+  isJoined(socket: AppSocket, sessionId: string): boolean {
+    return this.feeds.get(sessionId)?.sockets.has(socket.id) ?? false;
+  }
+
+  /** Stops delivering a session to a socket. */
+  leave(socket: AppSocket, sessionId: string): void {
+    void socket.leave(sessionRoom(sessionId));
+    const feed = this.feeds.get(sessionId);
+    if (feed === undefined) return;
+    feed.sockets.delete(socket.id);
+    if (feed.sockets.size === 0) this.drop(feed);
+  }
+
+  /** Sessions the socket is joined to on this node. */
+  sessionsOf(socket: AppSocket): string[] {
+    return [...this.feeds.values()].filter((f) => f.sockets.has(socket.id)).map((f) => f.sessionId);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.poller);
+    for (const feed of [...this.feeds.values()]) this.drop(feed);
+  }
+
+  private feed(sessionId: string): Feed {
+    let feed = this.feeds.get(sessionId);
+    if (feed !== undefined) return feed;
+    const created: Feed = {
+      sessionId,
+      lastSeq: undefined,
+      pending: new Map(),
+      sockets: new Map(),
+      gapTimer: undefined,
+      lastActivity: Date.now(),
+      unsubscribe: this.pubsub.subscribe(channel(sessionId), (raw) => this.receive(created, raw)),
+    };
+    created.unsubscribe.catch((error: unknown) => this.logger.error({ err: error, sessionId }, 'subscribing to a session failed'));
+    this.feeds.set(sessionId, created);
+    return created;
+  }
+
+  private drop(feed: Feed): void {
+    clearTimeout(feed.gapTimer);
+    if (this.feeds.get(feed.sessionId) === feed) this.feeds.delete(feed.sessionId);
+    feed.unsubscribe.then((unsubscribe) => unsubscribe()).catch(() => undefined);
+  }
+
+  private receive(feed: Feed, raw: string): void {
+    let published: Published;
+    try {
+      published = JSON.parse(raw) as Published;
+    } catch {
+      return;
+    }
+    feed.lastActivity = Date.now();
+    if (feed.lastSeq === undefined) {
+      // No snapshot yet: the joining sockets buffer it.
+      for (const local of feed.sockets.values()) local.joining?.push(published);
+      return;
+    }
+    const seq = published.message.seq;
+    if (seq <= feed.lastSeq) return;
+    feed.pending.set(seq, published);
+    this.drain(feed);
+    if (feed.pending.size > 0 && feed.gapTimer === undefined) {
+      feed.gapTimer = setTimeout(() => void this.fillGap(feed), this.gapTimeoutMs);
+    }
+  }
+
+  /** Processes pending messages while the next seq is there. */
+  private drain(feed: Feed): void {
+    while (feed.lastSeq !== undefined) {
+      const next = feed.pending.get(feed.lastSeq + 1);
+      if (next === undefined) break;
+      feed.pending.delete(next.message.seq);
+      feed.lastSeq = next.message.seq;
+      this.process(feed, next);
+    }
+    if (feed.pending.size === 0) {
+      clearTimeout(feed.gapTimer);
+      feed.gapTimer = undefined;
+    }
+  }
+
+  private async fillGap(feed: Feed): Promise<void> {
+    feed.gapTimer = undefined;
+    if (feed.lastSeq === undefined || feed.pending.size === 0 || this.feeds.get(feed.sessionId) !== feed) return;
+    try {
+      const page = await this.messages.since(feed.sessionId, feed.lastSeq, PAGE);
+      for (const message of page.messages) if (!feed.pending.has(message.seq)) feed.pending.set(message.seq, { message, origin: null });
+      this.drain(feed);
+    } catch (error) {
+      this.logger.warn({ err: error, sessionId: feed.sessionId }, 'filling a message gap failed; retrying');
+    }
+    if (feed.pending.size > 0 && feed.gapTimer === undefined) {
+      feed.gapTimer = setTimeout(() => void this.fillGap(feed), this.gapTimeoutMs);
+    }
+  }
+
+  /** Emits one in-order message to the sockets that are exactly one behind it. */
+  private process(feed: Feed, published: Published): void {
+    const { message, origin } = published;
+    const skip: string[] = [];
+    for (const [id, local] of feed.sockets) {
+      if (local.joining !== undefined) {
+        local.joining.push(published);
+        skip.push(id);
+      } else if (message.seq <= local.delivered) {
+        skip.push(id);
+      } else if (message.seq === local.delivered + 1) {
+        local.delivered = message.seq;
+        if (id === origin) skip.push(id);
+      } else {
+        skip.push(id);
+        void this.catchUp(feed, local);
+      }
+    }
+    if (skip.length < feed.sockets.size) {
+      this.io.local.to(sessionRoom(feed.sessionId)).except(skip).emit('message:new', { message });
+    }
+  }
+
+  /** Hands one message to one socket if it is the next it needs; catches up otherwise. */
+  private deliverTo(feed: Feed, local: LocalSocket, published: Published): void {
+    const seq = published.message.seq;
+    if (seq <= local.delivered) return;
+    if (seq === local.delivered + 1) {
+      local.delivered = seq;
+      if (published.origin !== local.socket.id) local.socket.emit('message:new', { message: published.message });
+      return;
+    }
+    void this.catchUp(feed, local);
+  }
+
+  /** Sends a socket that fell behind everything after its delivered seq, from PostgreSQL. */
+  private async catchUp(feed: Feed, local: LocalSocket): Promise<void> {
+    if (local.catchingUp) return;
+    local.catchingUp = true;
+    try {
+      for (;;) {
+        const page = await this.messages.since(feed.sessionId, local.delivered, PAGE);
+        for (const message of page.messages) {
+          if (message.seq !== local.delivered + 1) continue;
+          local.delivered = message.seq;
+          local.socket.emit('message:new', { message });
+        }
+        if (!page.hasMore || !feed.sockets.has(local.socket.id)) break;
+      }
+    } catch (error) {
+      this.logger.warn({ err: error, sessionId: feed.sessionId }, 'catching a socket up failed');
+    } finally {
+      local.catchingUp = false;
+    }
+  }
+
+  /** Compares quiet sessions with PostgreSQL, so that a lost last message is delivered. */
+  private async pollQuiet(quietMs: number): Promise<void> {
+    const quiet = [...this.feeds.values()].filter((f) => f.lastSeq !== undefined && Date.now() - f.lastActivity >= quietMs);
+    if (quiet.length === 0) return;
+    try {
+      const latest = await this.lastSeqs(quiet.map((f) => f.sessionId));
+      for (const feed of quiet) {
+        const seq = latest.get(feed.sessionId);
+        if (seq === undefined || feed.lastSeq === undefined || seq <= feed.lastSeq) continue;
+        feed.lastActivity = Date.now();
+        const page = await this.messages.since(feed.sessionId, feed.lastSeq, PAGE);
+        for (const message of page.messages) feed.pending.set(message.seq, { message, origin: null });
+        this.drain(feed);
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'comparing sessions with PostgreSQL failed');
+    }
+  }
+}

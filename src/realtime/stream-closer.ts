@@ -1,0 +1,123 @@
+import type { Logger } from '../logger.js';
+import { AppError } from '../errors/app-error.js';
+import type { MessageStore } from '../stores/messages/message-store.js';
+import type { PresenceStore } from '../stores/presence/presence-store.js';
+import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
+import type { MessageRelay } from './message-relay.js';
+
+/** Options of the stream closer. */
+export interface StreamCloserOptions {
+  /** A stream with no delta for this long is committed as interrupted. Default 30000 ms. */
+  idleMs: number;
+  /** How often open streams are checked. Default 2000 ms. */
+  sweepMs: number;
+  nodeId: string;
+}
+
+/** The idempotency key of the message that closes a stream (final or interrupted). */
+export function streamMessageKey(streamId: string): string {
+  return `stream:${streamId}`;
+}
+
+/**
+ * Commits interrupted turns: the text gathered so far becomes a message of the stream's
+ * role with `metadata: { streamId, interrupted: true }` when the streaming socket
+ * disconnects, when the stream idles `idleMs`, or when the node that held the socket stops
+ * heart-beating (another node's sweep notices). Every path commits under the key
+ * `stream:<streamId>`, so the message store keeps exactly one row whichever nodes race, and
+ * only the node whose append created it broadcasts it.
+ */
+export class StreamCloser {
+  private readonly bySocket = new Map<string, Set<string>>();
+  private readonly timer: NodeJS.Timeout;
+  private sweeping = false;
+
+  constructor(
+    private readonly streams: StreamBuffer,
+    private readonly messages: MessageStore,
+    private readonly relay: MessageRelay,
+    private readonly presence: PresenceStore,
+    private readonly logger: Logger,
+    private readonly options: StreamCloserOptions,
+  ) {
+    this.timer = setInterval(() => void this.sweep(), options.sweepMs);
+    this.timer.unref();
+  }
+
+  /** Remembers that a local socket streams into a stream. */
+  track(socketId: string, sessionId: string, streamId: string): void {
+    let set = this.bySocket.get(socketId);
+    if (set === undefined) {
+      set = new Set();
+      this.bySocket.set(socketId, set);
+    }
+    set.add(`${sessionId}:${streamId}`);
+  }
+
+  /** Forgets a stream closed by its final message. */
+  untrack(socketId: string, sessionId: string, streamId: string): void {
+    this.bySocket.get(socketId)?.delete(`${sessionId}:${streamId}`);
+  }
+
+  /** Commits every stream the socket left open. */
+  async socketGone(socketId: string): Promise<void> {
+    const open = this.bySocket.get(socketId);
+    this.bySocket.delete(socketId);
+    for (const member of open ?? []) {
+      const [sessionId, streamId] = member.split(':') as [string, string];
+      await this.commit(sessionId, streamId);
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+  }
+
+  /** One pass over open streams: idle ones and those of dead nodes are committed. */
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const candidates = await this.streams.idle(Math.min(this.options.idleMs, 3_000));
+      const states = await Promise.all(candidates.map((c) => this.streams.get(c.sessionId, c.streamId)));
+      const alive = await this.presence.aliveNodes(states.flatMap((s) => (s === undefined ? [] : [s.nodeId])));
+      for (const [i, candidate] of candidates.entries()) {
+        const state = states[i];
+        const idle = Date.now() - candidate.lastDeltaAt >= this.options.idleMs;
+        const orphaned = state !== undefined && state.nodeId !== this.options.nodeId && !alive.has(state.nodeId);
+        if (state === undefined || idle || orphaned) await this.commit(candidate.sessionId, candidate.streamId);
+      }
+    } catch (error) {
+      this.logger.warn({ err: error }, 'sweeping open streams failed; retrying');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Commits one stream's text as an interrupted turn (once, cluster-wide) and drops the buffer. */
+  async commit(sessionId: string, streamId: string): Promise<void> {
+    try {
+      const state = await this.streams.get(sessionId, streamId);
+      if (state !== undefined) {
+        const { message, duplicate } = await this.messages.append({
+          sessionId,
+          clientMsgId: streamMessageKey(streamId),
+          role: state.role,
+          content: state.text,
+          contentType: 'text',
+          metadata: { streamId, interrupted: true },
+        });
+        if (!duplicate) await this.relay.publish(message, null);
+      }
+      await this.streams.remove(sessionId, streamId);
+    } catch (error) {
+      if (error instanceof AppError && error.status < 500) {
+        // The session is gone or the text cannot be stored: nothing to keep.
+        await this.streams.remove(sessionId, streamId).catch(() => undefined);
+        this.logger.warn({ err: error, sessionId, streamId }, 'dropped an interrupted stream that cannot be stored');
+      } else {
+        this.logger.warn({ err: error, sessionId, streamId }, 'committing an interrupted stream failed; the sweep retries');
+      }
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import type { Redis } from 'ioredis';
+import type { PresenceEntry } from '../../../protocol/events.js';
+import { roles, type Role } from '../../../protocol/roles.js';
+import { defineScript } from '../redis/scripts.js';
+import type { PresenceChange, PresenceStore } from './presence-store.js';
+
+const NODES = 'vh:nodes';
+const presenceKey = (sessionId: string) => `vh:presence:${sessionId}`;
+const nodeSessionsKey = (nodeId: string) => `vh:node-sessions:${nodeId}`;
+const aliveKey = (nodeId: string) => `vh:node-alive:${nodeId}`;
+
+type PresenceClient = Redis & {
+  presenceChange(presence: string, nodeSessions: string, field: string, delta: number, marker: string, sessionId: string): Promise<number>;
+};
+
+function parseField(field: string): { nodeId: string; userId: string; role: Role } | undefined {
+  const [nodeId, userId, role] = field.split('\t');
+  if (nodeId === undefined || userId === undefined || !roles.includes(role as Role)) return undefined;
+  return { nodeId, userId, role: role as Role };
+}
+
+/**
+ * Presence in Redis: a hash per session with one field per (node, user, role) holding that
+ * node's connection count; a heartbeat key per node (`vh:node-alive:<id>`, expires after
+ * `aliveMs`); and per node the set of sessions it has counts in, so that a dead node's
+ * counts can be found and removed.
+ */
+export class RedisPresenceStore implements PresenceStore {
+  private readonly redis: PresenceClient;
+
+  constructor(
+    redis: Redis,
+    private readonly nodeId: string,
+    /** How long a node counts as alive after its last heartbeat. */
+    private readonly aliveMs = 15_000,
+  ) {
+    defineScript(redis, 'presence-change-2.lua', 'presenceChange');
+    this.redis = redis as PresenceClient;
+  }
+
+  change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<number> {
+    return this.redis.presenceChange(
+      presenceKey(sessionId),
+      nodeSessionsKey(this.nodeId),
+      `${this.nodeId}\t${userId}\t${role}`,
+      delta,
+      `\t${userId}\t`,
+      sessionId,
+    );
+  }
+
+  async list(sessionId: string): Promise<PresenceEntry[]> {
+    const fields = await this.redis.hgetall(presenceKey(sessionId));
+    const parsed = Object.entries(fields).flatMap(([field, count]) => {
+      const f = parseField(field);
+      return f === undefined ? [] : [{ ...f, connections: Number(count) }];
+    });
+    const nodes = [...new Set(parsed.map((p) => p.nodeId))];
+    const alive = nodes.length === 0 ? [] : await this.redis.mget(...nodes.map(aliveKey));
+    const live = new Set(nodes.filter((_, i) => alive[i] !== null));
+    const byUser = new Map<string, PresenceEntry>();
+    for (const p of parsed) {
+      if (!live.has(p.nodeId) || p.connections <= 0) continue;
+      const entry = byUser.get(p.userId) ?? { userId: p.userId, role: p.role, connections: 0 };
+      entry.connections += p.connections;
+      byUser.set(p.userId, entry);
+    }
+    return [...byUser.values()].sort((a, b) => (a.userId < b.userId ? -1 : 1));
+  }
+
+  async aliveNodes(nodeIds: readonly string[]): Promise<Set<string>> {
+    const unique = [...new Set(nodeIds)];
+    if (unique.length === 0) return new Set();
+    const alive = await this.redis.mget(...unique.map(aliveKey));
+    return new Set(unique.filter((_, i) => alive[i] !== null));
+  }
+
+  async heartbeat(): Promise<void> {
+    await this.redis.multi().set(aliveKey(this.nodeId), '1', 'PX', this.aliveMs).sadd(NODES, this.nodeId).exec();
+  }
+
+  async reapDeadNodes(): Promise<PresenceChange[]> {
+    const nodes = await this.redis.smembers(NODES);
+    if (nodes.length === 0) return [];
+    const alive = await this.redis.mget(...nodes.map(aliveKey));
+    const changes: PresenceChange[] = [];
+    for (const [i, nodeId] of nodes.entries()) {
+      if (alive[i] !== null || nodeId === this.nodeId) continue;
+      // SREM answers 1 to exactly one reaper: that node cleans up.
+      if ((await this.redis.srem(NODES, nodeId)) !== 1) continue;
+      changes.push(...(await this.removeNode(nodeId)));
+    }
+    return changes;
+  }
+
+  async clearNode(): Promise<PresenceChange[]> {
+    const changes = await this.removeNode(this.nodeId);
+    await this.redis.multi().srem(NODES, this.nodeId).del(aliveKey(this.nodeId)).exec();
+    return changes;
+  }
+
+  private async removeNode(nodeId: string): Promise<PresenceChange[]> {
+    const sessionIds = await this.redis.smembers(nodeSessionsKey(nodeId));
+    const changes: PresenceChange[] = [];
+    for (const sessionId of sessionIds) {
+      const fields = await this.redis.hgetall(presenceKey(sessionId));
+      const mine = Object.keys(fields).filter((f) => f.startsWith(`${nodeId}\t`));
+      if (mine.length > 0) await this.redis.hdel(presenceKey(sessionId), ...mine);
+      const remaining = await this.list(sessionId);
+      for (const field of mine) {
+        const f = parseField(field);
+        if (f === undefined) continue;
+        const entry = remaining.find((e) => e.userId === f.userId) ?? { userId: f.userId, role: f.role, connections: 0 };
+        changes.push({ sessionId, entry });
+      }
+    }
+    await this.redis.del(nodeSessionsKey(nodeId));
+    return changes;
+  }
+}

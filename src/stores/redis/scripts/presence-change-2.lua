@@ -1,0 +1,23 @@
+-- Changes one node's connection count of a user in a session, and returns the user's total
+-- over every node, atomically (so broadcast counts never go backwards under races).
+--
+-- KEYS[1]  presence hash of the session        vh:presence:<sessionId>
+-- KEYS[2]  set of sessions this node is in     vh:node-sessions:<nodeId>
+-- ARGV[1]  field  "<nodeId>\t<userId>\t<role>"
+-- ARGV[2]  delta  1 or -1
+-- ARGV[3]  user marker "\t<userId>\t"
+-- ARGV[4]  sessionId
+-- Output:  the user's connections in the session, all nodes together (>= 0)
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if n <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+redis.call('SADD', KEYS[2], ARGV[4])
+local total = 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if string.find(all[i], ARGV[3], 1, true) then
+    total = total + tonumber(all[i + 1])
+  end
+end
+return total

@@ -1,0 +1,31 @@
+-- Appends one delta to an open stream's buffer, in index order, bounded in size.
+--
+-- KEYS[1]  stream hash   vh:stream:<sessionId>:<streamId>   (owner, role, node, socket, lastIndex)
+-- KEYS[2]  stream text   vh:stream-text:<sessionId>:<streamId>
+-- KEYS[3]  open streams  vh:streams (sorted set, score = time of the last delta in ms)
+-- ARGV[1]  member "<sessionId>:<streamId>"   ARGV[2] userId   ARGV[3] role
+-- ARGV[4]  index          ARGV[5] delta          ARGV[6] now (ms)
+-- ARGV[7]  max text bytes ARGV[8] ttl seconds    ARGV[9] nodeId   ARGV[10] socketId
+-- Output:  1 appended; 0 duplicate (index already seen); -1 gap (then {-1, expected});
+--          -2 too large; -3 the stream belongs to another user (codes in script-codes.ts)
+local owner = redis.call('HGET', KEYS[1], 'userId')
+if owner and owner ~= ARGV[2] then
+  return {-3, 0}
+end
+local last = tonumber(redis.call('HGET', KEYS[1], 'lastIndex') or '-1')
+local index = tonumber(ARGV[4])
+if index <= last then
+  return {0, last + 1}
+end
+if index ~= last + 1 then
+  return {-1, last + 1}
+end
+if redis.call('STRLEN', KEYS[2]) + string.len(ARGV[5]) > tonumber(ARGV[7]) then
+  return {-2, last + 1}
+end
+redis.call('APPEND', KEYS[2], ARGV[5])
+redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'role', ARGV[3], 'lastIndex', index, 'nodeId', ARGV[9], 'socketId', ARGV[10])
+redis.call('EXPIRE', KEYS[1], ARGV[8])
+redis.call('EXPIRE', KEYS[2], ARGV[8])
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+return {1, index + 1}
