@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contentTypes, messageRoles, sessionStatuses } from './models.js';
+import { contentTypes, messageRoles, sessionStatuses, type JsonObject } from './models.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -23,9 +23,19 @@ function safeJson(value: unknown, depth: number): boolean {
  * at most 16 KiB serialised.
  */
 export const jsonObject = z
-  .record(z.unknown())
-  .refine((value) => safeJson(value, 0), 'must be plain JSON: at most 16 levels, 200 keys each, no reserved keys')
-  .refine((value) => JSON.stringify(value).length <= 16 * 1024, 'must be at most 16 KiB as JSON');
+  .unknown()
+  .superRefine((value, ctx) => {
+    // Checked on the raw input: z.record would rebuild the object and turn an own
+    // "__proto__" key into a prototype, hiding it from any later check.
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected a JSON object' });
+    } else if (!safeJson(value, 0)) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be plain JSON: at most 16 levels, 200 keys each, no reserved keys' });
+    } else if (JSON.stringify(value).length > 16 * 1024) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be at most 16 KiB as JSON' });
+    }
+  })
+  .transform((value) => value as JsonObject);
 
 /** A client idempotency key: 1-64 characters; the `stream:` prefix is the server's. */
 const clientMsgId = z

@@ -57,7 +57,7 @@ export interface Config {
     readonly partitions: { readonly monthsAhead: number; readonly retentionMonths: number };
   };
   /** Interrupted-turn detection. */
-  readonly streams: { readonly idleMs: number; readonly sweepMs: number };
+  readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly nodeAliveMs: number };
   /** Message size limits (PROTOCOL section 4). */
   readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
   readonly shutdownTimeoutMs: number;

@@ -103,7 +103,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
       partitions: { monthsAhead: e.PARTITION_MONTHS_AHEAD, retentionMonths: e.PARTITION_RETENTION_MONTHS },
     },
-    streams: { idleMs: e.STREAM_IDLE_MS, sweepMs: e.STREAM_SWEEP_MS },
+    streams: { idleMs: e.STREAM_IDLE_MS, sweepMs: e.STREAM_SWEEP_MS, nodeAliveMs: e.NODE_ALIVE_MS },
     messages: { maxContentBytes: e.MESSAGE_MAX_BYTES, maxMetadataBytes: 16 * 1024 },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     dependencyTimeoutMs: e.DEPENDENCY_TIMEOUT_MS,

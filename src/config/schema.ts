@@ -195,6 +195,8 @@ export const envSchema = {
   STREAM_IDLE_MS: positiveInt(30_000, 3_600_000),
   /** How often open streams, dead nodes and presence are checked. Default 2000 ms. */
   STREAM_SWEEP_MS: positiveInt(2_000, 60_000),
+  /** A node that has not heart-beaten for this long counts as dead (its presence and streams are cleaned up). Default 15000 ms. */
+  NODE_ALIVE_MS: positiveInt(15_000, 600_000),
   /** Apply migrations at start under a database lock. Default true. */
   MIGRATE_ON_START: bool(true),
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */

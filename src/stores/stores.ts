@@ -154,7 +154,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
     closers.push(() => pubsub.close());
     const cache: Cache = redis === undefined ? new MemoryCache() : new RedisCache(redis.client);
     const presence: PresenceStore =
-      redis === undefined ? new MemoryPresenceStore() : new RedisPresenceStore(redis.client, config.nodeId);
+      redis === undefined ? new MemoryPresenceStore() : new RedisPresenceStore(redis.client, config.nodeId, config.streams.nodeAliveMs);
     const streams: StreamBuffer =
       redis === undefined
         ? new MemoryStreamBuffer(config.messages.maxContentBytes)

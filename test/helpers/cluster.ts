@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import type { Role } from '../../protocol/roles.js';
+import { buildApp, type App } from '../../src/app.js';
+import { openClient, request, type TestSocket } from './client.js';
+import { clusterConfig } from './env.js';
+
+/** Settings that make cluster timers fast enough for tests. */
+export const FAST_CLUSTER = { STREAM_IDLE_MS: '1500', STREAM_SWEEP_MS: '200', NODE_ALIVE_MS: '1500' };
+
+/** Several nodes in this process, sharing the test Redis and PostgreSQL. */
+export class TestCluster {
+  readonly nodes: App[] = [];
+  readonly urls: string[] = [];
+  private readonly sockets: TestSocket[] = [];
+
+  static async start(count: number, overrides: Record<string, string> = {}): Promise<TestCluster> {
+    const cluster = new TestCluster();
+    for (let i = 0; i < count; i++) {
+      const app = await buildApp(clusterConfig({ ...FAST_CLUSTER, ...overrides }));
+      const { port } = await app.listen(0, '127.0.0.1');
+      cluster.nodes.push(app);
+      cluster.urls.push(`http://127.0.0.1:${port}`);
+    }
+    return cluster;
+  }
+
+  /** A new user with the given role, and an access token for it. */
+  async user(role: Role = 'user'): Promise<{ id: string; token: string }> {
+    const app = this.nodes[0] as App;
+    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'test', passwordHash: 'unused' });
+    if (role !== 'user') await app.stores.db.users.setRoles(user.id, [role], null);
+    return { id: user.id, token: await app.tokens.sign({ userId: user.id, role }) };
+  }
+
+  /** A connected socket of `user` on node `index`. */
+  async connect(index: number, user: { token: string }): Promise<TestSocket> {
+    const socket = await openClient(this.urls[index] as string, { token: user.token });
+    this.sockets.push(socket);
+    return socket;
+  }
+
+  /** Creates a session as `socket` and returns its id. */
+  async session(socket: TestSocket, title = 'test'): Promise<string> {
+    const ack = await request<{ session: { id: string } }>(socket, 'session:create', { title });
+    if (!ack.ok) throw new Error(`session:create failed: ${JSON.stringify(ack.error)}`);
+    return ack.data.session.id;
+  }
+
+  async stop(): Promise<void> {
+    for (const socket of this.sockets) socket.close();
+    await Promise.all(this.nodes.map((node) => node.close()));
+  }
+}
+
+/** Collects every payload of `event` on a socket. */
+export function collect<T>(socket: TestSocket, event: string): T[] {
+  const seen: T[] = [];
+  socket.on(event, (payload: T) => seen.push(payload));
+  return seen;
+}
+
+/** Waits until `check` passes or `timeoutMs` passes (then throws its last error). */
+export async function eventually(check: () => void | Promise<void>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+}
