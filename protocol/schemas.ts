@@ -35,7 +35,8 @@ export const jsonObject = z
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be at most 16 KiB as JSON' });
     }
   })
-  .transform((value) => value as JsonObject);
+  .transform((value) => value as JsonObject)
+  .describe('a JSON object: at most 16 levels deep, 200 keys per object, no __proto__/constructor/prototype keys, at most 16 KiB');
 
 /** A client idempotency key: 1-64 characters; the `stream:` prefix is the server's. */
 const clientMsgId = z

@@ -1,0 +1,34 @@
+import { zodToJsonSchema } from 'zod-to-json-schema';
+import { errorCodes } from './errors.js';
+import { loginBody, refreshBody, registerBody } from './http.js';
+import { payloadSchemas } from './schemas.js';
+
+/**
+ * The machine-readable protocol: a JSON Schema document with one definition per
+ * client-to-server event payload and HTTP body, derived from the runtime schemas that the
+ * server validates with. `npm run protocol:generate` writes it to protocol/protocol.schema.json;
+ * a test fails when the committed file is stale.
+ */
+export function protocolDocument(): Record<string, unknown> {
+  const definitions: Record<string, unknown> = {};
+  for (const [event, schema] of Object.entries(payloadSchemas)) {
+    definitions[`event:${event}`] = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none' });
+  }
+  for (const [name, schema] of Object.entries({ register: registerBody, login: loginBody, refresh: refreshBody })) {
+    definitions[`http:${name}`] = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none' });
+  }
+  return {
+    $schema: 'http://json-schema.org/draft-07/schema#',
+    $id: 'https://voicehelper.example/protocol/v1',
+    title: 'VoiceHelper session protocol v1: client payloads',
+    description:
+      'Generated from protocol/schemas.ts and protocol/http.ts; do not edit. Every client event is acknowledged with { ok: true, data } or { ok: false, error: { code, message, retryAfterMs?, details? } }.',
+    errorCodes: [...errorCodes],
+    definitions,
+  };
+}
+
+/** The document as committed: stable key order, two-space indentation, final newline. */
+export function renderProtocolDocument(): string {
+  return `${JSON.stringify(protocolDocument(), null, 2)}\n`;
+}
