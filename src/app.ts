@@ -21,6 +21,7 @@ import { MessageRelay } from './realtime/message-relay.js';
 import { StreamCloser } from './realtime/stream-closer.js';
 import { registerSessionRoutes } from './http/sessions.js';
 import { SessionService } from './services/session-service.js';
+import { UserDirectory } from './services/user-directory.js';
 import { FsObjectStore } from './stores/object/fs-object-store.js';
 import { openStores, type Stores } from './stores/stores.js';
 import { loadOrCreateSecret } from './util/local-secrets.js';
@@ -33,6 +34,8 @@ export interface App {
   readonly metrics: Metrics;
   readonly stores: Stores;
   readonly tokens: TokenService;
+  /** Cached user lookups; call `invalidate` after changing a user's roles or status. */
+  readonly users: UserDirectory;
   readonly http: FastifyInstance;
   readonly io: AppServer;
   /** Listens on `port` (default: the configured one); returns the bound address. */
@@ -93,9 +96,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     registerSessionRoutes(http, { sessions, messages: stores.messages, tokens });
     await http.ready();
 
+    const directory = new UserDirectory(stores.db.users, stores.cache);
     const io = createIoServer({
       http: http.server as HttpServer,
       tokens,
+      isActiveUser: async (userId) => (await directory.get(userId))?.status === 'active',
       logger,
       metrics,
       ...(stores.redis === undefined
@@ -142,6 +147,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       metrics,
       stores,
       tokens,
+      users: directory,
       http,
       io,
       async listen(port = config.http.port, host = config.http.host) {

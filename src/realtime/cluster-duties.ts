@@ -11,13 +11,15 @@ export function startClusterDuties(context: RealtimeContext, everyMs: number): (
   const { presence, io, logger, closer } = context;
   const beat = () => presence.heartbeat().catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
   void beat();
+  // The heartbeat has its own timer: a long sweep must never make this node look dead.
+  const heartbeat = setInterval(() => void beat(), everyMs);
+  heartbeat.unref();
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     void (async () => {
       try {
-        await beat();
         for (const { sessionId, entry } of await presence.reapDeadNodes()) {
           io.to(sessionRoom(sessionId)).emit('presence', { sessionId, ...entry });
         }
@@ -32,6 +34,7 @@ export function startClusterDuties(context: RealtimeContext, everyMs: number): (
   timer.unref();
   return async () => {
     clearInterval(timer);
+    clearInterval(heartbeat);
     for (const { sessionId, entry } of await presence.clearNode().catch(() => [])) {
       io.to(sessionRoom(sessionId)).emit('presence', { sessionId, ...entry });
     }

@@ -17,6 +17,8 @@ export interface IoServerOptions {
   metrics: Metrics;
   /** Socket.IO adapter factory (the Redis adapter in a cluster); default in-memory. */
   adapter?: Parameters<AppServer['adapter']>[0];
+  /** False refuses the handshake of a valid token (the user was removed or disabled). */
+  isActiveUser?: (userId: string) => Promise<boolean>;
 }
 
 /** What `attachHandlers` needs. */
@@ -49,7 +51,15 @@ export function createIoServer(options: IoServerOptions): AppServer {
   io.use((socket, next) => {
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
-    options.tokens.verify(token).then(
+    options.tokens
+      .verify(token)
+      .then(async (claims) => {
+        if (options.isActiveUser !== undefined && !(await options.isActiveUser(claims.userId))) {
+          throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
+        }
+        return claims;
+      })
+      .then(
       (claims) => {
         socket.data.userId = claims.userId;
         socket.data.role = claims.role;

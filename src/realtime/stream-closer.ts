@@ -81,12 +81,14 @@ export class StreamCloser {
       const candidates = await this.streams.idle(Math.min(this.options.idleMs, 3_000));
       const states = await Promise.all(candidates.map((c) => this.streams.get(c.sessionId, c.streamId)));
       const alive = await this.presence.aliveNodes(states.flatMap((s) => (s === undefined ? [] : [s.nodeId])));
-      for (const [i, candidate] of candidates.entries()) {
+      const due = candidates.filter((candidate, i) => {
         const state = states[i];
         const idle = Date.now() - candidate.lastDeltaAt >= this.options.idleMs;
         const orphaned = state !== undefined && state.nodeId !== this.options.nodeId && !alive.has(state.nodeId);
-        if (state === undefined || idle || orphaned) await this.commit(candidate.sessionId, candidate.streamId);
-      }
+        return state === undefined || idle || orphaned;
+      });
+      // Committed together, so they share group-commit batches.
+      await Promise.all(due.map((c) => this.commit(c.sessionId, c.streamId)));
     } catch (error) {
       this.logger.warn({ err: error }, 'sweeping open streams failed; retrying');
     } finally {

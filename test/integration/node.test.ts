@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
@@ -21,7 +22,8 @@ describe('a cluster node on the real services', () => {
     app = await buildApp(clusterConfig());
     const { port } = await app.listen(0, '127.0.0.1');
     baseUrl = `http://127.0.0.1:${port}`;
-    token = await app.tokens.sign({ userId: '7d5e4a3c-0000-4000-8000-000000000001', role: 'user' });
+    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'node', passwordHash: 'unused' });
+    token = await app.tokens.sign({ userId: user.id, role: 'user' });
   });
   afterAll(async () => {
     clients.forEach((socket) => socket.close());
@@ -83,6 +85,17 @@ describe('a cluster node on the real services', () => {
       const error = (await connectAs({ token: bad }).catch((e: unknown) => e)) as Error & { data?: { code?: string } };
       expect(error.data?.code).toBe('UNAUTHORIZED');
     }
+  });
+
+  it('refuses a valid token whose user no longer exists or is disabled', async () => {
+    const ghost = await app.tokens.sign({ userId: randomUUID(), role: 'admin' });
+    const error = (await connectAs({ token: ghost }).catch((e: unknown) => e)) as Error & { data?: { code?: string } };
+    expect(error.data?.code).toBe('UNAUTHORIZED');
+    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'gone', passwordHash: 'unused' });
+    await app.stores.pool.query("update users set status = 'disabled' where id = $1", [user.id]);
+    const disabled = await app.tokens.sign({ userId: user.id, role: 'user' });
+    const refused = (await connectAs({ token: disabled }).catch((e: unknown) => e)) as Error & { data?: { code?: string } };
+    expect(refused.data?.code).toBe('UNAUTHORIZED');
   });
 
   it('acks a known event with the ok envelope', async () => {
@@ -177,7 +190,8 @@ describe('draining', () => {
     const app = await buildApp(clusterConfig());
     const { port } = await app.listen(0, '127.0.0.1');
     const url = `http://127.0.0.1:${port}`;
-    const token = await app.tokens.sign({ userId: 'u1', role: 'user' });
+    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'drain', passwordHash: 'unused' });
+    const token = await app.tokens.sign({ userId: user.id, role: 'user' });
     const socket = await openClient(url, { token });
     const disconnected = nextEvent<string>(socket, 'disconnect');
     await app.close();
