@@ -82,7 +82,18 @@ describe('streaming and interrupted turns', () => {
     const worker = await cluster.connect(1, await cluster.user('service'));
     const news = collect<{ message: Message }>(listener, 'message:new');
     await request(worker, 'message:delta', { sessionId, streamId: 'llm-3', index: 0, delta: 'thinking', role: 'assistant' });
-    await eventually(() => expect(news).toHaveLength(1), 8_000);
+    await eventually(() => expect(news).toHaveLength(1), 20_000).catch(async (e) => {
+      const redis = cluster.nodes[0]?.stores.redis?.client;
+      // Shows where the turn is stuck if this ever fails.
+      console.error('stream diagnostics', JSON.stringify({
+        zset: await redis?.zrange('vh:streams', 0, -1, 'WITHSCORES'),
+        hash: await redis?.hgetall(`vh:stream:${sessionId}:llm-3`),
+        nodes: await redis?.smembers('vh:nodes'),
+        rows: (await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [sessionId]))?.rows,
+        ids: cluster.nodes.map((n) => n.config.nodeId),
+      }));
+      throw e;
+    });
     expect(news[0]?.message).toMatchObject({ role: 'assistant', content: 'thinking', metadata: { streamId: 'llm-3', interrupted: true } });
   });
 
