@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { expect } from 'vitest';
 import type { Role } from '../../protocol/roles.js';
+import { pino } from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { openClient, request, type TestSocket } from './client.js';
 import { clusterConfig } from './env.js';
@@ -16,7 +18,17 @@ export class TestCluster {
   static async start(count: number, overrides: Record<string, string> = {}): Promise<TestCluster> {
     const cluster = new TestCluster();
     for (let i = 0; i < count; i++) {
-      const app = await buildApp(clusterConfig({ ...FAST_CLUSTER, ...overrides }));
+      const config = clusterConfig({ ...FAST_CLUSTER, ...overrides });
+      // TEST_LOG_FILE=path keeps the nodes' logs (at TEST_LOG_LEVEL, default debug) for post-mortems.
+      const file = process.env['TEST_LOG_FILE'];
+      const logger =
+        file === undefined
+          ? undefined
+          : pino(
+              { level: process.env['TEST_LOG_LEVEL'] ?? 'debug', base: { node: config.nodeId, test: expect.getState().testPath } },
+              pino.destination({ dest: file, append: true, sync: true }),
+            );
+      const app = await buildApp(config, logger === undefined ? {} : { logger });
       const { port } = await app.listen(0, '127.0.0.1');
       cluster.nodes.push(app);
       cluster.urls.push(`http://127.0.0.1:${port}`);

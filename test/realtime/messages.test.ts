@@ -137,6 +137,22 @@ describe('messages across two nodes', () => {
     await eventually(() => expect(seen.map((e) => e.message.seq)).toEqual([8]));
   });
 
+  it('delivers messages whose pub/sub announcement was lost: a gap is filled from PostgreSQL, and so is a lost last message', async () => {
+    const { sender, sessionId, listeners } = await room();
+    const seen = listeners.map((l) => collect<{ message: Message }>(l, 'message:new'));
+    const store = cluster.nodes[0]?.stores.messages;
+    // Committed without being published, as if Redis dropped the announcement.
+    await store?.append({ sessionId, clientMsgId: 'lost-1', role: 'user', content: 'lost one', contentType: 'text', metadata: {} });
+    await request(sender, 'message:send', { sessionId, clientMsgId: 'after-gap', content: 'two' });
+    await eventually(() => {
+      for (const s of seen) expect(s.map((e) => e.message.seq)).toEqual([1, 2]);
+    });
+    await store?.append({ sessionId, clientMsgId: 'lost-last', role: 'user', content: 'lost last', contentType: 'text', metadata: {} });
+    await eventually(() => {
+      for (const s of seen) expect(s.map((e) => e.message.seq)).toEqual([1, 2, 3]);
+    }, 10_000);
+  });
+
   it('refuses oversized content with PAYLOAD_TOO_LARGE and bad input with VALIDATION, storing nothing', async () => {
     const { sender, sessionId } = await room();
     expect(await request(sender, 'message:send', { sessionId, clientMsgId: 'big', content: 'x'.repeat(32 * 1024 + 1) })).toMatchObject({
