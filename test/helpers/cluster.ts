@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'vitest';
 import type { Role } from '../../protocol/roles.js';
-import { pino } from 'pino';
+import { destination, pino } from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { openClient, request, type TestSocket } from './client.js';
 import { clusterConfig } from './env.js';
@@ -26,7 +26,7 @@ export class TestCluster {
           ? undefined
           : pino(
               { level: process.env['TEST_LOG_LEVEL'] ?? 'debug', base: { node: config.nodeId, test: expect.getState().testPath } },
-              pino.destination({ dest: file, append: true, sync: true }),
+              destination({ dest: file, append: true, sync: true }),
             );
       const app = await buildApp(config, logger === undefined ? {} : { logger });
       const { port } = await app.listen(0, '127.0.0.1');
