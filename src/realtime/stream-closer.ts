@@ -87,6 +87,7 @@ export class StreamCloser {
         const orphaned = state !== undefined && state.nodeId !== this.options.nodeId && !alive.has(state.nodeId);
         return state === undefined || idle || orphaned;
       });
+      if (due.length > 0) this.logger.debug({ streams: due.length, candidates: candidates.length }, 'committing idle or orphaned streams');
       // Committed together, so they share group-commit batches.
       await Promise.all(due.map((c) => this.commit(c.sessionId, c.streamId)));
     } catch (error) {
@@ -110,6 +111,7 @@ export class StreamCloser {
           metadata: { streamId, interrupted: true },
         });
         if (!duplicate) await this.relay.publish(message, null);
+        this.logger.debug({ sessionId, streamId, seq: message.seq, duplicate }, 'interrupted turn committed');
       }
       await this.streams.remove(sessionId, streamId);
     } catch (error) {

@@ -172,7 +172,17 @@ describe('a node killed while its client streams', () => {
     child.kill('SIGKILL');
     onDoomed.close();
 
-    await eventually(() => expect(news.map((n) => n.message.content)).toEqual(['half a sentence']), 15_000);
+    await eventually(() => expect(news.map((n) => n.message.content)).toEqual(['half a sentence']), 15_000).catch(async (e) => {
+      const redis = cluster.nodes[0]?.stores.redis?.client;
+      console.error('killed-node diagnostics', JSON.stringify({
+        zset: await redis?.zrange('vh:streams', 0, -1, 'WITHSCORES'),
+        hash: await redis?.hgetall(`vh:stream:${sessionId}:cut`),
+        nodes: await redis?.smembers('vh:nodes'),
+        rows: (await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [sessionId]))?.rows,
+        survivor: cluster.nodes[0]?.config.nodeId,
+      }));
+      throw e;
+    });
     expect(news[0]?.message).toMatchObject({ seq: 2, metadata: { streamId: 'cut', interrupted: true } });
     await eventually(() => expect(presence.at(-1)?.connections).toBe(1), 15_000);
 
