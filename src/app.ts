@@ -168,7 +168,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await withTimeout(dispatcher.idle(), config.shutdownTimeoutMs, 'drain timed out').catch((error: unknown) =>
             logger.warn({ err: error }, 'closing with handlers still running'),
           );
-          io.disconnectSockets(true);
+          // local: through the Redis adapter a plain disconnectSockets would drop every
+          // client of the cluster, not only this node's.
+          io.local.disconnectSockets(true);
           // Disconnect handlers commit interrupted streams and update presence.
           await Promise.allSettled([...cleanups]);
           await stopCluster();

@@ -3,6 +3,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../../src/app.js';
 import { openClient, nextEvent, request, type TestSocket } from '../helpers/client.js';
+import { collect, TestCluster } from '../helpers/cluster.js';
 import { clusterConfig, TEST_JWT_SECRET } from '../helpers/env.js';
 
 describe('a cluster node on the real services', () => {
@@ -186,6 +187,21 @@ describe('readiness with a required dependency down', () => {
 });
 
 describe('draining', () => {
+  it("closes only its own clients, not the other nodes' (the adapter broadcasts disconnects)", async () => {
+    const cluster = await TestCluster.start(2);
+    try {
+      const user = await cluster.user();
+      const onOther = await cluster.connect(1, user);
+      const disconnects = collect<string>(onOther, 'disconnect');
+      await cluster.nodes[0]?.close();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(disconnects).toEqual([]);
+      expect(await request(onOther, 'sys:ping')).toMatchObject({ ok: true });
+    } finally {
+      await cluster.stop();
+    }
+  });
+
   it('disconnects connected clients and refuses new ones on close', async () => {
     const app = await buildApp(clusterConfig());
     const { port } = await app.listen(0, '127.0.0.1');
