@@ -4,7 +4,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { RefreshTokenService } from './auth/refresh-tokens.js';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config/config.js';
+import { registerAdminRoutes } from './http/admin.js';
 import { registerAuthRoutes } from './http/auth.js';
+import { AppError } from './errors/app-error.js';
+import { RateLimits } from './services/rate-limits.js';
+import { FailoverRateLimiter } from './stores/limits/failover-rate-limiter.js';
+import { MemoryRateLimiter } from './stores/limits/memory-rate-limiter.js';
+import { RedisRateLimiter } from './stores/limits/redis-rate-limiter.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerHealthRoutes } from './http/health.js';
 import { registerObjectRoutes } from './http/objects.js';
@@ -91,16 +97,34 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       draining: () => draining,
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
-    registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens });
     const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit);
     registerSessionRoutes(http, { sessions, messages: stores.messages, tokens });
+    const localLimiter = new MemoryRateLimiter();
+    const limits = new RateLimits({
+      config: config.rateLimits,
+      limiter:
+        stores.redis === undefined
+          ? localLimiter
+          : new FailoverRateLimiter(new RedisRateLimiter(stores.redis.client, config.nodeId), localLimiter, config.rateLimits.failMode, logger, () =>
+              metrics.rateLimiterFailures.inc(),
+            ),
+      configs: stores.db.configs,
+      pubsub: stores.pubsub,
+      redis: stores.redis?.client,
+      metrics,
+      logger,
+    });
+    await limits.start();
+    const directory = new UserDirectory(stores.db.users, stores.cache);
+    registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens, limits });
+    registerAdminRoutes(http, { tokens, configs: stores.db.configs, users: stores.db.users, directory, audit: stores.db.audit, limits });
     await http.ready();
 
-    const directory = new UserDirectory(stores.db.users, stores.cache);
     const io = createIoServer({
       http: http.server as HttpServer,
       tokens,
       isActiveUser: async (userId) => (await directory.get(userId))?.status === 'active',
+      admit: (socket) => limits.checkConnection(socket.handshake.address),
       logger,
       metrics,
       ...(stores.redis === undefined
@@ -128,6 +152,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const dispatcher = attachHandlers(io, {
       logger,
       metrics,
+      guard: async (event, socket) => {
+        if (!limits.isLimited(event)) return;
+        await limits.check(event, socket.data.userId).catch((error: unknown) => {
+          if (error instanceof AppError && error.code === 'RATE_LIMITED') metrics.rateLimited.inc({ limit: event });
+          throw error;
+        });
+      },
       handlers: { 'sys:ping': pingHandler(config.nodeId), ...sessionHandlers(context), ...messageHandlers(context) },
       onDisconnect: (socket) => {
         const cleanup = (async () => {
@@ -174,6 +205,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           // Disconnect handlers commit interrupted streams and update presence.
           await Promise.allSettled([...cleanups]);
           await stopCluster();
+          await limits.stop();
           await closer.close();
           await relay.close();
           await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -55,6 +55,21 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Checks that could not reach the shared rate limiter (then failed open or closed). */
+  readonly rateLimiterFailures = new Counter({
+    name: 'voicehelper_rate_limiter_failures_total',
+    help: 'Rate-limit checks that could not reach the shared limiter',
+    registers: [this.registry],
+  });
+
+  /** Requests refused by a rate limit. */
+  readonly rateLimited = new Counter({
+    name: 'voicehelper_rate_limited_total',
+    help: 'Events and requests refused by a rate limit',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry });

@@ -1,5 +1,9 @@
 import type { DependencyName } from './schema.js';
 
+/** Client events with a per-user sliding-window limit. */
+export const rateLimitedEvents = ['message:send', 'message:delta', 'audio:chunk', 'retrieve'] as const;
+export type RateLimitedEvent = (typeof rateLimitedEvents)[number];
+
 export type PostgresConfig =
   | { mode: 'external'; url: string }
   | { mode: 'embedded'; dir: string; port: number };
@@ -55,6 +59,13 @@ export interface Config {
     readonly poolMax: number;
     readonly groupCommit: { readonly maxBatch: number; readonly maxWaitMs: number; readonly maxInFlight: number };
     readonly partitions: { readonly monthsAhead: number; readonly retentionMonths: number };
+  };
+  /** Rate limits (PROTOCOL section 8); the event limits can be overridden at run time in system_configs. */
+  readonly rateLimits: {
+    readonly failMode: 'open' | 'closed';
+    readonly events: Readonly<Record<RateLimitedEvent, { readonly limit: number; readonly windowMs: number }>>;
+    readonly connections: { readonly limit: number; readonly windowMs: number };
+    readonly login: { readonly limit: number; readonly windowMs: number };
   };
   /** Interrupted-turn detection. */
   readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly nodeAliveMs: number };

@@ -103,6 +103,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       },
       partitions: { monthsAhead: e.PARTITION_MONTHS_AHEAD, retentionMonths: e.PARTITION_RETENTION_MONTHS },
     },
+    rateLimits: {
+      failMode: e.RATE_LIMIT_FAIL_MODE,
+      events: {
+        'message:send': e.RATE_LIMIT_MESSAGE_SEND,
+        'message:delta': e.RATE_LIMIT_MESSAGE_DELTA,
+        'audio:chunk': e.RATE_LIMIT_AUDIO_CHUNK,
+        retrieve: e.RATE_LIMIT_RETRIEVE,
+      },
+      connections: e.RATE_LIMIT_CONNECTIONS,
+      login: e.RATE_LIMIT_LOGIN,
+    },
     streams: { idleMs: e.STREAM_IDLE_MS, sweepMs: e.STREAM_SWEEP_MS, nodeAliveMs: e.NODE_ALIVE_MS },
     messages: { maxContentBytes: e.MESSAGE_MAX_BYTES, maxMetadataBytes: 16 * 1024 },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

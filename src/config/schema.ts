@@ -50,6 +50,26 @@ const nonNegativeInt = (fallback: number, max: number) =>
       .default(fallback),
   );
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** `<count>/<window>` such as `20/10s` or `200/10000`, parsed to `{ limit, windowMs }`. */
+const limitRule = (fallback: string) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default(fallback)
+      .transform((value, ctx) => {
+        const match = /^(\d{1,9})\/(\d{1,9})(ms|s|m|h)?$/.exec(value.trim());
+        const windowMs = match === null ? NaN : Number(match[2]) * (UNIT_MS[match[3] ?? 'ms'] as number);
+        if (match === null || Number(match[1]) < 1 || !(windowMs >= 1 && windowMs <= 86_400_000)) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected <count>/<window>, like 20/10s (window 1 ms to 24 h)' });
+          return z.NEVER;
+        }
+        return { limit: Number(match[1]), windowMs };
+      }),
+  );
+
 const bool = (fallback: boolean) =>
   z.preprocess(
     emptyToUndefined,
@@ -197,6 +217,20 @@ export const envSchema = {
   STREAM_SWEEP_MS: positiveInt(2_000, 60_000),
   /** A node that has not heart-beaten for this long counts as dead (its presence and streams are cleaned up). Default 15000 ms. */
   NODE_ALIVE_MS: positiveInt(15_000, 600_000),
+  /** What a node does when Redis cannot be reached for rate limiting: `open` (limit per node in memory) or `closed` (refuse with UNAVAILABLE). Default open. */
+  RATE_LIMIT_FAIL_MODE: z.preprocess(emptyToUndefined, z.enum(['open', 'closed']).default('open')),
+  /** `message:send` per user, as `<count>/<window>` (window in ms, or with s/m/h). Default 20/10s. */
+  RATE_LIMIT_MESSAGE_SEND: limitRule('20/10s'),
+  /** `message:delta` per user. Default 200/10s. */
+  RATE_LIMIT_MESSAGE_DELTA: limitRule('200/10s'),
+  /** `audio:chunk` per user. Default 400/10s. */
+  RATE_LIMIT_AUDIO_CHUNK: limitRule('400/10s'),
+  /** `retrieve` per user. Default 10/10s. */
+  RATE_LIMIT_RETRIEVE: limitRule('10/10s'),
+  /** New Socket.IO connections per IP (fixed window). Default 30/60s. */
+  RATE_LIMIT_CONNECTIONS: limitRule('30/60s'),
+  /** `POST /v1/auth/login` per IP and email (fixed window, then blocked for the window). Default 10/60s. */
+  RATE_LIMIT_LOGIN: limitRule('10/60s'),
   /** Apply migrations at start under a database lock. Default true. */
   MIGRATE_ON_START: bool(true),
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { loginBody, refreshBody, registerBody, type AuthResponse, type PublicUser } from '../../protocol/http.js';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import type { RefreshTokenService } from '../auth/refresh-tokens.js';
+import type { RateLimits } from '../services/rate-limits.js';
 import type { TokenService } from '../auth/tokens.js';
 import { AppError } from '../errors/app-error.js';
 import type { AuditLog } from '../stores/postgres/repositories/audit.js';
@@ -14,6 +15,7 @@ export interface AuthRouteOptions {
   audit: AuditLog;
   tokens: TokenService;
   refreshTokens: RefreshTokenService;
+  limits: RateLimits;
 }
 
 /** Parses a body with a protocol schema; VALIDATION naming the failing fields otherwise. */
@@ -39,7 +41,7 @@ function actorOf(request: FastifyRequest, userId: string | null) {
 
 /** `POST /v1/auth/register` and `POST /v1/auth/login` (PROTOCOL section 7). */
 export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptions): void {
-  const { users, audit, tokens, refreshTokens } = options;
+  const { users, audit, tokens, refreshTokens, limits } = options;
 
   const issue = async (user: UserRecord, refreshToken?: string): Promise<AuthResponse> => ({
     user: publicUser(user),
@@ -57,6 +59,7 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
 
   app.post('/v1/auth/login', async (request) => {
     const body = parseBody(loginBody, request.body);
+    await limits.checkLogin(request.ip, body.email);
     const user = await users.getByEmail(body.email);
     const ok = await verifyPassword(user?.passwordHash, body.password);
     if (user === undefined || !ok || user.status !== 'active') {

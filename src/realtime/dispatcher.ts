@@ -28,6 +28,8 @@ export class Dispatcher {
     private readonly handlers: EventHandlers,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
+    /** Runs after validation and before the handler; throws to refuse (rate limits). */
+    private readonly guard?: (event: ClientEventName, socket: AppSocket) => Promise<void>,
   ) {}
 
   attach(socket: AppSocket): void {
@@ -94,6 +96,7 @@ export class Dispatcher {
           },
         });
       }
+      await this.guard?.(eventName, socket);
       const handler = this.handlers[eventName] as EventHandler<ClientEventName>;
       const data = await handler(parsed.data as PayloadOf<ClientEventName>, socket);
       respond({ ok: true, data });

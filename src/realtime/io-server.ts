@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
+import type { ClientEventName } from '../../protocol/schemas.js';
 import type { TokenService } from '../auth/tokens.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
@@ -19,6 +20,8 @@ export interface IoServerOptions {
   adapter?: Parameters<AppServer['adapter']>[0];
   /** False refuses the handshake of a valid token (the user was removed or disabled). */
   isActiveUser?: (userId: string) => Promise<boolean>;
+  /** Runs first at every handshake (connection limits); throws AppError to refuse it. */
+  admit?: (socket: AppSocket) => Promise<void>;
 }
 
 /** What `attachHandlers` needs. */
@@ -28,6 +31,8 @@ export interface HandlerOptions {
   metrics: Metrics;
   /** Runs after a socket disconnected (presence, interrupted streams). */
   onDisconnect?: (socket: AppSocket) => Promise<void>;
+  /** Runs after validation and before each handler; throws to refuse (rate limits). */
+  guard?: (event: ClientEventName, socket: AppSocket) => Promise<void>;
 }
 
 /** Largest Socket.IO packet accepted (PROTOCOL section 4). */
@@ -51,8 +56,8 @@ export function createIoServer(options: IoServerOptions): AppServer {
   io.use((socket, next) => {
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
-    options.tokens
-      .verify(token)
+    Promise.resolve(options.admit?.(socket))
+      .then(() => options.tokens.verify(token))
       .then(async (claims) => {
         if (options.isActiveUser !== undefined && !(await options.isActiveUser(claims.userId))) {
           throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
@@ -67,6 +72,13 @@ export function createIoServer(options: IoServerOptions): AppServer {
         next();
       },
       (error: unknown) => {
+        if (error instanceof AppError && error.code !== 'UNAUTHORIZED') {
+          metrics.socketHandshakes.inc({ outcome: error.code });
+          const refusal = new Error(error.code === 'RATE_LIMITED' ? 'rate_limited' : 'unavailable') as Error & { data: unknown };
+          refusal.data = { code: error.code, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) };
+          next(refusal);
+          return;
+        }
         metrics.socketHandshakes.inc({ outcome: 'unauthorized' });
         if (!(error instanceof AppError)) logger.error({ err: error }, 'token verification failed');
         const refusal = new Error('unauthorized') as Error & { data: { code: 'UNAUTHORIZED' } };
@@ -82,7 +94,7 @@ export function createIoServer(options: IoServerOptions): AppServer {
 /** Routes every event of every connecting socket through one dispatcher. */
 export function attachHandlers(io: AppServer, options: HandlerOptions): Dispatcher {
   const { logger, metrics } = options;
-  const dispatcher = new Dispatcher(options.handlers, logger, metrics);
+  const dispatcher = new Dispatcher(options.handlers, logger, metrics, options.guard);
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
     dispatcher.attach(socket);

@@ -50,6 +50,16 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 }
 
+/** Rate limits high enough never to interfere with tests that are not about them. */
+export const LIFTED_LIMITS = {
+  RATE_LIMIT_MESSAGE_SEND: '1000000/1s',
+  RATE_LIMIT_MESSAGE_DELTA: '1000000/1s',
+  RATE_LIMIT_AUDIO_CHUNK: '1000000/1s',
+  RATE_LIMIT_RETRIEVE: '1000000/1s',
+  RATE_LIMIT_CONNECTIONS: '1000000/1s',
+  RATE_LIMIT_LOGIN: '1000000/1s',
+};
+
 export const TEST_JWT_SECRET = 'test-only-jwt-secret-0123456789abcdef';
 
 /** Configuration of a cluster node on the real services, listening on an ephemeral port. */
@@ -64,6 +74,8 @@ export function clusterConfig(overrides: Record<string, string> = {}): Config {
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     MILVUS_COLLECTION: uniqueName('chunks'),
     EMBEDDING_DIM: '8',
+    // Lifted: every test connects from 127.0.0.1 as few users; the limit tests set their own.
+    ...LIFTED_LIMITS,
     ...overrides,
   });
 }

@@ -7,7 +7,7 @@ import type { Message } from '../../protocol/models.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { openClient, request } from '../helpers/client.js';
 import { collect, eventually, FAST_CLUSTER, TestCluster } from '../helpers/cluster.js';
-import { serviceEnv, TEST_JWT_SECRET, tempDir } from '../helpers/env.js';
+import { LIFTED_LIMITS, serviceEnv, TEST_JWT_SECRET, tempDir } from '../helpers/env.js';
 import { freePort } from '../helpers/ports.js';
 
 describe('streaming and interrupted turns', () => {
@@ -143,6 +143,7 @@ describe('a node killed while its client streams', () => {
         PATH: process.env['PATH'] ?? '',
         ...serviceEnv(),
         ...FAST_CLUSTER,
+        ...LIFTED_LIMITS,
         PORT: String(port),
         HOST: '127.0.0.1',
         NODE_ID: `doomed-${port}`,

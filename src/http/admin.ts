@@ -1,0 +1,100 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { roles } from '../../protocol/roles.js';
+import { jsonObject, uuid } from '../../protocol/schemas.js';
+import type { TokenService } from '../auth/tokens.js';
+import { AppError } from '../errors/app-error.js';
+import { RATE_LIMITS_KEY, rateLimitOverrides, type RateLimits } from '../services/rate-limits.js';
+import type { Caller } from '../services/session-service.js';
+import type { UserDirectory } from '../services/user-directory.js';
+import type { AuditLog } from '../stores/postgres/repositories/audit.js';
+import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
+import type { UserRepository } from '../stores/postgres/repositories/users.js';
+import { parseBody } from './auth.js';
+import { authenticate } from './sessions.js';
+
+/** What the admin routes need. */
+export interface AdminRouteOptions {
+  tokens: TokenService;
+  configs: ConfigRepository;
+  users: UserRepository;
+  directory: UserDirectory;
+  audit: AuditLog;
+  limits: RateLimits;
+}
+
+/** The config keys an admin may set, each with the schema of its value. */
+const CONFIG_KEYS: Record<string, z.ZodTypeAny> = {
+  [RATE_LIMITS_KEY]: rateLimitOverrides,
+};
+
+const putConfigBody = z.object({ value: z.unknown(), description: z.string().max(500).optional() }).strict();
+const putRolesBody = z.object({ roles: z.array(z.enum(roles)).max(3) }).strict();
+const auditQuery = z
+  .object({
+    userId: uuid.optional(),
+    action: z.string().max(100).optional(),
+    from: z.coerce.date().optional(),
+    to: z.coerce.date().optional(),
+    cursor: z.string().max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(200).optional(),
+  })
+  .strict();
+
+async function requireAdmin(request: FastifyRequest, tokens: TokenService): Promise<Caller> {
+  const caller = await authenticate(request, tokens);
+  if (caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'admins only' });
+  return caller;
+}
+
+function actor(request: FastifyRequest, caller: Caller) {
+  const agent = request.headers['user-agent'];
+  return { userId: caller.userId, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
+}
+
+/** `GET|PUT /v1/admin/configs/:key`, `PUT /v1/admin/users/:id/roles`, `GET /v1/admin/audit-logs` (admin only, audited). */
+export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
+  app.get('/v1/admin/configs/:key', async (request) => {
+    await requireAdmin(request, options.tokens);
+    const { key } = request.params as { key: string };
+    const entry = CONFIG_KEYS[key] === undefined ? undefined : await options.configs.get(key);
+    if (entry === undefined) throw new AppError('NOT_FOUND', { message: 'no such config' });
+    return { config: entry };
+  });
+
+  app.put('/v1/admin/configs/:key', async (request) => {
+    const caller = await requireAdmin(request, options.tokens);
+    const { key } = request.params as { key: string };
+    const schema = CONFIG_KEYS[key];
+    if (schema === undefined) throw new AppError('NOT_FOUND', { message: 'no such config key', details: { known: Object.keys(CONFIG_KEYS) } });
+    const body = parseBody(putConfigBody, request.body);
+    const value = parseBody(schema, body.value);
+    parseBody(jsonObject, value);
+    const entry = await options.configs.put(key, value, {
+      updatedBy: caller.userId,
+      ...(body.description === undefined ? {} : { description: body.description }),
+    });
+    await options.audit.record(actor(request, caller), { action: 'config.update', resourceType: 'config', resourceId: key, details: { value } });
+    await options.limits.reload();
+    await options.limits.announce(key);
+    return { config: entry };
+  });
+
+  app.put('/v1/admin/users/:id/roles', async (request) => {
+    const caller = await requireAdmin(request, options.tokens);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    const body = parseBody(putRolesBody, request.body);
+    const updated = await options.users.setRoles(id, body.roles, caller.userId);
+    await options.directory.invalidate(id);
+    await options.audit.record(actor(request, caller), { action: 'user.roles', resourceType: 'user', resourceId: id, details: { roles: updated } });
+    return { userId: id, roles: updated };
+  });
+
+  app.get('/v1/admin/audit-logs', async (request) => {
+    const caller = await requireAdmin(request, options.tokens);
+    const query = parseBody(auditQuery, request.query);
+    const result = await options.audit.query(query);
+    await options.audit.record(actor(request, caller), { action: 'audit.read', resourceType: 'audit_log', details: { filter: { ...query, cursor: undefined } } });
+    return result;
+  });
+}

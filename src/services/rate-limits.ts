@@ -1,0 +1,154 @@
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { z } from 'zod';
+import { rateLimitedEvents, type Config, type RateLimitedEvent } from '../config/config.js';
+import { AppError } from '../errors/app-error.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { LimitRule, RateLimiter } from '../stores/limits/rate-limiter.js';
+import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
+import type { PubSub } from '../stores/pubsub/pubsub.js';
+
+/** The `system_configs` key holding run-time overrides of the limits. */
+export const RATE_LIMITS_KEY = 'rate_limits';
+/** Channel on which a node announces that a system config changed. */
+export const CONFIG_CHANNEL = 'vh:config';
+
+const rule = z.object({ limit: z.number().int().min(1).max(1_000_000), windowMs: z.number().int().min(1).max(86_400_000) }).strict();
+
+/** Shape of the `rate_limits` config value: any subset of the limits. */
+export const rateLimitOverrides = z
+  .object({
+    'message:send': rule.optional(),
+    'message:delta': rule.optional(),
+    'audio:chunk': rule.optional(),
+    retrieve: rule.optional(),
+    connections: rule.optional(),
+    login: rule.optional(),
+  })
+  .strict();
+
+type Overrides = z.output<typeof rateLimitOverrides>;
+type FixedName = 'connections' | 'login';
+
+function tooMany(retryAfterMs: number): AppError {
+  return new AppError('RATE_LIMITED', { message: 'too many requests; retry later', retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
+}
+
+/** Options of the rate-limit service. */
+export interface RateLimitsOptions {
+  config: Config['rateLimits'];
+  /** The sliding-window limiter (with its fail-open/closed policy). */
+  limiter: RateLimiter;
+  configs: ConfigRepository;
+  pubsub: PubSub;
+  /** Redis for the fixed-window limiters; undefined on the embedded default. */
+  redis: Redis | undefined;
+  metrics: Metrics;
+  logger: Logger;
+}
+
+/**
+ * The limits of PROTOCOL section 8. Event limits are exact sliding windows per user
+ * (`RateLimiter`); new connections per IP and logins per IP and email are fixed windows
+ * with `rate-limiter-flexible`, as users expect of brute-force protection (logins are then
+ * blocked for a window). Defaults come from the environment; an admin can override them in
+ * `system_configs` (`rate_limits`), and every node reloads when a node announces the
+ * change on `vh:config` (and every 10 s in case that announcement is lost).
+ */
+export class RateLimits {
+  private overrides: Overrides = {};
+  private fixed = new Map<FixedName, { rule: LimitRule; limiter: RateLimiterAbstract }>();
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private poller: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: RateLimitsOptions) {}
+
+  async start(): Promise<void> {
+    await this.reload();
+    this.unsubscribe = await this.options.pubsub.subscribe(CONFIG_CHANNEL, () => void this.reload());
+    this.poller = setInterval(() => void this.reload(), 10_000);
+    this.poller.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.poller);
+    await this.unsubscribe?.();
+  }
+
+  /** Re-reads the overrides from PostgreSQL. */
+  async reload(): Promise<void> {
+    try {
+      const entry = await this.options.configs.get(RATE_LIMITS_KEY);
+      const parsed = rateLimitOverrides.safeParse(entry?.value ?? {});
+      this.overrides = parsed.success ? parsed.data : {};
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'reloading rate limits failed; keeping the current ones');
+    }
+  }
+
+  /** Tells every node that a config changed. */
+  async announce(key: string): Promise<void> {
+    await this.options.pubsub.publish(CONFIG_CHANNEL, key);
+  }
+
+  /** The rule in force for a limit. */
+  rule(name: RateLimitedEvent | FixedName): LimitRule {
+    const base = name === 'connections' || name === 'login' ? this.options.config[name] : this.options.config.events[name];
+    return this.overrides[name] ?? base;
+  }
+
+  /** True for events with a per-user limit. */
+  isLimited(event: string): event is RateLimitedEvent {
+    return (rateLimitedEvents as readonly string[]).includes(event);
+  }
+
+  /** Counts one `event` of `userId`; throws RATE_LIMITED (with retryAfterMs) past the limit. */
+  async check(event: RateLimitedEvent, userId: string): Promise<void> {
+    const result = await this.options.limiter.consume(`${event}:${userId}`, this.rule(event));
+    if (!result.allowed) throw tooMany(result.retryAfterMs);
+  }
+
+  /** Counts one new connection from `ip`. */
+  checkConnection(ip: string): Promise<void> {
+    return this.consumeFixed('connections', ip);
+  }
+
+  /** Counts one login attempt for `email` from `ip`. */
+  checkLogin(ip: string, email: string): Promise<void> {
+    return this.consumeFixed('login', `${ip}:${email.toLowerCase()}`);
+  }
+
+  private async consumeFixed(name: FixedName, key: string): Promise<void> {
+    try {
+      await this.fixedLimiter(name).consume(key);
+    } catch (error) {
+      if (error instanceof RateLimiterRes) throw tooMany(error.msBeforeNext);
+      this.options.metrics.rateLimiterFailures.inc();
+      throw new AppError('UNAVAILABLE', { message: 'rate limiting is unavailable; retry', cause: error });
+    }
+  }
+
+  private fixedLimiter(name: FixedName): RateLimiterAbstract {
+    const wanted = this.rule(name);
+    const current = this.fixed.get(name);
+    if (current !== undefined && current.rule.limit === wanted.limit && current.rule.windowMs === wanted.windowMs) return current.limiter;
+    const opts = {
+      keyPrefix: `vh:fixed:${name}`,
+      points: wanted.limit,
+      duration: Math.max(1, Math.round(wanted.windowMs / 1000)),
+      ...(name === 'login' ? { blockDuration: Math.max(1, Math.round(wanted.windowMs / 1000)) } : {}),
+    };
+    const local = new RateLimiterMemory(opts);
+    const limiter =
+      this.options.redis === undefined
+        ? local
+        : new RateLimiterRedis({
+            ...opts,
+            storeClient: this.options.redis,
+            ...(this.options.config.failMode === 'open' ? { insuranceLimiter: local } : {}),
+          });
+    this.fixed.set(name, { rule: wanted, limiter });
+    return limiter;
+  }
+}

@@ -1,0 +1,29 @@
+import type { Redis } from 'ioredis';
+import { defineScript } from '../redis/scripts.js';
+import type { LimitResult, LimitRule, RateLimiter } from './rate-limiter.js';
+
+type LimiterClient = Redis & { slidingWindow(key: string, windowMs: number, limit: number, member: string): Promise<[number, number, number]> };
+
+/** The sliding-window log in Redis, one Lua script per check (sliding-window-1.lua). */
+export class RedisRateLimiter implements RateLimiter {
+  private readonly redis: LimiterClient;
+  private counter = 0;
+
+  constructor(
+    redis: Redis,
+    private readonly nodeId: string,
+  ) {
+    defineScript(redis, 'sliding-window-1.lua', 'slidingWindow');
+    this.redis = redis as LimiterClient;
+  }
+
+  async consume(key: string, rule: LimitRule): Promise<LimitResult> {
+    const [allowed, remaining, retryAfterMs] = await this.redis.slidingWindow(
+      `vh:rl:${key}`,
+      rule.windowMs,
+      rule.limit,
+      `${this.nodeId}:${(this.counter = (this.counter + 1) % Number.MAX_SAFE_INTEGER)}`,
+    );
+    return { allowed: allowed === 1, remaining, retryAfterMs };
+  }
+}
