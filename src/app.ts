@@ -132,7 +132,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         : { adapter: createAdapter(stores.redis.client.duplicate(), stores.redis.subscriber.duplicate(), { key: 'vh:io' }) }),
     });
     const relay = new MessageRelay(io, stores.pubsub, stores.messages, (ids) => stores.db.sessions.lastSeqs(ids), logger);
-    const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, logger, {
+    const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {
       idleMs: config.streams.idleMs,
       sweepMs: config.streams.sweepMs,
       nodeId: config.nodeId,

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import { AppError } from '../errors/app-error.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
+import type { LockManager } from '../stores/locks/lock-manager.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
 import type { MessageRelay } from './message-relay.js';
@@ -37,6 +38,7 @@ export class StreamCloser {
     private readonly messages: MessageStore,
     private readonly relay: MessageRelay,
     private readonly presence: PresenceStore,
+    private readonly locks: LockManager,
     private readonly logger: Logger,
     private readonly options: StreamCloserOptions,
   ) {
@@ -97,8 +99,18 @@ export class StreamCloser {
     }
   }
 
-  /** Commits one stream's text as an interrupted turn (once, cluster-wide) and drops the buffer. */
+  /**
+   * Commits one stream's text as an interrupted turn and drops the buffer. A cluster lock
+   * keeps two nodes from doing the same work (the idempotency key already keeps the result
+   * to one message); when another node holds it, this one leaves the stream to it.
+   */
   async commit(sessionId: string, streamId: string): Promise<void> {
+    await this.locks
+      .using(`stream:${sessionId}:${streamId}`, 10_000, () => this.commitNow(sessionId, streamId))
+      .catch((error: unknown) => this.logger.warn({ err: error, sessionId, streamId }, 'locking a stream failed; the sweep retries'));
+  }
+
+  private async commitNow(sessionId: string, streamId: string): Promise<void> {
     try {
       const state = await this.streams.get(sessionId, streamId);
       if (state !== undefined) {

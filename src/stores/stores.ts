@@ -37,6 +37,9 @@ import { RedisPresenceStore } from './presence/redis-presence-store.js';
 import { MemoryStreamBuffer } from './streams/memory-stream-buffer.js';
 import { RedisStreamBuffer } from './streams/redis-stream-buffer.js';
 import type { StreamBuffer } from './streams/stream-buffer.js';
+import type { LockManager } from './locks/lock-manager.js';
+import { MemoryLockManager } from './locks/memory-lock-manager.js';
+import { RedisLockManager } from './locks/redis-lock-manager.js';
 
 /** One dependency as readiness checks see it. */
 export interface Dependency {
@@ -66,6 +69,7 @@ export interface Stores {
   readonly cache: Cache;
   readonly presence: PresenceStore;
   readonly streams: StreamBuffer;
+  readonly locks: LockManager;
   readonly objects: ObjectStore;
   readonly vectors: VectorIndex;
   readonly graph: GraphStore;
@@ -119,8 +123,6 @@ export async function openStores(config: Config, context: StoreContext): Promise
     if (config.migrateOnStart) await migrate(pool, logger);
     else await assertMigrated(pool);
     await maintainPartitions(pool, config.database.partitions, logger);
-    const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger);
-    closers.push(async () => stopMaintenance());
     const db: Repositories = {
       users: new UserRepository(pool),
       sessions: new SessionRepository(pool),
@@ -152,6 +154,9 @@ export async function openStores(config: Config, context: StoreContext): Promise
       pubsub = new MemoryPubSub();
     }
     closers.push(() => pubsub.close());
+    const locks: LockManager = redis === undefined ? new MemoryLockManager() : new RedisLockManager(redis.client);
+    const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger, locks);
+    closers.push(async () => stopMaintenance());
     const cache: Cache = redis === undefined ? new MemoryCache() : new RedisCache(redis.client);
     const presence: PresenceStore =
       redis === undefined ? new MemoryPresenceStore() : new RedisPresenceStore(redis.client, config.nodeId, config.streams.nodeAliveMs);
@@ -211,7 +216,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
       { name: 'vector', mode: config.vector.mode === 'milvus' ? 'external' : 'embedded', ping: () => vectors.ping() },
       { name: 'graph', mode: config.graph.mode === 'neo4j' ? 'external' : 'embedded', ping: () => graph.ping() },
     ];
-    return { pool, db, messages, redis, pubsub, cache, presence, streams, objects, vectors, graph, dependencies, close };
+    return { pool, db, messages, redis, pubsub, cache, presence, streams, locks, objects, vectors, graph, dependencies, close };
   } catch (error) {
     await close();
     throw error;

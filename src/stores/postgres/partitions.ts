@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import { escapeIdentifier, escapeLiteral } from 'pg';
 import type { Logger } from '../../logger.js';
+import { acceptFencingToken } from '../locks/fencing.js';
+import type { LockManager } from '../locks/lock-manager.js';
 
 /** A monthly-partitioned table and the unique keys each of its partitions must carry. */
 interface PartitionedTable {
@@ -33,6 +35,9 @@ export interface MaintenanceReport {
   dropped: string[];
 }
 
+/** Name of the cluster lock (and fenced resource) of scheduled maintenance. */
+const MAINTENANCE_RESOURCE = 'partition-maintenance';
+
 /** Constant shared by every node: only one runs maintenance at a time. */
 const MAINTENANCE_LOCK_KEY = 7_253_120_002;
 
@@ -59,6 +64,8 @@ export async function maintainPartitions(
   options: PartitionOptions,
   logger: Logger,
   now: Date = new Date(),
+  /** When run under a cluster lock: its fencing token, checked before any change. */
+  fencingToken?: number,
 ): Promise<MaintenanceReport> {
   const report: MaintenanceReport = { ran: false, created: [], movedRows: 0, dropped: [] };
   const client = await pool.connect();
@@ -70,6 +77,7 @@ export async function maintainPartitions(
       return report;
     }
     report.ran = true;
+    if (fencingToken !== undefined) await acceptFencingToken(client, MAINTENANCE_RESOURCE, fencingToken);
     for (const table of PARTITIONED_TABLES) {
       const existing = await listPartitions(client, table.name);
       // Months that already hold rows in DEFAULT get a partition too, so rows written
@@ -157,18 +165,21 @@ async function createPartition(client: pg.PoolClient, table: PartitionedTable, s
 }
 
 /**
- * Runs maintenance now and then every `intervalMs` (default daily). Every node runs the
- * schedule; the advisory lock makes exactly one do the work each time. Returns a stop
- * function.
+ * Runs maintenance every `intervalMs` (default daily). Every node runs the schedule; the
+ * cluster lock lets one node do it, its fencing token refuses a holder whose lease ran
+ * out, and the advisory lock inside PostgreSQL is the last guard. Returns a stop function.
  */
 export function schedulePartitionMaintenance(
   pool: pg.Pool,
   options: PartitionOptions,
   logger: Logger,
+  locks: LockManager,
   intervalMs = 24 * 60 * 60 * 1000,
 ): () => void {
   const run = () =>
-    maintainPartitions(pool, options, logger).catch((error: unknown) =>
+    locks
+      .using(MAINTENANCE_RESOURCE, 60_000, ({ fencingToken }) => maintainPartitions(pool, options, logger, new Date(), fencingToken))
+      .catch((error: unknown) =>
       logger.error({ err: error }, 'partition maintenance failed; retrying at the next run'),
     );
   const timer = setInterval(() => void run(), intervalMs);

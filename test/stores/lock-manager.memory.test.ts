@@ -1,0 +1,10 @@
+import { MemoryLockManager } from '../../src/stores/locks/memory-lock-manager.js';
+import { lockManagerContract } from '../contract/lock-manager.contract.js';
+
+lockManagerContract({
+  name: 'in-process (embedded default)',
+  create: async () => {
+    const locks = new MemoryLockManager();
+    return [locks, locks];
+  },
+});
