@@ -134,7 +134,8 @@ export class RateLimits {
     const current = this.fixed.get(name);
     if (current !== undefined && current.rule.limit === wanted.limit && current.rule.windowMs === wanted.windowMs) return current.limiter;
     const opts = {
-      keyPrefix: `vh:fixed:${name}`,
+      // The rule is part of the key: a changed limit starts fresh windows.
+      keyPrefix: `vh:fixed:${name}:${wanted.limit}:${wanted.windowMs}`,
       points: wanted.limit,
       duration: Math.max(1, Math.round(wanted.windowMs / 1000)),
       ...(name === 'login' ? { blockDuration: Math.max(1, Math.round(wanted.windowMs / 1000)) } : {}),

@@ -1,0 +1,127 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FailoverRateLimiter } from '../../src/stores/limits/failover-rate-limiter.js';
+import { MemoryRateLimiter } from '../../src/stores/limits/memory-rate-limiter.js';
+import { RedisRateLimiter } from '../../src/stores/limits/redis-rate-limiter.js';
+import { createRedis } from '../../src/stores/redis/connection.js';
+import { eventually } from '../helpers/cluster.js';
+import { serviceEnv, testLogger, uniqueName } from '../helpers/env.js';
+import { freePort } from '../helpers/ports.js';
+
+describe('sliding-window limiter on the shared Redis', () => {
+  let redis: Redis;
+  let limiter: RedisRateLimiter;
+
+  beforeAll(() => {
+    redis = createRedis(serviceEnv().REDIS_URL, testLogger(), 'limits');
+    limiter = new RedisRateLimiter(redis, 'test-node');
+  });
+  afterAll(() => redis.disconnect());
+
+  it('counts every one of many attempts made in the same millisecond (the seed undercounted them)', async () => {
+    const key = uniqueName('burst');
+    const results = await Promise.all(Array.from({ length: 60 }, () => limiter.consume(key, { limit: 25, windowMs: 60_000 })));
+    expect(results.filter((r) => r.allowed)).toHaveLength(25);
+    expect(await redis.zcard(`vh:rl:${key}`)).toBe(25);
+  });
+
+  it('does not record rejected attempts, and reports remaining and an exact retry time', async () => {
+    const key = uniqueName('exact');
+    const first = await limiter.consume(key, { limit: 2, windowMs: 5_000 });
+    expect(first).toEqual({ allowed: true, remaining: 1, retryAfterMs: 0 });
+    await limiter.consume(key, { limit: 2, windowMs: 5_000 });
+    for (let i = 0; i < 5; i++) {
+      const refused = await limiter.consume(key, { limit: 2, windowMs: 5_000 });
+      expect(refused.allowed).toBe(false);
+      expect(refused.retryAfterMs).toBeGreaterThan(0);
+      expect(refused.retryAfterMs).toBeLessThanOrEqual(5_000);
+    }
+    expect(await redis.zcard(`vh:rl:${key}`)).toBe(2);
+  });
+
+  it('honours a limit lowered at run time by the attempts already in the window', async () => {
+    const key = uniqueName('shrink');
+    for (let i = 0; i < 5; i++) await limiter.consume(key, { limit: 10, windowMs: 5_000 });
+    const refused = await limiter.consume(key, { limit: 2, windowMs: 5_000 });
+    expect(refused.allowed).toBe(false);
+    expect(refused.retryAfterMs).toBeGreaterThan(0);
+  });
+
+  it('matches the in-process limiter on the same sequence', async () => {
+    const key = uniqueName('same');
+    const memory = new MemoryRateLimiter();
+    const rule = { limit: 3, windowMs: 60_000 };
+    const shared = [];
+    const local = [];
+    for (let i = 0; i < 6; i++) {
+      shared.push((await limiter.consume(key, rule)).allowed);
+      local.push((await memory.consume(key, rule)).allowed);
+    }
+    expect(shared).toEqual(local);
+    expect(shared).toEqual([true, true, true, false, false, false]);
+  });
+});
+
+// A private Redis that the test stops and starts again, so the shared one stays up.
+describe('when Redis goes away and comes back', () => {
+  let port: number;
+  let server: ChildProcess | undefined;
+  let redis: Redis;
+
+  const startRedis = async () => {
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    await eventually(async () => {
+      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      try {
+        await probe.connect();
+        expect(await probe.ping()).toBe('PONG');
+      } finally {
+        probe.disconnect();
+      }
+    });
+  };
+  const stopRedis = async () => {
+    const exited = new Promise((r) => server?.once('exit', r));
+    server?.kill('SIGKILL');
+    await exited;
+  };
+
+  beforeAll(async () => {
+    port = await freePort();
+    await startRedis();
+    redis = createRedis(`redis://127.0.0.1:${port}`, testLogger(), 'failover');
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    if (server?.exitCode === null) await stopRedis();
+  });
+
+  it('fails open to a local window or closed with UNAVAILABLE, counts each failure, and recovers by itself', async () => {
+    let failures = 0;
+    const shared = new RedisRateLimiter(redis, 'failover-node');
+    const open = new FailoverRateLimiter(shared, new MemoryRateLimiter(), 'open', testLogger(), () => failures++);
+    const closed = new FailoverRateLimiter(shared, new MemoryRateLimiter(), 'closed', testLogger(), () => failures++);
+    const rule = { limit: 2, windowMs: 60_000 };
+
+    expect((await open.consume('k', rule)).allowed).toBe(true);
+    await stopRedis();
+    // Open: the node's own window (fresh, so two more pass, then it limits locally).
+    expect((await open.consume('k', rule)).allowed).toBe(true);
+    expect((await open.consume('k', rule)).allowed).toBe(true);
+    expect((await open.consume('k', rule)).allowed).toBe(false);
+    await expect(closed.consume('k2', rule)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(failures).toBeGreaterThanOrEqual(4);
+
+    await startRedis();
+    await eventually(async () => {
+      const before = failures;
+      expect((await closed.consume('k3', rule)).allowed).toBe(true);
+      expect(failures).toBe(before);
+    }, 15_000);
+    // Back on the shared window: the state before the outage was lost with the process,
+    // but the shared limit applies again.
+    expect((await open.consume('k4', rule)).allowed).toBe(true);
+    expect(await redis.exists('vh:rl:k4')).toBe(1);
+  }, 40_000);
+});
