@@ -104,6 +104,13 @@ describe('monthly partitions (real PostgreSQL)', () => {
     ]);
   });
 
+  it('refuses maintenance under a stale fencing token and changes nothing', async () => {
+    await maintainPartitions(pool, options, testLogger(), now, 10);
+    const before = await partitions('messages');
+    await expect(maintainPartitions(pool, { monthsAhead: 12, retentionMonths: 0 }, testLogger(), now, 9)).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect(await partitions('messages')).toEqual(before);
+  });
+
   it('drops exactly the partitions older than the retention, and keeps the rest', async () => {
     await insertAt('2026-08-15T00:00:00Z', 5);
     await maintainPartitions(pool, options, testLogger(), now); // creates 2026_08 from DEFAULT
