@@ -10,18 +10,18 @@ import { rateLimiterContract } from '../contract/rate-limiter.contract.js';
 import { serviceEnv, testLogger, uniqueName } from '../helpers/env.js';
 import { freePort } from '../helpers/ports.js';
 
-const shared = createRedis(serviceEnv().REDIS_URL, testLogger(), 'limits');
-afterAll(() => shared.disconnect());
+const sharedRedis = createRedis(serviceEnv().REDIS_URL, testLogger(), 'limits');
+afterAll(() => sharedRedis.disconnect());
 
-rateLimiterContract({ name: 'Redis (one Lua script per check)', create: () => new RedisRateLimiter(shared, 'test-node') });
+rateLimiterContract({ name: 'Redis (one Lua script per check)', create: () => new RedisRateLimiter(sharedRedis, 'test-node') });
 
 describe('the Redis limiter', () => {
   it('stores every one of many attempts admitted in the same millisecond (the seed collapsed them)', async () => {
     const key = uniqueName('burst');
-    const limiter = new RedisRateLimiter(shared, 'test-node');
+    const limiter = new RedisRateLimiter(sharedRedis, 'test-node');
     const results = await Promise.all(Array.from({ length: 60 }, () => limiter.consume(key, { limit: 25, windowMs: 60_000 })));
     expect(results.filter((r) => r.allowed)).toHaveLength(25);
-    expect(await shared.zcard(`vh:rl:${key}`)).toBe(25);
+    expect(await sharedRedis.zcard(`vh:rl:${key}`)).toBe(25);
   });
 });
 
