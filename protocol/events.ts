@@ -21,6 +21,10 @@ export interface AckData {
   'message:send': { message: Message };
   'message:delta': Record<string, never>;
   'history:get': { messages: Message[]; hasMore: boolean };
+  'audio:start': Record<string, never>;
+  'audio:chunk': { received: number };
+  'audio:end': { message: Message };
+  'audio:url': { url: string; expiresAt: string };
 }
 
 /** Events a client sends; every one takes a trailing ack callback. */

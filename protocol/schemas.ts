@@ -38,6 +38,20 @@ export const jsonObject = z
   .transform((value) => value as JsonObject)
   .describe('a JSON object: at most 16 levels deep, 200 keys per object, no __proto__/constructor/prototype keys, at most 16 KiB');
 
+/** Audio formats accepted by `audio:start`, with the file extension each is stored under. */
+export const audioFormats = {
+  'audio/webm': 'webm',
+  'audio/ogg': 'ogg',
+  'audio/opus': 'opus',
+  'audio/wav': 'wav',
+  'audio/mpeg': 'mp3',
+  'audio/mp4': 'm4a',
+  'audio/aac': 'aac',
+  'audio/flac': 'flac',
+  'audio/l16': 'pcm',
+} as const;
+export const audioMimeTypes = Object.keys(audioFormats) as [keyof typeof audioFormats, ...(keyof typeof audioFormats)[]];
+
 /** A client idempotency key: 1-64 characters; the `stream:` prefix is the server's. */
 const clientMsgId = z
   .string()
@@ -98,6 +112,25 @@ export const payloadSchemas = {
       role: z.enum(messageRoles).optional(),
     })
     .strict(),
+  'audio:start': z
+    .object({
+      sessionId: uuid,
+      streamId,
+      mimeType: z.enum(audioMimeTypes),
+      sampleRate: z.number().int().min(8_000).max(192_000).optional(),
+    })
+    .strict(),
+  'audio:chunk': z
+    .object({
+      streamId,
+      index: z.number().int().min(0).max(1_000_000),
+      data: z
+        .custom<Uint8Array>((value) => value instanceof Uint8Array, 'expected binary data')
+        .describe('binary (a Buffer / Uint8Array attachment)'),
+    })
+    .strict(),
+  'audio:end': z.object({ streamId, clientMsgId, transcript: z.string().optional() }).strict(),
+  'audio:url': z.object({ messageId: uuid }).strict(),
   'history:get': z
     .object({ sessionId: uuid, beforeSeq: z.number().int().min(1).optional(), limit: z.number().int().min(1).max(200).optional() })
     .strict(),

@@ -21,6 +21,8 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import { startClusterDuties } from './realtime/cluster-duties.js';
 import type { RealtimeContext } from './realtime/context.js';
 import { messageHandlers } from './realtime/handlers/message-handlers.js';
+import { audioHandlers } from './realtime/handlers/audio-handlers.js';
+import { AudioStreams } from './realtime/audio-streams.js';
 import { leaveSocket, sessionHandlers } from './realtime/handlers/session-handlers.js';
 import { attachHandlers, createIoServer, type AppServer } from './realtime/io-server.js';
 import { MessageRelay } from './realtime/message-relay.js';
@@ -146,6 +148,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       presence: stores.presence,
       streams: stores.streams,
       closer,
+      objects: stores.objects,
+      audio: new AudioStreams(config.audio),
+      audioUrlTtlSeconds: config.audio.urlTtlSeconds,
       logger,
     };
     const cleanups = new Set<Promise<void>>();
@@ -159,11 +164,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           throw error;
         });
       },
-      handlers: { 'sys:ping': pingHandler(config.nodeId), ...sessionHandlers(context), ...messageHandlers(context) },
+      handlers: {
+        'sys:ping': pingHandler(config.nodeId),
+        ...sessionHandlers(context),
+        ...messageHandlers(context),
+        ...audioHandlers(context),
+      },
       onDisconnect: (socket) => {
         const cleanup = (async () => {
           for (const sessionId of relay.sessionsOf(socket)) await leaveSocket(context, socket, sessionId);
           await closer.socketGone(socket.id);
+          context.audio.dropSocket(socket.id);
         })();
         cleanups.add(cleanup);
         return cleanup.finally(() => cleanups.delete(cleanup));
@@ -207,6 +218,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await stopCluster();
           await limits.stop();
           await closer.close();
+          context.audio.close();
           await relay.close();
           await new Promise<void>((resolve) => io.close(() => resolve()));
           await http.close();

@@ -67,6 +67,8 @@ export interface Config {
     readonly connections: { readonly limit: number; readonly windowMs: number };
     readonly login: { readonly limit: number; readonly windowMs: number };
   };
+  /** Voice audio limits (PROTOCOL section 5). */
+  readonly audio: { readonly chunkMaxBytes: number; readonly streamMaxBytes: number; readonly streamTimeoutMs: number; readonly urlTtlSeconds: number };
   /** Interrupted-turn detection. */
   readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly nodeAliveMs: number };
   /** Message size limits (PROTOCOL section 4). */

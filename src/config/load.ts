@@ -114,6 +114,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connections: e.RATE_LIMIT_CONNECTIONS,
       login: e.RATE_LIMIT_LOGIN,
     },
+    audio: {
+      chunkMaxBytes: e.AUDIO_CHUNK_MAX_BYTES,
+      streamMaxBytes: e.AUDIO_STREAM_MAX_BYTES,
+      streamTimeoutMs: e.AUDIO_STREAM_TIMEOUT_MS,
+      urlTtlSeconds: e.AUDIO_URL_TTL_SECONDS,
+    },
     streams: { idleMs: e.STREAM_IDLE_MS, sweepMs: e.STREAM_SWEEP_MS, nodeAliveMs: e.NODE_ALIVE_MS },
     messages: { maxContentBytes: e.MESSAGE_MAX_BYTES, maxMetadataBytes: 16 * 1024 },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

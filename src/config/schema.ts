@@ -231,6 +231,14 @@ export const envSchema = {
   RATE_LIMIT_CONNECTIONS: limitRule('30/60s'),
   /** `POST /v1/auth/login` per IP and email (fixed window, then blocked for the window). Default 10/60s. */
   RATE_LIMIT_LOGIN: limitRule('10/60s'),
+  /** Largest `audio:chunk` in bytes. Default 65536. */
+  AUDIO_CHUNK_MAX_BYTES: positiveInt(65_536, 1_000_000),
+  /** Largest audio stream in bytes. Default 10485760 (10 MiB). */
+  AUDIO_STREAM_MAX_BYTES: positiveInt(10 * 1024 * 1024, 100 * 1024 * 1024),
+  /** An audio stream with no chunk for this long is discarded. Default 60000 ms. */
+  AUDIO_STREAM_TIMEOUT_MS: positiveInt(60_000, 3_600_000),
+  /** Lifetime of `audio:url` links in seconds. Default 900. */
+  AUDIO_URL_TTL_SECONDS: positiveInt(900, 7 * 86_400),
   /** Apply migrations at start under a database lock. Default true. */
   MIGRATE_ON_START: bool(true),
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */

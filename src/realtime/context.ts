@@ -3,6 +3,8 @@ import type { Caller, SessionService } from '../services/session-service.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
+import type { ObjectStore } from '../stores/object/object-store.js';
+import type { AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
 import type { MessageRelay } from './message-relay.js';
@@ -19,6 +21,9 @@ export interface RealtimeContext {
   presence: PresenceStore;
   streams: StreamBuffer;
   closer: StreamCloser;
+  objects: ObjectStore;
+  audio: AudioStreams;
+  audioUrlTtlSeconds: number;
   logger: Logger;
 }
 

@@ -12,9 +12,9 @@ describe('protocol/', () => {
     expect(committed).toBe(renderProtocolDocument());
   });
 
-  it('describes every client event of PROTOCOL sections 3 and 4', () => {
+  it('describes every client event of PROTOCOL sections 3 to 5', () => {
     expect(Object.keys(payloadSchemas).sort()).toEqual(
-      ['history:get', 'message:delta', 'message:send', 'session:create', 'session:join', 'session:leave', 'session:list', 'session:update', 'sys:ping'].sort(),
+      ['audio:chunk', 'audio:end', 'audio:start', 'audio:url', 'history:get', 'message:delta', 'message:send', 'session:create', 'session:join', 'session:leave', 'session:list', 'session:update', 'sys:ping'].sort(),
     );
   });
 

@@ -1,0 +1,100 @@
+import { audioFormats } from '../../../protocol/schemas.js';
+import { AppError } from '../../errors/app-error.js';
+import { callerOf, type RealtimeContext } from '../context.js';
+import type { EventHandler } from '../dispatcher.js';
+
+type Handlers = {
+  'audio:start': EventHandler<'audio:start'>;
+  'audio:chunk': EventHandler<'audio:chunk'>;
+  'audio:end': EventHandler<'audio:end'>;
+  'audio:url': EventHandler<'audio:url'>;
+};
+
+/** The object key of a stream's audio: built from validated ids only. */
+export function audioObjectKey(sessionId: string, streamId: string, mimeType: keyof typeof audioFormats): string {
+  return `audio/${sessionId}/${streamId}.${audioFormats[mimeType]}`;
+}
+
+/** `audio:start/chunk/end/url` (PROTOCOL section 5). */
+export function audioHandlers(context: RealtimeContext): Handlers {
+  return {
+    'audio:start': async (payload, socket) => {
+      await context.sessions.authorize(callerOf(socket), payload.sessionId);
+      context.audio.start(socket.id, {
+        sessionId: payload.sessionId,
+        streamId: payload.streamId,
+        mimeType: payload.mimeType,
+        ...(payload.sampleRate === undefined ? {} : { sampleRate: payload.sampleRate }),
+      });
+      return {};
+    },
+
+    'audio:chunk': async ({ streamId, index, data }, socket) => {
+      context.audio.chunk(socket.id, streamId, index, data);
+      return { received: index };
+    },
+
+    'audio:end': async ({ streamId, clientMsgId, transcript }, socket) => {
+      const caller = callerOf(socket);
+      const stream = context.audio.take(socket.id, streamId);
+      if (stream === undefined) {
+        // A resent end of a stream that was stored: answer with its message.
+        const sessionId = context.audio.endedSession(socket.id, streamId);
+        const message = sessionId === undefined ? undefined : await context.messages.getByClientMsgId(sessionId, clientMsgId);
+        if (message === undefined) throw new AppError('NOT_FOUND', { message: 'no such audio stream (not started, or discarded)' });
+        return { message };
+      }
+      try {
+        await context.sessions.authorize(caller, stream.sessionId);
+        const mimeType = stream.mimeType as keyof typeof audioFormats;
+        const objectKey = audioObjectKey(stream.sessionId, streamId, mimeType);
+        const sha256 = stream.sha256.copy().digest('hex'); // copy: a retry needs the hash again
+        // The audio is stored before the message that points to it is committed.
+        await context.objects.put(objectKey, Buffer.concat(stream.chunks, stream.bytes), {
+          contentType: mimeType,
+          size: stream.bytes,
+          metadata: { sha256, 'session-id': stream.sessionId },
+        });
+        const { message, duplicate } = await context.messages.append({
+          sessionId: stream.sessionId,
+          clientMsgId,
+          role: caller.role === 'user' ? 'user' : 'assistant',
+          content: transcript ?? '',
+          contentType: 'audio',
+          metadata: {
+            objectKey,
+            mimeType,
+            bytes: stream.bytes,
+            sha256,
+            ...(stream.sampleRate === undefined ? {} : { sampleRate: stream.sampleRate }),
+          },
+        });
+        context.audio.markEnded(socket.id, streamId, stream.sessionId);
+        context.relay.acknowledged(socket, stream.sessionId, message.seq);
+        if (!duplicate) {
+          context.relay.publish(message, socket.id).catch((error: unknown) =>
+            context.logger.warn({ err: error, sessionId: message.sessionId }, 'publishing a message failed; nodes will read it from PostgreSQL'),
+          );
+        }
+        return { message };
+      } catch (error) {
+        // Nothing committed: the client may retry the same end. (A stored object without
+        // its message is overwritten by the retry under the same key.)
+        context.audio.restore(stream);
+        throw error;
+      }
+    },
+
+    'audio:url': async ({ messageId }, socket) => {
+      const message = await context.messages.getById(messageId);
+      if (message === undefined) throw new AppError('NOT_FOUND', { message: 'message not found' });
+      await context.sessions.authorize(callerOf(socket), message.sessionId);
+      const objectKey = message.metadata['objectKey'];
+      if (message.contentType !== 'audio' || typeof objectKey !== 'string') {
+        throw new AppError('VALIDATION', { message: 'the message has no audio', details: { field: 'messageId' } });
+      }
+      const { url, expiresAt } = await context.objects.presignedGetUrl(objectKey, context.audioUrlTtlSeconds);
+      return { url, expiresAt: expiresAt.toISOString() };
+    },
+  };
+}
