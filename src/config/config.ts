@@ -52,7 +52,7 @@ export interface Config {
   readonly vector: VectorConfig;
   readonly graph: GraphConfig;
   readonly objects: ObjectsConfig;
-  readonly embeddings: { readonly url: string | undefined; readonly dim: number };
+  readonly embeddings: { readonly url: string | undefined; readonly model: string; readonly apiKey: string | undefined; readonly dim: number };
   readonly migrateOnStart: boolean;
   /** PostgreSQL pool size, group commit and partition settings. */
   readonly database: {

@@ -92,7 +92,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? { mode: 'neo4j', uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD }
         : { mode: 'postgres' },
     objects,
-    embeddings: { url: e.EMBEDDINGS_URL, dim: e.EMBEDDING_DIM },
+    embeddings: { url: e.EMBEDDINGS_URL, model: e.EMBEDDINGS_MODEL, apiKey: e.EMBEDDINGS_API_KEY, dim: e.EMBEDDING_DIM },
     migrateOnStart: e.MIGRATE_ON_START,
     database: {
       poolMax: e.DB_POOL_MAX,

@@ -10,6 +10,7 @@ export const SECRET_VARIABLES = new Set([
   'NEO4J_PASSWORD',
   'S3_SECRET_KEY',
   'S3_ACCESS_KEY',
+  'EMBEDDINGS_API_KEY',
 ]);
 
 const emptyToUndefined = (value: unknown): unknown =>
@@ -186,6 +187,10 @@ export const envSchema = {
   S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
   /** Optional OpenAI-compatible embeddings endpoint. Unset: the built-in local embedder. */
   EMBEDDINGS_URL: urlWithScheme(['http', 'https'], 'http://host:8080/v1'),
+  /** Model name sent to EMBEDDINGS_URL. Default `text-embedding-3-small`. */
+  EMBEDDINGS_MODEL: z.preprocess(emptyToUndefined, z.string().max(200).default('text-embedding-3-small')),
+  /** Bearer key for EMBEDDINGS_URL, if it needs one. */
+  EMBEDDINGS_API_KEY: optionalString,
   /** Embedding dimension. Default 1024. */
   EMBEDDING_DIM: positiveInt(1024, 32768),
   /** Where embedded stores keep their data. Default `./data`. */

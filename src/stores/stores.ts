@@ -28,6 +28,9 @@ import { createRedis } from './redis/connection.js';
 import { MemoryVectorIndex } from './vector/memory-vector-index.js';
 import { MilvusVectorIndex } from './vector/milvus-vector-index.js';
 import type { VectorIndex } from './vector/vector-index.js';
+import type { Embedder } from './embeddings/embedder.js';
+import { LocalEmbedder } from './embeddings/local-embedder.js';
+import { OpenAiEmbedder } from './embeddings/openai-embedder.js';
 import type { Cache } from './cache/cache.js';
 import { MemoryCache } from './cache/memory-cache.js';
 import { RedisCache } from './cache/redis-cache.js';
@@ -72,6 +75,8 @@ export interface Stores {
   readonly locks: LockManager;
   readonly objects: ObjectStore;
   readonly vectors: VectorIndex;
+  /** Text to vectors: EMBEDDINGS_URL, or the built-in local embedder. */
+  readonly embedder: Embedder;
   readonly graph: GraphStore;
   readonly dependencies: readonly Dependency[];
   /** Closes every store, newest first; never throws. */
@@ -188,6 +193,16 @@ export async function openStores(config: Config, context: StoreContext): Promise
         : new MemoryVectorIndex({ dir: config.vector.dir, collection: config.vector.collection, dimension: config.embeddings.dim });
     closers.push(() => vectors.close());
 
+    const embedder: Embedder =
+      config.embeddings.url === undefined
+        ? new LocalEmbedder(config.embeddings.dim)
+        : new OpenAiEmbedder({
+            url: config.embeddings.url,
+            model: config.embeddings.model,
+            apiKey: config.embeddings.apiKey,
+            dimension: config.embeddings.dim,
+          });
+
     const graph: GraphStore =
       config.graph.mode === 'neo4j' ? new Neo4jGraphStore(config.graph) : new PostgresGraphStore(pool);
     closers.push(() => graph.close());
@@ -216,7 +231,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
       { name: 'vector', mode: config.vector.mode === 'milvus' ? 'external' : 'embedded', ping: () => vectors.ping() },
       { name: 'graph', mode: config.graph.mode === 'neo4j' ? 'external' : 'embedded', ping: () => graph.ping() },
     ];
-    return { pool, db, messages, redis, pubsub, cache, presence, streams, locks, objects, vectors, graph, dependencies, close };
+    return { pool, db, messages, redis, pubsub, cache, presence, streams, locks, objects, vectors, embedder, graph, dependencies, close };
   } catch (error) {
     await close();
     throw error;

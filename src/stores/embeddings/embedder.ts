@@ -1,0 +1,9 @@
+/** Turns texts into vectors for the vector index. */
+export interface Embedder {
+  /** Dimension of every vector it returns. */
+  readonly dimension: number;
+  /** Short name for logs and metrics (`local-hash`, `openai:<model>`). */
+  readonly name: string;
+  /** One vector per text, in order. */
+  embed(texts: readonly string[]): Promise<number[][]>;
+}
