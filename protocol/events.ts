@@ -25,6 +25,25 @@ export interface AckData {
   'audio:chunk': { received: number };
   'audio:end': { message: Message };
   'audio:url': { url: string; expiresAt: string };
+  retrieve: RetrieveResult;
+}
+
+/** One retrieved chunk, best first. */
+export interface RetrievedChunk {
+  chunkId: string;
+  documentId: string;
+  content: string;
+  score: number;
+  metadata: Record<string, unknown>;
+}
+
+/** `retrieve` answer (PROTOCOL section 6). */
+export interface RetrieveResult {
+  chunks: RetrievedChunk[];
+  entities: { id: string; name: string; type: string; distance: number; relevance: number }[];
+  timings: { embedMs: number; vectorMs: number; graphMs: number; totalMs: number };
+  /** Stores that were down: their part is empty. */
+  degraded?: ('vector' | 'graph')[];
 }
 
 /** Events a client sends; every one takes a trailing ack callback. */

@@ -131,6 +131,15 @@ export const payloadSchemas = {
     .strict(),
   'audio:end': z.object({ streamId, clientMsgId, transcript: z.string().optional() }).strict(),
   'audio:url': z.object({ messageId: uuid }).strict(),
+  retrieve: z
+    .object({
+      query: z.string().trim().min(1).max(2_000),
+      topK: z.number().int().min(1).max(50).optional(),
+      documentIds: z.array(uuid).max(100).optional(),
+      graphDepth: z.number().int().min(0).max(3).optional(),
+      sessionId: uuid.optional(),
+    })
+    .strict(),
   'history:get': z
     .object({ sessionId: uuid, beforeSeq: z.number().int().min(1).optional(), limit: z.number().int().min(1).max(200).optional() })
     .strict(),

@@ -4,7 +4,14 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { RefreshTokenService } from './auth/refresh-tokens.js';
 import { TokenService } from './auth/tokens.js';
 import type { Config } from './config/config.js';
+import path from 'node:path';
 import { registerAdminRoutes } from './http/admin.js';
+import { registerDocumentRoutes } from './http/documents.js';
+import { retrieveHandler } from './realtime/handlers/retrieve-handler.js';
+import { DocumentService } from './services/documents/document-service.js';
+import { BullMqQueue } from './stores/queue/bullmq-queue.js';
+import type { JobQueue } from './stores/queue/job-queue.js';
+import { MemoryQueue } from './stores/queue/memory-queue.js';
 import { registerAuthRoutes } from './http/auth.js';
 import { AppError } from './errors/app-error.js';
 import { RateLimits } from './services/rate-limits.js';
@@ -118,6 +125,24 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     await limits.start();
     const directory = new UserDirectory(stores.db.users, stores.cache);
+    const queue: JobQueue =
+      config.redis.mode === 'external'
+        ? new BullMqQueue({ name: 'vh-ingest', redisUrl: config.redis.url, concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger)
+        : new MemoryQueue({ concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger);
+    const documents = new DocumentService({
+      pool: stores.pool,
+      documents: stores.db.documents,
+      objects: stores.objects,
+      vectors: stores.vectors,
+      embedder: stores.embedder,
+      locks: stores.locks,
+      queue,
+      audit: stores.db.audit,
+      logger,
+      maxBytes: config.documents.maxBytes,
+      tmpDir: path.join(config.dataDir, 'tmp'),
+    });
+    await registerDocumentRoutes(http, { documents, tokens, maxBytes: config.documents.maxBytes });
     registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens, limits });
     registerAdminRoutes(http, { tokens, configs: stores.db.configs, users: stores.db.users, directory, audit: stores.db.audit, limits });
     await http.ready();
@@ -169,6 +194,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         ...sessionHandlers(context),
         ...messageHandlers(context),
         ...audioHandlers(context),
+        retrieve: retrieveHandler({ sessions, embedder: stores.embedder, vectors: stores.vectors }),
       },
       onDisconnect: (socket) => {
         const cleanup = (async () => {
@@ -181,6 +207,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       },
     });
     const stopCluster = startClusterDuties(context, config.streams.sweepMs);
+    documents.start();
 
     let closing: Promise<void> | undefined;
     const app: App = {
@@ -217,6 +244,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await Promise.allSettled([...cleanups]);
           await stopCluster();
           await limits.stop();
+          await queue.close();
           await closer.close();
           context.audio.close();
           await relay.close();

@@ -244,6 +244,12 @@ export const envSchema = {
   AUDIO_STREAM_TIMEOUT_MS: positiveInt(60_000, 3_600_000),
   /** Lifetime of `audio:url` links in seconds. Default 900. */
   AUDIO_URL_TTL_SECONDS: positiveInt(900, 7 * 86_400),
+  /** Largest document upload in bytes. Default 52428800 (50 MiB). */
+  DOCUMENT_MAX_BYTES: positiveInt(50 * 1024 * 1024, 1024 * 1024 * 1024),
+  /** Documents ingested at once per node. Default 2. */
+  INGEST_CONCURRENCY: positiveInt(2, 64),
+  /** Attempts per ingestion job before the document is marked failed. Default 3. */
+  INGEST_ATTEMPTS: positiveInt(3, 20),
   /** Apply migrations at start under a database lock. Default true. */
   MIGRATE_ON_START: bool(true),
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */

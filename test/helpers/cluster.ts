@@ -4,7 +4,7 @@ import type { Role } from '../../protocol/roles.js';
 import { destination, pino } from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { openClient, request, type TestSocket } from './client.js';
-import { clusterConfig } from './env.js';
+import { clusterConfig, uniqueName } from './env.js';
 
 /** Settings that make cluster timers fast enough for tests. */
 export const FAST_CLUSTER = { STREAM_IDLE_MS: '1500', STREAM_SWEEP_MS: '200', NODE_ALIVE_MS: '3000' };
@@ -17,8 +17,10 @@ export class TestCluster {
 
   static async start(count: number, overrides: Record<string, string> = {}): Promise<TestCluster> {
     const cluster = new TestCluster();
+    // The nodes of one cluster share one vector collection, as a deployment does.
+    const collection = uniqueName('chunks');
     for (let i = 0; i < count; i++) {
-      const config = clusterConfig({ ...FAST_CLUSTER, ...overrides });
+      const config = clusterConfig({ ...FAST_CLUSTER, MILVUS_COLLECTION: collection, ...overrides });
       // TEST_LOG_FILE=path keeps the nodes' logs (at TEST_LOG_LEVEL, default debug) for post-mortems.
       const file = process.env['TEST_LOG_FILE'];
       const logger =

@@ -14,7 +14,7 @@ describe('protocol/', () => {
 
   it('describes every client event of PROTOCOL sections 3 to 5', () => {
     expect(Object.keys(payloadSchemas).sort()).toEqual(
-      ['audio:chunk', 'audio:end', 'audio:start', 'audio:url', 'history:get', 'message:delta', 'message:send', 'session:create', 'session:join', 'session:leave', 'session:list', 'session:update', 'sys:ping'].sort(),
+      ['audio:chunk', 'audio:end', 'audio:start', 'audio:url', 'history:get', 'message:delta', 'message:send', 'retrieve', 'session:create', 'session:join', 'session:leave', 'session:list', 'session:update', 'sys:ping'].sort(),
     );
   });
 

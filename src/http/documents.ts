@@ -1,0 +1,94 @@
+import multipart from '@fastify/multipart';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { jsonObject, uuid } from '../../protocol/schemas.js';
+import type { TokenService } from '../auth/tokens.js';
+import { AppError } from '../errors/app-error.js';
+import type { DocumentService } from '../services/documents/document-service.js';
+import { parseBody } from './auth.js';
+import { authenticate } from './sessions.js';
+
+/** What the document routes need. */
+export interface DocumentRouteOptions {
+  documents: DocumentService;
+  tokens: TokenService;
+  maxBytes: number;
+}
+
+const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: z.string().max(200).optional() }).strict();
+
+/** `POST|GET /v1/documents`, `GET|DELETE /v1/documents/:id`, `GET /v1/documents/:id/content`. */
+export async function registerDocumentRoutes(app: FastifyInstance, options: DocumentRouteOptions): Promise<void> {
+  // One byte over the limit reaches the service, whose meter refuses the upload with 413
+  // (the plugin itself would only truncate the stream).
+  await app.register(multipart, { limits: { fileSize: options.maxBytes + 1, files: 1, fields: 10, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
+
+  app.post('/v1/documents', async (request, reply) => {
+    const caller = await authenticate(request, options.tokens);
+    if (!request.isMultipart()) throw new AppError('VALIDATION', { message: 'expected multipart/form-data with a file field' });
+    let title: string | undefined;
+    let metadata: Record<string, unknown> | undefined;
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        const value = String(part.value);
+        if (part.fieldname === 'title') title = parseBody(z.string().trim().min(1).max(255), value);
+        else if (part.fieldname === 'metadata') {
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(value);
+          } catch {
+            throw new AppError('VALIDATION', { message: 'metadata must be JSON', details: { field: 'metadata' } });
+          }
+          metadata = parseBody(jsonObject, parsed);
+        }
+        continue;
+      }
+      if (part.fieldname !== 'file') {
+        part.file.resume();
+        throw new AppError('VALIDATION', { message: 'the file field must be named file', details: { field: part.fieldname } });
+      }
+      try {
+        const document = await options.documents.upload(caller, {
+          stream: part.file,
+          filename: part.filename,
+          mimetype: part.mimetype,
+          ...(title === undefined ? {} : { title }),
+          ...(metadata === undefined ? {} : { metadata }),
+        });
+        return reply.status(202).send({ document });
+      } catch (error) {
+        if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
+          throw new AppError('PAYLOAD_TOO_LARGE', { message: `documents are at most ${options.maxBytes} bytes`, cause: error });
+        }
+        throw error;
+      }
+    }
+    throw new AppError('VALIDATION', { message: 'no file in the request', details: { field: 'file' } });
+  });
+
+  app.get('/v1/documents', async (request) => {
+    const caller = await authenticate(request, options.tokens);
+    const query = parseBody(listQuery, request.query);
+    return options.documents.list(caller, { limit: query.limit ?? 20, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
+  });
+
+  app.get('/v1/documents/:id', async (request) => {
+    const caller = await authenticate(request, options.tokens);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    return { document: await options.documents.get(caller, id) };
+  });
+
+  app.get('/v1/documents/:id/content', async (request, reply) => {
+    const caller = await authenticate(request, options.tokens);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    const { url } = await options.documents.contentUrl(caller, id);
+    return reply.redirect(url, 302);
+  });
+
+  app.delete('/v1/documents/:id', async (request, reply) => {
+    const caller = await authenticate(request, options.tokens);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    await options.documents.delete(caller, id);
+    return reply.status(204).send();
+  });
+}

@@ -1,0 +1,219 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { AppError } from '../../errors/app-error.js';
+import type { Logger } from '../../logger.js';
+import type { Embedder } from '../../stores/embeddings/embedder.js';
+import { acceptFencingToken } from '../../stores/locks/fencing.js';
+import type { LockManager } from '../../stores/locks/lock-manager.js';
+import type { ObjectStore } from '../../stores/object/object-store.js';
+import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
+import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/repositories/documents.js';
+import type { JobQueue } from '../../stores/queue/job-queue.js';
+import type { VectorIndex, VectorRecord } from '../../stores/vector/vector-index.js';
+import type { Caller } from '../session-service.js';
+import { chunkText, detectDocumentType, documentTypes, extractText, type DocumentType } from './text.js';
+
+/** What the document service needs. */
+export interface DocumentServiceOptions {
+  pool: pg.Pool;
+  documents: DocumentRepository;
+  objects: ObjectStore;
+  vectors: VectorIndex;
+  embedder: Embedder;
+  locks: LockManager;
+  queue: JobQueue;
+  audit: AuditLog;
+  logger: Logger;
+  /** Largest upload in bytes. */
+  maxBytes: number;
+  /** Where uploads are spooled before they go to object storage. */
+  tmpDir: string;
+}
+
+/** One uploaded file as the HTTP layer hands it over. */
+export interface Upload {
+  stream: Readable;
+  filename: string;
+  mimetype: string | undefined;
+  title?: string;
+  metadata?: Record<string, unknown>;
+}
+
+const HEAD_BYTES = 4096;
+const EMBED_BATCH = 64;
+
+/** A title from an uploaded file name: no directories, no control characters. */
+export function titleFromFilename(filename: string): string {
+  // eslint-disable-next-line no-control-regex
+  const base = path.posix.basename(filename.replace(/\\/g, '/')).replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  return (base === '' || base === '.' || base === '..' ? 'untitled' : base).slice(0, 255);
+}
+
+/**
+ * Documents: uploads are spooled to a temporary file (never held whole in memory), typed
+ * from their bytes, stored in object storage under a key made of ids only, and ingested in
+ * the background as queue jobs: text, overlapping chunks, embeddings, vector index. Exactly
+ * one worker ingests a document at a time (a cluster lock), and the final status write is
+ * fenced, so a worker that stalled past its lease cannot overwrite the result of the next.
+ */
+export class DocumentService {
+  constructor(private readonly options: DocumentServiceOptions) {}
+
+  /** Starts this node's ingestion workers. */
+  start(): void {
+    this.options.queue.start(
+      (id) => this.ingest(id),
+      (id, error) => this.markFailed(id, error),
+    );
+  }
+
+  async upload(caller: Caller, upload: Upload): Promise<DocumentRecord> {
+    const id = randomUUID();
+    await mkdir(this.options.tmpDir, { recursive: true });
+    const spool = path.join(this.options.tmpDir, `${id}.upload`);
+    const hash = createHash('sha256');
+    let size = 0;
+    let head = Buffer.alloc(0);
+    const max = this.options.maxBytes;
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        size += chunk.length;
+        if (size > max) {
+          callback(new AppError('PAYLOAD_TOO_LARGE', { message: `documents are at most ${max} bytes`, details: { limit: max } }));
+          return;
+        }
+        if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
+        hash.update(chunk);
+        callback(null, chunk);
+      },
+    });
+    try {
+      await pipeline(upload.stream, meter, createWriteStream(spool));
+      const type = detectDocumentType(head, upload.mimetype, upload.filename);
+      const key = `documents/${caller.userId}/${id}/original.${documentTypes[type]}`;
+      const sha256 = hash.digest('hex');
+      await this.options.objects.put(key, createReadStream(spool), { contentType: type, size, metadata: { sha256 } });
+      let document: DocumentRecord;
+      try {
+        document = await this.options.documents.create({
+          id,
+          userId: caller.userId,
+          title: upload.title ?? titleFromFilename(upload.filename),
+          metadata: { ...(upload.metadata ?? {}), sha256, filename: titleFromFilename(upload.filename) },
+          filePath: key,
+          fileSize: size,
+          mimeType: type,
+        });
+      } catch (error) {
+        await this.options.objects.delete(key).catch(() => undefined);
+        throw error;
+      }
+      await this.options.audit.record(caller, { action: 'document.upload', resourceType: 'document', resourceId: id, details: { bytes: size, type } });
+      await this.options.queue.enqueue(id);
+      return document;
+    } finally {
+      await rm(spool, { force: true });
+    }
+  }
+
+  /** A document of the caller (admins: any). */
+  async get(caller: Caller, id: string): Promise<DocumentRecord> {
+    const document = await this.options.documents.get(id);
+    if (document === undefined) throw new AppError('NOT_FOUND', { message: 'document not found' });
+    if (document.userId !== caller.userId && caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'not your document' });
+    return document;
+  }
+
+  list(caller: Caller, options: { limit: number; cursor?: string }) {
+    return this.options.documents.list(caller.userId, options);
+  }
+
+  /** A presigned download link of the original file. */
+  async contentUrl(caller: Caller, id: string): Promise<{ url: string; expiresAt: Date }> {
+    const document = await this.get(caller, id);
+    if (document.filePath === null) throw new AppError('NOT_FOUND', { message: 'the document has no file' });
+    return this.options.objects.presignedGetUrl(document.filePath, 900);
+  }
+
+  /** Removes a document from the vector index, object storage and PostgreSQL. */
+  async delete(caller: Caller, id: string): Promise<void> {
+    const document = await this.get(caller, id);
+    await this.options.vectors.deleteByDocument(id);
+    if (document.filePath !== null) await this.options.objects.delete(document.filePath);
+    await this.options.documents.delete(id);
+    await this.options.audit.record(caller, { action: 'document.delete', resourceType: 'document', resourceId: id });
+  }
+
+  /** The ingestion job of one document. */
+  async ingest(id: string): Promise<void> {
+    const document = await this.options.documents.get(id);
+    if (document === undefined || document.status !== 'processing' || document.filePath === null) return;
+    const filePath = document.filePath;
+    const done = await this.options.locks.using(`document:${id}`, 60_000, async ({ fencingToken, signal }) => {
+      const body = await readAll(await this.options.objects.get(filePath));
+      const text = extractText(body, (document.mimeType ?? 'text/plain') as DocumentType);
+      const chunks = chunkText(text);
+      if (chunks.length === 0) throw new AppError('VALIDATION', { message: 'the document contains no text' });
+      const stored = await this.options.documents.replaceChunks(id, chunks);
+      const records: VectorRecord[] = [];
+      for (let i = 0; i < stored.length; i += EMBED_BATCH) {
+        if (signal.aborted) throw new Error('lost the ingestion lock');
+        const batch = stored.slice(i, i + EMBED_BATCH);
+        const vectors = await this.options.embedder.embed(batch.map((c) => c.content));
+        batch.forEach((chunk, j) =>
+          records.push({
+            chunkId: chunk.id,
+            documentId: id,
+            ownerId: document.userId,
+            content: chunk.content,
+            embedding: vectors[j] as number[],
+            metadata: { chunkIndex: chunk.chunkIndex, title: document.title },
+          }),
+        );
+      }
+      await this.options.vectors.deleteByDocument(id);
+      await this.options.vectors.insert(records);
+      await this.finish(id, fencingToken, 'ready', null);
+    });
+    if (done === undefined) throw new Error(`document ${id} is being ingested by another worker`);
+  }
+
+  /** Marks a document failed after its last attempt. */
+  async markFailed(id: string, error: unknown): Promise<void> {
+    const reason = error instanceof Error ? error.message.slice(0, 500) : 'ingestion failed';
+    await this.options.pool.query("update documents set status = 'failed', status_reason = $2, updated_at = now() where id = $1 and status = 'processing'", [id, reason]);
+    this.options.logger.warn({ documentId: id, reason }, 'document ingestion failed');
+  }
+
+  /** The fenced final status write. */
+  private async finish(id: string, fencingToken: number, status: 'ready' | 'failed', reason: string | null): Promise<void> {
+    const client = await this.options.pool.connect();
+    try {
+      await client.query('begin');
+      await acceptFencingToken(client, `document:${id}`, fencingToken);
+      await client.query('update documents set status = $2, status_reason = $3, updated_at = now() where id = $1 and status = $4', [
+        id,
+        status,
+        reason,
+        'processing',
+      ]);
+      await client.query('commit');
+    } catch (error) {
+      await client.query('rollback').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(Buffer.from(part as Buffer));
+  return Buffer.concat(parts);
+}

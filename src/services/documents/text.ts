@@ -1,0 +1,126 @@
+import { convert } from 'html-to-text';
+import { AppError } from '../../errors/app-error.js';
+
+/** Document types ingestion understands, by canonical MIME type. */
+export const documentTypes = {
+  'text/plain': 'txt',
+  'text/markdown': 'md',
+  'text/html': 'html',
+  'application/json': 'json',
+} as const;
+export type DocumentType = keyof typeof documentTypes;
+
+const BY_EXTENSION: Record<string, DocumentType> = {
+  txt: 'text/plain',
+  text: 'text/plain',
+  md: 'text/markdown',
+  markdown: 'text/markdown',
+  html: 'text/html',
+  htm: 'text/html',
+  json: 'application/json',
+};
+
+function unsupported(message: string): AppError {
+  return new AppError('VALIDATION', { message, details: { field: 'file', supported: Object.keys(documentTypes) } });
+}
+
+/**
+ * Decides the type of an upload from its first bytes, its declared type and its name's
+ * extension. Text formats have no magic number, so the bytes must be valid UTF-8 without
+ * NUL; a declared type must agree with what the bytes can be.
+ */
+export function detectDocumentType(head: Buffer, declared: string | undefined, filename: string): DocumentType {
+  if (head.length === 0) throw unsupported('the file is empty');
+  if (head.includes(0)) throw unsupported('binary files are not supported');
+  try {
+    // Trailing bytes may be a cut multi-byte character: decode without the last 3.
+    new TextDecoder('utf-8', { fatal: true }).decode(head.length > 3 ? head.subarray(0, head.length - 3) : head);
+  } catch {
+    throw unsupported('the file is not UTF-8 text');
+  }
+  const base = (declared ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  const extension = filename.toLowerCase().split('.').pop() ?? '';
+  const text = head.toString('utf8').trimStart();
+  const sniffed: DocumentType | undefined =
+    text.startsWith('{') || text.startsWith('[') ? 'application/json' : /^<(!doctype html|html|head|body|div|p|h1)\b/i.test(text) ? 'text/html' : undefined;
+  const claimed = (base in documentTypes ? (base as DocumentType) : undefined) ?? BY_EXTENSION[extension];
+  if (base !== '' && base !== 'application/octet-stream' && !(base in documentTypes)) throw unsupported(`unsupported content type ${base}`);
+  if (claimed === 'application/json' && sniffed !== 'application/json') throw unsupported('the file is not JSON');
+  return claimed ?? sniffed ?? 'text/plain';
+}
+
+function jsonStrings(value: unknown, out: string[], depth = 0): void {
+  if (depth > 64) return;
+  if (typeof value === 'string') out.push(value);
+  else if (Array.isArray(value)) for (const item of value) jsonStrings(item, out, depth + 1);
+  else if (value !== null && typeof value === 'object') {
+    for (const [key, inner] of Object.entries(value)) {
+      if (typeof inner === 'string') out.push(`${key}: ${inner}`);
+      else jsonStrings(inner, out, depth + 1);
+    }
+  }
+}
+
+/** The plain text of a document. */
+export function extractText(body: Buffer, type: DocumentType): string {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw unsupported('the file is not UTF-8 text');
+  }
+  switch (type) {
+    case 'text/html':
+      return convert(text, { wordwrap: false, selectors: [{ selector: 'a', options: { ignoreHref: true } }, { selector: 'img', format: 'skip' }] });
+    case 'application/json': {
+      const out: string[] = [];
+      try {
+        jsonStrings(JSON.parse(text), out);
+      } catch {
+        throw unsupported('the file is not valid JSON');
+      }
+      return out.join('\n');
+    }
+    default:
+      return text;
+  }
+}
+
+/** A rough token count: words of alphabetic scripts plus CJK characters. */
+export function countTokens(text: string): number {
+  const cjk = text.match(/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/gu)?.length ?? 0;
+  const words = text.replace(/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/gu, ' ').match(/[\p{L}\p{N}]+/gu)?.length ?? 0;
+  return cjk + words;
+}
+
+/** One chunk of a document's text. */
+export interface TextChunk {
+  chunkIndex: number;
+  content: string;
+  tokenCount: number;
+}
+
+/**
+ * Splits text into chunks of about `size` characters that overlap by about `overlap`,
+ * cutting at paragraph, sentence or word boundaries where one is near.
+ */
+export function chunkText(text: string, size = 800, overlap = 120): TextChunk[] {
+  const clean = text.replace(/\r\n?/g, '\n').replace(/\u0000/g, '').replace(/\n{3,}/g, '\n\n').trim();
+  const chunks: TextChunk[] = [];
+  let start = 0;
+  while (start < clean.length) {
+    let end = Math.min(clean.length, start + size);
+    if (end < clean.length) {
+      const window = clean.slice(start + Math.floor(size / 2), end);
+      const cut = Math.max(window.lastIndexOf('\n\n'), window.lastIndexOf('. '), window.lastIndexOf('。'), window.lastIndexOf('！'), window.lastIndexOf('？'));
+      const space = window.lastIndexOf(' ');
+      const at = cut >= 0 ? cut + 1 : space;
+      if (at >= 0) end = start + Math.floor(size / 2) + at + 1;
+    }
+    const content = clean.slice(start, end).trim();
+    if (content !== '') chunks.push({ chunkIndex: chunks.length, content, tokenCount: countTokens(content) });
+    if (end >= clean.length) break;
+    start = Math.max(start + 1, end - overlap);
+  }
+  return chunks;
+}

@@ -1,0 +1,76 @@
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import type { Logger } from '../../logger.js';
+import type { JobFailedHandler, JobHandler, JobQueue } from './job-queue.js';
+
+/** Options of the BullMQ queue. */
+export interface BullMqQueueOptions {
+  name: string;
+  /** The cluster's REDIS_URL. */
+  redisUrl: string;
+  concurrency: number;
+  attempts: number;
+  /** A job whose worker stopped renewing its lock for this long is picked up again. */
+  stalledIntervalMs?: number;
+}
+
+function connection(url: string): ConnectionOptions {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname,
+    port: Number(parsed.port || 6379),
+    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
+    ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
+    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+  };
+}
+
+/** BullMQ on the cluster's Redis: retries with exponential backoff, stalled-job recovery. */
+export class BullMqQueue implements JobQueue {
+  private readonly queue: Queue;
+  private worker: Worker | undefined;
+
+  constructor(
+    private readonly options: BullMqQueueOptions,
+    private readonly logger: Logger,
+  ) {
+    this.queue = new Queue(options.name, {
+      connection: connection(options.redisUrl),
+      defaultJobOptions: {
+        attempts: options.attempts,
+        backoff: { type: 'exponential', delay: 1_000 },
+        removeOnComplete: 1_000,
+        removeOnFail: 1_000,
+      },
+    });
+    this.queue.on('error', (error) => logger.warn({ err: error }, 'job queue error'));
+  }
+
+  async enqueue(id: string): Promise<void> {
+    await this.queue.add('job', { id }, { jobId: id });
+  }
+
+  start(handler: JobHandler, onFailed: JobFailedHandler): void {
+    this.worker = new Worker(
+      this.options.name,
+      async (job) => handler(String((job.data as { id: string }).id), job.attemptsMade + 1),
+      {
+        connection: connection(this.options.redisUrl),
+        concurrency: this.options.concurrency,
+        stalledInterval: this.options.stalledIntervalMs ?? 30_000,
+        lockDuration: this.options.stalledIntervalMs ?? 30_000,
+      },
+    );
+    this.worker.on('failed', (job, error) => {
+      if (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        void onFailed(String((job.data as { id: string }).id), error).catch((e: unknown) => this.logger.error({ err: e }, 'recording a failed job failed'));
+      }
+    });
+    this.worker.on('error', (error) => this.logger.warn({ err: error }, 'job worker error'));
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}
