@@ -18,7 +18,7 @@ describe('documents and retrieval (real S3 and Milvus)', () => {
   });
   afterAll(() => cluster?.stop());
 
-  const upload = async (token: string, body: BlobPart, filename: string, type = 'text/plain', node = 0) => {
+  const upload = async (token: string, body: string | Buffer, filename: string, type = 'text/plain', node = 0) => {
     const form = new FormData();
     form.append('title', filename.split('/').pop() ?? 'x');
     form.append('file', new Blob([body], { type }), filename);
