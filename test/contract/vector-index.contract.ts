@@ -76,12 +76,14 @@ export function vectorIndexContract(options: VectorIndexSuiteOptions): void {
       expect(hits.map((h) => [h.chunkId, h.content])).toEqual([[first.chunkId, 'second']]);
     });
 
-    it('deletes every chunk of a document', async () => {
+    it('counts and deletes every chunk of a document', async () => {
       const owner = randomUUID();
       const doc = randomUUID();
       await index.insert([record(owner, doc, axis(4)), record(owner, doc, axis(5))]);
       expect(await index.search(axis(4), { topK: 5, ownerId: owner })).toHaveLength(2);
+      expect(await index.countByDocument(doc)).toBe(2);
       await index.deleteByDocument(doc);
+      expect(await index.countByDocument(doc)).toBe(0);
       expect(await index.search(axis(4), { topK: 5, ownerId: owner })).toHaveLength(0);
     });
 

@@ -178,6 +178,9 @@ export class DocumentService {
       }
       await this.options.vectors.deleteByDocument(id);
       await this.options.vectors.insert(records);
+      // `ready` promises that a search finds the chunks: some servers (milvus-lite) make
+      // inserts visible a moment later whatever the consistency level asked for.
+      await this.waitSearchable(id, records.length);
       await this.finish(id, fencingToken, 'ready', null);
     });
     if (done === undefined) throw new Error(`document ${id} is being ingested by another worker`);
@@ -188,6 +191,14 @@ export class DocumentService {
     const reason = error instanceof Error ? error.message.slice(0, 500) : 'ingestion failed';
     await this.options.pool.query("update documents set status = 'failed', status_reason = $2, updated_at = now() where id = $1 and status = 'processing'", [id, reason]);
     this.options.logger.warn({ documentId: id, reason }, 'document ingestion failed');
+  }
+
+  private async waitSearchable(id: string, expected: number): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while ((await this.options.vectors.countByDocument(id)) < expected) {
+      if (Date.now() > deadline) throw new Error('the vector index did not show the inserted chunks in time');
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   /** The fenced final status write. */

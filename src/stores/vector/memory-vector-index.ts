@@ -94,6 +94,13 @@ export class MemoryVectorIndex implements VectorIndex {
     return hits.slice(0, options.topK);
   }
 
+  async countByDocument(documentId: string): Promise<number> {
+    assertVectorId(documentId, 'documentId');
+    let count = 0;
+    for (const { record } of this.records.values()) if (record.documentId === documentId) count++;
+    return count;
+  }
+
   async deleteByDocument(documentId: string): Promise<void> {
     assertVectorId(documentId, 'documentId');
     for (const [id, { record }] of this.records) if (record.documentId === documentId) this.records.delete(id);

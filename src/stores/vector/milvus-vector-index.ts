@@ -138,6 +138,18 @@ export class MilvusVectorIndex implements VectorIndex {
     }));
   }
 
+  async countByDocument(documentId: string): Promise<number> {
+    const result = await this.client.query({
+      collection_name: this.collection,
+      filter: `document_id in ${idList([documentId], 'documentId')}`,
+      output_fields: ['chunk_id'],
+      limit: 16_384,
+      consistency_level: ConsistencyLevelEnum.Strong,
+    });
+    check(result, 'query');
+    return result.data.length;
+  }
+
   async deleteByDocument(documentId: string): Promise<void> {
     const filter = `document_id in ${idList([documentId], 'documentId')}`;
     check(await this.client.delete({ collection_name: this.collection, filter }), 'delete');

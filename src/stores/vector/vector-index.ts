@@ -43,6 +43,8 @@ export interface VectorIndex {
   insert(records: readonly VectorRecord[]): Promise<void>;
   /** Nearest chunks to `embedding` among the owner's, best first. */
   search(embedding: readonly number[], options: VectorSearchOptions): Promise<VectorHit[]>;
+  /** How many chunks of a document a search can see now. */
+  countByDocument(documentId: string): Promise<number>;
   /** Removes every chunk of a document. */
   deleteByDocument(documentId: string): Promise<void>;
   /** Removes the whole collection (tests and restore). */
