@@ -9,6 +9,7 @@ import { AppError } from '../../errors/app-error.js';
 import type { Logger } from '../../logger.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import { acceptFencingToken } from '../../stores/locks/fencing.js';
+import { withTransaction } from '../../stores/postgres/transaction.js';
 import type { LockManager } from '../../stores/locks/lock-manager.js';
 import type { ObjectStore } from '../../stores/object/object-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
@@ -203,9 +204,7 @@ export class DocumentService {
 
   /** The fenced final status write. */
   private async finish(id: string, fencingToken: number, status: 'ready' | 'failed', reason: string | null): Promise<void> {
-    const client = await this.options.pool.connect();
-    try {
-      await client.query('begin');
+    await withTransaction(this.options.pool, async (client) => {
       await acceptFencingToken(client, `document:${id}`, fencingToken);
       await client.query('update documents set status = $2, status_reason = $3, updated_at = now() where id = $1 and status = $4', [
         id,
@@ -213,13 +212,7 @@ export class DocumentService {
         reason,
         'processing',
       ]);
-      await client.query('commit');
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 }
 

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { AppError } from '../../../errors/app-error.js';
 import { isUuid } from '../../messages/validate-message.js';
 import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
+import { withTransaction } from '../transaction.js';
 
 export type DocumentStatus = 'processing' | 'ready' | 'failed';
 
@@ -146,9 +147,7 @@ export class DocumentRepository {
     documentId: string,
     chunks: readonly { content: string; chunkIndex: number; tokenCount: number | null; metadata?: Record<string, unknown> }[],
   ): Promise<ChunkRecord[]> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    return withTransaction(this.pool, async (client) => {
       await client.query('delete from document_chunks where document_id = $1', [documentId]);
       const result = await client.query<ChunkRow>(
         `insert into document_chunks (document_id, content, chunk_index, token_count, metadata)
@@ -163,14 +162,8 @@ export class DocumentRepository {
         ],
       );
       await client.query('update documents set chunk_count = $2, updated_at = now() where id = $1', [documentId, chunks.length]);
-      await client.query('commit');
       return result.rows.map(toChunk).sort((a, b) => a.chunkIndex - b.chunkIndex);
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async chunks(documentId: string): Promise<ChunkRecord[]> {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Role } from '../../../../protocol/roles.js';
 import { AppError } from '../../../errors/app-error.js';
 import { isUuid } from '../../messages/validate-message.js';
+import { withTransaction } from '../transaction.js';
 
 /** A user account as the server sees it (never sent with the password hash). */
 export interface UserRecord {
@@ -49,23 +50,20 @@ export class UserRepository {
 
   /** Creates a user with the `user` role; CONFLICT when the email (case-insensitive) exists. */
   async create(input: { email: string; username: string; passwordHash: string }): Promise<UserRecord> {
-    const client = await this.pool.connect();
     try {
-      await client.query('begin');
-      const created = await client.query<{ id: string }>(
-        'insert into users (email, username, password_hash) values ($1, $2, $3) returning id',
-        [input.email, input.username, input.passwordHash],
-      );
-      const id = created.rows[0]?.id as string;
-      await client.query("insert into user_roles (user_id, role_name) values ($1, 'user')", [id]);
-      await client.query('commit');
+      const id = await withTransaction(this.pool, async (client) => {
+        const created = await client.query<{ id: string }>(
+          'insert into users (email, username, password_hash) values ($1, $2, $3) returning id',
+          [input.email, input.username, input.passwordHash],
+        );
+        const userId = created.rows[0]?.id as string;
+        await client.query("insert into user_roles (user_id, role_name) values ($1, 'user')", [userId]);
+        return userId;
+      });
       return (await this.getById(id)) as UserRecord;
     } catch (error) {
-      await client.query('rollback').catch(() => undefined);
       if ((error as { code?: string }).code === '23505') throw new AppError('CONFLICT', { message: 'email already registered' });
       throw error;
-    } finally {
-      client.release();
     }
   }
 
@@ -88,9 +86,7 @@ export class UserRepository {
   async setRoles(id: string, roles: readonly Role[], grantedBy: string | null): Promise<Role[]> {
     if (!isUuid(id)) throw new AppError('NOT_FOUND', { message: 'user not found' });
     const wanted = [...new Set<Role>(['user', ...roles])].sort();
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
+    return withTransaction(this.pool, async (client) => {
       const exists = await client.query('select 1 from users where id = $1 for update', [id]);
       if (exists.rowCount === 0) throw new AppError('NOT_FOUND', { message: 'user not found' });
       await client.query('delete from user_roles where user_id = $1 and role_name <> all($2::text[])', [id, wanted]);
@@ -100,14 +96,8 @@ export class UserRepository {
          on conflict (user_id, role_name) do nothing`,
         [id, wanted, grantedBy],
       );
-      await client.query('commit');
       return wanted;
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+    });
   }
 }
 
