@@ -127,7 +127,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const directory = new UserDirectory(stores.db.users, stores.cache);
     const queue: JobQueue =
       config.redis.mode === 'external'
-        ? new BullMqQueue({ name: 'vh-ingest', redisUrl: config.redis.url, concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger)
+        ? new BullMqQueue({ name: config.documents.queue, redisUrl: config.redis.url, concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger)
         : new MemoryQueue({ concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger);
     const documents = new DocumentService({
       pool: stores.pool,
@@ -147,6 +147,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     registerAdminRoutes(http, { tokens, configs: stores.db.configs, users: stores.db.users, directory, audit: stores.db.audit, limits });
     await http.ready();
 
+    const adapterClients = stores.redis === undefined ? undefined : { pub: stores.redis.client.duplicate(), sub: stores.redis.subscriber.duplicate() };
     const io = createIoServer({
       http: http.server as HttpServer,
       tokens,
@@ -154,9 +155,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       admit: (socket) => limits.checkConnection(socket.handshake.address),
       logger,
       metrics,
-      ...(stores.redis === undefined
-        ? {}
-        : { adapter: createAdapter(stores.redis.client.duplicate(), stores.redis.subscriber.duplicate(), { key: 'vh:io' }) }),
+      ...(adapterClients === undefined ? {} : { adapter: createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }) }),
     });
     const relay = new MessageRelay(io, stores.pubsub, stores.messages, (ids) => stores.db.sessions.lastSeqs(ids), logger);
     const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {
@@ -249,6 +248,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           context.audio.close();
           await relay.close();
           await new Promise<void>((resolve) => io.close(() => resolve()));
+          if (adapterClients !== undefined) await Promise.allSettled([adapterClients.pub.quit(), adapterClients.sub.quit()]);
           await http.close();
           await stores.close();
           logger.info('closed');

@@ -248,6 +248,8 @@ export const envSchema = {
   DOCUMENT_MAX_BYTES: positiveInt(50 * 1024 * 1024, 1024 * 1024 * 1024),
   /** Documents ingested at once per node. Default 2. */
   INGEST_CONCURRENCY: positiveInt(2, 64),
+  /** Name of the ingestion queue; every node of one cluster must use the same. Default `vh-ingest`. */
+  INGEST_QUEUE: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _').default('vh-ingest')),
   /** Attempts per ingestion job before the document is marked failed. Default 3. */
   INGEST_ATTEMPTS: positiveInt(3, 20),
   /** Apply migrations at start under a database lock. Default true. */

@@ -147,9 +147,10 @@ export async function openStores(config: Config, context: StoreContext): Promise
     if (config.redis.mode === 'external') {
       const client = createRedis(config.redis.url, logger, 'command');
       const subscriber = createRedis(config.redis.url, logger, 'subscriber');
+      // quit, not disconnect: replies still in flight are awaited (an abrupt disconnect
+      // trips ioredis's auto-pipelining with an uncaught error).
       closers.push(async () => {
-        client.disconnect();
-        subscriber.disconnect();
+        await Promise.allSettled([client.quit(), subscriber.quit()]);
       });
       await client.ping();
       redis = { client, subscriber };

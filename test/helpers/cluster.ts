@@ -19,8 +19,9 @@ export class TestCluster {
     const cluster = new TestCluster();
     // The nodes of one cluster share one vector collection, as a deployment does.
     const collection = uniqueName('chunks');
+    const queue = uniqueName('ingest');
     for (let i = 0; i < count; i++) {
-      const config = clusterConfig({ ...FAST_CLUSTER, MILVUS_COLLECTION: collection, ...overrides });
+      const config = clusterConfig({ ...FAST_CLUSTER, MILVUS_COLLECTION: collection, INGEST_QUEUE: queue, ...overrides });
       // TEST_LOG_FILE=path keeps the nodes' logs (at TEST_LOG_LEVEL, default debug) for post-mortems.
       const file = process.env['TEST_LOG_FILE'];
       const logger =

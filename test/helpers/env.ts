@@ -73,6 +73,7 @@ export function clusterConfig(overrides: Record<string, string> = {}): Config {
     DATA_DIR: tempDir(),
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     MILVUS_COLLECTION: uniqueName('chunks'),
+    INGEST_QUEUE: uniqueName('ingest'),
     EMBEDDING_DIM: '8',
     // Lifted: every test connects from 127.0.0.1 as few users; the limit tests set their own.
     ...LIFTED_LIMITS,

@@ -69,8 +69,18 @@ export class BullMqQueue implements JobQueue {
     this.worker.on('error', (error) => this.logger.warn({ err: error }, 'job worker error'));
   }
 
+  /** Lets running jobs finish for up to 5 s, then stops (an interrupted job is retried elsewhere). */
   async close(): Promise<void> {
-    await this.worker?.close();
+    const worker = this.worker;
+    if (worker !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = await Promise.race([
+        worker.close().then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 5_000))),
+      ]);
+      clearTimeout(timer);
+      if (!graceful) await worker.close(true);
+    }
     await this.queue.close();
   }
 }
