@@ -18,6 +18,7 @@ import { RateLimits } from './services/rate-limits.js';
 import { FailoverRateLimiter } from './stores/limits/failover-rate-limiter.js';
 import { MemoryRateLimiter } from './stores/limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './stores/limits/redis-rate-limiter.js';
+import { createRedis, whenReady } from './stores/redis/connection.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerHealthRoutes } from './http/health.js';
 import { registerObjectRoutes } from './http/objects.js';
@@ -109,12 +110,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit);
     registerSessionRoutes(http, { sessions, messages: stores.messages, tokens });
     const localLimiter = new MemoryRateLimiter();
+    const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { offlineQueue: false }) : undefined;
+    if (limiterRedis !== undefined) await whenReady(limiterRedis);
     const limits = new RateLimits({
       config: config.rateLimits,
       limiter:
-        stores.redis === undefined
+        limiterRedis === undefined
           ? localLimiter
-          : new FailoverRateLimiter(new RedisRateLimiter(stores.redis.client, config.nodeId), localLimiter, config.rateLimits.failMode, logger, () =>
+          : new FailoverRateLimiter(new RedisRateLimiter(limiterRedis, config.nodeId), localLimiter, config.rateLimits.failMode, logger, () =>
               metrics.rateLimiterFailures.inc(),
             ),
       configs: stores.db.configs,
@@ -244,11 +247,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await stopCluster();
           await limits.stop();
           await queue.close();
+          limiterRedis?.disconnect();
           await closer.close();
           context.audio.close();
           await relay.close();
           await new Promise<void>((resolve) => io.close(() => resolve()));
-          if (adapterClients !== undefined) await Promise.allSettled([adapterClients.pub.quit(), adapterClients.sub.quit()]);
+          adapterClients?.pub.disconnect();
+          adapterClients?.sub.disconnect();
           await http.close();
           await stores.close();
           logger.info('closed');

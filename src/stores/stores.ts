@@ -147,10 +147,9 @@ export async function openStores(config: Config, context: StoreContext): Promise
     if (config.redis.mode === 'external') {
       const client = createRedis(config.redis.url, logger, 'command');
       const subscriber = createRedis(config.redis.url, logger, 'subscriber');
-      // quit, not disconnect: replies still in flight are awaited (an abrupt disconnect
-      // trips ioredis's auto-pipelining with an uncaught error).
       closers.push(async () => {
-        await Promise.allSettled([client.quit(), subscriber.quit()]);
+        client.disconnect();
+        subscriber.disconnect();
       });
       await client.ping();
       redis = { client, subscriber };
