@@ -130,7 +130,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const directory = new UserDirectory(stores.db.users, stores.cache);
     const queue: JobQueue =
       config.redis.mode === 'external'
-        ? new BullMqQueue({ name: config.documents.queue, redisUrl: config.redis.url, concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger)
+        ? new BullMqQueue(
+            {
+              name: config.documents.queue,
+              redisUrl: config.redis.url,
+              concurrency: config.documents.concurrency,
+              attempts: config.documents.attempts,
+              stalledIntervalMs: config.documents.stalledMs,
+            },
+            logger,
+          )
         : new MemoryQueue({ concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger);
     const documents = new DocumentService({
       pool: stores.pool,

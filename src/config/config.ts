@@ -70,7 +70,7 @@ export interface Config {
   /** Voice audio limits (PROTOCOL section 5). */
   readonly audio: { readonly chunkMaxBytes: number; readonly streamMaxBytes: number; readonly streamTimeoutMs: number; readonly urlTtlSeconds: number };
   /** Document uploads and ingestion. */
-  readonly documents: { readonly maxBytes: number; readonly concurrency: number; readonly attempts: number; readonly queue: string };
+  readonly documents: { readonly maxBytes: number; readonly concurrency: number; readonly attempts: number; readonly queue: string; readonly stalledMs: number };
   /** Interrupted-turn detection. */
   readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly nodeAliveMs: number };
   /** Message size limits (PROTOCOL section 4). */

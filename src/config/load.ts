@@ -120,7 +120,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       streamTimeoutMs: e.AUDIO_STREAM_TIMEOUT_MS,
       urlTtlSeconds: e.AUDIO_URL_TTL_SECONDS,
     },
-    documents: { maxBytes: e.DOCUMENT_MAX_BYTES, concurrency: e.INGEST_CONCURRENCY, attempts: e.INGEST_ATTEMPTS, queue: e.INGEST_QUEUE },
+    documents: { maxBytes: e.DOCUMENT_MAX_BYTES, concurrency: e.INGEST_CONCURRENCY, attempts: e.INGEST_ATTEMPTS, queue: e.INGEST_QUEUE, stalledMs: e.INGEST_STALLED_MS },
     streams: { idleMs: e.STREAM_IDLE_MS, sweepMs: e.STREAM_SWEEP_MS, nodeAliveMs: e.NODE_ALIVE_MS },
     messages: { maxContentBytes: e.MESSAGE_MAX_BYTES, maxMetadataBytes: 16 * 1024 },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

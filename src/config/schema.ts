@@ -250,6 +250,8 @@ export const envSchema = {
   INGEST_CONCURRENCY: positiveInt(2, 64),
   /** Name of the ingestion queue; every node of one cluster must use the same. Default `vh-ingest`. */
   INGEST_QUEUE: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _').default('vh-ingest')),
+  /** A job whose worker stopped renewing it for this long is taken over by another node. Default 30000 ms. */
+  INGEST_STALLED_MS: positiveInt(30_000, 600_000),
   /** Attempts per ingestion job before the document is marked failed. Default 3. */
   INGEST_ATTEMPTS: positiveInt(3, 20),
   /** Apply migrations at start under a database lock. Default true. */

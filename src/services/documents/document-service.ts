@@ -10,7 +10,7 @@ import type { Logger } from '../../logger.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import { acceptFencingToken } from '../../stores/locks/fencing.js';
 import { withTransaction } from '../../stores/postgres/transaction.js';
-import type { LockManager } from '../../stores/locks/lock-manager.js';
+import type { LockContext, LockManager } from '../../stores/locks/lock-manager.js';
 import type { ObjectStore } from '../../stores/object/object-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/repositories/documents.js';
@@ -46,6 +46,8 @@ export interface Upload {
 }
 
 const HEAD_BYTES = 4096;
+/** Lease of the ingestion lock, renewed every third of it while the work runs. */
+const INGEST_LEASE_MS = 15_000;
 const EMBED_BATCH = 64;
 
 /** A title from an uploaded file name: no directories, no control characters. */
@@ -155,7 +157,7 @@ export class DocumentService {
     const document = await this.options.documents.get(id);
     if (document === undefined || document.status !== 'processing' || document.filePath === null) return;
     const filePath = document.filePath;
-    const done = await this.options.locks.using(`document:${id}`, 60_000, async ({ fencingToken, signal }) => {
+    const work = async ({ fencingToken, signal }: LockContext): Promise<void> => {
       const body = await readAll(await this.options.objects.get(filePath));
       const text = extractText(body, (document.mimeType ?? 'text/plain') as DocumentType);
       const chunks = chunkText(text);
@@ -183,8 +185,16 @@ export class DocumentService {
       // inserts visible a moment later whatever the consistency level asked for.
       await this.waitSearchable(id, records.length);
       await this.finish(id, fencingToken, 'ready', null);
-    });
-    if (done === undefined) throw new Error(`document ${id} is being ingested by another worker`);
+    };
+    // A worker that died holding the lock frees it when its lease ends: wait that long
+    // (the lease is extended every few seconds while a live worker runs) before giving up.
+    const deadline = Date.now() + INGEST_LEASE_MS + 5_000;
+    while ((await this.options.locks.using(`document:${id}`, INGEST_LEASE_MS, work)) === undefined) {
+      if (Date.now() > deadline) throw new Error(`document ${id} is being ingested by another worker`);
+      await new Promise((r) => setTimeout(r, 500));
+      const current = await this.options.documents.get(id);
+      if (current === undefined || current.status !== 'processing') return;
+    }
   }
 
   /** Marks a document failed after its last attempt. */
