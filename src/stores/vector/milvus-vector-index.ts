@@ -57,6 +57,9 @@ export class MilvusVectorIndex implements VectorIndex {
       timeout: 15_000,
       logLevel: 'warn',
     });
+    // The SDK connects in the background from its constructor; when Milvus is down that
+    // promise rejects with nobody waiting. Failures surface through each call instead.
+    this.client.connectPromise.catch(() => undefined);
   }
 
   async init(): Promise<void> {
