@@ -76,22 +76,28 @@ export class MemoryVectorIndex implements VectorIndex {
     options.documentIds?.forEach((id) => assertVectorId(id, 'documentId'));
     const documents = options.documentIds === undefined ? undefined : new Set(options.documentIds);
     const query = normalise(embedding);
-    const hits: VectorHit[] = [];
-    for (const { record, unit } of this.records.values()) {
+    // Keep only the best topK while scanning (sorted, best first): no object per chunk, no
+    // full sort, so a search over 100k chunks stays a single pass of dot products.
+    const best: { score: number; stored: Stored }[] = [];
+    for (const stored of this.records.values()) {
+      const { record, unit } = stored;
       if (record.ownerId !== options.ownerId) continue;
       if (documents !== undefined && !documents.has(record.documentId)) continue;
       let dot = 0;
       for (let i = 0; i < unit.length; i++) dot += (unit[i] as number) * (query[i] as number);
-      hits.push({
-        chunkId: record.chunkId,
-        documentId: record.documentId,
-        content: record.content,
-        score: dot,
-        metadata: record.metadata ?? {},
-      });
+      if (best.length === options.topK && dot <= (best[best.length - 1] as { score: number }).score) continue;
+      let at = best.length;
+      while (at > 0 && (best[at - 1] as { score: number }).score < dot) at--;
+      best.splice(at, 0, { score: dot, stored });
+      if (best.length > options.topK) best.pop();
     }
-    hits.sort((a, b) => b.score - a.score || (a.chunkId < b.chunkId ? -1 : 1));
-    return hits.slice(0, options.topK);
+    return best.map(({ score, stored: { record } }) => ({
+      chunkId: record.chunkId,
+      documentId: record.documentId,
+      content: record.content,
+      score,
+      metadata: record.metadata ?? {},
+    }));
   }
 
   async countByDocument(documentId: string): Promise<number> {
