@@ -9,10 +9,7 @@ import {
   type VectorSearchOptions,
 } from './vector-index.js';
 
-interface Stored {
-  record: Omit<VectorRecord, 'embedding'>;
-  unit: Float32Array;
-}
+type Meta = Omit<VectorRecord, 'embedding'>;
 
 /** Options of the in-process index. */
 export interface MemoryVectorIndexOptions {
@@ -24,12 +21,15 @@ export interface MemoryVectorIndexOptions {
 
 /**
  * Exact COSINE search in process, for the single-node embedded default. Vectors are kept
- * normalised so a search is one dot product per chunk. The index is saved to
- * `<dir>/<collection>.json` (written to a temporary file and renamed) after each change.
+ * normalised, row by row in one contiguous Float32Array, so a search is one pass of dot
+ * products over memory in order. The index is saved to `<dir>/<collection>.json` (written
+ * to a temporary file and renamed) after each change.
  */
 export class MemoryVectorIndex implements VectorIndex {
   readonly dimension: number;
-  private readonly records = new Map<string, Stored>();
+  private matrix = new Float32Array(0);
+  private metas: Meta[] = [];
+  private readonly rows = new Map<string, number>();
   private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: MemoryVectorIndexOptions) {
@@ -76,45 +76,42 @@ export class MemoryVectorIndex implements VectorIndex {
     options.documentIds?.forEach((id) => assertVectorId(id, 'documentId'));
     const documents = options.documentIds === undefined ? undefined : new Set(options.documentIds);
     const query = normalise(embedding);
-    // Keep only the best topK while scanning (sorted, best first): no object per chunk, no
-    // full sort, so a search over 100k chunks stays a single pass of dot products.
-    const best: { score: number; stored: Stored }[] = [];
-    for (const stored of this.records.values()) {
-      const { record, unit } = stored;
-      if (record.ownerId !== options.ownerId) continue;
-      if (documents !== undefined && !documents.has(record.documentId)) continue;
-      let dot = 0;
-      for (let i = 0; i < unit.length; i++) dot += (unit[i] as number) * (query[i] as number);
+    const dim = this.dimension;
+    const matrix = this.matrix;
+    // Keep only the best topK while scanning (best first): no object per chunk, no sort.
+    const best: { score: number; row: number }[] = [];
+    for (let row = 0; row < this.metas.length; row++) {
+      const meta = this.metas[row] as Meta;
+      if (meta.ownerId !== options.ownerId) continue;
+      if (documents !== undefined && !documents.has(meta.documentId)) continue;
+      const dot = dotAt(matrix, row * dim, query, dim);
       if (best.length === options.topK && dot <= (best[best.length - 1] as { score: number }).score) continue;
       let at = best.length;
       while (at > 0 && (best[at - 1] as { score: number }).score < dot) at--;
-      best.splice(at, 0, { score: dot, stored });
+      best.splice(at, 0, { score: dot, row });
       if (best.length > options.topK) best.pop();
     }
-    return best.map(({ score, stored: { record } }) => ({
-      chunkId: record.chunkId,
-      documentId: record.documentId,
-      content: record.content,
-      score,
-      metadata: record.metadata ?? {},
-    }));
+    return best.map(({ score, row }) => {
+      const meta = this.metas[row] as Meta;
+      return { chunkId: meta.chunkId, documentId: meta.documentId, content: meta.content, score, metadata: meta.metadata ?? {} };
+    });
   }
 
   async countByDocument(documentId: string): Promise<number> {
     assertVectorId(documentId, 'documentId');
-    let count = 0;
-    for (const { record } of this.records.values()) if (record.documentId === documentId) count++;
-    return count;
+    return this.metas.filter((m) => m.documentId === documentId).length;
   }
 
   async deleteByDocument(documentId: string): Promise<void> {
     assertVectorId(documentId, 'documentId');
-    for (const [id, { record }] of this.records) if (record.documentId === documentId) this.records.delete(id);
+    for (let row = this.metas.length - 1; row >= 0; row--) if ((this.metas[row] as Meta).documentId === documentId) this.removeRow(row);
     await this.save();
   }
 
   async drop(): Promise<void> {
-    this.records.clear();
+    this.metas = [];
+    this.rows.clear();
+    this.matrix = new Float32Array(0);
     const file = this.file;
     if (file !== undefined) await rm(file, { force: true });
   }
@@ -126,8 +123,35 @@ export class MemoryVectorIndex implements VectorIndex {
   }
 
   private put(record: VectorRecord): void {
-    const { embedding, ...rest } = record;
-    this.records.set(record.chunkId, { record: rest, unit: normalise(embedding) });
+    const { embedding, ...meta } = record;
+    let row = this.rows.get(record.chunkId);
+    if (row === undefined) {
+      row = this.metas.length;
+      if ((row + 1) * this.dimension > this.matrix.length) {
+        const grown = new Float32Array(Math.max(1024, (row + 1) * 2) * this.dimension);
+        grown.set(this.matrix);
+        this.matrix = grown;
+      }
+      this.metas.push(meta);
+      this.rows.set(record.chunkId, row);
+    } else {
+      this.metas[row] = meta;
+    }
+    this.matrix.set(normalise(embedding), row * this.dimension);
+  }
+
+  /** Removes a row by moving the last row into its place. */
+  private removeRow(row: number): void {
+    const last = this.metas.length - 1;
+    const removed = this.metas[row] as Meta;
+    this.rows.delete(removed.chunkId);
+    if (row !== last) {
+      const moved = this.metas[last] as Meta;
+      this.metas[row] = moved;
+      this.rows.set(moved.chunkId, row);
+      this.matrix.copyWithin(row * this.dimension, last * this.dimension, (last + 1) * this.dimension);
+    }
+    this.metas.pop();
   }
 
   /** Serialises saves so that two writers never interleave on the snapshot file. */
@@ -135,13 +159,33 @@ export class MemoryVectorIndex implements VectorIndex {
     const file = this.file;
     if (file === undefined) return Promise.resolve();
     this.saving = this.saving.catch(() => undefined).then(async () => {
-      const records = [...this.records.values()].map(({ record, unit }) => ({ ...record, embedding: Array.from(unit) }));
+      const records = this.metas.map((meta, row) => ({
+        ...meta,
+        embedding: Array.from(this.matrix.subarray(row * this.dimension, (row + 1) * this.dimension)),
+      }));
       const tmp = `${file}.tmp`;
       await writeFile(tmp, JSON.stringify({ dimension: this.dimension, records }));
       await rename(tmp, file);
     });
     return this.saving;
   }
+}
+
+/** Dot product of the row at `base` with `query`, four lanes at a time. */
+function dotAt(matrix: Float32Array, base: number, query: Float32Array, dim: number): number {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  let i = 0;
+  for (; i + 3 < dim; i += 4) {
+    a += (matrix[base + i] as number) * (query[i] as number);
+    b += (matrix[base + i + 1] as number) * (query[i + 1] as number);
+    c += (matrix[base + i + 2] as number) * (query[i + 2] as number);
+    d += (matrix[base + i + 3] as number) * (query[i + 3] as number);
+  }
+  for (; i < dim; i++) a += (matrix[base + i] as number) * (query[i] as number);
+  return a + b + c + d;
 }
 
 function normalise(vector: readonly number[]): Float32Array {
