@@ -18,7 +18,7 @@ export interface AuthRouteOptions {
   limits: RateLimits;
 }
 
-/** Parses a body with a protocol schema; VALIDATION naming the failing fields otherwise. */
+/** Parses a body, path or query with a schema; VALIDATION naming the failing fields otherwise. */
 export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.output<S> {
   const parsed = schema.safeParse(body);
   if (!parsed.success) {

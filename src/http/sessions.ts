@@ -2,9 +2,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { uuid } from '../../protocol/schemas.js';
 import type { TokenService } from '../auth/tokens.js';
-import { AppError } from '../errors/app-error.js';
 import type { Caller, SessionService } from '../services/session-service.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
+import { parseBody } from './auth.js';
 
 /** What the session routes need. */
 export interface SessionRouteOptions {
@@ -28,23 +28,12 @@ export async function authenticate(request: FastifyRequest, tokens: TokenService
   return { ...claims, ip: request.ip };
 }
 
-function parse<S extends z.ZodTypeAny>(schema: S, value: unknown, where: string): z.output<S> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    throw new AppError('VALIDATION', {
-      message: `invalid ${where}`,
-      details: { issues: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })) },
-    });
-  }
-  return parsed.data as z.output<S>;
-}
-
 /** `GET /v1/sessions/:id/messages?beforeSeq=&limit=` (same as `history:get`). */
 export function registerSessionRoutes(app: FastifyInstance, options: SessionRouteOptions): void {
   app.get('/v1/sessions/:id/messages', async (request) => {
     const caller = await authenticate(request, options.tokens);
-    const { id } = parse(z.object({ id: uuid }), request.params, 'path');
-    const query = parse(historyQuery, request.query, 'query');
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    const query = parseBody(historyQuery, request.query);
     await options.sessions.authorize(caller, id);
     return options.messages.pageBefore(id, query.beforeSeq, query.limit ?? 50);
   });
