@@ -59,7 +59,9 @@ const clientMsgId = z
   .max(64)
   .refine((v) => !v.startsWith('stream:'), 'the stream: prefix is reserved');
 
-const streamId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _');
+/** Stream ids (deltas, audio, `metadata.streamId`): they become parts of keys. */
+export const streamIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
+const streamId = z.string().regex(streamIdPattern, 'expected 1-64 letters, digits, - or _');
 
 /**
  * Runtime schemas of every client-to-server payload, one per event. Handlers receive only

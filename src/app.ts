@@ -159,7 +159,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     registerAdminRoutes(http, { tokens, configs: stores.db.configs, users: stores.db.users, directory, audit: stores.db.audit, limits });
     await http.ready();
 
-    const adapterClients = stores.redis === undefined ? undefined : { pub: stores.redis.client.duplicate(), sub: stores.redis.subscriber.duplicate() };
+    const adapterClients = stores.redis === undefined ? undefined : { pub: stores.redis.client.duplicate(), sub: stores.redis.client.duplicate() };
     const io = createIoServer({
       http: http.server as HttpServer,
       tokens,

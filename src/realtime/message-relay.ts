@@ -82,6 +82,19 @@ export class MessageRelay {
   }
 
   /**
+   * After a commit: the sending socket (if any) holds the message from its ack, and a new
+   * message is announced to every node. A failed announcement is only logged: receivers
+   * find the message in PostgreSQL (gap filling and the quiet-session poll).
+   */
+  committed(message: Message, duplicate: boolean, socket: AppSocket | null): void {
+    if (socket !== null) this.acknowledged(socket, message.sessionId, message.seq);
+    if (duplicate) return;
+    this.publish(message, socket?.id ?? null).catch((error: unknown) =>
+      this.logger.warn({ err: error, sessionId: message.sessionId }, 'publishing a message failed; nodes will read it from PostgreSQL'),
+    );
+  }
+
+  /**
    * Starts delivering a session to a socket. `snapshot` runs after the subscription is in
    * place and returns the highest seq the socket gets from its join response; the
    * socket then receives every later message exactly once, in order.

@@ -122,7 +122,7 @@ export class StreamCloser {
           contentType: 'text',
           metadata: { streamId, interrupted: true },
         });
-        if (!duplicate) await this.relay.publish(message, null);
+        this.relay.committed(message, duplicate, null);
         this.logger.debug({ sessionId, streamId, seq: message.seq, duplicate }, 'interrupted turn committed');
       }
       await this.streams.remove(sessionId, streamId);

@@ -66,8 +66,8 @@ export interface Stores {
   readonly pool: pg.Pool;
   readonly db: Repositories;
   readonly messages: MessageStore;
-  /** Redis connections when REDIS_URL is set (command and subscriber). */
-  readonly redis: { readonly client: Redis; readonly subscriber: Redis } | undefined;
+  /** The command connection when REDIS_URL is set (duplicate it for subscriptions). */
+  readonly redis: { readonly client: Redis } | undefined;
   readonly pubsub: PubSub;
   readonly cache: Cache;
   readonly presence: PresenceStore;
@@ -146,14 +146,12 @@ export async function openStores(config: Config, context: StoreContext): Promise
     let pubsub: PubSub;
     if (config.redis.mode === 'external') {
       const client = createRedis(config.redis.url, logger, 'command');
-      const subscriber = createRedis(config.redis.url, logger, 'subscriber');
       closers.push(async () => {
         client.disconnect();
-        subscriber.disconnect();
       });
       await client.ping();
-      redis = { client, subscriber };
-      pubsub = new RedisPubSub(client.duplicate(), subscriber.duplicate());
+      redis = { client };
+      pubsub = new RedisPubSub(client.duplicate(), client.duplicate());
     } else {
       redis = undefined;
       pubsub = new MemoryPubSub();

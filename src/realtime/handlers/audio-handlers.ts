@@ -70,12 +70,7 @@ export function audioHandlers(context: RealtimeContext): Handlers {
           },
         });
         context.audio.markEnded(socket.id, streamId, stream.sessionId);
-        context.relay.acknowledged(socket, stream.sessionId, message.seq);
-        if (!duplicate) {
-          context.relay.publish(message, socket.id).catch((error: unknown) =>
-            context.logger.warn({ err: error, sessionId: message.sessionId }, 'publishing a message failed; nodes will read it from PostgreSQL'),
-          );
-        }
+        context.relay.committed(message, duplicate, socket);
         return { message };
       } catch (error) {
         // Nothing committed: the client may retry the same end. (A stored object without

@@ -1,4 +1,5 @@
 import type { MessageRole } from '../../../protocol/models.js';
+import { streamIdPattern } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { EventHandler } from '../dispatcher.js';
@@ -11,7 +12,6 @@ type Handlers = {
   'history:get': EventHandler<'history:get'>;
 };
 
-const STREAM_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** A `user` may only speak as `user`; services and admins may post any role. */
 function roleFor(role: MessageRole | undefined, callerRole: string, fallback: MessageRole): MessageRole {
@@ -33,7 +33,7 @@ export function messageHandlers(context: RealtimeContext): Handlers {
       const streamId = metadata['streamId'];
       let clientMsgId = payload.clientMsgId;
       if (streamId !== undefined) {
-        if (typeof streamId !== 'string' || !STREAM_ID.test(streamId)) {
+        if (typeof streamId !== 'string' || !streamIdPattern.test(streamId)) {
           throw new AppError('VALIDATION', { message: 'metadata.streamId is not a stream id', details: { field: 'metadata.streamId' } });
         }
         const open = await context.streams.get(payload.sessionId, streamId);
@@ -56,12 +56,7 @@ export function messageHandlers(context: RealtimeContext): Handlers {
         context.closer.untrack(socket.id, payload.sessionId, streamId);
         await context.streams.remove(payload.sessionId, streamId);
       }
-      context.relay.acknowledged(socket, payload.sessionId, message.seq);
-      if (!duplicate) {
-        context.relay.publish(message, socket.id).catch((error: unknown) =>
-          context.logger.warn({ err: error, sessionId: message.sessionId }, 'publishing a message failed; nodes will read it from PostgreSQL'),
-        );
-      }
+      context.relay.committed(message, duplicate, socket);
       return { message };
     },
 
