@@ -1,6 +1,22 @@
-import neo4j, { type Driver } from 'neo4j-driver';
+import neo4j, { type Driver, type ManagedTransaction, type Record as Neo4jRecord } from 'neo4j-driver';
 import { AppError } from '../../errors/app-error.js';
-import type { GraphEntity, GraphStore } from './graph-store.js';
+import {
+  checkedDepth,
+  checkedRelationTypes,
+  compareRanked,
+  relationTypes as allRelationTypes,
+  type DocumentGraph,
+  type EntityRef,
+  type ExpandOptions,
+  type GraphEntity,
+  type GraphPath,
+  type GraphRelation,
+  type GraphStore,
+  type Neighbour,
+  type ProjectedGraph,
+  type RankedEntity,
+  type RelationType,
+} from './graph-store.js';
 
 /** Connection settings of the Neo4j adapter. */
 export interface Neo4jGraphStoreOptions {
@@ -9,52 +25,238 @@ export interface Neo4jGraphStoreOptions {
   password: string | undefined;
 }
 
-/** The knowledge graph in Neo4j over Bolt. Every query is parameterised. */
+/** A relationship as every query returns it. */
+const RELATION = `{id: r.id, source: startNode(r).id, target: endNode(r).id, relationType: type(r), type: coalesce(r.type, ''),
+  weight: r.weight, frequency: coalesce(r.frequency, 0), documents: coalesce(r.documents, [])}`;
+const ENTITY_REF = (v: string) => `{id: ${v}.id, name: ${v}.name, type: ${v}.type}`;
+
+/**
+ * The knowledge graph in Neo4j over Bolt. Values always travel as parameters; the only
+ * things written into query text are relationship types from the whitelist and depths
+ * checked to be small integers (Cypher cannot take either as a parameter).
+ *
+ * Model: `(:Entity {id, ownerId, name, type, description, properties, manual})`,
+ * `(:Document {id, ownerId, title})`, `(:Document)-[:CONTAINS {confidence, position,
+ * context}]->(:Entity)`, `(:Entity)-[:RELATED_TO {id, weight, type}]->(:Entity)`, and
+ * `(:Entity)-[:CO_OCCURS {id, frequency, documents, documentFrequencies, strength,
+ * weight}]->(:Entity)` from the smaller id to the larger, `documentFrequencies[i]` being
+ * the count contributed by `documents[i]` (so a document's share can be taken back out).
+ */
 export class Neo4jGraphStore implements GraphStore {
   private readonly driver: Driver;
 
   constructor(options: Neo4jGraphStoreOptions) {
     this.driver = neo4j.driver(options.uri, neo4j.auth.basic(options.user, options.password ?? ''), {
       connectionTimeout: 5_000,
-      maxTransactionRetryTime: 5_000,
+      connectionAcquisitionTimeout: 10_000,
+      maxTransactionRetryTime: 10_000,
       disableLosslessIntegers: true,
     });
   }
 
   async init(): Promise<void> {
     await this.run('write', 'CREATE CONSTRAINT entity_id IF NOT EXISTS FOR (e:Entity) REQUIRE e.id IS UNIQUE');
+    await this.run('write', 'CREATE CONSTRAINT document_id IF NOT EXISTS FOR (d:Document) REQUIRE d.id IS UNIQUE');
+    await this.run('write', 'CREATE CONSTRAINT graph_meta_id IF NOT EXISTS FOR (m:GraphMeta) REQUIRE m.id IS UNIQUE');
     await this.run('write', 'CREATE INDEX entity_name IF NOT EXISTS FOR (e:Entity) ON (e.name)');
+    await this.run('write', 'CREATE INDEX entity_owner IF NOT EXISTS FOR (e:Entity) ON (e.ownerId)');
+    await this.run('write', 'CREATE INDEX related_to_id IF NOT EXISTS FOR ()-[r:RELATED_TO]-() ON (r.id)');
+  }
+
+  async version(): Promise<string> {
+    const records = await this.run('read', "OPTIONAL MATCH (m:GraphMeta {id: 'graph'}) RETURN coalesce(m.version, 0) AS v");
+    return String(records[0]?.get('v') ?? 0);
   }
 
   async upsertEntities(entities: readonly GraphEntity[]): Promise<void> {
     if (entities.length === 0) return;
-    await this.run(
-      'write',
-      `UNWIND $entities AS e
-       MERGE (n:Entity {id: e.id})
-       SET n.name = e.name, n.type = e.type, n.properties = e.properties, n.updated_at = datetime()`,
-      { entities: entities.map((e) => ({ ...e, properties: JSON.stringify(e.properties) })) },
-    );
+    await this.write(async (tx) => {
+      await tx.run(
+        `UNWIND $entities AS e
+         MERGE (n:Entity {id: e.id})
+         ON CREATE SET n.ownerId = e.ownerId, n.created_at = datetime(), n.manual = false
+         SET n.name = e.name, n.type = e.type, n.description = e.description, n.properties = e.properties,
+             n.manual = n.manual OR e.manual, n.updated_at = datetime()`,
+        { entities: entities.map((e) => ({ ...e, properties: JSON.stringify(e.properties) })) },
+      );
+    });
   }
 
   async getEntity(id: string): Promise<GraphEntity | undefined> {
     const records = await this.run(
       'read',
-      'MATCH (n:Entity {id: $id}) RETURN n.id AS id, n.name AS name, n.type AS type, n.properties AS properties',
+      `MATCH (n:Entity {id: $id})
+       RETURN {id: n.id, ownerId: n.ownerId, name: n.name, type: n.type, description: coalesce(n.description, ''),
+               properties: coalesce(n.properties, '{}'), manual: coalesce(n.manual, false)} AS e`,
       { id },
     );
-    const record = records[0];
-    if (record === undefined) return undefined;
-    return {
-      id: String(record.get('id')),
-      name: String(record.get('name')),
-      type: String(record.get('type')),
-      properties: JSON.parse(String(record.get('properties') ?? '{}')) as Record<string, unknown>,
-    };
+    const entity = records[0]?.get('e') as (Omit<GraphEntity, 'properties'> & { properties: string }) | undefined;
+    if (entity === undefined) return undefined;
+    return { ...entity, properties: JSON.parse(entity.properties) as Record<string, unknown> };
   }
 
   async deleteEntity(id: string): Promise<void> {
-    await this.run('write', 'MATCH (n:Entity {id: $id}) DETACH DELETE n', { id });
+    await this.write(async (tx) => {
+      await tx.run('MATCH (n:Entity {id: $id}) DETACH DELETE n', { id });
+    });
+  }
+
+  async upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation> {
+    return this.write(async (tx) => {
+      const result = await tx.run(
+        `MATCH (a:Entity {id: $source}), (b:Entity {id: $target})
+         MERGE (a)-[r:RELATED_TO {type: $type}]->(b)
+         ON CREATE SET r.id = $id, r.created_at = datetime()
+         SET r.weight = $weight
+         RETURN ${RELATION} AS r`,
+        relation,
+      );
+      const row = result.records[0]?.get('r') as GraphRelation | undefined;
+      if (row === undefined) throw new AppError('NOT_FOUND', { message: 'both entities of a relation must exist' });
+      return row;
+    });
+  }
+
+  async getRelation(id: string): Promise<GraphRelation | undefined> {
+    const records = await this.run('read', `MATCH ()-[r:RELATED_TO {id: $id}]->() RETURN ${RELATION} AS r`, { id });
+    return records[0]?.get('r') as GraphRelation | undefined;
+  }
+
+  async deleteRelation(id: string): Promise<boolean> {
+    return this.write(async (tx) => {
+      const result = await tx.run('MATCH ()-[r:RELATED_TO {id: $id}]->() DELETE r RETURN count(*) AS n', { id });
+      return Number(result.records[0]?.get('n') ?? 0) > 0;
+    });
+  }
+
+  async replaceDocument(graph: DocumentGraph): Promise<void> {
+    const { document } = graph;
+    await this.write(async (tx) => {
+      await tx.run(
+        `MERGE (d:Document {id: $id}) ON CREATE SET d.ownerId = $ownerId, d.created_at = datetime()
+         SET d.title = $title, d.updated_at = datetime()`,
+        document,
+      );
+      const previous = await removeContribution(tx, document.id);
+      await tx.run(
+        `MATCH (d:Document {id: $documentId})
+         UNWIND $entities AS x
+         MERGE (e:Entity {id: x.id})
+         ON CREATE SET e.ownerId = $ownerId, e.name = x.name, e.type = x.type, e.description = '', e.properties = '{}',
+                       e.manual = false, e.created_at = datetime()
+         SET e.updated_at = datetime()
+         MERGE (d)-[c:CONTAINS]->(e)
+         SET c.confidence = x.confidence, c.position = x.position, c.context = x.context`,
+        { documentId: document.id, ownerId: document.ownerId, entities: graph.entities.map((e) => ({ ...e, position: neo4j.int(e.position) })) },
+      );
+      await tx.run(
+        `UNWIND $pairs AS p
+         MATCH (a:Entity {id: p.source}), (b:Entity {id: p.target})
+         MERGE (a)-[r:CO_OCCURS]->(b)
+         ON CREATE SET r.id = 'co_' + p.source + '_' + p.target, r.documents = [], r.documentFrequencies = [], r.frequency = 0
+         WITH r, p, r.frequency + p.frequency AS frequency
+         SET r.documents = r.documents + $documentId, r.documentFrequencies = r.documentFrequencies + p.frequency,
+             r.frequency = frequency, r.strength = toFloat(frequency) / (frequency + 1), r.weight = toFloat(frequency) / (frequency + 1)`,
+        { documentId: document.id, pairs: graph.cooccurrences.map((p) => ({ ...p, frequency: neo4j.int(p.frequency) })) },
+      );
+      await removeOrphans(tx, previous);
+    });
+  }
+
+  async deleteDocument(documentId: string): Promise<void> {
+    await this.write(async (tx) => {
+      const previous = await removeContribution(tx, documentId);
+      await tx.run('MATCH (d:Document {id: $documentId}) DETACH DELETE d', { documentId });
+      await removeOrphans(tx, previous);
+    });
+  }
+
+  async documentEntities(documentIds: readonly string[], perDocument: number) {
+    const records = await this.run(
+      'read',
+      `UNWIND $documentIds AS documentId
+       CALL {
+         WITH documentId
+         MATCH (:Document {id: documentId})-[c:CONTAINS]->(e:Entity)
+         RETURN e.id AS entityId, c.confidence AS confidence ORDER BY confidence DESC, entityId LIMIT $perDocument
+       }
+       RETURN documentId, entityId, confidence`,
+      { documentIds, perDocument: neo4j.int(perDocument) },
+    );
+    return records.map((r) => ({ documentId: r.get('documentId') as string, entityId: r.get('entityId') as string, confidence: r.get('confidence') as number }));
+  }
+
+  async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
+    const depth = checkedDepth(options.depth);
+    if (seeds.length === 0) return [];
+    const types = checkedRelationTypes(options.relationTypes ?? allRelationTypes).join('|');
+    const records = await this.run(
+      'read',
+      `UNWIND $seeds AS seed
+       MATCH (s:Entity {id: seed.id})
+       MATCH path = (s)-[:${types}*0..${depth}]-(n:Entity)
+       WITH n, min(length(path)) AS distance,
+            max(seed.score * reduce(w = 1.0, r IN relationships(path) | w * r.weight)) AS relevance
+       WHERE NOT n.id IN $exclude
+       WITH n, distance, round(relevance, 9) AS relevance
+       RETURN n.id AS id, n.name AS name, n.type AS type, distance, relevance
+       ORDER BY relevance DESC, distance ASC, name ASC, id ASC
+       LIMIT $limit`,
+      { seeds, exclude: options.exclude ?? [], limit: neo4j.int(options.limit) },
+    );
+    return records.map((r) => r.toObject() as RankedEntity).sort(compareRanked);
+  }
+
+  async neighbours(id: string, options: { relationTypes: readonly RelationType[]; limit: number }): Promise<Neighbour[]> {
+    const types = checkedRelationTypes(options.relationTypes).join('|');
+    const records = await this.run(
+      'read',
+      `MATCH (e:Entity {id: $id})-[r:${types}]-(n:Entity)
+       RETURN ${ENTITY_REF('n')} AS entity, ${RELATION} AS relation
+       ORDER BY r.weight DESC, n.name, n.id, r.id
+       LIMIT $limit`,
+      { id, limit: neo4j.int(options.limit) },
+    );
+    return records.map((r) => ({ entity: r.get('entity') as EntityRef, relation: r.get('relation') as GraphRelation }));
+  }
+
+  async shortestPath(from: string, to: string, maxHops: number): Promise<GraphPath | undefined> {
+    const hops = checkedDepth(maxHops, 1, 16);
+    if (from === to) {
+      const entity = await this.getEntity(from);
+      return entity === undefined ? undefined : { nodes: [{ id: entity.id, name: entity.name, type: entity.type }], relations: [], length: 0 };
+    }
+    const records = await this.run(
+      'read',
+      `MATCH (a:Entity {id: $from}), (b:Entity {id: $to})
+       MATCH path = shortestPath((a)-[:${allRelationTypes.join('|')}*..${hops}]-(b))
+       RETURN [n IN nodes(path) | ${ENTITY_REF('n')}] AS nodes, [r IN relationships(path) | ${RELATION}] AS relations`,
+      { from, to },
+    );
+    const record = records[0];
+    if (record === undefined) return undefined;
+    const relations = record.get('relations') as GraphRelation[];
+    return { nodes: record.get('nodes') as EntityRef[], relations, length: relations.length };
+  }
+
+  async project(ownerId: string | undefined): Promise<ProjectedGraph> {
+    const [nodes, edges] = await Promise.all([
+      this.run(
+        'read',
+        `MATCH (n:Entity) WHERE $ownerId IS NULL OR n.ownerId = $ownerId RETURN ${ENTITY_REF('n')} AS n ORDER BY n.id`,
+        { ownerId: ownerId ?? null },
+      ),
+      this.run(
+        'read',
+        `MATCH (a:Entity)-[r:${allRelationTypes.join('|')}]->(b:Entity) WHERE $ownerId IS NULL OR a.ownerId = $ownerId
+         RETURN a.id AS source, b.id AS target, r.weight AS weight ORDER BY r.id`,
+        { ownerId: ownerId ?? null },
+      ),
+    ]);
+    return {
+      nodes: nodes.map((r) => r.get('n') as EntityRef),
+      edges: edges.map((r) => r.toObject() as { source: string; target: string; weight: number }),
+    };
   }
 
   async ping(): Promise<void> {
@@ -65,14 +267,80 @@ export class Neo4jGraphStore implements GraphStore {
     await this.driver.close();
   }
 
-  private async run(mode: 'read' | 'write', cypher: string, params: Record<string, unknown> = {}) {
+  /** The Graph Data Science procedures, when the server has the plugin. */
+  async hasGds(): Promise<boolean> {
+    const records = await this.run('read', "SHOW PROCEDURES YIELD name WHERE name = 'gds.pageRank.stream' RETURN count(*) AS n");
+    return Number(records[0]?.get('n') ?? 0) > 0;
+  }
+
+  /** Runs Cypher in an auto-commit read or write; driver and server failures become UNAVAILABLE. */
+  async run(mode: 'read' | 'write', cypher: string, params: Record<string, unknown> = {}): Promise<Neo4jRecord[]> {
     try {
       const result = await this.driver.executeQuery(cypher, params, {
         routing: mode === 'read' ? neo4j.routing.READ : neo4j.routing.WRITE,
       });
       return result.records;
     } catch (error) {
-      throw new AppError('UNAVAILABLE', { message: 'graph store is unavailable', cause: error });
+      throw unavailable(error);
     }
   }
+
+  /** One managed write transaction (retried by the driver on deadlocks); then the version advances. */
+  private async write<T>(work: (tx: ManagedTransaction) => Promise<T>): Promise<T> {
+    const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
+    try {
+      const result = await session.executeWrite(work);
+      await session.executeWrite((tx) => tx.run("MERGE (m:GraphMeta {id: 'graph'}) SET m.version = coalesce(m.version, 0) + 1"));
+      return result;
+    } catch (error) {
+      throw unavailable(error);
+    } finally {
+      await session.close();
+    }
+  }
+}
+
+function unavailable(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  return new AppError('UNAVAILABLE', { message: 'graph store is unavailable', cause: error });
+}
+
+/** Takes a document's CONTAINS and its share of CO_OCCURS counts out; returns the entities it contained. */
+async function removeContribution(tx: ManagedTransaction, documentId: string): Promise<string[]> {
+  await tx.run(
+    `MATCH (:Document {id: $documentId})-[:CONTAINS]->(:Entity)-[r:CO_OCCURS]-(:Entity)
+     WHERE $documentId IN r.documents
+     WITH DISTINCT r
+     WITH r, [i IN range(0, size(r.documents) - 1) WHERE r.documents[i] <> $documentId] AS keep
+     WITH r, [i IN keep | r.documents[i]] AS documents, [i IN keep | r.documentFrequencies[i]] AS counts
+     WITH r, documents, counts, reduce(s = 0, c IN counts | s + c) AS frequency
+     SET r.documents = documents, r.documentFrequencies = counts, r.frequency = frequency,
+         r.strength = toFloat(frequency) / (frequency + 1), r.weight = toFloat(frequency) / (frequency + 1)
+     WITH r WHERE size(r.documents) = 0
+     DELETE r`,
+    { documentId },
+  );
+  const result = await tx.run(
+    `MATCH (:Document {id: $documentId})-[c:CONTAINS]->(e:Entity)
+     DELETE c
+     RETURN collect(e.id) AS ids`,
+    { documentId },
+  );
+  return (result.records[0]?.get('ids') as string[] | undefined) ?? [];
+}
+
+/** Deletes extracted entities among `ids` that no document contains any more. */
+async function removeOrphans(tx: ManagedTransaction, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  // The write lock (SET) comes before the check, so an ingestion linking one of them
+  // concurrently is either seen by the check or waits and creates the entity anew.
+  await tx.run(
+    `UNWIND $ids AS id
+     MATCH (e:Entity {id: id})
+     SET e._lock = true
+     REMOVE e._lock
+     WITH e WHERE NOT coalesce(e.manual, false) AND NOT EXISTS { (e)<-[:CONTAINS]-(:Document) }
+     DETACH DELETE e`,
+    { ids },
+  );
 }

@@ -1,41 +1,257 @@
 import type pg from 'pg';
-import type { GraphEntity, GraphStore } from './graph-store.js';
+import { AppError } from '../../errors/app-error.js';
+import { withTransaction } from '../postgres/transaction.js';
+import {
+  checkedDepth,
+  checkedRelationTypes,
+  compareRanked,
+  relationTypes as allRelationTypes,
+  type DocumentGraph,
+  type EntityRef,
+  type ExpandOptions,
+  type GraphEntity,
+  type GraphPath,
+  type GraphRelation,
+  type GraphStore,
+  type Neighbour,
+  type ProjectedGraph,
+  type RankedEntity,
+  type RelationType,
+} from './graph-store.js';
+
+const relationColumns = (r: string) => `${r}.id, ${r}.source_id as source, ${r}.target_id as target,
+  ${r}.relation_type as "relationType", ${r}.type, ${r}.weight, ${r}.frequency, ${r}.documents`;
+const RELATION_COLUMNS = relationColumns('graph_relations');
+const ENTITY_COLUMNS = `id, owner_id as "ownerId", name, type, description, properties, manual`;
+/** Both directions of every relation: the graph is walked undirected, as Cypher's `-[]-`. */
+const ADJACENT = `(select source_id as src, target_id as dst, relation_type, weight from graph_relations
+  union all select target_id, source_id, relation_type, weight from graph_relations)`;
+/** PostgreSQL reports these when concurrent writers meet; the whole transaction is retried. */
+const RETRYABLE = new Set(['40001', '40P01']);
 
 /**
- * The knowledge graph kept in PostgreSQL tables (migration 0001), for the embedded
- * default; graph algorithms run in process on what these tables hold.
+ * The knowledge graph kept in PostgreSQL tables (migrations 0001 and 0005), for the
+ * embedded default: neighbourhoods by recursive queries, shortest paths by a breadth-first
+ * search that asks for one level at a time, algorithms in process on `project()`.
  */
 export class PostgresGraphStore implements GraphStore {
   constructor(private readonly pool: pg.Pool) {}
 
   async init(): Promise<void> {}
 
+  async version(): Promise<string> {
+    const result = await this.pool.query<{ v: string }>('select last_value::text || is_called::text as v from graph_version_seq');
+    return result.rows[0]?.v ?? '0';
+  }
+
   async upsertEntities(entities: readonly GraphEntity[]): Promise<void> {
     if (entities.length === 0) return;
-    await this.pool.query(
-      `insert into graph_entities (id, name, type, properties)
-       select * from unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])
-       on conflict (id) do update
-         set name = excluded.name, type = excluded.type, properties = excluded.properties, updated_at = now()`,
-      [
-        entities.map((e) => e.id),
-        entities.map((e) => e.name),
-        entities.map((e) => e.type),
-        entities.map((e) => JSON.stringify(e.properties)),
-      ],
-    );
+    const sorted = [...entities].sort((a, b) => (a.id < b.id ? -1 : 1));
+    await this.write(async (client) => {
+      await client.query(
+        `insert into graph_entities (id, owner_id, name, type, description, properties, manual)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[], $7::boolean[])
+         on conflict (id) do update
+           set name = excluded.name, type = excluded.type, description = excluded.description,
+               properties = excluded.properties, manual = graph_entities.manual or excluded.manual, updated_at = now()`,
+        [
+          sorted.map((e) => e.id),
+          sorted.map((e) => e.ownerId),
+          sorted.map((e) => e.name),
+          sorted.map((e) => e.type),
+          sorted.map((e) => e.description),
+          sorted.map((e) => JSON.stringify(e.properties)),
+          sorted.map((e) => e.manual),
+        ],
+      );
+    });
   }
 
   async getEntity(id: string): Promise<GraphEntity | undefined> {
-    const result = await this.pool.query<GraphEntity>(
-      'select id, name, type, properties from graph_entities where id = $1',
-      [id],
-    );
+    const result = await this.pool.query<GraphEntity>(`select ${ENTITY_COLUMNS} from graph_entities where id = $1`, [id]);
     return result.rows[0];
   }
 
   async deleteEntity(id: string): Promise<void> {
-    await this.pool.query('delete from graph_entities where id = $1', [id]);
+    await this.write(async (client) => {
+      await client.query('delete from graph_entities where id = $1', [id]);
+    });
+  }
+
+  async upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation> {
+    return this.write(async (client) => {
+      const result = await client.query<GraphRelation>(
+        `insert into graph_relations (id, source_id, target_id, relation_type, type, weight)
+         select $1, s.id, t.id, 'RELATED_TO', $4, $5 from graph_entities s, graph_entities t where s.id = $2 and t.id = $3
+         on conflict (relation_type, source_id, target_id, type) do update set weight = excluded.weight, updated_at = now()
+         returning ${RELATION_COLUMNS}`,
+        [relation.id, relation.source, relation.target, relation.type, relation.weight],
+      );
+      const row = result.rows[0];
+      if (row === undefined) throw new AppError('NOT_FOUND', { message: 'both entities of a relation must exist' });
+      return row;
+    });
+  }
+
+  async getRelation(id: string): Promise<GraphRelation | undefined> {
+    const result = await this.pool.query<GraphRelation>(`select ${RELATION_COLUMNS} from graph_relations where id = $1`, [id]);
+    return result.rows[0];
+  }
+
+  async deleteRelation(id: string): Promise<boolean> {
+    return this.write(async (client) => {
+      const result = await client.query("delete from graph_relations where id = $1 and relation_type = 'RELATED_TO'", [id]);
+      return (result.rowCount ?? 0) > 0;
+    });
+  }
+
+  async replaceDocument(graph: DocumentGraph): Promise<void> {
+    const { document } = graph;
+    const entities = [...graph.entities].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const pairs = [...graph.cooccurrences].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.target < b.target ? -1 : 1));
+    await this.write(async (client) => {
+      await client.query(
+        `insert into graph_documents (id, owner_id, title) values ($1, $2, $3)
+         on conflict (id) do update set title = excluded.title, updated_at = now()`,
+        [document.id, document.ownerId, document.title],
+      );
+      const previous = await this.removeContribution(client, document.id);
+      await client.query(
+        `insert into graph_entities (id, owner_id, name, type)
+         select * from unnest($1::text[], $2::text[], $3::text[], $4::text[])
+         on conflict (id) do update set updated_at = now()`,
+        [entities.map((e) => e.id), entities.map(() => document.ownerId), entities.map((e) => e.name), entities.map((e) => e.type)],
+      );
+      await client.query(
+        `insert into graph_contains (document_id, entity_id, confidence, position, context)
+         select $1, * from unnest($2::text[], $3::float8[], $4::int[], $5::text[])`,
+        [document.id, entities.map((e) => e.id), entities.map((e) => e.confidence), entities.map((e) => e.position), entities.map((e) => e.context)],
+      );
+      await client.query(
+        `insert into graph_cooccurrences (document_id, source_id, target_id, frequency)
+         select $1, * from unnest($2::text[], $3::text[], $4::int[])`,
+        [document.id, pairs.map((p) => p.source), pairs.map((p) => p.target), pairs.map((p) => p.frequency)],
+      );
+      await this.recountCooccurrences(client, [...previous.pairs, ...pairs.map((p) => [p.source, p.target] as [string, string])]);
+      await this.removeOrphans(client, previous.entities);
+    });
+  }
+
+  async deleteDocument(documentId: string): Promise<void> {
+    await this.write(async (client) => {
+      const previous = await this.removeContribution(client, documentId);
+      await client.query('delete from graph_documents where id = $1', [documentId]);
+      await this.recountCooccurrences(client, previous.pairs);
+      await this.removeOrphans(client, previous.entities);
+    });
+  }
+
+  async documentEntities(documentIds: readonly string[], perDocument: number) {
+    const result = await this.pool.query<{ documentId: string; entityId: string; confidence: number }>(
+      `select d.id as "documentId", c.entity_id as "entityId", c.confidence
+       from unnest($1::text[]) as d(id)
+       cross join lateral (
+         select entity_id, confidence from graph_contains where document_id = d.id
+         order by confidence desc, entity_id collate "C" limit $2) c`,
+      [documentIds, perDocument],
+    );
+    return result.rows;
+  }
+
+  async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
+    const depth = checkedDepth(options.depth);
+    if (seeds.length === 0) return [];
+    const result = await this.pool.query<RankedEntity>(
+      `with recursive walk (node, relevance, depth, visited) as (
+         select s.id, s.score::float8, 0, array[s.id] from unnest($1::text[], $2::float8[]) as s(id, score)
+         union all
+         select a.dst, w.relevance * a.weight, w.depth + 1, w.visited || a.dst
+         from walk w join ${ADJACENT} a on a.src = w.node
+         where w.depth < $3 and a.relation_type = any($4) and a.dst <> all(w.visited)
+       )
+       select e.id, e.name, e.type, min(w.depth)::int as distance, round(max(w.relevance)::numeric, 9)::float8 as relevance
+       from walk w join graph_entities e on e.id = w.node
+       where e.id <> all($5::text[])
+       group by e.id
+       order by relevance desc, distance, e.name collate "C", e.id collate "C"
+       limit $6`,
+      [
+        seeds.map((s) => s.id),
+        seeds.map((s) => s.score),
+        depth,
+        checkedRelationTypes(options.relationTypes ?? allRelationTypes),
+        options.exclude ?? [],
+        options.limit,
+      ],
+    );
+    return result.rows.sort(compareRanked);
+  }
+
+  async neighbours(id: string, options: { relationTypes: readonly RelationType[]; limit: number }): Promise<Neighbour[]> {
+    const result = await this.pool.query<GraphRelation & { neighbourId: string; neighbourName: string; neighbourType: string }>(
+      `select ${relationColumns('r')}, e.id as "neighbourId", e.name as "neighbourName", e.type as "neighbourType"
+       from graph_relations r join graph_entities e on e.id = case when r.source_id = $1 then r.target_id else r.source_id end
+       where (r.source_id = $1 or r.target_id = $1) and r.relation_type = any($2)
+       order by r.weight desc, e.name collate "C", e.id collate "C", r.id collate "C"
+       limit $3`,
+      [id, checkedRelationTypes(options.relationTypes), options.limit],
+    );
+    return result.rows.map(({ neighbourId, neighbourName, neighbourType, ...relation }) => ({
+      entity: { id: neighbourId, name: neighbourName, type: neighbourType },
+      relation,
+    }));
+  }
+
+  async shortestPath(from: string, to: string, maxHops: number): Promise<GraphPath | undefined> {
+    const ends = await this.pool.query<EntityRef>('select id, name, type from graph_entities where id = any($1)', [[from, to]]);
+    const start = ends.rows.find((e) => e.id === from);
+    if (start === undefined || !ends.rows.some((e) => e.id === to)) return undefined;
+    if (from === to) return { nodes: [start], relations: [], length: 0 };
+    // Breadth-first, one query per level; `reachedBy` holds the relation each node was first reached through.
+    const reachedBy = new Map<string, GraphRelation | null>([[from, null]]);
+    let frontier = [from];
+    for (let hop = 0; hop < maxHops && frontier.length > 0 && !reachedBy.has(to); hop++) {
+      const level = await this.pool.query<GraphRelation & { reached: string }>(
+        `select a.dst as reached, ${relationColumns('a')} from
+           (select source_id as src, target_id as dst, * from graph_relations where source_id = any($1)
+            union all select target_id, source_id, * from graph_relations where target_id = any($1)) a
+         order by a.src collate "C", a.dst collate "C", a.id collate "C"`,
+        [frontier],
+      );
+      const next: string[] = [];
+      for (const { reached, ...relation } of level.rows) {
+        if (reachedBy.has(reached)) continue;
+        reachedBy.set(reached, relation);
+        next.push(reached);
+      }
+      frontier = next;
+    }
+    if (!reachedBy.has(to)) return undefined;
+    const relations: GraphRelation[] = [];
+    const ids = [to];
+    for (let at = to; at !== from; ) {
+      const relation = reachedBy.get(at) as GraphRelation;
+      relations.unshift(relation);
+      at = relation.source === at ? relation.target : relation.source;
+      ids.unshift(at);
+    }
+    const names = await this.pool.query<EntityRef>('select id, name, type from graph_entities where id = any($1)', [ids]);
+    const byId = new Map(names.rows.map((e) => [e.id, e]));
+    return { nodes: ids.map((id) => byId.get(id) as EntityRef), relations, length: relations.length };
+  }
+
+  async project(ownerId: string | undefined): Promise<ProjectedGraph> {
+    const nodes = await this.pool.query<EntityRef>(
+      'select id, name, type from graph_entities where $1::text is null or owner_id = $1 order by id collate "C"',
+      [ownerId ?? null],
+    );
+    const edges = await this.pool.query<{ source: string; target: string; weight: number }>(
+      `select r.source_id as source, r.target_id as target, r.weight from graph_relations r
+       join graph_entities e on e.id = r.source_id where $1::text is null or e.owner_id = $1
+       order by r.id collate "C"`,
+      [ownerId ?? null],
+    );
+    return { nodes: nodes.rows, edges: edges.rows };
   }
 
   async ping(): Promise<void> {
@@ -43,4 +259,79 @@ export class PostgresGraphStore implements GraphStore {
   }
 
   async close(): Promise<void> {}
+
+  /** One write transaction, retried on deadlock or serialisation failure; the version advances after commit. */
+  private async write<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await withTransaction(this.pool, work);
+        await this.pool.query("select nextval('graph_version_seq')");
+        return result;
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (attempt >= 5 || code === undefined || !RETRYABLE.has(code)) throw error;
+        await new Promise((r) => setTimeout(r, 10 * attempt * Math.random()));
+      }
+    }
+  }
+
+  /** Deletes a document's CONTAINS and co-occurrence counts; returns what they touched. */
+  private async removeContribution(client: pg.PoolClient, documentId: string) {
+    const contained = await client.query<{ entity_id: string }>(
+      'delete from graph_contains where document_id = $1 returning entity_id',
+      [documentId],
+    );
+    const pairs = await client.query<{ source_id: string; target_id: string }>(
+      'delete from graph_cooccurrences where document_id = $1 returning source_id, target_id',
+      [documentId],
+    );
+    return {
+      entities: contained.rows.map((r) => r.entity_id),
+      pairs: pairs.rows.map((r) => [r.source_id, r.target_id] as [string, string]),
+    };
+  }
+
+  /** Makes each pair's CO_OCCURS row the sum of its per-document counts (none: no row). */
+  private async recountCooccurrences(client: pg.PoolClient, pairs: ReadonlyArray<[string, string]>): Promise<void> {
+    if (pairs.length === 0) return;
+    const unique = [...new Map(pairs.map((p) => [`${p[0]}\u0000${p[1]}`, p])).values()].sort((a, b) =>
+      a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1,
+    );
+    const sources = unique.map((p) => p[0]);
+    const targets = unique.map((p) => p[1]);
+    await client.query(
+      `insert into graph_relations (id, source_id, target_id, relation_type, type, weight, frequency, documents)
+       select 'co_' || md5(c.source_id || '/' || c.target_id), c.source_id, c.target_id, 'CO_OCCURS', '',
+              sum(c.frequency)::float8 / (sum(c.frequency) + 1), sum(c.frequency), -- cooccurrenceStrength
+              array_agg(c.document_id order by c.document_id collate "C")
+       from graph_cooccurrences c join unnest($1::text[], $2::text[]) as p(s, t) on c.source_id = p.s and c.target_id = p.t
+       group by c.source_id, c.target_id
+       order by c.source_id, c.target_id
+       on conflict (relation_type, source_id, target_id, type) do update
+         set weight = excluded.weight, frequency = excluded.frequency, documents = excluded.documents, updated_at = now()`,
+      [sources, targets],
+    );
+    await client.query(
+      `delete from graph_relations r using unnest($1::text[], $2::text[]) as p(s, t)
+       where r.relation_type = 'CO_OCCURS' and r.source_id = p.s and r.target_id = p.t
+         and not exists (select 1 from graph_cooccurrences c where c.source_id = p.s and c.target_id = p.t)`,
+      [sources, targets],
+    );
+  }
+
+  /** Deletes extracted entities among `ids` that no document contains any more. */
+  private async removeOrphans(client: pg.PoolClient, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    // Locked first, in id order: a concurrent ingestion that links one of them either
+    // commits before the check below sees it, or waits and then inserts it anew.
+    const locked = await client.query<{ id: string }>(
+      'select id from graph_entities where id = any($1) order by id for update',
+      [[...new Set(ids)]],
+    );
+    await client.query(
+      `delete from graph_entities e where e.id = any($1) and not e.manual
+         and not exists (select 1 from graph_contains c where c.entity_id = e.id)`,
+      [locked.rows.map((r) => r.id)],
+    );
+  }
 }
