@@ -1,6 +1,6 @@
 import { zodToJsonSchema } from 'zod-to-json-schema';
 import { errorCodes } from './errors.js';
-import { loginBody, refreshBody, registerBody } from './http.js';
+import { algorithmBody, createEntityBody, createRelationBody, loginBody, refreshBody, registerBody } from './http.js';
 import { payloadSchemas } from './schemas.js';
 
 /**
@@ -14,7 +14,14 @@ export function protocolDocument(): Record<string, unknown> {
   for (const [event, schema] of Object.entries(payloadSchemas)) {
     definitions[`event:${event}`] = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none' });
   }
-  for (const [name, schema] of Object.entries({ register: registerBody, login: loginBody, refresh: refreshBody })) {
+  for (const [name, schema] of Object.entries({
+    register: registerBody,
+    login: loginBody,
+    refresh: refreshBody,
+    graphEntity: createEntityBody,
+    graphRelation: createRelationBody,
+    graphAlgorithm: algorithmBody,
+  })) {
     definitions[`http:${name}`] = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none' });
   }
   return {

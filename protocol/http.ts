@@ -51,3 +51,58 @@ export interface AuthResponse {
   /** Single-use token for `POST /v1/auth/refresh` (an addition to PROTOCOL v1). */
   refreshToken: string;
 }
+
+/** An entity or relation id in a path or query (any text; it only ever travels as a query parameter). */
+const graphId = z.string().min(1).max(200);
+
+/** `POST /v1/graph/entities` body: an entity of the caller, added by hand. */
+export const createEntityBody = z
+  .object({
+    name: printable('name', 200),
+    type: printable('type', 50),
+    description: z.string().max(2000).optional(),
+    properties: z.record(z.unknown()).optional(),
+  })
+  .strict();
+
+/** `POST /v1/graph/relations` body: a RELATED_TO between two entities of the same user. */
+export const createRelationBody = z
+  .object({
+    from: graphId,
+    to: graphId,
+    /** Only RELATED_TO can be made by hand; CO_OCCURS comes from documents. */
+    relationType: z.literal('RELATED_TO').default('RELATED_TO'),
+    /** Free-text kind, for example `概念关联` or `part-of`. */
+    type: z.string().max(100).default(''),
+    weight: z.number().min(0).max(1).default(1),
+  })
+  .strict();
+
+/** `GET /v1/graph/entities/:id/related` query. */
+export const relatedQuery = z
+  .object({ depth: z.coerce.number().int().min(1).max(3).default(2), limit: z.coerce.number().int().min(1).max(100).default(10) })
+  .strict();
+
+/** `GET /v1/graph/entities/:id/neighbors` query: `types` is a comma-separated subset of RELATED_TO, CO_OCCURS. */
+export const neighboursQuery = z
+  .object({
+    types: z
+      .string()
+      .default('RELATED_TO,CO_OCCURS')
+      .transform((value) => value.split(',').map((t) => t.trim()))
+      .pipe(z.array(z.enum(['RELATED_TO', 'CO_OCCURS'])).min(1)),
+    limit: z.coerce.number().int().min(1).max(200).default(50),
+  })
+  .strict();
+
+/** `GET /v1/graph/path` query. */
+export const pathQuery = z
+  .object({ from: graphId, to: graphId, maxHops: z.coerce.number().int().min(1).max(8).default(6) })
+  .strict();
+
+/** `POST /v1/graph/algorithms/:name` body (admin). */
+export const algorithmBody = z
+  .object({ ownerId: z.string().min(1).max(200).optional(), limit: z.coerce.number().int().min(1).max(1000).default(20) })
+  .strict();
+
+export const graphIdParams = z.object({ id: graphId });

@@ -9,6 +9,9 @@ import { registerAdminRoutes } from './http/admin.js';
 import { registerDocumentRoutes } from './http/documents.js';
 import { retrieveHandler } from './realtime/handlers/retrieve-handler.js';
 import { DocumentService } from './services/documents/document-service.js';
+import { KeywordEntityExtractor, noEntities } from './services/graph/extraction.js';
+import { GraphService } from './services/graph/graph-service.js';
+import { registerGraphRoutes } from './http/graph.js';
 import { BullMqQueue } from './stores/queue/bullmq-queue.js';
 import type { JobQueue } from './stores/queue/job-queue.js';
 import { MemoryQueue } from './stores/queue/memory-queue.js';
@@ -147,6 +150,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       objects: stores.objects,
       vectors: stores.vectors,
       embedder: stores.embedder,
+      graph: stores.graph,
+      extractor: config.knowledge.extractor === 'none' ? noEntities : new KeywordEntityExtractor(config.knowledge.maxEntitiesPerDocument),
       locks: stores.locks,
       queue,
       audit: stores.db.audit,
@@ -155,6 +160,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       tmpDir: path.join(config.dataDir, 'tmp'),
     });
     await registerDocumentRoutes(http, { documents, tokens, maxBytes: config.documents.maxBytes });
+    const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
+    registerGraphRoutes(http, { graph, tokens });
     registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens, limits });
     registerAdminRoutes(http, { tokens, configs: stores.db.configs, users: stores.db.users, directory, audit: stores.db.audit, limits });
     await http.ready();
@@ -205,7 +212,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         ...sessionHandlers(context),
         ...messageHandlers(context),
         ...audioHandlers(context),
-        retrieve: retrieveHandler({ sessions, embedder: stores.embedder, vectors: stores.vectors }),
+        retrieve: retrieveHandler({ sessions, embedder: stores.embedder, vectors: stores.vectors, graph }),
       },
       onDisconnect: (socket) => {
         const cleanup = (async () => {

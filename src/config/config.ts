@@ -51,6 +51,8 @@ export interface Config {
   readonly redis: RedisConfig;
   readonly vector: VectorConfig;
   readonly graph: GraphConfig;
+  /** Entity extraction and graph algorithms. */
+  readonly knowledge: { readonly extractor: 'keywords' | 'none'; readonly maxEntitiesPerDocument: number; readonly gds: 'auto' | 'off' };
   readonly objects: ObjectsConfig;
   readonly embeddings: { readonly url: string | undefined; readonly model: string; readonly apiKey: string | undefined; readonly dim: number };
   readonly migrateOnStart: boolean;

@@ -91,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.NEO4J_URI !== undefined
         ? { mode: 'neo4j', uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD }
         : { mode: 'postgres' },
+    knowledge: { extractor: e.GRAPH_EXTRACTOR, maxEntitiesPerDocument: e.GRAPH_MAX_ENTITIES_PER_DOCUMENT, gds: e.GRAPH_GDS },
     objects,
     embeddings: { url: e.EMBEDDINGS_URL, model: e.EMBEDDINGS_MODEL, apiKey: e.EMBEDDINGS_API_KEY, dim: e.EMBEDDING_DIM },
     migrateOnStart: e.MIGRATE_ON_START,

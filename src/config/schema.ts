@@ -254,6 +254,12 @@ export const envSchema = {
   INGEST_STALLED_MS: positiveInt(30_000, 600_000),
   /** Attempts per ingestion job before the document is marked failed. Default 3. */
   INGEST_ATTEMPTS: positiveInt(3, 20),
+  /** Entity extraction during ingestion: `keywords` (built in, English and Chinese) or `none`. Default `keywords`. */
+  GRAPH_EXTRACTOR: z.preprocess(emptyToUndefined, z.enum(['keywords', 'none']).default('keywords')),
+  /** Most entities kept per document (the most confident). Default 100. */
+  GRAPH_MAX_ENTITIES_PER_DOCUMENT: positiveInt(100, 1_000),
+  /** Graph algorithms through Neo4j's Graph Data Science plugin when it is installed (`auto`), or always in process (`off`). Default `auto`. */
+  GRAPH_GDS: z.preprocess(emptyToUndefined, z.enum(['auto', 'off']).default('auto')),
   /** Apply migrations at start under a database lock. Default true. */
   MIGRATE_ON_START: bool(true),
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */

@@ -41,7 +41,8 @@ const auditQuery = z
   })
   .strict();
 
-async function requireAdmin(request: FastifyRequest, tokens: TokenService): Promise<Caller> {
+/** The caller, who must be an admin (FORBIDDEN otherwise). */
+export async function requireAdmin(request: FastifyRequest, tokens: TokenService): Promise<Caller> {
   const caller = await authenticate(request, tokens);
   if (caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'admins only' });
   return caller;

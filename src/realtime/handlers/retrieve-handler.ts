@@ -1,21 +1,26 @@
 import { AppError } from '../../errors/app-error.js';
-import type { Embedder } from '../../stores/embeddings/embedder.js';
-import type { VectorIndex } from '../../stores/vector/vector-index.js';
+import type { GraphService } from '../../services/graph/graph-service.js';
 import type { SessionService } from '../../services/session-service.js';
+import type { Embedder } from '../../stores/embeddings/embedder.js';
+import type { RankedEntity } from '../../stores/graph/graph-store.js';
+import type { VectorIndex } from '../../stores/vector/vector-index.js';
 import type { EventHandler } from '../dispatcher.js';
 import { callerOf } from '../context.js';
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+/** Entities returned per answer: twice the chunks asked for, at least 10. */
+const entityLimit = (topK: number) => Math.max(10, 2 * topK);
 
 /**
- * `retrieve` (PROTOCOL section 6), vector part: the query is embedded and searched among
- * the documents of the session's owner (when `sessionId` is given and the caller may act
- * on it: services retrieve for the user they serve) or of the caller. When the vector store
- * is down the answer is empty with `degraded: ['vector']`. The graph part comes with the
- * knowledge-graph issue; until then `entities` is empty.
+ * `retrieve` (PROTOCOL section 6). The query is embedded and searched among the documents
+ * of the session's owner (when `sessionId` is given and the caller may act on it: services
+ * retrieve for the user they serve) or of the caller; then the knowledge graph expands the
+ * hit documents' entities up to `graphDepth` hops (ranking in GraphService.expandHits).
+ * Each half that fails leaves its part empty and is named in `degraded`; the graph half
+ * has nothing to expand when the vector half is down.
  */
-export function retrieveHandler(deps: { sessions: SessionService; embedder: Embedder; vectors: VectorIndex }): EventHandler<'retrieve'> {
-  return async ({ query, topK, documentIds, sessionId }, socket) => {
+export function retrieveHandler(deps: { sessions: SessionService; embedder: Embedder; vectors: VectorIndex; graph: GraphService }): EventHandler<'retrieve'> {
+  return async ({ query, topK = 5, documentIds, graphDepth = 1, sessionId }, socket) => {
     const started = performance.now();
     const caller = callerOf(socket);
     const ownerId = sessionId === undefined ? caller.userId : (await deps.sessions.authorize(caller, sessionId)).userId;
@@ -24,17 +29,30 @@ export function retrieveHandler(deps: { sessions: SessionService; embedder: Embe
     const degraded: ('vector' | 'graph')[] = [];
     let chunks: Awaited<ReturnType<VectorIndex['search']>> = [];
     try {
-      chunks = await deps.vectors.search(embedding ?? [], { topK: topK ?? 5, ownerId, ...(documentIds === undefined ? {} : { documentIds }) });
+      chunks = await deps.vectors.search(embedding ?? [], { topK, ownerId, ...(documentIds === undefined ? {} : { documentIds }) });
     } catch (error) {
-      if (error instanceof AppError && error.status < 500) throw error;
+      if (!unavailable(error)) throw error;
       degraded.push('vector');
     }
     const searched = performance.now();
+    let entities: RankedEntity[] = [];
+    try {
+      entities = await deps.graph.expandHits(chunks, query, graphDepth, entityLimit(topK));
+    } catch (error) {
+      if (!unavailable(error)) throw error;
+      degraded.push('graph');
+    }
+    const expanded = performance.now();
     return {
       chunks,
-      entities: [],
-      timings: { embedMs: round(embedded - started), vectorMs: round(searched - embedded), graphMs: 0, totalMs: round(performance.now() - started) },
+      entities,
+      timings: { embedMs: round(embedded - started), vectorMs: round(searched - embedded), graphMs: round(expanded - searched), totalMs: round(expanded - started) },
       ...(degraded.length === 0 ? {} : { degraded }),
     };
   };
+}
+
+/** A store failure (not a refusal of the request): the retrieval degrades instead of failing. */
+function unavailable(error: unknown): boolean {
+  return !(error instanceof AppError) || error.status >= 500;
 }

@@ -15,7 +15,9 @@ import type { ObjectStore } from '../../stores/object/object-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/repositories/documents.js';
 import type { JobQueue } from '../../stores/queue/job-queue.js';
+import type { GraphStore } from '../../stores/graph/graph-store.js';
 import type { VectorIndex, VectorRecord } from '../../stores/vector/vector-index.js';
+import { documentGraph, type EntityExtractor } from '../graph/extraction.js';
 import type { Caller } from '../session-service.js';
 import { chunkText, detectDocumentType, documentTypes, extractText, type DocumentType } from './text.js';
 
@@ -26,6 +28,8 @@ export interface DocumentServiceOptions {
   objects: ObjectStore;
   vectors: VectorIndex;
   embedder: Embedder;
+  graph: GraphStore;
+  extractor: EntityExtractor;
   locks: LockManager;
   queue: JobQueue;
   audit: AuditLog;
@@ -60,7 +64,8 @@ export function titleFromFilename(filename: string): string {
 /**
  * Documents: uploads are spooled to a temporary file (never held whole in memory), typed
  * from their bytes, stored in object storage under a key made of ids only, and ingested in
- * the background as queue jobs: text, overlapping chunks, embeddings, vector index. Exactly
+ * the background as queue jobs: text, overlapping chunks, embeddings, vector index, and the
+ * entities and co-occurrences the extractor finds, in the knowledge graph. Exactly
  * one worker ingests a document at a time (a cluster lock), and the final status write is
  * fenced, so a worker that stalled past its lease cannot overwrite the result of the next.
  */
@@ -143,10 +148,11 @@ export class DocumentService {
     return this.options.objects.presignedGetUrl(document.filePath, 900);
   }
 
-  /** Removes a document from the vector index, object storage and PostgreSQL. */
+  /** Removes a document from the vector index, the graph, object storage and PostgreSQL. */
   async delete(caller: Caller, id: string): Promise<void> {
     const document = await this.get(caller, id);
     await this.options.vectors.deleteByDocument(id);
+    await this.options.graph.deleteDocument(id);
     if (document.filePath !== null) await this.options.objects.delete(document.filePath);
     await this.options.documents.delete(id);
     await this.options.audit.record(caller, { action: 'document.delete', resourceType: 'document', resourceId: id });
@@ -181,6 +187,11 @@ export class DocumentService {
       }
       await this.options.vectors.deleteByDocument(id);
       await this.options.vectors.insert(records);
+      const entities = await this.options.extractor.extract(text);
+      if (signal.aborted) throw new Error('lost the ingestion lock');
+      await this.options.graph.replaceDocument(
+        documentGraph({ id, ownerId: document.userId, title: document.title }, entities, chunks.map((c) => c.content)),
+      );
       // `ready` promises that a search finds the chunks: some servers (milvus-lite) make
       // inserts visible a moment later whatever the consistency level asked for.
       await this.waitSearchable(id, records.length);

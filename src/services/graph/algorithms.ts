@@ -1,0 +1,103 @@
+import { UndirectedGraph } from 'graphology';
+import louvainModule from 'graphology-communities-louvain';
+import betweennessModule from 'graphology-metrics/centrality/betweenness.js';
+import pagerankModule from 'graphology-metrics/centrality/pagerank.js';
+import type { EntityRef, ProjectedGraph } from '../../stores/graph/graph-store.js';
+
+// CommonJS interop: at run time each default import is the function that the packages'
+// type declarations describe as `default` of the module.
+const louvain = louvainModule as unknown as typeof louvainModule.default;
+const betweenness = betweennessModule as unknown as typeof betweennessModule.default;
+const pagerank = pagerankModule as unknown as typeof pagerankModule.default;
+
+export const algorithmNames = ['pagerank', 'louvain', 'betweenness'] as const;
+export type AlgorithmName = (typeof algorithmNames)[number];
+
+/** One entity in an algorithm's answer: a score (centralities) or a community (Louvain). */
+export interface AlgorithmRow extends EntityRef {
+  score?: number;
+  community?: number;
+}
+
+/** What `POST /v1/graph/algorithms/:name` answers. */
+export interface AlgorithmResult {
+  algorithm: AlgorithmName;
+  /** `gds` (Neo4j Graph Data Science) or `graphology` (in process over the projected graph). */
+  engine: 'gds' | 'graphology';
+  nodeCount: number;
+  relationshipCount: number;
+  /** Best first (highest score; for Louvain, largest community first). */
+  results: AlgorithmRow[];
+  /** Louvain: number of communities and the modularity of the partition. */
+  communityCount?: number;
+  modularity?: number;
+  computeMs: number;
+}
+
+/** The same parameters for both engines: PageRank damping and convergence, Louvain's seed. */
+export const PAGERANK = { dampingFactor: 0.85, maxIterations: 100, tolerance: 1e-6 } as const;
+const LOUVAIN_SEED = 42;
+
+/**
+ * Runs an algorithm in process with graphology. The projected graph is undirected;
+ * parallel relations between two entities add up into one weighted edge. PageRank and
+ * Louvain use the weights, betweenness counts hops (unnormalised: the number of shortest
+ * paths between other entities that pass through, split between equal paths). PageRank
+ * scores sum to 1.
+ */
+export function runInProcess(name: AlgorithmName, projected: ProjectedGraph, limit: number): AlgorithmResult {
+  const started = performance.now();
+  const graph = new UndirectedGraph<Record<string, never>, { weight: number }>();
+  const refs = new Map(projected.nodes.map((n) => [n.id, n]));
+  for (const node of projected.nodes) graph.addNode(node.id);
+  for (const { source, target, weight } of projected.edges) {
+    if (source === target || !graph.hasNode(source) || !graph.hasNode(target)) continue;
+    graph.updateEdge(source, target, (attributes) => ({ weight: (attributes.weight ?? 0) + weight }));
+  }
+  const base = { algorithm: name, engine: 'graphology' as const, nodeCount: graph.order, relationshipCount: projected.edges.length };
+  if (name === 'louvain') {
+    const detailed = louvain.detailed(graph, { getEdgeWeight: 'weight', rng: seededRandom(LOUVAIN_SEED) });
+    const rows = rankCommunities(Object.entries(detailed.communities).map(([id, community]) => ({ ...(refs.get(id) as EntityRef), community })));
+    return { ...base, results: rows.slice(0, limit), communityCount: detailed.count, modularity: detailed.modularity, computeMs: elapsed(started) };
+  }
+  const scores =
+    name === 'pagerank'
+      ? pagerank(graph, { getEdgeWeight: 'weight', alpha: PAGERANK.dampingFactor, maxIterations: PAGERANK.maxIterations, tolerance: PAGERANK.tolerance })
+      : betweenness(graph, { getEdgeWeight: null, normalized: false });
+  return { ...base, results: rankScores(Object.entries(scores).map(([id, score]) => ({ ...(refs.get(id) as EntityRef), score })), limit), computeMs: elapsed(started) };
+}
+
+/** Highest score first, ties by name and id; scores rounded to 9 decimals. */
+export function rankScores(rows: AlgorithmRow[], limit: number): AlgorithmRow[] {
+  return rows
+    .map((r) => ({ ...r, score: Math.round((r.score ?? 0) * 1e9) / 1e9 }))
+    .sort((a, b) => b.score - a.score || (a.name < b.name ? -1 : a.name > b.name ? 1 : a.id < b.id ? -1 : 1))
+    .slice(0, limit);
+}
+
+/**
+ * Communities renumbered from 0, largest first (ties: the community whose smallest member id
+ * sorts first), so that two engines or two runs that find the same partition answer alike.
+ */
+export function rankCommunities(rows: AlgorithmRow[]): AlgorithmRow[] {
+  const members = new Map<number, AlgorithmRow[]>();
+  for (const row of rows) members.set(row.community as number, [...(members.get(row.community as number) ?? []), row]);
+  const ordered = [...members.values()]
+    .map((group) => group.sort((a, b) => (a.id < b.id ? -1 : 1)))
+    .sort((a, b) => b.length - a.length || ((a[0] as AlgorithmRow).id < (b[0] as AlgorithmRow).id ? -1 : 1));
+  return ordered.flatMap((group, community) => group.map((row) => ({ ...row, community })));
+}
+
+/** mulberry32: Louvain visits nodes in random order; a fixed seed makes runs repeatable. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

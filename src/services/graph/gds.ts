@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import neo4j from 'neo4j-driver';
+import type { EntityRef } from '../../stores/graph/graph-store.js';
+import type { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
+import { PAGERANK, rankCommunities, rankScores, type AlgorithmName, type AlgorithmResult, type AlgorithmRow } from './algorithms.js';
+
+/** The procedure of each algorithm and what it yields. */
+const PROCEDURES: Record<AlgorithmName, string> = {
+  pagerank: `CALL gds.pageRank.stream($graph, {relationshipWeightProperty: 'weight', dampingFactor: $damping,
+               maxIterations: $iterations, tolerance: $tolerance}) YIELD nodeId, score`,
+  louvain: `CALL gds.louvain.stream($graph, {relationshipWeightProperty: 'weight'}) YIELD nodeId, communityId`,
+  betweenness: 'CALL gds.betweenness.stream($graph) YIELD nodeId, score',
+};
+
+/**
+ * Runs an algorithm with Neo4j's Graph Data Science plugin. The server projects the entity
+ * graph (one owner's or all) into a named in-memory graph of its own, undirected with the
+ * relation weights, runs the procedure in stream mode and drops the projection, also when
+ * the run fails. Scores are brought to the in-process engine's scale (PageRank summing
+ * to 1; betweenness halved, since GDS counts each pair of an undirected graph twice).
+ */
+export async function runWithGds(
+  store: Neo4jGraphStore,
+  name: AlgorithmName,
+  options: { ownerId?: string | undefined; limit: number },
+): Promise<AlgorithmResult> {
+  const started = performance.now();
+  const graph = `voicehelper-${randomUUID()}`;
+  const projected = await store.run(
+    'write',
+    `MATCH (a:Entity) WHERE $ownerId IS NULL OR a.ownerId = $ownerId
+     OPTIONAL MATCH (a)-[r:RELATED_TO|CO_OCCURS]->(b:Entity)
+     WITH gds.graph.project($graph, a, b, {relationshipProperties: {weight: coalesce(r.weight, 1.0)}},
+                            {undirectedRelationshipTypes: ['*']}) AS g
+     RETURN g.nodeCount AS nodes, g.relationshipCount AS relationships`,
+    { graph, ownerId: options.ownerId ?? null },
+  );
+  try {
+    const records = await store.run(
+      'read',
+      `${PROCEDURES[name]}
+       WITH gds.util.asNode(nodeId) AS n, ${name === 'louvain' ? 'communityId' : 'score'} AS value
+       RETURN n.id AS id, n.name AS name, n.type AS type, value`,
+      { graph, damping: PAGERANK.dampingFactor, iterations: neo4j.int(PAGERANK.maxIterations), tolerance: PAGERANK.tolerance },
+    );
+    const rows = records.map((r) => ({ ...(r.toObject() as EntityRef), value: Number(r.get('value')) }));
+    const base = {
+      algorithm: name,
+      engine: 'gds' as const,
+      nodeCount: Number(projected[0]?.get('nodes') ?? 0),
+      // Undirected projections hold each relation once per direction.
+      relationshipCount: Number(projected[0]?.get('relationships') ?? 0) / 2,
+    };
+    const toRow = ({ value, ...ref }: EntityRef & { value: number }, key: 'score' | 'community', scale = 1): AlgorithmRow => ({ ...ref, [key]: value * scale });
+    if (name === 'louvain') {
+      const results = rankCommunities(rows.map((r) => toRow(r, 'community')));
+      const communityCount = new Set(results.map((r) => r.community)).size;
+      return { ...base, results: results.slice(0, options.limit), communityCount, computeMs: elapsed(started) };
+    }
+    const total = rows.reduce((sum, r) => sum + r.value, 0);
+    const scale = name === 'pagerank' ? (total > 0 ? 1 / total : 1) : 0.5;
+    return { ...base, results: rankScores(rows.map((r) => toRow(r, 'score', scale)), options.limit), computeMs: elapsed(started) };
+  } finally {
+    await store.run('write', 'CALL gds.graph.drop($graph, false) YIELD graphName RETURN graphName', { graph }).catch(() => undefined);
+  }
+}
+
+const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;
