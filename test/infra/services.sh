@@ -75,8 +75,11 @@ build_neo4j_launcher() {
      && [ "$dir/target/classes/voicehelper/Neo4jLauncher.class" -nt "$dir/src/main/java/voicehelper/Neo4jLauncher.java" ]; then
     return
   fi
-  log "building the Neo4j launcher (neo4j-harness from Maven Central, cached in ~/.m2)"
+  log "building the Neo4j launcher (neo4j-harness and GDS from Maven Central, cached in ~/.m2)"
   mvn -q -B -f "$dir/pom.xml" compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt >&2
+  # Neo4j finds procedures by scanning its plugin directory: the GDS jars (also on the classpath).
+  rm -rf "$dir/target/plugins" && mkdir -p "$dir/target/plugins"
+  tr ':' '\n' < "$dir/target/classpath.txt" | grep '/org/neo4j/gds/' | xargs -I{} ln -s {} "$dir/target/plugins/"
 }
 
 wait_for() { # name, seconds, command...
@@ -151,7 +154,8 @@ up() {
     --requirepass "$TEST_REDIS_PASSWORD"
   start milvus "$MILVUS_VENV/bin/milvus-lite" server --data-dir "$RUN/milvus" --host 127.0.0.1 --port "$milvus_port"
   start neo4j java -Xmx1g -cp "$ROOT/test/infra/neo4j/target/classes:$(cat "$ROOT/test/infra/neo4j/target/classpath.txt")" \
-    voicehelper.Neo4jLauncher --dir "$RUN/neo4j" --port "$neo4j_port" --parent-pid "$OWNER_PID"
+    voicehelper.Neo4jLauncher --dir "$RUN/neo4j" --port "$neo4j_port" --parent-pid "$OWNER_PID" \
+    --plugins "$ROOT/test/infra/neo4j/target/plugins"
   mkdir -p "$RUN/s3"
   ROOT_ACCESS_KEY="$TEST_S3_ACCESS_KEY" ROOT_SECRET_KEY="$TEST_S3_SECRET_KEY" \
     start s3 "$VERSITYGW" --port "127.0.0.1:$s3_port" posix "$RUN/s3"

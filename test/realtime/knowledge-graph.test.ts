@@ -11,11 +11,15 @@ const SECOND = 'Microsoft Azure hosts many services. Microsoft Azure regions run
 
 type Json = Record<string, any>;
 
-/** The same behaviour on Neo4j (the harness) and on the embedded graph in PostgreSQL. */
+/**
+ * The same behaviour on Neo4j (the harness, with the Graph Data Science plugin), on Neo4j
+ * with algorithms in process, and on the embedded graph in PostgreSQL.
+ */
 describe.each([
-  ['Neo4j', {}],
-  ['the embedded graph in PostgreSQL', { NEO4J_URI: '' }],
-])('knowledge graph on %s', (_name, overrides: Record<string, string>) => {
+  ['Neo4j with GDS', {}, 'gds'],
+  ['Neo4j, algorithms in process', { GRAPH_GDS: 'off' }, 'graphology'],
+  ['the embedded graph in PostgreSQL', { NEO4J_URI: '' }, 'graphology'],
+])('knowledge graph on %s', (_name, overrides: Record<string, string>, engine) => {
   let cluster: TestCluster;
   let alice: { id: string; token: string };
   let bob: { id: string; token: string };
@@ -195,7 +199,7 @@ describe.each([
 
     const pagerank = await run('pagerank');
     expect(pagerank.status).toBe(200);
-    expect(pagerank.body).toMatchObject({ algorithm: 'pagerank', nodeCount: 11, relationshipCount: 11, cached: false });
+    expect(pagerank.body).toMatchObject({ algorithm: 'pagerank', engine, nodeCount: 11, relationshipCount: 11, cached: false });
     const score = (rows: Json[], name: string) => rows.find((r) => r.name === name)?.score as number;
     // By hand: with damping d, N = 11 nodes and k = 4 leaves, leaf = (1-d)/N + d·hub/k and
     // hub = (1-d)/N + d·k·leaf give leaf = (1 + d/k) / (N(1 + d)); the star, 5 of the 11

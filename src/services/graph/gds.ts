@@ -16,8 +16,7 @@ const PROCEDURES: Record<AlgorithmName, string> = {
  * Runs an algorithm with Neo4j's Graph Data Science plugin. The server projects the entity
  * graph (one owner's or all) into a named in-memory graph of its own, undirected with the
  * relation weights, runs the procedure in stream mode and drops the projection, also when
- * the run fails. Scores are brought to the in-process engine's scale (PageRank summing
- * to 1; betweenness halved, since GDS counts each pair of an undirected graph twice).
+ * the run fails. PageRank scores are scaled to sum to 1, as the in-process engine's do.
  */
 export async function runWithGds(
   store: Neo4jGraphStore,
@@ -58,7 +57,7 @@ export async function runWithGds(
       return { ...base, results: results.slice(0, options.limit), communityCount, computeMs: elapsed(started) };
     }
     const total = rows.reduce((sum, r) => sum + r.value, 0);
-    const scale = name === 'pagerank' ? (total > 0 ? 1 / total : 1) : 0.5;
+    const scale = name === 'pagerank' && total > 0 ? 1 / total : 1;
     return { ...base, results: rankScores(rows.map((r) => toRow(r, 'score', scale)), options.limit), computeMs: elapsed(started) };
   } finally {
     await store.run('write', 'CALL gds.graph.drop($graph, false) YIELD graphName RETURN graphName', { graph }).catch(() => undefined);
