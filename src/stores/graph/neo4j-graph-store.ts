@@ -25,6 +25,9 @@ export interface Neo4jGraphStoreOptions {
   password: string | undefined;
 }
 
+/** Longest a single query may run on the server (algorithms on GDS included). */
+const QUERY_TIMEOUT_MS = 60_000;
+
 /** A relationship as every query returns it. */
 const RELATION = `{id: r.id, source: startNode(r).id, target: endNode(r).id, relationType: type(r), type: coalesce(r.type, ''),
   weight: r.weight, frequency: coalesce(r.frequency, 0), documents: coalesce(r.documents, [])}`;
@@ -273,15 +276,20 @@ export class Neo4jGraphStore implements GraphStore {
     return Number(records[0]?.get('n') ?? 0) > 0;
   }
 
-  /** Runs Cypher in an auto-commit read or write; driver and server failures become UNAVAILABLE. */
+  /**
+   * Runs Cypher in an auto-commit transaction, once: a read that fails is reported at once
+   * (retrieval degrades rather than waiting out the driver's retries). Driver and server
+   * failures become UNAVAILABLE.
+   */
   async run(mode: 'read' | 'write', cypher: string, params: Record<string, unknown> = {}): Promise<Neo4jRecord[]> {
+    const session = this.driver.session({ defaultAccessMode: mode === 'read' ? neo4j.session.READ : neo4j.session.WRITE });
     try {
-      const result = await this.driver.executeQuery(cypher, params, {
-        routing: mode === 'read' ? neo4j.routing.READ : neo4j.routing.WRITE,
-      });
+      const result = await session.run(cypher, params, { timeout: QUERY_TIMEOUT_MS });
       return result.records;
     } catch (error) {
       throw unavailable(error);
+    } finally {
+      await session.close().catch(() => undefined);
     }
   }
 

@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RetrieveResult } from '../../protocol/events.js';
+import { request } from '../helpers/client.js';
+import { eventually, TestCluster } from '../helpers/cluster.js';
+import { tempDir } from '../helpers/env.js';
+import { freePort } from '../helpers/ports.js';
+
+const LAUNCHER = path.resolve('test/infra/neo4j/target');
+
+/** A Neo4j of this test's own (the harness launcher that `npm test` built), so that it can be stopped. */
+async function startNeo4j(): Promise<{ uri: string; process: ChildProcess }> {
+  const port = await freePort();
+  const classpath = `${LAUNCHER}/classes:${readFileSync(`${LAUNCHER}/classpath.txt`, 'utf8').trim()}`;
+  const child = spawn('java', ['-Xmx512m', '-cp', classpath, 'voicehelper.Neo4jLauncher', '--dir', tempDir('vh-neo4j-'), '--port', String(port), '--parent-pid', String(process.pid)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('Neo4j did not start in 90 s')), 90_000);
+    child.once('exit', (code) => reject(new Error(`Neo4j exited with ${code}`)));
+    child.stdout?.on('data', (data: Buffer) => {
+      if (data.toString().includes('READY')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  return { uri: `bolt://127.0.0.1:${port}`, process: child };
+}
+
+describe('retrieve with Neo4j stopped', () => {
+  let neo4j: { uri: string; process: ChildProcess };
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    neo4j = await startNeo4j();
+    cluster = await TestCluster.start(1, { NEO4J_URI: neo4j.uri, EMBEDDING_DIM: '256', DEPENDENCY_TIMEOUT_MS: '500' });
+  }, 120_000);
+  afterAll(async () => {
+    neo4j?.process.kill('SIGKILL');
+    await cluster?.stop();
+  });
+
+  it('answers the vector part with degraded: [graph] once Neo4j is gone', async () => {
+    const alice = await cluster.user();
+    const form = new FormData();
+    form.append('file', new Blob(['OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API.'], { type: 'text/plain' }), 'a.txt');
+    const headers = { authorization: `Bearer ${alice.token}` };
+    const created = (await (await fetch(`${cluster.urls[0]}/v1/documents`, { method: 'POST', headers, body: form })).json()) as { document: { id: string } };
+    await eventually(async () => {
+      const document = (await (await fetch(`${cluster.urls[0]}/v1/documents/${created.document.id}`, { headers })).json()) as { document: { status: string } };
+      expect(document.document.status).toBe('ready');
+    }, 30_000);
+    const socket = await cluster.connect(0, alice);
+    const ask = () => request<RetrieveResult>(socket, 'retrieve', { query: 'Where is GPT-4 trained?', topK: 1, graphDepth: 1 });
+
+    const healthy = await ask();
+    expect(healthy.ok && healthy.data.entities.map((e) => e.name)).toEqual(expect.arrayContaining(['OpenAI', 'GPT-4']));
+    expect(healthy.ok && healthy.data.degraded).toBeUndefined();
+
+    neo4j.process.kill('SIGKILL');
+    await new Promise((resolve) => neo4j.process.once('exit', resolve));
+    const degraded = await ask();
+    expect(degraded.ok).toBe(true);
+    if (!degraded.ok) return;
+    expect(degraded.data.degraded).toEqual(['graph']);
+    expect(degraded.data.chunks[0]?.documentId).toBe(created.document.id);
+    expect(degraded.data.entities).toEqual([]);
+    // Readiness names the graph as down but stays 200: it is optional by default.
+    const ready = await fetch(`${cluster.urls[0]}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(((await ready.json()) as { dependencies: Record<string, unknown> }).dependencies['graph']).toMatchObject({ status: 'down', required: false });
+  }, 60_000);
+});
