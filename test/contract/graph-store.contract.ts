@@ -210,11 +210,22 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
         cooccurrences: [pair('OpenAI', 'GPT', 3)],
       });
       expect(await graph.getEntity(id('OpenAI', 'NAME'))).toMatchObject({ name: 'OpenAI', ownerId: owner, manual: false });
-      expect(await graph.documentEntities([d1.id, d2.id], 2)).toEqual([
-        { documentId: d1.id, entityId: id('OpenAI', 'NAME'), confidence: 0.9 },
-        { documentId: d1.id, entityId: id('GPT', 'NAME'), confidence: 0.7 },
-        { documentId: d2.id, entityId: id('OpenAI', 'NAME'), confidence: 0.8 },
-        { documentId: d2.id, entityId: id('GPT', 'NAME'), confidence: 0.6 },
+      // Seeds from documents: the two most confident entities of each, scored by document × confidence.
+      const seeded = await graph.expandDocuments(
+        [
+          { id: d1.id, score: 1 },
+          { id: d2.id, score: 0.5 },
+        ],
+        { perDocument: 2, depth: 0, limit: 10 },
+      );
+      expect(seeded.map((e) => [e.name, e.distance, e.relevance])).toEqual([
+        ['OpenAI', 0, 0.9],
+        ['GPT', 0, 0.7],
+      ]);
+      const twoHops = await graph.expandDocuments([{ id: d2.id, score: 1 }], { perDocument: 1, depth: 1, limit: 10 });
+      expect(twoHops.map((e) => [e.name, e.distance, Number(e.relevance.toFixed(6))])).toEqual([
+        ['OpenAI', 0, 0.8],
+        ['GPT', 1, Number((0.8 * (5 / 6)).toFixed(6))],
       ]);
       const cooccurs = async () => (await graph.neighbours(id('GPT', 'NAME'), { relationTypes: ['CO_OCCURS'], limit: 10 })).map((n) => n.relation);
       const both = (await cooccurs()).find((r) => r.documents.length === 2);
@@ -226,7 +237,7 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
       const v1 = await graph.version();
       await graph.deleteDocument(d1.id);
       expect(await graph.version()).not.toBe(v1);
-      expect(await graph.documentEntities([d1.id], 10)).toEqual([]);
+      expect(await graph.expandDocuments([{ id: d1.id, score: 1 }], { perDocument: 10, depth: 2, limit: 10 })).toEqual([]);
       expect(await cooccurs()).toEqual([expect.objectContaining({ frequency: 3, weight: 0.75, documents: [d2.id] })]);
       expect(await graph.getEntity(id('Only in d1', 'NAME'))).toBeUndefined();
       expect(await graph.getEntity(id('Kept by hand', 'NAME'))).toMatchObject({ manual: true });

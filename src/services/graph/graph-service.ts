@@ -12,9 +12,10 @@ import {
   type RankedEntity,
   type RelationType,
 } from '../../stores/graph/graph-store.js';
-import type { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
+import { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { Caller } from '../session-service.js';
+import { mentionIn } from './extraction.js';
 import { runInProcess, type AlgorithmName, type AlgorithmResult } from './algorithms.js';
 import { runWithGds } from './gds.js';
 
@@ -134,8 +135,8 @@ export class GraphService {
     if (hit !== undefined && hit.version === version && Date.now() - hit.at < ALGORITHM_CACHE_MS) return { ...hit.result, cached: true };
     const store = this.options.graph;
     const result =
-      'hasGds' in store && (await this.hasGds(store as Neo4jGraphStore))
-        ? await runWithGds(store as Neo4jGraphStore, name, options)
+      store instanceof Neo4jGraphStore && (await this.hasGds(store))
+        ? await runWithGds(store, name, options)
         : runInProcess(name, await store.project(options.ownerId), options.limit);
     this.cache.delete(key);
     this.cache.set(key, { version, at: Date.now(), result });
@@ -155,18 +156,13 @@ export class GraphService {
     const best = new Map<string, number>();
     for (const hit of hits) best.set(hit.documentId, Math.max(best.get(hit.documentId) ?? 0, Math.max(0, hit.score)));
     if (best.size === 0) return [];
-    const contained = await this.options.graph.documentEntities([...best.keys()], SEEDS_PER_DOCUMENT);
-    const seeds = new Map<string, number>();
-    for (const { documentId, entityId: id, confidence } of contained) {
-      seeds.set(id, Math.max(seeds.get(id) ?? 0, (best.get(documentId) ?? 0) * confidence));
-    }
-    const expanded = await this.options.graph.expand(
-      [...seeds].map(([id, score]) => ({ id, score })),
-      { depth, limit: limit * 3 },
+    const expanded = await this.options.graph.expandDocuments(
+      [...best].map(([id, score]) => ({ id, score })),
+      { perDocument: SEEDS_PER_DOCUMENT, depth, limit: limit * 3 },
     );
     const asked = normaliseName(query);
     return expanded
-      .map((e) => ({ ...e, relevance: round(asked.includes(normaliseName(e.name)) ? e.relevance * 2 : e.relevance) }))
+      .map((e) => ({ ...e, relevance: round(mentionIn(asked, normaliseName(e.name)) >= 0 ? e.relevance * 2 : e.relevance) }))
       .sort((a, b) => b.relevance - a.relevance || a.distance - b.distance || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .slice(0, limit);
   }

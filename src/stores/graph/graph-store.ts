@@ -117,11 +117,15 @@ export interface GraphStore {
   replaceDocument(graph: DocumentGraph): Promise<void>;
   /** Removes the document node, its contribution, and extracted entities nothing else mentions. */
   deleteDocument(documentId: string): Promise<void>;
-  /** The entities the documents contain, best confidence first, at most `perDocument` each. */
-  documentEntities(
-    documentIds: readonly string[],
-    perDocument: number,
-  ): Promise<Array<{ documentId: string; entityId: string; confidence: number }>>;
+  /**
+   * `expand` seeded from documents: the `perDocument` most confident entities each document
+   * contains, with score = the document's score × the CONTAINS confidence (the best over
+   * the documents). One round trip, whatever the number of seeds.
+   */
+  expandDocuments(
+    documents: ReadonlyArray<{ id: string; score: number }>,
+    options: ExpandOptions & { perDocument: number },
+  ): Promise<RankedEntity[]>;
   /**
    * Entities within `depth` hops of the seeds (seeds included at distance 0): relevance is
    * the seed's score times the product of the weights along the path, the best over all

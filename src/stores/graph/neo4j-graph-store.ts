@@ -174,40 +174,27 @@ export class Neo4jGraphStore implements GraphStore {
     });
   }
 
-  async documentEntities(documentIds: readonly string[], perDocument: number) {
-    const records = await this.run(
-      'read',
-      `UNWIND $documentIds AS documentId
-       CALL {
-         WITH documentId
-         MATCH (:Document {id: documentId})-[c:CONTAINS]->(e:Entity)
-         RETURN e.id AS entityId, c.confidence AS confidence ORDER BY confidence DESC, entityId LIMIT $perDocument
-       }
-       RETURN documentId, entityId, confidence`,
-      { documentIds, perDocument: neo4j.int(perDocument) },
-    );
-    return records.map((r) => ({ documentId: r.get('documentId') as string, entityId: r.get('entityId') as string, confidence: r.get('confidence') as number }));
+  async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
+    if (seeds.length === 0) return [];
+    return this.walk('UNWIND $seeds AS seed MATCH (s:Entity {id: seed.id}) WITH s, seed.score AS score', { seeds }, options);
   }
 
-  async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
-    const depth = checkedDepth(options.depth);
-    if (seeds.length === 0) return [];
-    const types = checkedRelationTypes(options.relationTypes ?? allRelationTypes).join('|');
-    const records = await this.run(
-      'read',
-      `UNWIND $seeds AS seed
-       MATCH (s:Entity {id: seed.id})
-       MATCH path = (s)-[:${types}*0..${depth}]-(n:Entity)
-       WITH n, min(length(path)) AS distance,
-            max(seed.score * reduce(w = 1.0, r IN relationships(path) | w * r.weight)) AS relevance
-       WHERE NOT n.id IN $exclude
-       WITH n, distance, round(relevance, 9) AS relevance
-       RETURN n.id AS id, n.name AS name, n.type AS type, distance, relevance
-       ORDER BY relevance DESC, distance ASC, name ASC, id ASC
-       LIMIT $limit`,
-      { seeds, exclude: options.exclude ?? [], limit: neo4j.int(options.limit) },
+  async expandDocuments(
+    documents: ReadonlyArray<{ id: string; score: number }>,
+    options: ExpandOptions & { perDocument: number },
+  ): Promise<RankedEntity[]> {
+    if (documents.length === 0) return [];
+    return this.walk(
+      `UNWIND $documents AS document
+       CALL {
+         WITH document
+         MATCH (:Document {id: document.id})-[c:CONTAINS]->(e:Entity)
+         RETURN e AS s, document.score * c.confidence AS score ORDER BY c.confidence DESC, e.id LIMIT $perDocument
+       }
+       WITH s, max(score) AS score`,
+      { documents, perDocument: neo4j.int(options.perDocument) },
+      options,
     );
-    return records.map((r) => r.toObject() as RankedEntity).sort(compareRanked);
   }
 
   async neighbours(id: string, options: { relationTypes: readonly RelationType[]; limit: number }): Promise<Neighbour[]> {
@@ -274,6 +261,25 @@ export class Neo4jGraphStore implements GraphStore {
   async hasGds(): Promise<boolean> {
     const records = await this.run('read', "SHOW PROCEDURES YIELD name WHERE name = 'gds.pageRank.stream' RETURN count(*) AS n");
     return Number(records[0]?.get('n') ?? 0) > 0;
+  }
+
+  /** Paths of up to `depth` hops from the seeds `(s, score)`; per entity the best relevance and the fewest hops. */
+  private async walk(seeds: string, params: Record<string, unknown>, options: ExpandOptions): Promise<RankedEntity[]> {
+    const depth = checkedDepth(options.depth);
+    const types = checkedRelationTypes(options.relationTypes ?? allRelationTypes).join('|');
+    const records = await this.run(
+      'read',
+      `${seeds}
+       MATCH path = (s)-[:${types}*0..${depth}]-(n:Entity)
+       WITH n, min(length(path)) AS distance, max(score * reduce(w = 1.0, r IN relationships(path) | w * r.weight)) AS relevance
+       WHERE NOT n.id IN $exclude
+       WITH n, distance, round(relevance, 9) AS relevance
+       RETURN n.id AS id, n.name AS name, n.type AS type, distance, relevance
+       ORDER BY relevance DESC, distance ASC, name ASC, id ASC
+       LIMIT $limit`,
+      { ...params, exclude: options.exclude ?? [], limit: neo4j.int(options.limit) },
+    );
+    return records.map((r) => r.toObject() as RankedEntity).sort(compareRanked);
   }
 
   /**

@@ -146,45 +146,26 @@ export class PostgresGraphStore implements GraphStore {
     });
   }
 
-  async documentEntities(documentIds: readonly string[], perDocument: number) {
-    const result = await this.pool.query<{ documentId: string; entityId: string; confidence: number }>(
-      `select d.id as "documentId", c.entity_id as "entityId", c.confidence
-       from unnest($1::text[]) as d(id)
-       cross join lateral (
-         select entity_id, confidence from graph_contains where document_id = d.id
-         order by confidence desc, entity_id collate "C" limit $2) c`,
-      [documentIds, perDocument],
-    );
-    return result.rows;
+  async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
+    if (seeds.length === 0) return [];
+    return this.walk('select * from unnest($1::text[], $2::float8[]) as s(id, score)', [seeds.map((s) => s.id), seeds.map((s) => s.score)], options);
   }
 
-  async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
-    const depth = checkedDepth(options.depth);
-    if (seeds.length === 0) return [];
-    const result = await this.pool.query<RankedEntity>(
-      `with recursive walk (node, relevance, depth, visited) as (
-         select s.id, s.score::float8, 0, array[s.id] from unnest($1::text[], $2::float8[]) as s(id, score)
-         union all
-         select a.dst, w.relevance * a.weight, w.depth + 1, w.visited || a.dst
-         from walk w join ${ADJACENT} a on a.src = w.node
-         where w.depth < $3 and a.relation_type = any($4) and a.dst <> all(w.visited)
-       )
-       select e.id, e.name, e.type, min(w.depth)::int as distance, round(max(w.relevance)::numeric, 9)::float8 as relevance
-       from walk w join graph_entities e on e.id = w.node
-       where e.id <> all($5::text[])
-       group by e.id
-       order by relevance desc, distance, e.name collate "C", e.id collate "C"
-       limit $6`,
-      [
-        seeds.map((s) => s.id),
-        seeds.map((s) => s.score),
-        depth,
-        checkedRelationTypes(options.relationTypes ?? allRelationTypes),
-        options.exclude ?? [],
-        options.limit,
-      ],
+  async expandDocuments(
+    documents: ReadonlyArray<{ id: string; score: number }>,
+    options: ExpandOptions & { perDocument: number },
+  ): Promise<RankedEntity[]> {
+    if (documents.length === 0) return [];
+    return this.walk(
+      `select c.entity_id as id, max(d.score * c.confidence) as score
+       from unnest($1::text[], $2::float8[]) as d(id, score)
+       cross join lateral (
+         select entity_id, confidence from graph_contains where document_id = d.id
+         order by confidence desc, entity_id collate "C" limit $3) c
+       group by c.entity_id`,
+      [documents.map((d) => d.id), documents.map((d) => d.score), options.perDocument],
+      options,
     );
-    return result.rows.sort(compareRanked);
   }
 
   async neighbours(id: string, options: { relationTypes: readonly RelationType[]; limit: number }): Promise<Neighbour[]> {
@@ -259,6 +240,33 @@ export class PostgresGraphStore implements GraphStore {
   }
 
   async close(): Promise<void> {}
+
+  /**
+   * Every path of up to `depth` hops from the seeds (no entity twice on a path), by a
+   * recursive query; per entity the best relevance and the fewest hops.
+   */
+  private async walk(seedsQuery: string, seedParams: unknown[], options: ExpandOptions): Promise<RankedEntity[]> {
+    const depth = checkedDepth(options.depth);
+    const at = seedParams.length;
+    const result = await this.pool.query<RankedEntity>(
+      `with recursive seeds as (${seedsQuery}),
+       walk (node, relevance, depth, visited) as (
+         select id, score::float8, 0, array[id] from seeds
+         union all
+         select a.dst, w.relevance * a.weight, w.depth + 1, w.visited || a.dst
+         from walk w join ${ADJACENT} a on a.src = w.node
+         where w.depth < $${at + 1} and a.relation_type = any($${at + 2}) and a.dst <> all(w.visited)
+       )
+       select e.id, e.name, e.type, min(w.depth)::int as distance, round(max(w.relevance)::numeric, 9)::float8 as relevance
+       from walk w join graph_entities e on e.id = w.node
+       where e.id <> all($${at + 3}::text[])
+       group by e.id
+       order by relevance desc, distance, e.name collate "C", e.id collate "C"
+       limit $${at + 4}`,
+      [...seedParams, depth, checkedRelationTypes(options.relationTypes ?? allRelationTypes), options.exclude ?? [], options.limit],
+    );
+    return result.rows.sort(compareRanked);
+  }
 
   /** One write transaction, retried on deadlock or serialisation failure; the version advances after commit. */
   private async write<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
