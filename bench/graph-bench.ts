@@ -65,7 +65,7 @@ function document(i: number, ownerId: string): { text: string; graph: DocumentGr
   return {
     text: `${topic} ${names.join(', ')}`,
     graph: {
-      document: { id: `bench-doc-${i}`, ownerId, title: `document ${i}` },
+      document: { id: `bench-${ownerId}-${i}`, ownerId, title: `document ${i}` },
       entities: names.map((name, j) => ({ id: ids[j] as string, name, type: 'NAME', confidence: 0.5 + next() / 2, position: j * 10, context: name })),
       cooccurrences,
     },

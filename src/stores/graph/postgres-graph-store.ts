@@ -31,8 +31,9 @@ const RETRYABLE = new Set(['40001', '40P01']);
 
 /**
  * The knowledge graph kept in PostgreSQL tables (migrations 0001 and 0005), for the
- * embedded default: neighbourhoods by recursive queries, shortest paths by a breadth-first
- * search that asks for one level at a time, algorithms in process on `project()`.
+ * embedded default: neighbourhoods expanded hop by hop in one query, shortest paths by a
+ * breadth-first search that asks for one level at a time, algorithms in process on
+ * `project()`.
  */
 export class PostgresGraphStore implements GraphStore {
   constructor(private readonly pool: pg.Pool) {}
@@ -242,28 +243,34 @@ export class PostgresGraphStore implements GraphStore {
   async close(): Promise<void> {}
 
   /**
-   * Every path of up to `depth` hops from the seeds (no entity twice on a path), by a
-   * recursive query; per entity the best relevance and the fewest hops.
+   * Expansion from the seeds, one hop per CTE (depth is at most 3): each hop keeps, per
+   * entity, the best relevance reaching it, instead of every path. That gives the same
+   * answer as enumerating simple paths, because weights are at most 1: a walk that comes
+   * back to an entity never beats the path without the loop, in relevance or in hops.
    */
   private async walk(seedsQuery: string, seedParams: unknown[], options: ExpandOptions): Promise<RankedEntity[]> {
     const depth = checkedDepth(options.depth);
+    const types = checkedRelationTypes(options.relationTypes ?? allRelationTypes);
     const at = seedParams.length;
+    const hops = Array.from(
+      { length: depth },
+      (_, i) => `hop${i + 1} as (
+         select a.dst as node, max(h.relevance * a.weight) as relevance
+         from hop${i} h join ${ADJACENT} a on a.src = h.node
+         where a.relation_type = any($${at + 3})
+         group by a.dst)`,
+    );
+    const reached = Array.from({ length: depth + 1 }, (_, i) => `select node, relevance, ${i} as depth from hop${i}`).join(' union all ');
     const result = await this.pool.query<RankedEntity>(
-      `with recursive seeds as (${seedsQuery}),
-       walk (node, relevance, depth, visited) as (
-         select id, score::float8, 0, array[id] from seeds
-         union all
-         select a.dst, w.relevance * a.weight, w.depth + 1, w.visited || a.dst
-         from walk w join ${ADJACENT} a on a.src = w.node
-         where w.depth < $${at + 1} and a.relation_type = any($${at + 2}) and a.dst <> all(w.visited)
-       )
+      `with seeds as (${seedsQuery}),
+       hop0 as (select id as node, max(score)::float8 as relevance from seeds group by id)${hops.map((h) => `,\n       ${h}`).join('')}
        select e.id, e.name, e.type, min(w.depth)::int as distance, round(max(w.relevance)::numeric, 9)::float8 as relevance
-       from walk w join graph_entities e on e.id = w.node
-       where e.id <> all($${at + 3}::text[])
+       from (${reached}) w join graph_entities e on e.id = w.node
+       where e.id <> all($${at + 1}::text[])
        group by e.id
        order by relevance desc, distance, e.name collate "C", e.id collate "C"
-       limit $${at + 4}`,
-      [...seedParams, depth, checkedRelationTypes(options.relationTypes ?? allRelationTypes), options.exclude ?? [], options.limit],
+       limit $${at + 2}`,
+      [...seedParams, options.exclude ?? [], options.limit, ...(depth > 0 ? [types] : [])],
     );
     return result.rows.sort(compareRanked);
   }
