@@ -7,17 +7,11 @@
  *   DATABASE_URL=... npm run bench
  *   BENCH_SECONDS=1 BENCH_WRITERS=1,256 BENCH_SESSIONS=10000 npm run bench
  */
-import { rmSync } from 'node:fs';
-import { mkdtempSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type pg from 'pg';
 import { createLogger } from '../src/logger.js';
+import { benchDatabase } from './database.js';
 import { PostgresMessageStore } from '../src/stores/messages/postgres-message-store.js';
-import { startEmbeddedPostgres } from '../src/stores/postgres/embedded-postgres.js';
-import { migrate } from '../src/stores/postgres/migrator.js';
 import { maintainPartitions } from '../src/stores/postgres/partitions.js';
-import { createPool } from '../src/stores/postgres/pool.js';
 
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 2);
 const writerCounts = (process.env['BENCH_WRITERS'] ?? '1,16,64,256').split(',').map(Number);
@@ -68,25 +62,15 @@ async function run(pool: pg.Pool, sessions: string[], writers: number, mode: 'gr
 }
 
 async function main(): Promise<void> {
-  let url = process.env['DATABASE_URL'];
-  let stop: (() => Promise<void>) | undefined;
-  let dir: string | undefined;
-  if (url === undefined) {
-    dir = mkdtempSync(path.join(tmpdir(), 'vh-bench-'));
-    chmodSync(dir, 0o755);
-    const embedded = await startEmbeddedPostgres({ dir: path.join(dir, 'postgres'), port: 54391, password: 'bench-only' }, logger);
-    url = embedded.url;
-    stop = () => embedded.stop();
-  }
-  const pool = createPool({ url, max: 24 }, logger);
+  const database = await benchDatabase(54391, 24, logger);
+  const { pool } = database;
   try {
-    await migrate(pool, logger);
     await maintainPartitions(pool, { monthsAhead: 1, retentionMonths: 0 }, logger);
     const user = await pool.query<{ id: string }>(
       "insert into users (email, username, password_hash) values ('bench-' || gen_random_uuid() || '@example.test', 'bench', 'x') returning id",
     );
     const userId = user.rows[0]?.id as string;
-    console.log(`message append benchmark: ${seconds}s per run, database ${stop === undefined ? 'from DATABASE_URL' : 'embedded PostgreSQL (fsync on)'}`);
+    console.log(`message append benchmark: ${seconds}s per run, database ${database.description}`);
     console.log('writers  sessions | group commit msg/s   p50 ms   p99 ms  msgs/tx | one tx per msg msg/s   p50 ms   p99 ms | ratio');
     for (const sessionCount of sessionCounts) {
       const created = await pool.query<{ id: string }>(
@@ -103,9 +87,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await pool.end();
-    await stop?.();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    await database.close();
   }
 }
 

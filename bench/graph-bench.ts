@@ -11,19 +11,14 @@
  *   BENCH_ENTITIES=2000 BENCH_QUERIES=50 npm run bench:graph
  */
 import { randomUUID } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { createLogger } from '../src/logger.js';
+import { benchDatabase } from './database.js';
 import type { AlgorithmName } from '../src/services/graph/algorithms.js';
 import { GraphService } from '../src/services/graph/graph-service.js';
 import { LocalEmbedder } from '../src/stores/embeddings/local-embedder.js';
 import { entityId, type DocumentGraph, type GraphStore } from '../src/stores/graph/graph-store.js';
 import { Neo4jGraphStore } from '../src/stores/graph/neo4j-graph-store.js';
 import { PostgresGraphStore } from '../src/stores/graph/postgres-graph-store.js';
-import { startEmbeddedPostgres } from '../src/stores/postgres/embedded-postgres.js';
-import { migrate } from '../src/stores/postgres/migrator.js';
-import { createPool } from '../src/stores/postgres/pool.js';
 import { AuditLog } from '../src/stores/postgres/repositories/audit.js';
 import { MemoryVectorIndex } from '../src/stores/vector/memory-vector-index.js';
 
@@ -150,21 +145,10 @@ async function run(label: string, graph: GraphStore, audit: AuditLog, engines: A
 
 async function main(): Promise<void> {
   console.log(`graph benchmark: ${ENTITIES} entities, ${QUERIES} questions per depth, top 5 chunks, 10 entities per answer`);
-  let url = process.env['DATABASE_URL'];
-  let stop: (() => Promise<void>) | undefined;
-  let dir: string | undefined;
-  if (url === undefined) {
-    dir = mkdtempSync(path.join(tmpdir(), 'vh-bench-'));
-    chmodSync(dir, 0o755);
-    const embedded = await startEmbeddedPostgres({ dir: path.join(dir, 'postgres'), port: 54392, password: 'bench-only' }, logger);
-    url = embedded.url;
-    stop = () => embedded.stop();
-  }
-  const pool = createPool({ url, max: 8 }, logger);
+  const database = await benchDatabase(54392, 8, logger);
   try {
-    await migrate(pool, logger);
-    const audit = new AuditLog(pool, logger);
-    await run(`embedded graph (PostgreSQL${stop === undefined ? ' from DATABASE_URL' : ', embedded'})`, new PostgresGraphStore(pool), audit, ['off']);
+    const audit = new AuditLog(database.pool, logger);
+    await run(`embedded graph (PostgreSQL ${database.description})`, new PostgresGraphStore(database.pool), audit, ['off']);
     const uri = process.env['NEO4J_URI'];
     if (uri !== undefined) {
       const neo4j = new Neo4jGraphStore({ uri, user: process.env['NEO4J_USER'] ?? 'neo4j', password: process.env['NEO4J_PASSWORD'] });
@@ -177,9 +161,7 @@ async function main(): Promise<void> {
       console.log('\n(NEO4J_URI not set: Neo4j not measured)');
     }
   } finally {
-    await pool.end();
-    await stop?.();
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    await database.close();
   }
 }
 
