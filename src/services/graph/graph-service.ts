@@ -16,7 +16,7 @@ import { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { Caller } from '../session-service.js';
 import { mentionIn } from './extraction.js';
-import { runInProcess, type AlgorithmName, type AlgorithmResult } from './algorithms.js';
+import { runInWorker, type AlgorithmName, type AlgorithmResult } from './algorithms.js';
 import { runWithGds } from './gds.js';
 
 export interface GraphServiceOptions {
@@ -47,6 +47,7 @@ const ALGORITHM_CACHE_ENTRIES = 32;
  */
 export class GraphService {
   private readonly cache = new Map<string, { version: string; at: number; result: AlgorithmResult }>();
+  private readonly running = new Map<string, Promise<AlgorithmResult>>();
   private gdsAvailable: Promise<boolean> | undefined;
 
   constructor(private readonly options: GraphServiceOptions) {}
@@ -124,8 +125,8 @@ export class GraphService {
 
   /**
    * Runs an algorithm over the whole entity graph or one owner's (admins only), with the
-   * Graph Data Science plugin when Neo4j has it, otherwise in process. Results are cached
-   * until the graph changes (at most ALGORITHM_CACHE_MS).
+   * Graph Data Science plugin when Neo4j has it, otherwise with graphology on a worker
+   * thread. Results are cached until the graph changes (at most ALGORITHM_CACHE_MS).
    */
   async algorithm(caller: Caller, name: AlgorithmName, options: { ownerId?: string | undefined; limit: number }): Promise<AlgorithmResult & { cached: boolean }> {
     if (caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'admins only' });
@@ -133,11 +134,14 @@ export class GraphService {
     const version = await this.options.graph.version();
     const hit = this.cache.get(key);
     if (hit !== undefined && hit.version === version && Date.now() - hit.at < ALGORITHM_CACHE_MS) return { ...hit.result, cached: true };
-    const store = this.options.graph;
-    const result =
-      store instanceof Neo4jGraphStore && (await this.hasGds(store))
-        ? await runWithGds(store, name, options)
-        : runInProcess(name, await store.project(options.ownerId), options.limit);
+    // The same computation asked again while it runs joins the running one.
+    const runKey = `${key}\u0000${version}`;
+    let running = this.running.get(runKey);
+    if (running === undefined) {
+      running = this.compute(name, options).finally(() => this.running.delete(runKey));
+      this.running.set(runKey, running);
+    }
+    const result = await running;
     this.cache.delete(key);
     this.cache.set(key, { version, at: Date.now(), result });
     if (this.cache.size > ALGORITHM_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
@@ -165,6 +169,13 @@ export class GraphService {
       .map((e) => ({ ...e, relevance: round(mentionIn(asked, normaliseName(e.name)) >= 0 ? e.relevance * 2 : e.relevance) }))
       .sort((a, b) => b.relevance - a.relevance || a.distance - b.distance || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .slice(0, limit);
+  }
+
+  private async compute(name: AlgorithmName, options: { ownerId?: string | undefined; limit: number }): Promise<AlgorithmResult> {
+    const store = this.options.graph;
+    return store instanceof Neo4jGraphStore && (await this.hasGds(store))
+      ? runWithGds(store, name, options)
+      : runInWorker(name, await store.project(options.ownerId), options.limit);
   }
 
   private hasGds(store: Neo4jGraphStore): Promise<boolean> {

@@ -264,11 +264,12 @@ export class PostgresGraphStore implements GraphStore {
     const result = await this.pool.query<RankedEntity>(
       `with seeds as (${seedsQuery}),
        hop0 as (select id as node, max(score)::float8 as relevance from seeds group by id)${hops.map((h) => `,\n       ${h}`).join('')}
-       select e.id, e.name, e.type, min(w.depth)::int as distance, round(max(w.relevance)::numeric, 9)::float8 as relevance
-       from (${reached}) w join graph_entities e on e.id = w.node
-       where e.id <> all($${at + 1}::text[])
-       group by e.id
-       order by relevance desc, distance, e.name collate "C", e.id collate "C"
+       select r.node as id, e.name, e.type, r.distance, r.relevance
+       from (select node, min(depth)::int as distance, round(max(relevance)::numeric, 9)::float8 as relevance
+             from (${reached}) w where node <> all($${at + 1}::text[]) group by node) r
+       -- Names by index per reached entity (limit 1 keeps the planner from a hash join that reads every entity).
+       cross join lateral (select name, type from graph_entities where id = r.node limit 1) e
+       order by r.relevance desc, r.distance, e.name collate "C", r.node collate "C"
        limit $${at + 2}`,
       [...seedParams, options.exclude ?? [], options.limit, ...(depth > 0 ? [types] : [])],
     );
