@@ -47,6 +47,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Read when metrics are scraped; the app points it at the message relay. */
+  relayPendingCount: () => number = () => 0;
+
+  /** Committed messages that arrived out of order and wait for a gap to be filled. */
+  readonly relayPending: Gauge = new Gauge({
+    name: 'voicehelper_relay_pending_messages',
+    help: 'Messages waiting on this node for an earlier seq before delivery',
+    registers: [this.registry],
+    collect: (): void => this.relayPending.set(this.relayPendingCount()),
+  });
+
   /** 1 when a dependency answered its last readiness probe, 0 otherwise. */
   readonly dependencyUp = new Gauge({
     name: 'voicehelper_dependency_up',

@@ -12,6 +12,11 @@ export interface MessageRelayOptions {
   gapTimeoutMs?: number;
   /** How often quiet sessions are compared with PostgreSQL, to find a lost last message. Default 2000 ms. */
   pollMs?: number;
+  /**
+   * Most out-of-order messages held per session while a gap waits to be filled; beyond it
+   * the newest are dropped and read from PostgreSQL once the gap is filled. Default 1000.
+   */
+  maxPending?: number;
 }
 
 interface Published {
@@ -34,6 +39,8 @@ interface Feed {
   /** Highest seq processed in order on this node; undefined until the first join knows it. */
   lastSeq: number | undefined;
   pending: Map<number, Published>;
+  /** Messages above the pending ones were dropped (maxPending): read on from PostgreSQL. */
+  behind: boolean;
   sockets: Map<string, LocalSocket>;
   gapTimer: NodeJS.Timeout | undefined;
   lastActivity: number;
@@ -59,6 +66,7 @@ const channel = (sessionId: string) => `vh:msg:${sessionId}`;
 export class MessageRelay {
   private readonly feeds = new Map<string, Feed>();
   private readonly gapTimeoutMs: number;
+  private readonly maxPending: number;
   private readonly poller: NodeJS.Timeout;
 
   constructor(
@@ -70,6 +78,7 @@ export class MessageRelay {
     options: MessageRelayOptions = {},
   ) {
     this.gapTimeoutMs = options.gapTimeoutMs ?? 250;
+    this.maxPending = options.maxPending ?? 1_000;
     const pollMs = options.pollMs ?? 2_000;
     this.poller = setInterval(() => void this.pollQuiet(pollMs), pollMs);
     this.poller.unref();
@@ -148,6 +157,13 @@ export class MessageRelay {
     if (feed.sockets.size === 0) this.drop(feed);
   }
 
+  /** Out-of-order messages held on this node, over all sessions (a gauge for /metrics). */
+  pendingCount(): number {
+    let count = 0;
+    for (const feed of this.feeds.values()) count += feed.pending.size;
+    return count;
+  }
+
   /** Sessions the socket is joined to on this node. */
   sessionsOf(socket: AppSocket): string[] {
     return [...this.feeds.values()].filter((f) => f.sockets.has(socket.id)).map((f) => f.sessionId);
@@ -165,6 +181,7 @@ export class MessageRelay {
       sessionId,
       lastSeq: undefined,
       pending: new Map(),
+      behind: false,
       sockets: new Map(),
       gapTimer: undefined,
       lastActivity: Date.now(),
@@ -197,10 +214,24 @@ export class MessageRelay {
     const seq = published.message.seq;
     if (seq <= feed.lastSeq) return;
     feed.pending.set(seq, published);
+    this.bound(feed);
     this.drain(feed);
-    if (feed.pending.size > 0 && feed.gapTimer === undefined) {
+    if ((feed.pending.size > 0 || feed.behind) && feed.gapTimer === undefined) {
       feed.gapTimer = setTimeout(() => void this.fillGap(feed), this.gapTimeoutMs);
     }
+  }
+
+  /**
+   * Keeps at most maxPending messages waiting (a gap that PostgreSQL cannot fill for a
+   * while must not grow memory without end): the newest go, since they are committed and
+   * are read back in order once the gap closes.
+   */
+  private bound(feed: Feed): void {
+    if (feed.pending.size <= this.maxPending) return;
+    const newest = [...feed.pending.keys()].sort((a, b) => b - a).slice(0, feed.pending.size - this.maxPending);
+    for (const seq of newest) feed.pending.delete(seq);
+    if (!feed.behind) this.logger.warn({ sessionId: feed.sessionId, held: this.maxPending }, 'too many messages wait for a gap; the rest will be read from PostgreSQL');
+    feed.behind = true;
   }
 
   /** Processes pending messages while the next seq is there. */
@@ -212,7 +243,7 @@ export class MessageRelay {
       feed.lastSeq = next.message.seq;
       this.process(feed, next);
     }
-    if (feed.pending.size === 0) {
+    if (feed.pending.size === 0 && !feed.behind) {
       clearTimeout(feed.gapTimer);
       feed.gapTimer = undefined;
     }
@@ -220,15 +251,17 @@ export class MessageRelay {
 
   private async fillGap(feed: Feed): Promise<void> {
     feed.gapTimer = undefined;
-    if (feed.lastSeq === undefined || feed.pending.size === 0 || this.feeds.get(feed.sessionId) !== feed) return;
+    if (feed.lastSeq === undefined || (feed.pending.size === 0 && !feed.behind) || this.feeds.get(feed.sessionId) !== feed) return;
     try {
       const page = await this.messages.since(feed.sessionId, feed.lastSeq, PAGE);
       for (const message of page.messages) if (!feed.pending.has(message.seq)) feed.pending.set(message.seq, { message, origin: null });
+      if (!page.hasMore) feed.behind = false;
+      this.bound(feed);
       this.drain(feed);
     } catch (error) {
       this.logger.warn({ err: error, sessionId: feed.sessionId }, 'filling a message gap failed; retrying');
     }
-    if (feed.pending.size > 0 && feed.gapTimer === undefined) {
+    if ((feed.pending.size > 0 || feed.behind) && feed.gapTimer === undefined) {
       feed.gapTimer = setTimeout(() => void this.fillGap(feed), this.gapTimeoutMs);
     }
   }
