@@ -78,6 +78,11 @@ export const createRelationBody = z
   })
   .strict();
 
+/** `GET /v1/graph/entities?q=` query: the caller's entities whose name contains `q`. */
+export const findEntitiesQuery = z
+  .object({ q: z.string().trim().min(1).max(200), limit: z.coerce.number().int().min(1).max(100).default(20) })
+  .strict();
+
 /** `GET /v1/graph/entities/:id/related` query. */
 export const relatedQuery = z
   .object({ depth: z.coerce.number().int().min(1).max(3).default(2), limit: z.coerce.number().int().min(1).max(100).default(10) })

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { algorithmBody, createEntityBody, createRelationBody, graphIdParams, neighboursQuery, pathQuery, relatedQuery } from '../../protocol/http.js';
+import { algorithmBody, createEntityBody, createRelationBody, findEntitiesQuery, graphIdParams, neighboursQuery, pathQuery, relatedQuery } from '../../protocol/http.js';
 import type { TokenService } from '../auth/tokens.js';
 import { algorithmNames } from '../services/graph/algorithms.js';
 import type { GraphService } from '../services/graph/graph-service.js';
@@ -14,12 +14,18 @@ export interface GraphRouteOptions {
 }
 
 /**
- * The knowledge graph over HTTP (PROTOCOL section 7): reading related entities, neighbours
- * and paths among the caller's entities; adding and removing entities and relations by
+ * The knowledge graph over HTTP (PROTOCOL section 7): finding entities by name, reading
+ * related entities, neighbours and paths among the caller's entities; adding and removing entities and relations by
  * hand; graph algorithms (admin).
  */
 export function registerGraphRoutes(app: FastifyInstance, options: GraphRouteOptions): void {
   const { graph, tokens } = options;
+
+  app.get('/v1/graph/entities', async (request) => {
+    const caller = await authenticate(request, tokens);
+    const { q, limit } = parseBody(findEntitiesQuery, request.query);
+    return { entities: await graph.find(caller, q, limit) };
+  });
 
   app.get('/v1/graph/entities/:id', async (request) => {
     const caller = await authenticate(request, tokens);

@@ -92,6 +92,17 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
       expect(await graph.getRelation(other.id)).toMatchObject({ weight: 0.2 });
     });
 
+    it('finds entities by a part of their name, ignoring case, one owner or all', async () => {
+      await graph.upsertEntities([entity('Machine Learning'), entity('learning'), entity('Deep learning'), entity('机器学习'), entity('Other')]);
+      expect((await graph.findEntities(owner, 'LEARN', 10)).map((e) => e.name)).toEqual(['learning', 'Deep learning', 'Machine Learning']);
+      expect((await graph.findEntities(owner, '学习', 10)).map((e) => e.name)).toEqual(['机器学习']);
+      expect(await graph.findEntities(owner, 'learn', 1)).toEqual([{ id: id('learning'), name: 'learning', type: 'CONCEPT' }]);
+      expect(await graph.findEntities(randomUUID(), 'learn', 10)).toEqual([]);
+      expect((await graph.findEntities(undefined, 'Machine Learning', 100)).map((e) => e.id)).toContain(id('Machine Learning'));
+      expect(await graph.findEntities(owner, "%' or 1=1 --", 10)).toEqual([]);
+      expect(await graph.findEntities(owner, '%', 10)).toEqual([]);
+    });
+
     it('refuses a relation to a missing entity', async () => {
       await graph.upsertEntities([entity('lonely')]);
       await expect(relate('lonely', 'nobody', 0.5)).rejects.toMatchObject({ code: 'NOT_FOUND' });

@@ -60,6 +60,10 @@ describe.each([
     expect(openai.body['entity']).toMatchObject({ name: 'OpenAI', type: 'NAME', ownerId: alice.id, manual: false });
     expect((await call(alice, 'GET', `/v1/graph/entities/${entity('人工智能', 'CONCEPT')}`)).body['entity']).toMatchObject({ name: '人工智能' });
     expect((await call(bob, 'GET', `/v1/graph/entities/${entity('OpenAI')}`)).status).toBe(404);
+    const found = await call(alice, 'GET', `/v1/graph/entities?q=${encodeURIComponent('openai')}`);
+    expect(found.body['entities']).toEqual([{ id: entity('OpenAI'), name: 'OpenAI', type: 'NAME' }]);
+    expect((await call(bob, 'GET', '/v1/graph/entities?q=openai')).body['entities']).toEqual([]);
+    expect((await call(alice, 'GET', '/v1/graph/entities?q=')).status).toBe(400);
     expect((await call(admin, 'GET', `/v1/graph/entities/${entity('OpenAI')}`)).status).toBe(200);
 
     const neighbours = await call(alice, 'GET', `/v1/graph/entities/${entity('OpenAI')}/neighbors?types=CO_OCCURS`, undefined, 1);

@@ -4,6 +4,7 @@ import type { Logger } from '../../logger.js';
 import {
   entityId,
   normaliseName,
+  type EntityRef,
   type GraphEntity,
   type GraphPath,
   type GraphRelation,
@@ -56,6 +57,11 @@ export class GraphService {
     const entity = await this.options.graph.getEntity(id);
     if (entity === undefined || !mayRead(caller, entity.ownerId)) throw new AppError('NOT_FOUND', { message: 'entity not found' });
     return entity;
+  }
+
+  /** The caller's entities whose name contains `text` (admins: everyone's). */
+  find(caller: Caller, text: string, limit: number): Promise<EntityRef[]> {
+    return this.options.graph.findEntities(caller.role === 'admin' ? undefined : caller.userId, text, limit);
   }
 
   async related(caller: Caller, id: string, depth: number, limit: number): Promise<RankedEntity[]> {

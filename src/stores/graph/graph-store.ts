@@ -108,6 +108,11 @@ export interface GraphStore {
   getEntity(id: string): Promise<GraphEntity | undefined>;
   /** Removes the entity and its relations; a missing entity is not an error. */
   deleteEntity(id: string): Promise<void>;
+  /**
+   * Entities of one owner (all owners when undefined) whose name contains `text`, ignoring
+   * case; names that start with it first, then shorter names, then by name.
+   */
+  findEntities(ownerId: string | undefined, text: string, limit: number): Promise<EntityRef[]>;
   /** Creates a RELATED_TO, or updates the one with the same ends and type. */
   upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation>;
   getRelation(id: string): Promise<GraphRelation | undefined>;
@@ -173,6 +178,13 @@ export function checkedRelationTypes(types: readonly string[]): RelationType[] {
     throw new AppError('VALIDATION', { message: `relation types must be some of ${relationTypes.join(', ')}` });
   }
   return [...new Set(types)] as RelationType[];
+}
+
+/** Orders search results the same way in every store. */
+export function compareFound(text: string): (a: EntityRef, b: EntityRef) => number {
+  const lower = text.toLowerCase();
+  const rank = (e: EntityRef) => (e.name.toLowerCase().startsWith(lower) ? 0 : 1);
+  return (a, b) => rank(a) - rank(b) || a.name.length - b.name.length || compareText(a.name, b.name) || compareText(a.id, b.id);
 }
 
 /** Orders expansion results the same way in every store. */

@@ -3,6 +3,7 @@ import { AppError } from '../../errors/app-error.js';
 import {
   checkedDepth,
   checkedRelationTypes,
+  compareFound,
   compareRanked,
   relationTypes as allRelationTypes,
   type DocumentGraph,
@@ -102,6 +103,18 @@ export class Neo4jGraphStore implements GraphStore {
     await this.write(async (tx) => {
       await tx.run('MATCH (n:Entity {id: $id}) DETACH DELETE n', { id });
     });
+  }
+
+  async findEntities(ownerId: string | undefined, text: string, limit: number): Promise<EntityRef[]> {
+    const records = await this.run(
+      'read',
+      `MATCH (e:Entity) WHERE ($ownerId IS NULL OR e.ownerId = $ownerId) AND toLower(e.name) CONTAINS toLower($text)
+       RETURN ${ENTITY_REF('e')} AS e
+       ORDER BY CASE WHEN toLower(e.name) STARTS WITH toLower($text) THEN 0 ELSE 1 END, size(e.name), e.name, e.id
+       LIMIT $limit`,
+      { ownerId: ownerId ?? null, text, limit: neo4j.int(limit) },
+    );
+    return records.map((r) => r.get('e') as EntityRef).sort(compareFound(text));
   }
 
   async upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation> {

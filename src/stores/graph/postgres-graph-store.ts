@@ -4,6 +4,7 @@ import { withTransaction } from '../postgres/transaction.js';
 import {
   checkedDepth,
   checkedRelationTypes,
+  compareFound,
   compareRanked,
   relationTypes as allRelationTypes,
   type DocumentGraph,
@@ -77,6 +78,17 @@ export class PostgresGraphStore implements GraphStore {
     await this.write(async (client) => {
       await client.query('delete from graph_entities where id = $1', [id]);
     });
+  }
+
+  async findEntities(ownerId: string | undefined, text: string, limit: number): Promise<EntityRef[]> {
+    const result = await this.pool.query<EntityRef>(
+      `select id, name, type from graph_entities
+       where ($1::text is null or owner_id = $1) and strpos(lower(name), lower($2)) > 0
+       order by (strpos(lower(name), lower($2)) <> 1), length(name), name collate "C", id collate "C"
+       limit $3`,
+      [ownerId ?? null, text, limit],
+    );
+    return result.rows.sort(compareFound(text));
   }
 
   async upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation> {
