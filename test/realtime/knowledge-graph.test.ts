@@ -224,6 +224,8 @@ describe.each([
 
     const louvain = await run('louvain');
     expect(louvain.body['communityCount']).toBe(3);
+    // By hand, m = 11: star 4/11 - (8/22)^2, each triangle 3/11 - (7/22)^2.
+    expect(louvain.body['modularity']).toBeCloseTo(4 / 11 - (8 / 22) ** 2 + 2 * (3 / 11 - (7 / 22) ** 2), 4);
     const community = (name: string) => louvain.body['results'].find((r: Json) => r.name === name)?.community as number;
     expect(new Set([community('a'), community('b'), community('c')]).size).toBe(1);
     expect(new Set([community('d'), community('e'), community('f')]).size).toBe(1);

@@ -8,7 +8,11 @@ import { PAGERANK, rankCommunities, rankScores, type AlgorithmName, type Algorit
 const PROCEDURES: Record<AlgorithmName, string> = {
   pagerank: `CALL gds.pageRank.stream($graph, {relationshipWeightProperty: 'weight', dampingFactor: $damping,
                maxIterations: $iterations, tolerance: $tolerance}) YIELD nodeId, score`,
-  louvain: `CALL gds.louvain.stream($graph, {relationshipWeightProperty: 'weight'}) YIELD nodeId, communityId`,
+  // Written into the projection, which yields the modularity too, then read back.
+  louvain: `CALL gds.louvain.mutate($graph, {relationshipWeightProperty: 'weight', mutateProperty: 'community'})
+              YIELD modularity
+            CALL gds.graph.nodeProperty.stream($graph, 'community') YIELD nodeId, propertyValue
+            WITH nodeId, propertyValue AS communityId, modularity`,
   betweenness: 'CALL gds.betweenness.stream($graph) YIELD nodeId, score',
 };
 
@@ -36,13 +40,13 @@ export async function runWithGds(
   );
   try {
     const records = await store.run(
-      'read',
+      'write',
       `${PROCEDURES[name]}
-       WITH gds.util.asNode(nodeId) AS n, ${name === 'louvain' ? 'communityId' : 'score'} AS value
-       RETURN n.id AS id, n.name AS name, n.type AS type, value`,
+       WITH gds.util.asNode(nodeId) AS n, ${name === 'louvain' ? 'communityId' : 'score'} AS value${name === 'louvain' ? ', modularity' : ''}
+       RETURN n.id AS id, n.name AS name, n.type AS type, value${name === 'louvain' ? ', modularity' : ''}`,
       { graph, damping: PAGERANK.dampingFactor, iterations: neo4j.int(PAGERANK.maxIterations), tolerance: PAGERANK.tolerance },
     );
-    const rows = records.map((r) => ({ ...(r.toObject() as EntityRef), value: Number(r.get('value')) }));
+    const rows = records.map((r) => ({ id: r.get('id') as string, name: r.get('name') as string, type: r.get('type') as string, value: Number(r.get('value')) }));
     const base = {
       algorithm: name,
       engine: 'gds' as const,
@@ -54,7 +58,8 @@ export async function runWithGds(
     if (name === 'louvain') {
       const results = rankCommunities(rows.map((r) => toRow(r, 'community')));
       const communityCount = new Set(results.map((r) => r.community)).size;
-      return { ...base, results: results.slice(0, options.limit), communityCount, computeMs: elapsed(started) };
+      const modularity = Number(records[0]?.get('modularity') ?? 0);
+      return { ...base, results: results.slice(0, options.limit), communityCount, modularity, computeMs: elapsed(started) };
     }
     const total = rows.reduce((sum, r) => sum + r.value, 0);
     const scale = name === 'pagerank' && total > 0 ? 1 / total : 1;
