@@ -312,17 +312,24 @@ export class Neo4jGraphStore implements GraphStore {
     }
   }
 
-  /** One managed write transaction (retried by the driver on deadlocks); then the version advances. */
+  /**
+   * One managed write transaction (retried by the driver on deadlocks); then the version
+   * advances, after the commit, so that a reader never caches a result computed before
+   * the change under the new version. A failed advance does not fail the committed write:
+   * cached results then live out their time limit.
+   */
   private async write<T>(work: (tx: ManagedTransaction) => Promise<T>): Promise<T> {
     const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
     try {
       const result = await session.executeWrite(work);
-      await session.executeWrite((tx) => tx.run("MERGE (m:GraphMeta {id: 'graph'}) SET m.version = coalesce(m.version, 0) + 1"));
+      await session
+        .executeWrite((tx) => tx.run("MERGE (m:GraphMeta {id: 'graph'}) SET m.version = coalesce(m.version, 0) + 1"))
+        .catch(() => undefined);
       return result;
     } catch (error) {
       throw unavailable(error);
     } finally {
-      await session.close();
+      await session.close().catch(() => undefined);
     }
   }
 }

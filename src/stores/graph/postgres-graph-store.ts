@@ -293,7 +293,8 @@ export class PostgresGraphStore implements GraphStore {
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await withTransaction(this.pool, work);
-        await this.pool.query("select nextval('graph_version_seq')");
+        // After the commit (see Neo4jGraphStore.write); a failure here leaves caches to expire.
+        await this.pool.query("select nextval('graph_version_seq')").catch(() => undefined);
         return result;
       } catch (error) {
         const code = (error as { code?: string }).code;
