@@ -261,6 +261,34 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
       expect(await graph.neighbours(id('Kept by hand', 'NAME'), { relationTypes: ['RELATED_TO', 'CO_OCCURS'], limit: 10 })).toEqual([]);
     });
 
+    it('adds up co-occurrences of documents ingested at the same time, and takes them back out', async () => {
+      const names = ['Alpha', 'Beta', 'Gamma'];
+      const ids = names.map((n) => id(n, 'NAME'));
+      const docs = Array.from({ length: 12 }, (_, i) => ({ id: `doc_${randomUUID()}`, ownerId: owner, title: `parallel ${i}` }));
+      const pairs = [
+        [ids[0], ids[1]],
+        [ids[1], ids[2]],
+      ].map(([a, b]) => [a, b].sort() as [string, string]);
+      const contribution = (document: (typeof docs)[number], i: number) => ({
+        document,
+        entities: names.map((name, j) => ({ id: ids[j] as string, name, type: 'NAME', confidence: 0.5, position: j, context: '' })),
+        cooccurrences: pairs.map(([source, target]) => ({ source, target, frequency: 1 + (i % 3) })),
+      });
+      await Promise.all(docs.map((document, i) => graph.replaceDocument(contribution(document, i))));
+      const expected = docs.reduce((sum, _, i) => sum + 1 + (i % 3), 0);
+      const relations = async () => (await graph.neighbours(ids[1] as string, { relationTypes: ['CO_OCCURS'], limit: 10 })).map((n) => n.relation);
+      for (const relation of await relations()) {
+        expect(relation.frequency).toBe(expected);
+        expect([...relation.documents].sort()).toEqual(docs.map((d) => d.id).sort());
+      }
+      await Promise.all(docs.slice(0, 6).map((document) => graph.deleteDocument(document.id)));
+      const rest = docs.slice(6).reduce((sum, _, i) => sum + 1 + ((i + 6) % 3), 0);
+      for (const relation of await relations()) expect(relation.frequency).toBe(rest);
+      await Promise.all(docs.slice(6).map((document) => graph.deleteDocument(document.id)));
+      expect(await relations()).toEqual([]);
+      expect(await graph.getEntity(ids[0] as string)).toBeUndefined();
+    });
+
     it('projects one owner\'s graph for the algorithms', async () => {
       await seedExample();
       const projected = await graph.project(owner);

@@ -170,6 +170,9 @@ export class Neo4jGraphStore implements GraphStore {
          MATCH (a:Entity {id: p.source}), (b:Entity {id: p.target})
          MERGE (a)-[r:CO_OCCURS]->(b)
          ON CREATE SET r.id = 'co_' + p.source + '_' + p.target, r.documents = [], r.documentFrequencies = [], r.frequency = 0
+         // The write lock first: the counts read below are then the latest committed ones.
+         SET r._lock = true
+         REMOVE r._lock
          WITH r, p, r.frequency + p.frequency AS frequency
          SET r.documents = r.documents + $documentId, r.documentFrequencies = r.documentFrequencies + p.frequency,
              r.frequency = frequency, r.strength = toFloat(frequency) / (frequency + 1), r.weight = toFloat(frequency) / (frequency + 1)`,
@@ -345,6 +348,8 @@ async function removeContribution(tx: ManagedTransaction, documentId: string): P
     `MATCH (:Document {id: $documentId})-[:CONTAINS]->(:Entity)-[r:CO_OCCURS]-(:Entity)
      WHERE $documentId IN r.documents
      WITH DISTINCT r
+     SET r._lock = true
+     REMOVE r._lock
      WITH r, [i IN range(0, size(r.documents) - 1) WHERE r.documents[i] <> $documentId] AS keep
      WITH r, [i IN keep | r.documents[i]] AS documents, [i IN keep | r.documentFrequencies[i]] AS counts
      WITH r, documents, counts, reduce(s = 0, c IN counts | s + c) AS frequency

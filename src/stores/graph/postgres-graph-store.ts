@@ -129,6 +129,7 @@ export class PostgresGraphStore implements GraphStore {
         [document.id, document.ownerId, document.title],
       );
       const previous = await this.removeContribution(client, document.id);
+      await lockPairs(client, [...previous.pairs, ...pairs.map((p) => [p.source, p.target] as [string, string])]);
       await client.query(
         `insert into graph_entities (id, owner_id, name, type)
          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[])
@@ -153,6 +154,7 @@ export class PostgresGraphStore implements GraphStore {
   async deleteDocument(documentId: string): Promise<void> {
     await this.write(async (client) => {
       const previous = await this.removeContribution(client, documentId);
+      await lockPairs(client, previous.pairs);
       await client.query('delete from graph_documents where id = $1', [documentId]);
       await this.recountCooccurrences(client, previous.pairs);
       await this.removeOrphans(client, previous.entities);
@@ -320,7 +322,11 @@ export class PostgresGraphStore implements GraphStore {
     };
   }
 
-  /** Makes each pair's CO_OCCURS row the sum of its per-document counts (none: no row). */
+  /**
+   * Makes each pair's CO_OCCURS row the sum of its per-document counts (none: no row).
+   * The pairs must be locked (lockPairs) so that the sum sees every other document's
+   * committed counts.
+   */
   private async recountCooccurrences(client: pg.PoolClient, pairs: ReadonlyArray<[string, string]>): Promise<void> {
     if (pairs.length === 0) return;
     const unique = [...new Map(pairs.map((p) => [`${p[0]}\u0000${p[1]}`, p])).values()].sort((a, b) =>
@@ -363,4 +369,19 @@ export class PostgresGraphStore implements GraphStore {
       [locked.rows.map((r) => r.id)],
     );
   }
+}
+
+/**
+ * Serialises the transactions that change one pair's co-occurrence counts: each takes a
+ * transaction-scoped advisory lock per pair (two-key form, hashes of both ids) in one sorted
+ * order, so none deadlocks, and the recount after it, a new statement, sees what the
+ * others committed. Without it two documents' recounts overwrite each other's sums.
+ */
+async function lockPairs(client: pg.PoolClient, pairs: ReadonlyArray<[string, string]>): Promise<void> {
+  if (pairs.length === 0) return;
+  await client.query(
+    `select pg_advisory_xact_lock(k.a, k.b) from (
+       select distinct hashtext(s) as a, hashtext(t) as b from unnest($1::text[], $2::text[]) as p(s, t) order by 1, 2) k`,
+    [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
+  );
 }
