@@ -36,7 +36,7 @@ describe('retrieve with Neo4j stopped', () => {
 
   beforeAll(async () => {
     neo4j = await startNeo4j();
-    cluster = await TestCluster.start(1, { NEO4J_URI: neo4j.uri, EMBEDDING_DIM: '256', DEPENDENCY_TIMEOUT_MS: '500' });
+    cluster = await TestCluster.start(1, { NEO4J_URI: neo4j.uri, EMBEDDING_DIM: '256', DEPENDENCY_TIMEOUT_MS: '500', INGEST_ATTEMPTS: '1' });
   }, 120_000);
   afterAll(async () => {
     neo4j?.process.kill('SIGKILL');
@@ -72,5 +72,16 @@ describe('retrieve with Neo4j stopped', () => {
     const ready = await fetch(`${cluster.urls[0]}/readyz`);
     expect(ready.status).toBe(200);
     expect(((await ready.json()) as { dependencies: Record<string, unknown> }).dependencies['graph']).toMatchObject({ status: 'down', required: false });
-  }, 60_000);
+
+    // A document ingested now fails (its graph cannot be written), and none of it is retrieved.
+    const second = new FormData();
+    second.append('file', new Blob(['Kubernetes schedules containers. Kubernetes restarts failed pods.'], { type: 'text/plain' }), 'b.txt');
+    const failing = (await (await fetch(`${cluster.urls[0]}/v1/documents`, { method: 'POST', headers, body: second })).json()) as { document: { id: string } };
+    await eventually(async () => {
+      const document = (await (await fetch(`${cluster.urls[0]}/v1/documents/${failing.document.id}`, { headers })).json()) as { document: { status: string; statusReason: string } };
+      expect(document.document).toMatchObject({ status: 'failed', statusReason: expect.stringContaining('graph') });
+    }, 30_000);
+    const none = await request<RetrieveResult>(socket, 'retrieve', { query: 'Kubernetes restarts pods', documentIds: [failing.document.id] });
+    expect(none.ok && none.data.chunks).toEqual([]);
+  }, 90_000);
 });

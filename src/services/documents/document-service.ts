@@ -208,9 +208,19 @@ export class DocumentService {
     }
   }
 
-  /** Marks a document failed after its last attempt. */
+  /**
+   * Marks a document failed after its last attempt, first taking out what the attempts
+   * left in the vector index and the graph, so that a failed document is never retrieved.
+   * A store that is down keeps its part (logged).
+   */
   async markFailed(id: string, error: unknown): Promise<void> {
     const reason = error instanceof Error ? error.message.slice(0, 500) : 'ingestion failed';
+    for (const [store, remove] of [
+      ['vector', () => this.options.vectors.deleteByDocument(id)],
+      ['graph', () => this.options.graph.deleteDocument(id)],
+    ] as const) {
+      await remove().catch((cleanup: unknown) => this.options.logger.warn({ err: cleanup, documentId: id, store }, 'could not remove a failed document'));
+    }
     await this.options.pool.query("update documents set status = 'failed', status_reason = $2, updated_at = now() where id = $1 and status = 'processing'", [id, reason]);
     this.options.logger.warn({ documentId: id, reason }, 'document ingestion failed');
   }
