@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { VectorMatrix } from './simd-dot.js';
 import {
   assertEmbedding,
   assertVectorId,
@@ -21,19 +22,20 @@ export interface MemoryVectorIndexOptions {
 
 /**
  * Exact COSINE search in process, for the single-node embedded default. Vectors are kept
- * normalised, row by row in one contiguous Float32Array, so a search is one pass of dot
- * products over memory in order. The index is saved to `<dir>/<collection>.json` (written
+ * normalised, row by row in WebAssembly memory (VectorMatrix), so a search is one pass of
+ * SIMD dot products over memory in order. The index is saved to `<dir>/<collection>.json` (written
  * to a temporary file and renamed) after each change.
  */
 export class MemoryVectorIndex implements VectorIndex {
   readonly dimension: number;
-  private matrix = new Float32Array(0);
+  private matrix: VectorMatrix;
   private metas: Meta[] = [];
   private readonly rows = new Map<string, number>();
   private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: MemoryVectorIndexOptions) {
     this.dimension = options.dimension;
+    this.matrix = new VectorMatrix(options.dimension);
   }
 
   private get file(): string | undefined {
@@ -75,16 +77,15 @@ export class MemoryVectorIndex implements VectorIndex {
     assertVectorId(options.ownerId, 'ownerId');
     options.documentIds?.forEach((id) => assertVectorId(id, 'documentId'));
     const documents = options.documentIds === undefined ? undefined : new Set(options.documentIds);
-    const query = normalise(embedding);
-    const dim = this.dimension;
     const matrix = this.matrix;
+    matrix.setQuery(normalise(embedding));
     // Keep only the best topK while scanning (best first): no object per chunk, no sort.
     const best: { score: number; row: number }[] = [];
     for (let row = 0; row < this.metas.length; row++) {
       const meta = this.metas[row] as Meta;
       if (meta.ownerId !== options.ownerId) continue;
       if (documents !== undefined && !documents.has(meta.documentId)) continue;
-      const dot = dotAt(matrix, row * dim, query, dim);
+      const dot = matrix.dot(row);
       if (best.length === options.topK && dot <= (best[best.length - 1] as { score: number }).score) continue;
       let at = best.length;
       while (at > 0 && (best[at - 1] as { score: number }).score < dot) at--;
@@ -111,7 +112,7 @@ export class MemoryVectorIndex implements VectorIndex {
   async drop(): Promise<void> {
     this.metas = [];
     this.rows.clear();
-    this.matrix = new Float32Array(0);
+    this.matrix = new VectorMatrix(this.dimension);
     const file = this.file;
     if (file !== undefined) await rm(file, { force: true });
   }
@@ -127,17 +128,12 @@ export class MemoryVectorIndex implements VectorIndex {
     let row = this.rows.get(record.chunkId);
     if (row === undefined) {
       row = this.metas.length;
-      if ((row + 1) * this.dimension > this.matrix.length) {
-        const grown = new Float32Array(Math.max(1024, (row + 1) * 2) * this.dimension);
-        grown.set(this.matrix);
-        this.matrix = grown;
-      }
       this.metas.push(meta);
       this.rows.set(record.chunkId, row);
     } else {
       this.metas[row] = meta;
     }
-    this.matrix.set(normalise(embedding), row * this.dimension);
+    this.matrix.set(row, normalise(embedding));
   }
 
   /** Removes a row by moving the last row into its place. */
@@ -149,7 +145,7 @@ export class MemoryVectorIndex implements VectorIndex {
       const moved = this.metas[last] as Meta;
       this.metas[row] = moved;
       this.rows.set(moved.chunkId, row);
-      this.matrix.copyWithin(row * this.dimension, last * this.dimension, (last + 1) * this.dimension);
+      this.matrix.copy(last, row);
     }
     this.metas.pop();
   }
@@ -161,7 +157,7 @@ export class MemoryVectorIndex implements VectorIndex {
     this.saving = this.saving.catch(() => undefined).then(async () => {
       const records = this.metas.map((meta, row) => ({
         ...meta,
-        embedding: Array.from(this.matrix.subarray(row * this.dimension, (row + 1) * this.dimension)),
+        embedding: Array.from(this.matrix.row(row)),
       }));
       const tmp = `${file}.tmp`;
       await writeFile(tmp, JSON.stringify({ dimension: this.dimension, records }));
@@ -169,23 +165,6 @@ export class MemoryVectorIndex implements VectorIndex {
     });
     return this.saving;
   }
-}
-
-/** Dot product of the row at `base` with `query`, four lanes at a time. */
-function dotAt(matrix: Float32Array, base: number, query: Float32Array, dim: number): number {
-  let a = 0;
-  let b = 0;
-  let c = 0;
-  let d = 0;
-  let i = 0;
-  for (; i + 3 < dim; i += 4) {
-    a += (matrix[base + i] as number) * (query[i] as number);
-    b += (matrix[base + i + 1] as number) * (query[i + 1] as number);
-    c += (matrix[base + i + 2] as number) * (query[i + 2] as number);
-    d += (matrix[base + i + 3] as number) * (query[i + 3] as number);
-  }
-  for (; i < dim; i++) a += (matrix[base + i] as number) * (query[i] as number);
-  return a + b + c + d;
 }
 
 function normalise(vector: readonly number[]): Float32Array {
