@@ -17,7 +17,7 @@ export interface DocumentRouteOptions {
 
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: z.string().max(200).optional() }).strict();
 
-/** `POST|GET /v1/documents`, `GET|DELETE /v1/documents/:id`, `GET /v1/documents/:id/content`. */
+/** `POST|GET /v1/documents`, `GET|DELETE /v1/documents/:id`, `GET /v1/documents/:id/content`, `GET /v1/documents/:id/entities`. */
 export async function registerDocumentRoutes(app: FastifyInstance, options: DocumentRouteOptions): Promise<void> {
   // One byte over the limit reaches the service, whose meter refuses the upload with 413
   // (the plugin itself would only truncate the stream).
@@ -83,6 +83,13 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     const { url } = await options.documents.contentUrl(caller, id);
     return reply.redirect(url, 302);
+  });
+
+  app.get('/v1/documents/:id/entities', async (request) => {
+    const caller = await authenticate(request, options.tokens);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    const { limit } = parseBody(z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict(), request.query);
+    return { entities: await options.documents.entities(caller, id, limit) };
   });
 
   app.delete('/v1/documents/:id', async (request, reply) => {

@@ -221,6 +221,11 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
         cooccurrences: [pair('OpenAI', 'GPT', 3)],
       });
       expect(await graph.getEntity(id('OpenAI', 'NAME'))).toMatchObject({ name: 'OpenAI', ownerId: owner, manual: false });
+      expect(await graph.documentEntities(d1.id, 2)).toEqual([
+        { id: id('OpenAI', 'NAME'), name: 'OpenAI', type: 'NAME', confidence: 0.9, position: 10, context: '… OpenAI …' },
+        { id: id('GPT', 'NAME'), name: 'GPT', type: 'NAME', confidence: 0.7, position: 40, context: '… GPT …' },
+      ]);
+      expect(await graph.documentEntities(d2.id, 10)).toHaveLength(2);
       // Seeds from documents: the two most confident entities of each, scored by document × confidence.
       const seeded = await graph.expandDocuments(
         [
@@ -249,6 +254,7 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
       await graph.deleteDocument(d1.id);
       expect(await graph.version()).not.toBe(v1);
       expect(await graph.expandDocuments([{ id: d1.id, score: 1 }], { perDocument: 10, depth: 2, limit: 10 })).toEqual([]);
+      expect(await graph.documentEntities(d1.id, 10)).toEqual([]);
       expect(await cooccurs()).toEqual([expect.objectContaining({ frequency: 3, weight: 0.75, documents: [d2.id] })]);
       expect(await graph.getEntity(id('Only in d1', 'NAME'))).toBeUndefined();
       expect(await graph.getEntity(id('Kept by hand', 'NAME'))).toMatchObject({ manual: true });

@@ -66,6 +66,15 @@ describe.each([
     expect((await call(alice, 'GET', '/v1/graph/entities?q=')).status).toBe(400);
     expect((await call(admin, 'GET', `/v1/graph/entities/${entity('OpenAI')}`)).status).toBe(200);
 
+    const contained = await call(alice, 'GET', `/v1/documents/${docs['english']}/entities?limit=3`, undefined, 1);
+    expect(contained.status).toBe(200);
+    expect(contained.body['entities']).toHaveLength(3);
+    expect(contained.body['entities'][0]).toMatchObject({ name: expect.any(String), confidence: expect.any(Number), position: expect.any(Number) });
+    const openaiMention = (await call(alice, 'GET', `/v1/documents/${docs['english']}/entities`)).body['entities'].find((e: Json) => e.name === 'OpenAI');
+    expect(openaiMention).toMatchObject({ id: entity('OpenAI'), position: 0, context: expect.stringContaining('OpenAI trains GPT-4') });
+    expect((await call(bob, 'GET', `/v1/documents/${docs['english']}/entities`)).status).toBe(403);
+    expect((await call(alice, 'GET', `/v1/documents/${docs['english']}/entities?limit=0`)).status).toBe(400);
+
     const neighbours = await call(alice, 'GET', `/v1/graph/entities/${entity('OpenAI')}/neighbors?types=CO_OCCURS`, undefined, 1);
     const names = neighbours.body['neighbors'].map((n: Json) => n.entity.name);
     expect(names).toEqual(expect.arrayContaining(['GPT-4', 'Microsoft Azure']));

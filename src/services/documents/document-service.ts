@@ -15,7 +15,7 @@ import type { ObjectStore } from '../../stores/object/object-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/repositories/documents.js';
 import type { JobQueue } from '../../stores/queue/job-queue.js';
-import type { GraphStore } from '../../stores/graph/graph-store.js';
+import type { ContainedEntity, GraphStore } from '../../stores/graph/graph-store.js';
 import type { VectorIndex, VectorRecord } from '../../stores/vector/vector-index.js';
 import { documentGraph, type EntityExtractor } from '../graph/extraction.js';
 import type { Caller } from '../session-service.js';
@@ -146,6 +146,12 @@ export class DocumentService {
     const document = await this.get(caller, id);
     if (document.filePath === null) throw new AppError('NOT_FOUND', { message: 'the document has no file' });
     return this.options.objects.presignedGetUrl(document.filePath, 900);
+  }
+
+  /** The entities the knowledge graph found in a document of the caller (admins: any), most confident first. */
+  async entities(caller: Caller, id: string, limit: number): Promise<ContainedEntity[]> {
+    await this.get(caller, id);
+    return this.options.graph.documentEntities(id, limit);
   }
 
   /** Removes a document from the vector index, the graph, object storage and PostgreSQL. */

@@ -67,6 +67,15 @@ export interface EntityRef {
   type: string;
 }
 
+/** An entity as a document contains it. */
+export interface ContainedEntity extends EntityRef {
+  confidence: number;
+  /** Offset of the first mention in the document's text. */
+  position: number;
+  /** Text around the first mention. */
+  context: string;
+}
+
 export interface Neighbour {
   entity: EntityRef;
   relation: GraphRelation;
@@ -122,6 +131,8 @@ export interface GraphStore {
   replaceDocument(graph: DocumentGraph): Promise<void>;
   /** Removes the document node, its contribution, and extracted entities nothing else mentions. */
   deleteDocument(documentId: string): Promise<void>;
+  /** The entities a document contains with their CONTAINS properties, most confident first. */
+  documentEntities(documentId: string, limit: number): Promise<ContainedEntity[]>;
   /**
    * `expand` seeded from documents: the `perDocument` most confident entities each document
    * contains, with score = the document's score × the CONTAINS confidence (the best over

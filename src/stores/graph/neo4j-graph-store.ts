@@ -6,6 +6,7 @@ import {
   compareFound,
   compareRanked,
   relationTypes as allRelationTypes,
+  type ContainedEntity,
   type DocumentGraph,
   type EntityRef,
   type ExpandOptions,
@@ -188,6 +189,18 @@ export class Neo4jGraphStore implements GraphStore {
       await tx.run('MATCH (d:Document {id: $documentId}) DETACH DELETE d', { documentId });
       await removeOrphans(tx, previous);
     });
+  }
+
+  async documentEntities(documentId: string, limit: number): Promise<ContainedEntity[]> {
+    const records = await this.run(
+      'read',
+      `MATCH (:Document {id: $documentId})-[c:CONTAINS]->(e:Entity)
+       RETURN {id: e.id, name: e.name, type: e.type, confidence: c.confidence, position: c.position, context: c.context} AS e
+       ORDER BY c.confidence DESC, c.position, e.id
+       LIMIT $limit`,
+      { documentId, limit: neo4j.int(limit) },
+    );
+    return records.map((r) => r.get('e') as ContainedEntity);
   }
 
   async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {

@@ -7,6 +7,7 @@ import {
   compareFound,
   compareRanked,
   relationTypes as allRelationTypes,
+  type ContainedEntity,
   type DocumentGraph,
   type EntityRef,
   type ExpandOptions,
@@ -159,6 +160,18 @@ export class PostgresGraphStore implements GraphStore {
       await this.recountCooccurrences(client, previous.pairs);
       await this.removeOrphans(client, previous.entities);
     });
+  }
+
+  async documentEntities(documentId: string, limit: number): Promise<ContainedEntity[]> {
+    const result = await this.pool.query<ContainedEntity>(
+      `select e.id, e.name, e.type, c.confidence, c.position, c.context
+       from graph_contains c join graph_entities e on e.id = c.entity_id
+       where c.document_id = $1
+       order by c.confidence desc, c.position, e.id collate "C"
+       limit $2`,
+      [documentId, limit],
+    );
+    return result.rows;
   }
 
   async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
