@@ -1,6 +1,6 @@
 /**
  * Knowledge-graph benchmark: `retrieve` latency (embed the question, vector search, graph
- * expansion) p50/p99 at graphDepth 0, 1 and 2 over a graph of 10,000 entities and about
+ * expansion) p50/p99 at graphDepth 0 to 3 over a graph of 10,000 entities and about
  * 60,000 relations, with depth 0 as the baseline measured in the same run; then the run
  * time of PageRank, Louvain and betweenness. On the embedded graph (PostgreSQL: DATABASE_URL,
  * or an embedded server), and on Neo4j when NEO4J_URI is set (with GDS when it has it, and
@@ -8,7 +8,7 @@
  *
  *   npm run bench:graph
  *   NEO4J_URI=bolt://127.0.0.1:7687 npm run bench:graph
- *   BENCH_ENTITIES=2000 BENCH_QUERIES=50 npm run bench:graph
+ *   BENCH_ENTITIES=2000 BENCH_QUERIES=50 BENCH_DEPTHS=0,2 BENCH_ALGORITHMS=pagerank npm run bench:graph
  */
 import { randomUUID } from 'node:crypto';
 import { createLogger } from '../src/logger.js';
@@ -24,6 +24,8 @@ import { MemoryVectorIndex } from '../src/stores/vector/memory-vector-index.js';
 
 const ENTITIES = Number(process.env['BENCH_ENTITIES'] ?? 10_000);
 const QUERIES = Number(process.env['BENCH_QUERIES'] ?? 200);
+const DEPTHS = (process.env['BENCH_DEPTHS'] ?? '0,1,2,3').split(',').map(Number);
+const ALGORITHMS = (process.env['BENCH_ALGORITHMS'] ?? 'pagerank,louvain,betweenness').split(',').filter(Boolean) as AlgorithmName[];
 /** Each document mentions 10 entities of its own and 2 of other documents; all 12 co-occur. */
 const OWN = 10;
 const SHARED = 2;
@@ -123,7 +125,7 @@ async function run(label: string, graph: GraphStore, audit: AuditLog, engines: A
   console.log('graphDepth | retrieve p50 ms  p99 ms | graph part p50 ms  p99 ms | entities/answer | p50 vs depth 0');
   const service = new GraphService({ graph, audit, logger, gds: 'off' });
   let baseline = 0;
-  for (const depth of [0, 1, 2]) {
+  for (const depth of DEPTHS) {
     await measure(service, vectors, ownerId, depth); // warm-up pass, not reported
     const m = await measure(service, vectors, ownerId, depth);
     if (depth === 0) baseline = m.p50;
@@ -134,7 +136,7 @@ async function run(label: string, graph: GraphStore, audit: AuditLog, engines: A
   const admin = { userId: ownerId, role: 'admin' as const };
   for (const gds of engines) {
     const algorithms = new GraphService({ graph, audit, logger, gds });
-    for (const name of ['pagerank', 'louvain', 'betweenness'] as AlgorithmName[]) {
+    for (const name of ALGORITHMS) {
       const started = performance.now();
       const result = await algorithms.algorithm(admin, name, { ownerId, limit: 10 });
       const extra = result.communityCount === undefined ? '' : `, ${result.communityCount} communities`;

@@ -92,6 +92,25 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
       expect(await graph.getRelation(other.id)).toMatchObject({ weight: 0.2 });
     });
 
+    it('counts changes per owner and for the whole graph', async () => {
+      const other = randomUUID();
+      const before = [await graph.version(), await graph.version(owner), await graph.version(other)];
+      await graph.upsertEntities([entity('versioned')]);
+      const after = [await graph.version(), await graph.version(owner), await graph.version(other)];
+      expect(after[0]).not.toBe(before[0]);
+      expect(after[1]).not.toBe(before[1]);
+      expect(after[2]).toBe(before[2]);
+      await graph.upsertEntities([entity('second')]);
+      const relation = await relate('versioned', 'second', 0.5);
+      const withRelation = await graph.version(owner);
+      await graph.deleteRelation(relation.id);
+      expect(await graph.version(owner)).not.toBe(withRelation);
+      const withoutRelation = await graph.version(owner);
+      await graph.deleteEntity(id('second'));
+      expect(await graph.version(owner)).not.toBe(withoutRelation);
+      expect(await graph.version(other)).toBe(before[2]);
+    });
+
     it('finds entities by a part of their name, ignoring case, one owner or all', async () => {
       await graph.upsertEntities([entity('Machine Learning'), entity('learning'), entity('Deep learning'), entity('机器学习'), entity('Other')]);
       expect((await graph.findEntities(owner, 'LEARN', 10)).map((e) => e.name)).toEqual(['learning', 'Deep learning', 'Machine Learning']);
@@ -250,9 +269,11 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
       expect(await cooccurs()).toHaveLength(2);
 
       await graph.upsertRelation({ id: `rel_${randomUUID()}`, source: id('OpenAI', 'NAME'), target: id('Kept by hand', 'NAME'), type: 'x', weight: 1 });
-      const v1 = await graph.version();
+      const [v1, mine, others] = [await graph.version(), await graph.version(owner), await graph.version(randomUUID())];
       await graph.deleteDocument(d1.id);
       expect(await graph.version()).not.toBe(v1);
+      expect(await graph.version(owner)).not.toBe(mine);
+      expect(others).toBe('0');
       expect(await graph.expandDocuments([{ id: d1.id, score: 1 }], { perDocument: 10, depth: 2, limit: 10 })).toEqual([]);
       expect(await graph.documentEntities(d1.id, 10)).toEqual([]);
       expect(await cooccurs()).toEqual([expect.objectContaining({ frequency: 3, weight: 0.75, documents: [d2.id] })]);

@@ -137,7 +137,7 @@ export class GraphService {
   async algorithm(caller: Caller, name: AlgorithmName, options: { ownerId?: string | undefined; limit: number }): Promise<AlgorithmResult & { cached: boolean }> {
     if (caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'admins only' });
     const key = `${name}\u0000${options.ownerId ?? '*'}\u0000${options.limit}`;
-    const version = await this.options.graph.version();
+    const version = await this.options.graph.version(options.ownerId);
     const hit = this.cache.get(key);
     if (hit !== undefined && hit.version === version && Date.now() - hit.at < ALGORITHM_CACHE_MS) return { ...hit.result, cached: true };
     // The same computation asked again while it runs joins the running one.

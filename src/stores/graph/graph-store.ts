@@ -110,8 +110,11 @@ export interface ExpandOptions {
 export interface GraphStore {
   /** Creates constraints and indexes if missing; called once at start. */
   init(): Promise<void>;
-  /** Changes after every committed write (algorithm caches are keyed by it). */
-  version(): Promise<string>;
+  /**
+   * Changes after every committed write that touches this owner's entities (any write when
+   * undefined); algorithm caches are keyed by it.
+   */
+  version(ownerId?: string): Promise<string>;
   /** Creates or updates entities by id (the `manual` flag is only ever raised). */
   upsertEntities(entities: readonly GraphEntity[]): Promise<void>;
   getEntity(id: string): Promise<GraphEntity | undefined>;
@@ -167,6 +170,11 @@ export function entityId(ownerId: string, type: string, name: string): string {
 /** Names that differ only in case, width or spacing are the same entity. */
 export function normaliseName(name: string): string {
   return name.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+/** The key of the change counter of one owner's entities (`owner:<id>`), or of the whole graph (`graph`). */
+export function versionScope(ownerId: string | undefined): string {
+  return ownerId === undefined ? 'graph' : `owner:${ownerId}`;
 }
 
 /** CO_OCCURS strength from its frequency: 1 → 0.5, 3 → 0.75, 9 → 0.9. */

@@ -19,6 +19,7 @@ import {
   type ProjectedGraph,
   type RankedEntity,
   type RelationType,
+  versionScope,
 } from './graph-store.js';
 
 const relationColumns = (r: string) => `${r}.id, ${r}.source_id as source, ${r}.target_id as target,
@@ -42,9 +43,9 @@ export class PostgresGraphStore implements GraphStore {
 
   async init(): Promise<void> {}
 
-  async version(): Promise<string> {
-    const result = await this.pool.query<{ v: string }>('select last_value::text || is_called::text as v from graph_version_seq');
-    return result.rows[0]?.v ?? '0';
+  async version(ownerId?: string): Promise<string> {
+    const result = await this.pool.query<{ version: string }>('select version from graph_versions where scope = $1', [versionScope(ownerId)]);
+    return result.rows[0]?.version ?? '0';
   }
 
   async upsertEntities(entities: readonly GraphEntity[]): Promise<void> {
@@ -67,6 +68,7 @@ export class PostgresGraphStore implements GraphStore {
           sorted.map((e) => e.manual),
         ],
       );
+      return { value: undefined, owners: sorted.map((e) => e.ownerId) };
     });
   }
 
@@ -77,7 +79,8 @@ export class PostgresGraphStore implements GraphStore {
 
   async deleteEntity(id: string): Promise<void> {
     await this.write(async (client) => {
-      await client.query('delete from graph_entities where id = $1', [id]);
+      const result = await client.query<{ owner_id: string }>('delete from graph_entities where id = $1 returning owner_id', [id]);
+      return { value: undefined, owners: result.rows.map((r) => r.owner_id) };
     });
   }
 
@@ -94,16 +97,17 @@ export class PostgresGraphStore implements GraphStore {
 
   async upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation> {
     return this.write(async (client) => {
-      const result = await client.query<GraphRelation>(
+      const result = await client.query<GraphRelation & { owner: string }>(
         `insert into graph_relations (id, source_id, target_id, relation_type, type, weight)
          select $1, s.id, t.id, 'RELATED_TO', $4, $5 from graph_entities s, graph_entities t where s.id = $2 and t.id = $3
          on conflict (relation_type, source_id, target_id, type) do update set weight = excluded.weight, updated_at = now()
-         returning ${RELATION_COLUMNS}`,
+         returning ${RELATION_COLUMNS}, (select owner_id from graph_entities where id = graph_relations.source_id) as owner`,
         [relation.id, relation.source, relation.target, relation.type, relation.weight],
       );
       const row = result.rows[0];
       if (row === undefined) throw new AppError('NOT_FOUND', { message: 'both entities of a relation must exist' });
-      return row;
+      const { owner, ...value } = row;
+      return { value, owners: [owner] };
     });
   }
 
@@ -114,8 +118,13 @@ export class PostgresGraphStore implements GraphStore {
 
   async deleteRelation(id: string): Promise<boolean> {
     return this.write(async (client) => {
-      const result = await client.query("delete from graph_relations where id = $1 and relation_type = 'RELATED_TO'", [id]);
-      return (result.rowCount ?? 0) > 0;
+      const result = await client.query<{ owner: string }>(
+        `delete from graph_relations r using graph_entities e
+         where r.id = $1 and r.relation_type = 'RELATED_TO' and e.id = r.source_id
+         returning e.owner_id as owner`,
+        [id],
+      );
+      return { value: result.rows.length > 0, owners: result.rows.map((r) => r.owner) };
     });
   }
 
@@ -149,6 +158,7 @@ export class PostgresGraphStore implements GraphStore {
       );
       await this.recountCooccurrences(client, [...previous.pairs, ...pairs.map((p) => [p.source, p.target] as [string, string])]);
       await this.removeOrphans(client, previous.entities);
+      return { value: undefined, owners: [document.ownerId] };
     });
   }
 
@@ -156,9 +166,10 @@ export class PostgresGraphStore implements GraphStore {
     await this.write(async (client) => {
       const previous = await this.removeContribution(client, documentId);
       await lockPairs(client, previous.pairs);
-      await client.query('delete from graph_documents where id = $1', [documentId]);
+      const deleted = await client.query<{ owner_id: string }>('delete from graph_documents where id = $1 returning owner_id', [documentId]);
       await this.recountCooccurrences(client, previous.pairs);
       await this.removeOrphans(client, previous.entities);
+      return { value: undefined, owners: deleted.rows.map((r) => r.owner_id) };
     });
   }
 
@@ -303,14 +314,24 @@ export class PostgresGraphStore implements GraphStore {
     return result.rows.sort(compareRanked);
   }
 
-  /** One write transaction, retried on deadlock or serialisation failure; the version advances after commit. */
-  private async write<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * One write transaction, retried on deadlock or serialisation failure, which names the
+   * owners whose entities it changed; their versions and the whole graph's advance after
+   * the commit (see Neo4jGraphStore.write). A failed advance leaves caches to expire.
+   */
+  private async write<T>(work: (client: pg.PoolClient) => Promise<{ value: T; owners: readonly string[] }>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await withTransaction(this.pool, work);
-        // After the commit (see Neo4jGraphStore.write); a failure here leaves caches to expire.
-        await this.pool.query("select nextval('graph_version_seq')").catch(() => undefined);
-        return result;
+        const { value, owners } = await withTransaction(this.pool, work);
+        const scopes = [versionScope(undefined), ...new Set(owners.map((owner) => versionScope(owner)))].sort();
+        await this.pool
+          .query(
+            `insert into graph_versions (scope, version) select scope, 1 from unnest($1::text[]) as scope order by scope
+             on conflict (scope) do update set version = graph_versions.version + 1`,
+            [scopes],
+          )
+          .catch(() => undefined);
+        return value;
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (attempt >= 5 || code === undefined || !RETRYABLE.has(code)) throw error;
