@@ -80,8 +80,9 @@ describe('retrieve with Neo4j stopped', () => {
     await eventually(async () => {
       const document = (await (await fetch(`${cluster.urls[0]}/v1/documents/${failing.document.id}`, { headers })).json()) as { document: { status: string; statusReason: string } };
       expect(document.document).toMatchObject({ status: 'failed', statusReason: expect.stringContaining('graph') });
-    }, 30_000);
+      // The driver retries a write for 10 s before it gives up, and so does the clean-up after it.
+    }, 75_000);
     const none = await request<RetrieveResult>(socket, 'retrieve', { query: 'Kubernetes restarts pods', documentIds: [failing.document.id] });
     expect(none.ok && none.data.chunks).toEqual([]);
-  }, 90_000);
+  }, 150_000);
 });
