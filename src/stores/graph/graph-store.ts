@@ -177,6 +177,11 @@ export function versionScope(ownerId: string | undefined): string {
   return ownerId === undefined ? 'graph' : `owner:${ownerId}`;
 }
 
+/** The counters a write that touched these owners' entities advances, in one order. */
+export function versionScopes(owners: readonly string[]): string[] {
+  return [versionScope(undefined), ...new Set(owners.map((owner) => versionScope(owner)))].sort();
+}
+
 /** CO_OCCURS strength from its frequency: 1 → 0.5, 3 → 0.75, 9 → 0.9. */
 export function cooccurrenceStrength(frequency: number): number {
   return frequency / (frequency + 1);

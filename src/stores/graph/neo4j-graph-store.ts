@@ -19,6 +19,7 @@ import {
   type RankedEntity,
   type RelationType,
   versionScope,
+  versionScopes,
 } from './graph-store.js';
 
 /** Connection settings of the Neo4j adapter. */
@@ -370,7 +371,7 @@ export class Neo4jGraphStore implements GraphStore {
     const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
     try {
       const { value, owners } = await session.executeWrite(work);
-      const scopes = [versionScope(undefined), ...new Set(owners.map((owner) => versionScope(owner)))].sort();
+      const scopes = versionScopes(owners);
       await session
         .executeWrite((tx) => tx.run('UNWIND $scopes AS scope MERGE (m:GraphMeta {id: scope}) SET m.version = coalesce(m.version, 0) + 1', { scopes }))
         .catch(() => undefined);

@@ -20,6 +20,7 @@ import {
   type RankedEntity,
   type RelationType,
   versionScope,
+  versionScopes,
 } from './graph-store.js';
 
 const relationColumns = (r: string) => `${r}.id, ${r}.source_id as source, ${r}.target_id as target,
@@ -323,7 +324,7 @@ export class PostgresGraphStore implements GraphStore {
     for (let attempt = 1; ; attempt++) {
       try {
         const { value, owners } = await withTransaction(this.pool, work);
-        const scopes = [versionScope(undefined), ...new Set(owners.map((owner) => versionScope(owner)))].sort();
+        const scopes = versionScopes(owners);
         await this.pool
           .query(
             `insert into graph_versions (scope, version) select scope, 1 from unnest($1::text[]) as scope order by scope
