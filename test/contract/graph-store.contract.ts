@@ -316,6 +316,22 @@ export function graphStoreContract(options: GraphStoreSuiteOptions): void {
       expect(await graph.getEntity(ids[0] as string)).toBeUndefined();
     });
 
+    it('keeps an entity that one document gains while another, its last, is deleted', async () => {
+      for (let round = 0; round < 10; round++) {
+        const shared = `shared ${round}`;
+        const contribution = (documentId: string) => ({
+          document: { id: documentId, ownerId: owner, title: documentId },
+          entities: [{ id: id(shared, 'NAME'), name: shared, type: 'NAME', confidence: 0.5, position: 0, context: '' }],
+          cooccurrences: [],
+        });
+        const [first, second] = [`doc_${randomUUID()}`, `doc_${randomUUID()}`];
+        await graph.replaceDocument(contribution(first));
+        await Promise.all([graph.deleteDocument(first), graph.replaceDocument(contribution(second))]);
+        expect(await graph.getEntity(id(shared, 'NAME'))).toMatchObject({ name: shared });
+        expect(await graph.documentEntities(second, 10)).toEqual([expect.objectContaining({ name: shared })]);
+      }
+    });
+
     it('projects one owner\'s graph for the algorithms', async () => {
       await seedExample();
       const projected = await graph.project(owner);

@@ -1,4 +1,4 @@
-import neo4j, { type Driver, type ManagedTransaction, type Record as Neo4jRecord } from 'neo4j-driver';
+import neo4j, { type Driver, type ManagedTransaction, type Record as Neo4jRecord, type Session } from 'neo4j-driver';
 import { AppError } from '../../errors/app-error.js';
 import {
   checkedDepth,
@@ -370,7 +370,7 @@ export class Neo4jGraphStore implements GraphStore {
   private async write<T>(work: (tx: ManagedTransaction) => Promise<{ value: T; owners: readonly string[] }>): Promise<T> {
     const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
     try {
-      const { value, owners } = await session.executeWrite(work);
+      const { value, owners } = await executeWriteAgainOnDeletedNode(session, work);
       const scopes = versionScopes(owners);
       await session
         .executeWrite((tx) => tx.run('UNWIND $scopes AS scope MERGE (m:GraphMeta {id: scope}) SET m.version = coalesce(m.version, 0) + 1', { scopes }))
@@ -380,6 +380,23 @@ export class Neo4jGraphStore implements GraphStore {
       throw unavailable(error);
     } finally {
       await session.close().catch(() => undefined);
+    }
+  }
+}
+
+/**
+ * `executeWrite`, run again when a node the transaction matched was deleted by another
+ * transaction before it could lock it (Neo4j reads committed data without locks: an
+ * ingestion can match an entity that a concurrent document delete then removes as an
+ * orphan). The driver retries only transient errors; this one means "read again", and the
+ * second run creates the entity anew. Every write here is safe to run again.
+ */
+async function executeWriteAgainOnDeletedNode<T>(session: Session, work: (tx: ManagedTransaction) => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await session.executeWrite(work);
+    } catch (error) {
+      if (attempt >= 5 || (error as { code?: string }).code !== 'Neo.ClientError.Statement.EntityNotFound') throw error;
     }
   }
 }
