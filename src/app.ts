@@ -11,6 +11,8 @@ import { retrieveHandler } from './realtime/handlers/retrieve-handler.js';
 import { DocumentService } from './services/documents/document-service.js';
 import { KeywordEntityExtractor, noEntities } from './services/graph/extraction.js';
 import { GraphService } from './services/graph/graph-service.js';
+import { Authenticator } from './services/authenticator.js';
+import { userRoom } from './realtime/rooms.js';
 import { registerGraphRoutes } from './http/graph.js';
 import { BullMqQueue } from './stores/queue/bullmq-queue.js';
 import type { JobQueue } from './stores/queue/job-queue.js';
@@ -111,7 +113,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
     const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit);
-    registerSessionRoutes(http, { sessions, messages: stores.messages, tokens });
+    const directory = new UserDirectory(stores.db.users, stores.cache);
+    const auth = new Authenticator(tokens, directory);
+    registerSessionRoutes(http, { sessions, messages: stores.messages, auth });
     const localLimiter = new MemoryRateLimiter();
     const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { offlineQueue: false }) : undefined;
     if (limiterRedis !== undefined) await whenReady(limiterRedis);
@@ -130,7 +134,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       logger,
     });
     await limits.start();
-    const directory = new UserDirectory(stores.db.users, stores.cache);
     const queue: JobQueue =
       config.redis.mode === 'external'
         ? new BullMqQueue(
@@ -159,23 +162,34 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       maxBytes: config.documents.maxBytes,
       tmpDir: path.join(config.dataDir, 'tmp'),
     });
-    await registerDocumentRoutes(http, { documents, tokens, maxBytes: config.documents.maxBytes });
+    await registerDocumentRoutes(http, { documents, auth, maxBytes: config.documents.maxBytes });
     const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
-    registerGraphRoutes(http, { graph, tokens });
+    registerGraphRoutes(http, { graph, auth });
     registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens, limits });
-    registerAdminRoutes(http, { tokens, configs: stores.db.configs, users: stores.db.users, directory, audit: stores.db.audit, limits });
+    // Sockets exist only once the Socket.IO server below does; until then there are none to end.
+    let endUserSockets = async (_userId: string): Promise<void> => {};
+    registerAdminRoutes(http, {
+      auth,
+      configs: stores.db.configs,
+      users: stores.db.users,
+      directory,
+      audit: stores.db.audit,
+      limits,
+      onUserChanged: (userId) => endUserSockets(userId),
+    });
     await http.ready();
 
     const adapterClients = stores.redis === undefined ? undefined : { pub: stores.redis.client.duplicate(), sub: stores.redis.client.duplicate() };
     const io = createIoServer({
       http: http.server as HttpServer,
-      tokens,
-      isActiveUser: async (userId) => (await directory.get(userId))?.status === 'active',
+      authenticate: (token) => auth.caller(token),
       admit: (socket) => limits.checkConnection(socket.handshake.address),
       logger,
       metrics,
       ...(adapterClients === undefined ? {} : { adapter: createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }) }),
     });
+    // Through the adapter: the user's sockets on every node of the cluster.
+    endUserSockets = async (userId) => io.in(userRoom(userId)).disconnectSockets(true);
     const relay = new MessageRelay(io, stores.pubsub, stores.messages, (ids) => stores.db.sessions.lastSeqs(ids), logger);
     metrics.relayPendingCount = () => relay.pendingCount();
     const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { roles } from '../../protocol/roles.js';
 import { jsonObject, uuid } from '../../protocol/schemas.js';
-import type { TokenService } from '../auth/tokens.js';
+import type { Authenticator } from '../services/authenticator.js';
 import { AppError } from '../errors/app-error.js';
 import { RATE_LIMITS_KEY, rateLimitOverrides, type RateLimits } from '../services/rate-limits.js';
 import type { Caller } from '../services/session-service.js';
@@ -15,12 +15,14 @@ import { authenticate } from './sessions.js';
 
 /** What the admin routes need. */
 export interface AdminRouteOptions {
-  tokens: TokenService;
+  auth: Authenticator;
   configs: ConfigRepository;
   users: UserRepository;
   directory: UserDirectory;
   audit: AuditLog;
   limits: RateLimits;
+  /** After a user's roles changed: ends their open sockets on every node. */
+  onUserChanged: (userId: string) => Promise<void>;
 }
 
 /** The config keys an admin may set, each with the schema of its value. */
@@ -42,8 +44,8 @@ const auditQuery = z
   .strict();
 
 /** The caller, who must be an admin (FORBIDDEN otherwise). */
-export async function requireAdmin(request: FastifyRequest, tokens: TokenService): Promise<Caller> {
-  const caller = await authenticate(request, tokens);
+export async function requireAdmin(request: FastifyRequest, auth: Authenticator): Promise<Caller> {
+  const caller = await authenticate(request, auth);
   if (caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'admins only' });
   return caller;
 }
@@ -56,7 +58,7 @@ function actor(request: FastifyRequest, caller: Caller) {
 /** `GET|PUT /v1/admin/configs/:key`, `PUT /v1/admin/users/:id/roles`, `GET /v1/admin/audit-logs` (admin only, audited). */
 export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
   app.get('/v1/admin/configs/:key', async (request) => {
-    await requireAdmin(request, options.tokens);
+    await requireAdmin(request, options.auth);
     const { key } = request.params as { key: string };
     const entry = CONFIG_KEYS[key] === undefined ? undefined : await options.configs.get(key);
     if (entry === undefined) throw new AppError('NOT_FOUND', { message: 'no such config' });
@@ -64,7 +66,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
   });
 
   app.put('/v1/admin/configs/:key', async (request) => {
-    const caller = await requireAdmin(request, options.tokens);
+    const caller = await requireAdmin(request, options.auth);
     const { key } = request.params as { key: string };
     const schema = CONFIG_KEYS[key];
     if (schema === undefined) throw new AppError('NOT_FOUND', { message: 'no such config key', details: { known: Object.keys(CONFIG_KEYS) } });
@@ -82,17 +84,19 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
   });
 
   app.put('/v1/admin/users/:id/roles', async (request) => {
-    const caller = await requireAdmin(request, options.tokens);
+    const caller = await requireAdmin(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     const body = parseBody(putRolesBody, request.body);
     const updated = await options.users.setRoles(id, body.roles, caller.userId);
     await options.directory.invalidate(id);
+    // Requests carry the new role from now on; open sockets reconnect to get it.
+    await options.onUserChanged(id);
     await options.audit.record(actor(request, caller), { action: 'user.roles', resourceType: 'user', resourceId: id, details: { roles: updated } });
     return { userId: id, roles: updated };
   });
 
   app.get('/v1/admin/audit-logs', async (request) => {
-    const caller = await requireAdmin(request, options.tokens);
+    const caller = await requireAdmin(request, options.auth);
     const query = parseBody(auditQuery, request.query);
     const result = await options.audit.query(query);
     await options.audit.record(actor(request, caller), { action: 'audit.read', resourceType: 'audit_log', details: { filter: { ...query, cursor: undefined } } });

@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { jsonObject, uuid } from '../../protocol/schemas.js';
-import type { TokenService } from '../auth/tokens.js';
+import type { Authenticator } from '../services/authenticator.js';
 import { AppError } from '../errors/app-error.js';
 import type { DocumentService } from '../services/documents/document-service.js';
 import { parseBody } from './auth.js';
@@ -11,7 +11,7 @@ import { authenticate } from './sessions.js';
 /** What the document routes need. */
 export interface DocumentRouteOptions {
   documents: DocumentService;
-  tokens: TokenService;
+  auth: Authenticator;
   maxBytes: number;
 }
 
@@ -24,7 +24,7 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
   await app.register(multipart, { limits: { fileSize: options.maxBytes + 1, files: 1, fields: 10, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
 
   app.post('/v1/documents', async (request, reply) => {
-    const caller = await authenticate(request, options.tokens);
+    const caller = await authenticate(request, options.auth);
     if (!request.isMultipart()) throw new AppError('VALIDATION', { message: 'expected multipart/form-data with a file field' });
     let title: string | undefined;
     let metadata: Record<string, unknown> | undefined;
@@ -67,33 +67,33 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
   });
 
   app.get('/v1/documents', async (request) => {
-    const caller = await authenticate(request, options.tokens);
+    const caller = await authenticate(request, options.auth);
     const query = parseBody(listQuery, request.query);
     return options.documents.list(caller, { limit: query.limit ?? 20, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
   });
 
   app.get('/v1/documents/:id', async (request) => {
-    const caller = await authenticate(request, options.tokens);
+    const caller = await authenticate(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     return { document: await options.documents.get(caller, id) };
   });
 
   app.get('/v1/documents/:id/content', async (request, reply) => {
-    const caller = await authenticate(request, options.tokens);
+    const caller = await authenticate(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     const { url } = await options.documents.contentUrl(caller, id);
     return reply.redirect(url, 302);
   });
 
   app.get('/v1/documents/:id/entities', async (request) => {
-    const caller = await authenticate(request, options.tokens);
+    const caller = await authenticate(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     const { limit } = parseBody(z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict(), request.query);
     return { entities: await options.documents.entities(caller, id, limit) };
   });
 
   app.delete('/v1/documents/:id', async (request, reply) => {
-    const caller = await authenticate(request, options.tokens);
+    const caller = await authenticate(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     await options.documents.delete(caller, id);
     return reply.status(204).send();

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { uuid } from '../../protocol/schemas.js';
-import type { TokenService } from '../auth/tokens.js';
+import type { Authenticator } from '../services/authenticator.js';
 import type { Caller, SessionService } from '../services/session-service.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
 import { parseBody } from './auth.js';
@@ -10,7 +10,7 @@ import { parseBody } from './auth.js';
 export interface SessionRouteOptions {
   sessions: SessionService;
   messages: MessageStore;
-  tokens: TokenService;
+  auth: Authenticator;
 }
 
 const historyQuery = z
@@ -20,18 +20,17 @@ const historyQuery = z
   })
   .strict();
 
-/** The caller of an HTTP request, from `Authorization: Bearer <access token>`. */
-export async function authenticate(request: FastifyRequest, tokens: TokenService): Promise<Caller> {
+/** The caller of an HTTP request, from `Authorization: Bearer <access token>`, with the user's current role. */
+export async function authenticate(request: FastifyRequest, auth: Authenticator): Promise<Caller> {
   const header = request.headers.authorization;
   const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-  const claims = await tokens.verify(token);
-  return { ...claims, ip: request.ip };
+  return { ...(await auth.caller(token)), ip: request.ip };
 }
 
 /** `GET /v1/sessions/:id/messages?beforeSeq=&limit=` (same as `history:get`). */
 export function registerSessionRoutes(app: FastifyInstance, options: SessionRouteOptions): void {
   app.get('/v1/sessions/:id/messages', async (request) => {
-    const caller = await authenticate(request, options.tokens);
+    const caller = await authenticate(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     const query = parseBody(historyQuery, request.query);
     await options.sessions.authorize(caller, id);

@@ -2,24 +2,24 @@ import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
 import type { ClientEventName } from '../../protocol/schemas.js';
-import type { TokenService } from '../auth/tokens.js';
+import type { Role } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Dispatcher, type AppSocket, type EventHandlers } from './dispatcher.js';
+import { userRoom } from './rooms.js';
 
 export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
 /** Everything the Socket.IO server needs. */
 export interface IoServerOptions {
   http: HttpServer;
-  tokens: TokenService;
+  /** Checks the handshake's token and gives the user's current role (refuses removed or disabled users). */
+  authenticate: (token: unknown) => Promise<{ userId: string; role: Role }>;
   logger: Logger;
   metrics: Metrics;
   /** Socket.IO adapter factory (the Redis adapter in a cluster); default in-memory. */
   adapter?: Parameters<AppServer['adapter']>[0];
-  /** False refuses the handshake of a valid token (the user was removed or disabled). */
-  isActiveUser?: (userId: string) => Promise<boolean>;
   /** Runs first at every handshake (connection limits); throws AppError to refuse it. */
   admit?: (socket: AppSocket) => Promise<void>;
 }
@@ -57,17 +57,13 @@ export function createIoServer(options: IoServerOptions): AppServer {
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
     Promise.resolve(options.admit?.(socket))
-      .then(() => options.tokens.verify(token))
-      .then(async (claims) => {
-        if (options.isActiveUser !== undefined && !(await options.isActiveUser(claims.userId))) {
-          throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
-        }
-        return claims;
-      })
+      .then(() => options.authenticate(token))
       .then(
       (claims) => {
         socket.data.userId = claims.userId;
         socket.data.role = claims.role;
+        // Every socket of a user, on any node, can be reached (disconnected on a role change).
+        void socket.join(userRoom(claims.userId));
         metrics.socketHandshakes.inc({ outcome: 'ok' });
         next();
       },

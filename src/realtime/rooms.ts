@@ -2,3 +2,8 @@
 export function sessionRoom(sessionId: string): string {
   return `session:${sessionId}`;
 }
+
+/** The Socket.IO room of every socket of one user, on every node. */
+export function userRoom(userId: string): string {
+  return `user:${userId}`;
+}
