@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RetrieveResult } from '../../protocol/events.js';
 import { request } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
+import { pdfWithLines } from '../helpers/pdf.js';
 
 const DOCS = {
   redis: 'Redis pub/sub delivers each message at most once. Subscribers that are offline miss messages, so a gap must be filled from the database.',
@@ -120,5 +121,21 @@ describe('documents and retrieval (real S3 and Milvus)', () => {
     expect(asr.ok && asr.data.chunks[0]?.documentId).toBe(json.body['document'].id);
     const synthesis = await request<RetrieveResult>(socket, 'retrieve', { query: 'speech synthesis text audio', topK: 1 });
     expect(synthesis.ok && synthesis.data.chunks[0]?.content).not.toContain('<p>');
+  }, 60_000);
+
+  it('ingests a PDF: its text is searchable, its entities are in the graph, and the original downloads intact', async () => {
+    const frank = await cluster.user();
+    const pdf = pdfWithLines(['Kubernetes schedules containers onto nodes.', 'Kubernetes restarts failed pods automatically.']);
+    const created = await upload(frank.token, pdf, 'cluster.pdf', 'application/pdf');
+    expect(created.body['document']).toMatchObject({ mimeType: 'application/pdf', filePath: expect.stringMatching(/original\.pdf$/) });
+    await ready(frank.token, created.body['document'].id);
+    const socket = await cluster.connect(1, frank);
+    const answer = await request<RetrieveResult>(socket, 'retrieve', { query: 'which system restarts failed pods', topK: 1 });
+    expect(answer.ok && answer.data.chunks[0]?.content).toContain('Kubernetes restarts failed pods automatically.');
+    expect(answer.ok && answer.data.entities.map((e) => e.name)).toContain('Kubernetes');
+    const content = await get(frank.token, `/v1/documents/${created.body['document'].id}/content`);
+    expect(Buffer.from(await (await fetch(content.headers.get('location') as string)).arrayBuffer()).equals(pdf)).toBe(true);
+    const damaged = await upload(frank.token, Buffer.from('%PDF-1.4\nnot really'), 'broken.pdf', 'application/pdf');
+    await eventually(async () => expect((await get(frank.token, `/v1/documents/${damaged.body['document'].id}`)).body['document']).toMatchObject({ status: 'failed', statusReason: 'the PDF could not be read' }), 30_000);
   }, 60_000);
 });

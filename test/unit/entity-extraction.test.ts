@@ -41,6 +41,13 @@ describe('KeywordEntityExtractor', () => {
     expect([...confidences].sort((a, b) => b - a)).toEqual(confidences);
   });
 
+  it('takes a word that only ever starts sentences, always capitalised, for a name', async () => {
+    const byName = new Map((await extractor.extract('Kubernetes schedules pods. Kubernetes restarts them. Scheduling matters; scheduling is hard.')).map((e) => [e.name, e]));
+    expect(byName.get('Kubernetes')?.type).toBe('NAME');
+    expect(byName.get('scheduling')?.type).toBe('CONCEPT');
+    expect(byName.has('Scheduling')).toBe(false);
+  });
+
   it('finds nothing in text without entities', async () => {
     expect(await extractor.extract('')).toEqual([]);
     expect(await extractor.extract('it is what it is, and so it goes.')).toEqual([]);

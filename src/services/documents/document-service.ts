@@ -171,7 +171,7 @@ export class DocumentService {
     const filePath = document.filePath;
     const work = async ({ fencingToken, signal }: LockContext): Promise<void> => {
       const body = await readAll(await this.options.objects.get(filePath));
-      const text = extractText(body, (document.mimeType ?? 'text/plain') as DocumentType);
+      const text = await extractText(body, (document.mimeType ?? 'text/plain') as DocumentType);
       const chunks = chunkText(text);
       if (chunks.length === 0) throw new AppError('VALIDATION', { message: 'the document contains no text' });
       const stored = await this.options.documents.replaceChunks(id, chunks);

@@ -7,6 +7,7 @@ export const documentTypes = {
   'text/markdown': 'md',
   'text/html': 'html',
   'application/json': 'json',
+  'application/pdf': 'pdf',
 } as const;
 export type DocumentType = keyof typeof documentTypes;
 
@@ -18,7 +19,11 @@ const BY_EXTENSION: Record<string, DocumentType> = {
   html: 'text/html',
   htm: 'text/html',
   json: 'application/json',
+  pdf: 'application/pdf',
 };
+
+/** Most pages read from one PDF. */
+const PDF_MAX_PAGES = 2_000;
 
 function unsupported(message: string): AppError {
   return new AppError('VALIDATION', { message, details: { field: 'file', supported: Object.keys(documentTypes) } });
@@ -26,11 +31,18 @@ function unsupported(message: string): AppError {
 
 /**
  * Decides the type of an upload from its first bytes, its declared type and its name's
- * extension. Text formats have no magic number, so the bytes must be valid UTF-8 without
- * NUL; a declared type must agree with what the bytes can be.
+ * extension. A PDF is known by its `%PDF-` header. Text formats have no magic number, so
+ * the bytes must be valid UTF-8 without NUL; a declared type must agree with what the
+ * bytes can be.
  */
 export function detectDocumentType(head: Buffer, declared: string | undefined, filename: string): DocumentType {
   if (head.length === 0) throw unsupported('the file is empty');
+  const base = (declared ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (head.subarray(0, 5).toString('latin1') === '%PDF-') {
+    if (base !== '' && base !== 'application/octet-stream' && base !== 'application/pdf') throw unsupported(`a PDF declared as ${base}`);
+    return 'application/pdf';
+  }
+  if (base === 'application/pdf') throw unsupported('the file is not a PDF');
   if (head.includes(0)) throw unsupported('binary files are not supported');
   try {
     // Trailing bytes may be a cut multi-byte character: decode without the last 3.
@@ -38,12 +50,12 @@ export function detectDocumentType(head: Buffer, declared: string | undefined, f
   } catch {
     throw unsupported('the file is not UTF-8 text');
   }
-  const base = (declared ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   const extension = filename.toLowerCase().split('.').pop() ?? '';
   const text = head.toString('utf8').trimStart();
   const sniffed: DocumentType | undefined =
     text.startsWith('{') || text.startsWith('[') ? 'application/json' : /^<(!doctype html|html|head|body|div|p|h1)\b/i.test(text) ? 'text/html' : undefined;
-  const claimed = (base in documentTypes ? (base as DocumentType) : undefined) ?? BY_EXTENSION[extension];
+  const byExtension = BY_EXTENSION[extension];
+  const claimed = (base in documentTypes ? (base as DocumentType) : undefined) ?? (byExtension === 'application/pdf' ? undefined : byExtension);
   if (base !== '' && base !== 'application/octet-stream' && !(base in documentTypes)) throw unsupported(`unsupported content type ${base}`);
   if (claimed === 'application/json' && sniffed !== 'application/json') throw unsupported('the file is not JSON');
   return claimed ?? sniffed ?? 'text/plain';
@@ -62,7 +74,8 @@ function jsonStrings(value: unknown, out: string[], depth = 0): void {
 }
 
 /** The plain text of a document. */
-export function extractText(body: Buffer, type: DocumentType): string {
+export async function extractText(body: Buffer, type: DocumentType): Promise<string> {
+  if (type === 'application/pdf') return pdfText(body);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(body);
@@ -123,4 +136,29 @@ export function chunkText(text: string, size = 800, overlap = 120): TextChunk[] 
     start = Math.max(start + 1, end - overlap);
   }
   return chunks;
+}
+
+/**
+ * The text of a PDF, page by page, with pdf.js (the legacy build, which runs on Node 20).
+ * Fonts, images and scripts are not loaded; a PDF that cannot be read (damaged, encrypted)
+ * is a VALIDATION error, as an unreadable text file is.
+ */
+async function pdfText(body: Buffer): Promise<string> {
+  const { getDocument } = await import('pdfjs-dist/legacy/build/pdf.mjs');
+  const task = getDocument({ data: new Uint8Array(body), isEvalSupported: false, disableFontFace: true, useSystemFonts: false, verbosity: 0 });
+  try {
+    const document = await task.promise;
+    const pages: string[] = [];
+    for (let number = 1; number <= Math.min(document.numPages, PDF_MAX_PAGES); number++) {
+      const page = await document.getPage(number);
+      const content = await page.getTextContent();
+      pages.push(content.items.map((item) => ('str' in item ? item.str + (item.hasEOL ? '\n' : '') : '')).join(''));
+      page.cleanup();
+    }
+    return pages.join('\n\n');
+  } catch (error) {
+    throw new AppError('VALIDATION', { message: 'the PDF could not be read', details: { field: 'file' }, cause: error });
+  } finally {
+    await task.destroy();
+  }
 }

@@ -64,8 +64,9 @@ function loadJieba() {
  * The default extractor; needs no model. English: proper-noun phrases (runs of capitalised
  * words, or acronyms and camel-case names, not a stopword that only starts a sentence) as
  * `NAME`, and key phrases (one to three content words recurring at least twice) as
- * `CONCEPT`. Chinese: jieba's TF-IDF keywords among nouns, typed from jieba's part of
- * speech. Confidence grows with the number of mentions.
+ * `CONCEPT`, or as `NAME` when every mention is capitalised the same way. Chinese:
+ * jieba's TF-IDF keywords among nouns, typed from jieba's part of speech. Confidence grows
+ * with the number of mentions.
  */
 export class KeywordEntityExtractor implements EntityExtractor {
   constructor(private readonly maxEntities = 100) {}
@@ -81,7 +82,13 @@ export class KeywordEntityExtractor implements EntityExtractor {
       found.set(key, { name, type, confidence: round(confidence), position, context: contextAt(text, position, name.length) });
     };
     for (const { name, count } of properNouns(text)) add(name, 'NAME', Math.min(1, 0.55 + 0.1 * count));
-    for (const { name, count } of keyPhrases(text)) add(name, 'CONCEPT', Math.min(0.9, 0.3 + 0.1 * count));
+    for (const { name, count } of keyPhrases(text)) {
+      // Written the same capitalised way every time (it only ever starts sentences): a name.
+      const forms = new Set(mentions(text, name));
+      const [form] = forms;
+      if (forms.size === 1 && form !== undefined && /^\p{Lu}/u.test(form)) add(form, 'NAME', Math.min(1, 0.55 + 0.1 * count));
+      else add(name, 'CONCEPT', Math.min(0.9, 0.3 + 0.1 * count));
+    }
     if (HAN.test(text)) for (const keyword of chineseKeywords(text, this.maxEntities)) add(keyword.name, keyword.type, keyword.confidence);
     return [...found.values()]
       .filter((e) => e.position >= 0)
@@ -181,6 +188,15 @@ export function mentionIn(haystack: string, needle: string, from = 0): number {
     if ((before === undefined || !letter.test(before)) && (after === undefined || !letter.test(after))) return at;
   }
   return -1;
+}
+
+/** Every whole-word mention of `phrase` in `text` (any case), as written. */
+function mentions(text: string, phrase: string): string[] {
+  const lower = text.toLowerCase();
+  const needle = phrase.toLowerCase();
+  const found: string[] = [];
+  for (let at = mentionIn(lower, needle); at >= 0; at = mentionIn(lower, needle, at + 1)) found.push(text.slice(at, at + phrase.length));
+  return found;
 }
 
 function contextAt(text: string, position: number, length: number): string {
