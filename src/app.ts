@@ -9,7 +9,7 @@ import { registerAdminRoutes } from './http/admin.js';
 import { registerDocumentRoutes } from './http/documents.js';
 import { retrieveHandler } from './realtime/handlers/retrieve-handler.js';
 import { DocumentService } from './services/documents/document-service.js';
-import { KeywordEntityExtractor, noEntities } from './services/graph/extraction.js';
+import { WorkerDocumentParser } from './services/documents/parsing.js';
 import { GraphService } from './services/graph/graph-service.js';
 import { Authenticator } from './services/authenticator.js';
 import { userRoom } from './realtime/rooms.js';
@@ -147,6 +147,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
             logger,
           )
         : new MemoryQueue({ concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger);
+    const parser = new WorkerDocumentParser({ extractor: config.knowledge.extractor, maxEntitiesPerDocument: config.knowledge.maxEntitiesPerDocument });
     const documents = new DocumentService({
       pool: stores.pool,
       documents: stores.db.documents,
@@ -154,7 +155,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       vectors: stores.vectors,
       embedder: stores.embedder,
       graph: stores.graph,
-      extractor: config.knowledge.extractor === 'none' ? noEntities : new KeywordEntityExtractor(config.knowledge.maxEntitiesPerDocument),
+      parser,
       locks: stores.locks,
       queue,
       audit: stores.db.audit,
@@ -278,6 +279,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await stopCluster();
           await limits.stop();
           await queue.close();
+          await parser.close();
           limiterRedis?.disconnect();
           await closer.close();
           context.audio.close();

@@ -17,9 +17,9 @@ import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/r
 import type { JobQueue } from '../../stores/queue/job-queue.js';
 import type { ContainedEntity, GraphStore } from '../../stores/graph/graph-store.js';
 import type { VectorIndex, VectorRecord } from '../../stores/vector/vector-index.js';
-import { documentGraph, type EntityExtractor } from '../graph/extraction.js';
+import type { DocumentParser } from './parsing.js';
 import type { Caller } from '../session-service.js';
-import { chunkText, detectDocumentType, documentTypes, extractText, type DocumentType } from './text.js';
+import { detectDocumentType, documentTypes, type DocumentType } from './text.js';
 
 /** What the document service needs. */
 export interface DocumentServiceOptions {
@@ -29,7 +29,8 @@ export interface DocumentServiceOptions {
   vectors: VectorIndex;
   embedder: Embedder;
   graph: GraphStore;
-  extractor: EntityExtractor;
+  /** Text, chunks and graph data from a file (on a worker thread in the app). */
+  parser: DocumentParser;
   locks: LockManager;
   queue: JobQueue;
   audit: AuditLog;
@@ -171,9 +172,12 @@ export class DocumentService {
     const filePath = document.filePath;
     const work = async ({ fencingToken, signal }: LockContext): Promise<void> => {
       const body = await readAll(await this.options.objects.get(filePath));
-      const text = await extractText(body, (document.mimeType ?? 'text/plain') as DocumentType);
-      const chunks = chunkText(text);
-      if (chunks.length === 0) throw new AppError('VALIDATION', { message: 'the document contains no text' });
+      const { chunks, graph } = await this.options.parser.parse({
+        body,
+        type: (document.mimeType ?? 'text/plain') as DocumentType,
+        document: { id, ownerId: document.userId, title: document.title },
+      });
+      if (signal.aborted) throw new Error('lost the ingestion lock');
       const stored = await this.options.documents.replaceChunks(id, chunks);
       const records: VectorRecord[] = [];
       for (let i = 0; i < stored.length; i += EMBED_BATCH) {
@@ -193,11 +197,8 @@ export class DocumentService {
       }
       await this.options.vectors.deleteByDocument(id);
       await this.options.vectors.insert(records);
-      const entities = await this.options.extractor.extract(text);
       if (signal.aborted) throw new Error('lost the ingestion lock');
-      await this.options.graph.replaceDocument(
-        documentGraph({ id, ownerId: document.userId, title: document.title }, entities, chunks.map((c) => c.content)),
-      );
+      await this.options.graph.replaceDocument(graph);
       // `ready` promises that a search finds the chunks: some servers (milvus-lite) make
       // inserts visible a moment later whatever the consistency level asked for.
       await this.waitSearchable(id, records.length);

@@ -1,11 +1,10 @@
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { UndirectedGraph } from 'graphology';
 import louvainModule from 'graphology-communities-louvain';
 import betweennessModule from 'graphology-metrics/centrality/betweenness.js';
 import pagerankModule from 'graphology-metrics/centrality/pagerank.js';
 import type { EntityRef, ProjectedGraph } from '../../stores/graph/graph-store.js';
+import { compiledWorker } from '../../util/workers.js';
 
 // CommonJS interop: at run time each default import is the function that the packages'
 // type declarations describe as `default` of the module.
@@ -76,7 +75,7 @@ export function runInProcess(name: AlgorithmName, projected: ProjectedGraph, lim
  */
 export function runInWorker(name: AlgorithmName, projected: ProjectedGraph, limit: number): Promise<AlgorithmResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(workerFile(), { workerData: { name, projected, limit } });
+    const worker = new Worker(compiledWorker(import.meta.url, 'algorithm-worker.js'), { workerData: { name, projected, limit } });
     worker.once('message', (result: AlgorithmResult) => {
       resolve(result);
       void worker.terminate();
@@ -84,14 +83,6 @@ export function runInWorker(name: AlgorithmName, projected: ProjectedGraph, limi
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`the algorithm worker exited with code ${code}`)));
   });
-}
-
-/** The compiled worker; under the TypeScript test runner (sources, not dist) the one `npm test` built. */
-function workerFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  if (!here.endsWith('.ts')) return path.join(path.dirname(here), 'algorithm-worker.js');
-  const root = path.resolve(path.dirname(here), '../../..');
-  return path.join(root, 'dist', path.relative(root, path.dirname(here)), 'algorithm-worker.js');
 }
 
 /** Highest score first, ties by name and id; scores rounded to 9 decimals. */

@@ -1,0 +1,111 @@
+import { Worker } from 'node:worker_threads';
+import type { ErrorCode } from '../../../protocol/errors.js';
+import { AppError } from '../../errors/app-error.js';
+import type { DocumentGraph } from '../../stores/graph/graph-store.js';
+import { compiledWorker } from '../../util/workers.js';
+import { documentGraph, KeywordEntityExtractor, noEntities, type EntityExtractor } from '../graph/extraction.js';
+import { chunkText, extractText, type DocumentType, type TextChunk } from './text.js';
+
+/** A document as ingestion needs it: chunks for the vector index, its share of the graph. */
+export interface ParsedDocument {
+  chunks: TextChunk[];
+  graph: DocumentGraph;
+}
+
+export interface ParseInput {
+  body: Buffer;
+  type: DocumentType;
+  document: { id: string; ownerId: string; title: string };
+}
+
+/**
+ * Turns an uploaded file into chunks and graph data: text extraction, chunking, entity
+ * extraction, co-occurrences. All of it is CPU work that grows with the document.
+ */
+export interface DocumentParser {
+  parse(input: ParseInput): Promise<ParsedDocument>;
+  close(): Promise<void>;
+}
+
+/** The whole parse, in whatever thread calls it. */
+export async function parseDocument(input: ParseInput, extractor: EntityExtractor): Promise<ParsedDocument> {
+  const text = await extractText(input.body, input.type);
+  const chunks = chunkText(text);
+  if (chunks.length === 0) throw new AppError('VALIDATION', { message: 'the document contains no text' });
+  const entities = await extractor.extract(text);
+  return { chunks, graph: documentGraph(input.document, entities, chunks.map((c) => c.content)) };
+}
+
+/** Parses on the calling thread, with any extractor (a custom one, or in tests). */
+export class InlineDocumentParser implements DocumentParser {
+  constructor(private readonly extractor: EntityExtractor) {}
+
+  parse(input: ParseInput): Promise<ParsedDocument> {
+    return parseDocument(input, this.extractor);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** What the parsing worker is started with. */
+export interface ParserWorkerOptions {
+  extractor: 'keywords' | 'none';
+  maxEntitiesPerDocument: number;
+}
+
+/** The built-in extractor a worker runs. */
+export function builtInExtractor(options: ParserWorkerOptions): EntityExtractor {
+  return options.extractor === 'none' ? noEntities : new KeywordEntityExtractor(options.maxEntitiesPerDocument);
+}
+
+type Reply = { id: number; parsed: ParsedDocument } | { id: number; error: { code: ErrorCode | undefined; message: string } };
+
+/**
+ * Parses with the built-in extractor on one worker thread, so that a large document never
+ * stalls the sockets of the node that ingests it. Requests queue in the worker in order.
+ * A worker that dies fails what it was doing and is started again for the next request.
+ */
+export class WorkerDocumentParser implements DocumentParser {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, { resolve: (parsed: ParsedDocument) => void; reject: (error: Error) => void }>();
+  private next = 0;
+
+  constructor(private readonly options: ParserWorkerOptions) {}
+
+  parse(input: ParseInput): Promise<ParsedDocument> {
+    const worker = this.started();
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      worker.postMessage({ id, input });
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker !== undefined) await worker.terminate();
+  }
+
+  private started(): Worker {
+    if (this.worker !== undefined) return this.worker;
+    const worker = new Worker(compiledWorker(import.meta.url, 'parsing-worker.js'), { workerData: this.options });
+    worker.unref();
+    worker.on('message', (reply: Reply) => {
+      const waiting = this.pending.get(reply.id);
+      this.pending.delete(reply.id);
+      if (waiting === undefined) return;
+      if ('parsed' in reply) waiting.resolve(reply.parsed);
+      else waiting.reject(reply.error.code === undefined ? new Error(reply.error.message) : new AppError(reply.error.code, { message: reply.error.message }));
+    });
+    const fail = (error: Error) => {
+      if (this.worker === worker) this.worker = undefined;
+      for (const waiting of this.pending.values()) waiting.reject(error);
+      this.pending.clear();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`the document parsing worker exited with code ${code}`)));
+    this.worker = worker;
+    return worker;
+  }
+}
