@@ -28,7 +28,8 @@ export async function runWithGds(
   options: { ownerId?: string | undefined; limit: number },
 ): Promise<AlgorithmResult> {
   const started = performance.now();
-  const graph = `voicehelper-${randomUUID()}`;
+  await dropStaleProjections(store, STALE_PROJECTION_MS);
+  const graph = `${PROJECTION_PREFIX}${randomUUID()}`;
   const projected = await store.run(
     'write',
     `MATCH (a:Entity) WHERE $ownerId IS NULL OR a.ownerId = $ownerId
@@ -67,6 +68,28 @@ export async function runWithGds(
   } finally {
     await store.run('write', 'CALL gds.graph.drop($graph, false) YIELD graphName RETURN graphName', { graph }).catch(() => undefined);
   }
+}
+
+const PROJECTION_PREFIX = 'voicehelper-';
+/** A projection of ours this old was left by a node that died during a run. */
+const STALE_PROJECTION_MS = 60 * 60_000;
+
+/**
+ * Drops this server's projections older than `olderThanMs`: a node that dies between
+ * projecting and dropping leaves its projection in the GDS catalog (server memory) until
+ * Neo4j restarts; the next run on any node clears it. Returns how many were dropped.
+ * (`prefix` narrows it further, for tests that share the server with running algorithms.)
+ */
+export async function dropStaleProjections(store: Neo4jGraphStore, olderThanMs: number, prefix = PROJECTION_PREFIX): Promise<number> {
+  const records = await store.run(
+    'write',
+    `CALL gds.graph.list() YIELD graphName, creationTime
+     WITH graphName WHERE graphName STARTS WITH $prefix AND creationTime < datetime() - duration({milliseconds: $olderThanMs})
+     CALL gds.graph.drop(graphName, false) YIELD graphName AS dropped
+     RETURN count(dropped) AS dropped`,
+    { prefix, olderThanMs: neo4j.int(olderThanMs) },
+  );
+  return Number(records[0]?.get('dropped') ?? 0);
 }
 
 const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;
