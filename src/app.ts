@@ -228,7 +228,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         ...sessionHandlers(context),
         ...messageHandlers(context),
         ...audioHandlers(context),
-        retrieve: retrieveHandler({ sessions, embedder: stores.embedder, vectors: stores.vectors, graph }),
+        retrieve: retrieveHandler({ sessions, embedder: stores.embedder, vectors: stores.vectors, graph, metrics, logger }),
       },
       onDisconnect: (socket) => {
         const cleanup = (async () => {

@@ -47,6 +47,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** `retrieve` answers with a part missing because its store was down. */
+  readonly retrieveDegraded = new Counter({
+    name: 'voicehelper_retrieve_degraded_total',
+    help: 'retrieve answers without their vector or graph part (store down)',
+    labelNames: ['part'] as const,
+    registers: [this.registry],
+  });
+
   /** Read when metrics are scraped; the app points it at the message relay. */
   relayPendingCount: () => number = () => 0;
 

@@ -68,6 +68,7 @@ describe('retrieve with Neo4j stopped', () => {
     expect(degraded.data.degraded).toEqual(['graph']);
     expect(degraded.data.chunks[0]?.documentId).toBe(created.document.id);
     expect(degraded.data.entities).toEqual([]);
+    expect(await (await fetch(`${cluster.urls[0]}/metrics`)).text()).toMatch(/voicehelper_retrieve_degraded_total\{part="graph",node="[^"]+"\} 1/);
     // Readiness names the graph as down but stays 200: it is optional by default.
     const ready = await fetch(`${cluster.urls[0]}/readyz`);
     expect(ready.status).toBe(200);

@@ -4,6 +4,8 @@ import type { SessionService } from '../../services/session-service.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { RankedEntity } from '../../stores/graph/graph-store.js';
 import type { VectorIndex } from '../../stores/vector/vector-index.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
 import type { EventHandler } from '../dispatcher.js';
 import { callerOf } from '../context.js';
 
@@ -19,7 +21,14 @@ const entityLimit = (topK: number) => Math.max(10, 2 * topK);
  * Each half that fails leaves its part empty and is named in `degraded`; the graph half
  * has nothing to expand when the vector half is down.
  */
-export function retrieveHandler(deps: { sessions: SessionService; embedder: Embedder; vectors: VectorIndex; graph: GraphService }): EventHandler<'retrieve'> {
+export function retrieveHandler(deps: {
+  sessions: SessionService;
+  embedder: Embedder;
+  vectors: VectorIndex;
+  graph: GraphService;
+  metrics: Metrics;
+  logger: Logger;
+}): EventHandler<'retrieve'> {
   return async ({ query, topK = 5, documentIds, graphDepth = 1, sessionId }, socket) => {
     const started = performance.now();
     const caller = callerOf(socket);
@@ -33,6 +42,8 @@ export function retrieveHandler(deps: { sessions: SessionService; embedder: Embe
     } catch (error) {
       if (!unavailable(error)) throw error;
       degraded.push('vector');
+      deps.metrics.retrieveDegraded.inc({ part: 'vector' });
+      deps.logger.warn({ err: error }, 'retrieve without its vector part: the vector store failed');
     }
     const searched = performance.now();
     let entities: RankedEntity[] = [];
@@ -41,6 +52,8 @@ export function retrieveHandler(deps: { sessions: SessionService; embedder: Embe
     } catch (error) {
       if (!unavailable(error)) throw error;
       degraded.push('graph');
+      deps.metrics.retrieveDegraded.inc({ part: 'graph' });
+      deps.logger.warn({ err: error }, 'retrieve without its graph part: the graph store failed');
     }
     const expanded = performance.now();
     return {
