@@ -114,7 +114,9 @@ describe.each([
     const found = deep.entities.find((e) => e.name === 'Sam Altman');
     expect(found).toMatchObject({ type: 'PERSON', distance: 1 });
     const openai = deep.entities.find((e) => e.name === 'OpenAI');
-    expect(found?.relevance).toBeLessThan(openai?.relevance ?? 0);
+    // OpenAI: its seed score, doubled (named in the question); Sam Altman: the same seed score
+    // × the relation's weight 0.9 × 0.8 for one hop.
+    expect((found?.relevance ?? 0) / (openai?.relevance ?? 1)).toBeCloseTo((0.9 * 0.8) / 2, 4);
     expect((await call(alice, 'DELETE', `/v1/graph/relations/${relation.body['relation'].id}`)).status).toBe(204);
     expect((await ask(1)).entities.map((e) => e.name)).not.toContain('Sam Altman');
 

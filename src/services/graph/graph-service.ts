@@ -36,6 +36,8 @@ export interface VectorHit {
 
 /** Entities a document contributes as seeds of the hybrid expansion. */
 const SEEDS_PER_DOCUMENT = 10;
+/** Each hop away from the hit documents keeps this share of an entity's relevance. */
+const HOP_DECAY = 0.8;
 /** How long an algorithm result may be served while the graph version is unchanged. */
 const ALGORITHM_CACHE_MS = 10 * 60_000;
 const ALGORITHM_CACHE_ENTRIES = 32;
@@ -159,8 +161,9 @@ export class GraphService {
    * The graph half of `retrieve`. Seeds are the entities of the hit documents (up to
    * SEEDS_PER_DOCUMENT each, most confident first) with score = the document's best chunk
    * score × the CONTAINS confidence. Expansion walks up to `depth` hops, multiplying by
-   * each relation's weight and keeping an entity's best path. Finally an entity whose name
-   * occurs in the query counts double. Best first: relevance, then distance.
+   * each relation's weight and keeping an entity's best path. The score then combines the
+   * three: vector score × confidence × relation weights × HOP_DECAY^distance, doubled for
+   * an entity whose name occurs in the query. Best first: relevance, then distance.
    */
   async expandHits(hits: readonly VectorHit[], query: string, depth: number, limit: number): Promise<RankedEntity[]> {
     const best = new Map<string, number>();
@@ -172,7 +175,7 @@ export class GraphService {
     );
     const asked = normaliseName(query);
     return expanded
-      .map((e) => ({ ...e, relevance: round(mentionIn(asked, normaliseName(e.name)) >= 0 ? e.relevance * 2 : e.relevance) }))
+      .map((e) => ({ ...e, relevance: round(e.relevance * HOP_DECAY ** e.distance * (mentionIn(asked, normaliseName(e.name)) >= 0 ? 2 : 1)) }))
       .sort((a, b) => b.relevance - a.relevance || a.distance - b.distance || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
       .slice(0, limit);
   }
