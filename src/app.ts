@@ -10,6 +10,7 @@ import { registerDocumentRoutes } from './http/documents.js';
 import { retrieveHandler } from './realtime/handlers/retrieve-handler.js';
 import { DocumentService } from './services/documents/document-service.js';
 import { WorkerDocumentParser } from './services/documents/parsing.js';
+import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { GraphService } from './services/graph/graph-service.js';
 import { Authenticator } from './services/authenticator.js';
 import { userRoom } from './realtime/rooms.js';
@@ -153,7 +154,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       documents: stores.db.documents,
       objects: stores.objects,
       vectors: stores.vectors,
-      embedder: stores.embedder,
+      // Ingestion embeds whole documents: the built-in embedder does that off the event loop.
+      embedder: stores.embedder instanceof LocalEmbedder ? parser.localEmbedder(stores.embedder.dimension) : stores.embedder,
       graph: stores.graph,
       parser,
       locks: stores.locks,

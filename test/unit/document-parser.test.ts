@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { InlineDocumentParser, WorkerDocumentParser } from '../../src/services/documents/parsing.js';
 import { KeywordEntityExtractor } from '../../src/services/graph/extraction.js';
+import { LocalEmbedder } from '../../src/stores/embeddings/local-embedder.js';
 import { pdfWithLines } from '../helpers/pdf.js';
 
 const document = { id: 'doc-1', ownerId: 'owner-1', title: 'notes' };
@@ -37,6 +38,13 @@ describe('document parsing on a worker thread', () => {
       message: 'the PDF could not be read',
     });
     await expect(parser.parse({ body: Buffer.from('   '), type: 'text/plain', document })).rejects.toMatchObject({ code: 'VALIDATION' });
+  });
+
+  it('embeds with the local embedder there, the same vectors as on the main thread', async () => {
+    const texts = ['speech recognition turns voice into text', '语音识别把声音变成文字', ''];
+    const embedder = parser.localEmbedder(64);
+    expect(embedder).toMatchObject({ dimension: 64, name: 'local-hash' });
+    expect(await embedder.embed(texts)).toEqual(await new LocalEmbedder(64).embed(texts));
   });
 
   it('starts a new worker after close', async () => {

@@ -1,19 +1,30 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { AppError } from '../../errors/app-error.js';
-import { builtInExtractor, parseDocument, type ParseInput, type ParserWorkerOptions } from './parsing.js';
+import { LocalEmbedder } from '../../stores/embeddings/local-embedder.js';
+import { builtInExtractor, parseDocument, type ParserWorkerOptions, type WorkerRequest } from './parsing.js';
 
-/** The document parsing thread of WorkerDocumentParser: one request at a time, in order. */
+/** The thread of WorkerDocumentParser: parses documents and embeds texts, one request at a time, in order. */
 const extractor = builtInExtractor(workerData as ParserWorkerOptions);
+const embedders = new Map<number, LocalEmbedder>();
 let queue: Promise<void> = Promise.resolve();
 
-parentPort?.on('message', ({ id, input }: { id: number; input: ParseInput }) => {
+async function run(request: WorkerRequest): Promise<unknown> {
+  if (request.kind === 'parse') {
+    const body = request.input.body;
+    return parseDocument({ ...request.input, body: Buffer.from(body.buffer, body.byteOffset, body.byteLength) }, extractor);
+  }
+  let embedder = embedders.get(request.dimension);
+  if (embedder === undefined) embedders.set(request.dimension, (embedder = new LocalEmbedder(request.dimension)));
+  return embedder.embed(request.texts);
+}
+
+parentPort?.on('message', (request: WorkerRequest) => {
   queue = queue.then(async () => {
     try {
-      const parsed = await parseDocument({ ...input, body: Buffer.from(input.body) }, extractor);
-      parentPort?.postMessage({ id, parsed });
+      parentPort?.postMessage({ id: request.id, result: await run(request) });
     } catch (error) {
       parentPort?.postMessage({
-        id,
+        id: request.id,
         error: { code: error instanceof AppError ? error.code : undefined, message: error instanceof Error ? error.message : String(error) },
       });
     }

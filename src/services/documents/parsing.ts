@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { ErrorCode } from '../../../protocol/errors.js';
 import { AppError } from '../../errors/app-error.js';
+import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { DocumentGraph } from '../../stores/graph/graph-store.js';
 import { compiledWorker } from '../../util/workers.js';
 import { documentGraph, KeywordEntityExtractor, noEntities, type EntityExtractor } from '../graph/extraction.js';
@@ -58,26 +59,41 @@ export function builtInExtractor(options: ParserWorkerOptions): EntityExtractor 
   return options.extractor === 'none' ? noEntities : new KeywordEntityExtractor(options.maxEntitiesPerDocument);
 }
 
-type Reply = { id: number; parsed: ParsedDocument } | { id: number; error: { code: ErrorCode | undefined; message: string } };
+/** A request to the worker: parse a document, or embed texts with the local embedder. */
+export type WorkerRequest = { id: number; kind: 'parse'; input: ParseInput } | { id: number; kind: 'embed'; texts: readonly string[]; dimension: number };
+type Reply = { id: number; result: unknown } | { id: number; error: { code: ErrorCode | undefined; message: string } };
 
 /**
  * Parses with the built-in extractor on one worker thread, so that a large document never
- * stalls the sockets of the node that ingests it. Requests queue in the worker in order.
- * A worker that dies fails what it was doing and is started again for the next request.
+ * stalls the sockets of the node that ingests it; the built-in local embedder can run
+ * there too (`embedder`). Requests queue in the worker in order. A worker that dies fails
+ * what it was doing and is started again for the next request.
  */
 export class WorkerDocumentParser implements DocumentParser {
   private worker: Worker | undefined;
-  private readonly pending = new Map<number, { resolve: (parsed: ParsedDocument) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
   private next = 0;
 
   constructor(private readonly options: ParserWorkerOptions) {}
 
   parse(input: ParseInput): Promise<ParsedDocument> {
+    return this.request({ id: this.next++, kind: 'parse', input }) as Promise<ParsedDocument>;
+  }
+
+  /** The built-in local embedder (LocalEmbedder), run on this worker thread. */
+  localEmbedder(dimension: number): Embedder {
+    return {
+      dimension,
+      name: 'local-hash',
+      embed: (texts) => this.request({ id: this.next++, kind: 'embed', texts, dimension }) as Promise<number[][]>,
+    };
+  }
+
+  private request(message: WorkerRequest): Promise<unknown> {
     const worker = this.started();
-    const id = this.next++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      worker.postMessage({ id, input });
+      this.pending.set(message.id, { resolve, reject });
+      worker.postMessage(message);
     });
   }
 
@@ -95,7 +111,7 @@ export class WorkerDocumentParser implements DocumentParser {
       const waiting = this.pending.get(reply.id);
       this.pending.delete(reply.id);
       if (waiting === undefined) return;
-      if ('parsed' in reply) waiting.resolve(reply.parsed);
+      if ('result' in reply) waiting.resolve(reply.result);
       else waiting.reject(reply.error.code === undefined ? new Error(reply.error.message) : new AppError(reply.error.code, { message: reply.error.message }));
     });
     const fail = (error: Error) => {
