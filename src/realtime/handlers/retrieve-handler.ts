@@ -36,25 +36,25 @@ export function retrieveHandler(deps: {
     const [embedding] = await deps.embedder.embed([query]);
     const embedded = performance.now();
     const degraded: ('vector' | 'graph')[] = [];
-    let chunks: Awaited<ReturnType<VectorIndex['search']>> = [];
-    try {
-      chunks = await deps.vectors.search(embedding ?? [], { topK, ownerId, ...(documentIds === undefined ? {} : { documentIds }) });
-    } catch (error) {
-      if (!unavailable(error)) throw error;
-      degraded.push('vector');
-      deps.metrics.retrieveDegraded.inc({ part: 'vector' });
-      deps.logger.warn({ err: error }, 'retrieve without its vector part: the vector store failed');
-    }
+    /** The part's answer, or `fallback` when its store failed (then named in `degraded`). */
+    const part = async <T>(name: 'vector' | 'graph', work: () => Promise<T>, fallback: T): Promise<T> => {
+      try {
+        return await work();
+      } catch (error) {
+        if (!unavailable(error)) throw error;
+        degraded.push(name);
+        deps.metrics.retrieveDegraded.inc({ part: name });
+        deps.logger.warn({ err: error }, `retrieve without its ${name} part: the store failed`);
+        return fallback;
+      }
+    };
+    const chunks = await part(
+      'vector',
+      () => deps.vectors.search(embedding ?? [], { topK, ownerId, ...(documentIds === undefined ? {} : { documentIds }) }),
+      [],
+    );
     const searched = performance.now();
-    let entities: RankedEntity[] = [];
-    try {
-      entities = await deps.graph.expandHits(chunks, query, graphDepth, entityLimit(topK));
-    } catch (error) {
-      if (!unavailable(error)) throw error;
-      degraded.push('graph');
-      deps.metrics.retrieveDegraded.inc({ part: 'graph' });
-      deps.logger.warn({ err: error }, 'retrieve without its graph part: the graph store failed');
-    }
+    const entities = await part('graph', () => deps.graph.expandHits(chunks, query, graphDepth, entityLimit(topK)), [] as RankedEntity[]);
     const expanded = performance.now();
     return {
       chunks,
