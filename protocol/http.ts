@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes } from './models.js';
 
 // eslint-disable-next-line no-control-regex
 const printable = (field: string, max: number) =>
@@ -85,7 +86,7 @@ export const findEntitiesQuery = z
 
 /** `GET /v1/graph/entities/:id/related` query. */
 export const relatedQuery = z
-  .object({ depth: z.coerce.number().int().min(1).max(3).default(2), limit: z.coerce.number().int().min(1).max(100).default(10) })
+  .object({ depth: z.coerce.number().int().min(1).max(MAX_GRAPH_DEPTH).default(2), limit: z.coerce.number().int().min(1).max(100).default(10) })
   .strict();
 
 /** `GET /v1/graph/entities/:id/neighbors` query: `types` is a comma-separated subset of RELATED_TO, CO_OCCURS. */
@@ -95,14 +96,14 @@ export const neighboursQuery = z
       .string()
       .default('RELATED_TO,CO_OCCURS')
       .transform((value) => value.split(',').map((t) => t.trim()))
-      .pipe(z.array(z.enum(['RELATED_TO', 'CO_OCCURS'])).min(1)),
+      .pipe(z.array(z.enum(relationTypes)).min(1)),
     limit: z.coerce.number().int().min(1).max(200).default(50),
   })
   .strict();
 
 /** `GET /v1/graph/path` query. */
 export const pathQuery = z
-  .object({ from: graphId, to: graphId, maxHops: z.coerce.number().int().min(1).max(8).default(6) })
+  .object({ from: graphId, to: graphId, maxHops: z.coerce.number().int().min(1).max(MAX_PATH_HOPS).default(6) })
   .strict();
 
 /** `POST /v1/graph/algorithms/:name` body (admin). */
@@ -111,3 +112,6 @@ export const algorithmBody = z
   .strict();
 
 export const graphIdParams = z.object({ id: graphId });
+
+/** `GET /v1/documents/:id/entities` query. */
+export const documentEntitiesQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict();

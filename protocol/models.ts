@@ -41,3 +41,10 @@ export interface Message {
   tokensUsed?: number;
   processingTimeMs?: number;
 }
+
+/** The relationship types between entities (the only ones that ever reach query text). */
+export const relationTypes = ['RELATED_TO', 'CO_OCCURS'] as const;
+/** Deepest graph expansion (`related`, `retrieve`'s graphDepth). */
+export const MAX_GRAPH_DEPTH = 3;
+/** Longest shortest path searched for. */
+export const MAX_PATH_HOPS = 8;

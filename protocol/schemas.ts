@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contentTypes, messageRoles, sessionStatuses, type JsonObject } from './models.js';
+import { contentTypes, MAX_GRAPH_DEPTH, messageRoles, sessionStatuses, type JsonObject } from './models.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -138,7 +138,7 @@ export const payloadSchemas = {
       query: z.string().trim().min(1).max(2_000),
       topK: z.number().int().min(1).max(50).optional(),
       documentIds: z.array(uuid).max(100).optional(),
-      graphDepth: z.number().int().min(0).max(3).optional(),
+      graphDepth: z.number().int().min(0).max(MAX_GRAPH_DEPTH).optional(),
       sessionId: uuid.optional(),
     })
     .strict(),

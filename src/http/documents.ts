@@ -1,6 +1,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { documentEntitiesQuery } from '../../protocol/http.js';
 import { jsonObject, uuid } from '../../protocol/schemas.js';
 import type { Authenticator } from '../services/authenticator.js';
 import { AppError } from '../errors/app-error.js';
@@ -88,7 +89,7 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
   app.get('/v1/documents/:id/entities', async (request) => {
     const caller = await authenticate(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
-    const { limit } = parseBody(z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict(), request.query);
+    const { limit } = parseBody(documentEntitiesQuery, request.query);
     return { entities: await options.documents.entities(caller, id, limit) };
   });
 

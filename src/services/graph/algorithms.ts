@@ -118,4 +118,5 @@ function seededRandom(seed: number): () => number {
   };
 }
 
-const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;
+/** Milliseconds since `started`, to two decimals. */
+export const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

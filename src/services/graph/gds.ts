@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import neo4j from 'neo4j-driver';
 import type { EntityRef } from '../../stores/graph/graph-store.js';
 import type { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
-import { PAGERANK, rankCommunities, rankScores, type AlgorithmName, type AlgorithmResult, type AlgorithmRow } from './algorithms.js';
+import { elapsed, PAGERANK, rankCommunities, rankScores, type AlgorithmName, type AlgorithmResult, type AlgorithmRow } from './algorithms.js';
 
 /** The procedure of each algorithm and what it yields. */
 const PROCEDURES: Record<AlgorithmName, string> = {
@@ -92,4 +92,3 @@ export async function dropStaleProjections(store: Neo4jGraphStore, olderThanMs: 
   return Number(records[0]?.get('dropped') ?? 0);
 }
 
-const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

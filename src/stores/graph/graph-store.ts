@@ -1,14 +1,11 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '../../errors/app-error.js';
+import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes } from '../../../protocol/models.js';
 
-/** The relationship types between entities; nothing else ever reaches query text. */
-export const relationTypes = ['RELATED_TO', 'CO_OCCURS'] as const;
+
+// The wire limits and relation types are the protocol's; stores check them again.
+export { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes };
 export type RelationType = (typeof relationTypes)[number];
-
-/** Deepest expansion a query may ask for (variable-length patterns are bounded by it). */
-export const MAX_GRAPH_DEPTH = 3;
-/** Longest shortest path searched for. */
-export const MAX_PATH_HOPS = 8;
 
 /** An entity of the knowledge graph (a `:Entity` node in Neo4j). */
 export interface GraphEntity {
@@ -34,7 +31,10 @@ export interface GraphRelation {
   relationType: RelationType;
   /** Free-text kind of a RELATED_TO (for example `概念关联`); empty for CO_OCCURS. */
   type: string;
-  /** 0..1; relevance multiplies the weights along a path. */
+  /**
+   * 0..1; relevance multiplies the weights along a path. For CO_OCCURS it is the strength,
+   * frequency / (frequency + 1) (1 → 0.5, 3 → 0.75, 9 → 0.9), computed by each store.
+   */
   weight: number;
   /** CO_OCCURS only: chunks in which both appear, over all documents. */
   frequency: number;
@@ -180,11 +180,6 @@ export function versionScope(ownerId: string | undefined): string {
 /** The counters a write that touched these owners' entities advances, in one order. */
 export function versionScopes(owners: readonly string[]): string[] {
   return [versionScope(undefined), ...new Set(owners.map((owner) => versionScope(owner)))].sort();
-}
-
-/** CO_OCCURS strength from its frequency: 1 → 0.5, 3 → 0.75, 9 → 0.9. */
-export function cooccurrenceStrength(frequency: number): number {
-  return frequency / (frequency + 1);
 }
 
 /** The depth of a variable-length pattern: an integer 0..max, checked before it reaches query text. */

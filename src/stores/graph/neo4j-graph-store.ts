@@ -4,6 +4,7 @@ import {
   checkedDepth,
   checkedRelationTypes,
   compareFound,
+  MAX_PATH_HOPS,
   compareRanked,
   relationTypes as allRelationTypes,
   type ContainedEntity,
@@ -182,8 +183,9 @@ export class Neo4jGraphStore implements GraphStore {
          SET r._lock = true
          REMOVE r._lock
          WITH r, p, r.frequency + p.frequency AS frequency
+         WITH r, p, frequency, toFloat(frequency) / (frequency + 1) AS strength
          SET r.documents = r.documents + $documentId, r.documentFrequencies = r.documentFrequencies + p.frequency,
-             r.frequency = frequency, r.strength = toFloat(frequency) / (frequency + 1), r.weight = toFloat(frequency) / (frequency + 1)`,
+             r.frequency = frequency, r.strength = strength, r.weight = strength`,
         { documentId: document.id, pairs: graph.cooccurrences.map((p) => ({ ...p, frequency: neo4j.int(p.frequency) })) },
       );
       await removeOrphans(tx, previous);
@@ -251,7 +253,7 @@ export class Neo4jGraphStore implements GraphStore {
   }
 
   async shortestPath(from: string, to: string, maxHops: number): Promise<GraphPath | undefined> {
-    const hops = checkedDepth(maxHops, 1, 16);
+    const hops = checkedDepth(maxHops, 1, MAX_PATH_HOPS);
     if (from === to) {
       const entity = await this.getEntity(from);
       return entity === undefined ? undefined : { nodes: [{ id: entity.id, name: entity.name, type: entity.type }], relations: [], length: 0 };
@@ -417,8 +419,8 @@ async function removeContribution(tx: ManagedTransaction, documentId: string): P
      WITH r, [i IN range(0, size(r.documents) - 1) WHERE r.documents[i] <> $documentId] AS keep
      WITH r, [i IN keep | r.documents[i]] AS documents, [i IN keep | r.documentFrequencies[i]] AS counts
      WITH r, documents, counts, reduce(s = 0, c IN counts | s + c) AS frequency
-     SET r.documents = documents, r.documentFrequencies = counts, r.frequency = frequency,
-         r.strength = toFloat(frequency) / (frequency + 1), r.weight = toFloat(frequency) / (frequency + 1)
+     WITH r, documents, counts, frequency, toFloat(frequency) / (frequency + 1) AS strength
+     SET r.documents = documents, r.documentFrequencies = counts, r.frequency = frequency, r.strength = strength, r.weight = strength
      WITH r WHERE size(r.documents) = 0
      DELETE r`,
     { documentId },

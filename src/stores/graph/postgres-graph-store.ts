@@ -372,7 +372,7 @@ export class PostgresGraphStore implements GraphStore {
     await client.query(
       `insert into graph_relations (id, source_id, target_id, relation_type, type, weight, frequency, documents)
        select 'co_' || md5(c.source_id || '/' || c.target_id), c.source_id, c.target_id, 'CO_OCCURS', '',
-              sum(c.frequency)::float8 / (sum(c.frequency) + 1), sum(c.frequency), -- cooccurrenceStrength
+              sum(c.frequency)::float8 / (sum(c.frequency) + 1), sum(c.frequency), -- strength: f / (f + 1)
               array_agg(c.document_id order by c.document_id collate "C")
        from graph_cooccurrences c join unnest($1::text[], $2::text[]) as p(s, t) on c.source_id = p.s and c.target_id = p.t
        group by c.source_id, c.target_id
