@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes } from './models.js';
+import { isStorableText, jsonObject, text } from './schemas.js';
 
 // eslint-disable-next-line no-control-regex
 const printable = (field: string, max: number) =>
@@ -8,7 +9,8 @@ const printable = (field: string, max: number) =>
     .trim()
     .min(1, `${field} is required`)
     .max(max, `${field} is at most ${max} characters`)
-    .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), `${field} must not contain control characters`);
+    .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), `${field} must not contain control characters`)
+    .refine(isStorableText, `${field} must not contain lone surrogates`);
 
 /** `POST /v1/auth/register` body. */
 export const registerBody = z
@@ -54,15 +56,15 @@ export interface AuthResponse {
 }
 
 /** An entity or relation id in a path or query (any text; it only ever travels as a query parameter). */
-const graphId = z.string().min(1).max(200);
+const graphId = text(200, 1);
 
 /** `POST /v1/graph/entities` body: an entity of the caller, added by hand. */
 export const createEntityBody = z
   .object({
     name: printable('name', 200),
     type: printable('type', 50),
-    description: z.string().max(2000).optional(),
-    properties: z.record(z.unknown()).optional(),
+    description: text(2000).optional(),
+    properties: jsonObject.optional(),
   })
   .strict();
 
@@ -74,14 +76,14 @@ export const createRelationBody = z
     /** Only RELATED_TO can be made by hand; CO_OCCURS comes from documents. */
     relationType: z.literal('RELATED_TO').default('RELATED_TO'),
     /** Free-text kind, for example `概念关联` or `part-of`. */
-    type: z.string().max(100).default(''),
+    type: text(100).default(''),
     weight: z.number().min(0).max(1).default(1),
   })
   .strict();
 
 /** `GET /v1/graph/entities?q=` query: the caller's entities whose name contains `q`. */
 export const findEntitiesQuery = z
-  .object({ q: z.string().trim().min(1).max(200), limit: z.coerce.number().int().min(1).max(100).default(20) })
+  .object({ q: z.string().trim().min(1).max(200).refine(isStorableText, 'q must not contain NUL characters or lone surrogates'), limit: z.coerce.number().int().min(1).max(100).default(20) })
   .strict();
 
 /** `GET /v1/graph/entities/:id/related` query. */
@@ -108,7 +110,7 @@ export const pathQuery = z
 
 /** `POST /v1/graph/algorithms/:name` body (admin). */
 export const algorithmBody = z
-  .object({ ownerId: z.string().min(1).max(200).optional(), limit: z.coerce.number().int().min(1).max(1000).default(20) })
+  .object({ ownerId: text(200, 1).optional(), limit: z.coerce.number().int().min(1).max(1000).default(20) })
   .strict();
 
 export const graphIdParams = z.object({ id: graphId });

@@ -3,6 +3,26 @@ import { contentTypes, MAX_GRAPH_DEPTH, messageRoles, sessionStatuses, type Json
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * True when a string can be stored as it is: PostgreSQL refuses NUL in text and jsonb, and
+ * a lone UTF-16 surrogate is not valid Unicode (it would be stored as U+FFFD).
+ */
+export function isStorableText(value: string): boolean {
+  return !UNSTORABLE.test(value);
+}
+
+const STORABLE_MESSAGE = 'must not contain NUL characters or lone surrogates';
+
+/**
+ * A text field of the protocol: at most `max` characters, refused with VALIDATION when it
+ * holds NUL or a lone surrogate, so nothing unstorable reaches a store.
+ */
+export function text(max?: number, min = 0) {
+  const base = max === undefined ? z.string().min(min) : z.string().min(min).max(max);
+  return base.refine(isStorableText, STORABLE_MESSAGE);
+}
 
 /** A UUID string (ids of sessions, messages, users). */
 export const uuid = z.string().regex(UUID, 'expected a UUID');
@@ -12,8 +32,12 @@ function safeJson(value: unknown, depth: number): boolean {
   if (Array.isArray(value)) return value.length <= 1000 && value.every((v) => safeJson(v, depth + 1));
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value);
-    return entries.length <= 200 && entries.every(([k, v]) => !FORBIDDEN_KEYS.has(k) && k.length <= 200 && safeJson(v, depth + 1));
+    return (
+      entries.length <= 200 &&
+      entries.every(([k, v]) => !FORBIDDEN_KEYS.has(k) && k.length <= 200 && isStorableText(k) && safeJson(v, depth + 1))
+    );
   }
+  if (typeof value === 'string') return isStorableText(value);
   return typeof value !== 'number' || Number.isFinite(value);
 }
 
@@ -30,13 +54,18 @@ export const jsonObject = z
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected a JSON object' });
     } else if (!safeJson(value, 0)) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be plain JSON: at most 16 levels, 200 keys each, no reserved keys' });
+      ctx.addIssue({
+        code: z.ZodIssueCode.custom,
+        message: `must be plain JSON: at most 16 levels, 200 keys each, no reserved keys, no text with NUL characters or lone surrogates`,
+      });
     } else if (JSON.stringify(value).length > 16 * 1024) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be at most 16 KiB as JSON' });
     }
   })
   .transform((value) => value as JsonObject)
-  .describe('a JSON object: at most 16 levels deep, 200 keys per object, no __proto__/constructor/prototype keys, at most 16 KiB');
+  .describe(
+    'a JSON object: at most 16 levels deep, 200 keys per object, no __proto__/constructor/prototype keys, no NUL or lone surrogates, at most 16 KiB',
+  );
 
 /** Audio formats accepted by `audio:start`, with the file extension each is stored under. */
 export const audioFormats = {
@@ -53,11 +82,7 @@ export const audioFormats = {
 export const audioMimeTypes = Object.keys(audioFormats) as [keyof typeof audioFormats, ...(keyof typeof audioFormats)[]];
 
 /** A client idempotency key: 1-64 characters; the `stream:` prefix is the server's. */
-const clientMsgId = z
-  .string()
-  .min(1)
-  .max(64)
-  .refine((v) => !v.startsWith('stream:'), 'the stream: prefix is reserved');
+const clientMsgId = text(64, 1).refine((v) => !v.startsWith('stream:'), 'the stream: prefix is reserved');
 
 /** Stream ids (deltas, audio, `metadata.streamId`): they become parts of keys. */
 export const streamIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
@@ -71,7 +96,7 @@ export const payloadSchemas = {
   /** Round trip to this node; answers `{ nodeId, serverTime }`. An addition to PROTOCOL v1. */
   'sys:ping': z.object({}).strict().optional(),
   'session:create': z
-    .object({ title: z.string().max(255).optional(), context: jsonObject.optional(), metadata: jsonObject.optional() })
+    .object({ title: text(255).optional(), context: jsonObject.optional(), metadata: jsonObject.optional() })
     .strict()
     .optional(),
   'session:join': z.object({ sessionId: uuid, sinceSeq: z.number().int().min(0).optional() }).strict(),
@@ -79,7 +104,7 @@ export const payloadSchemas = {
   'session:list': z
     .object({
       limit: z.number().int().min(1).max(100).optional(),
-      cursor: z.string().max(200).optional(),
+      cursor: text(200).optional(),
       status: z.enum(sessionStatuses).optional(),
     })
     .strict()
@@ -87,7 +112,7 @@ export const payloadSchemas = {
   'session:update': z
     .object({
       sessionId: uuid,
-      title: z.string().max(255).optional(),
+      title: text(255).optional(),
       context: jsonObject.optional(),
       metadata: jsonObject.optional(),
       status: z.enum(sessionStatuses).optional(),
@@ -97,7 +122,7 @@ export const payloadSchemas = {
     .object({
       sessionId: uuid,
       clientMsgId,
-      content: z.string(),
+      content: text(),
       role: z.enum(messageRoles).optional(),
       contentType: z.enum(contentTypes).optional(),
       metadata: jsonObject.optional(),
@@ -110,7 +135,7 @@ export const payloadSchemas = {
       sessionId: uuid,
       streamId,
       index: z.number().int().min(0).max(1_000_000),
-      delta: z.string().max(8 * 1024),
+      delta: text(8 * 1024),
       role: z.enum(messageRoles).optional(),
     })
     .strict(),
@@ -131,11 +156,11 @@ export const payloadSchemas = {
         .describe('binary (a Buffer / Uint8Array attachment)'),
     })
     .strict(),
-  'audio:end': z.object({ streamId, clientMsgId, transcript: z.string().optional() }).strict(),
+  'audio:end': z.object({ streamId, clientMsgId, transcript: text().optional() }).strict(),
   'audio:url': z.object({ messageId: uuid }).strict(),
   retrieve: z
     .object({
-      query: z.string().trim().min(1).max(2_000),
+      query: z.string().trim().min(1).max(2_000).refine(isStorableText, STORABLE_MESSAGE),
       topK: z.number().int().min(1).max(50).optional(),
       documentIds: z.array(uuid).max(100).optional(),
       graphDepth: z.number().int().min(0).max(MAX_GRAPH_DEPTH).optional(),

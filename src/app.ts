@@ -24,7 +24,7 @@ import { RateLimits } from './services/rate-limits.js';
 import { FailoverRateLimiter } from './stores/limits/failover-rate-limiter.js';
 import { MemoryRateLimiter } from './stores/limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './stores/limits/redis-rate-limiter.js';
-import { createRedis, whenReady } from './stores/redis/connection.js';
+import { createRedis, duplicateRedis, quietUnsubscribes, whenReady } from './stores/redis/connection.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerHealthRoutes } from './http/health.js';
 import { registerObjectRoutes } from './http/objects.js';
@@ -118,7 +118,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const auth = new Authenticator(tokens, directory);
     registerSessionRoutes(http, { sessions, messages: stores.messages, auth });
     const localLimiter = new MemoryRateLimiter();
-    const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { offlineQueue: false }) : undefined;
+    const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
     if (limiterRedis !== undefined) await whenReady(limiterRedis);
     const limits = new RateLimits({
       config: config.rateLimits,
@@ -182,7 +182,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     await http.ready();
 
-    const adapterClients = stores.redis === undefined ? undefined : { pub: stores.redis.client.duplicate(), sub: stores.redis.client.duplicate() };
+    const adapterClients =
+      stores.redis === undefined
+        ? undefined
+        : {
+            // The adapter subscribes as soon as it exists and has no way to retry: these two
+            // connections queue commands while they connect.
+            pub: duplicateRedis(stores.redis.client, logger, 'adapter-pub', { offlineQueue: true }),
+            sub: quietUnsubscribes(duplicateRedis(stores.redis.client, logger, 'adapter-sub', { offlineQueue: true })),
+          };
     const io = createIoServer({
       http: http.server as HttpServer,
       authenticate: (token) => auth.caller(token),
@@ -276,21 +284,29 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           // local: through the Redis adapter a plain disconnectSockets would drop every
           // client of the cluster, not only this node's.
           io.local.disconnectSockets(true);
+          // Each step is bounded and may fail on its own (a dependency that is down must
+          // not keep the node from stopping); the order is the reverse of opening.
+          const step = async (name: string, work: () => unknown): Promise<void> => {
+            logger.debug({ step: name }, 'closing');
+            await withTimeout(Promise.resolve().then(work), config.shutdownTimeoutMs, `closing ${name} timed out`).catch((error: unknown) =>
+              logger.warn({ err: error, step: name }, 'a closing step failed'),
+            );
+          };
           // Disconnect handlers commit interrupted streams and update presence.
-          await Promise.allSettled([...cleanups]);
-          await stopCluster();
-          await limits.stop();
-          await queue.close();
-          await parser.close();
+          await step('disconnect cleanups', () => Promise.allSettled([...cleanups]));
+          await step('cluster duties', () => stopCluster());
+          await step('rate limits', () => limits.stop());
+          await step('ingestion queue', () => queue.close());
+          await step('document parser', () => parser.close());
           limiterRedis?.disconnect();
-          await closer.close();
+          await step('stream closer', () => closer.close());
           context.audio.close();
-          await relay.close();
-          await new Promise<void>((resolve) => io.close(() => resolve()));
+          await step('relay', () => relay.close());
+          await step('socket.io', () => new Promise<void>((resolve) => io.close(() => resolve())));
           adapterClients?.pub.disconnect();
           adapterClients?.sub.disconnect();
-          await http.close();
-          await stores.close();
+          await step('http', () => http.close());
+          await step('stores', () => stores.close());
           logger.info('closed');
         })();
         return closing;

@@ -1,4 +1,5 @@
 import type { ErrorCode, WireError } from '../../protocol/errors.js';
+import { isDependencyFailure } from './dependency-failure.js';
 import { errorRegistry } from './registry.js';
 
 /** Options of an AppError beyond its code. */
@@ -31,11 +32,18 @@ export class AppError extends Error {
 }
 
 /**
- * Maps any thrown value to the wire error. Unknown errors become INTERNAL with the
- * registry's generic message, so internals never leak to clients.
+ * Any thrown value as an AppError: a dependency that failed in a way a retry may fix
+ * (a lost connection, a timeout, a server shutting down) is UNAVAILABLE; anything else
+ * unknown is INTERNAL with the registry's generic message, so internals never leak.
  */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  return new AppError(isDependencyFailure(error) ? 'UNAVAILABLE' : 'INTERNAL', { cause: error });
+}
+
+/** Maps any thrown value to the wire error (see `toAppError`). */
 export function toWireError(error: unknown): WireError {
-  const app = error instanceof AppError ? error : new AppError('INTERNAL', { cause: error });
+  const app = toAppError(error);
   const wire: WireError = { code: app.code, message: app.message };
   if (app.retryAfterMs !== undefined) wire.retryAfterMs = app.retryAfterMs;
   if (app.details !== undefined) wire.details = app.details;
@@ -45,4 +53,15 @@ export function toWireError(error: unknown): WireError {
 /** True for errors that should be logged at error level (not the client's fault). */
 export function isServerFault(error: unknown): boolean {
   return !(error instanceof AppError) || error.status >= 500;
+}
+
+/**
+ * Raised when a call to a dependency does not answer in time; the wire reports it as
+ * UNAVAILABLE (safe to retry).
+ */
+export class DependencyTimeoutError extends Error {
+  constructor(what: string, ms: number) {
+    super(`${what} did not answer within ${ms} ms`);
+    this.name = 'DependencyTimeoutError';
+  }
 }

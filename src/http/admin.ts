@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { roles } from '../../protocol/roles.js';
-import { jsonObject, uuid } from '../../protocol/schemas.js';
+import { jsonObject, text, uuid } from '../../protocol/schemas.js';
 import type { Authenticator } from '../services/authenticator.js';
 import { AppError } from '../errors/app-error.js';
 import { RATE_LIMITS_KEY, rateLimitOverrides, type RateLimits } from '../services/rate-limits.js';
@@ -30,15 +30,15 @@ const CONFIG_KEYS: Record<string, z.ZodTypeAny> = {
   [RATE_LIMITS_KEY]: rateLimitOverrides,
 };
 
-const putConfigBody = z.object({ value: z.unknown(), description: z.string().max(500).optional() }).strict();
+const putConfigBody = z.object({ value: z.unknown(), description: text(500).optional() }).strict();
 const putRolesBody = z.object({ roles: z.array(z.enum(roles)).max(3) }).strict();
 const auditQuery = z
   .object({
     userId: uuid.optional(),
-    action: z.string().max(100).optional(),
+    action: text(100).optional(),
     from: z.coerce.date().optional(),
     to: z.coerce.date().optional(),
-    cursor: z.string().max(200).optional(),
+    cursor: text(200).optional(),
     limit: z.coerce.number().int().min(1).max(200).optional(),
   })
   .strict();

@@ -2,7 +2,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { documentEntitiesQuery } from '../../protocol/http.js';
-import { jsonObject, uuid } from '../../protocol/schemas.js';
+import { jsonObject, text, uuid } from '../../protocol/schemas.js';
 import type { Authenticator } from '../services/authenticator.js';
 import { AppError } from '../errors/app-error.js';
 import type { DocumentService } from '../services/documents/document-service.js';
@@ -16,7 +16,7 @@ export interface DocumentRouteOptions {
   maxBytes: number;
 }
 
-const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: z.string().max(200).optional() }).strict();
+const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: text(200).optional() }).strict();
 
 /** `POST|GET /v1/documents`, `GET|DELETE /v1/documents/:id`, `GET /v1/documents/:id/content`, `GET /v1/documents/:id/entities`. */
 export async function registerDocumentRoutes(app: FastifyInstance, options: DocumentRouteOptions): Promise<void> {
@@ -32,7 +32,7 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
     for await (const part of request.parts()) {
       if (part.type === 'field') {
         const value = String(part.value);
-        if (part.fieldname === 'title') title = parseBody(z.string().trim().min(1).max(255), value);
+        if (part.fieldname === 'title') title = parseBody(text(255).pipe(z.string().trim().min(1)), value);
         else if (part.fieldname === 'metadata') {
           let parsed: unknown;
           try {

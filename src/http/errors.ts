@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { AppError, isServerFault, toWireError } from '../errors/app-error.js';
+import { AppError, isServerFault, toAppError, toWireError } from '../errors/app-error.js';
 
 /** Maps Fastify's own failures to registry codes. */
 function fromFastify(error: FastifyError): AppError | undefined {
@@ -20,10 +20,10 @@ function fromFastify(error: FastifyError): AppError | undefined {
  */
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const mapped = error instanceof AppError ? error : (fromFastify(error) ?? error);
+    const mapped = error instanceof AppError ? error : (fromFastify(error) ?? toAppError(error));
     if (isServerFault(mapped)) request.log.error({ err: error }, 'request failed');
     const wire = toWireError(mapped);
-    const status = mapped instanceof AppError ? mapped.status : 500;
+    const status = mapped.status;
     if (wire.retryAfterMs !== undefined) reply.header('Retry-After', Math.ceil(wire.retryAfterMs / 1000));
     const { retryAfterMs: _ignored, ...body } = wire;
     void reply.status(status).send({ error: body });

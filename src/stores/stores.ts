@@ -24,7 +24,7 @@ import { createPool, pingPool } from './postgres/pool.js';
 import { MemoryPubSub } from './pubsub/memory-pubsub.js';
 import type { PubSub } from './pubsub/pubsub.js';
 import { RedisPubSub } from './pubsub/redis-pubsub.js';
-import { createRedis } from './redis/connection.js';
+import { createRedis, duplicateRedis, whenReady } from './redis/connection.js';
 import { MemoryVectorIndex } from './vector/memory-vector-index.js';
 import { MilvusVectorIndex } from './vector/milvus-vector-index.js';
 import type { VectorIndex } from './vector/vector-index.js';
@@ -145,13 +145,21 @@ export async function openStores(config: Config, context: StoreContext): Promise
     let redis: Stores['redis'];
     let pubsub: PubSub;
     if (config.redis.mode === 'external') {
-      const client = createRedis(config.redis.url, logger, 'command');
+      const client = createRedis(config.redis.url, logger, 'command', { commandTimeoutMs: config.dependencyTimeoutMs });
       closers.push(async () => {
         client.disconnect();
       });
+      await whenReady(client);
       await client.ping();
       redis = { client };
-      pubsub = new RedisPubSub(client.duplicate(), client.duplicate());
+      const publisher = duplicateRedis(client, logger, 'publish');
+      const subscriber = duplicateRedis(client, logger, 'subscribe');
+      closers.push(async () => {
+        publisher.disconnect();
+        subscriber.disconnect();
+      });
+      await Promise.all([whenReady(publisher), whenReady(subscriber)]);
+      pubsub = new RedisPubSub(publisher, subscriber, config.dependencyTimeoutMs);
     } else {
       redis = undefined;
       pubsub = new MemoryPubSub();

@@ -10,7 +10,7 @@ lockManagerContract({
   name: 'Redlock on Redis (two connections, as two nodes)',
   create: async () => {
     const node = () => {
-      const redis = createRedis(serviceEnv().REDIS_URL, testLogger(), 'locks');
+      const redis = createRedis(serviceEnv().REDIS_URL, testLogger(), 'locks', { offlineQueue: true });
       connections.push(redis);
       return new RedisLockManager(redis);
     };

@@ -8,7 +8,7 @@ pubSubContract({
   create: async () => {
     const url = serviceEnv().REDIS_URL;
     const node = (name: string) =>
-      new RedisPubSub(createRedis(url, testLogger(), `${name}-pub`), createRedis(url, testLogger(), `${name}-sub`));
+      new RedisPubSub(createRedis(url, testLogger(), `${name}-pub`, { offlineQueue: true }), createRedis(url, testLogger(), `${name}-sub`, { offlineQueue: true }));
     return [node('a'), node('b')];
   },
 });

@@ -10,7 +10,7 @@ import { rateLimiterContract } from '../contract/rate-limiter.contract.js';
 import { serviceEnv, testLogger, uniqueName } from '../helpers/env.js';
 import { freePort } from '../helpers/ports.js';
 
-const sharedRedis = createRedis(serviceEnv().REDIS_URL, testLogger(), 'limits');
+const sharedRedis = createRedis(serviceEnv().REDIS_URL, testLogger(), 'limits', { offlineQueue: true });
 afterAll(() => sharedRedis.disconnect());
 
 rateLimiterContract({ name: 'Redis (one Lua script per check)', create: () => new RedisRateLimiter(sharedRedis, 'test-node') });

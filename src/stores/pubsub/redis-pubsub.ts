@@ -1,13 +1,20 @@
 import type { Redis } from 'ioredis';
+import { DependencyTimeoutError } from '../../errors/app-error.js';
+import { withDeadline } from '../../util/timeout.js';
 import type { MessageHandler, PubSub } from './pubsub.js';
 
-/** Redis pub/sub: one connection publishes, a dedicated one subscribes. */
+/**
+ * Redis pub/sub: one connection publishes, a dedicated one subscribes. A subscription that
+ * Redis does not confirm within `timeoutMs` fails (a subscriber connection waits for Redis
+ * without limit otherwise).
+ */
 export class RedisPubSub implements PubSub {
   private readonly handlers = new Map<string, Set<MessageHandler>>();
 
   constructor(
     private readonly publisher: Redis,
     private readonly subscriber: Redis,
+    private readonly timeoutMs = 2_000,
   ) {
     subscriber.on('message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
@@ -21,16 +28,30 @@ export class RedisPubSub implements PubSub {
   async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
     let set = this.handlers.get(channel);
     if (set === undefined) {
-      set = new Set();
-      this.handlers.set(channel, set);
-      await this.subscriber.subscribe(channel);
+      const created = new Set<MessageHandler>();
+      set = created;
+      this.handlers.set(channel, created);
+      const subscribed = this.subscriber.subscribe(channel);
+      try {
+        await withDeadline(subscribed, this.timeoutMs, () => new DependencyTimeoutError('Redis SUBSCRIBE', this.timeoutMs));
+      } catch (error) {
+        // Should the late SUBSCRIBE still go through, nobody listens: undo it.
+        subscribed.then(
+          () => (this.handlers.has(channel) ? undefined : this.subscriber.unsubscribe(channel).catch(() => undefined)),
+          () => undefined,
+        );
+        // Not subscribed: the next subscriber of the channel must try again.
+        if (this.handlers.get(channel) === created && created.size === 0) this.handlers.delete(channel);
+        throw error;
+      }
     }
     set.add(handler);
     return async () => {
       set.delete(handler);
       if (set.size === 0 && this.handlers.get(channel) === set) {
         this.handlers.delete(channel);
-        await this.subscriber.unsubscribe(channel);
+        // Redis unreachable: nothing to undo now (messages for a channel without handlers are ignored).
+        await this.subscriber.unsubscribe(channel).catch(() => undefined);
       }
     };
   }

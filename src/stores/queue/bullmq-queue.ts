@@ -69,18 +69,30 @@ export class BullMqQueue implements JobQueue {
     this.worker.on('error', (error) => this.logger.warn({ err: error }, 'job worker error'));
   }
 
-  /** Lets running jobs finish for up to 5 s, then stops (an interrupted job is retried elsewhere). */
+  /**
+   * Lets running jobs finish for up to 5 s, then stops (an interrupted job is retried
+   * elsewhere). Each step is bounded: after a Redis outage BullMQ's close can wait forever,
+   * and then the connections are simply dropped.
+   */
   async close(): Promise<void> {
     const worker = this.worker;
-    if (worker !== undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      const graceful = await Promise.race([
-        worker.close().then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), 5_000))),
-      ]);
-      clearTimeout(timer);
-      if (!graceful) await worker.close(true);
+    if (worker !== undefined && !(await settlesWithin(worker.close(), 5_000))) {
+      if (!(await settlesWithin(worker.close(true), 2_000))) await settlesWithin(worker.disconnect(), 1_000);
     }
-    await this.queue.close();
+    if (!(await settlesWithin(this.queue.close(), 2_000))) await settlesWithin(this.queue.disconnect(), 1_000);
   }
+}
+
+/** True when `promise` settled (either way) within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const settled = await Promise.race([
+    promise.then(
+      () => true,
+      () => true,
+    ),
+    new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  return settled;
 }

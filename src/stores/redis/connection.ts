@@ -1,15 +1,26 @@
 import { Redis } from 'ioredis';
 import type { Logger } from '../../logger.js';
 
+/** Options of a Redis connection. */
+export interface RedisOptions {
+  /**
+   * Queue commands while disconnected (default false): without the queue a command fails at
+   * once during an outage (UNAVAILABLE, which clients retry) instead of waiting and running
+   * late. Wait for `whenReady` before the first command.
+   */
+  offlineQueue?: boolean;
+  /** A command that gets no reply within this many ms fails (a hung Redis). Default: none. */
+  commandTimeoutMs?: number;
+}
+
 /**
  * A Redis connection with the settings every user of Redis in the server shares. Connection
  * errors are logged once per outage (ioredis retries by itself), never thrown at the process.
  */
-export function createRedis(url: string, logger: Logger, name: string, options: { offlineQueue?: boolean } = {}): Redis {
+export function createRedis(url: string, logger: Logger, name: string, options: RedisOptions = {}): Redis {
   const client = new Redis(url, {
-    // Without the offline queue a command fails at once while disconnected instead of
-    // waiting and running late (which a rate limiter must not do).
-    enableOfflineQueue: options.offlineQueue ?? true,
+    enableOfflineQueue: options.offlineQueue ?? false,
+    ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
     connectionName: `voicehelper:${name}`,
     maxRetriesPerRequest: 2,
     // Auto-pipelining is off: when a connection drops with commands in flight, ioredis 5's
@@ -18,6 +29,25 @@ export function createRedis(url: string, logger: Logger, name: string, options: 
     enableAutoPipelining: false,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
   });
+  logFailures(client, logger, name);
+  return client;
+}
+
+/**
+ * A second connection with the same settings (pub/sub needs its own), with its failures
+ * logged like the first's: a duplicate does not inherit listeners, and an ioredis client
+ * without an 'error' listener prints every reconnection failure to stderr.
+ */
+export function duplicateRedis(client: Redis, logger: Logger, name: string, options: RedisOptions = {}): Redis {
+  const copy = client.duplicate({
+    connectionName: `voicehelper:${name}`,
+    ...(options.offlineQueue === undefined ? {} : { enableOfflineQueue: options.offlineQueue }),
+  });
+  logFailures(copy, logger, name);
+  return copy;
+}
+
+function logFailures(client: Redis, logger: Logger, name: string): void {
   let down = false;
   client.on('error', (error: Error) => {
     if (down) return;
@@ -28,7 +58,6 @@ export function createRedis(url: string, logger: Logger, name: string, options: 
     if (down) logger.info({ connection: name }, 'Redis connection restored');
     down = false;
   });
-  return client;
 }
 
 /** Resolves once the connection is ready (needed before use without the offline queue). */
@@ -41,4 +70,19 @@ export function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {
       resolve();
     });
   });
+}
+
+/**
+ * The Socket.IO Redis adapter's `close()` unsubscribes without handling the result: during
+ * a Redis outage that rejection would be unhandled. On this client (the adapter's), a
+ * failed unsubscribe resolves instead; the connection is closed right after anyway.
+ */
+export function quietUnsubscribes(client: Redis): Redis {
+  const unsubscribe = client.unsubscribe.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  const punsubscribe = client.punsubscribe.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  Object.assign(client, {
+    unsubscribe: (...args: unknown[]) => unsubscribe(...args).catch(() => 0),
+    punsubscribe: (...args: unknown[]) => punsubscribe(...args).catch(() => 0),
+  });
+  return client;
 }
