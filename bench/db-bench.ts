@@ -31,7 +31,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-async function run(pool: pg.Pool, sessions: string[], writers: number, mode: 'group' | 'single'): Promise<RunResult> {
+async function run(pool: pg.Pool, senderId: string, sessions: string[], writers: number, mode: 'group' | 'single'): Promise<RunResult> {
   const store = new PostgresMessageStore(pool, {
     groupCommit: mode === 'group' ? { maxBatch: 256, maxWaitMs: 2, maxInFlight: 4 } : { maxBatch: 1, maxWaitMs: 0, maxInFlight: 16 },
     limits: { maxContentBytes: 32768, maxMetadataBytes: 16384 },
@@ -48,7 +48,7 @@ async function run(pool: pg.Pool, sessions: string[], writers: number, mode: 'gr
         const sessionId = sessions[(w + counter * 7919) % sessions.length] as string;
         const id = `${mode}-${w}-${counter++}`;
         const t0 = performance.now();
-        await store.append({ sessionId, clientMsgId: id, role: 'user', content, contentType: 'text', metadata: {} });
+        await store.append({ sessionId, senderId, clientMsgId: id, role: 'user', content, contentType: 'text', metadata: {} });
         latencies.push(performance.now() - t0);
         committed++;
       }
@@ -79,8 +79,8 @@ async function main(): Promise<void> {
       );
       const sessions = created.rows.map((r) => r.id);
       for (const writers of writerCounts) {
-        const single = await run(pool, sessions, writers, 'single');
-        const group = await run(pool, sessions, writers, 'group');
+        const single = await run(pool, userId, sessions, writers, 'single');
+        const group = await run(pool, userId, sessions, writers, 'group');
         console.log(
           `${String(writers).padStart(7)} ${String(sessionCount).padStart(9)} | ${group.perSecond.toFixed(0).padStart(18)} ${group.p50.toFixed(1).padStart(8)} ${group.p99.toFixed(1).padStart(8)} ${group.batch.toFixed(0).padStart(8)} | ${single.perSecond.toFixed(0).padStart(20)} ${single.p50.toFixed(1).padStart(8)} ${single.p99.toFixed(1).padStart(8)} | ${(group.perSecond / single.perSecond).toFixed(2).padStart(5)}x`,
         );

@@ -6,6 +6,15 @@ export type MessageRole = (typeof messageRoles)[number];
 export const contentTypes = ['text', 'transcript', 'audio'] as const;
 export type ContentType = (typeof contentTypes)[number];
 
+/** Content types a client may send with `message:send`: audio messages are made only by the server's audio path. */
+export const sendableContentTypes = ['text', 'transcript'] as const;
+
+/**
+ * Metadata keys only the server writes (audio objects, interrupted turns); `message:send`
+ * refuses them with VALIDATION. `streamId` stays client-settable.
+ */
+export const serverMetadataKeys = ['objectKey', 'mimeType', 'bytes', 'sha256', 'sampleRate', 'interrupted', 'interruptedBy', 'heard'] as const;
+
 export const sessionStatuses = ['active', 'archived'] as const;
 export type SessionStatus = (typeof sessionStatuses)[number];
 
@@ -37,6 +46,11 @@ export interface Message {
   contentType: ContentType;
   metadata: JsonObject;
   clientMsgId: string | null;
+  /**
+   * The user who sent it (for an interrupted turn, the stream's owner); null for messages
+   * stored before protocol v2. Idempotency keys are per (session, sender).
+   */
+  senderId: string | null;
   createdAt: string;
   tokensUsed?: number;
   processingTimeMs?: number;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contentTypes, MAX_GRAPH_DEPTH, messageRoles, sessionStatuses, type JsonObject } from './models.js';
+import { MAX_GRAPH_DEPTH, messageRoles, sendableContentTypes, serverMetadataKeys, sessionStatuses, type JsonObject } from './models.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
@@ -67,6 +67,15 @@ export const jsonObject = z
     'a JSON object: at most 16 levels deep, 200 keys per object, no __proto__/constructor/prototype keys, no NUL or lone surrogates, at most 16 KiB',
   );
 
+/** `message:send` metadata: a JSON object without the keys only the server writes. */
+const sentMetadata = jsonObject
+  .superRefine((value, ctx) => {
+    for (const key of serverMetadataKeys) {
+      if (Object.hasOwn(value, key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `metadata.${key} is set by the server only` });
+    }
+  })
+  .describe(`${jsonObject.description ?? ''}; without the server's keys ${serverMetadataKeys.join(', ')}`);
+
 /** Audio formats accepted by `audio:start`, with the file extension each is stored under. */
 export const audioFormats = {
   'audio/webm': 'webm',
@@ -124,8 +133,10 @@ export const payloadSchemas = {
       clientMsgId,
       content: text(),
       role: z.enum(messageRoles).optional(),
-      contentType: z.enum(contentTypes).optional(),
-      metadata: jsonObject.optional(),
+      contentType: z
+        .enum(sendableContentTypes, { errorMap: () => ({ message: "expected 'text' or 'transcript' (audio messages come from audio:end)" }) })
+        .optional(),
+      metadata: sentMetadata.optional(),
       tokensUsed: z.number().int().min(0).max(2_147_483_647).optional(),
       processingTimeMs: z.number().int().min(0).max(2_147_483_647).optional(),
     })

@@ -2,8 +2,14 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import type { FsObjectStore } from '../stores/object/fs-object-store.js';
+import { attachmentDisposition } from '../stores/object/object-store.js';
 
-const query = z.object({ expires: z.coerce.number().int(), signature: z.string().max(128) });
+const query = z.object({
+  expires: z.coerce.number().int(),
+  filename: z.string().max(1_000),
+  type: z.string().max(200),
+  signature: z.string().max(128),
+});
 
 /**
  * `GET /v1/objects/<key>?expires=&signature=`: serves presigned URLs of the embedded
@@ -13,12 +19,16 @@ export function registerObjectRoutes(app: FastifyInstance, store: FsObjectStore)
   app.get('/v1/objects/*', async (request, reply) => {
     const key = (request.params as { '*': string })['*'];
     const parsed = query.safeParse(request.query);
-    if (!parsed.success || !store.verifyPresigned(key, parsed.data.expires, parsed.data.signature)) {
+    const download = parsed.success ? { filename: parsed.data.filename, contentType: parsed.data.type } : undefined;
+    if (!parsed.success || download === undefined || !store.verifyPresigned(key, parsed.data.expires, download, parsed.data.signature)) {
       throw new AppError('FORBIDDEN', { message: 'the link is invalid or has expired' });
     }
     const info = await store.stat(key);
     if (info === undefined) throw new AppError('NOT_FOUND', { message: 'object not found' });
-    void reply.header('content-type', info.contentType ?? 'application/octet-stream');
+    // Served as S3 serves a presigned download: an attachment of the signed type, never sniffed.
+    void reply.header('content-type', download.contentType);
+    void reply.header('content-disposition', attachmentDisposition(download.filename));
+    void reply.header('x-content-type-options', 'nosniff');
     void reply.header('content-length', info.size);
     return reply.send(await store.get(key));
   });

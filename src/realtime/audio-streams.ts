@@ -1,11 +1,17 @@
 import { createHash, type Hash } from 'node:crypto';
 import { AppError } from '../errors/app-error.js';
+import { uuidv7 } from '../util/uuid-v7.js';
 
 /** One voice stream being received on this node. */
 export interface AudioStream {
   socketId: string;
   sessionId: string;
   streamId: string;
+  /**
+   * Made by the server at `audio:start`, it names the stored object: a reused stream id or
+   * a resent `audio:end` can never overwrite audio stored before.
+   */
+  objectId: string;
   mimeType: string;
   sampleRate: number | undefined;
   chunks: Buffer[];
@@ -50,6 +56,7 @@ export class AudioStreams {
       socketId,
       sessionId: input.sessionId,
       streamId: input.streamId,
+      objectId: uuidv7(),
       mimeType: input.mimeType,
       sampleRate: input.sampleRate,
       chunks: [],

@@ -116,6 +116,8 @@ export class StreamCloser {
       if (state !== undefined) {
         const { message, duplicate } = await this.messages.append({
           sessionId,
+          // The stream's owner: a final message_send from them shares this key.
+          senderId: state.userId,
           clientMsgId: streamMessageKey(streamId),
           role: state.role,
           content: state.text,

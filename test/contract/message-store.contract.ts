@@ -30,6 +30,7 @@ export function messageStoreContract(options: MessageStoreSuiteOptions): void {
     const newSession = async () => (await sessions.create({ userId, title: 't' })).id;
     const input = (sessionId: string, clientMsgId: string, content = `hello ${clientMsgId}`): AppendInput => ({
       sessionId,
+      senderId: userId,
       clientMsgId,
       role: 'user',
       content,
@@ -93,7 +94,7 @@ export function messageStoreContract(options: MessageStoreSuiteOptions): void {
       expect(resend.duplicate).toBe(true);
       expect(resend.message).toEqual(original.message);
       expect(await countRows(sessionId)).toBe(1);
-      expect(await nodeA.getByClientMsgId(sessionId, 'same')).toEqual(original.message);
+      expect(await nodeA.getByClientMsgId(sessionId, userId, 'same')).toEqual(original.message);
       expect(await nodeB.getById(original.message.id)).toEqual(original.message);
     });
 

@@ -100,7 +100,7 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
     it('gives a presigned URL that downloads the object until it expires, and refuses a tampered one', async () => {
       const key = `${prefix}/signed.txt`;
       await store.put(key, Buffer.from('signed body'), { contentType: 'text/plain' });
-      const { url, expiresAt } = await store.presignedGetUrl(key, 60);
+      const { url, expiresAt } = await store.presignedGetUrl(key, 60, { filename: 'signed.txt', contentType: 'application/octet-stream' });
       expect(expiresAt.getTime()).toBeGreaterThan(Date.now() + 50_000);
       const response = await fetch(url);
       expect(response.status).toBe(200);
@@ -109,6 +109,26 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
       const signatureParam = tampered.searchParams.has('signature') ? 'signature' : 'X-Amz-Signature';
       tampered.searchParams.set(signatureParam, '0'.repeat(64));
       expect((await fetch(tampered)).status).toBe(403);
+    });
+
+    it('serves a stored HTML page as an attachment of the signed type, never inline, and refuses an edited type', async () => {
+      const key = `${prefix}/page.html`;
+      await store.put(key, Buffer.from('<script>alert(1)</script>'), { contentType: 'text/html' });
+      const filename = 'Bericht "Q1" – résumé\r\nX-Evil: 1.html';
+      const { url } = await store.presignedGetUrl(key, 60, { filename, contentType: 'application/octet-stream' });
+      const response = await fetch(url);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/octet-stream');
+      const disposition = response.headers.get('content-disposition') ?? '';
+      expect(disposition).toMatch(/^attachment; filename="Bericht _Q1_ _ r_sum_X-Evil: 1\.html"; filename\*=UTF-8''/);
+      expect(decodeURIComponent(disposition.split("UTF-8''")[1] ?? '')).toBe('Bericht "Q1" – résuméX-Evil: 1.html');
+      expect(response.headers.get('x-evil')).toBeNull();
+      const edited = new URL(url);
+      const typeParam = edited.searchParams.has('type') ? 'type' : 'response-content-type';
+      edited.searchParams.set(typeParam, 'text/html');
+      expect((await fetch(edited)).status).toBe(403);
+      const audio = await store.presignedGetUrl(key, 60, { filename: 'voice.webm', contentType: 'audio/webm' });
+      expect((await fetch(audio.url)).headers.get('content-type')).toBe('audio/webm');
     });
   });
 }

@@ -40,7 +40,7 @@ describe('voice audio', () => {
           role: 'user',
           contentType: 'audio',
           content: 'hello there',
-          metadata: { objectKey: `audio/${sessionId}/mic-1.webm`, mimeType: 'audio/webm', bytes: whole.length, sha256, sampleRate: 48_000 },
+          metadata: { objectKey: expect.stringMatching(new RegExp(`^audio/${sessionId}/[0-9a-f-]{36}\\.webm$`)), mimeType: 'audio/webm', bytes: whole.length, sha256, sampleRate: 48_000 },
         },
       },
     });

@@ -21,6 +21,7 @@ const message = (seq: number): Message => ({
   contentType: 'text',
   metadata: {},
   clientMsgId: null,
+  senderId: null,
   createdAt: new Date(0).toISOString(),
 });
 

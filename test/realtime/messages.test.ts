@@ -138,16 +138,16 @@ describe('messages across two nodes', () => {
   });
 
   it('delivers messages whose pub/sub announcement was lost: a gap is filled from PostgreSQL, and so is a lost last message', async () => {
-    const { sender, sessionId, listeners } = await room();
+    const { owner, sender, sessionId, listeners } = await room();
     const seen = listeners.map((l) => collect<{ message: Message }>(l, 'message:new'));
     const store = cluster.nodes[0]?.stores.messages;
     // Committed without being published, as if Redis dropped the announcement.
-    await store?.append({ sessionId, clientMsgId: 'lost-1', role: 'user', content: 'lost one', contentType: 'text', metadata: {} });
+    await store?.append({ sessionId, senderId: owner.id, clientMsgId: 'lost-1', role: 'user', content: 'lost one', contentType: 'text', metadata: {} });
     await request(sender, 'message:send', { sessionId, clientMsgId: 'after-gap', content: 'two' });
     await eventually(() => {
       for (const s of seen) expect(s.map((e) => e.message.seq)).toEqual([1, 2]);
     });
-    await store?.append({ sessionId, clientMsgId: 'lost-last', role: 'user', content: 'lost last', contentType: 'text', metadata: {} });
+    await store?.append({ sessionId, senderId: owner.id, clientMsgId: 'lost-last', role: 'user', content: 'lost last', contentType: 'text', metadata: {} });
     await eventually(() => {
       for (const s of seen) expect(s.map((e) => e.message.seq)).toEqual([1, 2, 3]);
     }, 10_000);

@@ -14,6 +14,7 @@ import { testLogger } from '../helpers/env.js';
 describe('a failed batch (real PostgreSQL)', () => {
   let pool: pg.Pool;
   let store: PostgresMessageStore;
+  let senderId: string;
   let sessions: string[];
 
   beforeAll(async () => {
@@ -27,6 +28,7 @@ describe('a failed batch (real PostgreSQL)', () => {
       "insert into users (email, username, password_hash) values ($1, 'f', 'h') returning id",
       [`${randomUUID()}@example.test`],
     );
+    senderId = user.rows[0]?.id as string;
     sessions = [];
     for (let i = 0; i < 3; i++) {
       sessions.push((await pool.query<{ id: string }>('insert into sessions (user_id) values ($1) returning id', [user.rows[0]?.id])).rows[0]?.id as string);
@@ -44,6 +46,7 @@ describe('a failed batch (real PostgreSQL)', () => {
 
   const input = (sessionId: string, clientMsgId: string, content = 'fine'): AppendInput => ({
     sessionId,
+    senderId,
     clientMsgId,
     role: 'user',
     content,

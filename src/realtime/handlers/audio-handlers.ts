@@ -1,5 +1,6 @@
 import { audioFormats } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
+import { OPAQUE_CONTENT_TYPE } from '../../stores/object/object-store.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { EventHandler } from '../dispatcher.js';
 
@@ -10,9 +11,21 @@ type Handlers = {
   'audio:url': EventHandler<'audio:url'>;
 };
 
-/** The object key of a stream's audio: built from validated ids only. */
-export function audioObjectKey(sessionId: string, streamId: string, mimeType: keyof typeof audioFormats): string {
-  return `audio/${sessionId}/${streamId}.${audioFormats[mimeType]}`;
+/**
+ * The object key of a stream's audio, under its session's prefix: built from the session id
+ * and a server-made id only, never from anything the client chose.
+ */
+export function audioObjectKey(sessionId: string, objectId: string, mimeType: keyof typeof audioFormats): string {
+  return `${audioPrefix(sessionId)}${objectId}.${audioFormats[mimeType]}`;
+}
+
+/** Every audio object of a session lives under this prefix. */
+export function audioPrefix(sessionId: string): string {
+  return `audio/${sessionId}/`;
+}
+
+function isAudioMimeType(value: unknown): value is keyof typeof audioFormats {
+  return typeof value === 'string' && Object.hasOwn(audioFormats, value);
 }
 
 /** `audio:start/chunk/end/url` (PROTOCOL section 5). */
@@ -40,14 +53,14 @@ export function audioHandlers(context: RealtimeContext): Handlers {
       if (stream === undefined) {
         // A resent end of a stream that was stored: answer with its message.
         const sessionId = context.audio.endedSession(socket.id, streamId);
-        const message = sessionId === undefined ? undefined : await context.messages.getByClientMsgId(sessionId, clientMsgId);
+        const message = sessionId === undefined ? undefined : await context.messages.getByClientMsgId(sessionId, caller.userId, clientMsgId);
         if (message === undefined) throw new AppError('NOT_FOUND', { message: 'no such audio stream (not started, or discarded)' });
         return { message };
       }
       try {
         await context.sessions.authorize(caller, stream.sessionId);
         const mimeType = stream.mimeType as keyof typeof audioFormats;
-        const objectKey = audioObjectKey(stream.sessionId, streamId, mimeType);
+        const objectKey = audioObjectKey(stream.sessionId, stream.objectId, mimeType);
         const sha256 = stream.sha256.copy().digest('hex'); // copy: a retry needs the hash again
         // The audio is stored before the message that points to it is committed.
         await context.objects.put(objectKey, Buffer.concat(stream.chunks, stream.bytes), {
@@ -57,6 +70,7 @@ export function audioHandlers(context: RealtimeContext): Handlers {
         });
         const { message, duplicate } = await context.messages.append({
           sessionId: stream.sessionId,
+          senderId: caller.userId,
           clientMsgId,
           role: caller.role === 'user' ? 'user' : 'assistant',
           content: transcript ?? '',
@@ -70,11 +84,18 @@ export function audioHandlers(context: RealtimeContext): Handlers {
           },
         });
         context.audio.markEnded(socket.id, streamId, stream.sessionId);
+        if (duplicate && message.metadata['objectKey'] !== objectKey) {
+          // The clientMsgId was used before: that message stands and this copy of the audio
+          // belongs to nothing.
+          await context.objects.delete(objectKey).catch((error: unknown) =>
+            context.logger.warn({ err: error, objectKey }, 'could not remove audio of a duplicate audio:end; the reconciler will'),
+          );
+        }
         context.relay.committed(message, duplicate, socket);
         return { message };
       } catch (error) {
-        // Nothing committed: the client may retry the same end. (A stored object without
-        // its message is overwritten by the retry under the same key.)
+        // Nothing committed: the client may retry the same end, which stores the same
+        // bytes under the same server-made key.
         context.audio.restore(stream);
         throw error;
       }
@@ -85,10 +106,17 @@ export function audioHandlers(context: RealtimeContext): Handlers {
       if (message === undefined) throw new AppError('NOT_FOUND', { message: 'message not found' });
       await context.sessions.authorize(callerOf(socket), message.sessionId);
       const objectKey = message.metadata['objectKey'];
-      if (message.contentType !== 'audio' || typeof objectKey !== 'string') {
+      const mimeType = message.metadata['mimeType'];
+      // Only audio the server stored for this very session: a key anywhere else was not
+      // written by the audio path, whatever the message says.
+      if (message.contentType !== 'audio' || typeof objectKey !== 'string' || !objectKey.startsWith(audioPrefix(message.sessionId))) {
         throw new AppError('VALIDATION', { message: 'the message has no audio', details: { field: 'messageId' } });
       }
-      const { url, expiresAt } = await context.objects.presignedGetUrl(objectKey, context.audioUrlTtlSeconds);
+      const extension = objectKey.slice(objectKey.lastIndexOf('.') + 1);
+      const { url, expiresAt } = await context.objects.presignedGetUrl(objectKey, context.audioUrlTtlSeconds, {
+        filename: `${message.id}.${extension}`,
+        contentType: isAudioMimeType(mimeType) ? mimeType : OPAQUE_CONTENT_TYPE,
+      });
       return { url, expiresAt: expiresAt.toISOString() };
     },
   };

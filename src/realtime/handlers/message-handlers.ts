@@ -44,6 +44,7 @@ export function messageHandlers(context: RealtimeContext): Handlers {
       }
       const { message, duplicate } = await context.messages.append({
         sessionId: payload.sessionId,
+        senderId: caller.userId,
         clientMsgId,
         role,
         content: payload.content,

@@ -11,7 +11,7 @@ import type { Embedder } from '../../stores/embeddings/embedder.js';
 import { acceptFencingToken } from '../../stores/locks/fencing.js';
 import { withTransaction } from '../../stores/postgres/transaction.js';
 import type { LockContext, LockManager } from '../../stores/locks/lock-manager.js';
-import type { ObjectStore } from '../../stores/object/object-store.js';
+import { OPAQUE_CONTENT_TYPE, type ObjectStore } from '../../stores/object/object-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/repositories/documents.js';
 import type { JobQueue } from '../../stores/queue/job-queue.js';
@@ -146,7 +146,7 @@ export class DocumentService {
   async contentUrl(caller: Caller, id: string): Promise<{ url: string; expiresAt: Date }> {
     const document = await this.get(caller, id);
     if (document.filePath === null) throw new AppError('NOT_FOUND', { message: 'the document has no file' });
-    return this.options.objects.presignedGetUrl(document.filePath, 900);
+    return this.options.objects.presignedGetUrl(document.filePath, 900, { filename: downloadName(document), contentType: OPAQUE_CONTENT_TYPE });
   }
 
   /** The entities the knowledge graph found in a document of the caller (admins: any), most confident first. */
@@ -252,6 +252,12 @@ export class DocumentService {
       ]);
     });
   }
+}
+
+/** The stored title, with the extension of the stored type when the title lacks it. */
+function downloadName(document: DocumentRecord): string {
+  const extension = document.mimeType !== null && Object.hasOwn(documentTypes, document.mimeType) ? documentTypes[document.mimeType as DocumentType] : undefined;
+  return extension === undefined || document.title.toLowerCase().endsWith(`.${extension}`) ? document.title : `${document.title}.${extension}`;
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {

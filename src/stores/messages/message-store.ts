@@ -3,7 +3,12 @@ import type { ContentType, JsonObject, Message, MessageRole } from '../../../pro
 /** One message to append. */
 export interface AppendInput {
   sessionId: string;
-  /** Idempotency key (1-64 characters); a resend returns the original message. */
+  /**
+   * The authenticated user who sends it (an interrupted turn: the stream's owner).
+   * Idempotency keys are per sender: another sender's equal clientMsgId is a new message.
+   */
+  senderId: string;
+  /** Idempotency key (1-64 characters); a resend by the same sender returns the original message. */
   clientMsgId: string;
   role: MessageRole;
   content: string;
@@ -36,8 +41,8 @@ export interface MessageStore {
    * when the database failed (nothing written; safe to retry with the same clientMsgId).
    */
   append(input: AppendInput): Promise<AppendResult>;
-  /** The message committed under this idempotency key, if any. */
-  getByClientMsgId(sessionId: string, clientMsgId: string): Promise<Message | undefined>;
+  /** The message this sender committed under this idempotency key, if any. */
+  getByClientMsgId(sessionId: string, senderId: string, clientMsgId: string): Promise<Message | undefined>;
   /** The message with this id, if any. */
   getById(id: string): Promise<Message | undefined>;
   /** Up to `limit` messages with seq < beforeSeq (or the newest), ascending; hasMore if older exist. */

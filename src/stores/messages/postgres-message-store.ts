@@ -21,13 +21,14 @@ interface MessageRow {
   content_type: ContentType;
   metadata: JsonObject;
   client_msg_id: string | null;
+  sender_id: string | null;
   created_at: Date;
   tokens_used: number | null;
   processing_time_ms: number | null;
 }
 
 const COLUMNS =
-  'id, session_id, seq, role, content, content_type, metadata, client_msg_id, created_at, tokens_used, processing_time_ms';
+  'id, session_id, seq, role, content, content_type, metadata, client_msg_id, sender_id, created_at, tokens_used, processing_time_ms';
 
 /** Maps a row to the wire Message. */
 export function toMessage(row: MessageRow): Message {
@@ -40,6 +41,7 @@ export function toMessage(row: MessageRow): Message {
     contentType: row.content_type,
     metadata: row.metadata,
     clientMsgId: row.client_msg_id,
+    senderId: row.sender_id,
     createdAt: row.created_at.toISOString(),
   };
   if (row.tokens_used !== null) message.tokensUsed = row.tokens_used;
@@ -50,10 +52,11 @@ export function toMessage(row: MessageRow): Message {
 /**
  * Messages in the partitioned `messages` table. Appends go through group commit: one
  * transaction per batch locks the batch's sessions in id order (so concurrent batches on
- * any node cannot deadlock), finds resends by (session_id, client_msg_id) under those
- * locks, assigns the next seqs, inserts the new rows and advances `sessions.last_seq`.
+ * any node cannot deadlock), finds resends by (session_id, client_msg_id, sender_id) under
+ * those locks, assigns the next seqs, inserts the new rows and advances `sessions.last_seq`.
  * Because every writer of a session holds its row lock while it checks and inserts, seqs
- * are gap-free and a clientMsgId is stored once per session across all partitions.
+ * are gap-free and a sender's clientMsgId is stored once per session across all
+ * partitions. (Rows from before migration 0007 have no sender and match any sender.)
  */
 export class PostgresMessageStore implements MessageStore {
   private readonly committer: GroupCommitter<AppendInput, AppendResult>;
@@ -72,11 +75,13 @@ export class PostgresMessageStore implements MessageStore {
     return this.committer.submit(input);
   }
 
-  async getByClientMsgId(sessionId: string, clientMsgId: string): Promise<Message | undefined> {
-    if (!isUuid(sessionId)) return undefined;
+  async getByClientMsgId(sessionId: string, senderId: string, clientMsgId: string): Promise<Message | undefined> {
+    if (!isUuid(sessionId) || !isUuid(senderId)) return undefined;
     const result = await this.pool.query<MessageRow>(
-      `select ${COLUMNS} from messages where session_id = $1 and client_msg_id = $2`,
-      [sessionId, clientMsgId],
+      `select ${COLUMNS} from messages
+        where session_id = $1 and client_msg_id = $2 and (sender_id = $3 or sender_id is null)
+        order by sender_id nulls last limit 1`,
+      [sessionId, clientMsgId, senderId],
     );
     return result.rows[0] === undefined ? undefined : toMessage(result.rows[0]);
   }
@@ -135,17 +140,19 @@ export class PostgresMessageStore implements MessageStore {
       const existing = new Map<string, Message>();
       if (known.length > 0) {
         const oldest = new Date(Math.min(...[...sessions.values()].map((s) => s.createdAt.getTime())));
-        const found = await client.query<MessageRow>(
-          `select ${COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')}
-             from unnest($1::uuid[], $2::text[]) as k(session_id, client_msg_id)
+        const found = await client.query<MessageRow & { key_sender: string }>(
+          `select ${COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')}, k.sender_id as key_sender
+             from unnest($1::uuid[], $2::text[], $3::uuid[]) as k(session_id, client_msg_id, sender_id)
              cross join lateral (
                select * from messages
-                where session_id = k.session_id and client_msg_id = k.client_msg_id and created_at >= $3
+                where session_id = k.session_id and client_msg_id = k.client_msg_id
+                  and (sender_id = k.sender_id or sender_id is null) and created_at >= $4
+                order by sender_id nulls last
                 limit 1
              ) m`,
-          [known.map((i) => i.sessionId), known.map((i) => i.clientMsgId), oldest],
+          [known.map((i) => i.sessionId), known.map((i) => i.clientMsgId), known.map((i) => i.senderId), oldest],
         );
-        for (const row of found.rows) existing.set(`${row.session_id}\u0000${row.client_msg_id}`, toMessage(row));
+        for (const row of found.rows) existing.set(idempotencyKey(row.session_id, row.key_sender, row.client_msg_id as string), toMessage(row));
       }
 
       // Decide each item: unknown session, resend of a committed message, a second copy
@@ -159,7 +166,7 @@ export class PostgresMessageStore implements MessageStore {
       const idInBatch = new Map<string, string>();
       for (const input of items) {
         const session = sessions.get(input.sessionId);
-        const key = `${input.sessionId}\u0000${input.clientMsgId}`;
+        const key = idempotencyKey(input.sessionId, input.senderId, input.clientMsgId);
         const committed = existing.get(key);
         const earlier = idInBatch.get(key);
         if (session === undefined) plans.push({ kind: 'missing' });
@@ -177,8 +184,8 @@ export class PostgresMessageStore implements MessageStore {
       const inserted = new Map<string, Message>();
       if (rows.length > 0) {
         const result = await client.query<{ id: string; created_at: Date }>(
-          `insert into messages (id, session_id, seq, role, content, content_type, metadata, client_msg_id, tokens_used, processing_time_ms)
-           select * from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::int[], $10::int[])
+          `insert into messages (id, session_id, seq, role, content, content_type, metadata, client_msg_id, tokens_used, processing_time_ms, sender_id)
+           select * from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::int[], $10::int[], $11::uuid[])
            returning id, created_at`,
           [
             rows.map((r) => r.id),
@@ -191,6 +198,7 @@ export class PostgresMessageStore implements MessageStore {
             rows.map((r) => r.input.clientMsgId),
             rows.map((r) => r.input.tokensUsed ?? null),
             rows.map((r) => r.input.processingTimeMs ?? null),
+            rows.map((r) => r.input.senderId),
           ],
         );
         // Only id and created_at come back: the rest is what was sent, so large contents
@@ -208,6 +216,7 @@ export class PostgresMessageStore implements MessageStore {
               content_type: row.input.contentType,
               metadata: row.input.metadata,
               client_msg_id: row.input.clientMsgId,
+              sender_id: row.input.senderId,
               created_at: createdAt.get(row.id) as Date,
               tokens_used: row.input.tokensUsed ?? null,
               processing_time_ms: row.input.processingTimeMs ?? null,
@@ -238,4 +247,9 @@ export class PostgresMessageStore implements MessageStore {
       client.release();
     }
   }
+}
+
+/** One sender's idempotency key in one session. */
+function idempotencyKey(sessionId: string, senderId: string, clientMsgId: string): string {
+  return `${sessionId}\u0000${senderId}\u0000${clientMsgId}`;
 }

@@ -51,6 +51,7 @@ export function isUuid(value: string): boolean {
 /** Checks an append before it is queued: ids, sizes, storable text, known enums. */
 export function validateAppend(input: AppendInput, limits: MessageLimits): void {
   if (!isUuid(input.sessionId)) throw new AppError('NOT_FOUND', { message: 'session not found' });
+  if (!isUuid(input.senderId)) throw invalid('senderId', 'senderId must be a user id');
   if (input.clientMsgId.length < 1 || input.clientMsgId.length > 64 || CONTROL.test(input.clientMsgId)) {
     throw invalid('clientMsgId', 'clientMsgId must be 1-64 printable characters');
   }

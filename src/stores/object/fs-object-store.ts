@@ -5,7 +5,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../../errors/app-error.js';
-import { assertObjectKey, assertObjectPrefix, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+import {
+  assertObjectKey,
+  assertObjectPrefix,
+  type DownloadOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+} from './object-store.js';
 
 /** Options of the directory-backed object store. */
 export interface FsObjectStoreOptions {
@@ -111,20 +118,24 @@ export class FsObjectStore implements ObjectStore {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async presignedGetUrl(key: string, expiresInSeconds: number): Promise<{ url: string; expiresAt: Date }> {
+  async presignedGetUrl(key: string, expiresInSeconds: number, download: DownloadOptions): Promise<{ url: string; expiresAt: Date }> {
     assertObjectKey(key);
     const expiresAt = new Date(Date.now() + expiresInSeconds * 1000);
     const expires = Math.floor(expiresAt.getTime() / 1000);
-    const signature = this.sign(key, expires);
+    const signature = this.sign(key, expires, download);
     const base = this.options.publicUrl().replace(/\/$/, '');
-    const url = `${base}/v1/objects/${key.split('/').map(encodeURIComponent).join('/')}?expires=${expires}&signature=${signature}`;
+    const query = new URLSearchParams({ expires: String(expires), filename: download.filename, type: download.contentType, signature });
+    const url = `${base}/v1/objects/${key.split('/').map(encodeURIComponent).join('/')}?${query.toString()}`;
     return { url, expiresAt };
   }
 
-  /** Checks a presigned URL's parameters; used by the HTTP route that serves them. */
-  verifyPresigned(key: string, expires: number, signature: string): boolean {
+  /**
+   * Checks a presigned URL's parameters (the download name and type are signed too, so a
+   * link cannot be edited to serve the object inline); used by the route that serves them.
+   */
+  verifyPresigned(key: string, expires: number, download: DownloadOptions, signature: string): boolean {
     if (!Number.isInteger(expires) || expires * 1000 < Date.now()) return false;
-    const expected = Buffer.from(this.sign(key, expires));
+    const expected = Buffer.from(this.sign(key, expires, download));
     const given = Buffer.from(signature);
     return expected.length === given.length && timingSafeEqual(expected, given);
   }
@@ -135,8 +146,10 @@ export class FsObjectStore implements ObjectStore {
 
   async close(): Promise<void> {}
 
-  private sign(key: string, expires: number): string {
-    return createHmac('sha256', this.options.signingKey).update(`${this.bucket}\n${key}\n${expires}`).digest('base64url');
+  private sign(key: string, expires: number, download: DownloadOptions): string {
+    return createHmac('sha256', this.options.signingKey)
+      .update(JSON.stringify([this.bucket, key, expires, download.filename, download.contentType]))
+      .digest('base64url');
   }
 
   private fileOf(key: string): string {

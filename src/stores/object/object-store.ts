@@ -23,6 +23,18 @@ export interface PutOptions {
 }
 
 /**
+ * How a presigned download is served: always as an attachment (no browser renders user
+ * content inline, so an uploaded HTML page cannot run in our origin or S3's), under this
+ * file name and content type.
+ */
+export interface DownloadOptions {
+  /** Name the browser saves the file under (any text: it is encoded safely). */
+  filename: string;
+  /** Content type of the response: `application/octet-stream` unless the type is known to be safe (audio). */
+  contentType: string;
+}
+
+/**
  * Files, voice audio and backup archives (MinIO/S3, or a directory on the embedded
  * default). Keys are always built by the server from validated ids (`assertObjectKey`).
  */
@@ -41,8 +53,11 @@ export interface ObjectStore {
   delete(key: string): Promise<void>;
   /** Every object whose key starts with `prefix`, ordered by key. */
   list(prefix: string): Promise<ObjectInfo[]>;
-  /** A URL that downloads the object without credentials until `expiresAt`. */
-  presignedGetUrl(key: string, expiresInSeconds: number): Promise<{ url: string; expiresAt: Date }>;
+  /**
+   * A URL that downloads the object without credentials until `expiresAt`, served as an
+   * attachment with the given name and content type.
+   */
+  presignedGetUrl(key: string, expiresInSeconds: number, download: DownloadOptions): Promise<{ url: string; expiresAt: Date }>;
   /** One round trip to the backing service. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -68,4 +83,23 @@ export function assertObjectPrefix(prefix: string): string {
   if (prefix === '') return prefix;
   assertObjectKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
   return prefix;
+}
+
+/** Content type of every download that is not audio: no browser renders or sniffs it. */
+export const OPAQUE_CONTENT_TYPE = 'application/octet-stream';
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/g;
+
+/**
+ * `Content-Disposition: attachment` for any file name (RFC 6266): a plain-ASCII
+ * `filename` for old clients (anything else, quotes and backslashes become `_`) and the
+ * exact name as UTF-8 in `filename*` (RFC 8187). Control characters are dropped, so no
+ * header can be split.
+ */
+export function attachmentDisposition(filename: string): string {
+  const clean = filename.replace(CONTROL, '').trim() || 'download';
+  const ascii = clean.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  const encoded = encodeURIComponent(clean).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }

@@ -1,7 +1,15 @@
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
 import { AppError } from '../../errors/app-error.js';
-import { assertObjectKey, assertObjectPrefix, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.js';
+import {
+  assertObjectKey,
+  assertObjectPrefix,
+  attachmentDisposition,
+  type DownloadOptions,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+} from './object-store.js';
 
 /** Connection settings of the S3 adapter. */
 export interface S3ObjectStoreOptions {
@@ -119,10 +127,14 @@ export class S3ObjectStore implements ObjectStore {
     return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async presignedGetUrl(key: string, expiresInSeconds: number): Promise<{ url: string; expiresAt: Date }> {
+  async presignedGetUrl(key: string, expiresInSeconds: number, download: DownloadOptions): Promise<{ url: string; expiresAt: Date }> {
     assertObjectKey(key);
     const expiresAt = new Date(Date.now() + expiresInSeconds * 1000);
-    const url = await this.client.presignedGetObject(this.bucket, key, expiresInSeconds);
+    // Signed response overrides: S3 serves the object with these headers, whatever type it was stored with.
+    const url = await this.client.presignedGetObject(this.bucket, key, expiresInSeconds, {
+      'response-content-disposition': attachmentDisposition(download.filename),
+      'response-content-type': download.contentType,
+    });
     return { url, expiresAt };
   }
 

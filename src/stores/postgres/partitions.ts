@@ -13,7 +13,7 @@ interface PartitionedTable {
 
 /** The partitioned tables of migration 0002. Names are constants: no DDL text comes from input. */
 export const PARTITIONED_TABLES: readonly PartitionedTable[] = [
-  { name: 'messages', uniqueKeys: [['session_id', 'seq'], ['session_id', 'client_msg_id']] },
+  { name: 'messages', uniqueKeys: [['session_id', 'seq'], ['session_id', 'client_msg_id', 'sender_id']] },
   { name: 'audit_logs', uniqueKeys: [] },
 ];
 
