@@ -238,7 +238,15 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         ...sessionHandlers(context),
         ...messageHandlers(context),
         ...audioHandlers(context),
-        retrieve: retrieveHandler({ sessions, embedder: stores.embedder, vectors: stores.vectors, graph, metrics, logger }),
+        retrieve: retrieveHandler({
+          sessions,
+          embedder: stores.embedder,
+          vectors: stores.vectors,
+          graph,
+          joined: (socket, sessionId) => relay.isJoined(socket, sessionId),
+          metrics,
+          logger,
+        }),
       },
       onDisconnect: (socket) => {
         const cleanup = (async () => {

@@ -143,6 +143,11 @@ export class MessageRelay {
     if (local !== undefined && local.joining === undefined && seq === local.delivered + 1) local.delivered = seq;
   }
 
+  /** The highest seq this node has processed in order for a session it follows (a committed seq), if any. */
+  lastSeqOf(sessionId: string): number | undefined {
+    return this.feeds.get(sessionId)?.lastSeq;
+  }
+
   /** True while the socket is joined to the session on this node. */
   isJoined(socket: AppSocket, sessionId: string): boolean {
     return this.feeds.get(sessionId)?.sockets.has(socket.id) ?? false;

@@ -6,7 +6,7 @@ import type { RankedEntity } from '../../stores/graph/graph-store.js';
 import type { VectorIndex } from '../../stores/vector/vector-index.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
-import type { EventHandler } from '../dispatcher.js';
+import type { AppSocket, EventHandler } from '../dispatcher.js';
 import { callerOf } from '../context.js';
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
@@ -15,8 +15,9 @@ const entityLimit = (topK: number) => Math.max(10, 2 * topK);
 
 /**
  * `retrieve` (PROTOCOL section 6). The query is embedded and searched among the documents
- * of the session's owner (when `sessionId` is given and the caller may act on it: services
- * retrieve for the user they serve) or of the caller; then the knowledge graph expands the
+ * of the caller, or of the session's owner when `sessionId` names a session of someone else
+ * that this very socket has joined and not left (a service retrieves for the user it serves
+ * in that conversation, and only there); then the knowledge graph expands the
  * hit documents' entities up to `graphDepth` hops (ranking in GraphService.expandHits).
  * Each half that fails leaves its part empty and is named in `degraded`; the graph half
  * has nothing to expand when the vector half is down.
@@ -26,6 +27,8 @@ export function retrieveHandler(deps: {
   embedder: Embedder;
   vectors: VectorIndex;
   graph: GraphService;
+  /** True while the socket is joined to the session (on this node). */
+  joined: (socket: AppSocket, sessionId: string) => boolean;
   metrics: Metrics;
   logger: Logger;
 }): EventHandler<'retrieve'> {
@@ -33,6 +36,9 @@ export function retrieveHandler(deps: {
     const started = performance.now();
     const caller = callerOf(socket);
     const ownerId = sessionId === undefined ? caller.userId : (await deps.sessions.authorize(caller, sessionId)).userId;
+    if (ownerId !== caller.userId && sessionId !== undefined && !deps.joined(socket, sessionId)) {
+      throw new AppError('FORBIDDEN', { message: "retrieving from another user's documents needs their session joined on this socket" });
+    }
     const [embedding] = await deps.embedder.embed([query]);
     const embedded = performance.now();
     const degraded: ('vector' | 'graph')[] = [];

@@ -4,6 +4,7 @@ import { callerOf, changePresence, type RealtimeContext } from '../context.js';
 import type { AppSocket } from '../dispatcher.js';
 import type { Session } from '../../../protocol/models.js';
 import { sessionRoom } from '../rooms.js';
+import { AppError } from '../../errors/app-error.js';
 
 /** Largest catch-up page of `session:join` (PROTOCOL section 3). */
 const CATCH_UP_LIMIT = 500;
@@ -26,7 +27,15 @@ async function joinSocket(
   sinceSeq: number | undefined,
 ): Promise<Omit<AckData['session:join'], 'presence'>> {
   const caller = callerOf(socket);
-  await context.sessions.authorize(caller, sessionId);
+  const cached = await context.sessions.authorize(caller, sessionId);
+  if (sinceSeq !== undefined && sinceSeq > Math.max(cached.lastSeq, context.relay.lastSeqOf(sessionId) ?? 0)) {
+    // Cached values only ever lag: the committed last_seq decides a refusal.
+    const { lastSeq } = await context.sessions.getFresh(caller, sessionId);
+    if (sinceSeq > lastSeq) {
+      // Joined with it, the socket would get nothing until the session passed sinceSeq.
+      throw new AppError('VALIDATION', { message: 'sinceSeq is past the last message of the session', details: { field: 'sinceSeq', lastSeq } });
+    }
+  }
   const alreadyJoined = context.relay.isJoined(socket, sessionId);
   const snapshot = await context.relay.join(socket, sessionId, async () => {
     const session: Session = await context.sessions.getFresh(caller, sessionId);
