@@ -12,7 +12,7 @@ export interface PresenceEntry {
 
 /** `data` of a successful ack, per event. */
 export interface AckData {
-  'sys:ping': { nodeId: string; serverTime: string };
+  'sys:ping': { nodeId: string; serverTime: string; protocolVersion: number };
   'session:create': { session: Session };
   'session:join': { session: Session; messages: Message[]; hasMore: boolean; presence: PresenceEntry[] };
   'session:leave': Record<string, never>;
@@ -61,8 +61,18 @@ export interface DeltaEvent {
   userId: string;
 }
 
+/** What the server says to every socket right after its handshake. */
+export interface HelloEvent {
+  /** The version of the wire contract (`PROTOCOL_VERSION`). */
+  protocolVersion: number;
+  /** The node this socket is connected to. */
+  nodeId: string;
+}
+
 /** Events the server pushes to clients. */
 export interface ServerToClientEvents {
+  /** Sent once, right after the handshake (protocol v2). */
+  'sys:hello': (payload: HelloEvent) => void;
   /** A failure of an event that was sent without an ack callback. */
   error: (payload: { event: string; error: WireError }) => void;
   'message:new': (payload: { message: Message }) => void;

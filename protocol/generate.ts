@@ -1,6 +1,7 @@
 import { zodToJsonSchema } from 'zod-to-json-schema';
 import { errorCodes } from './errors.js';
 import { algorithmBody, createEntityBody, createRelationBody, loginBody, refreshBody, registerBody } from './http.js';
+import { PROTOCOL_VERSION } from './models.js';
 import { payloadSchemas } from './schemas.js';
 
 /**
@@ -26,8 +27,8 @@ export function protocolDocument(): Record<string, unknown> {
   }
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
-    $id: 'https://voicehelper.example/protocol/v1',
-    title: 'VoiceHelper session protocol v1: client payloads',
+    $id: `https://voicehelper.example/protocol/v${PROTOCOL_VERSION}`,
+    title: `VoiceHelper session protocol v${PROTOCOL_VERSION}: client payloads`,
     description:
       'Generated from protocol/schemas.ts and protocol/http.ts; do not edit. Every client event is acknowledged with { ok: true, data } or { ok: false, error: { code, message, retryAfterMs?, details? } }.',
     errorCodes: [...errorCodes],

@@ -224,6 +224,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     };
     const cleanups = new Set<Promise<void>>();
     const dispatcher = attachHandlers(io, {
+      nodeId: config.nodeId,
       logger,
       metrics,
       guard: async (event, socket) => {

@@ -2,6 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
 import type { ClientEventName } from '../../protocol/schemas.js';
+import { PROTOCOL_VERSION } from '../../protocol/models.js';
 import type { Role } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
@@ -26,6 +27,8 @@ export interface IoServerOptions {
 
 /** What `attachHandlers` needs. */
 export interface HandlerOptions {
+  /** This node's name, told to every socket in `sys:hello`. */
+  nodeId: string;
   handlers: EventHandlers;
   logger: Logger;
   metrics: Metrics;
@@ -94,6 +97,7 @@ export function attachHandlers(io: AppServer, options: HandlerOptions): Dispatch
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
     dispatcher.attach(socket);
+    socket.emit('sys:hello', { protocolVersion: PROTOCOL_VERSION, nodeId: options.nodeId });
     socket.on('disconnect', () => {
       metrics.socketConnections.dec();
       options.onDisconnect?.(socket).catch((error: unknown) => logger.warn({ err: error, socket: socket.id }, 'disconnect cleanup failed'));
