@@ -88,4 +88,6 @@ export interface InterServerEvents {}
 export interface SocketData {
   userId: string;
   role: Role;
+  /** The refresh-token family of the handshake's access token, if it names one. */
+  family?: string;
 }

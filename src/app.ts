@@ -13,7 +13,9 @@ import { WorkerDocumentParser } from './services/documents/parsing.js';
 import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { GraphService } from './services/graph/graph-service.js';
 import { Authenticator } from './services/authenticator.js';
-import { userRoom } from './realtime/rooms.js';
+import { Disconnector } from './realtime/disconnector.js';
+import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
+import { RevokedFamilies } from './auth/revoked-families.js';
 import { registerGraphRoutes } from './http/graph.js';
 import { BullMqQueue } from './stores/queue/bullmq-queue.js';
 import type { JobQueue } from './stores/queue/job-queue.js';
@@ -86,7 +88,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   try {
     const jwtSecret = config.jwtSecret ?? (await loadOrCreateSecret(config.dataDir, 'jwt-secret'));
     const tokens = new TokenService(jwtSecret, config.tokens.accessTtlSeconds);
-    const refreshTokens = new RefreshTokenService(stores.pool, config.tokens.refreshTtlSeconds);
+    const disconnector = new Disconnector(logger);
+    const families = new RevokedFamilies(
+      stores.cache,
+      (familyId) => refreshTokens.isFamilyRevoked(familyId),
+      config.tokens.accessTtlSeconds,
+      logger,
+    );
+    const refreshTokens: RefreshTokenService = new RefreshTokenService(stores.pool, config.tokens.refreshTtlSeconds, async (familyId) => {
+      families.revoke(familyId);
+      await disconnector.family(familyId);
+    });
 
     const http = Fastify({
       loggerInstance: logger as FastifyBaseLogger,
@@ -114,8 +126,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
     const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit);
-    const directory = new UserDirectory(stores.db.users, stores.cache);
-    const auth = new Authenticator(tokens, directory);
+    const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, logger);
+    await directory.start();
+    const auth = new Authenticator(tokens, directory, families);
     registerSessionRoutes(http, { sessions, messages: stores.messages, auth });
     const localLimiter = new MemoryRateLimiter();
     const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
@@ -169,8 +182,6 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
     registerGraphRoutes(http, { graph, auth });
     registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens, limits });
-    // Sockets exist only once the Socket.IO server below does; until then there are none to end.
-    let endUserSockets = async (_userId: string): Promise<void> => {};
     registerAdminRoutes(http, {
       auth,
       configs: stores.db.configs,
@@ -178,7 +189,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       directory,
       audit: stores.db.audit,
       limits,
-      onUserChanged: (userId) => endUserSockets(userId),
+      revokeSessions: (userId) => refreshTokens.revokeUser(userId),
+      endSockets: (userId) => disconnector.user(userId),
     });
     await http.ready();
 
@@ -199,8 +211,14 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       metrics,
       ...(adapterClients === undefined ? {} : { adapter: createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }) }),
     });
-    // Through the adapter: the user's sockets on every node of the cluster.
-    endUserSockets = async (userId) => io.in(userRoom(userId)).disconnectSockets(true);
+    disconnector.attach(io);
+    const stopPrivilegeSweep = startPrivilegeSweep({
+      io,
+      access: (ids) => stores.db.users.access(ids),
+      directory,
+      everyMs: config.privilegeSweepMs,
+      logger,
+    });
     const relay = new MessageRelay(io, stores.pubsub, stores.messages, (ids) => stores.db.sessions.lastSeqs(ids), logger);
     metrics.relayPendingCount = () => relay.pendingCount();
     const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {
@@ -304,6 +322,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           // Disconnect handlers commit interrupted streams and update presence.
           await step('disconnect cleanups', () => Promise.allSettled([...cleanups]));
           await step('cluster duties', () => stopCluster());
+          stopPrivilegeSweep();
+          await step('user directory', () => directory.stop());
           await step('rate limits', () => limits.stop());
           await step('ingestion queue', () => queue.close());
           await step('document parser', () => parser.close());

@@ -13,20 +13,30 @@ function unauthorized(): AppError {
   return new AppError('UNAUTHORIZED', { message: 'the refresh token is invalid or has expired' });
 }
 
+/** A refresh token and the family it belongs to (access tokens issued with it name the family). */
+export interface IssuedRefreshToken {
+  refreshToken: string;
+  familyId: string;
+}
+
 /**
  * Long-lived, single-use refresh tokens (`<id>.<secret>`), kept in PostgreSQL as a hash.
  * Rotating a token replaces it; presenting a replaced token again revokes its family.
+ * Every revoked family (logout, reuse, a disabled user) is passed to `onRevoked` after the
+ * commit, which ends what the family opened (sockets, access tokens).
  */
 export class RefreshTokenService {
   constructor(
     private readonly pool: pg.Pool,
     /** Lifetime in seconds. */
     private readonly ttlSeconds: number,
+    private readonly onRevoked: (familyId: string) => Promise<void> = async () => undefined,
   ) {}
 
   /** Starts a new family for a fresh login. */
-  issue(userId: string): Promise<string> {
-    return this.insert(this.pool, userId, randomUUID());
+  async issue(userId: string): Promise<IssuedRefreshToken> {
+    const familyId = randomUUID();
+    return { refreshToken: await this.insert(this.pool, userId, familyId), familyId };
   }
 
   /**
@@ -34,7 +44,7 @@ export class RefreshTokenService {
    * UNAUTHORIZED for a malformed, unknown, expired or revoked token; a revoked (already
    * used) token also revokes every token of its family.
    */
-  async rotate(token: string): Promise<{ userId: string; refreshToken: string }> {
+  async rotate(token: string): Promise<IssuedRefreshToken & { userId: string }> {
     const match = FORMAT.exec(token);
     if (match === null || !isUuid(match[1] as string)) throw unauthorized();
     const [, id, secret] = match as unknown as [string, string, string];
@@ -54,6 +64,7 @@ export class RefreshTokenService {
       if (row.revoked) {
         await client.query('update refresh_tokens set revoked_at = coalesce(revoked_at, now()) where family_id = $1', [row.family_id]);
         await client.query('commit');
+        await this.onRevoked(row.family_id);
         throw unauthorized();
       }
       if (row.expired) {
@@ -63,7 +74,7 @@ export class RefreshTokenService {
       const next = await this.insert(client, row.user_id, row.family_id);
       await client.query('update refresh_tokens set revoked_at = now(), replaced_by = $2 where id = $1', [id, next.split('.')[0]]);
       await client.query('commit');
-      return { userId: row.user_id, refreshToken: next };
+      return { userId: row.user_id, refreshToken: next, familyId: row.family_id };
     } catch (error) {
       await client.query('rollback').catch(() => undefined);
       throw error;
@@ -72,18 +83,46 @@ export class RefreshTokenService {
     }
   }
 
-  /** Revokes the token's whole family (logout) and returns its user; unknown tokens are ignored. */
-  async revoke(token: string): Promise<string | undefined> {
+  /** Revokes the token's whole family (logout) and returns its user and family; unknown tokens are ignored. */
+  async revoke(token: string): Promise<{ userId: string; familyId: string } | undefined> {
     const match = FORMAT.exec(token);
     if (match === null || !isUuid(match[1] as string)) return undefined;
     const [, id, secret] = match as unknown as [string, string, string];
-    const result = await this.pool.query<{ user_id: string }>(
+    const result = await this.pool.query<{ user_id: string; family_id: string }>(
       `update refresh_tokens set revoked_at = coalesce(revoked_at, now())
         where family_id = (select family_id from refresh_tokens where id = $1 and token_hash = $2)
-        returning user_id`,
+        returning user_id, family_id`,
       [id, digest(secret)],
     );
-    return result.rows[0]?.user_id;
+    const row = result.rows[0];
+    if (row === undefined) return undefined;
+    await this.onRevoked(row.family_id);
+    return { userId: row.user_id, familyId: row.family_id };
+  }
+
+  /** Revokes every live family of a user (the account was disabled). */
+  async revokeUser(userId: string): Promise<void> {
+    if (!isUuid(userId)) return;
+    const result = await this.pool.query<{ family_id: string }>(
+      `update refresh_tokens set revoked_at = now()
+        where user_id = $1 and revoked_at is null
+        returning family_id`,
+      [userId],
+    );
+    for (const familyId of new Set(result.rows.map((r) => r.family_id))) await this.onRevoked(familyId);
+  }
+
+  /**
+   * True when the family was revoked as a whole (logout, reuse, a disabled user), not just
+   * rotated: some token of it is revoked without having been replaced.
+   */
+  async isFamilyRevoked(familyId: string): Promise<boolean> {
+    if (!isUuid(familyId)) return true;
+    const result = await this.pool.query(
+      'select 1 from refresh_tokens where family_id = $1 and revoked_at is not null and replaced_by is null limit 1',
+      [familyId],
+    );
+    return (result.rowCount ?? 0) > 0;
   }
 
   private async insert(db: pg.Pool | pg.PoolClient, userId: string, familyId: string): Promise<string> {

@@ -6,6 +6,11 @@ import { AppError } from '../errors/app-error.js';
 export interface AccessClaims {
   userId: string;
   role: Role;
+  /**
+   * The refresh-token family the token was issued from (login, register, refresh), so that
+   * a logout can end what that family opened. Absent on tokens issued otherwise.
+   */
+  family?: string;
 }
 
 const ISSUER = 'voicehelper';
@@ -24,7 +29,7 @@ export class TokenService {
   }
 
   async sign(claims: AccessClaims): Promise<string> {
-    return new SignJWT({ role: claims.role })
+    return new SignJWT({ role: claims.role, ...(claims.family === undefined ? {} : { fam: claims.family }) })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(claims.userId)
       .setIssuer(ISSUER)
@@ -46,10 +51,11 @@ export class TokenService {
         audience: AUDIENCE,
       });
       const role = payload['role'];
-      if (typeof payload.sub !== 'string' || !roles.includes(role as Role)) {
+      const family = payload['fam'];
+      if (typeof payload.sub !== 'string' || !roles.includes(role as Role) || (family !== undefined && typeof family !== 'string')) {
         throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
       }
-      return { userId: payload.sub, role: role as Role };
+      return { userId: payload.sub, role: role as Role, ...(family === undefined ? {} : { family }) };
     } catch (error) {
       if (error instanceof AppError) throw error;
       if (error instanceof joseErrors.JOSEError) throw new AppError('UNAUTHORIZED', { message: 'unauthorized', cause: error });

@@ -77,6 +77,8 @@ export interface Config {
   readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly nodeAliveMs: number };
   /** Message size limits (PROTOCOL section 4). */
   readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
+  /** How often connected users are re-read from PostgreSQL (the privilege sweep). */
+  readonly privilegeSweepMs: number;
   readonly shutdownTimeoutMs: number;
   readonly dependencyTimeoutMs: number;
   /** Dependencies that do not fail `/readyz` when down. */

@@ -220,6 +220,8 @@ export const envSchema = {
   STREAM_IDLE_MS: positiveInt(30_000, 3_600_000),
   /** How often open streams, dead nodes and presence are checked. Default 2000 ms. */
   STREAM_SWEEP_MS: positiveInt(2_000, 60_000),
+  /** How often each node re-reads its connected users from PostgreSQL and ends the sockets whose role or status changed. Default 60000 ms. */
+  PRIVILEGE_SWEEP_MS: positiveInt(60_000, 3_600_000),
   /** A node that has not heart-beaten for this long counts as dead (its presence and streams are cleaned up). Default 15000 ms. */
   NODE_ALIVE_MS: positiveInt(15_000, 600_000),
   /** What a node does when Redis cannot be reached for rate limiting: `open` (limit per node in memory) or `closed` (refuse with UNAVAILABLE). Default open. */

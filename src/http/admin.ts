@@ -21,8 +21,10 @@ export interface AdminRouteOptions {
   directory: UserDirectory;
   audit: AuditLog;
   limits: RateLimits;
-  /** After a user's roles changed: ends their open sockets on every node. */
-  onUserChanged: (userId: string) => Promise<void>;
+  /** Revokes every refresh family of a user (a disabled account). */
+  revokeSessions: (userId: string) => Promise<void>;
+  /** After a user's roles or status changed: ends their open sockets on every node; never throws. */
+  endSockets: (userId: string) => Promise<void>;
 }
 
 /** The config keys an admin may set, each with the schema of its value. */
@@ -32,6 +34,7 @@ const CONFIG_KEYS: Record<string, z.ZodTypeAny> = {
 
 const putConfigBody = z.object({ value: z.unknown(), description: text(500).optional() }).strict();
 const putRolesBody = z.object({ roles: z.array(z.enum(roles)).max(3) }).strict();
+const putStatusBody = z.object({ status: z.enum(['active', 'disabled']) }).strict();
 const auditQuery = z
   .object({
     userId: uuid.optional(),
@@ -55,7 +58,7 @@ function actor(request: FastifyRequest, caller: Caller) {
   return { userId: caller.userId, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
 }
 
-/** `GET|PUT /v1/admin/configs/:key`, `PUT /v1/admin/users/:id/roles`, `GET /v1/admin/audit-logs` (admin only, audited). */
+/** `GET|PUT /v1/admin/configs/:key`, `PUT /v1/admin/users/:id/roles|status`, `GET /v1/admin/audit-logs` (admin only, audited). */
 export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
   app.get('/v1/admin/configs/:key', async (request) => {
     await requireAdmin(request, options.auth);
@@ -87,12 +90,30 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     const caller = await requireAdmin(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     const body = parseBody(putRolesBody, request.body);
-    const updated = await options.users.setRoles(id, body.roles, caller.userId);
-    await options.directory.invalidate(id);
+    const { roles: updated, version } = await options.users.setRoles(id, body.roles, caller.userId);
+    // Committed: what follows never fails the change (retried in the background, and the
+    // privilege sweep ends any socket a lost broadcast missed).
+    options.directory.changed(id, version);
     // Requests carry the new role from now on; open sockets reconnect to get it.
-    await options.onUserChanged(id);
+    await options.endSockets(id);
     await options.audit.record(actor(request, caller), { action: 'user.roles', resourceType: 'user', resourceId: id, details: { roles: updated } });
     return { userId: id, roles: updated };
+  });
+
+  // Disabling ends the user's sockets and every refresh family at once; their access tokens
+  // are refused from the next request. Enabling lets them sign in again.
+  app.put('/v1/admin/users/:id/status', async (request) => {
+    const caller = await requireAdmin(request, options.auth);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    const { status } = parseBody(putStatusBody, request.body);
+    const { version } = await options.users.setStatus(id, status);
+    options.directory.changed(id, version);
+    if (status === 'disabled') {
+      await options.revokeSessions(id);
+      await options.endSockets(id);
+    }
+    await options.audit.record(actor(request, caller), { action: 'user.status', resourceType: 'user', resourceId: id, details: { status } });
+    return { userId: id, status };
   });
 
   app.get('/v1/admin/audit-logs', async (request) => {

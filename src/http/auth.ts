@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { loginBody, refreshBody, registerBody, type AuthResponse, type PublicUser } from '../../protocol/http.js';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
-import type { RefreshTokenService } from '../auth/refresh-tokens.js';
+import type { IssuedRefreshToken, RefreshTokenService } from '../auth/refresh-tokens.js';
 import type { RateLimits } from '../services/rate-limits.js';
 import type { TokenService } from '../auth/tokens.js';
 import { AppError } from '../errors/app-error.js';
@@ -43,12 +43,17 @@ function actorOf(request: FastifyRequest, userId: string | null) {
 export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptions): void {
   const { users, audit, tokens, refreshTokens, limits } = options;
 
-  const issue = async (user: UserRecord, refreshToken?: string): Promise<AuthResponse> => ({
-    user: publicUser(user),
-    accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles) }),
-    expiresIn: tokens.ttlSeconds,
-    refreshToken: refreshToken ?? (await refreshTokens.issue(user.id)),
-  });
+  // The access token names the refresh family it came with, so that logging out of that
+  // family ends it (and the sockets opened with it) at once.
+  const issue = async (user: UserRecord, rotated?: IssuedRefreshToken): Promise<AuthResponse> => {
+    const { refreshToken, familyId } = rotated ?? (await refreshTokens.issue(user.id));
+    return {
+      user: publicUser(user),
+      accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles), family: familyId }),
+      expiresIn: tokens.ttlSeconds,
+      refreshToken,
+    };
+  };
 
   app.post('/v1/auth/register', async (request, reply) => {
     const body = parseBody(registerBody, request.body);
@@ -80,19 +85,22 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
   // presented is used up. Disabled users cannot refresh.
   app.post('/v1/auth/refresh', async (request) => {
     const body = parseBody(refreshBody, request.body);
-    const { userId, refreshToken } = await refreshTokens.rotate(body.refreshToken);
+    const { userId, ...rotated } = await refreshTokens.rotate(body.refreshToken);
     const user = await users.getById(userId);
     if (user === undefined || user.status !== 'active') {
-      await refreshTokens.revoke(refreshToken);
+      await refreshTokens.revoke(rotated.refreshToken);
       throw new AppError('UNAUTHORIZED', { message: 'the account is not active' });
     }
-    return issue(user, refreshToken);
+    return issue(user, rotated);
   });
 
   app.post('/v1/auth/logout', async (request, reply) => {
     const body = parseBody(refreshBody, request.body);
-    const userId = await refreshTokens.revoke(body.refreshToken);
-    if (userId !== undefined) await audit.record(actorOf(request, userId), { action: 'auth.logout', resourceType: 'user', resourceId: userId });
+    // Revoking the family also ends its access tokens and the sockets they opened (every node).
+    const revoked = await refreshTokens.revoke(body.refreshToken);
+    if (revoked !== undefined) {
+      await audit.record(actorOf(request, revoked.userId), { action: 'auth.logout', resourceType: 'user', resourceId: revoked.userId });
+    }
     return reply.status(204).send();
   });
 }

@@ -8,7 +8,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { Dispatcher, type AppSocket, type EventHandlers } from './dispatcher.js';
-import { userRoom } from './rooms.js';
+import { familyRoom, userRoom } from './rooms.js';
 
 export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
@@ -16,7 +16,7 @@ export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, Inter
 export interface IoServerOptions {
   http: HttpServer;
   /** Checks the handshake's token and gives the user's current role (refuses removed or disabled users). */
-  authenticate: (token: unknown) => Promise<{ userId: string; role: Role }>;
+  authenticate: (token: unknown) => Promise<{ userId: string; role: Role; family?: string }>;
   logger: Logger;
   metrics: Metrics;
   /** Socket.IO adapter factory (the Redis adapter in a cluster); default in-memory. */
@@ -65,8 +65,13 @@ export function createIoServer(options: IoServerOptions): AppServer {
       (claims) => {
         socket.data.userId = claims.userId;
         socket.data.role = claims.role;
-        // Every socket of a user, on any node, can be reached (disconnected on a role change).
+        // Every socket of a user, or of one login, on any node, can be reached (ended on a
+        // role or status change, or at that login's logout).
         void socket.join(userRoom(claims.userId));
+        if (claims.family !== undefined) {
+          socket.data.family = claims.family;
+          void socket.join(familyRoom(claims.family));
+        }
         metrics.socketHandshakes.inc({ outcome: 'ok' });
         next();
       },

@@ -7,3 +7,8 @@ export function sessionRoom(sessionId: string): string {
 export function userRoom(userId: string): string {
   return `user:${userId}`;
 }
+
+/** The Socket.IO room of every socket opened with tokens of one refresh-token family (one login), on every node. */
+export function familyRoom(familyId: string): string {
+  return `family:${familyId}`;
+}

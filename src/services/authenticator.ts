@@ -1,4 +1,5 @@
 import type { Role } from '../../protocol/roles.js';
+import type { RevokedFamilies } from '../auth/revoked-families.js';
 import type { TokenService } from '../auth/tokens.js';
 import { AppError } from '../errors/app-error.js';
 import { primaryRole } from '../stores/postgres/repositories/users.js';
@@ -8,24 +9,31 @@ import type { UserDirectory } from './user-directory.js';
 export interface AuthenticatedCaller {
   userId: string;
   role: Role;
+  /** The refresh-token family the access token came from, if any (a logout of it ends the caller's sockets). */
+  family?: string;
 }
 
 /**
  * Turns an access token into a caller with the role and status the user has now, not
  * when the token was issued: the token proves who it is (signature, expiry), the user
  * directory (cached, dropped on every change) says what they may do. A removed or disabled
- * user is refused at once, and a role change applies to the next request.
+ * user is refused at once, a role change applies to the next request, and a token whose
+ * refresh family was revoked (logout) is refused although it has not expired.
  */
 export class Authenticator {
   constructor(
     private readonly tokens: TokenService,
     private readonly directory: UserDirectory,
+    private readonly families: RevokedFamilies,
   ) {}
 
   async caller(token: unknown): Promise<AuthenticatedCaller> {
     const claims = await this.tokens.verify(token);
-    const user = await this.directory.get(claims.userId);
-    if (user === undefined || user.status !== 'active') throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
-    return { userId: claims.userId, role: primaryRole(user.roles) };
+    const [user, revoked] = await Promise.all([
+      this.directory.get(claims.userId),
+      claims.family === undefined ? false : this.families.isRevoked(claims.family),
+    ]);
+    if (user === undefined || user.status !== 'active' || revoked) throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
+    return { userId: claims.userId, role: primaryRole(user.roles), ...(claims.family === undefined ? {} : { family: claims.family }) };
   }
 }

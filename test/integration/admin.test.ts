@@ -80,8 +80,8 @@ describe('admin endpoints', () => {
   it('a disabled user cannot connect once the cache entry is dropped', async () => {
     const target = await cluster.user();
     (await openClient(cluster.urls[0] as string, { token: target.token })).close();
-    await cluster.nodes[0]?.stores.pool.query("update users set status = 'disabled' where id = $1", [target.id]);
-    await cluster.nodes[0]?.users.invalidate(target.id);
+    const { version } = (await cluster.nodes[0]?.stores.db.users.setStatus(target.id, 'disabled')) ?? { version: 0 };
+    cluster.nodes[0]?.users.changed(target.id, version);
     const refused = (await openClient(cluster.urls[0] as string, { token: target.token }).catch((e: unknown) => e)) as Error & { data?: { code?: string } };
     expect(refused.data?.code).toBe('UNAUTHORIZED');
   });

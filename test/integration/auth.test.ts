@@ -56,7 +56,7 @@ describe('auth over HTTP (real PostgreSQL)', () => {
     expect(login.status).toBe(200);
     expect(login.body['user'].id).toBe(registered.body['user'].id);
     const claims = await app.tokens.verify(login.body['accessToken']);
-    expect(claims).toEqual({ userId: registered.body['user'].id, role: 'user' });
+    expect(claims).toEqual({ userId: registered.body['user'].id, role: 'user', family: expect.stringMatching(/^[0-9a-f-]{36}$/) });
     const audit = await app.stores.db.audit.query({ userId: registered.body['user'].id });
     expect(audit.entries.map((e) => e.action)).toEqual(['auth.login', 'auth.register']);
     expect(audit.entries[0]).toMatchObject({ ip: '127.0.0.1', userAgent: 'vitest-agent' });

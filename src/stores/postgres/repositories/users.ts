@@ -12,8 +12,18 @@ export interface UserRecord {
   passwordHash: string;
   status: 'active' | 'disabled';
   roles: Role[];
+  /** Advanced by every change of roles or status. */
+  version: number;
   createdAt: Date;
   lastLoginAt: Date | null;
+}
+
+/** What access checks need to know of a user, at a version. */
+export interface UserAccess {
+  id: string;
+  status: 'active' | 'disabled';
+  roles: Role[];
+  version: number;
 }
 
 interface UserRow {
@@ -23,12 +33,14 @@ interface UserRow {
   password_hash: string;
   status: 'active' | 'disabled';
   roles: Role[] | null;
+  version: string;
   created_at: Date;
   last_login_at: Date | null;
 }
 
-const SELECT = `select u.id, u.email, u.username, u.password_hash, u.status, u.created_at, u.last_login_at,
-  coalesce((select array_agg(r.role_name order by r.role_name) from user_roles r where r.user_id = u.id), '{}') as roles
+const ROLES = `coalesce((select array_agg(r.role_name order by r.role_name) from user_roles r where r.user_id = u.id), '{}')`;
+const SELECT = `select u.id, u.email, u.username, u.password_hash, u.status, u.version, u.created_at, u.last_login_at,
+  ${ROLES} as roles
   from users u`;
 
 function toUser(row: UserRow): UserRecord {
@@ -39,6 +51,7 @@ function toUser(row: UserRow): UserRecord {
     passwordHash: row.password_hash,
     status: row.status,
     roles: row.roles ?? [],
+    version: Number(row.version),
     createdAt: row.created_at,
     lastLoginAt: row.last_login_at,
   };
@@ -82,13 +95,15 @@ export class UserRepository {
     await this.pool.query('update users set last_login_at = now() where id = $1', [id]);
   }
 
-  /** Replaces the user's roles; NOT_FOUND for an unknown user. `user` is always kept. */
-  async setRoles(id: string, roles: readonly Role[], grantedBy: string | null): Promise<Role[]> {
+  /**
+   * Replaces the user's roles and advances their version; NOT_FOUND for an unknown user.
+   * `user` is always kept.
+   */
+  async setRoles(id: string, roles: readonly Role[], grantedBy: string | null): Promise<{ roles: Role[]; version: number }> {
     if (!isUuid(id)) throw new AppError('NOT_FOUND', { message: 'user not found' });
     const wanted = [...new Set<Role>(['user', ...roles])].sort();
     return withTransaction(this.pool, async (client) => {
-      const exists = await client.query('select 1 from users where id = $1 for update', [id]);
-      if (exists.rowCount === 0) throw new AppError('NOT_FOUND', { message: 'user not found' });
+      const version = await this.advance(client, id);
       await client.query('delete from user_roles where user_id = $1 and role_name <> all($2::text[])', [id, wanted]);
       await client.query(
         `insert into user_roles (user_id, role_name, granted_by)
@@ -96,8 +111,40 @@ export class UserRepository {
          on conflict (user_id, role_name) do nothing`,
         [id, wanted, grantedBy],
       );
-      return wanted;
+      return { roles: wanted, version };
     });
+  }
+
+  /** Sets `active` or `disabled` and advances the version; NOT_FOUND for an unknown user. */
+  async setStatus(id: string, status: 'active' | 'disabled'): Promise<{ version: number }> {
+    if (!isUuid(id)) throw new AppError('NOT_FOUND', { message: 'user not found' });
+    return withTransaction(this.pool, async (client) => {
+      const version = await this.advance(client, id);
+      await client.query('update users set status = $2 where id = $1', [id, status]);
+      return { version };
+    });
+  }
+
+  /** Status, roles and version of each of these users that exists, in one query. */
+  async access(ids: readonly string[]): Promise<Map<string, UserAccess>> {
+    const valid = ids.filter(isUuid);
+    if (valid.length === 0) return new Map();
+    const result = await this.pool.query<{ id: string; status: 'active' | 'disabled'; roles: Role[]; version: string }>(
+      `select u.id, u.status, ${ROLES} as roles, u.version from users u where u.id = any($1::uuid[])`,
+      [valid],
+    );
+    return new Map(result.rows.map((r) => [r.id, { id: r.id, status: r.status, roles: r.roles, version: Number(r.version) }]));
+  }
+
+  /** Locks the user's row and advances its version; NOT_FOUND for an unknown user. */
+  private async advance(client: pg.PoolClient, id: string): Promise<number> {
+    const result = await client.query<{ version: string }>(
+      'update users set version = version + 1, updated_at = now() where id = $1 returning version',
+      [id],
+    );
+    const row = result.rows[0];
+    if (row === undefined) throw new AppError('NOT_FOUND', { message: 'user not found' });
+    return Number(row.version);
   }
 }
 
