@@ -9,6 +9,7 @@ import { registerAdminRoutes } from './http/admin.js';
 import { registerDocumentRoutes } from './http/documents.js';
 import { retrieveHandler } from './realtime/handlers/retrieve-handler.js';
 import { DocumentService } from './services/documents/document-service.js';
+import { StorageReconciler } from './services/storage-reconciler.js';
 import { WorkerDocumentParser } from './services/documents/parsing.js';
 import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { GraphService } from './services/graph/graph-service.js';
@@ -177,7 +178,20 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       logger,
       maxBytes: config.documents.maxBytes,
       tmpDir: path.join(config.dataDir, 'tmp'),
+      enqueueTimeoutMs: config.dependencyTimeoutMs * 2,
     });
+    const reconciler = new StorageReconciler(
+      {
+        documents: stores.db.documents,
+        purge: (id) => documents.purge(id),
+        queue,
+        objects: stores.objects,
+        messages: stores.messages,
+        locks: stores.locks,
+        logger,
+      },
+      config.reconcile,
+    );
     await registerDocumentRoutes(http, { documents, auth, maxBytes: config.documents.maxBytes });
     const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
     registerGraphRoutes(http, { graph, auth });
@@ -279,6 +293,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     const stopCluster = startClusterDuties(context, config.streams.sweepMs);
     documents.start();
+    reconciler.start();
 
     let closing: Promise<void> | undefined;
     const app: App = {
@@ -323,6 +338,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await step('disconnect cleanups', () => Promise.allSettled([...cleanups]));
           await step('cluster duties', () => stopCluster());
           stopPrivilegeSweep();
+          reconciler.stop();
           await step('user directory', () => directory.stop());
           await step('rate limits', () => limits.stop());
           await step('ingestion queue', () => queue.close());

@@ -73,6 +73,8 @@ export interface Config {
   readonly audio: { readonly chunkMaxBytes: number; readonly streamMaxBytes: number; readonly streamTimeoutMs: number; readonly urlTtlSeconds: number };
   /** Document uploads and ingestion. */
   readonly documents: { readonly maxBytes: number; readonly concurrency: number; readonly attempts: number; readonly queue: string; readonly stalledMs: number };
+  /** The storage reconciler (stuck documents, unfinished deletes, orphaned objects). */
+  readonly reconcile: { readonly intervalMs: number; readonly graceMs: number };
   /** Interrupted-turn detection. */
   readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly nodeAliveMs: number };
   /** Message size limits (PROTOCOL section 4). */

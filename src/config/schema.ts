@@ -254,6 +254,10 @@ export const envSchema = {
   INGEST_QUEUE: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _').default('vh-ingest')),
   /** A job whose worker stopped renewing it for this long is taken over by another node. Default 30000 ms. */
   INGEST_STALLED_MS: positiveInt(30_000, 600_000),
+  /** How often the storage reconciler runs (one node at a time): stuck documents, unfinished deletes, orphaned objects. Default 300000 ms. */
+  RECONCILE_INTERVAL_MS: positiveInt(300_000, 86_400_000),
+  /** What the reconciler leaves alone: anything younger than this. Default 600000 ms. */
+  RECONCILE_GRACE_MS: positiveInt(600_000, 7 * 86_400_000),
   /** Attempts per ingestion job before the document is marked failed. Default 3. */
   INGEST_ATTEMPTS: positiveInt(3, 20),
   /** Entity extraction during ingestion: `keywords` (built in, English and Chinese) or `none`. Default `keywords`. */

@@ -52,10 +52,10 @@ describe('repositories (real PostgreSQL)', () => {
     it('replaces roles, always keeping user, and reports the strongest', async () => {
       const admin = await users.create({ email: email(), username: 'root', passwordHash: 'h' });
       const worker = await users.create({ email: email(), username: 'asr', passwordHash: 'h' });
-      expect(await users.setRoles(worker.id, ['service'], admin.id)).toEqual(['service', 'user']);
+      expect(await users.setRoles(worker.id, ['service'], admin.id)).toEqual({ roles: ['service', 'user'], version: 2 });
       expect((await users.getById(worker.id))?.roles).toEqual(['service', 'user']);
       expect(primaryRole(['service', 'user'])).toBe('service');
-      expect(await users.setRoles(worker.id, [], admin.id)).toEqual(['user']);
+      expect(await users.setRoles(worker.id, [], admin.id)).toEqual({ roles: ['user'], version: 3 });
       await expect(users.setRoles(randomUUID(), ['admin'], null)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
   });

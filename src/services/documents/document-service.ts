@@ -5,7 +5,8 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import { AppError } from '../../errors/app-error.js';
+import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
+import { withDeadline } from '../../util/timeout.js';
 import type { Logger } from '../../logger.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import { acceptFencingToken } from '../../stores/locks/fencing.js';
@@ -16,7 +17,7 @@ import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/repositories/documents.js';
 import type { JobQueue } from '../../stores/queue/job-queue.js';
 import type { ContainedEntity, GraphStore } from '../../stores/graph/graph-store.js';
-import type { VectorIndex, VectorRecord } from '../../stores/vector/vector-index.js';
+import type { VectorIndex } from '../../stores/vector/vector-index.js';
 import type { DocumentParser } from './parsing.js';
 import type { Caller } from '../session-service.js';
 import { detectDocumentType, documentTypes, type DocumentType } from './text.js';
@@ -39,6 +40,8 @@ export interface DocumentServiceOptions {
   maxBytes: number;
   /** Where uploads are spooled before they go to object storage. */
   tmpDir: string;
+  /** Deadline of handing a document to the queue (a queue on a hung Redis would wait forever). */
+  enqueueTimeoutMs: number;
 }
 
 /** One uploaded file as the HTTP layer hands it over. */
@@ -48,6 +51,14 @@ export interface Upload {
   mimetype: string | undefined;
   title?: string;
   metadata?: Record<string, unknown>;
+}
+
+/** Thrown inside an ingestion that finds its document deleted: it stops and is not retried. */
+class DocumentGone extends Error {
+  constructor() {
+    super('the document was deleted during its ingestion');
+    this.name = 'DocumentGone';
+  }
 }
 
 const HEAD_BYTES = 4096;
@@ -69,6 +80,11 @@ export function titleFromFilename(filename: string): string {
  * entities and co-occurrences the extractor finds, in the knowledge graph. Exactly
  * one worker ingests a document at a time (a cluster lock), and the final status write is
  * fenced, so a worker that stalled past its lease cannot overwrite the result of the next.
+ *
+ * Deletion and ingestion exclude each other: a delete first marks the document `deleting`
+ * (it vanishes from every read), the ingestion checks the mark before each write and stops,
+ * and the delete removes the document from every store under the same lock, so nothing an
+ * ingestion wrote can outlive it.
  */
 export class DocumentService {
   constructor(private readonly options: DocumentServiceOptions) {}
@@ -122,8 +138,17 @@ export class DocumentService {
         await this.options.objects.delete(key).catch(() => undefined);
         throw error;
       }
+      try {
+        const ms = this.options.enqueueTimeoutMs;
+        await withDeadline(this.options.queue.enqueue(id), ms, () => new DependencyTimeoutError('the ingestion queue', ms));
+      } catch (error) {
+        // Nothing half-made stays behind: the row and the file go (the reconciler removes
+        // the file should this fail too).
+        await this.options.documents.delete(id).catch(() => undefined);
+        await this.options.objects.delete(key).catch(() => undefined);
+        throw new AppError('UNAVAILABLE', { message: 'the document could not be queued for ingestion and was not kept; retry', cause: error });
+      }
       await this.options.audit.record(caller, { action: 'document.upload', resourceType: 'document', resourceId: id, details: { bytes: size, type } });
-      await this.options.queue.enqueue(id);
       return document;
     } finally {
       await rm(spool, { force: true });
@@ -133,7 +158,7 @@ export class DocumentService {
   /** A document of the caller (admins: any). */
   async get(caller: Caller, id: string): Promise<DocumentRecord> {
     const document = await this.options.documents.get(id);
-    if (document === undefined) throw new AppError('NOT_FOUND', { message: 'document not found' });
+    if (document === undefined || document.status === 'deleting') throw new AppError('NOT_FOUND', { message: 'document not found' });
     if (document.userId !== caller.userId && caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'not your document' });
     return document;
   }
@@ -155,14 +180,40 @@ export class DocumentService {
     return this.options.graph.documentEntities(id, limit);
   }
 
-  /** Removes a document from the vector index, the graph, object storage and PostgreSQL. */
+  /**
+   * Deletes a document: it is marked `deleting` at once (gone from every read, and a running
+   * ingestion stops at its next write), then removed from the vector index, the graph,
+   * object storage and PostgreSQL under its lock. Should that part fail (a store down, or
+   * the lock not freed in time), the reconciler finishes it later.
+   */
   async delete(caller: Caller, id: string): Promise<void> {
-    const document = await this.get(caller, id);
-    await this.options.vectors.deleteByDocument(id);
-    await this.options.graph.deleteDocument(id);
-    if (document.filePath !== null) await this.options.objects.delete(document.filePath);
-    await this.options.documents.delete(id);
+    await this.get(caller, id);
+    await this.options.documents.markDeleting(id);
     await this.options.audit.record(caller, { action: 'document.delete', resourceType: 'document', resourceId: id });
+    await this.purge(id).catch((error: unknown) =>
+      this.options.logger.warn({ err: error, documentId: id }, 'removing a deleted document failed; the reconciler will finish it'),
+    );
+  }
+
+  /**
+   * Removes a document marked `deleting` from every store, under the document's lock (so
+   * after any ingestion of it has stopped); waits for the lock at most one lease.
+   */
+  async purge(id: string): Promise<void> {
+    const deadline = Date.now() + INGEST_LEASE_MS + 5_000;
+    for (;;) {
+      const done = await this.options.locks.using(`document:${id}`, INGEST_LEASE_MS, async () => {
+        const document = await this.options.documents.get(id);
+        if (document === undefined || document.status !== 'deleting') return;
+        await this.options.vectors.deleteByDocument(id);
+        await this.options.graph.deleteDocument(id);
+        if (document.filePath !== null) await this.options.objects.delete(document.filePath);
+        await this.options.documents.delete(id);
+      });
+      if (done !== undefined) return;
+      if (Date.now() > deadline) throw new Error(`document ${id} stayed locked by its ingestion`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
   }
 
   /** The ingestion job of one document. */
@@ -171,47 +222,62 @@ export class DocumentService {
     if (document === undefined || document.status !== 'processing' || document.filePath === null) return;
     const filePath = document.filePath;
     const work = async ({ fencingToken, signal }: LockContext): Promise<void> => {
+      // Before every write: the lease is still ours and nobody deleted the document.
+      const check = async (): Promise<void> => {
+        if (signal.aborted) throw new Error('lost the ingestion lock');
+        if ((await this.options.documents.status(id)) !== 'processing') throw new DocumentGone();
+      };
       const body = await readAll(await this.options.objects.get(filePath));
       const { chunks, graph } = await this.options.parser.parse({
         body,
         type: (document.mimeType ?? 'text/plain') as DocumentType,
         document: { id, ownerId: document.userId, title: document.title },
       });
-      if (signal.aborted) throw new Error('lost the ingestion lock');
-      const stored = await this.options.documents.replaceChunks(id, chunks);
-      const records: VectorRecord[] = [];
+      await check();
+      const stored = await this.options.documents.replaceChunks(id, chunks).catch((error: unknown) => {
+        throw error instanceof AppError && error.code === 'CONFLICT' ? new DocumentGone() : error;
+      });
+      await this.options.vectors.deleteByDocument(id);
+      // Embedded and indexed batch by batch: memory holds one batch of vectors, whatever
+      // the size of the document.
       for (let i = 0; i < stored.length; i += EMBED_BATCH) {
-        if (signal.aborted) throw new Error('lost the ingestion lock');
+        await check();
         const batch = stored.slice(i, i + EMBED_BATCH);
         const vectors = await this.options.embedder.embed(batch.map((c) => c.content));
-        batch.forEach((chunk, j) =>
-          records.push({
+        await this.options.vectors.insert(
+          batch.map((chunk, j) => ({
             chunkId: chunk.id,
             documentId: id,
             ownerId: document.userId,
             content: chunk.content,
             embedding: vectors[j] as number[],
             metadata: { chunkIndex: chunk.chunkIndex, title: document.title },
-          }),
+          })),
         );
       }
-      await this.options.vectors.deleteByDocument(id);
-      await this.options.vectors.insert(records);
-      if (signal.aborted) throw new Error('lost the ingestion lock');
+      await check();
       await this.options.graph.replaceDocument(graph);
       // `ready` promises that a search finds the chunks: some servers (milvus-lite) make
       // inserts visible a moment later whatever the consistency level asked for.
-      await this.waitSearchable(id, records.length);
+      await this.waitSearchable(id, stored.length);
       await this.finish(id, fencingToken, 'ready', null);
     };
     // A worker that died holding the lock frees it when its lease ends: wait that long
     // (the lease is extended every few seconds while a live worker runs) before giving up.
     const deadline = Date.now() + INGEST_LEASE_MS + 5_000;
-    while ((await this.options.locks.using(`document:${id}`, INGEST_LEASE_MS, work)) === undefined) {
-      if (Date.now() > deadline) throw new Error(`document ${id} is being ingested by another worker`);
-      await new Promise((r) => setTimeout(r, 500));
-      const current = await this.options.documents.get(id);
-      if (current === undefined || current.status !== 'processing') return;
+    try {
+      while ((await this.options.locks.using(`document:${id}`, INGEST_LEASE_MS, work)) === undefined) {
+        if (Date.now() > deadline) throw new Error(`document ${id} is being ingested by another worker`);
+        await new Promise((r) => setTimeout(r, 500));
+        if ((await this.options.documents.status(id)) !== 'processing') return;
+      }
+    } catch (error) {
+      // Deleted meanwhile: its deleter removes what this run wrote; nothing to retry.
+      if (error instanceof DocumentGone) {
+        this.options.logger.info({ documentId: id }, 'ingestion stopped: the document was deleted');
+        return;
+      }
+      throw error;
     }
   }
 
@@ -228,7 +294,7 @@ export class DocumentService {
     ] as const) {
       await remove().catch((cleanup: unknown) => this.options.logger.warn({ err: cleanup, documentId: id, store }, 'could not remove a failed document'));
     }
-    await this.options.pool.query("update documents set status = 'failed', status_reason = $2, updated_at = now() where id = $1 and status = 'processing'", [id, reason]);
+    await this.options.documents.markFailed(id, reason);
     this.options.logger.warn({ documentId: id, reason }, 'document ingestion failed');
   }
 

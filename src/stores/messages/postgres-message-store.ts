@@ -92,6 +92,17 @@ export class PostgresMessageStore implements MessageStore {
     return result.rows[0] === undefined ? undefined : toMessage(result.rows[0]);
   }
 
+  async referencedAudioKeys(keys: readonly string[]): Promise<Set<string>> {
+    const sessions = [...new Set(keys.map((key) => key.split('/')[1] ?? '').filter(isUuid))];
+    if (sessions.length === 0) return new Set();
+    const result = await this.pool.query<{ key: string }>(
+      `select metadata->>'objectKey' as key from messages
+        where session_id = any($1::uuid[]) and content_type = 'audio' and metadata->>'objectKey' = any($2::text[])`,
+      [sessions, keys],
+    );
+    return new Set(result.rows.map((r) => r.key));
+  }
+
   async pageBefore(sessionId: string, beforeSeq: number | undefined, limit: number): Promise<MessagePage> {
     if (!isUuid(sessionId)) return { messages: [], hasMore: false };
     const result = await this.pool.query<MessageRow>(

@@ -25,6 +25,9 @@ function connection(url: string): ConnectionOptions {
   };
 }
 
+/** States of a job that will still run (or runs now). */
+const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+
 /** BullMQ on the cluster's Redis: retries with exponential backoff, stalled-job recovery. */
 export class BullMqQueue implements JobQueue {
   private readonly queue: Queue;
@@ -47,7 +50,20 @@ export class BullMqQueue implements JobQueue {
   }
 
   async enqueue(id: string): Promise<void> {
+    // BullMQ keeps finished jobs for a while and ignores an add under an id it holds.
+    const existing = await this.queue.getJob(id);
+    if (existing !== undefined) {
+      const state = await existing.getState();
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
+      await existing.remove();
+    }
     await this.queue.add('job', { id }, { jobId: id });
+  }
+
+  async has(id: string): Promise<boolean> {
+    const job = await this.queue.getJob(id);
+    if (job === undefined) return false;
+    return LIVE_STATES.has(await job.getState());
   }
 
   start(handler: JobHandler, onFailed: JobFailedHandler): void {

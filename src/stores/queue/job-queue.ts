@@ -10,7 +10,10 @@ export type JobFailedHandler = (id: string, error: unknown) => Promise<void>;
  * the one running it dies (BullMQ on Redis), or run in process on the embedded default.
  */
 export interface JobQueue {
+  /** Adds the job unless it is waiting or running already (a finished one is added again). */
   enqueue(id: string): Promise<void>;
+  /** True while the job waits, is delayed for a retry, or runs (on any node). */
+  has(id: string): Promise<boolean>;
   /** Starts processing with `concurrency` jobs at a time on this node. */
   start(handler: JobHandler, onFailed: JobFailedHandler): void;
   close(): Promise<void>;

@@ -23,6 +23,10 @@ export class MemoryQueue implements JobQueue {
     this.pump();
   }
 
+  async has(id: string): Promise<boolean> {
+    return this.queued.has(id);
+  }
+
   start(handler: JobHandler, onFailed: JobFailedHandler): void {
     this.handler = handler;
     this.onFailed = onFailed;

@@ -142,15 +142,15 @@ export class MilvusVectorIndex implements VectorIndex {
   }
 
   async countByDocument(documentId: string): Promise<number> {
+    // count(*) has no row cap (a query for the rows themselves stops at 16,384).
     const result = await this.client.query({
       collection_name: this.collection,
       filter: `document_id in ${idList([documentId], 'documentId')}`,
-      output_fields: ['chunk_id'],
-      limit: 16_384,
+      output_fields: ['count(*)'],
       consistency_level: ConsistencyLevelEnum.Strong,
     });
     check(result, 'query');
-    return result.data.length;
+    return Number(result.data[0]?.['count(*)'] ?? 0);
   }
 
   async deleteByDocument(documentId: string): Promise<void> {

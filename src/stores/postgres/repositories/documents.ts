@@ -4,7 +4,8 @@ import { isUuid } from '../../messages/validate-message.js';
 import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
 import { withTransaction } from '../transaction.js';
 
-export type DocumentStatus = 'processing' | 'ready' | 'failed';
+/** `deleting`: a tombstone, invisible to every read, removed from every store by its deleter or the reconciler. */
+export type DocumentStatus = 'processing' | 'ready' | 'failed' | 'deleting';
 
 /** A document's metadata row (the file itself lives in object storage). */
 export interface DocumentRecord {
@@ -111,17 +112,54 @@ export class DocumentRepository {
     return toDocument(result.rows[0] as DocumentRow);
   }
 
+  /** The document, tombstones included (check `status`). */
   async get(id: string): Promise<DocumentRecord | undefined> {
     if (!isUuid(id)) return undefined;
     const result = await this.pool.query<DocumentRow>(`select ${COLUMNS} from documents where id = $1`, [id]);
     return result.rows[0] === undefined ? undefined : toDocument(result.rows[0]);
   }
 
+  /** The document's status now (undefined once its row is gone). */
+  async status(id: string): Promise<DocumentStatus | undefined> {
+    if (!isUuid(id)) return undefined;
+    const result = await this.pool.query<{ status: DocumentStatus }>('select status from documents where id = $1', [id]);
+    return result.rows[0]?.status;
+  }
+
+  /** Marks a document as being deleted; false when it is gone or already marked. */
+  async markDeleting(id: string): Promise<boolean> {
+    const result = await this.pool.query("update documents set status = 'deleting', updated_at = now() where id = $1 and status <> 'deleting'", [id]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  /** Sets `failed` with a reason, unless the document left `processing` meanwhile (ready, or being deleted). */
+  async markFailed(id: string, reason: string): Promise<void> {
+    await this.pool.query("update documents set status = 'failed', status_reason = $2, updated_at = now() where id = $1 and status = 'processing'", [id, reason]);
+  }
+
+  /** Ids of documents in `status` whose row has not changed for `olderThanMs`, oldest first. */
+  async stale(status: 'processing' | 'deleting', olderThanMs: number, limit: number): Promise<string[]> {
+    const result = await this.pool.query<{ id: string }>(
+      `select id from documents where status = $1 and updated_at < now() - make_interval(secs => $2::float8 / 1000)
+        order by updated_at limit $3`,
+      [status, olderThanMs, limit],
+    );
+    return result.rows.map((r) => r.id);
+  }
+
+  /** Which of these ids have a row (tombstones included). */
+  async existing(ids: readonly string[]): Promise<Set<string>> {
+    const valid = ids.filter(isUuid);
+    if (valid.length === 0) return new Set();
+    const result = await this.pool.query<{ id: string }>('select id from documents where id = any($1::uuid[])', [valid]);
+    return new Set(result.rows.map((r) => r.id));
+  }
+
   async list(userId: string, options: { limit: number; cursor?: string }): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }> {
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const result = await this.pool.query<DocumentRow & { cursor_at: string }>(
       `select ${COLUMNS}, ${cursorAt('created_at')} as cursor_at from documents
-        where user_id = $1 and ($2::timestamptz is null or (created_at, id) < ($2, $3::uuid))
+        where user_id = $1 and status <> 'deleting' and ($2::timestamptz is null or (created_at, id) < ($2, $3::uuid))
         order by created_at desc, id desc limit $4`,
       [userId, after?.at ?? null, after?.id ?? null, options.limit + 1],
     );
@@ -142,12 +180,17 @@ export class DocumentRepository {
     return toDocument(result.rows[0]);
   }
 
-  /** Replaces every chunk of a document in one transaction and updates its chunk count. */
+  /**
+   * Replaces every chunk of a document in one transaction and updates its chunk count.
+   * CONFLICT when the document is no longer being ingested (deleted meanwhile).
+   */
   async replaceChunks(
     documentId: string,
     chunks: readonly { content: string; chunkIndex: number; tokenCount: number | null; metadata?: Record<string, unknown> }[],
   ): Promise<ChunkRecord[]> {
     return withTransaction(this.pool, async (client) => {
+      const current = await client.query<{ status: DocumentStatus }>('select status from documents where id = $1 for update', [documentId]);
+      if (current.rows[0]?.status !== 'processing') throw new AppError('CONFLICT', { message: 'the document is no longer being ingested' });
       await client.query('delete from document_chunks where document_id = $1', [documentId]);
       const result = await client.query<ChunkRow>(
         `insert into document_chunks (document_id, content, chunk_index, token_count, metadata)
