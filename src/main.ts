@@ -26,6 +26,12 @@ async function main(): Promise<void> {
     app = await buildApp(config, { logger });
     await app.listen();
   } catch (error) {
+    if (error instanceof ConfigError) {
+      // A configuration that only the running stores can find wrong (a cluster that would split its state).
+      for (const problem of error.problems) process.stderr.write(`config error: ${problem}\n`);
+      await app?.close().catch(() => undefined);
+      process.exit(2);
+    }
     logger.fatal({ err: error }, 'the node could not start');
     await app?.close().catch(() => undefined);
     process.exit(1);

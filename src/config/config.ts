@@ -12,7 +12,8 @@ export type RedisConfig = { mode: 'external'; url: string } | { mode: 'memory' }
 
 export type VectorConfig =
   | { mode: 'milvus'; address: string; token: string | undefined; collection: string }
-  | { mode: 'memory'; dir: string; collection: string };
+  /** Embeddings in PostgreSQL, searched in memory on each node; `legacyDir` may hold an older in-process snapshot to import. */
+  | { mode: 'postgres'; collection: string; legacyDir: string };
 
 export type GraphConfig =
   | { mode: 'neo4j'; uri: string; user: string; password: string | undefined }

@@ -86,7 +86,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     vector:
       e.MILVUS_ADDRESS !== undefined
         ? { mode: 'milvus', address: e.MILVUS_ADDRESS, token: e.MILVUS_TOKEN, collection: e.MILVUS_COLLECTION }
-        : { mode: 'memory', dir: path.join(dataDir, 'vectors'), collection: e.MILVUS_COLLECTION },
+        : { mode: 'postgres', collection: e.MILVUS_COLLECTION, legacyDir: path.join(dataDir, 'vectors') },
     graph:
       e.NEO4J_URI !== undefined
         ? { mode: 'neo4j', uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD }

@@ -148,11 +148,11 @@ export const envSchema = {
   DATABASE_URL: urlWithScheme(['postgres', 'postgresql'], 'postgres://user:pass@host:5432/db'),
   /** Redis connection string. Unset: in-process equivalents (single node only). */
   REDIS_URL: urlWithScheme(['redis', 'rediss'], 'redis://host:6379'),
-  /** Milvus gRPC address. Unset: in-process vector index persisted under DATA_DIR/vectors. */
+  /** Milvus gRPC address. Unset: embeddings in PostgreSQL, searched in memory on every node. */
   MILVUS_ADDRESS: milvusAddress,
   /** Milvus token (`user:password` or an API key). */
   MILVUS_TOKEN: optionalString,
-  /** Milvus collection holding chunk embeddings. Default `document_chunks`. */
+  /** Collection holding chunk embeddings (in Milvus, or in PostgreSQL without it). Default `document_chunks`. */
   MILVUS_COLLECTION: z.preprocess(
     emptyToUndefined,
     z

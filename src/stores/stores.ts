@@ -8,6 +8,7 @@ import type { GraphStore } from './graph/graph-store.js';
 import { Neo4jGraphStore } from './graph/neo4j-graph-store.js';
 import { PostgresGraphStore } from './graph/postgres-graph-store.js';
 import { FsObjectStore } from './object/fs-object-store.js';
+import { assertSharedObjectDirectory } from './object/shared-directory.js';
 import type { ObjectStore } from './object/object-store.js';
 import { S3ObjectStore } from './object/s3-object-store.js';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres/embedded-postgres.js';
@@ -25,7 +26,7 @@ import { MemoryPubSub } from './pubsub/memory-pubsub.js';
 import type { PubSub } from './pubsub/pubsub.js';
 import { RedisPubSub } from './pubsub/redis-pubsub.js';
 import { createRedis, duplicateRedis, whenReady } from './redis/connection.js';
-import { MemoryVectorIndex } from './vector/memory-vector-index.js';
+import { PostgresVectorIndex } from './vector/postgres-vector-index.js';
 import { MilvusVectorIndex } from './vector/milvus-vector-index.js';
 import type { VectorIndex } from './vector/vector-index.js';
 import type { Embedder } from './embeddings/embedder.js';
@@ -187,6 +188,10 @@ export async function openStores(config: Config, context: StoreContext): Promise
           });
     await objects.init();
     closers.push(() => objects.close());
+    // A directory is shared state: with a PostgreSQL other nodes may use, make sure they see the same one.
+    if (objects instanceof FsObjectStore && config.postgres.mode === 'external') {
+      await assertSharedObjectDirectory(pool, objects.root, objects.bucket);
+    }
 
     const vectors: VectorIndex =
       config.vector.mode === 'milvus'
@@ -196,7 +201,11 @@ export async function openStores(config: Config, context: StoreContext): Promise
             collection: config.vector.collection,
             dimension: config.embeddings.dim,
           })
-        : new MemoryVectorIndex({ dir: config.vector.dir, collection: config.vector.collection, dimension: config.embeddings.dim });
+        : new PostgresVectorIndex(pool, pubsub, logger, {
+            collection: config.vector.collection,
+            dimension: config.embeddings.dim,
+            legacySnapshotDir: config.vector.legacyDir,
+          });
     closers.push(() => vectors.close());
 
     const embedder: Embedder =

@@ -117,6 +117,7 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
       const filename = 'Bericht "Q1" – résumé\r\nX-Evil: 1.html';
       const { url } = await store.presignedGetUrl(key, 60, { filename, contentType: 'application/octet-stream' });
       const response = await fetch(url);
+      await response.arrayBuffer();
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toBe('application/octet-stream');
       const disposition = response.headers.get('content-disposition') ?? '';
@@ -126,9 +127,12 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
       const edited = new URL(url);
       const typeParam = edited.searchParams.has('type') ? 'type' : 'response-content-type';
       edited.searchParams.set(typeParam, 'text/html');
-      expect((await fetch(edited)).status).toBe(403);
-      const audio = await store.presignedGetUrl(key, 60, { filename: 'voice.webm', contentType: 'audio/webm' });
-      expect((await fetch(audio.url)).headers.get('content-type')).toBe('audio/webm');
+      const refused = await fetch(edited);
+      await refused.arrayBuffer();
+      expect(refused.status).toBe(403);
+      const audio = await fetch((await store.presignedGetUrl(key, 60, { filename: 'voice.webm', contentType: 'audio/webm' })).url);
+      await audio.arrayBuffer();
+      expect(audio.headers.get('content-type')).toBe('audio/webm');
     });
   });
 }

@@ -19,7 +19,7 @@ describe('loadConfig', () => {
     expect(config.http.port).toBe(3000);
     expect(config.postgres.mode).toBe('embedded');
     expect(config.redis.mode).toBe('memory');
-    expect(config.vector.mode).toBe('memory');
+    expect(config.vector.mode).toBe('postgres');
     expect(config.graph.mode).toBe('postgres');
     expect(config.objects.mode).toBe('fs');
     expect(config.embeddings.dim).toBe(1024);

@@ -34,7 +34,8 @@ const META_DIR = '.meta';
  */
 export class FsObjectStore implements ObjectStore {
   readonly bucket: string;
-  private readonly root: string;
+  /** The directory holding the objects (`<dir>/<bucket>`). */
+  readonly root: string;
 
   constructor(private readonly options: FsObjectStoreOptions) {
     this.bucket = options.bucket;

@@ -109,6 +109,25 @@ export class MemoryVectorIndex implements VectorIndex {
     await this.save();
   }
 
+  /** Removes these chunks (those not in the index are ignored). */
+  async deleteChunks(chunkIds: readonly string[]): Promise<void> {
+    for (const chunkId of chunkIds) {
+      const row = this.rows.get(chunkId);
+      if (row !== undefined) this.removeRow(row);
+    }
+    await this.save();
+  }
+
+  /** Every record held, embeddings normalised. */
+  records(): VectorRecord[] {
+    return this.metas.map((meta, row) => ({ ...meta, embedding: Array.from(this.matrix.row(row)) }));
+  }
+
+  /** Rows held. */
+  get size(): number {
+    return this.metas.length;
+  }
+
   async drop(): Promise<void> {
     this.metas = [];
     this.rows.clear();
