@@ -27,7 +27,7 @@ import { RateLimits } from './services/rate-limits.js';
 import { FailoverRateLimiter } from './stores/limits/failover-rate-limiter.js';
 import { MemoryRateLimiter } from './stores/limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './stores/limits/redis-rate-limiter.js';
-import { createRedis, duplicateRedis, quietUnsubscribes, whenReady } from './stores/redis/connection.js';
+import { createRedis, duplicateRedis, handledCommands, whenReady } from './stores/redis/connection.js';
 import { registerErrorHandling } from './http/errors.js';
 import { registerHealthRoutes } from './http/health.js';
 import { registerObjectRoutes } from './http/objects.js';
@@ -214,9 +214,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         : {
             // The adapter subscribes as soon as it exists and has no way to retry: these two
             // connections queue commands while they connect.
-            pub: duplicateRedis(stores.redis.client, logger, 'adapter-pub', { offlineQueue: true }),
-            sub: quietUnsubscribes(duplicateRedis(stores.redis.client, logger, 'adapter-sub', { offlineQueue: true })),
+            pub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-pub', { offlineQueue: true })),
+            sub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-sub', { offlineQueue: true })),
           };
+    // Subscribed on a ready connection: a SUBSCRIBE that never got its reply would leave
+    // this node deaf to other nodes' broadcasts (ioredis resubscribes only what was confirmed).
+    if (adapterClients !== undefined) await Promise.all([whenReady(adapterClients.pub), whenReady(adapterClients.sub)]);
     const io = createIoServer({
       http: http.server as HttpServer,
       authenticate: (token) => auth.caller(token),

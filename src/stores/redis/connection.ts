@@ -73,16 +73,18 @@ export function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {
 }
 
 /**
- * The Socket.IO Redis adapter's `close()` unsubscribes without handling the result: during
- * a Redis outage that rejection would be unhandled. On this client (the adapter's), a
- * failed unsubscribe resolves instead; the connection is closed right after anyway.
+ * The Socket.IO Redis adapter sends commands without handling their outcome (SUBSCRIBE
+ * when it is created, UNSUBSCRIBE when it closes, PUBLISH for each broadcast); during a
+ * Redis outage their rejections would be unhandled. On the adapter's connections every
+ * command's failure counts as handled (a caller that awaits one still sees it); the
+ * connection's own failures are logged by `logFailures`.
  */
-export function quietUnsubscribes(client: Redis): Redis {
-  const unsubscribe = client.unsubscribe.bind(client) as (...args: unknown[]) => Promise<unknown>;
-  const punsubscribe = client.punsubscribe.bind(client) as (...args: unknown[]) => Promise<unknown>;
-  Object.assign(client, {
-    unsubscribe: (...args: unknown[]) => unsubscribe(...args).catch(() => 0),
-    punsubscribe: (...args: unknown[]) => punsubscribe(...args).catch(() => 0),
-  });
+export function handledCommands(client: Redis): Redis {
+  const send = client.sendCommand.bind(client);
+  client.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
+    const result = send(...args);
+    args[0].promise.catch(() => undefined);
+    return result;
+  }) as Redis['sendCommand'];
   return client;
 }
