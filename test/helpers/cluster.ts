@@ -14,29 +14,34 @@ export class TestCluster {
   readonly nodes: App[] = [];
   readonly urls: string[] = [];
   private readonly sockets: TestSocket[] = [];
+  // The nodes of one cluster share one vector collection and one queue, as a deployment does.
+  private readonly shared = { MILVUS_COLLECTION: uniqueName('chunks'), INGEST_QUEUE: uniqueName('ingest') };
+
+  private constructor(private readonly overrides: Record<string, string>) {}
 
   static async start(count: number, overrides: Record<string, string> = {}): Promise<TestCluster> {
-    const cluster = new TestCluster();
-    // The nodes of one cluster share one vector collection, as a deployment does.
-    const collection = uniqueName('chunks');
-    const queue = uniqueName('ingest');
-    for (let i = 0; i < count; i++) {
-      const config = clusterConfig({ ...FAST_CLUSTER, MILVUS_COLLECTION: collection, INGEST_QUEUE: queue, ...overrides });
-      // TEST_LOG_FILE=path keeps the nodes' logs (at TEST_LOG_LEVEL, default debug) for post-mortems.
-      const file = process.env['TEST_LOG_FILE'];
-      const logger =
-        file === undefined
-          ? undefined
-          : pino(
-              { level: process.env['TEST_LOG_LEVEL'] ?? 'debug', base: { node: config.nodeId, test: expect.getState().testPath } },
-              destination({ dest: file, append: true, sync: true }),
-            );
-      const app = await buildApp(config, logger === undefined ? {} : { logger });
-      const { port } = await app.listen(0, '127.0.0.1');
-      cluster.nodes.push(app);
-      cluster.urls.push(`http://127.0.0.1:${port}`);
-    }
+    const cluster = new TestCluster(overrides);
+    for (let i = 0; i < count; i++) await cluster.addNode();
     return cluster;
+  }
+
+  /** Starts one more node of this cluster, with `extra` settings of its own (a proxied service URL, say). */
+  async addNode(extra: Record<string, string> = {}): Promise<App> {
+    const config = clusterConfig({ ...FAST_CLUSTER, ...this.shared, ...this.overrides, ...extra });
+    // TEST_LOG_FILE=path keeps the nodes' logs (at TEST_LOG_LEVEL, default debug) for post-mortems.
+    const file = process.env['TEST_LOG_FILE'];
+    const logger =
+      file === undefined
+        ? undefined
+        : pino(
+            { level: process.env['TEST_LOG_LEVEL'] ?? 'debug', base: { node: config.nodeId, test: expect.getState().testPath } },
+            destination({ dest: file, append: true, sync: true }),
+          );
+    const app = await buildApp(config, logger === undefined ? {} : { logger });
+    const { port } = await app.listen(0, '127.0.0.1');
+    this.nodes.push(app);
+    this.urls.push(`http://127.0.0.1:${port}`);
+    return app;
   }
 
   /** A new user with the given role, and an access token for it. */

@@ -77,6 +77,9 @@ export function clusterConfig(overrides: Record<string, string> = {}): Config {
     EMBEDDING_DIM: '8',
     // Lifted: every test connects from 127.0.0.1 as few users; the limit tests set their own.
     ...LIFTED_LIMITS,
+    // The reconciler repairs a whole database and bucket, which the suite's clusters share:
+    // only the test of it runs one, on a database and bucket of its own.
+    RECONCILE_INTERVAL_MS: '86400000',
     ...overrides,
   });
 }

@@ -46,3 +46,11 @@ export class TcpProxy {
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 }
+
+/** A proxy in front of the service behind a connection URL, and that URL pointed at the proxy. */
+export async function proxyFor(url: string): Promise<{ proxy: TcpProxy; url: string }> {
+  const parsed = new URL(url);
+  const proxy = await TcpProxy.start({ host: parsed.hostname, port: Number(parsed.port) });
+  parsed.port = String(proxy.port);
+  return { proxy, url: parsed.toString() };
+}

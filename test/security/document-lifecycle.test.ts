@@ -4,9 +4,10 @@ import type { RetrieveResult } from '../../protocol/events.js';
 import type { Message } from '../../protocol/models.js';
 import { request } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
-import { serviceEnv } from '../helpers/env.js';
+import { freshDatabase } from '../helpers/database.js';
+import { serviceEnv, uniqueName } from '../helpers/env.js';
 import { call, documentForm } from '../helpers/http.js';
-import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { proxyFor, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const WORDS = ['harbour', 'lantern', 'granite', 'meadow', 'falcon', 'copper', 'willow', 'ember', 'quarry', 'tundra', 'saffron', 'glacier'];
 
@@ -26,7 +27,14 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start(2, { DOCUMENT_MAX_BYTES: String(4 * 1024 * 1024), RECONCILE_INTERVAL_MS: '300', RECONCILE_GRACE_MS: '1500' });
+    // The reconciler repairs everything in its database and bucket: this cluster gets its own.
+    cluster = await TestCluster.start(2, {
+      DATABASE_URL: await freshDatabase(),
+      S3_BUCKET: uniqueName('reconcile').replace(/_/g, '-'),
+      DOCUMENT_MAX_BYTES: String(4 * 1024 * 1024),
+      RECONCILE_INTERVAL_MS: '300',
+      RECONCILE_GRACE_MS: '1500',
+    });
   });
   afterAll(() => cluster?.stop());
 
@@ -65,8 +73,6 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
 
   it('re-queues documents stuck in processing, finishes interrupted deletes, and removes objects no row refers to', async () => {
     const owner = await cluster.user();
-    const users = node(0).stores.db.users;
-    void users;
     const objects = node(1).stores.objects;
     const documents = node(0).stores.db.documents;
     const backdate = (id: string) => node(0).stores.pool.query("update documents set updated_at = now() - interval '1 hour' where id = $1", [id]);
@@ -120,13 +126,11 @@ describe('an upload whose enqueue fails (two nodes, one cut off from Redis)', ()
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    const url = new URL(serviceEnv().REDIS_URL);
-    redis = await TcpProxy.start({ host: url.hostname, port: Number(url.port) });
-    url.port = String(redis.port);
+    const proxied = await proxyFor(serviceEnv().REDIS_URL);
+    redis = proxied.proxy;
+    // Node 1 reaches Redis through a proxy the test cuts.
     cluster = await TestCluster.start(1);
-    const second = await TestCluster.start(1, { REDIS_URL: url.toString(), DEPENDENCY_TIMEOUT_MS: '500' });
-    cluster.nodes.push(...second.nodes);
-    cluster.urls.push(...second.urls);
+    await cluster.addNode({ REDIS_URL: proxied.url, DEPENDENCY_TIMEOUT_MS: '500' });
   });
   afterAll(async () => {
     await redis?.up().catch(() => undefined);

@@ -4,7 +4,7 @@ import { openClient, request, type TestSocket } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 import { serviceEnv } from '../helpers/env.js';
 import { call } from '../helpers/http.js';
-import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { proxyFor, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 const closed = (socket: TestSocket) => new Promise<void>((resolve) => (socket.connected ? socket.once('disconnect', () => resolve()) : resolve()));
 const refusal = async (url: string, token: string) =>
@@ -21,14 +21,11 @@ describe('taking privileges away is reliable (two nodes)', () => {
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    const url = new URL(serviceEnv().REDIS_URL);
-    redis = await TcpProxy.start({ host: url.hostname, port: Number(url.port) });
-    url.port = String(redis.port);
+    const proxied = await proxyFor(serviceEnv().REDIS_URL);
+    redis = proxied.proxy;
     // Node 1 reaches Redis through a proxy the first test cuts.
     cluster = await TestCluster.start(1, { PRIVILEGE_SWEEP_MS: '400' });
-    const second = await TestCluster.start(1, { PRIVILEGE_SWEEP_MS: '400', REDIS_URL: url.toString() });
-    cluster.nodes.push(...second.nodes);
-    cluster.urls.push(...second.urls);
+    await cluster.addNode({ REDIS_URL: proxied.url });
   });
   afterAll(async () => {
     await redis?.up().catch(() => undefined);

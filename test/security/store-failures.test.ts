@@ -4,15 +4,7 @@ import { request, type TestSocket } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 import { call } from '../helpers/http.js';
 import { serviceEnv } from '../helpers/env.js';
-import { TcpProxy } from '../helpers/tcp-proxy.js';
-
-/** A TCP proxy in front of the service behind `url`, and the URL that goes through it. */
-async function proxied(url: string): Promise<{ proxy: TcpProxy; url: string }> {
-  const parsed = new URL(url);
-  const proxy = await TcpProxy.start({ host: parsed.hostname, port: Number(parsed.port) });
-  parsed.port = String(proxy.port);
-  return { proxy, url: parsed.toString() };
-}
+import { proxyFor, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 describe('store failures outside message:send answer UNAVAILABLE (two nodes, one cut off)', () => {
   let postgres: TcpProxy;
@@ -21,15 +13,13 @@ describe('store failures outside message:send answer UNAVAILABLE (two nodes, one
 
   beforeAll(async () => {
     const env = serviceEnv();
-    const pg = await proxied(env.DATABASE_URL);
-    const rd = await proxied(env.REDIS_URL);
+    const pg = await proxyFor(env.DATABASE_URL);
+    const rd = await proxyFor(env.REDIS_URL);
     postgres = pg.proxy;
     redis = rd.proxy;
     // Node 0 reaches the services directly; node 1 only through the proxies.
     cluster = await TestCluster.start(1);
-    const second = await TestCluster.start(1, { DATABASE_URL: pg.url, REDIS_URL: rd.url });
-    cluster.nodes.push(...second.nodes);
-    cluster.urls.push(...second.urls);
+    await cluster.addNode({ DATABASE_URL: pg.url, REDIS_URL: rd.url });
   });
   afterAll(async () => {
     await postgres?.up().catch(() => undefined);
