@@ -41,6 +41,35 @@ function safeJson(value: unknown, depth: number): boolean {
   return typeof value !== 'number' || Number.isFinite(value);
 }
 
+const JSON_OBJECT_MAX_BYTES = 16 * 1024;
+
+/** UTF-8 bytes of a value as JSON; Infinity when it cannot be serialised (nested past the stack). */
+function jsonBytes(value: unknown): number {
+  try {
+    return utf8Length(JSON.stringify(value) ?? '');
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
+
+/** UTF-8 length of a string, without encoding it (this module also runs in browsers). */
+export function utf8Length(value: string): number {
+  let bytes = 0;
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < value.length) {
+      const next = value.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
 /**
  * A JSON object for `context` and `metadata`: at most 16 levels deep, 200 keys per object,
  * no `__proto__` / `constructor` / `prototype` keys (so nothing downstream can be polluted),
@@ -51,15 +80,17 @@ export const jsonObject = z
   .superRefine((value, ctx) => {
     // Checked on the raw input: z.record would rebuild the object and turn an own
     // "__proto__" key into a prototype, hiding it from any later check.
+    // The size first, in bytes (one native pass), so that a large object is refused before
+    // its entries are walked one by one.
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected a JSON object' });
+    } else if (jsonBytes(value) > JSON_OBJECT_MAX_BYTES) {
+      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be at most 16 KiB as JSON' });
     } else if (!safeJson(value, 0)) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         message: `must be plain JSON: at most 16 levels, 200 keys each, no reserved keys, no text with NUL characters or lone surrogates`,
       });
-    } else if (JSON.stringify(value).length > 16 * 1024) {
-      ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'must be at most 16 KiB as JSON' });
     }
   })
   .transform((value) => value as JsonObject)

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { RefreshTokenService } from './auth/refresh-tokens.js';
 import { TokenService } from './auth/tokens.js';
+import { Passwords } from './auth/passwords.js';
 import type { Config } from './config/config.js';
 import path from 'node:path';
 import { registerAdminRoutes } from './http/admin.js';
@@ -129,7 +130,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit);
     const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, logger);
     await directory.start();
-    const auth = new Authenticator(tokens, directory, families);
+    const auth = new Authenticator(tokens, directory, families, (userId) => limits.check('http', userId));
     registerSessionRoutes(http, { sessions, messages: stores.messages, auth });
     const localLimiter = new MemoryRateLimiter();
     const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
@@ -179,6 +180,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       maxBytes: config.documents.maxBytes,
       tmpDir: path.join(config.dataDir, 'tmp'),
       enqueueTimeoutMs: config.dependencyTimeoutMs * 2,
+      quotas: config.quotas,
     });
     const reconciler = new StorageReconciler(
       {
@@ -192,10 +194,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       },
       config.reconcile,
     );
-    await registerDocumentRoutes(http, { documents, auth, maxBytes: config.documents.maxBytes });
+    await registerDocumentRoutes(http, { documents, auth, maxBytes: config.documents.maxBytes, maxConcurrentUploads: config.documents.maxConcurrentUploads });
     const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
     registerGraphRoutes(http, { graph, auth });
-    registerAuthRoutes(http, { users: stores.db.users, audit: stores.db.audit, tokens, refreshTokens, limits });
+    registerAuthRoutes(http, {
+      users: stores.db.users,
+      audit: stores.db.audit,
+      tokens,
+      refreshTokens,
+      limits,
+      passwords: new Passwords(config.passwordHashing),
+    });
     registerAdminRoutes(http, {
       auth,
       configs: stores.db.configs,
@@ -255,6 +264,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       objects: stores.objects,
       audio: new AudioStreams(config.audio),
       audioUrlTtlSeconds: config.audio.urlTtlSeconds,
+      checkLimit: (event, userId) => limits.check(event, userId),
       logger,
     };
     const cleanups = new Set<Promise<void>>();
@@ -262,10 +272,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       nodeId: config.nodeId,
       logger,
       metrics,
+      maxInFlightPerSocket: config.rateLimits.socketInFlight,
       guard: async (event, socket) => {
-        if (!limits.isLimited(event)) return;
         await limits.check(event, socket.data.userId).catch((error: unknown) => {
-          if (error instanceof AppError && error.code === 'RATE_LIMITED') metrics.rateLimited.inc({ limit: event });
+          if (error instanceof AppError && error.code === 'RATE_LIMITED') metrics.refusedEvents.inc({ event, reason: 'rate_limit' });
           throw error;
         });
       },

@@ -81,6 +81,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Client events refused before their handler ran, by why: `rate_limit`, `in_flight` (too many at once on the socket), `draining`. */
+  readonly refusedEvents = new Counter({
+    name: 'voicehelper_socket_events_refused_total',
+    help: 'Socket.IO client events refused before their handler ran, by event and reason',
+    labelNames: ['event', 'reason'] as const,
+    registers: [this.registry],
+  });
+
   /** Requests refused by a rate limit. */
   readonly rateLimited = new Counter({
     name: 'voicehelper_rate_limited_total',

@@ -1,8 +1,14 @@
 import type { DependencyName } from './schema.js';
 
-/** Client events with a per-user sliding-window limit. */
-export const rateLimitedEvents = ['message:send', 'message:delta', 'audio:chunk', 'retrieve'] as const;
-export type RateLimitedEvent = (typeof rateLimitedEvents)[number];
+import { payloadSchemas, type ClientEventName } from '../../protocol/schemas.js';
+
+/** Client events with a per-user sliding-window limit: every one of them. */
+export const rateLimitedEvents = Object.keys(payloadSchemas) as ClientEventName[];
+export type RateLimitedEvent = ClientEventName;
+
+/** Limits counted in fixed windows (rate-limiter-flexible), or per user over HTTP. */
+export const fixedLimits = ['connections', 'login', 'loginIp', 'register', 'http'] as const;
+export type FixedLimit = (typeof fixedLimits)[number];
 
 export type PostgresConfig =
   | { mode: 'external'; url: string }
@@ -68,12 +74,33 @@ export interface Config {
     readonly failMode: 'open' | 'closed';
     readonly events: Readonly<Record<RateLimitedEvent, { readonly limit: number; readonly windowMs: number }>>;
     readonly connections: { readonly limit: number; readonly windowMs: number };
+    /** Logins per IP and email. */
     readonly login: { readonly limit: number; readonly windowMs: number };
+    /** Logins per IP, whatever the email. */
+    readonly loginIp: { readonly limit: number; readonly windowMs: number };
+    /** Registrations per IP. */
+    readonly register: { readonly limit: number; readonly windowMs: number };
+    /** Authenticated HTTP requests per user. */
+    readonly http: { readonly limit: number; readonly windowMs: number };
+    /** Events of one socket handled at once. */
+    readonly socketInFlight: number;
   };
+  /** Argon2id work: at once, and waiting at most. */
+  readonly passwordHashing: { readonly concurrency: number; readonly maxWaiting: number };
+  /** What one user may keep in documents. */
+  readonly quotas: { readonly documents: number; readonly bytes: number };
   /** Voice audio limits (PROTOCOL section 5). */
   readonly audio: { readonly chunkMaxBytes: number; readonly streamMaxBytes: number; readonly streamTimeoutMs: number; readonly urlTtlSeconds: number };
   /** Document uploads and ingestion. */
-  readonly documents: { readonly maxBytes: number; readonly concurrency: number; readonly attempts: number; readonly queue: string; readonly stalledMs: number };
+  readonly documents: {
+    readonly maxBytes: number;
+    /** Uploads received at once by this node. */
+    readonly maxConcurrentUploads: number;
+    readonly concurrency: number;
+    readonly attempts: number;
+    readonly queue: string;
+    readonly stalledMs: number;
+  };
   /** The storage reconciler (stuck documents, unfinished deletes, orphaned objects). */
   readonly reconcile: { readonly intervalMs: number; readonly graceMs: number };
   /** Interrupted-turn detection. */

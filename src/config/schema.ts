@@ -234,6 +234,44 @@ export const envSchema = {
   RATE_LIMIT_AUDIO_CHUNK: limitRule('400/10s'),
   /** `retrieve` per user. Default 10/10s. */
   RATE_LIMIT_RETRIEVE: limitRule('10/10s'),
+  /** `sys:ping` per user. Default 60/10s. */
+  RATE_LIMIT_SYS_PING: limitRule('60/10s'),
+  /** `session:create` per user. Default 30/60s. */
+  RATE_LIMIT_SESSION_CREATE: limitRule('30/60s'),
+  /** `session:join` per user (a reconnecting client rejoins every session it had). Default 120/60s. */
+  RATE_LIMIT_SESSION_JOIN: limitRule('120/60s'),
+  /** `session:leave` per user. Default 120/60s. */
+  RATE_LIMIT_SESSION_LEAVE: limitRule('120/60s'),
+  /** `session:list` per user. Default 60/60s. */
+  RATE_LIMIT_SESSION_LIST: limitRule('60/60s'),
+  /** `session:update` per user. Default 60/60s. */
+  RATE_LIMIT_SESSION_UPDATE: limitRule('60/60s'),
+  /** `history:get` per user. Default 120/60s. */
+  RATE_LIMIT_HISTORY_GET: limitRule('120/60s'),
+  /** `audio:start` per user. Default 60/60s. */
+  RATE_LIMIT_AUDIO_START: limitRule('60/60s'),
+  /** `audio:end` per user. Default 60/60s. */
+  RATE_LIMIT_AUDIO_END: limitRule('60/60s'),
+  /** `audio:url` per user. Default 120/60s. */
+  RATE_LIMIT_AUDIO_URL: limitRule('120/60s'),
+  /** Authenticated HTTP requests per user (every route but health, metrics and auth, which have their own). Default 600/60s. */
+  RATE_LIMIT_HTTP: limitRule('600/60s'),
+  /** `POST /v1/auth/register` per IP (fixed window). Default 10/1h. */
+  RATE_LIMIT_REGISTER: limitRule('10/1h'),
+  /** `POST /v1/auth/login` per IP across all emails (password spraying; fixed window, then blocked for one window). Default 30/60s. */
+  RATE_LIMIT_LOGIN_IP: limitRule('30/60s'),
+  /** Password hashes (Argon2id) computed at once by one node. Default 2. */
+  PASSWORD_HASH_CONCURRENCY: positiveInt(2, 64),
+  /** Password hashes waiting for a slot; more are refused with RATE_LIMITED. Default 64. */
+  PASSWORD_HASH_QUEUE: positiveInt(64, 100_000),
+  /** Events of one socket being handled at once; more are refused with RATE_LIMITED. Default 32. */
+  SOCKET_MAX_IN_FLIGHT: positiveInt(32, 10_000),
+  /** Document uploads received at once by one node; more are refused with RATE_LIMITED. Default 8. */
+  UPLOAD_MAX_CONCURRENT: positiveInt(8, 1_000),
+  /** Documents one user may keep. Default 1000. */
+  UPLOAD_QUOTA_DOCUMENTS: positiveInt(1_000, 100_000_000),
+  /** Bytes of documents one user may keep. Default 1073741824 (1 GiB). */
+  UPLOAD_QUOTA_BYTES: positiveInt(1024 * 1024 * 1024, Number.MAX_SAFE_INTEGER),
   /** New Socket.IO connections per IP (fixed window). Default 30/60s. */
   RATE_LIMIT_CONNECTIONS: limitRule('30/60s'),
   /** `POST /v1/auth/login` per IP and email (fixed window, then blocked for the window). Default 10/60s. */

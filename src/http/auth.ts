@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { loginBody, refreshBody, registerBody, type AuthResponse, type PublicUser } from '../../protocol/http.js';
-import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import type { Passwords } from '../auth/passwords.js';
 import type { IssuedRefreshToken, RefreshTokenService } from '../auth/refresh-tokens.js';
 import type { RateLimits } from '../services/rate-limits.js';
 import type { TokenService } from '../auth/tokens.js';
@@ -16,6 +16,7 @@ export interface AuthRouteOptions {
   tokens: TokenService;
   refreshTokens: RefreshTokenService;
   limits: RateLimits;
+  passwords: Passwords;
 }
 
 /** Parses a body, path or query with a schema; VALIDATION naming the failing fields otherwise. */
@@ -41,7 +42,7 @@ function actorOf(request: FastifyRequest, userId: string | null) {
 
 /** `POST /v1/auth/register` and `POST /v1/auth/login` (PROTOCOL section 7). */
 export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptions): void {
-  const { users, audit, tokens, refreshTokens, limits } = options;
+  const { users, audit, tokens, refreshTokens, limits, passwords } = options;
 
   // The access token names the refresh family it came with, so that logging out of that
   // family ends it (and the sockets opened with it) at once.
@@ -57,7 +58,8 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
 
   app.post('/v1/auth/register', async (request, reply) => {
     const body = parseBody(registerBody, request.body);
-    const user = await users.create({ email: body.email, username: body.username, passwordHash: await hashPassword(body.password) });
+    await limits.checkRegister(request.ip);
+    const user = await users.create({ email: body.email, username: body.username, passwordHash: await passwords.hash(body.password) });
     await audit.record(actorOf(request, user.id), { action: 'auth.register', resourceType: 'user', resourceId: user.id });
     return reply.status(201).send(await issue(user));
   });
@@ -66,7 +68,7 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
     const body = parseBody(loginBody, request.body);
     await limits.checkLogin(request.ip, body.email);
     const user = await users.getByEmail(body.email);
-    const ok = await verifyPassword(user?.passwordHash, body.password);
+    const ok = await passwords.verify(user?.passwordHash, body.password);
     if (user === undefined || !ok || user.status !== 'active') {
       await audit.record(actorOf(request, user?.id ?? null), {
         action: 'auth.login_failed',

@@ -1,5 +1,6 @@
 import multipart from '@fastify/multipart';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Caller } from '../services/session-service.js';
 import { z } from 'zod';
 import { documentEntitiesQuery } from '../../protocol/http.js';
 import { jsonObject, text, uuid } from '../../protocol/schemas.js';
@@ -14,6 +15,8 @@ export interface DocumentRouteOptions {
   documents: DocumentService;
   auth: Authenticator;
   maxBytes: number;
+  /** Uploads received at once by this node; more are refused with RATE_LIMITED. */
+  maxConcurrentUploads: number;
 }
 
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: text(200).optional() }).strict();
@@ -24,9 +27,23 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
   // (the plugin itself would only truncate the stream).
   await app.register(multipart, { limits: { fileSize: options.maxBytes + 1, files: 1, fields: 10, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
 
+  let uploading = 0;
   app.post('/v1/documents', async (request, reply) => {
     const caller = await authenticate(request, options.auth);
     if (!request.isMultipart()) throw new AppError('VALIDATION', { message: 'expected multipart/form-data with a file field' });
+    // Each upload holds a connection, a spool file and a stream to object storage.
+    if (uploading >= options.maxConcurrentUploads) {
+      throw new AppError('RATE_LIMITED', { message: 'this node receives too many uploads at once; retry shortly', retryAfterMs: 1_000 });
+    }
+    uploading++;
+    try {
+      return await receive(request, reply, caller);
+    } finally {
+      uploading--;
+    }
+  });
+
+  const receive = async (request: FastifyRequest, reply: FastifyReply, caller: Caller) => {
     let title: string | undefined;
     let metadata: Record<string, unknown> | undefined;
     for await (const part of request.parts()) {
@@ -65,7 +82,7 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
       }
     }
     throw new AppError('VALIDATION', { message: 'no file in the request', details: { field: 'file' } });
-  });
+  };
 
   app.get('/v1/documents', async (request) => {
     const caller = await authenticate(request, options.auth);

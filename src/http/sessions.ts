@@ -20,11 +20,14 @@ const historyQuery = z
   })
   .strict();
 
-/** The caller of an HTTP request, from `Authorization: Bearer <access token>`, with the user's current role. */
+/**
+ * The caller of an HTTP request, from `Authorization: Bearer <access token>`, with the
+ * user's current role; counted against the per-user HTTP limit (RATE_LIMITED past it).
+ */
 export async function authenticate(request: FastifyRequest, auth: Authenticator): Promise<Caller> {
   const header = request.headers.authorization;
   const token = typeof header === 'string' && header.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-  return { ...(await auth.caller(token)), ip: request.ip };
+  return { ...(await auth.request(token)), ip: request.ip };
 }
 
 /** `GET /v1/sessions/:id/messages?beforeSeq=&limit=` (same as `history:get`). */

@@ -24,6 +24,8 @@ export interface RealtimeContext {
   objects: ObjectStore;
   audio: AudioStreams;
   audioUrlTtlSeconds: number;
+  /** Counts one event of a user against a limit; throws RATE_LIMITED past it. */
+  checkLimit: (event: 'message:send', userId: string) => Promise<void>;
   logger: Logger;
 }
 

@@ -15,22 +15,38 @@ export type EventHandler<E extends ClientEventName> = (payload: PayloadOf<E>, so
 
 export type EventHandlers = { [E in ClientEventName]: EventHandler<E> };
 
+/** Options of the dispatcher. */
+export interface DispatcherOptions {
+  /** Events of one socket handled at once; more are refused with RATE_LIMITED. Default 32. */
+  maxInFlightPerSocket?: number;
+  /** Runs before the payload is validated (cheap checks first); throws to refuse (rate limits). */
+  guard?: (event: ClientEventName, socket: AppSocket) => Promise<void>;
+}
+
+/** How long a client refused for having too many events in flight should wait. */
+const IN_FLIGHT_RETRY_MS = 100;
+
 /**
- * Routes every incoming event of a socket: validates the payload against its schema in
- * `protocol/`, runs the handler, and acknowledges exactly once with the envelope of
- * PROTOCOL section 2. Nothing a client sends can throw out of here.
+ * Routes every incoming event of a socket: refuses it when the socket has too many events
+ * in flight or the guard (rate limits) says no, validates the payload against its schema
+ * in `protocol/`, runs the handler, and acknowledges exactly once with the envelope of
+ * PROTOCOL section 2. The cheap checks come first, so a flood costs little. Nothing a
+ * client sends can throw out of here.
  */
 export class Dispatcher {
   private inFlight = 0;
+  private readonly perSocket = new WeakMap<AppSocket, number>();
   private idleWaiters: Array<() => void> = [];
+  private readonly maxPerSocket: number;
 
   constructor(
     private readonly handlers: EventHandlers,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
-    /** Runs after validation and before the handler; throws to refuse (rate limits). */
-    private readonly guard?: (event: ClientEventName, socket: AppSocket) => Promise<void>,
-  ) {}
+    private readonly options: DispatcherOptions = {},
+  ) {
+    this.maxPerSocket = options.maxInFlightPerSocket ?? 32;
+  }
 
   attach(socket: AppSocket): void {
     socket.onAny((event: unknown, ...args: unknown[]) => {
@@ -46,15 +62,18 @@ export class Dispatcher {
 
   private async dispatch(socket: AppSocket, event: unknown, args: unknown[]): Promise<void> {
     this.inFlight++;
+    const mine = (this.perSocket.get(socket) ?? 0) + 1;
+    this.perSocket.set(socket, mine);
     try {
-      await this.run(socket, event, args);
+      await this.run(socket, event, args, mine > this.maxPerSocket);
     } finally {
+      this.perSocket.set(socket, (this.perSocket.get(socket) ?? 1) - 1);
       this.inFlight--;
       if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 
-  private async run(socket: AppSocket, event: unknown, args: unknown[]): Promise<void> {
+  private async run(socket: AppSocket, event: unknown, args: unknown[], overloaded: boolean): Promise<void> {
     const last = args[args.length - 1];
     const callback = typeof last === 'function' ? (last as (response: Ack<unknown>) => void) : undefined;
     const payload = callback === undefined ? args[0] : args.length > 1 ? args[0] : undefined;
@@ -83,6 +102,15 @@ export class Dispatcher {
         throw new AppError('VALIDATION', { message: 'unknown event', details: { event: name.slice(0, 100) } });
       }
       const eventName = label as ClientEventName;
+      if (overloaded) {
+        this.metrics.refusedEvents.inc({ event: label, reason: 'in_flight' });
+        throw new AppError('RATE_LIMITED', {
+          message: `at most ${this.maxPerSocket} events of one connection are handled at once; wait for their acks`,
+          retryAfterMs: IN_FLIGHT_RETRY_MS,
+          details: { reason: 'in_flight', limit: this.maxPerSocket },
+        });
+      }
+      await this.options.guard?.(eventName, socket);
       const schema: z.ZodTypeAny = payloadSchemas[eventName];
       const parsed = schema.safeParse(payload);
       if (!parsed.success) {
@@ -96,7 +124,6 @@ export class Dispatcher {
           },
         });
       }
-      await this.guard?.(eventName, socket);
       const handler = this.handlers[eventName] as EventHandler<ClientEventName>;
       const data = await handler(parsed.data as PayloadOf<ClientEventName>, socket);
       respond({ ok: true, data });

@@ -34,8 +34,10 @@ export interface HandlerOptions {
   metrics: Metrics;
   /** Runs after a socket disconnected (presence, interrupted streams). */
   onDisconnect?: (socket: AppSocket) => Promise<void>;
-  /** Runs after validation and before each handler; throws to refuse (rate limits). */
+  /** Runs before each event's payload is validated; throws to refuse (rate limits). */
   guard?: (event: ClientEventName, socket: AppSocket) => Promise<void>;
+  /** Events of one socket handled at once. */
+  maxInFlightPerSocket?: number;
 }
 
 /** Largest Socket.IO packet accepted (PROTOCOL section 4). */
@@ -98,7 +100,10 @@ export function createIoServer(options: IoServerOptions): AppServer {
 /** Routes every event of every connecting socket through one dispatcher. */
 export function attachHandlers(io: AppServer, options: HandlerOptions): Dispatcher {
   const { logger, metrics } = options;
-  const dispatcher = new Dispatcher(options.handlers, logger, metrics, options.guard);
+  const dispatcher = new Dispatcher(options.handlers, logger, metrics, {
+    ...(options.guard === undefined ? {} : { guard: options.guard }),
+    ...(options.maxInFlightPerSocket === undefined ? {} : { maxInFlightPerSocket: options.maxInFlightPerSocket }),
+  });
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();
     dispatcher.attach(socket);

@@ -25,7 +25,16 @@ export class Authenticator {
     private readonly tokens: TokenService,
     private readonly directory: UserDirectory,
     private readonly families: RevokedFamilies,
+    /** Counts one authenticated HTTP request of a user; throws RATE_LIMITED past the limit. */
+    private readonly httpLimit: (userId: string) => Promise<void> = async () => undefined,
   ) {}
+
+  /** The caller of an HTTP request, counted against the per-user HTTP limit. */
+  async request(token: unknown): Promise<AuthenticatedCaller> {
+    const caller = await this.caller(token);
+    await this.httpLimit(caller.userId);
+    return caller;
+  }
 
   async caller(token: unknown): Promise<AuthenticatedCaller> {
     const claims = await this.tokens.verify(token);

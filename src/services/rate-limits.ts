@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { z } from 'zod';
-import { rateLimitedEvents, type Config, type RateLimitedEvent } from '../config/config.js';
+import { fixedLimits, rateLimitedEvents, type Config, type FixedLimit, type RateLimitedEvent } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -16,20 +16,16 @@ export const CONFIG_CHANNEL = 'vh:config';
 
 const rule = z.object({ limit: z.number().int().min(1).max(1_000_000), windowMs: z.number().int().min(1).max(86_400_000) }).strict();
 
-/** Shape of the `rate_limits` config value: any subset of the limits. */
-export const rateLimitOverrides = z
-  .object({
-    'message:send': rule.optional(),
-    'message:delta': rule.optional(),
-    'audio:chunk': rule.optional(),
-    retrieve: rule.optional(),
-    connections: rule.optional(),
-    login: rule.optional(),
-  })
-  .strict();
+/** Every limit by name: the client events, and the fixed-window and HTTP limits. */
+const limitNames = [...rateLimitedEvents, ...fixedLimits] as const;
+type LimitName = RateLimitedEvent | FixedLimit;
 
-type Overrides = z.output<typeof rateLimitOverrides>;
-type FixedName = 'connections' | 'login';
+/** Shape of the `rate_limits` config value: any subset of the limits. */
+export const rateLimitOverrides = z.object(Object.fromEntries(limitNames.map((name) => [name, rule.optional()]))).strict();
+
+type Overrides = Partial<Record<LimitName, LimitRule>>;
+/** Limits counted in fixed windows (brute-force protection); `http` is a sliding window per user. */
+type FixedName = Exclude<FixedLimit, 'http'>;
 
 function tooMany(retryAfterMs: number): AppError {
   return new AppError('RATE_LIMITED', { message: 'too many requests; retry later', retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
@@ -81,7 +77,7 @@ export class RateLimits {
     try {
       const entry = await this.options.configs.get(RATE_LIMITS_KEY);
       const parsed = rateLimitOverrides.safeParse(entry?.value ?? {});
-      this.overrides = parsed.success ? parsed.data : {};
+      this.overrides = parsed.success ? (parsed.data as Overrides) : {};
     } catch (error) {
       this.options.logger.warn({ err: error }, 'reloading rate limits failed; keeping the current ones');
     }
@@ -93,20 +89,21 @@ export class RateLimits {
   }
 
   /** The rule in force for a limit. */
-  rule(name: RateLimitedEvent | FixedName): LimitRule {
-    const base = name === 'connections' || name === 'login' ? this.options.config[name] : this.options.config.events[name];
+  rule(name: LimitName): LimitRule {
+    const base = (fixedLimits as readonly string[]).includes(name) ? this.options.config[name as FixedLimit] : this.options.config.events[name as RateLimitedEvent];
     return this.overrides[name] ?? base;
   }
 
-  /** True for events with a per-user limit. */
-  isLimited(event: string): event is RateLimitedEvent {
-    return (rateLimitedEvents as readonly string[]).includes(event);
-  }
-
-  /** Counts one `event` of `userId`; throws RATE_LIMITED (with retryAfterMs) past the limit. */
-  async check(event: RateLimitedEvent, userId: string): Promise<void> {
+  /**
+   * Counts one `event` (or authenticated HTTP request) of `userId`; throws RATE_LIMITED
+   * (with retryAfterMs) past the limit.
+   */
+  async check(event: RateLimitedEvent | 'http', userId: string): Promise<void> {
     const result = await this.options.limiter.consume(`${event}:${userId}`, this.rule(event));
-    if (!result.allowed) throw tooMany(result.retryAfterMs);
+    if (!result.allowed) {
+      this.options.metrics.rateLimited.inc({ limit: event });
+      throw tooMany(result.retryAfterMs);
+    }
   }
 
   /** Counts one new connection from `ip`. */
@@ -114,16 +111,25 @@ export class RateLimits {
     return this.consumeFixed('connections', ip);
   }
 
-  /** Counts one login attempt for `email` from `ip`. */
-  checkLogin(ip: string, email: string): Promise<void> {
-    return this.consumeFixed('login', `${ip}:${email.toLowerCase()}`);
+  /** Counts one login attempt for `email` from `ip`, and one from `ip` whatever the email (password spraying). */
+  async checkLogin(ip: string, email: string): Promise<void> {
+    await this.consumeFixed('loginIp', ip);
+    await this.consumeFixed('login', `${ip}:${email.toLowerCase()}`);
+  }
+
+  /** Counts one registration from `ip`. */
+  checkRegister(ip: string): Promise<void> {
+    return this.consumeFixed('register', ip);
   }
 
   private async consumeFixed(name: FixedName, key: string): Promise<void> {
     try {
       await this.fixedLimiter(name).consume(key);
     } catch (error) {
-      if (error instanceof RateLimiterRes) throw tooMany(error.msBeforeNext);
+      if (error instanceof RateLimiterRes) {
+        this.options.metrics.rateLimited.inc({ limit: name });
+        throw tooMany(error.msBeforeNext);
+      }
       this.options.metrics.rateLimiterFailures.inc();
       throw new AppError('UNAVAILABLE', { message: 'rate limiting is unavailable; retry', cause: error });
     }
@@ -138,7 +144,7 @@ export class RateLimits {
       keyPrefix: `vh:fixed:${name}:${wanted.limit}:${wanted.windowMs}`,
       points: wanted.limit,
       duration: Math.max(1, Math.round(wanted.windowMs / 1000)),
-      ...(name === 'login' ? { blockDuration: Math.max(1, Math.round(wanted.windowMs / 1000)) } : {}),
+      ...(name === 'login' || name === 'loginIp' ? { blockDuration: Math.max(1, Math.round(wanted.windowMs / 1000)) } : {}),
     };
     const local = new RateLimiterMemory(opts);
     const limiter =

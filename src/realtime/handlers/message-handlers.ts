@@ -2,7 +2,9 @@ import type { MessageRole } from '../../../protocol/models.js';
 import { streamIdPattern } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
 import { callerOf, type RealtimeContext } from '../context.js';
-import type { EventHandler } from '../dispatcher.js';
+import type { AppSocket, EventHandler } from '../dispatcher.js';
+import type { PayloadOf } from '../../../protocol/schemas.js';
+import { KeyedSerializer } from '../../util/keyed-serializer.js';
 import { sessionRoom } from '../rooms.js';
 import { streamMessageKey } from '../stream-closer.js';
 
@@ -24,6 +26,7 @@ function roleFor(role: MessageRole | undefined, callerRole: string, fallback: Me
 
 /** `message:send`, `message:delta` and `history:get` (PROTOCOL section 4). */
 export function messageHandlers(context: RealtimeContext): Handlers {
+  const ordered = new KeyedSerializer();
   return {
     'message:send': async (payload, socket) => {
       const caller = callerOf(socket);
@@ -61,37 +64,44 @@ export function messageHandlers(context: RealtimeContext): Handlers {
       return { message };
     },
 
-    'message:delta': async (payload, socket) => {
-      const caller = callerOf(socket);
-      const role = roleFor(payload.role, caller.role, caller.role === 'user' ? 'user' : 'assistant');
-      await context.sessions.authorize(caller, payload.sessionId);
-      const outcome = await context.streams.append({
-        sessionId: payload.sessionId,
-        streamId: payload.streamId,
-        userId: caller.userId,
-        role,
-        index: payload.index,
-        delta: payload.delta,
-        nodeId: context.nodeId,
-        socketId: socket.id,
-      });
-      if (outcome === 'appended') {
-        context.closer.track(socket.id, payload.sessionId, payload.streamId);
-        socket.to(sessionRoom(payload.sessionId)).emit('message:delta', {
-          sessionId: payload.sessionId,
-          streamId: payload.streamId,
-          index: payload.index,
-          delta: payload.delta,
-          role,
-          userId: caller.userId,
-        });
-      }
-      return {};
-    },
+    // One stream's deltas from one socket are handled in the order they arrived (clients
+    // send them without waiting for acks), whatever each one waits for on the way.
+    'message:delta': (payload, socket) => ordered.run(`${socket.id}:${payload.sessionId}:${payload.streamId}`, () => delta(payload, socket)),
 
     'history:get': async ({ sessionId, beforeSeq, limit }, socket) => {
       await context.sessions.authorize(callerOf(socket), sessionId);
       return context.messages.pageBefore(sessionId, beforeSeq, limit ?? 50);
     },
   };
+
+  async function delta(payload: PayloadOf<'message:delta'>, socket: AppSocket): Promise<Record<string, never>> {
+    const caller = callerOf(socket);
+    const role = roleFor(payload.role, caller.role, caller.role === 'user' ? 'user' : 'assistant');
+    await context.sessions.authorize(caller, payload.sessionId);
+    // A new stream becomes one stored message (final or interrupted): opening it counts
+    // against the message:send limit, so fresh stream ids cannot store more than sends.
+    if (payload.index === 0) await context.checkLimit('message:send', caller.userId);
+    const outcome = await context.streams.append({
+      sessionId: payload.sessionId,
+      streamId: payload.streamId,
+      userId: caller.userId,
+      role,
+      index: payload.index,
+      delta: payload.delta,
+      nodeId: context.nodeId,
+      socketId: socket.id,
+    });
+    if (outcome === 'appended') {
+      context.closer.track(socket.id, payload.sessionId, payload.streamId);
+      socket.to(sessionRoom(payload.sessionId)).emit('message:delta', {
+        sessionId: payload.sessionId,
+        streamId: payload.streamId,
+        index: payload.index,
+        delta: payload.delta,
+        role,
+        userId: caller.userId,
+      });
+    }
+    return {};
+  }
 }

@@ -42,6 +42,8 @@ export interface DocumentServiceOptions {
   tmpDir: string;
   /** Deadline of handing a document to the queue (a queue on a hung Redis would wait forever). */
   enqueueTimeoutMs: number;
+  /** What one user may keep: documents and bytes. */
+  quotas: { documents: number; bytes: number };
 }
 
 /** One uploaded file as the HTTP layer hands it over. */
@@ -98,18 +100,27 @@ export class DocumentService {
   }
 
   async upload(caller: Caller, upload: Upload): Promise<DocumentRecord> {
+    // The quota is checked before a byte is read, and bounds the upload's size.
+    const { quotas } = this.options;
+    const usage = await this.options.documents.usage(caller.userId);
+    const quotaError = (quota: 'documents' | 'bytes', limit: number, used: number) =>
+      new AppError('PAYLOAD_TOO_LARGE', { message: `the ${quota} quota of this account is used up`, details: { quota, limit, used } });
+    if (usage.documents >= quotas.documents) throw quotaError('documents', quotas.documents, usage.documents);
+    const room = quotas.bytes - usage.bytes;
+    if (room <= 0) throw quotaError('bytes', quotas.bytes, usage.bytes);
     const id = randomUUID();
     await mkdir(this.options.tmpDir, { recursive: true });
     const spool = path.join(this.options.tmpDir, `${id}.upload`);
     const hash = createHash('sha256');
     let size = 0;
     let head = Buffer.alloc(0);
-    const max = this.options.maxBytes;
+    const max = Math.min(this.options.maxBytes, room);
+    const tooLarge = max < this.options.maxBytes ? quotaError('bytes', quotas.bytes, usage.bytes) : undefined;
     const meter = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         size += chunk.length;
         if (size > max) {
-          callback(new AppError('PAYLOAD_TOO_LARGE', { message: `documents are at most ${max} bytes`, details: { limit: max } }));
+          callback(tooLarge ?? new AppError('PAYLOAD_TOO_LARGE', { message: `documents are at most ${max} bytes`, details: { limit: max } }));
           return;
         }
         if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);

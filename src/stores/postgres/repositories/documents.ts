@@ -147,6 +147,15 @@ export class DocumentRepository {
     return result.rows.map((r) => r.id);
   }
 
+  /** How many documents a user keeps and their bytes (tombstones not counted). */
+  async usage(userId: string): Promise<{ documents: number; bytes: number }> {
+    const result = await this.pool.query<{ documents: number; bytes: string }>(
+      "select count(*)::int as documents, coalesce(sum(file_size), 0)::bigint as bytes from documents where user_id = $1 and status <> 'deleting'",
+      [userId],
+    );
+    return { documents: result.rows[0]?.documents ?? 0, bytes: Number(result.rows[0]?.bytes ?? 0) };
+  }
+
   /** Which of these ids have a row (tombstones included). */
   async existing(ids: readonly string[]): Promise<Set<string>> {
     const valid = ids.filter(isUuid);

@@ -1,0 +1,157 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Ack } from '../../protocol/errors.js';
+import { request } from '../helpers/client.js';
+import { TestCluster } from '../helpers/cluster.js';
+import { call, documentForm } from '../helpers/http.js';
+
+const TIGHT = '3/60s';
+const EVENT_LIMITS = {
+  RATE_LIMIT_SYS_PING: TIGHT,
+  RATE_LIMIT_SESSION_CREATE: TIGHT,
+  RATE_LIMIT_SESSION_JOIN: TIGHT,
+  RATE_LIMIT_SESSION_LEAVE: TIGHT,
+  RATE_LIMIT_SESSION_LIST: TIGHT,
+  RATE_LIMIT_SESSION_UPDATE: TIGHT,
+  RATE_LIMIT_HISTORY_GET: TIGHT,
+  RATE_LIMIT_AUDIO_START: TIGHT,
+  RATE_LIMIT_AUDIO_END: TIGHT,
+  RATE_LIMIT_AUDIO_URL: TIGHT,
+  RATE_LIMIT_MESSAGE_SEND: TIGHT,
+  RATE_LIMIT_HTTP: '4/60s',
+  RATE_LIMIT_REGISTER: '3/1h',
+  RATE_LIMIT_LOGIN_IP: '4/60s',
+  SOCKET_MAX_IN_FLIGHT: '4',
+  UPLOAD_QUOTA_DOCUMENTS: '2',
+  UPLOAD_QUOTA_BYTES: '1000',
+  PASSWORD_HASH_CONCURRENCY: '1',
+  PASSWORD_HASH_QUEUE: '1',
+};
+
+const refused = (ack: Ack<unknown>) => !ack.ok && ack.error.code === 'RATE_LIMITED' && (ack.error.retryAfterMs ?? 0) > 0;
+
+describe('every event and route is limited (two nodes sharing the windows)', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start(2, EVENT_LIMITS);
+  });
+  afterAll(() => cluster?.stop());
+
+  it.each([
+    ['sys:ping', () => ({})],
+    ['session:create', () => ({ title: 't' })],
+    ['session:join', (sessionId: string) => ({ sessionId })],
+    ['session:leave', (sessionId: string) => ({ sessionId })],
+    ['session:list', () => ({})],
+    ['session:update', (sessionId: string) => ({ sessionId, title: 'x' })],
+    ['history:get', (sessionId: string) => ({ sessionId })],
+    ['audio:start', (sessionId: string) => ({ sessionId, streamId: randomUUID(), mimeType: 'audio/webm' })],
+    ['audio:end', () => ({ streamId: 'nothing', clientMsgId: randomUUID() })],
+    ['audio:url', () => ({ messageId: randomUUID() })],
+  ] as const)('%s: 3 per minute per user, counted across both nodes, then RATE_LIMITED with retryAfterMs', async (event, payload) => {
+    const owner = await cluster.user();
+    // A session made without spending the user's own session:create budget.
+    const session = await cluster.nodes[0]!.stores.db.sessions.create({ userId: owner.id, title: 's' });
+    const sockets = [await cluster.connect(0, owner), await cluster.connect(1, owner)];
+    const acks = [];
+    for (let i = 0; i < 4; i++) acks.push(await request(sockets[i % 2]!, event, payload(session.id)));
+    expect(acks.slice(0, 3).some(refused)).toBe(false);
+    expect(refused(acks[3]!)).toBe(true);
+    // Another user is not affected.
+    const other = await cluster.connect(1, await cluster.user());
+    expect(refused(await request(other, event, payload(session.id)))).toBe(false);
+  });
+
+  it('counts a delta that opens a stream against message:send, so fresh stream ids store no more than sends', async () => {
+    const owner = await cluster.user();
+    const session = await cluster.nodes[0]!.stores.db.sessions.create({ userId: owner.id, title: 's' });
+    const socket = await cluster.connect(0, owner);
+    for (let i = 0; i < 3; i++) expect(await request(socket, 'message:delta', { sessionId: session.id, streamId: `s${i}`, index: 0, delta: 'x' })).toEqual({ ok: true, data: {} });
+    expect(refused(await request(socket, 'message:delta', { sessionId: session.id, streamId: 's3', index: 0, delta: 'x' }))).toBe(true);
+    // Further deltas of an open stream are not sends.
+    expect(await request(socket, 'message:delta', { sessionId: session.id, streamId: 's0', index: 1, delta: 'y' })).toEqual({ ok: true, data: {} });
+    expect(refused(await request(socket, 'message:send', { sessionId: session.id, clientMsgId: 'm', content: 'x' }))).toBe(true);
+  });
+
+  it('refuses events past the in-flight cap of a socket with RATE_LIMITED, and acks every one', async () => {
+    const owner = await cluster.user('admin');
+    const socket = await cluster.connect(0, owner);
+    const session = await cluster.nodes[0]!.stores.db.sessions.create({ userId: owner.id, title: 's' });
+    // history:get is 3 per minute for this admin too: the cap answers before the window counts.
+    const acks = await Promise.all(Array.from({ length: 40 }, () => request(socket, 'history:get', { sessionId: session.id })));
+    const inFlight = acks.filter((a) => !a.ok && (a.error.details as { reason?: string } | undefined)?.reason === 'in_flight');
+    expect(acks).toHaveLength(40);
+    expect(inFlight.length).toBeGreaterThan(0);
+    expect(inFlight.every(refused)).toBe(true);
+    const metrics = await (await fetch(`${cluster.urls[0]}/metrics`)).text();
+    expect(metrics).toMatch(/voicehelper_socket_events_refused_total\{event="history:get",reason="in_flight",node="[^"]+"\} [1-9]/);
+    expect(metrics).toMatch(/voicehelper_socket_events_refused_total\{event="history:get",reason="rate_limit",node="[^"]+"\} [1-9]/);
+  });
+
+  it('limits authenticated HTTP per user with 429 and Retry-After', async () => {
+    const user = await cluster.user();
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await call(cluster.urls[i % 2] as string, 'GET', '/v1/documents', { token: user.token })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 429]);
+    const limited = await call(cluster.urls[0] as string, 'GET', '/v1/documents', { token: user.token });
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await call(cluster.urls[0] as string, 'GET', '/v1/documents', { token: (await cluster.user()).token })).status).toBe(200);
+  });
+
+  it('keeps each user within an upload quota of documents and bytes', async () => {
+    const user = await cluster.user();
+    const upload = (body: string, node = 0) => call(cluster.urls[node] as string, 'POST', '/v1/documents', { token: user.token, form: documentForm(body, 'a.txt') });
+    expect((await upload('x'.repeat(1_500))).body).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE', details: { quota: 'bytes', limit: 1000 } } });
+    expect((await upload('first')).status).toBe(202);
+    expect((await upload('second', 1)).status).toBe(202);
+    expect((await upload('third')).body).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE', details: { quota: 'documents', limit: 2, used: 2 } } });
+  });
+
+  it('refuses the metadata size before walking its entries', async () => {
+    const owner = await cluster.user();
+    const socket = await cluster.connect(0, owner);
+    const many = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`key${i}`, i]));
+    const ack = await request(socket, 'session:create', { metadata: many });
+    expect(ack).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'metadata', message: 'must be at most 16 KiB as JSON' }] } } });
+  });
+});
+
+describe('accounts cannot be mass-created or sprayed (two nodes)', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start(2, EVENT_LIMITS);
+  });
+  afterAll(() => cluster?.stop());
+
+  const register = (node: number) =>
+    call(cluster.urls[node] as string, 'POST', '/v1/auth/register', { body: { email: `${randomUUID()}@example.test`, username: 'u', password: 'long enough password' } });
+  const login = (node: number, email = `${randomUUID()}@example.test`) =>
+    call(cluster.urls[node] as string, 'POST', '/v1/auth/login', { body: { email, password: 'wrong password here' } });
+
+  it('limits registrations per IP, and logins per IP across all emails (password spraying)', async () => {
+    const registrations = [];
+    for (let i = 0; i < 4; i++) registrations.push((await register(i % 2)).status);
+    expect(registrations).toEqual([201, 201, 201, 429]);
+    const logins = [];
+    for (let i = 0; i < 5; i++) logins.push((await login(i % 2)).status);
+    expect(logins).toEqual([401, 401, 401, 401, 429]);
+  });
+
+  it('answers a flood of logins past the password-hashing queue with 429 at once instead of queueing it', async () => {
+    const fresh = await TestCluster.start(1, { ...EVENT_LIMITS, RATE_LIMIT_LOGIN_IP: '1000/60s' });
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          call(fresh.urls[0] as string, 'POST', '/v1/auth/login', { body: { email: `${randomUUID()}@example.test`, password: 'wrong password here' } }),
+        ),
+      );
+      const codes = statuses.map((s) => s.status);
+      expect(codes.filter((c) => c === 429).length).toBeGreaterThan(0);
+      expect(codes.every((c) => c === 401 || c === 429)).toBe(true);
+    } finally {
+      await fresh.stop();
+    }
+  });
+});
