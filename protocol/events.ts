@@ -90,4 +90,6 @@ export interface SocketData {
   role: Role;
   /** The refresh-token family of the handshake's access token, if it names one. */
   family?: string;
+  /** The client's address (behind a trusted proxy: from X-Forwarded-For). */
+  ip: string;
 }

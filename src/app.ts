@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { RefreshTokenService } from './auth/refresh-tokens.js';
 import { TokenService } from './auth/tokens.js';
@@ -30,6 +31,8 @@ import { MemoryRateLimiter } from './stores/limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './stores/limits/redis-rate-limiter.js';
 import { createRedis, duplicateRedis, handledCommands, whenReady } from './stores/redis/connection.js';
 import { registerErrorHandling } from './http/errors.js';
+import { clientAddress, trustProxy } from './http/client-address.js';
+import { originAllowed } from './http/origins.js';
 import { registerHealthRoutes } from './http/health.js';
 import { registerObjectRoutes } from './http/objects.js';
 import { createLogger, type Logger } from './logger.js';
@@ -102,8 +105,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       await disconnector.family(familyId);
     });
 
+    const trust = trustProxy(config.http.trustProxy);
+    const corsOrigins = new Set(config.http.corsOrigins);
     const http = Fastify({
       loggerInstance: logger as FastifyBaseLogger,
+      // request.ip is the client's address behind the proxies TRUST_PROXY names, and theirs only.
+      trustProxy: trust,
       bodyLimit: 1024 * 1024,
       // Per-request lines would drown the logs at load; /metrics counts requests instead.
       logController: new LogController({ disableRequestLogging: true }),
@@ -118,6 +125,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       });
     });
     registerErrorHandling(http);
+    // Browsers on other origins are refused unless CORS_ORIGINS lists them; listed ones get
+    // CORS headers (and preflights answered) by @fastify/cors.
+    http.addHook('onRequest', async (request) => {
+      if (!originAllowed(request.headers, corsOrigins)) throw new AppError('FORBIDDEN', { message: 'this origin may not call the API' });
+    });
+    await http.register(cors, { origin: corsOrigins.has('*') ? true : [...corsOrigins], credentials: true });
     registerHealthRoutes(http, {
       nodeId: config.nodeId,
       dependencies: stores.dependencies,
@@ -232,7 +245,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const io = createIoServer({
       http: http.server as HttpServer,
       authenticate: (token) => auth.caller(token),
-      admit: (socket) => limits.checkConnection(socket.handshake.address),
+      admit: (socket) => limits.checkConnection(socket.data.ip),
+      clientAddress: (request) => clientAddress(request, trust),
+      originAllowed: (headers) => originAllowed(headers, corsOrigins),
+      cors: { origin: corsOrigins.has('*') ? true : [...corsOrigins], credentials: true },
       logger,
       metrics,
       ...(adapterClients === undefined ? {} : { adapter: createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }) }),

@@ -42,7 +42,14 @@ export type ObjectsConfig =
 export interface Config {
   /** Name of this node in logs, metrics and cluster messages. */
   readonly nodeId: string;
-  readonly http: { readonly host: string; readonly port: number };
+  readonly http: {
+    readonly host: string;
+    readonly port: number;
+    /** Proxies whose `X-Forwarded-For` is believed (addresses, CIDRs or proxy-addr names). */
+    readonly trustProxy: readonly string[];
+    /** Other origins browsers may call from (`*`: any). */
+    readonly corsOrigins: readonly string[];
+  };
   /** Base URL of this node as clients see it (presigned URLs of the embedded object store). */
   readonly publicUrl: string;
   readonly logLevel: string;

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import proxyAddr from '@fastify/proxy-addr';
 import { z } from 'zod';
 
 /** Variables whose values must never be echoed in an error or a log line. */
@@ -276,6 +277,42 @@ export const envSchema = {
   RATE_LIMIT_CONNECTIONS: limitRule('30/60s'),
   /** `POST /v1/auth/login` per IP and email (fixed window, then blocked for the window). Default 10/60s. */
   RATE_LIMIT_LOGIN: limitRule('10/60s'),
+  /**
+   * Proxies whose `X-Forwarded-For` gives the client's address: addresses or CIDRs, comma
+   * separated, or `loopback`, `linklocal`, `uniquelocal`. Default: none (the peer's own address).
+   */
+  TRUST_PROXY: z.preprocess(
+    (value) => (value === undefined ? '' : value),
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((part) => part.trim())
+          .filter((part) => part !== '' && part !== 'false'),
+      )
+      .refine((list) => {
+        try {
+          proxyAddr.compile(list);
+          return true;
+        } catch {
+          return false;
+        }
+      }, 'expected addresses or CIDRs (or loopback, linklocal, uniquelocal), comma separated'),
+  ),
+  /** Browser origins allowed besides the node's own, comma separated (`*` for any). Default: same origin only. */
+  CORS_ORIGINS: z.preprocess(
+    (value) => (value === undefined ? '' : value),
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(',')
+          .map((part) => part.trim().replace(/\/$/, ''))
+          .filter((part) => part !== ''),
+      )
+      .refine((list) => list.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin)), 'expected origins like https://app.example.com, comma separated'),
+  ),
   /** Largest `audio:chunk` in bytes. Default 65536. */
   AUDIO_CHUNK_MAX_BYTES: positiveInt(65_536, 1_000_000),
   /** Largest audio stream in bytes. Default 10485760 (10 MiB). */

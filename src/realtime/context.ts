@@ -31,7 +31,7 @@ export interface RealtimeContext {
 
 /** The authenticated caller behind a socket. */
 export function callerOf(socket: AppSocket): Caller {
-  return { userId: socket.data.userId, role: socket.data.role, ip: socket.handshake.address };
+  return { userId: socket.data.userId, role: socket.data.role, ip: socket.data.ip };
 }
 
 /** Counts a socket in or out of a session's presence and tells the room (every node). */

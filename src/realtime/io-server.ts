@@ -1,4 +1,4 @@
-import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpServer, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
 import type { ClientEventName } from '../../protocol/schemas.js';
@@ -23,6 +23,12 @@ export interface IoServerOptions {
   adapter?: Parameters<AppServer['adapter']>[0];
   /** Runs first at every handshake (connection limits); throws AppError to refuse it. */
   admit?: (socket: AppSocket) => Promise<void>;
+  /** The client's address of a handshake (TRUST_PROXY). */
+  clientAddress: (request: IncomingMessage) => string;
+  /** Whether a browser may open a connection from the handshake's Origin (CORS_ORIGINS). */
+  originAllowed: (headers: IncomingHttpHeaders) => boolean;
+  /** The `cors` option of Socket.IO for long-polling from the listed origins. */
+  cors: { origin: boolean | string[]; credentials: boolean };
 }
 
 /** What `attachHandlers` needs. */
@@ -56,9 +62,13 @@ export function createIoServer(options: IoServerOptions): AppServer {
     pingTimeout: 20_000,
     connectionStateRecovery: undefined,
     serveClient: false,
+    cors: options.cors,
+    // A browser on another origin is refused before any Socket.IO work (HTTP 403).
+    allowRequest: (request, callback) => callback(null, options.originAllowed(request.headers)),
     ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
   });
   io.use((socket, next) => {
+    socket.data.ip = options.clientAddress(socket.request);
     const auth: unknown = socket.handshake.auth;
     const token = typeof auth === 'object' && auth !== null ? (auth as { token?: unknown }).token : undefined;
     Promise.resolve(options.admit?.(socket))
