@@ -69,8 +69,26 @@ export interface HelloEvent {
   nodeId: string;
 }
 
+/** Why the server ends a connection (`sys:disconnect`). */
+export const disconnectReasons = ['draining', 'slow_consumer', 'disabled', 'role_changed', 'logged_out'] as const;
+export type DisconnectReason = (typeof disconnectReasons)[number];
+
+/**
+ * Sent right before the server ends a connection. With `reconnect: true` only the transport
+ * is closed, so a standard Socket.IO client reconnects by itself (to another node when
+ * this one drains), after `retryAfterMs` when given; with `false` the session is over (the
+ * user was disabled or logged out) and the client should not reconnect with this token.
+ */
+export interface DisconnectNotice {
+  reason: DisconnectReason;
+  reconnect: boolean;
+  retryAfterMs?: number;
+}
+
 /** Events the server pushes to clients. */
 export interface ServerToClientEvents {
+  /** Right before the server ends the connection (protocol v2). */
+  'sys:disconnect': (payload: DisconnectNotice) => void;
   /** Sent once, right after the handshake (protocol v2). */
   'sys:hello': (payload: HelloEvent) => void;
   /** A failure of an event that was sent without an ack callback. */

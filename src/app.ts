@@ -16,7 +16,7 @@ import { WorkerDocumentParser } from './services/documents/parsing.js';
 import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { GraphService } from './services/graph/graph-service.js';
 import { Authenticator } from './services/authenticator.js';
-import { Disconnector } from './realtime/disconnector.js';
+import { Disconnector, endSocket } from './realtime/disconnector.js';
 import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
 import { RevokedFamilies } from './auth/revoked-families.js';
 import { registerGraphRoutes } from './http/graph.js';
@@ -54,7 +54,7 @@ import { UserDirectory } from './services/user-directory.js';
 import { FsObjectStore } from './stores/object/fs-object-store.js';
 import { openStores, type Stores } from './stores/stores.js';
 import { loadOrCreateSecret } from './util/local-secrets.js';
-import { withTimeout } from './util/timeout.js';
+import { waitUntil, withTimeout } from './util/timeout.js';
 
 /** A built node: HTTP API and Socket.IO on one server, not yet listening. */
 export interface App {
@@ -93,7 +93,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   try {
     const jwtSecret = config.jwtSecret ?? (await loadOrCreateSecret(config.dataDir, 'jwt-secret'));
     const tokens = new TokenService(jwtSecret, config.tokens.accessTtlSeconds);
-    const disconnector = new Disconnector(logger);
+    const disconnector = new Disconnector(stores.pubsub, logger);
     const families = new RevokedFamilies(
       stores.cache,
       (familyId) => refreshTokens.isFamilyRevoked(familyId),
@@ -226,7 +226,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       audit: stores.db.audit,
       limits,
       revokeSessions: (userId) => refreshTokens.revokeUser(userId),
-      endSockets: (userId) => disconnector.user(userId),
+      endSockets: (userId, reason) => disconnector.user(userId, reason),
     });
     await http.ready();
 
@@ -253,7 +253,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       metrics,
       ...(adapterClients === undefined ? {} : { adapter: createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }) }),
     });
-    disconnector.attach(io);
+    await disconnector.attach(io);
     const stopPrivilegeSweep = startPrivilegeSweep({
       io,
       access: (ids) => stores.db.users.access(ids),
@@ -266,6 +266,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {
       idleMs: config.streams.idleMs,
       sweepMs: config.streams.sweepMs,
+      resumeGraceMs: config.streams.resumeGraceMs,
       nodeId: config.nodeId,
     });
     const context: RealtimeContext = {
@@ -347,13 +348,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         closing ??= (async () => {
           draining = true;
           logger.info('draining');
-          // New handshakes are refused from here on; running handlers may finish.
+          // New handshakes and new events are refused from here on; running handlers finish.
           io.use((_socket, next) => next(new Error('server is shutting down')));
+          dispatcher.drain();
           await withTimeout(dispatcher.idle(), config.shutdownTimeoutMs, 'drain timed out').catch((error: unknown) =>
             logger.warn({ err: error }, 'closing with handlers still running'),
           );
-          // local: through the Redis adapter a plain disconnectSockets would drop every
-          // client of the cluster, not only this node's.
+          // Each client is told and its transport closed, so it reconnects by itself, to
+          // another node behind the load balancer. (This node's own sockets only: through the
+          // Redis adapter a plain disconnectSockets would reach every node's.)
+          for (const socket of io.of('/').sockets.values()) endSocket(socket, { reason: 'draining', reconnect: true });
+          await waitUntil(() => io.of('/').sockets.size === 0, 2_000);
           io.local.disconnectSockets(true);
           // Each step is bounded and may fail on its own (a dependency that is down must
           // not keep the node from stopping); the order is the reverse of opening.
@@ -369,11 +374,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           stopPrivilegeSweep();
           reconciler.stop();
           await step('user directory', () => directory.stop());
+          await step('disconnector', () => disconnector.detach());
           await step('rate limits', () => limits.stop());
           await step('ingestion queue', () => queue.close());
           await step('document parser', () => parser.close());
           limiterRedis?.disconnect();
-          await step('stream closer', () => closer.close());
+          // A stream buffer in this process dies with it: commit now what other nodes could not.
+          await step('stream closer', () => closer.close({ commitLeaving: config.redis.mode === 'memory' }));
           context.audio.close();
           await step('relay', () => relay.close());
           await step('socket.io', () => new Promise<void>((resolve) => io.close(() => resolve())));

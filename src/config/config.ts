@@ -111,7 +111,7 @@ export interface Config {
   /** The storage reconciler (stuck documents, unfinished deletes, orphaned objects). */
   readonly reconcile: { readonly intervalMs: number; readonly graceMs: number };
   /** Interrupted-turn detection. */
-  readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly nodeAliveMs: number };
+  readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly resumeGraceMs: number; readonly nodeAliveMs: number };
   /** Message size limits (PROTOCOL section 4). */
   readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
   /** How often connected users are re-read from PostgreSQL (the privilege sweep). */

@@ -219,6 +219,8 @@ export const envSchema = {
   MESSAGE_MAX_BYTES: positiveInt(32_768, 1_048_576),
   /** An open stream with no delta for this long is committed as an interrupted turn. Default 30000 ms. */
   STREAM_IDLE_MS: positiveInt(30_000, 3_600_000),
+  /** A stream whose socket went away is committed as interrupted only if its owner has not continued it within this long. Default 5000 ms. */
+  STREAM_RESUME_GRACE_MS: positiveInt(5_000, 600_000),
   /** How often open streams, dead nodes and presence are checked. Default 2000 ms. */
   STREAM_SWEEP_MS: positiveInt(2_000, 60_000),
   /** How often each node re-reads its connected users from PostgreSQL and ends the sockets whose role or status changed. Default 60000 ms. */

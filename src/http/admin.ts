@@ -23,8 +23,8 @@ export interface AdminRouteOptions {
   limits: RateLimits;
   /** Revokes every refresh family of a user (a disabled account). */
   revokeSessions: (userId: string) => Promise<void>;
-  /** After a user's roles or status changed: ends their open sockets on every node; never throws. */
-  endSockets: (userId: string) => Promise<void>;
+  /** After a user's roles or status changed: ends their open sockets on every node, saying why; never throws. */
+  endSockets: (userId: string, reason: 'role_changed' | 'disabled') => Promise<void>;
 }
 
 /** The config keys an admin may set, each with the schema of its value. */
@@ -95,7 +95,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     // privilege sweep ends any socket a lost broadcast missed).
     options.directory.changed(id, version);
     // Requests carry the new role from now on; open sockets reconnect to get it.
-    await options.endSockets(id);
+    await options.endSockets(id, 'role_changed');
     await options.audit.record(actor(request, caller), { action: 'user.roles', resourceType: 'user', resourceId: id, details: { roles: updated } });
     return { userId: id, roles: updated };
   });
@@ -110,7 +110,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     options.directory.changed(id, version);
     if (status === 'disabled') {
       await options.revokeSessions(id);
-      await options.endSockets(id);
+      await options.endSockets(id, 'disabled');
     }
     await options.audit.record(actor(request, caller), { action: 'user.status', resourceType: 'user', resourceId: id, details: { status } });
     return { userId: id, status };

@@ -23,6 +23,9 @@ export interface DispatcherOptions {
   guard?: (event: ClientEventName, socket: AppSocket) => Promise<void>;
 }
 
+/** How long a client refused by a draining node should wait (it reconnects elsewhere meanwhile). */
+const DRAIN_RETRY_MS = 1_000;
+
 /** How long a client refused for having too many events in flight should wait. */
 const IN_FLIGHT_RETRY_MS = 100;
 
@@ -38,6 +41,7 @@ export class Dispatcher {
   private readonly perSocket = new WeakMap<AppSocket, number>();
   private idleWaiters: Array<() => void> = [];
   private readonly maxPerSocket: number;
+  private draining = false;
 
   constructor(
     private readonly handlers: EventHandlers,
@@ -52,6 +56,14 @@ export class Dispatcher {
     socket.onAny((event: unknown, ...args: unknown[]) => {
       void this.dispatch(socket, event, args);
     });
+  }
+
+  /**
+   * From now on every new event is refused with UNAVAILABLE and `retryAfterMs` (the node
+   * is draining: the client retries on the node it reconnects to); running ones finish.
+   */
+  drain(): void {
+    this.draining = true;
   }
 
   /** Resolves when no handler is running (used by the SIGTERM drain). */
@@ -102,6 +114,10 @@ export class Dispatcher {
         throw new AppError('VALIDATION', { message: 'unknown event', details: { event: name.slice(0, 100) } });
       }
       const eventName = label as ClientEventName;
+      if (this.draining) {
+        this.metrics.refusedEvents.inc({ event: label, reason: 'draining' });
+        throw new AppError('UNAVAILABLE', { message: 'this node is shutting down; retry after reconnecting', retryAfterMs: DRAIN_RETRY_MS });
+      }
       if (overloaded) {
         this.metrics.refusedEvents.inc({ event: label, reason: 'in_flight' });
         throw new AppError('RATE_LIMITED', {

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { UserDirectory } from '../services/user-directory.js';
 import { primaryRole, type UserAccess } from '../stores/postgres/repositories/users.js';
+import { endSocket } from './disconnector.js';
 import type { AppServer } from './io-server.js';
 
 /** What the sweep needs. */
@@ -30,8 +31,11 @@ export function startPrivilegeSweep(options: PrivilegeSweepOptions): () => void 
     for (const socket of sockets) {
       const user = current.get(socket.data.userId);
       if (user !== undefined) options.directory.refresh(user);
-      if (user === undefined || user.status !== 'active' || primaryRole(user.roles) !== socket.data.role) {
-        socket.disconnect(true);
+      if (user === undefined || user.status !== 'active') {
+        endSocket(socket, { reason: 'disabled', reconnect: false });
+        ended++;
+      } else if (primaryRole(user.roles) !== socket.data.role) {
+        endSocket(socket, { reason: 'role_changed', reconnect: true });
         ended++;
       }
     }

@@ -12,6 +12,11 @@ export interface StreamCloserOptions {
   idleMs: number;
   /** How often open streams are checked. Default 2000 ms. */
   sweepMs: number;
+  /**
+   * A stream whose socket went away (or whose node died) is committed only when its owner
+   * has not continued it from another socket within this long. Default 5000 ms.
+   */
+  resumeGraceMs: number;
   nodeId: string;
 }
 
@@ -23,13 +28,17 @@ export function streamMessageKey(streamId: string): string {
 /**
  * Commits interrupted turns: the text gathered so far becomes a message of the stream's
  * role with `metadata: { streamId, interrupted: true }` when the streaming socket
- * disconnects, when the stream idles `idleMs`, or when the node that held the socket stops
- * heart-beating (another node's sweep notices). Every path commits under the key
+ * disconnects or its node stops heart-beating (another node's sweep notices) and the owner
+ * does not continue the stream from another socket within `resumeGraceMs` (a client that
+ * moves to another node while a node drains keeps streaming), or when the stream idles
+ * `idleMs`. Every path commits under the key
  * `stream:<streamId>`, so the message store keeps exactly one row whichever nodes race, and
  * only the node whose append created it broadcasts it.
  */
 export class StreamCloser {
   private readonly bySocket = new Map<string, Set<string>>();
+  /** Streams whose socket went away, waiting out the grace period. */
+  private readonly leaving = new Map<string, { sessionId: string; streamId: string; socketId: string; since: number }>();
   private readonly timer: NodeJS.Timeout;
   private sweeping = false;
 
@@ -61,18 +70,28 @@ export class StreamCloser {
     this.bySocket.get(socketId)?.delete(`${sessionId}:${streamId}`);
   }
 
-  /** Commits every stream the socket left open. */
+  /**
+   * The socket went away: each stream it left open is committed by a later sweep unless its
+   * owner continues it from another socket within the grace period.
+   */
   async socketGone(socketId: string): Promise<void> {
     const open = this.bySocket.get(socketId);
     this.bySocket.delete(socketId);
     for (const member of open ?? []) {
       const [sessionId, streamId] = member.split(':') as [string, string];
-      await this.commit(sessionId, streamId);
+      this.leaving.set(member, { sessionId, streamId, socketId, since: Date.now() });
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops sweeping. With `commitLeaving` (a stream buffer that dies with this node) the
+   * streams of sockets that went away are committed now; otherwise other nodes commit them
+   * once this node is gone and the grace period has passed.
+   */
+  async close(options: { commitLeaving: boolean } = { commitLeaving: false }): Promise<void> {
     clearInterval(this.timer);
+    if (options.commitLeaving) await Promise.all([...this.leaving.values()].map((s) => this.commit(s.sessionId, s.streamId)));
+    this.leaving.clear();
   }
 
   /** One pass over open streams: idle ones and those of dead nodes are committed. */
@@ -80,14 +99,16 @@ export class StreamCloser {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      const candidates = await this.streams.idle(Math.min(this.options.idleMs, 3_000));
+      await this.commitUnresumed();
+      const { idleMs, resumeGraceMs } = this.options;
+      const candidates = await this.streams.idle(Math.min(idleMs, resumeGraceMs, 3_000));
       const states = await Promise.all(candidates.map((c) => this.streams.get(c.sessionId, c.streamId)));
       const alive = await this.presence.aliveNodes(states.flatMap((s) => (s === undefined ? [] : [s.nodeId])));
       const due = candidates.filter((candidate, i) => {
         const state = states[i];
-        const idle = Date.now() - candidate.lastDeltaAt >= this.options.idleMs;
+        const quiet = Date.now() - candidate.lastDeltaAt;
         const orphaned = state !== undefined && state.nodeId !== this.options.nodeId && !alive.has(state.nodeId);
-        return state === undefined || idle || orphaned;
+        return state === undefined || quiet >= idleMs || (orphaned && quiet >= resumeGraceMs);
       });
       if (due.length > 0) this.logger.debug({ streams: due.length, candidates: candidates.length }, 'committing idle or orphaned streams');
       // Committed together, so they share group-commit batches.
@@ -97,6 +118,20 @@ export class StreamCloser {
     } finally {
       this.sweeping = false;
     }
+  }
+
+  /** Commits the streams of gone sockets whose grace passed and that no other socket continued. */
+  private async commitUnresumed(): Promise<void> {
+    const before = Date.now() - this.options.resumeGraceMs;
+    const due = [...this.leaving.entries()].filter(([, s]) => s.since <= before);
+    await Promise.all(
+      due.map(async ([key, s]) => {
+        const state = await this.streams.get(s.sessionId, s.streamId);
+        // Continued from another socket (any node): that socket owns it now.
+        if (state !== undefined && state.socketId === s.socketId) await this.commit(s.sessionId, s.streamId);
+        this.leaving.delete(key);
+      }),
+    );
   }
 
   /**

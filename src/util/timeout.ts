@@ -29,3 +29,9 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout
     clearTimeout(timer);
   }
 }
+
+/** Resolves once `condition()` holds, checking every 20 ms, or after `ms` whatever it says. */
+export async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+}

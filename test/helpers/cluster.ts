@@ -7,7 +7,7 @@ import { openClient, request, type TestSocket } from './client.js';
 import { clusterConfig, uniqueName } from './env.js';
 
 /** Settings that make cluster timers fast enough for tests. */
-export const FAST_CLUSTER = { STREAM_IDLE_MS: '1500', STREAM_SWEEP_MS: '200', NODE_ALIVE_MS: '3000' };
+export const FAST_CLUSTER = { STREAM_IDLE_MS: '1500', STREAM_SWEEP_MS: '200', STREAM_RESUME_GRACE_MS: '400', NODE_ALIVE_MS: '3000' };
 
 /** Several nodes in this process, sharing the test Redis and PostgreSQL. */
 export class TestCluster {

@@ -202,16 +202,19 @@ describe('draining', () => {
     }
   });
 
-  it('disconnects connected clients and refuses new ones on close', async () => {
+  it('tells connected clients it drains, closes their transport so they reconnect by themselves, and refuses new ones on close', async () => {
     const app = await buildApp(clusterConfig());
     const { port } = await app.listen(0, '127.0.0.1');
     const url = `http://127.0.0.1:${port}`;
     const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'drain', passwordHash: 'unused' });
     const token = await app.tokens.sign({ userId: user.id, role: 'user' });
     const socket = await openClient(url, { token });
+    const notice = nextEvent<unknown>(socket, 'sys:disconnect');
     const disconnected = nextEvent<string>(socket, 'disconnect');
     await app.close();
-    expect(await disconnected).toBe('io server disconnect');
+    expect(await notice).toEqual({ reason: 'draining', reconnect: true });
+    // Not 'io server disconnect', after which a client would not reconnect.
+    expect(await disconnected).toBe('transport close');
     await expect(openClient(url, { token })).rejects.toBeDefined();
   });
 });
