@@ -17,6 +17,8 @@ import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { GraphService } from './services/graph/graph-service.js';
 import { Authenticator } from './services/authenticator.js';
 import { Disconnector, endSocket } from './realtime/disconnector.js';
+import { endSlowConsumer, watchSlowConsumers } from './realtime/outbound.js';
+import type { AppSocket } from './realtime/dispatcher.js';
 import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
 import { RevokedFamilies } from './auth/revoked-families.js';
 import { registerGraphRoutes } from './http/graph.js';
@@ -261,7 +263,17 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       everyMs: config.privilegeSweepMs,
       logger,
     });
-    const relay = new MessageRelay(io, stores.pubsub, stores.messages, (ids) => stores.db.sessions.lastSeqs(ids), logger);
+    const slowConsumer = (socket: AppSocket) => {
+      metrics.slowConsumers.inc();
+      logger.info({ socket: socket.id, userId: socket.data.userId }, 'ended a slow consumer');
+      endSlowConsumer(socket);
+    };
+    const relay = new MessageRelay(io, stores.pubsub, stores.messages, (ids) => stores.db.sessions.lastSeqs(ids), logger, {
+      outboundSoftLimitBytes: config.outbound.softLimitBytes,
+      drainTimeoutMs: config.outbound.drainTimeoutMs,
+      onSlowConsumer: slowConsumer,
+    });
+    const stopSlowConsumerWatch = watchSlowConsumers(io, { hardLimitBytes: config.outbound.hardLimitBytes, everyMs: 1_000, onSlow: slowConsumer });
     metrics.relayPendingCount = () => relay.pendingCount();
     const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {
       idleMs: config.streams.idleMs,
@@ -269,6 +281,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       resumeGraceMs: config.streams.resumeGraceMs,
       nodeId: config.nodeId,
     });
+    const audio = new AudioStreams(config.audio);
+    metrics.audioBufferedCount = () => audio.bufferedBytes;
     const context: RealtimeContext = {
       io,
       nodeId: config.nodeId,
@@ -279,7 +293,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       streams: stores.streams,
       closer,
       objects: stores.objects,
-      audio: new AudioStreams(config.audio),
+      audio,
       audioUrlTtlSeconds: config.audio.urlTtlSeconds,
       checkLimit: (event, userId) => limits.check(event, userId),
       logger,
@@ -372,6 +386,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await step('disconnect cleanups', () => Promise.allSettled([...cleanups]));
           await step('cluster duties', () => stopCluster());
           stopPrivilegeSweep();
+          stopSlowConsumerWatch();
           reconciler.stop();
           await step('user directory', () => directory.stop());
           await step('disconnector', () => disconnector.detach());

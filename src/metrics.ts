@@ -89,6 +89,24 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Sockets ended because they did not read what they were sent. */
+  readonly slowConsumers = new Counter({
+    name: 'voicehelper_slow_consumer_disconnects_total',
+    help: 'Sockets disconnected because they did not read what they were sent',
+    registers: [this.registry],
+  });
+
+  /** Read when metrics are scraped; the app points it at the audio streams. */
+  audioBufferedCount: () => number = () => 0;
+
+  /** Audio bytes held in memory by open streams on this node. */
+  readonly audioBuffered: Gauge = new Gauge({
+    name: 'voicehelper_audio_buffered_bytes',
+    help: 'Audio bytes held in memory by open audio streams on this node',
+    registers: [this.registry],
+    collect: (): void => this.audioBuffered.set(this.audioBufferedCount()),
+  });
+
   /** Requests refused by a rate limit. */
   readonly rateLimited = new Counter({
     name: 'voicehelper_rate_limited_total',

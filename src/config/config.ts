@@ -97,7 +97,17 @@ export interface Config {
   /** What one user may keep in documents. */
   readonly quotas: { readonly documents: number; readonly bytes: number };
   /** Voice audio limits (PROTOCOL section 5). */
-  readonly audio: { readonly chunkMaxBytes: number; readonly streamMaxBytes: number; readonly streamTimeoutMs: number; readonly urlTtlSeconds: number };
+  readonly audio: {
+    readonly chunkMaxBytes: number;
+    readonly streamMaxBytes: number;
+    readonly streamTimeoutMs: number;
+    readonly urlTtlSeconds: number;
+    readonly streamsPerSocket: number;
+    readonly streamsPerUser: number;
+    readonly nodeMaxBytes: number;
+  };
+  /** What one socket may have waiting to be written to it. */
+  readonly outbound: { readonly softLimitBytes: number; readonly hardLimitBytes: number; readonly drainTimeoutMs: number };
   /** Document uploads and ingestion. */
   readonly documents: {
     readonly maxBytes: number;

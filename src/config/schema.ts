@@ -321,6 +321,18 @@ export const envSchema = {
   AUDIO_STREAM_MAX_BYTES: positiveInt(10 * 1024 * 1024, 100 * 1024 * 1024),
   /** An audio stream with no chunk for this long is discarded. Default 60000 ms. */
   AUDIO_STREAM_TIMEOUT_MS: positiveInt(60_000, 3_600_000),
+  /** Audio streams open at once on one socket. Default 4. */
+  AUDIO_STREAMS_PER_SOCKET: positiveInt(4, 1_000),
+  /** Audio streams open at once for one user on one node. Default 8. */
+  AUDIO_STREAMS_PER_USER: positiveInt(8, 10_000),
+  /** Audio bytes one node buffers over all open streams. Default 268435456 (256 MiB). */
+  AUDIO_BUFFER_MAX_BYTES: positiveInt(256 * 1024 * 1024, Number.MAX_SAFE_INTEGER),
+  /** A socket is sent more catch-up history only while fewer bytes than this wait to be written to it. Default 1048576. */
+  OUTBOUND_SOFT_LIMIT_BYTES: positiveInt(1024 * 1024, Number.MAX_SAFE_INTEGER),
+  /** A socket with more bytes than this waiting to be written is a slow consumer and is disconnected. Default 16777216. */
+  OUTBOUND_HARD_LIMIT_BYTES: positiveInt(16 * 1024 * 1024, Number.MAX_SAFE_INTEGER),
+  /** How long a catch-up waits for a socket to drain before it counts as a slow consumer. Default 30000 ms. */
+  SLOW_CONSUMER_TIMEOUT_MS: positiveInt(30_000, 600_000),
   /** Lifetime of `audio:url` links in seconds. Default 900. */
   AUDIO_URL_TTL_SECONDS: positiveInt(900, 7 * 86_400),
   /** Largest document upload in bytes. Default 52428800 (50 MiB). */

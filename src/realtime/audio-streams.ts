@@ -5,6 +5,7 @@ import { uuidv7 } from '../util/uuid-v7.js';
 /** One voice stream being received on this node. */
 export interface AudioStream {
   socketId: string;
+  userId: string;
   sessionId: string;
   streamId: string;
   /**
@@ -26,16 +27,26 @@ export interface AudioLimits {
   chunkMaxBytes: number;
   streamMaxBytes: number;
   streamTimeoutMs: number;
+  /** Streams open at once on one socket. */
+  streamsPerSocket: number;
+  /** Streams open at once for one user on this node. */
+  streamsPerUser: number;
+  /** Audio bytes buffered on this node over all streams. */
+  nodeMaxBytes: number;
 }
 
 /**
  * Voice streams in progress on this node. A stream belongs to the socket that started it
  * (its chunks arrive there), is bounded in chunk and total size, and lives in memory until
  * `audio:end` writes it to object storage; one abandoned (no chunk for `streamTimeoutMs`)
- * or whose socket went away is dropped without leaving anything behind.
+ * or whose socket went away is dropped without leaving anything behind. Memory is bounded
+ * three ways: streams per socket and per user (RATE_LIMITED beyond), and bytes buffered by
+ * the whole node (PAYLOAD_TOO_LARGE beyond).
  */
 export class AudioStreams {
   private readonly streams = new Map<string, AudioStream>();
+  /** Bytes held by every open stream of this node. */
+  private held = 0;
   /** Streams ended recently, so that a resent `audio:end` finds its message. */
   private readonly ended = new Map<string, { sessionId: string; endedAt: number }>();
   private readonly timer: NodeJS.Timeout;
@@ -45,15 +56,35 @@ export class AudioStreams {
     this.timer.unref();
   }
 
-  start(socketId: string, input: { sessionId: string; streamId: string; mimeType: string; sampleRate?: number }): void {
+  /** Audio bytes buffered on this node (a gauge in /metrics). */
+  get bufferedBytes(): number {
+    return this.held;
+  }
+
+  start(socketId: string, userId: string, input: { sessionId: string; streamId: string; mimeType: string; sampleRate?: number }): void {
     const key = `${socketId}:${input.streamId}`;
     const existing = this.streams.get(key);
     if (existing !== undefined) {
       if (existing.sessionId === input.sessionId && existing.mimeType === input.mimeType) return; // a resent start
       throw new AppError('CONFLICT', { message: 'this stream id is already in use' });
     }
+    let ofSocket = 0;
+    let ofUser = 0;
+    for (const stream of this.streams.values()) {
+      if (stream.socketId === socketId) ofSocket++;
+      if (stream.userId === userId) ofUser++;
+    }
+    const tooMany = (scope: 'socket' | 'user', limit: number) =>
+      new AppError('RATE_LIMITED', {
+        message: `at most ${limit} audio streams may be open at once per ${scope}; end one first`,
+        retryAfterMs: 1_000,
+        details: { reason: 'audio_streams', scope, limit },
+      });
+    if (ofSocket >= this.limits.streamsPerSocket) throw tooMany('socket', this.limits.streamsPerSocket);
+    if (ofUser >= this.limits.streamsPerUser) throw tooMany('user', this.limits.streamsPerUser);
     this.streams.set(key, {
       socketId,
+      userId,
       sessionId: input.sessionId,
       streamId: input.streamId,
       objectId: uuidv7(),
@@ -77,8 +108,14 @@ export class AudioStreams {
     if (data.byteLength > this.limits.chunkMaxBytes) {
       throw new AppError('PAYLOAD_TOO_LARGE', { message: `a chunk holds at most ${this.limits.chunkMaxBytes} bytes`, details: { limit: this.limits.chunkMaxBytes } });
     }
+    if (this.held + data.byteLength > this.limits.nodeMaxBytes) {
+      throw new AppError('PAYLOAD_TOO_LARGE', {
+        message: 'this node holds as much audio as it may; end a stream, or retry',
+        details: { reason: 'node_audio_budget', limit: this.limits.nodeMaxBytes },
+      });
+    }
     if (stream.bytes + data.byteLength > this.limits.streamMaxBytes) {
-      this.streams.delete(`${socketId}:${streamId}`);
+      this.remove(`${socketId}:${streamId}`);
       throw new AppError('PAYLOAD_TOO_LARGE', {
         message: `a stream holds at most ${this.limits.streamMaxBytes} bytes; it was discarded`,
         details: { limit: this.limits.streamMaxBytes },
@@ -88,21 +125,20 @@ export class AudioStreams {
     stream.chunks.push(buffer);
     stream.sha256.update(buffer);
     stream.bytes += buffer.byteLength;
+    this.held += buffer.byteLength;
     stream.nextIndex++;
     stream.lastChunkAt = Date.now();
   }
 
   /** Removes the stream and returns it, for `audio:end`; undefined when unknown. */
   take(socketId: string, streamId: string): AudioStream | undefined {
-    const key = `${socketId}:${streamId}`;
-    const stream = this.streams.get(key);
-    this.streams.delete(key);
-    return stream;
+    return this.remove(`${socketId}:${streamId}`);
   }
 
   /** Puts a taken stream back (its `audio:end` failed and may be retried). */
   restore(stream: AudioStream): void {
     this.streams.set(`${stream.socketId}:${stream.streamId}`, stream);
+    this.held += stream.bytes;
   }
 
   /** Remembers an ended stream for ten minutes. */
@@ -117,13 +153,23 @@ export class AudioStreams {
 
   /** Drops every stream of a socket that went away. */
   dropSocket(socketId: string): void {
-    for (const [key, stream] of this.streams) if (stream.socketId === socketId) this.streams.delete(key);
+    for (const [key, stream] of this.streams) if (stream.socketId === socketId) this.remove(key);
     for (const key of this.ended.keys()) if (key.startsWith(`${socketId}:`)) this.ended.delete(key);
   }
 
   close(): void {
     clearInterval(this.timer);
     this.streams.clear();
+    this.held = 0;
+  }
+
+  private remove(key: string): AudioStream | undefined {
+    const stream = this.streams.get(key);
+    if (stream !== undefined) {
+      this.streams.delete(key);
+      this.held -= stream.bytes;
+    }
+    return stream;
   }
 
   private get(socketId: string, streamId: string): AudioStream {
@@ -134,7 +180,7 @@ export class AudioStreams {
 
   private discardAbandoned(): void {
     const before = Date.now() - this.limits.streamTimeoutMs;
-    for (const [key, stream] of this.streams) if (stream.lastChunkAt <= before) this.streams.delete(key);
+    for (const [key, stream] of this.streams) if (stream.lastChunkAt <= before) this.remove(key);
     for (const [key, ended] of this.ended) if (ended.endedAt <= Date.now() - 600_000) this.ended.delete(key);
   }
 }

@@ -4,6 +4,7 @@ import type { MessageStore } from '../stores/messages/message-store.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
+import { drained } from './outbound.js';
 import { sessionRoom } from './rooms.js';
 
 /** Options of the relay. */
@@ -17,6 +18,15 @@ export interface MessageRelayOptions {
    * the newest are dropped and read from PostgreSQL once the gap is filled. Default 1000.
    */
   maxPending?: number;
+  /**
+   * A socket catching up is sent more history only while fewer than this many bytes wait
+   * to be written to it. Default 1 MiB.
+   */
+  outboundSoftLimitBytes?: number;
+  /** How long a catch-up waits for a socket to drain before it counts as a slow consumer. Default 30000 ms. */
+  drainTimeoutMs?: number;
+  /** Called for a socket that did not drain in time (it is then ended). */
+  onSlowConsumer?: (socket: AppSocket) => void;
 }
 
 interface Published {
@@ -67,6 +77,9 @@ export class MessageRelay {
   private readonly feeds = new Map<string, Feed>();
   private readonly gapTimeoutMs: number;
   private readonly maxPending: number;
+  private readonly softLimit: number;
+  private readonly drainTimeoutMs: number;
+  private readonly onSlowConsumer: (socket: AppSocket) => void;
   private readonly poller: NodeJS.Timeout;
 
   constructor(
@@ -79,6 +92,9 @@ export class MessageRelay {
   ) {
     this.gapTimeoutMs = options.gapTimeoutMs ?? 250;
     this.maxPending = options.maxPending ?? 1_000;
+    this.softLimit = options.outboundSoftLimitBytes ?? 1024 * 1024;
+    this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.onSlowConsumer = options.onSlowConsumer ?? ((socket) => socket.disconnect(true));
     const pollMs = options.pollMs ?? 2_000;
     this.poller = setInterval(() => void this.pollQuiet(pollMs), pollMs);
     this.poller.unref();
@@ -306,7 +322,11 @@ export class MessageRelay {
     void this.catchUp(feed, local);
   }
 
-  /** Sends a socket that fell behind everything after its delivered seq, from PostgreSQL. */
+  /**
+   * Sends a socket that fell behind everything after its delivered seq, from PostgreSQL,
+   * with backpressure: no more is written while the socket has `outboundSoftLimitBytes`
+   * waiting, and a socket that does not drain within `drainTimeoutMs` is a slow consumer.
+   */
   private async catchUp(feed: Feed, local: LocalSocket): Promise<void> {
     if (local.catchingUp) return;
     local.catchingUp = true;
@@ -315,6 +335,10 @@ export class MessageRelay {
         const page = await this.messages.since(feed.sessionId, local.delivered, PAGE);
         for (const message of page.messages) {
           if (message.seq !== local.delivered + 1) continue;
+          if (!(await drained(local.socket, this.softLimit, this.drainTimeoutMs))) {
+            if (local.socket.connected) this.onSlowConsumer(local.socket);
+            return;
+          }
           local.delivered = message.seq;
           local.socket.emit('message:new', { message });
         }

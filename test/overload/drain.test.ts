@@ -80,7 +80,7 @@ describe('clients are told why they are dropped (two nodes)', () => {
     await nextEvent(client, 'connect');
     const notices = collect<DisconnectNotice>(client, 'sys:disconnect');
     expect((await request(client, 'session:join', { sessionId })).ok).toBe(true);
-    const reconnected = nextEvent(client.io, 'reconnect');
+    const reconnected = new Promise((resolve) => client.io.once('reconnect', resolve));
     expect((await call(cluster.urls[0] as string, 'PUT', `/v1/admin/users/${worker.id}/roles`, { token: root.token, body: { roles: [] } })).status).toBe(200);
     await reconnected;
     expect(notices).toEqual([{ reason: 'role_changed', reconnect: true }]);

@@ -33,7 +33,7 @@ export function audioHandlers(context: RealtimeContext): Handlers {
   return {
     'audio:start': async (payload, socket) => {
       await context.sessions.authorize(callerOf(socket), payload.sessionId);
-      context.audio.start(socket.id, {
+      context.audio.start(socket.id, socket.data.userId, {
         sessionId: payload.sessionId,
         streamId: payload.streamId,
         mimeType: payload.mimeType,

@@ -2,7 +2,7 @@ import type { AckData } from '../../../protocol/events.js';
 import type { EventHandler } from '../dispatcher.js';
 import { callerOf, changePresence, type RealtimeContext } from '../context.js';
 import type { AppSocket } from '../dispatcher.js';
-import type { Session } from '../../../protocol/models.js';
+import type { Message, Session } from '../../../protocol/models.js';
 import { sessionRoom } from '../rooms.js';
 import { AppError } from '../../errors/app-error.js';
 
@@ -10,6 +10,21 @@ import { AppError } from '../../errors/app-error.js';
 const CATCH_UP_LIMIT = 500;
 /** Messages returned by a join without `sinceSeq`: the newest ones. */
 const RECENT_LIMIT = 50;
+/**
+ * Most bytes of messages in a join's answer: what is past it (`hasMore`) follows as
+ * `message:new` at the pace the client reads (the relay's catch-up has backpressure).
+ */
+const JOIN_PAGE_BYTES = 1024 * 1024;
+
+/** The longest prefix of `messages` within `maxBytes` as JSON (at least one message), and whether it was cut. */
+function cutToBytes(messages: Message[], maxBytes: number): { messages: Message[]; cut: boolean } {
+  let bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    bytes += JSON.stringify(messages[i]).length;
+    if (bytes > maxBytes && i > 0) return { messages: messages.slice(0, i), cut: true };
+  }
+  return { messages, cut: false };
+}
 
 type Handlers = {
   'session:create': EventHandler<'session:create'>;
@@ -39,10 +54,12 @@ async function joinSocket(
   const alreadyJoined = context.relay.isJoined(socket, sessionId);
   const snapshot = await context.relay.join(socket, sessionId, async () => {
     const session: Session = await context.sessions.getFresh(caller, sessionId);
-    const page =
+    const fetched =
       sinceSeq === undefined
         ? await context.messages.pageBefore(sessionId, undefined, RECENT_LIMIT)
         : await context.messages.since(sessionId, sinceSeq, CATCH_UP_LIMIT);
+    const { messages, cut } = sinceSeq === undefined ? { messages: fetched.messages, cut: false } : cutToBytes(fetched.messages, JOIN_PAGE_BYTES);
+    const page = { messages, hasMore: fetched.hasMore || cut };
     const lastReturned = page.messages[page.messages.length - 1]?.seq ?? 0;
     // After the ack, every message past what it returned arrives as message:new.
     const delivered = sinceSeq === undefined ? Math.max(session.lastSeq, lastReturned) : Math.max(sinceSeq, lastReturned);
