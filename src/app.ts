@@ -113,6 +113,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       loggerInstance: logger as FastifyBaseLogger,
       // request.ip is the client's address behind the proxies TRUST_PROXY names, and theirs only.
       trustProxy: trust,
+      requestTimeout: config.http.requestTimeoutMs,
+      keepAliveTimeout: config.http.keepAliveTimeoutMs,
       bodyLimit: 1024 * 1024,
       // Per-request lines would drown the logs at load; /metrics counts requests instead.
       logController: new LogController({ disableRequestLogging: true }),
@@ -126,6 +128,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         status: String(reply.statusCode),
       });
     });
+    http.server.headersTimeout = config.http.headersTimeoutMs;
     registerErrorHandling(http);
     // Browsers on other origins are refused unless CORS_ORIGINS lists them; listed ones get
     // CORS headers (and preflights answered) by @fastify/cors.
@@ -178,7 +181,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
             logger,
           )
         : new MemoryQueue({ concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger);
-    const parser = new WorkerDocumentParser({ extractor: config.knowledge.extractor, maxEntitiesPerDocument: config.knowledge.maxEntitiesPerDocument });
+    const parser = new WorkerDocumentParser(
+      { extractor: config.knowledge.extractor, maxEntitiesPerDocument: config.knowledge.maxEntitiesPerDocument },
+      config.parsing,
+    );
     const documents = new DocumentService({
       pool: stores.pool,
       documents: stores.db.documents,

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type pg from 'pg';
 import { AppError } from '../errors/app-error.js';
 import { isUuid } from '../stores/messages/validate-message.js';
+import { abandon } from '../stores/postgres/transaction.js';
 
 const FORMAT = /^([0-9a-f-]{36})\.([A-Za-z0-9_-]{43})$/;
 
@@ -74,12 +75,12 @@ export class RefreshTokenService {
       const next = await this.insert(client, row.user_id, row.family_id);
       await client.query('update refresh_tokens set revoked_at = now(), replaced_by = $2 where id = $1', [id, next.split('.')[0]]);
       await client.query('commit');
+      client.release();
       return { userId: row.user_id, refreshToken: next, familyId: row.family_id };
     } catch (error) {
-      await client.query('rollback').catch(() => undefined);
+      if (error instanceof AppError) client.release();
+      else await abandon(client, error);
       throw error;
-    } finally {
-      client.release();
     }
   }
 

@@ -35,6 +35,8 @@ export type ObjectsConfig =
       secretKey: string;
       bucket: string;
       region: string;
+      /** A request that receives nothing for this long fails. */
+      idleTimeoutMs: number;
     }
   | { mode: 'fs'; dir: string; bucket: string };
 
@@ -49,6 +51,10 @@ export interface Config {
     readonly trustProxy: readonly string[];
     /** Other origins browsers may call from (`*`: any). */
     readonly corsOrigins: readonly string[];
+    /** Deadlines of HTTP connections (ms). */
+    readonly requestTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
   };
   /** Base URL of this node as clients see it (presigned URLs of the embedded object store). */
   readonly publicUrl: string;
@@ -67,13 +73,17 @@ export interface Config {
   readonly graph: GraphConfig;
   /** Entity extraction and graph algorithms. */
   readonly knowledge: { readonly extractor: 'keywords' | 'none'; readonly maxEntitiesPerDocument: number; readonly gds: 'auto' | 'off' };
+  /** Limits of the document parsing worker. */
+  readonly parsing: { readonly timeoutMs: number; readonly maxMemoryMb: number };
   readonly objects: ObjectsConfig;
   readonly embeddings: { readonly url: string | undefined; readonly model: string; readonly apiKey: string | undefined; readonly dim: number };
   readonly migrateOnStart: boolean;
   /** PostgreSQL pool size, group commit and partition settings. */
   readonly database: {
     readonly poolMax: number;
-    readonly groupCommit: { readonly maxBatch: number; readonly maxWaitMs: number; readonly maxInFlight: number };
+    /** Server-side deadlines of every session (ms). */
+    readonly timeouts: { readonly statementMs: number; readonly lockMs: number; readonly idleInTransactionMs: number };
+    readonly groupCommit: { readonly maxBatch: number; readonly maxWaitMs: number; readonly maxInFlight: number; readonly queueTimeoutMs: number };
     readonly partitions: { readonly monthsAhead: number; readonly retentionMonths: number };
   };
   /** Rate limits (PROTOCOL section 8); the event limits can be overridden at run time in system_configs. */

@@ -65,13 +65,22 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       secretKey: e.S3_SECRET_KEY ?? '',
       bucket: e.S3_BUCKET,
       region: e.S3_REGION,
+      idleTimeoutMs: e.S3_TIMEOUT_MS,
     };
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const config: Config = {
     nodeId: e.NODE_ID,
-    http: { host: e.HOST, port: e.PORT, trustProxy: e.TRUST_PROXY, corsOrigins: e.CORS_ORIGINS },
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      trustProxy: e.TRUST_PROXY,
+      corsOrigins: e.CORS_ORIGINS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS,
+    },
     publicUrl: (e.PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`).replace(/\/$/, ''),
     logLevel: e.LOG_LEVEL,
     dataDir,
@@ -91,16 +100,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.NEO4J_URI !== undefined
         ? { mode: 'neo4j', uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD }
         : { mode: 'postgres' },
+    parsing: { timeoutMs: e.PARSE_TIMEOUT_MS, maxMemoryMb: e.PARSE_MAX_MEMORY_MB },
     knowledge: { extractor: e.GRAPH_EXTRACTOR, maxEntitiesPerDocument: e.GRAPH_MAX_ENTITIES_PER_DOCUMENT, gds: e.GRAPH_GDS },
     objects,
     embeddings: { url: e.EMBEDDINGS_URL, model: e.EMBEDDINGS_MODEL, apiKey: e.EMBEDDINGS_API_KEY, dim: e.EMBEDDING_DIM },
     migrateOnStart: e.MIGRATE_ON_START,
     database: {
       poolMax: e.DB_POOL_MAX,
+      timeouts: { statementMs: e.DB_STATEMENT_TIMEOUT_MS, lockMs: e.DB_LOCK_TIMEOUT_MS, idleInTransactionMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS },
       groupCommit: {
         maxBatch: e.GROUP_COMMIT_MAX_BATCH,
         maxWaitMs: e.GROUP_COMMIT_MAX_WAIT_MS,
         maxInFlight: e.GROUP_COMMIT_MAX_IN_FLIGHT,
+        queueTimeoutMs: e.GROUP_COMMIT_QUEUE_TIMEOUT_MS,
       },
       partitions: { monthsAhead: e.PARTITION_MONTHS_AHEAD, retentionMonths: e.PARTITION_RETENTION_MONTHS },
     },

@@ -184,6 +184,8 @@ export const envSchema = {
       .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected a valid S3 bucket name')
       .default('voicehelper'),
   ),
+  /** An S3 request that receives nothing for this long fails with UNAVAILABLE. Default 30000 ms. */
+  S3_TIMEOUT_MS: positiveInt(30_000, 3_600_000),
   /** S3 region. Default `us-east-1`. */
   S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
   /** Optional OpenAI-compatible embeddings endpoint. Unset: the built-in local embedder. */
@@ -205,6 +207,14 @@ export const envSchema = {
   ),
   /** Connections of this node's PostgreSQL pool. Default 20. */
   DB_POOL_MAX: positiveInt(20, 1000),
+  /** Longest one SQL statement may run (server side; the client gives up 5 s later). Default 30000 ms. */
+  DB_STATEMENT_TIMEOUT_MS: positiveInt(30_000, 3_600_000),
+  /** Longest a statement waits for a lock. Default 5000 ms. */
+  DB_LOCK_TIMEOUT_MS: positiveInt(5_000, 3_600_000),
+  /** A session idle inside a transaction this long is ended by the server. Default 60000 ms. */
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: positiveInt(60_000, 3_600_000),
+  /** A message still waiting for its group-commit batch this long is answered UNAVAILABLE and never written. Default 5000 ms. */
+  GROUP_COMMIT_QUEUE_TIMEOUT_MS: positiveInt(5_000, 600_000),
   /** Most messages committed in one transaction. Default 256. */
   GROUP_COMMIT_MAX_BATCH: positiveInt(256, 10_000),
   /** Longest a message waits for companions before its batch is sent, in ms. Default 2. */
@@ -349,6 +359,16 @@ export const envSchema = {
   RECONCILE_GRACE_MS: positiveInt(600_000, 7 * 86_400_000),
   /** Attempts per ingestion job before the document is marked failed. Default 3. */
   INGEST_ATTEMPTS: positiveInt(3, 20),
+  /** Longest one document parse (or batch of built-in embeddings) may run before its worker is replaced. Default 120000 ms. */
+  PARSE_TIMEOUT_MS: positiveInt(120_000, 3_600_000),
+  /** Heap of the document parsing worker in MiB. Default 1024. */
+  PARSE_MAX_MEMORY_MB: positiveInt(1_024, 65_536),
+  /** Longest an HTTP request may take to arrive whole (uploads included). Default 300000 ms. */
+  HTTP_REQUEST_TIMEOUT_MS: positiveInt(300_000, 3_600_000),
+  /** Longest a client may take to send a request's headers. Default 10000 ms. */
+  HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000, 600_000),
+  /** How long an idle keep-alive HTTP connection stays open. Default 5000 ms. */
+  HTTP_KEEPALIVE_TIMEOUT_MS: positiveInt(5_000, 600_000),
   /** Entity extraction during ingestion: `keywords` (built in, English and Chinese) or `none`. Default `keywords`. */
   GRAPH_EXTRACTOR: z.preprocess(emptyToUndefined, z.enum(['keywords', 'none']).default('keywords')),
   /** Most entities kept per document (the most confident). Default 100. */

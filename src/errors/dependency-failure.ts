@@ -34,9 +34,10 @@ const NETWORK_CODES = new Set([
 /**
  * PostgreSQL SQLSTATEs worth a retry: class 08 (connection exception), 53 (insufficient
  * resources: too many connections, out of memory), 57P01-57P03 (shutdown, cannot connect
- * now), 40001 and 40P01 (serialization failure, deadlock).
+ * now), 57014 (statement_timeout), 55P03 (lock_timeout), 25P03 (idle in transaction too
+ * long), 40001 and 40P01 (serialization failure, deadlock).
  */
-const RETRYABLE_SQLSTATE = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-3]|40001|40P01)$/;
+const RETRYABLE_SQLSTATE = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-3]|57014|55P03|25P03|40001|40P01)$/;
 
 /** Neo4j driver codes of a lost or unreachable server. */
 const NEO4J_CODES = new Set(['ServiceUnavailable', 'SessionExpired']);
@@ -54,4 +55,5 @@ const FAILURE_MESSAGES = [
   /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|READONLY) /,
   /^Reached the max retries per request limit/,
   /^Command timed out/,
+  /^Query read timeout/,
 ];

@@ -121,7 +121,14 @@ export async function openStores(config: Config, context: StoreContext): Promise
       databaseUrl = embedded.url;
     }
     const pool = createPool(
-      { url: databaseUrl, max: config.database.poolMax, applicationName: `voicehelper:${config.nodeId}` },
+      {
+        url: databaseUrl,
+        max: config.database.poolMax,
+        applicationName: `voicehelper:${config.nodeId}`,
+        statementTimeoutMs: config.database.timeouts.statementMs,
+        lockTimeoutMs: config.database.timeouts.lockMs,
+        idleInTransactionTimeoutMs: config.database.timeouts.idleInTransactionMs,
+      },
       logger,
     );
     closers.push(() => pool.end());

@@ -3,11 +3,15 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 /**
  * A TCP forwarder on a loopback port, to cut a node off from a real service and give it
  * back: `down()` drops every open connection and refuses new ones, as a stopped server
- * would; `up()` listens again on the same port.
+ * would; `up()` listens again on the same port. `stall()` keeps every connection open but
+ * forwards nothing either way (new ones are accepted too), as a hung server or network
+ * does; `unstall()` lets what was held through.
  */
 export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private stalled = false;
+  private readonly held: Array<() => void> = [];
   port = 0;
 
   private constructor(private readonly target: { host: string; port: number }) {}
@@ -26,7 +30,8 @@ export class TcpProxy {
         socket.on('close', () => this.sockets.delete(socket));
         socket.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      this.forward(client, upstream);
+      this.forward(upstream, client);
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -42,8 +47,28 @@ export class TcpProxy {
   async down(): Promise<void> {
     const server = this.server;
     this.server = undefined;
+    this.held.length = 0;
+    this.stalled = false;
     for (const socket of this.sockets) socket.destroy();
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Forwards nothing from now on, on open and new connections alike. */
+  stall(): void {
+    this.stalled = true;
+  }
+
+  /** Forwards again, what was held first. */
+  unstall(): void {
+    this.stalled = false;
+    for (const release of this.held.splice(0)) release();
+  }
+
+  private forward(from: Socket, to: Socket): void {
+    from.on('data', (chunk: Buffer) => {
+      if (this.stalled) this.held.push(() => to.write(chunk));
+      else to.write(chunk);
+    });
   }
 }
 

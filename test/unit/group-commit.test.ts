@@ -70,4 +70,22 @@ describe('GroupCommitter', () => {
     expect(await Promise.all(pending)).toHaveLength(10);
     await expect(committer.submit(99)).rejects.toThrow(/closed/);
   });
+
+  it('fails items still queued past queueTimeoutMs without ever sending them, while the batch in flight waits for its outcome', async () => {
+    const batches: number[][] = [];
+    let release: () => void = () => undefined;
+    const commit = async (items: number[]): Promise<ItemResult<number>[]> => {
+      batches.push(items);
+      await new Promise<void>((resolve) => (release = resolve));
+      return items.map((i) => ({ ok: true, value: i }));
+    };
+    const committer = new GroupCommitter(commit, { maxBatch: 10, maxWaitMs: 0, maxInFlight: 1, queueTimeoutMs: 100 }, () => new Error('expired'));
+    const first = committer.submit(1);
+    await new Promise((r) => setTimeout(r, 10));
+    const queued = [committer.submit(2), committer.submit(3)].map((p) => p.then(() => 'committed', (e: Error) => e.message));
+    expect(await Promise.all(queued)).toEqual(['expired', 'expired']);
+    release();
+    expect(await first).toBe(1);
+    expect(batches).toEqual([[1]]);
+  });
 });

@@ -39,7 +39,12 @@ export function messageHandlers(context: RealtimeContext): Handlers {
         if (typeof streamId !== 'string' || !streamIdPattern.test(streamId)) {
           throw new AppError('VALIDATION', { message: 'metadata.streamId is not a stream id', details: { field: 'metadata.streamId' } });
         }
-        const open = await context.streams.get(payload.sessionId, streamId);
+        // PostgreSQL is the truth: with Redis unreachable the send still commits (the key is
+        // the sender's own, so skipping the owner check cannot touch another user's turn).
+        const open = await context.streams.get(payload.sessionId, streamId).catch((error: unknown) => {
+          context.logger.warn({ err: error, sessionId: payload.sessionId, streamId }, 'could not read an open stream; committing the final message anyway');
+          return undefined;
+        });
         if (open !== undefined && open.userId !== caller.userId) throw new AppError('FORBIDDEN', { message: 'the stream belongs to another user' });
         // The final message of a stream shares its key with the interrupted commit, so
         // whichever comes first is the one message of that turn.
@@ -58,7 +63,10 @@ export function messageHandlers(context: RealtimeContext): Handlers {
       });
       if (typeof streamId === 'string') {
         context.closer.untrack(socket.id, payload.sessionId, streamId);
-        await context.streams.remove(payload.sessionId, streamId);
+        // Left behind, the buffer expires; a sweep that commits it finds this message under the same key.
+        await context.streams.remove(payload.sessionId, streamId).catch((error: unknown) =>
+          context.logger.warn({ err: error, sessionId: payload.sessionId, streamId }, 'could not drop a closed stream buffer'),
+        );
       }
       context.relay.committed(message, duplicate, socket);
       return { message };

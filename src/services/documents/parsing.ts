@@ -63,18 +63,36 @@ export function builtInExtractor(options: ParserWorkerOptions): EntityExtractor 
 export type WorkerRequest = { id: number; kind: 'parse'; input: ParseInput } | { id: number; kind: 'embed'; texts: readonly string[]; dimension: number };
 type Reply = { id: number; result: unknown } | { id: number; error: { code: ErrorCode | undefined; message: string } };
 
+/** Limits of the parsing worker. */
+export interface ParserLimits {
+  /** Longest one request (a parse, a batch of embeddings) may run before the worker is replaced. Default 120000 ms. */
+  timeoutMs: number;
+  /** Heap of the worker thread in MiB (`resourceLimits.maxOldGenerationSizeMb`). Default 1024. */
+  maxMemoryMb: number;
+}
+
 /**
  * Parses with the built-in extractor on one worker thread, so that a large document never
  * stalls the sockets of the node that ingests it; the built-in local embedder can run
- * there too (`embedder`). Requests queue in the worker in order. A worker that dies fails
- * what it was doing and is started again for the next request.
+ * there too (`embedder`). Requests run in the worker one after another, in order. The one
+ * running is bounded in time (`timeoutMs`) and the worker in memory (`maxMemoryMb`): a
+ * request past either fails alone (that document's attempt), the worker is replaced, and
+ * the requests queued behind it run on the new one.
  */
 export class WorkerDocumentParser implements DocumentParser {
   private worker: Worker | undefined;
-  private readonly pending = new Map<number, { resolve: (result: unknown) => void; reject: (error: Error) => void }>();
+  /** Requests sent and not answered, in the order the worker takes them. */
+  private readonly pending = new Map<number, { message: WorkerRequest; resolve: (result: unknown) => void; reject: (error: Error) => void }>();
   private next = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly limits: ParserLimits;
 
-  constructor(private readonly options: ParserWorkerOptions) {}
+  constructor(
+    private readonly options: ParserWorkerOptions,
+    limits: Partial<ParserLimits> = {},
+  ) {
+    this.limits = { timeoutMs: limits.timeoutMs ?? 120_000, maxMemoryMb: limits.maxMemoryMb ?? 1_024 };
+  }
 
   parse(input: ParseInput): Promise<ParsedDocument> {
     return this.request({ id: this.next++, kind: 'parse', input }) as Promise<ParsedDocument>;
@@ -92,35 +110,69 @@ export class WorkerDocumentParser implements DocumentParser {
   private request(message: WorkerRequest): Promise<unknown> {
     const worker = this.started();
     return new Promise((resolve, reject) => {
-      this.pending.set(message.id, { resolve, reject });
+      this.pending.set(message.id, { message, resolve, reject });
       worker.postMessage(message);
+      if (this.pending.size === 1) this.watchHead();
     });
   }
 
   async close(): Promise<void> {
+    clearTimeout(this.timer);
     const worker = this.worker;
     this.worker = undefined;
     if (worker !== undefined) await worker.terminate();
   }
 
+  /** Times the request the worker is running now (the oldest one unanswered). */
+  private watchHead(): void {
+    clearTimeout(this.timer);
+    const head = this.pending.keys().next();
+    if (head.done === true) return;
+    const id = head.value;
+    this.timer = setTimeout(() => this.failHead(id, new Error(`parsing took longer than ${this.limits.timeoutMs} ms and was stopped`)), this.limits.timeoutMs);
+    this.timer.unref();
+  }
+
+  /** Fails the running request alone, replaces the worker, and hands it what was queued. */
+  private failHead(id: number, error: Error): void {
+    const head = this.pending.get(id);
+    if (head === undefined) return;
+    this.pending.delete(id);
+    head.reject(error);
+    const worker = this.worker;
+    this.worker = undefined;
+    void worker?.terminate();
+    if (this.pending.size === 0) return;
+    const fresh = this.started();
+    for (const { message } of this.pending.values()) fresh.postMessage(message);
+    this.watchHead();
+  }
+
   private started(): Worker {
     if (this.worker !== undefined) return this.worker;
-    const worker = new Worker(compiledWorker(import.meta.url, 'parsing-worker.js'), { workerData: this.options });
+    const worker = new Worker(compiledWorker(import.meta.url, 'parsing-worker.js'), {
+      workerData: this.options,
+      resourceLimits: { maxOldGenerationSizeMb: this.limits.maxMemoryMb },
+    });
     worker.unref();
     worker.on('message', (reply: Reply) => {
+      if (worker !== this.worker) return;
       const waiting = this.pending.get(reply.id);
       this.pending.delete(reply.id);
+      this.watchHead();
       if (waiting === undefined) return;
       if ('result' in reply) waiting.resolve(reply.result);
       else waiting.reject(reply.error.code === undefined ? new Error(reply.error.message) : new AppError(reply.error.code, { message: reply.error.message }));
     });
-    const fail = (error: Error) => {
-      if (this.worker === worker) this.worker = undefined;
-      for (const waiting of this.pending.values()) waiting.reject(error);
-      this.pending.clear();
+    // A worker that dies (out of memory, a crash) fails the request it was running.
+    const died = (error: Error) => {
+      if (worker !== this.worker) return;
+      const head = this.pending.keys().next();
+      if (head.done === true) this.worker = undefined;
+      else this.failHead(head.value, error);
     };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`the document parsing worker exited with code ${code}`)));
+    worker.on('error', died);
+    worker.on('exit', (code) => died(new Error(`the document parsing worker exited with code ${code}`)));
     this.worker = worker;
     return worker;
   }

@@ -2,6 +2,7 @@ import { uuidv7 } from '../../util/uuid-v7.js';
 import type pg from 'pg';
 import type { ContentType, JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
+import { abandon } from '../postgres/transaction.js';
 import { GroupCommitter, type GroupCommitOptions, type ItemResult } from '../postgres/group-commit.js';
 import type { AppendInput, AppendResult, MessagePage, MessageStore } from './message-store.js';
 import { isUuid, validateAppend, type MessageLimits } from './validate-message.js';
@@ -243,6 +244,7 @@ export class PostgresMessageStore implements MessageStore {
         );
       }
       await client.query('commit');
+      client.release();
 
       return plans.map((plan): ItemResult<AppendResult> => {
         if (plan.kind === 'missing') return { ok: false, error: new AppError('NOT_FOUND', { message: 'session not found' }) };
@@ -252,10 +254,8 @@ export class PostgresMessageStore implements MessageStore {
         return { ok: true, value: { message, duplicate: plan.duplicate } };
       });
     } catch (error) {
-      await client.query('rollback').catch(() => undefined);
+      await abandon(client, error);
       throw error;
-    } finally {
-      client.release();
     }
   }
 }

@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
-import { AppError } from '../../errors/app-error.js';
+import http from 'node:http';
+import https from 'node:https';
+import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
 import {
   assertObjectKey,
   assertObjectPrefix,
@@ -13,6 +15,8 @@ import {
 
 /** Connection settings of the S3 adapter. */
 export interface S3ObjectStoreOptions {
+  /** A request that receives nothing for this long fails (UNAVAILABLE). Default 30000 ms. */
+  idleTimeoutMs?: number;
   endPoint: string;
   port: number;
   useSSL: boolean;
@@ -33,6 +37,17 @@ function unavailable(error: unknown): AppError {
   return new AppError('UNAVAILABLE', { message: 'object storage is unavailable', cause: error });
 }
 
+/** `http`/`https` whose requests are destroyed after `idleMs` without activity. */
+function deadlineTransport(base: typeof http | typeof https, idleMs: number): Pick<typeof http, 'request'> {
+  return {
+    request: ((options: http.RequestOptions, callback?: (response: http.IncomingMessage) => void) => {
+      const request = base.request(options, callback);
+      request.setTimeout(idleMs, () => request.destroy(new DependencyTimeoutError('object storage', idleMs)));
+      return request;
+    }) as typeof http.request,
+  };
+}
+
 /** MinIO or any S3-compatible service through the `minio` client. */
 export class S3ObjectStore implements ObjectStore {
   readonly bucket: string;
@@ -41,6 +56,9 @@ export class S3ObjectStore implements ObjectStore {
   constructor(private readonly options: S3ObjectStoreOptions) {
     this.bucket = options.bucket;
     this.client = new Client({
+      // Every request to S3 has a deadline: one that stalls (no byte either way) for
+      // idleTimeoutMs is destroyed, and the caller gets UNAVAILABLE.
+      transport: deadlineTransport(options.useSSL ? https : http, options.idleTimeoutMs ?? 30_000),
       endPoint: options.endPoint,
       port: options.port,
       useSSL: options.useSSL,

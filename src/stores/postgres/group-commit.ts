@@ -9,6 +9,12 @@ export interface GroupCommitOptions {
   maxWaitMs: number;
   /** Batches being committed at once (each holds one connection). Default 4. */
   maxInFlight: number;
+  /**
+   * An item still queued this long (its batch never left: the database is slow or gone) is
+   * failed with `mapBatchError` and never sent. An item already sent waits for its batch.
+   * Default: no limit.
+   */
+  queueTimeoutMs?: number;
 }
 
 /** Per-item outcome of a batch: a value, or an error for that item alone. */
@@ -16,6 +22,7 @@ export type ItemResult<R> = { ok: true; value: R } | { ok: false; error: unknown
 
 interface Pending<T, R> {
   item: T;
+  queuedAt: number;
   resolve: (value: R) => void;
   reject: (error: unknown) => void;
 }
@@ -49,8 +56,9 @@ export class GroupCommitter<T, R> {
   submit(item: T): Promise<R> {
     if (this.closed) return Promise.reject(this.mapBatchError(new Error('the committer is closed')));
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, queuedAt: Date.now(), resolve, reject });
       this.schedule();
+      this.watchDeadlines();
     });
   }
 
@@ -71,6 +79,30 @@ export class GroupCommitter<T, R> {
       this.dispatch();
       await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     }
+  }
+
+  private expiryTimer: NodeJS.Timeout | undefined;
+
+  /** While items wait, fails those past the queue deadline (the oldest are at the front). */
+  private watchDeadlines(): void {
+    const limit = this.options.queueTimeoutMs;
+    if (limit === undefined || this.expiryTimer !== undefined) return;
+    const check = (): void => {
+      this.expiryTimer = undefined;
+      const cutoff = Date.now() - limit;
+      let expired = 0;
+      while (expired < this.queue.length && (this.queue[expired] as Pending<T, R>).queuedAt <= cutoff) expired++;
+      if (expired > 0) {
+        const error = this.mapBatchError(new Error(`waited more than ${limit} ms for a batch`));
+        for (const pending of this.queue.splice(0, expired)) pending.reject(error);
+      }
+      if (this.queue.length > 0) {
+        this.expiryTimer = setTimeout(check, Math.min(limit, 100));
+        this.expiryTimer.unref();
+      }
+    };
+    this.expiryTimer = setTimeout(check, Math.min(limit, 100));
+    this.expiryTimer.unref();
   }
 
   private schedule(): void {

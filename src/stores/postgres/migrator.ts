@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
+import { unbounded } from './pool.js';
 import type { Logger } from '../../logger.js';
 import { packageRoot } from '../../util/package-root.js';
 
@@ -53,7 +54,10 @@ export async function migrate(pool: pg.Pool, logger: Logger, migrations?: Migrat
   const all = migrations ?? (await readMigrations());
   const client = await pool.connect();
   try {
-    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    // Migrations may take long and wait for other nodes' migrations: no deadlines on this
+    // session, which is destroyed at the end rather than returned to the pool.
+    await client.query(unbounded('set statement_timeout = 0; set lock_timeout = 0'));
+    await client.query(unbounded('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]));
     await client.query(`create table if not exists schema_migrations (
       version integer primary key,
       name text not null,
@@ -81,7 +85,7 @@ export async function migrate(pool: pg.Pool, logger: Logger, migrations?: Migrat
       if (done.has(migration.version)) continue;
       await client.query('begin');
       try {
-        await client.query(migration.up);
+        await client.query(unbounded(migration.up));
         await client.query('insert into schema_migrations (version, name, checksum) values ($1, $2, $3)', [
           migration.version,
           migration.name,
@@ -98,7 +102,7 @@ export async function migrate(pool: pg.Pool, logger: Logger, migrations?: Migrat
     return count;
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
-    client.release();
+    client.release(true);
   }
 }
 
@@ -129,7 +133,8 @@ export async function migrateDown(pool: pg.Pool, logger: Logger, steps = 1, migr
   const all = migrations ?? (await readMigrations());
   const client = await pool.connect();
   try {
-    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(unbounded('set statement_timeout = 0; set lock_timeout = 0'));
+    await client.query(unbounded('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]));
     const applied = await client.query<{ version: number }>(
       'select version from schema_migrations order by version desc limit $1',
       [steps],
@@ -140,7 +145,7 @@ export async function migrateDown(pool: pg.Pool, logger: Logger, steps = 1, migr
       if (migration?.down === undefined) throw new Error(`migration ${version} has no .down.sql`);
       await client.query('begin');
       try {
-        await client.query(migration.down);
+        await client.query(unbounded(migration.down));
         await client.query('delete from schema_migrations where version = $1', [version]);
         await client.query('commit');
       } catch (error) {
@@ -153,6 +158,6 @@ export async function migrateDown(pool: pg.Pool, logger: Logger, steps = 1, migr
     return count;
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
-    client.release();
+    client.release(true);
   }
 }

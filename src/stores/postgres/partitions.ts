@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { unbounded } from './pool.js';
 import { escapeIdentifier, escapeLiteral } from 'pg';
 import type { Logger } from '../../logger.js';
 import { acceptFencingToken } from '../locks/fencing.js';
@@ -70,7 +71,10 @@ export async function maintainPartitions(
   const report: MaintenanceReport = { ran: false, created: [], movedRows: 0, dropped: [] };
   const client = await pool.connect();
   try {
+    // Moving a month of rows out of DEFAULT may take long: no deadlines in this transaction
+    // (the client is destroyed afterwards rather than returned to the pool).
     await client.query('begin');
+    await client.query(unbounded('set local statement_timeout = 0; set local lock_timeout = 0'));
     const locked = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [MAINTENANCE_LOCK_KEY]);
     if (locked.rows[0]?.ok !== true) {
       await client.query('rollback');
@@ -113,7 +117,7 @@ export async function maintainPartitions(
     await client.query('rollback').catch(() => undefined);
     throw error;
   } finally {
-    client.release();
+    client.release(true);
   }
   if (report.created.length > 0 || report.dropped.length > 0) {
     logger.info(report, 'partition maintenance');
@@ -157,8 +161,8 @@ async function createPartition(client: pg.PoolClient, table: PartitionedTable, s
     await client.query(`create unique index ${index} on ${part} (${columns.map((c) => escapeIdentifier(c)).join(', ')})`);
   }
   const moved = await client.query(
-    `with moved as (delete from ${fallback} where created_at >= ${from} and created_at < ${to} returning *)
-     insert into ${part} select * from moved`,
+    unbounded(`with moved as (delete from ${fallback} where created_at >= ${from} and created_at < ${to} returning *)
+     insert into ${part} select * from moved`),
   );
   await client.query(`alter table ${parent} attach partition ${part} for values from (${from}) to (${to})`);
   return moved.rowCount ?? 0;

@@ -9,19 +9,48 @@ export interface PoolOptions {
   max?: number;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
+  /** Server-side limit of one statement (0: none). Default 30000 ms. */
+  statementTimeoutMs?: number;
+  /** Longest wait for a lock (0: none). Default 5000 ms. */
+  lockTimeoutMs?: number;
+  /** A session idle inside a transaction this long is ended by the server. Default 60000 ms. */
+  idleInTransactionTimeoutMs?: number;
+}
+
+/** A deadline for statements that may run long on purpose (migrations, partition moves). */
+export const UNBOUNDED_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A query without the pool's deadlines: for work that may take long on purpose, on a
+ * client whose session `statement_timeout` and `lock_timeout` were set to 0 (and that is
+ * destroyed rather than returned to the pool afterwards).
+ */
+export function unbounded(text: string, values?: unknown[]): pg.QueryConfig {
+  return { text, ...(values === undefined ? {} : { values }), query_timeout: UNBOUNDED_MS } as pg.QueryConfig;
 }
 
 /**
- * The pool every repository uses. Idle-client errors (a server restart, a killed backend)
- * are logged instead of crashing the process; the pool replaces the client.
+ * The pool every repository uses. Every call has a deadline: connecting (5 s), each
+ * statement on the server (`statement_timeout`), each lock wait (`lock_timeout`), a
+ * session left idle in a transaction, and on the client a read timeout a little past the
+ * statement timeout, for a server that stopped answering altogether (TCP keepalive finds
+ * dead peers). Idle-client errors (a server restart, a killed backend) are logged instead
+ * of crashing the process; the pool replaces the client.
  */
 export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
+  const statementMs = options.statementTimeoutMs ?? 30_000;
   const pool = new pg.Pool({
     connectionString: options.url,
     max: options.max ?? 20,
     application_name: options.applicationName ?? 'voicehelper',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    statement_timeout: statementMs,
+    lock_timeout: options.lockTimeoutMs ?? 5_000,
+    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
+    ...(statementMs > 0 ? { query_timeout: statementMs + 5_000 } : {}),
   });
   pool.on('error', (error: Error & { code?: string }) => {
     // 57P01: the server is shutting down (expected when the embedded PostgreSQL stops).

@@ -1,4 +1,24 @@
 import type pg from 'pg';
+import { isDependencyFailure } from '../../errors/dependency-failure.js';
+
+/**
+ * Ends a transaction that failed and gives its client back. When the failure was the
+ * connection's (a timeout, a lost server), a ROLLBACK would only wait out another timeout:
+ * the client is destroyed instead, and the server rolls back when it goes. Otherwise the
+ * transaction is rolled back and the healthy client returned to the pool.
+ */
+export async function abandon(client: pg.PoolClient, error: unknown): Promise<void> {
+  if (isDependencyFailure(error)) {
+    client.release(error instanceof Error ? error : true);
+    return;
+  }
+  try {
+    await client.query('rollback');
+    client.release();
+  } catch (rollbackError) {
+    client.release(rollbackError instanceof Error ? rollbackError : true);
+  }
+}
 
 /** Runs `work` in one transaction on a pooled client: committed if it resolves, rolled back if it throws. */
 export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -7,11 +27,10 @@ export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolCl
     await client.query('begin');
     const result = await work(client);
     await client.query('commit');
+    client.release();
     return result;
   } catch (error) {
-    await client.query('rollback').catch(() => undefined);
+    await abandon(client, error);
     throw error;
-  } finally {
-    client.release();
   }
 }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../../logger.js';
 import type { PubSub } from '../pubsub/pubsub.js';
-import { withTransaction } from '../postgres/transaction.js';
+import { abandon, withTransaction } from '../postgres/transaction.js';
 import { MemoryVectorIndex } from './memory-vector-index.js';
 import {
   assertEmbedding,
@@ -278,11 +278,10 @@ export class PostgresVectorIndex implements VectorIndex {
       }
       await client.query('commit');
       this.applied = Number(newest.rows[0]?.id ?? 0);
-    } catch (error) {
-      await client.query('rollback').catch(() => undefined);
-      throw error;
-    } finally {
       client.release();
+    } catch (error) {
+      await abandon(client, error);
+      throw error;
     }
   }
 
