@@ -211,6 +211,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         objects: stores.objects,
         messages: stores.messages,
         locks: stores.locks,
+        sweepRefreshTokens: () => refreshTokens.sweepExpired(),
         logger,
       },
       config.reconcile,

@@ -113,6 +113,12 @@ export class RefreshTokenService {
     for (const familyId of new Set(result.rows.map((r) => r.family_id))) await this.onRevoked(familyId);
   }
 
+  /** Deletes tokens expired more than a day ago (nothing can use them); returns how many. */
+  async sweepExpired(): Promise<number> {
+    const result = await this.pool.query("delete from refresh_tokens where expires_at < now() - interval '1 day'");
+    return result.rowCount ?? 0;
+  }
+
   /**
    * True when the family was revoked as a whole (logout, reuse, a disabled user), not just
    * rotated: some token of it is revoked without having been replaced.

@@ -141,7 +141,9 @@ export class StreamCloser {
    */
   async commit(sessionId: string, streamId: string): Promise<void> {
     await this.locks
-      .using(`stream:${sessionId}:${streamId}`, 10_000, () => this.commitNow(sessionId, streamId))
+      // Not fenced: the idempotency key already keeps the result to one message, and no
+      // counter is left behind per stream.
+      .using(`stream:${sessionId}:${streamId}`, 10_000, () => this.commitNow(sessionId, streamId), { fenced: false })
       .catch((error: unknown) => this.logger.warn({ err: error, sessionId, streamId }, 'locking a stream failed; the sweep retries'));
   }
 

@@ -23,6 +23,8 @@ export interface ReconcileReport {
   purged: string[];
   /** Objects that no row refers to, removed. */
   removedObjects: string[];
+  /** Refresh tokens expired more than a day ago, deleted. */
+  expiredRefreshTokens: number;
 }
 
 const RESOURCE = 'reconcile:storage';
@@ -38,7 +40,8 @@ const BATCH = 500;
  * - a document left `deleting` by a node that died mid-delete is removed from every store;
  * - an object under `documents/` whose document has no row, or under `audio/` that no
  *   audio message refers to (an `audio:end` whose commit failed and was never retried),
- *   is removed.
+ *   is removed;
+ * - refresh tokens expired more than a day ago are deleted.
  */
 export class StorageReconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -53,6 +56,8 @@ export class StorageReconciler {
       objects: ObjectStore;
       messages: MessageStore;
       locks: LockManager;
+      /** Deletes refresh tokens expired long ago; returns how many. */
+      sweepRefreshTokens: () => Promise<number>;
       logger: Logger;
     },
     private readonly options: StorageReconcilerOptions,
@@ -75,16 +80,27 @@ export class StorageReconciler {
 
   /** One run, if no other node is running one. */
   async run(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { ran: false, requeued: [], purged: [], removedObjects: [] };
-    const held = await this.deps.locks.using(RESOURCE, 60_000, async () => {
+    const report: ReconcileReport = { ran: false, requeued: [], purged: [], removedObjects: [], expiredRefreshTokens: 0 };
+    const held = await this.deps.locks.using(
+      RESOURCE,
+      60_000,
+      async () => {
       report.ran = true;
       await this.requeue(report);
       await this.purge(report);
       await this.removeOrphans(report);
-    });
-    if (held !== undefined && (report.requeued.length > 0 || report.purged.length > 0 || report.removedObjects.length > 0)) {
+        report.expiredRefreshTokens = await this.deps.sweepRefreshTokens();
+      },
+      { fenced: false },
+    );
+    if (held !== undefined && (report.requeued.length > 0 || report.purged.length > 0 || report.removedObjects.length > 0 || report.expiredRefreshTokens > 0)) {
       this.deps.logger.info(
-        { requeued: report.requeued.length, purged: report.purged.length, removedObjects: report.removedObjects.length },
+        {
+          requeued: report.requeued.length,
+          purged: report.purged.length,
+          removedObjects: report.removedObjects.length,
+          expiredRefreshTokens: report.expiredRefreshTokens,
+        },
         'reconciled storage',
       );
     }

@@ -44,6 +44,7 @@ import type { StreamBuffer } from './streams/stream-buffer.js';
 import type { LockManager } from './locks/lock-manager.js';
 import { MemoryLockManager } from './locks/memory-lock-manager.js';
 import { RedisLockManager } from './locks/redis-lock-manager.js';
+import { fencingFloor } from './locks/fencing.js';
 
 /** One dependency as readiness checks see it. */
 export interface Dependency {
@@ -173,7 +174,8 @@ export async function openStores(config: Config, context: StoreContext): Promise
       pubsub = new MemoryPubSub();
     }
     closers.push(() => pubsub.close());
-    const locks: LockManager = redis === undefined ? new MemoryLockManager() : new RedisLockManager(redis.client);
+    const floor = (resource: string) => fencingFloor(pool, resource);
+    const locks: LockManager = redis === undefined ? new MemoryLockManager(floor) : new RedisLockManager(redis.client, floor);
     const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger, locks);
     closers.push(async () => stopMaintenance());
     const cache: Cache = redis === undefined ? new MemoryCache() : new RedisCache(redis.client);

@@ -119,6 +119,36 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     const answer = await request<RetrieveResult>(socket, 'retrieve', { query: 'astrolabe stars', graphDepth: 0 });
     expect(answer.ok && answer.data.chunks[0]?.documentId).toBe(lostId);
   }, 60_000);
+
+  it('continues a fencing counter Redis lost above what PostgreSQL recorded, and forgets both when the document goes', async () => {
+    const owner = await cluster.user();
+    const done = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm('Quadrants measure angles.', 'q.txt') });
+    const id = done.body['document'].id as string;
+    await eventually(async () => expect(await status(owner.token, id)).toBe('ready'), 20_000);
+    const recorded = async () => (await node(0).stores.pool.query('select token from fencing_tokens where resource = $1', [`document:${id}`])).rows;
+    expect((await recorded()).length).toBe(1);
+    // The document had been locked many times; then Redis loses the counter (expired,
+    // restarted empty), and the document is ingested again.
+    await node(0).stores.pool.query('update fencing_tokens set token = 41 where resource = $1', [`document:${id}`]);
+    await node(0).stores.redis!.client.del(`vh:fence:document:${id}`);
+    await node(0).stores.pool.query("update documents set status = 'processing', updated_at = now() - interval '1 hour' where id = $1", [id]);
+    await eventually(async () => expect(await status(owner.token, id)).toBe('ready'), 30_000);
+    expect(Number((await recorded())[0]?.token)).toBe(42);
+    expect((await call(cluster.urls[1] as string, 'DELETE', `/v1/documents/${id}`, { token: owner.token })).status).toBe(204);
+    expect(await recorded()).toEqual([]);
+    expect(await node(0).stores.redis!.client.exists(`vh:fence:document:${id}`)).toBe(0);
+  }, 60_000);
+
+  it('deletes refresh tokens expired long ago', async () => {
+    const owner = await cluster.user();
+    const pool = node(0).stores.pool;
+    await pool.query(
+      `insert into refresh_tokens (id, user_id, family_id, token_hash, expires_at)
+       values (gen_random_uuid(), $1, gen_random_uuid(), '\\x00', now() - interval '2 days'), (gen_random_uuid(), $1, gen_random_uuid(), '\\x00', now() + interval '1 day')`,
+      [owner.id],
+    );
+    await eventually(async () => expect((await pool.query('select count(*)::int as n from refresh_tokens where user_id = $1', [owner.id])).rows[0].n).toBe(1), 10_000);
+  });
 });
 
 describe('an upload whose enqueue fails (two nodes, one cut off from Redis)', () => {

@@ -9,7 +9,7 @@ import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
 import { withDeadline } from '../../util/timeout.js';
 import type { Logger } from '../../logger.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
-import { acceptFencingToken } from '../../stores/locks/fencing.js';
+import { acceptFencingToken, forgetFencingToken } from '../../stores/locks/fencing.js';
 import { withTransaction } from '../../stores/postgres/transaction.js';
 import type { LockContext, LockManager } from '../../stores/locks/lock-manager.js';
 import { OPAQUE_CONTENT_TYPE, type ObjectStore } from '../../stores/object/object-store.js';
@@ -220,6 +220,9 @@ export class DocumentService {
         await this.options.graph.deleteDocument(id);
         if (document.filePath !== null) await this.options.objects.delete(document.filePath);
         await this.options.documents.delete(id);
+        // Gone for good: its fencing record and counter go too.
+        await forgetFencingToken(this.options.pool, `document:${id}`);
+        await this.options.locks.forget(`document:${id}`);
       });
       if (done !== undefined) return;
       if (Date.now() > deadline) throw new Error(`document ${id} stayed locked by its ingestion`);

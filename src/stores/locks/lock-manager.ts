@@ -1,7 +1,7 @@
 /** A held lock. */
 export interface HeldLock {
   resource: string;
-  /** Strictly increasing per resource across the cluster: pass it to fenced writes. */
+  /** Strictly increasing per resource across the cluster: pass it to fenced writes (0 when not fenced). */
   fencingToken: number;
   /** Extends the lease by `ttlMs` from now; throws if the lock was lost. */
   extend(ttlMs: number): Promise<void>;
@@ -22,10 +22,28 @@ export interface LockContext {
  */
 export interface LockManager {
   /** Acquires now or returns undefined when another holder has it. */
-  tryAcquire(resource: string, ttlMs: number): Promise<HeldLock | undefined>;
+  tryAcquire(resource: string, ttlMs: number, options?: LockOptions): Promise<HeldLock | undefined>;
   /**
    * Runs `work` holding the lock, extending the lease while it runs; returns undefined
    * without running it when the lock is busy.
    */
-  using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>): Promise<{ result: T } | undefined>;
+  using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>, options?: LockOptions): Promise<{ result: T } | undefined>;
+  /** Forgets a resource's fencing counter (the resource is gone for good). */
+  forget(resource: string): Promise<void>;
 }
+
+/** Options of one acquisition. */
+export interface LockOptions {
+  /**
+   * Give the holder a fencing token (default true). Locks that guard no fenced write pass
+   * false: no counter is kept for their resource.
+   */
+  fenced?: boolean;
+}
+
+/**
+ * The highest fencing token PostgreSQL recorded for a resource (0 when none): a counter
+ * lost from Redis (expired, Redis restarted empty, a restore) continues above it, so a
+ * fenced write is never refused forever.
+ */
+export type FenceFloor = (resource: string) => Promise<number>;

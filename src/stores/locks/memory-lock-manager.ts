@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { HeldLock, LockContext, LockManager } from './lock-manager.js';
+import type { FenceFloor, HeldLock, LockContext, LockManager, LockOptions } from './lock-manager.js';
 import { runWithExtension } from './run-with-extension.js';
 
 /** Locks in process, for the single-node embedded default. */
@@ -7,13 +7,20 @@ export class MemoryLockManager implements LockManager {
   private readonly held = new Map<string, { value: string; expiresAt: number }>();
   private readonly tokens = new Map<string, number>();
 
-  async tryAcquire(resource: string, ttlMs: number): Promise<HeldLock | undefined> {
+  constructor(private readonly fenceFloor: FenceFloor = async () => 0) {}
+
+  async tryAcquire(resource: string, ttlMs: number, options: LockOptions = {}): Promise<HeldLock | undefined> {
     const current = this.held.get(resource);
     if (current !== undefined && current.expiresAt > Date.now()) return undefined;
     const value = randomUUID();
     this.held.set(resource, { value, expiresAt: Date.now() + ttlMs });
-    const fencingToken = (this.tokens.get(resource) ?? 0) + 1;
-    this.tokens.set(resource, fencingToken);
+    let fencingToken = 0;
+    if (options.fenced !== false) {
+      // A restarted node continues above what PostgreSQL recorded.
+      const counted = this.tokens.get(resource) ?? (await this.fenceFloor(resource));
+      fencingToken = counted + 1;
+      this.tokens.set(resource, fencingToken);
+    }
     return {
       resource,
       fencingToken,
@@ -28,8 +35,12 @@ export class MemoryLockManager implements LockManager {
     };
   }
 
-  async using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>): Promise<{ result: T } | undefined> {
-    const lock = await this.tryAcquire(resource, ttlMs);
+  async using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>, options: LockOptions = {}): Promise<{ result: T } | undefined> {
+    const lock = await this.tryAcquire(resource, ttlMs, options);
     return lock === undefined ? undefined : runWithExtension(lock, ttlMs, work);
+  }
+
+  async forget(resource: string): Promise<void> {
+    this.tokens.delete(resource);
   }
 }

@@ -1,23 +1,31 @@
 import { Redlock, ResourceLockedError, ExecutionError } from '@sesamecare-oss/redlock';
 import type { Redis } from 'ioredis';
-import type { HeldLock, LockContext, LockManager } from './lock-manager.js';
+import type { FenceFloor, HeldLock, LockContext, LockManager, LockOptions } from './lock-manager.js';
 import { runWithExtension } from './run-with-extension.js';
+
+/** A fencing counter unused this long goes (it starts again above PostgreSQL's record). */
+const FENCE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 /**
  * Redlock (`@sesamecare-oss/redlock`, the maintained fork) on the cluster's Redis: a lease
  * per resource that only its holder can extend or release; after acquiring, INCR of
- * `vh:fence:<resource>` gives the fencing token.
+ * `vh:fence:<resource>` gives the fencing token. The counter expires after a week unused;
+ * a counter that starts again (expired, or Redis lost it) continues above the highest token
+ * PostgreSQL recorded (`fenceFloor`), so fencing never goes backwards.
  */
 export class RedisLockManager implements LockManager {
   private readonly redlock: Redlock;
 
-  constructor(private readonly redis: Redis) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly fenceFloor: FenceFloor = async () => 0,
+  ) {
     this.redlock = new Redlock([redis], { retryCount: 0, driftFactor: 0.01 });
     // Failed extensions surface through the work's abort signal; keep the emitter quiet.
     this.redlock.on('error', () => undefined);
   }
 
-  async tryAcquire(resource: string, ttlMs: number): Promise<HeldLock | undefined> {
+  async tryAcquire(resource: string, ttlMs: number, options: LockOptions = {}): Promise<HeldLock | undefined> {
     let lock;
     try {
       lock = await this.redlock.acquire([`vh:lock:${resource}`], ttlMs);
@@ -25,7 +33,13 @@ export class RedisLockManager implements LockManager {
       if (error instanceof ResourceLockedError || error instanceof ExecutionError) return undefined;
       throw error;
     }
-    const fencingToken = await this.redis.incr(`vh:fence:${resource}`);
+    let fencingToken = 0;
+    try {
+      if (options.fenced !== false) fencingToken = await this.nextToken(resource);
+    } catch (error) {
+      await lock.release().catch(() => undefined);
+      throw error;
+    }
     let current = lock;
     return {
       resource,
@@ -39,8 +53,23 @@ export class RedisLockManager implements LockManager {
     };
   }
 
-  async using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>): Promise<{ result: T } | undefined> {
-    const lock = await this.tryAcquire(resource, ttlMs);
+  async using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>, options: LockOptions = {}): Promise<{ result: T } | undefined> {
+    const lock = await this.tryAcquire(resource, ttlMs, options);
     return lock === undefined ? undefined : runWithExtension(lock, ttlMs, work);
+  }
+
+  async forget(resource: string): Promise<void> {
+    await this.redis.del(`vh:fence:${resource}`);
+  }
+
+  /** INCR, seeded from PostgreSQL's record when the counter starts again; only the holder calls it. */
+  private async nextToken(resource: string): Promise<number> {
+    const key = `vh:fence:${resource}`;
+    const [[, counted]] = (await this.redis.multi().incr(key).pexpire(key, FENCE_TTL_MS).exec()) as [[Error | null, number]];
+    if (counted !== 1) return counted;
+    const floor = await this.fenceFloor(resource);
+    if (floor < 1) return 1;
+    await this.redis.set(key, floor + 1, 'PX', FENCE_TTL_MS);
+    return floor + 1;
   }
 }
