@@ -71,6 +71,8 @@ export const LIFTED_LIMITS = {
   RATE_LIMIT_AUDIO_START: '1000000/1s',
   RATE_LIMIT_AUDIO_END: '1000000/1s',
   RATE_LIMIT_AUDIO_URL: '1000000/1s',
+  // Tests that are not about it send bursts larger than a real client's.
+  SOCKET_MAX_IN_FLIGHT: '10000',
 };
 
 export const TEST_JWT_SECRET = 'test-only-jwt-secret-0123456789abcdef';

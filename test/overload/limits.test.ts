@@ -119,16 +119,23 @@ describe('every event and route is limited (two nodes sharing the windows)', () 
 
 describe('accounts cannot be mass-created or sprayed (two nodes)', () => {
   let cluster: TestCluster;
+  // The windows are per client address and live in Redis: this run's requests come from an
+  // address of their own (forwarded by a trusted proxy), so no other run shares them.
+  const client = `198.18.${Math.floor(Math.random() * 256)}.${Math.floor(Math.random() * 254) + 1}`;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start(2, EVENT_LIMITS);
+    cluster = await TestCluster.start(2, { ...EVENT_LIMITS, TRUST_PROXY: 'loopback' });
   });
   afterAll(() => cluster?.stop());
 
-  const register = (node: number) =>
-    call(cluster.urls[node] as string, 'POST', '/v1/auth/register', { body: { email: `${randomUUID()}@example.test`, username: 'u', password: 'long enough password' } });
-  const login = (node: number, email = `${randomUUID()}@example.test`) =>
-    call(cluster.urls[node] as string, 'POST', '/v1/auth/login', { body: { email, password: 'wrong password here' } });
+  const post = (node: number, path: string, body: unknown) =>
+    fetch(`${cluster.urls[node]}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': client },
+      body: JSON.stringify(body),
+    }).then(async (response) => ({ status: response.status, body: await response.text() }));
+  const register = (node: number) => post(node, '/v1/auth/register', { email: `${randomUUID()}@example.test`, username: 'u', password: 'long enough password' });
+  const login = (node: number, email = `${randomUUID()}@example.test`) => post(node, '/v1/auth/login', { email, password: 'wrong password here' });
 
   it('limits registrations per IP, and logins per IP across all emails (password spraying)', async () => {
     const registrations = [];

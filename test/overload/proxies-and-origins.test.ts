@@ -15,12 +15,17 @@ async function handshake(url: string, token: string, headers: Record<string, str
   return outcome;
 }
 
+// Connection windows live in Redis per address and rule: each run gets addresses and a
+// window length of its own, so runs never share them.
+const octet = () => Math.floor(Math.random() * 254) + 1;
+const uniqueWindow = () => `2/${60_000 + Math.floor(Math.random() * 10_000)}`;
+
 describe('client addresses behind a trusted proxy (two nodes, each behind an HTTP proxy)', () => {
   let cluster: TestCluster;
   const proxies: HttpProxy[] = [];
 
   beforeAll(async () => {
-    cluster = await TestCluster.start(2, { TRUST_PROXY: 'loopback', RATE_LIMIT_CONNECTIONS: '2/60s' });
+    cluster = await TestCluster.start(2, { TRUST_PROXY: 'loopback', RATE_LIMIT_CONNECTIONS: uniqueWindow() });
     for (const url of cluster.urls) proxies.push(await HttpProxy.start({ host: '127.0.0.1', port: Number(new URL(url).port) }));
   });
   afterAll(async () => {
@@ -32,11 +37,11 @@ describe('client addresses behind a trusted proxy (two nodes, each behind an HTT
 
   it('limits connections by the address the proxy forwarded, across both nodes', async () => {
     const user = await cluster.user();
-    const client = { 'x-test-client': '203.0.113.7' };
+    const client = { 'x-test-client': `203.0.113.${octet()}` };
     expect(await handshake(through(0), user.token, client)).toBe('connected');
     expect(await handshake(through(1), user.token, client)).toBe('connected');
     expect(await handshake(through(0), user.token, client)).toBe('rate_limited');
-    expect(await handshake(through(1), user.token, { 'x-test-client': '203.0.113.8' })).toBe('connected');
+    expect(await handshake(through(1), user.token, { 'x-test-client': `198.51.100.${octet()}` })).toBe('connected');
   });
 
   it('records the forwarded address in the audit log', async () => {
@@ -56,7 +61,7 @@ describe('client addresses behind a trusted proxy (two nodes, each behind an HTT
 describe('X-Forwarded-For from an untrusted peer is ignored (no TRUST_PROXY)', () => {
   let cluster: TestCluster;
   beforeAll(async () => {
-    cluster = await TestCluster.start(1, { RATE_LIMIT_CONNECTIONS: '2/60s' });
+    cluster = await TestCluster.start(1, { RATE_LIMIT_CONNECTIONS: uniqueWindow() });
   });
   afterAll(() => cluster?.stop());
 
