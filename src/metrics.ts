@@ -59,12 +59,9 @@ export class Metrics {
   relayPendingCount: () => number = () => 0;
 
   /** Committed messages that arrived out of order and wait for a gap to be filled. */
-  readonly relayPending: Gauge = new Gauge({
-    name: 'voicehelper_relay_pending_messages',
-    help: 'Messages waiting on this node for an earlier seq before delivery',
-    registers: [this.registry],
-    collect: (): void => this.relayPending.set(this.relayPendingCount()),
-  });
+  readonly relayPending = this.readGauge('voicehelper_relay_pending_messages', 'Messages waiting on this node for an earlier seq before delivery', () =>
+    this.relayPendingCount(),
+  );
 
   /** 1 when a dependency answered its last readiness probe, 0 otherwise. */
   readonly dependencyUp = new Gauge({
@@ -100,12 +97,9 @@ export class Metrics {
   audioBufferedCount: () => number = () => 0;
 
   /** Audio bytes held in memory by open streams on this node. */
-  readonly audioBuffered: Gauge = new Gauge({
-    name: 'voicehelper_audio_buffered_bytes',
-    help: 'Audio bytes held in memory by open audio streams on this node',
-    registers: [this.registry],
-    collect: (): void => this.audioBuffered.set(this.audioBufferedCount()),
-  });
+  readonly audioBuffered = this.readGauge('voicehelper_audio_buffered_bytes', 'Audio bytes held in memory by open audio streams on this node', () =>
+    this.audioBufferedCount(),
+  );
 
   /** Requests refused by a rate limit. */
   readonly rateLimited = new Counter({
@@ -114,6 +108,12 @@ export class Metrics {
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });
+
+  /** A gauge whose value is read from the node when metrics are scraped. */
+  private readGauge(name: string, help: string, read: () => number): Gauge {
+    const gauge: Gauge = new Gauge({ name, help, registers: [this.registry], collect: (): void => gauge.set(read()) });
+    return gauge;
+  }
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
