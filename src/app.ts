@@ -145,7 +145,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       draining: () => draining,
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
-    const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit);
+    const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit, stores.pubsub);
+    await sessions.start();
     const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, logger);
     await directory.start();
     const auth = new Authenticator(tokens, directory, families, (userId) => limits.check('http', userId));
@@ -396,6 +397,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           stopSlowConsumerWatch();
           reconciler.stop();
           await step('user directory', () => directory.stop());
+          await step('sessions', () => sessions.stop());
           await step('disconnector', () => disconnector.detach());
           await step('rate limits', () => limits.stop());
           await step('ingestion queue', () => queue.close());

@@ -2,6 +2,7 @@ import type { JsonObject, Session, SessionStatus } from '../../protocol/models.j
 import type { Role } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 import type { Cache } from '../stores/cache/cache.js';
+import type { PubSub } from '../stores/pubsub/pubsub.js';
 import type { AuditLog } from '../stores/postgres/repositories/audit.js';
 import type { SessionChanges, SessionRepository } from '../stores/postgres/repositories/sessions.js';
 
@@ -15,6 +16,10 @@ export interface Caller {
 /** Live session state cached for 24 h (the seed's TTL). */
 const SESSION_TTL_SECONDS = 24 * 60 * 60;
 const cacheKey = (id: string) => `vh:session:${id}`;
+/** How long a node keeps a session in its own memory; a change reaches it over pub/sub sooner. */
+const LOCAL_TTL_MS = 60_000;
+const LOCAL_MAX = 100_000;
+const CHANNEL = 'vh:session-changed';
 
 /** True when the caller may read and write the session: its owner, a service or an admin. */
 export function canAccess(caller: Caller, session: Pick<Session, 'userId'>): boolean {
@@ -22,26 +27,47 @@ export function canAccess(caller: Caller, session: Pick<Session, 'userId'>): boo
 }
 
 /**
- * Sessions with ownership rules and a cache-aside copy in Redis, used on hot paths for
- * access checks. The copy is dropped on every update; PostgreSQL stays the source of truth
- * (`lastSeq` and `updatedAt` are always read from there where they matter).
+ * Sessions with ownership rules and cache-aside copies, used on hot paths for access
+ * checks: in this node's memory for a minute, and in Redis for 24 h. An update drops both
+ * on every node (pub/sub); the owner, which access depends on, never changes. PostgreSQL
+ * stays the source of truth (`lastSeq` and `updatedAt` are read from there where they
+ * matter).
  */
 export class SessionService {
+  private readonly local = new Map<string, { session: Session; expiresAt: number }>();
+  private unsubscribe: (() => Promise<void>) | undefined;
+
   constructor(
     private readonly repo: SessionRepository,
     private readonly cache: Cache,
     private readonly audit: AuditLog,
+    private readonly pubsub?: PubSub,
   ) {}
+
+  /** Follows the updates announced by every node. */
+  async start(): Promise<void> {
+    this.unsubscribe = await this.pubsub?.subscribe(CHANNEL, (id) => this.local.delete(id));
+  }
+
+  async stop(): Promise<void> {
+    await this.unsubscribe?.().catch(() => undefined);
+  }
 
   async create(caller: Caller, input: { title?: string; context?: JsonObject; metadata?: JsonObject }): Promise<Session> {
     const session = await this.repo.create({ userId: caller.userId, ...input });
+    this.keep(session);
     await this.cache.set(cacheKey(session.id), JSON.stringify(session), SESSION_TTL_SECONDS).catch(() => undefined);
     await this.audit.record(caller, { action: 'session.create', resourceType: 'session', resourceId: session.id });
     return session;
   }
 
-  /** For access checks: the cached copy when there is one. NOT_FOUND / FORBIDDEN otherwise. */
+  /**
+   * For access checks: a cached copy when there is one (its `lastSeq` may lag), else
+   * PostgreSQL. NOT_FOUND / FORBIDDEN otherwise.
+   */
   async authorize(caller: Caller, sessionId: string): Promise<Session> {
+    const held = this.local.get(sessionId);
+    if (held !== undefined && held.expiresAt > Date.now()) return this.check(caller, held.session);
     let session: Session | undefined;
     const cached = await this.cache.get(cacheKey(sessionId)).catch(() => undefined);
     if (cached !== undefined) session = JSON.parse(cached) as Session;
@@ -49,6 +75,7 @@ export class SessionService {
       session = await this.repo.get(sessionId);
       if (session !== undefined) await this.cache.set(cacheKey(sessionId), JSON.stringify(session), SESSION_TTL_SECONDS).catch(() => undefined);
     }
+    if (session !== undefined) this.keep(session);
     return this.check(caller, session);
   }
 
@@ -64,7 +91,9 @@ export class SessionService {
   async update(caller: Caller, sessionId: string, changes: SessionChanges): Promise<Session> {
     await this.getFresh(caller, sessionId);
     const session = await this.repo.update(sessionId, changes);
+    this.local.delete(sessionId);
     await this.cache.del(cacheKey(sessionId)).catch(() => undefined);
+    await this.pubsub?.publish(CHANNEL, sessionId).catch(() => undefined);
     await this.audit.record(caller, {
       action: 'session.update',
       resourceType: 'session',
@@ -72,6 +101,15 @@ export class SessionService {
       details: { fields: Object.keys(changes).filter((k) => changes[k as keyof SessionChanges] !== undefined) },
     });
     return session;
+  }
+
+  private keep(session: Session): void {
+    this.local.delete(session.id);
+    this.local.set(session.id, { session, expiresAt: Date.now() + LOCAL_TTL_MS });
+    if (this.local.size > LOCAL_MAX) {
+      const oldest = this.local.keys().next().value;
+      if (oldest !== undefined) this.local.delete(oldest);
+    }
   }
 
   private check(caller: Caller, session: Session | undefined): Session {

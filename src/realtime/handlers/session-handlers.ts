@@ -53,11 +53,17 @@ async function joinSocket(
   }
   const alreadyJoined = context.relay.isJoined(socket, sessionId);
   const snapshot = await context.relay.join(socket, sessionId, async () => {
-    const session: Session = await context.sessions.getFresh(caller, sessionId);
-    const fetched =
-      sinceSeq === undefined
+    // The session as cached (access never depends on what may lag in it); its lastSeq is
+    // raised to what this join learns. PostgreSQL is read only for messages the client
+    // lacks: a node that follows the session knows when there are none.
+    const known = context.relay.lastSeqOf(sessionId);
+    const upToDate = known !== undefined && (sinceSeq === undefined ? known === 0 : sinceSeq >= known);
+    const fetched = upToDate
+      ? { messages: [], hasMore: false }
+      : sinceSeq === undefined
         ? await context.messages.pageBefore(sessionId, undefined, RECENT_LIMIT)
         : await context.messages.since(sessionId, sinceSeq, CATCH_UP_LIMIT);
+    const session: Session = { ...cached, lastSeq: Math.max(cached.lastSeq, known ?? 0, fetched.messages[fetched.messages.length - 1]?.seq ?? 0) };
     const { messages, cut } = sinceSeq === undefined ? { messages: fetched.messages, cut: false } : cutToBytes(fetched.messages, JOIN_PAGE_BYTES);
     const page = { messages, hasMore: fetched.hasMore || cut };
     const lastReturned = page.messages[page.messages.length - 1]?.seq ?? 0;

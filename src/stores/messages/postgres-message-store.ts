@@ -2,7 +2,6 @@ import { uuidv7 } from '../../util/uuid-v7.js';
 import type pg from 'pg';
 import type { ContentType, JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
-import { abandon } from '../postgres/transaction.js';
 import { GroupCommitter, type GroupCommitOptions, type ItemResult } from '../postgres/group-commit.js';
 import type { AppendInput, AppendResult, MessagePage, MessageStore } from './message-store.js';
 import { isUuid, validateAppend, type MessageLimits } from './validate-message.js';
@@ -26,6 +25,12 @@ interface MessageRow {
   created_at: Date;
   tokens_used: number | null;
   processing_time_ms: number | null;
+}
+
+/** One row of `vh_append_messages`; see migration 0011. */
+interface AppendRow extends MessageRow {
+  ord: number;
+  outcome: 'n' | 'd' | 'c' | 'm';
 }
 
 const COLUMNS =
@@ -52,9 +57,10 @@ export function toMessage(row: MessageRow): Message {
 
 /**
  * Messages in the partitioned `messages` table. Appends go through group commit: one
- * transaction per batch locks the batch's sessions in id order (so concurrent batches on
- * any node cannot deadlock), finds resends by (session_id, client_msg_id, sender_id) under
- * those locks, assigns the next seqs, inserts the new rows and advances `sessions.last_seq`.
+ * statement per batch (`vh_append_messages`, in auto-commit) locks the batch's sessions in
+ * id order (so concurrent batches on any node cannot deadlock), finds resends by
+ * (session_id, client_msg_id, sender_id) under those locks, assigns the next seqs, inserts
+ * the new rows and advances `sessions.last_seq`.
  * Because every writer of a session holds its row lock while it checks and inserts, seqs
  * are gap-free and a sender's clientMsgId is stored once per session across all
  * partitions. (Rows from before migration 0007 have no sender and match any sender.)
@@ -137,130 +143,69 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   /** One transaction for a whole batch; returns one result per input, in order. */
+  /**
+   * One round trip for a whole batch: `vh_append_messages` (migration 0011) locks the
+   * batch's sessions in id order, finds resends, assigns seqs, inserts and advances
+   * `last_seq` in one statement, in auto-commit. Returns one result per input, in order.
+   */
   private async commitBatch(items: AppendInput[]): Promise<ItemResult<AppendResult>[]> {
-    const sessionIds = [...new Set(items.map((i) => i.sessionId))].sort();
-    const client = await this.pool.connect();
-    try {
-      await client.query('begin');
-      const locked = await client.query<{ id: string; last_seq: string; created_at: Date }>(
-        'select id, last_seq, created_at from sessions where id = any($1::uuid[]) order by id for update',
-        [sessionIds],
+    const ids = items.map(() => uuidv7());
+    const result = await this.pool.query<AppendRow>(
+      'select * from vh_append_messages($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::int[], $10::int[])',
+      [
+        items.map((i) => i.sessionId),
+        items.map((i) => i.senderId),
+        items.map((i) => i.clientMsgId),
+        ids,
+        items.map((i) => i.role),
+        items.map((i) => i.content),
+        items.map((i) => i.contentType),
+        items.map((i) => JSON.stringify(i.metadata)),
+        items.map((i) => i.tokensUsed ?? null),
+        items.map((i) => i.processingTimeMs ?? null),
+      ],
+    );
+    const rows = new Map(result.rows.map((row) => [row.ord, row]));
+    // A new message is built from what was sent: large contents do not travel twice.
+    const created = new Map<string, Message>();
+    items.forEach((input, i) => {
+      const row = rows.get(i + 1);
+      if (row?.outcome !== 'n') return;
+      created.set(
+        row.id,
+        toMessage({
+          id: row.id,
+          session_id: input.sessionId,
+          seq: row.seq,
+          role: input.role,
+          content: input.content,
+          content_type: input.contentType,
+          metadata: input.metadata,
+          client_msg_id: input.clientMsgId,
+          sender_id: input.senderId,
+          created_at: row.created_at,
+          tokens_used: input.tokensUsed ?? null,
+          processing_time_ms: input.processingTimeMs ?? null,
+        }),
       );
-      const sessions = new Map(locked.rows.map((r) => [r.id, { lastSeq: Number(r.last_seq), createdAt: r.created_at }]));
-
-      const known = items.filter((i) => sessions.has(i.sessionId));
-      const existing = new Map<string, Message>();
-      if (known.length > 0) {
-        const oldest = new Date(Math.min(...[...sessions.values()].map((s) => s.createdAt.getTime())));
-        const found = await client.query<MessageRow & { key_sender: string }>(
-          `select ${COLUMNS.split(', ').map((c) => `m.${c}`).join(', ')}, k.sender_id as key_sender
-             from unnest($1::uuid[], $2::text[], $3::uuid[]) as k(session_id, client_msg_id, sender_id)
-             cross join lateral (
-               select * from messages
-                where session_id = k.session_id and client_msg_id = k.client_msg_id
-                  and (sender_id = k.sender_id or sender_id is null) and created_at >= $4
-                order by sender_id nulls last
-                limit 1
-             ) m`,
-          [known.map((i) => i.sessionId), known.map((i) => i.clientMsgId), known.map((i) => i.senderId), oldest],
-        );
-        for (const row of found.rows) existing.set(idempotencyKey(row.session_id, row.key_sender, row.client_msg_id as string), toMessage(row));
-      }
-
-      // Decide each item: unknown session, resend of a committed message, a second copy
-      // within this batch, or a new row with the session's next seq.
-      type Plan =
-        | { kind: 'missing' }
-        | { kind: 'committed'; message: Message }
-        | { kind: 'new'; id: string; duplicate: boolean };
-      const plans: Plan[] = [];
-      const rows: { id: string; seq: number; input: AppendInput }[] = [];
-      const idInBatch = new Map<string, string>();
-      for (const input of items) {
-        const session = sessions.get(input.sessionId);
-        const key = idempotencyKey(input.sessionId, input.senderId, input.clientMsgId);
-        const committed = existing.get(key);
-        const earlier = idInBatch.get(key);
-        if (session === undefined) plans.push({ kind: 'missing' });
-        else if (committed !== undefined) plans.push({ kind: 'committed', message: committed });
-        else if (earlier !== undefined) plans.push({ kind: 'new', id: earlier, duplicate: true });
-        else {
-          session.lastSeq += 1;
-          const id = uuidv7();
-          idInBatch.set(key, id);
-          rows.push({ id, seq: session.lastSeq, input });
-          plans.push({ kind: 'new', id, duplicate: false });
+    });
+    return items.map((input, i): ItemResult<AppendResult> => {
+      const row = rows.get(i + 1);
+      switch (row?.outcome) {
+        case 'n':
+        case 'd': {
+          const message = created.get(row.id);
+          if (message === undefined) return { ok: false, error: new AppError('INTERNAL', { message: 'inserted row missing' }) };
+          return { ok: true, value: { message, duplicate: row.outcome === 'd' } };
         }
+        case 'c':
+          return { ok: true, value: { message: toMessage({ ...row, session_id: input.sessionId } as MessageRow), duplicate: true } };
+        case 'm':
+          return { ok: false, error: new AppError('NOT_FOUND', { message: 'session not found' }) };
+        default:
+          return { ok: false, error: new AppError('INTERNAL', { message: 'the batch returned no row for a message' }) };
       }
-
-      const inserted = new Map<string, Message>();
-      if (rows.length > 0) {
-        const result = await client.query<{ id: string; created_at: Date }>(
-          `insert into messages (id, session_id, seq, role, content, content_type, metadata, client_msg_id, tokens_used, processing_time_ms, sender_id)
-           select * from unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[], $9::int[], $10::int[], $11::uuid[])
-           returning id, created_at`,
-          [
-            rows.map((r) => r.id),
-            rows.map((r) => r.input.sessionId),
-            rows.map((r) => r.seq),
-            rows.map((r) => r.input.role),
-            rows.map((r) => r.input.content),
-            rows.map((r) => r.input.contentType),
-            rows.map((r) => JSON.stringify(r.input.metadata)),
-            rows.map((r) => r.input.clientMsgId),
-            rows.map((r) => r.input.tokensUsed ?? null),
-            rows.map((r) => r.input.processingTimeMs ?? null),
-            rows.map((r) => r.input.senderId),
-          ],
-        );
-        // Only id and created_at come back: the rest is what was sent, so large contents
-        // do not travel twice.
-        const createdAt = new Map(result.rows.map((row) => [row.id, row.created_at]));
-        for (const row of rows) {
-          inserted.set(
-            row.id,
-            toMessage({
-              id: row.id,
-              session_id: row.input.sessionId,
-              seq: String(row.seq),
-              role: row.input.role,
-              content: row.input.content,
-              content_type: row.input.contentType,
-              metadata: row.input.metadata,
-              client_msg_id: row.input.clientMsgId,
-              sender_id: row.input.senderId,
-              created_at: createdAt.get(row.id) as Date,
-              tokens_used: row.input.tokensUsed ?? null,
-              processing_time_ms: row.input.processingTimeMs ?? null,
-            }),
-          );
-        }
-        const advanced = [...sessions.entries()];
-        await client.query(
-          `update sessions s set last_seq = u.last_seq, updated_at = now()
-             from unnest($1::uuid[], $2::bigint[]) as u(id, last_seq)
-            where s.id = u.id and s.last_seq <> u.last_seq`,
-          [advanced.map(([id]) => id), advanced.map(([, s]) => s.lastSeq)],
-        );
-      }
-      await client.query('commit');
-      client.release();
-
-      return plans.map((plan): ItemResult<AppendResult> => {
-        if (plan.kind === 'missing') return { ok: false, error: new AppError('NOT_FOUND', { message: 'session not found' }) };
-        if (plan.kind === 'committed') return { ok: true, value: { message: plan.message, duplicate: true } };
-        const message = inserted.get(plan.id);
-        if (message === undefined) return { ok: false, error: new AppError('INTERNAL', { message: 'inserted row missing' }) };
-        return { ok: true, value: { message, duplicate: plan.duplicate } };
-      });
-    } catch (error) {
-      await abandon(client, error);
-      throw error;
-    }
+    });
   }
 }
 
-/** One sender's idempotency key in one session. */
-function idempotencyKey(sessionId: string, senderId: string, clientMsgId: string): string {
-  return `${sessionId}\u0000${senderId}\u0000${clientMsgId}`;
-}

@@ -1,0 +1,117 @@
+-- One round trip per group-commit batch: vh_append_messages does what the message store did
+-- in six statements (begin, lock the sessions, find resends, insert, advance last_seq,
+-- commit), called as one statement in auto-commit.
+--
+-- Inputs are parallel arrays, one element per message of the batch, in the batch's order;
+-- ids are made by the caller (UUIDv7). One row comes back per input element (`ord`, 1-based):
+--   'n' new: stored with `seq`; `created_at` is the statement's time
+--   'd' the same (session, sender, clientMsgId) earlier in this batch: `id` is that one's
+--   'c' committed before: every column of that message
+--   'm' no such session
+-- The sessions are locked in id order first (concurrent batches on any node cannot
+-- deadlock), then the rest runs as one statement whose snapshot is taken after the locks,
+-- so it sees every message committed by the writers it waited for. A clientMsgId is the
+-- sender's own; rows written before migration 0007 have no sender and match any sender.
+create or replace function vh_append_messages(
+  p_session_ids uuid[],
+  p_sender_ids uuid[],
+  p_client_msg_ids text[],
+  p_ids uuid[],
+  p_roles text[],
+  p_contents text[],
+  p_content_types text[],
+  p_metadata jsonb[],
+  p_tokens int[],
+  p_processing int[]
+) returns table (
+  ord int,
+  outcome text,
+  id uuid,
+  seq bigint,
+  created_at timestamptz,
+  role text,
+  content text,
+  content_type text,
+  metadata jsonb,
+  client_msg_id text,
+  sender_id uuid,
+  tokens_used int,
+  processing_time_ms int
+)
+language plpgsql
+volatile
+as $$
+#variable_conflict use_column
+begin
+  perform 1 from sessions s where s.id = any(p_session_ids) order by s.id for update;
+  return query
+  with input as (
+    select u.ord::int as ord, u.session_id, u.sender_id, u.client_msg_id, u.id, u.role, u.content,
+           u.content_type, u.metadata, u.tokens, u.processing
+      from unnest(p_session_ids, p_sender_ids, p_client_msg_ids, p_ids, p_roles, p_contents,
+                  p_content_types, p_metadata, p_tokens, p_processing)
+           with ordinality as u(session_id, sender_id, client_msg_id, id, role, content, content_type,
+                                metadata, tokens, processing, ord)
+  ),
+  known as (
+    select s.id, s.last_seq, s.created_at from sessions s where s.id = any(p_session_ids)
+  ),
+  earlier as (
+    select i.ord, m.id, m.seq, m.created_at, m.role::text as role, m.content, m.content_type::text as content_type,
+           m.metadata, m.client_msg_id::text as client_msg_id, m.sender_id, m.tokens_used, m.processing_time_ms
+      from input i
+      join known k on k.id = i.session_id
+      cross join lateral (
+        select * from messages m
+         where m.session_id = i.session_id and m.client_msg_id = i.client_msg_id
+           and (m.sender_id = i.sender_id or m.sender_id is null) and m.created_at >= k.created_at
+         order by m.sender_id nulls last
+         limit 1
+      ) m
+  ),
+  fresh as (
+    select i.*, first_value(i.id) over same_key as first_id, row_number() over same_key as occurrence
+      from input i
+      join known k on k.id = i.session_id
+     where not exists (select 1 from earlier e where e.ord = i.ord)
+    window same_key as (partition by i.session_id, i.sender_id, i.client_msg_id order by i.ord)
+  ),
+  numbered as (
+    select f.*, k.last_seq + row_number() over (partition by f.session_id order by f.ord) as new_seq
+      from fresh f
+      join known k on k.id = f.session_id
+     where f.occurrence = 1
+  ),
+  inserted as (
+    insert into messages (id, session_id, seq, role, content, content_type, metadata, client_msg_id,
+                          tokens_used, processing_time_ms, sender_id)
+    select n.id, n.session_id, n.new_seq, n.role, n.content, n.content_type, n.metadata, n.client_msg_id,
+           n.tokens, n.processing, n.sender_id
+      from numbered n
+    returning 1
+  ),
+  advanced as (
+    update sessions s set last_seq = x.last_seq, updated_at = now()
+      from (select n.session_id, max(n.new_seq) as last_seq from numbered n group by n.session_id) x
+     where s.id = x.session_id
+    returning 1
+  )
+  select n.ord, 'n'::text, n.id, n.new_seq, now(), null::text, null::text, null::text, null::jsonb,
+         null::text, null::uuid, null::int, null::int
+    from numbered n
+  union all
+  select f.ord, 'd'::text, f.first_id, null::bigint, null::timestamptz, null::text, null::text, null::text,
+         null::jsonb, null::text, null::uuid, null::int, null::int
+    from fresh f where f.occurrence > 1
+  union all
+  select e.ord, 'c'::text, e.id, e.seq, e.created_at, e.role, e.content, e.content_type, e.metadata,
+         e.client_msg_id, e.sender_id, e.tokens_used, e.processing_time_ms
+    from earlier e
+  union all
+  select i.ord, 'm'::text, null::uuid, null::bigint, null::timestamptz, null::text, null::text, null::text,
+         null::jsonb, null::text, null::uuid, null::int, null::int
+    from input i where not exists (select 1 from known k where k.id = i.session_id);
+  -- (The insert and the update run although nothing reads them: PostgreSQL executes every
+  -- data-modifying WITH query to completion.)
+end;
+$$;
