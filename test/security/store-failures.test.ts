@@ -38,7 +38,9 @@ describe('store failures outside message:send answer UNAVAILABLE (two nodes, one
 
   it('with PostgreSQL cut off: session events, history and HTTP history are UNAVAILABLE, and work again after', async () => {
     const { token, socket, sessionId } = await setup();
-    const other = await cluster.session(socket, 'other');
+    // A session this node neither follows nor holds in memory: joining it needs PostgreSQL.
+    const owner = (await cluster.nodes[1]!.stores.db.sessions.get(sessionId))?.userId as string;
+    const other = (await cluster.nodes[0]!.stores.db.sessions.create({ userId: owner, title: 'other' })).id;
     await postgres.down();
     try {
       const events = [
