@@ -40,9 +40,44 @@ create or replace function vh_append_messages(
 )
 language plpgsql
 volatile
+-- Planned once per connection: a custom plan per call would cost more than the work.
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
+declare
+  v_last_seq bigint;
+  v_created timestamptz;
+  v_found messages%rowtype;
 begin
+  -- A batch of one (a lone message, the common case below saturation): plain statements.
+  if cardinality(p_session_ids) = 1 then
+    select s.last_seq, s.created_at into v_last_seq, v_created from sessions s where s.id = p_session_ids[1] for update;
+    if not found then
+      return query select 1, 'm'::text, null::uuid, null::bigint, null::timestamptz, null::text, null::text, null::text,
+                          null::jsonb, null::text, null::uuid, null::int, null::int;
+      return;
+    end if;
+    select m.* into v_found from messages m
+     where m.session_id = p_session_ids[1] and m.client_msg_id = p_client_msg_ids[1]
+       and (m.sender_id = p_sender_ids[1] or m.sender_id is null) and m.created_at >= v_created
+     order by m.sender_id nulls last
+     limit 1;
+    if found then
+      return query select 1, 'c'::text, v_found.id, v_found.seq, v_found.created_at, v_found.role::text, v_found.content,
+                          v_found.content_type::text, v_found.metadata, v_found.client_msg_id::text, v_found.sender_id,
+                          v_found.tokens_used, v_found.processing_time_ms;
+      return;
+    end if;
+    insert into messages (id, session_id, seq, role, content, content_type, metadata, client_msg_id,
+                          tokens_used, processing_time_ms, sender_id)
+    values (p_ids[1], p_session_ids[1], v_last_seq + 1, p_roles[1], p_contents[1], p_content_types[1], p_metadata[1],
+            p_client_msg_ids[1], p_tokens[1], p_processing[1], p_sender_ids[1]);
+    update sessions s set last_seq = v_last_seq + 1, updated_at = now() where s.id = p_session_ids[1];
+    return query select 1, 'n'::text, p_ids[1], v_last_seq + 1, now(), null::text, null::text, null::text, null::jsonb,
+                        null::text, null::uuid, null::int, null::int;
+    return;
+  end if;
+
   perform 1 from sessions s where s.id = any(p_session_ids) order by s.id for update;
   return query
   with input as (
