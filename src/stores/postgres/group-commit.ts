@@ -41,6 +41,7 @@ export class GroupCommitter<T, R> {
   private queue: Pending<T, R>[] = [];
   private inFlight = 0;
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
   private batches = 0;
@@ -108,8 +109,14 @@ export class GroupCommitter<T, R> {
   private schedule(): void {
     if (this.inFlight >= this.options.maxInFlight) return; // a finishing batch dispatches
     if (this.queue.length >= this.options.maxBatch || this.inFlight === 0) {
-      // Next macrotask, so that items submitted in the same turn share the batch.
-      if (this.timer === undefined) this.timer = setTimeout(() => this.dispatch(), 0);
+      // After this turn of the event loop, so that items submitted in the same turn share
+      // the batch (setImmediate: a zero setTimeout would wait a whole millisecond).
+      if (this.immediate === undefined && this.timer === undefined) {
+        this.immediate = setImmediate(() => {
+          this.immediate = undefined;
+          this.dispatch();
+        });
+      }
       return;
     }
     if (this.timer === undefined) this.timer = setTimeout(() => this.dispatch(), this.options.maxWaitMs);
@@ -118,6 +125,8 @@ export class GroupCommitter<T, R> {
   private dispatch(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
       const batch = this.queue.splice(0, this.options.maxBatch);
       this.inFlight++;
