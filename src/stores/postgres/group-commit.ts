@@ -119,7 +119,13 @@ export class GroupCommitter<T, R> {
       }
       return;
     }
-    if (this.timer === undefined) this.timer = setTimeout(() => this.dispatch(), this.options.maxWaitMs);
+    if (this.timer !== undefined || this.immediate !== undefined) return;
+    if (this.options.maxWaitMs === 0) {
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        this.dispatch();
+      });
+    } else this.timer = setTimeout(() => this.dispatch(), this.options.maxWaitMs);
   }
 
   private dispatch(): void {
