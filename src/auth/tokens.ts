@@ -16,9 +16,18 @@ export interface AccessClaims {
 const ISSUER = 'voicehelper';
 const AUDIENCE = 'voicehelper:access';
 
-/** Signs and verifies HS256 access tokens with JWT_SECRET. */
+/** Tokens verified lately, kept until they expire (a reconnect storm presents the same ones). */
+const VERIFIED_MAX = 20_000;
+
+/**
+ * Signs and verifies HS256 access tokens with JWT_SECRET. A token that verified is
+ * remembered (by its exact text, signature included) until it expires, so presenting it
+ * again costs no HMAC: the thousands of sockets a reconnect storm opens with a few tokens
+ * are checked once each.
+ */
 export class TokenService {
   private readonly key: Uint8Array;
+  private readonly verified = new Map<string, { claims: AccessClaims; expiresAt: number }>();
 
   constructor(
     secret: string,
@@ -44,6 +53,11 @@ export class TokenService {
     if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
       throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
     }
+    const known = this.verified.get(token);
+    if (known !== undefined) {
+      if (known.expiresAt > Date.now()) return known.claims;
+      this.verified.delete(token);
+    }
     try {
       const { payload } = await jwtVerify(token, this.key, {
         algorithms: ['HS256'],
@@ -55,7 +69,12 @@ export class TokenService {
       if (typeof payload.sub !== 'string' || !roles.includes(role as Role) || (family !== undefined && typeof family !== 'string')) {
         throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
       }
-      return { userId: payload.sub, role: role as Role, ...(family === undefined ? {} : { family }) };
+      const claims: AccessClaims = { userId: payload.sub, role: role as Role, ...(family === undefined ? {} : { family }) };
+      if (typeof payload.exp === 'number') {
+        if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value as string);
+        this.verified.set(token, { claims, expiresAt: payload.exp * 1000 });
+      }
+      return claims;
     } catch (error) {
       if (error instanceof AppError) throw error;
       if (error instanceof joseErrors.JOSEError) throw new AppError('UNAUTHORIZED', { message: 'unauthorized', cause: error });

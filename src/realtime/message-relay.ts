@@ -75,6 +75,8 @@ const channel = (sessionId: string) => `vh:msg:${sessionId}`;
  */
 export class MessageRelay {
   private readonly feeds = new Map<string, Feed>();
+  /** The sessions each socket follows on this node (so a disconnect need not scan every feed). */
+  private readonly bySocket = new Map<string, Set<string>>();
   private readonly gapTimeoutMs: number;
   private readonly maxPending: number;
   private readonly softLimit: number;
@@ -130,6 +132,12 @@ export class MessageRelay {
     const local: LocalSocket = existing ?? { socket, delivered: 0, joining: [], catchingUp: false };
     local.joining = [];
     feed.sockets.set(socket.id, local);
+    let sessions = this.bySocket.get(socket.id);
+    if (sessions === undefined) {
+      sessions = new Set();
+      this.bySocket.set(socket.id, sessions);
+    }
+    sessions.add(sessionId);
     try {
       await feed.unsubscribe;
       await socket.join(sessionRoom(sessionId));
@@ -172,6 +180,9 @@ export class MessageRelay {
   /** Stops delivering a session to a socket. */
   leave(socket: AppSocket, sessionId: string): void {
     void socket.leave(sessionRoom(sessionId));
+    const sessions = this.bySocket.get(socket.id);
+    sessions?.delete(sessionId);
+    if (sessions?.size === 0) this.bySocket.delete(socket.id);
     const feed = this.feeds.get(sessionId);
     if (feed === undefined) return;
     feed.sockets.delete(socket.id);
@@ -187,7 +198,7 @@ export class MessageRelay {
 
   /** Sessions the socket is joined to on this node. */
   sessionsOf(socket: AppSocket): string[] {
-    return [...this.feeds.values()].filter((f) => f.sockets.has(socket.id)).map((f) => f.sessionId);
+    return [...(this.bySocket.get(socket.id) ?? [])];
   }
 
   async close(): Promise<void> {
@@ -215,6 +226,11 @@ export class MessageRelay {
 
   private drop(feed: Feed): void {
     clearTimeout(feed.gapTimer);
+    for (const socketId of feed.sockets.keys()) {
+      const sessions = this.bySocket.get(socketId);
+      sessions?.delete(feed.sessionId);
+      if (sessions?.size === 0) this.bySocket.delete(socketId);
+    }
     if (this.feeds.get(feed.sessionId) === feed) this.feeds.delete(feed.sessionId);
     feed.unsubscribe.then((unsubscribe) => unsubscribe()).catch(() => undefined);
   }

@@ -1,16 +1,12 @@
-import type { ChainableCommander, Redis } from 'ioredis';
-import { RedisBatcher } from '../redis/batcher.js';
+import type { Redis } from 'ioredis';
 import { defineScript } from '../redis/scripts.js';
 import type { LimitResult, LimitRule, RateLimiter } from './rate-limiter.js';
 
-type LimiterPipeline = ChainableCommander & { slidingWindow(key: string, windowMs: number, limit: number, member: string): ChainableCommander };
+type LimiterClient = Redis & { slidingWindow(key: string, windowMs: number, limit: number, member: string): Promise<[number, number, number]> };
 
-/**
- * The sliding-window log in Redis, one Lua script per check (sliding-window-1.lua); the
- * checks of one event-loop turn go to Redis in one pipeline.
- */
+/** The sliding-window log in Redis, one Lua script per check (sliding-window-1.lua). */
 export class RedisRateLimiter implements RateLimiter {
-  private readonly batcher: RedisBatcher;
+  private readonly redis: LimiterClient;
   private counter = 0;
 
   constructor(
@@ -18,13 +14,15 @@ export class RedisRateLimiter implements RateLimiter {
     private readonly nodeId: string,
   ) {
     defineScript(redis, 'sliding-window-1.lua', 'slidingWindow');
-    this.batcher = new RedisBatcher(redis);
+    this.redis = redis as LimiterClient;
   }
 
   async consume(key: string, rule: LimitRule): Promise<LimitResult> {
-    const member = `${this.nodeId}:${(this.counter = (this.counter + 1) % Number.MAX_SAFE_INTEGER)}`;
-    const [allowed, remaining, retryAfterMs] = await this.batcher.run<[number, number, number]>((pipeline) =>
-      (pipeline as LimiterPipeline).slidingWindow(`vh:rl:${key}`, rule.windowMs, rule.limit, member),
+    const [allowed, remaining, retryAfterMs] = await this.redis.slidingWindow(
+      `vh:rl:${key}`,
+      rule.windowMs,
+      rule.limit,
+      `${this.nodeId}:${(this.counter = (this.counter + 1) % Number.MAX_SAFE_INTEGER)}`,
     );
     return { allowed: allowed === 1, remaining, retryAfterMs };
   }

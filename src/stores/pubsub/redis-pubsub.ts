@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
 import { DependencyTimeoutError } from '../../errors/app-error.js';
 import { withDeadline } from '../../util/timeout.js';
-import { RedisBatcher } from '../redis/batcher.js';
 import type { MessageHandler, PubSub } from './pubsub.js';
 
 /**
@@ -11,22 +10,19 @@ import type { MessageHandler, PubSub } from './pubsub.js';
  */
 export class RedisPubSub implements PubSub {
   private readonly handlers = new Map<string, Set<MessageHandler>>();
-  /** The publishes of one event-loop turn leave in one pipeline. */
-  private readonly batcher: RedisBatcher;
 
   constructor(
     private readonly publisher: Redis,
     private readonly subscriber: Redis,
     private readonly timeoutMs = 2_000,
   ) {
-    this.batcher = new RedisBatcher(publisher);
     subscriber.on('message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
     });
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.batcher.run((pipeline) => pipeline.publish(channel, message));
+    await this.publisher.publish(channel, message);
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
