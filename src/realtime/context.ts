@@ -1,3 +1,4 @@
+import type { PresenceEntry } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
 import type { Caller, SessionService } from '../services/session-service.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
@@ -34,9 +35,13 @@ export function callerOf(socket: AppSocket): Caller {
   return { userId: socket.data.userId, role: socket.data.role, ip: socket.data.ip };
 }
 
-/** Counts a socket in or out of a session's presence and tells the room (every node). */
-export async function changePresence(context: RealtimeContext, socket: AppSocket, sessionId: string, delta: 1 | -1): Promise<void> {
+/**
+ * Counts a socket in or out of a session's presence and tells the room (every node);
+ * returns who is present after the change.
+ */
+export async function changePresence(context: RealtimeContext, socket: AppSocket, sessionId: string, delta: 1 | -1): Promise<PresenceEntry[]> {
   const { userId, role } = socket.data;
-  const connections = await context.presence.change(sessionId, userId, role, delta);
+  const { connections, present } = await context.presence.change(sessionId, userId, role, delta);
   context.io.to(sessionRoom(sessionId)).emit('presence', { sessionId, userId, role, connections });
+  return present;
 }

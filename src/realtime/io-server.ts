@@ -1,4 +1,5 @@
 import type { Server as HttpServer, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Server } from 'socket.io';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
 import type { ClientEventName } from '../../protocol/schemas.js';
@@ -7,6 +8,7 @@ import type { Role } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { coalesceWritesPerTurn } from '../util/cork.js';
 import { Dispatcher, type AppSocket, type EventHandlers } from './dispatcher.js';
 import { familyRoom, userRoom } from './rooms.js';
 
@@ -56,6 +58,9 @@ export const MAX_PACKET_BYTES = 1024 * 1024;
  */
 export function createIoServer(options: IoServerOptions): AppServer {
   const { logger, metrics } = options;
+  // What one turn of the event loop sends a WebSocket client (a handshake's answer and
+  // sys:hello, an ack and the pushes of the same turn) leaves in one write.
+  options.http.prependListener('upgrade', (_request: IncomingMessage, socket: Duplex) => coalesceWritesPerTurn(socket));
   const io: AppServer = new Server(options.http, {
     maxHttpBufferSize: MAX_PACKET_BYTES,
     pingInterval: 20_000,

@@ -35,12 +35,7 @@ type Handlers = {
 };
 
 /** Joins a socket to a session's deliveries and presence; returns the join snapshot. */
-async function joinSocket(
-  context: RealtimeContext,
-  socket: AppSocket,
-  sessionId: string,
-  sinceSeq: number | undefined,
-): Promise<Omit<AckData['session:join'], 'presence'>> {
+async function joinSocket(context: RealtimeContext, socket: AppSocket, sessionId: string, sinceSeq: number | undefined): Promise<AckData['session:join']> {
   const caller = callerOf(socket);
   const cached = await context.sessions.authorize(caller, sessionId);
   if (sinceSeq !== undefined && sinceSeq > Math.max(cached.lastSeq, context.relay.lastSeqOf(sessionId) ?? 0)) {
@@ -71,8 +66,9 @@ async function joinSocket(
     const delivered = sinceSeq === undefined ? Math.max(session.lastSeq, lastReturned) : Math.max(sinceSeq, lastReturned);
     return { result: { session, messages: page.messages, hasMore: page.hasMore }, delivered, lastSeq: Math.max(session.lastSeq, lastReturned) };
   });
-  if (!alreadyJoined) await changePresence(context, socket, sessionId, 1);
-  return snapshot;
+  // A first join counts the socket in and learns who is present in the same round trip.
+  const presence = alreadyJoined ? await context.presence.list(sessionId) : await changePresence(context, socket, sessionId, 1);
+  return { ...snapshot, presence };
 }
 
 /** Leaves a session: no more deliveries, one connection less in presence. */
@@ -92,8 +88,7 @@ export function sessionHandlers(context: RealtimeContext): Handlers {
     },
 
     'session:join': async ({ sessionId, sinceSeq }, socket) => {
-      const snapshot = await joinSocket(context, socket, sessionId, sinceSeq);
-      return { ...snapshot, presence: await context.presence.list(sessionId) };
+      return joinSocket(context, socket, sessionId, sinceSeq);
     },
 
     'session:leave': async ({ sessionId }, socket) => {

@@ -1,12 +1,12 @@
 import type { PresenceEntry } from '../../../protocol/events.js';
 import type { Role } from '../../../protocol/roles.js';
-import type { PresenceChange, PresenceStore } from './presence-store.js';
+import type { PresenceAfterChange, PresenceChange, PresenceStore } from './presence-store.js';
 
 /** Presence for the single-node embedded default. */
 export class MemoryPresenceStore implements PresenceStore {
   private readonly sessions = new Map<string, Map<string, { role: Role; connections: number }>>();
 
-  async change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<number> {
+  async change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<PresenceAfterChange> {
     let users = this.sessions.get(sessionId);
     if (users === undefined) {
       users = new Map();
@@ -17,7 +17,7 @@ export class MemoryPresenceStore implements PresenceStore {
     if (current.connections === 0) users.delete(userId);
     else users.set(userId, current);
     if (users.size === 0) this.sessions.delete(sessionId);
-    return current.connections;
+    return { connections: current.connections, present: await this.list(sessionId) };
   }
 
   async list(sessionId: string): Promise<PresenceEntry[]> {

@@ -7,14 +7,22 @@ export interface PresenceChange {
   entry: PresenceEntry;
 }
 
+/** What a change of presence leaves behind. */
+export interface PresenceAfterChange {
+  /** The user's connections in the session over every node. */
+  connections: number;
+  /** Every user connected to the session on a live node, as `list` gives them. */
+  present: PresenceEntry[];
+}
+
 /**
  * Who is connected to which session, counted per user across all nodes. Each node counts
  * its own connections; counts of a node that stops heart-beating are removed by whichever
  * surviving node notices first.
  */
 export interface PresenceStore {
-  /** Adds (+1) or removes (-1) one connection of this node; returns the user's new total. */
-  change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<number>;
+  /** Adds (+1) or removes (-1) one connection of this node; returns the user's new total and the session's presence. */
+  change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<PresenceAfterChange>;
   /** Every user connected to the session on a live node. */
   list(sessionId: string): Promise<PresenceEntry[]>;
   /** Which of these nodes are alive (heart-beating). */

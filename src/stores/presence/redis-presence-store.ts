@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { PresenceEntry } from '../../../protocol/events.js';
 import { roles, type Role } from '../../../protocol/roles.js';
 import { defineScript } from '../redis/scripts.js';
-import type { PresenceChange, PresenceStore } from './presence-store.js';
+import type { PresenceAfterChange, PresenceChange, PresenceStore } from './presence-store.js';
 
 const NODES = 'vh:nodes';
 const presenceKey = (sessionId: string) => `vh:presence:${sessionId}`;
@@ -10,7 +10,7 @@ const nodeSessionsKey = (nodeId: string) => `vh:node-sessions:${nodeId}`;
 const aliveKey = (nodeId: string) => `vh:node-alive:${nodeId}`;
 
 type PresenceClient = Redis & {
-  presenceChange(presence: string, nodeSessions: string, field: string, delta: number, marker: string, sessionId: string): Promise<number>;
+  presenceChange(presence: string, nodeSessions: string, field: string, delta: number, marker: string, sessionId: string): Promise<[number, string[]]>;
 };
 
 function parseField(field: string): { nodeId: string; userId: string; role: Role } | undefined {
@@ -27,6 +27,13 @@ function parseField(field: string): { nodeId: string; userId: string; role: Role
  */
 export class RedisPresenceStore implements PresenceStore {
   private readonly redis: PresenceClient;
+  /**
+   * Nodes seen alive, with until when that answer is reused: a join or leave then costs one
+   * round trip. A node that dies keeps showing for at most this much longer than its
+   * heartbeat key lives.
+   */
+  private readonly seenAlive = new Map<string, number>();
+  private readonly aliveReuseMs: number;
 
   constructor(
     redis: Redis,
@@ -36,10 +43,11 @@ export class RedisPresenceStore implements PresenceStore {
   ) {
     defineScript(redis, 'presence-change-2.lua', 'presenceChange');
     this.redis = redis as PresenceClient;
+    this.aliveReuseMs = Math.min(1_000, aliveMs / 4);
   }
 
-  change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<number> {
-    return this.redis.presenceChange(
+  async change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<PresenceAfterChange> {
+    const [connections, flat] = await this.redis.presenceChange(
       presenceKey(sessionId),
       nodeSessionsKey(this.nodeId),
       `${this.nodeId}\t${userId}\t${role}`,
@@ -47,17 +55,22 @@ export class RedisPresenceStore implements PresenceStore {
       `\t${userId}\t`,
       sessionId,
     );
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+    return { connections, present: await this.present(fields) };
   }
 
   async list(sessionId: string): Promise<PresenceEntry[]> {
-    const fields = await this.redis.hgetall(presenceKey(sessionId));
+    return this.present(await this.redis.hgetall(presenceKey(sessionId)));
+  }
+
+  /** The users of a presence hash, counted over the nodes that are alive. */
+  private async present(fields: Record<string, string>): Promise<PresenceEntry[]> {
     const parsed = Object.entries(fields).flatMap(([field, count]) => {
       const f = parseField(field);
       return f === undefined ? [] : [{ ...f, connections: Number(count) }];
     });
-    const nodes = [...new Set(parsed.map((p) => p.nodeId))];
-    const alive = nodes.length === 0 ? [] : await this.redis.mget(...nodes.map(aliveKey));
-    const live = new Set(nodes.filter((_, i) => alive[i] !== null));
+    const live = await this.aliveNodesReusing(parsed.map((p) => p.nodeId));
     const byUser = new Map<string, PresenceEntry>();
     for (const p of parsed) {
       if (!live.has(p.nodeId) || p.connections <= 0) continue;
@@ -66,6 +79,24 @@ export class RedisPresenceStore implements PresenceStore {
       byUser.set(p.userId, entry);
     }
     return [...byUser.values()].sort((a, b) => (a.userId < b.userId ? -1 : 1));
+  }
+
+  /** `aliveNodes`, reusing recent answers of alive (never of dead). */
+  private async aliveNodesReusing(nodeIds: readonly string[]): Promise<Set<string>> {
+    const now = Date.now();
+    const live = new Set<string>();
+    const unknown: string[] = [];
+    for (const nodeId of new Set(nodeIds)) {
+      if (nodeId === this.nodeId || (this.seenAlive.get(nodeId) ?? 0) > now) live.add(nodeId);
+      else unknown.push(nodeId);
+    }
+    if (unknown.length === 0) return live;
+    if (this.seenAlive.size > 64) for (const [nodeId, until] of this.seenAlive) if (until <= now) this.seenAlive.delete(nodeId);
+    for (const nodeId of await this.aliveNodes(unknown)) {
+      live.add(nodeId);
+      this.seenAlive.set(nodeId, now + this.aliveReuseMs);
+    }
+    return live;
   }
 
   async aliveNodes(nodeIds: readonly string[]): Promise<Set<string>> {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import type { Logger } from '../../logger.js';
+import { holdWritesForTurn } from '../../util/cork.js';
 
 /** Options of a Redis connection. */
 export interface RedisOptions {
@@ -44,17 +45,11 @@ export function createRedis(url: string, logger: Logger, name: string, options: 
  */
 function coalesceWrites(client: Redis): Redis {
   const send = client.sendCommand.bind(client) as (...args: unknown[]) => unknown;
-  let corked: Socket | undefined;
   client.sendCommand = ((...args: unknown[]) => {
+    // The stream changes at every reconnection; before `ready`, ioredis writes its own
+    // handshake and must not be held.
     const stream = (client as unknown as { stream?: Socket }).stream;
-    if (corked === undefined && client.status === 'ready' && stream !== undefined && !stream.destroyed) {
-      corked = stream;
-      stream.cork();
-      setImmediate(() => {
-        corked?.uncork();
-        corked = undefined;
-      });
-    }
+    if (client.status === 'ready' && stream !== undefined) holdWritesForTurn(stream);
     return send(...args);
   }) as Redis['sendCommand'];
   return client;

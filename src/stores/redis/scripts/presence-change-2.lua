@@ -7,7 +7,8 @@
 -- ARGV[2]  delta  1 or -1
 -- ARGV[3]  user marker "\t<userId>\t"
 -- ARGV[4]  sessionId
--- Output:  the user's connections in the session, all nodes together (>= 0)
+-- Output:  { the user's connections in the session, all nodes together (>= 0),
+--            the session's presence hash after the change as HGETALL gives it }
 -- The node's set of sessions loses the session once the node has no connection left in it,
 -- so neither grows for ever.
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
@@ -31,4 +32,4 @@ if nodeHasMore then
 else
   redis.call('SREM', KEYS[2], ARGV[4])
 end
-return total
+return { total, all }
