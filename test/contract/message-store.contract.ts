@@ -153,6 +153,23 @@ export function messageStoreContract(options: MessageStoreSuiteOptions): void {
       expect((await nodeB.since(sessionId, 7, 10)).messages).toEqual([]);
     });
 
+    it("moves a session's updated_at to the activity at most once a minute, alone or in a batch", async () => {
+      const ids = [await newSession(), await newSession(), await newSession()];
+      const updatedAt = async (id: string) =>
+        new Date((await poolA.query('select updated_at from sessions where id = $1', [id])).rows[0].updated_at as string).getTime();
+      await poolA.query("update sessions set updated_at = now() - interval '2 minutes' where id = any($1::uuid[])", [ids]);
+      const before = Date.now();
+      // One alone, then two sent in the same turn (one batch).
+      await nodeA.append(input(ids[0]!, 'u1'));
+      await Promise.all([nodeA.append(input(ids[1]!, 'u1')), nodeA.append(input(ids[2]!, 'u1'))]);
+      const moved = await Promise.all(ids.map(updatedAt));
+      for (const t of moved) expect(t).toBeGreaterThan(before - 60_000);
+      // Within the minute, more messages leave it where it is.
+      await nodeA.append(input(ids[0]!, 'u2'));
+      await Promise.all([nodeA.append(input(ids[1]!, 'u2')), nodeA.append(input(ids[2]!, 'u2'))]);
+      expect(await Promise.all(ids.map(updatedAt))).toEqual(moved);
+    });
+
     it('answers an unknown session with NOT_FOUND without failing the rest of its batch', async () => {
       const sessionId = await newSession();
       const [missing, ok] = await Promise.allSettled([
