@@ -1,0 +1,170 @@
+import { io, type Socket } from 'socket.io-client';
+
+/** What a good client knows about one message it sent. */
+interface Outgoing {
+  clientMsgId: string;
+  content: string;
+  firstSentAt: number;
+  lastSentAt: number;
+  acked?: { id: string; seq: number };
+}
+
+type Ack = { ok: true; data: { message: { id: string; seq: number } } } | { ok: false; error: { code: string } };
+type JoinAck = { ok: true; data: { messages: Array<{ seq: number }>; hasMore: boolean } } | { ok: false; error: { code: string } };
+
+const ACK_TIMEOUT_MS = 5_000;
+const RESEND_AFTER_MS = 2_000;
+
+/**
+ * A client that behaves as the protocol asks a good client to: on any disconnect it
+ * reconnects to another node, rejoins its session with `sinceSeq` = the highest seq up to
+ * which it holds every message, and resends every unacknowledged message with the same
+ * `clientMsgId` until it is acked. It records what it was told, for the checks.
+ */
+export class GoodClient {
+  private socket: Socket | undefined;
+  private nodeIndex: number;
+  private joined = false;
+  private stopped = false;
+  private next = 0;
+  readonly outgoing = new Map<string, Outgoing>();
+  /** Every seq this client holds (join answers, message:new, its own acks). */
+  readonly held = new Set<number>();
+  /** Seqs that arrived out of order on one connection (must stay 0). */
+  orderViolations = 0;
+  /** Errors answered to its events, by code. */
+  readonly errors = new Map<string, number>();
+  reconnects = 0;
+  lastAckAt = 0;
+  private lastOnConnection = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly token: string,
+    readonly sessionId: string,
+    private readonly urls: () => string[],
+    firstNode: number,
+  ) {
+    this.nodeIndex = firstNode;
+  }
+
+  /** Highest seq up to which every message is held. */
+  get contiguous(): number {
+    let seq = 0;
+    while (this.held.has(seq + 1)) seq++;
+    return seq;
+  }
+
+  get unacked(): number {
+    let n = 0;
+    for (const o of this.outgoing.values()) if (o.acked === undefined) n++;
+    return n;
+  }
+
+  connect(): void {
+    if (this.stopped) return;
+    const urls = this.urls();
+    const url = urls[this.nodeIndex % urls.length] as string;
+    const socket = io(url, { transports: ['websocket'], auth: { token: this.token }, reconnection: false, forceNew: true, timeout: 5_000 });
+    this.socket = socket;
+    this.joined = false;
+    this.lastOnConnection = 0;
+    socket.on('connect', () => void this.join(socket));
+    socket.on('message:new', ({ message }: { message: { sessionId: string; seq: number } }) => {
+      if (message.sessionId !== this.sessionId) return;
+      this.receive(message.seq);
+    });
+    const retry = (): void => {
+      if (this.socket !== socket) return;
+      this.socket = undefined;
+      this.joined = false;
+      socket.removeAllListeners();
+      socket.close();
+      if (this.stopped) return;
+      this.reconnects++;
+      this.nodeIndex++;
+      setTimeout(() => this.connect(), 100 + Math.random() * 200);
+    };
+    socket.on('disconnect', retry);
+    socket.on('connect_error', retry);
+  }
+
+  private receive(seq: number): void {
+    if (seq <= this.lastOnConnection) this.orderViolations++;
+    this.lastOnConnection = seq;
+    this.held.add(seq);
+  }
+
+  private async join(socket: Socket): Promise<void> {
+    const sinceSeq = this.contiguous;
+    let answer: JoinAck;
+    try {
+      answer = (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('session:join', { sessionId: this.sessionId, sinceSeq })) as JoinAck;
+    } catch {
+      socket.disconnect();
+      return;
+    }
+    if (this.socket !== socket) return;
+    if (!answer.ok) {
+      this.count(answer.error.code);
+      socket.disconnect();
+      return;
+    }
+    this.lastOnConnection = sinceSeq;
+    for (const message of answer.data.messages) this.receive(message.seq);
+    this.joined = true;
+    // Everything not acknowledged yet goes again, with its clientMsgId.
+    for (const o of this.outgoing.values()) if (o.acked === undefined) this.transmit(o);
+  }
+
+  private count(code: string): void {
+    this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+
+  /** Sends a new message (or queues it until the client is joined again). */
+  send(): void {
+    if (this.stopped) return;
+    const clientMsgId = `${this.name}-${this.next++}`;
+    const o: Outgoing = { clientMsgId, content: `chaos ${clientMsgId}`, firstSentAt: Date.now(), lastSentAt: 0 };
+    this.outgoing.set(clientMsgId, o);
+    if (this.joined) this.transmit(o);
+  }
+
+  /** Resends what has waited too long for its ack (called periodically). */
+  resendStale(): void {
+    if (!this.joined) return;
+    const now = Date.now();
+    for (const o of this.outgoing.values()) if (o.acked === undefined && now - o.lastSentAt > RESEND_AFTER_MS) this.transmit(o);
+  }
+
+  private transmit(o: Outgoing): void {
+    const socket = this.socket;
+    if (socket === undefined) return;
+    o.lastSentAt = Date.now();
+    socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emitWithAck('message:send', { sessionId: this.sessionId, clientMsgId: o.clientMsgId, content: o.content })
+      .then(
+        (answer: Ack) => {
+          if (!answer.ok) {
+            this.count(answer.error.code);
+            return;
+          }
+          const { id, seq } = answer.data.message;
+          if (o.acked !== undefined && (o.acked.id !== id || o.acked.seq !== seq)) this.count('ACK_CHANGED');
+          o.acked = { id, seq };
+          this.held.add(seq);
+          this.lastAckAt = Date.now();
+        },
+        () => this.count('ACK_TIMEOUT'),
+      );
+  }
+
+  stop(): void {
+    this.stopped = true;
+    const socket = this.socket;
+    this.socket = undefined;
+    socket?.removeAllListeners();
+    socket?.close();
+  }
+}

@@ -1,0 +1,296 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { io } from 'socket.io-client';
+import { GoodClient } from './client.js';
+import { HarnessNode } from './nodes.js';
+import { HarnessPostgres, HarnessRedis, waitFor } from './services.js';
+
+/** The faults the harness knows, each run in its own round. */
+export const FAULTS = ['node-sigkill', 'node-sigterm', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart'] as const;
+export type Fault = (typeof FAULTS)[number];
+
+export interface RoundOptions {
+  /** Seconds of load in the round (the fault hits after a third of it). */
+  seconds: number;
+  /** Messages per second over all clients. */
+  rate: number;
+  /** Sessions; each has three clients of its owner, one per node. */
+  sessions: number;
+  /** Seconds a stopped service stays down (a killed node stays down half of it). */
+  downSeconds: number;
+}
+
+/** What one round measured. Every count but `sent`, `acked` and `recoverMs` must be 0. */
+export interface RoundResult {
+  fault: Fault;
+  sent: number;
+  acked: number;
+  /** Messages never acknowledged, even after the load stopped and the cluster recovered. */
+  neverAcked: number;
+  /** Acknowledged messages missing from PostgreSQL, or stored under another id or seq. */
+  lost: number;
+  /** Messages stored more than once (same session, sender and clientMsgId). */
+  duplicated: number;
+  /** Sessions whose seqs are not exactly 1..last_seq. */
+  gaps: number;
+  /** message:new seqs that were not strictly increasing on one connection. */
+  outOfOrder: number;
+  /** Clients that do not hold every message of their session at the end. */
+  incomplete: number;
+  /** From the heal (service or node back) until every node is ready and acks flow again, ms. */
+  recoverMs: number;
+  reconnects: number;
+  errors: Record<string, number>;
+}
+
+/** Three nodes on the harness's own PostgreSQL and Redis. */
+export class ChaosCluster {
+  private constructor(
+    readonly dir: string,
+    readonly postgres: HarnessPostgres,
+    readonly redis: HarnessRedis,
+    readonly nodes: HarnessNode[],
+    private readonly pool: pg.Pool,
+  ) {}
+
+  static async start(nodeCount = 3, extraEnv: Record<string, string> = {}): Promise<ChaosCluster> {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vh-chaos-'));
+    const opened: Array<() => Promise<void>> = [];
+    try {
+      return await ChaosCluster.open(dir, nodeCount, extraEnv, opened);
+    } catch (error) {
+      for (const close of opened.reverse()) await close().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  private static async open(dir: string, nodeCount: number, extraEnv: Record<string, string>, opened: Array<() => Promise<void>>): Promise<ChaosCluster> {
+    const postgres = await HarnessPostgres.create(path.join(dir, 'postgres'));
+    opened.push(() => postgres.stop());
+    const redis = await HarnessRedis.create(path.join(dir, 'redis'));
+    opened.push(() => redis.stop(false));
+    const env = {
+      DATABASE_URL: postgres.url,
+      REDIS_URL: redis.url,
+      JWT_SECRET: 'chaos-secret-chaos-secret-chaos-secret-0123',
+      ACCESS_TOKEN_TTL_SECONDS: '7200',
+      ...extraEnv,
+    };
+    const nodes: HarnessNode[] = [];
+    for (let i = 0; i < nodeCount; i++) nodes.push(await HarnessNode.create(i, path.join(dir, `node-${i}`), path.join(dir, 'data'), env));
+    opened.push(() => Promise.all(nodes.map((n) => n.stop('SIGKILL'))).then(() => undefined));
+    // The first node migrates the database; the others start together.
+    await nodes[0]?.start();
+    await Promise.all(nodes.slice(1).map((n) => n.start()));
+    const pool = new pg.Pool({ connectionString: postgres.url, max: 4 });
+    pool.on('error', () => undefined);
+    return new ChaosCluster(dir, postgres, redis, nodes, pool);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => n.stop('SIGKILL')));
+    await this.pool.end().catch(() => undefined);
+    await this.redis.stop(false);
+    await this.postgres.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** URLs of the nodes that are up (clients pick the next one on each reconnect). */
+  urls(): string[] {
+    const up = this.nodes.filter((n) => n.running).map((n) => n.url);
+    return up.length > 0 ? up : this.nodes.map((n) => n.url);
+  }
+
+  private async register(label: string): Promise<string> {
+    const url = this.urls()[0] as string;
+    const response = await fetch(`${url}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `${label}-${Date.now()}-${Math.random().toString(36).slice(2)}@chaos.test`, username: label, password: 'chaos horse battery staple' }),
+    });
+    if (response.status !== 201) throw new Error(`register answered ${response.status}`);
+    return ((await response.json()) as { accessToken: string }).accessToken;
+  }
+
+  private async createSession(token: string): Promise<string> {
+    const socket = io(this.urls()[0] as string, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
+    try {
+      const answer = (await socket.timeout(10_000).emitWithAck('session:create', { title: 'chaos' })) as { ok: boolean; data?: { session: { id: string } } };
+      if (!answer.ok || answer.data === undefined) throw new Error(`session:create answered ${JSON.stringify(answer)}`);
+      return answer.data.session.id;
+    } finally {
+      socket.close();
+    }
+  }
+
+  /** Applies a fault and heals it; returns when the heal was done. */
+  private async inflict(fault: Fault, downMs: number): Promise<number> {
+    const victim = this.nodes[this.nodes.length - 1] as HarnessNode;
+    switch (fault) {
+      case 'node-sigkill':
+      case 'node-sigterm':
+        await victim.stop(fault === 'node-sigkill' ? 'SIGKILL' : 'SIGTERM');
+        await sleep(downMs / 2);
+        await victim.start();
+        return Date.now();
+      case 'redis-restart-kept':
+      case 'redis-restart-empty':
+        await this.redis.stop(fault === 'redis-restart-kept');
+        await sleep(downMs);
+        await this.redis.start();
+        return Date.now();
+      case 'postgres-restart':
+        await this.postgres.stop();
+        await sleep(downMs);
+        await this.postgres.start();
+        return Date.now();
+    }
+  }
+
+  /** One round: fresh sessions and clients, load, the fault, the heal, then the checks. */
+  async round(fault: Fault, options: RoundOptions, log: (line: string) => void = () => undefined): Promise<RoundResult> {
+    const clients: GoodClient[] = [];
+    for (let s = 0; s < options.sessions; s++) {
+      const token = await this.register(`chaos${s}`);
+      const sessionId = await this.createSession(token);
+      for (let c = 0; c < 3; c++) clients.push(new GoodClient(`s${s}c${c}`, token, sessionId, () => this.urls(), c));
+    }
+    for (const client of clients) client.connect();
+    await sleep(1_000);
+
+    // Open loop: each tick, the next clients in turn send one message each.
+    const tickMs = 20;
+    const perTick = (options.rate * tickMs) / 1_000;
+    let credit = 0;
+    let turn = 0;
+    const sender = setInterval(() => {
+      credit += perTick;
+      while (credit >= 1) {
+        credit--;
+        (clients[turn++ % clients.length] as GoodClient).send();
+      }
+    }, tickMs);
+    const resender = setInterval(() => clients.forEach((c) => c.resendStale()), 500);
+
+    const loadEnds = Date.now() + options.seconds * 1_000;
+    await sleep((options.seconds * 1_000) / 3);
+    log(`${fault}: inflicting`);
+    const healedAt = await this.inflict(fault, options.downSeconds * 1_000);
+    log(`${fault}: healed`);
+    let recoverMs = 0;
+    try {
+      await waitFor(
+        'recovery',
+        async () => (await Promise.all(this.nodes.map((n) => n.ready()))).every(Boolean) && clients.some((c) => c.lastAckAt > healedAt),
+        60_000,
+      );
+      recoverMs = Date.now() - healedAt;
+    } catch {
+      recoverMs = Number.POSITIVE_INFINITY;
+    }
+    await sleep(Math.max(0, loadEnds - Date.now()));
+    clearInterval(sender);
+
+    // The load stops; good clients keep resending until everything is acked.
+    await waitFor('every message acked', () => clients.every((c) => c.unacked === 0), 30_000).catch(() => undefined);
+    clearInterval(resender);
+    const lastSeqs = await this.lastSeqs([...new Set(clients.map((c) => c.sessionId))]);
+    await waitFor('every client caught up', () => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)), 15_000).catch(() => undefined);
+    for (const client of clients) client.stop();
+    return { fault, recoverMs, ...(await this.check(clients, lastSeqs)) };
+  }
+
+  private async lastSeqs(sessionIds: string[]): Promise<Map<string, number>> {
+    const result = await this.query<{ id: string; last_seq: string }>('select id, last_seq from sessions where id = any($1::uuid[])', [sessionIds]);
+    return new Map(result.map((r) => [r.id, Number(r.last_seq)]));
+  }
+
+  private async query<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<R[]> {
+    // PostgreSQL may have just restarted: the pool's old connections fail once.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return (await this.pool.query<R>(sql, params)).rows;
+      } catch (error) {
+        if (attempt >= 20) throw error;
+        await sleep(250);
+      }
+    }
+  }
+
+  private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'recoverMs'>> {
+    const sessionIds = [...lastSeqs.keys()];
+    const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null }>(
+      'select session_id, seq, id, client_msg_id from messages where session_id = any($1::uuid[])',
+      [sessionIds],
+    );
+    const stored = new Map<string, { id: string; seq: number }[]>();
+    const seqsBySession = new Map<string, number[]>();
+    for (const row of rows) {
+      const key = `${row.session_id}/${row.client_msg_id}`;
+      stored.set(key, [...(stored.get(key) ?? []), { id: row.id, seq: Number(row.seq) }]);
+      seqsBySession.set(row.session_id, [...(seqsBySession.get(row.session_id) ?? []), Number(row.seq)]);
+    }
+    let sent = 0;
+    let acked = 0;
+    let neverAcked = 0;
+    let lost = 0;
+    for (const client of clients) {
+      for (const o of client.outgoing.values()) {
+        sent++;
+        if (o.acked === undefined) {
+          neverAcked++;
+          continue;
+        }
+        acked++;
+        const copies = stored.get(`${client.sessionId}/${o.clientMsgId}`) ?? [];
+        if (!copies.some((c) => c.id === o.acked?.id && c.seq === o.acked.seq)) lost++;
+      }
+    }
+    const duplicated = [...stored.values()].filter((copies) => copies.length > 1).length;
+    let gaps = 0;
+    for (const sessionId of sessionIds) {
+      const seqs = (seqsBySession.get(sessionId) ?? []).sort((a, b) => a - b);
+      const last = lastSeqs.get(sessionId) ?? 0;
+      if (seqs.length !== last || seqs.some((seq, i) => seq !== i + 1)) gaps++;
+    }
+    const errors: Record<string, number> = {};
+    for (const client of clients) for (const [code, n] of client.errors) errors[code] = (errors[code] ?? 0) + n;
+    return {
+      sent,
+      acked,
+      neverAcked,
+      lost,
+      duplicated,
+      gaps,
+      outOfOrder: clients.reduce((n, c) => n + c.orderViolations, 0),
+      incomplete: clients.filter((c) => c.contiguous < (lastSeqs.get(c.sessionId) ?? 0)).length,
+      reconnects: clients.reduce((n, c) => n + c.reconnects, 0),
+      errors,
+    };
+  }
+}
+
+/** Whether a round kept every promise. */
+export function violations(result: RoundResult): string[] {
+  const found: string[] = [];
+  for (const key of ['neverAcked', 'lost', 'duplicated', 'gaps', 'outOfOrder', 'incomplete'] as const) if (result[key] > 0) found.push(`${key}=${result[key]}`);
+  if (!Number.isFinite(result.recoverMs)) found.push('did not recover within 60 s');
+  if (result.acked === 0) found.push('nothing was acked');
+  return found;
+}
+
+export function formatRow(r: RoundResult): string {
+  const errors = Object.entries(r.errors).map(([code, n]) => `${code}:${n}`).join(' ') || '-';
+  return [r.fault.padEnd(20), r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, Number.isFinite(r.recoverMs) ? r.recoverMs : 'never', r.reconnects, errors]
+    .map((v, i) => (i === 0 ? String(v) : String(v).padStart(i === 11 ? 1 : 8)))
+    .join(' ');
+}
+
+export const HEADER = ['fault'.padEnd(20), 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'recov ms', 'reconn', ' errors'].map((v, i) => (i === 0 ? v : v.padStart(i === 11 ? 1 : 8))).join(' ');
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { freePort, waitFor } from './services.js';
+
+/** Limits lifted for the load (the harness tests faults, not limits). */
+const LIFTED = '100000000/1s';
+const LIMITS = [
+  'MESSAGE_SEND', 'MESSAGE_DELTA', 'CONNECTIONS', 'LOGIN', 'LOGIN_IP', 'REGISTER', 'SESSION_JOIN', 'SESSION_CREATE',
+  'SESSION_LEAVE', 'HISTORY_GET', 'SYS_PING', 'HTTP',
+];
+
+/** One server process of the cluster, started from `dist/`. */
+export class HarnessNode {
+  private child: ChildProcess | undefined;
+  readonly url: string;
+
+  constructor(
+    readonly index: number,
+    private readonly port: number,
+    private readonly env: Record<string, string>,
+    private readonly dir: string,
+    private readonly dataDir: string,
+  ) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  /** `dataDir` is shared by the cluster's nodes (objects, vectors and graph stay embedded, on one disk). */
+  static async create(index: number, dir: string, dataDir: string, env: Record<string, string>): Promise<HarnessNode> {
+    mkdirSync(dir, { recursive: true });
+    return new HarnessNode(index, await freePort(), env, dir, dataDir);
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Starts the process and resolves when `/readyz` answers 200; returns how long that took. */
+  async start(): Promise<number> {
+    const started = Date.now();
+    const log = createWriteStream(path.join(this.dir, 'node.log'), { flags: 'a' });
+    const env: Record<string, string> = {
+      ...(process.env as Record<string, string>),
+      ...Object.fromEntries(LIMITS.map((name) => [`RATE_LIMIT_${name}`, LIFTED])),
+      LOG_LEVEL: 'warn',
+      PORT: String(this.port),
+      HOST: '127.0.0.1',
+      DATA_DIR: this.dataDir,
+      ...this.env,
+    };
+    const main = path.join(process.cwd(), 'dist', 'src', 'main.js');
+    this.child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout?.pipe(log);
+    this.child.stderr?.pipe(log);
+    await waitFor(`node ${this.index}`, async () => (await fetch(`${this.url}/readyz`)).status === 200, 60_000);
+    return Date.now() - started;
+  }
+
+  /** Sends a signal and waits for the process to end. */
+  async stop(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (child === undefined || !this.running) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+  }
+
+  /** Whether `/readyz` answers 200 now. */
+  async ready(): Promise<boolean> {
+    try {
+      return (await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1_000) })).status === 200;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+
+/**
+ * The harness's own PostgreSQL and Redis (never the test suite's shared ones: they are
+ * stopped and restarted here). Both run from Debian's binaries on loopback ports, with
+ * their data in the harness's directory, so a restart finds what was there.
+ */
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
+export async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      if (await probe()) return Date.now() - started;
+    } catch {
+      // not yet
+    }
+    if (Date.now() - started > timeoutMs) throw new Error(`${what} was not ready within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function pgBin(): string {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const version of versions) if (existsSync(path.join(root, version, 'bin', 'initdb'))) return path.join(root, version, 'bin');
+  throw new Error('PostgreSQL binaries not found under /usr/lib/postgresql (run test/infra/services.sh up once)');
+}
+
+/** Runs a PostgreSQL binary as the postgres user when we are root (PostgreSQL refuses root). */
+function asPostgres(command: string, args: string[]): [string, string[]] {
+  if (process.getuid?.() !== 0) return [command, args];
+  return ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', command, ...args]];
+}
+
+export class HarnessPostgres {
+  readonly port: number;
+  private child: ChildProcess | undefined;
+  private readonly data: string;
+
+  private constructor(private readonly dir: string, port: number) {
+    this.port = port;
+    this.data = path.join(dir, 'pgdata');
+  }
+
+  static async create(dir: string): Promise<HarnessPostgres> {
+    const pg = new HarnessPostgres(dir, await freePort());
+    mkdirSync(pg.data, { recursive: true });
+    if (process.getuid?.() === 0) {
+      // The postgres user must reach its data directory through the harness's.
+      for (const d of [path.dirname(dir), dir]) chmodSync(d, 0o755);
+      spawnSync('sh', ['-c', 'id postgres >/dev/null 2>&1 || useradd --system --user-group postgres']);
+      const ids = spawnSync('id', ['-u', 'postgres']).stdout.toString().trim();
+      const gid = spawnSync('id', ['-g', 'postgres']).stdout.toString().trim();
+      chownSync(pg.data, Number(ids), Number(gid));
+    }
+    const [cmd, args] = asPostgres(path.join(pgBin(), 'initdb'), ['-D', pg.data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
+    const result = spawnSync(cmd, args, { encoding: 'utf8' });
+    if (result.status !== 0) throw new Error(`initdb failed: ${result.stderr}`);
+    await pg.start();
+    const [psql, psqlArgs] = [path.join(pgBin(), 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-qc', 'create database voicehelper']];
+    const created = spawnSync(psql, psqlArgs, { encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`create database failed: ${created.stderr}`);
+    return pg;
+  }
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/voicehelper`;
+  }
+
+  async start(): Promise<void> {
+    const [cmd, args] = asPostgres(path.join(pgBin(), 'postgres'), [
+      '-D', this.data, '-p', String(this.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
+      '-c', 'max_connections=300', '-c', 'fsync=on',
+    ]);
+    this.child = spawn(cmd, args, { stdio: 'ignore', detached: true });
+    await waitFor('PostgreSQL', () => spawnSync(path.join(pgBin(), 'pg_isready'), ['-h', '127.0.0.1', '-p', String(this.port)]).status === 0, 30_000);
+  }
+
+  /** Stops it (fast shutdown: open connections are cut, nothing committed is lost). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGINT');
+    await exited;
+  }
+}
+
+export class HarnessRedis {
+  readonly port: number;
+  private child: ChildProcess | undefined;
+
+  private constructor(private readonly dir: string, port: number) {
+    this.port = port;
+  }
+
+  static async create(dir: string): Promise<HarnessRedis> {
+    mkdirSync(dir, { recursive: true });
+    const redis = new HarnessRedis(dir, await freePort());
+    await redis.start();
+    return redis;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--dbfilename', 'dump.rdb', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+      detached: true,
+    });
+    await waitFor('Redis', () => spawnSync('redis-cli', ['-p', String(this.port), 'ping']).stdout?.toString().includes('PONG') ?? false, 30_000);
+  }
+
+  /** Stops it; `keep` saves the data set first (a restart loads it), otherwise it comes back empty. */
+  async stop(keep: boolean): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    if (!keep) rmSync(path.join(this.dir, 'dump.rdb'), { force: true });
+    spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']);
+    await exited;
+  }
+}
+
+/** Writes a line to a file (the harness's own log of what it did). */
+export function note(file: string, line: string): void {
+  writeFileSync(file, `${new Date().toISOString()} ${line}\n`, { flag: 'a' });
+}
