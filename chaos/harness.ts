@@ -20,11 +20,13 @@ export interface RoundOptions {
   sessions: number;
   /** Seconds a stopped service stays down (a killed node stays down half of it). */
   downSeconds: number;
+  /** Runs on PostgreSQL before the checks (the harness's own test damages data with it). */
+  beforeCheck?: (query: (sql: string, params: unknown[]) => Promise<unknown>) => Promise<void>;
 }
 
 /** What one round measured. Every count but `sent`, `acked` and `recoverMs` must be 0. */
 export interface RoundResult {
-  fault: Fault;
+  fault: Fault | 'none';
   sent: number;
   acked: number;
   /** Messages never acknowledged, even after the load stopped and the cluster recovered. */
@@ -39,6 +41,8 @@ export interface RoundResult {
   outOfOrder: number;
   /** Clients that do not hold every message of their session at the end. */
   incomplete: number;
+  /** How long the restarted node or service took to come up (ready), ms. */
+  restartMs: number;
   /** From the heal (service or node back) until every node is ready and acks flow again, ms. */
   recoverMs: number;
   reconnects: number;
@@ -126,32 +130,31 @@ export class ChaosCluster {
     }
   }
 
-  /** Applies a fault and heals it; returns when the heal was done. */
-  private async inflict(fault: Fault, downMs: number): Promise<number> {
+  /** Applies a fault and heals it; returns when the heal was done and how long the restart took. */
+  private async inflict(fault: Fault | 'none', downMs: number): Promise<{ healedAt: number; restartMs: number }> {
     const victim = this.nodes[this.nodes.length - 1] as HarnessNode;
     switch (fault) {
+      case 'none':
+        return { healedAt: Date.now(), restartMs: 0 };
       case 'node-sigkill':
       case 'node-sigterm':
         await victim.stop(fault === 'node-sigkill' ? 'SIGKILL' : 'SIGTERM');
         await sleep(downMs / 2);
-        await victim.start();
-        return Date.now();
+        return healed(() => victim.start());
       case 'redis-restart-kept':
       case 'redis-restart-empty':
         await this.redis.stop(fault === 'redis-restart-kept');
         await sleep(downMs);
-        await this.redis.start();
-        return Date.now();
+        return healed(() => this.redis.start());
       case 'postgres-restart':
         await this.postgres.stop();
         await sleep(downMs);
-        await this.postgres.start();
-        return Date.now();
+        return healed(() => this.postgres.start());
     }
   }
 
   /** One round: fresh sessions and clients, load, the fault, the heal, then the checks. */
-  async round(fault: Fault, options: RoundOptions, log: (line: string) => void = () => undefined): Promise<RoundResult> {
+  async round(fault: Fault | 'none', options: RoundOptions, log: (line: string) => void = () => undefined): Promise<RoundResult> {
     const clients: GoodClient[] = [];
     for (let s = 0; s < options.sessions; s++) {
       const token = await this.register(`chaos${s}`);
@@ -178,7 +181,7 @@ export class ChaosCluster {
     const loadEnds = Date.now() + options.seconds * 1_000;
     await sleep((options.seconds * 1_000) / 3);
     log(`${fault}: inflicting`);
-    const healedAt = await this.inflict(fault, options.downSeconds * 1_000);
+    const { healedAt, restartMs } = await this.inflict(fault, options.downSeconds * 1_000);
     log(`${fault}: healed`);
     let recoverMs = 0;
     try {
@@ -200,7 +203,8 @@ export class ChaosCluster {
     const lastSeqs = await this.lastSeqs([...new Set(clients.map((c) => c.sessionId))]);
     await waitFor('every client caught up', () => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)), 15_000).catch(() => undefined);
     for (const client of clients) client.stop();
-    return { fault, recoverMs, ...(await this.check(clients, lastSeqs)) };
+    await options.beforeCheck?.((sql, params) => this.query(sql, params));
+    return { fault, restartMs, recoverMs, ...(await this.check(clients, lastSeqs)) };
   }
 
   private async lastSeqs(sessionIds: string[]): Promise<Map<string, number>> {
@@ -214,13 +218,16 @@ export class ChaosCluster {
       try {
         return (await this.pool.query<R>(sql, params)).rows;
       } catch (error) {
-        if (attempt >= 20) throw error;
+        const code = (error as { code?: unknown }).code;
+        // SQL errors are answers; only connection failures (and 57P01-03, shutdown) are retried.
+        const sqlError = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('57P') && !code.startsWith('08');
+        if (sqlError || attempt >= 20) throw error;
         await sleep(250);
       }
     }
   }
 
-  private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'recoverMs'>> {
+  private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs'>> {
     const sessionIds = [...lastSeqs.keys()];
     const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null }>(
       'select session_id, seq, id, client_msg_id from messages where session_id = any($1::uuid[])',
@@ -284,12 +291,20 @@ export function violations(result: RoundResult): string[] {
 
 export function formatRow(r: RoundResult): string {
   const errors = Object.entries(r.errors).map(([code, n]) => `${code}:${n}`).join(' ') || '-';
-  return [r.fault.padEnd(20), r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, Number.isFinite(r.recoverMs) ? r.recoverMs : 'never', r.reconnects, errors]
-    .map((v, i) => (i === 0 ? String(v) : String(v).padStart(i === 11 ? 1 : 8)))
+  return [r.fault.padEnd(20), r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, r.restartMs, Number.isFinite(r.recoverMs) ? r.recoverMs : 'never', r.reconnects, errors]
+    .map((v, i) => (i === 0 ? String(v) : String(v).padStart(i === 12 ? 1 : 8)))
     .join(' ');
 }
 
-export const HEADER = ['fault'.padEnd(20), 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'recov ms', 'reconn', ' errors'].map((v, i) => (i === 0 ? v : v.padStart(i === 11 ? 1 : 8))).join(' ');
+export const HEADER = ['fault'.padEnd(20), 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'up ms', 'recov ms', 'reconn', ' errors']
+  .map((v, i) => (i === 0 ? v : v.padStart(i === 12 ? 1 : 8)))
+  .join(' ');
+
+async function healed(restart: () => Promise<unknown>): Promise<{ healedAt: number; restartMs: number }> {
+  const started = Date.now();
+  await restart();
+  return { healedAt: Date.now(), restartMs: Date.now() - started };
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
