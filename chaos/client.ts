@@ -4,6 +4,8 @@ import { io, type Socket } from 'socket.io-client';
 interface Outgoing {
   clientMsgId: string;
   content: string;
+  /** The stream this message closes (its final text). */
+  streamId?: string;
   firstSentAt: number;
   lastSentAt: number;
   acked?: { id: string; seq: number };
@@ -14,6 +16,8 @@ type JoinAck = { ok: true; data: { messages: Array<{ seq: number }>; hasMore: bo
 
 const ACK_TIMEOUT_MS = 5_000;
 const RESEND_AFTER_MS = 2_000;
+/** Deltas of each streamed turn. */
+const STREAM_DELTAS = 10;
 
 /**
  * A client that behaves as the protocol asks a good client to: on any disconnect it
@@ -37,6 +41,21 @@ export class GoodClient {
   reconnects = 0;
   lastAckAt = 0;
   private lastOnConnection = 0;
+  /** The stream this client is sending deltas of, if it streams. */
+  private stream: { id: string; words: string[]; acked: number; sentUpTo: number } | undefined;
+  private streams = 0;
+  /** Ids of every stream this client opened. */
+  readonly streamIds: string[] = [];
+  /**
+   * Streams left open when the connection dropped, by a client that gives them up (an
+   * assistant worker that dies with its node): the server must commit each once, as
+   * interrupted.
+   */
+  readonly abandoned: string[] = [];
+  /** Whether this client gives up its open stream when its connection drops. */
+  abandonsStreams = false;
+  /** Set when the load ends: the open stream is finished, no new one is opened. */
+  openNoMoreStreams = false;
 
   constructor(
     readonly name: string,
@@ -53,6 +72,11 @@ export class GoodClient {
     let seq = 0;
     while (this.held.has(seq + 1)) seq++;
     return seq;
+  }
+
+  /** Whether a stream is open (its final message not yet made). */
+  get streaming(): boolean {
+    return this.stream !== undefined;
   }
 
   get unacked(): number {
@@ -78,6 +102,10 @@ export class GoodClient {
       if (this.socket !== socket) return;
       this.socket = undefined;
       this.joined = false;
+      if (this.abandonsStreams && this.stream !== undefined && this.stream.acked > 0) {
+        this.abandoned.push(this.stream.id);
+        this.stream = undefined;
+      }
       socket.removeAllListeners();
       socket.close();
       if (this.stopped) return;
@@ -115,6 +143,59 @@ export class GoodClient {
     this.joined = true;
     // Everything not acknowledged yet goes again, with its clientMsgId.
     for (const o of this.outgoing.values()) if (o.acked === undefined) this.transmit(o);
+    // An open stream continues here from its first unacknowledged delta.
+    if (this.stream !== undefined) this.stream.sentUpTo = this.stream.acked;
+  }
+
+  /**
+   * Streams turns: each call sends the next delta of the current stream (opening one when
+   * none is open); after `STREAM_DELTAS` deltas the final text goes as a message carrying
+   * `metadata.streamId`, resent like any other until acked.
+   */
+  streamStep(): void {
+    if (this.stopped || !this.joined || this.socket === undefined) return;
+    if (this.stream === undefined) {
+      if (this.openNoMoreStreams) return;
+      const id = `${this.name}-stream-${this.streams++}`;
+      this.streamIds.push(id);
+      this.stream = { id, words: Array.from({ length: STREAM_DELTAS }, (_, i) => `w${i} `), acked: 0, sentUpTo: 0 };
+    }
+    const stream = this.stream;
+    if (stream.sentUpTo >= stream.words.length) {
+      if (stream.acked < stream.words.length) return; // waiting for the last acks
+      this.finishStream(stream);
+      return;
+    }
+    const index = stream.sentUpTo++;
+    const socket = this.socket;
+    socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emitWithAck('message:delta', { sessionId: this.sessionId, streamId: stream.id, index, delta: stream.words[index] })
+      .then(
+        (answer: { ok: boolean; error?: { code: string } }) => {
+          if (this.stream !== stream) return;
+          if (answer.ok) {
+            stream.acked = Math.max(stream.acked, index + 1);
+            return;
+          }
+          this.count(`delta:${answer.error?.code ?? 'unknown'}`);
+          // The server no longer has the stream's text (Redis emptied, or it was committed
+          // as interrupted): the final message carries the whole text anyway.
+          if (answer.error?.code === 'VALIDATION' || answer.error?.code === 'CONFLICT') this.finishStream(stream);
+          else stream.sentUpTo = Math.min(stream.sentUpTo, stream.acked);
+        },
+        () => {
+          if (this.stream === stream) stream.sentUpTo = Math.min(stream.sentUpTo, stream.acked);
+        },
+      );
+  }
+
+  private finishStream(stream: { id: string; words: string[] }): void {
+    if (this.stream !== stream) return;
+    this.stream = undefined;
+    const o: Outgoing = { clientMsgId: stream.id, content: stream.words.join(''), streamId: stream.id, firstSentAt: Date.now(), lastSentAt: 0 };
+    this.outgoing.set(o.clientMsgId, o);
+    if (this.joined) this.transmit(o);
   }
 
   private count(code: string): void {
@@ -143,7 +224,12 @@ export class GoodClient {
     o.lastSentAt = Date.now();
     socket
       .timeout(ACK_TIMEOUT_MS)
-      .emitWithAck('message:send', { sessionId: this.sessionId, clientMsgId: o.clientMsgId, content: o.content })
+      .emitWithAck('message:send', {
+        sessionId: this.sessionId,
+        clientMsgId: o.clientMsgId,
+        content: o.content,
+        ...(o.streamId === undefined ? {} : { metadata: { streamId: o.streamId } }),
+      })
       .then(
         (answer: Ack) => {
           if (!answer.ok) {

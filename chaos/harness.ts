@@ -33,8 +33,13 @@ export interface RoundResult {
   neverAcked: number;
   /** Acknowledged messages missing from PostgreSQL, or stored under another id or seq. */
   lost: number;
-  /** Messages stored more than once (same session, sender and clientMsgId). */
+  /** Messages stored more than once (same session and clientMsgId, or two messages of one stream). */
   duplicated: number;
+  /** Streamed turns finished (one message each), and of them committed as interrupted by the server. */
+  streams: number;
+  interrupted: number;
+  /** Finished streams with no message, or more than one. */
+  streamFaults: number;
   /** Sessions whose seqs are not exactly 1..last_seq. */
   gaps: number;
   /** message:new seqs that were not strictly increasing on one connection. */
@@ -177,6 +182,11 @@ export class ChaosCluster {
       }
     }, tickMs);
     const resender = setInterval(() => clients.forEach((c) => c.resendStale()), 500);
+    // One client of each session (on each node in turn) streams turns as well: a delta every 100 ms.
+    const streamers = clients.filter((_, i) => i % 3 === Math.floor(i / 3) % 3);
+    // Every other streamer gives up its open stream when its connection drops.
+    streamers.forEach((c, i) => (c.abandonsStreams = i % 2 === 1));
+    const streamer = setInterval(() => streamers.forEach((c) => c.streamStep()), 100);
 
     const loadEnds = Date.now() + options.seconds * 1_000;
     await sleep((options.seconds * 1_000) / 3);
@@ -196,10 +206,29 @@ export class ChaosCluster {
     }
     await sleep(Math.max(0, loadEnds - Date.now()));
     clearInterval(sender);
+    // Open streams are finished (their final message sent) before the clients stop.
+    for (const c of streamers) c.openNoMoreStreams = true;
+    await waitFor('streams finished', () => streamers.every((c) => !c.streaming), 30_000).catch(() => undefined);
+    clearInterval(streamer);
 
     // The load stops; good clients keep resending until everything is acked.
     await waitFor('every message acked', () => clients.every((c) => c.unacked === 0), 30_000).catch(() => undefined);
     clearInterval(resender);
+    // Abandoned streams are committed as interrupted after STREAM_RESUME_GRACE_MS.
+    const abandoned = clients.flatMap((c) => c.abandoned);
+    if (abandoned.length > 0) {
+      await waitFor(
+        'abandoned streams committed',
+        async () => {
+          const rows = await this.query<{ n: string }>(`select count(*) as n from messages where session_id = any($1::uuid[]) and metadata->>'streamId' = any($2::text[])`, [
+            [...new Set(clients.map((c) => c.sessionId))],
+            abandoned,
+          ]);
+          return Number(rows[0]?.n ?? 0) >= abandoned.length;
+        },
+        30_000,
+      ).catch(() => undefined);
+    }
     const lastSeqs = await this.lastSeqs([...new Set(clients.map((c) => c.sessionId))]);
     await waitFor('every client caught up', () => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)), 15_000).catch(() => undefined);
     for (const client of clients) client.stop();
@@ -229,15 +258,26 @@ export class ChaosCluster {
 
   private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs'>> {
     const sessionIds = [...lastSeqs.keys()];
-    const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null }>(
-      'select session_id, seq, id, client_msg_id from messages where session_id = any($1::uuid[])',
+    const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null; stream_id: string | null; interrupted: string | null }>(
+      `select session_id, seq, id, client_msg_id, metadata->>'streamId' as stream_id, metadata->>'interrupted' as interrupted
+         from messages where session_id = any($1::uuid[])`,
       [sessionIds],
     );
-    const stored = new Map<string, { id: string; seq: number }[]>();
+    const byId = new Map<string, number>();
+    const byClientMsgId = new Map<string, number>();
+    const byStream = new Map<string, { count: number; interrupted: boolean }>();
     const seqsBySession = new Map<string, number[]>();
     for (const row of rows) {
-      const key = `${row.session_id}/${row.client_msg_id}`;
-      stored.set(key, [...(stored.get(key) ?? []), { id: row.id, seq: Number(row.seq) }]);
+      byId.set(row.id, Number(row.seq));
+      if (row.client_msg_id !== null) {
+        const key = `${row.session_id}/${row.client_msg_id}`;
+        byClientMsgId.set(key, (byClientMsgId.get(key) ?? 0) + 1);
+      }
+      if (row.stream_id !== null) {
+        const key = `${row.session_id}/${row.stream_id}`;
+        const seen = byStream.get(key) ?? { count: 0, interrupted: false };
+        byStream.set(key, { count: seen.count + 1, interrupted: seen.interrupted || row.interrupted === 'true' });
+      }
       seqsBySession.set(row.session_id, [...(seqsBySession.get(row.session_id) ?? []), Number(row.seq)]);
     }
     let sent = 0;
@@ -252,11 +292,33 @@ export class ChaosCluster {
           continue;
         }
         acked++;
-        const copies = stored.get(`${client.sessionId}/${o.clientMsgId}`) ?? [];
-        if (!copies.some((c) => c.id === o.acked?.id && c.seq === o.acked.seq)) lost++;
+        // The ack's message must be stored as acked (a stream's final may ack the message
+        // the server committed for it as interrupted).
+        if (byId.get(o.acked.id) !== o.acked.seq) lost++;
       }
     }
-    const duplicated = [...stored.values()].filter((copies) => copies.length > 1).length;
+    let duplicated = [...byClientMsgId.values()].filter((n) => n > 1).length;
+    let streams = 0;
+    let interrupted = 0;
+    let streamFaults = 0;
+    for (const client of clients) {
+      for (const streamId of client.abandoned) {
+        streams++;
+        const found = byStream.get(`${client.sessionId}/${streamId}`);
+        // Exactly one message, committed by the server as interrupted.
+        if (found === undefined || found.count !== 1 || !found.interrupted) streamFaults++;
+        if (found !== undefined && found.count > 1) duplicated += found.count - 1;
+        if (found?.interrupted === true) interrupted++;
+      }
+      for (const streamId of client.streamIds) {
+        if (client.abandoned.includes(streamId) || client.outgoing.get(streamId)?.acked === undefined) continue;
+        streams++;
+        const found = byStream.get(`${client.sessionId}/${streamId}`);
+        if (found === undefined || found.count !== 1) streamFaults++;
+        if (found !== undefined && found.count > 1) duplicated += found.count - 1;
+        if (found?.interrupted === true) interrupted++;
+      }
+    }
     let gaps = 0;
     for (const sessionId of sessionIds) {
       const seqs = (seqsBySession.get(sessionId) ?? []).sort((a, b) => a - b);
@@ -271,6 +333,9 @@ export class ChaosCluster {
       neverAcked,
       lost,
       duplicated,
+      streams,
+      interrupted,
+      streamFaults,
       gaps,
       outOfOrder: clients.reduce((n, c) => n + c.orderViolations, 0),
       incomplete: clients.filter((c) => c.contiguous < (lastSeqs.get(c.sessionId) ?? 0)).length,
@@ -283,7 +348,7 @@ export class ChaosCluster {
 /** Whether a round kept every promise. */
 export function violations(result: RoundResult): string[] {
   const found: string[] = [];
-  for (const key of ['neverAcked', 'lost', 'duplicated', 'gaps', 'outOfOrder', 'incomplete'] as const) if (result[key] > 0) found.push(`${key}=${result[key]}`);
+  for (const key of ['neverAcked', 'lost', 'duplicated', 'streamFaults', 'gaps', 'outOfOrder', 'incomplete'] as const) if (result[key] > 0) found.push(`${key}=${result[key]}`);
   if (!Number.isFinite(result.recoverMs)) found.push('did not recover within 60 s');
   if (result.acked === 0) found.push('nothing was acked');
   return found;
@@ -291,13 +356,14 @@ export function violations(result: RoundResult): string[] {
 
 export function formatRow(r: RoundResult): string {
   const errors = Object.entries(r.errors).map(([code, n]) => `${code}:${n}`).join(' ') || '-';
-  return [r.fault.padEnd(20), r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, r.restartMs, Number.isFinite(r.recoverMs) ? r.recoverMs : 'never', r.reconnects, errors]
-    .map((v, i) => (i === 0 ? String(v) : String(v).padStart(i === 12 ? 1 : 8)))
+  const streams = `${r.streams}/${r.interrupted}/${r.streamFaults}`;
+  return [r.fault.padEnd(20), r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, streams, r.restartMs, Number.isFinite(r.recoverMs) ? r.recoverMs : 'never', r.reconnects, errors]
+    .map((v, i) => (i === 0 ? String(v) : String(v).padStart(i === 13 ? 1 : i === 9 ? 10 : 8)))
     .join(' ');
 }
 
-export const HEADER = ['fault'.padEnd(20), 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'up ms', 'recov ms', 'reconn', ' errors']
-  .map((v, i) => (i === 0 ? v : v.padStart(i === 12 ? 1 : 8)))
+export const HEADER = ['fault'.padEnd(20), 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'str/int/bad', 'up ms', 'recov ms', 'reconn', ' errors']
+  .map((v, i) => (i === 0 ? v : v.padStart(i === 13 ? 1 : i === 9 ? 10 : 8)))
   .join(' ');
 
 async function healed(restart: () => Promise<unknown>): Promise<{ healedAt: number; restartMs: number }> {
