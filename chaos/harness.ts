@@ -185,7 +185,7 @@ export class ChaosCluster {
     // One client of each session (on each node in turn) streams turns as well: a delta every 100 ms.
     const streamers = clients.filter((_, i) => i % 3 === Math.floor(i / 3) % 3);
     // Every other streamer gives up its open stream when its connection drops.
-    streamers.forEach((c, i) => (c.abandonsStreams = i % 2 === 1));
+    streamers.forEach((c, i) => (c.abandonsStreams = i % 2 === 0));
     const streamer = setInterval(() => streamers.forEach((c) => c.streamStep()), 100);
 
     const loadEnds = Date.now() + options.seconds * 1_000;

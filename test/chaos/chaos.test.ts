@@ -41,6 +41,7 @@ describe('faults under load (three nodes, short rounds)', () => {
       expect(violations(result), JSON.stringify(result)).toEqual([]);
       expect(result.acked).toBe(result.sent);
       expect(result.sent).toBeGreaterThan(SHORT.rate * SHORT.seconds * 0.8);
+      expect(result.streams).toBeGreaterThan(0);
     }, 120_000);
   }
 });
