@@ -6,9 +6,10 @@ import { io } from 'socket.io-client';
 import { GoodClient } from './client.js';
 import { HarnessNode } from './nodes.js';
 import { HarnessPostgres, HarnessRedis, waitFor } from './services.js';
+import { proxyFor, type TcpProxy } from './tcp-proxy.js';
 
 /** The faults the harness knows, each run in its own round. */
-export const FAULTS = ['node-sigkill', 'node-sigterm', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart'] as const;
+export const FAULTS = ['node-sigkill', 'node-sigterm', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart', 'postgres-stall'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface RoundOptions {
@@ -62,6 +63,8 @@ export class ChaosCluster {
     readonly redis: HarnessRedis,
     readonly nodes: HarnessNode[],
     private readonly pool: pg.Pool,
+    /** Between the nodes and PostgreSQL (the harness's own checks go straight to it). */
+    private readonly pgProxy: TcpProxy,
   ) {}
 
   static async start(nodeCount = 3, extraEnv: Record<string, string> = {}): Promise<ChaosCluster> {
@@ -81,8 +84,10 @@ export class ChaosCluster {
     opened.push(() => postgres.stop());
     const redis = await HarnessRedis.create(path.join(dir, 'redis'));
     opened.push(() => redis.stop(false));
+    const { proxy: pgProxy, url: proxiedUrl } = await proxyFor(postgres.url);
+    opened.push(() => pgProxy.down());
     const env = {
-      DATABASE_URL: postgres.url,
+      DATABASE_URL: proxiedUrl,
       REDIS_URL: redis.url,
       JWT_SECRET: 'chaos-secret-chaos-secret-chaos-secret-0123',
       ACCESS_TOKEN_TTL_SECONDS: '7200',
@@ -96,12 +101,13 @@ export class ChaosCluster {
     await Promise.all(nodes.slice(1).map((n) => n.start()));
     const pool = new pg.Pool({ connectionString: postgres.url, max: 4 });
     pool.on('error', () => undefined);
-    return new ChaosCluster(dir, postgres, redis, nodes, pool);
+    return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy);
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop('SIGKILL')));
     await this.pool.end().catch(() => undefined);
+    await this.pgProxy.down();
     await this.redis.stop(false);
     await this.postgres.stop();
     rmSync(this.dir, { recursive: true, force: true });
@@ -151,6 +157,11 @@ export class ChaosCluster {
         await this.redis.stop(fault === 'redis-restart-kept');
         await sleep(downMs);
         return healed(() => this.redis.start());
+      case 'postgres-stall':
+        // The network to PostgreSQL stops forwarding (connections stay open, nothing moves).
+        this.pgProxy.stall();
+        await sleep(downMs);
+        return healed(async () => this.pgProxy.unstall());
       case 'postgres-restart':
         await this.postgres.stop();
         await sleep(downMs);
