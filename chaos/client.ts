@@ -6,6 +6,8 @@ interface Outgoing {
   content: string;
   /** The stream this message closes (its final text). */
   streamId?: string;
+  /** A voice utterance: sent by `speak`, not by `transmit`. */
+  audio?: boolean;
   firstSentAt: number;
   lastSentAt: number;
   acked?: { id: string; seq: number };
@@ -16,6 +18,9 @@ type JoinAck = { ok: true; data: { messages: Array<{ seq: number }>; hasMore: bo
 
 const ACK_TIMEOUT_MS = 5_000;
 const RESEND_AFTER_MS = 2_000;
+/** Chunks of each utterance, and their size (20 KiB an utterance). */
+const AUDIO_CHUNKS = 5;
+const AUDIO_CHUNK_BYTES = 4_096;
 /** Deltas of each streamed turn. */
 const STREAM_DELTAS = 10;
 
@@ -142,7 +147,7 @@ export class GoodClient {
     for (const message of answer.data.messages) this.receive(message.seq);
     this.joined = true;
     // Everything not acknowledged yet goes again, with its clientMsgId.
-    for (const o of this.outgoing.values()) if (o.acked === undefined) this.transmit(o);
+    for (const o of this.outgoing.values()) if (o.acked === undefined && o.audio !== true) this.transmit(o);
     // An open stream continues here from its first unacknowledged delta.
     if (this.stream !== undefined) this.stream.sentUpTo = this.stream.acked;
   }
@@ -215,7 +220,7 @@ export class GoodClient {
   resendStale(): void {
     if (!this.joined) return;
     const now = Date.now();
-    for (const o of this.outgoing.values()) if (o.acked === undefined && now - o.lastSentAt > RESEND_AFTER_MS) this.transmit(o);
+    for (const o of this.outgoing.values()) if (o.acked === undefined && o.audio !== true && now - o.lastSentAt > RESEND_AFTER_MS) this.transmit(o);
   }
 
   private transmit(o: Outgoing): void {
@@ -246,6 +251,68 @@ export class GoodClient {
       );
   }
 
+  /**
+   * Speaks utterances until `quiet` is set: each is `audio:start`, five 4 KiB chunks and
+   * `audio:end` with the utterance's clientMsgId. An end answered UNAVAILABLE (storage
+   * down) is retried as it is: the server keeps the stream. Anything else that fails (a
+   * dropped connection, a stream the server discarded) starts the utterance again under a
+   * new streamId with the same clientMsgId, until `audio:end` is acked.
+   */
+  async speak(pauseMs: number): Promise<void> {
+    for (let n = 0; !this.stopped && !this.quiet; n++) {
+      const o: Outgoing = { clientMsgId: `${this.name}-audio-${n}`, content: '', audio: true, firstSentAt: Date.now(), lastSentAt: 0 };
+      this.outgoing.set(o.clientMsgId, o);
+      for (let attempt = 0; o.acked === undefined && !this.stopped; attempt++) {
+        const socket = this.socket;
+        if (!this.joined || socket === undefined) {
+          await sleep(200);
+          continue;
+        }
+        const streamId = `${o.clientMsgId}-try${attempt}`;
+        o.lastSentAt = Date.now();
+        try {
+          await this.call(socket, 'audio:start', { sessionId: this.sessionId, streamId, mimeType: 'audio/webm' });
+          for (let index = 0; index < AUDIO_CHUNKS; index++) {
+            await this.call(socket, 'audio:chunk', { streamId, index, data: Buffer.alloc(AUDIO_CHUNK_BYTES, index) });
+          }
+          // Storage down answers UNAVAILABLE and keeps the stream: the same end is retried.
+          let message: { id: string; seq: number } | undefined;
+          while (message === undefined) {
+            try {
+              ({ message } = (await this.call(socket, 'audio:end', { streamId, clientMsgId: o.clientMsgId })) as { message: { id: string; seq: number } });
+            } catch (error) {
+              const code = error instanceof Error ? error.message : '';
+              if (code !== 'UNAVAILABLE' || this.socket !== socket || this.stopped) throw error;
+              this.count('audio:UNAVAILABLE');
+              await sleep(300);
+            }
+          }
+          o.acked = { id: message.id, seq: message.seq };
+          this.held.add(message.seq);
+          this.lastAckAt = Date.now();
+        } catch (error) {
+          this.count(`audio:${error instanceof Error ? error.message : 'failed'}`);
+          await sleep(300);
+        }
+      }
+      await sleep(pauseMs);
+    }
+  }
+
+  /** Set when the load ends: the utterance in progress finishes, no new one starts. */
+  quiet = false;
+
+  private async call(socket: Socket, event: string, payload: unknown): Promise<unknown> {
+    let answer: { ok: boolean; data?: unknown; error?: { code: string } };
+    try {
+      answer = (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload)) as typeof answer;
+    } catch {
+      throw new Error('ACK_TIMEOUT');
+    }
+    if (!answer.ok) throw new Error(answer.error?.code ?? 'unknown');
+    return answer.data;
+  }
+
   stop(): void {
     this.stopped = true;
     const socket = this.socket;
@@ -253,4 +320,8 @@ export class GoodClient {
     socket?.removeAllListeners();
     socket?.close();
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -5,11 +5,11 @@ import pg from 'pg';
 import { io } from 'socket.io-client';
 import { GoodClient } from './client.js';
 import { HarnessNode } from './nodes.js';
-import { HarnessPostgres, HarnessRedis, waitFor } from './services.js';
+import { HarnessPostgres, HarnessRedis, HarnessS3, waitFor } from './services.js';
 import { proxyFor, type TcpProxy } from './tcp-proxy.js';
 
 /** The faults the harness knows, each run in its own round. */
-export const FAULTS = ['node-sigkill', 'node-sigterm', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart', 'postgres-stall'] as const;
+export const FAULTS = ['node-sigkill', 'node-sigterm', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart'] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface RoundOptions {
@@ -39,8 +39,10 @@ export interface RoundResult {
   /** Streamed turns finished (one message each), and of them committed as interrupted by the server. */
   streams: number;
   interrupted: number;
-  /** Finished streams with no message, or more than one. */
+  /** Finished streams with no message, or more than one; acked utterances whose stored audio message is not 20 KiB. */
   streamFaults: number;
+  /** Utterances acked (audio:end). */
+  utterances: number;
   /** Sessions whose seqs are not exactly 1..last_seq. */
   gaps: number;
   /** message:new seqs that were not strictly increasing on one connection. */
@@ -65,6 +67,7 @@ export class ChaosCluster {
     private readonly pool: pg.Pool,
     /** Between the nodes and PostgreSQL (the harness's own checks go straight to it). */
     private readonly pgProxy: TcpProxy,
+    readonly s3: HarnessS3,
   ) {}
 
   static async start(nodeCount = 3, extraEnv: Record<string, string> = {}): Promise<ChaosCluster> {
@@ -86,9 +89,15 @@ export class ChaosCluster {
     opened.push(() => redis.stop(false));
     const { proxy: pgProxy, url: proxiedUrl } = await proxyFor(postgres.url);
     opened.push(() => pgProxy.down());
+    const s3 = await HarnessS3.create(path.join(dir, 's3'));
+    opened.push(() => s3.stop());
     const env = {
       DATABASE_URL: proxiedUrl,
       REDIS_URL: redis.url,
+      S3_ENDPOINT: s3.endpoint,
+      S3_ACCESS_KEY: s3.accessKey,
+      S3_SECRET_KEY: s3.secretKey,
+      S3_BUCKET: 'voicehelper',
       JWT_SECRET: 'chaos-secret-chaos-secret-chaos-secret-0123',
       ACCESS_TOKEN_TTL_SECONDS: '7200',
       ...extraEnv,
@@ -101,13 +110,14 @@ export class ChaosCluster {
     await Promise.all(nodes.slice(1).map((n) => n.start()));
     const pool = new pg.Pool({ connectionString: postgres.url, max: 4 });
     pool.on('error', () => undefined);
-    return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy);
+    return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy, s3);
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.stop('SIGKILL')));
     await this.pool.end().catch(() => undefined);
     await this.pgProxy.down();
+    await this.s3.stop();
     await this.redis.stop(false);
     await this.postgres.stop();
     rmSync(this.dir, { recursive: true, force: true });
@@ -162,6 +172,10 @@ export class ChaosCluster {
         this.pgProxy.stall();
         await sleep(downMs);
         return healed(async () => this.pgProxy.unstall());
+      case 's3-restart':
+        await this.s3.stop();
+        await sleep(downMs);
+        return healed(() => this.s3.start());
       case 'postgres-restart':
         await this.postgres.stop();
         await sleep(downMs);
@@ -198,6 +212,9 @@ export class ChaosCluster {
     // Every other streamer gives up its open stream when its connection drops.
     streamers.forEach((c, i) => (c.abandonsStreams = i % 2 === 0));
     const streamer = setInterval(() => streamers.forEach((c) => c.streamStep()), 100);
+    // Another client of each session speaks: an utterance of 20 KiB in 5 chunks, then a pause.
+    const speakers = clients.filter((_, i) => i % 3 === (Math.floor(i / 3) + 1) % 3);
+    const speaking = speakers.map((c) => c.speak(500));
 
     const loadEnds = Date.now() + options.seconds * 1_000;
     await sleep((options.seconds * 1_000) / 3);
@@ -219,11 +236,13 @@ export class ChaosCluster {
     clearInterval(sender);
     // Open streams are finished (their final message sent) before the clients stop.
     for (const c of streamers) c.openNoMoreStreams = true;
+    for (const c of speakers) c.quiet = true;
     await waitFor('streams finished', () => streamers.every((c) => !c.streaming), 30_000).catch(() => undefined);
     clearInterval(streamer);
 
     // The load stops; good clients keep resending until everything is acked.
     await waitFor('every message acked', () => clients.every((c) => c.unacked === 0), 30_000).catch(() => undefined);
+    await Promise.race([Promise.all(speaking), sleep(1_000)]);
     clearInterval(resender);
     // Abandoned streams are committed as interrupted after STREAM_RESUME_GRACE_MS.
     const abandoned = clients.flatMap((c) => c.abandoned);
@@ -269,17 +288,20 @@ export class ChaosCluster {
 
   private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs'>> {
     const sessionIds = [...lastSeqs.keys()];
-    const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null; stream_id: string | null; interrupted: string | null }>(
-      `select session_id, seq, id, client_msg_id, metadata->>'streamId' as stream_id, metadata->>'interrupted' as interrupted
+    const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null; stream_id: string | null; interrupted: string | null; audio_bytes: number | null }>(
+      `select session_id, seq, id, client_msg_id, metadata->>'streamId' as stream_id, metadata->>'interrupted' as interrupted,
+              case when content_type = 'audio' then (metadata->>'bytes')::int end as audio_bytes
          from messages where session_id = any($1::uuid[])`,
       [sessionIds],
     );
     const byId = new Map<string, number>();
+    const audioBytes = new Map<string, number | null>();
     const byClientMsgId = new Map<string, number>();
     const byStream = new Map<string, { count: number; interrupted: boolean }>();
     const seqsBySession = new Map<string, number[]>();
     for (const row of rows) {
       byId.set(row.id, Number(row.seq));
+      audioBytes.set(row.id, row.audio_bytes);
       if (row.client_msg_id !== null) {
         const key = `${row.session_id}/${row.client_msg_id}`;
         byClientMsgId.set(key, (byClientMsgId.get(key) ?? 0) + 1);
@@ -312,7 +334,13 @@ export class ChaosCluster {
     let streams = 0;
     let interrupted = 0;
     let streamFaults = 0;
+    let utterances = 0;
     for (const client of clients) {
+      for (const o of client.outgoing.values()) {
+        if (o.audio !== true || o.acked === undefined) continue;
+        utterances++;
+        if (audioBytes.get(o.acked.id) !== 20_480) streamFaults++;
+      }
       for (const streamId of client.abandoned) {
         streams++;
         const found = byStream.get(`${client.sessionId}/${streamId}`);
@@ -347,6 +375,7 @@ export class ChaosCluster {
       streams,
       interrupted,
       streamFaults,
+      utterances,
       gaps,
       outOfOrder: clients.reduce((n, c) => n + c.orderViolations, 0),
       incomplete: clients.filter((c) => c.contiguous < (lastSeqs.get(c.sessionId) ?? 0)).length,
@@ -367,14 +396,14 @@ export function violations(result: RoundResult): string[] {
 
 export function formatRow(r: RoundResult): string {
   const errors = Object.entries(r.errors).map(([code, n]) => `${code}:${n}`).join(' ') || '-';
-  const streams = `${r.streams}/${r.interrupted}/${r.streamFaults}`;
+  const streams = `${r.streams}/${r.interrupted}/${r.utterances}/${r.streamFaults}`;
   return [r.fault.padEnd(20), r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, streams, r.restartMs, Number.isFinite(r.recoverMs) ? r.recoverMs : 'never', r.reconnects, errors]
-    .map((v, i) => (i === 0 ? String(v) : String(v).padStart(i === 13 ? 1 : i === 9 ? 10 : 8)))
+    .map((v, i) => (i === 0 ? String(v) : String(v).padStart(i === 13 ? 1 : i === 9 ? 16 : 8)))
     .join(' ');
 }
 
-export const HEADER = ['fault'.padEnd(20), 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'str/int/bad', 'up ms', 'recov ms', 'reconn', ' errors']
-  .map((v, i) => (i === 0 ? v : v.padStart(i === 13 ? 1 : i === 9 ? 10 : 8)))
+export const HEADER = ['fault'.padEnd(20), 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'str/int/aud/bad', 'up ms', 'recov ms', 'reconn', ' errors']
+  .map((v, i) => (i === 0 ? v : v.padStart(i === 13 ? 1 : i === 9 ? 16 : 8)))
   .join(' ');
 
 async function healed(restart: () => Promise<unknown>): Promise<{ healedAt: number; restartMs: number }> {

@@ -144,3 +144,47 @@ export class HarnessRedis {
 export function note(file: string, line: string): void {
   writeFileSync(file, `${new Date().toISOString()} ${line}\n`, { flag: 'a' });
 }
+
+/** The Versity S3 gateway that `test/infra/services.sh up` installs, on a directory that survives restarts. */
+export class HarnessS3 {
+  readonly port: number;
+  readonly accessKey = 'chaos-access';
+  readonly secretKey = 'chaos-secret-key-chaos-only';
+  private child: ChildProcess | undefined;
+
+  private constructor(private readonly dir: string, port: number, private readonly binary: string) {
+    this.port = port;
+  }
+
+  static async create(dir: string): Promise<HarnessS3> {
+    const cache = process.env['VOICEHELPER_CACHE'] ?? path.join(process.env['HOME'] ?? '/root', '.cache', 'voicehelper');
+    const binary = path.join(cache, 'bin', 'versitygw-v1.8.0');
+    if (!existsSync(binary)) throw new Error(`${binary} is missing: run \`npm run services:up\` (or \`npm test\`) once to install it`);
+    mkdirSync(path.join(dir, 'voicehelper'), { recursive: true });
+    const s3 = new HarnessS3(dir, await freePort(), binary);
+    await s3.start();
+    return s3;
+  }
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(this.binary, ['--port', `127.0.0.1:${this.port}`, 'posix', this.dir], {
+      stdio: 'ignore',
+      detached: true,
+      env: { ...process.env, ROOT_ACCESS_KEY: this.accessKey, ROOT_SECRET_KEY: this.secretKey },
+    });
+    await waitFor('S3', async () => (await fetch(this.endpoint)).status > 0, 30_000);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (child === undefined || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+}

@@ -34,7 +34,7 @@ describe('faults under load (three nodes, short rounds)', () => {
     expect(violations(result)).not.toEqual([]);
   }, 120_000);
 
-  const faults: Fault[] = ['node-sigkill', 'node-sigterm', 'redis-restart-empty', 'postgres-restart', 'postgres-stall'];
+  const faults: Fault[] = ['node-sigkill', 'node-sigterm', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart'];
   for (const fault of faults) {
     it(`${fault}: loses, duplicates and reorders nothing that was acked, and recovers`, async () => {
       const result = await cluster.round(fault, SHORT);
