@@ -282,9 +282,10 @@ export class GoodClient {
               ({ message } = (await this.call(socket, 'audio:end', { streamId, clientMsgId: o.clientMsgId })) as { message: { id: string; seq: number } });
             } catch (error) {
               const code = error instanceof Error ? error.message : '';
-              if (code !== 'UNAVAILABLE' || this.socket !== socket || this.stopped) throw error;
-              this.count('audio:UNAVAILABLE');
-              await sleep(300);
+              // Storage down (UNAVAILABLE), or too many retries (RATE_LIMITED): wait, end again.
+              if ((code !== 'UNAVAILABLE' && code !== 'RATE_LIMITED') || this.socket !== socket || this.stopped) throw error;
+              this.count(`audio:end:${code}`);
+              await sleep(code === 'RATE_LIMITED' ? 1_000 : 300);
             }
           }
           o.acked = { id: message.id, seq: message.seq };

@@ -7,7 +7,7 @@ import { freePort, waitFor } from './services.js';
 const LIFTED = '100000000/1s';
 const LIMITS = [
   'MESSAGE_SEND', 'MESSAGE_DELTA', 'CONNECTIONS', 'LOGIN', 'LOGIN_IP', 'REGISTER', 'SESSION_JOIN', 'SESSION_CREATE',
-  'SESSION_LEAVE', 'HISTORY_GET', 'SYS_PING', 'HTTP',
+  'SESSION_LEAVE', 'HISTORY_GET', 'SYS_PING', 'HTTP', 'AUDIO_START', 'AUDIO_CHUNK', 'AUDIO_END',
 ];
 
 /** One server process of the cluster, started from `dist/`. */
