@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { io, type Socket } from 'socket.io-client';
 
 /** What a good client knows about one message it sent. */
@@ -321,8 +322,4 @@ export class GoodClient {
     socket?.removeAllListeners();
     socket?.close();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

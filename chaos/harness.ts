@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { io } from 'socket.io-client';
 import { GoodClient } from './client.js';
 import { HarnessNode } from './nodes.js';
-import { HarnessPostgres, HarnessRedis, HarnessS3, waitFor } from './services.js';
+import { waitUntil } from '../src/util/timeout.js';
+import { HarnessPostgres, HarnessRedis, HarnessS3 } from './services.js';
 import { proxyFor, type TcpProxy } from './tcp-proxy.js';
 
 /** The faults the harness knows, each run in its own round. */
@@ -221,46 +223,33 @@ export class ChaosCluster {
     log(`${fault}: inflicting`);
     const { healedAt, restartMs } = await this.inflict(fault, options.downSeconds * 1_000);
     log(`${fault}: healed`);
-    let recoverMs = 0;
-    try {
-      await waitFor(
-        'recovery',
-        async () => (await Promise.all(this.nodes.map((n) => n.ready()))).every(Boolean) && clients.some((c) => c.lastAckAt > healedAt),
-        60_000,
-      );
-      recoverMs = Date.now() - healedAt;
-    } catch {
-      recoverMs = Number.POSITIVE_INFINITY;
-    }
+    const recovered = await waitUntil(
+      async () => (await Promise.all(this.nodes.map((n) => n.ready()))).every(Boolean) && clients.some((c) => c.lastAckAt > healedAt),
+      60_000,
+      100,
+    );
+    const recoverMs = recovered ? Date.now() - healedAt : Number.POSITIVE_INFINITY;
     await sleep(Math.max(0, loadEnds - Date.now()));
     clearInterval(sender);
     // Open streams are finished (their final message sent) before the clients stop.
     for (const c of streamers) c.openNoMoreStreams = true;
     for (const c of speakers) c.quiet = true;
-    await waitFor('streams finished', () => streamers.every((c) => !c.streaming), 30_000).catch(() => undefined);
+    await waitUntil(() => streamers.every((c) => !c.streaming), 30_000, 100);
     clearInterval(streamer);
 
     // The load stops; good clients keep resending until everything is acked.
-    await waitFor('every message acked', () => clients.every((c) => c.unacked === 0), 30_000).catch(() => undefined);
+    await waitUntil(() => clients.every((c) => c.unacked === 0), 30_000, 100);
     await Promise.race([Promise.all(speaking), sleep(1_000)]);
     clearInterval(resender);
     // Abandoned streams are committed as interrupted after STREAM_RESUME_GRACE_MS.
+    const sessionIds = [...new Set(clients.map((c) => c.sessionId))];
     const abandoned = clients.flatMap((c) => c.abandoned);
     if (abandoned.length > 0) {
-      await waitFor(
-        'abandoned streams committed',
-        async () => {
-          const rows = await this.query<{ n: string }>(`select count(*) as n from messages where session_id = any($1::uuid[]) and metadata->>'streamId' = any($2::text[])`, [
-            [...new Set(clients.map((c) => c.sessionId))],
-            abandoned,
-          ]);
-          return Number(rows[0]?.n ?? 0) >= abandoned.length;
-        },
-        30_000,
-      ).catch(() => undefined);
+      const committed = `select count(*) as n from messages where session_id = any($1::uuid[]) and metadata->>'streamId' = any($2::text[])`;
+      await waitUntil(async () => Number((await this.query<{ n: string }>(committed, [sessionIds, abandoned]))[0]?.n ?? 0) >= abandoned.length, 30_000, 250);
     }
-    const lastSeqs = await this.lastSeqs([...new Set(clients.map((c) => c.sessionId))]);
-    await waitFor('every client caught up', () => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)), 15_000).catch(() => undefined);
+    const lastSeqs = await this.lastSeqs(sessionIds);
+    await waitUntil(() => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)), 15_000, 100);
     for (const client of clients) client.stop();
     await options.beforeCheck?.((sql, params) => this.query(sql, params));
     return { fault, restartMs, recoverMs, ...(await this.check(clients, lastSeqs)) };
@@ -341,19 +330,14 @@ export class ChaosCluster {
         utterances++;
         if (audioBytes.get(o.acked.id) !== 20_480) streamFaults++;
       }
-      for (const streamId of client.abandoned) {
-        streams++;
-        const found = byStream.get(`${client.sessionId}/${streamId}`);
-        // Exactly one message, committed by the server as interrupted.
-        if (found === undefined || found.count !== 1 || !found.interrupted) streamFaults++;
-        if (found !== undefined && found.count > 1) duplicated += found.count - 1;
-        if (found?.interrupted === true) interrupted++;
-      }
       for (const streamId of client.streamIds) {
-        if (client.abandoned.includes(streamId) || client.outgoing.get(streamId)?.acked === undefined) continue;
+        // A stream given up must be exactly one message the server committed as
+        // interrupted; a finished one (its final acked), exactly one message.
+        const abandoned = client.abandoned.includes(streamId);
+        if (!abandoned && client.outgoing.get(streamId)?.acked === undefined) continue;
         streams++;
         const found = byStream.get(`${client.sessionId}/${streamId}`);
-        if (found === undefined || found.count !== 1) streamFaults++;
+        if (found === undefined || found.count !== 1 || (abandoned && !found.interrupted)) streamFaults++;
         if (found !== undefined && found.count > 1) duplicated += found.count - 1;
         if (found?.interrupted === true) interrupted++;
       }
@@ -394,17 +378,20 @@ export function violations(result: RoundResult): string[] {
   return found;
 }
 
+/** One line of the table: the fault left-aligned, the counts right-aligned, errors last. */
+function tableLine(cells: unknown[]): string {
+  const width = (i: number) => (i === 0 ? 20 : i === 9 ? 16 : i === cells.length - 1 ? 1 : 8);
+  return cells.map((v, i) => (i === 0 ? String(v).padEnd(width(i)) : String(v).padStart(width(i)))).join(' ');
+}
+
 export function formatRow(r: RoundResult): string {
   const errors = Object.entries(r.errors).map(([code, n]) => `${code}:${n}`).join(' ') || '-';
   const streams = `${r.streams}/${r.interrupted}/${r.utterances}/${r.streamFaults}`;
-  return [r.fault.padEnd(20), r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, streams, r.restartMs, Number.isFinite(r.recoverMs) ? r.recoverMs : 'never', r.reconnects, errors]
-    .map((v, i) => (i === 0 ? String(v) : String(v).padStart(i === 13 ? 1 : i === 9 ? 16 : 8)))
-    .join(' ');
+  const recover = Number.isFinite(r.recoverMs) ? r.recoverMs : 'never';
+  return tableLine([r.fault, r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, streams, r.restartMs, recover, r.reconnects, errors]);
 }
 
-export const HEADER = ['fault'.padEnd(20), 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'str/int/aud/bad', 'up ms', 'recov ms', 'reconn', ' errors']
-  .map((v, i) => (i === 0 ? v : v.padStart(i === 13 ? 1 : i === 9 ? 16 : 8)))
-  .join(' ');
+export const HEADER = tableLine(['fault', 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'str/int/aud/bad', 'up ms', 'recov ms', 'reconn', ' errors']);
 
 async function healed(restart: () => Promise<unknown>): Promise<{ healedAt: number; restartMs: number }> {
   const started = Date.now();
@@ -412,6 +399,3 @@ async function healed(restart: () => Promise<unknown>): Promise<{ healedAt: numb
   return { healedAt: Date.now(), restartMs: Date.now() - started };
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { freePort, waitFor } from './services.js';
+import { endProcess, freePort, waitFor } from './services.js';
 
 /** Limits lifted for the load (the harness tests faults, not limits). */
 const LIFTED = '100000000/1s';
@@ -58,11 +58,7 @@ export class HarnessNode {
 
   /** Sends a signal and waits for the process to end. */
   async stop(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
-    const child = this.child;
-    if (child === undefined || !this.running) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill(signal);
-    await exited;
+    await endProcess(this.child, signal);
   }
 
   /** Whether `/readyz` answers 200 now. */

@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { waitUntil } from '../src/util/timeout.js';
 
 /**
  * The harness's own PostgreSQL and Redis (never the test suite's shared ones: they are
@@ -20,17 +21,18 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    try {
-      if (await probe()) return Date.now() - started;
-    } catch {
-      // not yet
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`${what} was not ready within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Waits for `probe` to hold (a probe that throws does not yet), or throws after `timeoutMs`. */
+export async function waitFor(what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  if (!(await waitUntil(probe, timeoutMs, 100))) throw new Error(`${what} was not ready within ${timeoutMs} ms`);
+}
+
+/** Ends a child process with `signal` (or by `ask()`, e.g. a shutdown command) and waits for it to exit. */
+export async function endProcess(child: ChildProcess | undefined, signal: NodeJS.Signals, ask?: () => void): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  if (ask === undefined) child.kill(signal);
+  else ask();
+  await exited;
 }
 
 function pgBin(): string {
@@ -51,7 +53,7 @@ export class HarnessPostgres {
   private child: ChildProcess | undefined;
   private readonly data: string;
 
-  private constructor(private readonly dir: string, port: number) {
+  private constructor(dir: string, port: number) {
     this.port = port;
     this.data = path.join(dir, 'pgdata');
   }
@@ -94,10 +96,7 @@ export class HarnessPostgres {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGINT');
-    await exited;
+    await endProcess(child, 'SIGINT');
   }
 }
 
@@ -132,17 +131,9 @@ export class HarnessRedis {
   async stop(keep: boolean): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
     if (!keep) rmSync(path.join(this.dir, 'dump.rdb'), { force: true });
-    spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']);
-    await exited;
+    await endProcess(child, 'SIGTERM', () => spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']));
   }
-}
-
-/** Writes a line to a file (the harness's own log of what it did). */
-export function note(file: string, line: string): void {
-  writeFileSync(file, `${new Date().toISOString()} ${line}\n`, { flag: 'a' });
 }
 
 /** The Versity S3 gateway that `test/infra/services.sh up` installs, on a directory that survives restarts. */
@@ -182,9 +173,6 @@ export class HarnessS3 {
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await endProcess(child, 'SIGTERM');
   }
 }

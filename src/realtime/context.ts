@@ -37,9 +37,9 @@ export function callerOf(socket: AppSocket): Caller {
 
 /**
  * Counts a socket in or out of a session's presence and tells the room (every node);
- * returns who is present after the change.
+ * returns how to learn who is present after the change.
  */
-export async function changePresence(context: RealtimeContext, socket: AppSocket, sessionId: string, delta: 1 | -1): Promise<PresenceEntry[]> {
+export async function changePresence(context: RealtimeContext, socket: AppSocket, sessionId: string, delta: 1 | -1): Promise<() => Promise<PresenceEntry[]>> {
   const { userId, role } = socket.data;
   const { connections, present } = await context.presence.change(sessionId, userId, role, delta);
   context.io.to(sessionRoom(sessionId)).emit('presence', { sessionId, userId, role, connections });

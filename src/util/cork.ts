@@ -1,6 +1,13 @@
 import type { Writable } from 'node:stream';
 
-const held = new WeakSet<Writable>();
+/** Streams held during this turn; one setImmediate lets them all go. */
+let held = new Set<Writable>();
+
+function releaseHeld(): void {
+  const streams = held;
+  held = new Set();
+  for (const stream of streams) stream.uncork();
+}
 
 /**
  * Holds the stream's writes until the current turn of the event loop ends, so that
@@ -11,12 +18,9 @@ const held = new WeakSet<Writable>();
  */
 export function holdWritesForTurn(stream: Writable): void {
   if (held.has(stream) || stream.destroyed) return;
+  if (held.size === 0) setImmediate(releaseHeld);
   held.add(stream);
   stream.cork();
-  setImmediate(() => {
-    held.delete(stream);
-    stream.uncork();
-  });
 }
 
 /** Every write to `stream` from now on is held for the rest of its turn (see `holdWritesForTurn`). */

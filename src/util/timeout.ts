@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 /** Rejects with `Error(message)` if `promise` does not settle within `ms`. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -30,8 +32,19 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout
   }
 }
 
-/** Resolves once `condition()` holds, checking every 20 ms, or after `ms` whatever it says. */
-export async function waitUntil(condition: () => boolean, ms: number): Promise<void> {
+/**
+ * Resolves true once `condition()` holds (checked every `everyMs`), or false after `ms`
+ * whatever it says. A condition that throws counts as not holding yet.
+ */
+export async function waitUntil(condition: () => boolean | Promise<boolean>, ms: number, everyMs = 20): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  for (;;) {
+    try {
+      if (await condition()) return true;
+    } catch {
+      // not yet
+    }
+    if (Date.now() >= deadline) return false;
+    await sleep(everyMs);
+  }
 }

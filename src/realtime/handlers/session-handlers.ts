@@ -66,9 +66,10 @@ async function joinSocket(context: RealtimeContext, socket: AppSocket, sessionId
     const delivered = sinceSeq === undefined ? Math.max(session.lastSeq, lastReturned) : Math.max(sinceSeq, lastReturned);
     return { result: { session, messages: page.messages, hasMore: page.hasMore }, delivered, lastSeq: Math.max(session.lastSeq, lastReturned) };
   });
+  if (alreadyJoined) return { ...snapshot, presence: await context.presence.list(sessionId) };
   // A first join counts the socket in and learns who is present in the same round trip.
-  const presence = alreadyJoined ? await context.presence.list(sessionId) : await changePresence(context, socket, sessionId, 1);
-  return { ...snapshot, presence };
+  const present = await changePresence(context, socket, sessionId, 1);
+  return { ...snapshot, presence: await present() };
 }
 
 /** Leaves a session: no more deliveries, one connection less in presence. */

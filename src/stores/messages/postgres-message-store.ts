@@ -142,7 +142,6 @@ export class PostgresMessageStore implements MessageStore {
     return this.committer.close();
   }
 
-  /** One transaction for a whole batch; returns one result per input, in order. */
   /**
    * One round trip for a whole batch: `vh_append_messages` (migration 0011) locks the
    * batch's sessions in id order, finds resends, assigns seqs, inserts and advances

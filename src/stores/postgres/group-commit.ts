@@ -108,19 +108,14 @@ export class GroupCommitter<T, R> {
 
   private schedule(): void {
     if (this.inFlight >= this.options.maxInFlight) return; // a finishing batch dispatches
-    if (this.queue.length >= this.options.maxBatch || this.inFlight === 0) {
+    const full = this.queue.length >= this.options.maxBatch;
+    // Already due; a full batch does not wait out a pending maxWaitMs.
+    if (this.immediate !== undefined || (this.timer !== undefined && !full)) return;
+    if (full || this.inFlight === 0 || this.options.maxWaitMs === 0) {
       // After this turn of the event loop, so that items submitted in the same turn share
       // the batch (setImmediate: a zero setTimeout would wait a whole millisecond).
-      if (this.immediate === undefined && this.timer === undefined) {
-        this.immediate = setImmediate(() => {
-          this.immediate = undefined;
-          this.dispatch();
-        });
-      }
-      return;
-    }
-    if (this.timer !== undefined || this.immediate !== undefined) return;
-    if (this.options.maxWaitMs === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
       this.immediate = setImmediate(() => {
         this.immediate = undefined;
         this.dispatch();

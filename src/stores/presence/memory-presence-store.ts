@@ -17,7 +17,8 @@ export class MemoryPresenceStore implements PresenceStore {
     if (current.connections === 0) users.delete(userId);
     else users.set(userId, current);
     if (users.size === 0) this.sessions.delete(sessionId);
-    return { connections: current.connections, present: await this.list(sessionId) };
+    const present = await this.list(sessionId);
+    return { connections: current.connections, present: async () => present };
   }
 
   async list(sessionId: string): Promise<PresenceEntry[]> {

@@ -11,8 +11,11 @@ export interface PresenceChange {
 export interface PresenceAfterChange {
   /** The user's connections in the session over every node. */
   connections: number;
-  /** Every user connected to the session on a live node, as `list` gives them. */
-  present: PresenceEntry[];
+  /**
+   * Every user connected to the session on a live node right after the change, as `list`
+   * gives them; worked out only when asked (a leave does not need it).
+   */
+  present: () => Promise<PresenceEntry[]>;
 }
 
 /**

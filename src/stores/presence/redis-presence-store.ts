@@ -57,7 +57,7 @@ export class RedisPresenceStore implements PresenceStore {
     );
     const fields: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
-    return { connections, present: await this.present(fields) };
+    return { connections, present: () => this.present(fields) };
   }
 
   async list(sessionId: string): Promise<PresenceEntry[]> {
