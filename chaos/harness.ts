@@ -7,11 +7,14 @@ import { io } from 'socket.io-client';
 import { GoodClient } from './client.js';
 import { HarnessNode } from './nodes.js';
 import { waitUntil } from '../src/util/timeout.js';
-import { HarnessPostgres, HarnessRedis, HarnessS3 } from './services.js';
+import { RetrievalProbe, type RetrievalReport } from './retrieval.js';
+import { HarnessMilvus, HarnessNeo4j, HarnessPostgres, HarnessRedis, HarnessS3 } from './services.js';
 import { proxyFor, type TcpProxy } from './tcp-proxy.js';
 
 /** The faults the harness knows, each run in its own round. */
-export const FAULTS = ['node-sigkill', 'node-sigterm', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart'] as const;
+export const FAULTS = [
+  'node-sigkill', 'node-sigterm', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart', 'milvus-restart', 'neo4j-restart',
+] as const;
 export type Fault = (typeof FAULTS)[number];
 
 export interface RoundOptions {
@@ -57,9 +60,14 @@ export interface RoundResult {
   recoverMs: number;
   reconnects: number;
   errors: Record<string, number>;
+  /** Retrieval through the round: degraded or failed answers, when it was whole again, the upload made during the fault. */
+  retrieval: RetrievalReport;
 }
 
-/** Three nodes on the harness's own PostgreSQL and Redis. */
+/** How long after a heal every node must answer retrieval whole again, and a document sent during the fault be ready. */
+const RETRIEVAL_BOUND_MS = 60_000;
+
+/** Three nodes on the harness's own PostgreSQL, Redis, S3, Milvus and Neo4j. */
 export class ChaosCluster {
   private constructor(
     readonly dir: string,
@@ -70,6 +78,9 @@ export class ChaosCluster {
     /** Between the nodes and PostgreSQL (the harness's own checks go straight to it). */
     private readonly pgProxy: TcpProxy,
     readonly s3: HarnessS3,
+    readonly milvus: HarnessMilvus,
+    readonly neo4j: HarnessNeo4j,
+    private readonly probe: RetrievalProbe,
   ) {}
 
   static async start(nodeCount = 3, extraEnv: Record<string, string> = {}): Promise<ChaosCluster> {
@@ -93,6 +104,10 @@ export class ChaosCluster {
     opened.push(() => pgProxy.down());
     const s3 = await HarnessS3.create(path.join(dir, 's3'));
     opened.push(() => s3.stop());
+    const milvus = await HarnessMilvus.create(path.join(dir, 'milvus'));
+    opened.push(() => milvus.stop());
+    const neo4j = await HarnessNeo4j.create(path.join(dir, 'neo4j'));
+    opened.push(() => neo4j.stop());
     const env = {
       DATABASE_URL: proxiedUrl,
       REDIS_URL: redis.url,
@@ -100,6 +115,10 @@ export class ChaosCluster {
       S3_ACCESS_KEY: s3.accessKey,
       S3_SECRET_KEY: s3.secretKey,
       S3_BUCKET: 'voicehelper',
+      MILVUS_ADDRESS: milvus.address,
+      NEO4J_URI: neo4j.uri,
+      NEO4J_USER: 'neo4j',
+      NEO4J_PASSWORD: 'chaos-auth-disabled',
       JWT_SECRET: 'chaos-secret-chaos-secret-chaos-secret-0123',
       ACCESS_TOKEN_TTL_SECONDS: '7200',
       ...extraEnv,
@@ -112,34 +131,32 @@ export class ChaosCluster {
     await Promise.all(nodes.slice(1).map((n) => n.start()));
     const pool = new pg.Pool({ connectionString: postgres.url, max: 4 });
     pool.on('error', () => undefined);
-    return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy, s3);
+    opened.push(() => pool.end());
+    const urls = nodes.map((n) => n.url);
+    const probe = await RetrievalProbe.create(await register(urls[0] as string, 'retriever'), urls, (i) => nodes[i]?.running === true);
+    opened.push(async () => probe.close());
+    return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy, s3, milvus, neo4j, probe);
   }
 
   async stop(): Promise<void> {
+    this.probe.close();
     await Promise.all(this.nodes.map((n) => n.stop('SIGKILL')));
     await this.pool.end().catch(() => undefined);
     await this.pgProxy.down();
+    await this.neo4j.stop();
+    await this.milvus.stop();
     await this.s3.stop();
     await this.redis.stop(false);
     await this.postgres.stop();
-    rmSync(this.dir, { recursive: true, force: true });
+    // CHAOS_KEEP_DIR=1 keeps the services' data and the nodes' logs to read after a failed round.
+    if (process.env['CHAOS_KEEP_DIR'] === '1') process.stderr.write(`[chaos] kept ${this.dir}\n`);
+    else rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** URLs of the nodes that are up (clients pick the next one on each reconnect). */
   urls(): string[] {
     const up = this.nodes.filter((n) => n.running).map((n) => n.url);
     return up.length > 0 ? up : this.nodes.map((n) => n.url);
-  }
-
-  private async register(label: string): Promise<string> {
-    const url = this.urls()[0] as string;
-    const response = await fetch(`${url}/v1/auth/register`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: `${label}-${Date.now()}-${Math.random().toString(36).slice(2)}@chaos.test`, username: label, password: 'chaos horse battery staple' }),
-    });
-    if (response.status !== 201) throw new Error(`register answered ${response.status}`);
-    return ((await response.json()) as { accessToken: string }).accessToken;
   }
 
   private async createSession(token: string): Promise<string> {
@@ -178,6 +195,14 @@ export class ChaosCluster {
         await this.s3.stop();
         await sleep(downMs);
         return healed(() => this.s3.start());
+      case 'milvus-restart':
+        await this.milvus.stop();
+        await sleep(downMs);
+        return healed(() => this.milvus.start());
+      case 'neo4j-restart':
+        await this.neo4j.stop();
+        await sleep(downMs);
+        return healed(() => this.neo4j.start());
       case 'postgres-restart':
         await this.postgres.stop();
         await sleep(downMs);
@@ -189,7 +214,7 @@ export class ChaosCluster {
   async round(fault: Fault | 'none', options: RoundOptions, log: (line: string) => void = () => undefined): Promise<RoundResult> {
     const clients: GoodClient[] = [];
     for (let s = 0; s < options.sessions; s++) {
-      const token = await this.register(`chaos${s}`);
+      const token = await register(this.urls()[0] as string, `chaos${s}`);
       const sessionId = await this.createSession(token);
       for (let c = 0; c < 3; c++) clients.push(new GoodClient(`s${s}c${c}`, token, sessionId, () => this.urls(), c));
     }
@@ -221,7 +246,11 @@ export class ChaosCluster {
     const loadEnds = Date.now() + options.seconds * 1_000;
     await sleep((options.seconds * 1_000) / 3);
     log(`${fault}: inflicting`);
-    const { healedAt, restartMs } = await this.inflict(fault, options.downSeconds * 1_000);
+    this.probe.start();
+    const inflicted = this.inflict(fault, options.downSeconds * 1_000);
+    // A document uploaded just after the fault hit (while it is on) must still become ready.
+    const uploaded = sleep(200).then(() => this.probe.uploadDuringFault(fault));
+    const { healedAt, restartMs } = await inflicted;
     log(`${fault}: healed`);
     const recovered = await waitUntil(
       async () => (await Promise.all(this.nodes.map((n) => n.ready()))).every(Boolean) && clients.some((c) => c.lastAckAt > healedAt),
@@ -229,6 +258,7 @@ export class ChaosCluster {
       100,
     );
     const recoverMs = recovered ? Date.now() - healedAt : Number.POSITIVE_INFINITY;
+    const retrieval = await this.probe.finish(healedAt, RETRIEVAL_BOUND_MS, uploaded);
     await sleep(Math.max(0, loadEnds - Date.now()));
     clearInterval(sender);
     // Open streams are finished (their final message sent) before the clients stop.
@@ -252,7 +282,7 @@ export class ChaosCluster {
     await waitUntil(() => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)), 15_000, 100);
     for (const client of clients) client.stop();
     await options.beforeCheck?.((sql, params) => this.query(sql, params));
-    return { fault, restartMs, recoverMs, ...(await this.check(clients, lastSeqs)) };
+    return { fault, restartMs, recoverMs, retrieval, ...(await this.check(clients, lastSeqs)) };
   }
 
   private async lastSeqs(sessionIds: string[]): Promise<Map<string, number>> {
@@ -275,7 +305,7 @@ export class ChaosCluster {
     }
   }
 
-  private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs'>> {
+  private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs' | 'retrieval'>> {
     const sessionIds = [...lastSeqs.keys()];
     const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null; stream_id: string | null; interrupted: string | null; audio_bytes: number | null }>(
       `select session_id, seq, id, client_msg_id, metadata->>'streamId' as stream_id, metadata->>'interrupted' as interrupted,
@@ -375,23 +405,48 @@ export function violations(result: RoundResult): string[] {
   for (const key of ['neverAcked', 'lost', 'duplicated', 'streamFaults', 'gaps', 'outOfOrder', 'incomplete'] as const) if (result[key] > 0) found.push(`${key}=${result[key]}`);
   if (!Number.isFinite(result.recoverMs)) found.push('did not recover within 60 s');
   if (result.acked === 0) found.push('nothing was acked');
+  const retrieval = result.retrieval;
+  if (!Number.isFinite(retrieval.wholeAfterMs)) found.push(`retrieval not whole on every node within ${RETRIEVAL_BOUND_MS / 1_000} s`);
+  if (retrieval.upload !== 'ready') found.push(`document uploaded during the fault: ${retrieval.upload}`);
+  // A store that retrieval can do without is down: answers degrade (naming it), never fail.
+  const part = result.fault === 'milvus-restart' ? 'vector' : result.fault === 'neo4j-restart' ? 'graph' : undefined;
+  if (part !== undefined) {
+    if ((retrieval.degraded[part] ?? 0) === 0) found.push(`retrieval never answered degraded: [${part}]`);
+    const failed = Object.entries(retrieval.failed);
+    if (failed.length > 0) found.push(`retrieval failed instead of degrading (${failed.map(([code, n]) => `${code}:${n}`).join(' ')})`);
+  }
   return found;
 }
 
 /** One line of the table: the fault left-aligned, the counts right-aligned, errors last. */
 function tableLine(cells: unknown[]): string {
-  const width = (i: number) => (i === 0 ? 20 : i === 9 ? 16 : i === cells.length - 1 ? 1 : 8);
+  const width = (i: number) => (i === 0 ? 20 : i === 9 || i === 12 ? 18 : i === cells.length - 1 ? 1 : 8);
   return cells.map((v, i) => (i === 0 ? String(v).padEnd(width(i)) : String(v).padStart(width(i)))).join(' ');
 }
 
 export function formatRow(r: RoundResult): string {
-  const errors = Object.entries(r.errors).map(([code, n]) => `${code}:${n}`).join(' ') || '-';
   const streams = `${r.streams}/${r.interrupted}/${r.utterances}/${r.streamFaults}`;
   const recover = Number.isFinite(r.recoverMs) ? r.recoverMs : 'never';
-  return tableLine([r.fault, r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, streams, r.restartMs, recover, r.reconnects, errors]);
+  const q = r.retrieval;
+  const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+  const retrieval = `${sum(q.degraded)}/${sum(q.failed)}/${Number.isFinite(q.wholeAfterMs) ? q.wholeAfterMs : 'never'}/${q.upload === 'ready' ? 'ok' : q.upload}`;
+  const retrievalErrors = Object.entries(q.failed).map(([code, n]) => `retrieve ${code}:${n}`);
+  const errors = [...Object.entries(r.errors).map(([code, n]) => `${code}:${n}`), ...retrievalErrors].join(' ') || '-';
+  return tableLine([r.fault, r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, streams, r.restartMs, recover, retrieval, r.reconnects, errors]);
 }
 
-export const HEADER = tableLine(['fault', 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'str/int/aud/bad', 'up ms', 'recov ms', 'reconn', ' errors']);
+export const HEADER = tableLine(['fault', 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'str/int/aud/bad', 'up ms', 'recov ms', 'retr dg/fl/ms/doc', 'reconn', ' errors']);
+
+/** Registers a user through `url`; resolves with its access token. */
+async function register(url: string, label: string): Promise<string> {
+  const response = await fetch(`${url}/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: `${label}-${Date.now()}-${Math.random().toString(36).slice(2)}@chaos.test`, username: label, password: 'chaos horse battery staple' }),
+  });
+  if (response.status !== 201) throw new Error(`register answered ${response.status}`);
+  return ((await response.json()) as { accessToken: string }).accessToken;
+}
 
 async function healed(restart: () => Promise<unknown>): Promise<{ healedAt: number; restartMs: number }> {
   const started = Date.now();

@@ -7,7 +7,8 @@ import { endProcess, freePort, waitFor } from './services.js';
 const LIFTED = '100000000/1s';
 const LIMITS = [
   'MESSAGE_SEND', 'MESSAGE_DELTA', 'CONNECTIONS', 'LOGIN', 'LOGIN_IP', 'REGISTER', 'SESSION_JOIN', 'SESSION_CREATE',
-  'SESSION_LEAVE', 'HISTORY_GET', 'SYS_PING', 'HTTP', 'AUDIO_START', 'AUDIO_CHUNK', 'AUDIO_END',
+  'SESSION_LEAVE', 'SESSION_LIST', 'SESSION_UPDATE', 'HISTORY_GET', 'SYS_PING', 'HTTP', 'AUDIO_START', 'AUDIO_CHUNK', 'AUDIO_END',
+  'AUDIO_URL', 'RETRIEVE',
 ];
 
 /** One server process of the cluster, started from `dist/`. */

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { waitUntil } from '../src/util/timeout.js';
@@ -148,9 +148,7 @@ export class HarnessS3 {
   }
 
   static async create(dir: string): Promise<HarnessS3> {
-    const cache = process.env['VOICEHELPER_CACHE'] ?? path.join(process.env['HOME'] ?? '/root', '.cache', 'voicehelper');
-    const binary = path.join(cache, 'bin', 'versitygw-v1.8.0');
-    if (!existsSync(binary)) throw new Error(`${binary} is missing: run \`npm run services:up\` (or \`npm test\`) once to install it`);
+    const binary = installed(path.join(cacheDir(), 'bin', 'versitygw-v1.8.0'));
     mkdirSync(path.join(dir, 'voicehelper'), { recursive: true });
     const s3 = new HarnessS3(dir, await freePort(), binary);
     await s3.start();
@@ -170,6 +168,111 @@ export class HarnessS3 {
     await waitFor('S3', async () => (await fetch(this.endpoint)).status > 0, 30_000);
   }
 
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    await endProcess(child, 'SIGTERM');
+  }
+}
+
+function cacheDir(): string {
+  return process.env['VOICEHELPER_CACHE'] ?? path.join(process.env['HOME'] ?? '/root', '.cache', 'voicehelper');
+}
+
+function installed(file: string): string {
+  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run services:up\` (or \`npm test\`) once to install it`);
+  return file;
+}
+
+/**
+ * Waits until the child prints `banner` (it is ready); throws with the tail of its output
+ * when it exits first or takes longer than `timeoutMs`.
+ */
+async function bannerOf(what: string, child: ChildProcess, banner: string, timeoutMs: number): Promise<void> {
+  let output = '';
+  const append = (data: Buffer) => {
+    // Only the start-up output matters: keep its first 64 KiB.
+    if (output.length < 64_000) output += data.toString();
+  };
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  const ready = await waitUntil(() => output.includes(banner) || child.exitCode !== null, timeoutMs, 100);
+  child.stdout?.off('data', append);
+  child.stderr?.off('data', append);
+  // Keep draining its pipes, or it blocks once they fill.
+  child.stdout?.resume();
+  child.stderr?.resume();
+  if (!ready || !output.includes(banner)) throw new Error(`${what} did not start (exit ${child.exitCode}): ${output.slice(-2_000)}`);
+}
+
+/** Milvus (milvus-lite, as the test services run it) on a data directory that survives restarts. */
+export class HarnessMilvus {
+  readonly port: number;
+  private child: ChildProcess | undefined;
+
+  private constructor(private readonly dir: string, port: number, private readonly binary: string) {
+    this.port = port;
+  }
+
+  static async create(dir: string): Promise<HarnessMilvus> {
+    const binary = installed(path.join(cacheDir(), 'milvus-venv', 'bin', 'milvus-lite'));
+    mkdirSync(dir, { recursive: true });
+    const milvus = new HarnessMilvus(dir, await freePort(), binary);
+    await milvus.start();
+    return milvus;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(this.binary, ['server', '--data-dir', this.dir, '--host', '127.0.0.1', '--port', String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    this.child = child;
+    await bannerOf('Milvus', child, 'listening', 60_000);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    await endProcess(child, 'SIGTERM');
+  }
+}
+
+/**
+ * Neo4j from the test launcher (`test/infra/neo4j`, built by `npm run services:up`) with
+ * `--keep-data`: its home is the harness's directory, so a restart finds the graph.
+ */
+export class HarnessNeo4j {
+  readonly port: number;
+  private child: ChildProcess | undefined;
+
+  private constructor(private readonly dir: string, port: number, private readonly launcher: string) {
+    this.port = port;
+  }
+
+  static async create(dir: string): Promise<HarnessNeo4j> {
+    const launcher = path.join(process.cwd(), 'test', 'infra', 'neo4j', 'target');
+    installed(path.join(launcher, 'classpath.txt'));
+    const neo4j = new HarnessNeo4j(dir, await freePort(), launcher);
+    await neo4j.start();
+    return neo4j;
+  }
+
+  get uri(): string {
+    return `bolt://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const classpath = `${this.launcher}/classes:${readFileSync(path.join(this.launcher, 'classpath.txt'), 'utf8').trim()}`;
+    const args = ['-Xmx768m', '-cp', classpath, 'voicehelper.Neo4jLauncher', '--dir', this.dir, '--port', String(this.port)];
+    args.push('--plugins', path.join(this.launcher, 'plugins'), '--parent-pid', String(process.pid), '--keep-data');
+    const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    this.child = child;
+    await bannerOf('Neo4j', child, 'READY', 120_000);
+  }
+
+  /** Stops it cleanly (SIGTERM runs the launcher's shutdown hook, which closes the database). */
   async stop(): Promise<void> {
     const child = this.child;
     this.child = undefined;

@@ -177,11 +177,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
               redisUrl: config.redis.url,
               concurrency: config.documents.concurrency,
               attempts: config.documents.attempts,
+              outageBudgetMs: config.documents.outageBudgetMs,
               stalledIntervalMs: config.documents.stalledMs,
             },
             logger,
           )
-        : new MemoryQueue({ concurrency: config.documents.concurrency, attempts: config.documents.attempts }, logger);
+        : new MemoryQueue({ concurrency: config.documents.concurrency, attempts: config.documents.attempts, outageBudgetMs: config.documents.outageBudgetMs }, logger);
     const parser = new WorkerDocumentParser(
       { extractor: config.knowledge.extractor, maxEntitiesPerDocument: config.knowledge.maxEntitiesPerDocument },
       config.parsing,

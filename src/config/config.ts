@@ -125,6 +125,8 @@ export interface Config {
     readonly maxConcurrentUploads: number;
     readonly concurrency: number;
     readonly attempts: number;
+    /** How long a job waits out a dependency outage before its failures count as attempts. */
+    readonly outageBudgetMs: number;
     readonly queue: string;
     readonly stalledMs: number;
   };

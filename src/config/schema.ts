@@ -359,6 +359,11 @@ export const envSchema = {
   RECONCILE_GRACE_MS: positiveInt(600_000, 7 * 86_400_000),
   /** Attempts per ingestion job before the document is marked failed. Default 3. */
   INGEST_ATTEMPTS: positiveInt(3, 20),
+  /**
+   * How long an ingestion job waits out a store that is down (PostgreSQL, Redis, S3, Milvus,
+   * Neo4j unreachable) before such failures count as attempts. Default 600000 ms.
+   */
+  INGEST_OUTAGE_BUDGET_MS: positiveInt(600_000, 86_400_000),
   /** Longest one document parse (or batch of built-in embeddings) may run before its worker is replaced. Default 120000 ms. */
   PARSE_TIMEOUT_MS: positiveInt(120_000, 3_600_000),
   /** Heap of the document parsing worker in MiB. Default 1024. */

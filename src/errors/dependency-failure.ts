@@ -6,8 +6,9 @@
  */
 export function isDependencyFailure(error: unknown, depth = 0): boolean {
   if (depth > 5 || error === null || typeof error !== 'object') return false;
-  const e = error as { name?: unknown; code?: unknown; message?: unknown; retriable?: unknown; errors?: unknown; cause?: unknown };
+  const e = error as { name?: unknown; code?: unknown; details?: unknown; message?: unknown; retriable?: unknown; errors?: unknown; cause?: unknown };
   if (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || RETRYABLE_SQLSTATE.test(e.code) || NEO4J_CODES.has(e.code))) return true;
+  if (typeof e.code === 'number' && typeof e.details === 'string' && GRPC_CODES.has(e.code)) return true;
   if (typeof e.name === 'string' && FAILURE_NAMES.has(e.name)) return true;
   if (e.retriable === true) return true;
   if (typeof e.message === 'string' && FAILURE_MESSAGES.some((pattern) => pattern.test(e.message as string))) return true;
@@ -38,6 +39,9 @@ const NETWORK_CODES = new Set([
  * long), 40001 and 40P01 (serialization failure, deadlock).
  */
 const RETRYABLE_SQLSTATE = /^(08[0-9A-Z]{3}|53[0-9A-Z]{3}|57P0[1-3]|57014|55P03|25P03|40001|40P01)$/;
+
+/** gRPC status codes (Milvus's client) of a server that is unreachable or did not answer in time: UNAVAILABLE, DEADLINE_EXCEEDED. */
+const GRPC_CODES = new Set([14, 4]);
 
 /** Neo4j driver codes of a lost or unreachable server. */
 const NEO4J_CODES = new Set(['ServiceUnavailable', 'SessionExpired']);

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChaosCluster, violations, type Fault } from '../../chaos/harness.js';
 
 // The short version of `npm run chaos`: three server processes on the harness's own
-// PostgreSQL and Redis, a few seconds of load per fault. The full rounds are a command.
+// PostgreSQL, Redis, S3, Milvus and Neo4j, a few seconds of load per fault (retrieval
+// probed on every node throughout). The full rounds are a command.
 const SHORT = { seconds: 6, rate: 100, sessions: 4, downSeconds: 2 };
 
 describe('faults under load (three nodes, short rounds)', () => {
@@ -34,7 +35,7 @@ describe('faults under load (three nodes, short rounds)', () => {
     expect(violations(result)).not.toEqual([]);
   }, 120_000);
 
-  const faults: Fault[] = ['node-sigkill', 'node-sigterm', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart'];
+  const faults: Fault[] = ['node-sigkill', 'node-sigterm', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart', 'milvus-restart', 'neo4j-restart'];
   for (const fault of faults) {
     it(`${fault}: loses, duplicates and reorders nothing that was acked, and recovers`, async () => {
       const result = await cluster.round(fault, SHORT);

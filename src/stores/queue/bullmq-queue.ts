@@ -1,6 +1,6 @@
-import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Logger } from '../../logger.js';
-import type { JobFailedHandler, JobHandler, JobQueue } from './job-queue.js';
+import { outageDeferral, type JobFailedHandler, type JobHandler, type JobQueue } from './job-queue.js';
 
 /** Options of the BullMQ queue. */
 export interface BullMqQueueOptions {
@@ -9,6 +9,8 @@ export interface BullMqQueueOptions {
   redisUrl: string;
   concurrency: number;
   attempts: number;
+  /** How long a job waits out dependency outages before their failures count as attempts. */
+  outageBudgetMs: number;
   /** A job whose worker stopped renewing its lock for this long is picked up again. */
   stalledIntervalMs?: number;
 }
@@ -23,6 +25,13 @@ function connection(url: string): ConnectionOptions {
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
     maxRetriesPerRequest: null,
   };
+}
+
+/** A job's data: its id, and the outages it waited out (`outageDeferral`). */
+interface JobData {
+  id: string;
+  deferrals?: number;
+  outageSince?: number;
 }
 
 /** States of a job that will still run (or runs now). */
@@ -69,7 +78,20 @@ export class BullMqQueue implements JobQueue {
   start(handler: JobHandler, onFailed: JobFailedHandler): void {
     this.worker = new Worker(
       this.options.name,
-      async (job) => handler(String((job.data as { id: string }).id), job.attemptsMade + 1),
+      async (job: Job<JobData>, token?: string) => {
+        try {
+          await handler(String(job.data.id), job.attemptsMade + 1);
+        } catch (error) {
+          const deferrals = job.data.deferrals ?? 0;
+          const deferral = outageDeferral(error, deferrals, job.data.outageSince, this.options.outageBudgetMs);
+          if (deferral === undefined) throw error;
+          // Not an attempt: the job goes back to the delayed set and runs again later.
+          this.logger.warn({ err: error, jobId: job.data.id, retryInMs: deferral }, 'job waits out a dependency outage');
+          await job.updateData({ ...job.data, deferrals: deferrals + 1, outageSince: job.data.outageSince ?? Date.now() });
+          await job.moveToDelayed(Date.now() + deferral, token);
+          throw new DelayedError();
+        }
+      },
       {
         connection: connection(this.options.redisUrl),
         concurrency: this.options.concurrency,

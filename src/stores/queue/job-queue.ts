@@ -1,3 +1,5 @@
+import { isDependencyFailure } from '../../errors/dependency-failure.js';
+
 /** Processes one job; throwing fails the attempt (it is retried with backoff). */
 export type JobHandler = (id: string, attempt: number) => Promise<void>;
 
@@ -5,9 +7,23 @@ export type JobHandler = (id: string, attempt: number) => Promise<void>;
 export type JobFailedHandler = (id: string, error: unknown) => Promise<void>;
 
 /**
+ * The delay before a job runs again after an attempt that met a dependency outage, or
+ * undefined when the failure counts as an attempt: it was not an outage (a lost or refused
+ * connection, a timeout: `isDependencyFailure`), or the job has been waiting out outages
+ * for `budgetMs` since `outageSince` (the first one; undefined before it). The delay
+ * doubles from 1 s to 30 s with each earlier deferral (`deferrals`).
+ */
+export function outageDeferral(error: unknown, deferrals: number, outageSince: number | undefined, budgetMs: number): number | undefined {
+  if (!isDependencyFailure(error) || (outageSince !== undefined && Date.now() - outageSince >= budgetMs)) return undefined;
+  return Math.min(30_000, 1_000 * 2 ** Math.min(deferrals, 5));
+}
+
+/**
  * Background jobs identified by an id (a document id): added once however often they are
  * enqueued while pending, retried with backoff, and picked up again by another worker when
  * the one running it dies (BullMQ on Redis), or run in process on the embedded default.
+ * An attempt that fails because a store is down is not counted: the job waits the outage
+ * out (`outageDeferral`), so a short outage never fails a document.
  */
 export interface JobQueue {
   /** Adds the job unless it is waiting or running already (a finished one is added again). */

@@ -1,5 +1,5 @@
 import type { Logger } from '../../logger.js';
-import type { JobFailedHandler, JobHandler, JobQueue } from './job-queue.js';
+import { outageDeferral, type JobFailedHandler, type JobHandler, type JobQueue } from './job-queue.js';
 
 /** In-process jobs for the single-node embedded default: same retries and backoff. */
 export class MemoryQueue implements JobQueue {
@@ -12,7 +12,7 @@ export class MemoryQueue implements JobQueue {
   private readonly active = new Set<Promise<void>>();
 
   constructor(
-    private readonly options: { concurrency: number; attempts: number; backoffMs?: number },
+    private readonly options: { concurrency: number; attempts: number; outageBudgetMs: number; backoffMs?: number },
     private readonly logger: Logger,
   ) {}
 
@@ -53,16 +53,27 @@ export class MemoryQueue implements JobQueue {
   }
 
   private async run(id: string): Promise<void> {
-    for (let attempt = 1; attempt <= this.options.attempts; attempt++) {
+    let deferrals = 0;
+    let outageSince: number | undefined;
+    for (let attempt = 1; ; ) {
       try {
         await this.handler?.(id, attempt);
         return;
       } catch (error) {
+        const deferral = this.closed ? undefined : outageDeferral(error, deferrals, outageSince, this.options.outageBudgetMs);
+        if (deferral !== undefined) {
+          deferrals++;
+          outageSince ??= Date.now();
+          this.logger.warn({ err: error, jobId: id, retryInMs: deferral }, 'job waits out a dependency outage');
+          await new Promise((r) => setTimeout(r, deferral));
+          continue;
+        }
         if (attempt === this.options.attempts || this.closed) {
           await this.onFailed?.(id, error).catch((e: unknown) => this.logger.error({ err: e }, 'recording a failed job failed'));
           return;
         }
         await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 1_000) * 2 ** (attempt - 1)));
+        attempt++;
       }
     }
   }

@@ -28,6 +28,16 @@ function check(status: ResStatus | { status: ResStatus }, what: string): void {
   }
 }
 
+/**
+ * Whether Milvus refused a call because the collection is not loaded: after a restart it
+ * comes back released (milvus-lite always; a standalone whose load state was lost, too).
+ * Milvus 2.3 answers code 101 ("collection not loaded"), milvus-lite names the state.
+ */
+function notLoaded(status: ResStatus | { status: ResStatus }): boolean {
+  const s = 'status' in status ? status.status : status;
+  return s.code === 101 || /not loaded|state 'released'|call load\(\)/i.test(s.reason ?? '');
+}
+
 /** A list literal of ids that `assertVectorId` has already restricted to `[A-Za-z0-9_-]`. */
 function idList(ids: readonly string[], field: string): string {
   return `[${ids.map((id) => JSON.stringify(assertVectorId(id, field))).join(', ')}]`;
@@ -36,9 +46,11 @@ function idList(ids: readonly string[], field: string): string {
 /**
  * Chunk embeddings in Milvus: the seed's fields (chunk_id, document_id, content, embedding,
  * metadata, created_at) plus owner_id; COSINE metric, HNSW (M 16, efConstruction 200).
- * The collection is loaded once at `init`; inserts are never followed by a flush (Milvus
- * seals segments itself); searches use Strong consistency so an acknowledged insert is
- * visible to the next search on any node.
+ * The collection is loaded at `init`, and again whenever Milvus answers that it is not
+ * (it restarted): the call is then retried once, so retrieval is whole again after a
+ * Milvus restart without restarting the node. Inserts are never followed by a flush
+ * (Milvus seals segments itself); searches use Strong consistency so an acknowledged
+ * insert is visible to the next search on any node.
  *
  * Filter expressions contain only ids checked by `assertVectorId`. The SDK's expression
  * templates (`exprValues`) would be preferable, but milvus-lite does not accept them.
@@ -47,6 +59,8 @@ export class MilvusVectorIndex implements VectorIndex {
   readonly dimension: number;
   private readonly client: MilvusClient;
   private readonly collection: string;
+  /** The load in progress after a "not loaded" answer, shared by every call that saw one. */
+  private reloading: Promise<void> | undefined;
 
   constructor(options: MilvusVectorIndexOptions) {
     this.dimension = options.dimension;
@@ -90,7 +104,25 @@ export class MilvusVectorIndex implements VectorIndex {
       });
       check(created, 'createCollection');
     }
+    await this.load();
+  }
+
+  private async load(): Promise<void> {
     check(await this.client.loadCollectionSync({ collection_name: this.collection }), 'loadCollection');
+  }
+
+  /** Runs `call`; when Milvus answers that the collection is not loaded, loads it (once for all callers) and runs it again. */
+  private async loaded<R extends ResStatus | { status: ResStatus }>(what: string, call: () => Promise<R>): Promise<R> {
+    const first = await call();
+    if (!notLoaded(first)) {
+      check(first, what);
+      return first;
+    }
+    this.reloading ??= this.load().finally(() => (this.reloading = undefined));
+    await this.reloading;
+    const second = await call();
+    check(second, what);
+    return second;
   }
 
   async insert(records: readonly VectorRecord[]): Promise<void> {
@@ -111,7 +143,7 @@ export class MilvusVectorIndex implements VectorIndex {
         created_at: now,
       };
     });
-    check(await this.client.upsert({ collection_name: this.collection, data }), 'upsert');
+    await this.loaded('upsert', () => this.client.upsert({ collection_name: this.collection, data }));
   }
 
   async search(embedding: readonly number[], options: VectorSearchOptions): Promise<VectorHit[]> {
@@ -121,7 +153,7 @@ export class MilvusVectorIndex implements VectorIndex {
       if (options.documentIds.length === 0) return [];
       filter += ` && document_id in ${idList(options.documentIds, 'documentId')}`;
     }
-    const result = await this.client.search({
+    const result = await this.loaded('search', () => this.client.search({
       collection_name: this.collection,
       data: [[...embedding]],
       anns_field: 'embedding',
@@ -130,8 +162,7 @@ export class MilvusVectorIndex implements VectorIndex {
       output_fields: ['chunk_id', 'document_id', 'content', 'metadata'],
       params: { ef: Math.max(64, options.topK) },
       consistency_level: ConsistencyLevelEnum.Strong,
-    });
-    check(result, 'search');
+    }));
     return result.results.map((hit) => ({
       chunkId: String(hit.chunk_id ?? hit.id),
       documentId: String(hit.document_id),
@@ -143,19 +174,18 @@ export class MilvusVectorIndex implements VectorIndex {
 
   async countByDocument(documentId: string): Promise<number> {
     // count(*) has no row cap (a query for the rows themselves stops at 16,384).
-    const result = await this.client.query({
+    const result = await this.loaded('query', () => this.client.query({
       collection_name: this.collection,
       filter: `document_id in ${idList([documentId], 'documentId')}`,
       output_fields: ['count(*)'],
       consistency_level: ConsistencyLevelEnum.Strong,
-    });
-    check(result, 'query');
+    }));
     return Number(result.data[0]?.['count(*)'] ?? 0);
   }
 
   async deleteByDocument(documentId: string): Promise<void> {
     const filter = `document_id in ${idList([documentId], 'documentId')}`;
-    check(await this.client.delete({ collection_name: this.collection, filter }), 'delete');
+    await this.loaded('delete', () => this.client.delete({ collection_name: this.collection, filter }));
   }
 
   async drop(): Promise<void> {

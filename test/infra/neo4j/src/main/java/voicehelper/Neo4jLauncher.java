@@ -3,18 +3,22 @@ package voicehelper;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import org.neo4j.configuration.GraphDatabaseSettings;
 import org.neo4j.configuration.connectors.BoltConnector;
 import org.neo4j.configuration.connectors.HttpConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
+import org.neo4j.dbms.api.DatabaseManagementService;
+import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
+import org.neo4j.graphdb.config.Setting;
 import org.neo4j.harness.Neo4j;
 import org.neo4j.harness.Neo4jBuilders;
 
 /**
  * Starts a real Neo4j 5 (the official test harness, in process) for the test suite.
  *
- * Usage: Neo4jLauncher --dir DIR --port BOLT_PORT [--parent-pid PID] [--plugins DIR]
+ * Usage: Neo4jLauncher --dir DIR --port BOLT_PORT [--parent-pid PID] [--plugins DIR] [--keep-data]
  *
  * Bolt listens on 127.0.0.1 only. Authentication is disabled, so the driver's basic-auth
  * token (any user and password) is accepted, as on a development server. When the parent
@@ -22,6 +26,11 @@ import org.neo4j.harness.Neo4jBuilders;
  * run never leaves a JVM behind. With --plugins, procedure jars there are loaded (the Graph
  * Data Science library) and gds.* may run unrestricted. Prints "READY bolt://127.0.0.1:PORT"
  * once serving.
+ *
+ * The test harness works in a fresh folder under DIR and deletes it on exit. With --keep-data,
+ * DIR itself is the Neo4j home (an embedded DBMS, not the harness) and nothing is deleted: a
+ * launcher started again on the same DIR finds the graph the previous one left, as the fault
+ * harness needs when it stops and restarts Neo4j.
  */
 public final class Neo4jLauncher {
   public static void main(String[] args) throws Exception {
@@ -29,7 +38,14 @@ public final class Neo4jLauncher {
     int port = 7687;
     long parentPid = -1;
     Path plugins = null;
-    for (int i = 0; i + 1 < args.length; i += 2) {
+    boolean keepData = false;
+    for (int i = 0; i < args.length; i += 2) {
+      if (args[i].equals("--keep-data")) {
+        keepData = true;
+        i--;
+        continue;
+      }
+      if (i + 1 >= args.length) throw new IllegalArgumentException(args[i] + " needs a value");
       switch (args[i]) {
         case "--dir" -> dir = Path.of(args[i + 1]);
         case "--port" -> port = Integer.parseInt(args[i + 1]);
@@ -41,28 +57,31 @@ public final class Neo4jLauncher {
     if (dir == null) throw new IllegalArgumentException("--dir is required");
     Files.createDirectories(dir);
 
-    var builder = Neo4jBuilders.newInProcessBuilder(dir);
-    if (plugins != null) {
-      // Procedure jars (Graph Data Science) are scanned from here; their classes come from the classpath.
-      builder = builder
-          .withConfig(GraphDatabaseSettings.plugin_dir, plugins.toAbsolutePath())
-          .withConfig(GraphDatabaseSettings.procedure_unrestricted, java.util.List.of("gds.*"));
+    AutoCloseable server;
+    String boltUri = "bolt://127.0.0.1:" + port;
+    if (keepData) {
+      var builder = new DatabaseManagementServiceBuilder(dir);
+      configure(builder::setConfig, port, plugins);
+      DatabaseManagementService dbms = builder.build();
+      server = dbms::shutdown;
+    } else {
+      var builder = Neo4jBuilders.newInProcessBuilder(dir).withDisabledServer();
+      configure(builder::withConfig, port, plugins);
+      Neo4j neo4j = builder.build();
+      server = neo4j::close;
+      boltUri = neo4j.boltURI().toString();
     }
-    Neo4j neo4j = builder
-        .withDisabledServer()
-        .withConfig(BoltConnector.enabled, true)
-        .withConfig(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port))
-        .withConfig(HttpConnector.enabled, false)
-        .withConfig(GraphDatabaseSettings.auth_enabled, false)
-        .withConfig(GraphDatabaseSettings.transaction_timeout, Duration.ofSeconds(60))
-        .build();
 
     CountDownLatch stop = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      neo4j.close();
+      try {
+        server.close();
+      } catch (Exception e) {
+        e.printStackTrace();
+      }
       stop.countDown();
     }));
-    System.out.println("READY " + neo4j.boltURI());
+    System.out.println("READY " + boltUri);
     System.out.flush();
 
     if (parentPid > 0) {
@@ -77,5 +96,24 @@ public final class Neo4jLauncher {
       watcher.start();
     }
     stop.await();
+  }
+
+  /** The settings both modes share, applied through the builder's own setter. */
+  private static void configure(Configurer set, int port, Path plugins) {
+    if (plugins != null) {
+      // Procedure jars (Graph Data Science) are scanned from here; their classes come from the classpath.
+      set.apply(GraphDatabaseSettings.plugin_dir, plugins.toAbsolutePath());
+      set.apply(GraphDatabaseSettings.procedure_unrestricted, List.of("gds.*"));
+    }
+    set.apply(BoltConnector.enabled, true);
+    set.apply(BoltConnector.listen_address, new SocketAddress("127.0.0.1", port));
+    set.apply(HttpConnector.enabled, false);
+    set.apply(GraphDatabaseSettings.auth_enabled, false);
+    set.apply(GraphDatabaseSettings.transaction_timeout, Duration.ofSeconds(60));
+  }
+
+  @FunctionalInterface
+  private interface Configurer {
+    <T> Object apply(Setting<T> setting, T value);
   }
 }

@@ -1,0 +1,171 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { io, type Socket } from 'socket.io-client';
+import { waitUntil } from '../src/util/timeout.js';
+
+/** The reference document: its entities come back from the graph half of every whole answer. */
+const REFERENCE = 'OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API. Microsoft Azure hosts GPT-4.';
+const QUESTION = 'Where is GPT-4 trained?';
+const PROBE_EVERY_MS = 250;
+const ANSWER_TIMEOUT_MS = 5_000;
+
+type RetrieveAck =
+  | { ok: true; data: { chunks: Array<{ documentId: string }>; entities: unknown[]; degraded?: string[] } }
+  | { ok: false; error: { code: string } };
+
+/** One probe's outcome: whole (chunks of the document and entities), degraded (named parts), or an error code. */
+type Outcome = { at: number; node: number; whole: boolean; degraded: string[]; error?: string };
+
+/** What the round saw of retrieval. */
+export interface RetrievalReport {
+  /** Probes answered in the round. */
+  probes: number;
+  /** Answers that named a degraded part, by part. */
+  degraded: Record<string, number>;
+  /** Probes answered with an error (or not at all), by code. */
+  failed: Record<string, number>;
+  /** From the heal until every node answered whole, ms (Infinity: never within the bound). */
+  wholeAfterMs: number;
+  /** A document uploaded while the fault was on: 'ready' and retrievable, 'failed', or 'stuck'. */
+  upload: 'ready' | 'failed' | 'stuck' | 'unretrievable';
+}
+
+/**
+ * Retrieval as a good client uses it through faults: one user with one reference document
+ * asks `retrieve` on every node every 250 ms, and uploads a document while the fault is on
+ * (retrying the upload until it is accepted, then following it until it is ready). The
+ * report says whether retrieval degraded (rather than failed) while a store was down and
+ * how soon every node answered whole again.
+ */
+export class RetrievalProbe {
+  private outcomes: Outcome[] = [];
+  private running = false;
+  private loops: Promise<void>[] = [];
+
+  private constructor(
+    private readonly token: string,
+    private readonly documentId: string,
+    private readonly sockets: Socket[],
+    private readonly nodeUrls: string[],
+    private readonly up: (node: number) => boolean,
+  ) {}
+
+  /** Uploads the reference document through the first node and waits for it to be ready. */
+  static async create(token: string, nodeUrls: string[], up: (node: number) => boolean): Promise<RetrievalProbe> {
+    const first = nodeUrls[0] as string;
+    const documentId = await upload(first, token, REFERENCE, 'reference.txt');
+    const state = await followDocument(() => [first], token, documentId, 60_000);
+    if (state !== 'ready') throw new Error(`the reference document did not become ready (${state})`);
+    const sockets = nodeUrls.map((url) => io(url, { transports: ['websocket'], auth: { token }, reconnectionDelay: 200, reconnectionDelayMax: 1_000 }));
+    const probe = new RetrievalProbe(token, documentId, sockets, nodeUrls, up);
+    const whole = await waitUntil(async () => (await Promise.all(sockets.map((_, i) => probe.ask(i)))).every((o) => o.whole), 30_000, 250);
+    if (!whole) throw new Error('retrieval is not whole on every node before any fault');
+    return probe;
+  }
+
+  close(): void {
+    for (const socket of this.sockets) socket.close();
+  }
+
+  /** Starts probing every node. */
+  start(): void {
+    this.outcomes = [];
+    this.running = true;
+    this.loops = this.sockets.map(async (_, node) => {
+      while (this.running) {
+        const asked = Date.now();
+        if (this.up(node)) this.outcomes.push(await this.ask(node));
+        await sleep(Math.max(0, PROBE_EVERY_MS - (Date.now() - asked)));
+      }
+    });
+  }
+
+  /**
+   * Stops probing once every node has answered whole after `healedAt` (or `boundMs` passed),
+   * then follows `uploaded` (the document sent during the fault) and reports.
+   */
+  async finish(healedAt: number, boundMs: number, uploaded: Promise<string | undefined>): Promise<RetrievalReport> {
+    const wholeOn = (node: number) => this.outcomes.find((o) => o.node === node && o.at >= healedAt && o.whole)?.at;
+    await waitUntil(() => this.sockets.every((_, node) => wholeOn(node) !== undefined), boundMs, 100);
+    this.running = false;
+    await Promise.all(this.loops);
+    const times = this.sockets.map((_, node) => wholeOn(node));
+    const wholeAfterMs = times.every((t) => t !== undefined) ? Math.max(...times.map((t) => (t as number) - healedAt), 0) : Number.POSITIVE_INFINITY;
+    const degraded: Record<string, number> = {};
+    const failed: Record<string, number> = {};
+    for (const o of this.outcomes) {
+      for (const part of o.degraded) degraded[part] = (degraded[part] ?? 0) + 1;
+      if (o.error !== undefined) failed[o.error] = (failed[o.error] ?? 0) + 1;
+    }
+    return { probes: this.outcomes.length, degraded, failed, wholeAfterMs, upload: await this.retrievable(await uploaded) };
+  }
+
+  /** Uploads a document as a good client does (retrying until accepted), through whichever node is up. */
+  async uploadDuringFault(label: string): Promise<string | undefined> {
+    const deadline = Date.now() + 90_000;
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      const url = this.upUrls()[attempt % this.upUrls().length] as string;
+      try {
+        return await upload(url, this.token, `Kubernetes schedules ${label} containers. Kubernetes restarts ${label} pods.`, `${label}.txt`);
+      } catch {
+        await sleep(500);
+      }
+    }
+    return undefined;
+  }
+
+  private upUrls(): string[] {
+    const up = this.nodeUrls.filter((_, i) => this.up(i));
+    return up.length > 0 ? up : this.nodeUrls;
+  }
+
+  /** Whether the document sent during the fault became ready, and a search restricted to it finds it. */
+  private async retrievable(documentId: string | undefined): Promise<RetrievalReport['upload']> {
+    if (documentId === undefined) return 'stuck';
+    const state = await followDocument(() => this.upUrls(), this.token, documentId, 60_000);
+    if (state !== 'ready') return state;
+    const answer = await this.retrieve(0, documentId);
+    return answer.ok && answer.data.chunks.some((c) => c.documentId === documentId) ? 'ready' : 'unretrievable';
+  }
+
+  private async ask(node: number): Promise<Outcome> {
+    const answer = await this.retrieve(node, this.documentId);
+    const at = Date.now();
+    if (!answer.ok) return { at, node, whole: false, degraded: [], error: answer.error.code };
+    const degraded = answer.data.degraded ?? [];
+    const whole = degraded.length === 0 && answer.data.chunks.some((c) => c.documentId === this.documentId) && answer.data.entities.length > 0;
+    return { at, node, whole, degraded };
+  }
+
+  private async retrieve(node: number, documentId: string): Promise<RetrieveAck> {
+    const socket = this.sockets[node] as Socket;
+    if (!socket.connected) return { ok: false, error: { code: 'disconnected' } };
+    try {
+      return (await socket.timeout(ANSWER_TIMEOUT_MS).emitWithAck('retrieve', { query: QUESTION, topK: 1, graphDepth: 1, documentIds: [documentId] })) as RetrieveAck;
+    } catch {
+      return { ok: false, error: { code: 'no answer' } };
+    }
+  }
+}
+
+/** `POST /v1/documents`; resolves with the document id on 202, throws otherwise. */
+async function upload(url: string, token: string, text: string, filename: string): Promise<string> {
+  const form = new FormData();
+  form.append('file', new Blob([text], { type: 'text/plain' }), filename);
+  const response = await fetch(`${url}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form, signal: AbortSignal.timeout(10_000) });
+  if (response.status !== 202) throw new Error(`upload answered ${response.status}`);
+  return ((await response.json()) as { document: { id: string } }).document.id;
+}
+
+/** Polls the document until it is ready or failed; 'stuck' when neither within `timeoutMs`. */
+async function followDocument(urls: () => string[], token: string, documentId: string, timeoutMs: number): Promise<'ready' | 'failed' | 'stuck'> {
+  let status = 'unknown';
+  let attempt = 0;
+  await waitUntil(async () => {
+    // A node or store that is down throws here: waitUntil asks again.
+    const url = urls()[attempt++ % urls().length] as string;
+    const response = await fetch(`${url}/v1/documents/${documentId}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
+    if (response.status === 200) status = ((await response.json()) as { document: { status: string } }).document.status;
+    return status === 'ready' || status === 'failed';
+  }, timeoutMs, 250);
+  return status === 'ready' || status === 'failed' ? status : 'stuck';
+}
