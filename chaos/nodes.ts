@@ -62,10 +62,10 @@ export class HarnessNode {
     await endProcess(this.child, signal);
   }
 
-  /** Whether `/readyz` answers 200 now. */
+  /** Whether `/readyz` answers 200 now (it may take DEPENDENCY_TIMEOUT_MS, 2 s, when an optional store hangs). */
   async ready(): Promise<boolean> {
     try {
-      return (await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1_000) })).status === 200;
+      return (await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(5_000) })).status === 200;
     } catch {
       return false;
     }

@@ -1,4 +1,5 @@
-import { AppError } from '../../errors/app-error.js';
+import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
+import { withDeadline } from '../../util/timeout.js';
 import type { GraphService } from '../../services/graph/graph-service.js';
 import type { SessionService } from '../../services/session-service.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
@@ -19,8 +20,9 @@ const entityLimit = (topK: number) => Math.max(10, 2 * topK);
  * that this very socket has joined and not left (a service retrieves for the user it serves
  * in that conversation, and only there); then the knowledge graph expands the
  * hit documents' entities up to `graphDepth` hops (ranking in GraphService.expandHits).
- * Each half that fails leaves its part empty and is named in `degraded`; the graph half
- * has nothing to expand when the vector half is down.
+ * Each half that fails, or takes longer than `partTimeoutMs` (a store that accepts
+ * connections but does not answer, as while it starts or stops), leaves its part empty and
+ * is named in `degraded`; the graph half has nothing to expand when the vector half is down.
  */
 export function retrieveHandler(deps: {
   sessions: SessionService;
@@ -29,6 +31,8 @@ export function retrieveHandler(deps: {
   graph: GraphService;
   /** True while the socket is joined to the session (on this node). */
   joined: (socket: AppSocket, sessionId: string) => boolean;
+  /** Longest each half may take before it degrades. */
+  partTimeoutMs: number;
   metrics: Metrics;
   logger: Logger;
 }): EventHandler<'retrieve'> {
@@ -45,7 +49,7 @@ export function retrieveHandler(deps: {
     /** The part's answer, or `fallback` when its store failed (then named in `degraded`). */
     const part = async <T>(name: 'vector' | 'graph', work: () => Promise<T>, fallback: T): Promise<T> => {
       try {
-        return await work();
+        return await withDeadline(work(), deps.partTimeoutMs, () => new DependencyTimeoutError(`the ${name} store`, deps.partTimeoutMs));
       } catch (error) {
         if (!unavailable(error)) throw error;
         degraded.push(name);
