@@ -3,8 +3,8 @@ import { ChaosCluster, FAULTS, HEADER, formatRow, violations, type Fault, type R
 /**
  * `npm run chaos`: three nodes on the harness's own PostgreSQL and Redis, good clients at
  * CHAOS_RATE msg/s, one round per fault (CHAOS_FAULTS, comma-separated; default all),
- * CHAOS_SECONDS of load each, services down CHAOS_DOWN_SECONDS. Prints one row per fault and
- * exits 1 on any violation.
+ * CHAOS_SECONDS of load each, services down CHAOS_DOWN_SECONDS, CHAOS_DOCUMENTS uploaded just
+ * before each fault. Prints one row per fault and exits 1 on any violation.
  */
 const env = process.env;
 const faults = (env['CHAOS_FAULTS'] ?? FAULTS.join(',')).split(',').map((f) => f.trim()) as Fault[];
@@ -14,6 +14,7 @@ const options = {
   rate: Number(env['CHAOS_RATE'] ?? 1_000),
   sessions: Number(env['CHAOS_SESSIONS'] ?? 60),
   downSeconds: Number(env['CHAOS_DOWN_SECONDS'] ?? 10),
+  documentsBefore: Number(env['CHAOS_DOCUMENTS'] ?? 12),
 };
 
 const log = (line: string) => process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`);

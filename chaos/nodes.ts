@@ -43,7 +43,7 @@ export class HarnessNode {
     const env: Record<string, string> = {
       ...(process.env as Record<string, string>),
       ...Object.fromEntries(LIMITS.map((name) => [`RATE_LIMIT_${name}`, LIFTED])),
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: process.env['CHAOS_LOG_LEVEL'] ?? 'warn',
       PORT: String(this.port),
       HOST: '127.0.0.1',
       DATA_DIR: this.dataDir,

@@ -6,7 +6,8 @@ import { waitUntil } from '../src/util/timeout.js';
 const REFERENCE = 'OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API. Microsoft Azure hosts GPT-4.';
 const QUESTION = 'Where is GPT-4 trained?';
 const PROBE_EVERY_MS = 250;
-const ANSWER_TIMEOUT_MS = 5_000;
+/** A client's ack timeout: the server bounds a retrieval at RETRIEVE_TIMEOUT_MS (3 s) plus the embedding. */
+const ANSWER_TIMEOUT_MS = 10_000;
 
 type RetrieveAck =
   | { ok: true; data: { chunks: Array<{ documentId: string }>; entities: unknown[]; degraded?: string[] } }
@@ -25,20 +26,34 @@ export interface RetrievalReport {
   failed: Record<string, number>;
   /** From the heal until every node answered whole, ms (Infinity: never within the bound). */
   wholeAfterMs: number;
-  /** A document uploaded while the fault was on: 'ready' and retrievable, 'failed', or 'stuck'. */
-  upload: 'ready' | 'failed' | 'stuck' | 'unretrievable';
+  /**
+   * The documents of the round by what became of them: uploaded just before the fault (their
+   * jobs queued or running when it hit) and one uploaded while it was on. Each must end
+   * `ready` and retrievable; the others are `failed`, `stuck` (neither within the bound, or
+   * never accepted) or `unretrievable` (ready, but a search restricted to it misses it).
+   */
+  documents: Record<DocumentFate, number>;
+}
+
+type DocumentFate = 'ready' | 'failed' | 'stuck' | 'unretrievable';
+
+/** A document of a few hundred sentences: its ingestion takes a moment, so a batch of them is still queued when the fault hits. */
+function documentText(label: string): string {
+  return Array.from({ length: 400 }, (_, i) => `Kubernetes schedules ${label} container ${i}. Kubernetes restarts ${label} pod ${i} near Node ${i % 7}.`).join(' ');
 }
 
 /**
  * Retrieval as a good client uses it through faults: one user with one reference document
- * asks `retrieve` on every node every 250 ms, and uploads a document while the fault is on
- * (retrying the upload until it is accepted, then following it until it is ready). The
+ * asks `retrieve` on every node every 250 ms; it uploads a batch of documents just before
+ * the fault and one while the fault is on (retrying an upload until it is accepted), then
+ * follows each until it is ready. The
  * report says whether retrieval degraded (rather than failed) while a store was down and
  * how soon every node answered whole again.
  */
 export class RetrievalProbe {
   private outcomes: Outcome[] = [];
   private running = false;
+  private closed = false;
   private loops: Promise<void>[] = [];
 
   private constructor(
@@ -55,15 +70,36 @@ export class RetrievalProbe {
     const documentId = await upload(first, token, REFERENCE, 'reference.txt');
     const state = await followDocument(() => [first], token, documentId, 60_000);
     if (state !== 'ready') throw new Error(`the reference document did not become ready (${state})`);
-    const sockets = nodeUrls.map((url) => io(url, { transports: ['websocket'], auth: { token }, reconnectionDelay: 200, reconnectionDelayMax: 1_000 }));
-    const probe = new RetrievalProbe(token, documentId, sockets, nodeUrls, up);
-    const whole = await waitUntil(async () => (await Promise.all(sockets.map((_, i) => probe.ask(i)))).every((o) => o.whole), 30_000, 250);
+    const probe = new RetrievalProbe(token, documentId, [], nodeUrls, up);
+    nodeUrls.forEach((_, node) => probe.connect(node));
+    const whole = await waitUntil(async () => (await Promise.all(nodeUrls.map((_, i) => probe.ask(i)))).every((o) => o.whole), 30_000, 250);
     if (!whole) throw new Error('retrieval is not whole on every node before any fault');
     return probe;
   }
 
   close(): void {
+    this.closed = true;
     for (const socket of this.sockets) socket.close();
+  }
+
+  /**
+   * Keeps a socket to `node` open as a good client does: Socket.IO does not reconnect by
+   * itself after a refused handshake (a node that is starting answers one), so any failure
+   * or disconnect is followed by a fresh connection 300 ms later.
+   */
+  private connect(node: number): void {
+    if (this.closed) return;
+    const socket = io(this.nodeUrls[node] as string, { transports: ['websocket'], auth: { token: this.token }, reconnection: false, forceNew: true, timeout: 5_000 });
+    this.sockets[node] = socket;
+    let retried = false;
+    const retry = () => {
+      if (retried) return;
+      retried = true;
+      socket.close();
+      setTimeout(() => this.connect(node), 300);
+    };
+    socket.on('connect_error', retry);
+    socket.on('disconnect', retry);
   }
 
   /** Starts probing every node. */
@@ -81,9 +117,9 @@ export class RetrievalProbe {
 
   /**
    * Stops probing once every node has answered whole after `healedAt` (or `boundMs` passed),
-   * then follows `uploaded` (the document sent during the fault) and reports.
+   * then follows the `uploaded` documents (each for up to `documentBoundMs`) and reports.
    */
-  async finish(healedAt: number, boundMs: number, uploaded: Promise<string | undefined>): Promise<RetrievalReport> {
+  async finish(healedAt: number, boundMs: number, uploaded: Promise<Array<string | undefined>>, documentBoundMs: number): Promise<RetrievalReport> {
     const wholeOn = (node: number) => this.outcomes.find((o) => o.node === node && o.at >= healedAt && o.whole)?.at;
     await waitUntil(() => this.sockets.every((_, node) => wholeOn(node) !== undefined), boundMs, 100);
     this.running = false;
@@ -96,16 +132,19 @@ export class RetrievalProbe {
       for (const part of o.degraded) degraded[part] = (degraded[part] ?? 0) + 1;
       if (o.error !== undefined) failed[o.error] = (failed[o.error] ?? 0) + 1;
     }
-    return { probes: this.outcomes.length, degraded, failed, wholeAfterMs, upload: await this.retrievable(await uploaded) };
+    const documents: Record<DocumentFate, number> = { ready: 0, failed: 0, stuck: 0, unretrievable: 0 };
+    const fates = await Promise.all((await uploaded).map((id) => this.retrievable(id, documentBoundMs)));
+    for (const fate of fates) documents[fate]++;
+    return { probes: this.outcomes.length, degraded, failed, wholeAfterMs, documents };
   }
 
-  /** Uploads a document as a good client does (retrying until accepted), through whichever node is up. */
-  async uploadDuringFault(label: string): Promise<string | undefined> {
+  /** Uploads a document as a good client does (retrying until accepted, for 90 s), through whichever node is up. */
+  async upload(label: string): Promise<string | undefined> {
     const deadline = Date.now() + 90_000;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
       const url = this.upUrls()[attempt % this.upUrls().length] as string;
       try {
-        return await upload(url, this.token, `Kubernetes schedules ${label} containers. Kubernetes restarts ${label} pods.`, `${label}.txt`);
+        return await upload(url, this.token, documentText(label), `${label}.txt`);
       } catch {
         await sleep(500);
       }
@@ -119,9 +158,9 @@ export class RetrievalProbe {
   }
 
   /** Whether the document sent during the fault became ready, and a search restricted to it finds it. */
-  private async retrievable(documentId: string | undefined): Promise<RetrievalReport['upload']> {
+  private async retrievable(documentId: string | undefined, boundMs: number): Promise<DocumentFate> {
     if (documentId === undefined) return 'stuck';
-    const state = await followDocument(() => this.upUrls(), this.token, documentId, 60_000);
+    const state = await followDocument(() => this.upUrls(), this.token, documentId, boundMs);
     if (state !== 'ready') return state;
     const answer = await this.retrieve(0, documentId);
     return answer.ok && answer.data.chunks.some((c) => c.documentId === documentId) ? 'ready' : 'unretrievable';

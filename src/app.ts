@@ -330,7 +330,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           vectors: stores.vectors,
           graph,
           joined: (socket, sessionId) => relay.isJoined(socket, sessionId),
-          partTimeoutMs: config.retrievePartTimeoutMs,
+          timeoutMs: config.retrieveTimeoutMs,
           metrics,
           logger,
         }),

@@ -140,8 +140,8 @@ export interface Config {
   readonly privilegeSweepMs: number;
   readonly shutdownTimeoutMs: number;
   readonly dependencyTimeoutMs: number;
-  /** Longest the vector or the graph half of one retrieval may take before it degrades. */
-  readonly retrievePartTimeoutMs: number;
+  /** Longest the two halves of one retrieval may take together; a half still running then degrades. */
+  readonly retrieveTimeoutMs: number;
   /** Dependencies that do not fail `/readyz` when down. */
   readonly readinessOptional: ReadonlySet<DependencyName>;
 }

@@ -160,7 +160,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     privilegeSweepMs: e.PRIVILEGE_SWEEP_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     dependencyTimeoutMs: e.DEPENDENCY_TIMEOUT_MS,
-    retrievePartTimeoutMs: e.RETRIEVE_PART_TIMEOUT_MS,
+    retrieveTimeoutMs: e.RETRIEVE_TIMEOUT_MS,
     readinessOptional: new Set(e.READINESS_OPTIONAL),
   };
   return deepFreeze(config);

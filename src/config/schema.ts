@@ -385,10 +385,11 @@ export const envSchema = {
   /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */
   SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   /**
-   * Longest the vector or the graph half of one `retrieve` may take: past it that half is
-   * left empty and named in `degraded`, as when its store fails. Default 3000 ms.
+   * Longest the vector and the graph halves of one `retrieve` may take together: a half
+   * still running when it is spent is left empty and named in `degraded`, as when its store
+   * fails. Default 3000 ms.
    */
-  RETRIEVE_PART_TIMEOUT_MS: positiveInt(3_000, 600_000),
+  RETRIEVE_TIMEOUT_MS: positiveInt(3_000, 600_000),
   /** Timeout of one readiness probe per dependency (start waits 5x this for the vector index and graph). Default 2000 ms. */
   DEPENDENCY_TIMEOUT_MS: positiveInt(2_000),
   /**

@@ -4,7 +4,7 @@ import { ChaosCluster, violations, type Fault } from '../../chaos/harness.js';
 // The short version of `npm run chaos`: three server processes on the harness's own
 // PostgreSQL, Redis, S3, Milvus and Neo4j, a few seconds of load per fault (retrieval
 // probed on every node throughout). The full rounds are a command.
-const SHORT = { seconds: 6, rate: 100, sessions: 4, downSeconds: 2 };
+const SHORT = { seconds: 6, rate: 100, sessions: 4, downSeconds: 2, documentsBefore: 4 };
 
 describe('faults under load (three nodes, short rounds)', () => {
   let cluster: ChaosCluster;

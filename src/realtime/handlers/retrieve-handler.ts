@@ -20,9 +20,10 @@ const entityLimit = (topK: number) => Math.max(10, 2 * topK);
  * that this very socket has joined and not left (a service retrieves for the user it serves
  * in that conversation, and only there); then the knowledge graph expands the
  * hit documents' entities up to `graphDepth` hops (ranking in GraphService.expandHits).
- * Each half that fails, or takes longer than `partTimeoutMs` (a store that accepts
- * connections but does not answer, as while it starts or stops), leaves its part empty and
- * is named in `degraded`; the graph half has nothing to expand when the vector half is down.
+ * Each half that fails, or is still running when the two halves have taken `timeoutMs`
+ * together (a store that accepts connections but does not answer, as while it starts or
+ * stops), leaves its part empty and is named in `degraded`; the graph half has nothing to
+ * expand when the vector half is down.
  */
 export function retrieveHandler(deps: {
   sessions: SessionService;
@@ -31,8 +32,8 @@ export function retrieveHandler(deps: {
   graph: GraphService;
   /** True while the socket is joined to the session (on this node). */
   joined: (socket: AppSocket, sessionId: string) => boolean;
-  /** Longest each half may take before it degrades. */
-  partTimeoutMs: number;
+  /** Longest the two halves may take together; a half still running then degrades. */
+  timeoutMs: number;
   metrics: Metrics;
   logger: Logger;
 }): EventHandler<'retrieve'> {
@@ -46,10 +47,12 @@ export function retrieveHandler(deps: {
     const [embedding] = await deps.embedder.embed([query]);
     const embedded = performance.now();
     const degraded: ('vector' | 'graph')[] = [];
+    const deadline = embedded + deps.timeoutMs;
     /** The part's answer, or `fallback` when its store failed (then named in `degraded`). */
     const part = async <T>(name: 'vector' | 'graph', work: () => Promise<T>, fallback: T): Promise<T> => {
       try {
-        return await withDeadline(work(), deps.partTimeoutMs, () => new DependencyTimeoutError(`the ${name} store`, deps.partTimeoutMs));
+        const left = Math.max(0, deadline - performance.now());
+        return await withDeadline(work(), left, () => new DependencyTimeoutError(`the ${name} store`, deps.timeoutMs));
       } catch (error) {
         if (!unavailable(error)) throw error;
         degraded.push(name);
