@@ -62,6 +62,8 @@ export interface RoundResult {
   recoverMs: number;
   reconnects: number;
   errors: Record<string, number>;
+  /** Node processes that exited without being stopped by the harness, and nodes still unready at the end, with why. */
+  nodeFaults: string[];
   /** Retrieval through the round: degraded or failed answers, when it was whole again, the upload made during the fault. */
   retrieval: RetrievalReport;
 }
@@ -70,8 +72,8 @@ export interface RoundResult {
 const RETRIEVAL_BOUND_MS = 60_000;
 /**
  * How long each document of the round may take to be ready, from when the harness starts
- * following it (after retrieval is whole again). A job lost with an emptied Redis is queued
- * again by the reconciler once the document is RECONCILE_GRACE_MS old.
+ * following it (after the load). A job lost with an emptied Redis is queued again by the
+ * reconciler once the document is RECONCILE_GRACE_MS old.
  */
 const DOCUMENT_BOUND_MS = 90_000;
 /**
@@ -153,7 +155,8 @@ export class ChaosCluster {
     return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy, s3, milvus, neo4j, probe);
   }
 
-  async stop(): Promise<void> {
+  /** Stops everything; the harness's directory is kept when `keep` (or CHAOS_KEEP_DIR=1). */
+  async stop(keep = false): Promise<void> {
     this.probe.close();
     await Promise.all(this.nodes.map((n) => n.stop('SIGKILL')));
     await this.pool.end().catch(() => undefined);
@@ -164,7 +167,7 @@ export class ChaosCluster {
     await this.redis.stop(false);
     await this.postgres.stop();
     // CHAOS_KEEP_DIR=1 keeps the services' data and the nodes' logs to read after a failed round.
-    if (process.env['CHAOS_KEEP_DIR'] === '1') process.stderr.write(`[chaos] kept ${this.dir}\n`);
+    if (keep || process.env['CHAOS_KEEP_DIR'] === '1') process.stderr.write(`[chaos] kept ${this.dir}\n`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -261,6 +264,7 @@ export class ChaosCluster {
     const loadEnds = Date.now() + options.seconds * 1_000;
     await sleep((options.seconds * 1_000) / 3);
     log(`${fault}: inflicting`);
+    const crashesBefore = this.nodes.map((n) => n.crashes.length);
     this.probe.start();
     // Documents whose jobs are queued or running when the fault hits, and one uploaded
     // while it is on: each must still become ready.
@@ -275,7 +279,7 @@ export class ChaosCluster {
       100,
     );
     const recoverMs = recovered ? Date.now() - healedAt : Number.POSITIVE_INFINITY;
-    const retrieval = await this.probe.finish(healedAt, RETRIEVAL_BOUND_MS, during.then((id) => [...before, id]), DOCUMENT_BOUND_MS);
+    const probed = await this.probe.finish(healedAt, RETRIEVAL_BOUND_MS);
     await sleep(Math.max(0, loadEnds - Date.now()));
     clearInterval(sender);
     // Open streams are finished (their final message sent) before the clients stop.
@@ -295,11 +299,19 @@ export class ChaosCluster {
       const committed = `select count(*) as n from messages where session_id = any($1::uuid[]) and metadata->>'streamId' = any($2::text[])`;
       await waitUntil(async () => Number((await this.query<{ n: string }>(committed, [sessionIds, abandoned]))[0]?.n ?? 0) >= abandoned.length, 30_000, 250);
     }
+    // The round's documents are followed once the load is over (on two cores, a loaded node's
+    // searches can outlast RETRIEVE_TIMEOUT_MS and answer degraded).
+    const retrieval = { ...probed, documents: await this.probe.follow([...before, await during], DOCUMENT_BOUND_MS) };
     const lastSeqs = await this.lastSeqs(sessionIds);
     await waitUntil(() => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)), 15_000, 100);
     for (const client of clients) client.stop();
     await options.beforeCheck?.((sql, params) => this.query(sql, params));
-    return { fault, restartMs, recoverMs, retrieval, ...(await this.check(clients, lastSeqs)) };
+    const nodeFaults = this.nodes.flatMap((n, i) => n.crashes.slice(crashesBefore[i]).map((c) => `node ${i} ${c}`));
+    for (const [i, node] of this.nodes.entries()) {
+      const readiness = await node.readiness();
+      if (!readiness.startsWith('200')) nodeFaults.push(`node ${i} unready: ${readiness.slice(0, 300)}`);
+    }
+    return { fault, restartMs, recoverMs, retrieval, nodeFaults, ...(await this.check(clients, lastSeqs)) };
   }
 
   private async lastSeqs(sessionIds: string[]): Promise<Map<string, number>> {
@@ -322,7 +334,7 @@ export class ChaosCluster {
     }
   }
 
-  private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs' | 'retrieval'>> {
+  private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs' | 'retrieval' | 'nodeFaults'>> {
     const sessionIds = [...lastSeqs.keys()];
     const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null; stream_id: string | null; interrupted: string | null; audio_bytes: number | null }>(
       `select session_id, seq, id, client_msg_id, metadata->>'streamId' as stream_id, metadata->>'interrupted' as interrupted,
@@ -422,6 +434,7 @@ export function violations(result: RoundResult): string[] {
   for (const key of ['neverAcked', 'lost', 'duplicated', 'streamFaults', 'gaps', 'outOfOrder', 'incomplete'] as const) if (result[key] > 0) found.push(`${key}=${result[key]}`);
   if (!Number.isFinite(result.recoverMs)) found.push('did not recover within 60 s');
   if (result.acked === 0) found.push('nothing was acked');
+  found.push(...result.nodeFaults);
   const retrieval = result.retrieval;
   if (!Number.isFinite(retrieval.wholeAfterMs)) found.push(`retrieval not whole on every node within ${RETRIEVAL_BOUND_MS / 1_000} s`);
   const unready = Object.entries(retrieval.documents).filter(([fate, n]) => fate !== 'ready' && n > 0);

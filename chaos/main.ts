@@ -32,7 +32,8 @@ try {
     log(`${fault}: ${found.length === 0 ? 'ok' : `VIOLATED ${found.join(', ')}`}`);
   }
 } finally {
-  await cluster.stop();
+  // A failed run keeps the nodes' logs and the services' data to read (as CHAOS_KEEP_DIR=1 does).
+  await cluster.stop(failed);
 }
 console.log(HEADER);
 for (const result of results) console.log(formatRow(result));

@@ -14,6 +14,9 @@ const LIMITS = [
 /** One server process of the cluster, started from `dist/`. */
 export class HarnessNode {
   private child: ChildProcess | undefined;
+  private stopping = false;
+  /** Exits the harness did not cause (a crash), as `exit code C` or `signal S`. */
+  readonly crashes: string[] = [];
   readonly url: string;
 
   constructor(
@@ -50,7 +53,12 @@ export class HarnessNode {
       ...this.env,
     };
     const main = path.join(process.cwd(), 'dist', 'src', 'main.js');
-    this.child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.stopping = false;
+    const child = spawn(process.execPath, [main], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    child.once('exit', (code, signal) => {
+      if (!this.stopping) this.crashes.push(signal === null ? `exit code ${code}` : `signal ${signal}`);
+    });
     this.child.stdout?.pipe(log);
     this.child.stderr?.pipe(log);
     await waitFor(`node ${this.index}`, async () => (await fetch(`${this.url}/readyz`)).status === 200, 60_000);
@@ -59,15 +67,22 @@ export class HarnessNode {
 
   /** Sends a signal and waits for the process to end. */
   async stop(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+    this.stopping = true;
     await endProcess(this.child, signal);
   }
 
   /** Whether `/readyz` answers 200 now (it may take DEPENDENCY_TIMEOUT_MS, 2 s, when an optional store hangs). */
   async ready(): Promise<boolean> {
+    return (await this.readiness()).startsWith('200');
+  }
+
+  /** `/readyz` as status and body, or why it did not answer (for the report of a node that stays unready). */
+  async readiness(): Promise<string> {
     try {
-      return (await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(5_000) })).status === 200;
-    } catch {
-      return false;
+      const response = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(5_000) });
+      return `${response.status} ${await response.text()}`;
+    } catch (error) {
+      return `no answer: ${error instanceof Error ? error.message : String(error)}`;
     }
   }
 }

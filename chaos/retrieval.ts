@@ -116,10 +116,10 @@ export class RetrievalProbe {
   }
 
   /**
-   * Stops probing once every node has answered whole after `healedAt` (or `boundMs` passed),
-   * then follows the `uploaded` documents (each for up to `documentBoundMs`) and reports.
+   * Stops probing once every node has answered whole after `healedAt` (or `boundMs` passed)
+   * and reports what the probes saw; `documents` comes from `follow`.
    */
-  async finish(healedAt: number, boundMs: number, uploaded: Promise<Array<string | undefined>>, documentBoundMs: number): Promise<RetrievalReport> {
+  async finish(healedAt: number, boundMs: number): Promise<Omit<RetrievalReport, 'documents'>> {
     const wholeOn = (node: number) => this.outcomes.find((o) => o.node === node && o.at >= healedAt && o.whole)?.at;
     await waitUntil(() => this.sockets.every((_, node) => wholeOn(node) !== undefined), boundMs, 100);
     this.running = false;
@@ -132,10 +132,14 @@ export class RetrievalProbe {
       for (const part of o.degraded) degraded[part] = (degraded[part] ?? 0) + 1;
       if (o.error !== undefined) failed[o.error] = (failed[o.error] ?? 0) + 1;
     }
+    return { probes: this.outcomes.length, degraded, failed, wholeAfterMs };
+  }
+
+  /** Follows each of the `uploaded` documents for up to `boundMs` and counts what became of them. */
+  async follow(uploaded: Array<string | undefined>, boundMs: number): Promise<Record<DocumentFate, number>> {
     const documents: Record<DocumentFate, number> = { ready: 0, failed: 0, stuck: 0, unretrievable: 0 };
-    const fates = await Promise.all((await uploaded).map((id) => this.retrievable(id, documentBoundMs)));
-    for (const fate of fates) documents[fate]++;
-    return { probes: this.outcomes.length, degraded, failed, wholeAfterMs, documents };
+    for (const fate of await Promise.all(uploaded.map((id) => this.retrievable(id, boundMs)))) documents[fate]++;
+    return documents;
   }
 
   /** Uploads a document as a good client does (retrying until accepted, for 90 s), through whichever node is up. */
@@ -162,8 +166,19 @@ export class RetrievalProbe {
     if (documentId === undefined) return 'stuck';
     const state = await followDocument(() => this.upUrls(), this.token, documentId, boundMs);
     if (state !== 'ready') return state;
-    const answer = await this.retrieve(0, documentId);
-    return answer.ok && answer.data.chunks.some((c) => c.documentId === documentId) ? 'ready' : 'unretrievable';
+    // A degraded answer (a half past RETRIEVE_TIMEOUT_MS on a loaded node) or a node that is
+    // down says nothing: ask the nodes that are up until one answers whole, for 20 s.
+    let found = false;
+    let node = 0;
+    const answered = await waitUntil(async () => {
+      node = (node + 1) % this.nodeUrls.length;
+      if (!this.up(node)) return false;
+      const answer = await this.retrieve(node, documentId);
+      if (!answer.ok || (answer.data.degraded ?? []).length > 0) return false;
+      found = answer.data.chunks.some((c) => c.documentId === documentId);
+      return true;
+    }, 20_000, 250);
+    return answered && found ? 'ready' : 'unretrievable';
   }
 
   private async ask(node: number): Promise<Outcome> {
