@@ -79,9 +79,18 @@ const DOCUMENT_BOUND_MS = 90_000;
 /**
  * Ingestion on the harness's nodes: one document at a time per node (so that a batch waits
  * in the queue), a job of a killed node taken over after 5 s (default 30 s), and the
- * reconciler run every 2 s on what is 20 s old (defaults 5 and 10 minutes).
+ * reconciler run every 2 s on what is 20 s old (defaults 5 and 10 minutes). Embeddings of
+ * 256 dimensions (default 1024): milvus-lite searches by brute force, and with 1024
+ * dimensions its searches passed RETRIEVE_TIMEOUT_MS once a few rounds had added their
+ * documents (1.7-5.5 s a search at about 15,000 chunks under the harness's load).
  */
-const INGESTION = { INGEST_CONCURRENCY: '1', INGEST_STALLED_MS: '5000', RECONCILE_INTERVAL_MS: '2000', RECONCILE_GRACE_MS: '20000' };
+const INGESTION = {
+  INGEST_CONCURRENCY: '1',
+  INGEST_STALLED_MS: '5000',
+  RECONCILE_INTERVAL_MS: '2000',
+  RECONCILE_GRACE_MS: '20000',
+  EMBEDDING_DIM: '256',
+};
 
 /** Three nodes on the harness's own PostgreSQL, Redis, S3, Milvus and Neo4j. */
 export class ChaosCluster {
