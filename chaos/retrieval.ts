@@ -37,7 +37,7 @@ export interface RetrievalReport {
 
 type DocumentFate = 'ready' | 'failed' | 'stuck' | 'unretrievable';
 
-/** A document of a few hundred sentences: its ingestion takes a moment, so a batch of them is still queued when the fault hits. */
+/** A document of 120 sentences (about 10 KB): with one ingestion at a time per node, a batch of them is still queued when the fault hits. */
 function documentText(label: string): string {
   return Array.from({ length: 120 }, (_, i) => `Kubernetes schedules ${label} container ${i}. Kubernetes restarts ${label} pod ${i} near Node ${i % 7}.`).join(' ');
 }
@@ -46,9 +46,9 @@ function documentText(label: string): string {
  * Retrieval as a good client uses it through faults: one user with one reference document
  * asks `retrieve` on every node every 250 ms; it uploads a batch of documents just before
  * the fault and one while the fault is on (retrying an upload until it is accepted), then
- * follows each until it is ready. The
- * report says whether retrieval degraded (rather than failed) while a store was down and
- * how soon every node answered whole again.
+ * follows each until it is ready. The report says whether retrieval degraded (rather than
+ * failed) while a store was down, how soon every node answered whole again, and what
+ * became of the documents.
  */
 export class RetrievalProbe {
   private outcomes: Outcome[] = [];
