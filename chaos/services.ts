@@ -5,9 +5,10 @@ import path from 'node:path';
 import { waitUntil } from '../src/util/timeout.js';
 
 /**
- * The harness's own PostgreSQL and Redis (never the test suite's shared ones: they are
- * stopped and restarted here). Both run from Debian's binaries on loopback ports, with
- * their data in the harness's directory, so a restart finds what was there.
+ * The harness's own PostgreSQL, Redis, S3, Milvus and Neo4j (never the test suite's shared
+ * ones: they are stopped and restarted here), from what `test/infra/services.sh` installs,
+ * on loopback ports, with their data in the harness's directory, so a restart finds what
+ * was there.
  */
 
 export async function freePort(): Promise<number> {
@@ -48,13 +49,37 @@ function asPostgres(command: string, args: string[]): [string, string[]] {
   return ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', command, ...args]];
 }
 
-export class HarnessPostgres {
-  readonly port: number;
-  private child: ChildProcess | undefined;
+/**
+ * A service process of the harness on its own loopback port: `start()` launches it (again
+ * after a stop, on the same data), `stop()` ends it with `stopSignal` and waits for the exit.
+ */
+abstract class HarnessProcess {
+  protected child: ChildProcess | undefined;
+
+  protected constructor(
+    readonly port: number,
+    private readonly stopSignal: NodeJS.Signals,
+  ) {}
+
+  abstract start(): Promise<void>;
+
+  async stop(): Promise<void> {
+    await this.end();
+  }
+
+  /** Ends the process with `stopSignal`, or by `ask()` (a shutdown command), and waits for it to exit. */
+  protected async end(ask?: () => void): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    await endProcess(child, this.stopSignal, ask);
+  }
+}
+
+export class HarnessPostgres extends HarnessProcess {
   private readonly data: string;
 
   private constructor(dir: string, port: number) {
-    this.port = port;
+    super(port, 'SIGINT');
     this.data = path.join(dir, 'pgdata');
   }
 
@@ -92,20 +117,12 @@ export class HarnessPostgres {
     await waitFor('PostgreSQL', () => spawnSync(path.join(pgBin(), 'pg_isready'), ['-h', '127.0.0.1', '-p', String(this.port)]).status === 0, 30_000);
   }
 
-  /** Stops it (fast shutdown: open connections are cut, nothing committed is lost). */
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    await endProcess(child, 'SIGINT');
-  }
+  // Stopped with SIGINT: a fast shutdown (open connections are cut, nothing committed is lost).
 }
 
-export class HarnessRedis {
-  readonly port: number;
-  private child: ChildProcess | undefined;
-
+export class HarnessRedis extends HarnessProcess {
   private constructor(private readonly dir: string, port: number) {
-    this.port = port;
+    super(port, 'SIGTERM');
   }
 
   static async create(dir: string): Promise<HarnessRedis> {
@@ -128,23 +145,19 @@ export class HarnessRedis {
   }
 
   /** Stops it; `keep` saves the data set first (a restart loads it), otherwise it comes back empty. */
-  async stop(keep: boolean): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
+  override async stop(keep = false): Promise<void> {
     if (!keep) rmSync(path.join(this.dir, 'dump.rdb'), { force: true });
-    await endProcess(child, 'SIGTERM', () => spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']));
+    await this.end(() => spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']));
   }
 }
 
 /** The Versity S3 gateway that `test/infra/services.sh up` installs, on a directory that survives restarts. */
-export class HarnessS3 {
-  readonly port: number;
+export class HarnessS3 extends HarnessProcess {
   readonly accessKey = 'chaos-access';
   readonly secretKey = 'chaos-secret-key-chaos-only';
-  private child: ChildProcess | undefined;
 
   private constructor(private readonly dir: string, port: number, private readonly binary: string) {
-    this.port = port;
+    super(port, 'SIGTERM');
   }
 
   static async create(dir: string): Promise<HarnessS3> {
@@ -166,12 +179,6 @@ export class HarnessS3 {
       env: { ...process.env, ROOT_ACCESS_KEY: this.accessKey, ROOT_SECRET_KEY: this.secretKey },
     });
     await waitFor('S3', async () => (await fetch(this.endpoint)).status > 0, 30_000);
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    await endProcess(child, 'SIGTERM');
   }
 }
 
@@ -206,12 +213,9 @@ async function bannerOf(what: string, child: ChildProcess, banner: string, timeo
 }
 
 /** Milvus (milvus-lite, as the test services run it) on a data directory that survives restarts. */
-export class HarnessMilvus {
-  readonly port: number;
-  private child: ChildProcess | undefined;
-
+export class HarnessMilvus extends HarnessProcess {
   private constructor(private readonly dir: string, port: number, private readonly binary: string) {
-    this.port = port;
+    super(port, 'SIGTERM');
   }
 
   static async create(dir: string): Promise<HarnessMilvus> {
@@ -231,24 +235,16 @@ export class HarnessMilvus {
     this.child = child;
     await bannerOf('Milvus', child, 'listening', 60_000);
   }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    await endProcess(child, 'SIGTERM');
-  }
 }
 
 /**
  * Neo4j from the test launcher (`test/infra/neo4j`, built by `npm run services:up`) with
  * `--keep-data`: its home is the harness's directory, so a restart finds the graph.
  */
-export class HarnessNeo4j {
-  readonly port: number;
-  private child: ChildProcess | undefined;
-
+export class HarnessNeo4j extends HarnessProcess {
   private constructor(private readonly dir: string, port: number, private readonly launcher: string) {
-    this.port = port;
+    // SIGTERM runs the launcher's shutdown hook, which closes the database cleanly.
+    super(port, 'SIGTERM');
   }
 
   static async create(dir: string): Promise<HarnessNeo4j> {
@@ -270,12 +266,5 @@ export class HarnessNeo4j {
     const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child = child;
     await bannerOf('Neo4j', child, 'READY', 120_000);
-  }
-
-  /** Stops it cleanly (SIGTERM runs the launcher's shutdown hook, which closes the database). */
-  async stop(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    await endProcess(child, 'SIGTERM');
   }
 }
