@@ -121,24 +121,18 @@ export class ChaosCluster {
   }
 
   private static async open(dir: string, nodeCount: number, extraEnv: Record<string, string>, opened: Array<() => Promise<void>>): Promise<ChaosCluster> {
-    // The services start together (Neo4j alone takes about 10 s); each one that started is
-    // stopped again should another fail.
-    const track = async <T extends { stop(): Promise<void> }>(creating: Promise<T>): Promise<T> => {
-      const service = await creating;
-      opened.push(() => service.stop());
-      return service;
-    };
-    const starting = [
-      track(HarnessPostgres.create(path.join(dir, 'postgres'))),
-      track(HarnessRedis.create(path.join(dir, 'redis'))),
-      track(HarnessS3.create(path.join(dir, 's3'))),
-      track(HarnessMilvus.create(path.join(dir, 'milvus'))),
-      track(HarnessNeo4j.create(path.join(dir, 'neo4j'))),
-    ] as const;
-    await Promise.allSettled(starting);
-    const [postgres, redis, s3, milvus, neo4j] = await Promise.all(starting);
+    const postgres = await HarnessPostgres.create(path.join(dir, 'postgres'));
+    opened.push(() => postgres.stop());
+    const redis = await HarnessRedis.create(path.join(dir, 'redis'));
+    opened.push(() => redis.stop(false));
     const { proxy: pgProxy, url: proxiedUrl } = await proxyFor(postgres.url);
     opened.push(() => pgProxy.down());
+    const s3 = await HarnessS3.create(path.join(dir, 's3'));
+    opened.push(() => s3.stop());
+    const milvus = await HarnessMilvus.create(path.join(dir, 'milvus'));
+    opened.push(() => milvus.stop());
+    const neo4j = await HarnessNeo4j.create(path.join(dir, 'neo4j'));
+    opened.push(() => neo4j.stop());
     const env = {
       DATABASE_URL: proxiedUrl,
       REDIS_URL: redis.url,
@@ -179,7 +173,7 @@ export class ChaosCluster {
     await this.neo4j.stop();
     await this.milvus.stop();
     await this.s3.stop();
-    await this.redis.stop();
+    await this.redis.stop(false);
     await this.postgres.stop();
     // CHAOS_KEEP_DIR=1 keeps the services' data and the nodes' logs to read after a failed round.
     if (keep || process.env['CHAOS_KEEP_DIR'] === '1') process.stderr.write(`[chaos] kept ${this.dir}\n`);
@@ -224,15 +218,22 @@ export class ChaosCluster {
         this.pgProxy.stall();
         await sleep(downMs);
         return healed(async () => this.pgProxy.unstall());
-      case 'postgres-restart':
       case 's3-restart':
-      case 'milvus-restart':
-      case 'neo4j-restart': {
-        const service = { 'postgres-restart': this.postgres, 's3-restart': this.s3, 'milvus-restart': this.milvus, 'neo4j-restart': this.neo4j }[fault];
-        await service.stop();
+        await this.s3.stop();
         await sleep(downMs);
-        return healed(() => service.start());
-      }
+        return healed(() => this.s3.start());
+      case 'milvus-restart':
+        await this.milvus.stop();
+        await sleep(downMs);
+        return healed(() => this.milvus.start());
+      case 'neo4j-restart':
+        await this.neo4j.stop();
+        await sleep(downMs);
+        return healed(() => this.neo4j.start());
+      case 'postgres-restart':
+        await this.postgres.stop();
+        await sleep(downMs);
+        return healed(() => this.postgres.start());
     }
   }
 

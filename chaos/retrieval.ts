@@ -55,12 +55,11 @@ export class RetrievalProbe {
   private running = false;
   private closed = false;
   private loops: Promise<void>[] = [];
-  /** One socket per node, replaced by `connect` after each failure. */
-  private readonly sockets: Socket[] = [];
 
   private constructor(
     private readonly token: string,
     private readonly documentId: string,
+    private readonly sockets: Socket[],
     private readonly nodeUrls: string[],
     private readonly up: (node: number) => boolean,
   ) {}
@@ -71,7 +70,7 @@ export class RetrievalProbe {
     const documentId = await upload(first, token, REFERENCE, 'reference.txt');
     const state = await followDocument(() => [first], token, documentId, 60_000);
     if (state !== 'ready') throw new Error(`the reference document did not become ready (${state})`);
-    const probe = new RetrievalProbe(token, documentId, nodeUrls, up);
+    const probe = new RetrievalProbe(token, documentId, [], nodeUrls, up);
     nodeUrls.forEach((_, node) => probe.connect(node));
     const whole = await waitUntil(async () => (await Promise.all(nodeUrls.map((_, i) => probe.ask(i)))).every((o) => o.whole), 30_000, 250);
     if (!whole) throw new Error('retrieval is not whole on every node before any fault');

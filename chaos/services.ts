@@ -5,10 +5,9 @@ import path from 'node:path';
 import { waitUntil } from '../src/util/timeout.js';
 
 /**
- * The harness's own PostgreSQL, Redis, S3, Milvus and Neo4j (never the test suite's shared
- * ones: they are stopped and restarted here), from what `test/infra/services.sh` installs,
- * on loopback ports, with their data in the harness's directory, so a restart finds what
- * was there.
+ * The harness's own PostgreSQL and Redis (never the test suite's shared ones: they are
+ * stopped and restarted here). Both run from Debian's binaries on loopback ports, with
+ * their data in the harness's directory, so a restart finds what was there.
  */
 
 export async function freePort(): Promise<number> {
@@ -49,37 +48,13 @@ function asPostgres(command: string, args: string[]): [string, string[]] {
   return ['setpriv', ['--reuid=postgres', '--regid=postgres', '--init-groups', command, ...args]];
 }
 
-/**
- * A service process of the harness on its own loopback port: `start()` launches it (again
- * after a stop, on the same data), `stop()` ends it with `stopSignal` and waits for the exit.
- */
-abstract class HarnessProcess {
-  protected child: ChildProcess | undefined;
-
-  protected constructor(
-    readonly port: number,
-    private readonly stopSignal: NodeJS.Signals,
-  ) {}
-
-  abstract start(): Promise<void>;
-
-  async stop(): Promise<void> {
-    await this.end();
-  }
-
-  /** Ends the process with `stopSignal`, or by `ask()` (a shutdown command), and waits for it to exit. */
-  protected async end(ask?: () => void): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    await endProcess(child, this.stopSignal, ask);
-  }
-}
-
-export class HarnessPostgres extends HarnessProcess {
+export class HarnessPostgres {
+  readonly port: number;
+  private child: ChildProcess | undefined;
   private readonly data: string;
 
   private constructor(dir: string, port: number) {
-    super(port, 'SIGINT');
+    this.port = port;
     this.data = path.join(dir, 'pgdata');
   }
 
@@ -117,12 +92,20 @@ export class HarnessPostgres extends HarnessProcess {
     await waitFor('PostgreSQL', () => spawnSync(path.join(pgBin(), 'pg_isready'), ['-h', '127.0.0.1', '-p', String(this.port)]).status === 0, 30_000);
   }
 
-  // Stopped with SIGINT: a fast shutdown (open connections are cut, nothing committed is lost).
+  /** Stops it (fast shutdown: open connections are cut, nothing committed is lost). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    await endProcess(child, 'SIGINT');
+  }
 }
 
-export class HarnessRedis extends HarnessProcess {
+export class HarnessRedis {
+  readonly port: number;
+  private child: ChildProcess | undefined;
+
   private constructor(private readonly dir: string, port: number) {
-    super(port, 'SIGTERM');
+    this.port = port;
   }
 
   static async create(dir: string): Promise<HarnessRedis> {
@@ -145,19 +128,23 @@ export class HarnessRedis extends HarnessProcess {
   }
 
   /** Stops it; `keep` saves the data set first (a restart loads it), otherwise it comes back empty. */
-  override async stop(keep = false): Promise<void> {
+  async stop(keep: boolean): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
     if (!keep) rmSync(path.join(this.dir, 'dump.rdb'), { force: true });
-    await this.end(() => spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']));
+    await endProcess(child, 'SIGTERM', () => spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']));
   }
 }
 
 /** The Versity S3 gateway that `test/infra/services.sh up` installs, on a directory that survives restarts. */
-export class HarnessS3 extends HarnessProcess {
+export class HarnessS3 {
+  readonly port: number;
   readonly accessKey = 'chaos-access';
   readonly secretKey = 'chaos-secret-key-chaos-only';
+  private child: ChildProcess | undefined;
 
   private constructor(private readonly dir: string, port: number, private readonly binary: string) {
-    super(port, 'SIGTERM');
+    this.port = port;
   }
 
   static async create(dir: string): Promise<HarnessS3> {
@@ -179,6 +166,12 @@ export class HarnessS3 extends HarnessProcess {
       env: { ...process.env, ROOT_ACCESS_KEY: this.accessKey, ROOT_SECRET_KEY: this.secretKey },
     });
     await waitFor('S3', async () => (await fetch(this.endpoint)).status > 0, 30_000);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    await endProcess(child, 'SIGTERM');
   }
 }
 
@@ -213,9 +206,12 @@ async function bannerOf(what: string, child: ChildProcess, banner: string, timeo
 }
 
 /** Milvus (milvus-lite, as the test services run it) on a data directory that survives restarts. */
-export class HarnessMilvus extends HarnessProcess {
+export class HarnessMilvus {
+  readonly port: number;
+  private child: ChildProcess | undefined;
+
   private constructor(private readonly dir: string, port: number, private readonly binary: string) {
-    super(port, 'SIGTERM');
+    this.port = port;
   }
 
   static async create(dir: string): Promise<HarnessMilvus> {
@@ -235,16 +231,24 @@ export class HarnessMilvus extends HarnessProcess {
     this.child = child;
     await bannerOf('Milvus', child, 'listening', 60_000);
   }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    await endProcess(child, 'SIGTERM');
+  }
 }
 
 /**
  * Neo4j from the test launcher (`test/infra/neo4j`, built by `npm run services:up`) with
  * `--keep-data`: its home is the harness's directory, so a restart finds the graph.
  */
-export class HarnessNeo4j extends HarnessProcess {
+export class HarnessNeo4j {
+  readonly port: number;
+  private child: ChildProcess | undefined;
+
   private constructor(private readonly dir: string, port: number, private readonly launcher: string) {
-    // SIGTERM runs the launcher's shutdown hook, which closes the database cleanly.
-    super(port, 'SIGTERM');
+    this.port = port;
   }
 
   static async create(dir: string): Promise<HarnessNeo4j> {
@@ -266,5 +270,12 @@ export class HarnessNeo4j extends HarnessProcess {
     const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child = child;
     await bannerOf('Neo4j', child, 'READY', 120_000);
+  }
+
+  /** Stops it cleanly (SIGTERM runs the launcher's shutdown hook, which closes the database). */
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    await endProcess(child, 'SIGTERM');
   }
 }
