@@ -18,6 +18,8 @@ export interface AckData {
   'session:leave': Record<string, never>;
   'session:list': { sessions: Session[]; nextCursor: string | null };
   'session:update': { session: Session };
+  /** What went with the session (protocol v3). */
+  'session:delete': { sessionId: string; messages: number; audioObjects: number };
   'message:send': { message: Message };
   'message:delta': Record<string, never>;
   'history:get': { messages: Message[]; hasMore: boolean };
@@ -96,6 +98,8 @@ export interface ServerToClientEvents {
   'message:new': (payload: { message: Message }) => void;
   'message:delta': (payload: DeltaEvent) => void;
   'session:updated': (payload: { session: Session }) => void;
+  /** The session was deleted by its owner or an admin (protocol v3); it can no longer be joined. */
+  'session:deleted': (payload: { sessionId: string }) => void;
   presence: (payload: { sessionId: string } & PresenceEntry) => void;
 }
 

@@ -33,6 +33,27 @@ export const loginBody = z
 /** `POST /v1/auth/refresh` and `POST /v1/auth/logout` body. */
 export const refreshBody = z.object({ refreshToken: z.string().min(1).max(200) }).strict();
 
+/** `POST /v1/auth/token` body: a service account's API key (protocol v3). */
+export const apiKeyTokenBody = z.object({ apiKey: z.string().min(1).max(200) }).strict();
+
+/** `PUT /v1/users/me/password` body (protocol v3). */
+export const changePasswordBody = z
+  .object({
+    currentPassword: z.string().min(1).max(256),
+    newPassword: z.string().min(8, 'password is at least 8 characters').max(256, 'password is at most 256 characters'),
+  })
+  .strict();
+
+/** `DELETE /v1/users/me` body: the password again, so that a stolen access token cannot erase an account (protocol v3). */
+export const deleteAccountBody = z.object({ password: z.string().min(1).max(256) }).strict();
+
+/** Body of `POST /v1/auth/token`: an access token for a service account (no refresh token: the key is the long-lived credential). */
+export interface ApiKeyTokenResponse {
+  user: PublicUser;
+  accessToken: string;
+  expiresIn: number;
+}
+
 export type RegisterBody = z.output<typeof registerBody>;
 export type LoginBody = z.output<typeof loginBody>;
 

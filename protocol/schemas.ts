@@ -158,6 +158,7 @@ export const payloadSchemas = {
       status: z.enum(sessionStatuses).optional(),
     })
     .strict(),
+  'session:delete': z.object({ sessionId: uuid }).strict(),
   'message:send': z
     .object({
       sessionId: uuid,

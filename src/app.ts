@@ -2,8 +2,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import cors from '@fastify/cors';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { RefreshTokenService } from './auth/refresh-tokens.js';
-import { TokenService } from './auth/tokens.js';
+import type { TokenService } from './auth/tokens.js';
 import { Passwords } from './auth/passwords.js';
 import type { Config } from './config/config.js';
 import path from 'node:path';
@@ -16,11 +15,10 @@ import { WorkerDocumentParser } from './services/documents/parsing.js';
 import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { GraphService } from './services/graph/graph-service.js';
 import { Authenticator } from './services/authenticator.js';
-import { Disconnector, endSocket } from './realtime/disconnector.js';
+import { endSocket } from './realtime/disconnector.js';
 import { endSlowConsumer, watchSlowConsumers } from './realtime/outbound.js';
 import type { AppSocket } from './realtime/dispatcher.js';
 import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
-import { RevokedFamilies } from './auth/revoked-families.js';
 import { registerGraphRoutes } from './http/graph.js';
 import { BullMqQueue } from './stores/queue/bullmq-queue.js';
 import type { JobQueue } from './stores/queue/job-queue.js';
@@ -51,11 +49,10 @@ import { attachHandlers, createIoServer, type AppServer } from './realtime/io-se
 import { MessageRelay } from './realtime/message-relay.js';
 import { StreamCloser } from './realtime/stream-closer.js';
 import { registerSessionRoutes } from './http/sessions.js';
-import { SessionService } from './services/session-service.js';
-import { UserDirectory } from './services/user-directory.js';
+import { openAccounts } from './services/accounts.js';
+import type { UserDirectory } from './services/user-directory.js';
 import { FsObjectStore } from './stores/object/fs-object-store.js';
 import { openStores, type Stores } from './stores/stores.js';
-import { loadOrCreateSecret } from './util/local-secrets.js';
 import { waitUntil, withTimeout } from './util/timeout.js';
 
 /** A built node: HTTP API and Socket.IO on one server, not yet listening. */
@@ -93,19 +90,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
 
   const stores = await openStores(config, { logger, publicUrl: () => publicUrl });
   try {
-    const jwtSecret = config.jwtSecret ?? (await loadOrCreateSecret(config.dataDir, 'jwt-secret'));
-    const tokens = new TokenService(jwtSecret, config.tokens.accessTtlSeconds);
-    const disconnector = new Disconnector(stores.pubsub, logger);
-    const families = new RevokedFamilies(
-      stores.cache,
-      (familyId) => refreshTokens.isFamilyRevoked(familyId),
-      config.tokens.accessTtlSeconds,
-      logger,
-    );
-    const refreshTokens: RefreshTokenService = new RefreshTokenService(stores.pool, config.tokens.refreshTtlSeconds, async (familyId) => {
-      families.revoke(familyId);
-      await disconnector.family(familyId);
-    });
+    const accounts = await openAccounts(config, stores, logger);
+    const { tokens, disconnector, families, refreshTokens, apiKeys, sessions, directory, erasure } = accounts;
 
     const trust = trustProxy(config.http.trustProxy);
     const corsOrigins = new Set(config.http.corsOrigins);
@@ -145,12 +131,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       draining: () => draining,
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
-    const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit, stores.pubsub);
-    await sessions.start();
-    const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, logger);
-    await directory.start();
     const auth = new Authenticator(tokens, directory, families, (userId) => limits.check('http', userId));
-    registerSessionRoutes(http, { sessions, messages: stores.messages, auth });
+    // Set once the Socket.IO server exists; HTTP routes registered earlier push through it.
+    const realtime: { io?: AppServer } = {};
+    registerSessionRoutes(http, { sessions, messages: stores.messages, erasure, auth, io: () => realtime.io });
     const localLimiter = new MemoryRateLimiter();
     const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
     if (limiterRedis !== undefined) await whenReady(limiterRedis);
@@ -228,6 +212,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       refreshTokens,
       limits,
       passwords: new Passwords(config.passwordHashing),
+      apiKeys,
+      auth,
+      directory,
+      erasure,
     });
     registerAdminRoutes(http, {
       auth,
@@ -236,6 +224,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       directory,
       audit: stores.db.audit,
       limits,
+      apiKeys,
       revokeSessions: (userId) => refreshTokens.revokeUser(userId),
       endSockets: (userId, reason) => disconnector.user(userId, reason),
     });
@@ -264,6 +253,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       metrics,
       ...(adapterClients === undefined ? {} : { adapter: createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }) }),
     });
+    realtime.io = io;
     await disconnector.attach(io);
     const stopPrivilegeSweep = startPrivilegeSweep({
       io,
@@ -302,6 +292,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       streams: stores.streams,
       closer,
       objects: stores.objects,
+      erasure,
       audio,
       audioUrlTtlSeconds: config.audio.urlTtlSeconds,
       checkLimit: (event, userId) => limits.check(event, userId),
@@ -398,8 +389,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           stopPrivilegeSweep();
           stopSlowConsumerWatch();
           reconciler.stop();
-          await step('user directory', () => directory.stop());
-          await step('sessions', () => sessions.stop());
+          await step('accounts', () => accounts.stop());
           await step('disconnector', () => disconnector.detach());
           await step('rate limits', () => limits.stop());
           await step('ingestion queue', () => queue.close());

@@ -10,7 +10,8 @@ import type { UserDirectory } from '../services/user-directory.js';
 import type { AuditLog } from '../stores/postgres/repositories/audit.js';
 import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
 import type { UserRepository } from '../stores/postgres/repositories/users.js';
-import { parseBody } from './auth.js';
+import { parseBody, publicUser } from './auth.js';
+import type { ApiKeyService } from '../auth/api-keys.js';
 import { authenticate } from './sessions.js';
 
 /** What the admin routes need. */
@@ -21,6 +22,7 @@ export interface AdminRouteOptions {
   directory: UserDirectory;
   audit: AuditLog;
   limits: RateLimits;
+  apiKeys: ApiKeyService;
   /** Revokes every refresh family of a user (a disabled account). */
   revokeSessions: (userId: string) => Promise<void>;
   /** After a user's roles or status changed: ends their open sockets on every node, saying why; never throws. */
@@ -35,6 +37,14 @@ const CONFIG_KEYS: Record<string, z.ZodTypeAny> = {
 const putConfigBody = z.object({ value: z.unknown(), description: text(500).optional() }).strict();
 const putRolesBody = z.object({ roles: z.array(z.enum(roles)).max(3) }).strict();
 const putStatusBody = z.object({ status: z.enum(['active', 'disabled']) }).strict();
+const usersQuery = z
+  .object({
+    search: text(255, 1).optional(),
+    cursor: text(200).optional(),
+    limit: z.coerce.number().int().min(1).max(200).optional(),
+  })
+  .strict();
+const createKeyBody = z.object({ name: text(100, 1) }).strict();
 const auditQuery = z
   .object({
     userId: uuid.optional(),
@@ -114,6 +124,44 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     }
     await options.audit.record(actor(request, caller), { action: 'user.status', resourceType: 'user', resourceId: id, details: { status } });
     return { userId: id, status };
+  });
+
+  app.get('/v1/admin/users', async (request) => {
+    await requireAdmin(request, options.auth);
+    const query = parseBody(usersQuery, request.query);
+    const page = await options.users.list({
+      limit: query.limit ?? 50,
+      ...(query.search === undefined ? {} : { search: query.search }),
+      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+    });
+    return {
+      users: page.users.map((u) => ({ ...publicUser(u), status: u.status, lastLoginAt: u.lastLoginAt?.toISOString() ?? null })),
+      nextCursor: page.nextCursor,
+    };
+  });
+
+  // API keys of service accounts (the same as `voicehelper keys`); the key text is shown once.
+  app.get('/v1/admin/keys', async (request) => {
+    await requireAdmin(request, options.auth);
+    const { userId } = parseBody(z.object({ userId: uuid.optional() }).strict(), request.query);
+    return { keys: await options.apiKeys.list(userId) };
+  });
+
+  app.post('/v1/admin/users/:id/keys', async (request, reply) => {
+    const caller = await requireAdmin(request, options.auth);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    const { name } = parseBody(createKeyBody, request.body);
+    const { key, record } = await options.apiKeys.create(id, name, caller.userId);
+    await options.audit.record(actor(request, caller), { action: 'api_key.create', resourceType: 'api_key', resourceId: record.id, details: { userId: id, name } });
+    return reply.status(201).send({ key, apiKey: record });
+  });
+
+  app.delete('/v1/admin/keys/:id', async (request) => {
+    const caller = await requireAdmin(request, options.auth);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    const record = await options.apiKeys.revoke(id);
+    await options.audit.record(actor(request, caller), { action: 'api_key.revoke', resourceType: 'api_key', resourceId: id, details: { userId: record.userId } });
+    return { apiKey: record };
   });
 
   app.get('/v1/admin/audit-logs', async (request) => {

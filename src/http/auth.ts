@@ -1,6 +1,21 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { loginBody, refreshBody, registerBody, type AuthResponse, type PublicUser } from '../../protocol/http.js';
+import {
+  apiKeyTokenBody,
+  changePasswordBody,
+  deleteAccountBody,
+  loginBody,
+  refreshBody,
+  registerBody,
+  type ApiKeyTokenResponse,
+  type AuthResponse,
+  type PublicUser,
+} from '../../protocol/http.js';
+import type { ApiKeyService } from '../auth/api-keys.js';
+import type { Authenticator } from '../services/authenticator.js';
+import type { Erasure } from '../services/erasure.js';
+import type { UserDirectory } from '../services/user-directory.js';
+import { authenticate } from './sessions.js';
 import type { Passwords } from '../auth/passwords.js';
 import type { IssuedRefreshToken, RefreshTokenService } from '../auth/refresh-tokens.js';
 import type { RateLimits } from '../services/rate-limits.js';
@@ -17,6 +32,10 @@ export interface AuthRouteOptions {
   refreshTokens: RefreshTokenService;
   limits: RateLimits;
   passwords: Passwords;
+  apiKeys: ApiKeyService;
+  auth: Authenticator;
+  directory: UserDirectory;
+  erasure: Erasure;
 }
 
 /** Parses a body, path or query with a schema; VALIDATION naming the failing fields otherwise. */
@@ -31,7 +50,7 @@ export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.o
   return parsed.data as z.output<S>;
 }
 
-function publicUser(user: UserRecord): PublicUser {
+export function publicUser(user: UserRecord): PublicUser {
   return { id: user.id, email: user.email, username: user.username, roles: user.roles, createdAt: user.createdAt.toISOString() };
 }
 
@@ -40,9 +59,12 @@ function actorOf(request: FastifyRequest, userId: string | null) {
   return { userId, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
 }
 
-/** `POST /v1/auth/register` and `POST /v1/auth/login` (PROTOCOL section 7). */
+/**
+ * `POST /v1/auth/register|login|refresh|logout` (PROTOCOL section 7), `POST /v1/auth/token`
+ * for API keys, and the caller's own account: `PUT /v1/users/me/password`, `DELETE /v1/users/me`.
+ */
 export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptions): void {
-  const { users, audit, tokens, refreshTokens, limits, passwords } = options;
+  const { users, audit, tokens, refreshTokens, limits, passwords, apiKeys } = options;
 
   // The access token names the refresh family it came with, so that logging out of that
   // family ends it (and the sockets opened with it) at once.
@@ -94,6 +116,57 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
       throw new AppError('UNAUTHORIZED', { message: 'the account is not active' });
     }
     return issue(user, rotated);
+  });
+
+  // A service account's API key for a short-lived access token; the token's family is the
+  // key, so revoking the key ends it (and its sockets) at once. Counted like a login.
+  app.post('/v1/auth/token', async (request): Promise<ApiKeyTokenResponse> => {
+    const body = parseBody(apiKeyTokenBody, request.body);
+    await limits.checkLogin(request.ip, 'api-key');
+    let verified: { userId: string; keyId: string };
+    try {
+      verified = await apiKeys.verify(body.apiKey);
+    } catch (error) {
+      await audit.record(actorOf(request, null), { action: 'auth.api_key_failed', resourceType: 'api_key' });
+      throw error;
+    }
+    const user = await users.getById(verified.userId);
+    if (user === undefined || user.status !== 'active' || !user.roles.includes('service')) {
+      throw new AppError('UNAUTHORIZED', { message: 'the API key is invalid or revoked' });
+    }
+    return {
+      user: publicUser(user),
+      accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles), family: verified.keyId }),
+      expiresIn: tokens.ttlSeconds,
+    };
+  });
+
+  // A new password ends every login of the account (other devices included) and starts a
+  // fresh one for the caller.
+  app.put('/v1/users/me/password', async (request) => {
+    const caller = await authenticate(request, options.auth);
+    const body = parseBody(changePasswordBody, request.body);
+    const user = await users.getById(caller.userId);
+    if (user === undefined || !(await passwords.verify(user.passwordHash, body.currentPassword))) {
+      await audit.record(actorOf(request, caller.userId), { action: 'user.password_failed', resourceType: 'user', resourceId: caller.userId });
+      throw new AppError('INVALID_CREDENTIALS');
+    }
+    const { version } = await users.setPasswordHash(user.id, await passwords.hash(body.newPassword));
+    options.directory.changed(user.id, version);
+    await refreshTokens.revokeUser(user.id);
+    await audit.record(actorOf(request, user.id), { action: 'user.password', resourceType: 'user', resourceId: user.id });
+    return issue(user);
+  });
+
+  // Deleting one's own account forgets the user in every store (the same path as
+  // `voicehelper users forget`); the password is asked again.
+  app.delete('/v1/users/me', async (request) => {
+    const caller = await authenticate(request, options.auth);
+    const body = parseBody(deleteAccountBody, request.body);
+    const user = await users.getById(caller.userId);
+    if (user === undefined || !(await passwords.verify(user.passwordHash, body.password))) throw new AppError('INVALID_CREDENTIALS');
+    const erasure = await options.erasure.forgetUser(user.id, actorOf(request, user.id));
+    return { erasure };
   });
 
   app.post('/v1/auth/logout', async (request, reply) => {

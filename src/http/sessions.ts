@@ -5,12 +5,18 @@ import type { Authenticator } from '../services/authenticator.js';
 import type { Caller, SessionService } from '../services/session-service.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
 import { parseBody } from './auth.js';
+import type { Erasure } from '../services/erasure.js';
+import type { AppServer } from '../realtime/io-server.js';
+import { deleteSession } from '../realtime/handlers/session-handlers.js';
 
 /** What the session routes need. */
 export interface SessionRouteOptions {
   sessions: SessionService;
   messages: MessageStore;
+  erasure: Erasure;
   auth: Authenticator;
+  /** The Socket.IO server once it exists (members of a deleted session are told through it). */
+  io: () => AppServer | undefined;
 }
 
 const historyQuery = z
@@ -30,7 +36,7 @@ export async function authenticate(request: FastifyRequest, auth: Authenticator)
   return { ...(await auth.request(token)), ip: request.ip };
 }
 
-/** `GET /v1/sessions/:id/messages?beforeSeq=&limit=` (same as `history:get`). */
+/** `GET /v1/sessions/:id/messages?beforeSeq=&limit=` (same as `history:get`) and `DELETE /v1/sessions/:id` (same as `session:delete`). */
 export function registerSessionRoutes(app: FastifyInstance, options: SessionRouteOptions): void {
   app.get('/v1/sessions/:id/messages', async (request) => {
     const caller = await authenticate(request, options.auth);
@@ -38,5 +44,11 @@ export function registerSessionRoutes(app: FastifyInstance, options: SessionRout
     const query = parseBody(historyQuery, request.query);
     await options.sessions.authorize(caller, id);
     return options.messages.pageBefore(id, query.beforeSeq, query.limit ?? 50);
+  });
+
+  app.delete('/v1/sessions/:id', async (request) => {
+    const caller = await authenticate(request, options.auth);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    return deleteSession(options, caller, id);
   });
 }

@@ -5,6 +5,7 @@ import type { MessageStore } from '../stores/messages/message-store.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
 import type { ObjectStore } from '../stores/object/object-store.js';
+import type { Erasure } from '../services/erasure.js';
 import type { AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
@@ -23,6 +24,8 @@ export interface RealtimeContext {
   streams: StreamBuffer;
   closer: StreamCloser;
   objects: ObjectStore;
+  /** Deleting sessions with their messages and audio. */
+  erasure: Erasure;
   audio: AudioStreams;
   audioUrlTtlSeconds: number;
   /** Counts one event of a user against a limit; throws RATE_LIMITED past it. */

@@ -3,7 +3,7 @@ import type { Role } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 import type { Cache } from '../stores/cache/cache.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
-import type { AuditLog } from '../stores/postgres/repositories/audit.js';
+import type { AuditEntry, AuditLog } from '../stores/postgres/repositories/audit.js';
 import type { SessionChanges, SessionRepository } from '../stores/postgres/repositories/sessions.js';
 
 /** The caller of a service method. */
@@ -101,6 +101,25 @@ export class SessionService {
       details: { fields: Object.keys(changes).filter((k) => changes[k as keyof SessionChanges] !== undefined) },
     });
     return session;
+  }
+
+  /** For deletion: the session, fresh, when the caller owns it or is an admin (services may not delete). */
+  async authorizeOwner(caller: Caller, sessionId: string): Promise<Session> {
+    const session = await this.getFresh(caller, sessionId);
+    if (session.userId !== caller.userId && caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'only the owner may delete a session' });
+    return session;
+  }
+
+  /** Writes an audit entry of a session action taken elsewhere (deletion). */
+  async recordAudit(caller: Caller, entry: AuditEntry): Promise<void> {
+    await this.audit.record(caller, entry);
+  }
+
+  /** After the session was deleted: every node drops its copies. */
+  async forget(sessionId: string): Promise<void> {
+    this.local.delete(sessionId);
+    await this.cache.del(cacheKey(sessionId)).catch(() => undefined);
+    await this.pubsub?.publish(CHANNEL, sessionId).catch(() => undefined);
   }
 
   private keep(session: Session): void {

@@ -2,9 +2,11 @@ import type { AckData } from '../../../protocol/events.js';
 import type { EventHandler } from '../dispatcher.js';
 import { callerOf, changePresence, type RealtimeContext } from '../context.js';
 import type { AppSocket } from '../dispatcher.js';
+import type { AppServer } from '../io-server.js';
 import type { Message, Session } from '../../../protocol/models.js';
 import { sessionRoom } from '../rooms.js';
 import { AppError } from '../../errors/app-error.js';
+import type { Caller } from '../../services/session-service.js';
 
 /** Largest catch-up page of `session:join` (PROTOCOL section 3). */
 const CATCH_UP_LIMIT = 500;
@@ -32,6 +34,7 @@ type Handlers = {
   'session:leave': EventHandler<'session:leave'>;
   'session:list': EventHandler<'session:list'>;
   'session:update': EventHandler<'session:update'>;
+  'session:delete': EventHandler<'session:delete'>;
 };
 
 /** Joins a socket to a session's deliveries and presence; returns the join snapshot. */
@@ -79,6 +82,22 @@ export async function leaveSocket(context: RealtimeContext, socket: AppSocket, s
   await changePresence(context, socket, sessionId, -1);
 }
 
+/**
+ * Deletes a session of the caller (admins: any) with its messages and audio; every member,
+ * on every node, is told with `session:deleted`. Shared by `session:delete` and HTTP.
+ */
+export async function deleteSession(
+  context: { io: () => AppServer | undefined } & Pick<RealtimeContext, 'sessions' | 'erasure'>,
+  caller: Caller,
+  sessionId: string,
+): Promise<AckData['session:delete']> {
+  await context.sessions.authorizeOwner(caller, sessionId);
+  const erased = await context.erasure.deleteSession(sessionId);
+  await context.sessions.recordAudit(caller, { action: 'session.delete', resourceType: 'session', resourceId: sessionId, details: { ...erased } });
+  context.io()?.to(sessionRoom(sessionId)).emit('session:deleted', { sessionId });
+  return { sessionId, ...erased };
+}
+
 /** `session:*` events of PROTOCOL section 3. */
 export function sessionHandlers(context: RealtimeContext): Handlers {
   return {
@@ -109,6 +128,10 @@ export function sessionHandlers(context: RealtimeContext): Handlers {
       const session = await context.sessions.update(callerOf(socket), sessionId, changes);
       context.io.to(sessionRoom(sessionId)).emit('session:updated', { session });
       return { session };
+    },
+
+    'session:delete': async ({ sessionId }, socket) => {
+      return deleteSession({ ...context, io: () => context.io }, callerOf(socket), sessionId);
     },
   };
 }

@@ -211,23 +211,7 @@ export class DocumentService {
    * after any ingestion of it has stopped); waits for the lock at most one lease.
    */
   async purge(id: string): Promise<void> {
-    const deadline = Date.now() + INGEST_LEASE_MS + 5_000;
-    for (;;) {
-      const done = await this.options.locks.using(`document:${id}`, INGEST_LEASE_MS, async () => {
-        const document = await this.options.documents.get(id);
-        if (document === undefined || document.status !== 'deleting') return;
-        await this.options.vectors.deleteByDocument(id);
-        await this.options.graph.deleteDocument(id);
-        if (document.filePath !== null) await this.options.objects.delete(document.filePath);
-        await this.options.documents.delete(id);
-        // Gone for good: its fencing record and counter go too.
-        await forgetFencingToken(this.options.pool, `document:${id}`);
-        await this.options.locks.forget(`document:${id}`);
-      });
-      if (done !== undefined) return;
-      if (Date.now() > deadline) throw new Error(`document ${id} stayed locked by its ingestion`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await purgeDocument(this.options, id);
   }
 
   /** The ingestion job of one document. */
@@ -331,6 +315,34 @@ export class DocumentService {
         'processing',
       ]);
     });
+  }
+}
+
+/** What removing a document from every store takes. */
+export type PurgeDependencies = Pick<DocumentServiceOptions, 'pool' | 'documents' | 'objects' | 'vectors' | 'graph' | 'locks'>;
+
+/**
+ * Removes a document marked `deleting` from every store, under the document's lock (so
+ * after any ingestion of it has stopped); waits for the lock at most one lease. A document
+ * already gone, or not marked, is left alone.
+ */
+export async function purgeDocument(deps: PurgeDependencies, id: string): Promise<void> {
+  const deadline = Date.now() + INGEST_LEASE_MS + 5_000;
+  for (;;) {
+    const done = await deps.locks.using(`document:${id}`, INGEST_LEASE_MS, async () => {
+      const document = await deps.documents.get(id);
+      if (document === undefined || document.status !== 'deleting') return;
+      await deps.vectors.deleteByDocument(id);
+      await deps.graph.deleteDocument(id);
+      if (document.filePath !== null) await deps.objects.delete(document.filePath);
+      await deps.documents.delete(id);
+      // Gone for good: its fencing record and counter go too.
+      await forgetFencingToken(deps.pool, `document:${id}`);
+      await deps.locks.forget(`document:${id}`);
+    });
+    if (done !== undefined) return;
+    if (Date.now() > deadline) throw new Error(`document ${id} stayed locked by its ingestion`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

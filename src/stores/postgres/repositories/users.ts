@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Role } from '../../../../protocol/roles.js';
 import { AppError } from '../../../errors/app-error.js';
 import { isUuid } from '../../messages/validate-message.js';
+import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
 import { withTransaction } from '../transaction.js';
 
 /** A user account as the server sees it (never sent with the password hash). */
@@ -61,8 +62,12 @@ function toUser(row: UserRow): UserRecord {
 export class UserRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  /** Creates a user with the `user` role; CONFLICT when the email (case-insensitive) exists. */
-  async create(input: { email: string; username: string; passwordHash: string }): Promise<UserRecord> {
+  /**
+   * Creates a user with the `user` role and any `roles` given (operators create admins and
+   * service accounts); CONFLICT when the email (case-insensitive) exists.
+   */
+  async create(input: { email: string; username: string; passwordHash: string; roles?: readonly Role[] }): Promise<UserRecord> {
+    const roles = [...new Set<Role>(['user', ...(input.roles ?? [])])];
     try {
       const id = await withTransaction(this.pool, async (client) => {
         const created = await client.query<{ id: string }>(
@@ -70,7 +75,7 @@ export class UserRepository {
           [input.email, input.username, input.passwordHash],
         );
         const userId = created.rows[0]?.id as string;
-        await client.query("insert into user_roles (user_id, role_name) values ($1, 'user')", [userId]);
+        await client.query('insert into user_roles (user_id, role_name) select $1, unnest($2::text[])', [userId, roles]);
         return userId;
       });
       return (await this.getById(id)) as UserRecord;
@@ -89,6 +94,39 @@ export class UserRepository {
   async getByEmail(email: string): Promise<UserRecord | undefined> {
     const result = await this.pool.query<UserRow>(`${SELECT} where lower(u.email) = lower($1)`, [email]);
     return result.rows[0] === undefined ? undefined : toUser(result.rows[0]);
+  }
+
+  /**
+   * Users whose email or name contains `search` (case-insensitive), newest first, `limit`
+   * per page, with an opaque cursor for the next page.
+   */
+  async list(options: { search?: string; limit: number; cursor?: string }): Promise<{ users: UserRecord[]; nextCursor: string | null }> {
+    const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
+    const pattern = options.search === undefined ? null : `%${options.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const result = await this.pool.query<UserRow & { cursor_at: string }>(
+      `${SELECT.replace('from users u', `, ${cursorAt('u.created_at')} as cursor_at from users u`)}
+        where ($1::text is null or u.email ilike $1 or u.username ilike $1)
+          and ($2::timestamptz is null or (u.created_at, u.id) < ($2, $3::uuid))
+        order by u.created_at desc, u.id desc
+        limit $4`,
+      [pattern, after?.at ?? null, after?.id ?? null, options.limit + 1],
+    );
+    const rows = result.rows.slice(0, options.limit);
+    const last = rows[rows.length - 1];
+    return {
+      users: rows.map(toUser),
+      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
+    };
+  }
+
+  /** Replaces the password hash and advances the version; NOT_FOUND for an unknown user. */
+  async setPasswordHash(id: string, passwordHash: string): Promise<{ version: number }> {
+    if (!isUuid(id)) throw new AppError('NOT_FOUND', { message: 'user not found' });
+    return withTransaction(this.pool, async (client) => {
+      const version = await this.advance(client, id);
+      await client.query('update users set password_hash = $2 where id = $1', [id, passwordHash]);
+      return { version };
+    });
   }
 
   async touchLogin(id: string): Promise<void> {

@@ -1,0 +1,2 @@
+drop table if exists user_erasures;
+drop table if exists api_keys;

@@ -1,0 +1,84 @@
+import { ApiKeyService } from '../auth/api-keys.js';
+import { RefreshTokenService } from '../auth/refresh-tokens.js';
+import { RevokedFamilies } from '../auth/revoked-families.js';
+import { TokenService } from '../auth/tokens.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logger.js';
+import { Disconnector } from '../realtime/disconnector.js';
+import type { Stores } from '../stores/stores.js';
+import { loadOrCreateSecret } from '../util/local-secrets.js';
+import { Erasure } from './erasure.js';
+import { SessionService } from './session-service.js';
+import { UserDirectory } from './user-directory.js';
+
+/**
+ * Who may do what, and what ends access: tokens, refresh families, API keys, the user
+ * directory, sessions and erasure, wired the same way in a node and in the operators' CLI
+ * (where a revocation reaches the nodes through the shared cache and pub/sub).
+ */
+export interface Accounts {
+  readonly tokens: TokenService;
+  readonly families: RevokedFamilies;
+  readonly refreshTokens: RefreshTokenService;
+  readonly apiKeys: ApiKeyService;
+  readonly disconnector: Disconnector;
+  readonly directory: UserDirectory;
+  readonly sessions: SessionService;
+  readonly erasure: Erasure;
+  /** Stops following other nodes' announcements. */
+  stop(): Promise<void>;
+}
+
+export async function openAccounts(config: Config, stores: Stores, logger: Logger): Promise<Accounts> {
+  const jwtSecret = config.jwtSecret ?? (await loadOrCreateSecret(config.dataDir, 'jwt-secret'));
+  const tokens = new TokenService(jwtSecret, config.tokens.accessTtlSeconds);
+  const disconnector = new Disconnector(stores.pubsub, logger);
+  // A family is a login (refresh tokens) or an API key: revoked either way, its access
+  // tokens and sockets end.
+  const families = new RevokedFamilies(
+    stores.cache,
+    async (familyId) => (await refreshTokens.isFamilyRevoked(familyId)) || (await apiKeys.isRevoked(familyId)),
+    config.tokens.accessTtlSeconds,
+    logger,
+  );
+  const endFamily = async (familyId: string) => {
+    families.revoke(familyId);
+    await disconnector.family(familyId);
+  };
+  const refreshTokens: RefreshTokenService = new RefreshTokenService(stores.pool, config.tokens.refreshTtlSeconds, endFamily);
+  const apiKeys: ApiKeyService = new ApiKeyService(stores.pool, endFamily);
+  const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit, stores.pubsub);
+  await sessions.start();
+  const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, logger);
+  await directory.start();
+  const erasure = new Erasure({
+    pool: stores.pool,
+    db: stores.db,
+    objects: stores.objects,
+    vectors: stores.vectors,
+    graph: stores.graph,
+    locks: stores.locks,
+    sessions,
+    revokeCredentials: async (userId) => {
+      await refreshTokens.revokeUser(userId);
+      for (const key of await apiKeys.list(userId)) if (key.revokedAt === null) await apiKeys.revoke(key.id);
+      await disconnector.user(userId, 'disabled');
+    },
+    userChanged: (userId, version) => directory.changed(userId, version),
+    logger,
+  });
+  return {
+    tokens,
+    families,
+    refreshTokens,
+    apiKeys,
+    disconnector,
+    directory,
+    sessions,
+    erasure,
+    async stop() {
+      await directory.stop();
+      await sessions.stop();
+    },
+  };
+}
