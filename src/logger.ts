@@ -1,10 +1,10 @@
-import { pino, type Logger } from 'pino';
+import { destination, pino, type Logger } from 'pino';
 
 export type { Logger };
 
-/** JSON logs on stdout. Paths that could carry secrets are redacted. */
-export function createLogger(options: { level: string; nodeId: string }): Logger {
-  return pino({
+/** JSON logs on stdout (or `destination`: 2 is stderr). Paths that could carry secrets are redacted. */
+export function createLogger(options: { level: string; nodeId: string; destination?: 1 | 2 }): Logger {
+  const settings = {
     level: options.level,
     base: { node: options.nodeId },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -25,5 +25,6 @@ export function createLogger(options: { level: string; nodeId: string }): Logger
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return options.destination === 2 ? pino(settings, destination({ dest: 2, sync: true })) : pino(settings);
 }

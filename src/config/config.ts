@@ -132,6 +132,13 @@ export interface Config {
   };
   /** The storage reconciler (stuck documents, unfinished deletes, orphaned objects). */
   readonly reconcile: { readonly intervalMs: number; readonly graceMs: number };
+  /** Backups: default location, encryption passphrase, daily schedule (`HH:MM` UTC) and retention of scheduled ones. */
+  readonly backup: {
+    readonly target: string | undefined;
+    readonly encryptionKey: string | undefined;
+    readonly schedule: string | undefined;
+    readonly keepDays: number;
+  };
   /** Interrupted-turn detection. */
   readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly resumeGraceMs: number; readonly nodeAliveMs: number };
   /** Message size limits (PROTOCOL section 4). */

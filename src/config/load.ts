@@ -156,6 +156,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     outbound: { softLimitBytes: e.OUTBOUND_SOFT_LIMIT_BYTES, hardLimitBytes: e.OUTBOUND_HARD_LIMIT_BYTES, drainTimeoutMs: e.SLOW_CONSUMER_TIMEOUT_MS },
     documents: { maxBytes: e.DOCUMENT_MAX_BYTES, maxConcurrentUploads: e.UPLOAD_MAX_CONCURRENT, concurrency: e.INGEST_CONCURRENCY, attempts: e.INGEST_ATTEMPTS, outageBudgetMs: e.INGEST_OUTAGE_BUDGET_MS, queue: e.INGEST_QUEUE, stalledMs: e.INGEST_STALLED_MS },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL_MS, graceMs: e.RECONCILE_GRACE_MS },
+    backup: { target: e.BACKUP_TARGET, encryptionKey: e.BACKUP_ENCRYPTION_KEY, schedule: e.BACKUP_SCHEDULE, keepDays: e.BACKUP_KEEP_DAYS },
     streams: { idleMs: e.STREAM_IDLE_MS, sweepMs: e.STREAM_SWEEP_MS, resumeGraceMs: e.STREAM_RESUME_GRACE_MS, nodeAliveMs: e.NODE_ALIVE_MS },
     messages: { maxContentBytes: e.MESSAGE_MAX_BYTES, maxMetadataBytes: 16 * 1024 },
     privilegeSweepMs: e.PRIVILEGE_SWEEP_MS,

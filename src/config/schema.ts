@@ -12,6 +12,7 @@ export const SECRET_VARIABLES = new Set([
   'S3_SECRET_KEY',
   'S3_ACCESS_KEY',
   'EMBEDDINGS_API_KEY',
+  'BACKUP_ENCRYPTION_KEY',
 ]);
 
 const emptyToUndefined = (value: unknown): unknown =>
@@ -359,6 +360,14 @@ export const envSchema = {
   RECONCILE_INTERVAL_MS: positiveInt(300_000, 86_400_000),
   /** What the reconciler leaves alone: anything younger than this. Default 600000 ms. */
   RECONCILE_GRACE_MS: positiveInt(600_000, 7 * 86_400_000),
+  /** Where `voicehelper backup` and scheduled backups write: a directory or `s3://bucket/prefix`. Unset: no default. */
+  BACKUP_TARGET: optionalString,
+  /** Passphrase that encrypts backups (AES-256-GCM, key by scrypt); backups hold password and key hashes. Unset: not encrypted. */
+  BACKUP_ENCRYPTION_KEY: z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
+  /** Daily backup time on the server, `HH:MM` UTC (one node of the cluster takes it, to BACKUP_TARGET). Unset: no schedule. */
+  BACKUP_SCHEDULE: z.preprocess(emptyToUndefined, z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (UTC)').optional()),
+  /** Scheduled backups older than this many days are pruned after each scheduled run. Default 30. */
+  BACKUP_KEEP_DAYS: positiveInt(30, 3650),
   /** Attempts per ingestion job before the document is marked failed. Default 3. */
   INGEST_ATTEMPTS: positiveInt(3, 20),
   /**

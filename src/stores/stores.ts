@@ -90,6 +90,8 @@ export interface StoreContext {
   logger: Logger;
   /** Base URL of this node (known only after listen when PORT=0). */
   publicUrl: () => string;
+  /** Connect to the embedded PostgreSQL a running node serves instead of starting one (the CLI). */
+  attachPostgres?: boolean;
 }
 
 /**
@@ -115,7 +117,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
     } else {
       const password = await loadOrCreateSecret(config.dataDir, 'postgres-password');
       const embedded: EmbeddedPostgresHandle = await startEmbeddedPostgres(
-        { dir: config.postgres.dir, port: config.postgres.port, password },
+        { dir: config.postgres.dir, port: config.postgres.port, password, attach: context.attachPostgres === true },
         logger,
       );
       closers.push(() => embedded.stop());
@@ -186,15 +188,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
         ? new MemoryStreamBuffer(config.messages.maxContentBytes)
         : new RedisStreamBuffer(redis.client, config.messages.maxContentBytes);
 
-    const objects: ObjectStore =
-      config.objects.mode === 's3'
-        ? new S3ObjectStore(config.objects)
-        : new FsObjectStore({
-            dir: config.objects.dir,
-            bucket: config.objects.bucket,
-            publicUrl: context.publicUrl,
-            signingKey: await loadOrCreateSecret(config.dataDir, 'object-url-key'),
-          });
+    const objects = await createObjectStore(config, context.publicUrl);
     await objects.init();
     closers.push(() => objects.close());
     // A directory is shared state: with a PostgreSQL other nodes may use, make sure they see the same one.
@@ -227,8 +221,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
             dimension: config.embeddings.dim,
           });
 
-    const graph: GraphStore =
-      config.graph.mode === 'neo4j' ? new Neo4jGraphStore(config.graph) : new PostgresGraphStore(pool);
+    const graph = createGraphStore(config, pool);
     closers.push(() => graph.close());
 
     const stopRetries: Array<() => void> = [];
@@ -260,6 +253,23 @@ export async function openStores(config: Config, context: StoreContext): Promise
     await close();
     throw error;
   }
+}
+
+/** The object store the configuration names (S3, or the directory of the embedded default); not yet initialised. */
+export async function createObjectStore(config: Config, publicUrl: () => string): Promise<ObjectStore> {
+  return config.objects.mode === 's3'
+    ? new S3ObjectStore(config.objects)
+    : new FsObjectStore({
+        dir: config.objects.dir,
+        bucket: config.objects.bucket,
+        publicUrl,
+        signingKey: await loadOrCreateSecret(config.dataDir, 'object-url-key'),
+      });
+}
+
+/** The graph store the configuration names (Neo4j, or tables in PostgreSQL); not yet initialised. */
+export function createGraphStore(config: Config, pool: pg.Pool): GraphStore {
+  return config.graph.mode === 'neo4j' ? new Neo4jGraphStore(config.graph) : new PostgresGraphStore(pool);
 }
 
 /**

@@ -19,3 +19,10 @@ export function packageRoot(): string {
   cached = dir;
   return dir;
 }
+
+/** The server's version, from package.json. */
+export async function packageVersion(): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  const manifest = JSON.parse(await readFile(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
+  return manifest.version;
+}

@@ -103,6 +103,24 @@ export interface ExpandOptions {
   relationTypes?: readonly RelationType[];
 }
 
+/** One node or relationship of a whole-graph export, as JSON (typed values tagged: `{ $int }`, `{ $ints }`, `{ $dt }`). */
+export type GraphDumpRecord =
+  | { kind: 'node'; labels: string[]; properties: Record<string, unknown> }
+  | { kind: 'relationship'; type: string; from: [label: string, id: string]; to: [label: string, id: string]; properties: Record<string, unknown> };
+
+/**
+ * Export and import of a whole graph (backups), for a graph kept outside PostgreSQL; the
+ * embedded graph is in PostgreSQL tables and goes with their snapshot.
+ */
+export interface GraphDump {
+  /** Every node, then every relationship, streamed. */
+  export(): AsyncIterable<GraphDumpRecord>;
+  /** Creates what an export wrote (nodes before the relationships that join them). */
+  import(records: AsyncIterable<GraphDumpRecord>): Promise<{ nodes: number; relationships: number }>;
+  /** Nodes in the graph (0: empty). */
+  count(): Promise<number>;
+}
+
 /**
  * The knowledge graph: Neo4j, or tables in PostgreSQL on the embedded default. Both pass
  * one contract suite; writes take effect atomically per call.
@@ -160,6 +178,8 @@ export interface GraphStore {
   /** One round trip to the backing service. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /** Whole-graph export and import, when the graph lives outside PostgreSQL. */
+  readonly dump?: GraphDump;
 }
 
 /** The id of an entity: one per owner, type and normalised name. */

@@ -11,6 +11,7 @@ import {
   type DocumentGraph,
   type EntityRef,
   type ExpandOptions,
+  type GraphDump,
   type GraphEntity,
   type GraphPath,
   type GraphRelation,
@@ -22,6 +23,7 @@ import {
   versionScope,
   versionScopes,
 } from './graph-store.js';
+import { Neo4jDump } from './neo4j-dump.js';
 
 /** Connection settings of the Neo4j adapter. */
 export interface Neo4jGraphStoreOptions {
@@ -52,6 +54,7 @@ const ENTITY_REF = (v: string) => `{id: ${v}.id, name: ${v}.name, type: ${v}.typ
  */
 export class Neo4jGraphStore implements GraphStore {
   private readonly driver: Driver;
+  readonly dump: GraphDump;
 
   constructor(options: Neo4jGraphStoreOptions) {
     this.driver = neo4j.driver(options.uri, neo4j.auth.basic(options.user, options.password ?? ''), {
@@ -60,6 +63,7 @@ export class Neo4jGraphStore implements GraphStore {
       maxTransactionRetryTime: 10_000,
       disableLosslessIntegers: true,
     });
+    this.dump = new Neo4jDump(this.driver);
   }
 
   async init(): Promise<void> {

@@ -17,6 +17,12 @@ export interface EmbeddedPostgresOptions {
   password: string;
   /** Database the server uses. Default `voicehelper`. */
   database?: string;
+  /**
+   * When a PostgreSQL already runs on this data directory (a node serves it): connect to it
+   * instead of stopping it and starting another (the operators' CLI). Default false: a
+   * node stops such an orphan of an earlier crash and starts its own.
+   */
+  attach?: boolean;
 }
 
 /** A running embedded PostgreSQL. */
@@ -43,6 +49,13 @@ export async function startEmbeddedPostgres(
   const dir = path.resolve(options.dir);
   const database = options.database ?? 'voicehelper';
   const isRoot = userInfo().uid === 0;
+  if (options.attach === true) {
+    const running = await runningPostmaster(dir);
+    if (running !== undefined) {
+      logger.info({ dir, port: running.port }, 'using the PostgreSQL that already runs on the data directory');
+      return { url: embeddedUrl(options.password, running.port, database), stop: async () => undefined };
+    }
+  }
   await mkdir(dir, { recursive: true, mode: 0o700 });
   if (isRoot) await handDirectoryToPostgresUser(dir);
   await stopStalePostmaster(dir, logger);
@@ -88,12 +101,30 @@ export async function startEmbeddedPostgres(
   } finally {
     await admin.end();
   }
-  const url = `postgres://postgres:${encodeURIComponent(options.password)}@127.0.0.1:${options.port}/${database}`;
+  const url = embeddedUrl(options.password, options.port, database);
   logger.info({ dir, port: options.port }, 'embedded PostgreSQL started');
   return {
     url,
     stop: () => server.stop(),
   };
+}
+
+function embeddedUrl(password: string, port: number, database: string): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`;
+}
+
+/** The live postmaster of a data directory and its port (line 4 of `postmaster.pid`), if one runs. */
+async function runningPostmaster(dir: string): Promise<{ pid: number; port: number } | undefined> {
+  let lines: string[];
+  try {
+    lines = (await readFile(path.join(dir, 'postmaster.pid'), 'utf8')).split('\n');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid) || !Number.isInteger(port) || port <= 0) return undefined;
+  return { pid, port };
 }
 
 async function handDirectoryToPostgresUser(dir: string): Promise<void> {

@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { AppError } from '../errors/app-error.js';
+import { decryptStream, encryptStream } from './crypto.js';
+import { BackupRefused } from './errors.js';
+import type { ManifestFile } from './manifest.js';
+import type { BackupLocation } from './target.js';
+
+const CONTENT_TYPE = 'application/octet-stream';
+
+/** Counts the bytes and SHA-256 of what passes through. */
+function meter(): { stream: Transform; result: () => { bytes: number; sha256: string } } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+  });
+  return { stream, result: () => ({ bytes, sha256: hash.digest('hex') }) };
+}
+
+/** Writes the files of one backup, encrypted when a key is given, and remembers size and checksum of each. */
+export class BackupWriter {
+  readonly files: ManifestFile[] = [];
+
+  constructor(
+    private readonly location: BackupLocation,
+    readonly id: string,
+    private readonly key: Buffer | undefined,
+  ) {}
+
+  /** Stores `source` under `name` (streamed); `through` may look at the plain bytes (row counts). */
+  async write(name: string, source: Readable, through: Transform[] = [], extra: Pick<ManifestFile, 'contentType' | 'metadata'> = {}): Promise<ManifestFile> {
+    const counted = meter();
+    const body = new PassThrough();
+    const stages: NodeJS.ReadWriteStream[] = [...through, ...(this.key === undefined ? [] : [encryptStream(this.key)]), counted.stream];
+    const upload = this.location.store.put(this.keyOf(name), body, { contentType: CONTENT_TYPE });
+    // Both must finish: a failing source fails the upload, and a failing upload stops the source.
+    await Promise.all([
+      pipeline(source, ...(stages as [Transform]), body).catch((error: unknown) => {
+        body.destroy(error as Error);
+        throw error;
+      }),
+      upload,
+    ]);
+    const file: ManifestFile = { name, ...counted.result(), ...extra };
+    this.files.push(file);
+    return file;
+  }
+
+  /** The manifest, last, in clear text (it holds sizes, counts and checksums, no data). */
+  async writeManifest(manifest: unknown): Promise<void> {
+    await this.location.store.put(this.keyOf('manifest.json'), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { contentType: 'application/json' });
+  }
+
+  keyOf(name: string): string {
+    return `${this.location.base}${this.id}/${name}`;
+  }
+}
+
+/** Reads the files of one backup, checking each against the manifest as it streams. */
+export class BackupReader {
+  constructor(
+    private readonly location: BackupLocation,
+    readonly id: string,
+    private readonly key: Buffer | undefined,
+  ) {}
+
+  async manifestText(): Promise<string> {
+    let stream: Readable;
+    try {
+      stream = await this.location.store.get(this.keyOf('manifest.json'));
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'NOT_FOUND') throw new BackupRefused(`${this.id}: manifest.json is missing`);
+      throw error;
+    }
+    const parts: Buffer[] = [];
+    for await (const part of stream) parts.push(Buffer.from(part as Buffer));
+    return Buffer.concat(parts).toString('utf8');
+  }
+
+  /**
+   * The plain bytes of a file, streamed; the stream fails (BackupRefused) when the stored
+   * bytes differ from the manifest's size or checksum, or do not decrypt.
+   */
+  async open(file: ManifestFile): Promise<Readable> {
+    let stored: Readable;
+    try {
+      stored = await this.location.store.get(this.keyOf(file.name));
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'NOT_FOUND') throw new BackupRefused(`${this.id}: ${file.name} is missing`);
+      throw error;
+    }
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const check = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        bytes += chunk.length;
+        hash.update(chunk);
+        callback(null, chunk);
+      },
+      flush(callback) {
+        const sha256 = hash.digest('hex');
+        if (bytes !== file.bytes || sha256 !== file.sha256) {
+          callback(new BackupRefused(`${file.name}: ${bytes !== file.bytes ? `${bytes} bytes where the manifest says ${file.bytes}` : 'checksum differs from the manifest'}`));
+        } else callback();
+      },
+    });
+    const out = new PassThrough();
+    const stages: NodeJS.ReadWriteStream[] = [check, ...(this.key === undefined ? [] : [decryptStream(this.key)])];
+    pipeline(stored, ...(stages as [Transform]), out).catch((error: unknown) =>
+      out.destroy(error instanceof BackupRefused ? error : new BackupRefused(`${file.name}: ${error instanceof Error ? error.message : String(error)}`)),
+    );
+    return out;
+  }
+
+  /** Reads a file to its end (checksum and authentication), keeping nothing. */
+  async check(file: ManifestFile): Promise<void> {
+    const stream = await this.open(file);
+    for await (const _ of stream) {
+      // Only the checks matter.
+    }
+  }
+
+  keyOf(name: string): string {
+    return `${this.location.base}${this.id}/${name}`;
+  }
+}
