@@ -49,7 +49,7 @@ import { attachHandlers, createIoServer, type AppServer } from './realtime/io-se
 import { MessageRelay } from './realtime/message-relay.js';
 import { StreamCloser } from './realtime/stream-closer.js';
 import { registerSessionRoutes } from './http/sessions.js';
-import { openAccounts } from './services/accounts.js';
+import { openAccounts, type Accounts } from './services/accounts.js';
 import type { UserDirectory } from './services/user-directory.js';
 import { FsObjectStore } from './stores/object/fs-object-store.js';
 import { openStores, type Stores } from './stores/stores.js';
@@ -64,6 +64,8 @@ export interface App {
   readonly tokens: TokenService;
   /** Cached user lookups; call `invalidate` after changing a user's roles or status. */
   readonly users: UserDirectory;
+  /** Tokens, API keys, sessions and erasure. */
+  readonly accounts: Accounts;
   readonly http: FastifyInstance;
   readonly io: AppServer;
   /** Listens on `port` (default: the configured one); returns the bound address. */
@@ -348,6 +350,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       stores,
       tokens,
       users: directory,
+      accounts,
       http,
       io,
       async listen(port = config.http.port, host = config.http.host) {

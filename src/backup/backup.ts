@@ -100,7 +100,7 @@ export async function createBackup(
     const writer = new BackupWriter(location, id, keyFor(encryption, options.encryptionKey));
 
     const tables = hooks.progress('postgres tables', 1);
-    const snapshot = await dumpPostgres(stores.pool, writer, () => tables.increment());
+    const snapshot = await dumpPostgres(stores.pool, writer, (count) => tables.setTotal(count), () => tables.increment());
     tables.stop();
 
     const objects = hooks.progress('objects', snapshot.objectKeys.length);

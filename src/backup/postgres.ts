@@ -78,14 +78,21 @@ async function columnsOf(client: pg.PoolClient, table: string): Promise<string[]
  * tables are one consistent snapshot while the cluster keeps writing. Row counts, the
  * migration level and the objects to copy are read in the same snapshot.
  */
-export async function dumpPostgres(pool: pg.Pool, writer: BackupWriter, onTable: (table: string, rows: number) => void): Promise<Snapshot> {
+export async function dumpPostgres(
+  pool: pg.Pool,
+  writer: BackupWriter,
+  onTables: (count: number) => void,
+  onTable: (table: string, rows: number) => void,
+): Promise<Snapshot> {
   const client = await pool.connect();
   try {
     await client.query('begin isolation level repeatable read read only');
     await client.query(unbounded('set local statement_timeout = 0; set local idle_in_transaction_session_timeout = 0; set local lock_timeout = 0'));
     const level = await client.query<{ v: number }>('select max(version) as v from schema_migrations');
     const snapshot: Snapshot = { migration: level.rows[0]?.v ?? 0, tables: {}, bytes: 0, objectKeys: [], chunks: 0 };
-    for (const table of await tablesInLoadOrder(client)) {
+    const tables = await tablesInLoadOrder(client);
+    onTables(tables.length);
+    for (const table of tables) {
       const columns = await columnsOf(client, table);
       const list = columns.map((c) => escapeIdentifier(c)).join(', ');
       const source = client.query(copyTo(`COPY (SELECT ${list} FROM ${escapeIdentifier(table)}) TO STDOUT`));

@@ -60,9 +60,10 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
     locks: stores.locks,
     sessions,
     revokeCredentials: async (userId) => {
+      // Sockets first, so that they are told why (ending the logins would say `logged_out`).
+      await disconnector.user(userId, 'disabled');
       await refreshTokens.revokeUser(userId);
       for (const key of await apiKeys.list(userId)) if (key.revokedAt === null) await apiKeys.revoke(key.id);
-      await disconnector.user(userId, 'disabled');
     },
     userChanged: (userId, version) => directory.changed(userId, version),
     logger,

@@ -128,7 +128,9 @@ export class Erasure {
     }
     await this.deps.pool.query('update user_erasures set finished_at = now() where user_id = $1 and finished_at is null', [userId]);
     const finished = (await this.status(userId)) as UserErasure;
-    await this.deps.db.audit.record(actor, { action: 'user.forget', resourceType: 'user', resourceId: userId, details: { steps: finished.steps } });
+    // A user who deleted their own account leaves no address behind in the record of it either.
+    const recorder = actor.userId === userId ? { userId } : actor;
+    await this.deps.db.audit.record(recorder, { action: 'user.forget', resourceType: 'user', resourceId: userId, details: { steps: finished.steps } });
     return finished;
   }
 

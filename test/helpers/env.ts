@@ -67,6 +67,7 @@ export const LIFTED_LIMITS = {
   RATE_LIMIT_SESSION_LEAVE: '1000000/1s',
   RATE_LIMIT_SESSION_LIST: '1000000/1s',
   RATE_LIMIT_SESSION_UPDATE: '1000000/1s',
+  RATE_LIMIT_SESSION_DELETE: '1000000/1s',
   RATE_LIMIT_HISTORY_GET: '1000000/1s',
   RATE_LIMIT_AUDIO_START: '1000000/1s',
   RATE_LIMIT_AUDIO_END: '1000000/1s',
@@ -79,7 +80,12 @@ export const TEST_JWT_SECRET = 'test-only-jwt-secret-0123456789abcdef';
 
 /** Configuration of a cluster node on the real services, listening on an ephemeral port. */
 export function clusterConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({
+  return loadConfig(clusterEnv(overrides));
+}
+
+/** The variables behind `clusterConfig` (a CLI started as a process gets the same). */
+export function clusterEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  return {
     ...serviceEnv(),
     PORT: '0',
     HOST: '127.0.0.1',
@@ -96,7 +102,7 @@ export function clusterConfig(overrides: Record<string, string> = {}): Config {
     // only the test of it runs one, on a database and bucket of its own.
     RECONCILE_INTERVAL_MS: '86400000',
     ...overrides,
-  });
+  };
 }
 
 /** A logger that prints only when TEST_LOG_LEVEL is set. */

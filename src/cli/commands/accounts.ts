@@ -139,8 +139,9 @@ export function registerUserCommands(program: Command): void {
             const { version } = await context.stores.db.users.setStatus(user.id, status);
             context.accounts.directory.changed(user.id, version);
             if (status === 'disabled') {
-              await context.accounts.refreshTokens.revokeUser(user.id);
+              // Sockets first, so that they are told why (ending the logins would say `logged_out`).
               await context.accounts.disconnector.user(user.id, 'disabled');
+              await context.accounts.refreshTokens.revokeUser(user.id);
             }
             await context.stores.db.audit.record(cliActor(), { action: 'user.status', resourceType: 'user', resourceId: user.id, details: { status } });
             process.stdout.write(`${user.id} ${status}\n`);
