@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync, type DecipherGCM } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { BackupRefused } from './errors.js';
 
 const MAGIC = Buffer.from('VHB1');
 const IV_BYTES = 12;
@@ -64,7 +65,7 @@ export function decryptStream(key: Buffer): Transform {
       if (decipher === undefined) {
         header = Buffer.concat([header, data]);
         if (header.length < MAGIC.length + IV_BYTES) return callback();
-        if (!header.subarray(0, MAGIC.length).equals(MAGIC)) return callback(new Error('not an encrypted backup file (bad header)'));
+        if (!header.subarray(0, MAGIC.length).equals(MAGIC)) return callback(new BackupRefused('not an encrypted backup file (bad header)'));
         decipher = createDecipheriv('aes-256-gcm', key, header.subarray(MAGIC.length, MAGIC.length + IV_BYTES));
         data = header.subarray(MAGIC.length + IV_BYTES);
       }
@@ -74,12 +75,12 @@ export function decryptStream(key: Buffer): Transform {
       callback(null, decipher.update(joined.subarray(0, cut)));
     },
     flush(callback: TransformCallback) {
-      if (decipher === undefined || tail.length < TAG_BYTES) return callback(new Error('the encrypted file is truncated'));
+      if (decipher === undefined || tail.length < TAG_BYTES) return callback(new BackupRefused('the encrypted file is truncated'));
       try {
         decipher.setAuthTag(tail);
         callback(null, decipher.final());
       } catch {
-        callback(new Error('the encrypted file does not authenticate (wrong BACKUP_ENCRYPTION_KEY, or the file was changed)'));
+        callback(new BackupRefused('the encrypted file does not authenticate (wrong BACKUP_ENCRYPTION_KEY, or the file was changed)'));
       }
     },
   });

@@ -120,9 +120,13 @@ export class BackupReader {
 
   /** Reads a file to its end (checksum and authentication), keeping nothing. */
   async check(file: ManifestFile): Promise<void> {
-    const stream = await this.open(file);
-    for await (const _ of stream) {
-      // Only the checks matter.
+    try {
+      for await (const _ of await this.open(file)) {
+        // Only the checks matter.
+      }
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      throw error instanceof BackupRefused && message.startsWith(file.name) ? error : new BackupRefused(`${file.name}: ${message}`);
     }
   }
 
