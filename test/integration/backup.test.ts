@@ -263,6 +263,31 @@ describe('backup and restore of all five stores', () => {
     expect(bytes.length).toBe(4096);
   });
 
+  it('backs up to s3://bucket/prefix in plain text, one backup at a time across the cluster', async () => {
+    const plain = { ...target, BACKUP_ENCRYPTION_KEY: '' };
+    const location = `s3://vh-backups-${randomUUID().slice(0, 8)}/nightly`;
+    // Another backup (here: this process) holds the cluster lock.
+    let release = () => undefined as void;
+    let holding = () => undefined as void;
+    const acquired = new Promise<void>((resolve) => (holding = resolve));
+    const held = (restored?.nodes[0] as App).stores.locks.using('backup', 60_000, async () => {
+      holding();
+      await new Promise<void>((resolve) => (release = resolve));
+    });
+    await acquired;
+    expect(await runCli(['backup', 'create', '--to', location], plain)).toMatchObject({ code: 4, stderr: expect.stringContaining('another backup is running') });
+    release();
+    await held;
+    const made = await runCli(['backup', 'create', '--to', location, '--json'], plain);
+    expect(made.code).toBe(0);
+    const manifest = JSON.parse(made.stdout) as { id: string; encryption: unknown };
+    expect(manifest.encryption).toBeNull();
+    expect(await runCli(['backup', 'list', '--from', location, '--json'], plain)).toMatchObject({ code: 0, stdout: expect.stringContaining(`"id":"${manifest.id}"`) });
+    expect(await runCli(['backup', 'verify', `${location}/${manifest.id}`], plain)).toMatchObject({ code: 0 });
+    expect((await runCli(['backup', 'create', '--to', 's3:/nope'], plain)).code).toBe(2);
+    expect((await runCli(['backup', 'create'], plain)).code).toBe(2);
+  });
+
   it('prunes backups older than the retention and keeps the rest', async () => {
     const dir = tempDir('vh-prune-');
     const old = 'vh-20200101T000000Z';

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
+import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/env.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -79,6 +80,50 @@ describe('the server process', () => {
         expect(node.output()).toContain('"msg":"closed"');
       }
       expect(existsSync(path.join(dataDir, 'postgres', 'PG_VERSION'))).toBe(true);
+    },
+    120_000,
+  );
+
+  it(
+    'runs the operators CLI against a running embedded node (its PostgreSQL, never a second one) and on its own when no node runs',
+    async () => {
+      const dataDir = tempDir();
+      const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) };
+      const port = await freePort();
+      const node = startNode({ ...env, PORT: String(port) });
+      running.push(node);
+      const url = `http://127.0.0.1:${port}`;
+      await waitForReady(url, node);
+      const pidFile = path.join(dataDir, 'postgres', 'postmaster.pid');
+      const postmaster = readFileSync(pidFile, 'utf8').split('\n')[0];
+
+      const created = await runCli(['users', 'create', '--email', 'root@example.test', '--role', 'admin'], env, 'the first admin\n');
+      expect(created).toMatchObject({ code: 0 });
+      const login = await fetch(`${url}/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'root@example.test', password: 'the first admin' }),
+      });
+      expect(login.status).toBe(200);
+      expect(((await login.json()) as { user: { roles: string[] } }).user.roles).toEqual(['admin', 'user']);
+      expect(await runCli(['migrate', 'status'], env)).toMatchObject({ code: 0, stdout: expect.stringMatching(/\d+ applied, 0 pending/) });
+      const backups = tempDir('vh-embedded-backups-');
+      const backup = await runCli(['backup', 'create', '--to', backups, '--json'], env);
+      expect(backup.code).toBe(0);
+      const id = (JSON.parse(backup.stdout) as { id: string; sources: Record<string, string> }).id;
+      expect(JSON.parse(backup.stdout).sources).toEqual({ postgres: 'embedded', objects: 'fs', vector: 'embedded', graph: 'embedded', redis: 'memory' });
+      expect(await runCli(['backup', 'verify', path.join(backups, id)], env)).toMatchObject({ code: 0 });
+      // The node's PostgreSQL served every command and still runs.
+      expect(readFileSync(pidFile, 'utf8').split('\n')[0]).toBe(postmaster);
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+
+      node.child.kill('SIGTERM');
+      expect(await node.exited).toBe(0);
+      // No node: the CLI starts the embedded PostgreSQL for the command and stops it after.
+      const listed = await runCli(['users', 'list', '--json'], env);
+      expect(listed.code).toBe(0);
+      expect(JSON.parse(listed.stdout.trim())).toMatchObject({ email: 'root@example.test' });
+      expect(existsSync(pidFile)).toBe(false);
     },
     120_000,
   );

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Client, type BucketItem } from 'minio';
 import http from 'node:http';
 import https from 'node:https';
@@ -30,6 +30,32 @@ const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
 
 function isNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && NOT_FOUND_CODES.has(String((error as { code?: unknown }).code));
+}
+
+/** Streams of unknown size up to this many bytes are uploaded as one buffer. */
+const SMALL_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A stream of unknown size, read up to SMALL_BYTES: a shorter one becomes a buffer, a longer
+ * one a stream of the same bytes. (minio's multipart upload of a stream that turns out
+ * empty sends an empty part list, which S3 refuses as MalformedXML.)
+ */
+async function smallAsBuffer(body: Readable): Promise<Buffer | Readable> {
+  const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let bytes = 0;
+  while (bytes <= SMALL_BYTES) {
+    const next = await iterator.next();
+    if (next.done === true) return Buffer.concat(head);
+    head.push(next.value);
+    bytes += next.value.length;
+  }
+  return Readable.from(
+    (async function* () {
+      yield* head;
+      for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) yield next.value;
+    })(),
+  );
 }
 
 /** Maps an S3 failure to the registry: connection problems are UNAVAILABLE (safe to retry). */
@@ -84,7 +110,8 @@ export class S3ObjectStore implements ObjectStore {
     const meta: Record<string, string> = { 'Content-Type': options.contentType };
     for (const [name, value] of Object.entries(options.metadata ?? {})) meta[`X-Amz-Meta-${name}`] = value;
     try {
-      await this.client.putObject(this.bucket, key, body, Buffer.isBuffer(body) ? body.length : options.size, meta);
+      const sized = Buffer.isBuffer(body) || options.size !== undefined ? body : await smallAsBuffer(body);
+      await this.client.putObject(this.bucket, key, sized, Buffer.isBuffer(sized) ? sized.length : options.size, meta);
     } catch (error) {
       throw unavailable(error);
     }
