@@ -50,6 +50,7 @@ import { MessageRelay } from './realtime/message-relay.js';
 import { StreamCloser } from './realtime/stream-closer.js';
 import { registerSessionRoutes } from './http/sessions.js';
 import { openAccounts, type Accounts } from './services/accounts.js';
+import { BackupScheduler } from './backup/schedule.js';
 import type { UserDirectory } from './services/user-directory.js';
 import { FsObjectStore } from './stores/object/fs-object-store.js';
 import { openStores, type Stores } from './stores/stores.js';
@@ -66,6 +67,8 @@ export interface App {
   readonly users: UserDirectory;
   /** Tokens, API keys, sessions and erasure. */
   readonly accounts: Accounts;
+  /** The daily backup of BACKUP_SCHEDULE, when set. */
+  readonly backups: BackupScheduler | undefined;
   readonly http: FastifyInstance;
   readonly io: AppServer;
   /** Listens on `port` (default: the configured one); returns the bound address. */
@@ -341,6 +344,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const stopCluster = startClusterDuties(context, config.streams.sweepMs);
     documents.start();
     reconciler.start();
+    const backups = config.backup.schedule === undefined ? undefined : new BackupScheduler(stores, config, logger);
+    backups?.start();
 
     let closing: Promise<void> | undefined;
     const app: App = {
@@ -351,6 +356,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       tokens,
       users: directory,
       accounts,
+      backups,
       http,
       io,
       async listen(port = config.http.port, host = config.http.host) {
@@ -392,6 +398,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           stopPrivilegeSweep();
           stopSlowConsumerWatch();
           reconciler.stop();
+          await step('scheduled backups', () => backups?.stop());
           await step('accounts', () => accounts.stop());
           await step('disconnector', () => disconnector.detach());
           await step('rate limits', () => limits.stop());

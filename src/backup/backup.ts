@@ -89,10 +89,16 @@ export async function createBackup(
   stores: Stores,
   config: Config,
   location: BackupLocation,
-  options: { encryptionKey?: string | undefined; now?: Date },
+  options: {
+    encryptionKey?: string | undefined;
+    now?: Date;
+    /** Checked under the lock: when it answers true, no backup is taken (a scheduled one another node already took). */
+    skipIf?: () => Promise<boolean>;
+  },
   hooks: BackupHooks,
-): Promise<Manifest> {
+): Promise<Manifest | undefined> {
   const held = await stores.locks.using(LOCK, LOCK_LEASE_MS, async () => {
+    if ((await options.skipIf?.()) === true) return undefined;
     const createdAt = options.now ?? new Date();
     let id = backupId(createdAt);
     if ((await location.store.list(`${location.base}${id}/`)).length > 0) id = `${id}-${randomBytes(2).toString('hex')}`;

@@ -50,6 +50,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'JWT_SECRET: required when DATABASE_URL or REDIS_URL is set, so that every node of a cluster signs with the same key (not set)',
     );
   }
+  if (e.BACKUP_SCHEDULE !== undefined && e.BACKUP_TARGET === undefined) {
+    problems.push('BACKUP_TARGET: required with BACKUP_SCHEDULE, where scheduled backups go (not set)');
+  }
   let objects: Config['objects'] = { mode: 'fs', dir: path.join(dataDir, 'objects'), bucket: e.S3_BUCKET };
   if (e.S3_ENDPOINT !== undefined) {
     if (e.S3_ACCESS_KEY === undefined) problems.push('S3_ACCESS_KEY: required with S3_ENDPOINT (not set)');

@@ -65,6 +65,19 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
       expect((await store.stat(key))?.contentType).toBe('audio/webm');
     });
 
+    it('stores an empty stream of unknown length, and one longer than a single upload part', async () => {
+      const empty = `${prefix}/empty.bin`;
+      expect(await store.put(empty, Readable.from([]), { contentType: 'application/octet-stream' })).toEqual({ key: empty, size: 0 });
+      expect((await readAll(await store.get(empty))).length).toBe(0);
+      const large = `${prefix}/large.bin`;
+      const part = Buffer.alloc(1024 * 1024, 3);
+      const stream = Readable.from((function* () {
+        for (let i = 0; i < 9; i++) yield part;
+      })());
+      expect((await store.put(large, stream, { contentType: 'application/octet-stream' })).size).toBe(9 * part.length);
+      expect((await readAll(await store.get(large))).length).toBe(9 * part.length);
+    });
+
     it('reports a missing object as NOT_FOUND from get and undefined from stat', async () => {
       const key = `${prefix}/missing`;
       await expect(store.get(key)).rejects.toMatchObject({ code: 'NOT_FOUND' });

@@ -298,4 +298,24 @@ describe('backup and restore of all five stores', () => {
     const listed = (await runCli(['backup', 'list', '--from', dir, '--json'], source)).stdout.trim().split('\n').map((line) => JSON.parse(line));
     expect(listed).toEqual([expect.objectContaining({ id: backupId, state: 'ok', encrypted: true })]);
   });
+
+  it('takes the daily scheduled backup once across two nodes, and prunes past BACKUP_KEEP_DAYS', { timeout: 60_000 }, async () => {
+    const dir = tempDir('vh-scheduled-');
+    await cp(path.join(backups, backupId), path.join(dir, 'vh-20200101T000000Z'), { recursive: true });
+    const { NODE_ID: _n, DATA_DIR: _d, ...shared } = target;
+    const scheduled = await TestCluster.start(2, { ...shared, BACKUP_SCHEDULE: '02:00', BACKUP_TARGET: dir, BACKUP_ENCRYPTION_KEY: '', BACKUP_KEEP_DAYS: '30' });
+    try {
+      const [a, b] = scheduled.nodes.map((node) => node.backups) as [NonNullable<App['backups']>, NonNullable<App['backups']>];
+      expect(await Promise.all([a.tick(new Date('2026-12-01T01:59:00Z')), b.tick(new Date('2026-12-01T01:59:00Z'))])).toEqual(['not-due', 'not-due']);
+      const outcomes = await Promise.all([a.tick(new Date('2026-12-01T02:01:00Z')), b.tick(new Date('2026-12-01T02:01:30Z'))]);
+      expect(outcomes.filter((o) => o === 'taken')).toHaveLength(1);
+      expect(outcomes.filter((o) => o !== 'taken').every((o) => o === 'busy' || o === 'taken-already')).toBe(true);
+      const listed = (await runCli(['backup', 'list', '--from', dir, '--json'], target)).stdout.trim().split('\n').map((line) => JSON.parse(line));
+      expect(listed).toEqual([expect.objectContaining({ id: expect.stringMatching(/^vh-20261201T0201/), state: 'ok', encrypted: false })]);
+      expect(await b.tick(new Date('2026-12-01T02:05:00Z'))).toBe('taken-already');
+      expect(await a.tick(new Date('2026-12-02T02:00:00Z'))).toBe('taken');
+    } finally {
+      await scheduled.stop();
+    }
+  });
 });

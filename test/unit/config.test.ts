@@ -67,6 +67,9 @@ describe('loadConfig', () => {
     [{ READINESS_OPTIONAL: 'vector,cache' }, /^READINESS_OPTIONAL: /],
     [{ JWT_SECRET: 'short' }, /^JWT_SECRET: expected at least 32 characters/],
     [{ NODE_ID: 'has space' }, /^NODE_ID: /],
+    [{ BACKUP_SCHEDULE: '25:00', BACKUP_TARGET: '/backups' }, /^BACKUP_SCHEDULE: expected HH:MM \(UTC\)/],
+    [{ BACKUP_SCHEDULE: '02:00' }, /^BACKUP_TARGET: required with BACKUP_SCHEDULE/],
+    [{ BACKUP_ENCRYPTION_KEY: 'short' }, /^BACKUP_ENCRYPTION_KEY: expected at least 16 characters/],
   ])('names the bad variable in one line: %j', (env, pattern) => {
     const problems = problemsOf(env);
     expect(problems).toHaveLength(1);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { createBackup, listBackups, pruneBackups, restoreBackup, verifyBackup, type BackupHooks } from '../../backup/backup.js';
+import type { Manifest } from '../../backup/manifest.js';
 import { openBackup, openLocation } from '../../backup/target.js';
 import { startProgress } from '../progress.js';
 import { CliError, EXIT, cliSetup, printTable, runCommand, withDatabase, withStores } from '../runtime.js';
@@ -32,7 +33,7 @@ export function registerBackupCommands(program: Command): void {
         const text = locationText(options.to, '--to');
         await withStores(async ({ config, logger, stores }) => {
           const location = await openLocation(text, config);
-          const manifest = await createBackup(stores, config, location, { encryptionKey: config.backup.encryptionKey }, hooks(logger));
+          const manifest = (await createBackup(stores, config, location, { encryptionKey: config.backup.encryptionKey }, hooks(logger))) as Manifest;
           if (options.json === true) process.stdout.write(`${JSON.stringify(manifest)}\n`);
           else {
             const rows = Object.values(manifest.parts.postgres.tables).reduce((sum, t) => sum + t.rows, 0);
