@@ -5,7 +5,8 @@ import type { Message } from '../../protocol/models.js';
 import { request } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 import { freshDatabase } from '../helpers/database.js';
-import { serviceEnv, uniqueName } from '../helpers/env.js';
+import { serviceEnv, testLogger, uniqueName } from '../helpers/env.js';
+import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
 import { call, documentForm } from '../helpers/http.js';
 import { proxyFor, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -118,6 +119,25 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     }, 30_000);
     const answer = await request<RetrieveResult>(socket, 'retrieve', { query: 'astrolabe stars', graphDepth: 0 });
     expect(answer.ok && answer.data.chunks[0]?.documentId).toBe(lostId);
+  }, 60_000);
+
+  it('removes the audio of messages that partition retention dropped', async () => {
+    const owner = await cluster.user();
+    const socket = await cluster.connect(1, owner);
+    const sessionId = await cluster.session(socket);
+    await request(socket, 'audio:start', { sessionId, streamId: 'old', mimeType: 'audio/webm' });
+    await request(socket, 'audio:chunk', { streamId: 'old', index: 0, data: randomBytes(10) });
+    const old = await request<{ message: Message }>(socket, 'audio:end', { streamId: 'old', clientMsgId: 'old' });
+    expect(old.ok).toBe(true);
+    const oldKey = old.ok ? String(old.data.message.metadata['objectKey']) : '';
+    const { pool, objects } = node(0).stores;
+    expect((await objects.list(`audio/${sessionId}/`)).map((o) => o.key)).toEqual([oldKey]);
+    // The message moves to a month long past, which retention then drops with its partition.
+    await pool.query("update messages set created_at = now() - interval '3 years' where session_id = $1", [sessionId]);
+    const report = await maintainPartitions(pool, { monthsAhead: 1, retentionMonths: 12 }, testLogger());
+    expect(report.dropped.length).toBeGreaterThan(0);
+    expect((await pool.query('select 1 from messages where session_id = $1', [sessionId])).rowCount).toBe(0);
+    await eventually(async () => expect(await objects.list(`audio/${sessionId}/`)).toEqual([]), 30_000);
   }, 60_000);
 
   it('continues a fencing counter Redis lost above what PostgreSQL recorded, and forgets both when the document goes', async () => {
