@@ -13,8 +13,8 @@ describe('the protocol version (two nodes)', () => {
   });
   afterAll(() => cluster?.stop());
 
-  it('is 2, told in sys:hello right after the handshake and in every sys:ping ack, by every node', async () => {
-    expect(PROTOCOL_VERSION).toBe(2);
+  it('is 3, told in sys:hello right after the handshake and in every sys:ping ack, by every node', async () => {
+    expect(PROTOCOL_VERSION).toBe(3);
     const user = await cluster.user();
     for (const [index, url] of cluster.urls.entries()) {
       const socket = connect(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: user.token } });
@@ -22,8 +22,8 @@ describe('the protocol version (two nodes)', () => {
         socket.once('sys:hello', resolve);
         socket.once('connect_error', reject);
       });
-      expect(hello).toEqual({ protocolVersion: 2, nodeId: cluster.nodes[index]?.config.nodeId });
-      expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true, data: { protocolVersion: 2, nodeId: hello.nodeId } });
+      expect(hello).toEqual({ protocolVersion: 3, nodeId: cluster.nodes[index]?.config.nodeId });
+      expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true, data: { protocolVersion: 3, nodeId: hello.nodeId } });
       socket.close();
     }
   });
