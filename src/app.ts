@@ -20,9 +20,7 @@ import { endSlowConsumer, watchSlowConsumers } from './realtime/outbound.js';
 import type { AppSocket } from './realtime/dispatcher.js';
 import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
 import { registerGraphRoutes } from './http/graph.js';
-import { BullMqQueue } from './stores/queue/bullmq-queue.js';
-import type { JobQueue } from './stores/queue/job-queue.js';
-import { MemoryQueue } from './stores/queue/memory-queue.js';
+import { openIngestionQueue } from './stores/queue/open-queue.js';
 import { registerAuthRoutes } from './http/auth.js';
 import { AppError } from './errors/app-error.js';
 import { RateLimits } from './services/rate-limits.js';
@@ -158,20 +156,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       logger,
     });
     await limits.start();
-    const queue: JobQueue =
-      config.redis.mode === 'external'
-        ? new BullMqQueue(
-            {
-              name: config.documents.queue,
-              redisUrl: config.redis.url,
-              concurrency: config.documents.concurrency,
-              attempts: config.documents.attempts,
-              outageBudgetMs: config.documents.outageBudgetMs,
-              stalledIntervalMs: config.documents.stalledMs,
-            },
-            logger,
-          )
-        : new MemoryQueue({ concurrency: config.documents.concurrency, attempts: config.documents.attempts, outageBudgetMs: config.documents.outageBudgetMs }, logger);
+    const queue = openIngestionQueue(config, logger);
     const parser = new WorkerDocumentParser(
       { extractor: config.knowledge.extractor, maxEntitiesPerDocument: config.knowledge.maxEntitiesPerDocument },
       config.parsing,

@@ -7,7 +7,7 @@ import type { Logger } from '../logger.js';
 import type { GraphDumpRecord } from '../stores/graph/graph-store.js';
 import { migrate, readMigrations } from '../stores/postgres/migrator.js';
 import { maintainPartitions } from '../stores/postgres/partitions.js';
-import { BullMqQueue } from '../stores/queue/bullmq-queue.js';
+import { openIngestionQueue } from '../stores/queue/open-queue.js';
 import { createGraphStore, createObjectStore, type Stores } from '../stores/stores.js';
 import type { VectorRecord } from '../stores/vector/vector-index.js';
 import { packageVersion } from '../util/package-root.js';
@@ -458,17 +458,7 @@ async function rebuildVectors(stores: Stores, progress: ReturnType<ProgressFacto
 async function requeueUnfinished(stores: Stores, config: Config, logger: Logger): Promise<number> {
   const result = await stores.pool.query<{ id: string }>("select id from documents where status = 'processing' order by created_at");
   if (result.rows.length === 0 || config.redis.mode !== 'external') return 0;
-  const queue = new BullMqQueue(
-    {
-      name: config.documents.queue,
-      redisUrl: config.redis.url,
-      concurrency: config.documents.concurrency,
-      attempts: config.documents.attempts,
-      outageBudgetMs: config.documents.outageBudgetMs,
-      stalledIntervalMs: config.documents.stalledMs,
-    },
-    logger,
-  );
+  const queue = openIngestionQueue(config, logger);
   try {
     for (const { id } of result.rows) await queue.enqueue(id);
   } finally {

@@ -9,18 +9,29 @@ import type { BackupLocation } from './target.js';
 
 const CONTENT_TYPE = 'application/octet-stream';
 
-/** Counts the bytes and SHA-256 of what passes through. */
-function meter(): { stream: Transform; result: () => { bytes: number; sha256: string } } {
+/**
+ * Counts the bytes and SHA-256 of what passes through; `atEnd` may fail the stream on what
+ * it counted (a checksum that differs from the manifest's).
+ */
+function meter(atEnd: (counted: { bytes: number; sha256: string }) => Error | undefined = () => undefined): {
+  stream: Transform;
+  result: () => { bytes: number; sha256: string };
+} {
   const hash = createHash('sha256');
   let bytes = 0;
+  let counted: { bytes: number; sha256: string } | undefined;
+  const result = () => (counted ??= { bytes, sha256: hash.digest('hex') });
   const stream = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       bytes += chunk.length;
       hash.update(chunk);
       callback(null, chunk);
     },
+    flush(callback) {
+      callback(atEnd(result()));
+    },
   });
-  return { stream, result: () => ({ bytes, sha256: hash.digest('hex') }) };
+  return { stream, result };
 }
 
 /** Writes the files of one backup, encrypted when a key is given, and remembers size and checksum of each. */
@@ -95,21 +106,11 @@ export class BackupReader {
       if (error instanceof AppError && error.code === 'NOT_FOUND') throw new BackupRefused(`${this.id}: ${file.name} is missing`);
       throw error;
     }
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const check = new Transform({
-      transform(chunk: Buffer, _encoding, callback) {
-        bytes += chunk.length;
-        hash.update(chunk);
-        callback(null, chunk);
-      },
-      flush(callback) {
-        const sha256 = hash.digest('hex');
-        if (bytes !== file.bytes || sha256 !== file.sha256) {
-          callback(new BackupRefused(`${file.name}: ${bytes !== file.bytes ? `${bytes} bytes where the manifest says ${file.bytes}` : 'checksum differs from the manifest'}`));
-        } else callback();
-      },
-    });
+    const check = meter(({ bytes, sha256 }) =>
+      bytes !== file.bytes || sha256 !== file.sha256
+        ? new BackupRefused(`${file.name}: ${bytes !== file.bytes ? `${bytes} bytes where the manifest says ${file.bytes}` : 'checksum differs from the manifest'}`)
+        : undefined,
+    ).stream;
     const out = new PassThrough();
     const stages: NodeJS.ReadWriteStream[] = [check, ...(this.key === undefined ? [] : [decryptStream(this.key)])];
     pipeline(stored, ...(stages as [Transform]), out).catch((error: unknown) =>

@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { escapeIdentifier } from 'pg';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { unbounded } from '../stores/postgres/pool.js';
+import { withTransaction } from '../stores/postgres/transaction.js';
 import type { BackupReader, BackupWriter } from './files.js';
 import type { Manifest } from './manifest.js';
 
@@ -14,6 +15,9 @@ import type { Manifest } from './manifest.js';
  * rebuilt from the chunks on restore, whatever the vector store: see `rebuildVectors`).
  */
 const LEFT_OUT = new Set(['schema_migrations', 'cluster_markers', 'vector_chunks', 'vector_changes']);
+
+/** A dump or load may take long: no deadlines inside its transaction (they reset at its end). */
+const UNLIMITED = 'set local statement_timeout = 0; set local idle_in_transaction_session_timeout = 0; set local lock_timeout = 0';
 
 /** What a snapshot holds besides the table files. */
 export interface Snapshot {
@@ -84,43 +88,39 @@ export async function dumpPostgres(
   onTables: (count: number) => void,
   onTable: (table: string, rows: number) => void,
 ): Promise<Snapshot> {
-  const client = await pool.connect();
-  try {
-    await client.query('begin isolation level repeatable read read only');
-    await client.query(unbounded('set local statement_timeout = 0; set local idle_in_transaction_session_timeout = 0; set local lock_timeout = 0'));
-    const level = await client.query<{ v: number }>('select max(version) as v from schema_migrations');
-    const snapshot: Snapshot = { migration: level.rows[0]?.v ?? 0, tables: {}, bytes: 0, objectKeys: [], chunks: 0 };
-    const tables = await tablesInLoadOrder(client);
-    onTables(tables.length);
-    for (const table of tables) {
-      const columns = await columnsOf(client, table);
-      const list = columns.map((c) => escapeIdentifier(c)).join(', ');
-      const source = client.query(copyTo(`COPY (SELECT ${list} FROM ${escapeIdentifier(table)}) TO STDOUT`));
-      const counter = lineCounter();
-      const file = `postgres/${table}.copy`;
-      const written = await writer.write(file, source, [counter.stream]);
-      snapshot.tables[table] = { columns, rows: counter.count(), file };
-      snapshot.bytes += written.bytes;
-      onTable(table, counter.count());
-    }
-    const keys = await client.query<{ key: string }>(
-      `select file_path as key from documents where file_path is not null
-       union select metadata->>'objectKey' from messages where content_type = 'audio' and metadata ? 'objectKey'
-       order by key`,
-    );
-    snapshot.objectKeys = keys.rows.map((r) => r.key);
-    const chunks = await client.query<{ n: string }>(
-      "select count(*) as n from document_chunks c join documents d on d.id = c.document_id where d.status = 'ready'",
-    );
-    snapshot.chunks = Number(chunks.rows[0]?.n ?? 0);
-    await client.query('commit');
-    return snapshot;
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release(true);
-  }
+  return withTransaction(
+    pool,
+    async (client) => {
+      await client.query(unbounded(UNLIMITED));
+      const level = await client.query<{ v: number }>('select max(version) as v from schema_migrations');
+      const snapshot: Snapshot = { migration: level.rows[0]?.v ?? 0, tables: {}, bytes: 0, objectKeys: [], chunks: 0 };
+      const tables = await tablesInLoadOrder(client);
+      onTables(tables.length);
+      for (const table of tables) {
+        const columns = await columnsOf(client, table);
+        const list = columns.map((c) => escapeIdentifier(c)).join(', ');
+        const source = client.query(copyTo(`COPY (SELECT ${list} FROM ${escapeIdentifier(table)}) TO STDOUT`));
+        const counter = lineCounter();
+        const file = `postgres/${table}.copy`;
+        const written = await writer.write(file, source, [counter.stream]);
+        snapshot.tables[table] = { columns, rows: counter.count(), file };
+        snapshot.bytes += written.bytes;
+        onTable(table, counter.count());
+      }
+      const keys = await client.query<{ key: string }>(
+        `select file_path as key from documents where file_path is not null
+         union select metadata->>'objectKey' from messages where content_type = 'audio' and metadata ? 'objectKey'
+         order by key`,
+      );
+      snapshot.objectKeys = keys.rows.map((r) => r.key);
+      const chunks = await client.query<{ n: string }>(
+        "select count(*) as n from document_chunks c join documents d on d.id = c.document_id where d.status = 'ready'",
+      );
+      snapshot.chunks = Number(chunks.rows[0]?.n ?? 0);
+      return snapshot;
+    },
+    'begin isolation level repeatable read read only',
+  );
 }
 
 /** Tables among the backup's that hold rows in this database (a restore goes into empty ones only). */
@@ -148,10 +148,8 @@ export async function loadPostgres(pool: pg.Pool, reader: BackupReader, manifest
   const tables = manifest.parts.postgres.tables;
   const unknown = Object.keys(tables).filter((t) => !order.includes(t));
   if (unknown.length > 0) throw new Error(`the backup has tables this schema lacks: ${unknown.join(', ')}`);
-  const client = await pool.connect();
-  try {
-    await client.query('begin');
-    await client.query(unbounded('set local statement_timeout = 0; set local idle_in_transaction_session_timeout = 0; set local lock_timeout = 0'));
+  await withTransaction(pool, async (client) => {
+    await client.query(unbounded(UNLIMITED));
     for (const table of order) {
       const entry = tables[table];
       if (entry === undefined) continue;
@@ -162,11 +160,5 @@ export async function loadPostgres(pool: pg.Pool, reader: BackupReader, manifest
       await pipeline(await reader.open(file), sink);
       onTable(table);
     }
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release(true);
-  }
+  });
 }

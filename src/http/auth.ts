@@ -122,7 +122,8 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
   // key, so revoking the key ends it (and its sockets) at once. Counted like a login.
   app.post('/v1/auth/token', async (request): Promise<ApiKeyTokenResponse> => {
     const body = parseBody(apiKeyTokenBody, request.body);
-    await limits.checkLogin(request.ip, 'api-key');
+    // Per address and key (a fleet of workers behind one address each has its own window).
+    await limits.checkLogin(request.ip, `api-key:${body.apiKey.slice(0, 40)}`);
     let verified: { userId: string; keyId: string };
     try {
       verified = await apiKeys.verify(body.apiKey);

@@ -20,11 +20,14 @@ export async function abandon(client: pg.PoolClient, error: unknown): Promise<vo
   }
 }
 
-/** Runs `work` in one transaction on a pooled client: committed if it resolves, rolled back if it throws. */
-export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Runs `work` in one transaction on a pooled client: committed if it resolves, rolled back
+ * if it throws. `begin` may name an isolation level or READ ONLY.
+ */
+export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'begin'): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('begin');
+    await client.query(begin);
     const result = await work(client);
     await client.query('commit');
     client.release();
