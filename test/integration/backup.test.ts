@@ -131,6 +131,11 @@ describe('backup and restore of all five stores', () => {
     });
     const documentId = upload.body['document'].id as string;
     await eventually(async () => expect((await call(url, 'GET', `/v1/documents/${documentId}`, { token: ada.token })).body['document'].status).toBe('ready'), 60_000);
+    // A document the snapshot will catch mid-ingestion (no job of it is left in the source's queue).
+    const unfinished = await call(url, 'POST', '/v1/documents', { token: ada.token, form: documentForm('Grace Hopper wrote the first compiler.', 'hopper.txt') });
+    const unfinishedId = unfinished.body['document'].id as string;
+    await eventually(async () => expect((await call(url, 'GET', `/v1/documents/${unfinishedId}`, { token: ada.token })).body['document'].status).toBe('ready'), 60_000);
+    await node.stores.pool.query("update documents set status = 'processing' where id = $1", [unfinishedId]);
     const made = await call(url, 'POST', '/v1/graph/entities', { token: ada.token, body: { name: 'Poetical Science', type: 'concept' } });
     const entities = await call(url, 'GET', '/v1/graph/entities?q=Babbage', { token: ada.token });
     const babbage = entities.body['entities'][0].id as string;
@@ -149,7 +154,8 @@ describe('backup and restore of all five stores', () => {
       (await query<{ part: string }>(url, "select distinct tableoid::regclass::text as part from messages where tableoid::regclass::text <> 'messages_default'")).length;
     expect(await partitions(sourceDb)).toBe(2);
 
-    const retrieveBefore = await request<{ chunks: unknown[]; entities: unknown[] }>(socket, 'retrieve', { query: 'Who designed the Difference Engine?', topK: 3, graphDepth: 2 });
+    const question = { query: 'Who designed the Difference Engine?', topK: 3, graphDepth: 2, documentIds: [documentId] };
+    const retrieveBefore = await request<{ chunks: unknown[]; entities: unknown[] }>(socket, 'retrieve', question);
     expect(retrieveBefore).toMatchObject({ ok: true, data: { chunks: [expect.anything()], entities: expect.arrayContaining([expect.anything()]) } });
     const neighboursBefore = (await call(url, 'GET', `/v1/graph/entities/${babbage}/neighbors`, { token: ada.token })).body;
     expect(neighboursBefore['neighbors']).toEqual(expect.arrayContaining([expect.anything()]));
@@ -171,7 +177,7 @@ describe('backup and restore of all five stores', () => {
     expect(created.code).toBe(0);
     const manifest = JSON.parse(created.stdout) as { id: string; encryption: unknown; parts: { postgres: { tables: Record<string, { rows: number }> }; objects: { count: number } } };
     expect(manifest.encryption).not.toBeNull();
-    expect(manifest.parts.objects.count).toBe(2);
+    expect(manifest.parts.objects.count).toBe(3);
     const backup = path.join(backups, manifest.id);
     backupId = manifest.id;
     expect(await runCli(['backup', 'list', '--from', backups], source)).toMatchObject({ code: 0, stdout: expect.stringContaining(manifest.id) });
@@ -211,7 +217,7 @@ describe('backup and restore of all five stores', () => {
     const restore = await runCli(['backup', 'restore', backup, '--into-empty-only', '--json'], target);
     expect(restore.stderr).not.toContain('error');
     expect(restore.code).toBe(0);
-    expect(JSON.parse(restore.stdout)).toMatchObject({ id: manifest.id, objects: 2, vectors: expect.any(Number) });
+    expect(JSON.parse(restore.stdout)).toMatchObject({ id: manifest.id, objects: 3, vectors: expect.any(Number), requeued: 1 });
     expect((await runCli(['backup', 'restore', backup], target)).code).toBe(4);
 
     // Row by row: equal except the live session, whose restored messages are the snapshot's (a gapless prefix of the source's).
@@ -247,12 +253,16 @@ describe('backup and restore of all five stores', () => {
     expect(login.status).toBe(200);
     const token = login.body['accessToken'] as string;
     const client = await restored.connect(0, { token });
-    expect(await request(client, 'retrieve', { query: 'Who designed the Difference Engine?', topK: 3, graphDepth: 2 })).toMatchObject({
+    expect(await request(client, 'retrieve', question)).toMatchObject({
       ok: true,
       data: { chunks: (retrieveBefore as { data: { chunks: unknown[] } }).data.chunks, entities: (retrieveBefore as { data: { entities: unknown[] } }).data.entities },
     });
     expect((await call(again, 'GET', `/v1/graph/entities/${babbage}/neighbors`, { token })).body).toEqual(neighboursBefore);
     expect((await call(again, 'POST', '/v1/auth/token', { body: { apiKey: key } })).status).toBe(200);
+    // The restore queued the unfinished document again: the restored node ingests it.
+    await eventually(async () => expect((await call(again, 'GET', `/v1/documents/${unfinishedId}`, { token })).body['document'].status).toBe('ready'), 60_000);
+    const found = await request<{ chunks: Array<{ documentId: string }> }>(client, 'retrieve', { query: 'first compiler', documentIds: [unfinishedId], graphDepth: 0 });
+    expect(found.ok && found.data.chunks[0]?.documentId).toBe(unfinishedId);
     const joined = await request<{ messages: Array<{ seq: number; contentType: string }> }>(client, 'session:join', { sessionId: quiet, sinceSeq: 0 });
     expect(joined.ok && joined.data.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     const audio = joined.ok ? joined.data.messages[5] : undefined;
