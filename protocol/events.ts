@@ -20,6 +20,8 @@ export interface AckData {
   'session:update': { session: Session };
   /** What went with the session (protocol v3). */
   'session:delete': { sessionId: string; messages: number; audioObjects: number };
+  /** The interrupted turn as stored (protocol v3). */
+  'turn:interrupt': { message: Message };
   'message:send': { message: Message };
   'message:delta': Record<string, never>;
   'history:get': { messages: Message[]; hasMore: boolean };
@@ -100,6 +102,8 @@ export interface ServerToClientEvents {
   'session:updated': (payload: { session: Session }) => void;
   /** The session was deleted by its owner or an admin (protocol v3); it can no longer be joined. */
   'session:deleted': (payload: { sessionId: string }) => void;
+  /** A barge-in stored the stream's turn (protocol v3): workers stop generating it. */
+  'turn:interrupted': (payload: { sessionId: string; streamId: string; messageId: string }) => void;
   presence: (payload: { sessionId: string } & PresenceEntry) => void;
 }
 

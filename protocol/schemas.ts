@@ -159,6 +159,20 @@ export const payloadSchemas = {
     })
     .strict(),
   'session:delete': z.object({ sessionId: uuid }).strict(),
+  'turn:interrupt': z
+    .object({
+      sessionId: uuid,
+      streamId,
+      /** What the listener heard, in Unicode code points of the stream's text. */
+      heardChars: z.number().int().min(0).max(1_000_000).optional(),
+      /** The last delta index heard, inclusive. */
+      heardIndex: z.number().int().min(0).max(1_000_000).optional(),
+    })
+    .strict()
+    .refine((p) => p.heardChars === undefined || p.heardIndex === undefined, {
+      message: 'give heardChars or heardIndex, not both',
+      path: ['heardIndex'],
+    }),
   'message:send': z
     .object({
       sessionId: uuid,

@@ -41,6 +41,7 @@ import { startClusterDuties } from './realtime/cluster-duties.js';
 import type { RealtimeContext } from './realtime/context.js';
 import { messageHandlers } from './realtime/handlers/message-handlers.js';
 import { audioHandlers } from './realtime/handlers/audio-handlers.js';
+import { turnHandlers } from './realtime/handlers/turn-handlers.js';
 import { AudioStreams } from './realtime/audio-streams.js';
 import { leaveSocket, sessionHandlers } from './realtime/handlers/session-handlers.js';
 import { attachHandlers, createIoServer, type AppServer } from './realtime/io-server.js';
@@ -286,6 +287,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       audio,
       audioUrlTtlSeconds: config.audio.urlTtlSeconds,
       checkLimit: (event, userId) => limits.check(event, userId),
+      metrics,
       logger,
     };
     const cleanups = new Set<Promise<void>>();
@@ -305,6 +307,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         ...sessionHandlers(context),
         ...messageHandlers(context),
         ...audioHandlers(context),
+        ...turnHandlers(context),
         retrieve: retrieveHandler({
           sessions,
           embedder: stores.embedder,

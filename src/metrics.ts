@@ -109,6 +109,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Barge-ins that stored a turn (`turn:interrupt`). */
+  readonly turnInterruptions = new Counter({
+    name: 'voicehelper_turn_interruptions_total',
+    help: 'Assistant turns cut by a barge-in (turn:interrupt) and stored as interrupted',
+    registers: [this.registry],
+  });
+
+  /** From the end of a user turn to the assistant's first delta, first audio chunk, and final message. */
+  readonly turnFirstDelta = this.turnHistogram('voicehelper_turn_first_delta_seconds', "from the end of a user turn to the assistant's first message:delta");
+  readonly turnFirstAudio = this.turnHistogram('voicehelper_turn_first_audio_seconds', "from the end of a user turn to the assistant's first audio:chunk");
+  readonly turnFinal = this.turnHistogram('voicehelper_turn_final_seconds', "from the end of a user turn to the assistant's final message");
+
+  private turnHistogram(name: string, help: string): Histogram {
+    return new Histogram({ name, help: `Seconds ${help}`, buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 30], registers: [this.registry] });
+  }
+
   /** A gauge whose value is read from the node when metrics are scraped. */
   private readGauge(name: string, help: string, read: () => number): Gauge {
     const gauge: Gauge = new Gauge({ name, help, registers: [this.registry], collect: (): void => gauge.set(read()) });

@@ -129,6 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'session:list': e.RATE_LIMIT_SESSION_LIST,
         'session:update': e.RATE_LIMIT_SESSION_UPDATE,
         'session:delete': e.RATE_LIMIT_SESSION_DELETE,
+        'turn:interrupt': e.RATE_LIMIT_TURN_INTERRUPT,
         'message:send': e.RATE_LIMIT_MESSAGE_SEND,
         'message:delta': e.RATE_LIMIT_MESSAGE_DELTA,
         'history:get': e.RATE_LIMIT_HISTORY_GET,

@@ -262,6 +262,8 @@ export const envSchema = {
   RATE_LIMIT_SESSION_UPDATE: limitRule('60/60s'),
   /** `session:delete` per user. Default 30/60s. */
   RATE_LIMIT_SESSION_DELETE: limitRule('30/60s'),
+  /** `turn:interrupt` per user. Default 60/60s. */
+  RATE_LIMIT_TURN_INTERRUPT: limitRule('60/60s'),
   /** `history:get` per user. Default 120/60s. */
   RATE_LIMIT_HISTORY_GET: limitRule('120/60s'),
   /** `audio:start` per user. Default 60/60s. */

@@ -6,6 +6,7 @@ import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
 import type { ObjectStore } from '../stores/object/object-store.js';
 import type { Erasure } from '../services/erasure.js';
+import type { Metrics } from '../metrics.js';
 import type { AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
@@ -30,6 +31,7 @@ export interface RealtimeContext {
   audioUrlTtlSeconds: number;
   /** Counts one event of a user against a limit; throws RATE_LIMITED past it. */
   checkLimit: (event: 'message:send', userId: string) => Promise<void>;
+  metrics: Metrics;
   logger: Logger;
 }
 

@@ -12,9 +12,9 @@ describe('protocol/', () => {
     expect(committed).toBe(renderProtocolDocument());
   });
 
-  it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete of v3)', () => {
+  it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3)', () => {
     expect(Object.keys(payloadSchemas).sort()).toEqual(
-      ['audio:chunk', 'audio:end', 'audio:start', 'audio:url', 'history:get', 'message:delta', 'message:send', 'retrieve', 'session:create', 'session:delete', 'session:join', 'session:leave', 'session:list', 'session:update', 'sys:ping'].sort(),
+      ['audio:chunk', 'audio:end', 'audio:start', 'audio:url', 'history:get', 'message:delta', 'message:send', 'retrieve', 'session:create', 'session:delete', 'session:join', 'session:leave', 'session:list', 'session:update', 'sys:ping', 'turn:interrupt'].sort(),
     );
   });
 

@@ -7,6 +7,7 @@ import type { PayloadOf } from '../../../protocol/schemas.js';
 import { KeyedSerializer } from '../../util/keyed-serializer.js';
 import { sessionRoom } from '../rooms.js';
 import { streamMessageKey } from '../stream-closer.js';
+import { streamErrors } from '../../stores/streams/stream-errors.js';
 
 type Handlers = {
   'message:send': EventHandler<'message:send'>;
@@ -89,16 +90,25 @@ export function messageHandlers(context: RealtimeContext): Handlers {
     // A new stream becomes one stored message (final or interrupted): opening it counts
     // against the message:send limit, so fresh stream ids cannot store more than sends.
     if (payload.index === 0) await context.checkLimit('message:send', caller.userId);
-    const outcome = await context.streams.append({
-      sessionId: payload.sessionId,
-      streamId: payload.streamId,
-      userId: caller.userId,
-      role,
-      index: payload.index,
-      delta: payload.delta,
-      nodeId: context.nodeId,
-      socketId: socket.id,
-    });
+    const outcome = await context.streams
+      .append({
+        sessionId: payload.sessionId,
+        streamId: payload.streamId,
+        userId: caller.userId,
+        role,
+        index: payload.index,
+        delta: payload.delta,
+        nodeId: context.nodeId,
+        socketId: socket.id,
+      })
+      .catch(async (error: unknown) => {
+        // Interrupted a moment ago, its turn still being stored: name the message once it is.
+        if (error instanceof AppError && error.code === 'CONFLICT' && error.details === undefined) {
+          const stored = await context.messages.getByStream(payload.sessionId, payload.streamId);
+          if (stored !== undefined) throw streamErrors.interrupted(stored.id);
+        }
+        throw error;
+      });
     if (outcome === 'appended') {
       context.closer.track(socket.id, payload.sessionId, payload.streamId);
       socket.to(sessionRoom(payload.sessionId)).emit('message:delta', {

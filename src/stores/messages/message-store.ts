@@ -45,6 +45,8 @@ export interface MessageStore {
   getByClientMsgId(sessionId: string, senderId: string, clientMsgId: string): Promise<Message | undefined>;
   /** The message with this id, if any. */
   getById(id: string): Promise<Message | undefined>;
+  /** The message that closed a stream (final or interrupted, any sender), newest first. */
+  getByStream(sessionId: string, streamId: string): Promise<Message | undefined>;
   /** Which of these object keys an audio message refers to (keys under `audio/<sessionId>/`). */
   referencedAudioKeys(keys: readonly string[]): Promise<Set<string>>;
   /** Up to `limit` messages with seq < beforeSeq (or the newest), ascending; hasMore if older exist. */

@@ -99,6 +99,15 @@ export class PostgresMessageStore implements MessageStore {
     return result.rows[0] === undefined ? undefined : toMessage(result.rows[0]);
   }
 
+  async getByStream(sessionId: string, streamId: string): Promise<Message | undefined> {
+    if (!isUuid(sessionId)) return undefined;
+    const result = await this.pool.query<MessageRow>(
+      `select ${COLUMNS} from messages where session_id = $1 and client_msg_id = $2 order by seq desc limit 1`,
+      [sessionId, `stream:${streamId}`],
+    );
+    return result.rows[0] === undefined ? undefined : toMessage(result.rows[0]);
+  }
+
   async referencedAudioKeys(keys: readonly string[]): Promise<Set<string>> {
     const sessions = [...new Set(keys.map((key) => key.split('/')[1] ?? '').filter(isUuid))];
     if (sessions.length === 0) return new Set();

@@ -5,4 +5,5 @@ export const StreamAppendCode = {
   Gap: -1,
   TooLarge: -2,
   NotOwner: -3,
+  Interrupted: -4,
 } as const;

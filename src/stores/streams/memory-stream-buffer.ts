@@ -1,21 +1,29 @@
-import type { DeltaInput, OpenStream, StreamBuffer, StreamState } from './stream-buffer.js';
+import type { DeltaInput, InterruptedStream, OpenStream, StreamBuffer, StreamState } from './stream-buffer.js';
 import { streamErrors } from './stream-errors.js';
 
 interface Entry extends StreamState {
   lastIndex: number;
   lastDeltaAt: number;
   bytes: number;
+  deltaEnds: number[];
+  closing: boolean;
 }
+
+const CLOSED_TTL_MS = 3_600_000;
 
 /** Open streams in process, for the single-node embedded default. */
 export class MemoryStreamBuffer implements StreamBuffer {
   private readonly streams = new Map<string, Entry>();
+  /** Messages stored by barge-ins, with when they expire. */
+  private readonly closed = new Map<string, { messageId: string; until: number }>();
 
   constructor(private readonly maxBytes: number) {}
 
   async append(input: DeltaInput): Promise<'appended' | 'duplicate'> {
     const key = `${input.sessionId}:${input.streamId}`;
     const entry = this.streams.get(key);
+    const closedBy = await this.interruptedBy(input.sessionId, input.streamId);
+    if (closedBy !== undefined || entry?.closing === true) throw streamErrors.interrupted(closedBy);
     if (entry !== undefined && entry.userId !== input.userId) throw streamErrors.notOwner();
     const last = entry?.lastIndex ?? -1;
     if (input.index <= last) return 'duplicate';
@@ -33,14 +41,36 @@ export class MemoryStreamBuffer implements StreamBuffer {
       lastIndex: input.index,
       lastDeltaAt: Date.now(),
       bytes,
+      deltaEnds: [...(entry?.deltaEnds ?? []), bytes],
+      closing: false,
     });
     return 'appended';
+  }
+
+  async interrupt(sessionId: string, streamId: string): Promise<InterruptedStream | undefined> {
+    const entry = this.streams.get(`${sessionId}:${streamId}`);
+    if (entry === undefined) return undefined;
+    entry.closing = true;
+    const { lastIndex: _l, lastDeltaAt: _t, bytes: _b, closing: _c, ...taken } = entry;
+    return { ...taken, deltaEnds: [...taken.deltaEnds] };
+  }
+
+  async interrupted(sessionId: string, streamId: string, messageId: string): Promise<void> {
+    const key = `${sessionId}:${streamId}`;
+    this.streams.delete(key);
+    this.closed.set(key, { messageId, until: Date.now() + CLOSED_TTL_MS });
+    if (this.closed.size > 10_000) for (const [k, v] of this.closed) if (v.until < Date.now()) this.closed.delete(k);
+  }
+
+  async interruptedBy(sessionId: string, streamId: string): Promise<string | undefined> {
+    const mark = this.closed.get(`${sessionId}:${streamId}`);
+    return mark !== undefined && mark.until > Date.now() ? mark.messageId : undefined;
   }
 
   async get(sessionId: string, streamId: string): Promise<StreamState | undefined> {
     const entry = this.streams.get(`${sessionId}:${streamId}`);
     if (entry === undefined) return undefined;
-    const { lastIndex: _l, lastDeltaAt: _t, bytes: _b, ...state } = entry;
+    const { lastIndex: _l, lastDeltaAt: _t, bytes: _b, deltaEnds: _e, closing: _c, ...state } = entry;
     return state;
   }
 

@@ -8,12 +8,17 @@ import { streamErrors } from './stream-errors.js';
 const OPEN = 'vh:streams';
 const hashKey = (sessionId: string, streamId: string) => `vh:stream:${sessionId}:${streamId}`;
 const textKey = (sessionId: string, streamId: string) => `vh:stream-text:${sessionId}:${streamId}`;
+const endsKey = (sessionId: string, streamId: string) => `vh:stream-ends:${sessionId}:${streamId}`;
+const closedKey = (sessionId: string, streamId: string) => `vh:stream-closed:${sessionId}:${streamId}`;
+/** How long a barge-in's message is remembered for the deltas still on their way. */
+const CLOSED_TTL_SECONDS = 3_600;
 
 type StreamClient = Redis & {
-  streamAppend(hash: string, text: string, open: string, ...args: (string | number)[]): Promise<[number, number]>;
+  streamAppend(hash: string, text: string, open: string, ends: string, closed: string, ...args: (string | number)[]): Promise<[number, number | string]>;
+  streamInterrupt(hash: string, text: string, ends: string): Promise<[string, string, string, string, string, string[]] | null>;
 };
 
-/** Open streams in Redis, shared by every node (see stream-append-3.lua). */
+/** Open streams in Redis, shared by every node (see stream-append-5.lua and stream-interrupt-3.lua). */
 export class RedisStreamBuffer implements StreamBuffer {
   private readonly redis: StreamClient;
 
@@ -23,7 +28,8 @@ export class RedisStreamBuffer implements StreamBuffer {
     /** Keys expire this long after the last delta even if nobody commits them. */
     private readonly ttlSeconds = 3_600,
   ) {
-    defineScript(redis, 'stream-append-3.lua', 'streamAppend');
+    defineScript(redis, 'stream-append-5.lua', 'streamAppend');
+    defineScript(redis, 'stream-interrupt-3.lua', 'streamInterrupt');
     this.redis = redis as StreamClient;
   }
 
@@ -32,6 +38,8 @@ export class RedisStreamBuffer implements StreamBuffer {
       hashKey(input.sessionId, input.streamId),
       textKey(input.sessionId, input.streamId),
       OPEN,
+      endsKey(input.sessionId, input.streamId),
+      closedKey(input.sessionId, input.streamId),
       `${input.sessionId}:${input.streamId}`,
       input.userId,
       input.role,
@@ -49,7 +57,9 @@ export class RedisStreamBuffer implements StreamBuffer {
       case StreamAppendCode.Duplicate:
         return 'duplicate';
       case StreamAppendCode.Gap:
-        throw streamErrors.gap(expected);
+        throw streamErrors.gap(Number(expected));
+      case StreamAppendCode.Interrupted:
+        throw streamErrors.interrupted(expected === '' ? undefined : String(expected));
       case StreamAppendCode.TooLarge:
         throw streamErrors.tooLarge(this.maxBytes);
       default:
@@ -74,9 +84,29 @@ export class RedisStreamBuffer implements StreamBuffer {
   async remove(sessionId: string, streamId: string): Promise<void> {
     await this.redis
       .multi()
-      .del(hashKey(sessionId, streamId), textKey(sessionId, streamId))
+      .del(hashKey(sessionId, streamId), textKey(sessionId, streamId), endsKey(sessionId, streamId))
       .zrem(OPEN, `${sessionId}:${streamId}`)
       .exec();
+  }
+
+  async interrupt(sessionId: string, streamId: string) {
+    const taken = await this.redis.streamInterrupt(hashKey(sessionId, streamId), textKey(sessionId, streamId), endsKey(sessionId, streamId));
+    if (taken === null) return undefined;
+    const [userId, role, nodeId, socketId, text, ends] = taken;
+    return { sessionId, streamId, userId, role: role as MessageRole, nodeId, socketId, text, deltaEnds: ends.map(Number) };
+  }
+
+  async interrupted(sessionId: string, streamId: string, messageId: string): Promise<void> {
+    await this.redis
+      .multi()
+      .set(closedKey(sessionId, streamId), messageId, 'EX', CLOSED_TTL_SECONDS)
+      .del(hashKey(sessionId, streamId), textKey(sessionId, streamId), endsKey(sessionId, streamId))
+      .zrem(OPEN, `${sessionId}:${streamId}`)
+      .exec();
+  }
+
+  async interruptedBy(sessionId: string, streamId: string): Promise<string | undefined> {
+    return (await this.redis.get(closedKey(sessionId, streamId))) ?? undefined;
   }
 
   async idle(idleMs: number): Promise<OpenStream[]> {

@@ -7,4 +7,9 @@ export const streamErrors = {
   tooLarge: (maxBytes: number) =>
     new AppError('PAYLOAD_TOO_LARGE', { message: `a stream holds at most ${maxBytes} bytes`, details: { limit: maxBytes } }),
   notOwner: () => new AppError('FORBIDDEN', { message: 'the stream belongs to another user' }),
+  interrupted: (messageId: string | undefined) =>
+    new AppError('CONFLICT', {
+      message: 'the stream was interrupted: its turn is stored',
+      ...(messageId === undefined ? {} : { details: { messageId } }),
+    }),
 };
