@@ -42,6 +42,7 @@ import type { RealtimeContext } from './realtime/context.js';
 import { messageHandlers } from './realtime/handlers/message-handlers.js';
 import { audioHandlers } from './realtime/handlers/audio-handlers.js';
 import { turnHandlers } from './realtime/handlers/turn-handlers.js';
+import { TurnClock } from './realtime/turn-clock.js';
 import { AudioStreams } from './realtime/audio-streams.js';
 import { leaveSocket, sessionHandlers } from './realtime/handlers/session-handlers.js';
 import { attachHandlers, createIoServer, type AppServer } from './realtime/io-server.js';
@@ -138,7 +139,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const auth = new Authenticator(tokens, directory, families, (userId) => limits.check('http', userId));
     // Set once the Socket.IO server exists; HTTP routes registered earlier push through it.
     const realtime: { io?: AppServer } = {};
-    registerSessionRoutes(http, { sessions, messages: stores.messages, erasure, auth, io: () => realtime.io });
+    const turns = new TurnClock(stores.turns, metrics, logger);
+    registerSessionRoutes(http, { sessions, messages: stores.messages, erasure, turns, auth, io: () => realtime.io });
     const localLimiter = new MemoryRateLimiter();
     const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
     if (limiterRedis !== undefined) await whenReady(limiterRedis);
@@ -287,6 +289,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       audio,
       audioUrlTtlSeconds: config.audio.urlTtlSeconds,
       checkLimit: (event, userId) => limits.check(event, userId),
+      turns,
       metrics,
       logger,
     };

@@ -8,12 +8,14 @@ import { parseBody } from './auth.js';
 import type { Erasure } from '../services/erasure.js';
 import type { AppServer } from '../realtime/io-server.js';
 import { deleteSession } from '../realtime/handlers/session-handlers.js';
+import type { TurnClock } from '../realtime/turn-clock.js';
 
 /** What the session routes need. */
 export interface SessionRouteOptions {
   sessions: SessionService;
   messages: MessageStore;
   erasure: Erasure;
+  turns: TurnClock;
   auth: Authenticator;
   /** The Socket.IO server once it exists (members of a deleted session are told through it). */
   io: () => AppServer | undefined;
@@ -44,6 +46,14 @@ export function registerSessionRoutes(app: FastifyInstance, options: SessionRout
     const query = parseBody(historyQuery, request.query);
     await options.sessions.authorize(caller, id);
     return options.messages.pageBefore(id, query.beforeSeq, query.limit ?? 50);
+  });
+
+  // The figures of the session's last turns, for its owner and admins (protocol v3).
+  app.get('/v1/sessions/:id/turns', async (request) => {
+    const caller = await authenticate(request, options.auth);
+    const { id } = parseBody(z.object({ id: uuid }), request.params);
+    await options.sessions.authorizeOwner(caller, id);
+    return { turns: await options.turns.recent(id) };
   });
 
   app.delete('/v1/sessions/:id', async (request) => {

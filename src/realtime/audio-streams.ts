@@ -99,9 +99,10 @@ export class AudioStreams {
   }
 
   /** Appends chunk `index`; a resent earlier index is acknowledged without being added. */
-  chunk(socketId: string, streamId: string, index: number, data: Uint8Array): void {
+  /** Adds a chunk in index order; returns the stream's session when this was its first chunk (a resend returns undefined). */
+  chunk(socketId: string, streamId: string, index: number, data: Uint8Array): string | undefined {
     const stream = this.get(socketId, streamId);
-    if (index < stream.nextIndex) return;
+    if (index < stream.nextIndex) return undefined;
     if (index > stream.nextIndex) {
       throw new AppError('VALIDATION', { message: 'chunks must arrive in index order', details: { field: 'index', expectedIndex: stream.nextIndex } });
     }
@@ -128,6 +129,7 @@ export class AudioStreams {
     this.held += buffer.byteLength;
     stream.nextIndex++;
     stream.lastChunkAt = Date.now();
+    return index === 0 ? stream.sessionId : undefined;
   }
 
   /** Removes the stream and returns it, for `audio:end`; undefined when unknown. */

@@ -103,10 +103,10 @@ export class SessionService {
     return session;
   }
 
-  /** For deletion: the session, fresh, when the caller owns it or is an admin (services may not delete). */
+  /** For deletion and turn figures: the session, fresh, when the caller owns it or is an admin (services may not). */
   async authorizeOwner(caller: Caller, sessionId: string): Promise<Session> {
     const session = await this.getFresh(caller, sessionId);
-    if (session.userId !== caller.userId && caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'only the owner may delete a session' });
+    if (session.userId !== caller.userId && caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'only the owner of the session or an admin may do this' });
     return session;
   }
 

@@ -42,6 +42,9 @@ import { MemoryStreamBuffer } from './streams/memory-stream-buffer.js';
 import { RedisStreamBuffer } from './streams/redis-stream-buffer.js';
 import type { StreamBuffer } from './streams/stream-buffer.js';
 import type { LockManager } from './locks/lock-manager.js';
+import { MemoryTurnStore } from './turns/memory-turn-store.js';
+import { RedisTurnStore } from './turns/redis-turn-store.js';
+import type { TurnStore } from './turns/turn-store.js';
 import { MemoryLockManager } from './locks/memory-lock-manager.js';
 import { RedisLockManager } from './locks/redis-lock-manager.js';
 import { fencingFloor } from './locks/fencing.js';
@@ -74,6 +77,8 @@ export interface Stores {
   readonly cache: Cache;
   readonly presence: PresenceStore;
   readonly streams: StreamBuffer;
+  /** The turn clock of each session (turn latency). */
+  readonly turns: TurnStore;
   readonly locks: LockManager;
   readonly objects: ObjectStore;
   readonly vectors: VectorIndex;
@@ -188,6 +193,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
         ? new MemoryStreamBuffer(config.messages.maxContentBytes)
         : new RedisStreamBuffer(redis.client, config.messages.maxContentBytes);
 
+    const turns: TurnStore = redis === undefined ? new MemoryTurnStore() : new RedisTurnStore(redis.client);
     const objects = await createObjectStore(config, context.publicUrl);
     await objects.init();
     closers.push(() => objects.close());
@@ -248,7 +254,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
       { name: 'vector', mode: config.vector.mode === 'milvus' ? 'external' : 'embedded', ping: () => vectors.ping() },
       { name: 'graph', mode: config.graph.mode === 'neo4j' ? 'external' : 'embedded', ping: () => graph.ping() },
     ];
-    return { pool, db, messages, redis, pubsub, cache, presence, streams, locks, objects, vectors, embedder, graph, dependencies, close };
+    return { pool, db, messages, redis, pubsub, cache, presence, streams, turns, locks, objects, vectors, embedder, graph, dependencies, close };
   } catch (error) {
     await close();
     throw error;

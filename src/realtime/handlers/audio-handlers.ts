@@ -43,7 +43,8 @@ export function audioHandlers(context: RealtimeContext): Handlers {
     },
 
     'audio:chunk': async ({ streamId, index, data }, socket) => {
-      context.audio.chunk(socket.id, streamId, index, data);
+      const opened = context.audio.chunk(socket.id, streamId, index, data);
+      if (opened !== undefined && socket.data.role !== 'user') context.turns.assistant(opened, 'firstAudio');
       return { received: index };
     },
 
@@ -84,6 +85,10 @@ export function audioHandlers(context: RealtimeContext): Handlers {
           },
         });
         context.audio.markEnded(socket.id, streamId, stream.sessionId);
+        if (!duplicate) {
+          if (message.role === 'user') context.turns.userTurnEnded(stream.sessionId);
+          else context.turns.assistant(stream.sessionId, 'final');
+        }
         if (duplicate && message.metadata['objectKey'] !== objectKey) {
           // The clientMsgId was used before: that message stands and this copy of the audio
           // belongs to nothing.

@@ -69,6 +69,10 @@ export function messageHandlers(context: RealtimeContext): Handlers {
           context.logger.warn({ err: error, sessionId: payload.sessionId, streamId }, 'could not drop a closed stream buffer'),
         );
       }
+      if (!duplicate) {
+        if (role === 'user') context.turns.userTurnEnded(payload.sessionId);
+        else if (role === 'assistant') context.turns.assistant(payload.sessionId, 'final');
+      }
       context.relay.committed(message, duplicate, socket);
       return { message };
     },
@@ -110,6 +114,7 @@ export function messageHandlers(context: RealtimeContext): Handlers {
         throw error;
       });
     if (outcome === 'appended') {
+      if (payload.index === 0 && role === 'assistant') context.turns.assistant(payload.sessionId, 'firstDelta');
       context.closer.track(socket.id, payload.sessionId, payload.streamId);
       socket.to(sessionRoom(payload.sessionId)).emit('message:delta', {
         sessionId: payload.sessionId,

@@ -50,6 +50,7 @@ export function turnHandlers(context: RealtimeContext): Handlers {
       context.relay.committed(message, duplicate, socket);
       if (!duplicate) {
         context.metrics.turnInterruptions.inc();
+        context.turns.assistant(payload.sessionId, 'interrupted');
         context.io.to(sessionRoom(payload.sessionId)).emit('turn:interrupted', { sessionId: payload.sessionId, streamId: payload.streamId, messageId: message.id });
       }
       return { message };
