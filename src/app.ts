@@ -43,6 +43,7 @@ import { messageHandlers } from './realtime/handlers/message-handlers.js';
 import { audioHandlers } from './realtime/handlers/audio-handlers.js';
 import { turnHandlers } from './realtime/handlers/turn-handlers.js';
 import { TurnClock } from './realtime/turn-clock.js';
+import { AudioBargeIn } from './realtime/audio-barge-in.js';
 import { AudioStreams } from './realtime/audio-streams.js';
 import { leaveSocket, sessionHandlers } from './realtime/handlers/session-handlers.js';
 import { attachHandlers, createIoServer, type AppServer } from './realtime/io-server.js';
@@ -274,6 +275,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       nodeId: config.nodeId,
     });
     const audio = new AudioStreams(config.audio);
+    const bargeIn = new AudioBargeIn(stores.cache, stores.pubsub, logger);
     metrics.audioBufferedCount = () => audio.bufferedBytes;
     const context: RealtimeContext = {
       io,
@@ -290,6 +292,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       audioUrlTtlSeconds: config.audio.urlTtlSeconds,
       checkLimit: (event, userId) => limits.check(event, userId),
       turns,
+      bargeIn,
       metrics,
       logger,
     };
@@ -332,6 +335,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         return cleanup.finally(() => cleanups.delete(cleanup));
       },
     });
+    await bargeIn.start(context);
     const stopCluster = startClusterDuties(context, config.streams.sweepMs);
     documents.start();
     reconciler.start();
@@ -398,6 +402,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           limiterRedis?.disconnect();
           // A stream buffer in this process dies with it: commit now what other nodes could not.
           await step('stream closer', () => closer.close({ commitLeaving: config.redis.mode === 'memory' }));
+          await step('audio barge-in', () => bargeIn.stop());
           context.audio.close();
           await step('relay', () => relay.close());
           await step('socket.io', () => new Promise<void>((resolve) => io.close(() => resolve())));

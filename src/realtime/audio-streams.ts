@@ -6,6 +6,8 @@ import { uuidv7 } from '../util/uuid-v7.js';
 export interface AudioStream {
   socketId: string;
   userId: string;
+  /** A user's voice, or an assistant's (a service's speech, which a barge-in may cut). */
+  speaker: 'user' | 'assistant';
   sessionId: string;
   streamId: string;
   /**
@@ -49,6 +51,8 @@ export class AudioStreams {
   private held = 0;
   /** Streams ended recently, so that a resent `audio:end` finds its message. */
   private readonly ended = new Map<string, { sessionId: string; endedAt: number }>();
+  /** Streams cut by a barge-in, with the message that stored them: later chunks are refused, `audio:end` answers it. */
+  private readonly interrupted = new Map<string, { messageId: string; at: number }>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly limits: AudioLimits) {
@@ -61,8 +65,9 @@ export class AudioStreams {
     return this.held;
   }
 
-  start(socketId: string, userId: string, input: { sessionId: string; streamId: string; mimeType: string; sampleRate?: number }): void {
+  start(socketId: string, userId: string, speaker: 'user' | 'assistant', input: { sessionId: string; streamId: string; mimeType: string; sampleRate?: number }): void {
     const key = `${socketId}:${input.streamId}`;
+    this.interrupted.delete(key);
     const existing = this.streams.get(key);
     if (existing !== undefined) {
       if (existing.sessionId === input.sessionId && existing.mimeType === input.mimeType) return; // a resent start
@@ -85,6 +90,7 @@ export class AudioStreams {
     this.streams.set(key, {
       socketId,
       userId,
+      speaker,
       sessionId: input.sessionId,
       streamId: input.streamId,
       objectId: uuidv7(),
@@ -101,6 +107,10 @@ export class AudioStreams {
   /** Appends chunk `index`; a resent earlier index is acknowledged without being added. */
   /** Adds a chunk in index order; returns the stream's session when this was its first chunk (a resend returns undefined). */
   chunk(socketId: string, streamId: string, index: number, data: Uint8Array): string | undefined {
+    const cut = this.interrupted.get(`${socketId}:${streamId}`);
+    if (cut !== undefined) {
+      throw new AppError('CONFLICT', { message: 'the stream was interrupted: its turn is stored', details: { messageId: cut.messageId } });
+    }
     const stream = this.get(socketId, streamId);
     if (index < stream.nextIndex) return undefined;
     if (index > stream.nextIndex) {
@@ -143,6 +153,22 @@ export class AudioStreams {
     this.held += stream.bytes;
   }
 
+  /** The open stream of a session with this stream id, whichever socket of this node streams it. */
+  find(sessionId: string, streamId: string): AudioStream | undefined {
+    for (const stream of this.streams.values()) if (stream.sessionId === sessionId && stream.streamId === streamId && stream.speaker === 'assistant') return stream;
+    return undefined;
+  }
+
+  /** A barge-in stored the stream (taken before) as this message. */
+  markInterrupted(stream: AudioStream, messageId: string): void {
+    this.interrupted.set(`${stream.socketId}:${stream.streamId}`, { messageId, at: Date.now() });
+  }
+
+  /** The message a barge-in stored for a stream of this socket. */
+  interruptedMessage(socketId: string, streamId: string): string | undefined {
+    return this.interrupted.get(`${socketId}:${streamId}`)?.messageId;
+  }
+
   /** Remembers an ended stream for ten minutes. */
   markEnded(socketId: string, streamId: string, sessionId: string): void {
     this.ended.set(`${socketId}:${streamId}`, { sessionId, endedAt: Date.now() });
@@ -157,6 +183,7 @@ export class AudioStreams {
   dropSocket(socketId: string): void {
     for (const [key, stream] of this.streams) if (stream.socketId === socketId) this.remove(key);
     for (const key of this.ended.keys()) if (key.startsWith(`${socketId}:`)) this.ended.delete(key);
+    for (const key of this.interrupted.keys()) if (key.startsWith(`${socketId}:`)) this.interrupted.delete(key);
   }
 
   close(): void {
@@ -184,5 +211,6 @@ export class AudioStreams {
     const before = Date.now() - this.limits.streamTimeoutMs;
     for (const [key, stream] of this.streams) if (stream.lastChunkAt <= before) this.remove(key);
     for (const [key, ended] of this.ended) if (ended.endedAt <= Date.now() - 600_000) this.ended.delete(key);
+    for (const [key, cut] of this.interrupted) if (cut.at <= Date.now() - 600_000) this.interrupted.delete(key);
   }
 }

@@ -8,6 +8,7 @@ import type { ObjectStore } from '../stores/object/object-store.js';
 import type { Erasure } from '../services/erasure.js';
 import type { Metrics } from '../metrics.js';
 import type { TurnClock } from './turn-clock.js';
+import type { AudioBargeIn } from './audio-barge-in.js';
 import type { AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
@@ -32,6 +33,8 @@ export interface RealtimeContext {
   audioUrlTtlSeconds: number;
   /** Counts one event of a user against a limit; throws RATE_LIMITED past it. */
   checkLimit: (event: 'message:send', userId: string) => Promise<void>;
+  /** Barge-in on an assistant's audio stream, wherever it streams. */
+  bargeIn: AudioBargeIn;
   /** Turn latency: the end of user turns and the assistant's answers. */
   turns: TurnClock;
   metrics: Metrics;

@@ -129,6 +129,51 @@ describe('barge-in', () => {
     await eventually(() => expect(told.map((t) => t.streamId)).toEqual(['race-0', 'race-1', 'race-2', 'race-3', 'race-4']));
   });
 
+  it("cuts an assistant's speech streaming on the other node (and on the same one), keeping the audio up to the chunk heard", async () => {
+    const { user, speaker, sessionId, worker } = await conversation();
+    const told = collect<Interrupted>(worker, 'turn:interrupted');
+    const chunks = [0, 1, 2, 3].map((i) => Buffer.alloc(1000, i + 1));
+    expect(await request(worker, 'audio:start', { sessionId, streamId: 'speech-1', mimeType: 'audio/ogg' })).toMatchObject({ ok: true });
+    for (const [index, data] of chunks.entries()) expect(await request(worker, 'audio:chunk', { streamId: 'speech-1', index, data })).toMatchObject({ ok: true });
+    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-1', heardChars: 3 })).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+
+    const cut = await request<{ message: Message }>(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-1', heardIndex: 1 });
+    expect(cut).toMatchObject({
+      ok: true,
+      data: {
+        message: {
+          role: 'assistant',
+          contentType: 'audio',
+          metadata: { streamId: 'speech-1', interrupted: true, interruptedBy: user.id, heard: { index: 1 }, bytes: 2000, mimeType: 'audio/ogg' },
+        },
+      },
+    });
+    const message = (cut as { data: { message: Message } }).data.message;
+    const link = await request<{ url: string }>(speaker, 'audio:url', { messageId: message.id });
+    const bytes = Buffer.from(await (await fetch((link as { data: { url: string } }).data.url)).arrayBuffer());
+    expect(bytes.equals(Buffer.concat([chunks[0] as Buffer, chunks[1] as Buffer]))).toBe(true);
+    await eventually(() => expect(told).toEqual([{ sessionId, streamId: 'speech-1', messageId: message.id }]));
+    expect(await request(worker, 'audio:chunk', { streamId: 'speech-1', index: 4, data: Buffer.alloc(10) })).toMatchObject({
+      ok: false,
+      error: { code: 'CONFLICT', details: { messageId: message.id } },
+    });
+    expect(await request(worker, 'audio:end', { streamId: 'speech-1', clientMsgId: 'speech-1-end' })).toMatchObject({ ok: true, data: { message: { id: message.id } } });
+    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-1' })).toMatchObject({ ok: true, data: { message: { id: message.id } } });
+
+    // On the same node, without a heard index: all the audio so far.
+    const near = await cluster.connect(0, await cluster.user('service'));
+    await request(near, 'audio:start', { sessionId, streamId: 'speech-2', mimeType: 'audio/ogg' });
+    for (const [index, data] of chunks.entries()) await request(near, 'audio:chunk', { streamId: 'speech-2', index, data });
+    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-2' })).toMatchObject({
+      ok: true,
+      data: { message: { contentType: 'audio', metadata: { bytes: 4000, interrupted: true } } },
+    });
+    // A user's own voice is not an assistant's turn to cut.
+    await request(speaker, 'audio:start', { sessionId, streamId: 'mine', mimeType: 'audio/ogg' });
+    await request(speaker, 'audio:chunk', { streamId: 'mine', index: 0, data: Buffer.alloc(10) });
+    expect(await request(worker, 'turn:interrupt', { sessionId, streamId: 'mine' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+  });
+
   it('counts interruptions in /metrics', async () => {
     const text = await (await fetch(`${cluster.urls[0]}/metrics`)).text();
     expect(Number(/^voicehelper_turn_interruptions_total\{[^}]*\} (\d+)/m.exec(text)?.[1])).toBeGreaterThan(0);

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
+import type { JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { audioFormats } from '../../../protocol/schemas.js';
+import type { AudioStream } from '../audio-streams.js';
 import { AppError } from '../../errors/app-error.js';
 import { OPAQUE_CONTENT_TYPE } from '../../stores/object/object-store.js';
 import { callerOf, type RealtimeContext } from '../context.js';
@@ -28,17 +31,62 @@ function isAudioMimeType(value: unknown): value is keyof typeof audioFormats {
   return typeof value === 'string' && Object.hasOwn(audioFormats, value);
 }
 
+/**
+ * Stores a stream's audio under a key the server makes, then commits the message that
+ * points to it. A duplicate (the key was used before) leaves that message as it was and
+ * removes this copy of the audio.
+ */
+export async function storeAudio(
+  context: Pick<RealtimeContext, 'objects' | 'messages' | 'logger'>,
+  stream: AudioStream,
+  message: { senderId: string; clientMsgId: string; role: MessageRole; content: string; metadata?: JsonObject; chunks?: number },
+): Promise<{ message: Message; duplicate: boolean }> {
+  const mimeType = stream.mimeType as keyof typeof audioFormats;
+  const objectKey = audioObjectKey(stream.sessionId, stream.objectId, mimeType);
+  const chunks = message.chunks === undefined ? stream.chunks : stream.chunks.slice(0, message.chunks);
+  const body = Buffer.concat(chunks);
+  // A cut stream is hashed again; a whole one uses its running hash (copied: a retry needs it again).
+  const sha256 = message.chunks === undefined ? stream.sha256.copy().digest('hex') : createHash('sha256').update(body).digest('hex');
+  // The audio is stored before the message that points to it is committed.
+  await context.objects.put(objectKey, body, { contentType: mimeType, size: body.length, metadata: { sha256, 'session-id': stream.sessionId } });
+  const stored = await context.messages.append({
+    sessionId: stream.sessionId,
+    senderId: message.senderId,
+    clientMsgId: message.clientMsgId,
+    role: message.role,
+    content: message.content,
+    contentType: 'audio',
+    metadata: {
+      ...(message.metadata ?? {}),
+      objectKey,
+      mimeType,
+      bytes: body.length,
+      sha256,
+      ...(stream.sampleRate === undefined ? {} : { sampleRate: stream.sampleRate }),
+    },
+  });
+  if (stored.duplicate && stored.message.metadata['objectKey'] !== objectKey) {
+    // The key was used before: that message stands and this copy of the audio belongs to nothing.
+    await context.objects.delete(objectKey).catch((error: unknown) =>
+      context.logger.warn({ err: error, objectKey }, 'could not remove audio of a duplicate audio:end; the reconciler will'),
+    );
+  }
+  return stored;
+}
+
 /** `audio:start/chunk/end/url` (PROTOCOL section 5). */
 export function audioHandlers(context: RealtimeContext): Handlers {
   return {
     'audio:start': async (payload, socket) => {
       await context.sessions.authorize(callerOf(socket), payload.sessionId);
-      context.audio.start(socket.id, socket.data.userId, {
+      context.audio.start(socket.id, socket.data.userId, socket.data.role === 'user' ? 'user' : 'assistant', {
         sessionId: payload.sessionId,
         streamId: payload.streamId,
         mimeType: payload.mimeType,
         ...(payload.sampleRate === undefined ? {} : { sampleRate: payload.sampleRate }),
       });
+      // A worker's speech can be cut by a barge-in from any node.
+      if (socket.data.role !== 'user') await context.bargeIn.opened(payload.sessionId, payload.streamId);
       return {};
     },
 
@@ -51,6 +99,12 @@ export function audioHandlers(context: RealtimeContext): Handlers {
     'audio:end': async ({ streamId, clientMsgId, transcript }, socket) => {
       const caller = callerOf(socket);
       const stream = context.audio.take(socket.id, streamId);
+      const cut = context.audio.interruptedMessage(socket.id, streamId);
+      if (stream === undefined && cut !== undefined) {
+        // A barge-in stored the stream: its end answers that message.
+        const message = await context.messages.getById(cut);
+        if (message !== undefined) return { message };
+      }
       if (stream === undefined) {
         // A resent end of a stream that was stored: answer with its message.
         const sessionId = context.audio.endedSession(socket.id, streamId);
@@ -60,41 +114,17 @@ export function audioHandlers(context: RealtimeContext): Handlers {
       }
       try {
         await context.sessions.authorize(caller, stream.sessionId);
-        const mimeType = stream.mimeType as keyof typeof audioFormats;
-        const objectKey = audioObjectKey(stream.sessionId, stream.objectId, mimeType);
-        const sha256 = stream.sha256.copy().digest('hex'); // copy: a retry needs the hash again
-        // The audio is stored before the message that points to it is committed.
-        await context.objects.put(objectKey, Buffer.concat(stream.chunks, stream.bytes), {
-          contentType: mimeType,
-          size: stream.bytes,
-          metadata: { sha256, 'session-id': stream.sessionId },
-        });
-        const { message, duplicate } = await context.messages.append({
-          sessionId: stream.sessionId,
+        const { message, duplicate } = await storeAudio(context, stream, {
           senderId: caller.userId,
           clientMsgId,
           role: caller.role === 'user' ? 'user' : 'assistant',
           content: transcript ?? '',
-          contentType: 'audio',
-          metadata: {
-            objectKey,
-            mimeType,
-            bytes: stream.bytes,
-            sha256,
-            ...(stream.sampleRate === undefined ? {} : { sampleRate: stream.sampleRate }),
-          },
         });
         context.audio.markEnded(socket.id, streamId, stream.sessionId);
+        context.bargeIn.closed(stream);
         if (!duplicate) {
           if (message.role === 'user') context.turns.userTurnEnded(stream.sessionId);
           else context.turns.assistant(stream.sessionId, 'final');
-        }
-        if (duplicate && message.metadata['objectKey'] !== objectKey) {
-          // The clientMsgId was used before: that message stands and this copy of the audio
-          // belongs to nothing.
-          await context.objects.delete(objectKey).catch((error: unknown) =>
-            context.logger.warn({ err: error, objectKey }, 'could not remove audio of a duplicate audio:end; the reconciler will'),
-          );
         }
         context.relay.committed(message, duplicate, socket);
         return { message };

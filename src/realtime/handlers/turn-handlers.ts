@@ -34,7 +34,14 @@ export function turnHandlers(context: RealtimeContext): Handlers {
       await context.sessions.authorize(caller, payload.sessionId);
       const heard = heardOf(payload);
       const stream = await context.streams.interrupt(payload.sessionId, payload.streamId);
-      if (stream === undefined) return { message: await closedTurn(context, payload.sessionId, payload.streamId) };
+      if (stream === undefined) {
+        const closed = await closedTurn(context, payload.sessionId, payload.streamId);
+        if (closed !== undefined) return { message: closed };
+        // Not a token stream: an assistant's speech, on this node or another.
+        const cut = await context.bargeIn.interrupt(socket, payload.sessionId, payload.streamId, heard);
+        if (cut === undefined) throw new AppError('NOT_FOUND', { message: 'no open or closed stream with this id in the session' });
+        return { message: cut };
+      }
       // Stored under the stream's key: a racing barge-in, the owner's final message:send and
       // the interrupted-turn sweep all end up with this one message.
       const { message, duplicate } = await context.messages.append({
@@ -64,10 +71,8 @@ function heardOf(payload: PayloadOf<'turn:interrupt'>): Heard {
   return undefined;
 }
 
-/** A stream that is no longer open: the message that closed it, or NOT_FOUND. */
-async function closedTurn(context: RealtimeContext, sessionId: string, streamId: string): Promise<Message> {
+/** A stream that is no longer open: the message that closed it, if any. */
+async function closedTurn(context: RealtimeContext, sessionId: string, streamId: string): Promise<Message | undefined> {
   const interruptedBy = await context.streams.interruptedBy(sessionId, streamId);
-  const stored = (interruptedBy === undefined ? undefined : await context.messages.getById(interruptedBy)) ?? (await context.messages.getByStream(sessionId, streamId));
-  if (stored === undefined) throw new AppError('NOT_FOUND', { message: 'no open or closed stream with this id in the session' });
-  return stored;
+  return (interruptedBy === undefined ? undefined : await context.messages.getById(interruptedBy)) ?? (await context.messages.getByStream(sessionId, streamId));
 }
