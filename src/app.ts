@@ -265,6 +265,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       outboundSoftLimitBytes: config.outbound.softLimitBytes,
       drainTimeoutMs: config.outbound.drainTimeoutMs,
       onSlowConsumer: slowConsumer,
+      onMessage: (message) => turns.relayed(message),
     });
     const stopSlowConsumerWatch = watchSlowConsumers(io, { hardLimitBytes: config.outbound.hardLimitBytes, everyMs: 1_000, onSlow: slowConsumer });
     metrics.relayPendingCount = () => relay.pendingCount();

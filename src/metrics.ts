@@ -122,7 +122,7 @@ export class Metrics {
   readonly turnFinal = this.turnHistogram('voicehelper_turn_final_seconds', "from the end of a user turn to the assistant's final message");
 
   private turnHistogram(name: string, help: string): Histogram {
-    return new Histogram({ name, help: `Seconds ${help}`, buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 30], registers: [this.registry] });
+    return new Histogram({ name, help: `Seconds ${help}`, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 30], registers: [this.registry] });
   }
 
   /** A gauge whose value is read from the node when metrics are scraped. */

@@ -27,6 +27,8 @@ export interface MessageRelayOptions {
   drainTimeoutMs?: number;
   /** Called for a socket that did not drain in time (it is then ended). */
   onSlowConsumer?: (socket: AppSocket) => void;
+  /** Called with each message of a session this node follows, in seq order (turn latency). */
+  onMessage?: (message: Message) => void;
 }
 
 interface Published {
@@ -82,6 +84,7 @@ export class MessageRelay {
   private readonly softLimit: number;
   private readonly drainTimeoutMs: number;
   private readonly onSlowConsumer: (socket: AppSocket) => void;
+  private readonly onMessage: (message: Message) => void;
   private readonly poller: NodeJS.Timeout;
 
   constructor(
@@ -97,6 +100,7 @@ export class MessageRelay {
     this.softLimit = options.outboundSoftLimitBytes ?? 1024 * 1024;
     this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
     this.onSlowConsumer = options.onSlowConsumer ?? ((socket) => socket.disconnect(true));
+    this.onMessage = options.onMessage ?? (() => undefined);
     const pollMs = options.pollMs ?? 2_000;
     this.poller = setInterval(() => void this.pollQuiet(pollMs), pollMs);
     this.poller.unref();
@@ -306,6 +310,7 @@ export class MessageRelay {
   /** Emits one in-order message to the sockets that are exactly one behind it. */
   private process(feed: Feed, published: Published): void {
     const { message, origin } = published;
+    this.onMessage(message);
     const skip: string[] = [];
     for (const [id, local] of feed.sockets) {
       if (local.joining !== undefined) {

@@ -1,6 +1,10 @@
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { TurnMark, TurnRecord, TurnStore } from '../stores/turns/turn-store.js';
+import type { Message } from '../../protocol/models.js';
+import type { TurnMark, TurnRecord, TurnStore, UserTurn } from '../stores/turns/turn-store.js';
+
+/** Sessions whose last user turn one node remembers. */
+const SESSIONS_KEPT = 100_000;
 
 /** One turn as `GET /v1/sessions/:id/turns` shows it. */
 export interface TurnFigures {
@@ -12,44 +16,49 @@ export interface TurnFigures {
 }
 
 /**
- * How long the assistant takes to answer: the end of each user turn starts the session's
- * clock, and the first assistant delta, first assistant audio chunk and final assistant
- * message each stop one hand of it, once per turn across the cluster (the store decides
- * which node saw it first). That node observes the histogram. Never in the way of the
- * message itself: marks are sent without waiting, and a failure is logged and forgotten.
+ * How long the assistant takes to answer. Each node learns when each user turn ended from
+ * the messages it relays (the worker answering a session follows it, so its node sees the
+ * user's message); the first assistant delta, first assistant audio chunk and final
+ * assistant message each stop one hand of that turn's clock, once per turn across the
+ * cluster (the store decides), and the node that stopped it observes the histogram. A
+ * user's message costs nothing here; an answer costs one store call per mark, sent
+ * without waiting, and a failure is logged and forgotten.
  */
 export class TurnClock {
+  private readonly lastUserTurn = new Map<string, UserTurn>();
+
   constructor(
     private readonly turns: TurnStore,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {}
 
-  /** The user's turn ended (their `audio:end`, or `message:send` of role `user`). */
-  userTurnEnded(sessionId: string): void {
-    void this.turns.start(sessionId, Date.now()).catch((error: unknown) => this.failed(error, sessionId));
+  /** Every message this node relays, in seq order: a user's ends their turn. */
+  relayed(message: Message): void {
+    if (message.role !== 'user') return;
+    this.lastUserTurn.delete(message.sessionId);
+    this.lastUserTurn.set(message.sessionId, { id: message.id, endedAt: Date.parse(message.createdAt) });
+    if (this.lastUserTurn.size > SESSIONS_KEPT) this.lastUserTurn.delete(this.lastUserTurn.keys().next().value as string);
   }
 
-  /** The assistant reached a moment of its answer. */
+  /** The assistant reached a moment of its answer to the session's last user turn. */
   assistant(sessionId: string, mark: TurnMark): void {
+    const turn = this.lastUserTurn.get(sessionId);
+    if (turn === undefined) return;
     const at = Date.now();
     void this.turns
-      .mark(sessionId, mark, at)
-      .then((endedAt) => {
-        if (endedAt === undefined) return;
+      .mark(sessionId, turn, mark, at)
+      .then((recorded) => {
+        if (!recorded) return;
         const histogram = { firstDelta: this.metrics.turnFirstDelta, firstAudio: this.metrics.turnFirstAudio, final: this.metrics.turnFinal, interrupted: undefined }[mark];
-        histogram?.observe(Math.max(0, at - endedAt) / 1000);
+        histogram?.observe(Math.max(0, at - turn.endedAt) / 1000);
       })
-      .catch((error: unknown) => this.failed(error, sessionId));
+      .catch((error: unknown) => this.logger.debug({ err: error, sessionId }, 'recording a turn time failed'));
   }
 
   /** The session's last turns, newest first. */
   async recent(sessionId: string): Promise<TurnFigures[]> {
     return (await this.turns.recent(sessionId)).map(figures);
-  }
-
-  private failed(error: unknown, sessionId: string): void {
-    this.logger.debug({ err: error, sessionId }, 'recording a turn time failed');
   }
 }
 

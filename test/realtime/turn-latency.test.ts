@@ -28,7 +28,7 @@ describe('turn latency', () => {
   });
   afterAll(() => cluster?.stop());
 
-  it('measures first delta, first audio and final answer from the end of each user turn, per session and in /metrics', async () => {
+  it('measures first delta, first audio and final answer from the end of each user turn, per session and in /metrics (the worker on the other node)', async () => {
     const user = await cluster.user();
     const speaker = await cluster.connect(0, user);
     const sessionId = await cluster.session(speaker);

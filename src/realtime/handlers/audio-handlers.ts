@@ -122,10 +122,7 @@ export function audioHandlers(context: RealtimeContext): Handlers {
         });
         context.audio.markEnded(socket.id, streamId, stream.sessionId);
         context.bargeIn.closed(stream);
-        if (!duplicate) {
-          if (message.role === 'user') context.turns.userTurnEnded(stream.sessionId);
-          else context.turns.assistant(stream.sessionId, 'final');
-        }
+        if (!duplicate && message.role === 'assistant') context.turns.assistant(stream.sessionId, 'final');
         context.relay.committed(message, duplicate, socket);
         return { message };
       } catch (error) {

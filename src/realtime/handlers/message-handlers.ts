@@ -69,10 +69,7 @@ export function messageHandlers(context: RealtimeContext): Handlers {
           context.logger.warn({ err: error, sessionId: payload.sessionId, streamId }, 'could not drop a closed stream buffer'),
         );
       }
-      if (!duplicate) {
-        if (role === 'user') context.turns.userTurnEnded(payload.sessionId);
-        else if (role === 'assistant') context.turns.assistant(payload.sessionId, 'final');
-      }
+      if (!duplicate && role === 'assistant') context.turns.assistant(payload.sessionId, 'final');
       context.relay.committed(message, duplicate, socket);
       return { message };
     },

@@ -1,27 +1,28 @@
-import { TURNS_KEPT, type TurnMark, type TurnRecord, type TurnStore } from './turn-store.js';
+import { TURNS_KEPT, type TurnMark, type TurnRecord, type TurnStore, type UserTurn } from './turn-store.js';
 
 const SESSIONS_KEPT = 100_000;
 
-/** The turn clock in process, for the single-node embedded default. */
+/** The turn clocks in process, for the single-node embedded default. */
 export class MemoryTurnStore implements TurnStore {
-  private readonly sessions = new Map<string, TurnRecord[]>();
+  private readonly sessions = new Map<string, { currentId: string; turns: TurnRecord[] }>();
 
-  async start(sessionId: string, at: number): Promise<void> {
-    const turns = this.sessions.get(sessionId) ?? [];
-    this.sessions.delete(sessionId);
-    this.sessions.set(sessionId, [{ endedAt: at }, ...turns].slice(0, TURNS_KEPT + 1));
-    if (this.sessions.size > SESSIONS_KEPT) this.sessions.delete(this.sessions.keys().next().value as string);
-  }
-
-  async mark(sessionId: string, mark: TurnMark, at: number): Promise<number | undefined> {
-    const current = this.sessions.get(sessionId)?.[0];
+  async mark(sessionId: string, turn: UserTurn, mark: TurnMark, at: number): Promise<boolean> {
+    let clock = this.sessions.get(sessionId);
+    if (clock?.currentId !== turn.id) {
+      if ((clock?.turns[0]?.endedAt ?? 0) > turn.endedAt) return false;
+      clock = { currentId: turn.id, turns: [{ endedAt: turn.endedAt }, ...(clock?.turns ?? [])].slice(0, TURNS_KEPT + 1) };
+      this.sessions.delete(sessionId);
+      this.sessions.set(sessionId, clock);
+      if (this.sessions.size > SESSIONS_KEPT) this.sessions.delete(this.sessions.keys().next().value as string);
+    }
+    const current = clock.turns[0] as TurnRecord;
     const field = `${mark}At` as const;
-    if (current === undefined || current[field] !== undefined) return undefined;
+    if (current[field] !== undefined) return false;
     current[field] = at;
-    return current.endedAt;
+    return true;
   }
 
   async recent(sessionId: string): Promise<TurnRecord[]> {
-    return (this.sessions.get(sessionId) ?? []).map((turn) => ({ ...turn }));
+    return (this.sessions.get(sessionId)?.turns ?? []).map((turn) => ({ ...turn }));
   }
 }

@@ -1,15 +1,14 @@
 import type { Redis } from 'ioredis';
 import { defineScript } from '../redis/scripts.js';
-import { TURNS_KEPT, type TurnMark, type TurnRecord, type TurnStore } from './turn-store.js';
+import { TURNS_KEPT, type TurnMark, type TurnRecord, type TurnStore, type UserTurn } from './turn-store.js';
 
 const currentKey = (sessionId: string) => `vh:turn:${sessionId}`;
 const historyKey = (sessionId: string) => `vh:turns:${sessionId}`;
-/** A session's turn clock lives a day after its last turn (the seed's session TTL). */
+/** A session's turn clock lives a day after its last mark (the seed's session TTL). */
 const TTL_SECONDS = 24 * 60 * 60;
 
 type TurnClient = Redis & {
-  turnStart(current: string, history: string, at: number, kept: number, ttl: number): Promise<number>;
-  turnMark(current: string, field: string, at: number): Promise<string | null>;
+  turnMark(current: string, history: string, turnId: string, endedAt: number, field: string, at: number, kept: number, ttl: number): Promise<number>;
 };
 
 function toRecord(fields: Record<string, string>): TurnRecord {
@@ -20,23 +19,17 @@ function toRecord(fields: Record<string, string>): TurnRecord {
   return record;
 }
 
-/** The turn clock in Redis, shared by every node (turn-start-2.lua, turn-mark-1.lua). */
+/** The turn clocks in Redis, shared by every node (turn-mark-2.lua). */
 export class RedisTurnStore implements TurnStore {
   private readonly redis: TurnClient;
 
   constructor(redis: Redis) {
-    defineScript(redis, 'turn-start-2.lua', 'turnStart');
-    defineScript(redis, 'turn-mark-1.lua', 'turnMark');
+    defineScript(redis, 'turn-mark-2.lua', 'turnMark');
     this.redis = redis as TurnClient;
   }
 
-  async start(sessionId: string, at: number): Promise<void> {
-    await this.redis.turnStart(currentKey(sessionId), historyKey(sessionId), at, TURNS_KEPT, TTL_SECONDS);
-  }
-
-  async mark(sessionId: string, mark: TurnMark, at: number): Promise<number | undefined> {
-    const ended = await this.redis.turnMark(currentKey(sessionId), `${mark}At`, at);
-    return ended === null ? undefined : Number(ended);
+  async mark(sessionId: string, turn: UserTurn, mark: TurnMark, at: number): Promise<boolean> {
+    return (await this.redis.turnMark(currentKey(sessionId), historyKey(sessionId), turn.id, turn.endedAt, `${mark}At`, at, TURNS_KEPT, TTL_SECONDS)) === 1;
   }
 
   async recent(sessionId: string): Promise<TurnRecord[]> {

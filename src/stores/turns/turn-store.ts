@@ -1,6 +1,6 @@
 /** What the clock of one turn records (ms since the epoch). */
 export interface TurnRecord {
-  /** When the user's turn ended (their `audio:end`, or `message:send` of role `user`). */
+  /** When the user's turn ended (their `audio:end`, or `message:send` of role `user`, committed). */
   endedAt: number;
   firstDeltaAt?: number;
   firstAudioAt?: number;
@@ -8,24 +8,29 @@ export interface TurnRecord {
   interruptedAt?: number;
 }
 
-/** The moments of a turn after its start, each recorded once. */
+/** The moments of an answer, each recorded once per turn. */
 export type TurnMark = 'firstDelta' | 'firstAudio' | 'final' | 'interrupted';
 
-/** Turns kept per session for `GET /v1/sessions/:id/turns`. */
+/** A user's turn: the id of the message that ended it, and when it was committed. */
+export interface UserTurn {
+  id: string;
+  endedAt: number;
+}
+
+/** Turns kept per session before the current one, for `GET /v1/sessions/:id/turns`. */
 export const TURNS_KEPT = 20;
 
 /**
- * The turn clock of each session, shared by every node (a worker's first delta often
- * reaches another node than the user's turn): the current turn and the last ones before it.
+ * The turn clocks of sessions, shared by every node (two workers on two nodes answer one
+ * turn once): each session's current turn and the ones before it.
  */
 export interface TurnStore {
-  /** A user turn ended at `at`: the current turn is kept in the history and a new one starts. */
-  start(sessionId: string, at: number): Promise<void>;
   /**
-   * Records `mark` on the current turn if it is not recorded yet; returns when that turn
-   * started (to measure), or undefined when it was recorded before or no turn runs.
+   * Records `mark` of `turn` once. A newer turn than the session's current one becomes
+   * current (the current one goes to the history first); a mark of an older turn is
+   * ignored. True when this call recorded it.
    */
-  mark(sessionId: string, mark: TurnMark, at: number): Promise<number | undefined>;
+  mark(sessionId: string, turn: UserTurn, mark: TurnMark, at: number): Promise<boolean>;
   /** The current turn and the ones before it, newest first. */
   recent(sessionId: string): Promise<TurnRecord[]>;
 }
