@@ -168,6 +168,15 @@ describe('barge-in', () => {
       ok: true,
       data: { message: { contentType: 'audio', metadata: { bytes: 4000, interrupted: true } } },
     });
+    // Speech that ended before the barge-in: the barge-in acks what was stored.
+    await request(worker, 'audio:start', { sessionId, streamId: 'speech-3', mimeType: 'audio/ogg' });
+    await request(worker, 'audio:chunk', { streamId: 'speech-3', index: 0, data: Buffer.alloc(10) });
+    const ended = await request<{ message: Message }>(worker, 'audio:end', { streamId: 'speech-3', clientMsgId: 'speech-3-end' });
+    expect(ended).toMatchObject({ ok: true, data: { message: { metadata: { streamId: 'speech-3' } } } });
+    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-3' })).toMatchObject({
+      ok: true,
+      data: { message: { id: (ended as { data: { message: Message } }).data.message.id } },
+    });
     // A user's own voice is not an assistant's turn to cut.
     await request(speaker, 'audio:start', { sessionId, streamId: 'mine', mimeType: 'audio/ogg' });
     await request(speaker, 'audio:chunk', { streamId: 'mine', index: 0, data: Buffer.alloc(10) });

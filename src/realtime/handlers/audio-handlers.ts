@@ -119,6 +119,8 @@ export function audioHandlers(context: RealtimeContext): Handlers {
           clientMsgId,
           role: caller.role === 'user' ? 'user' : 'assistant',
           content: transcript ?? '',
+          // A barge-in that comes after the end finds the stored turn by it.
+          metadata: { streamId },
         });
         context.audio.markEnded(socket.id, streamId, stream.sessionId);
         context.bargeIn.closed(stream);

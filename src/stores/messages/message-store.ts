@@ -45,7 +45,7 @@ export interface MessageStore {
   getByClientMsgId(sessionId: string, senderId: string, clientMsgId: string): Promise<Message | undefined>;
   /** The message with this id, if any. */
   getById(id: string): Promise<Message | undefined>;
-  /** The message that closed a stream (final or interrupted, any sender), newest first. */
+  /** The message that closed a stream (a token stream's final or interrupted turn, or an audio stream's message; any sender), the newest. */
   getByStream(sessionId: string, streamId: string): Promise<Message | undefined>;
   /** Which of these object keys an audio message refers to (keys under `audio/<sessionId>/`). */
   referencedAudioKeys(keys: readonly string[]): Promise<Set<string>>;

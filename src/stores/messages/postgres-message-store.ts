@@ -102,8 +102,10 @@ export class PostgresMessageStore implements MessageStore {
   async getByStream(sessionId: string, streamId: string): Promise<Message | undefined> {
     if (!isUuid(sessionId)) return undefined;
     const result = await this.pool.query<MessageRow>(
-      `select ${COLUMNS} from messages where session_id = $1 and client_msg_id = $2 order by seq desc limit 1`,
-      [sessionId, `stream:${streamId}`],
+      `select ${COLUMNS} from messages
+        where session_id = $1 and (client_msg_id = $2 or (content_type = 'audio' and metadata->>'streamId' = $3))
+        order by seq desc limit 1`,
+      [sessionId, `stream:${streamId}`, streamId],
     );
     return result.rows[0] === undefined ? undefined : toMessage(result.rows[0]);
   }
