@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { appendFile, cp, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
@@ -124,6 +125,35 @@ describe('the server process', () => {
       expect(listed.code).toBe(0);
       expect(JSON.parse(listed.stdout.trim())).toMatchObject({ email: 'root@example.test' });
       expect(existsSync(pidFile)).toBe(false);
+    },
+    120_000,
+  );
+
+  it(
+    'compiles once when several builds of one checkout start together, and never hands out a half-written dist/',
+    async () => {
+      // A copy of the checkout's sources (node_modules shared, read only) with no dist/ yet.
+      const root = tempDir('vh-build-');
+      for (const entry of ['src', 'protocol', 'bench', 'chaos', 'migrations', 'scripts', 'tsconfig.json', 'package.json', 'package-lock.json']) {
+        await cp(path.join(packageRoot(), entry), path.join(root, entry), { recursive: true, preserveTimestamps: true });
+      }
+      await symlink(path.join(packageRoot(), 'node_modules'), path.join(root, 'node_modules'));
+      const build = () =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn('bash', [path.join(root, 'scripts', 'build.sh')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+          let output = '';
+          child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+          child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+          child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`build failed (${code}):\n${output}`))));
+        });
+      const outputs = await Promise.all([build(), build(), build()]);
+      expect(outputs.filter((o) => o.includes('compiled into dist/'))).toHaveLength(1);
+      expect(outputs.filter((o) => o.includes('up to date'))).toHaveLength(2);
+      expect(existsSync(path.join(root, 'dist', 'src', 'main.js'))).toBe(true);
+      expect(await build()).toContain('up to date');
+      // A changed source compiles again.
+      await appendFile(path.join(root, 'src', 'logger.ts'), '\n// changed\n');
+      expect(await build()).toContain('compiled into dist/');
     },
     120_000,
   );
