@@ -14,7 +14,10 @@ export type PostgresConfig =
   | { mode: 'external'; url: string }
   | { mode: 'embedded'; dir: string; port: number };
 
-export type RedisConfig = { mode: 'external'; url: string } | { mode: 'memory' };
+export type RedisConfig =
+  /** `lockUrls`: independent masters for Redlock's majority (LOCK_REDIS_URLS); empty: locks on `url`. */
+  | { mode: 'external'; url: string; lockUrls: readonly string[] }
+  | { mode: 'memory' };
 
 export type VectorConfig =
   | { mode: 'milvus'; address: string; token: string | undefined; collection: string }

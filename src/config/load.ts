@@ -50,6 +50,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'JWT_SECRET: required when DATABASE_URL or REDIS_URL is set, so that every node of a cluster signs with the same key (not set)',
     );
   }
+  if (e.LOCK_REDIS_URLS !== undefined && e.REDIS_URL === undefined) {
+    problems.push('REDIS_URL: required with LOCK_REDIS_URLS (fencing counters and everything else stay on it) (not set)');
+  }
   if (e.BACKUP_SCHEDULE !== undefined && e.BACKUP_TARGET === undefined) {
     problems.push('BACKUP_TARGET: required with BACKUP_SCHEDULE, where scheduled backups go (not set)');
   }
@@ -94,7 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.DATABASE_URL !== undefined
         ? { mode: 'external', url: e.DATABASE_URL }
         : { mode: 'embedded', dir: path.join(dataDir, 'postgres'), port: e.EMBEDDED_PG_PORT },
-    redis: e.REDIS_URL !== undefined ? { mode: 'external', url: e.REDIS_URL } : { mode: 'memory' },
+    redis: e.REDIS_URL !== undefined ? { mode: 'external', url: e.REDIS_URL, lockUrls: e.LOCK_REDIS_URLS ?? [] } : { mode: 'memory' },
     vector:
       e.MILVUS_ADDRESS !== undefined
         ? { mode: 'milvus', address: e.MILVUS_ADDRESS, token: e.MILVUS_TOKEN, collection: e.MILVUS_COLLECTION }

@@ -13,6 +13,7 @@ export const SECRET_VARIABLES = new Set([
   'S3_ACCESS_KEY',
   'EMBEDDINGS_API_KEY',
   'BACKUP_ENCRYPTION_KEY',
+  'LOCK_REDIS_URLS',
 ]);
 
 const emptyToUndefined = (value: unknown): unknown =>
@@ -150,6 +151,30 @@ export const envSchema = {
   DATABASE_URL: urlWithScheme(['postgres', 'postgresql'], 'postgres://user:pass@host:5432/db'),
   /** Redis connection string. Unset: in-process equivalents (single node only). */
   REDIS_URL: urlWithScheme(['redis', 'rediss'], 'redis://host:6379'),
+  /**
+   * Independent Redis masters for cluster locks, comma-separated (Redlock: a majority grants a
+   * lease; use 3 or 5). Unset: locks on REDIS_URL alone. Fencing counters stay on REDIS_URL.
+   */
+  LOCK_REDIS_URLS: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .transform((value) => value.split(',').map((url) => url.trim()).filter((url) => url !== ''))
+      .refine(
+        (urls) =>
+          urls.length > 0 &&
+          urls.every((url) => {
+            try {
+              const parsed = new URL(url);
+              return (parsed.protocol === 'redis:' || parsed.protocol === 'rediss:') && parsed.hostname !== '';
+            } catch {
+              return false;
+            }
+          }),
+        { message: 'expected comma-separated URLs like redis://host:6379' },
+      )
+      .optional(),
+  ),
   /** Milvus gRPC address. Unset: embeddings in PostgreSQL, searched in memory on every node. */
   MILVUS_ADDRESS: milvusAddress,
   /** Milvus token (`user:password` or an API key). */

@@ -182,7 +182,19 @@ export async function openStores(config: Config, context: StoreContext): Promise
     }
     closers.push(() => pubsub.close());
     const floor = (resource: string) => fencingFloor(pool, resource);
-    const locks: LockManager = redis === undefined ? new MemoryLockManager(floor) : new RedisLockManager(redis.client, floor);
+    let locks: LockManager;
+    if (redis === undefined || config.redis.mode !== 'external') locks = new MemoryLockManager(floor);
+    else if (config.redis.lockUrls.length === 0) locks = new RedisLockManager(redis.client, floor);
+    else {
+      // Redlock's masters: a command waits for a master that is (re)connecting, and each
+      // answers or fails within the dependency timeout, so a minority down costs nothing
+      // (the majority answers first) and a majority down fails acquisition in that time.
+      const masters = config.redis.lockUrls.map((url, i) =>
+        createRedis(url, logger, `lock-${i}`, { commandTimeoutMs: config.dependencyTimeoutMs, offlineQueue: true }),
+      );
+      closers.push(async () => masters.forEach((master) => master.disconnect()));
+      locks = new RedisLockManager(redis.client, floor, masters);
+    }
     const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger, locks);
     closers.push(async () => stopMaintenance());
     const cache: Cache = redis === undefined ? new MemoryCache() : new RedisCache(redis.client);

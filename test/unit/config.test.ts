@@ -41,7 +41,7 @@ describe('loadConfig', () => {
     });
     expect(config.embeddedDefault).toBe(false);
     expect(config.postgres).toEqual({ mode: 'external', url: 'postgres://u:p@db:5432/vh' });
-    expect(config.redis).toEqual({ mode: 'external', url: 'redis://redis:6379' });
+    expect(config.redis).toEqual({ mode: 'external', url: 'redis://redis:6379', lockUrls: [] });
     expect(config.vector).toMatchObject({ mode: 'milvus', address: 'milvus:19530' });
     expect(config.graph).toMatchObject({ mode: 'neo4j', uri: 'bolt://neo4j:7687', user: 'neo4j' });
     expect(config.objects).toMatchObject({ mode: 's3', endPoint: 's3.example.com', port: 443, useSSL: true });
@@ -70,6 +70,8 @@ describe('loadConfig', () => {
     [{ BACKUP_SCHEDULE: '25:00', BACKUP_TARGET: '/backups' }, /^BACKUP_SCHEDULE: expected HH:MM \(UTC\)/],
     [{ BACKUP_SCHEDULE: '02:00' }, /^BACKUP_TARGET: required with BACKUP_SCHEDULE/],
     [{ BACKUP_ENCRYPTION_KEY: 'short' }, /^BACKUP_ENCRYPTION_KEY: expected at least 16 characters/],
+    [{ REDIS_URL: 'redis://r:6379', JWT_SECRET: 'x'.repeat(32), LOCK_REDIS_URLS: 'redis://a:6379,http://b' }, /^LOCK_REDIS_URLS: expected comma-separated URLs/],
+    [{ LOCK_REDIS_URLS: 'redis://a:6379,redis://b:6379,redis://c:6379' }, /^REDIS_URL: required with LOCK_REDIS_URLS/],
   ])('names the bad variable in one line: %j', (env, pattern) => {
     const problems = problemsOf(env);
     expect(problems).toHaveLength(1);

@@ -1,5 +1,6 @@
 import { Redlock, ResourceLockedError, ExecutionError } from '@sesamecare-oss/redlock';
 import type { Redis } from 'ioredis';
+import { AppError } from '../../errors/app-error.js';
 import type { FenceFloor, HeldLock, LockContext, LockManager, LockOptions } from './lock-manager.js';
 import { runWithExtension } from './run-with-extension.js';
 
@@ -7,20 +8,28 @@ import { runWithExtension } from './run-with-extension.js';
 const FENCE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 /**
- * Redlock (`@sesamecare-oss/redlock`, the maintained fork) on the cluster's Redis: a lease
- * per resource that only its holder can extend or release; after acquiring, INCR of
+ * Redlock (`@sesamecare-oss/redlock`, the maintained fork): a lease per resource that only
+ * its holder can extend or release, on the cluster's Redis, or with LOCK_REDIS_URLS on
+ * several independent masters, of which a majority must grant it (Redlock as designed: a
+ * minority of masters may be down; with a majority down, acquiring fails with UNAVAILABLE
+ * rather than reporting the resource as held). After acquiring, INCR of
  * `vh:fence:<resource>` gives the fencing token. The counter expires after a week unused;
  * a counter that starts again (expired, or Redis lost it) continues above the highest token
  * PostgreSQL recorded (`fenceFloor`), so fencing never goes backwards.
  */
 export class RedisLockManager implements LockManager {
   private readonly redlock: Redlock;
+  /** Several masters: a failed majority is UNAVAILABLE, not "held". */
+  private readonly majority: boolean;
 
   constructor(
     private readonly redis: Redis,
     private readonly fenceFloor: FenceFloor = async () => 0,
+    /** Independent masters that grant leases by majority (LOCK_REDIS_URLS); default the cluster's Redis alone. */
+    masters: readonly Redis[] = [redis],
   ) {
-    this.redlock = new Redlock([redis], { retryCount: 0, driftFactor: 0.01 });
+    this.redlock = new Redlock([...masters], { retryCount: 0, driftFactor: 0.01 });
+    this.majority = masters.length > 1;
     // Failed extensions surface through the work's abort signal; keep the emitter quiet.
     this.redlock.on('error', () => undefined);
   }
@@ -30,7 +39,22 @@ export class RedisLockManager implements LockManager {
     try {
       lock = await this.redlock.acquire([`vh:lock:${resource}`], ttlMs);
     } catch (error) {
-      if (error instanceof ResourceLockedError || error instanceof ExecutionError) return undefined;
+      if (error instanceof ResourceLockedError) return undefined;
+      if (error instanceof ExecutionError) {
+        // One Redis that fails counts as held (callers wait and retry, as before Redlock
+        // had several masters).
+        if (!this.majority) return undefined;
+        // No majority: held elsewhere when a majority says so; otherwise too many masters
+        // failed to answer to tell.
+        const attempts = await Promise.all(error.attempts);
+        const unreachable = attempts.find((attempt) => {
+          const held = [...attempt.votesAgainst.values()].filter((e) => e instanceof ResourceLockedError).length;
+          return held < attempt.quorumSize;
+        });
+        if (unreachable === undefined) return undefined;
+        const cause = [...unreachable.votesAgainst.values()].find((e) => !(e instanceof ResourceLockedError));
+        throw new AppError('UNAVAILABLE', { message: 'the lock servers did not grant a majority (some are unreachable)', retryAfterMs: 1_000, cause });
+      }
       throw error;
     }
     let fencingToken = 0;
