@@ -49,7 +49,11 @@ export class BackupWriter {
     const counted = meter();
     const body = new PassThrough();
     const stages: NodeJS.ReadWriteStream[] = [...through, ...(this.key === undefined ? [] : [encryptStream(this.key)]), counted.stream];
-    const upload = this.location.store.put(this.keyOf(name), body, { contentType: CONTENT_TYPE });
+    const upload = this.location.store.put(this.keyOf(name), body, { contentType: CONTENT_TYPE }).catch((error: unknown) => {
+      // Nobody reads the body any more: the source stops instead of waiting on backpressure.
+      source.destroy(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    });
     // Both must finish: a failing source fails the upload, and a failing upload stops the source.
     await Promise.all([
       pipeline(source, ...(stages as [Transform]), body).catch((error: unknown) => {
