@@ -11,6 +11,11 @@ export interface LockManagerSuiteOptions {
   /** Two managers as two nodes would have (the in-process one: the same instance twice). */
   create: () => Promise<[LockManager, LockManager]>;
   teardown?: () => Promise<void>;
+  /**
+   * Lease of the extension test, long enough for one extension round trip on a loaded
+   * machine (several masters take longer). Default 150 ms.
+   */
+  leaseMs?: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -89,11 +94,13 @@ export function lockManagerContract(options: LockManagerSuiteOptions): void {
 
     it('keeps extending the lease of long work, so nobody else gets in meanwhile', async () => {
       const resource = uniqueName('lock');
+      const lease = options.leaseMs ?? 150;
       let stolen = false;
-      const work = a.using(resource, 150, async () => {
+      // The work outlasts four leases: only extensions keep it held.
+      const work = a.using(resource, lease, async () => {
         for (let i = 0; i < 6; i++) {
-          await sleep(100);
-          if ((await b.tryAcquire(resource, 150)) !== undefined) stolen = true;
+          await sleep((lease * 2) / 3);
+          if ((await b.tryAcquire(resource, lease)) !== undefined) stolen = true;
         }
       });
       expect(await work).toEqual({ result: undefined });
