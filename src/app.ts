@@ -215,12 +215,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       auth,
       configs: stores.db.configs,
       users: stores.db.users,
-      directory,
       audit: stores.db.audit,
       limits,
       apiKeys,
-      revokeSessions: (userId) => refreshTokens.revokeUser(userId),
-      endSockets: (userId, reason) => disconnector.user(userId, reason),
+      accounts,
     });
     await http.ready();
 

@@ -50,5 +50,5 @@ export async function openBackup(reference: string, config: Config): Promise<{ l
   if (id === '' || !/^vh-\d{8}T\d{6}Z(-[a-z0-9]{4})?$/.test(id)) {
     throw new AppError('VALIDATION', { message: `${reference} does not name a backup (its last part is the backup id, vh-YYYYMMDDTHHMMSSZ)` });
   }
-  return { location: await openLocation(parent === '' ? '.' : parent === 's3:/' ? reference : parent, config), id };
+  return { location: await openLocation(parent === '' ? '.' : parent, config), id };
 }

@@ -6,7 +6,7 @@ import type { Authenticator } from '../services/authenticator.js';
 import { AppError } from '../errors/app-error.js';
 import { RATE_LIMITS_KEY, rateLimitOverrides, type RateLimits } from '../services/rate-limits.js';
 import type { Caller } from '../services/session-service.js';
-import type { UserDirectory } from '../services/user-directory.js';
+import type { Accounts } from '../services/accounts.js';
 import type { AuditLog } from '../stores/postgres/repositories/audit.js';
 import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
 import type { UserRepository } from '../stores/postgres/repositories/users.js';
@@ -19,14 +19,11 @@ export interface AdminRouteOptions {
   auth: Authenticator;
   configs: ConfigRepository;
   users: UserRepository;
-  directory: UserDirectory;
   audit: AuditLog;
   limits: RateLimits;
   apiKeys: ApiKeyService;
-  /** Revokes every refresh family of a user (a disabled account). */
-  revokeSessions: (userId: string) => Promise<void>;
-  /** After a user's roles or status changed: ends their open sockets on every node, saying why; never throws. */
-  endSockets: (userId: string, reason: 'role_changed' | 'disabled') => Promise<void>;
+  /** Role and status changes, shared with the CLI. */
+  accounts: Pick<Accounts, 'setRoles' | 'setStatus'>;
 }
 
 /** The config keys an admin may set, each with the schema of its value. */
@@ -100,13 +97,8 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     const caller = await requireAdmin(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     const body = parseBody(putRolesBody, request.body);
-    const { roles: updated, version } = await options.users.setRoles(id, body.roles, caller.userId);
-    // Committed: what follows never fails the change (retried in the background, and the
-    // privilege sweep ends any socket a lost broadcast missed).
-    options.directory.changed(id, version);
     // Requests carry the new role from now on; open sockets reconnect to get it.
-    await options.endSockets(id, 'role_changed');
-    await options.audit.record(actor(request, caller), { action: 'user.roles', resourceType: 'user', resourceId: id, details: { roles: updated } });
+    const updated = await options.accounts.setRoles(id, body.roles, actor(request, caller));
     return { userId: id, roles: updated };
   });
 
@@ -116,13 +108,7 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
     const caller = await requireAdmin(request, options.auth);
     const { id } = parseBody(z.object({ id: uuid }), request.params);
     const { status } = parseBody(putStatusBody, request.body);
-    const { version } = await options.users.setStatus(id, status);
-    options.directory.changed(id, version);
-    if (status === 'disabled') {
-      await options.revokeSessions(id);
-      await options.endSockets(id, 'disabled');
-    }
-    await options.audit.record(actor(request, caller), { action: 'user.status', resourceType: 'user', resourceId: id, details: { status } });
+    await options.accounts.setStatus(id, status, actor(request, caller));
     return { userId: id, status };
   });
 

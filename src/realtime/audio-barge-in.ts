@@ -7,7 +7,7 @@ import type { AudioStream } from './audio-streams.js';
 import type { RealtimeContext } from './context.js';
 import type { AppSocket } from './dispatcher.js';
 import { storeAudio } from './handlers/audio-handlers.js';
-import { sessionRoom } from './rooms.js';
+import { announceInterruption } from './handlers/turn-handlers.js';
 import { streamMessageKey } from './stream-closer.js';
 
 const CHANNEL = 'vh:audio-interrupt';
@@ -119,12 +119,7 @@ export class AudioBargeIn {
       });
       context.audio.markInterrupted(stream, message.id);
       this.closed(stream);
-      context.relay.committed(message, duplicate, socket);
-      if (!duplicate) {
-        context.metrics.turnInterruptions.inc();
-        context.turns.assistant(stream.sessionId, 'interrupted');
-        context.io.to(sessionRoom(stream.sessionId)).emit('turn:interrupted', { sessionId: stream.sessionId, streamId: stream.streamId, messageId: message.id });
-      }
+      announceInterruption(context, message, duplicate, socket);
       return message;
     } catch (error) {
       context.audio.restore(stream);

@@ -2,7 +2,9 @@ import { ApiKeyService } from '../auth/api-keys.js';
 import { RefreshTokenService } from '../auth/refresh-tokens.js';
 import { RevokedFamilies } from '../auth/revoked-families.js';
 import { TokenService } from '../auth/tokens.js';
+import type { Role } from '../../protocol/roles.js';
 import type { Config } from '../config/config.js';
+import type { Actor } from '../stores/postgres/repositories/audit.js';
 import type { Logger } from '../logger.js';
 import { Disconnector } from '../realtime/disconnector.js';
 import type { Stores } from '../stores/stores.js';
@@ -25,6 +27,16 @@ export interface Accounts {
   readonly directory: UserDirectory;
   readonly sessions: SessionService;
   readonly erasure: Erasure;
+  /**
+   * Replaces a user's roles (`user` is kept); every node drops its copies, the user's
+   * sockets reconnect to get the new role, and the change is audited. Returns the roles.
+   */
+  setRoles(userId: string, roles: readonly Role[], actor: Actor): Promise<Role[]>;
+  /**
+   * Enables or disables a user. Disabling ends their sockets (told `disabled`) and then
+   * every login, on every node; the change is audited.
+   */
+  setStatus(userId: string, status: 'active' | 'disabled', actor: Actor): Promise<void>;
   /** Stops following other nodes' announcements. */
   stop(): Promise<void>;
 }
@@ -51,6 +63,11 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
   await sessions.start();
   const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, logger);
   await directory.start();
+  // Sockets first, so that they are told why (ending the logins would say `logged_out`).
+  const endAccess = async (userId: string) => {
+    await disconnector.user(userId, 'disabled');
+    await refreshTokens.revokeUser(userId);
+  };
   const erasure = new Erasure({
     pool: stores.pool,
     db: stores.db,
@@ -60,9 +77,7 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
     locks: stores.locks,
     sessions,
     revokeCredentials: async (userId) => {
-      // Sockets first, so that they are told why (ending the logins would say `logged_out`).
-      await disconnector.user(userId, 'disabled');
-      await refreshTokens.revokeUser(userId);
+      await endAccess(userId);
       for (const key of await apiKeys.list(userId)) if (key.revokedAt === null) await apiKeys.revoke(key.id);
     },
     userChanged: (userId, version) => directory.changed(userId, version),
@@ -77,6 +92,21 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
     directory,
     sessions,
     erasure,
+    async setRoles(userId, roles, actor) {
+      const { roles: updated, version } = await stores.db.users.setRoles(userId, roles, actor.userId);
+      // Committed: what follows never fails the change (retried in the background, and the
+      // privilege sweep ends any socket a lost broadcast missed).
+      directory.changed(userId, version);
+      await disconnector.user(userId, 'role_changed');
+      await stores.db.audit.record(actor, { action: 'user.roles', resourceType: 'user', resourceId: userId, details: { roles: updated } });
+      return updated;
+    },
+    async setStatus(userId, status, actor) {
+      const { version } = await stores.db.users.setStatus(userId, status);
+      directory.changed(userId, version);
+      if (status === 'disabled') await endAccess(userId);
+      await stores.db.audit.record(actor, { action: 'user.status', resourceType: 'user', resourceId: userId, details: { status } });
+    },
     async stop() {
       await directory.stop();
       await sessions.stop();

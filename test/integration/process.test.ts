@@ -130,7 +130,7 @@ describe('the server process', () => {
   );
 
   it(
-    'compiles once when several builds of one checkout start together, and never hands out a half-written dist/',
+    'compiles once when several builds of one checkout start together, and again when a source changes',
     async () => {
       // A copy of the checkout's sources (node_modules shared, read only) with no dist/ yet.
       const root = tempDir('vh-build-');

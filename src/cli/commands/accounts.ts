@@ -119,10 +119,7 @@ export function registerUserCommands(program: Command): void {
         const wanted = parseRoles(text);
         await withStores(async (context) => {
           const user = await findUser(context, ref);
-          const { roles, version } = await context.stores.db.users.setRoles(user.id, wanted, null);
-          context.accounts.directory.changed(user.id, version);
-          await context.accounts.disconnector.user(user.id, 'role_changed');
-          await context.stores.db.audit.record(cliActor(), { action: 'user.roles', resourceType: 'user', resourceId: user.id, details: { roles } });
+          const roles = await context.accounts.setRoles(user.id, wanted, cliActor());
           process.stdout.write(`${user.id} roles: ${roles.join(',')}\n`);
         });
       }),
@@ -136,14 +133,7 @@ export function registerUserCommands(program: Command): void {
         runCommand(async () => {
           await withStores(async (context) => {
             const user = await findUser(context, ref);
-            const { version } = await context.stores.db.users.setStatus(user.id, status);
-            context.accounts.directory.changed(user.id, version);
-            if (status === 'disabled') {
-              // Sockets first, so that they are told why (ending the logins would say `logged_out`).
-              await context.accounts.disconnector.user(user.id, 'disabled');
-              await context.accounts.refreshTokens.revokeUser(user.id);
-            }
-            await context.stores.db.audit.record(cliActor(), { action: 'user.status', resourceType: 'user', resourceId: user.id, details: { status } });
+            await context.accounts.setStatus(user.id, status, cliActor());
             process.stdout.write(`${user.id} ${status}\n`);
           });
         }),

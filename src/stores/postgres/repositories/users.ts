@@ -40,9 +40,8 @@ interface UserRow {
 }
 
 const ROLES = `coalesce((select array_agg(r.role_name order by r.role_name) from user_roles r where r.user_id = u.id), '{}')`;
-const SELECT = `select u.id, u.email, u.username, u.password_hash, u.status, u.version, u.created_at, u.last_login_at,
-  ${ROLES} as roles
-  from users u`;
+const COLUMNS = `u.id, u.email, u.username, u.password_hash, u.status, u.version, u.created_at, u.last_login_at, ${ROLES} as roles`;
+const SELECT = `select ${COLUMNS} from users u`;
 
 function toUser(row: UserRow): UserRecord {
   return {
@@ -104,7 +103,7 @@ export class UserRepository {
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const pattern = options.search === undefined ? null : `%${options.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const result = await this.pool.query<UserRow & { cursor_at: string }>(
-      `${SELECT.replace('from users u', `, ${cursorAt('u.created_at')} as cursor_at from users u`)}
+      `select ${COLUMNS}, ${cursorAt('u.created_at')} as cursor_at from users u
         where ($1::text is null or u.email ilike $1 or u.username ilike $1)
           and ($2::timestamptz is null or (u.created_at, u.id) < ($2, $3::uuid))
         order by u.created_at desc, u.id desc
