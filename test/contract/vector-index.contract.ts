@@ -35,6 +35,8 @@ export function vectorIndexContract(options: VectorIndexSuiteOptions): void {
         record(alice, docB, axis(1), 'axis 1'),
         record(bob, docA, axis(0, 5), 'bob owns this'),
       ]);
+      // The barrier the port defines: searches see the inserts once a count has answered.
+      expect(await index.countByDocument(docB)).toBe(1);
     });
     afterAll(async () => {
       await index.drop();
@@ -72,6 +74,7 @@ export function vectorIndexContract(options: VectorIndexSuiteOptions): void {
       const first = record(owner, doc, axis(2), 'first');
       await index.insert([first]);
       await index.insert([{ ...first, content: 'second', embedding: axis(3) }]);
+      expect(await index.countByDocument(doc)).toBe(1);
       const hits = await index.search(axis(3), { topK: 5, ownerId: owner });
       expect(hits.map((h) => [h.chunkId, h.content])).toEqual([[first.chunkId, 'second']]);
     });
@@ -80,9 +83,11 @@ export function vectorIndexContract(options: VectorIndexSuiteOptions): void {
       const owner = randomUUID();
       const doc = randomUUID();
       await index.insert([record(owner, doc, axis(4)), record(owner, doc, axis(5))]);
-      expect(await index.search(axis(4), { topK: 5, ownerId: owner })).toHaveLength(2);
       expect(await index.countByDocument(doc)).toBe(2);
+      expect(await index.search(axis(4), { topK: 5, ownerId: owner })).toHaveLength(2);
       await index.deleteByDocument(doc);
+      // No count in between: the delete itself is the barrier.
+      expect(await index.search(axis(4), { topK: 5, ownerId: owner })).toHaveLength(0);
       expect(await index.countByDocument(doc)).toBe(0);
       expect(await index.search(axis(4), { topK: 5, ownerId: owner })).toHaveLength(0);
     });

@@ -5,7 +5,9 @@
 #   test/infra/services.sh up     # prints the path of an env file with the URLs
 #   test/infra/services.sh down
 #
-# PostgreSQL and Redis come from Debian packages, Milvus from PyPI (milvus-lite, in a venv),
+# PostgreSQL and Redis come from Debian packages, Milvus from PyPI (the `milvus` 2.3.5 wheel: a
+# real Milvus standalone with embedded etcd; the chaos harness restarts milvus-lite from the
+# same venv),
 # Neo4j from Maven Central (neo4j-harness, started by test/infra/neo4j), and S3 from the Go
 # module proxy (the Versity S3 gateway, Apache-2.0, with a posix backend: it checks SigV4
 # signatures, presigned URLs included, which the npm fake s3rver does not).
@@ -19,6 +21,7 @@ CACHE=${VOICEHELPER_CACHE:-$HOME/.cache/voicehelper}
 RUN=${VOICEHELPER_RUN_DIR:-/tmp/voicehelper-services}
 MILVUS_VENV=$CACHE/milvus-venv
 MILVUS_LITE_VERSION=3.2.2
+MILVUS_VERSION=2.3.5
 PYMILVUS_VERSION=3.0.2
 VERSITYGW_VERSION=v1.8.0
 VERSITYGW=$CACHE/bin/versitygw-$VERSITYGW_VERSION
@@ -52,12 +55,32 @@ install_debian() {
 }
 
 install_milvus() {
-  if "$MILVUS_VENV/bin/milvus-lite" server --help >/dev/null 2>&1; then return; fi
-  log "installing milvus-lite $MILVUS_LITE_VERSION into $MILVUS_VENV"
+  if "$MILVUS_VENV/bin/milvus-lite" server --help >/dev/null 2>&1 \
+     && [ "$("$MILVUS_VENV/bin/pip" show milvus 2>/dev/null | sed -n 's/^Version: //p')" = "$MILVUS_VERSION" ]; then
+    return
+  fi
+  log "installing milvus $MILVUS_VERSION and milvus-lite $MILVUS_LITE_VERSION into $MILVUS_VENV"
   mkdir -p "$CACHE"
-  python3 -m venv "$MILVUS_VENV"
+  [ -x "$MILVUS_VENV/bin/pip" ] || python3 -m venv "$MILVUS_VENV"
   "$MILVUS_VENV/bin/pip" install -q --disable-pip-version-check \
-    "milvus-lite==$MILVUS_LITE_VERSION" "pymilvus==$PYMILVUS_VERSION"
+    "milvus==$MILVUS_VERSION" "milvus-lite==$MILVUS_LITE_VERSION" "pymilvus==$PYMILVUS_VERSION"
+}
+
+# Milvus 2.3.5 standalone. Every port it takes is chosen here (left alone, it takes the next
+# free one silently); `.ip` is the address each component advertises to the others (else
+# they talk over the external interface). Its gRPC servers still listen on every interface:
+# 2.3 has no listen-address setting. Its metrics and /healthz port (9091, or the next free
+# one) is picked by the wrapper, which prints its banner once /healthz answers.
+start_milvus() { # data dir, proxy port
+  local args=(--data "$1" --proxy-port "$2")
+  for flag in proxy-internal-port etcd-port root-coord-port query-coord-port query-node-port \
+              index-coord-port index-node-port data-coord-port data-node-port; do
+    args+=("--$flag" "$(free_port)")
+  done
+  for component in proxy rootCoord queryCoord queryNode indexNode dataCoord dataNode; do
+    args+=(--extra-config "$component.ip=127.0.0.1")
+  done
+  PYTHONUNBUFFERED=1 start milvus "$MILVUS_VENV/bin/milvus-server" "${args[@]}"
 }
 
 install_s3() {
@@ -152,7 +175,7 @@ up() {
     -c unix_socket_directories= -c max_connections=300 -c fsync=off -c full_page_writes=off
   start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
     --requirepass "$TEST_REDIS_PASSWORD"
-  start milvus "$MILVUS_VENV/bin/milvus-lite" server --data-dir "$RUN/milvus" --host 127.0.0.1 --port "$milvus_port"
+  start_milvus "$RUN/milvus" "$milvus_port"
   start neo4j java -Xmx1g -cp "$ROOT/test/infra/neo4j/target/classes:$(cat "$ROOT/test/infra/neo4j/target/classpath.txt")" \
     voicehelper.Neo4jLauncher --dir "$RUN/neo4j" --port "$neo4j_port" --parent-pid "$OWNER_PID" \
     --plugins "$ROOT/test/infra/neo4j/target/plugins"
@@ -163,7 +186,7 @@ up() {
   wait_for postgres 30 "$bin/pg_isready" -h 127.0.0.1 -p "$pg_port"
   PGPASSWORD=$TEST_PG_PASSWORD "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc 'create database voicehelper_test' >/dev/null
   wait_for redis 30 redis-cli -p "$redis_port" -a "$TEST_REDIS_PASSWORD" --no-auth-warning ping
-  wait_for milvus 60 grep -q listening "$RUN/milvus.log"
+  wait_for milvus 180 grep -q 'Welcome to use Milvus' "$RUN/milvus.log"
   wait_for neo4j 120 grep -q READY "$RUN/neo4j.log"
   wait_for s3 30 curl -s -o /dev/null "http://127.0.0.1:$s3_port/"
 

@@ -255,8 +255,9 @@ export class DocumentService {
       }
       await check();
       await this.options.graph.replaceDocument(graph);
-      // `ready` promises that a search finds the chunks: some servers (milvus-lite) make
-      // inserts visible a moment later whatever the consistency level asked for.
+      // `ready` promises that a search finds the chunks: the count is the index's strong
+      // read (Milvus searches are Bounded), and milvus-lite shows inserts a moment later
+      // whatever consistency is asked for.
       await this.waitSearchable(id, stored.length);
       await this.finish(id, fencingToken, 'ready', null);
     };

@@ -39,13 +39,19 @@ export interface VectorIndex {
   readonly dimension: number;
   /** Creates the collection and its index if missing and loads it; called once at start. */
   init(): Promise<void>;
-  /** Adds or replaces records (by chunkId). */
+  /**
+   * Adds or replaces records (by chunkId). Searches may see them only after a later
+   * `countByDocument` has answered (Milvus searches are Bounded; other indexes see them at once).
+   */
   insert(records: readonly VectorRecord[]): Promise<void>;
   /** Nearest chunks to `embedding` among the owner's, best first. */
   search(embedding: readonly number[], options: VectorSearchOptions): Promise<VectorHit[]>;
-  /** How many chunks of a document a search can see now. */
+  /**
+   * How many chunks of a document a search can see now. A strong read: once it has
+   * answered, every write acknowledged before it was asked is visible to every later search.
+   */
   countByDocument(documentId: string): Promise<number>;
-  /** Removes every chunk of a document. */
+  /** Removes every chunk of a document; searches no longer find them once it resolves. */
   deleteByDocument(documentId: string): Promise<void>;
   /** Removes the whole collection (tests and restore). */
   drop(): Promise<void>;
