@@ -29,12 +29,16 @@ const STREAM_DELTAS = 10;
  * A client that behaves as the protocol asks a good client to: on any disconnect it
  * reconnects to another node, rejoins its session with `sinceSeq` = the highest seq up to
  * which it holds every message, and resends every unacknowledged message with the same
- * `clientMsgId` until it is acked. It records what it was told, for the checks.
+ * `clientMsgId` until it is acked. Told by a draining node to move (`sys:disconnect` with
+ * `reconnect`), it sends nothing new there, waits for what it is owed, and sends the held
+ * events after reconnecting. It records what it was told, for the checks.
  */
 export class GoodClient {
   private socket: Socket | undefined;
   private nodeIndex: number;
   private joined = false;
+  /** Told to move: nothing new goes out on this connection. */
+  private moving = false;
   private stopped = false;
   private next = 0;
   readonly outgoing = new Map<string, Outgoing>();
@@ -98,7 +102,11 @@ export class GoodClient {
     const socket = io(url, { transports: ['websocket'], auth: { token: this.token }, reconnection: false, forceNew: true, timeout: 5_000 });
     this.socket = socket;
     this.joined = false;
+    this.moving = false;
     this.lastOnConnection = 0;
+    socket.on('sys:disconnect', ({ reconnect }: { reconnect: boolean }) => {
+      if (this.socket === socket && reconnect) this.moving = true;
+    });
     socket.on('connect', () => void this.join(socket));
     socket.on('message:new', ({ message }: { message: { sessionId: string; seq: number } }) => {
       if (message.sessionId !== this.sessionId) return;
@@ -159,7 +167,7 @@ export class GoodClient {
    * `metadata.streamId`, resent like any other until acked.
    */
   streamStep(): void {
-    if (this.stopped || !this.joined || this.socket === undefined) return;
+    if (this.stopped || !this.joined || this.moving || this.socket === undefined) return;
     if (this.stream === undefined) {
       if (this.openNoMoreStreams) return;
       const id = `${this.name}-stream-${this.streams++}`;
@@ -201,7 +209,7 @@ export class GoodClient {
     this.stream = undefined;
     const o: Outgoing = { clientMsgId: stream.id, content: stream.words.join(''), streamId: stream.id, firstSentAt: Date.now(), lastSentAt: 0 };
     this.outgoing.set(o.clientMsgId, o);
-    if (this.joined) this.transmit(o);
+    if (this.joined && !this.moving) this.transmit(o);
   }
 
   private count(code: string): void {
@@ -214,12 +222,12 @@ export class GoodClient {
     const clientMsgId = `${this.name}-${this.next++}`;
     const o: Outgoing = { clientMsgId, content: `chaos ${clientMsgId}`, firstSentAt: Date.now(), lastSentAt: 0 };
     this.outgoing.set(clientMsgId, o);
-    if (this.joined) this.transmit(o);
+    if (this.joined && !this.moving) this.transmit(o);
   }
 
   /** Resends what has waited too long for its ack (called periodically). */
   resendStale(): void {
-    if (!this.joined) return;
+    if (!this.joined || this.moving) return;
     const now = Date.now();
     for (const o of this.outgoing.values()) if (o.acked === undefined && o.audio !== true && now - o.lastSentAt > RESEND_AFTER_MS) this.transmit(o);
   }
@@ -248,7 +256,7 @@ export class GoodClient {
           this.held.add(seq);
           this.lastAckAt = Date.now();
         },
-        () => this.count('ACK_TIMEOUT'),
+        (error: unknown) => this.count(lostWithConnection(error) ? 'DISCONNECTED' : 'ACK_TIMEOUT'),
       );
   }
 
@@ -265,7 +273,7 @@ export class GoodClient {
       this.outgoing.set(o.clientMsgId, o);
       for (let attempt = 0; o.acked === undefined && !this.stopped; attempt++) {
         const socket = this.socket;
-        if (!this.joined || socket === undefined) {
+        if (!this.joined || this.moving || socket === undefined) {
           await sleep(200);
           continue;
         }
@@ -293,7 +301,8 @@ export class GoodClient {
           this.held.add(message.seq);
           this.lastAckAt = Date.now();
         } catch (error) {
-          this.count(`audio:${error instanceof Error ? error.message : 'failed'}`);
+          // Told to move mid-utterance: it starts again on the next node, which is no error.
+          if (!(error instanceof Moved)) this.count(`audio:${error instanceof Error ? error.message : 'failed'}`);
           await sleep(300);
         }
       }
@@ -305,11 +314,12 @@ export class GoodClient {
   quiet = false;
 
   private async call(socket: Socket, event: string, payload: unknown): Promise<unknown> {
+    if (this.moving || this.socket !== socket) throw new Moved();
     let answer: { ok: boolean; data?: unknown; error?: { code: string } };
     try {
       answer = (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(event, payload)) as typeof answer;
-    } catch {
-      throw new Error('ACK_TIMEOUT');
+    } catch (error) {
+      throw new Error(lostWithConnection(error) ? 'DISCONNECTED' : 'ACK_TIMEOUT');
     }
     if (!answer.ok) throw new Error(answer.error?.code ?? 'unknown');
     return answer.data;
@@ -322,4 +332,16 @@ export class GoodClient {
     socket?.removeAllListeners();
     socket?.close();
   }
+}
+
+/** The utterance in progress stops because the client was told to move to another node. */
+class Moved extends Error {
+  constructor() {
+    super('MOVED');
+  }
+}
+
+/** Whether an ack was given up because the connection closed (socket.io-client's words), not after waiting. */
+function lostWithConnection(error: unknown): boolean {
+  return error instanceof Error && error.message === 'socket has been disconnected';
 }

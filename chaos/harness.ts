@@ -13,7 +13,7 @@ import { proxyFor, type TcpProxy } from './tcp-proxy.js';
 
 /** The faults the harness knows, each run in its own round. */
 export const FAULTS = [
-  'node-sigkill', 'node-sigterm', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart', 'milvus-restart', 'neo4j-restart',
+  'node-sigkill', 'node-sigterm', 'rolling-restart', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart', 'milvus-restart', 'neo4j-restart',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -208,6 +208,14 @@ export class ChaosCluster {
         await victim.stop(fault === 'node-sigkill' ? 'SIGKILL' : 'SIGTERM');
         await sleep(downMs / 2);
         return healed(() => victim.start());
+      case 'rolling-restart':
+        // Each node in turn drains and exits, starts again and is ready before the next.
+        return healed(async () => {
+          for (const node of this.nodes) {
+            await node.stop('SIGTERM');
+            await node.start();
+          }
+        });
       case 'redis-restart-kept':
       case 'redis-restart-empty':
         await this.redis.stop(fault === 'redis-restart-kept');
@@ -444,6 +452,10 @@ export function violations(result: RoundResult): string[] {
   if (!Number.isFinite(result.recoverMs)) found.push('did not recover within 60 s');
   if (result.acked === 0) found.push('nothing was acked');
   found.push(...result.nodeFaults);
+  // Across a rolling restart a good client sees reconnects and nothing else.
+  if (result.fault === 'rolling-restart' && Object.keys(result.errors).length > 0) {
+    found.push(`clients saw errors: ${Object.entries(result.errors).map(([code, n]) => `${code}:${n}`).join(' ')}`);
+  }
   const retrieval = result.retrieval;
   if (!Number.isFinite(retrieval.wholeAfterMs)) found.push(`retrieval not whole on every node within ${RETRIEVAL_BOUND_MS / 1_000} s`);
   const unready = Object.entries(retrieval.documents).filter(([fate, n]) => fate !== 'ready' && n > 0);

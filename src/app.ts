@@ -15,7 +15,7 @@ import { WorkerDocumentParser } from './services/documents/parsing.js';
 import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { GraphService } from './services/graph/graph-service.js';
 import { Authenticator } from './services/authenticator.js';
-import { endSocket } from './realtime/disconnector.js';
+import { closeSocket } from './realtime/disconnector.js';
 import { endSlowConsumer, watchSlowConsumers } from './realtime/outbound.js';
 import type { AppSocket } from './realtime/dispatcher.js';
 import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
@@ -56,6 +56,13 @@ import type { UserDirectory } from './services/user-directory.js';
 import { FsObjectStore } from './stores/object/fs-object-store.js';
 import { openStores, type Stores } from './stores/stores.js';
 import { waitUntil, withTimeout } from './util/timeout.js';
+
+/**
+ * How long a draining node waits, after telling a socket to move, for it to be quiet (no
+ * event of it running or started) before closing its transport: the notice and an event
+ * the client sent before reading it cross on the wire, and that event is answered here.
+ */
+const DRAIN_QUIET_MS = 200;
 
 /** A built node: HTTP API and Socket.IO on one server, not yet listening. */
 export interface App {
@@ -366,18 +373,31 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
         closing ??= (async () => {
           draining = true;
           logger.info('draining');
-          // New handshakes and new events are refused from here on; running handlers finish.
+          // New handshakes are refused from here on. Each client is told at once, and its
+          // transport closed once it has gone quiet: nothing of it running, nothing started
+          // for DRAIN_QUIET_MS (a client that heard the notice stops sending, and what it
+          // sent before is answered here), or at the deadline for one that keeps sending
+          // (what it then never hears back about it resends after reconnecting). It
+          // reconnects by itself, to another node behind the load balancer. (This node's own
+          // sockets only: through the Redis adapter a plain disconnectSockets would reach
+          // every node's.)
           io.use((_socket, next) => next(new Error('server is shutting down')));
           dispatcher.drain();
-          await withTimeout(dispatcher.idle(), config.shutdownTimeoutMs, 'drain timed out').catch((error: unknown) =>
-            logger.warn({ err: error }, 'closing with handlers still running'),
+          const notice = { reason: 'draining', reconnect: true } as const;
+          const deadline = performance.now() + config.shutdownTimeoutMs / 2;
+          await Promise.all(
+            [...io.of('/').sockets.values()].map(async (socket) => {
+              socket.emit('sys:disconnect', notice);
+              await dispatcher.quiet(socket, DRAIN_QUIET_MS, performance.now(), deadline);
+              closeSocket(socket, true);
+            }),
           );
-          // Each client is told and its transport closed, so it reconnects by itself, to
-          // another node behind the load balancer. (This node's own sockets only: through the
-          // Redis adapter a plain disconnectSockets would reach every node's.)
-          for (const socket of io.of('/').sockets.values()) endSocket(socket, { reason: 'draining', reconnect: true });
           await waitUntil(() => io.of('/').sockets.size === 0, 2_000);
           io.local.disconnectSockets(true);
+          // Handlers of events whose sockets were ended at the deadline finish.
+          await withTimeout(dispatcher.idle(), config.shutdownTimeoutMs / 2, 'drain timed out').catch((error: unknown) =>
+            logger.warn({ err: error }, 'closing with handlers still running'),
+          );
           // Each step is bounded and may fail on its own (a dependency that is down must
           // not keep the node from stopping); the order is the reverse of opening.
           const step = async (name: string, work: () => unknown): Promise<void> => {

@@ -20,7 +20,7 @@ export type RedisConfig =
   | { mode: 'memory' };
 
 export type VectorConfig =
-  | { mode: 'milvus'; address: string; token: string | undefined; collection: string }
+  | { mode: 'milvus'; address: string; token: string | undefined; collection: string; searchEf: number }
   /** Embeddings in PostgreSQL, searched in memory on each node; `legacyDir` may hold an older in-process snapshot to import. */
   | { mode: 'postgres'; collection: string; legacyDir: string };
 

@@ -100,7 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redis: e.REDIS_URL !== undefined ? { mode: 'external', url: e.REDIS_URL, lockUrls: e.LOCK_REDIS_URLS ?? [] } : { mode: 'memory' },
     vector:
       e.MILVUS_ADDRESS !== undefined
-        ? { mode: 'milvus', address: e.MILVUS_ADDRESS, token: e.MILVUS_TOKEN, collection: e.MILVUS_COLLECTION }
+        ? { mode: 'milvus', address: e.MILVUS_ADDRESS, token: e.MILVUS_TOKEN, collection: e.MILVUS_COLLECTION, searchEf: e.MILVUS_SEARCH_EF }
         : { mode: 'postgres', collection: e.MILVUS_COLLECTION, legacyDir: path.join(dataDir, 'vectors') },
     graph:
       e.NEO4J_URI !== undefined

@@ -180,6 +180,8 @@ export const envSchema = {
   /** Milvus token (`user:password` or an API key). */
   MILVUS_TOKEN: optionalString,
   /** Collection holding chunk embeddings (in Milvus, or in PostgreSQL without it). Default `document_chunks`. */
+  /** HNSW `ef` of Milvus searches (at least topK): higher finds more of the true nearest chunks, slower. Default 64. */
+  MILVUS_SEARCH_EF: positiveInt(64, 32_768),
   MILVUS_COLLECTION: z.preprocess(
     emptyToUndefined,
     z

@@ -16,7 +16,13 @@ const CHANNEL = 'vh:disconnect';
 export function endSocket(socket: AppSocket, notice: DisconnectNotice): void {
   if (!socket.connected) return;
   socket.emit('sys:disconnect', notice);
-  if (notice.reconnect) socket.conn.close();
+  closeSocket(socket, notice.reconnect);
+}
+
+/** Ends a socket that was already told why: its transport only when the client may come back. */
+export function closeSocket(socket: AppSocket, reconnect: boolean): void {
+  if (!socket.connected) return;
+  if (reconnect) socket.conn.close();
   else socket.disconnect(true);
 }
 

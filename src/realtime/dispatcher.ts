@@ -26,6 +26,9 @@ export interface DispatcherOptions {
 /** How long a client refused by a draining node should wait (it reconnects elsewhere meanwhile). */
 const DRAIN_RETRY_MS = 1_000;
 
+/** How often a drain looks whether the sockets it waits for have gone quiet. */
+const QUIET_POLL_MS = 25;
+
 /** How long a client refused for having too many events in flight should wait. */
 const IN_FLIGHT_RETRY_MS = 100;
 
@@ -39,6 +42,8 @@ const IN_FLIGHT_RETRY_MS = 100;
 export class Dispatcher {
   private inFlight = 0;
   private readonly perSocket = new WeakMap<AppSocket, number>();
+  /** When each socket's last event started or finished (performance.now()). */
+  private readonly lastActivity = new WeakMap<AppSocket, number>();
   private idleWaiters: Array<() => void> = [];
   private readonly maxPerSocket: number;
   private draining = false;
@@ -59,11 +64,37 @@ export class Dispatcher {
   }
 
   /**
-   * From now on every new event is refused with UNAVAILABLE and `retryAfterMs` (the node
-   * is draining: the client retries on the node it reconnects to); running ones finish.
+   * The node drains: events of sockets that are still connected are handled as before (the
+   * drain closes each socket once it is quiet, see `quiet`); an event that reaches a socket
+   * already ended is refused with UNAVAILABLE and `retryAfterMs` (its client never reads
+   * the answer, and resends on the node it reconnects to).
    */
   drain(): void {
     this.draining = true;
+  }
+
+  /**
+   * Resolves once `socket` has had no event running, and none started or finished, for
+   * `quietMs` since `since` (a client told to move at `since` has stopped sending, and what
+   * it sent before it was told has been answered), or once `deadline` has passed (both
+   * performance.now() times).
+   */
+  async quiet(socket: AppSocket, quietMs: number, since: number, deadline: number): Promise<void> {
+    const quietNow = (): boolean => {
+      const now = performance.now();
+      const busy = (this.perSocket.get(socket) ?? 0) > 0;
+      return !busy && now - Math.max(since, this.lastActivity.get(socket) ?? 0) >= quietMs;
+    };
+    for (;;) {
+      if (performance.now() >= deadline) return;
+      if (quietNow()) {
+        // Timers run before the loop reads sockets: after a busy stretch an event may be
+        // waiting unread. setImmediate runs after this turn's reads; then look again.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (quietNow()) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, QUIET_POLL_MS));
+    }
   }
 
   /** Resolves when no handler is running (used by the SIGTERM drain). */
@@ -76,10 +107,12 @@ export class Dispatcher {
     this.inFlight++;
     const mine = (this.perSocket.get(socket) ?? 0) + 1;
     this.perSocket.set(socket, mine);
+    this.lastActivity.set(socket, performance.now());
     try {
       await this.run(socket, event, args, mine > this.maxPerSocket);
     } finally {
       this.perSocket.set(socket, (this.perSocket.get(socket) ?? 1) - 1);
+      this.lastActivity.set(socket, performance.now());
       this.inFlight--;
       if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
@@ -114,7 +147,7 @@ export class Dispatcher {
         throw new AppError('VALIDATION', { message: 'unknown event', details: { event: name.slice(0, 100) } });
       }
       const eventName = label as ClientEventName;
-      if (this.draining) {
+      if (this.draining && !socket.connected) {
         this.metrics.refusedEvents.inc({ event: label, reason: 'draining' });
         throw new AppError('UNAVAILABLE', { message: 'this node is shutting down; retry after reconnecting', retryAfterMs: DRAIN_RETRY_MS });
       }

@@ -221,6 +221,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
             token: config.vector.token,
             collection: config.vector.collection,
             dimension: config.embeddings.dim,
+            searchEf: config.vector.searchEf,
           })
         : new PostgresVectorIndex(pool, pubsub, logger, {
             collection: config.vector.collection,

@@ -35,7 +35,7 @@ describe('faults under load (three nodes, short rounds)', () => {
     expect(violations(result)).not.toEqual([]);
   }, 120_000);
 
-  const faults: Fault[] = ['node-sigkill', 'node-sigterm', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart', 'milvus-restart', 'neo4j-restart'];
+  const faults: Fault[] = ['node-sigkill', 'node-sigterm', 'rolling-restart', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart', 'milvus-restart', 'neo4j-restart'];
   for (const fault of faults) {
     it(`${fault}: loses, duplicates and reorders nothing that was acked, and recovers`, async () => {
       const result = await cluster.round(fault, SHORT);

@@ -22,8 +22,8 @@ describe('the protocol version (two nodes)', () => {
         socket.once('sys:hello', resolve);
         socket.once('connect_error', reject);
       });
-      expect(hello).toEqual({ protocolVersion: 3, nodeId: cluster.nodes[index]?.config.nodeId });
-      expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true, data: { protocolVersion: 3, nodeId: hello.nodeId } });
+      expect(hello).toEqual({ protocolVersion: 4, nodeId: cluster.nodes[index]?.config.nodeId });
+      expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true, data: { protocolVersion: 4, nodeId: hello.nodeId } });
       socket.close();
     }
   });

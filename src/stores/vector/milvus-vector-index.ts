@@ -17,6 +17,8 @@ export interface MilvusVectorIndexOptions {
   token: string | undefined;
   collection: string;
   dimension: number;
+  /** HNSW `ef` of searches (raised to topK when smaller); default 64. */
+  searchEf?: number;
 }
 
 const CONTENT_MAX = 8192;
@@ -67,12 +69,14 @@ export class MilvusVectorIndex implements VectorIndex {
   readonly dimension: number;
   private readonly client: MilvusClient;
   private readonly collection: string;
+  private readonly searchEf: number;
   /** The load in progress after a "not loaded" answer, shared by every call that saw one. */
   private reloading: Promise<void> | undefined;
 
   constructor(options: MilvusVectorIndexOptions) {
     this.dimension = options.dimension;
     this.collection = options.collection;
+    this.searchEf = options.searchEf ?? 64;
     this.client = new MilvusClient({
       address: options.address,
       ...(options.token === undefined ? {} : { token: options.token }),
@@ -168,7 +172,7 @@ export class MilvusVectorIndex implements VectorIndex {
       limit: options.topK,
       filter,
       output_fields: ['chunk_id', 'document_id', 'content', 'metadata'],
-      params: { ef: Math.max(64, options.topK) },
+      params: { ef: Math.max(this.searchEf, options.topK) },
       consistency_level: ConsistencyLevelEnum.Bounded,
     }));
     return result.results.map((hit) => ({
