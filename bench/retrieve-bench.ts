@@ -22,6 +22,13 @@ const sizes = (process.env['BENCH_SIZES'] ?? '10000,100000').split(',').map(Numb
 const dimension = Number(process.env['BENCH_DIM'] ?? 256);
 const queries = Number(process.env['BENCH_QUERIES'] ?? 200);
 const efs = (process.env['BENCH_EF'] ?? '64,256').split(',').map(Number);
+/**
+ * `text` (default): chunks and questions embedded by the local embedder (hashed words, a hard
+ * case for approximate search: similarities are nearly flat). `clustered`: vectors around
+ * 1,000 topic centres, as real embedding models give (the retrieval time then has no
+ * embedding in it).
+ */
+const data = process.env['BENCH_DATA'] ?? 'text';
 const embedder = new LocalEmbedder(dimension);
 
 const WORDS = (
@@ -43,6 +50,49 @@ function text(seed: number): string {
   return words.join(' ');
 }
 
+/** A deterministic generator of normal deviates (xorshift and Box-Muller). */
+function gaussians(seed: number): () => number {
+  let x = (seed * 2654435761) >>> 0 || 1;
+  const uniform = (): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return ((x >>> 0) + 1) / 4294967297;
+  };
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+const CENTRES = 1_000;
+const centres: number[][] = [];
+
+/** Vector `seed` of the clustered set: a topic centre plus noise, normalised. */
+function clustered(seed: number): number[] {
+  const normal = gaussians(seed + 7);
+  if (centres.length === 0) {
+    const centreNormal = gaussians(1);
+    for (let c = 0; c < CENTRES; c++) centres.push(Array.from({ length: dimension }, centreNormal));
+  }
+  const centre = centres[seed % CENTRES] as number[];
+  const v = centre.map((x) => x + 0.5 * normal());
+  const norm = Math.hypot(...v);
+  return v.map((x) => x / norm);
+}
+
+/** Contents and embeddings of chunks `from` .. `from + count - 1`. */
+async function chunks(from: number, count: number): Promise<{ content: string; embedding: number[] }[]> {
+  if (data === 'clustered') return Array.from({ length: count }, (_, j) => ({ content: `chunk ${from + j}`, embedding: clustered(from + j) }));
+  const texts = Array.from({ length: count }, (_, j) => text(from + j));
+  const vectors = await embedder.embed(texts);
+  return texts.map((content, j) => ({ content, embedding: vectors[j] as number[] }));
+}
+
+/** The embedding of question `q` (embedding it is part of the measured retrieve). */
+async function question(q: number): Promise<number[]> {
+  if (data === 'clustered') return clustered(1_000_000_007 + q * 7919);
+  const [vector] = await embedder.embed([text(1_000_000 + q).split(' ').slice(0, 12).join(' ')]);
+  return vector as number[];
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
 }
@@ -50,10 +100,9 @@ function percentile(sorted: number[], p: number): number {
 async function fill(index: VectorIndex, size: number, ownerId: string): Promise<number> {
   const started = performance.now();
   for (let i = 0; i < size; i += 2_000) {
-    const texts = Array.from({ length: Math.min(2_000, size - i) }, (_, j) => text(i + j));
-    const vectors = await embedder.embed(texts);
+    const batch = await chunks(i, Math.min(2_000, size - i));
     const documentId = randomUUID();
-    const records: VectorRecord[] = texts.map((content, j) => ({ chunkId: randomUUID(), documentId, ownerId, content, embedding: vectors[j] as number[] }));
+    const records: VectorRecord[] = batch.map(({ content, embedding }) => ({ chunkId: randomUUID(), documentId, ownerId, content, embedding }));
     await index.insert(records);
   }
   return size / ((performance.now() - started) / 1000);
@@ -71,8 +120,7 @@ async function latency(index: VectorIndex, ownerId: string): Promise<Measured> {
   const results: Measured['results'] = [];
   for (let q = 0; q < queries; q++) {
     const t0 = performance.now();
-    const [vector] = await embedder.embed([text(1_000_000 + q).split(' ').slice(0, 12).join(' ')]);
-    const hits = await index.search(vector as number[], { topK: 5, ownerId });
+    const hits = await index.search(await question(q), { topK: 5, ownerId });
     times.push(performance.now() - t0);
     results.push(hits.map((h) => ({ content: h.content, score: h.score })));
   }
@@ -129,7 +177,7 @@ async function queryNodeMemory(admin: MilvusClient): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  console.log(`retrieve benchmark: dimension ${dimension}, ${queries} queries per size, local embedder`);
+  console.log(`retrieve benchmark: dimension ${dimension}, ${queries} queries per size, ${data === 'clustered' ? 'clustered vectors (1,000 centres)' : 'texts through the local embedder'}`);
   console.log('index       chunks | ingest chunks/s | retrieve p50 ms  p99 ms | recall@5 vs exact');
   for (const size of sizes) {
     const ownerId = randomUUID();
