@@ -27,7 +27,7 @@ import { RateLimits } from './services/rate-limits.js';
 import { FailoverRateLimiter } from './stores/limits/failover-rate-limiter.js';
 import { MemoryRateLimiter } from './stores/limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './stores/limits/redis-rate-limiter.js';
-import { createRedis, duplicateRedis, handledCommands, whenReady } from './stores/redis/connection.js';
+import { connectRedis, duplicateRedis, handledCommands, whenReady } from './stores/redis/connection.js';
 import { registerErrorHandling } from './http/errors.js';
 import { clientAddress, trustProxy } from './http/client-address.js';
 import { originAllowed } from './http/origins.js';
@@ -36,7 +36,7 @@ import { registerObjectRoutes } from './http/objects.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { pingHandler } from './realtime/handlers/system.js';
-import { createAdapter } from '@socket.io/redis-adapter';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { startClusterDuties } from './realtime/cluster-duties.js';
 import type { RealtimeContext } from './realtime/context.js';
 import { messageHandlers } from './realtime/handlers/message-handlers.js';
@@ -150,7 +150,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const turns = new TurnClock(stores.turns, metrics, logger);
     registerSessionRoutes(http, { sessions, messages: stores.messages, erasure, turns, auth, io: () => realtime.io });
     const localLimiter = new MemoryRateLimiter();
-    const limiterRedis = config.redis.mode === 'external' ? createRedis(config.redis.url, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
+    const limiterRedis = config.redis.mode === 'external' ? connectRedis(config.redis, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
     if (limiterRedis !== undefined) await whenReady(limiterRedis);
     const limits = new RateLimits({
       config: config.rateLimits,
@@ -229,6 +229,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     });
     await http.ready();
 
+    // On a Redis Cluster, room broadcasts go through the adapter's sharded mode (SPUBLISH to
+    // the master of each room's channel), not to every node of the cluster.
+    const shardedAdapter = config.redis.mode === 'external' && config.redis.clusterNodes.length > 0;
     const adapterClients =
       stores.redis === undefined
         ? undefined
@@ -236,7 +239,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
             // The adapter subscribes as soon as it exists and has no way to retry: these two
             // connections queue commands while they connect.
             pub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-pub', { offlineQueue: true })),
-            sub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-sub', { offlineQueue: true })),
+            sub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-sub', { offlineQueue: true, shardedSubscribers: shardedAdapter })),
           };
     // Subscribed on a ready connection: a SUBSCRIBE that never got its reply would leave
     // this node deaf to other nodes' broadcasts (ioredis resubscribes only what was confirmed).
@@ -250,7 +253,13 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       cors: { origin: corsOrigins.has('*') ? true : [...corsOrigins], credentials: true },
       logger,
       metrics,
-      ...(adapterClients === undefined ? {} : { adapter: createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }) }),
+      ...(adapterClients === undefined
+        ? {}
+        : {
+            adapter: shardedAdapter
+              ? createShardedAdapter(adapterClients.pub, adapterClients.sub, { channelPrefix: 'vh:io' })
+              : createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }),
+          }),
     });
     realtime.io = io;
     await disconnector.attach(io);

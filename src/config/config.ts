@@ -15,8 +15,12 @@ export type PostgresConfig =
   | { mode: 'embedded'; dir: string; port: number };
 
 export type RedisConfig =
-  /** `lockUrls`: independent masters for Redlock's majority (LOCK_REDIS_URLS); empty: locks on `url`. */
-  | { mode: 'external'; url: string; lockUrls: readonly string[] }
+  /**
+   * `clusterNodes`: seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES; `url` is then the
+   * first of them); empty: one Redis at `url`. `lockUrls`: independent masters for Redlock's
+   * majority (LOCK_REDIS_URLS); empty: locks on the main Redis.
+   */
+  | { mode: 'external'; url: string; clusterNodes: readonly string[]; lockUrls: readonly string[] }
   | { mode: 'memory' };
 
 export type VectorConfig =

@@ -41,16 +41,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parseEnv(env);
   const problems: string[] = [];
   const dataDir = path.resolve(e.DATA_DIR);
-  const external = [e.DATABASE_URL, e.REDIS_URL, e.MILVUS_ADDRESS, e.NEO4J_URI, e.S3_ENDPOINT].some(
+  const redisUrl = e.REDIS_URL ?? e.REDIS_CLUSTER_NODES?.[0];
+  const external = [e.DATABASE_URL, redisUrl, e.MILVUS_ADDRESS, e.NEO4J_URI, e.S3_ENDPOINT].some(
     (v) => v !== undefined,
   );
 
-  if (e.JWT_SECRET === undefined && (e.DATABASE_URL !== undefined || e.REDIS_URL !== undefined)) {
+  if (e.JWT_SECRET === undefined && (e.DATABASE_URL !== undefined || redisUrl !== undefined)) {
     problems.push(
-      'JWT_SECRET: required when DATABASE_URL or REDIS_URL is set, so that every node of a cluster signs with the same key (not set)',
+      'JWT_SECRET: required when DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES is set, so that every node of a cluster signs with the same key (not set)',
     );
   }
-  if (e.LOCK_REDIS_URLS !== undefined && e.REDIS_URL === undefined) {
+  if (e.REDIS_URL !== undefined && e.REDIS_CLUSTER_NODES !== undefined) {
+    problems.push('REDIS_CLUSTER_NODES: set it or REDIS_URL, not both (one Redis, or a Redis Cluster)');
+  }
+  if (e.LOCK_REDIS_URLS !== undefined && redisUrl === undefined) {
     problems.push('REDIS_URL: required with LOCK_REDIS_URLS (fencing counters and everything else stay on it) (not set)');
   }
   if (e.BACKUP_SCHEDULE !== undefined && e.BACKUP_TARGET === undefined) {
@@ -97,7 +101,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       e.DATABASE_URL !== undefined
         ? { mode: 'external', url: e.DATABASE_URL }
         : { mode: 'embedded', dir: path.join(dataDir, 'postgres'), port: e.EMBEDDED_PG_PORT },
-    redis: e.REDIS_URL !== undefined ? { mode: 'external', url: e.REDIS_URL, lockUrls: e.LOCK_REDIS_URLS ?? [] } : { mode: 'memory' },
+    redis:
+      redisUrl !== undefined
+        ? { mode: 'external', url: redisUrl, clusterNodes: e.REDIS_CLUSTER_NODES ?? [], lockUrls: e.LOCK_REDIS_URLS ?? [] }
+        : { mode: 'memory' },
     vector:
       e.MILVUS_ADDRESS !== undefined
         ? { mode: 'milvus', address: e.MILVUS_ADDRESS, token: e.MILVUS_TOKEN, collection: e.MILVUS_COLLECTION, searchEf: e.MILVUS_SEARCH_EF }

@@ -14,6 +14,7 @@ export const SECRET_VARIABLES = new Set([
   'EMBEDDINGS_API_KEY',
   'BACKUP_ENCRYPTION_KEY',
   'LOCK_REDIS_URLS',
+  'REDIS_CLUSTER_NODES',
 ]);
 
 const emptyToUndefined = (value: unknown): unknown =>
@@ -31,6 +32,28 @@ const port = (fallback: number) =>
       .max(65535, 'expected an integer between 0 and 65535')
       .default(fallback),
   );
+
+/** Comma-separated redis:// or rediss:// URLs. */
+const redisUrlList = z.preprocess(
+  emptyToUndefined,
+  z
+    .string()
+    .transform((value) => value.split(',').map((url) => url.trim()).filter((url) => url !== ''))
+    .refine(
+      (urls) =>
+        urls.length > 0 &&
+        urls.every((url) => {
+          try {
+            const parsed = new URL(url);
+            return (parsed.protocol === 'redis:' || parsed.protocol === 'rediss:') && parsed.hostname !== '';
+          } catch {
+            return false;
+          }
+        }),
+      { message: 'expected comma-separated URLs like redis://host:6379' },
+    )
+    .optional(),
+);
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(
@@ -155,26 +178,13 @@ export const envSchema = {
    * Independent Redis masters for cluster locks, comma-separated (Redlock: a majority grants a
    * lease; use 3 or 5). Unset: locks on REDIS_URL alone. Fencing counters stay on REDIS_URL.
    */
-  LOCK_REDIS_URLS: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .transform((value) => value.split(',').map((url) => url.trim()).filter((url) => url !== ''))
-      .refine(
-        (urls) =>
-          urls.length > 0 &&
-          urls.every((url) => {
-            try {
-              const parsed = new URL(url);
-              return (parsed.protocol === 'redis:' || parsed.protocol === 'rediss:') && parsed.hostname !== '';
-            } catch {
-              return false;
-            }
-          }),
-        { message: 'expected comma-separated URLs like redis://host:6379' },
-      )
-      .optional(),
-  ),
+  LOCK_REDIS_URLS: redisUrlList,
+  /**
+   * Seed nodes of a Redis Cluster, comma-separated redis:// URLs (the first one's credentials
+   * are used for every node). Instead of REDIS_URL: every use of Redis then runs on the
+   * cluster (sharded pub/sub for broadcasts, hash-tagged keys for scripts and the queue).
+   */
+  REDIS_CLUSTER_NODES: redisUrlList,
   /** Milvus gRPC address. Unset: embeddings in PostgreSQL, searched in memory on every node. */
   MILVUS_ADDRESS: milvusAddress,
   /** Milvus token (`user:password` or an API key). */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../stores/redis/connection.js';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import { fixedLimits, rateLimitedEvents, type Config, type FixedLimit, type RateLimitedEvent } from '../config/config.js';
@@ -39,7 +39,7 @@ export interface RateLimitsOptions {
   configs: ConfigRepository;
   pubsub: PubSub;
   /** Redis for the fixed-window limiters; undefined on the embedded default. */
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   metrics: Metrics;
   logger: Logger;
 }

@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Config } from '../config/config.js';
 import type { DependencyName } from '../config/schema.js';
@@ -25,7 +24,7 @@ import { createPool, pingPool } from './postgres/pool.js';
 import { MemoryPubSub } from './pubsub/memory-pubsub.js';
 import type { PubSub } from './pubsub/pubsub.js';
 import { RedisPubSub } from './pubsub/redis-pubsub.js';
-import { createRedis, duplicateRedis, whenReady } from './redis/connection.js';
+import { connectRedis, createRedis, duplicateRedis, whenReady, type RedisClient } from './redis/connection.js';
 import { PostgresVectorIndex } from './vector/postgres-vector-index.js';
 import { MilvusVectorIndex } from './vector/milvus-vector-index.js';
 import type { VectorIndex } from './vector/vector-index.js';
@@ -72,7 +71,7 @@ export interface Stores {
   readonly db: Repositories;
   readonly messages: MessageStore;
   /** The command connection when REDIS_URL is set (duplicate it for subscriptions). */
-  readonly redis: { readonly client: Redis } | undefined;
+  readonly redis: { readonly client: RedisClient } | undefined;
   readonly pubsub: PubSub;
   readonly cache: Cache;
   readonly presence: PresenceStore;
@@ -161,21 +160,22 @@ export async function openStores(config: Config, context: StoreContext): Promise
     let redis: Stores['redis'];
     let pubsub: PubSub;
     if (config.redis.mode === 'external') {
-      const client = createRedis(config.redis.url, logger, 'command', { commandTimeoutMs: config.dependencyTimeoutMs });
+      const client = connectRedis(config.redis, logger, 'command', { commandTimeoutMs: config.dependencyTimeoutMs });
       closers.push(async () => {
         client.disconnect();
       });
       await whenReady(client);
       await client.ping();
       redis = { client };
+      const sharded = config.redis.clusterNodes.length > 0;
       const publisher = duplicateRedis(client, logger, 'publish');
-      const subscriber = duplicateRedis(client, logger, 'subscribe');
+      const subscriber = duplicateRedis(client, logger, 'subscribe', { shardedSubscribers: sharded });
       closers.push(async () => {
         publisher.disconnect();
         subscriber.disconnect();
       });
       await Promise.all([whenReady(publisher), whenReady(subscriber)]);
-      pubsub = new RedisPubSub(publisher, subscriber, config.dependencyTimeoutMs);
+      pubsub = new RedisPubSub(publisher, subscriber, config.dependencyTimeoutMs, sharded);
     } else {
       redis = undefined;
       pubsub = new MemoryPubSub();

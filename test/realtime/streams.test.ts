@@ -86,8 +86,8 @@ describe('streaming and interrupted turns', () => {
       const redis = cluster.nodes[0]?.stores.redis?.client;
       // Shows where the turn is stuck if this ever fails.
       console.error('stream diagnostics', JSON.stringify({
-        zset: await redis?.zrange('vh:streams', 0, -1, 'WITHSCORES'),
-        hash: await redis?.hgetall(`vh:stream:${sessionId}:llm-3`),
+        open: await cluster.nodes[0]?.stores.streams.idle(0),
+        stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'llm-3'),
         nodes: await redis?.smembers('vh:nodes'),
         rows: (await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [sessionId]))?.rows,
         ids: cluster.nodes.map((n) => n.config.nodeId),
@@ -176,8 +176,8 @@ describe('a node killed while its client streams', () => {
     await eventually(() => expect(news.map((n) => n.message.content)).toEqual(['half a sentence']), 15_000).catch(async (e) => {
       const redis = cluster.nodes[0]?.stores.redis?.client;
       console.error('killed-node diagnostics', JSON.stringify({
-        zset: await redis?.zrange('vh:streams', 0, -1, 'WITHSCORES'),
-        hash: await redis?.hgetall(`vh:stream:${sessionId}:cut`),
+        open: await cluster.nodes[0]?.stores.streams.idle(0),
+        stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'cut'),
         nodes: await redis?.smembers('vh:nodes'),
         rows: (await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [sessionId]))?.rows,
         survivor: cluster.nodes[0]?.config.nodeId,

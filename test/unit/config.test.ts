@@ -41,10 +41,16 @@ describe('loadConfig', () => {
     });
     expect(config.embeddedDefault).toBe(false);
     expect(config.postgres).toEqual({ mode: 'external', url: 'postgres://u:p@db:5432/vh' });
-    expect(config.redis).toEqual({ mode: 'external', url: 'redis://redis:6379', lockUrls: [] });
+    expect(config.redis).toEqual({ mode: 'external', url: 'redis://redis:6379', clusterNodes: [], lockUrls: [] });
     expect(config.vector).toMatchObject({ mode: 'milvus', address: 'milvus:19530' });
     expect(config.graph).toMatchObject({ mode: 'neo4j', uri: 'bolt://neo4j:7687', user: 'neo4j' });
     expect(config.objects).toMatchObject({ mode: 's3', endPoint: 's3.example.com', port: 443, useSSL: true });
+  });
+
+  it('takes a Redis Cluster from its seed nodes instead of REDIS_URL', () => {
+    const config = loadConfig({ REDIS_CLUSTER_NODES: 'redis://:pw@a:7000, redis://:pw@b:7001', JWT_SECRET: 'x'.repeat(32) });
+    expect(config.redis).toEqual({ mode: 'external', url: 'redis://:pw@a:7000', clusterNodes: ['redis://:pw@a:7000', 'redis://:pw@b:7001'], lockUrls: [] });
+    expect(config.embeddedDefault).toBe(false);
   });
 
   it('switches only the stores that are configured', () => {
@@ -72,6 +78,9 @@ describe('loadConfig', () => {
     [{ BACKUP_ENCRYPTION_KEY: 'short' }, /^BACKUP_ENCRYPTION_KEY: expected at least 16 characters/],
     [{ REDIS_URL: 'redis://r:6379', JWT_SECRET: 'x'.repeat(32), LOCK_REDIS_URLS: 'redis://a:6379,http://b' }, /^LOCK_REDIS_URLS: expected comma-separated URLs/],
     [{ LOCK_REDIS_URLS: 'redis://a:6379,redis://b:6379,redis://c:6379' }, /^REDIS_URL: required with LOCK_REDIS_URLS/],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:7000,b:7001', JWT_SECRET: 'x'.repeat(32) }, /^REDIS_CLUSTER_NODES: expected comma-separated URLs/],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:7000' }, /^JWT_SECRET: required when DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES is set/],
+    [{ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'redis://a:7000', JWT_SECRET: 'x'.repeat(32) }, /^REDIS_CLUSTER_NODES: set it or REDIS_URL, not both/],
   ])('names the bad variable in one line: %j', (env, pattern) => {
     const problems = problemsOf(env);
     expect(problems).toHaveLength(1);

@@ -1,9 +1,9 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { Cache } from './cache.js';
 
 /** Cache entries as Redis strings with EX. */
 export class RedisCache implements Cache {
-  constructor(private readonly redis: Redis) {}
+  constructor(private readonly redis: RedisClient) {}
 
   async get(key: string): Promise<string | undefined> {
     return (await this.redis.get(key)) ?? undefined;
@@ -14,6 +14,7 @@ export class RedisCache implements Cache {
   }
 
   async del(...keys: string[]): Promise<void> {
-    if (keys.length > 0) await this.redis.del(...keys);
+    // One DEL per key: on a Redis Cluster the keys may live on different masters.
+    await Promise.all(keys.map((key) => this.redis.del(key)));
   }
 }

@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { defineScript } from '../redis/scripts.js';
 import type { LimitResult, LimitRule, RateLimiter } from './rate-limiter.js';
 
-type LimiterClient = Redis & { slidingWindow(key: string, windowMs: number, limit: number, member: string): Promise<[number, number, number]> };
+type LimiterClient = RedisClient & { slidingWindow(key: string, windowMs: number, limit: number, member: string): Promise<[number, number, number]> };
 
 /** The sliding-window log in Redis, one Lua script per check (sliding-window-1.lua). */
 export class RedisRateLimiter implements RateLimiter {
@@ -10,7 +10,7 @@ export class RedisRateLimiter implements RateLimiter {
   private counter = 0;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly nodeId: string,
   ) {
     defineScript(redis, 'sliding-window-1.lua', 'slidingWindow');

@@ -1,5 +1,5 @@
 import { Redlock, ResourceLockedError, ExecutionError } from '@sesamecare-oss/redlock';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { AppError } from '../../errors/app-error.js';
 import type { FenceFloor, HeldLock, LockContext, LockManager, LockOptions } from './lock-manager.js';
 import { runWithExtension } from './run-with-extension.js';
@@ -23,10 +23,10 @@ export class RedisLockManager implements LockManager {
   private readonly majority: boolean;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly fenceFloor: FenceFloor = async () => 0,
     /** Independent masters that grant leases by majority (LOCK_REDIS_URLS); default the cluster's Redis alone. */
-    masters: readonly Redis[] = [redis],
+    masters: readonly RedisClient[] = [redis],
   ) {
     this.redlock = new Redlock([...masters], { retryCount: 0, driftFactor: 0.01 });
     this.majority = masters.length > 1;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { PresenceEntry } from '../../../protocol/events.js';
 import { roles, type Role } from '../../../protocol/roles.js';
 import { defineScript } from '../redis/scripts.js';
@@ -9,8 +9,8 @@ const presenceKey = (sessionId: string) => `vh:presence:${sessionId}`;
 const nodeSessionsKey = (nodeId: string) => `vh:node-sessions:${nodeId}`;
 const aliveKey = (nodeId: string) => `vh:node-alive:${nodeId}`;
 
-type PresenceClient = Redis & {
-  presenceChange(presence: string, nodeSessions: string, field: string, delta: number, marker: string, sessionId: string): Promise<[number, string[]]>;
+type PresenceClient = RedisClient & {
+  presenceChange(presence: string, field: string, delta: number, marker: string): Promise<[number, string[], 0 | 1]>;
 };
 
 function parseField(field: string): { nodeId: string; userId: string; role: Role } | undefined {
@@ -23,7 +23,8 @@ function parseField(field: string): { nodeId: string; userId: string; role: Role
  * Presence in Redis: a hash per session with one field per (node, user, role) holding that
  * node's connection count; a heartbeat key per node (`vh:node-alive:<id>`, expires after
  * `aliveMs`); and per node the set of sessions it has counts in, so that a dead node's
- * counts can be found and removed.
+ * counts can be found and removed. Every command touches one key, or keys of one slot, so
+ * that it runs on a Redis Cluster as on one Redis.
  */
 export class RedisPresenceStore implements PresenceStore {
   private readonly redis: PresenceClient;
@@ -34,27 +35,43 @@ export class RedisPresenceStore implements PresenceStore {
    */
   private readonly seenAlive = new Map<string, number>();
   private readonly aliveReuseMs: number;
+  /**
+   * The last change of each session on this node, in flight: changes of one session run one
+   * after the other, so the node's set of sessions follows the order of the counts.
+   */
+  private readonly changing = new Map<string, Promise<unknown>>();
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly nodeId: string,
     /** How long a node counts as alive after its last heartbeat. */
     private readonly aliveMs = 15_000,
   ) {
-    defineScript(redis, 'presence-change-2.lua', 'presenceChange');
+    defineScript(redis, 'presence-change-1.lua', 'presenceChange');
     this.redis = redis as PresenceClient;
     this.aliveReuseMs = Math.min(1_000, aliveMs / 4);
   }
 
   async change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<PresenceAfterChange> {
-    const [connections, flat] = await this.redis.presenceChange(
-      presenceKey(sessionId),
-      nodeSessionsKey(this.nodeId),
-      `${this.nodeId}\t${userId}\t${role}`,
-      delta,
-      `\t${userId}\t`,
-      sessionId,
-    );
+    const before = this.changing.get(sessionId) ?? Promise.resolve();
+    const run = before.catch(() => undefined).then(() => this.applyChange(sessionId, userId, role, delta));
+    this.changing.set(sessionId, run);
+    try {
+      return await run;
+    } finally {
+      if (this.changing.get(sessionId) === run) this.changing.delete(sessionId);
+    }
+  }
+
+  /**
+   * A joining node enters the session's set before its count goes up, and a node left with
+   * no connection leaves it after: a node that dies between the two steps is at worst in
+   * the set of a session where it counts nothing (its reaper finds nothing to remove).
+   */
+  private async applyChange(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<PresenceAfterChange> {
+    if (delta > 0) await this.redis.sadd(nodeSessionsKey(this.nodeId), sessionId);
+    const [connections, flat, nodeHasMore] = await this.redis.presenceChange(presenceKey(sessionId), `${this.nodeId}\t${userId}\t${role}`, delta, `\t${userId}\t`);
+    if (nodeHasMore === 0) await this.redis.srem(nodeSessionsKey(this.nodeId), sessionId);
     const fields: Record<string, string> = {};
     for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
     return { connections, present: () => this.present(fields) };
@@ -102,21 +119,22 @@ export class RedisPresenceStore implements PresenceStore {
   async aliveNodes(nodeIds: readonly string[]): Promise<Set<string>> {
     const unique = [...new Set(nodeIds)];
     if (unique.length === 0) return new Set();
-    const alive = await this.redis.mget(...unique.map(aliveKey));
+    // One GET per node (on a Redis Cluster the keys live on different masters).
+    const alive = await Promise.all(unique.map((nodeId) => this.redis.get(aliveKey(nodeId))));
     return new Set(unique.filter((_, i) => alive[i] !== null));
   }
 
   async heartbeat(): Promise<void> {
-    await this.redis.multi().set(aliveKey(this.nodeId), '1', 'PX', this.aliveMs).sadd(NODES, this.nodeId).exec();
+    await Promise.all([this.redis.set(aliveKey(this.nodeId), '1', 'PX', this.aliveMs), this.redis.sadd(NODES, this.nodeId)]);
   }
 
   async reapDeadNodes(): Promise<PresenceChange[]> {
     const nodes = await this.redis.smembers(NODES);
     if (nodes.length === 0) return [];
-    const alive = await this.redis.mget(...nodes.map(aliveKey));
+    const alive = await this.aliveNodes(nodes);
     const changes: PresenceChange[] = [];
-    for (const [i, nodeId] of nodes.entries()) {
-      if (alive[i] !== null || nodeId === this.nodeId) continue;
+    for (const nodeId of nodes) {
+      if (alive.has(nodeId) || nodeId === this.nodeId) continue;
       // SREM answers 1 to exactly one reaper: that node cleans up.
       if ((await this.redis.srem(NODES, nodeId)) !== 1) continue;
       changes.push(...(await this.removeNode(nodeId)));
@@ -126,7 +144,7 @@ export class RedisPresenceStore implements PresenceStore {
 
   async clearNode(): Promise<PresenceChange[]> {
     const changes = await this.removeNode(this.nodeId);
-    await this.redis.multi().srem(NODES, this.nodeId).del(aliveKey(this.nodeId)).exec();
+    await Promise.all([this.redis.srem(NODES, this.nodeId), this.redis.del(aliveKey(this.nodeId))]);
     return changes;
   }
 

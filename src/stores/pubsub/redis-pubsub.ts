@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { DependencyTimeoutError } from '../../errors/app-error.js';
 import { withDeadline } from '../../util/timeout.js';
 import type { MessageHandler, PubSub } from './pubsub.js';
@@ -6,23 +6,35 @@ import type { MessageHandler, PubSub } from './pubsub.js';
 /**
  * Redis pub/sub: one connection publishes, a dedicated one subscribes. A subscription that
  * Redis does not confirm within `timeoutMs` fails (a subscriber connection waits for Redis
- * without limit otherwise).
+ * without limit otherwise). `sharded` (on a Redis Cluster) uses Redis 7's sharded pub/sub:
+ * SPUBLISH reaches only the master of the channel's slot, where the subscribers of that
+ * channel are (the subscriber connection must be made with `shardedSubscribers`), instead
+ * of every node of the cluster.
  */
 export class RedisPubSub implements PubSub {
   private readonly handlers = new Map<string, Set<MessageHandler>>();
 
   constructor(
-    private readonly publisher: Redis,
-    private readonly subscriber: Redis,
+    private readonly publisher: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly timeoutMs = 2_000,
+    private readonly sharded = false,
   ) {
-    subscriber.on('message', (channel: string, message: string) => {
+    subscriber.on(sharded ? 'smessage' : 'message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
     });
   }
 
   async publish(channel: string, message: string): Promise<void> {
-    await this.publisher.publish(channel, message);
+    await (this.sharded ? this.publisher.spublish(channel, message) : this.publisher.publish(channel, message));
+  }
+
+  private listen(channel: string): Promise<unknown> {
+    return this.sharded ? this.subscriber.ssubscribe(channel) : this.subscriber.subscribe(channel);
+  }
+
+  private unlisten(channel: string): Promise<unknown> {
+    return this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel);
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
@@ -31,13 +43,13 @@ export class RedisPubSub implements PubSub {
       const created = new Set<MessageHandler>();
       set = created;
       this.handlers.set(channel, created);
-      const subscribed = this.subscriber.subscribe(channel);
+      const subscribed = this.listen(channel);
       try {
         await withDeadline(subscribed, this.timeoutMs, () => new DependencyTimeoutError('Redis SUBSCRIBE', this.timeoutMs));
       } catch (error) {
         // Should the late SUBSCRIBE still go through, nobody listens: undo it.
         subscribed.then(
-          () => (this.handlers.has(channel) ? undefined : this.subscriber.unsubscribe(channel).catch(() => undefined)),
+          () => (this.handlers.has(channel) ? undefined : this.unlisten(channel).catch(() => undefined)),
           () => undefined,
         );
         // Not subscribed: the next subscriber of the channel must try again.
@@ -51,7 +63,7 @@ export class RedisPubSub implements PubSub {
       if (set.size === 0 && this.handlers.get(channel) === set) {
         this.handlers.delete(channel);
         // Redis unreachable: nothing to undo now (messages for a channel without handlers are ignored).
-        await this.subscriber.unsubscribe(channel).catch(() => undefined);
+        await this.unlisten(channel).catch(() => undefined);
       }
     };
   }

@@ -1,12 +1,14 @@
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { Cluster } from 'ioredis';
 import type { Logger } from '../../logger.js';
+import type { RedisTarget } from '../redis/connection.js';
 import { outageDeferral, type JobFailedHandler, type JobHandler, type JobQueue } from './job-queue.js';
 
 /** Options of the BullMQ queue. */
 export interface BullMqQueueOptions {
   name: string;
-  /** The cluster's REDIS_URL. */
-  redisUrl: string;
+  /** The cluster's Redis (REDIS_URL or REDIS_CLUSTER_NODES). */
+  redis: RedisTarget;
   concurrency: number;
   attempts: number;
   /** How long a job waits out dependency outages before their failures count as attempts. */
@@ -15,7 +17,7 @@ export interface BullMqQueueOptions {
   stalledIntervalMs?: number;
 }
 
-function connection(url: string): ConnectionOptions {
+function connectionOf(url: string) {
   const parsed = new URL(url);
   return {
     host: parsed.hostname,
@@ -23,9 +25,28 @@ function connection(url: string): ConnectionOptions {
     ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
     ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
     ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
-    maxRetriesPerRequest: null,
   };
 }
+
+/**
+ * BullMQ's connection: options for one Redis, or a Cluster client (BullMQ duplicates it for
+ * its blocking connections but never closes one it was given: `owned` collects them for
+ * `close`). On a cluster every key of the queue carries the prefix's hash tag, so its
+ * scripts find their keys in one slot.
+ */
+function connection(redis: RedisTarget, owned: Cluster[]): ConnectionOptions {
+  if (redis.clusterNodes.length === 0) return { ...connectionOf(redis.url), maxRetriesPerRequest: null };
+  const { host: _host, port: _port, ...credentials } = connectionOf(redis.clusterNodes[0] as string);
+  const cluster = new Cluster(
+    redis.clusterNodes.map((url) => ({ host: new URL(url).hostname, port: Number(new URL(url).port || 6379) })),
+    { redisOptions: { ...credentials, maxRetriesPerRequest: null } },
+  );
+  owned.push(cluster);
+  return cluster;
+}
+
+/** The queue's key prefix: BullMQ's own on one Redis, hash-tagged on a cluster. */
+const prefixOf = (redis: RedisTarget): { prefix?: string } => (redis.clusterNodes.length === 0 ? {} : { prefix: '{vh-queue}' });
 
 /** A job's data: its id, and the outages it waited out (`outageDeferral`). */
 interface JobData {
@@ -41,13 +62,16 @@ const LIVE_STATES = new Set(['waiting', 'active', 'delayed', 'prioritized', 'wai
 export class BullMqQueue implements JobQueue {
   private readonly queue: Queue;
   private worker: Worker | undefined;
+  /** Cluster clients made for BullMQ, which it does not close itself. */
+  private readonly owned: Cluster[] = [];
 
   constructor(
     private readonly options: BullMqQueueOptions,
     private readonly logger: Logger,
   ) {
     this.queue = new Queue(options.name, {
-      connection: connection(options.redisUrl),
+      connection: connection(options.redis, this.owned),
+      ...prefixOf(options.redis),
       defaultJobOptions: {
         attempts: options.attempts,
         backoff: { type: 'exponential', delay: 1_000 },
@@ -93,7 +117,8 @@ export class BullMqQueue implements JobQueue {
         }
       },
       {
-        connection: connection(this.options.redisUrl),
+        connection: connection(this.options.redis, this.owned),
+        ...prefixOf(this.options.redis),
         concurrency: this.options.concurrency,
         stalledInterval: this.options.stalledIntervalMs ?? 30_000,
         lockDuration: this.options.stalledIntervalMs ?? 30_000,
@@ -118,6 +143,7 @@ export class BullMqQueue implements JobQueue {
       if (!(await settlesWithin(worker.close(true), 2_000))) await settlesWithin(worker.disconnect(), 1_000);
     }
     if (!(await settlesWithin(this.queue.close(), 2_000))) await settlesWithin(this.queue.disconnect(), 1_000);
+    for (const cluster of this.owned) cluster.disconnect();
   }
 }
 

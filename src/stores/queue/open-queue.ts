@@ -11,7 +11,7 @@ export function openIngestionQueue(config: Config, logger: Logger): JobQueue {
     ? new BullMqQueue(
         {
           name: documents.queue,
-          redisUrl: config.redis.url,
+          redis: config.redis,
           concurrency: documents.concurrency,
           attempts: documents.attempts,
           outageBudgetMs: documents.outageBudgetMs,

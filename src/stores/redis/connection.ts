@@ -1,7 +1,16 @@
 import type { Socket } from 'node:net';
-import { Redis } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions } from 'ioredis';
 import type { Logger } from '../../logger.js';
 import { holdWritesForTurn } from '../../util/cork.js';
+
+/** One Redis server, or a Redis Cluster (every command is routed to its key's master). */
+export type RedisClient = Redis | Cluster;
+
+/** Where Redis is: `clusterNodes` (seed URLs) when it is a cluster, else `url`. */
+export interface RedisTarget {
+  url: string;
+  clusterNodes: readonly string[];
+}
 
 /** Options of a Redis connection. */
 export interface RedisOptions {
@@ -13,6 +22,41 @@ export interface RedisOptions {
   offlineQueue?: boolean;
   /** A command that gets no reply within this many ms fails (a hung Redis). Default: none. */
   commandTimeoutMs?: number;
+  /**
+   * On a cluster: SSUBSCRIBE goes to the master of each channel's slot, over one subscriber
+   * connection per master (needed for sharded pub/sub). Default false.
+   */
+  shardedSubscribers?: boolean;
+}
+
+/**
+ * A connection to the configured Redis: `createRedis` on one server, a `Cluster` client on a
+ * Redis Cluster (the seed nodes' credentials are used for every node it discovers).
+ */
+export function connectRedis(target: RedisTarget, logger: Logger, name: string, options: RedisOptions = {}): RedisClient {
+  if (target.clusterNodes.length === 0) return createRedis(target.url, logger, name, options);
+  const seed = new URL(target.clusterNodes[0] as string);
+  const clusterOptions: ClusterOptions = {
+    enableOfflineQueue: options.offlineQueue ?? false,
+    enableAutoPipelining: false,
+    shardedSubscribers: options.shardedSubscribers ?? false,
+    clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+    redisOptions: {
+      ...(seed.username === '' ? {} : { username: decodeURIComponent(seed.username) }),
+      ...(seed.password === '' ? {} : { password: decodeURIComponent(seed.password) }),
+      ...(seed.protocol === 'rediss:' ? { tls: {} } : {}),
+      ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
+      connectionName: `voicehelper:${name}`,
+      maxRetriesPerRequest: 2,
+    },
+  };
+  const nodes = target.clusterNodes.map((url) => {
+    const parsed = new URL(url);
+    return { host: parsed.hostname, port: Number(parsed.port === '' ? 6379 : parsed.port) };
+  });
+  const client = new Cluster(nodes, clusterOptions);
+  logFailures(client, logger, name);
+  return client;
 }
 
 /**
@@ -60,16 +104,25 @@ function coalesceWrites(client: Redis): Redis {
  * logged like the first's: a duplicate does not inherit listeners, and an ioredis client
  * without an 'error' listener prints every reconnection failure to stderr.
  */
-export function duplicateRedis(client: Redis, logger: Logger, name: string, options: RedisOptions = {}): Redis {
-  const copy = client.duplicate({
+export function duplicateRedis<C extends RedisClient>(client: C, logger: Logger, name: string, options: RedisOptions = {}): C {
+  if (client instanceof Cluster) {
+    const copy = client.duplicate([], {
+      ...(options.offlineQueue === undefined ? {} : { enableOfflineQueue: options.offlineQueue }),
+      ...(options.shardedSubscribers === undefined ? {} : { shardedSubscribers: options.shardedSubscribers }),
+      redisOptions: { ...client.options.redisOptions, connectionName: `voicehelper:${name}` },
+    });
+    logFailures(copy, logger, name);
+    return copy as C;
+  }
+  const copy = (client as Redis).duplicate({
     connectionName: `voicehelper:${name}`,
     ...(options.offlineQueue === undefined ? {} : { enableOfflineQueue: options.offlineQueue }),
   });
   logFailures(copy, logger, name);
-  return coalesceWrites(copy);
+  return coalesceWrites(copy) as C;
 }
 
-function logFailures(client: Redis, logger: Logger, name: string): void {
+function logFailures(client: RedisClient, logger: Logger, name: string): void {
   let down = false;
   client.on('error', (error: Error) => {
     if (down) return;
@@ -83,7 +136,7 @@ function logFailures(client: Redis, logger: Logger, name: string): void {
 }
 
 /** Resolves once the connection is ready (needed before use without the offline queue). */
-export function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {
+export function whenReady(client: RedisClient, timeoutMs = 10_000): Promise<void> {
   if (client.status === 'ready') return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('Redis did not become ready in time')), timeoutMs);
@@ -101,12 +154,12 @@ export function whenReady(client: Redis, timeoutMs = 10_000): Promise<void> {
  * command's failure counts as handled (a caller that awaits one still sees it); the
  * connection's own failures are logged by `logFailures`.
  */
-export function handledCommands(client: Redis): Redis {
-  const send = client.sendCommand.bind(client);
+export function handledCommands<C extends RedisClient>(client: C): C {
+  const send = client.sendCommand.bind(client) as Redis['sendCommand'];
   client.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
     const result = send(...args);
     args[0].promise.catch(() => undefined);
     return result;
-  }) as Redis['sendCommand'];
+  }) as Redis['sendCommand'] & Cluster['sendCommand'];
   return client;
 }

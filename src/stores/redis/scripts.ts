@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.js';
 import { packageRoot } from '../../util/package-root.js';
 
 /** Lua scripts kept as `<name>-<numKeys>.lua` files beside the source. */
@@ -10,7 +10,7 @@ const SCRIPT_DIR = path.join(packageRoot(), 'src', 'stores', 'redis', 'scripts')
  * Loads a script file once and defines it as a command on the connection (ioredis sends
  * EVALSHA and falls back to EVAL after a Redis restart). The key count comes from the name.
  */
-export function defineScript(redis: Redis, file: string, command: string): void {
+export function defineScript(redis: RedisClient, file: string, command: string): void {
   const match = /-(\d+)\.lua$/.exec(file);
   if (match === null) throw new Error(`script ${file} must be named <name>-<numKeys>.lua`);
   if (typeof (redis as unknown as Record<string, unknown>)[command] === 'function') return;

@@ -1,19 +1,35 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import type { MessageRole } from '../../../protocol/models.js';
 import { StreamAppendCode } from '../redis/script-codes.js';
 import { defineScript } from '../redis/scripts.js';
 import type { DeltaInput, OpenStream, StreamBuffer, StreamState } from './stream-buffer.js';
 import { streamErrors } from './stream-errors.js';
 
-const OPEN = 'vh:streams';
-const hashKey = (sessionId: string, streamId: string) => `vh:stream:${sessionId}:${streamId}`;
-const textKey = (sessionId: string, streamId: string) => `vh:stream-text:${sessionId}:${streamId}`;
-const endsKey = (sessionId: string, streamId: string) => `vh:stream-ends:${sessionId}:${streamId}`;
-const closedKey = (sessionId: string, streamId: string) => `vh:stream-closed:${sessionId}:${streamId}`;
+/**
+ * Open streams are indexed in one of `BUCKETS` sorted sets, chosen by session, and a
+ * stream's keys carry its bucket's hash tag: the scripts touch a stream's keys and its
+ * bucket together, which on a Redis Cluster must share one slot; the buckets spread the
+ * streams over the cluster's masters.
+ */
+const BUCKETS = 32;
+const BUCKET_IDS = Array.from({ length: BUCKETS }, (_, i) => i);
+function bucketOf(sessionId: string): number {
+  let h = 0;
+  for (let i = 0; i < sessionId.length; i++) h = (Math.imul(h, 31) + sessionId.charCodeAt(i)) >>> 0;
+  return h % BUCKETS;
+}
+const tag = (sessionId: string) => `{vh-streams-${bucketOf(sessionId)}}`;
+const openKey = (bucket: number) => `vh:streams:{vh-streams-${bucket}}`;
+const hashKey = (sessionId: string, streamId: string) => `vh:stream:${tag(sessionId)}:${sessionId}:${streamId}`;
+const textKey = (sessionId: string, streamId: string) => `vh:stream-text:${tag(sessionId)}:${sessionId}:${streamId}`;
+const endsKey = (sessionId: string, streamId: string) => `vh:stream-ends:${tag(sessionId)}:${sessionId}:${streamId}`;
+const closedKey = (sessionId: string, streamId: string) => `vh:stream-closed:${tag(sessionId)}:${sessionId}:${streamId}`;
+/** Idle streams handed out by one `idle` call at most (the sweep runs again soon). */
+const IDLE_BATCH = 512;
 /** How long a barge-in's message is remembered for the deltas still on their way. */
 const CLOSED_TTL_SECONDS = 3_600;
 
-type StreamClient = Redis & {
+type StreamClient = RedisClient & {
   streamAppend(hash: string, text: string, open: string, ends: string, closed: string, ...args: (string | number)[]): Promise<[number, number | string]>;
   streamInterrupt(hash: string, text: string, ends: string): Promise<[string, string, string, string, string, string[]] | null>;
 };
@@ -23,7 +39,7 @@ export class RedisStreamBuffer implements StreamBuffer {
   private readonly redis: StreamClient;
 
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly maxBytes: number,
     /** Keys expire this long after the last delta even if nobody commits them. */
     private readonly ttlSeconds = 3_600,
@@ -37,7 +53,7 @@ export class RedisStreamBuffer implements StreamBuffer {
     const [code, expected] = await this.redis.streamAppend(
       hashKey(input.sessionId, input.streamId),
       textKey(input.sessionId, input.streamId),
-      OPEN,
+      openKey(bucketOf(input.sessionId)),
       endsKey(input.sessionId, input.streamId),
       closedKey(input.sessionId, input.streamId),
       `${input.sessionId}:${input.streamId}`,
@@ -85,7 +101,7 @@ export class RedisStreamBuffer implements StreamBuffer {
     await this.redis
       .multi()
       .del(hashKey(sessionId, streamId), textKey(sessionId, streamId), endsKey(sessionId, streamId))
-      .zrem(OPEN, `${sessionId}:${streamId}`)
+      .zrem(openKey(bucketOf(sessionId)), `${sessionId}:${streamId}`)
       .exec();
   }
 
@@ -101,7 +117,7 @@ export class RedisStreamBuffer implements StreamBuffer {
       .multi()
       .set(closedKey(sessionId, streamId), messageId, 'EX', CLOSED_TTL_SECONDS)
       .del(hashKey(sessionId, streamId), textKey(sessionId, streamId), endsKey(sessionId, streamId))
-      .zrem(OPEN, `${sessionId}:${streamId}`)
+      .zrem(openKey(bucketOf(sessionId)), `${sessionId}:${streamId}`)
       .exec();
   }
 
@@ -110,12 +126,16 @@ export class RedisStreamBuffer implements StreamBuffer {
   }
 
   async idle(idleMs: number): Promise<OpenStream[]> {
-    const entries = await this.redis.zrangebyscore(OPEN, '-inf', Date.now() - idleMs, 'WITHSCORES', 'LIMIT', 0, 500);
+    const before = Date.now() - idleMs;
+    const perBucket = Math.ceil(IDLE_BATCH / BUCKETS);
+    const buckets = await Promise.all(BUCKET_IDS.map((b) => this.redis.zrangebyscore(openKey(b), '-inf', before, 'WITHSCORES', 'LIMIT', 0, perBucket)));
     const out: OpenStream[] = [];
-    for (let i = 0; i + 1 < entries.length; i += 2) {
-      const [sessionId, streamId] = (entries[i] as string).split(':');
-      if (sessionId !== undefined && streamId !== undefined) out.push({ sessionId, streamId, lastDeltaAt: Number(entries[i + 1]) });
+    for (const entries of buckets) {
+      for (let i = 0; i + 1 < entries.length; i += 2) {
+        const [sessionId, streamId] = (entries[i] as string).split(':');
+        if (sessionId !== undefined && streamId !== undefined) out.push({ sessionId, streamId, lastDeltaAt: Number(entries[i + 1]) });
+      }
     }
-    return out;
+    return out.sort((a, b) => a.lastDeltaAt - b.lastDeltaAt);
   }
 }

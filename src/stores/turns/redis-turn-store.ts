@@ -1,13 +1,14 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/connection.js';
 import { defineScript } from '../redis/scripts.js';
 import { TURNS_KEPT, type TurnMark, type TurnRecord, type TurnStore, type UserTurn } from './turn-store.js';
 
-const currentKey = (sessionId: string) => `vh:turn:${sessionId}`;
-const historyKey = (sessionId: string) => `vh:turns:${sessionId}`;
+// Hash-tagged by session: the script touches both, and on a Redis Cluster they share a slot.
+const currentKey = (sessionId: string) => `vh:turn:{${sessionId}}`;
+const historyKey = (sessionId: string) => `vh:turns:{${sessionId}}`;
 /** A session's turn clock lives a day after its last mark (the seed's session TTL). */
 const TTL_SECONDS = 24 * 60 * 60;
 
-type TurnClient = Redis & {
+type TurnClient = RedisClient & {
   turnMark(current: string, history: string, turnId: string, endedAt: number, field: string, at: number, kept: number, ttl: number): Promise<number>;
 };
 
@@ -23,7 +24,7 @@ function toRecord(fields: Record<string, string>): TurnRecord {
 export class RedisTurnStore implements TurnStore {
   private readonly redis: TurnClient;
 
-  constructor(redis: Redis) {
+  constructor(redis: RedisClient) {
     defineScript(redis, 'turn-mark-2.lua', 'turnMark');
     this.redis = redis as TurnClient;
   }

@@ -1,10 +1,11 @@
 -- Appends one delta to an open stream's buffer, in index order, bounded in size.
 --
--- KEYS[1]  stream hash   vh:stream:<sessionId>:<streamId>   (owner, role, node, socket, lastIndex, closing)
--- KEYS[2]  stream text   vh:stream-text:<sessionId>:<streamId>
--- KEYS[3]  open streams  vh:streams (sorted set, score = time of the last delta in ms)
--- KEYS[4]  delta ends    vh:stream-ends:<sessionId>:<streamId> (byte length of the text after each delta)
--- KEYS[5]  closed mark   vh:stream-closed:<sessionId>:<streamId> (id of the message a barge-in stored)
+-- KEYS[1]  stream hash   vh:stream:{t}:<sessionId>:<streamId>   (owner, role, node, socket, lastIndex, closing)
+-- KEYS[2]  stream text   vh:stream-text:{t}:<sessionId>:<streamId>
+-- KEYS[3]  open streams  vh:streams:{t} (sorted set of the session's bucket, score = time of the last delta in ms)
+-- KEYS[4]  delta ends    vh:stream-ends:{t}:<sessionId>:<streamId> (byte length of the text after each delta)
+-- KEYS[5]  closed mark   vh:stream-closed:{t}:<sessionId>:<streamId> (id of the message a barge-in stored)
+-- ({t} is the bucket's hash tag: every key of a call is in one cluster slot)
 -- ARGV[1]  member "<sessionId>:<streamId>"   ARGV[2] userId   ARGV[3] role
 -- ARGV[4]  index          ARGV[5] delta          ARGV[6] now (ms)
 -- ARGV[7]  max text bytes ARGV[8] ttl seconds    ARGV[9] nodeId   ARGV[10] socketId

@@ -1,8 +1,9 @@
 -- Marks an open stream as interrupted (every later delta is refused) and returns it whole.
 --
--- KEYS[1]  stream hash   vh:stream:<sessionId>:<streamId>
--- KEYS[2]  stream text   vh:stream-text:<sessionId>:<streamId>
--- KEYS[3]  delta ends    vh:stream-ends:<sessionId>:<streamId>
+-- KEYS[1]  stream hash   vh:stream:{t}:<sessionId>:<streamId>
+-- KEYS[2]  stream text   vh:stream-text:{t}:<sessionId>:<streamId>
+-- KEYS[3]  delta ends    vh:stream-ends:{t}:<sessionId>:<streamId>
+-- ({t} is the bucket's hash tag: every key of a call is in one cluster slot)
 -- Output:  false when no stream is open; else {userId, role, nodeId, socketId, text, {ends...}}
 local owner = redis.call('HGET', KEYS[1], 'userId')
 if not owner then
