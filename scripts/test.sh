@@ -2,8 +2,8 @@
 # The full test suite: installs what is missing (npm packages, PostgreSQL, Redis, Milvus,
 # Neo4j, an S3 server), starts the real services on loopback ports, type-checks, runs every
 # test against them, and stops them again whatever happens.
-#   npm test            # everything
-#   npm test -- test/unit   # extra arguments go to vitest
+#   npm test            # everything, then the Redis Cluster run
+#   npm test -- test/unit   # extra arguments go to vitest (no Redis Cluster run)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,4 +24,16 @@ echo "[test] services ready after $(( $(date +%s) - started ))s" >&2
 npm run build >&2
 npx tsc -p tsconfig.test.json
 npx vitest run "$@"
+if [ $# -eq 0 ]; then
+  # The realtime and limits suites again with every node on the three-master Redis Cluster
+  # (REDIS_CLUSTER_NODES instead of REDIS_URL): between them they use Redis every way a
+  # node does (adapter, ordered channels, limiter, streams, presence, caches, turns, locks,
+  # the ingestion queue). The store adapters' own cluster tests ran above.
+  echo "[test] realtime and limits suites on the Redis Cluster" >&2
+  REDIS_CLUSTER_NODES=$TEST_REDIS_CLUSTER_NODES npx vitest run \
+    test/realtime/messages.test.ts test/realtime/sessions.test.ts test/realtime/streams.test.ts \
+    test/realtime/barge-in.test.ts test/realtime/audio.test.ts test/realtime/rate-limits.test.ts \
+    test/realtime/message-relay.test.ts test/realtime/documents.test.ts test/realtime/turn-latency.test.ts \
+    test/overload/limits.test.ts test/overload/drain.test.ts
+fi
 echo "[test] finished in $(( $(date +%s) - started ))s" >&2

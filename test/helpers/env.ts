@@ -84,10 +84,17 @@ export function clusterConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig(clusterEnv(overrides));
 }
 
-/** The variables behind `clusterConfig` (a CLI started as a process gets the same). */
+/**
+ * The variables behind `clusterConfig` (a CLI started as a process gets the same). When the
+ * suite runs with REDIS_CLUSTER_NODES (the Redis Cluster run of `npm test`), nodes use the
+ * cluster instead of REDIS_URL.
+ */
 export function clusterEnv(overrides: Record<string, string> = {}): Record<string, string> {
+  const { REDIS_URL, ...services } = serviceEnv();
+  const clusterNodes = process.env['REDIS_CLUSTER_NODES'];
   return {
-    ...serviceEnv(),
+    ...services,
+    ...(clusterNodes === undefined || clusterNodes === '' ? { REDIS_URL } : { REDIS_CLUSTER_NODES: clusterNodes }),
     PORT: '0',
     HOST: '127.0.0.1',
     NODE_ID: uniqueName('node'),

@@ -105,6 +105,31 @@ build_neo4j_launcher() {
   tr ':' '\n' < "$dir/target/classpath.txt" | grep '/org/neo4j/gds/' | xargs -I{} ln -s {} "$dir/target/plugins/"
 }
 
+# A Redis Cluster of three masters (no replicas) from the same redis-server, each with its
+# client and cluster-bus ports chosen here on loopback. Prints the seed URLs.
+start_redis_cluster() {
+  local addresses=() urls=()
+  for i in 0 1 2; do
+    local port bus dir=$RUN/redis-cluster-$i
+    port=$(free_port); bus=$(free_port)
+    mkdir -p "$dir"
+    start "redis-cluster-$i" redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 \
+      --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" --dir "$dir" --save '' --appendonly no \
+      --requirepass "$TEST_REDIS_PASSWORD" --masterauth "$TEST_REDIS_PASSWORD"
+    addresses+=("127.0.0.1:$port")
+    urls+=("redis://:$TEST_REDIS_PASSWORD@127.0.0.1:$port")
+  done
+  for i in 0 1 2; do
+    wait_for "redis-cluster-$i" 30 redis-cli -p "${addresses[$i]#*:}" -a "$TEST_REDIS_PASSWORD" --no-auth-warning ping
+  done
+  redis-cli -a "$TEST_REDIS_PASSWORD" --no-auth-warning --cluster create "${addresses[@]}" --cluster-replicas 0 --cluster-yes \
+    >"$RUN/redis-cluster-create.log" 2>&1
+  for i in 0 1 2; do
+    wait_for "redis-cluster-$i" 30 bash -c "redis-cli -p ${addresses[$i]#*:} -a $TEST_REDIS_PASSWORD --no-auth-warning cluster info | grep -q cluster_state:ok"
+  done
+  (IFS=,; echo "${urls[*]}")
+}
+
 wait_for() { # name, seconds, command...
   local name=$1 seconds=$2; shift 2
   for _ in $(seq 1 $((seconds * 5))); do
@@ -186,6 +211,8 @@ up() {
   wait_for postgres 30 "$bin/pg_isready" -h 127.0.0.1 -p "$pg_port"
   PGPASSWORD=$TEST_PG_PASSWORD "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc 'create database voicehelper_test' >/dev/null
   wait_for redis 30 redis-cli -p "$redis_port" -a "$TEST_REDIS_PASSWORD" --no-auth-warning ping
+  local redis_cluster
+  redis_cluster=$(start_redis_cluster)
   wait_for milvus 180 grep -q 'Welcome to use Milvus' "$RUN/milvus.log"
   wait_for neo4j 120 grep -q READY "$RUN/neo4j.log"
   wait_for s3 30 curl -s -o /dev/null "http://127.0.0.1:$s3_port/"
@@ -193,6 +220,7 @@ up() {
   cat >"$RUN/env" <<ENV
 export DATABASE_URL=postgres://postgres:$TEST_PG_PASSWORD@127.0.0.1:$pg_port/voicehelper_test
 export REDIS_URL=redis://:$TEST_REDIS_PASSWORD@127.0.0.1:$redis_port
+export TEST_REDIS_CLUSTER_NODES=$redis_cluster
 export MILVUS_ADDRESS=127.0.0.1:$milvus_port
 export NEO4J_URI=bolt://127.0.0.1:$neo4j_port
 export NEO4J_USER=neo4j
@@ -202,7 +230,7 @@ export S3_ACCESS_KEY=$TEST_S3_ACCESS_KEY
 export S3_SECRET_KEY=$TEST_S3_SECRET_KEY
 export S3_BUCKET=voicehelper-test
 ENV
-  log "all services up (postgres $pg_port, redis $redis_port, milvus $milvus_port, neo4j $neo4j_port, s3 $s3_port)"
+  log "all services up (postgres $pg_port, redis $redis_port, redis cluster ${redis_cluster//redis:\/\/:$TEST_REDIS_PASSWORD@/}, milvus $milvus_port, neo4j $neo4j_port, s3 $s3_port)"
   echo "$RUN/env"
 }
 

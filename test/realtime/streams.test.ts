@@ -7,7 +7,7 @@ import type { Message } from '../../protocol/models.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { openClient, request } from '../helpers/client.js';
 import { collect, eventually, FAST_CLUSTER, TestCluster } from '../helpers/cluster.js';
-import { LIFTED_LIMITS, serviceEnv, TEST_JWT_SECRET, tempDir } from '../helpers/env.js';
+import { clusterEnv } from '../helpers/env.js';
 import { freePort } from '../helpers/ports.js';
 
 describe('streaming and interrupted turns', () => {
@@ -141,17 +141,8 @@ describe('a node killed while its client streams', () => {
     child = spawn(process.execPath, [main], {
       env: {
         PATH: process.env['PATH'] ?? '',
-        ...serviceEnv(),
-        ...FAST_CLUSTER,
-        ...LIFTED_LIMITS,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        NODE_ID: `doomed-${port}`,
-        JWT_SECRET: TEST_JWT_SECRET,
-        DATA_DIR: tempDir(),
-        LOG_LEVEL: 'warn',
-        MILVUS_COLLECTION: `doomed_${port}`,
-        EMBEDDING_DIM: '8',
+        // The services the in-process node uses (one Redis, or the Redis Cluster run's).
+        ...clusterEnv({ ...FAST_CLUSTER, PORT: String(port), NODE_ID: `doomed-${port}`, LOG_LEVEL: 'warn', MILVUS_COLLECTION: `doomed_${port}` }),
       },
       stdio: 'ignore',
     });

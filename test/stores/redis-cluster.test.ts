@@ -1,0 +1,118 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { MemoryCache } from '../../src/stores/cache/memory-cache.js';
+import { RedisCache } from '../../src/stores/cache/redis-cache.js';
+import { RedisRateLimiter } from '../../src/stores/limits/redis-rate-limiter.js';
+import { RedisLockManager } from '../../src/stores/locks/redis-lock-manager.js';
+import { RedisPresenceStore } from '../../src/stores/presence/redis-presence-store.js';
+import { RedisPubSub } from '../../src/stores/pubsub/redis-pubsub.js';
+import { connectRedis, whenReady, type RedisClient, type RedisOptions } from '../../src/stores/redis/connection.js';
+import { RedisStreamBuffer } from '../../src/stores/streams/redis-stream-buffer.js';
+import { RedisTurnStore } from '../../src/stores/turns/redis-turn-store.js';
+import { lockManagerContract } from '../contract/lock-manager.contract.js';
+import { pubSubContract } from '../contract/pubsub.contract.js';
+import { rateLimiterContract } from '../contract/rate-limiter.contract.js';
+import { turnStoreContract } from '../contract/turn-store.contract.js';
+import { testLogger, uniqueName } from '../helpers/env.js';
+
+// The store adapters on the three-master Redis Cluster the test services start
+// (test/infra/services.sh), through the same connection factory a node uses with
+// REDIS_CLUSTER_NODES. A command whose keys span slots fails there with CROSSSLOT.
+const clusterNodes = (process.env['TEST_REDIS_CLUSTER_NODES'] ?? '').split(',').filter((url) => url !== '');
+if (clusterNodes.length === 0) throw new Error('TEST_REDIS_CLUSTER_NODES is not set: run the suite with npm test');
+const target = { url: clusterNodes[0] as string, clusterNodes };
+const connections: RedisClient[] = [];
+function cluster(name: string, options: RedisOptions = {}): RedisClient {
+  const client = connectRedis(target, testLogger(), name, { offlineQueue: true, ...options });
+  connections.push(client);
+  return client;
+}
+afterAll(() => connections.forEach((c) => c.disconnect()));
+
+pubSubContract({
+  name: 'Redis Cluster, sharded (two connection pairs, as two nodes)',
+  create: async () => {
+    const node = (name: string) => new RedisPubSub(cluster(`${name}-pub`), cluster(`${name}-sub`, { shardedSubscribers: true }), 2_000, true);
+    return [node('a'), node('b')];
+  },
+});
+
+rateLimiterContract({ name: 'Redis Cluster', create: () => new RedisRateLimiter(cluster('limits'), 'test-node') });
+
+turnStoreContract({
+  name: 'Redis Cluster (two connections, as two nodes)',
+  create: async () => [new RedisTurnStore(cluster('turns-a')), new RedisTurnStore(cluster('turns-b'))],
+});
+
+lockManagerContract({
+  name: 'Redlock on a Redis Cluster (two connections, as two nodes)',
+  create: async () => [new RedisLockManager(cluster('locks-a')), new RedisLockManager(cluster('locks-b'))],
+  teardown: async () => undefined,
+});
+
+describe('the other Redis stores on a Redis Cluster', () => {
+  it('buffers, interrupts and sweeps streams whose keys land on every master', async () => {
+    const client = cluster('streams');
+    await whenReady(client);
+    const streams = new RedisStreamBuffer(client, 65_536);
+    const sessions = Array.from({ length: 40 }, () => uniqueName('session'));
+    for (const sessionId of sessions) {
+      for (const [index, delta] of ['hello ', 'world'].entries()) {
+        expect(await streams.append({ sessionId, streamId: 's', userId: 'u', role: 'assistant', index, delta, nodeId: 'n', socketId: 'x' })).toBe('appended');
+      }
+    }
+    expect(await streams.get(sessions[0] as string, 's')).toMatchObject({ text: 'hello world', role: 'assistant' });
+    const idle = await streams.idle(0);
+    expect(sessions.every((sessionId) => idle.some((open) => open.sessionId === sessionId && open.streamId === 's'))).toBe(true);
+    const taken = await streams.interrupt(sessions[1] as string, 's');
+    expect(taken).toMatchObject({ text: 'hello world', deltaEnds: [6, 11] });
+    await streams.interrupted(sessions[1] as string, 's', 'message-1');
+    expect(await streams.interruptedBy(sessions[1] as string, 's')).toBe('message-1');
+    await expect(streams.append({ sessionId: sessions[1] as string, streamId: 's', userId: 'u', role: 'assistant', index: 2, delta: '!', nodeId: 'n', socketId: 'x' })).rejects.toMatchObject({
+      code: 'CONFLICT',
+    });
+    for (const sessionId of sessions) await streams.remove(sessionId, 's');
+    const after = await streams.idle(0);
+    expect(after.filter((open) => sessions.includes(open.sessionId))).toEqual([]);
+  });
+
+  it('counts presence over nodes and reaps a dead node, across masters', async () => {
+    const a = new RedisPresenceStore(cluster('presence-a'), uniqueName('node'), 1_000);
+    const b = new RedisPresenceStore(cluster('presence-b'), uniqueName('node'), 1_000);
+    await Promise.all([a.heartbeat(), b.heartbeat()]);
+    const sessionId = uniqueName('session');
+    expect((await a.change(sessionId, 'alice', 'user', 1)).connections).toBe(1);
+    expect((await b.change(sessionId, 'alice', 'user', 1)).connections).toBe(2);
+    expect((await b.change(sessionId, 'bob', 'user', 1)).connections).toBe(1);
+    expect(await a.list(sessionId)).toEqual([
+      { userId: 'alice', role: 'user', connections: 2 },
+      { userId: 'bob', role: 'user', connections: 1 },
+    ]);
+    // b stops beating: once its heartbeat expires, a reaps its counts.
+    await new Promise((r) => setTimeout(r, 1_200));
+    await a.heartbeat();
+    const reaped = await a.reapDeadNodes();
+    expect(reaped.filter((c) => c.sessionId === sessionId).map((c) => c.entry)).toEqual(
+      expect.arrayContaining([
+        { userId: 'alice', role: 'user', connections: 1 },
+        { userId: 'bob', role: 'user', connections: 0 },
+      ]),
+    );
+    expect(await a.list(sessionId)).toEqual([{ userId: 'alice', role: 'user', connections: 1 }]);
+    expect((await a.change(sessionId, 'alice', 'user', -1)).connections).toBe(0);
+    await a.clearNode();
+  });
+
+  it('caches and drops several keys at once, wherever they live', async () => {
+    const cache = new RedisCache(cluster('cache'));
+    const keys = Array.from({ length: 10 }, () => uniqueName('cache'));
+    for (const key of keys) await cache.set(key, key, 60);
+    expect(await cache.get(keys[3] as string)).toBe(keys[3]);
+    await cache.del(...keys);
+    expect(await Promise.all(keys.map((key) => cache.get(key)))).toEqual(keys.map(() => undefined));
+    // The same behaviour as the in-process cache.
+    const local = new MemoryCache();
+    await local.set('k', 'v', 60);
+    await local.del('k', 'other');
+    expect(await local.get('k')).toBeUndefined();
+  });
+});
