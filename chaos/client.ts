@@ -142,7 +142,10 @@ export class GoodClient {
     let answer: JoinAck;
     try {
       answer = (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('session:join', { sessionId: this.sessionId, sinceSeq })) as JoinAck;
-    } catch {
+    } catch (error) {
+      // No answer to the join: counted (a node too slow to answer also leaves the client's
+      // open stream quiet, which the server commits as interrupted after the grace period).
+      if (this.socket === socket) this.count(lostWithConnection(error) ? 'join:DISCONNECTED' : 'join:ACK_TIMEOUT');
       socket.disconnect();
       return;
     }

@@ -180,9 +180,12 @@ export class ChaosCluster {
     else rmSync(this.dir, { recursive: true, force: true });
   }
 
-  /** URLs of the nodes that are up (clients pick the next one on each reconnect). */
+  /**
+   * URLs of the nodes a load balancer would route to: up, ready since their start, and not
+   * being stopped (clients pick the next one on each reconnect).
+   */
   urls(): string[] {
-    const up = this.nodes.filter((n) => n.running).map((n) => n.url);
+    const up = this.nodes.filter((n) => n.routable).map((n) => n.url);
     return up.length > 0 ? up : this.nodes.map((n) => n.url);
   }
 

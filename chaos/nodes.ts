@@ -39,6 +39,17 @@ export class HarnessNode {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /**
+   * Whether a load balancer would send new connections here: from the moment `/readyz`
+   * first answered 200 after a start until a stop begins (a draining node fails `/readyz`
+   * at once), and only while the process runs.
+   */
+  get routable(): boolean {
+    return this.running && this.serving;
+  }
+
+  private serving = false;
+
   /** Starts the process and resolves when `/readyz` answers 200; returns how long that took. */
   async start(): Promise<number> {
     const started = Date.now();
@@ -62,12 +73,14 @@ export class HarnessNode {
     this.child.stdout?.pipe(log);
     this.child.stderr?.pipe(log);
     await waitFor(`node ${this.index}`, async () => (await fetch(`${this.url}/readyz`)).status === 200, 60_000);
+    this.serving = true;
     return Date.now() - started;
   }
 
   /** Sends a signal and waits for the process to end. */
   async stop(signal: 'SIGKILL' | 'SIGTERM'): Promise<void> {
     this.stopping = true;
+    this.serving = false;
     await endProcess(this.child, signal);
   }
 
