@@ -68,19 +68,31 @@ install_milvus() {
 
 # Milvus 2.3.5 standalone. Every port it takes is chosen here (left alone, it takes the next
 # free one silently); `.ip` is the address each component advertises to the others (else
-# they talk over the external interface). Its gRPC servers still listen on every interface:
-# 2.3 has no listen-address setting. Its metrics and /healthz port (9091, or the next free
-# one) is picked by the wrapper, which prints its banner once /healthz answers.
+# they talk over the external interface). Its embedded etcd reads its own listen addresses
+# from ETCD_CONFIG_PATH (by default it takes 2379 and 2380, so a second Milvus on the machine
+# would fail). Its gRPC servers still listen on every interface: 2.3 has no listen-address
+# setting. Its metrics and /healthz port (9091, or the next free one) is picked by the
+# wrapper, which prints its banner once /healthz answers.
 start_milvus() { # data dir, proxy port
-  local args=(--data "$1" --proxy-port "$2")
-  for flag in proxy-internal-port etcd-port root-coord-port query-coord-port query-node-port \
+  local etcd_client etcd_peer
+  etcd_client=$(free_port); etcd_peer=$(free_port)
+  mkdir -p "$1"
+  cat >"$1/embed-etcd.yaml" <<ETCD
+listen-client-urls: http://127.0.0.1:$etcd_client
+advertise-client-urls: http://127.0.0.1:$etcd_client
+listen-peer-urls: http://127.0.0.1:$etcd_peer
+initial-advertise-peer-urls: http://127.0.0.1:$etcd_peer
+initial-cluster: default=http://127.0.0.1:$etcd_peer
+ETCD
+  local args=(--data "$1" --proxy-port "$2" --etcd-port "$etcd_client")
+  for flag in proxy-internal-port root-coord-port query-coord-port query-node-port \
               index-coord-port index-node-port data-coord-port data-node-port; do
     args+=("--$flag" "$(free_port)")
   done
   for component in proxy rootCoord queryCoord queryNode indexNode dataCoord dataNode; do
     args+=(--extra-config "$component.ip=127.0.0.1")
   done
-  PYTHONUNBUFFERED=1 start milvus "$MILVUS_VENV/bin/milvus-server" "${args[@]}"
+  ETCD_CONFIG_PATH="$1/embed-etcd.yaml" PYTHONUNBUFFERED=1 start milvus "$MILVUS_VENV/bin/milvus-server" "${args[@]}"
 }
 
 install_s3() {
