@@ -13,8 +13,8 @@ describe('the protocol version (two nodes)', () => {
   });
   afterAll(() => cluster?.stop());
 
-  it('is 3, told in sys:hello right after the handshake and in every sys:ping ack, by every node', async () => {
-    expect(PROTOCOL_VERSION).toBe(3);
+  it('is 4, told in sys:hello right after the handshake and in every sys:ping ack, by every node', async () => {
+    expect(PROTOCOL_VERSION).toBe(4);
     const user = await cluster.user();
     for (const [index, url] of cluster.urls.entries()) {
       const socket = connect(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: user.token } });
