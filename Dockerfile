@@ -16,6 +16,11 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY migrations ./migrations
 COPY src/stores/redis/scripts ./src/stores/redis/scripts
+# DATA_DIR (secrets generated on first start, the embedded stores when no service is set)
+# belongs to the user the node runs as.
+ENV DATA_DIR=/app/data
+RUN mkdir -p /app/data && chown node:node /app/data
+VOLUME /app/data
 USER node
 EXPOSE 3000
 CMD ["node", "dist/src/main.js"]

@@ -32,6 +32,13 @@ export type GraphConfig =
   | { mode: 'neo4j'; uri: string; user: string; password: string | undefined }
   | { mode: 'postgres' };
 
+/** Host, port and scheme of an S3 endpoint. */
+export interface S3Address {
+  endPoint: string;
+  port: number;
+  useSSL: boolean;
+}
+
 export type ObjectsConfig =
   | {
       mode: 's3';
@@ -44,6 +51,8 @@ export type ObjectsConfig =
       region: string;
       /** A request that receives nothing for this long fails. */
       idleTimeoutMs: number;
+      /** Where clients reach S3, when not at `endPoint` (S3_PUBLIC_ENDPOINT): presigned URLs name it. */
+      publicEndpoint?: S3Address;
     }
   | { mode: 'fs'; dir: string; bucket: string };
 

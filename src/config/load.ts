@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Config } from './config.js';
+import type { Config, S3Address } from './config.js';
 import { SECRET_VARIABLES, envSchema, type ParsedEnv } from './schema.js';
 
 /** Thrown by `loadConfig` with one line per bad variable. */
@@ -37,6 +37,13 @@ function parseEnv(env: NodeJS.ProcessEnv): ParsedEnv {
  * Parses and validates the environment once, fills defaults and returns a frozen Config.
  * Nothing else in the server reads `process.env`.
  */
+/** Host, port and scheme of an S3 endpoint URL. */
+function s3Address(endpoint: string): S3Address {
+  const url = new URL(endpoint);
+  const useSSL = url.protocol === 'https:';
+  return { endPoint: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? (useSSL ? 443 : 80) : Number(url.port), useSSL };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parseEnv(env);
   const problems: string[] = [];
@@ -64,13 +71,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.S3_ENDPOINT !== undefined) {
     if (e.S3_ACCESS_KEY === undefined) problems.push('S3_ACCESS_KEY: required with S3_ENDPOINT (not set)');
     if (e.S3_SECRET_KEY === undefined) problems.push('S3_SECRET_KEY: required with S3_ENDPOINT (not set)');
-    const url = new URL(e.S3_ENDPOINT);
-    const useSSL = url.protocol === 'https:';
     objects = {
       mode: 's3',
-      endPoint: url.hostname.replace(/^\[|\]$/g, ''),
-      port: url.port === '' ? (useSSL ? 443 : 80) : Number(url.port),
-      useSSL,
+      ...s3Address(e.S3_ENDPOINT),
+      ...(e.S3_PUBLIC_ENDPOINT === undefined ? {} : { publicEndpoint: s3Address(e.S3_PUBLIC_ENDPOINT) }),
       accessKey: e.S3_ACCESS_KEY ?? '',
       secretKey: e.S3_SECRET_KEY ?? '',
       bucket: e.S3_BUCKET,

@@ -210,6 +210,12 @@ export const envSchema = {
   NEO4J_PASSWORD: optionalString,
   /** S3 endpoint (MinIO or any S3). Unset: a directory under DATA_DIR/objects. */
   S3_ENDPOINT: urlWithScheme(['http', 'https'], 'http://host:9000'),
+  /**
+   * Where clients reach S3 when it is not at S3_ENDPOINT (behind a proxy, or compose, where
+   * nodes use http://minio:9000 and browsers http://localhost:9000): presigned URLs are
+   * signed for this address. Default: S3_ENDPOINT.
+   */
+  S3_PUBLIC_ENDPOINT: urlWithScheme(['http', 'https'], 'http://host:9000'),
   /** S3 access key (required with S3_ENDPOINT). */
   S3_ACCESS_KEY: optionalString,
   /** S3 secret key (required with S3_ENDPOINT). */

@@ -73,6 +73,33 @@ describe('docker-compose.yml', () => {
     for (const host of hosts) expect(services, String(host)).toHaveProperty(String(host));
   });
 
+  it('uses images that exist: MinIO from quay.io (Docker Hub removed minio/minio), Milvus at the version the tests run', () => {
+    for (const [name, service] of Object.entries(services)) {
+      expect(service.image ?? 'built', name).not.toMatch(/^(docker\.io\/)?minio\//);
+    }
+    expect(services['minio']?.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
+    const tested = /^MILVUS_VERSION=(\S+)$/m.exec(readFileSync(path.join(root, 'test', 'infra', 'services.sh'), 'utf8'))?.[1];
+    expect(tested).toBeDefined();
+    expect(services['milvus']?.image).toBe(`milvusdb/milvus:v${tested}`);
+    const sdk = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies[
+      '@zilliz/milvus2-sdk-node'
+    ];
+    expect(sdk).toMatch(/^3\.0\./);
+  });
+
+  it('signs presigned URLs for the MinIO port it publishes, and the image can write its data directory', () => {
+    for (const [name, node] of nodes) {
+      const publicUrl = new URL(withDefaults(node.environment?.['S3_PUBLIC_ENDPOINT'] ?? ''));
+      expect(publicUrl.hostname, name).toBe('localhost');
+      expect((services['minio'] as Service & { ports?: string[] }).ports).toContain(`${publicUrl.port}:9000`);
+    }
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const user = /^USER (\S+)$/m.exec(dockerfile)?.[1];
+    const dataDir = /^ENV DATA_DIR=(\S+)$/m.exec(dockerfile)?.[1];
+    expect(user).toBe('node');
+    expect(dockerfile).toContain(`chown ${user}:${user} ${dataDir}`);
+  });
+
   it('gives each node its own NODE_ID', () => {
     const ids = nodes.map(([, node]) => node.environment?.['NODE_ID']);
     expect(new Set(ids).size).toBe(nodes.length);

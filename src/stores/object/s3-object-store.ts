@@ -24,6 +24,8 @@ export interface S3ObjectStoreOptions {
   secretKey: string;
   bucket: string;
   region: string;
+  /** Where clients reach S3, when not at `endPoint`: presigned URLs are signed for it. */
+  publicEndpoint?: { endPoint: string; port: number; useSSL: boolean };
 }
 
 const NOT_FOUND_CODES = new Set(['NoSuchKey', 'NotFound', 'NoSuchObject']);
@@ -78,6 +80,11 @@ function deadlineTransport(base: typeof http | typeof https, idleMs: number): Pi
 export class S3ObjectStore implements ObjectStore {
   readonly bucket: string;
   private readonly client: Client;
+  /**
+   * Signs presigned URLs: the client itself, or one for the public endpoint (signing is
+   * local, and with the region given it never asks the endpoint anything).
+   */
+  private readonly signer: Client;
 
   constructor(private readonly options: S3ObjectStoreOptions) {
     this.bucket = options.bucket;
@@ -93,6 +100,11 @@ export class S3ObjectStore implements ObjectStore {
       region: options.region,
       pathStyle: true,
     });
+    const pub = options.publicEndpoint;
+    this.signer =
+      pub === undefined
+        ? this.client
+        : new Client({ ...pub, accessKey: options.accessKey, secretKey: options.secretKey, region: options.region, pathStyle: true });
   }
 
   async init(): Promise<void> {
@@ -176,7 +188,7 @@ export class S3ObjectStore implements ObjectStore {
     assertObjectKey(key);
     const expiresAt = new Date(Date.now() + expiresInSeconds * 1000);
     // Signed response overrides: S3 serves the object with these headers, whatever type it was stored with.
-    const url = await this.client.presignedGetObject(this.bucket, key, expiresInSeconds, {
+    const url = await this.signer.presignedGetObject(this.bucket, key, expiresInSeconds, {
       'response-content-disposition': attachmentDisposition(download.filename),
       'response-content-type': download.contentType,
     });
