@@ -2,7 +2,7 @@ import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // The framing module the k6 scripts use (plain JavaScript, no k6 imports).
 import { decode, eventPacket, socketUrl, SocketIoSession } from '../../load-tests/k6/lib/socketio.js';
-import { TestCluster } from '../helpers/cluster.js';
+import { eventually, TestCluster } from '../helpers/cluster.js';
 
 interface Ack {
   ok: boolean;
@@ -28,13 +28,6 @@ async function open(url: string, token: string): Promise<{ session: SocketIoSess
   return { session, events, socket, call };
 }
 
-async function until(check: () => boolean, ms = 5_000): Promise<void> {
-  for (const end = Date.now() + ms; !check(); ) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('the k6 scripts’ Socket.IO framing, against a node', () => {
   let cluster: TestCluster;
   beforeAll(async () => {
@@ -46,7 +39,7 @@ describe('the k6 scripts’ Socket.IO framing, against a node', () => {
     const owner = await cluster.user();
     const a = await open(cluster.urls[0] as string, owner.token);
     const b = await open(cluster.urls[1] as string, owner.token);
-    await until(() => a.events.some((e) => e.name === 'sys:hello'));
+    await eventually(() => expect(a.events.map((e) => e.name)).toContain('sys:hello'));
     const created = await a.call('session:create', { title: 'k6' });
     expect(created.ok).toBe(true);
     const sessionId = created.data.session.id as string;
@@ -55,7 +48,7 @@ describe('the k6 scripts’ Socket.IO framing, against a node', () => {
     const sent = await Promise.all([1, 2, 3].map((i) => a.call('message:send', { sessionId, clientMsgId: `k6-${i}`, content: `m${i}`, metadata: { sentAt: i } })));
     expect(sent.map((ack) => ack.ok)).toEqual([true, true, true]);
     expect(sent.map((ack) => ack.data.message.seq).sort()).toEqual([1, 2, 3]);
-    await until(() => b.events.filter((e) => e.name === 'message:new').length === 3);
+    await eventually(() => expect(b.events.filter((e) => e.name === 'message:new')).toHaveLength(3));
     expect(b.events.filter((e) => e.name === 'message:new').map((e) => e.payload.message.seq)).toEqual([1, 2, 3]);
     // An error comes back as an ack too, with its code.
     expect(await a.call('message:send', { sessionId })).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
