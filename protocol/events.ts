@@ -105,6 +105,22 @@ export interface ServerToClientEvents {
   /** A barge-in stored the stream's turn (protocol v3): workers stop generating it. */
   'turn:interrupted': (payload: { sessionId: string; streamId: string; messageId: string }) => void;
   presence: (payload: { sessionId: string } & PresenceEntry) => void;
+  /** Ingestion progress of one of the user's documents, to every socket of its owner (protocol v4). */
+  'document:status': (payload: DocumentStatusEvent) => void;
+}
+
+/** A stage of a document's ingestion, as `document:status` tells it (protocol v4). */
+export type DocumentStage = 'parsing' | 'embedding' | 'graph' | 'ready' | 'failed';
+
+/** `document:status`: where the ingestion of a document is, pushed to its owner (protocol v4). */
+export interface DocumentStatusEvent {
+  documentId: string;
+  status: 'processing' | 'ready' | 'failed';
+  stage: DocumentStage;
+  /** 0-100, never going back within one ingestion run (a retried run starts again). */
+  percent: number;
+  /** Why it failed (stage `failed` only). */
+  reason?: string;
 }
 
 /** Messages between nodes through the adapter (none beyond the adapter's own). */

@@ -16,6 +16,7 @@ import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { GraphService } from './services/graph/graph-service.js';
 import { Authenticator } from './services/authenticator.js';
 import { closeSocket } from './realtime/disconnector.js';
+import { userRoom } from './realtime/rooms.js';
 import { endSlowConsumer, watchSlowConsumers } from './realtime/outbound.js';
 import type { AppSocket } from './realtime/dispatcher.js';
 import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
@@ -189,6 +190,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       tmpDir: path.join(config.dataDir, 'tmp'),
       enqueueTimeoutMs: config.dependencyTimeoutMs * 2,
       quotas: config.quotas,
+      // To every socket of the owner, on any node (the user's room, through the adapter).
+      progress: (ownerId, event) => realtime.io?.to(userRoom(ownerId)).emit('document:status', event),
     });
     const reconciler = new StorageReconciler(
       {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RetrieveResult } from '../../protocol/events.js';
+import type { DocumentStatusEvent, RetrieveResult } from '../../protocol/events.js';
 import { request } from '../helpers/client.js';
-import { eventually, TestCluster } from '../helpers/cluster.js';
+import { collect, eventually, TestCluster } from '../helpers/cluster.js';
 import { pdfWithLines } from '../helpers/pdf.js';
 
 const DOCS = {
@@ -82,6 +82,36 @@ describe('documents and retrieval (real S3 and Milvus)', () => {
     expect(left).toEqual([]);
     const audit = await node?.stores.db.audit.query({ userId: alice.id });
     expect(audit?.entries.map((e) => e.action)).toEqual(expect.arrayContaining(['document.upload', 'document.delete']));
+  }, 60_000);
+
+  it('pushes document:status to every socket of the owner, on any node, from parsing to ready or failed, and to nobody else', async () => {
+    const alice = await cluster.user();
+    const bob = await cluster.user();
+    const near = await cluster.connect(0, alice);
+    const far = await cluster.connect(1, alice);
+    const stranger = await cluster.connect(1, bob);
+    const seen = { near: collect<DocumentStatusEvent>(near, 'document:status'), far: collect<DocumentStatusEvent>(far, 'document:status') };
+    const strangerSaw = collect<DocumentStatusEvent>(stranger, 'document:status');
+    const long = Array.from({ length: 120 }, (_, i) => `Sentence ${i} about voice sessions, partitions and retrieval.`).join(' ');
+    const created = await upload(alice.token, long, 'long.txt');
+    const id = created.body['document'].id as string;
+    for (const events of [seen.near, seen.far]) {
+      await eventually(() => expect(events.at(-1)).toEqual({ documentId: id, status: 'ready', stage: 'ready', percent: 100 }), 20_000);
+      const stages = events.map((e) => e.stage);
+      expect(stages[0]).toBe('parsing');
+      expect(stages).toContain('embedding');
+      expect(stages.indexOf('graph')).toBeGreaterThan(stages.lastIndexOf('embedding'));
+      const percents = events.map((e) => e.percent);
+      expect(percents).toEqual([...percents].sort((a, b) => a - b));
+      expect(events.every((e) => e.documentId === id)).toBe(true);
+    }
+
+    // A PDF that is not one past its header: every attempt fails, then the owner hears why.
+    const broken = await upload(alice.token, Buffer.from('%PDF-1.7\nthis is not a PDF body at all'), 'broken.pdf', 'application/pdf');
+    expect(broken.status).toBe(202);
+    const brokenId = broken.body['document'].id as string;
+    await eventually(() => expect(seen.near.at(-1)).toMatchObject({ documentId: brokenId, status: 'failed', stage: 'failed', reason: expect.any(String) }), 30_000);
+    expect(strangerSaw).toEqual([]);
   }, 60_000);
 
   it('refuses bad uploads with a clear error and stores nothing', async () => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import type { DocumentStage, DocumentStatusEvent } from '../../../protocol/events.js';
 import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
 import { withDeadline } from '../../util/timeout.js';
 import type { Logger } from '../../logger.js';
@@ -44,6 +45,8 @@ export interface DocumentServiceOptions {
   enqueueTimeoutMs: number;
   /** What one user may keep: documents and bytes. */
   quotas: { documents: number; bytes: number };
+  /** Tells a document's owner where its ingestion is (`document:status`); never throws. */
+  progress?: (ownerId: string, event: DocumentStatusEvent) => void;
 }
 
 /** One uploaded file as the HTTP layer hands it over. */
@@ -225,6 +228,9 @@ export class DocumentService {
         if (signal.aborted) throw new Error('lost the ingestion lock');
         if ((await this.options.documents.status(id)) !== 'processing') throw new DocumentGone();
       };
+      const tell = (stage: DocumentStage, percent: number): void =>
+        this.options.progress?.(document.userId, { documentId: id, status: 'processing', stage, percent: Math.round(percent) });
+      tell('parsing', 0);
       const body = await readAll(await this.options.objects.get(filePath));
       const { chunks, graph } = await this.options.parser.parse({
         body,
@@ -239,6 +245,7 @@ export class DocumentService {
       // Embedded and indexed batch by batch: memory holds one batch of vectors, whatever
       // the size of the document.
       for (let i = 0; i < stored.length; i += EMBED_BATCH) {
+        tell('embedding', 10 + (80 * i) / stored.length);
         await check();
         const batch = stored.slice(i, i + EMBED_BATCH);
         const vectors = await this.options.embedder.embed(batch.map((c) => c.content));
@@ -254,12 +261,14 @@ export class DocumentService {
         );
       }
       await check();
+      tell('graph', 90);
       await this.options.graph.replaceDocument(graph);
       // `ready` promises that a search finds the chunks: the count is the index's strong
       // read (Milvus searches are Bounded), and milvus-lite shows inserts a moment later
       // whatever consistency is asked for.
       await this.waitSearchable(id, stored.length);
       await this.finish(id, fencingToken, 'ready', null);
+      this.options.progress?.(document.userId, { documentId: id, status: 'ready', stage: 'ready', percent: 100 });
     };
     // A worker that died holding the lock frees it when its lease ends: wait that long
     // (the lease is extended every few seconds while a live worker runs) before giving up.
@@ -295,6 +304,8 @@ export class DocumentService {
     }
     await this.options.documents.markFailed(id, reason);
     this.options.logger.warn({ documentId: id, reason }, 'document ingestion failed');
+    const owner = (await this.options.documents.get(id).catch(() => undefined))?.userId;
+    if (owner !== undefined) this.options.progress?.(owner, { documentId: id, status: 'failed', stage: 'failed', percent: 100, reason });
   }
 
   private async waitSearchable(id: string, expected: number): Promise<void> {
