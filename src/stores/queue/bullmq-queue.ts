@@ -1,7 +1,7 @@
 import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Cluster } from 'ioredis';
 import type { Logger } from '../../logger.js';
-import type { RedisTarget } from '../redis/connection.js';
+import { redisEndpoints, type RedisTarget } from '../redis/connection.js';
 import { outageDeferral, type JobFailedHandler, type JobHandler, type JobQueue } from './job-queue.js';
 
 /** Options of the BullMQ queue. */
@@ -17,17 +17,6 @@ export interface BullMqQueueOptions {
   stalledIntervalMs?: number;
 }
 
-function connectionOf(url: string) {
-  const parsed = new URL(url);
-  return {
-    host: parsed.hostname,
-    port: Number(parsed.port || 6379),
-    ...(parsed.password === '' ? {} : { password: decodeURIComponent(parsed.password) }),
-    ...(parsed.username === '' ? {} : { username: decodeURIComponent(parsed.username) }),
-    ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
-  };
-}
-
 /**
  * BullMQ's connection: options for one Redis, or a Cluster client (BullMQ duplicates it for
  * its blocking connections but never closes one it was given: `owned` collects them for
@@ -35,12 +24,12 @@ function connectionOf(url: string) {
  * scripts find their keys in one slot.
  */
 function connection(redis: RedisTarget, owned: Cluster[]): ConnectionOptions {
-  if (redis.clusterNodes.length === 0) return { ...connectionOf(redis.url), maxRetriesPerRequest: null };
-  const { host: _host, port: _port, ...credentials } = connectionOf(redis.clusterNodes[0] as string);
-  const cluster = new Cluster(
-    redis.clusterNodes.map((url) => ({ host: new URL(url).hostname, port: Number(new URL(url).port || 6379) })),
-    { redisOptions: { ...credentials, maxRetriesPerRequest: null } },
-  );
+  if (redis.clusterNodes.length === 0) {
+    const { nodes, credentials } = redisEndpoints([redis.url]);
+    return { ...nodes[0], ...credentials, maxRetriesPerRequest: null };
+  }
+  const { nodes, credentials } = redisEndpoints(redis.clusterNodes);
+  const cluster = new Cluster(nodes, { redisOptions: { ...credentials, maxRetriesPerRequest: null } });
   owned.push(cluster);
   return cluster;
 }

@@ -30,30 +30,47 @@ export interface RedisOptions {
 }
 
 /**
+ * Host and port of each redis:// URL (a cluster's seed nodes, or one server), and the
+ * credentials of the first one, which every node of a cluster is reached with (user,
+ * password, TLS).
+ */
+export function redisEndpoints(urls: readonly string[]): {
+  nodes: { host: string; port: number }[];
+  credentials: { username?: string; password?: string; tls?: object };
+} {
+  const seed = new URL(urls[0] as string);
+  return {
+    nodes: urls.map((url) => {
+      const parsed = new URL(url);
+      return { host: parsed.hostname, port: Number(parsed.port === '' ? 6379 : parsed.port) };
+    }),
+    credentials: {
+      ...(seed.username === '' ? {} : { username: decodeURIComponent(seed.username) }),
+      ...(seed.password === '' ? {} : { password: decodeURIComponent(seed.password) }),
+      ...(seed.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  };
+}
+
+/**
  * A connection to the configured Redis: `createRedis` on one server, a `Cluster` client on a
  * Redis Cluster (the seed nodes' credentials are used for every node it discovers).
  */
 export function connectRedis(target: RedisTarget, logger: Logger, name: string, options: RedisOptions = {}): RedisClient {
   if (target.clusterNodes.length === 0) return createRedis(target.url, logger, name, options);
-  const seed = new URL(target.clusterNodes[0] as string);
+  const { nodes, credentials } = redisEndpoints(target.clusterNodes);
   const clusterOptions: ClusterOptions = {
     enableOfflineQueue: options.offlineQueue ?? false,
     enableAutoPipelining: false,
     shardedSubscribers: options.shardedSubscribers ?? false,
     clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
     redisOptions: {
-      ...(seed.username === '' ? {} : { username: decodeURIComponent(seed.username) }),
-      ...(seed.password === '' ? {} : { password: decodeURIComponent(seed.password) }),
-      ...(seed.protocol === 'rediss:' ? { tls: {} } : {}),
+      ...credentials,
       ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
       connectionName: `voicehelper:${name}`,
       maxRetriesPerRequest: 2,
     },
   };
-  const nodes = target.clusterNodes.map((url) => {
-    const parsed = new URL(url);
-    return { host: parsed.hostname, port: Number(parsed.port === '' ? 6379 : parsed.port) };
-  });
   const client = new Cluster(nodes, clusterOptions);
   logFailures(client, logger, name);
   return client;
