@@ -13,7 +13,7 @@ describe('draining a node under load (two nodes)', () => {
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start(2, { STREAM_RESUME_GRACE_MS: '3000' });
+    cluster = await TestCluster.start(2, { STREAM_RESUME_GRACE_MS: '5000' });
   });
   afterAll(() => cluster?.stop());
 
@@ -51,7 +51,6 @@ describe('draining a node under load (two nodes)', () => {
     await holder.end();
     expect(await running).toMatchObject({ ok: true, data: { message: { seq: 6, content: 'held' } } });
     expect(await gone).toBe('transport close');
-    await closing;
 
     // The client moves to the other node: rejoins from what it holds, continues its stream.
     const moved = await cluster.connect(0, owner);
@@ -60,7 +59,8 @@ describe('draining a node under load (two nodes)', () => {
     expect(await request(moved, 'message:delta', { sessionId, streamId: 'answer', index: 1, delta: 'two' })).toEqual({ ok: true, data: {} });
     const final = await request<{ message: Message }>(moved, 'message:send', { sessionId, clientMsgId: 'f', content: 'one two', metadata: { streamId: 'answer' } });
     expect(final).toMatchObject({ ok: true, data: { message: { seq: 7, content: 'one two' } } });
-    await new Promise((r) => setTimeout(r, 3_500)); // past the resume grace: no interrupted copy follows
+    await closing;
+    await new Promise((r) => setTimeout(r, 5_500)); // past the resume grace: no interrupted copy follows
     await eventually(() => expect(seen.map((s) => s.message.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]));
     const history = await request<{ messages: Message[] }>(watcher, 'history:get', { sessionId });
     expect(history.ok && history.data.messages.map((m) => m.content)).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'held', 'one two']);
