@@ -42,7 +42,7 @@ const IN_FLIGHT_RETRY_MS = 100;
 export class Dispatcher {
   private inFlight = 0;
   private readonly perSocket = new WeakMap<AppSocket, number>();
-  /** When each socket's last event started or finished (performance.now()). */
+  /** When each socket's last event started or finished during a drain (performance.now()). */
   private readonly lastActivity = new WeakMap<AppSocket, number>();
   private idleWaiters: Array<() => void> = [];
   private readonly maxPerSocket: number;
@@ -107,12 +107,13 @@ export class Dispatcher {
     this.inFlight++;
     const mine = (this.perSocket.get(socket) ?? 0) + 1;
     this.perSocket.set(socket, mine);
-    this.lastActivity.set(socket, performance.now());
+    // Only a drain reads it (events before the drain count from the drain's start).
+    if (this.draining) this.lastActivity.set(socket, performance.now());
     try {
       await this.run(socket, event, args, mine > this.maxPerSocket);
     } finally {
       this.perSocket.set(socket, (this.perSocket.get(socket) ?? 1) - 1);
-      this.lastActivity.set(socket, performance.now());
+      if (this.draining) this.lastActivity.set(socket, performance.now());
       this.inFlight--;
       if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     }

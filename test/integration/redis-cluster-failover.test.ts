@@ -80,13 +80,13 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
 
     // Kill the master that owns the slot of the session's ordered channel (sharded pub/sub).
     const slot = Number(cli(servers[0]!.port, 'cluster', 'keyslot', `vh:msg:${sessionId}`).trim());
-    const owner_ = cli(servers[0]!.port, 'cluster', 'nodes')
+    const slotOwner = cli(servers[0]!.port, 'cluster', 'nodes')
       .split('\n')
       .find((line) => line.includes('master') && line.split(' ').slice(8).some((range) => {
         const [from, to = from] = range.split('-').map(Number);
         return from !== undefined && slot >= from && slot <= (to ?? from);
       }));
-    const victimPort = Number(/127\.0\.0\.1:(\d+)@/.exec(owner_ ?? '')?.[1]);
+    const victimPort = Number(/127\.0\.0\.1:(\d+)@/.exec(slotOwner ?? '')?.[1]);
     const victim = servers.find((s) => s.port === victimPort)!;
     const survivor = servers.find((s) => s !== victim)!;
     victim.child.kill('SIGKILL');
