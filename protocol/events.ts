@@ -1,54 +1,62 @@
-import type { AckCallback, WireError } from './errors.js';
-import type { Message, MessageRole, Session } from './models.js';
-import type { Role } from './roles.js';
+import { z } from 'zod';
+import { type AckCallback, wireErrorModel } from './errors.js';
+import { messageModel, messageRoles, sessionModel } from './models.js';
+import { type Role, roles } from './roles.js';
 import type { ClientEventName, PayloadOf } from './schemas.js';
 
-/** One user's connections to a session, across all nodes. */
-export interface PresenceEntry {
-  userId: string;
-  role: Role;
-  connections: number;
-}
+const empty = z.object({}).strict();
 
-/** `data` of a successful ack, per event. */
-export interface AckData {
-  'sys:ping': { nodeId: string; serverTime: string; protocolVersion: number };
-  'session:create': { session: Session };
-  'session:join': { session: Session; messages: Message[]; hasMore: boolean; presence: PresenceEntry[] };
-  'session:leave': Record<string, never>;
-  'session:list': { sessions: Session[]; nextCursor: string | null };
-  'session:update': { session: Session };
-  /** What went with the session (protocol v3). */
-  'session:delete': { sessionId: string; messages: number; audioObjects: number };
-  /** The interrupted turn as stored (protocol v3). */
-  'turn:interrupt': { message: Message };
-  'message:send': { message: Message };
-  'message:delta': Record<string, never>;
-  'history:get': { messages: Message[]; hasMore: boolean };
-  'audio:start': Record<string, never>;
-  'audio:chunk': { received: number };
-  'audio:end': { message: Message };
-  'audio:url': { url: string; expiresAt: string };
-  retrieve: RetrieveResult;
-}
+/** One user's connections to a session, across all nodes. */
+export const presenceEntryModel = z.object({ userId: z.string(), role: z.enum(roles), connections: z.number().int().min(0) }).meta({ id: 'PresenceEntry' });
+export type PresenceEntry = z.output<typeof presenceEntryModel>;
 
 /** One retrieved chunk, best first. */
-export interface RetrievedChunk {
-  chunkId: string;
-  documentId: string;
-  content: string;
-  score: number;
-  metadata: Record<string, unknown>;
-}
+export const retrievedChunkModel = z.object({
+  chunkId: z.string(),
+  documentId: z.string(),
+  content: z.string(),
+  score: z.number(),
+  metadata: z.record(z.string(), z.unknown()),
+});
+export type RetrievedChunk = z.output<typeof retrievedChunkModel>;
 
 /** `retrieve` answer (PROTOCOL section 6). */
-export interface RetrieveResult {
-  chunks: RetrievedChunk[];
-  entities: { id: string; name: string; type: string; distance: number; relevance: number }[];
-  timings: { embedMs: number; vectorMs: number; graphMs: number; totalMs: number };
-  /** Stores that were down: their part is empty. */
-  degraded?: ('vector' | 'graph')[];
-}
+export const retrieveResultModel = z
+  .object({
+    chunks: z.array(retrievedChunkModel),
+    entities: z.array(z.object({ id: z.string(), name: z.string(), type: z.string(), distance: z.number(), relevance: z.number() })),
+    timings: z.object({ embedMs: z.number(), vectorMs: z.number(), graphMs: z.number(), totalMs: z.number() }),
+    degraded: z.array(z.enum(['vector', 'graph'])).optional().describe('Stores that were down: their part is empty.'),
+  })
+  .meta({ id: 'RetrieveResult' });
+export type RetrieveResult = z.output<typeof retrieveResultModel>;
+
+const messagePage = z.object({ messages: z.array(messageModel), hasMore: z.boolean() });
+
+/** `data` of a successful ack, per client event. */
+export const ackDataSchemas = {
+  'sys:ping': z.object({ nodeId: z.string(), serverTime: z.string(), protocolVersion: z.number().int() }),
+  'session:create': z.object({ session: sessionModel }),
+  'session:join': z.object({ session: sessionModel, messages: z.array(messageModel), hasMore: z.boolean(), presence: z.array(presenceEntryModel) }),
+  'session:leave': empty,
+  'session:list': z.object({ sessions: z.array(sessionModel), nextCursor: z.string().nullable() }),
+  'session:update': z.object({ session: sessionModel }),
+  'session:delete': z
+    .object({ sessionId: z.string(), messages: z.number().int(), audioObjects: z.number().int() })
+    .describe('What went with the session (protocol v3).'),
+  'turn:interrupt': z.object({ message: messageModel }).describe('The interrupted turn as stored (protocol v3).'),
+  'message:send': z.object({ message: messageModel }),
+  'message:delta': empty,
+  'history:get': messagePage,
+  'audio:start': empty,
+  'audio:chunk': z.object({ received: z.number().int() }),
+  'audio:end': z.object({ message: messageModel }),
+  'audio:url': z.object({ url: z.string(), expiresAt: z.string() }),
+  retrieve: retrieveResultModel,
+} as const satisfies Record<ClientEventName, z.ZodType>;
+
+/** `data` of a successful ack, per event. */
+export type AckData = { [E in ClientEventName]: z.output<(typeof ackDataSchemas)[E]> };
 
 /** Events a client sends; every one takes a trailing ack callback. */
 export type ClientToServerEvents = {
@@ -56,22 +64,22 @@ export type ClientToServerEvents = {
 };
 
 /** A streaming fragment as relayed to the rest of the room. */
-export interface DeltaEvent {
-  sessionId: string;
-  streamId: string;
-  index: number;
-  delta: string;
-  role: MessageRole;
-  userId: string;
-}
+export const deltaEventModel = z.object({
+  sessionId: z.string(),
+  streamId: z.string(),
+  index: z.number().int().min(0),
+  delta: z.string(),
+  role: z.enum(messageRoles),
+  userId: z.string(),
+});
+export type DeltaEvent = z.output<typeof deltaEventModel>;
 
 /** What the server says to every socket right after its handshake. */
-export interface HelloEvent {
-  /** The version of the wire contract (`PROTOCOL_VERSION`). */
-  protocolVersion: number;
-  /** The node this socket is connected to. */
-  nodeId: string;
-}
+export const helloEventModel = z.object({
+  protocolVersion: z.number().int().describe('The version of the wire contract (`PROTOCOL_VERSION`).'),
+  nodeId: z.string().describe('The node this socket is connected to.'),
+});
+export type HelloEvent = z.output<typeof helloEventModel>;
 
 /** Why the server ends a connection (`sys:disconnect`). */
 export const disconnectReasons = ['draining', 'slow_consumer', 'disabled', 'role_changed', 'logged_out'] as const;
@@ -83,45 +91,48 @@ export type DisconnectReason = (typeof disconnectReasons)[number];
  * this one drains), after `retryAfterMs` when given; with `false` the session is over (the
  * user was disabled or logged out) and the client should not reconnect with this token.
  */
-export interface DisconnectNotice {
-  reason: DisconnectReason;
-  reconnect: boolean;
-  retryAfterMs?: number;
-}
+export const disconnectNoticeModel = z.object({
+  reason: z.enum(disconnectReasons),
+  reconnect: z.boolean(),
+  retryAfterMs: z.number().int().optional(),
+});
+export type DisconnectNotice = z.output<typeof disconnectNoticeModel>;
 
-/** Events the server pushes to clients. */
-export interface ServerToClientEvents {
-  /** Right before the server ends the connection (protocol v2). */
-  'sys:disconnect': (payload: DisconnectNotice) => void;
-  /** Sent once, right after the handshake (protocol v2). */
-  'sys:hello': (payload: HelloEvent) => void;
-  /** A failure of an event that was sent without an ack callback. */
-  error: (payload: { event: string; error: WireError }) => void;
-  'message:new': (payload: { message: Message }) => void;
-  'message:delta': (payload: DeltaEvent) => void;
-  'session:updated': (payload: { session: Session }) => void;
-  /** The session was deleted by its owner or an admin (protocol v3); it can no longer be joined. */
-  'session:deleted': (payload: { sessionId: string }) => void;
-  /** A barge-in stored the stream's turn (protocol v3): workers stop generating it. */
-  'turn:interrupted': (payload: { sessionId: string; streamId: string; messageId: string }) => void;
-  presence: (payload: { sessionId: string } & PresenceEntry) => void;
-  /** Ingestion progress of one of the user's documents, to every socket of its owner (protocol v4). */
-  'document:status': (payload: DocumentStatusEvent) => void;
-}
-
-/** A stage of a document's ingestion, as `document:status` tells it (protocol v4). */
-export type DocumentStage = 'parsing' | 'embedding' | 'graph' | 'ready' | 'failed';
+/** The stages of a document's ingestion, as `document:status` tells them (protocol v4). */
+export const documentStages = ['parsing', 'embedding', 'graph', 'ready', 'failed'] as const;
+export type DocumentStage = (typeof documentStages)[number];
 
 /** `document:status`: where the ingestion of a document is, pushed to its owner (protocol v4). */
-export interface DocumentStatusEvent {
-  documentId: string;
-  status: 'processing' | 'ready' | 'failed';
-  stage: DocumentStage;
-  /** 0-100, never going back within one ingestion run (a retried run starts again). */
-  percent: number;
-  /** Why it failed (stage `failed` only). */
-  reason?: string;
-}
+export const documentStatusEventModel = z.object({
+  documentId: z.string(),
+  status: z.enum(['processing', 'ready', 'failed']),
+  stage: z.enum(documentStages),
+  percent: z.number().min(0).max(100).describe('0-100, never going back within one ingestion run (a retried run starts again).'),
+  reason: z.string().optional().describe('Why it failed (stage `failed` only).'),
+});
+export type DocumentStatusEvent = z.output<typeof documentStatusEventModel>;
+
+/** Payloads of the events the server pushes to clients. */
+export const pushSchemas = {
+  'sys:disconnect': disconnectNoticeModel.describe('Right before the server ends the connection (protocol v2).'),
+  'sys:hello': helloEventModel.describe('Sent once, right after the handshake (protocol v2).'),
+  error: z.object({ event: z.string(), error: wireErrorModel }).describe('A failure of an event that was sent without an ack callback.'),
+  'message:new': z.object({ message: messageModel }).describe('A message committed to a joined session.'),
+  'message:delta': deltaEventModel.describe('A streaming fragment from another member of the room.'),
+  'session:updated': z.object({ session: sessionModel }),
+  'session:deleted': z.object({ sessionId: z.string() }).describe('The session was deleted by its owner or an admin (protocol v3); it can no longer be joined.'),
+  'turn:interrupted': z
+    .object({ sessionId: z.string(), streamId: z.string(), messageId: z.string() })
+    .describe("A barge-in stored the stream's turn (protocol v3): workers stop generating it."),
+  presence: presenceEntryModel.extend({ sessionId: z.string() }).describe('A member joined or left (connections 0) a session.'),
+  'document:status': documentStatusEventModel.describe('Ingestion progress of one of the user\'s documents, to every socket of its owner (protocol v4).'),
+} as const;
+
+export type ServerPushName = keyof typeof pushSchemas;
+export type PushOf<E extends ServerPushName> = z.output<(typeof pushSchemas)[E]>;
+
+/** Events the server pushes to clients. */
+export type ServerToClientEvents = { [E in ServerPushName]: (payload: PushOf<E>) => void };
 
 /** Messages between nodes through the adapter (none beyond the adapter's own). */
 export interface InterServerEvents {}

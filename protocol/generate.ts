@@ -1,4 +1,4 @@
-import { zodToJsonSchema } from 'zod-to-json-schema';
+import { type ZodType, z } from 'zod';
 import { errorCodes } from './errors.js';
 import { algorithmBody, createEntityBody, createRelationBody, loginBody, refreshBody, registerBody } from './http.js';
 import { PROTOCOL_VERSION } from './models.js';
@@ -13,7 +13,7 @@ import { payloadSchemas } from './schemas.js';
 export function protocolDocument(): Record<string, unknown> {
   const definitions: Record<string, unknown> = {};
   for (const [event, schema] of Object.entries(payloadSchemas)) {
-    definitions[`event:${event}`] = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none' });
+    definitions[`event:${event}`] = inputSchema(schema);
   }
   for (const [name, schema] of Object.entries({
     register: registerBody,
@@ -23,7 +23,7 @@ export function protocolDocument(): Record<string, unknown> {
     graphRelation: createRelationBody,
     graphAlgorithm: algorithmBody,
   })) {
-    definitions[`http:${name}`] = zodToJsonSchema(schema, { target: 'jsonSchema7', $refStrategy: 'none' });
+    definitions[`http:${name}`] = inputSchema(schema);
   }
   return {
     $schema: 'http://json-schema.org/draft-07/schema#',
@@ -34,6 +34,12 @@ export function protocolDocument(): Record<string, unknown> {
     errorCodes: [...errorCodes],
     definitions,
   };
+}
+
+/** What a client may send: the input side of a schema (before defaults and transforms), as draft-07 JSON Schema. */
+function inputSchema(schema: ZodType): Record<string, unknown> {
+  const { $schema: _, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io: 'input', unrepresentable: 'any' });
+  return rest;
 }
 
 /** The document as committed: stable key order, two-space indentation, final newline. */

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes } from './models.js';
+import { wireErrorModel } from './errors.js';
+import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, messageModel, relationTypes } from './models.js';
+import { roles } from './roles.js';
 import { isStorableText, jsonObject, text } from './schemas.js';
 
 // eslint-disable-next-line no-control-regex
@@ -47,34 +49,53 @@ export const changePasswordBody = z
 /** `DELETE /v1/users/me` body: the password again, so that a stolen access token cannot erase an account (protocol v3). */
 export const deleteAccountBody = z.object({ password: z.string().min(1).max(256) }).strict();
 
-/** Body of `POST /v1/auth/token`: an access token for a service account (no refresh token: the key is the long-lived credential). */
-export interface ApiKeyTokenResponse {
-  user: PublicUser;
-  accessToken: string;
-  expiresIn: number;
-}
-
 export type RegisterBody = z.output<typeof registerBody>;
 export type LoginBody = z.output<typeof loginBody>;
 
 /** A user as the HTTP API returns it (never the password hash). */
-export interface PublicUser {
-  id: string;
-  email: string;
-  username: string;
-  roles: string[];
-  createdAt: string;
-}
+export const publicUserModel = z
+  .object({ id: z.string(), email: z.string(), username: z.string(), roles: z.array(z.enum(roles)), createdAt: z.string() })
+  .meta({ id: 'PublicUser' });
+export type PublicUser = z.output<typeof publicUserModel>;
 
-/** Body of a successful register or login. */
-export interface AuthResponse {
-  user: PublicUser;
-  accessToken: string;
-  /** Seconds until the access token expires. */
-  expiresIn: number;
-  /** Single-use token for `POST /v1/auth/refresh` (an addition to PROTOCOL v1). */
-  refreshToken: string;
-}
+/** Body of a successful register, login, refresh or password change. */
+export const authResponseModel = z
+  .object({
+    user: publicUserModel,
+    accessToken: z.string(),
+    expiresIn: z.number().int().describe('Seconds until the access token expires.'),
+    refreshToken: z.string().describe('Single-use token for `POST /v1/auth/refresh` (an addition to PROTOCOL v1).'),
+  })
+  .meta({ id: 'AuthResponse' });
+export type AuthResponse = z.output<typeof authResponseModel>;
+
+/** Body of `POST /v1/auth/token`: an access token for a service account (no refresh token: the key is the long-lived credential). */
+export const apiKeyTokenResponseModel = z.object({ user: publicUserModel, accessToken: z.string(), expiresIn: z.number().int() });
+export type ApiKeyTokenResponse = z.output<typeof apiKeyTokenResponseModel>;
+
+/** Every HTTP error: `{ error: { code, message, details? } }` (429 also sends `Retry-After`). */
+export const errorResponseModel = z.object({ error: wireErrorModel.omit({ retryAfterMs: true }) }).meta({ id: 'ErrorResponse' });
+
+/** A document's metadata as the HTTP API returns it. */
+export const documentModel = z
+  .object({
+    id: z.string(),
+    userId: z.string(),
+    title: z.string(),
+    metadata: z.record(z.string(), z.unknown()),
+    status: z.enum(['processing', 'ready', 'failed', 'deleting']).describe('`deleting`: being removed from every store (reads no longer show it).'),
+    statusReason: z.string().nullable(),
+    filePath: z.string().nullable(),
+    fileSize: z.number().int().nullable(),
+    mimeType: z.string().nullable(),
+    chunkCount: z.number().int(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .meta({ id: 'Document' });
+
+/** `GET /v1/sessions/:id/messages` (the same page as `history:get`). */
+export const messagePageModel = z.object({ messages: z.array(messageModel), hasMore: z.boolean() });
 
 /** An entity or relation id in a path or query (any text; it only ever travels as a query parameter). */
 const graphId = text(200, 1);

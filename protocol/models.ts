@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * The version of the wire contract this server speaks (docs/protocol.md lists what each
  * version changed). Sent in `sys:hello` right after the handshake and in every `sys:ping` ack.
@@ -27,40 +29,49 @@ export type SessionStatus = (typeof sessionStatuses)[number];
 /** A JSON object as carried in `context` and `metadata`. */
 export type JsonObject = { [key: string]: unknown };
 
+/** An ISO-8601 time as the server writes it. */
+const isoTime = z.string().describe('ISO-8601 time');
+const uuidOut = z.string().describe('UUID');
+const jsonObjectOut = z.record(z.string(), z.unknown());
+
 /** A conversation (PROTOCOL section 3). Times are ISO-8601 strings. */
-export interface Session {
-  id: string;
-  userId: string;
-  title: string;
-  status: SessionStatus;
-  context: JsonObject;
-  metadata: JsonObject;
-  /** Seq of the newest committed message; 0 when empty. */
-  lastSeq: number;
-  createdAt: string;
-  updatedAt: string;
-}
+export const sessionModel = z
+  .object({
+    id: uuidOut,
+    userId: uuidOut,
+    title: z.string(),
+    status: z.enum(sessionStatuses),
+    context: jsonObjectOut,
+    metadata: jsonObjectOut,
+    lastSeq: z.number().int().min(0).describe('Seq of the newest committed message; 0 when empty.'),
+    createdAt: isoTime,
+    updatedAt: isoTime,
+  })
+  .meta({ id: 'Session' });
+export type Session = z.output<typeof sessionModel>;
 
 /** A committed message (PROTOCOL section 4). */
-export interface Message {
-  id: string;
-  sessionId: string;
-  /** 1, 2, 3, ... per session, gap-free across all nodes. */
-  seq: number;
-  role: MessageRole;
-  content: string;
-  contentType: ContentType;
-  metadata: JsonObject;
-  clientMsgId: string | null;
-  /**
-   * The user who sent it (for an interrupted turn, the stream's owner); null for messages
-   * stored before protocol v2. Idempotency keys are per (session, sender).
-   */
-  senderId: string | null;
-  createdAt: string;
-  tokensUsed?: number;
-  processingTimeMs?: number;
-}
+export const messageModel = z
+  .object({
+    id: uuidOut,
+    sessionId: uuidOut,
+    seq: z.number().int().min(1).describe('1, 2, 3, ... per session, gap-free across all nodes.'),
+    role: z.enum(messageRoles),
+    content: z.string(),
+    contentType: z.enum(contentTypes),
+    metadata: jsonObjectOut,
+    clientMsgId: z.string().nullable(),
+    senderId: uuidOut
+      .nullable()
+      .describe(
+        "The user who sent it (for an interrupted turn, the stream's owner); null for messages stored before protocol v2. Idempotency keys are per (session, sender).",
+      ),
+    createdAt: isoTime,
+    tokensUsed: z.number().int().optional(),
+    processingTimeMs: z.number().int().optional(),
+  })
+  .meta({ id: 'Message' });
+export type Message = z.output<typeof messageModel>;
 
 /** The relationship types between entities (the only ones that ever reach query text). */
 export const relationTypes = ['RELATED_TO', 'CO_OCCURS'] as const;

@@ -180,7 +180,7 @@ export const payloadSchemas = {
       content: text(),
       role: z.enum(messageRoles).optional(),
       contentType: z
-        .enum(sendableContentTypes, { errorMap: () => ({ message: "expected 'text' or 'transcript' (audio messages come from audio:end)" }) })
+        .enum(sendableContentTypes, { error: "expected 'text' or 'transcript' (audio messages come from audio:end)" })
         .optional(),
       metadata: sentMetadata.optional(),
       tokensUsed: z.number().int().min(0).max(2_147_483_647).optional(),

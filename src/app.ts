@@ -22,7 +22,10 @@ import type { AppSocket } from './realtime/dispatcher.js';
 import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
 import { registerGraphRoutes } from './http/graph.js';
 import { openIngestionQueue } from './stores/queue/open-queue.js';
+import { packageVersion } from './util/package-root.js';
+import { registerApiDocs } from './http/api-docs.js';
 import { registerAuthRoutes } from './http/auth.js';
+import { registerCallerHook } from './http/caller.js';
 import { AppError } from './errors/app-error.js';
 import { RateLimits } from './services/rate-limits.js';
 import { FailoverRateLimiter } from './stores/limits/failover-rate-limiter.js';
@@ -136,6 +139,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       if (!originAllowed(request.headers, corsOrigins)) throw new AppError('FORBIDDEN', { message: 'this origin may not call the API' });
     });
     await http.register(cors, { origin: corsOrigins.has('*') ? true : [...corsOrigins], credentials: true });
+    await registerApiDocs(http, { version: await packageVersion() });
+    const auth = new Authenticator(tokens, directory, families, (userId) => limits.check('http', userId));
+    registerCallerHook(http, auth);
     registerHealthRoutes(http, {
       nodeId: config.nodeId,
       dependencies: stores.dependencies,
@@ -145,11 +151,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       draining: () => draining,
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
-    const auth = new Authenticator(tokens, directory, families, (userId) => limits.check('http', userId));
     // Set once the Socket.IO server exists; HTTP routes registered earlier push through it.
     const realtime: { io?: AppServer } = {};
     const turns = new TurnClock(stores.turns, metrics, logger);
-    registerSessionRoutes(http, { sessions, messages: stores.messages, erasure, turns, auth, io: () => realtime.io });
+    registerSessionRoutes(http, { sessions, messages: stores.messages, erasure, turns, io: () => realtime.io });
     const localLimiter = new MemoryRateLimiter();
     const limiterRedis = config.redis.mode === 'external' ? connectRedis(config.redis, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
     if (limiterRedis !== undefined) await whenReady(limiterRedis);
@@ -206,9 +211,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       },
       config.reconcile,
     );
-    await registerDocumentRoutes(http, { documents, auth, maxBytes: config.documents.maxBytes, maxConcurrentUploads: config.documents.maxConcurrentUploads });
+    await registerDocumentRoutes(http, { documents, maxBytes: config.documents.maxBytes, maxConcurrentUploads: config.documents.maxConcurrentUploads });
     const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
-    registerGraphRoutes(http, { graph, auth });
+    registerGraphRoutes(http, { graph });
     registerAuthRoutes(http, {
       users: stores.db.users,
       audit: stores.db.audit,
@@ -217,12 +222,10 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       limits,
       passwords: new Passwords(config.passwordHashing),
       apiKeys,
-      auth,
       directory,
       erasure,
     });
     registerAdminRoutes(http, {
-      auth,
       configs: stores.db.configs,
       users: stores.db.users,
       audit: stores.db.audit,

@@ -10,7 +10,7 @@ const file = z
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
     /** Objects only: what the store keeps beside the bytes. */
     contentType: z.string().max(200).optional(),
-    metadata: z.record(z.string()).optional(),
+    metadata: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 
@@ -39,7 +39,7 @@ export const manifestSchema = z
       .strict(),
     parts: z
       .object({
-        postgres: z.object({ method: z.literal('copy-repeatable-read'), tables: z.record(table), bytes: z.number().int().min(0) }).strict(),
+        postgres: z.object({ method: z.literal('copy-repeatable-read'), tables: z.record(z.string(), table), bytes: z.number().int().min(0) }).strict(),
         objects: z.object({ count: z.number().int().min(0), bytes: z.number().int().min(0), missing: z.array(z.string()) }).strict(),
         /** Neo4j's nodes and relationships; null when the graph lives in PostgreSQL tables (in the snapshot). */
         graph: z.object({ nodes: z.number().int().min(0), relationships: z.number().int().min(0), file: z.string() }).strict().nullable(),

@@ -26,7 +26,7 @@ const port = (fallback: number) =>
   z.preprocess(
     emptyToUndefined,
     z.coerce
-      .number({ invalid_type_error: 'expected an integer between 0 and 65535' })
+      .number({ error: 'expected an integer between 0 and 65535' })
       .int('expected an integer between 0 and 65535')
       .min(0, 'expected an integer between 0 and 65535')
       .max(65535, 'expected an integer between 0 and 65535')
@@ -59,7 +59,7 @@ const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(
     emptyToUndefined,
     z.coerce
-      .number({ invalid_type_error: 'expected a positive integer' })
+      .number({ error: 'expected a positive integer' })
       .int('expected a positive integer')
       .min(1, 'expected a positive integer')
       .max(max, `expected at most ${max}`)
@@ -70,7 +70,7 @@ const nonNegativeInt = (fallback: number, max: number) =>
   z.preprocess(
     emptyToUndefined,
     z.coerce
-      .number({ invalid_type_error: 'expected a non-negative integer' })
+      .number({ error: 'expected a non-negative integer' })
       .int('expected a non-negative integer')
       .min(0, 'expected a non-negative integer')
       .max(max, `expected at most ${max}`)
@@ -102,10 +102,10 @@ const bool = (fallback: boolean) =>
     emptyToUndefined,
     z
       .enum(['true', 'false', '1', '0', 'yes', 'no'], {
-        errorMap: () => ({ message: 'expected true or false' }),
+        error: 'expected true or false',
       })
       .transform((v) => v === 'true' || v === '1' || v === 'yes')
-      .default(fallback ? 'true' : 'false'),
+      .default(fallback),
   );
 
 const urlWithScheme = (schemes: readonly string[], example: string) =>
@@ -462,7 +462,7 @@ export const envSchema = {
           .map((part) => part.trim())
           .filter((part) => part !== ''),
       )
-      .pipe(z.array(z.enum(dependencyNames, { errorMap: () => ({ message: `expected a comma-separated list of ${dependencyNames.join(', ')}` }) }))),
+      .pipe(z.array(z.enum(dependencyNames, { error: `expected a comma-separated list of ${dependencyNames.join(', ')}` }))),
   ),
 } as const;
 

@@ -1,22 +1,22 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { roles } from '../../protocol/roles.js';
 import { jsonObject, text, uuid } from '../../protocol/schemas.js';
-import type { Authenticator } from '../services/authenticator.js';
 import { AppError } from '../errors/app-error.js';
 import { RATE_LIMITS_KEY, rateLimitOverrides, type RateLimits } from '../services/rate-limits.js';
-import type { Caller } from '../services/session-service.js';
 import type { Accounts } from '../services/accounts.js';
 import type { AuditLog } from '../stores/postgres/repositories/audit.js';
 import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
 import type { UserRepository } from '../stores/postgres/repositories/users.js';
-import { parseBody, publicUser } from './auth.js';
+import { validated } from '../errors/validation.js';
+import { bearer, responses } from './api-docs.js';
+import { publicUser } from './auth.js';
+import { actorOf, adminOnly, callerOf } from './caller.js';
 import type { ApiKeyService } from '../auth/api-keys.js';
-import { authenticate } from './sessions.js';
 
 /** What the admin routes need. */
 export interface AdminRouteOptions {
-  auth: Authenticator;
   configs: ConfigRepository;
   users: UserRepository;
   audit: AuditLog;
@@ -27,7 +27,7 @@ export interface AdminRouteOptions {
 }
 
 /** The config keys an admin may set, each with the schema of its value. */
-const CONFIG_KEYS: Record<string, z.ZodTypeAny> = {
+const CONFIG_KEYS: Record<string, z.ZodType> = {
   [RATE_LIMITS_KEY]: rateLimitOverrides,
 };
 
@@ -53,68 +53,71 @@ const auditQuery = z
   })
   .strict();
 
-/** The caller, who must be an admin (FORBIDDEN otherwise). */
-export async function requireAdmin(request: FastifyRequest, auth: Authenticator): Promise<Caller> {
-  const caller = await authenticate(request, auth);
-  if (caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'admins only' });
-  return caller;
-}
-
-function actor(request: FastifyRequest, caller: Caller) {
-  const agent = request.headers['user-agent'];
-  return { userId: caller.userId, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
-}
-
 /** `GET|PUT /v1/admin/configs/:key`, `PUT /v1/admin/users/:id/roles|status`, `GET /v1/admin/audit-logs` (admin only, audited). */
-export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOptions): void {
-  app.get('/v1/admin/configs/:key', async (request) => {
-    await requireAdmin(request, options.auth);
-    const { key } = request.params as { key: string };
+export function registerAdminRoutes(http: FastifyInstance, options: AdminRouteOptions): void {
+  const app = http.withTypeProvider<ZodTypeProvider>();
+  const docs = (summary: string) => ({ tags: ['admin'], summary, security: bearer, response: responses() });
+  const idParams = z.object({ id: uuid });
+  const keyParams = z.object({ key: z.string().max(200) });
+
+  app.get('/v1/admin/configs/:key', { config: adminOnly, schema: { ...docs('A runtime setting'), params: keyParams } }, async (request) => {
+    const { key } = request.params;
     const entry = CONFIG_KEYS[key] === undefined ? undefined : await options.configs.get(key);
     if (entry === undefined) throw new AppError('NOT_FOUND', { message: 'no such config' });
     return { config: entry };
   });
 
-  app.put('/v1/admin/configs/:key', async (request) => {
-    const caller = await requireAdmin(request, options.auth);
-    const { key } = request.params as { key: string };
-    const schema = CONFIG_KEYS[key];
-    if (schema === undefined) throw new AppError('NOT_FOUND', { message: 'no such config key', details: { known: Object.keys(CONFIG_KEYS) } });
-    const body = parseBody(putConfigBody, request.body);
-    const value = parseBody(schema, body.value);
-    parseBody(jsonObject, value);
-    const entry = await options.configs.put(key, value, {
-      updatedBy: caller.userId,
-      ...(body.description === undefined ? {} : { description: body.description }),
-    });
-    await options.audit.record(actor(request, caller), { action: 'config.update', resourceType: 'config', resourceId: key, details: { value } });
-    await options.limits.reload();
-    await options.limits.announce(key);
-    return { config: entry };
-  });
+  app.put(
+    '/v1/admin/configs/:key',
+    {
+      config: adminOnly,
+      schema: { ...docs(`Change a runtime setting (known keys: ${Object.keys(CONFIG_KEYS).join(', ')})`), params: keyParams, body: putConfigBody },
+    },
+    async (request) => {
+      const caller = callerOf(request);
+      const { key } = request.params;
+      const schema = CONFIG_KEYS[key];
+      if (schema === undefined) throw new AppError('NOT_FOUND', { message: 'no such config key', details: { known: Object.keys(CONFIG_KEYS) } });
+      // The value's schema depends on the key in the path.
+      const value = validated(schema, request.body.value);
+      validated(jsonObject, value);
+      const entry = await options.configs.put(key, value, {
+        updatedBy: caller.userId,
+        ...(request.body.description === undefined ? {} : { description: request.body.description }),
+      });
+      await options.audit.record(actorOf(request, caller.userId), { action: 'config.update', resourceType: 'config', resourceId: key, details: { value } });
+      await options.limits.reload();
+      await options.limits.announce(key);
+      return { config: entry };
+    },
+  );
 
-  app.put('/v1/admin/users/:id/roles', async (request) => {
-    const caller = await requireAdmin(request, options.auth);
-    const { id } = parseBody(z.object({ id: uuid }), request.params);
-    const body = parseBody(putRolesBody, request.body);
-    // Requests carry the new role from now on; open sockets reconnect to get it.
-    const updated = await options.accounts.setRoles(id, body.roles, actor(request, caller));
-    return { userId: id, roles: updated };
-  });
+  app.put(
+    '/v1/admin/users/:id/roles',
+    { config: adminOnly, schema: { ...docs("Set a user's roles"), params: idParams, body: putRolesBody } },
+    async (request) => {
+      const { id } = request.params;
+      // Requests carry the new role from now on; open sockets reconnect to get it.
+      const updated = await options.accounts.setRoles(id, request.body.roles, actorOf(request, callerOf(request).userId));
+      return { userId: id, roles: updated };
+    },
+  );
 
   // Disabling ends the user's sockets and every refresh family at once; their access tokens
   // are refused from the next request. Enabling lets them sign in again.
-  app.put('/v1/admin/users/:id/status', async (request) => {
-    const caller = await requireAdmin(request, options.auth);
-    const { id } = parseBody(z.object({ id: uuid }), request.params);
-    const { status } = parseBody(putStatusBody, request.body);
-    await options.accounts.setStatus(id, status, actor(request, caller));
-    return { userId: id, status };
-  });
+  app.put(
+    '/v1/admin/users/:id/status',
+    { config: adminOnly, schema: { ...docs('Disable or enable a user'), params: idParams, body: putStatusBody } },
+    async (request) => {
+      const { id } = request.params;
+      const { status } = request.body;
+      await options.accounts.setStatus(id, status, actorOf(request, callerOf(request).userId));
+      return { userId: id, status };
+    },
+  );
 
-  app.get('/v1/admin/users', async (request) => {
-    await requireAdmin(request, options.auth);
-    const query = parseBody(usersQuery, request.query);
+  app.get('/v1/admin/users', { config: adminOnly, schema: { ...docs('Users, by email or name'), querystring: usersQuery } }, async (request) => {
+    const query = request.query;
     const page = await options.users.list({
       limit: query.limit ?? 50,
       ...(query.search === undefined ? {} : { search: query.search }),
@@ -127,34 +130,50 @@ export function registerAdminRoutes(app: FastifyInstance, options: AdminRouteOpt
   });
 
   // API keys of service accounts (the same as `voicehelper keys`); the key text is shown once.
-  app.get('/v1/admin/keys', async (request) => {
-    await requireAdmin(request, options.auth);
-    const { userId } = parseBody(z.object({ userId: uuid.optional() }).strict(), request.query);
-    return { keys: await options.apiKeys.list(userId) };
-  });
+  app.get(
+    '/v1/admin/keys',
+    { config: adminOnly, schema: { ...docs('API keys of service accounts'), querystring: z.object({ userId: uuid.optional() }).strict() } },
+    async (request) => ({ keys: await options.apiKeys.list(request.query.userId) }),
+  );
 
-  app.post('/v1/admin/users/:id/keys', async (request, reply) => {
-    const caller = await requireAdmin(request, options.auth);
-    const { id } = parseBody(z.object({ id: uuid }), request.params);
-    const { name } = parseBody(createKeyBody, request.body);
-    const { key, record } = await options.apiKeys.create(id, name, caller.userId);
-    await options.audit.record(actor(request, caller), { action: 'api_key.create', resourceType: 'api_key', resourceId: record.id, details: { userId: id, name } });
-    return reply.status(201).send({ key, apiKey: record });
-  });
+  app.post(
+    '/v1/admin/users/:id/keys',
+    { config: adminOnly, schema: { ...docs('Give a service account an API key (its text is shown once)'), params: idParams, body: createKeyBody } },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      const { id } = request.params;
+      const { name } = request.body;
+      const { key, record } = await options.apiKeys.create(id, name, caller.userId);
+      await options.audit.record(actorOf(request, caller.userId), {
+        action: 'api_key.create',
+        resourceType: 'api_key',
+        resourceId: record.id,
+        details: { userId: id, name },
+      });
+      return reply.status(201).send({ key, apiKey: record });
+    },
+  );
 
-  app.delete('/v1/admin/keys/:id', async (request) => {
-    const caller = await requireAdmin(request, options.auth);
-    const { id } = parseBody(z.object({ id: uuid }), request.params);
+  app.delete('/v1/admin/keys/:id', { config: adminOnly, schema: { ...docs('Revoke an API key (its sockets end)'), params: idParams } }, async (request) => {
+    const { id } = request.params;
     const record = await options.apiKeys.revoke(id);
-    await options.audit.record(actor(request, caller), { action: 'api_key.revoke', resourceType: 'api_key', resourceId: id, details: { userId: record.userId } });
+    await options.audit.record(actorOf(request, callerOf(request).userId), {
+      action: 'api_key.revoke',
+      resourceType: 'api_key',
+      resourceId: id,
+      details: { userId: record.userId },
+    });
     return { apiKey: record };
   });
 
-  app.get('/v1/admin/audit-logs', async (request) => {
-    const caller = await requireAdmin(request, options.auth);
-    const query = parseBody(auditQuery, request.query);
+  app.get('/v1/admin/audit-logs', { config: adminOnly, schema: { ...docs('The audit log, newest first'), querystring: auditQuery } }, async (request) => {
+    const query = request.query;
     const result = await options.audit.query(query);
-    await options.audit.record(actor(request, caller), { action: 'audit.read', resourceType: 'audit_log', details: { filter: { ...query, cursor: undefined } } });
+    await options.audit.record(actorOf(request, callerOf(request).userId), {
+      action: 'audit.read',
+      resourceType: 'audit_log',
+      details: { filter: { ...query, cursor: undefined } },
+    });
     return result;
   });
 }

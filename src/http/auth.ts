@@ -1,7 +1,10 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { z } from 'zod';
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import {
   apiKeyTokenBody,
+  apiKeyTokenResponseModel,
+  authResponseModel,
   changePasswordBody,
   deleteAccountBody,
   loginBody,
@@ -12,10 +15,10 @@ import {
   type PublicUser,
 } from '../../protocol/http.js';
 import type { ApiKeyService } from '../auth/api-keys.js';
-import type { Authenticator } from '../services/authenticator.js';
 import type { Erasure } from '../services/erasure.js';
 import type { UserDirectory } from '../services/user-directory.js';
-import { authenticate } from './sessions.js';
+import { bearer, noContent, responses } from './api-docs.js';
+import { actorOf, callerOf, signedIn } from './caller.js';
 import type { Passwords } from '../auth/passwords.js';
 import type { IssuedRefreshToken, RefreshTokenService } from '../auth/refresh-tokens.js';
 import type { RateLimits } from '../services/rate-limits.js';
@@ -33,38 +36,22 @@ export interface AuthRouteOptions {
   limits: RateLimits;
   passwords: Passwords;
   apiKeys: ApiKeyService;
-  auth: Authenticator;
   directory: UserDirectory;
   erasure: Erasure;
-}
-
-/** Parses a body, path or query with a schema; VALIDATION naming the failing fields otherwise. */
-export function parseBody<S extends z.ZodTypeAny>(schema: S, body: unknown): z.output<S> {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) {
-    throw new AppError('VALIDATION', {
-      message: 'the request body is invalid',
-      details: { issues: parsed.error.issues.slice(0, 10).map((i) => ({ path: i.path.join('.'), message: i.message })) },
-    });
-  }
-  return parsed.data as z.output<S>;
 }
 
 export function publicUser(user: UserRecord): PublicUser {
   return { id: user.id, email: user.email, username: user.username, roles: user.roles, createdAt: user.createdAt.toISOString() };
 }
 
-function actorOf(request: FastifyRequest, userId: string | null) {
-  const agent = request.headers['user-agent'];
-  return { userId, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
-}
-
 /**
  * `POST /v1/auth/register|login|refresh|logout` (PROTOCOL section 7), `POST /v1/auth/token`
  * for API keys, and the caller's own account: `PUT /v1/users/me/password`, `DELETE /v1/users/me`.
  */
-export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptions): void {
+export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOptions): void {
   const { users, audit, tokens, refreshTokens, limits, passwords, apiKeys } = options;
+  const app = http.withTypeProvider<ZodTypeProvider>();
+  const tags = ['auth'];
 
   // The access token names the refresh family it came with, so that logging out of that
   // family ends it (and the sockets opened with it) at once.
@@ -78,16 +65,23 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
     };
   };
 
-  app.post('/v1/auth/register', async (request, reply) => {
-    const body = parseBody(registerBody, request.body);
+  app.post(
+    '/v1/auth/register',
+    { schema: { tags, summary: 'Create an account and sign in', body: registerBody, response: responses({ 201: authResponseModel }) } },
+    async (request, reply) => {
+    const body = request.body;
     await limits.checkRegister(request.ip);
     const user = await users.create({ email: body.email, username: body.username, passwordHash: await passwords.hash(body.password) });
     await audit.record(actorOf(request, user.id), { action: 'auth.register', resourceType: 'user', resourceId: user.id });
     return reply.status(201).send(await issue(user));
-  });
+    },
+  );
 
-  app.post('/v1/auth/login', async (request) => {
-    const body = parseBody(loginBody, request.body);
+  app.post(
+    '/v1/auth/login',
+    { schema: { tags, summary: 'Sign in with email and password', body: loginBody, response: responses({ 200: authResponseModel }) } },
+    async (request) => {
+    const body = request.body;
     await limits.checkLogin(request.ip, body.email);
     const user = await users.getByEmail(body.email);
     const ok = await passwords.verify(user?.passwordHash, body.password);
@@ -103,12 +97,16 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
     await users.touchLogin(user.id);
     await audit.record(actorOf(request, user.id), { action: 'auth.login', resourceType: 'user', resourceId: user.id });
     return issue(user);
-  });
+    },
+  );
 
   // A new access token (with the user's current roles) and a new refresh token; the one
   // presented is used up. Disabled users cannot refresh.
-  app.post('/v1/auth/refresh', async (request) => {
-    const body = parseBody(refreshBody, request.body);
+  app.post(
+    '/v1/auth/refresh',
+    { schema: { tags, summary: 'A new access token for a single-use refresh token', body: refreshBody, response: responses({ 200: authResponseModel }) } },
+    async (request) => {
+    const body = request.body;
     const { userId, ...rotated } = await refreshTokens.rotate(body.refreshToken);
     const user = await users.getById(userId);
     if (user === undefined || user.status !== 'active') {
@@ -116,12 +114,23 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
       throw new AppError('UNAUTHORIZED', { message: 'the account is not active' });
     }
     return issue(user, rotated);
-  });
+    },
+  );
 
   // A service account's API key for a short-lived access token; the token's family is the
   // key, so revoking the key ends it (and its sockets) at once. Counted like a login.
-  app.post('/v1/auth/token', async (request): Promise<ApiKeyTokenResponse> => {
-    const body = parseBody(apiKeyTokenBody, request.body);
+  app.post(
+    '/v1/auth/token',
+    {
+      schema: {
+        tags,
+        summary: "An access token for a service account's API key",
+        body: apiKeyTokenBody,
+        response: responses({ 200: apiKeyTokenResponseModel }),
+      },
+    },
+    async (request): Promise<ApiKeyTokenResponse> => {
+    const body = request.body;
     // Per address and key (a fleet of workers behind one address each has its own window).
     await limits.checkLogin(request.ip, `api-key:${body.apiKey.slice(0, 40)}`);
     let verified: { userId: string; keyId: string };
@@ -140,13 +149,26 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
       accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles), family: verified.keyId }),
       expiresIn: tokens.ttlSeconds,
     };
-  });
+    },
+  );
 
   // A new password ends every login of the account (other devices included) and starts a
   // fresh one for the caller.
-  app.put('/v1/users/me/password', async (request) => {
-    const caller = await authenticate(request, options.auth);
-    const body = parseBody(changePasswordBody, request.body);
+  app.put(
+    '/v1/users/me/password',
+    {
+      config: signedIn,
+      schema: {
+        tags,
+        summary: "Change one's password (ends every other login)",
+        security: bearer,
+        body: changePasswordBody,
+        response: responses({ 200: authResponseModel }),
+      },
+    },
+    async (request) => {
+    const caller = callerOf(request);
+    const body = request.body;
     const user = await users.getById(caller.userId);
     if (user === undefined || !(await passwords.verify(user.passwordHash, body.currentPassword))) {
       await audit.record(actorOf(request, caller.userId), { action: 'user.password_failed', resourceType: 'user', resourceId: caller.userId });
@@ -157,26 +179,38 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRouteOptio
     await refreshTokens.revokeUser(user.id);
     await audit.record(actorOf(request, user.id), { action: 'user.password', resourceType: 'user', resourceId: user.id });
     return issue(user);
-  });
+    },
+  );
 
   // Deleting one's own account forgets the user in every store (the same path as
   // `voicehelper users forget`); the password is asked again.
-  app.delete('/v1/users/me', async (request) => {
-    const caller = await authenticate(request, options.auth);
-    const body = parseBody(deleteAccountBody, request.body);
+  app.delete(
+    '/v1/users/me',
+    {
+      config: signedIn,
+      schema: { tags, summary: "Delete one's own account from every store", security: bearer, body: deleteAccountBody, response: responses({ 200: z.object({ erasure: z.unknown() }) }) },
+    },
+    async (request) => {
+    const caller = callerOf(request);
+    const body = request.body;
     const user = await users.getById(caller.userId);
     if (user === undefined || !(await passwords.verify(user.passwordHash, body.password))) throw new AppError('INVALID_CREDENTIALS');
     const erasure = await options.erasure.forgetUser(user.id, actorOf(request, user.id));
     return { erasure };
-  });
+    },
+  );
 
-  app.post('/v1/auth/logout', async (request, reply) => {
-    const body = parseBody(refreshBody, request.body);
+  app.post(
+    '/v1/auth/logout',
+    { schema: { tags, summary: 'End the refresh family of a token (and its sockets)', body: refreshBody, response: responses({ 204: noContent }) } },
+    async (request, reply) => {
+    const body = request.body;
     // Revoking the family also ends its access tokens and the sockets they opened (every node).
     const revoked = await refreshTokens.revoke(body.refreshToken);
     if (revoked !== undefined) {
       await audit.record(actorOf(request, revoked.userId), { action: 'auth.logout', resourceType: 'user', resourceId: revoked.userId });
     }
-    return reply.status(204).send();
-  });
+    return reply.status(204).send(null);
+    },
+  );
 }

@@ -1,19 +1,20 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Caller } from '../services/session-service.js';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { documentEntitiesQuery } from '../../protocol/http.js';
-import { jsonObject, text, uuid } from '../../protocol/schemas.js';
-import type { Authenticator } from '../services/authenticator.js';
+import { documentEntitiesQuery, documentModel } from '../../protocol/http.js';
+import { jsonObject, text } from '../../protocol/schemas.js';
 import { AppError } from '../errors/app-error.js';
+import { validated } from '../errors/validation.js';
 import type { DocumentService } from '../services/documents/document-service.js';
-import { parseBody } from './auth.js';
-import { authenticate } from './sessions.js';
+import type { Caller } from '../services/session-service.js';
+import { bearer, noContent, responses } from './api-docs.js';
+import { callerOf, signedIn } from './caller.js';
+import { idParams } from './sessions.js';
 
 /** What the document routes need. */
 export interface DocumentRouteOptions {
   documents: DocumentService;
-  auth: Authenticator;
   maxBytes: number;
   /** Uploads received at once by this node; more are refused with RATE_LIMITED. */
   maxConcurrentUploads: number;
@@ -22,14 +23,26 @@ export interface DocumentRouteOptions {
 const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: text(200).optional() }).strict();
 
 /** `POST|GET /v1/documents`, `GET|DELETE /v1/documents/:id`, `GET /v1/documents/:id/content`, `GET /v1/documents/:id/entities`. */
-export async function registerDocumentRoutes(app: FastifyInstance, options: DocumentRouteOptions): Promise<void> {
+export async function registerDocumentRoutes(http: FastifyInstance, options: DocumentRouteOptions): Promise<void> {
+  const app = http.withTypeProvider<ZodTypeProvider>();
+  const docs = (summary: string) => ({ tags: ['documents'], summary, security: bearer, response: responses() });
   // One byte over the limit reaches the service, whose meter refuses the upload with 413
   // (the plugin itself would only truncate the stream).
   await app.register(multipart, { limits: { fileSize: options.maxBytes + 1, files: 1, fields: 10, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
 
   let uploading = 0;
-  app.post('/v1/documents', async (request, reply) => {
-    const caller = await authenticate(request, options.auth);
+  app.post(
+    '/v1/documents',
+    {
+      config: signedIn,
+      schema: {
+        ...docs(`Upload a document (multipart/form-data: file, optional title and metadata as JSON; at most ${options.maxBytes} bytes); ingestion runs in the background`),
+        consumes: ['multipart/form-data'],
+        response: responses({ 202: z.object({ document: documentModel }) }),
+      },
+    },
+    async (request, reply) => {
+    const caller = callerOf(request);
     if (!request.isMultipart()) throw new AppError('VALIDATION', { message: 'expected multipart/form-data with a file field' });
     // Each upload holds a connection, a spool file and a stream to object storage.
     if (uploading >= options.maxConcurrentUploads) {
@@ -41,7 +54,8 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
     } finally {
       uploading--;
     }
-  });
+    },
+  );
 
   const receive = async (request: FastifyRequest, reply: FastifyReply, caller: Caller) => {
     let title: string | undefined;
@@ -49,7 +63,7 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
     for await (const part of request.parts()) {
       if (part.type === 'field') {
         const value = String(part.value);
-        if (part.fieldname === 'title') title = parseBody(text(255).pipe(z.string().trim().min(1)), value);
+        if (part.fieldname === 'title') title = validated(text(255).pipe(z.string().trim().min(1)), value);
         else if (part.fieldname === 'metadata') {
           let parsed: unknown;
           try {
@@ -57,7 +71,7 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
           } catch {
             throw new AppError('VALIDATION', { message: 'metadata must be JSON', details: { field: 'metadata' } });
           }
-          metadata = parseBody(jsonObject, parsed);
+          metadata = validated(jsonObject, parsed) as Record<string, unknown>;
         }
         continue;
       }
@@ -84,36 +98,49 @@ export async function registerDocumentRoutes(app: FastifyInstance, options: Docu
     throw new AppError('VALIDATION', { message: 'no file in the request', details: { field: 'file' } });
   };
 
-  app.get('/v1/documents', async (request) => {
-    const caller = await authenticate(request, options.auth);
-    const query = parseBody(listQuery, request.query);
-    return options.documents.list(caller, { limit: query.limit ?? 20, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
-  });
+  app.get(
+    '/v1/documents',
+    {
+      config: signedIn,
+      schema: {
+        ...docs("The caller's documents, newest first"),
+        querystring: listQuery,
+        response: responses({ 200: z.object({ documents: z.array(documentModel), nextCursor: z.string().nullable() }) }),
+      },
+    },
+    async (request) => {
+      const query = request.query;
+      return options.documents.list(callerOf(request), { limit: query.limit ?? 20, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
+    },
+  );
 
-  app.get('/v1/documents/:id', async (request) => {
-    const caller = await authenticate(request, options.auth);
-    const { id } = parseBody(z.object({ id: uuid }), request.params);
-    return { document: await options.documents.get(caller, id) };
-  });
+  app.get(
+    '/v1/documents/:id',
+    { config: signedIn, schema: { ...docs('One document and its ingestion status'), params: idParams, response: responses({ 200: z.object({ document: documentModel }) }) } },
+    async (request) => ({ document: await options.documents.get(callerOf(request), request.params.id) }),
+  );
 
-  app.get('/v1/documents/:id/content', async (request, reply) => {
-    const caller = await authenticate(request, options.auth);
-    const { id } = parseBody(z.object({ id: uuid }), request.params);
-    const { url } = await options.documents.contentUrl(caller, id);
-    return reply.redirect(url, 302);
-  });
+  app.get(
+    '/v1/documents/:id/content',
+    { config: signedIn, schema: { ...docs('A redirect (302) to a short-lived download URL of the file'), params: idParams } },
+    async (request, reply) => {
+      const { url } = await options.documents.contentUrl(callerOf(request), request.params.id);
+      return reply.redirect(url, 302);
+    },
+  );
 
-  app.get('/v1/documents/:id/entities', async (request) => {
-    const caller = await authenticate(request, options.auth);
-    const { id } = parseBody(z.object({ id: uuid }), request.params);
-    const { limit } = parseBody(documentEntitiesQuery, request.query);
-    return { entities: await options.documents.entities(caller, id, limit) };
-  });
+  app.get(
+    '/v1/documents/:id/entities',
+    { config: signedIn, schema: { ...docs("The knowledge-graph entities found in a document"), params: idParams, querystring: documentEntitiesQuery } },
+    async (request) => ({ entities: await options.documents.entities(callerOf(request), request.params.id, request.query.limit) }),
+  );
 
-  app.delete('/v1/documents/:id', async (request, reply) => {
-    const caller = await authenticate(request, options.auth);
-    const { id } = parseBody(z.object({ id: uuid }), request.params);
-    await options.documents.delete(caller, id);
-    return reply.status(204).send();
-  });
+  app.delete(
+    '/v1/documents/:id',
+    { config: signedIn, schema: { ...docs('Delete a document from every store'), params: idParams, response: responses({ 204: noContent }) } },
+    async (request, reply) => {
+      await options.documents.delete(callerOf(request), request.params.id);
+      return reply.status(204).send(null);
+    },
+  );
 }

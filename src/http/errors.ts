@@ -1,10 +1,13 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError, isServerFault, toAppError, toWireError } from '../errors/app-error.js';
+import { validationError } from '../errors/validation.js';
 
 /** Maps Fastify's own failures to registry codes. */
 function fromFastify(error: FastifyError): AppError | undefined {
   if (error.validation !== undefined) {
-    return new AppError('VALIDATION', { details: { issues: error.validation.map((v) => ({ path: v.instancePath, message: v.message })) } });
+    // The route schemas' failures (zod, through the type provider): the same shape as every other VALIDATION.
+    const issues = error.validation.map((v) => ({ path: v.instancePath.split('/').filter((part) => part !== ''), message: v.message ?? 'invalid' }));
+    return validationError(`the request ${error.validationContext ?? 'body'} is invalid`, issues);
   }
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('PAYLOAD_TOO_LARGE', { cause: error });
   if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new AppError('VALIDATION', { message: 'unsupported content type', cause: error });

@@ -26,9 +26,9 @@ export interface DependencyStatus {
 
 /** `GET /healthz` (process alive), `GET /readyz` (every dependency), `GET /metrics`. */
 export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
-  app.get('/healthz', async () => ({ status: 'ok', nodeId: options.nodeId }));
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive' } }, async () => ({ status: 'ok', nodeId: options.nodeId }));
 
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', { schema: { tags: ['operations'], summary: 'Every required dependency answers (503 while draining or when one is down)' } }, async (_request, reply) => {
     const entries = await Promise.all(
       options.dependencies.map(async (dependency): Promise<[string, DependencyStatus]> => {
         const started = performance.now();
@@ -53,7 +53,7 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
     return reply.status(status === 'ready' ? 200 : 503).send({ status, nodeId: options.nodeId, dependencies });
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
     const body = await options.metrics.registry.metrics();
     return reply.type(options.metrics.registry.contentType).send(body);
   });

@@ -16,7 +16,7 @@ const query = z.object({
  * object store (with S3 the URL points at S3 itself and this route is not registered).
  */
 export function registerObjectRoutes(app: FastifyInstance, store: FsObjectStore): void {
-  app.get('/v1/objects/*', async (request, reply) => {
+  app.get('/v1/objects/*', { schema: { hide: true } }, async (request, reply) => {
     const key = (request.params as { '*': string })['*'];
     const parsed = query.safeParse(request.query);
     const download = parsed.success ? { filename: parsed.data.filename, contentType: parsed.data.type } : undefined;

@@ -4,6 +4,7 @@ import type { Ack, WireError } from '../../protocol/errors.js';
 import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
 import { payloadSchemas, type ClientEventName, type PayloadOf } from '../../protocol/schemas.js';
 import type { AckData } from '../../protocol/events.js';
+import { validationError } from '../errors/validation.js';
 import { AppError, isServerFault, toWireError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
@@ -164,15 +165,7 @@ export class Dispatcher {
       const schema: z.ZodTypeAny = payloadSchemas[eventName];
       const parsed = schema.safeParse(payload);
       if (!parsed.success) {
-        throw new AppError('VALIDATION', {
-          message: 'payload does not match the schema',
-          details: {
-            issues: parsed.error.issues.slice(0, 10).map((issue) => ({
-              path: issue.path.join('.'),
-              message: issue.message,
-            })),
-          },
-        });
+        throw validationError('payload does not match the schema', parsed.error.issues);
       }
       const handler = this.handlers[eventName] as EventHandler<ClientEventName>;
       const data = await handler(parsed.data as PayloadOf<ClientEventName>, socket);

@@ -58,9 +58,12 @@ describe('retrieve with Neo4j stopped', () => {
     const socket = await cluster.connect(0, alice);
     const ask = () => request<RetrieveResult>(socket, 'retrieve', { query: 'Where is GPT-4 trained?', topK: 1, graphDepth: 1 });
 
-    const healthy = await ask();
-    expect(healthy.ok && healthy.data.entities.map((e) => e.name)).toEqual(expect.arrayContaining(['OpenAI', 'GPT-4']));
-    expect(healthy.ok && healthy.data.degraded).toBeUndefined();
+    // A cold Neo4j on a loaded machine can miss the 500 ms deadline once: the first whole answer counts.
+    await eventually(async () => {
+      const healthy = await ask();
+      expect(healthy.ok && healthy.data.degraded).toBeUndefined();
+      expect(healthy.ok && healthy.data.entities.map((e) => e.name)).toEqual(expect.arrayContaining(['OpenAI', 'GPT-4']));
+    }, 20_000);
 
     neo4j.process.kill('SIGKILL');
     await new Promise((resolve) => neo4j.process.once('exit', resolve));

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { errorCodes } from '../../protocol/errors.js';
+import { renderAsyncApiDocument } from '../../protocol/asyncapi.js';
 import { renderProtocolDocument } from '../../protocol/generate.js';
 import { payloadSchemas } from '../../protocol/schemas.js';
 import { packageRoot } from '../../src/util/package-root.js';
@@ -10,6 +11,11 @@ describe('protocol/', () => {
   it('has a committed JSON Schema document that matches the runtime schemas (run npm run protocol:generate)', () => {
     const committed = readFileSync(path.join(packageRoot(), 'protocol', 'protocol.schema.json'), 'utf8');
     expect(committed).toBe(renderProtocolDocument());
+  });
+
+  it('has a committed AsyncAPI document that matches the runtime schemas (run npm run protocol:generate)', () => {
+    const committed = readFileSync(path.join(packageRoot(), 'protocol', 'asyncapi.json'), 'utf8');
+    expect(committed).toBe(renderAsyncApiDocument());
   });
 
   it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3)', () => {
