@@ -25,6 +25,8 @@ npm run build >&2
 npx tsc -p tsconfig.test.json
 # The k6 scripts, type-checked against @types/k6 (k6 itself is not installed: it is AGPL).
 npx tsc -p load-tests/k6/tsconfig.json
+# The client SDK, compiled as it ships: ES2022 and the DOM only, no Node types (it runs in browsers too).
+npx tsc -p client/tsconfig.json
 npx vitest run "$@"
 if [ $# -eq 0 ]; then
   # The realtime and limits suites again with every node on the three-master Redis Cluster

@@ -1,10 +1,15 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { expect } from 'vitest';
 import type { Role } from '../../protocol/roles.js';
 import { destination, pino } from 'pino';
 import { buildApp, type App } from '../../src/app.js';
 import { openClient, request, type TestSocket } from './client.js';
-import { clusterConfig, uniqueName } from './env.js';
+import { packageRoot } from '../../src/util/package-root.js';
+import { clusterConfig, clusterEnv, uniqueName } from './env.js';
+import { freePort } from './ports.js';
 
 /** Settings that make cluster timers fast enough for tests. */
 export const FAST_CLUSTER = { STREAM_IDLE_MS: '1500', STREAM_SWEEP_MS: '200', STREAM_RESUME_GRACE_MS: '400', NODE_ALIVE_MS: '3000' };
@@ -14,6 +19,7 @@ export class TestCluster {
   readonly nodes: App[] = [];
   readonly urls: string[] = [];
   private readonly sockets: TestSocket[] = [];
+  private readonly children: ChildProcess[] = [];
   // The nodes of one cluster share one vector collection and one queue, as a deployment does.
   private readonly shared = { MILVUS_COLLECTION: uniqueName('chunks'), INGEST_QUEUE: uniqueName('ingest') };
 
@@ -44,6 +50,28 @@ export class TestCluster {
     return app;
   }
 
+  /**
+   * Starts one more node of this cluster as a process of its own (from dist/, which `npm
+   * test` builds), so that a test can kill it with SIGKILL: nothing of it runs afterwards.
+   * Killed, if still running, by stop().
+   */
+  async spawnNode(extra: Record<string, string> = {}): Promise<{ url: string; process: ChildProcess }> {
+    const main = path.join(packageRoot(), 'dist', 'src', 'main.js');
+    if (!existsSync(main)) throw new Error('build first (npm test does)');
+    const port = await freePort();
+    const child = spawn(process.execPath, [main], {
+      env: {
+        PATH: process.env['PATH'] ?? '',
+        ...clusterEnv({ ...FAST_CLUSTER, ...this.shared, ...this.overrides, ...extra, PORT: String(port), NODE_ID: `spawned-${port}`, LOG_LEVEL: 'warn' }),
+      },
+      stdio: 'ignore',
+    });
+    this.children.push(child);
+    const url = `http://127.0.0.1:${port}`;
+    await eventually(async () => expect((await fetch(`${url}/readyz`)).status).toBe(200), 30_000);
+    return { url, process: child };
+  }
+
   /** A new user with the given role, and an access token for it. */
   async user(role: Role = 'user'): Promise<{ id: string; token: string }> {
     const app = this.nodes[0] as App;
@@ -68,6 +96,7 @@ export class TestCluster {
 
   async stop(): Promise<void> {
     for (const socket of this.sockets) socket.close();
+    for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await Promise.all(this.nodes.map((node) => node.close()));
   }
 }
