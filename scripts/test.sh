@@ -27,6 +27,7 @@ npx tsc -p tsconfig.test.json
 npx tsc -p load-tests/k6/tsconfig.json
 # The client SDK, compiled as it ships: ES2022 and the DOM only, no Node types (it runs in browsers too).
 npx tsc -p client/tsconfig.json
+npx tsc -p web/tsconfig.json
 npx vitest run "$@"
 if [ $# -eq 0 ]; then
   # The realtime and limits suites again with every node on the three-master Redis Cluster

@@ -26,6 +26,7 @@ import { packageVersion } from './util/package-root.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { registerAuthRoutes } from './http/auth.js';
 import { registerCallerHook } from './http/caller.js';
+import { registerWebApp } from './http/web-app.js';
 import { AppError } from './errors/app-error.js';
 import { RateLimits } from './services/rate-limits.js';
 import { FailoverRateLimiter } from './stores/limits/failover-rate-limiter.js';
@@ -151,6 +152,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       draining: () => draining,
     });
     if (stores.objects instanceof FsObjectStore) registerObjectRoutes(http, stores.objects);
+    await registerWebApp(http, { objects: config.objects });
     // Set once the Socket.IO server exists; HTTP routes registered earlier push through it.
     const realtime: { io?: AppServer } = {};
     const turns = new TurnClock(stores.turns, metrics, logger);

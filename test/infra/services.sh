@@ -47,6 +47,9 @@ install_debian() {
   local missing=()
   command -v redis-server >/dev/null || missing+=(redis-server)
   pg_bin >/dev/null || missing+=(postgresql)
+  # The browser app's end-to-end tests: a browser for Playwright and a voice for its fake microphone.
+  command -v chromium >/dev/null || missing+=(chromium)
+  command -v espeak-ng >/dev/null || missing+=(espeak-ng)
   [ ${#missing[@]} -eq 0 ] && return
   log "installing ${missing[*]} from Debian packages"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,400 @@
+import { VoiceHelperClient, type DocumentStatusEvent, type Message, type RetrieveResult, type Session } from '../../client/src/index.js';
+import type { AuthResponse, PublicUser } from '../../protocol/http.js';
+import { AsyncQueue, h, formatBytes } from './dom.js';
+
+/**
+ * The browser app served at `/`: sign-in, conversations with live messages, streaming
+ * deltas and push-to-talk, documents with live ingestion progress, retrieval, and for
+ * admins users, rate limits and the audit log. Plain DOM and the client SDK; the page
+ * loads nothing but its own script and style (the server's CSP allows nothing else).
+ */
+
+interface Auth {
+  user: PublicUser;
+  accessToken: string;
+  refreshToken: string;
+}
+
+interface DocumentRow {
+  id: string;
+  title: string;
+  status: string;
+  chunkCount: number;
+  fileSize: number | null;
+}
+
+const AUTH_KEY = 'voicehelper-auth';
+const root = document.getElementById('app') as HTMLElement;
+let auth: Auth | undefined = loadAuth();
+let client: VoiceHelperClient | undefined;
+
+function loadAuth(): Auth | undefined {
+  const saved = sessionStorage.getItem(AUTH_KEY);
+  return saved === null ? undefined : (JSON.parse(saved) as Auth);
+}
+
+function saveAuth(next: AuthResponse | undefined): void {
+  auth = next === undefined ? undefined : { user: next.user, accessToken: next.accessToken, refreshToken: next.refreshToken };
+  if (auth === undefined) sessionStorage.removeItem(AUTH_KEY);
+  else sessionStorage.setItem(AUTH_KEY, JSON.stringify(auth));
+}
+
+/** A JSON call of the HTTP API; throws the server's error message. */
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (auth !== undefined) headers['authorization'] = `Bearer ${auth.accessToken}`;
+  if (body !== undefined && !(body instanceof FormData)) headers['content-type'] = 'application/json';
+  const response = await fetch(path, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: body instanceof FormData ? body : JSON.stringify(body) }),
+  });
+  if (response.status === 204) return undefined as T;
+  const json = (await response.json()) as T & { error?: { code: string; message: string } };
+  if (!response.ok) throw new Error(json.error === undefined ? `HTTP ${response.status}` : `${json.error.code}: ${json.error.message}`);
+  return json;
+}
+
+async function refreshToken(): Promise<string> {
+  if (auth === undefined) throw new Error('signed out');
+  try {
+    saveAuth(await api<AuthResponse>('POST', '/v1/auth/refresh', { refreshToken: auth.refreshToken }));
+  } catch (error) {
+    signOut();
+    throw error;
+  }
+  return (auth as Auth).accessToken;
+}
+
+function signOut(): void {
+  const refresh = auth?.refreshToken;
+  saveAuth(undefined);
+  client?.close();
+  client = undefined;
+  if (refresh !== undefined) void fetch('/v1/auth/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: refresh }) });
+  render();
+}
+
+function render(): void {
+  root.replaceChildren(auth === undefined ? authScreen() : shell(auth));
+}
+
+function authScreen(): HTMLElement {
+  const email = h('input', { type: 'email', name: 'email', placeholder: 'Email', autocomplete: 'username' });
+  const username = h('input', { type: 'text', name: 'username', placeholder: 'Name (to create an account)' });
+  const password = h('input', { type: 'password', name: 'password', placeholder: 'Password', autocomplete: 'current-password' });
+  const error = h('p', { class: 'error', role: 'alert' });
+  const submit = (path: string, body: Record<string, string>) => async () => {
+    error.textContent = '';
+    try {
+      saveAuth(await api<AuthResponse>('POST', path, body));
+      render();
+    } catch (e) {
+      error.textContent = (e as Error).message;
+    }
+  };
+  return h(
+    'div',
+    { class: 'auth card' },
+    h('h1', {}, 'VoiceHelper'),
+    email,
+    username,
+    password,
+    h('div', { class: 'row' },
+      h('button', { class: 'primary', onclick: () => void submit('/v1/auth/login', { email: email.value, password: password.value })() }, 'Sign in'),
+      h('button', { onclick: () => void submit('/v1/auth/register', { email: email.value, username: username.value, password: password.value })() }, 'Create account'),
+    ),
+    error,
+  );
+}
+
+function shell(current: Auth): HTMLElement {
+  client?.close();
+  const sdk = new VoiceHelperClient({ url: location.origin, token: (reason) => (reason === 'initial' ? current.accessToken : refreshToken()) });
+  client = sdk;
+  const status = h('span', { class: 'muted', 'data-testid': 'connection' }, 'connecting');
+  sdk.on('state', (state) => (status.textContent = state));
+  void sdk.connect();
+
+  const tabs: [string, () => HTMLElement][] = [
+    ['Conversations', () => conversations(sdk)],
+    ['Documents', () => documents(sdk)],
+    ['Retrieval', () => retrieval(sdk)],
+  ];
+  if (current.user.roles.includes('admin')) tabs.push(['Admin', () => admin()]);
+  const body = h('section');
+  const built = new Map<string, HTMLElement>();
+  const buttons = tabs.map(([name, make]) =>
+    h('button', {
+      onclick: () => {
+        for (const b of buttons) b.classList.toggle('active', b.textContent === name);
+        if (!built.has(name)) built.set(name, make());
+        body.replaceChildren(built.get(name) as HTMLElement);
+      },
+    }, name),
+  );
+  queueMicrotask(() => buttons[0]?.click());
+  return h('div', {},
+    h('header', {}, h('h1', {}, 'VoiceHelper'), h('nav', {}, ...buttons), h('span', {}, current.user.email), status, h('button', { onclick: signOut }, 'Sign out')),
+    body,
+  );
+}
+
+function conversations(sdk: VoiceHelperClient): HTMLElement {
+  const list = h('ul');
+  const messages = h('div', { class: 'messages', 'data-testid': 'messages' });
+  const streaming = h('div', { class: 'streaming' });
+  const title = h('h2', {}, 'No session selected');
+  const input = h('input', { type: 'text', placeholder: 'Say something', 'aria-label': 'Message' });
+  const talk = h('button', { 'data-testid': 'talk' }, 'Talk');
+  const error = h('p', { class: 'error', role: 'alert' });
+  const bySession = new Map<string, Message[]>();
+  const deltas = new Map<string, string>();
+  let current: string | undefined;
+
+  const bubble = (message: Message) => {
+    const play = h('button', {
+      onclick: async () => {
+        const { url } = await sdk.audioUrl(message.id);
+        const audio = h('audio', { controls: true, src: url, 'data-testid': 'player' });
+        play.replaceWith(audio);
+        await audio.play().catch(() => undefined);
+      },
+    }, '▶ Play');
+    const bytes = typeof message.metadata['bytes'] === 'number' ? ` (${formatBytes(message.metadata['bytes'])})` : '';
+    return h('div', { class: `message ${message.role}`, 'data-seq': String(message.seq) },
+      h('div', { class: 'meta' }, `#${message.seq} ${message.role}${message.contentType === 'audio' ? ` · audio${bytes}` : ''}`),
+      h('div', {}, message.content),
+      ...(message.contentType === 'audio' ? [play] : []),
+    );
+  };
+  const show = () => {
+    messages.replaceChildren(...(bySession.get(current ?? '') ?? []).map(bubble));
+    messages.scrollTop = messages.scrollHeight;
+  };
+  sdk.on('message', (message) => {
+    const log = bySession.get(message.sessionId) ?? [];
+    bySession.set(message.sessionId, log);
+    log.push(message);
+    const streamId = message.metadata['streamId'];
+    if (typeof streamId === 'string') deltas.delete(streamId);
+    if (message.sessionId === current) {
+      messages.append(bubble(message));
+      messages.scrollTop = messages.scrollHeight;
+      streaming.textContent = [...deltas.values()].join(' / ');
+    }
+  });
+  sdk.on('delta', (delta) => {
+    if (delta.sessionId !== current) return;
+    deltas.set(delta.streamId, (deltas.get(delta.streamId) ?? '') + delta.delta);
+    streaming.textContent = [...deltas.values()].join(' / ');
+  });
+
+  const open = async (session: Session) => {
+    current = session.id;
+    title.textContent = session.title || 'Untitled';
+    for (const item of list.children) item.classList.toggle('active', (item as HTMLElement).dataset['id'] === session.id);
+    if (sdk.lastSeq(session.id) === undefined) await sdk.join(session.id);
+    show();
+  };
+  const load = async () => {
+    const { sessions } = await sdk.request('session:list', { limit: 50 });
+    list.replaceChildren(...sessions.map((s) => h('li', { 'data-id': s.id, onclick: () => void open(s) }, s.title || 'Untitled')));
+  };
+  const create = async () => {
+    const name = `Conversation ${new Date().toLocaleTimeString()}`;
+    const { session } = await sdk.request('session:create', { title: name });
+    await load();
+    await open(session);
+  };
+  const send = async () => {
+    if (current === undefined || input.value.trim() === '') return;
+    const text = input.value;
+    input.value = '';
+    await sdk.send(current, text).catch((e: unknown) => (error.textContent = (e as Error).message));
+  };
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') void send();
+  });
+
+  // Push to talk: MediaRecorder's chunks go out as they are recorded (audio:chunk, acked
+  // one by one), and audio:end when the button is pressed again.
+  let recording: { stop: () => Promise<void> } | undefined;
+  talk.addEventListener('click', async () => {
+    if (recording !== undefined) {
+      const done = recording;
+      recording = undefined;
+      talk.classList.remove('recording');
+      talk.textContent = 'Talk';
+      await done.stop().catch((e: unknown) => (error.textContent = (e as Error).message));
+      return;
+    }
+    if (current === undefined) return;
+    try {
+      recording = await record(sdk, current);
+      talk.classList.add('recording');
+      talk.textContent = '■ Stop';
+    } catch (e) {
+      error.textContent = (e as Error).message;
+    }
+  });
+
+  void sdk.connected().then(load);
+  return h('div', { class: 'layout' },
+    h('div', { class: 'card sessions' }, h('button', { class: 'primary', onclick: () => void create() }, 'New session'), list),
+    h('div', { class: 'card' }, title, messages, streaming,
+      h('div', { class: 'row' }, input, h('button', { class: 'primary', onclick: () => void send() }, 'Send'), talk),
+      error,
+    ),
+  );
+}
+
+async function record(sdk: VoiceHelperClient, sessionId: string): Promise<{ stop: () => Promise<void> }> {
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+  const mimeType = MediaRecorder.isTypeSupported('audio/webm;codecs=opus') ? 'audio/webm;codecs=opus' : '';
+  const recorder = new MediaRecorder(stream, mimeType === '' ? {} : { mimeType });
+  const chunks = new AsyncQueue<Uint8Array>();
+  let reading = Promise.resolve();
+  recorder.addEventListener('dataavailable', (event) => {
+    // Blobs are read in order, so chunks keep their order.
+    reading = reading.then(async () => chunks.push(new Uint8Array(await event.data.arrayBuffer())));
+  });
+  const stopped = new Promise<void>((resolve) => recorder.addEventListener('stop', () => resolve()));
+  const sent = sdk.sendAudio(sessionId, { mimeType: 'audio/webm', chunks });
+  recorder.start(250);
+  return {
+    stop: async () => {
+      recorder.stop();
+      for (const track of stream.getTracks()) track.stop();
+      await stopped;
+      await reading;
+      chunks.end();
+      await sent;
+    },
+  };
+}
+
+function documents(sdk: VoiceHelperClient): HTMLElement {
+  const file = h('input', { type: 'file', 'aria-label': 'Document' });
+  const rows = h('tbody');
+  const error = h('p', { class: 'error', role: 'alert' });
+  const progress = new Map<string, DocumentStatusEvent>();
+
+  const row = (doc: DocumentRow) => {
+    const event = progress.get(doc.id);
+    const status = event?.status ?? doc.status;
+    const percent = event?.percent ?? (doc.status === 'ready' ? 100 : 0);
+    return h('tr', { 'data-id': doc.id },
+      h('td', {}, doc.title),
+      h('td', { 'data-testid': 'status' }, event?.stage ?? status),
+      h('td', {}, h('progress', { max: 100, value: percent })),
+      h('td', {}, String(doc.chunkCount)),
+      h('td', {}, doc.fileSize === null ? '' : formatBytes(doc.fileSize)),
+    );
+  };
+  let shown: DocumentRow[] = [];
+  const draw = () => rows.replaceChildren(...shown.map(row));
+  const load = async () => {
+    shown = (await api<{ documents: DocumentRow[] }>('GET', '/v1/documents?limit=50')).documents;
+    draw();
+  };
+  sdk.on('document:status', (event) => {
+    progress.set(event.documentId, event);
+    if (event.status !== 'processing') void load();
+    else draw();
+  });
+  const upload = async () => {
+    const chosen = file.files?.[0];
+    if (chosen === undefined) return;
+    error.textContent = '';
+    const form = new FormData();
+    form.append('file', chosen, chosen.name);
+    try {
+      await api('POST', '/v1/documents', form);
+      file.value = '';
+      await load();
+    } catch (e) {
+      error.textContent = (e as Error).message;
+    }
+  };
+  void load();
+  return h('div', { class: 'card' },
+    h('h2', {}, 'Documents'),
+    h('div', { class: 'row' }, file, h('button', { class: 'primary', onclick: () => void upload() }, 'Upload')),
+    error,
+    h('table', {}, h('thead', {}, h('tr', {}, ...['Title', 'Status', 'Progress', 'Chunks', 'Size'].map((t) => h('th', {}, t)))), rows),
+  );
+}
+
+function retrieval(sdk: VoiceHelperClient): HTMLElement {
+  const query = h('input', { type: 'text', placeholder: 'Ask your documents', 'aria-label': 'Query' });
+  const results = h('div', { 'data-testid': 'results' });
+  const search = async () => {
+    try {
+      const result: RetrieveResult = await sdk.retrieve(query.value, { topK: 5, graphDepth: 2 });
+      results.replaceChildren(
+        h('p', { class: 'timings' }, ...Object.entries(result.timings).map(([k, v]) => h('span', {}, `${k} ${v} ms`)), ...(result.degraded === undefined ? [] : [h('span', { class: 'error' }, `degraded: ${result.degraded.join(', ')}`)])),
+        h('h3', {}, 'Chunks'),
+        h('table', {}, h('tbody', {}, ...result.chunks.map((c) => h('tr', { class: 'chunk' }, h('td', {}, c.score.toFixed(3)), h('td', {}, c.content))))),
+        h('h3', {}, 'Entities'),
+        h('table', {}, h('tbody', {}, ...result.entities.map((e) => h('tr', { class: 'entity' }, h('td', {}, e.name), h('td', {}, e.type), h('td', {}, `distance ${e.distance}`))))),
+      );
+    } catch (e) {
+      results.replaceChildren(h('p', { class: 'error' }, (e as Error).message));
+    }
+  };
+  query.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') void search();
+  });
+  return h('div', { class: 'card' }, h('h2', {}, 'Retrieval'), h('div', { class: 'row' }, query, h('button', { class: 'primary', onclick: () => void search() }, 'Search')), results);
+}
+
+function admin(): HTMLElement {
+  const users = h('tbody');
+  const audit = h('tbody', { 'data-testid': 'audit' });
+  const limits = h('textarea', { 'aria-label': 'Rate limits' });
+  const note = h('p', { class: 'muted', role: 'status' });
+  const loadUsers = async () => {
+    const page = await api<{ users: (PublicUser & { status: string })[] }>('GET', '/v1/admin/users?limit=50');
+    users.replaceChildren(
+      ...page.users.map((u) => {
+        const role = h('select', {}, ...['user', 'service', 'admin'].map((r) => h('option', { value: r, selected: u.roles.includes(r as never) }, r)));
+        return h('tr', {}, h('td', {}, u.email), h('td', {}, u.status), h('td', {}, role),
+          h('td', {}, h('button', { onclick: async () => {
+            await api('PUT', `/v1/admin/users/${u.id}/roles`, { roles: [role.value] });
+            note.textContent = `${u.email} is now ${role.value}`;
+          } }, 'Save role')));
+      }),
+    );
+  };
+  const loadLimits = async () => {
+    try {
+      limits.value = JSON.stringify((await api<{ config: { value: unknown } }>('GET', '/v1/admin/configs/rate_limits')).config.value, null, 2);
+    } catch {
+      limits.value = '{}';
+    }
+  };
+  const saveLimits = async () => {
+    try {
+      await api('PUT', '/v1/admin/configs/rate_limits', { value: JSON.parse(limits.value) });
+      note.textContent = 'rate limits saved';
+      await loadAudit();
+    } catch (e) {
+      note.textContent = (e as Error).message;
+    }
+  };
+  const loadAudit = async () => {
+    const { entries } = await api<{ entries: { createdAt: string; action: string; userId: string | null; resourceType: string; resourceId: string | null }[] }>('GET', '/v1/admin/audit-logs?limit=50');
+    audit.replaceChildren(...entries.map((e) => h('tr', {}, h('td', {}, e.createdAt), h('td', {}, e.action), h('td', {}, e.resourceType), h('td', {}, e.resourceId ?? ''))));
+  };
+  void loadUsers();
+  void loadLimits();
+  void loadAudit();
+  return h('div', {},
+    h('div', { class: 'card' }, h('h2', {}, 'Users and roles'), h('table', {}, users), note),
+    h('div', { class: 'card' }, h('h2', {}, 'Rate limits'), h('p', { class: 'muted' }, 'Overrides by limit name: { "message:send": { "limit": 20, "windowMs": 10000 } }'), limits, h('div', { class: 'row' }, h('button', { class: 'primary', onclick: () => void saveLimits() }, 'Save limits'))),
+    h('div', { class: 'card' }, h('h2', {}, 'Audit log'), h('table', {}, audit)),
+  );
+}
+
+render();
