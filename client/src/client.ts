@@ -112,7 +112,8 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
       this.logs.set(sessionId, log);
     }
     try {
-      return await this.catchUp(log, options.sinceSeq === undefined && log.lastSeq === 0);
+      const data = await this.catchUp(await this.connectedSocket(), log, options.sinceSeq === undefined && log.lastSeq === 0);
+      return { session: data.session, presence: data.presence };
     } catch (error) {
       this.logs.delete(sessionId);
       throw error;
@@ -229,26 +230,23 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     return ack.data;
   }
 
-  // Joins (or rejoins) with the log's last seq until the server has nothing more; the
-  // first join of a session without sinceSeq takes the newest page as its start.
-  private async catchUp(log: SessionLog, fresh: boolean): Promise<{ session: Session; presence: PresenceEntry[] }> {
-    const socket = await this.connectedSocket();
+  // Joins with the log's last seq (the first join of a session without sinceSeq: for the
+  // newest page, which starts the log) and again while the server has more.
+  private async catchUp(socket: AppSocket, log: SessionLog, fresh = false): Promise<AckData['session:join']> {
     for (let first = fresh; ; first = false) {
       let data: AckData['session:join'];
       try {
         data = await this.call(socket, 'session:join', first ? { sessionId: log.sessionId } : { sessionId: log.sessionId, sinceSeq: log.lastSeq });
       } catch (error) {
         // The client holds a seq the server does not have (v2): resume from the server's last one.
-        const lastSeq = (error as VoiceHelperError).details as { lastSeq?: unknown } | undefined;
-        if (error instanceof VoiceHelperError && error.code === 'VALIDATION' && typeof lastSeq?.lastSeq === 'number') {
-          log.startAt(lastSeq.lastSeq);
-          continue;
-        }
-        throw error;
+        const details = error instanceof VoiceHelperError && error.code === 'VALIDATION' ? (error.details as { lastSeq?: unknown } | undefined) : undefined;
+        if (typeof details?.lastSeq !== 'number') throw error;
+        log.startAt(details.lastSeq);
+        continue;
       }
       if (first && data.messages[0] !== undefined) log.startAt(data.messages[0].seq - 1);
       for (const message of data.messages) log.accept(message);
-      if (!data.hasMore || first) return { session: data.session, presence: data.presence };
+      if (!data.hasMore || first) return data;
     }
   }
 
@@ -368,24 +366,14 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
   }
 
   private async rejoin(socket: AppSocket, log: SessionLog): Promise<void> {
-    for (;;) {
-      let data: AckData['session:join'];
-      try {
-        data = await this.call(socket, 'session:join', { sessionId: log.sessionId, sinceSeq: log.lastSeq });
-      } catch (error) {
-        const details = (error as VoiceHelperError).details as { lastSeq?: unknown } | undefined;
-        if (error instanceof VoiceHelperError && error.code === 'VALIDATION' && typeof details?.lastSeq === 'number') {
-          log.startAt(details.lastSeq);
-          continue;
-        }
-        if (error instanceof VoiceHelperError && (error.code === 'NOT_FOUND' || error.code === 'FORBIDDEN')) {
-          this.logs.delete(log.sessionId);
-          this.emit('session:deleted', log.sessionId);
-        }
-        throw error;
+    try {
+      await this.catchUp(socket, log);
+    } catch (error) {
+      if (error instanceof VoiceHelperError && (error.code === 'NOT_FOUND' || error.code === 'FORBIDDEN')) {
+        this.logs.delete(log.sessionId);
+        this.emit('session:deleted', log.sessionId);
       }
-      for (const message of data.messages) log.accept(message);
-      if (!data.hasMore) return;
+      throw error;
     }
   }
 
