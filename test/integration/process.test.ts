@@ -134,7 +134,7 @@ describe('the server process', () => {
     async () => {
       // A copy of the checkout's sources (node_modules shared, read only) with no dist/ yet.
       const root = tempDir('vh-build-');
-      for (const entry of ['src', 'protocol', 'bench', 'chaos', 'migrations', 'scripts', 'tsconfig.json', 'package.json', 'package-lock.json']) {
+      for (const entry of ['src', 'protocol', 'bench', 'chaos', 'client/src', 'web', 'migrations', 'scripts', 'tsconfig.json', 'package.json', 'package-lock.json']) {
         await cp(path.join(packageRoot(), entry), path.join(root, entry), { recursive: true, preserveTimestamps: true });
       }
       await symlink(path.join(packageRoot(), 'node_modules'), path.join(root, 'node_modules'));

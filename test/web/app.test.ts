@@ -4,6 +4,7 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, TestCluster } from '../helpers/cluster.js';
+import { freshDatabase } from '../helpers/database.js';
 import { tempDir } from '../helpers/env.js';
 
 // The browser app at `/`, driven in Debian's chromium through playwright-core. The fake
@@ -25,7 +26,8 @@ describe('the browser app (chromium, two browser contexts)', () => {
     const wav = path.join(tempDir('vh-voice-'), 'voice.wav');
     execFileSync('espeak-ng', ['-w', wav, 'Hello, what is the weather like in Berlin today?']);
     mkdirSync(shots, { recursive: true });
-    cluster = await TestCluster.start(1, { EMBEDDING_DIM: '256' });
+    // A database of its own: the admin screen changes the cluster-wide rate limits.
+    cluster = await TestCluster.start(1, { EMBEDDING_DIM: '256', DATABASE_URL: await freshDatabase() });
     url = cluster.urls[0] as string;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
