@@ -24,7 +24,10 @@ export async function benchDatabase(port: number, poolMax: number, logger: Logge
   if (url === undefined) {
     dir = mkdtempSync(path.join(tmpdir(), 'vh-bench-'));
     chmodSync(dir, 0o755);
-    const embedded = await startEmbeddedPostgres({ dir: path.join(dir, 'postgres'), port, password: 'bench-only' }, logger);
+    const embedded = await startEmbeddedPostgres(
+      { dir: path.join(dir, 'postgres'), port, password: 'bench-only' },
+      logger,
+    );
     url = embedded.url;
     stop = () => embedded.stop();
   }

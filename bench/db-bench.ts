@@ -9,9 +9,9 @@
  */
 import type pg from 'pg';
 import { createLogger } from '../src/logger.js';
-import { benchDatabase } from './database.js';
 import { PostgresMessageStore } from '../src/stores/messages/postgres-message-store.js';
 import { maintainPartitions } from '../src/stores/postgres/partitions.js';
+import { benchDatabase } from './database.js';
 
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 2);
 const writerCounts = (process.env['BENCH_WRITERS'] ?? '1,16,64,256').split(',').map(Number);
@@ -31,9 +31,18 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-async function run(pool: pg.Pool, senderId: string, sessions: string[], writers: number, mode: 'group' | 'single'): Promise<RunResult> {
+async function run(
+  pool: pg.Pool,
+  senderId: string,
+  sessions: string[],
+  writers: number,
+  mode: 'group' | 'single',
+): Promise<RunResult> {
   const store = new PostgresMessageStore(pool, {
-    groupCommit: mode === 'group' ? { maxBatch: 256, maxWaitMs: 2, maxInFlight: 4 } : { maxBatch: 1, maxWaitMs: 0, maxInFlight: 16 },
+    groupCommit:
+      mode === 'group'
+        ? { maxBatch: 256, maxWaitMs: 2, maxInFlight: 4 }
+        : { maxBatch: 1, maxWaitMs: 0, maxInFlight: 16 },
     limits: { maxContentBytes: 32768, maxMetadataBytes: 16384 },
   });
   const latencies: number[] = [];
@@ -48,7 +57,15 @@ async function run(pool: pg.Pool, senderId: string, sessions: string[], writers:
         const sessionId = sessions[(w + counter * 7919) % sessions.length] as string;
         const id = `${mode}-${w}-${counter++}`;
         const t0 = performance.now();
-        await store.append({ sessionId, senderId, clientMsgId: id, role: 'user', content, contentType: 'text', metadata: {} });
+        await store.append({
+          sessionId,
+          senderId,
+          clientMsgId: id,
+          role: 'user',
+          content,
+          contentType: 'text',
+          metadata: {},
+        });
         latencies.push(performance.now() - t0);
         committed++;
       }
@@ -58,7 +75,12 @@ async function run(pool: pg.Pool, senderId: string, sessions: string[], writers:
   await store.close();
   const stats = store.commitStats();
   latencies.sort((a, b) => a - b);
-  return { batch: stats.items / Math.max(1, stats.batches), perSecond: committed / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return {
+    batch: stats.items / Math.max(1, stats.batches),
+    perSecond: committed / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
 }
 
 async function main(): Promise<void> {
@@ -71,7 +93,9 @@ async function main(): Promise<void> {
     );
     const userId = user.rows[0]?.id as string;
     console.log(`message append benchmark: ${seconds}s per run, database ${database.description}`);
-    console.log('writers  sessions | group commit msg/s   p50 ms   p99 ms  msgs/tx | one tx per msg msg/s   p50 ms   p99 ms | ratio');
+    console.log(
+      'writers  sessions | group commit msg/s   p50 ms   p99 ms  msgs/tx | one tx per msg msg/s   p50 ms   p99 ms | ratio',
+    );
     for (const sessionCount of sessionCounts) {
       const created = await pool.query<{ id: string }>(
         'insert into sessions (user_id) select $1 from generate_series(1, $2) returning id',

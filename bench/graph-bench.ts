@@ -12,20 +12,22 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createLogger } from '../src/logger.js';
-import { benchDatabase } from './database.js';
 import type { AlgorithmName } from '../src/services/graph/algorithms.js';
 import { GraphService } from '../src/services/graph/graph-service.js';
 import { LocalEmbedder } from '../src/stores/embeddings/local-embedder.js';
-import { entityId, type DocumentGraph, type GraphStore } from '../src/stores/graph/graph-store.js';
+import { type DocumentGraph, entityId, type GraphStore } from '../src/stores/graph/graph-store.js';
 import { Neo4jGraphStore } from '../src/stores/graph/neo4j-graph-store.js';
 import { PostgresGraphStore } from '../src/stores/graph/postgres-graph-store.js';
 import { AuditLog } from '../src/stores/postgres/repositories/audit.js';
 import { MemoryVectorIndex } from '../src/stores/vector/memory-vector-index.js';
+import { benchDatabase } from './database.js';
 
 const ENTITIES = Number(process.env['BENCH_ENTITIES'] ?? 10_000);
 const QUERIES = Number(process.env['BENCH_QUERIES'] ?? 200);
 const DEPTHS = (process.env['BENCH_DEPTHS'] ?? '0,1,2,3').split(',').map(Number);
-const ALGORITHMS = (process.env['BENCH_ALGORITHMS'] ?? 'pagerank,louvain,betweenness').split(',').filter(Boolean) as AlgorithmName[];
+const ALGORITHMS = (process.env['BENCH_ALGORITHMS'] ?? 'pagerank,louvain,betweenness')
+  .split(',')
+  .filter(Boolean) as AlgorithmName[];
 /** Each document mentions 10 entities of its own and 2 of other documents; all 12 co-occur. */
 const OWN = 10;
 const SHARED = 2;
@@ -42,7 +44,10 @@ function random(seed: number): () => number {
   };
 }
 
-const TOPICS = 'speech recognition voice session transcript audio assistant latency partition message redis postgres milvus graph entity relation document chunk'.split(' ');
+const TOPICS =
+  'speech recognition voice session transcript audio assistant latency partition message redis postgres milvus graph entity relation document chunk'.split(
+    ' ',
+  );
 
 /** Document i: its text (for the vector index) and what it contributes to the graph. */
 function document(i: number, ownerId: string): { text: string; graph: DocumentGraph } {
@@ -63,17 +68,31 @@ function document(i: number, ownerId: string): { text: string; graph: DocumentGr
     text: `${topic} ${names.join(', ')}`,
     graph: {
       document: { id: `bench-${ownerId}-${i}`, ownerId, title: `document ${i}` },
-      entities: names.map((name, j) => ({ id: ids[j] as string, name, type: 'NAME', confidence: 0.5 + next() / 2, position: j * 10, context: name })),
+      entities: names.map((name, j) => ({
+        id: ids[j] as string,
+        name,
+        type: 'NAME',
+        confidence: 0.5 + next() / 2,
+        position: j * 10,
+        context: name,
+      })),
       cooccurrences,
     },
   };
 }
 
 function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
+  return sorted.length === 0
+    ? 0
+    : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
 }
 
-async function fill(graph: GraphStore, vectors: MemoryVectorIndex, ownerId: string, withVectors: boolean): Promise<{ seconds: number; relations: number }> {
+async function fill(
+  graph: GraphStore,
+  vectors: MemoryVectorIndex,
+  ownerId: string,
+  withVectors: boolean,
+): Promise<{ seconds: number; relations: number }> {
   const started = performance.now();
   const documents = Math.ceil(ENTITIES / OWN);
   let relations = 0;
@@ -85,7 +104,13 @@ async function fill(graph: GraphStore, vectors: MemoryVectorIndex, ownerId: stri
     if (withVectors) {
       const embeddings = await embedder.embed(batch.map((d) => d.text));
       await vectors.insert(
-        batch.map((d, j) => ({ chunkId: randomUUID(), documentId: d.graph.document.id, ownerId, content: d.text, embedding: embeddings[j] as number[] })),
+        batch.map((d, j) => ({
+          chunkId: randomUUID(),
+          documentId: d.graph.document.id,
+          ownerId,
+          content: d.text,
+          embedding: embeddings[j] as number[],
+        })),
       );
     }
   }
@@ -110,7 +135,13 @@ async function measure(service: GraphService, vectors: MemoryVectorIndex, ownerI
   }
   total.sort((a, b) => a - b);
   graphOnly.sort((a, b) => a - b);
-  return { p50: percentile(total, 50), p99: percentile(total, 99), graphP50: percentile(graphOnly, 50), graphP99: percentile(graphOnly, 99), entities: entities / QUERIES };
+  return {
+    p50: percentile(total, 50),
+    p99: percentile(total, 99),
+    graphP50: percentile(graphOnly, 50),
+    graphP99: percentile(graphOnly, 99),
+    entities: entities / QUERIES,
+  };
 }
 
 async function run(label: string, graph: GraphStore, audit: AuditLog, engines: Array<'auto' | 'off'>): Promise<void> {
@@ -140,20 +171,30 @@ async function run(label: string, graph: GraphStore, audit: AuditLog, engines: A
       const started = performance.now();
       const result = await algorithms.algorithm(admin, name, { ownerId, limit: 10 });
       const extra = result.communityCount === undefined ? '' : `, ${result.communityCount} communities`;
-      console.log(`${name.padEnd(11)} on ${result.engine.padEnd(10)}: ${((performance.now() - started) / 1000).toFixed(2)} s (computing ${(result.computeMs / 1000).toFixed(2)} s${extra})`);
+      console.log(
+        `${name.padEnd(11)} on ${result.engine.padEnd(10)}: ${((performance.now() - started) / 1000).toFixed(2)} s (computing ${(result.computeMs / 1000).toFixed(2)} s${extra})`,
+      );
     }
   }
 }
 
 async function main(): Promise<void> {
-  console.log(`graph benchmark: ${ENTITIES} entities, ${QUERIES} questions per depth, top 5 chunks, 10 entities per answer`);
+  console.log(
+    `graph benchmark: ${ENTITIES} entities, ${QUERIES} questions per depth, top 5 chunks, 10 entities per answer`,
+  );
   const database = await benchDatabase(54392, 8, logger);
   try {
     const audit = new AuditLog(database.pool, logger);
-    await run(`embedded graph (PostgreSQL ${database.description})`, new PostgresGraphStore(database.pool), audit, ['off']);
+    await run(`embedded graph (PostgreSQL ${database.description})`, new PostgresGraphStore(database.pool), audit, [
+      'off',
+    ]);
     const uri = process.env['NEO4J_URI'];
     if (uri !== undefined) {
-      const neo4j = new Neo4jGraphStore({ uri, user: process.env['NEO4J_USER'] ?? 'neo4j', password: process.env['NEO4J_PASSWORD'] });
+      const neo4j = new Neo4jGraphStore({
+        uri,
+        user: process.env['NEO4J_USER'] ?? 'neo4j',
+        password: process.env['NEO4J_PASSWORD'],
+      });
       try {
         await run(`Neo4j at ${uri}`, neo4j, audit, (await neo4j.hasGds()) ? ['auto', 'off'] : ['off']);
       } finally {

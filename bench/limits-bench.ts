@@ -6,7 +6,7 @@
  *   npm run bench:limits                 # starts a private redis-server (Debian package)
  *   REDIS_URL=redis://... npm run bench:limits
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { createLogger } from '../src/logger.js';
@@ -17,11 +17,16 @@ const seconds = Number(process.env['BENCH_SECONDS'] ?? 3);
 const logger = createLogger({ level: 'warn', nodeId: 'bench' });
 
 function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
+  return sorted.length === 0
+    ? 0
+    : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
 }
 
 /** Runs `op` from `concurrency` loops for the benchmark duration; returns ops/s and latency. */
-async function measure(concurrency: number, op: (i: number) => Promise<unknown>): Promise<{ perSecond: number; p50: number; p99: number }> {
+async function measure(
+  concurrency: number,
+  op: (i: number) => Promise<unknown>,
+): Promise<{ perSecond: number; p50: number; p99: number }> {
   const latencies: number[] = [];
   let count = 0;
   const deadline = performance.now() + seconds * 1000;
@@ -37,7 +42,11 @@ async function measure(concurrency: number, op: (i: number) => Promise<unknown>)
     }),
   );
   latencies.sort((a, b) => a - b);
-  return { perSecond: count / ((performance.now() - started) / 1000), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return {
+    perSecond: count / ((performance.now() - started) / 1000),
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -54,7 +63,11 @@ async function main(): Promise<void> {
   let server: ChildProcess | undefined;
   if (url === undefined) {
     const port = await freePort();
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
     url = `redis://127.0.0.1:${port}`;
     await new Promise((r) => setTimeout(r, 300));
   }
@@ -62,10 +75,14 @@ async function main(): Promise<void> {
   try {
     const limiter = new RedisRateLimiter(redis, 'bench');
     const rule = { limit: 1_000_000_000, windowMs: 10_000 };
-    console.log(`rate limiter and locks on ${server === undefined ? 'REDIS_URL' : 'a private redis-server'}, ${seconds}s per run`);
+    console.log(
+      `rate limiter and locks on ${server === undefined ? 'REDIS_URL' : 'a private redis-server'}, ${seconds}s per run`,
+    );
     console.log('operation                          concurrency     ops/s   p50 ms   p99 ms');
     const row = (name: string, c: number, r: { perSecond: number; p50: number; p99: number }) =>
-      console.log(`${name.padEnd(34)} ${String(c).padStart(11)} ${r.perSecond.toFixed(0).padStart(9)} ${r.p50.toFixed(3).padStart(8)} ${r.p99.toFixed(3).padStart(8)}`);
+      console.log(
+        `${name.padEnd(34)} ${String(c).padStart(11)} ${r.perSecond.toFixed(0).padStart(9)} ${r.p50.toFixed(3).padStart(8)} ${r.p99.toFixed(3).padStart(8)}`,
+      );
     for (const concurrency of [1, 64]) {
       const incr = await measure(concurrency, (i) => redis.incr(`bench:incr:${i % 1000}`));
       // 1,000 keys (users) with a window each: the log grows, as in production.

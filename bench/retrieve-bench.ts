@@ -40,7 +40,7 @@ const WORDS = (
 
 /** A deterministic pseudo-random text of ~40 words (Zipf-like word choice). */
 function text(seed: number): string {
-  let x = seed * 2654435761 >>> 0;
+  let x = (seed * 2654435761) >>> 0;
   const words: string[] = [];
   for (let i = 0; i < 40; i++) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
@@ -80,7 +80,8 @@ function clustered(seed: number): number[] {
 
 /** Contents and embeddings of chunks `from` .. `from + count - 1`. */
 async function chunks(from: number, count: number): Promise<{ content: string; embedding: number[] }[]> {
-  if (data === 'clustered') return Array.from({ length: count }, (_, j) => ({ content: `chunk ${from + j}`, embedding: clustered(from + j) }));
+  if (data === 'clustered')
+    return Array.from({ length: count }, (_, j) => ({ content: `chunk ${from + j}`, embedding: clustered(from + j) }));
   const texts = Array.from({ length: count }, (_, j) => text(from + j));
   const vectors = await embedder.embed(texts);
   return texts.map((content, j) => ({ content, embedding: vectors[j] as number[] }));
@@ -89,12 +90,19 @@ async function chunks(from: number, count: number): Promise<{ content: string; e
 /** The embedding of question `q` (embedding it is part of the measured retrieve). */
 async function question(q: number): Promise<number[]> {
   if (data === 'clustered') return clustered(1_000_000_007 + q * 7919);
-  const [vector] = await embedder.embed([text(1_000_000 + q).split(' ').slice(0, 12).join(' ')]);
+  const [vector] = await embedder.embed([
+    text(1_000_000 + q)
+      .split(' ')
+      .slice(0, 12)
+      .join(' '),
+  ]);
   return vector as number[];
 }
 
 function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
+  return sorted.length === 0
+    ? 0
+    : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
 }
 
 async function fill(index: VectorIndex, size: number, ownerId: string): Promise<number> {
@@ -102,7 +110,13 @@ async function fill(index: VectorIndex, size: number, ownerId: string): Promise<
   for (let i = 0; i < size; i += 2_000) {
     const batch = await chunks(i, Math.min(2_000, size - i));
     const documentId = randomUUID();
-    const records: VectorRecord[] = batch.map(({ content, embedding }) => ({ chunkId: randomUUID(), documentId, ownerId, content, embedding }));
+    const records: VectorRecord[] = batch.map(({ content, embedding }) => ({
+      chunkId: randomUUID(),
+      documentId,
+      ownerId,
+      content,
+      embedding,
+    }));
     await index.insert(records);
   }
   return size / ((performance.now() - started) / 1000);
@@ -169,7 +183,9 @@ async function queryNodeMemory(admin: MilvusClient): Promise<string> {
   const metric = await admin.getMetric({ request: { metric_type: 'system_info' } });
   // The SDK hands over the parsed topology, typed as the JSON string it came as.
   const response: unknown = metric.response;
-  const topology = (typeof response === 'string' ? JSON.parse(response) : response) as { nodes_info?: { infos?: { name?: string; hardware_infos?: { memory_usage?: number } } }[] };
+  const topology = (typeof response === 'string' ? JSON.parse(response) : response) as {
+    nodes_info?: { infos?: { name?: string; hardware_infos?: { memory_usage?: number } } }[];
+  };
   const used = (topology.nodes_info ?? [])
     .filter((n) => n.infos?.name?.startsWith('querynode') === true)
     .reduce((sum, n) => sum + (n.infos?.hardware_infos?.memory_usage ?? 0), 0);
@@ -177,14 +193,18 @@ async function queryNodeMemory(admin: MilvusClient): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  console.log(`retrieve benchmark: dimension ${dimension}, ${queries} queries per size, ${data === 'clustered' ? 'clustered vectors (1,000 centres)' : 'texts through the local embedder'}`);
+  console.log(
+    `retrieve benchmark: dimension ${dimension}, ${queries} queries per size, ${data === 'clustered' ? 'clustered vectors (1,000 centres)' : 'texts through the local embedder'}`,
+  );
   console.log('index       chunks | ingest chunks/s | retrieve p50 ms  p99 ms | recall@5 vs exact');
   for (const size of sizes) {
     const ownerId = randomUUID();
     const exact = new MemoryVectorIndex({ dir: undefined, collection: 'bench', dimension });
     const ingest = await fill(exact, size, ownerId);
     const memory = await latency(exact, ownerId);
-    console.log(`embedded ${String(size).padStart(9)} | ${ingest.toFixed(0).padStart(15)} | ${memory.p50.toFixed(2).padStart(15)} ${memory.p99.toFixed(2).padStart(7)} | 1.000 (exact search)`);
+    console.log(
+      `embedded ${String(size).padStart(9)} | ${ingest.toFixed(0).padStart(15)} | ${memory.p50.toFixed(2).padStart(15)} ${memory.p99.toFixed(2).padStart(7)} | 1.000 (exact search)`,
+    );
     const address = process.env['MILVUS_ADDRESS'];
     if (address !== undefined) {
       const collection = `bench_${size}_${Date.now()}`;

@@ -15,7 +15,9 @@ interface Outgoing {
 }
 
 type Ack = { ok: true; data: { message: { id: string; seq: number } } } | { ok: false; error: { code: string } };
-type JoinAck = { ok: true; data: { messages: Array<{ seq: number }>; hasMore: boolean } } | { ok: false; error: { code: string } };
+type JoinAck =
+  | { ok: true; data: { messages: Array<{ seq: number }>; hasMore: boolean } }
+  | { ok: false; error: { code: string } };
 
 const ACK_TIMEOUT_MS = 5_000;
 const RESEND_AFTER_MS = 2_000;
@@ -99,7 +101,13 @@ export class GoodClient {
     if (this.stopped) return;
     const urls = this.urls();
     const url = urls[this.nodeIndex % urls.length] as string;
-    const socket = io(url, { transports: ['websocket'], auth: { token: this.token }, reconnection: false, forceNew: true, timeout: 5_000 });
+    const socket = io(url, {
+      transports: ['websocket'],
+      auth: { token: this.token },
+      reconnection: false,
+      forceNew: true,
+      timeout: 5_000,
+    });
     this.socket = socket;
     this.joined = false;
     this.moving = false;
@@ -141,7 +149,9 @@ export class GoodClient {
     const sinceSeq = this.contiguous;
     let answer: JoinAck;
     try {
-      answer = (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('session:join', { sessionId: this.sessionId, sinceSeq })) as JoinAck;
+      answer = (await socket
+        .timeout(ACK_TIMEOUT_MS)
+        .emitWithAck('session:join', { sessionId: this.sessionId, sinceSeq })) as JoinAck;
     } catch (error) {
       // No answer to the join: counted (a node too slow to answer also leaves the client's
       // open stream quiet, which the server commits as interrupted after the grace period).
@@ -187,7 +197,12 @@ export class GoodClient {
     const socket = this.socket;
     socket
       .timeout(ACK_TIMEOUT_MS)
-      .emitWithAck('message:delta', { sessionId: this.sessionId, streamId: stream.id, index, delta: stream.words[index] })
+      .emitWithAck('message:delta', {
+        sessionId: this.sessionId,
+        streamId: stream.id,
+        index,
+        delta: stream.words[index],
+      })
       .then(
         (answer: { ok: boolean; error?: { code: string } }) => {
           if (this.stream !== stream) return;
@@ -210,7 +225,13 @@ export class GoodClient {
   private finishStream(stream: { id: string; words: string[] }): void {
     if (this.stream !== stream) return;
     this.stream = undefined;
-    const o: Outgoing = { clientMsgId: stream.id, content: stream.words.join(''), streamId: stream.id, firstSentAt: Date.now(), lastSentAt: 0 };
+    const o: Outgoing = {
+      clientMsgId: stream.id,
+      content: stream.words.join(''),
+      streamId: stream.id,
+      firstSentAt: Date.now(),
+      lastSentAt: 0,
+    };
     this.outgoing.set(o.clientMsgId, o);
     if (this.joined && !this.moving) this.transmit(o);
   }
@@ -232,7 +253,8 @@ export class GoodClient {
   resendStale(): void {
     if (!this.joined || this.moving) return;
     const now = Date.now();
-    for (const o of this.outgoing.values()) if (o.acked === undefined && o.audio !== true && now - o.lastSentAt > RESEND_AFTER_MS) this.transmit(o);
+    for (const o of this.outgoing.values())
+      if (o.acked === undefined && o.audio !== true && now - o.lastSentAt > RESEND_AFTER_MS) this.transmit(o);
   }
 
   private transmit(o: Outgoing): void {
@@ -272,7 +294,13 @@ export class GoodClient {
    */
   async speak(pauseMs: number): Promise<void> {
     for (let n = 0; !this.stopped && !this.quiet; n++) {
-      const o: Outgoing = { clientMsgId: `${this.name}-audio-${n}`, content: '', audio: true, firstSentAt: Date.now(), lastSentAt: 0 };
+      const o: Outgoing = {
+        clientMsgId: `${this.name}-audio-${n}`,
+        content: '',
+        audio: true,
+        firstSentAt: Date.now(),
+        lastSentAt: 0,
+      };
       this.outgoing.set(o.clientMsgId, o);
       for (let attempt = 0; o.acked === undefined && !this.stopped; attempt++) {
         const socket = this.socket;
@@ -291,11 +319,14 @@ export class GoodClient {
           let message: { id: string; seq: number } | undefined;
           while (message === undefined) {
             try {
-              ({ message } = (await this.call(socket, 'audio:end', { streamId, clientMsgId: o.clientMsgId })) as { message: { id: string; seq: number } });
+              ({ message } = (await this.call(socket, 'audio:end', { streamId, clientMsgId: o.clientMsgId })) as {
+                message: { id: string; seq: number };
+              });
             } catch (error) {
               const code = error instanceof Error ? error.message : '';
               // Storage down (UNAVAILABLE), or too many retries (RATE_LIMITED): wait, end again.
-              if ((code !== 'UNAVAILABLE' && code !== 'RATE_LIMITED') || this.socket !== socket || this.stopped) throw error;
+              if ((code !== 'UNAVAILABLE' && code !== 'RATE_LIMITED') || this.socket !== socket || this.stopped)
+                throw error;
               this.count(`audio:end:${code}`);
               await sleep(code === 'RATE_LIMITED' ? 1_000 : 300);
             }

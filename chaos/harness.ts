@@ -1,19 +1,28 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { io } from 'socket.io-client';
+import { waitUntil } from '../src/util/timeout.js';
 import { GoodClient } from './client.js';
 import { HarnessNode } from './nodes.js';
-import { waitUntil } from '../src/util/timeout.js';
 import { RetrievalProbe, type RetrievalReport } from './retrieval.js';
 import { HarnessMilvus, HarnessNeo4j, HarnessPostgres, HarnessRedis, HarnessS3 } from './services.js';
 import { proxyFor, type TcpProxy } from './tcp-proxy.js';
 
 /** The faults the harness knows, each run in its own round. */
 export const FAULTS = [
-  'node-sigkill', 'node-sigterm', 'rolling-restart', 'redis-restart-kept', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart', 'milvus-restart', 'neo4j-restart',
+  'node-sigkill',
+  'node-sigterm',
+  'rolling-restart',
+  'redis-restart-kept',
+  'redis-restart-empty',
+  'postgres-restart',
+  'postgres-stall',
+  's3-restart',
+  'milvus-restart',
+  'neo4j-restart',
 ] as const;
 export type Fault = (typeof FAULTS)[number];
 
@@ -120,7 +129,12 @@ export class ChaosCluster {
     }
   }
 
-  private static async open(dir: string, nodeCount: number, extraEnv: Record<string, string>, opened: Array<() => Promise<void>>): Promise<ChaosCluster> {
+  private static async open(
+    dir: string,
+    nodeCount: number,
+    extraEnv: Record<string, string>,
+    opened: Array<() => Promise<void>>,
+  ): Promise<ChaosCluster> {
     const postgres = await HarnessPostgres.create(path.join(dir, 'postgres'));
     opened.push(() => postgres.stop());
     const redis = await HarnessRedis.create(path.join(dir, 'redis'));
@@ -150,7 +164,8 @@ export class ChaosCluster {
       ...extraEnv,
     };
     const nodes: HarnessNode[] = [];
-    for (let i = 0; i < nodeCount; i++) nodes.push(await HarnessNode.create(i, path.join(dir, `node-${i}`), path.join(dir, 'data'), env));
+    for (let i = 0; i < nodeCount; i++)
+      nodes.push(await HarnessNode.create(i, path.join(dir, `node-${i}`), path.join(dir, 'data'), env));
     opened.push(() => Promise.all(nodes.map((n) => n.stop('SIGKILL'))).then(() => undefined));
     // The first node migrates the database; the others start together.
     await nodes[0]?.start();
@@ -159,7 +174,11 @@ export class ChaosCluster {
     pool.on('error', () => undefined);
     opened.push(() => pool.end());
     const urls = nodes.map((n) => n.url);
-    const probe = await RetrievalProbe.create(await register(urls[0] as string, 'retriever'), urls, (i) => nodes[i]?.running === true);
+    const probe = await RetrievalProbe.create(
+      await register(urls[0] as string, 'retriever'),
+      urls,
+      (i) => nodes[i]?.running === true,
+    );
     opened.push(async () => probe.close());
     return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy, s3, milvus, neo4j, probe);
   }
@@ -190,9 +209,17 @@ export class ChaosCluster {
   }
 
   private async createSession(token: string): Promise<string> {
-    const socket = io(this.urls()[0] as string, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true });
+    const socket = io(this.urls()[0] as string, {
+      transports: ['websocket'],
+      auth: { token },
+      reconnection: false,
+      forceNew: true,
+    });
     try {
-      const answer = (await socket.timeout(10_000).emitWithAck('session:create', { title: 'chaos' })) as { ok: boolean; data?: { session: { id: string } } };
+      const answer = (await socket.timeout(10_000).emitWithAck('session:create', { title: 'chaos' })) as {
+        ok: boolean;
+        data?: { session: { id: string } };
+      };
       if (!answer.ok || answer.data === undefined) throw new Error(`session:create answered ${JSON.stringify(answer)}`);
       return answer.data.session.id;
     } finally {
@@ -249,7 +276,11 @@ export class ChaosCluster {
   }
 
   /** One round: fresh sessions and clients, load, the fault, the heal, then the checks. */
-  async round(fault: Fault | 'none', options: RoundOptions, log: (line: string) => void = () => undefined): Promise<RoundResult> {
+  async round(
+    fault: Fault | 'none',
+    options: RoundOptions,
+    log: (line: string) => void = () => undefined,
+  ): Promise<RoundResult> {
     const clients: GoodClient[] = [];
     for (let s = 0; s < options.sessions; s++) {
       const token = await register(this.urls()[0] as string, `chaos${s}`);
@@ -271,12 +302,16 @@ export class ChaosCluster {
         (clients[turn++ % clients.length] as GoodClient).send();
       }
     }, tickMs);
-    const resender = setInterval(() => clients.forEach((c) => c.resendStale()), 500);
+    const resender = setInterval(() => {
+      for (const c of clients) c.resendStale();
+    }, 500);
     // One client of each session (on each node in turn) streams turns as well: a delta every 100 ms.
     const streamers = clients.filter((_, i) => i % 3 === Math.floor(i / 3) % 3);
     // Every other streamer gives up its open stream when its connection drops.
-    streamers.forEach((c, i) => (c.abandonsStreams = i % 2 === 0));
-    const streamer = setInterval(() => streamers.forEach((c) => c.streamStep()), 100);
+    for (const [i, c] of streamers.entries()) c.abandonsStreams = i % 2 === 0;
+    const streamer = setInterval(() => {
+      for (const c of streamers) c.streamStep();
+    }, 100);
     // Another client of each session speaks: an utterance of 20 KiB in 5 chunks, then a pause.
     const speakers = clients.filter((_, i) => i % 3 === (Math.floor(i / 3) + 1) % 3);
     const speaking = speakers.map((c) => c.speak(500));
@@ -288,13 +323,17 @@ export class ChaosCluster {
     this.probe.start();
     // Documents whose jobs are queued or running when the fault hits, and one uploaded
     // while it is on: each must still become ready.
-    const before = await Promise.all(Array.from({ length: options.documentsBefore }, (_, i) => this.probe.upload(`${fault}-before-${i}`)));
+    const before = await Promise.all(
+      Array.from({ length: options.documentsBefore }, (_, i) => this.probe.upload(`${fault}-before-${i}`)),
+    );
     const inflicted = this.inflict(fault, options.downSeconds * 1_000);
     const during = sleep(200).then(() => this.probe.upload(`${fault}-during`));
     const { healedAt, restartMs } = await inflicted;
     log(`${fault}: healed`);
     const recovered = await waitUntil(
-      async () => (await Promise.all(this.nodes.map((n) => n.ready()))).every(Boolean) && clients.some((c) => c.lastAckAt > healedAt),
+      async () =>
+        (await Promise.all(this.nodes.map((n) => n.ready()))).every(Boolean) &&
+        clients.some((c) => c.lastAckAt > healedAt),
       60_000,
       100,
     );
@@ -317,7 +356,12 @@ export class ChaosCluster {
     const abandoned = clients.flatMap((c) => c.abandoned);
     if (abandoned.length > 0) {
       const committed = `select count(*) as n from messages where session_id = any($1::uuid[]) and metadata->>'streamId' = any($2::text[])`;
-      await waitUntil(async () => Number((await this.query<{ n: string }>(committed, [sessionIds, abandoned]))[0]?.n ?? 0) >= abandoned.length, 30_000, 250);
+      await waitUntil(
+        async () =>
+          Number((await this.query<{ n: string }>(committed, [sessionIds, abandoned]))[0]?.n ?? 0) >= abandoned.length,
+        30_000,
+        250,
+      );
     }
     // The round's documents are followed once the load is over (on two cores, a loaded node's
     // searches can outlast RETRIEVE_TIMEOUT_MS and answer degraded).
@@ -335,7 +379,10 @@ export class ChaosCluster {
   }
 
   private async lastSeqs(sessionIds: string[]): Promise<Map<string, number>> {
-    const result = await this.query<{ id: string; last_seq: string }>('select id, last_seq from sessions where id = any($1::uuid[])', [sessionIds]);
+    const result = await this.query<{ id: string; last_seq: string }>(
+      'select id, last_seq from sessions where id = any($1::uuid[])',
+      [sessionIds],
+    );
     return new Map(result.map((r) => [r.id, Number(r.last_seq)]));
   }
 
@@ -347,16 +394,28 @@ export class ChaosCluster {
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         // SQL errors are answers; only connection failures (and 57P01-03, shutdown) are retried.
-        const sqlError = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('57P') && !code.startsWith('08');
+        const sqlError =
+          typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('57P') && !code.startsWith('08');
         if (sqlError || attempt >= 20) throw error;
         await sleep(250);
       }
     }
   }
 
-  private async check(clients: GoodClient[], lastSeqs: Map<string, number>): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs' | 'retrieval' | 'nodeFaults'>> {
+  private async check(
+    clients: GoodClient[],
+    lastSeqs: Map<string, number>,
+  ): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs' | 'retrieval' | 'nodeFaults'>> {
     const sessionIds = [...lastSeqs.keys()];
-    const rows = await this.query<{ session_id: string; seq: string; id: string; client_msg_id: string | null; stream_id: string | null; interrupted: string | null; audio_bytes: number | null }>(
+    const rows = await this.query<{
+      session_id: string;
+      seq: string;
+      id: string;
+      client_msg_id: string | null;
+      stream_id: string | null;
+      interrupted: string | null;
+      audio_bytes: number | null;
+    }>(
       `select session_id, seq, id, client_msg_id, metadata->>'streamId' as stream_id, metadata->>'interrupted' as interrupted,
               case when content_type = 'audio' then (metadata->>'bytes')::int end as audio_bytes
          from messages where session_id = any($1::uuid[])`,
@@ -451,16 +510,22 @@ export class ChaosCluster {
 /** Whether a round kept every promise. */
 export function violations(result: RoundResult): string[] {
   const found: string[] = [];
-  for (const key of ['neverAcked', 'lost', 'duplicated', 'streamFaults', 'gaps', 'outOfOrder', 'incomplete'] as const) if (result[key] > 0) found.push(`${key}=${result[key]}`);
+  for (const key of ['neverAcked', 'lost', 'duplicated', 'streamFaults', 'gaps', 'outOfOrder', 'incomplete'] as const)
+    if (result[key] > 0) found.push(`${key}=${result[key]}`);
   if (!Number.isFinite(result.recoverMs)) found.push('did not recover within 60 s');
   if (result.acked === 0) found.push('nothing was acked');
   found.push(...result.nodeFaults);
   // Across a rolling restart a good client sees reconnects and nothing else.
   if (result.fault === 'rolling-restart' && Object.keys(result.errors).length > 0) {
-    found.push(`clients saw errors: ${Object.entries(result.errors).map(([code, n]) => `${code}:${n}`).join(' ')}`);
+    found.push(
+      `clients saw errors: ${Object.entries(result.errors)
+        .map(([code, n]) => `${code}:${n}`)
+        .join(' ')}`,
+    );
   }
   const retrieval = result.retrieval;
-  if (!Number.isFinite(retrieval.wholeAfterMs)) found.push(`retrieval not whole on every node within ${RETRIEVAL_BOUND_MS / 1_000} s`);
+  if (!Number.isFinite(retrieval.wholeAfterMs))
+    found.push(`retrieval not whole on every node within ${RETRIEVAL_BOUND_MS / 1_000} s`);
   const unready = Object.entries(retrieval.documents).filter(([fate, n]) => fate !== 'ready' && n > 0);
   if (unready.length > 0) found.push(`documents not ready: ${unready.map(([fate, n]) => `${fate}:${n}`).join(' ')}`);
   // A store that retrieval can do without is down: answers degrade (naming it), never fail.
@@ -468,7 +533,8 @@ export function violations(result: RoundResult): string[] {
   if (part !== undefined) {
     if ((retrieval.degraded[part] ?? 0) === 0) found.push(`retrieval never answered degraded: [${part}]`);
     const failed = Object.entries(retrieval.failed);
-    if (failed.length > 0) found.push(`retrieval failed instead of degrading (${failed.map(([code, n]) => `${code}:${n}`).join(' ')})`);
+    if (failed.length > 0)
+      found.push(`retrieval failed instead of degrading (${failed.map(([code, n]) => `${code}:${n}`).join(' ')})`);
   }
   return found;
 }
@@ -487,17 +553,53 @@ export function formatRow(r: RoundResult): string {
   const retrieval = `${sum(q.degraded)}/${sum(q.failed)}/${Number.isFinite(q.wholeAfterMs) ? q.wholeAfterMs : 'never'}/${q.documents.ready}of${sum(q.documents)}`;
   const retrievalErrors = Object.entries(q.failed).map(([code, n]) => `retrieve ${code}:${n}`);
   const errors = [...Object.entries(r.errors).map(([code, n]) => `${code}:${n}`), ...retrievalErrors].join(' ') || '-';
-  return tableLine([r.fault, r.sent, r.acked, r.neverAcked, r.lost, r.duplicated, r.gaps, r.outOfOrder, r.incomplete, streams, r.restartMs, recover, retrieval, r.reconnects, errors]);
+  return tableLine([
+    r.fault,
+    r.sent,
+    r.acked,
+    r.neverAcked,
+    r.lost,
+    r.duplicated,
+    r.gaps,
+    r.outOfOrder,
+    r.incomplete,
+    streams,
+    r.restartMs,
+    recover,
+    retrieval,
+    r.reconnects,
+    errors,
+  ]);
 }
 
-export const HEADER = tableLine(['fault', 'sent', 'acked', 'unacked', 'lost', 'dup', 'gaps', 'order', 'behind', 'str/int/aud/bad', 'up ms', 'recov ms', 'retr dg/fl/ms/doc', 'reconn', ' errors']);
+export const HEADER = tableLine([
+  'fault',
+  'sent',
+  'acked',
+  'unacked',
+  'lost',
+  'dup',
+  'gaps',
+  'order',
+  'behind',
+  'str/int/aud/bad',
+  'up ms',
+  'recov ms',
+  'retr dg/fl/ms/doc',
+  'reconn',
+  ' errors',
+]);
 
 /** Registers a user through `url`; resolves with its access token. */
 async function register(url: string, label: string): Promise<string> {
   const response = await fetch(`${url}/v1/auth/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: `${label}-${Date.now()}-${Math.random().toString(36).slice(2)}@chaos.test`, username: label, password: 'chaos horse battery staple' }),
+    body: JSON.stringify({
+      email: `${label}-${Date.now()}-${Math.random().toString(36).slice(2)}@chaos.test`,
+      username: label,
+      password: 'chaos horse battery staple',
+    }),
   });
   if (response.status !== 201) throw new Error(`register answered ${response.status}`);
   return ((await response.json()) as { accessToken: string }).accessToken;
@@ -508,4 +610,3 @@ async function healed(restart: () => Promise<unknown>): Promise<{ healedAt: numb
   await restart();
   return { healedAt: Date.now(), restartMs: Date.now() - started };
 }
-

@@ -1,4 +1,4 @@
-import { ChaosCluster, FAULTS, HEADER, formatRow, violations, type Fault, type RoundResult } from './harness.js';
+import { ChaosCluster, FAULTS, type Fault, formatRow, HEADER, type RoundResult, violations } from './harness.js';
 
 /**
  * `npm run chaos`: three nodes on the harness's own PostgreSQL and Redis, good clients at
@@ -8,7 +8,8 @@ import { ChaosCluster, FAULTS, HEADER, formatRow, violations, type Fault, type R
  */
 const env = process.env;
 const faults = (env['CHAOS_FAULTS'] ?? FAULTS.join(',')).split(',').map((f) => f.trim()) as Fault[];
-for (const fault of faults) if (!FAULTS.includes(fault)) throw new Error(`unknown fault ${fault}; known: ${FAULTS.join(', ')}`);
+for (const fault of faults)
+  if (!FAULTS.includes(fault)) throw new Error(`unknown fault ${fault}; known: ${FAULTS.join(', ')}`);
 const options = {
   seconds: Number(env['CHAOS_SECONDS'] ?? 30),
   rate: Number(env['CHAOS_RATE'] ?? 1_000),
@@ -18,7 +19,9 @@ const options = {
 };
 
 const log = (line: string) => process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-log(`3 nodes, ${options.sessions} sessions x 3 clients, ${options.rate} msg/s, ${options.seconds} s a round, services down ${options.downSeconds} s`);
+log(
+  `3 nodes, ${options.sessions} sessions x 3 clients, ${options.rate} msg/s, ${options.seconds} s a round, services down ${options.downSeconds} s`,
+);
 const cluster = await ChaosCluster.start();
 const results: RoundResult[] = [];
 let failed = false;

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { endProcess, freePort, waitFor } from './services.js';
@@ -6,9 +6,25 @@ import { endProcess, freePort, waitFor } from './services.js';
 /** Limits lifted for the load (the harness tests faults, not limits). */
 const LIFTED = '100000000/1s';
 const LIMITS = [
-  'MESSAGE_SEND', 'MESSAGE_DELTA', 'CONNECTIONS', 'LOGIN', 'LOGIN_IP', 'REGISTER', 'SESSION_JOIN', 'SESSION_CREATE',
-  'SESSION_LEAVE', 'SESSION_LIST', 'SESSION_UPDATE', 'HISTORY_GET', 'SYS_PING', 'HTTP', 'AUDIO_START', 'AUDIO_CHUNK', 'AUDIO_END',
-  'AUDIO_URL', 'RETRIEVE',
+  'MESSAGE_SEND',
+  'MESSAGE_DELTA',
+  'CONNECTIONS',
+  'LOGIN',
+  'LOGIN_IP',
+  'REGISTER',
+  'SESSION_JOIN',
+  'SESSION_CREATE',
+  'SESSION_LEAVE',
+  'SESSION_LIST',
+  'SESSION_UPDATE',
+  'HISTORY_GET',
+  'SYS_PING',
+  'HTTP',
+  'AUDIO_START',
+  'AUDIO_CHUNK',
+  'AUDIO_END',
+  'AUDIO_URL',
+  'RETRIEVE',
 ];
 
 /** One server process of the cluster, started from `dist/`. */

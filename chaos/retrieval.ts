@@ -3,7 +3,8 @@ import { io, type Socket } from 'socket.io-client';
 import { waitUntil } from '../src/util/timeout.js';
 
 /** The reference document: its entities come back from the graph half of every whole answer. */
-const REFERENCE = 'OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API. Microsoft Azure hosts GPT-4.';
+const REFERENCE =
+  'OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API. Microsoft Azure hosts GPT-4.';
 const QUESTION = 'Where is GPT-4 trained?';
 const PROBE_EVERY_MS = 250;
 /** A client's ack timeout: the server bounds a retrieval at RETRIEVE_TIMEOUT_MS (3 s) plus the embedding. */
@@ -39,7 +40,10 @@ type DocumentFate = 'ready' | 'failed' | 'stuck' | 'unretrievable';
 
 /** A document of 120 sentences (about 10 KB): with one ingestion at a time per node, a batch of them is still queued when the fault hits. */
 function documentText(label: string): string {
-  return Array.from({ length: 120 }, (_, i) => `Kubernetes schedules ${label} container ${i}. Kubernetes restarts ${label} pod ${i} near Node ${i % 7}.`).join(' ');
+  return Array.from(
+    { length: 120 },
+    (_, i) => `Kubernetes schedules ${label} container ${i}. Kubernetes restarts ${label} pod ${i} near Node ${i % 7}.`,
+  ).join(' ');
 }
 
 /**
@@ -71,8 +75,12 @@ export class RetrievalProbe {
     const state = await followDocument(() => [first], token, documentId, 60_000);
     if (state !== 'ready') throw new Error(`the reference document did not become ready (${state})`);
     const probe = new RetrievalProbe(token, documentId, [], nodeUrls, up);
-    nodeUrls.forEach((_, node) => probe.connect(node));
-    const whole = await waitUntil(async () => (await Promise.all(nodeUrls.map((_, i) => probe.ask(i)))).every((o) => o.whole), 30_000, 250);
+    for (const node of nodeUrls.keys()) probe.connect(node);
+    const whole = await waitUntil(
+      async () => (await Promise.all(nodeUrls.map((_, i) => probe.ask(i)))).every((o) => o.whole),
+      30_000,
+      250,
+    );
     if (!whole) throw new Error('retrieval is not whole on every node before any fault');
     return probe;
   }
@@ -89,7 +97,13 @@ export class RetrievalProbe {
    */
   private connect(node: number): void {
     if (this.closed) return;
-    const socket = io(this.nodeUrls[node] as string, { transports: ['websocket'], auth: { token: this.token }, reconnection: false, forceNew: true, timeout: 5_000 });
+    const socket = io(this.nodeUrls[node] as string, {
+      transports: ['websocket'],
+      auth: { token: this.token },
+      reconnection: false,
+      forceNew: true,
+      timeout: 5_000,
+    });
     this.sockets[node] = socket;
     let retried = false;
     const retry = () => {
@@ -125,7 +139,9 @@ export class RetrievalProbe {
     this.running = false;
     await Promise.all(this.loops);
     const times = this.sockets.map((_, node) => wholeOn(node));
-    const wholeAfterMs = times.every((t) => t !== undefined) ? Math.max(...times.map((t) => (t as number) - healedAt), 0) : Number.POSITIVE_INFINITY;
+    const wholeAfterMs = times.every((t) => t !== undefined)
+      ? Math.max(...times.map((t) => (t as number) - healedAt), 0)
+      : Number.POSITIVE_INFINITY;
     const degraded: Record<string, number> = {};
     const failed: Record<string, number> = {};
     for (const o of this.outcomes) {
@@ -142,8 +158,11 @@ export class RetrievalProbe {
    */
   async follow(uploaded: Array<string | undefined>, boundMs: number): Promise<Record<DocumentFate, number>> {
     const documents: Record<DocumentFate, number> = { ready: 0, failed: 0, stuck: 0, unretrievable: 0 };
-    const states = await Promise.all(uploaded.map((id) => (id === undefined ? 'stuck' : followDocument(() => this.upUrls(), this.token, id, boundMs))));
-    for (const [i, state] of states.entries()) documents[state === 'ready' ? await this.retrievable(uploaded[i] as string) : state]++;
+    const states = await Promise.all(
+      uploaded.map((id) => (id === undefined ? 'stuck' : followDocument(() => this.upUrls(), this.token, id, boundMs))),
+    );
+    for (const [i, state] of states.entries())
+      documents[state === 'ready' ? await this.retrievable(uploaded[i] as string) : state]++;
     return documents;
   }
 
@@ -172,14 +191,18 @@ export class RetrievalProbe {
     // down says nothing: ask the nodes that are up until one answers whole, for 20 s.
     let found = false;
     let node = 0;
-    const answered = await waitUntil(async () => {
-      node = (node + 1) % this.nodeUrls.length;
-      if (!this.up(node)) return false;
-      const answer = await this.retrieve(node, documentId);
-      if (!answer.ok || (answer.data.degraded ?? []).length > 0) return false;
-      found = answer.data.chunks.some((c) => c.documentId === documentId);
-      return true;
-    }, 20_000, 250);
+    const answered = await waitUntil(
+      async () => {
+        node = (node + 1) % this.nodeUrls.length;
+        if (!this.up(node)) return false;
+        const answer = await this.retrieve(node, documentId);
+        if (!answer.ok || (answer.data.degraded ?? []).length > 0) return false;
+        found = answer.data.chunks.some((c) => c.documentId === documentId);
+        return true;
+      },
+      20_000,
+      250,
+    );
     return answered && found ? 'ready' : 'unretrievable';
   }
 
@@ -188,7 +211,10 @@ export class RetrievalProbe {
     const at = Date.now();
     if (!answer.ok) return { at, node, whole: false, degraded: [], error: answer.error.code };
     const degraded = answer.data.degraded ?? [];
-    const whole = degraded.length === 0 && answer.data.chunks.some((c) => c.documentId === this.documentId) && answer.data.entities.length > 0;
+    const whole =
+      degraded.length === 0 &&
+      answer.data.chunks.some((c) => c.documentId === this.documentId) &&
+      answer.data.entities.length > 0;
     return { at, node, whole, degraded };
   }
 
@@ -196,7 +222,12 @@ export class RetrievalProbe {
     const socket = this.sockets[node] as Socket;
     if (!socket.connected) return { ok: false, error: { code: 'disconnected' } };
     try {
-      return (await socket.timeout(ANSWER_TIMEOUT_MS).emitWithAck('retrieve', { query: QUESTION, topK: 1, graphDepth: 1, documentIds: [documentId] })) as RetrieveAck;
+      return (await socket.timeout(ANSWER_TIMEOUT_MS).emitWithAck('retrieve', {
+        query: QUESTION,
+        topK: 1,
+        graphDepth: 1,
+        documentIds: [documentId],
+      })) as RetrieveAck;
     } catch {
       return { ok: false, error: { code: 'no answer' } };
     }
@@ -207,21 +238,39 @@ export class RetrievalProbe {
 async function upload(url: string, token: string, text: string, filename: string): Promise<string> {
   const form = new FormData();
   form.append('file', new Blob([text], { type: 'text/plain' }), filename);
-  const response = await fetch(`${url}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form, signal: AbortSignal.timeout(10_000) });
+  const response = await fetch(`${url}/v1/documents`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    body: form,
+    signal: AbortSignal.timeout(10_000),
+  });
   if (response.status !== 202) throw new Error(`upload answered ${response.status}`);
   return ((await response.json()) as { document: { id: string } }).document.id;
 }
 
 /** Polls the document until it is ready or failed; 'stuck' when neither within `timeoutMs`. */
-async function followDocument(urls: () => string[], token: string, documentId: string, timeoutMs: number): Promise<'ready' | 'failed' | 'stuck'> {
+async function followDocument(
+  urls: () => string[],
+  token: string,
+  documentId: string,
+  timeoutMs: number,
+): Promise<'ready' | 'failed' | 'stuck'> {
   let status = 'unknown';
   let attempt = 0;
-  await waitUntil(async () => {
-    // A node or store that is down throws here: waitUntil asks again.
-    const url = urls()[attempt++ % urls().length] as string;
-    const response = await fetch(`${url}/v1/documents/${documentId}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5_000) });
-    if (response.status === 200) status = ((await response.json()) as { document: { status: string } }).document.status;
-    return status === 'ready' || status === 'failed';
-  }, timeoutMs, 250);
+  await waitUntil(
+    async () => {
+      // A node or store that is down throws here: waitUntil asks again.
+      const url = urls()[attempt++ % urls().length] as string;
+      const response = await fetch(`${url}/v1/documents/${documentId}`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5_000),
+      });
+      if (response.status === 200)
+        status = ((await response.json()) as { document: { status: string } }).document.status;
+      return status === 'ready' || status === 'failed';
+    },
+    timeoutMs,
+    250,
+  );
   return status === 'ready' || status === 'failed' ? status : 'stuck';
 }

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -27,7 +27,11 @@ export async function waitFor(what: string, probe: () => boolean | Promise<boole
 }
 
 /** Ends a child process with `signal` (or by `ask()`, e.g. a shutdown command) and waits for it to exit. */
-export async function endProcess(child: ChildProcess | undefined, signal: NodeJS.Signals, ask?: () => void): Promise<void> {
+export async function endProcess(
+  child: ChildProcess | undefined,
+  signal: NodeJS.Signals,
+  ask?: () => void,
+): Promise<void> {
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   if (ask === undefined) child.kill(signal);
@@ -38,7 +42,8 @@ export async function endProcess(child: ChildProcess | undefined, signal: NodeJS
 function pgBin(): string {
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const version of versions) if (existsSync(path.join(root, version, 'bin', 'initdb'))) return path.join(root, version, 'bin');
+  for (const version of versions)
+    if (existsSync(path.join(root, version, 'bin', 'initdb'))) return path.join(root, version, 'bin');
   throw new Error('PostgreSQL binaries not found under /usr/lib/postgresql (run test/infra/services.sh up once)');
 }
 
@@ -69,11 +74,23 @@ export class HarnessPostgres {
       const gid = spawnSync('id', ['-g', 'postgres']).stdout.toString().trim();
       chownSync(pg.data, Number(ids), Number(gid));
     }
-    const [cmd, args] = asPostgres(path.join(pgBin(), 'initdb'), ['-D', pg.data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
+    const [cmd, args] = asPostgres(path.join(pgBin(), 'initdb'), [
+      '-D',
+      pg.data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+    ]);
     const result = spawnSync(cmd, args, { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`initdb failed: ${result.stderr}`);
     await pg.start();
-    const [psql, psqlArgs] = [path.join(pgBin(), 'psql'), ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-qc', 'create database voicehelper']];
+    const [psql, psqlArgs] = [
+      path.join(pgBin(), 'psql'),
+      ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-qc', 'create database voicehelper'],
+    ];
     const created = spawnSync(psql, psqlArgs, { encoding: 'utf8' });
     if (created.status !== 0) throw new Error(`create database failed: ${created.stderr}`);
     return pg;
@@ -85,11 +102,25 @@ export class HarnessPostgres {
 
   async start(): Promise<void> {
     const [cmd, args] = asPostgres(path.join(pgBin(), 'postgres'), [
-      '-D', this.data, '-p', String(this.port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=300', '-c', 'fsync=on',
+      '-D',
+      this.data,
+      '-p',
+      String(this.port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'fsync=on',
     ]);
     this.child = spawn(cmd, args, { stdio: 'ignore', detached: true });
-    await waitFor('PostgreSQL', () => spawnSync(path.join(pgBin(), 'pg_isready'), ['-h', '127.0.0.1', '-p', String(this.port)]).status === 0, 30_000);
+    await waitFor(
+      'PostgreSQL',
+      () => spawnSync(path.join(pgBin(), 'pg_isready'), ['-h', '127.0.0.1', '-p', String(this.port)]).status === 0,
+      30_000,
+    );
   }
 
   /** Stops it (fast shutdown: open connections are cut, nothing committed is lost). */
@@ -104,7 +135,10 @@ export class HarnessRedis {
   readonly port: number;
   private child: ChildProcess | undefined;
 
-  private constructor(private readonly dir: string, port: number) {
+  private constructor(
+    private readonly dir: string,
+    port: number,
+  ) {
     this.port = port;
   }
 
@@ -120,11 +154,35 @@ export class HarnessRedis {
   }
 
   async start(): Promise<void> {
-    this.child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--dbfilename', 'dump.rdb', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-      detached: true,
-    });
-    await waitFor('Redis', () => spawnSync('redis-cli', ['-p', String(this.port), 'ping']).stdout?.toString().includes('PONG') ?? false, 30_000);
+    this.child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--dbfilename',
+        'dump.rdb',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+      ],
+      {
+        stdio: 'ignore',
+        detached: true,
+      },
+    );
+    await waitFor(
+      'Redis',
+      () =>
+        spawnSync('redis-cli', ['-p', String(this.port), 'ping'])
+          .stdout?.toString()
+          .includes('PONG') ?? false,
+      30_000,
+    );
   }
 
   /** Stops it; `keep` saves the data set first (a restart loads it), otherwise it comes back empty. */
@@ -132,7 +190,9 @@ export class HarnessRedis {
     const child = this.child;
     this.child = undefined;
     if (!keep) rmSync(path.join(this.dir, 'dump.rdb'), { force: true });
-    await endProcess(child, 'SIGTERM', () => spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']));
+    await endProcess(child, 'SIGTERM', () =>
+      spawnSync('redis-cli', ['-p', String(this.port), 'shutdown', keep ? 'save' : 'nosave']),
+    );
   }
 }
 
@@ -143,7 +203,11 @@ export class HarnessS3 {
   readonly secretKey = 'chaos-secret-key-chaos-only';
   private child: ChildProcess | undefined;
 
-  private constructor(private readonly dir: string, port: number, private readonly binary: string) {
+  private constructor(
+    private readonly dir: string,
+    port: number,
+    private readonly binary: string,
+  ) {
     this.port = port;
   }
 
@@ -180,7 +244,8 @@ function cacheDir(): string {
 }
 
 function installed(file: string): string {
-  if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run services:up\` (or \`npm test\`) once to install it`);
+  if (!existsSync(file))
+    throw new Error(`${file} is missing: run \`npm run services:up\` (or \`npm test\`) once to install it`);
   return file;
 }
 
@@ -202,7 +267,8 @@ async function bannerOf(what: string, child: ChildProcess, banner: string, timeo
   // Keep draining its pipes, or it blocks once they fill.
   child.stdout?.resume();
   child.stderr?.resume();
-  if (!ready || !output.includes(banner)) throw new Error(`${what} did not start (exit ${child.exitCode}): ${output.slice(-2_000)}`);
+  if (!ready || !output.includes(banner))
+    throw new Error(`${what} did not start (exit ${child.exitCode}): ${output.slice(-2_000)}`);
 }
 
 /** Milvus (milvus-lite, as the test services run it) on a data directory that survives restarts. */
@@ -210,7 +276,11 @@ export class HarnessMilvus {
   readonly port: number;
   private child: ChildProcess | undefined;
 
-  private constructor(private readonly dir: string, port: number, private readonly binary: string) {
+  private constructor(
+    private readonly dir: string,
+    port: number,
+    private readonly binary: string,
+  ) {
     this.port = port;
   }
 
@@ -227,7 +297,11 @@ export class HarnessMilvus {
   }
 
   async start(): Promise<void> {
-    const child = spawn(this.binary, ['server', '--data-dir', this.dir, '--host', '127.0.0.1', '--port', String(this.port)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(
+      this.binary,
+      ['server', '--data-dir', this.dir, '--host', '127.0.0.1', '--port', String(this.port)],
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    );
     this.child = child;
     await bannerOf('Milvus', child, 'listening', 60_000);
   }
@@ -247,7 +321,11 @@ export class HarnessNeo4j {
   readonly port: number;
   private child: ChildProcess | undefined;
 
-  private constructor(private readonly dir: string, port: number, private readonly launcher: string) {
+  private constructor(
+    private readonly dir: string,
+    port: number,
+    private readonly launcher: string,
+  ) {
     this.port = port;
   }
 
@@ -265,7 +343,16 @@ export class HarnessNeo4j {
 
   async start(): Promise<void> {
     const classpath = `${this.launcher}/classes:${readFileSync(path.join(this.launcher, 'classpath.txt'), 'utf8').trim()}`;
-    const args = ['-Xmx768m', '-cp', classpath, 'voicehelper.Neo4jLauncher', '--dir', this.dir, '--port', String(this.port)];
+    const args = [
+      '-Xmx768m',
+      '-cp',
+      classpath,
+      'voicehelper.Neo4jLauncher',
+      '--dir',
+      this.dir,
+      '--port',
+      String(this.port),
+    ];
     args.push('--plugins', path.join(this.launcher, 'plugins'), '--parent-pid', String(process.pid), '--keep-data');
     const child = spawn('java', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     this.child = child;

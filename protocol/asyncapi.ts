@@ -17,7 +17,11 @@ const keyOf = (event: string) => event.replace(/:/g, '.');
  * are referenced from there.
  */
 function schemaOf(schema: ZodType, io: 'input' | 'output', shared: Json): Json {
-  const { $schema: _, definitions, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io, unrepresentable: 'any' }) as Json & {
+  const {
+    $schema: _,
+    definitions,
+    ...rest
+  } = z.toJSONSchema(schema, { target: 'draft-7', io, unrepresentable: 'any' }) as Json & {
     definitions?: Record<string, Json>;
   };
   for (const [id, definition] of Object.entries(definitions ?? {})) shared[id] = relink(definition);
@@ -114,7 +118,12 @@ export function asyncApiDocument(): Json {
     },
     defaultContentType: 'application/json',
     servers: {
-      node: { host: 'localhost:3000', protocol: 'ws', pathname: '/socket.io/', description: 'A VoiceHelper node (Socket.IO over WebSocket, or HTTP long-polling).' },
+      node: {
+        host: 'localhost:3000',
+        protocol: 'ws',
+        pathname: '/socket.io/',
+        description: 'A VoiceHelper node (Socket.IO over WebSocket, or HTTP long-polling).',
+      },
     },
     channels: {
       socket: { address: '/', title: 'One Socket.IO connection', messages },

@@ -24,8 +24,15 @@ export const wireErrorModel = z
   .object({
     code: z.enum(errorCodes).describe('Stable code from `errorCodes`.'),
     message: z.string().describe('Human-readable text; never contains secrets or stack traces.'),
-    retryAfterMs: z.number().int().optional().describe('Milliseconds until a retry may succeed; always present with `RATE_LIMITED`.'),
-    details: z.unknown().optional().describe('Structured detail, for example the failing field of a `VALIDATION` error.'),
+    retryAfterMs: z
+      .number()
+      .int()
+      .optional()
+      .describe('Milliseconds until a retry may succeed; always present with `RATE_LIMITED`.'),
+    details: z
+      .unknown()
+      .optional()
+      .describe('Structured detail, for example the failing field of a `VALIDATION` error.'),
   })
   .meta({ id: 'WireError' });
 export type WireError = z.output<typeof wireErrorModel>;

@@ -7,7 +7,9 @@ import type { ClientEventName, PayloadOf } from './schemas.js';
 const empty = z.object({}).strict();
 
 /** One user's connections to a session, across all nodes. */
-export const presenceEntryModel = z.object({ userId: z.string(), role: z.enum(roles), connections: z.number().int().min(0) }).meta({ id: 'PresenceEntry' });
+export const presenceEntryModel = z
+  .object({ userId: z.string(), role: z.enum(roles), connections: z.number().int().min(0) })
+  .meta({ id: 'PresenceEntry' });
 export type PresenceEntry = z.output<typeof presenceEntryModel>;
 
 /** One retrieved chunk, best first. */
@@ -24,9 +26,14 @@ export type RetrievedChunk = z.output<typeof retrievedChunkModel>;
 export const retrieveResultModel = z
   .object({
     chunks: z.array(retrievedChunkModel),
-    entities: z.array(z.object({ id: z.string(), name: z.string(), type: z.string(), distance: z.number(), relevance: z.number() })),
+    entities: z.array(
+      z.object({ id: z.string(), name: z.string(), type: z.string(), distance: z.number(), relevance: z.number() }),
+    ),
     timings: z.object({ embedMs: z.number(), vectorMs: z.number(), graphMs: z.number(), totalMs: z.number() }),
-    degraded: z.array(z.enum(['vector', 'graph'])).optional().describe('Stores that were down: their part is empty.'),
+    degraded: z
+      .array(z.enum(['vector', 'graph']))
+      .optional()
+      .describe('Stores that were down: their part is empty.'),
   })
   .meta({ id: 'RetrieveResult' });
 export type RetrieveResult = z.output<typeof retrieveResultModel>;
@@ -37,7 +44,12 @@ const messagePage = z.object({ messages: z.array(messageModel), hasMore: z.boole
 export const ackDataSchemas = {
   'sys:ping': z.object({ nodeId: z.string(), serverTime: z.string(), protocolVersion: z.number().int() }),
   'session:create': z.object({ session: sessionModel }),
-  'session:join': z.object({ session: sessionModel, messages: z.array(messageModel), hasMore: z.boolean(), presence: z.array(presenceEntryModel) }),
+  'session:join': z.object({
+    session: sessionModel,
+    messages: z.array(messageModel),
+    hasMore: z.boolean(),
+    presence: z.array(presenceEntryModel),
+  }),
   'session:leave': empty,
   'session:list': z.object({ sessions: z.array(sessionModel), nextCursor: z.string().nullable() }),
   'session:update': z.object({ session: sessionModel }),
@@ -107,7 +119,11 @@ export const documentStatusEventModel = z.object({
   documentId: z.string(),
   status: z.enum(['processing', 'ready', 'failed']),
   stage: z.enum(documentStages),
-  percent: z.number().min(0).max(100).describe('0-100, never going back within one ingestion run (a retried run starts again).'),
+  percent: z
+    .number()
+    .min(0)
+    .max(100)
+    .describe('0-100, never going back within one ingestion run (a retried run starts again).'),
   reason: z.string().optional().describe('Why it failed (stage `failed` only).'),
 });
 export type DocumentStatusEvent = z.output<typeof documentStatusEventModel>;
@@ -116,16 +132,24 @@ export type DocumentStatusEvent = z.output<typeof documentStatusEventModel>;
 export const pushSchemas = {
   'sys:disconnect': disconnectNoticeModel.describe('Right before the server ends the connection (protocol v2).'),
   'sys:hello': helloEventModel.describe('Sent once, right after the handshake (protocol v2).'),
-  error: z.object({ event: z.string(), error: wireErrorModel }).describe('A failure of an event that was sent without an ack callback.'),
+  error: z
+    .object({ event: z.string(), error: wireErrorModel })
+    .describe('A failure of an event that was sent without an ack callback.'),
   'message:new': z.object({ message: messageModel }).describe('A message committed to a joined session.'),
   'message:delta': deltaEventModel.describe('A streaming fragment from another member of the room.'),
   'session:updated': z.object({ session: sessionModel }),
-  'session:deleted': z.object({ sessionId: z.string() }).describe('The session was deleted by its owner or an admin (protocol v3); it can no longer be joined.'),
+  'session:deleted': z
+    .object({ sessionId: z.string() })
+    .describe('The session was deleted by its owner or an admin (protocol v3); it can no longer be joined.'),
   'turn:interrupted': z
     .object({ sessionId: z.string(), streamId: z.string(), messageId: z.string() })
     .describe("A barge-in stored the stream's turn (protocol v3): workers stop generating it."),
-  presence: presenceEntryModel.extend({ sessionId: z.string() }).describe('A member joined or left (connections 0) a session.'),
-  'document:status': documentStatusEventModel.describe('Ingestion progress of one of the user\'s documents, to every socket of its owner (protocol v4).'),
+  presence: presenceEntryModel
+    .extend({ sessionId: z.string() })
+    .describe('A member joined or left (connections 0) a session.'),
+  'document:status': documentStatusEventModel.describe(
+    "Ingestion progress of one of the user's documents, to every socket of its owner (protocol v4).",
+  ),
 } as const;
 
 export type ServerPushName = keyof typeof pushSchemas;
@@ -135,7 +159,7 @@ export type PushOf<E extends ServerPushName> = z.output<(typeof pushSchemas)[E]>
 export type ServerToClientEvents = { [E in ServerPushName]: (payload: PushOf<E>) => void };
 
 /** Messages between nodes through the adapter (none beyond the adapter's own). */
-export interface InterServerEvents {}
+export type InterServerEvents = Record<never, never>;
 
 /** What the server knows about an authenticated socket. */
 export interface SocketData {

@@ -4,13 +4,13 @@ import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, messageModel, relationTypes } from './m
 import { roles } from './roles.js';
 import { isStorableText, jsonObject, text } from './schemas.js';
 
-// eslint-disable-next-line no-control-regex
 const printable = (field: string, max: number) =>
   z
     .string()
     .trim()
     .min(1, `${field} is required`)
     .max(max, `${field} is at most ${max} characters`)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: names and types must not carry control characters: this finds them
     .refine((value) => !/[\u0000-\u001f\u007f]/.test(value), `${field} must not contain control characters`)
     .refine(isStorableText, `${field} must not contain lone surrogates`);
 
@@ -54,7 +54,13 @@ export type LoginBody = z.output<typeof loginBody>;
 
 /** A user as the HTTP API returns it (never the password hash). */
 export const publicUserModel = z
-  .object({ id: z.string(), email: z.string(), username: z.string(), roles: z.array(z.enum(roles)), createdAt: z.string() })
+  .object({
+    id: z.string(),
+    email: z.string(),
+    username: z.string(),
+    roles: z.array(z.enum(roles)),
+    createdAt: z.string(),
+  })
   .meta({ id: 'PublicUser' });
 export type PublicUser = z.output<typeof publicUserModel>;
 
@@ -70,11 +76,17 @@ export const authResponseModel = z
 export type AuthResponse = z.output<typeof authResponseModel>;
 
 /** Body of `POST /v1/auth/token`: an access token for a service account (no refresh token: the key is the long-lived credential). */
-export const apiKeyTokenResponseModel = z.object({ user: publicUserModel, accessToken: z.string(), expiresIn: z.number().int() });
+export const apiKeyTokenResponseModel = z.object({
+  user: publicUserModel,
+  accessToken: z.string(),
+  expiresIn: z.number().int(),
+});
 export type ApiKeyTokenResponse = z.output<typeof apiKeyTokenResponseModel>;
 
 /** Every HTTP error: `{ error: { code, message, details? } }` (429 also sends `Retry-After`). */
-export const errorResponseModel = z.object({ error: wireErrorModel.omit({ retryAfterMs: true }) }).meta({ id: 'ErrorResponse' });
+export const errorResponseModel = z
+  .object({ error: wireErrorModel.omit({ retryAfterMs: true }) })
+  .meta({ id: 'ErrorResponse' });
 
 /** A document's metadata as the HTTP API returns it. */
 export const documentModel = z
@@ -83,7 +95,9 @@ export const documentModel = z
     userId: z.string(),
     title: z.string(),
     metadata: z.record(z.string(), z.unknown()),
-    status: z.enum(['processing', 'ready', 'failed', 'deleting']).describe('`deleting`: being removed from every store (reads no longer show it).'),
+    status: z
+      .enum(['processing', 'ready', 'failed', 'deleting'])
+      .describe('`deleting`: being removed from every store (reads no longer show it).'),
     statusReason: z.string().nullable(),
     filePath: z.string().nullable(),
     fileSize: z.number().int().nullable(),
@@ -125,12 +139,18 @@ export const createRelationBody = z
 
 /** `GET /v1/graph/entities?q=` query: the caller's entities whose name contains `q`. */
 export const findEntitiesQuery = z
-  .object({ q: z.string().trim().min(1).max(200).refine(isStorableText, 'q must not contain NUL characters or lone surrogates'), limit: z.coerce.number().int().min(1).max(100).default(20) })
+  .object({
+    q: z.string().trim().min(1).max(200).refine(isStorableText, 'q must not contain NUL characters or lone surrogates'),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+  })
   .strict();
 
 /** `GET /v1/graph/entities/:id/related` query. */
 export const relatedQuery = z
-  .object({ depth: z.coerce.number().int().min(1).max(MAX_GRAPH_DEPTH).default(2), limit: z.coerce.number().int().min(1).max(100).default(10) })
+  .object({
+    depth: z.coerce.number().int().min(1).max(MAX_GRAPH_DEPTH).default(2),
+    limit: z.coerce.number().int().min(1).max(100).default(10),
+  })
   .strict();
 
 /** `GET /v1/graph/entities/:id/neighbors` query: `types` is a comma-separated subset of RELATED_TO, CO_OCCURS. */
@@ -158,4 +178,6 @@ export const algorithmBody = z
 export const graphIdParams = z.object({ id: graphId });
 
 /** `GET /v1/documents/:id/entities` query. */
-export const documentEntitiesQuery = z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }).strict();
+export const documentEntitiesQuery = z
+  .object({ limit: z.coerce.number().int().min(1).max(1000).default(100) })
+  .strict();

@@ -21,7 +21,16 @@ export const sendableContentTypes = ['text', 'transcript'] as const;
  * Metadata keys only the server writes (audio objects, interrupted turns); `message:send`
  * refuses them with VALIDATION. `streamId` stays client-settable.
  */
-export const serverMetadataKeys = ['objectKey', 'mimeType', 'bytes', 'sha256', 'sampleRate', 'interrupted', 'interruptedBy', 'heard'] as const;
+export const serverMetadataKeys = [
+  'objectKey',
+  'mimeType',
+  'bytes',
+  'sha256',
+  'sampleRate',
+  'interrupted',
+  'interruptedBy',
+  'heard',
+] as const;
 
 export const sessionStatuses = ['active', 'archived'] as const;
 export type SessionStatus = (typeof sessionStatuses)[number];

@@ -1,8 +1,16 @@
 import { z } from 'zod';
-import { MAX_GRAPH_DEPTH, messageRoles, sendableContentTypes, serverMetadataKeys, sessionStatuses, type JsonObject } from './models.js';
+import {
+  type JsonObject,
+  MAX_GRAPH_DEPTH,
+  messageRoles,
+  sendableContentTypes,
+  serverMetadataKeys,
+  sessionStatuses,
+} from './models.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL cannot be stored by PostgreSQL: this finds it
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
@@ -34,7 +42,9 @@ function safeJson(value: unknown, depth: number): boolean {
     const entries = Object.entries(value);
     return (
       entries.length <= 200 &&
-      entries.every(([k, v]) => !FORBIDDEN_KEYS.has(k) && k.length <= 200 && isStorableText(k) && safeJson(v, depth + 1))
+      entries.every(
+        ([k, v]) => !FORBIDDEN_KEYS.has(k) && k.length <= 200 && isStorableText(k) && safeJson(v, depth + 1),
+      )
     );
   }
   if (typeof value === 'string') return isStorableText(value);
@@ -102,7 +112,12 @@ export const jsonObject = z
 const sentMetadata = jsonObject
   .superRefine((value, ctx) => {
     for (const key of serverMetadataKeys) {
-      if (Object.hasOwn(value, key)) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: `metadata.${key} is set by the server only` });
+      if (Object.hasOwn(value, key))
+        ctx.addIssue({
+          code: z.ZodIssueCode.custom,
+          path: [key],
+          message: `metadata.${key} is set by the server only`,
+        });
     }
   })
   .describe(`${jsonObject.description ?? ''}; without the server's keys ${serverMetadataKeys.join(', ')}`);
@@ -119,7 +134,10 @@ export const audioFormats = {
   'audio/flac': 'flac',
   'audio/l16': 'pcm',
 } as const;
-export const audioMimeTypes = Object.keys(audioFormats) as [keyof typeof audioFormats, ...(keyof typeof audioFormats)[]];
+export const audioMimeTypes = Object.keys(audioFormats) as [
+  keyof typeof audioFormats,
+  ...(keyof typeof audioFormats)[],
+];
 
 /** A client idempotency key: 1-64 characters; the `stream:` prefix is the server's. */
 const clientMsgId = text(64, 1).refine((v) => !v.startsWith('stream:'), 'the stream: prefix is reserved');
@@ -225,7 +243,11 @@ export const payloadSchemas = {
     })
     .strict(),
   'history:get': z
-    .object({ sessionId: uuid, beforeSeq: z.number().int().min(1).optional(), limit: z.number().int().min(1).max(200).optional() })
+    .object({
+      sessionId: uuid,
+      beforeSeq: z.number().int().min(1).optional(),
+      limit: z.number().int().min(1).max(200).optional(),
+    })
     .strict(),
 } as const;
 

@@ -21,6 +21,8 @@ env_file=$(bash test/infra/services.sh up)
 source "$env_file"
 echo "[test] services ready after $(( $(date +%s) - started ))s" >&2
 
+# Lint and format (Biome, biome.json): any finding fails the run; `npm run lint:fix` fixes what it can.
+npx biome check .
 npm run build >&2
 npx tsc -p tsconfig.test.json
 # The k6 scripts, type-checked against @types/k6 (k6 itself is not installed: it is AGPL).

@@ -1,65 +1,65 @@
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { TokenService } from './auth/tokens.js';
-import { Passwords } from './auth/passwords.js';
-import type { Config } from './config/config.js';
 import path from 'node:path';
+import cors from '@fastify/cors';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import { Passwords } from './auth/passwords.js';
+import type { TokenService } from './auth/tokens.js';
+import { BackupScheduler } from './backup/schedule.js';
+import type { Config } from './config/config.js';
+import { AppError } from './errors/app-error.js';
 import { registerAdminRoutes } from './http/admin.js';
-import { registerDocumentRoutes } from './http/documents.js';
-import { retrieveHandler } from './realtime/handlers/retrieve-handler.js';
-import { DocumentService } from './services/documents/document-service.js';
-import { StorageReconciler } from './services/storage-reconciler.js';
-import { WorkerDocumentParser } from './services/documents/parsing.js';
-import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
-import { GraphService } from './services/graph/graph-service.js';
-import { Authenticator } from './services/authenticator.js';
-import { closeSocket } from './realtime/disconnector.js';
-import { userRoom } from './realtime/rooms.js';
-import { endSlowConsumer, watchSlowConsumers } from './realtime/outbound.js';
-import type { AppSocket } from './realtime/dispatcher.js';
-import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
-import { registerGraphRoutes } from './http/graph.js';
-import { openIngestionQueue } from './stores/queue/open-queue.js';
-import { packageVersion } from './util/package-root.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { registerAuthRoutes } from './http/auth.js';
 import { registerCallerHook } from './http/caller.js';
+import { clientAddress, trustProxy } from './http/client-address.js';
+import { registerDocumentRoutes } from './http/documents.js';
+import { registerErrorHandling } from './http/errors.js';
+import { registerGraphRoutes } from './http/graph.js';
+import { registerHealthRoutes } from './http/health.js';
+import { registerObjectRoutes } from './http/objects.js';
+import { originAllowed } from './http/origins.js';
+import { registerSessionRoutes } from './http/sessions.js';
 import { registerWebApp } from './http/web-app.js';
-import { AppError } from './errors/app-error.js';
+import { createLogger, type Logger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { AudioBargeIn } from './realtime/audio-barge-in.js';
+import { AudioStreams } from './realtime/audio-streams.js';
+import { startClusterDuties } from './realtime/cluster-duties.js';
+import type { RealtimeContext } from './realtime/context.js';
+import { closeSocket } from './realtime/disconnector.js';
+import type { AppSocket } from './realtime/dispatcher.js';
+import { audioHandlers } from './realtime/handlers/audio-handlers.js';
+import { messageHandlers } from './realtime/handlers/message-handlers.js';
+import { retrieveHandler } from './realtime/handlers/retrieve-handler.js';
+import { leaveSocket, sessionHandlers } from './realtime/handlers/session-handlers.js';
+import { pingHandler } from './realtime/handlers/system.js';
+import { turnHandlers } from './realtime/handlers/turn-handlers.js';
+import { type AppServer, attachHandlers, createIoServer } from './realtime/io-server.js';
+import { MessageRelay } from './realtime/message-relay.js';
+import { endSlowConsumer, watchSlowConsumers } from './realtime/outbound.js';
+import { startPrivilegeSweep } from './realtime/privilege-sweep.js';
+import { userRoom } from './realtime/rooms.js';
+import { StreamCloser } from './realtime/stream-closer.js';
+import { TurnClock } from './realtime/turn-clock.js';
+import { type Accounts, openAccounts } from './services/accounts.js';
+import { Authenticator } from './services/authenticator.js';
+import { DocumentService } from './services/documents/document-service.js';
+import { WorkerDocumentParser } from './services/documents/parsing.js';
+import { GraphService } from './services/graph/graph-service.js';
 import { RateLimits } from './services/rate-limits.js';
+import { StorageReconciler } from './services/storage-reconciler.js';
+import type { UserDirectory } from './services/user-directory.js';
+import { LocalEmbedder } from './stores/embeddings/local-embedder.js';
 import { FailoverRateLimiter } from './stores/limits/failover-rate-limiter.js';
 import { MemoryRateLimiter } from './stores/limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from './stores/limits/redis-rate-limiter.js';
-import { connectRedis, duplicateRedis, handledCommands, whenReady } from './stores/redis/connection.js';
-import { registerErrorHandling } from './http/errors.js';
-import { clientAddress, trustProxy } from './http/client-address.js';
-import { originAllowed } from './http/origins.js';
-import { registerHealthRoutes } from './http/health.js';
-import { registerObjectRoutes } from './http/objects.js';
-import { createLogger, type Logger } from './logger.js';
-import { Metrics } from './metrics.js';
-import { pingHandler } from './realtime/handlers/system.js';
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
-import { startClusterDuties } from './realtime/cluster-duties.js';
-import type { RealtimeContext } from './realtime/context.js';
-import { messageHandlers } from './realtime/handlers/message-handlers.js';
-import { audioHandlers } from './realtime/handlers/audio-handlers.js';
-import { turnHandlers } from './realtime/handlers/turn-handlers.js';
-import { TurnClock } from './realtime/turn-clock.js';
-import { AudioBargeIn } from './realtime/audio-barge-in.js';
-import { AudioStreams } from './realtime/audio-streams.js';
-import { leaveSocket, sessionHandlers } from './realtime/handlers/session-handlers.js';
-import { attachHandlers, createIoServer, type AppServer } from './realtime/io-server.js';
-import { MessageRelay } from './realtime/message-relay.js';
-import { StreamCloser } from './realtime/stream-closer.js';
-import { registerSessionRoutes } from './http/sessions.js';
-import { openAccounts, type Accounts } from './services/accounts.js';
-import { BackupScheduler } from './backup/schedule.js';
-import type { UserDirectory } from './services/user-directory.js';
 import { FsObjectStore } from './stores/object/fs-object-store.js';
+import { openIngestionQueue } from './stores/queue/open-queue.js';
+import { connectRedis, duplicateRedis, handledCommands, whenReady } from './stores/redis/connection.js';
 import { openStores, type Stores } from './stores/stores.js';
+import { packageVersion } from './util/package-root.js';
 import { waitUntil, withTimeout } from './util/timeout.js';
 
 /**
@@ -137,7 +137,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Browsers on other origins are refused unless CORS_ORIGINS lists them; listed ones get
     // CORS headers (and preflights answered) by @fastify/cors.
     http.addHook('onRequest', async (request) => {
-      if (!originAllowed(request.headers, corsOrigins)) throw new AppError('FORBIDDEN', { message: 'this origin may not call the API' });
+      if (!originAllowed(request.headers, corsOrigins))
+        throw new AppError('FORBIDDEN', { message: 'this origin may not call the API' });
     });
     await http.register(cors, { origin: corsOrigins.has('*') ? true : [...corsOrigins], credentials: true });
     await registerApiDocs(http, { version: await packageVersion() });
@@ -158,15 +159,22 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const turns = new TurnClock(stores.turns, metrics, logger);
     registerSessionRoutes(http, { sessions, messages: stores.messages, erasure, turns, io: () => realtime.io });
     const localLimiter = new MemoryRateLimiter();
-    const limiterRedis = config.redis.mode === 'external' ? connectRedis(config.redis, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs }) : undefined;
+    const limiterRedis =
+      config.redis.mode === 'external'
+        ? connectRedis(config.redis, logger, 'limiter', { commandTimeoutMs: config.dependencyTimeoutMs })
+        : undefined;
     if (limiterRedis !== undefined) await whenReady(limiterRedis);
     const limits = new RateLimits({
       config: config.rateLimits,
       limiter:
         limiterRedis === undefined
           ? localLimiter
-          : new FailoverRateLimiter(new RedisRateLimiter(limiterRedis, config.nodeId), localLimiter, config.rateLimits.failMode, logger, () =>
-              metrics.rateLimiterFailures.inc(),
+          : new FailoverRateLimiter(
+              new RedisRateLimiter(limiterRedis, config.nodeId),
+              localLimiter,
+              config.rateLimits.failMode,
+              logger,
+              () => metrics.rateLimiterFailures.inc(),
             ),
       configs: stores.db.configs,
       pubsub: stores.pubsub,
@@ -186,7 +194,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       objects: stores.objects,
       vectors: stores.vectors,
       // Ingestion embeds whole documents: the built-in embedder does that off the event loop.
-      embedder: stores.embedder instanceof LocalEmbedder ? parser.localEmbedder(stores.embedder.dimension) : stores.embedder,
+      embedder:
+        stores.embedder instanceof LocalEmbedder ? parser.localEmbedder(stores.embedder.dimension) : stores.embedder,
       graph: stores.graph,
       parser,
       locks: stores.locks,
@@ -213,7 +222,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       },
       config.reconcile,
     );
-    await registerDocumentRoutes(http, { documents, maxBytes: config.documents.maxBytes, maxConcurrentUploads: config.documents.maxConcurrentUploads });
+    await registerDocumentRoutes(http, {
+      documents,
+      maxBytes: config.documents.maxBytes,
+      maxConcurrentUploads: config.documents.maxConcurrentUploads,
+    });
     const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
     registerGraphRoutes(http, { graph });
     registerAuthRoutes(http, {
@@ -247,7 +260,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
             // The adapter subscribes as soon as it exists and has no way to retry: these two
             // connections queue commands while they connect.
             pub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-pub', { offlineQueue: true })),
-            sub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-sub', { offlineQueue: true, shardedSubscribers: shardedAdapter })),
+            sub: handledCommands(
+              duplicateRedis(stores.redis.client, logger, 'adapter-sub', {
+                offlineQueue: true,
+                shardedSubscribers: shardedAdapter,
+              }),
+            ),
           };
     // Subscribed on a ready connection: a SUBSCRIBE that never got its reply would leave
     // this node deaf to other nodes' broadcasts (ioredis resubscribes only what was confirmed).
@@ -283,13 +301,24 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       logger.info({ socket: socket.id, userId: socket.data.userId }, 'ended a slow consumer');
       endSlowConsumer(socket);
     };
-    const relay = new MessageRelay(io, stores.pubsub, stores.messages, (ids) => stores.db.sessions.lastSeqs(ids), logger, {
-      outboundSoftLimitBytes: config.outbound.softLimitBytes,
-      drainTimeoutMs: config.outbound.drainTimeoutMs,
-      onSlowConsumer: slowConsumer,
-      onMessage: (message) => turns.relayed(message),
+    const relay = new MessageRelay(
+      io,
+      stores.pubsub,
+      stores.messages,
+      (ids) => stores.db.sessions.lastSeqs(ids),
+      logger,
+      {
+        outboundSoftLimitBytes: config.outbound.softLimitBytes,
+        drainTimeoutMs: config.outbound.drainTimeoutMs,
+        onSlowConsumer: slowConsumer,
+        onMessage: (message) => turns.relayed(message),
+      },
+    );
+    const stopSlowConsumerWatch = watchSlowConsumers(io, {
+      hardLimitBytes: config.outbound.hardLimitBytes,
+      everyMs: 1_000,
+      onSlow: slowConsumer,
     });
-    const stopSlowConsumerWatch = watchSlowConsumers(io, { hardLimitBytes: config.outbound.hardLimitBytes, everyMs: 1_000, onSlow: slowConsumer });
     metrics.relayPendingCount = () => relay.pendingCount();
     const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {
       idleMs: config.streams.idleMs,
@@ -327,7 +356,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       maxInFlightPerSocket: config.rateLimits.socketInFlight,
       guard: async (event, socket) => {
         await limits.check(event, socket.data.userId).catch((error: unknown) => {
-          if (error instanceof AppError && error.code === 'RATE_LIMITED') metrics.refusedEvents.inc({ event, reason: 'rate_limit' });
+          if (error instanceof AppError && error.code === 'RATE_LIMITED')
+            metrics.refusedEvents.inc({ event, reason: 'rate_limit' });
           throw error;
         });
       },
@@ -412,16 +442,18 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           await waitUntil(() => io.of('/').sockets.size === 0, 2_000);
           io.local.disconnectSockets(true);
           // Handlers of events whose sockets were ended at the deadline finish.
-          await withTimeout(dispatcher.idle(), config.shutdownTimeoutMs / 2, 'drain timed out').catch((error: unknown) =>
-            logger.warn({ err: error }, 'closing with handlers still running'),
+          await withTimeout(dispatcher.idle(), config.shutdownTimeoutMs / 2, 'drain timed out').catch(
+            (error: unknown) => logger.warn({ err: error }, 'closing with handlers still running'),
           );
           // Each step is bounded and may fail on its own (a dependency that is down must
           // not keep the node from stopping); the order is the reverse of opening.
           const step = async (name: string, work: () => unknown): Promise<void> => {
             logger.debug({ step: name }, 'closing');
-            await withTimeout(Promise.resolve().then(work), config.shutdownTimeoutMs, `closing ${name} timed out`).catch((error: unknown) =>
-              logger.warn({ err: error, step: name }, 'a closing step failed'),
-            );
+            await withTimeout(
+              Promise.resolve().then(work),
+              config.shutdownTimeoutMs,
+              `closing ${name} timed out`,
+            ).catch((error: unknown) => logger.warn({ err: error, step: name }, 'a closing step failed'));
           };
           // Disconnect handlers commit interrupted streams and update presence.
           await step('disconnect cleanups', () => Promise.allSettled([...cleanups]));

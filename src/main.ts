@@ -1,10 +1,11 @@
-import { buildApp } from './app.js';
+import { type App, buildApp } from './app.js';
+import type { Config } from './config/config.js';
 import { ConfigError, loadConfig } from './config/load.js';
 import { createLogger } from './logger.js';
 
 /** Reads configuration, builds the node, listens, and drains on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
-  let app;
+  let app: App | undefined;
   try {
     app = await buildApp(config, { logger });
     await app.listen();

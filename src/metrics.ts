@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * The node's Prometheus metrics. One registry per app instance, so that several nodes in
@@ -59,8 +59,10 @@ export class Metrics {
   relayPendingCount: () => number = () => 0;
 
   /** Committed messages that arrived out of order and wait for a gap to be filled. */
-  readonly relayPending = this.readGauge('voicehelper_relay_pending_messages', 'Messages waiting on this node for an earlier seq before delivery', () =>
-    this.relayPendingCount(),
+  readonly relayPending = this.readGauge(
+    'voicehelper_relay_pending_messages',
+    'Messages waiting on this node for an earlier seq before delivery',
+    () => this.relayPendingCount(),
   );
 
   /** 1 when a dependency answered its last readiness probe, 0 otherwise. */
@@ -97,8 +99,10 @@ export class Metrics {
   audioBufferedCount: () => number = () => 0;
 
   /** Audio bytes held in memory by open streams on this node. */
-  readonly audioBuffered = this.readGauge('voicehelper_audio_buffered_bytes', 'Audio bytes held in memory by open audio streams on this node', () =>
-    this.audioBufferedCount(),
+  readonly audioBuffered = this.readGauge(
+    'voicehelper_audio_buffered_bytes',
+    'Audio bytes held in memory by open audio streams on this node',
+    () => this.audioBufferedCount(),
   );
 
   /** Requests refused by a rate limit. */
@@ -117,12 +121,26 @@ export class Metrics {
   });
 
   /** From the end of a user turn to the assistant's first delta, first audio chunk, and final message. */
-  readonly turnFirstDelta = this.turnHistogram('voicehelper_turn_first_delta_seconds', "from the end of a user turn to the assistant's first message:delta");
-  readonly turnFirstAudio = this.turnHistogram('voicehelper_turn_first_audio_seconds', "from the end of a user turn to the assistant's first audio:chunk");
-  readonly turnFinal = this.turnHistogram('voicehelper_turn_final_seconds', "from the end of a user turn to the assistant's final message");
+  readonly turnFirstDelta = this.turnHistogram(
+    'voicehelper_turn_first_delta_seconds',
+    "from the end of a user turn to the assistant's first message:delta",
+  );
+  readonly turnFirstAudio = this.turnHistogram(
+    'voicehelper_turn_first_audio_seconds',
+    "from the end of a user turn to the assistant's first audio:chunk",
+  );
+  readonly turnFinal = this.turnHistogram(
+    'voicehelper_turn_final_seconds',
+    "from the end of a user turn to the assistant's final message",
+  );
 
   private turnHistogram(name: string, help: string): Histogram {
-    return new Histogram({ name, help: `Seconds ${help}`, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 30], registers: [this.registry] });
+    return new Histogram({
+      name,
+      help: `Seconds ${help}`,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 30],
+      registers: [this.registry],
+    });
   }
 
   /** A gauge whose value is read from the node when metrics are scraped. */

@@ -1,10 +1,26 @@
 import { io, type Socket } from 'socket.io-client';
 import type { Ack } from '../../protocol/errors.js';
-import type { AckData, ClientToServerEvents, PushOf, PresenceEntry, RetrieveResult, ServerToClientEvents } from '../../protocol/events.js';
+import type {
+  AckData,
+  ClientToServerEvents,
+  PresenceEntry,
+  PushOf,
+  RetrieveResult,
+  ServerToClientEvents,
+} from '../../protocol/events.js';
 import type { Message, MessageRole, Session } from '../../protocol/models.js';
 import type { ClientEventName, PayloadOf } from '../../protocol/schemas.js';
 import { SessionLog } from './session-log.js';
-import { backoffDelay, DEFAULT_BACKOFF, Emitter, sleep, TokenKeeper, VoiceHelperError, type BackoffOptions, type TokenRefreshReason } from './support.js';
+import {
+  type BackoffOptions,
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  Emitter,
+  sleep,
+  TokenKeeper,
+  type TokenRefreshReason,
+  VoiceHelperError,
+} from './support.js';
 
 type AppSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
@@ -79,7 +95,9 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     super();
     this.urls = typeof options.url === 'string' ? [options.url] : [...options.url];
     if (this.urls.length === 0) throw new Error('VoiceHelperClient needs at least one url');
-    this.tokens = new TokenKeeper(options.token, options.tokenRefreshMarginMs ?? 60_000, (error) => this.emit('error', error));
+    this.tokens = new TokenKeeper(options.token, options.tokenRefreshMarginMs ?? 60_000, (error) =>
+      this.emit('error', error),
+    );
     this.backoff = { ...DEFAULT_BACKOFF, ...options.backoff };
     this.ackTimeoutMs = options.ackTimeoutMs ?? 10_000;
   }
@@ -105,14 +123,21 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
    * (without it: the newest page the server gives). After any reconnect the client rejoins
    * by itself from the last seq it handed on.
    */
-  async join(sessionId: string, options: { sinceSeq?: number } = {}): Promise<{ session: Session; presence: PresenceEntry[] }> {
+  async join(
+    sessionId: string,
+    options: { sinceSeq?: number } = {},
+  ): Promise<{ session: Session; presence: PresenceEntry[] }> {
     let log = this.logs.get(sessionId);
     if (log === undefined) {
       log = new SessionLog(sessionId, options.sinceSeq ?? 0, (message) => this.emit('message', message));
       this.logs.set(sessionId, log);
     }
     try {
-      const data = await this.catchUp(await this.connectedSocket(), log, options.sinceSeq === undefined && log.lastSeq === 0);
+      const data = await this.catchUp(
+        await this.connectedSocket(),
+        log,
+        options.sinceSeq === undefined && log.lastSeq === 0,
+      );
       return { session: data.session, presence: data.presence };
     } catch (error) {
       this.logs.delete(sessionId);
@@ -169,15 +194,31 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
    */
   async sendAudio(
     sessionId: string,
-    audio: { mimeType: PayloadOf<'audio:start'>['mimeType']; chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>; sampleRate?: number; transcript?: string; streamId?: string; clientMsgId?: string },
+    audio: {
+      mimeType: PayloadOf<'audio:start'>['mimeType'];
+      chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+      sampleRate?: number;
+      transcript?: string;
+      streamId?: string;
+      clientMsgId?: string;
+    },
   ): Promise<Message> {
     const socket = await this.connectedSocket();
     const streamId = audio.streamId ?? randomId();
-    await this.call(socket, 'audio:start', { sessionId, streamId, mimeType: audio.mimeType, ...(audio.sampleRate === undefined ? {} : { sampleRate: audio.sampleRate }) });
+    await this.call(socket, 'audio:start', {
+      sessionId,
+      streamId,
+      mimeType: audio.mimeType,
+      ...(audio.sampleRate === undefined ? {} : { sampleRate: audio.sampleRate }),
+    });
     let index = 0;
     for await (const chunk of audio.chunks) {
       for (let offset = 0; offset < chunk.byteLength; offset += AUDIO_CHUNK_BYTES) {
-        await this.call(socket, 'audio:chunk', { streamId, index: index++, data: chunk.subarray(offset, offset + AUDIO_CHUNK_BYTES) });
+        await this.call(socket, 'audio:chunk', {
+          streamId,
+          index: index++,
+          data: chunk.subarray(offset, offset + AUDIO_CHUNK_BYTES),
+        });
       }
     }
     const { message } = await this.call(socket, 'audio:end', {
@@ -218,13 +259,22 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     }
   }
 
-  private async call<E extends ClientEventName>(socket: AppSocket, event: E, payload: PayloadOf<E>): Promise<AckData[E]> {
+  private async call<E extends ClientEventName>(
+    socket: AppSocket,
+    event: E,
+    payload: PayloadOf<E>,
+  ): Promise<AckData[E]> {
     let ack: Ack<AckData[E]>;
     try {
-      const timed = socket.timeout(this.ackTimeoutMs) as unknown as { emitWithAck: (event: string, payload: unknown) => Promise<Ack<AckData[E]>> };
+      const timed = socket.timeout(this.ackTimeoutMs) as unknown as {
+        emitWithAck: (event: string, payload: unknown) => Promise<Ack<AckData[E]>>;
+      };
       ack = await timed.emitWithAck(event, payload);
     } catch {
-      throw new VoiceHelperError({ code: 'UNAVAILABLE', message: socket.connected ? `no ack for ${event} within ${this.ackTimeoutMs} ms` : 'the connection was lost' });
+      throw new VoiceHelperError({
+        code: 'UNAVAILABLE',
+        message: socket.connected ? `no ack for ${event} within ${this.ackTimeoutMs} ms` : 'the connection was lost',
+      });
     }
     if (!ack.ok) throw new VoiceHelperError(ack.error);
     return ack.data;
@@ -236,10 +286,17 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     for (let first = fresh; ; first = false) {
       let data: AckData['session:join'];
       try {
-        data = await this.call(socket, 'session:join', first ? { sessionId: log.sessionId } : { sessionId: log.sessionId, sinceSeq: log.lastSeq });
+        data = await this.call(
+          socket,
+          'session:join',
+          first ? { sessionId: log.sessionId } : { sessionId: log.sessionId, sinceSeq: log.lastSeq },
+        );
       } catch (error) {
         // The client holds a seq the server does not have (v2): resume from the server's last one.
-        const details = error instanceof VoiceHelperError && error.code === 'VALIDATION' ? (error.details as { lastSeq?: unknown } | undefined) : undefined;
+        const details =
+          error instanceof VoiceHelperError && error.code === 'VALIDATION'
+            ? (error.details as { lastSeq?: unknown } | undefined)
+            : undefined;
         if (typeof details?.lastSeq !== 'number') throw error;
         log.startAt(details.lastSeq);
         continue;
@@ -289,7 +346,8 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
         opened = await this.open(url, await this.tokens.current());
       } catch (error) {
         if (this.closed) return;
-        if (isUnauthorized(error)) await this.tokens.refresh('unauthorized').catch((e: unknown) => this.emit('error', e));
+        if (isUnauthorized(error))
+          await this.tokens.refresh('unauthorized').catch((e: unknown) => this.emit('error', e));
         this.urlIndex++;
         this.setState('disconnected');
         await sleep(backoffDelay(attempt++, this.backoff));
@@ -309,7 +367,10 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     }
   }
 
-  private open(url: string, token: string): Promise<{ socket: AppSocket; notice: () => PushOf<'sys:disconnect'> | undefined }> {
+  private open(
+    url: string,
+    token: string,
+  ): Promise<{ socket: AppSocket; notice: () => PushOf<'sys:disconnect'> | undefined }> {
     const socket: AppSocket = io(url, {
       transports: this.options.transports ?? ['websocket'],
       reconnection: false,
@@ -347,9 +408,14 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
 
   // Runs one connection: every joined session is caught up, then outboxes are flushed;
   // resolves when the connection ends, with the server's notice if any.
-  private serve(socket: AppSocket, notice: () => PushOf<'sys:disconnect'> | undefined): Promise<PushOf<'sys:disconnect'> | undefined> {
+  private serve(
+    socket: AppSocket,
+    notice: () => PushOf<'sys:disconnect'> | undefined,
+  ): Promise<PushOf<'sys:disconnect'> | undefined> {
     this.socket = socket;
-    const done = new Promise<PushOf<'sys:disconnect'> | undefined>((resolve) => socket.once('disconnect', () => resolve(notice())));
+    const done = new Promise<PushOf<'sys:disconnect'> | undefined>((resolve) =>
+      socket.once('disconnect', () => resolve(notice())),
+    );
     void this.resume(socket);
     return done;
   }
@@ -440,7 +506,13 @@ export class TurnStream {
   /** Sends the next fragment; resolves once the server took it. */
   delta(text: string): Promise<void> {
     const index = this.index++;
-    const payload = { sessionId: this.sessionId, streamId: this.streamId, index, delta: text, ...(this.role === undefined ? {} : { role: this.role }) };
+    const payload = {
+      sessionId: this.sessionId,
+      streamId: this.streamId,
+      index,
+      delta: text,
+      ...(this.role === undefined ? {} : { role: this.role }),
+    };
     const sent = this.chain.then(async () => {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -460,7 +532,11 @@ export class TurnStream {
   /** Closes the stream with its final text (after every delta went out); an interrupted stream acks the stored turn. */
   async finish(content: string, options: { tokensUsed?: number; processingTimeMs?: number } = {}): Promise<Message> {
     await this.chain;
-    return this.client.send(this.sessionId, content, { ...options, ...(this.role === undefined ? {} : { role: this.role }), metadata: { streamId: this.streamId } });
+    return this.client.send(this.sessionId, content, {
+      ...options,
+      ...(this.role === undefined ? {} : { role: this.role }),
+      metadata: { streamId: this.streamId },
+    });
   }
 }
 

@@ -5,8 +5,9 @@
 // members) of every message.
 //
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 -e SESSIONS=100 -e PER_SESSION=10 load-tests/k6/chat-fanout.js
-import { Counter, Rate, Trend } from 'k6/metrics';
+
 import exec from 'k6/execution';
+import { Counter, Rate, Trend } from 'k6/metrics';
 import { connect, createSession, register } from './lib/k6-client.js';
 
 const SESSIONS = Number(__ENV.SESSIONS || 20);
@@ -21,7 +22,14 @@ const delivered = new Counter('vh_delivered');
 
 export const options = {
   setupTimeout: '5m',
-  scenarios: { chat: { executor: 'per-vu-iterations', vus: SESSIONS * PER_SESSION, iterations: 1, maxDuration: `${DURATION_S + 60}s` } },
+  scenarios: {
+    chat: {
+      executor: 'per-vu-iterations',
+      vus: SESSIONS * PER_SESSION,
+      iterations: 1,
+      maxDuration: `${DURATION_S + 60}s`,
+    },
+  },
   thresholds: {
     vh_ack_latency: ['p(95)<250'],
     vh_delivery_latency: ['p(95)<350'],
@@ -51,10 +59,14 @@ export default function (data) {
         if (!answer.ok) return io.close();
         io.socket.setInterval(() => {
           const sentAt = Date.now();
-          io.emit('message:send', { sessionId, clientMsgId: `k6-${me}-${sent++}`, content: `k6 ${sentAt}`, metadata: { sentAt, from: me } }, (ack) => {
-            failures.add(!ack.ok);
-            if (ack.ok) ackLatency.add(Date.now() - sentAt);
-          });
+          io.emit(
+            'message:send',
+            { sessionId, clientMsgId: `k6-${me}-${sent++}`, content: `k6 ${sentAt}`, metadata: { sentAt, from: me } },
+            (ack) => {
+              failures.add(!ack.ok);
+              if (ack.ok) ackLatency.add(Date.now() - sentAt);
+            },
+          );
         }, SEND_MS);
         io.socket.setTimeout(() => io.close(), DURATION_S * 1000);
       });

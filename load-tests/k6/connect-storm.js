@@ -4,8 +4,9 @@
 // from opening the WebSocket to sys:hello, and refused connections.
 //
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 -e VUS=5000 load-tests/k6/connect-storm.js
-import { Rate, Trend } from 'k6/metrics';
+
 import exec from 'k6/execution';
+import { Rate, Trend } from 'k6/metrics';
 import { connect, register } from './lib/k6-client.js';
 
 const VUS = Number(__ENV.VUS || 500);
@@ -18,7 +19,15 @@ const refused = new Rate('vh_errors');
 export const options = {
   setupTimeout: '5m',
   scenarios: {
-    storm: { executor: 'ramping-vus', startVUs: 0, stages: [{ duration: '30s', target: VUS }, { duration: `${HOLD_S}s`, target: VUS }], gracefulRampDown: '10s' },
+    storm: {
+      executor: 'ramping-vus',
+      startVUs: 0,
+      stages: [
+        { duration: '30s', target: VUS },
+        { duration: `${HOLD_S}s`, target: VUS },
+      ],
+      gracefulRampDown: '10s',
+    },
   },
   thresholds: {
     vh_connect_time: ['p(95)<1500'],
@@ -34,16 +43,12 @@ export function setup() {
 export default function (data) {
   const token = data.tokens[exec.vu.idInTest % data.tokens.length];
   const opened = Date.now();
-  connect(
-    token,
-    (io) => io.socket.setTimeout(() => io.close(), HOLD_S * 1000),
-    {
-      onEvent: (name) => {
-        if (name !== 'sys:hello') return;
-        connectTime.add(Date.now() - opened);
-        refused.add(false);
-      },
-      onConnectError: () => refused.add(true),
+  connect(token, (io) => io.socket.setTimeout(() => io.close(), HOLD_S * 1000), {
+    onEvent: (name) => {
+      if (name !== 'sys:hello') return;
+      connectTime.add(Date.now() - opened);
+      refused.add(false);
     },
-  );
+    onConnectError: () => refused.add(true),
+  });
 }

@@ -5,9 +5,10 @@
 // retrievals came back degraded (a store down).
 //
 //   k6 run -e BASE_URL=http://127.0.0.1:8080 -e VUS=50 load-tests/k6/retrieval-mix.js
-import http from 'k6/http';
+
 import { sleep } from 'k6';
 import exec from 'k6/execution';
+import http from 'k6/http';
 import { Rate, Trend } from 'k6/metrics';
 import { BASE_URL, connect, createSession, register } from './lib/k6-client.js';
 
@@ -41,13 +42,19 @@ const DOCUMENT = [
 
 export function setup() {
   const token = register('retriever');
-  const upload = http.post(`${BASE_URL}/v1/documents`, { file: http.file(DOCUMENT, 'assistants.txt', 'text/plain'), title: 'assistants' }, {
-    headers: { authorization: `Bearer ${token}` },
-  });
+  const upload = http.post(
+    `${BASE_URL}/v1/documents`,
+    { file: http.file(DOCUMENT, 'assistants.txt', 'text/plain'), title: 'assistants' },
+    {
+      headers: { authorization: `Bearer ${token}` },
+    },
+  );
   if (upload.status !== 202) throw new Error(`upload answered ${upload.status}: ${upload.body}`);
   const id = /** @type {{ document: { id: string } }} */ (upload.json()).document.id;
   for (let i = 0; i < 120; i++) {
-    const status = /** @type {{ document: { status: string } }} */ (http.get(`${BASE_URL}/v1/documents/${id}`, { headers: { authorization: `Bearer ${token}` } }).json()).document.status;
+    const status = /** @type {{ document: { status: string } }} */ (
+      http.get(`${BASE_URL}/v1/documents/${id}`, { headers: { authorization: `Bearer ${token}` } }).json()
+    ).document.status;
     if (status === 'ready') break;
     if (status === 'failed') throw new Error('the document failed to ingest');
     sleep(1);
@@ -55,7 +62,12 @@ export function setup() {
   return { token, sessions: Array.from({ length: VUS }, () => createSession(token)) };
 }
 
-const QUESTIONS = ['what does a barge-in store?', 'where are messages kept?', 'which store holds entities?', 'how are answers streamed?'];
+const QUESTIONS = [
+  'what does a barge-in store?',
+  'where are messages kept?',
+  'which store holds entities?',
+  'how are answers streamed?',
+];
 
 /** @param {{ token: string, sessions: string[] }} data */
 export default function (data) {

@@ -29,7 +29,14 @@ interface ApiKeyRow {
 }
 
 function toRecord(row: ApiKeyRow): ApiKeyRecord {
-  return { id: row.id, userId: row.user_id, name: row.name, createdAt: row.created_at, lastUsedAt: row.last_used_at, revokedAt: row.revoked_at };
+  return {
+    id: row.id,
+    userId: row.user_id,
+    name: row.name,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
 }
 
 /**
@@ -48,10 +55,14 @@ export class ApiKeyService {
   /** Creates a key for a user who holds the `service` role; returns the key text once. */
   async create(userId: string, name: string, createdBy: string | null): Promise<{ key: string; record: ApiKeyRecord }> {
     if (!isUuid(userId)) throw new AppError('NOT_FOUND', { message: 'user not found' });
-    const roles = await this.pool.query<{ role_name: string }>('select role_name from user_roles where user_id = $1', [userId]);
+    const roles = await this.pool.query<{ role_name: string }>('select role_name from user_roles where user_id = $1', [
+      userId,
+    ]);
     if (roles.rowCount === 0) throw new AppError('NOT_FOUND', { message: 'user not found' });
     if (!roles.rows.some((r) => r.role_name === 'service')) {
-      throw new AppError('VALIDATION', { message: 'API keys are for service accounts: give the user the service role first' });
+      throw new AppError('VALIDATION', {
+        message: 'API keys are for service accounts: give the user the service role first',
+      });
     }
     const id = randomUUID();
     const secret = randomBytes(32).toString('base64url');

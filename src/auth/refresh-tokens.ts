@@ -52,7 +52,13 @@ export class RefreshTokenService {
     const client = await this.pool.connect();
     try {
       await client.query('begin');
-      const found = await client.query<{ user_id: string; family_id: string; token_hash: Buffer; expired: boolean; revoked: boolean }>(
+      const found = await client.query<{
+        user_id: string;
+        family_id: string;
+        token_hash: Buffer;
+        expired: boolean;
+        revoked: boolean;
+      }>(
         `select user_id, family_id, token_hash, expires_at <= now() as expired, revoked_at is not null as revoked
            from refresh_tokens where id = $1 for update`,
         [id],
@@ -63,7 +69,9 @@ export class RefreshTokenService {
         throw unauthorized();
       }
       if (row.revoked) {
-        await client.query('update refresh_tokens set revoked_at = coalesce(revoked_at, now()) where family_id = $1', [row.family_id]);
+        await client.query('update refresh_tokens set revoked_at = coalesce(revoked_at, now()) where family_id = $1', [
+          row.family_id,
+        ]);
         await client.query('commit');
         await this.onRevoked(row.family_id);
         throw unauthorized();
@@ -73,7 +81,10 @@ export class RefreshTokenService {
         throw unauthorized();
       }
       const next = await this.insert(client, row.user_id, row.family_id);
-      await client.query('update refresh_tokens set revoked_at = now(), replaced_by = $2 where id = $1', [id, next.split('.')[0]]);
+      await client.query('update refresh_tokens set revoked_at = now(), replaced_by = $2 where id = $1', [
+        id,
+        next.split('.')[0],
+      ]);
       await client.query('commit');
       client.release();
       return { userId: row.user_id, refreshToken: next, familyId: row.family_id };

@@ -24,7 +24,11 @@ export class RevokedFamilies {
   revoke(familyId: string): void {
     retryInBackground(
       () => this.cache.set(key(familyId), '1', this.ttlSeconds),
-      (error) => this.logger.error({ err: error, familyId }, 'marking a revoked token family failed; its access tokens last until they expire'),
+      (error) =>
+        this.logger.error(
+          { err: error, familyId },
+          'marking a revoked token family failed; its access tokens last until they expire',
+        ),
     );
   }
 

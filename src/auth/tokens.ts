@@ -1,5 +1,5 @@
-import { SignJWT, errors as joseErrors, jwtVerify } from 'jose';
-import { roles, type Role } from '../../protocol/roles.js';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { type Role, roles } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 
 /** Claims the server reads from an access token. */
@@ -66,10 +66,18 @@ export class TokenService {
       });
       const role = payload['role'];
       const family = payload['fam'];
-      if (typeof payload.sub !== 'string' || !roles.includes(role as Role) || (family !== undefined && typeof family !== 'string')) {
+      if (
+        typeof payload.sub !== 'string' ||
+        !roles.includes(role as Role) ||
+        (family !== undefined && typeof family !== 'string')
+      ) {
         throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
       }
-      const claims: AccessClaims = { userId: payload.sub, role: role as Role, ...(family === undefined ? {} : { family }) };
+      const claims: AccessClaims = {
+        userId: payload.sub,
+        role: role as Role,
+        ...(family === undefined ? {} : { family }),
+      };
       if (typeof payload.exp === 'number') {
         if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value as string);
         this.verified.set(token, { claims, expiresAt: payload.exp * 1000 });
@@ -77,7 +85,8 @@ export class TokenService {
       return claims;
     } catch (error) {
       if (error instanceof AppError) throw error;
-      if (error instanceof joseErrors.JOSEError) throw new AppError('UNAUTHORIZED', { message: 'unauthorized', cause: error });
+      if (error instanceof joseErrors.JOSEError)
+        throw new AppError('UNAUTHORIZED', { message: 'unauthorized', cause: error });
       throw error;
     }
   }

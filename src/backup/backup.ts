@@ -11,15 +11,18 @@ import { openIngestionQueue } from '../stores/queue/open-queue.js';
 import { createGraphStore, createObjectStore, type Stores } from '../stores/stores.js';
 import type { VectorRecord } from '../stores/vector/vector-index.js';
 import { packageVersion } from '../util/package-root.js';
-import { deriveKey, newEncryption, type EncryptionInfo } from './crypto.js';
+import { deriveKey, type EncryptionInfo, newEncryption } from './crypto.js';
 import { BackupRefused } from './errors.js';
 import { BackupReader, BackupWriter } from './files.js';
-import { BACKUP_FORMAT_VERSION, manifestSchema, REDIS_REASON, type Manifest, type ManifestFile } from './manifest.js';
+import { BACKUP_FORMAT_VERSION, type Manifest, type ManifestFile, manifestSchema, REDIS_REASON } from './manifest.js';
 import { dumpPostgres, loadPostgres, nonEmptyTables } from './postgres.js';
 import type { BackupLocation } from './target.js';
 
 /** Counted progress of one phase (`startProgress` in the CLI). */
-export type ProgressFactory = (label: string, total: number) => { increment(by?: number): void; setTotal(total: number): void; stop(): void };
+export type ProgressFactory = (
+  label: string,
+  total: number,
+) => { increment(by?: number): void; setTotal(total: number): void; stop(): void };
 
 /** What a backup or restore reports as it goes. */
 export interface BackupHooks {
@@ -33,13 +36,17 @@ const LOCK_LEASE_MS = 60_000;
 const EMBED_BATCH = 64;
 
 function backupId(now: Date): string {
-  return `vh-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}`;
+  return `vh-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}`;
 }
 
 /** The key of an encrypted backup, from BACKUP_ENCRYPTION_KEY. */
 function keyFor(encryption: EncryptionInfo | null, secret: string | undefined): Buffer | undefined {
   if (encryption === null) return undefined;
-  if (secret === undefined || secret === '') throw new BackupRefused('the backup is encrypted: set BACKUP_ENCRYPTION_KEY');
+  if (secret === undefined || secret === '')
+    throw new BackupRefused('the backup is encrypted: set BACKUP_ENCRYPTION_KEY');
   return deriveKey(secret, encryption);
 }
 
@@ -101,12 +108,18 @@ export async function createBackup(
     if ((await options.skipIf?.()) === true) return undefined;
     const createdAt = options.now ?? new Date();
     let id = backupId(createdAt);
-    if ((await location.store.list(`${location.base}${id}/`)).length > 0) id = `${id}-${randomBytes(2).toString('hex')}`;
+    if ((await location.store.list(`${location.base}${id}/`)).length > 0)
+      id = `${id}-${randomBytes(2).toString('hex')}`;
     const encryption = options.encryptionKey === undefined || options.encryptionKey === '' ? null : newEncryption();
     const writer = new BackupWriter(location, id, keyFor(encryption, options.encryptionKey));
 
     const tables = hooks.progress('postgres tables', 1);
-    const snapshot = await dumpPostgres(stores.pool, writer, (count) => tables.setTotal(count), () => tables.increment());
+    const snapshot = await dumpPostgres(
+      stores.pool,
+      writer,
+      (count) => tables.setTotal(count),
+      () => tables.increment(),
+    );
     tables.stop();
 
     const objects = hooks.progress('objects', snapshot.objectKeys.length);
@@ -131,7 +144,8 @@ export async function createBackup(
       objects.increment();
     }
     objects.stop();
-    if (missing.length > 0) hooks.logger.warn({ missing: missing.length }, 'objects deleted after the snapshot are not in the backup');
+    if (missing.length > 0)
+      hooks.logger.warn({ missing: missing.length }, 'objects deleted after the snapshot are not in the backup');
 
     let graph: Manifest['parts']['graph'] = null;
     if (stores.graph.dump !== undefined) {
@@ -188,7 +202,9 @@ export async function readManifest(location: BackupLocation, id: string): Promis
   const result = manifestSchema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new BackupRefused(`${id}: manifest.json is not a valid manifest (${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''})`);
+    throw new BackupRefused(
+      `${id}: manifest.json is not a valid manifest (${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''})`,
+    );
   }
   if (result.data.id !== id) throw new BackupRefused(`${id}: manifest.json names another backup (${result.data.id})`);
   const names = new Set<string>();
@@ -207,7 +223,12 @@ export async function readManifest(location: BackupLocation, id: string): Promis
  * SHA-256, and for an encrypted backup its authentication tag): BackupRefused naming the
  * first file that fails.
  */
-export async function verifyBackup(location: BackupLocation, id: string, encryptionKey: string | undefined, hooks: Pick<BackupHooks, 'progress'>): Promise<Manifest> {
+export async function verifyBackup(
+  location: BackupLocation,
+  id: string,
+  encryptionKey: string | undefined,
+  hooks: Pick<BackupHooks, 'progress'>,
+): Promise<Manifest> {
   const manifest = await readManifest(location, id);
   const reader = new BackupReader(location, id, keyFor(manifest.encryption, encryptionKey));
   const progress = hooks.progress('verifying files', manifest.files.length);
@@ -256,7 +277,15 @@ export async function listBackups(location: BackupLocation): Promise<BackupSumma
       });
     } catch (error) {
       if (!(error instanceof BackupRefused)) throw error;
-      summaries.push({ id, createdAt: null, migration: null, files: null, bytes: null, encrypted: null, state: error.message.replace(`${id}: `, '') });
+      summaries.push({
+        id,
+        createdAt: null,
+        migration: null,
+        files: null,
+        bytes: null,
+        encrypted: null,
+        state: error.message.replace(`${id}: `, ''),
+      });
     }
   }
   return summaries;
@@ -273,7 +302,8 @@ export async function pruneBackups(location: BackupLocation, keepDays: number, n
     if (Date.UTC(y, mo - 1, d, h, mi, s) >= cutoff) continue;
     // The manifest goes first: a prune that stops halfway leaves an unfinished backup, never one that looks whole.
     await location.store.delete(`${location.base}${backup.id}/manifest.json`);
-    for (const object of await location.store.list(`${location.base}${backup.id}/`)) await location.store.delete(object.key);
+    for (const object of await location.store.list(`${location.base}${backup.id}/`))
+      await location.store.delete(object.key);
     removed.push(backup.id);
   }
   return removed;
@@ -323,21 +353,33 @@ export async function restoreBackup(
   }
   const migrations = await readMigrations();
   if (manifest.migration > migrations.length) {
-    throw new BackupRefused(`the backup is at migration ${manifest.migration}, newer than this code (${migrations.length}): restore it with a newer server`);
+    throw new BackupRefused(
+      `the backup is at migration ${manifest.migration}, newer than this code (${migrations.length}): restore it with a newer server`,
+    );
   }
 
   // Every target store must be empty before anything is written.
   const full = await nonEmptyTables(pool, Object.keys(manifest.parts.postgres.tables));
-  if (full.length > 0) throw new BackupRefused(`PostgreSQL is not empty (rows in ${full.slice(0, 5).join(', ')}): restore goes into empty stores`);
-  const level = await pool.query<{ v: number | null }>('select max(version) as v from schema_migrations').catch(() => ({ rows: [{ v: 0 }] }));
+  if (full.length > 0)
+    throw new BackupRefused(
+      `PostgreSQL is not empty (rows in ${full.slice(0, 5).join(', ')}): restore goes into empty stores`,
+    );
+  const level = await pool
+    .query<{ v: number | null }>('select max(version) as v from schema_migrations')
+    .catch(() => ({ rows: [{ v: 0 }] }));
   if ((level.rows[0]?.v ?? 0) > manifest.migration) {
-    throw new BackupRefused(`the database schema (migration ${level.rows[0]?.v}) is newer than the backup's (${manifest.migration}): restore into a new database`);
+    throw new BackupRefused(
+      `the database schema (migration ${level.rows[0]?.v}) is newer than the backup's (${manifest.migration}): restore into a new database`,
+    );
   }
   const objectStore = await createObjectStore(config, () => config.publicUrl);
   await objectStore.init();
   const holding = [...(await objectStore.list('documents/')), ...(await objectStore.list('audio/'))];
   await objectStore.close();
-  if (holding.length > 0) throw new BackupRefused(`object storage is not empty (${holding.length} objects under documents/ and audio/): restore goes into empty stores`);
+  if (holding.length > 0)
+    throw new BackupRefused(
+      `object storage is not empty (${holding.length} objects under documents/ and audio/): restore goes into empty stores`,
+    );
   if (target.graph === 'neo4j') {
     const graphStore = createGraphStore(config, pool);
     try {
@@ -371,7 +413,12 @@ export async function restoreBackup(
 
     let graph: RestoreReport['graph'] = null;
     if (manifest.parts.graph !== null && stores.graph.dump !== undefined) {
-      graph = await restoreGraph(stores, reader, manifest.files.find((f) => f.name === manifest.parts.graph?.file) as ManifestFile, hooks);
+      graph = await restoreGraph(
+        stores,
+        reader,
+        manifest.files.find((f) => f.name === manifest.parts.graph?.file) as ManifestFile,
+        hooks,
+      );
     }
 
     const vectors = await rebuildVectors(stores, hooks.progress('vectors', manifest.parts.vectors.chunks));
@@ -379,7 +426,12 @@ export async function restoreBackup(
     const fencesReseeded = await reseedFences(stores);
     await stores.db.audit.record(
       { userId: null, userAgent: 'voicehelper-cli' },
-      { action: 'backup.restore', resourceType: 'backup', resourceId: id, details: { migration: manifest.migration, vectors, requeued } },
+      {
+        action: 'backup.restore',
+        resourceType: 'backup',
+        resourceId: id,
+        details: { migration: manifest.migration, vectors, requeued },
+      },
     );
     return {
       id,
@@ -395,11 +447,17 @@ export async function restoreBackup(
 }
 
 /** Imports Neo4j's graph, then removes the documents it has that the snapshot does not (ingested after it). */
-async function restoreGraph(stores: Stores, reader: BackupReader, file: ManifestFile, hooks: BackupHooks): Promise<{ nodes: number; relationships: number }> {
+async function restoreGraph(
+  stores: Stores,
+  reader: BackupReader,
+  file: ManifestFile,
+  hooks: BackupHooks,
+): Promise<{ nodes: number; relationships: number }> {
   const documentIds: string[] = [];
   const records = (async function* () {
     for await (const record of readJsonLines<GraphDumpRecord>(await reader.open(file))) {
-      if (record.kind === 'node' && record.labels.includes('Document') && typeof record.properties['id'] === 'string') documentIds.push(record.properties['id']);
+      if (record.kind === 'node' && record.labels.includes('Document') && typeof record.properties['id'] === 'string')
+        documentIds.push(record.properties['id']);
       yield record;
     }
   })();
@@ -407,7 +465,8 @@ async function restoreGraph(stores: Stores, reader: BackupReader, file: Manifest
   const known = await stores.db.documents.existing(documentIds);
   const extra = documentIds.filter((id) => !known.has(id));
   for (const id of extra) await stores.graph.deleteDocument(id);
-  if (extra.length > 0) hooks.logger.info({ documents: extra.length }, 'removed graph documents the snapshot does not have');
+  if (extra.length > 0)
+    hooks.logger.info({ documents: extra.length }, 'removed graph documents the snapshot does not have');
   return counts;
 }
 
@@ -420,10 +479,20 @@ async function restoreGraph(stores: Stores, reader: BackupReader, file: Manifest
 async function rebuildVectors(stores: Stores, progress: ReturnType<ProgressFactory>): Promise<number> {
   await stores.vectors.drop();
   await stores.vectors.init();
-  let after: { documentId: string; chunkIndex: number } = { documentId: '00000000-0000-0000-0000-000000000000', chunkIndex: -1 };
+  let after: { documentId: string; chunkIndex: number } = {
+    documentId: '00000000-0000-0000-0000-000000000000',
+    chunkIndex: -1,
+  };
   let total = 0;
   for (;;) {
-    const page = await stores.pool.query<{ id: string; document_id: string; chunk_index: number; content: string; user_id: string; title: string }>(
+    const page = await stores.pool.query<{
+      id: string;
+      document_id: string;
+      chunk_index: number;
+      content: string;
+      user_id: string;
+      title: string;
+    }>(
       `select c.id, c.document_id, c.chunk_index, c.content, d.user_id, d.title
          from document_chunks c join documents d on d.id = c.document_id
         where d.status = 'ready' and (c.document_id, c.chunk_index) > ($1::uuid, $2)
@@ -456,7 +525,9 @@ async function rebuildVectors(stores: Stores, progress: ReturnType<ProgressFacto
  * once they are older than RECONCILE_GRACE_MS.
  */
 async function requeueUnfinished(stores: Stores, config: Config, logger: Logger): Promise<number> {
-  const result = await stores.pool.query<{ id: string }>("select id from documents where status = 'processing' order by created_at");
+  const result = await stores.pool.query<{ id: string }>(
+    "select id from documents where status = 'processing' order by created_at",
+  );
   if (result.rows.length === 0 || config.redis.mode !== 'external') return 0;
   const queue = openIngestionQueue(config, logger);
   try {

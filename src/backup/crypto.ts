@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync, type DecipherGCM } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type DecipherGCM, randomBytes, scryptSync } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { BackupRefused } from './errors.js';
 
@@ -65,7 +65,8 @@ export function decryptStream(key: Buffer): Transform {
       if (decipher === undefined) {
         header = Buffer.concat([header, data]);
         if (header.length < MAGIC.length + IV_BYTES) return callback();
-        if (!header.subarray(0, MAGIC.length).equals(MAGIC)) return callback(new BackupRefused('not an encrypted backup file (bad header)'));
+        if (!header.subarray(0, MAGIC.length).equals(MAGIC))
+          return callback(new BackupRefused('not an encrypted backup file (bad header)'));
         decipher = createDecipheriv('aes-256-gcm', key, header.subarray(MAGIC.length, MAGIC.length + IV_BYTES));
         data = header.subarray(MAGIC.length + IV_BYTES);
       }
@@ -75,12 +76,17 @@ export function decryptStream(key: Buffer): Transform {
       callback(null, decipher.update(joined.subarray(0, cut)));
     },
     flush(callback: TransformCallback) {
-      if (decipher === undefined || tail.length < TAG_BYTES) return callback(new BackupRefused('the encrypted file is truncated'));
+      if (decipher === undefined || tail.length < TAG_BYTES)
+        return callback(new BackupRefused('the encrypted file is truncated'));
       try {
         decipher.setAuthTag(tail);
         callback(null, decipher.final());
       } catch {
-        callback(new BackupRefused('the encrypted file does not authenticate (wrong BACKUP_ENCRYPTION_KEY, or the file was changed)'));
+        callback(
+          new BackupRefused(
+            'the encrypted file does not authenticate (wrong BACKUP_ENCRYPTION_KEY, or the file was changed)',
+          ),
+        );
       }
     },
   });

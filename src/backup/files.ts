@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type Readable } from 'node:stream';
+import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors/app-error.js';
 import { decryptStream, encryptStream } from './crypto.js';
@@ -45,15 +45,26 @@ export class BackupWriter {
   ) {}
 
   /** Stores `source` under `name` (streamed); `through` may look at the plain bytes (row counts). */
-  async write(name: string, source: Readable, through: Transform[] = [], extra: Pick<ManifestFile, 'contentType' | 'metadata'> = {}): Promise<ManifestFile> {
+  async write(
+    name: string,
+    source: Readable,
+    through: Transform[] = [],
+    extra: Pick<ManifestFile, 'contentType' | 'metadata'> = {},
+  ): Promise<ManifestFile> {
     const counted = meter();
     const body = new PassThrough();
-    const stages: NodeJS.ReadWriteStream[] = [...through, ...(this.key === undefined ? [] : [encryptStream(this.key)]), counted.stream];
-    const upload = this.location.store.put(this.keyOf(name), body, { contentType: CONTENT_TYPE }).catch((error: unknown) => {
-      // Nobody reads the body any more: the source stops instead of waiting on backpressure.
-      source.destroy(error instanceof Error ? error : new Error(String(error)));
-      throw error;
-    });
+    const stages: NodeJS.ReadWriteStream[] = [
+      ...through,
+      ...(this.key === undefined ? [] : [encryptStream(this.key)]),
+      counted.stream,
+    ];
+    const upload = this.location.store
+      .put(this.keyOf(name), body, { contentType: CONTENT_TYPE })
+      .catch((error: unknown) => {
+        // Nobody reads the body any more: the source stops instead of waiting on backpressure.
+        source.destroy(error instanceof Error ? error : new Error(String(error)));
+        throw error;
+      });
     // Both must finish: a failing source fails the upload, and a failing upload stops the source.
     await Promise.all([
       pipeline(source, ...(stages as [Transform]), body).catch((error: unknown) => {
@@ -69,7 +80,9 @@ export class BackupWriter {
 
   /** The manifest, last, in clear text (it holds sizes, counts and checksums, no data). */
   async writeManifest(manifest: unknown): Promise<void> {
-    await this.location.store.put(this.keyOf('manifest.json'), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { contentType: 'application/json' });
+    await this.location.store.put(this.keyOf('manifest.json'), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
+      contentType: 'application/json',
+    });
   }
 
   keyOf(name: string): string {
@@ -90,7 +103,8 @@ export class BackupReader {
     try {
       stream = await this.location.store.get(this.keyOf('manifest.json'));
     } catch (error) {
-      if (error instanceof AppError && error.code === 'NOT_FOUND') throw new BackupRefused(`${this.id}: manifest.json is missing`);
+      if (error instanceof AppError && error.code === 'NOT_FOUND')
+        throw new BackupRefused(`${this.id}: manifest.json is missing`);
       throw error;
     }
     const parts: Buffer[] = [];
@@ -107,18 +121,25 @@ export class BackupReader {
     try {
       stored = await this.location.store.get(this.keyOf(file.name));
     } catch (error) {
-      if (error instanceof AppError && error.code === 'NOT_FOUND') throw new BackupRefused(`${this.id}: ${file.name} is missing`);
+      if (error instanceof AppError && error.code === 'NOT_FOUND')
+        throw new BackupRefused(`${this.id}: ${file.name} is missing`);
       throw error;
     }
     const check = meter(({ bytes, sha256 }) =>
       bytes !== file.bytes || sha256 !== file.sha256
-        ? new BackupRefused(`${file.name}: ${bytes !== file.bytes ? `${bytes} bytes where the manifest says ${file.bytes}` : 'checksum differs from the manifest'}`)
+        ? new BackupRefused(
+            `${file.name}: ${bytes !== file.bytes ? `${bytes} bytes where the manifest says ${file.bytes}` : 'checksum differs from the manifest'}`,
+          )
         : undefined,
     ).stream;
     const out = new PassThrough();
     const stages: NodeJS.ReadWriteStream[] = [check, ...(this.key === undefined ? [] : [decryptStream(this.key)])];
     pipeline(stored, ...(stages as [Transform]), out).catch((error: unknown) =>
-      out.destroy(error instanceof BackupRefused ? error : new BackupRefused(`${file.name}: ${error instanceof Error ? error.message : String(error)}`)),
+      out.destroy(
+        error instanceof BackupRefused
+          ? error
+          : new BackupRefused(`${file.name}: ${error instanceof Error ? error.message : String(error)}`),
+      ),
     );
     return out;
   }
@@ -131,7 +152,9 @@ export class BackupReader {
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      throw error instanceof BackupRefused && message.startsWith(file.name) ? error : new BackupRefused(`${file.name}: ${message}`);
+      throw error instanceof BackupRefused && message.startsWith(file.name)
+        ? error
+        : new BackupRefused(`${file.name}: ${message}`);
     }
   }
 

@@ -14,7 +14,9 @@ const file = z
   })
   .strict();
 
-const table = z.object({ columns: z.array(z.string().min(1)).min(1), rows: z.number().int().min(0), file: z.string() }).strict();
+const table = z
+  .object({ columns: z.array(z.string().min(1)).min(1), rows: z.number().int().min(0), file: z.string() })
+  .strict();
 
 /** `manifest.json` of one backup. */
 export const manifestSchema = z
@@ -26,7 +28,10 @@ export const manifestSchema = z
     migration: z.number().int().min(1),
     createdAt: z.string(),
     finishedAt: z.string(),
-    encryption: z.object({ cipher: z.literal('aes-256-gcm'), kdf: z.literal('scrypt'), salt: z.string() }).strict().nullable(),
+    encryption: z
+      .object({ cipher: z.literal('aes-256-gcm'), kdf: z.literal('scrypt'), salt: z.string() })
+      .strict()
+      .nullable(),
     /** Where each store's data came from. */
     sources: z
       .object({
@@ -39,10 +44,21 @@ export const manifestSchema = z
       .strict(),
     parts: z
       .object({
-        postgres: z.object({ method: z.literal('copy-repeatable-read'), tables: z.record(z.string(), table), bytes: z.number().int().min(0) }).strict(),
-        objects: z.object({ count: z.number().int().min(0), bytes: z.number().int().min(0), missing: z.array(z.string()) }).strict(),
+        postgres: z
+          .object({
+            method: z.literal('copy-repeatable-read'),
+            tables: z.record(z.string(), table),
+            bytes: z.number().int().min(0),
+          })
+          .strict(),
+        objects: z
+          .object({ count: z.number().int().min(0), bytes: z.number().int().min(0), missing: z.array(z.string()) })
+          .strict(),
         /** Neo4j's nodes and relationships; null when the graph lives in PostgreSQL tables (in the snapshot). */
-        graph: z.object({ nodes: z.number().int().min(0), relationships: z.number().int().min(0), file: z.string() }).strict().nullable(),
+        graph: z
+          .object({ nodes: z.number().int().min(0), relationships: z.number().int().min(0), file: z.string() })
+          .strict()
+          .nullable(),
         /** Vectors are rebuilt on restore from the chunks in the snapshot (see docs/operations.md). */
         vectors: z.object({ strategy: z.literal('rebuild-from-chunks'), chunks: z.number().int().min(0) }).strict(),
         /** What of Redis the backup holds (nothing) and why. */

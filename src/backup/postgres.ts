@@ -17,7 +17,8 @@ import type { Manifest } from './manifest.js';
 const LEFT_OUT = new Set(['schema_migrations', 'cluster_markers', 'vector_chunks', 'vector_changes']);
 
 /** A dump or load may take long: no deadlines inside its transaction (they reset at its end). */
-const UNLIMITED = 'set local statement_timeout = 0; set local idle_in_transaction_session_timeout = 0; set local lock_timeout = 0';
+const UNLIMITED =
+  'set local statement_timeout = 0; set local idle_in_transaction_session_timeout = 0; set local lock_timeout = 0';
 
 /** What a snapshot holds besides the table files. */
 export interface Snapshot {
@@ -55,7 +56,8 @@ export async function tablesInLoadOrder(db: pg.Pool | pg.PoolClient): Promise<st
       where k.contype = 'f' and not ch.relispartition and ch.oid <> pa.oid`,
   );
   const parents = new Map<string, Set<string>>(names.map((n) => [n, new Set()]));
-  for (const { child, parent } of references.rows) if (parents.has(child) && parents.has(parent)) parents.get(child)?.add(parent);
+  for (const { child, parent } of references.rows)
+    if (parents.has(child) && parents.has(parent)) parents.get(child)?.add(parent);
   const ordered: string[] = [];
   const visit = (name: string, path: Set<string>) => {
     if (ordered.includes(name)) return;
@@ -142,7 +144,12 @@ export async function nonEmptyTables(pool: pg.Pool, tables: readonly string[]): 
  * leaves the database as it was. Columns are named, so a schema that gained columns since
  * (later migrations) takes the rows with its defaults.
  */
-export async function loadPostgres(pool: pg.Pool, reader: BackupReader, manifest: Manifest, onTable: (table: string) => void): Promise<void> {
+export async function loadPostgres(
+  pool: pg.Pool,
+  reader: BackupReader,
+  manifest: Manifest,
+  onTable: (table: string) => void,
+): Promise<void> {
   const files = new Map(manifest.files.map((f) => [f.name, f]));
   const order = await tablesInLoadOrder(pool);
   const tables = manifest.parts.postgres.tables;

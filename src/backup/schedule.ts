@@ -53,7 +53,10 @@ export class BackupScheduler {
     const due = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), this.hour, this.minute));
     if (now < due) return 'not-due';
     const location = await openLocation(this.config.backup.target as string, this.config);
-    const takenSince = async () => (await listBackups(location)).some((b) => b.state === 'ok' && b.createdAt !== null && new Date(b.createdAt) >= due);
+    const takenSince = async () =>
+      (await listBackups(location)).some(
+        (b) => b.state === 'ok' && b.createdAt !== null && new Date(b.createdAt) >= due,
+      );
     if (await takenSince()) return 'taken-already';
     try {
       const manifest = await createBackup(
@@ -66,7 +69,15 @@ export class BackupScheduler {
       if (manifest === undefined) return 'taken-already';
       const pruned = await pruneBackups(location, this.config.backup.keepDays, now);
       this.logger.info({ backup: manifest.id, target: location.text, pruned }, 'scheduled backup taken');
-      await this.stores.db.audit.record({ userId: null }, { action: 'backup.create', resourceType: 'backup', resourceId: manifest.id, details: { scheduled: true, pruned } });
+      await this.stores.db.audit.record(
+        { userId: null },
+        {
+          action: 'backup.create',
+          resourceType: 'backup',
+          resourceId: manifest.id,
+          details: { scheduled: true, pruned },
+        },
+      );
       return 'taken';
     } catch (error) {
       if (error instanceof BackupRefused) return 'busy';

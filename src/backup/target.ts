@@ -25,16 +25,25 @@ const S3_URL = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/;
 export async function openLocation(text: string, config: Config): Promise<BackupLocation> {
   const match = S3_URL.exec(text);
   if (match !== null) {
-    if (config.objects.mode !== 's3') throw new AppError('VALIDATION', { message: 'an s3:// backup location needs S3_ENDPOINT (and its keys) configured' });
+    if (config.objects.mode !== 's3')
+      throw new AppError('VALIDATION', {
+        message: 'an s3:// backup location needs S3_ENDPOINT (and its keys) configured',
+      });
     const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
     const store = new S3ObjectStore({ ...config.objects, bucket: match[1] as string });
     await store.init();
     return { store, base: prefix === '' ? '' : `${prefix}/`, text };
   }
-  if (text.startsWith('s3:')) throw new AppError('VALIDATION', { message: `not an s3://bucket/prefix location: ${text}` });
+  if (text.startsWith('s3:'))
+    throw new AppError('VALIDATION', { message: `not an s3://bucket/prefix location: ${text}` });
   const dir = path.resolve(text);
   // The directory adapter of the embedded default; its signing key is never used here.
-  const store = new FsObjectStore({ dir, bucket: '', publicUrl: () => 'http://127.0.0.1', signingKey: randomBytes(32).toString('hex') });
+  const store = new FsObjectStore({
+    dir,
+    bucket: '',
+    publicUrl: () => 'http://127.0.0.1',
+    signingKey: randomBytes(32).toString('hex'),
+  });
   await store.init();
   return { store, base: '', text: dir };
 }
@@ -48,7 +57,9 @@ export async function openBackup(reference: string, config: Config): Promise<{ l
   const id = trimmed.slice(trimmed.lastIndexOf('/') + 1);
   const parent = trimmed.slice(0, Math.max(0, trimmed.lastIndexOf('/')));
   if (id === '' || !/^vh-\d{8}T\d{6}Z(-[a-z0-9]{4})?$/.test(id)) {
-    throw new AppError('VALIDATION', { message: `${reference} does not name a backup (its last part is the backup id, vh-YYYYMMDDTHHMMSSZ)` });
+    throw new AppError('VALIDATION', {
+      message: `${reference} does not name a backup (its last part is the backup id, vh-YYYYMMDDTHHMMSSZ)`,
+    });
   }
   return { location: await openLocation(parent === '' ? '.' : parent, config), id };
 }

@@ -18,7 +18,12 @@ const PLAIN_EVERY_MS = 2_000;
 export function startProgress(label: string, total: number, stream: NodeJS.WriteStream = process.stderr): Progress {
   if (stream.isTTY === true) {
     const bar = new cliProgress.SingleBar(
-      { format: `${label.padEnd(22)} [{bar}] {value}/{total} {percentage}% ETA {eta_formatted}`, stream, hideCursor: true, etaBuffer: 50 },
+      {
+        format: `${label.padEnd(22)} [{bar}] {value}/{total} {percentage}% ETA {eta_formatted}`,
+        stream,
+        hideCursor: true,
+        etaBuffer: 50,
+      },
       cliProgress.Presets.shades_classic,
     );
     bar.start(total, 0);

@@ -1,14 +1,14 @@
+import type pg from 'pg';
 import { BackupRefused } from '../backup/errors.js';
-import { ConfigError, loadConfig } from '../config/load.js';
 import type { Config } from '../config/config.js';
+import { ConfigError, loadConfig } from '../config/load.js';
 import { AppError } from '../errors/app-error.js';
 import { createLogger, type Logger } from '../logger.js';
-import { openAccounts, type Accounts } from '../services/accounts.js';
+import { type Accounts, openAccounts } from '../services/accounts.js';
 import { startEmbeddedPostgres } from '../stores/postgres/embedded-postgres.js';
 import { createPool } from '../stores/postgres/pool.js';
 import { openStores, type Stores } from '../stores/stores.js';
 import { loadOrCreateSecret } from '../util/local-secrets.js';
-import type pg from 'pg';
 
 /**
  * Exit codes of `voicehelper`, the same for every command so that scripts can branch on
@@ -67,7 +67,8 @@ function describeFailure(error: unknown): { message: string; code: number } {
   if (error instanceof AppError) return { message: error.message, code: APP_ERROR_EXIT[error.code] ?? EXIT.failed };
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string }).code;
-  if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ENOTFOUND') return { message, code: EXIT.unavailable };
+  if (code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'ENOTFOUND')
+    return { message, code: EXIT.unavailable };
   return { message, code: EXIT.failed };
 }
 
@@ -84,15 +85,20 @@ export function cliSetup(): { config: Config; logger: Logger } {
  * node that runs it (never a second PostgreSQL on the same data directory) or started for
  * the command when no node runs.
  */
-export async function withDatabase<T>(work: (pool: pg.Pool, context: { config: Config; logger: Logger }) => Promise<T>): Promise<T> {
+export async function withDatabase<T>(
+  work: (pool: pg.Pool, context: { config: Config; logger: Logger }) => Promise<T>,
+): Promise<T> {
   const { config, logger } = cliSetup();
   let url: string;
-  let stop = async () => undefined as void;
+  let stop: () => Promise<void> = async () => undefined;
   if (config.postgres.mode === 'external') {
     url = config.postgres.url;
   } else {
     const password = await loadOrCreateSecret(config.dataDir, 'postgres-password');
-    const embedded = await startEmbeddedPostgres({ dir: config.postgres.dir, port: config.postgres.port, password, attach: true }, logger);
+    const embedded = await startEmbeddedPostgres(
+      { dir: config.postgres.dir, port: config.postgres.port, password, attach: true },
+      logger,
+    );
     url = embedded.url;
     stop = () => embedded.stop();
   }
@@ -117,7 +123,10 @@ export interface CliContext {
  * Opens every store as a node would, without migrating (MIGRATE_ON_START is for nodes;
  * the CLI has `migrate`), attached to a running embedded PostgreSQL when there is one.
  */
-export async function withStores<T>(work: (context: CliContext) => Promise<T>, overrides: Partial<Config> = {}): Promise<T> {
+export async function withStores<T>(
+  work: (context: CliContext) => Promise<T>,
+  overrides: Partial<Config> = {},
+): Promise<T> {
   const { config: loaded, logger } = cliSetup();
   const config: Config = { ...loaded, migrateOnStart: false, ...overrides };
   const stores = await openStores(config, { logger, publicUrl: () => config.publicUrl, attachPostgres: true });
@@ -144,9 +153,20 @@ export function printTable(rows: ReadonlyArray<Record<string, unknown>>, json: b
     return;
   }
   const columns = Object.keys(rows[0] as object);
-  const cell = (value: unknown) => (value === null || value === undefined ? '-' : value instanceof Date ? value.toISOString() : Array.isArray(value) ? value.join(',') : String(value));
+  const cell = (value: unknown) =>
+    value === null || value === undefined
+      ? '-'
+      : value instanceof Date
+        ? value.toISOString()
+        : Array.isArray(value)
+          ? value.join(',')
+          : String(value);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (values: string[]) => values.map((v, i) => v.padEnd(widths[i] as number)).join('  ').trimEnd();
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
   process.stdout.write(`${line(columns.map((c) => c.toUpperCase()))}\n`);
   for (const row of rows) process.stdout.write(`${line(columns.map((c) => cell(row[c])))}\n`);
 }

@@ -1,6 +1,5 @@
+import { type ClientEventName, payloadSchemas } from '../../protocol/schemas.js';
 import type { DependencyName } from './schema.js';
-
-import { payloadSchemas, type ClientEventName } from '../../protocol/schemas.js';
 
 /** Client events with a per-user sliding-window limit: every one of them. */
 export const rateLimitedEvents = Object.keys(payloadSchemas) as ClientEventName[];
@@ -10,9 +9,7 @@ export type RateLimitedEvent = ClientEventName;
 export const fixedLimits = ['connections', 'login', 'loginIp', 'register', 'http'] as const;
 export type FixedLimit = (typeof fixedLimits)[number];
 
-export type PostgresConfig =
-  | { mode: 'external'; url: string }
-  | { mode: 'embedded'; dir: string; port: number };
+export type PostgresConfig = { mode: 'external'; url: string } | { mode: 'embedded'; dir: string; port: number };
 
 export type RedisConfig =
   /**
@@ -20,8 +17,7 @@ export type RedisConfig =
    * first of them); empty: one Redis at `url`. `lockUrls`: independent masters for Redlock's
    * majority (LOCK_REDIS_URLS); empty: locks on the main Redis.
    */
-  | { mode: 'external'; url: string; clusterNodes: readonly string[]; lockUrls: readonly string[] }
-  | { mode: 'memory' };
+  { mode: 'external'; url: string; clusterNodes: readonly string[]; lockUrls: readonly string[] } | { mode: 'memory' };
 
 export type VectorConfig =
   | { mode: 'milvus'; address: string; token: string | undefined; collection: string; searchEf: number }
@@ -88,18 +84,32 @@ export interface Config {
   readonly vector: VectorConfig;
   readonly graph: GraphConfig;
   /** Entity extraction and graph algorithms. */
-  readonly knowledge: { readonly extractor: 'keywords' | 'none'; readonly maxEntitiesPerDocument: number; readonly gds: 'auto' | 'off' };
+  readonly knowledge: {
+    readonly extractor: 'keywords' | 'none';
+    readonly maxEntitiesPerDocument: number;
+    readonly gds: 'auto' | 'off';
+  };
   /** Limits of the document parsing worker. */
   readonly parsing: { readonly timeoutMs: number; readonly maxMemoryMb: number };
   readonly objects: ObjectsConfig;
-  readonly embeddings: { readonly url: string | undefined; readonly model: string; readonly apiKey: string | undefined; readonly dim: number };
+  readonly embeddings: {
+    readonly url: string | undefined;
+    readonly model: string;
+    readonly apiKey: string | undefined;
+    readonly dim: number;
+  };
   readonly migrateOnStart: boolean;
   /** PostgreSQL pool size, group commit and partition settings. */
   readonly database: {
     readonly poolMax: number;
     /** Server-side deadlines of every session (ms). */
     readonly timeouts: { readonly statementMs: number; readonly lockMs: number; readonly idleInTransactionMs: number };
-    readonly groupCommit: { readonly maxBatch: number; readonly maxWaitMs: number; readonly maxInFlight: number; readonly queueTimeoutMs: number };
+    readonly groupCommit: {
+      readonly maxBatch: number;
+      readonly maxWaitMs: number;
+      readonly maxInFlight: number;
+      readonly queueTimeoutMs: number;
+    };
     readonly partitions: { readonly monthsAhead: number; readonly retentionMonths: number };
   };
   /** Rate limits (PROTOCOL section 8); the event limits can be overridden at run time in system_configs. */
@@ -133,7 +143,11 @@ export interface Config {
     readonly nodeMaxBytes: number;
   };
   /** What one socket may have waiting to be written to it. */
-  readonly outbound: { readonly softLimitBytes: number; readonly hardLimitBytes: number; readonly drainTimeoutMs: number };
+  readonly outbound: {
+    readonly softLimitBytes: number;
+    readonly hardLimitBytes: number;
+    readonly drainTimeoutMs: number;
+  };
   /** Document uploads and ingestion. */
   readonly documents: {
     readonly maxBytes: number;
@@ -156,7 +170,12 @@ export interface Config {
     readonly keepDays: number;
   };
   /** Interrupted-turn detection. */
-  readonly streams: { readonly idleMs: number; readonly sweepMs: number; readonly resumeGraceMs: number; readonly nodeAliveMs: number };
+  readonly streams: {
+    readonly idleMs: number;
+    readonly sweepMs: number;
+    readonly resumeGraceMs: number;
+    readonly nodeAliveMs: number;
+  };
   /** Message size limits (PROTOCOL section 4). */
   readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
   /** How often connected users are re-read from PostgreSQL (the privilege sweep). */

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Config, S3Address } from './config.js';
-import { SECRET_VARIABLES, envSchema, type ParsedEnv } from './schema.js';
+import { envSchema, type ParsedEnv, SECRET_VARIABLES } from './schema.js';
 
 /** Thrown by `loadConfig` with one line per bad variable. */
 export class ConfigError extends Error {
@@ -41,7 +41,11 @@ function parseEnv(env: NodeJS.ProcessEnv): ParsedEnv {
 function s3Address(endpoint: string): S3Address {
   const url = new URL(endpoint);
   const useSSL = url.protocol === 'https:';
-  return { endPoint: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? (useSSL ? 443 : 80) : Number(url.port), useSSL };
+  return {
+    endPoint: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port === '' ? (useSSL ? 443 : 80) : Number(url.port),
+    useSSL,
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -62,7 +66,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     problems.push('REDIS_CLUSTER_NODES: set it or REDIS_URL, not both (one Redis, or a Redis Cluster)');
   }
   if (e.LOCK_REDIS_URLS !== undefined && redisUrl === undefined) {
-    problems.push('REDIS_URL: required with LOCK_REDIS_URLS (fencing counters and everything else stay on it) (not set)');
+    problems.push(
+      'REDIS_URL: required with LOCK_REDIS_URLS (fencing counters and everything else stay on it) (not set)',
+    );
   }
   if (e.BACKUP_SCHEDULE !== undefined && e.BACKUP_TARGET === undefined) {
     problems.push('BACKUP_TARGET: required with BACKUP_SCHEDULE, where scheduled backups go (not set)');
@@ -107,24 +113,48 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : { mode: 'embedded', dir: path.join(dataDir, 'postgres'), port: e.EMBEDDED_PG_PORT },
     redis:
       redisUrl !== undefined
-        ? { mode: 'external', url: redisUrl, clusterNodes: e.REDIS_CLUSTER_NODES ?? [], lockUrls: e.LOCK_REDIS_URLS ?? [] }
+        ? {
+            mode: 'external',
+            url: redisUrl,
+            clusterNodes: e.REDIS_CLUSTER_NODES ?? [],
+            lockUrls: e.LOCK_REDIS_URLS ?? [],
+          }
         : { mode: 'memory' },
     vector:
       e.MILVUS_ADDRESS !== undefined
-        ? { mode: 'milvus', address: e.MILVUS_ADDRESS, token: e.MILVUS_TOKEN, collection: e.MILVUS_COLLECTION, searchEf: e.MILVUS_SEARCH_EF }
+        ? {
+            mode: 'milvus',
+            address: e.MILVUS_ADDRESS,
+            token: e.MILVUS_TOKEN,
+            collection: e.MILVUS_COLLECTION,
+            searchEf: e.MILVUS_SEARCH_EF,
+          }
         : { mode: 'postgres', collection: e.MILVUS_COLLECTION, legacyDir: path.join(dataDir, 'vectors') },
     graph:
       e.NEO4J_URI !== undefined
         ? { mode: 'neo4j', uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD }
         : { mode: 'postgres' },
     parsing: { timeoutMs: e.PARSE_TIMEOUT_MS, maxMemoryMb: e.PARSE_MAX_MEMORY_MB },
-    knowledge: { extractor: e.GRAPH_EXTRACTOR, maxEntitiesPerDocument: e.GRAPH_MAX_ENTITIES_PER_DOCUMENT, gds: e.GRAPH_GDS },
+    knowledge: {
+      extractor: e.GRAPH_EXTRACTOR,
+      maxEntitiesPerDocument: e.GRAPH_MAX_ENTITIES_PER_DOCUMENT,
+      gds: e.GRAPH_GDS,
+    },
     objects,
-    embeddings: { url: e.EMBEDDINGS_URL, model: e.EMBEDDINGS_MODEL, apiKey: e.EMBEDDINGS_API_KEY, dim: e.EMBEDDING_DIM },
+    embeddings: {
+      url: e.EMBEDDINGS_URL,
+      model: e.EMBEDDINGS_MODEL,
+      apiKey: e.EMBEDDINGS_API_KEY,
+      dim: e.EMBEDDING_DIM,
+    },
     migrateOnStart: e.MIGRATE_ON_START,
     database: {
       poolMax: e.DB_POOL_MAX,
-      timeouts: { statementMs: e.DB_STATEMENT_TIMEOUT_MS, lockMs: e.DB_LOCK_TIMEOUT_MS, idleInTransactionMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS },
+      timeouts: {
+        statementMs: e.DB_STATEMENT_TIMEOUT_MS,
+        lockMs: e.DB_LOCK_TIMEOUT_MS,
+        idleInTransactionMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+      },
       groupCommit: {
         maxBatch: e.GROUP_COMMIT_MAX_BATCH,
         maxWaitMs: e.GROUP_COMMIT_MAX_WAIT_MS,
@@ -171,11 +201,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       streamsPerUser: e.AUDIO_STREAMS_PER_USER,
       nodeMaxBytes: e.AUDIO_BUFFER_MAX_BYTES,
     },
-    outbound: { softLimitBytes: e.OUTBOUND_SOFT_LIMIT_BYTES, hardLimitBytes: e.OUTBOUND_HARD_LIMIT_BYTES, drainTimeoutMs: e.SLOW_CONSUMER_TIMEOUT_MS },
-    documents: { maxBytes: e.DOCUMENT_MAX_BYTES, maxConcurrentUploads: e.UPLOAD_MAX_CONCURRENT, concurrency: e.INGEST_CONCURRENCY, attempts: e.INGEST_ATTEMPTS, outageBudgetMs: e.INGEST_OUTAGE_BUDGET_MS, queue: e.INGEST_QUEUE, stalledMs: e.INGEST_STALLED_MS },
+    outbound: {
+      softLimitBytes: e.OUTBOUND_SOFT_LIMIT_BYTES,
+      hardLimitBytes: e.OUTBOUND_HARD_LIMIT_BYTES,
+      drainTimeoutMs: e.SLOW_CONSUMER_TIMEOUT_MS,
+    },
+    documents: {
+      maxBytes: e.DOCUMENT_MAX_BYTES,
+      maxConcurrentUploads: e.UPLOAD_MAX_CONCURRENT,
+      concurrency: e.INGEST_CONCURRENCY,
+      attempts: e.INGEST_ATTEMPTS,
+      outageBudgetMs: e.INGEST_OUTAGE_BUDGET_MS,
+      queue: e.INGEST_QUEUE,
+      stalledMs: e.INGEST_STALLED_MS,
+    },
     reconcile: { intervalMs: e.RECONCILE_INTERVAL_MS, graceMs: e.RECONCILE_GRACE_MS },
-    backup: { target: e.BACKUP_TARGET, encryptionKey: e.BACKUP_ENCRYPTION_KEY, schedule: e.BACKUP_SCHEDULE, keepDays: e.BACKUP_KEEP_DAYS },
-    streams: { idleMs: e.STREAM_IDLE_MS, sweepMs: e.STREAM_SWEEP_MS, resumeGraceMs: e.STREAM_RESUME_GRACE_MS, nodeAliveMs: e.NODE_ALIVE_MS },
+    backup: {
+      target: e.BACKUP_TARGET,
+      encryptionKey: e.BACKUP_ENCRYPTION_KEY,
+      schedule: e.BACKUP_SCHEDULE,
+      keepDays: e.BACKUP_KEEP_DAYS,
+    },
+    streams: {
+      idleMs: e.STREAM_IDLE_MS,
+      sweepMs: e.STREAM_SWEEP_MS,
+      resumeGraceMs: e.STREAM_RESUME_GRACE_MS,
+      nodeAliveMs: e.NODE_ALIVE_MS,
+    },
     messages: { maxContentBytes: e.MESSAGE_MAX_BYTES, maxMetadataBytes: 16 * 1024 },
     privilegeSweepMs: e.PRIVILEGE_SWEEP_MS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

@@ -38,7 +38,12 @@ const redisUrlList = z.preprocess(
   emptyToUndefined,
   z
     .string()
-    .transform((value) => value.split(',').map((url) => url.trim()).filter((url) => url !== ''))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((url) => url.trim())
+        .filter((url) => url !== ''),
+    )
     .refine(
       (urls) =>
         urls.length > 0 &&
@@ -90,7 +95,10 @@ const limitRule = (fallback: string) =>
         const match = /^(\d{1,9})\/(\d{1,9})(ms|s|m|h)?$/.exec(value.trim());
         const windowMs = match === null ? NaN : Number(match[2]) * (UNIT_MS[match[3] ?? 'ms'] as number);
         if (match === null || Number(match[1]) < 1 || !(windowMs >= 1 && windowMs <= 86_400_000)) {
-          ctx.addIssue({ code: z.ZodIssueCode.custom, message: 'expected <count>/<window>, like 20/10s (window 1 ms to 24 h)' });
+          ctx.addIssue({
+            code: z.ZodIssueCode.custom,
+            message: 'expected <count>/<window>, like 20/10s (window 1 ms to 24 h)',
+          });
           return z.NEVER;
         }
         return { limit: Number(match[1]), windowMs };
@@ -162,10 +170,7 @@ export const envSchema = {
       .default(`${hostname()}-${process.pid}`.slice(0, 64).replace(/[^A-Za-z0-9._-]/g, '-')),
   ),
   /** HS256 key for access tokens, at least 32 characters. Required when any external store is set. */
-  JWT_SECRET: z.preprocess(
-    emptyToUndefined,
-    z.string().min(32, 'expected at least 32 characters').optional(),
-  ),
+  JWT_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
   /** Lifetime of access tokens in seconds. Default 900. */
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(900, 86_400),
   /** Lifetime of refresh tokens in seconds. Default 2592000 (30 days). */
@@ -200,10 +205,7 @@ export const envSchema = {
       .default('document_chunks'),
   ),
   /** Neo4j Bolt URI. Unset: a graph kept in PostgreSQL. */
-  NEO4J_URI: urlWithScheme(
-    ['bolt', 'bolt+s', 'bolt+ssc', 'neo4j', 'neo4j+s', 'neo4j+ssc'],
-    'bolt://host:7687',
-  ),
+  NEO4J_URI: urlWithScheme(['bolt', 'bolt+s', 'bolt+ssc', 'neo4j', 'neo4j+s', 'neo4j+ssc'], 'bolt://host:7687'),
   /** Neo4j user. Default `neo4j`. */
   NEO4J_USER: z.preprocess(emptyToUndefined, z.string().default('neo4j')),
   /** Neo4j password. */
@@ -371,7 +373,10 @@ export const envSchema = {
           .map((part) => part.trim().replace(/\/$/, ''))
           .filter((part) => part !== ''),
       )
-      .refine((list) => list.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin)), 'expected origins like https://app.example.com, comma separated'),
+      .refine(
+        (list) => list.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin)),
+        'expected origins like https://app.example.com, comma separated',
+      ),
   ),
   /** Largest `audio:chunk` in bytes. Default 65536. */
   AUDIO_CHUNK_MAX_BYTES: positiveInt(65_536, 1_000_000),
@@ -398,7 +403,13 @@ export const envSchema = {
   /** Documents ingested at once per node. Default 2. */
   INGEST_CONCURRENCY: positiveInt(2, 64),
   /** Name of the ingestion queue; every node of one cluster must use the same. Default `vh-ingest`. */
-  INGEST_QUEUE: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _').default('vh-ingest')),
+  INGEST_QUEUE: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _')
+      .default('vh-ingest'),
+  ),
   /** A job whose worker stopped renewing it for this long is taken over by another node. Default 30000 ms. */
   INGEST_STALLED_MS: positiveInt(30_000, 600_000),
   /** How often the storage reconciler runs (one node at a time): stuck documents, unfinished deletes, orphaned objects. Default 300000 ms. */
@@ -408,9 +419,18 @@ export const envSchema = {
   /** Where `voicehelper backup` and scheduled backups write: a directory or `s3://bucket/prefix`. Unset: no default. */
   BACKUP_TARGET: optionalString,
   /** Passphrase that encrypts backups (AES-256-GCM, key by scrypt); backups hold password and key hashes. Unset: not encrypted. */
-  BACKUP_ENCRYPTION_KEY: z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
+  BACKUP_ENCRYPTION_KEY: z.preprocess(
+    emptyToUndefined,
+    z.string().min(16, 'expected at least 16 characters').optional(),
+  ),
   /** Daily backup time on the server, `HH:MM` UTC (one node of the cluster takes it, to BACKUP_TARGET). Unset: no schedule. */
-  BACKUP_SCHEDULE: z.preprocess(emptyToUndefined, z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (UTC)').optional()),
+  BACKUP_SCHEDULE: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (UTC)')
+      .optional(),
+  ),
   /** Scheduled backups older than this many days are pruned after each scheduled run. Default 30. */
   BACKUP_KEEP_DAYS: positiveInt(30, 3650),
   /** Attempts per ingestion job before the document is marked failed. Default 3. */
@@ -462,7 +482,9 @@ export const envSchema = {
           .map((part) => part.trim())
           .filter((part) => part !== ''),
       )
-      .pipe(z.array(z.enum(dependencyNames, { error: `expected a comma-separated list of ${dependencyNames.join(', ')}` }))),
+      .pipe(
+        z.array(z.enum(dependencyNames, { error: `expected a comma-separated list of ${dependencyNames.join(', ')}` })),
+      ),
   ),
 } as const;
 

@@ -6,12 +6,25 @@
  */
 export function isDependencyFailure(error: unknown, depth = 0): boolean {
   if (depth > 5 || error === null || typeof error !== 'object') return false;
-  const e = error as { name?: unknown; code?: unknown; details?: unknown; message?: unknown; retriable?: unknown; errors?: unknown; cause?: unknown };
-  if (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || RETRYABLE_SQLSTATE.test(e.code) || NEO4J_CODES.has(e.code))) return true;
+  const e = error as {
+    name?: unknown;
+    code?: unknown;
+    details?: unknown;
+    message?: unknown;
+    retriable?: unknown;
+    errors?: unknown;
+    cause?: unknown;
+  };
+  if (
+    typeof e.code === 'string' &&
+    (NETWORK_CODES.has(e.code) || RETRYABLE_SQLSTATE.test(e.code) || NEO4J_CODES.has(e.code))
+  )
+    return true;
   if (typeof e.code === 'number' && typeof e.details === 'string' && GRPC_CODES.has(e.code)) return true;
   if (typeof e.name === 'string' && FAILURE_NAMES.has(e.name)) return true;
   if (e.retriable === true) return true;
-  if (typeof e.message === 'string' && FAILURE_MESSAGES.some((pattern) => pattern.test(e.message as string))) return true;
+  if (typeof e.message === 'string' && FAILURE_MESSAGES.some((pattern) => pattern.test(e.message as string)))
+    return true;
   if (Array.isArray(e.errors) && e.errors.some((inner) => isDependencyFailure(inner, depth + 1))) return true;
   return isDependencyFailure(e.cause, depth + 1);
 }

@@ -3,17 +3,17 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { roles } from '../../protocol/roles.js';
 import { jsonObject, text, uuid } from '../../protocol/schemas.js';
+import type { ApiKeyService } from '../auth/api-keys.js';
 import { AppError } from '../errors/app-error.js';
-import { RATE_LIMITS_KEY, rateLimitOverrides, type RateLimits } from '../services/rate-limits.js';
+import { validated } from '../errors/validation.js';
 import type { Accounts } from '../services/accounts.js';
+import { RATE_LIMITS_KEY, type RateLimits, rateLimitOverrides } from '../services/rate-limits.js';
 import type { AuditLog } from '../stores/postgres/repositories/audit.js';
 import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
 import type { UserRepository } from '../stores/postgres/repositories/users.js';
-import { validated } from '../errors/validation.js';
 import { bearer, responses } from './api-docs.js';
 import { publicUser } from './auth.js';
 import { actorOf, adminOnly, callerOf } from './caller.js';
-import type { ApiKeyService } from '../auth/api-keys.js';
 
 /** What the admin routes need. */
 export interface AdminRouteOptions {
@@ -60,24 +60,36 @@ export function registerAdminRoutes(http: FastifyInstance, options: AdminRouteOp
   const idParams = z.object({ id: uuid });
   const keyParams = z.object({ key: z.string().max(200) });
 
-  app.get('/v1/admin/configs/:key', { config: adminOnly, schema: { ...docs('A runtime setting'), params: keyParams } }, async (request) => {
-    const { key } = request.params;
-    const entry = CONFIG_KEYS[key] === undefined ? undefined : await options.configs.get(key);
-    if (entry === undefined) throw new AppError('NOT_FOUND', { message: 'no such config' });
-    return { config: entry };
-  });
+  app.get(
+    '/v1/admin/configs/:key',
+    { config: adminOnly, schema: { ...docs('A runtime setting'), params: keyParams } },
+    async (request) => {
+      const { key } = request.params;
+      const entry = CONFIG_KEYS[key] === undefined ? undefined : await options.configs.get(key);
+      if (entry === undefined) throw new AppError('NOT_FOUND', { message: 'no such config' });
+      return { config: entry };
+    },
+  );
 
   app.put(
     '/v1/admin/configs/:key',
     {
       config: adminOnly,
-      schema: { ...docs(`Change a runtime setting (known keys: ${Object.keys(CONFIG_KEYS).join(', ')})`), params: keyParams, body: putConfigBody },
+      schema: {
+        ...docs(`Change a runtime setting (known keys: ${Object.keys(CONFIG_KEYS).join(', ')})`),
+        params: keyParams,
+        body: putConfigBody,
+      },
     },
     async (request) => {
       const caller = callerOf(request);
       const { key } = request.params;
       const schema = CONFIG_KEYS[key];
-      if (schema === undefined) throw new AppError('NOT_FOUND', { message: 'no such config key', details: { known: Object.keys(CONFIG_KEYS) } });
+      if (schema === undefined)
+        throw new AppError('NOT_FOUND', {
+          message: 'no such config key',
+          details: { known: Object.keys(CONFIG_KEYS) },
+        });
       // The value's schema depends on the key in the path.
       const value = validated(schema, request.body.value);
       validated(jsonObject, value);
@@ -85,7 +97,12 @@ export function registerAdminRoutes(http: FastifyInstance, options: AdminRouteOp
         updatedBy: caller.userId,
         ...(request.body.description === undefined ? {} : { description: request.body.description }),
       });
-      await options.audit.record(actorOf(request, caller.userId), { action: 'config.update', resourceType: 'config', resourceId: key, details: { value } });
+      await options.audit.record(actorOf(request, caller.userId), {
+        action: 'config.update',
+        resourceType: 'config',
+        resourceId: key,
+        details: { value },
+      });
       await options.limits.reload();
       await options.limits.announce(key);
       return { config: entry };
@@ -98,7 +115,11 @@ export function registerAdminRoutes(http: FastifyInstance, options: AdminRouteOp
     async (request) => {
       const { id } = request.params;
       // Requests carry the new role from now on; open sockets reconnect to get it.
-      const updated = await options.accounts.setRoles(id, request.body.roles, actorOf(request, callerOf(request).userId));
+      const updated = await options.accounts.setRoles(
+        id,
+        request.body.roles,
+        actorOf(request, callerOf(request).userId),
+      );
       return { userId: id, roles: updated };
     },
   );
@@ -116,29 +137,47 @@ export function registerAdminRoutes(http: FastifyInstance, options: AdminRouteOp
     },
   );
 
-  app.get('/v1/admin/users', { config: adminOnly, schema: { ...docs('Users, by email or name'), querystring: usersQuery } }, async (request) => {
-    const query = request.query;
-    const page = await options.users.list({
-      limit: query.limit ?? 50,
-      ...(query.search === undefined ? {} : { search: query.search }),
-      ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
-    });
-    return {
-      users: page.users.map((u) => ({ ...publicUser(u), status: u.status, lastLoginAt: u.lastLoginAt?.toISOString() ?? null })),
-      nextCursor: page.nextCursor,
-    };
-  });
+  app.get(
+    '/v1/admin/users',
+    { config: adminOnly, schema: { ...docs('Users, by email or name'), querystring: usersQuery } },
+    async (request) => {
+      const query = request.query;
+      const page = await options.users.list({
+        limit: query.limit ?? 50,
+        ...(query.search === undefined ? {} : { search: query.search }),
+        ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+      });
+      return {
+        users: page.users.map((u) => ({
+          ...publicUser(u),
+          status: u.status,
+          lastLoginAt: u.lastLoginAt?.toISOString() ?? null,
+        })),
+        nextCursor: page.nextCursor,
+      };
+    },
+  );
 
   // API keys of service accounts (the same as `voicehelper keys`); the key text is shown once.
   app.get(
     '/v1/admin/keys',
-    { config: adminOnly, schema: { ...docs('API keys of service accounts'), querystring: z.object({ userId: uuid.optional() }).strict() } },
+    {
+      config: adminOnly,
+      schema: { ...docs('API keys of service accounts'), querystring: z.object({ userId: uuid.optional() }).strict() },
+    },
     async (request) => ({ keys: await options.apiKeys.list(request.query.userId) }),
   );
 
   app.post(
     '/v1/admin/users/:id/keys',
-    { config: adminOnly, schema: { ...docs('Give a service account an API key (its text is shown once)'), params: idParams, body: createKeyBody } },
+    {
+      config: adminOnly,
+      schema: {
+        ...docs('Give a service account an API key (its text is shown once)'),
+        params: idParams,
+        body: createKeyBody,
+      },
+    },
     async (request, reply) => {
       const caller = callerOf(request);
       const { id } = request.params;
@@ -154,26 +193,34 @@ export function registerAdminRoutes(http: FastifyInstance, options: AdminRouteOp
     },
   );
 
-  app.delete('/v1/admin/keys/:id', { config: adminOnly, schema: { ...docs('Revoke an API key (its sockets end)'), params: idParams } }, async (request) => {
-    const { id } = request.params;
-    const record = await options.apiKeys.revoke(id);
-    await options.audit.record(actorOf(request, callerOf(request).userId), {
-      action: 'api_key.revoke',
-      resourceType: 'api_key',
-      resourceId: id,
-      details: { userId: record.userId },
-    });
-    return { apiKey: record };
-  });
+  app.delete(
+    '/v1/admin/keys/:id',
+    { config: adminOnly, schema: { ...docs('Revoke an API key (its sockets end)'), params: idParams } },
+    async (request) => {
+      const { id } = request.params;
+      const record = await options.apiKeys.revoke(id);
+      await options.audit.record(actorOf(request, callerOf(request).userId), {
+        action: 'api_key.revoke',
+        resourceType: 'api_key',
+        resourceId: id,
+        details: { userId: record.userId },
+      });
+      return { apiKey: record };
+    },
+  );
 
-  app.get('/v1/admin/audit-logs', { config: adminOnly, schema: { ...docs('The audit log, newest first'), querystring: auditQuery } }, async (request) => {
-    const query = request.query;
-    const result = await options.audit.query(query);
-    await options.audit.record(actorOf(request, callerOf(request).userId), {
-      action: 'audit.read',
-      resourceType: 'audit_log',
-      details: { filter: { ...query, cursor: undefined } },
-    });
-    return result;
-  });
+  app.get(
+    '/v1/admin/audit-logs',
+    { config: adminOnly, schema: { ...docs('The audit log, newest first'), querystring: auditQuery } },
+    async (request) => {
+      const query = request.query;
+      const result = await options.audit.query(query);
+      await options.audit.record(actorOf(request, callerOf(request).userId), {
+        action: 'audit.read',
+        resourceType: 'audit_log',
+        details: { filter: { ...query, cursor: undefined } },
+      });
+      return result;
+    },
+  );
 }

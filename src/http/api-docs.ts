@@ -50,7 +50,14 @@ export async function registerApiDocs(app: FastifyInstance, options: { version: 
         description: `The HTTP half of protocol v${PROTOCOL_VERSION} (docs/protocol.md). Socket.IO events are described by the AsyncAPI document at /asyncapi.json.`,
       },
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'An access token from /v1/auth/login, /register, /refresh or /token.' } },
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'An access token from /v1/auth/login, /register, /refresh or /token.',
+          },
+        },
       },
       tags: [
         { name: 'auth', description: 'Accounts and tokens' },
@@ -67,5 +74,7 @@ export async function registerApiDocs(app: FastifyInstance, options: { version: 
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   // The Socket.IO events, from the same protocol/ schemas the dispatcher validates with.
   const asyncApi = renderAsyncApiDocument();
-  app.get('/asyncapi.json', { schema: { hide: true } }, async (_request, reply) => reply.type('application/json').send(asyncApi));
+  app.get('/asyncapi.json', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type('application/json').send(asyncApi),
+  );
 }

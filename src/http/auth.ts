@@ -2,30 +2,30 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
+  type ApiKeyTokenResponse,
+  type AuthResponse,
   apiKeyTokenBody,
   apiKeyTokenResponseModel,
   authResponseModel,
   changePasswordBody,
   deleteAccountBody,
   loginBody,
+  type PublicUser,
   refreshBody,
   registerBody,
-  type ApiKeyTokenResponse,
-  type AuthResponse,
-  type PublicUser,
 } from '../../protocol/http.js';
 import type { ApiKeyService } from '../auth/api-keys.js';
-import type { Erasure } from '../services/erasure.js';
-import type { UserDirectory } from '../services/user-directory.js';
-import { bearer, noContent, responses } from './api-docs.js';
-import { actorOf, callerOf, signedIn } from './caller.js';
 import type { Passwords } from '../auth/passwords.js';
 import type { IssuedRefreshToken, RefreshTokenService } from '../auth/refresh-tokens.js';
-import type { RateLimits } from '../services/rate-limits.js';
 import type { TokenService } from '../auth/tokens.js';
 import { AppError } from '../errors/app-error.js';
+import type { Erasure } from '../services/erasure.js';
+import type { RateLimits } from '../services/rate-limits.js';
+import type { UserDirectory } from '../services/user-directory.js';
 import type { AuditLog } from '../stores/postgres/repositories/audit.js';
 import { primaryRole, type UserRecord, type UserRepository } from '../stores/postgres/repositories/users.js';
+import { bearer, noContent, responses } from './api-docs.js';
+import { actorOf, callerOf, signedIn } from './caller.js';
 
 /** What the auth routes need. */
 export interface AuthRouteOptions {
@@ -41,7 +41,13 @@ export interface AuthRouteOptions {
 }
 
 export function publicUser(user: UserRecord): PublicUser {
-  return { id: user.id, email: user.email, username: user.username, roles: user.roles, createdAt: user.createdAt.toISOString() };
+  return {
+    id: user.id,
+    email: user.email,
+    username: user.username,
+    roles: user.roles,
+    createdAt: user.createdAt.toISOString(),
+  };
 }
 
 /**
@@ -67,36 +73,62 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
 
   app.post(
     '/v1/auth/register',
-    { schema: { tags, summary: 'Create an account and sign in', body: registerBody, response: responses({ 201: authResponseModel }) } },
+    {
+      schema: {
+        tags,
+        summary: 'Create an account and sign in',
+        body: registerBody,
+        response: responses({ 201: authResponseModel }),
+      },
+    },
     async (request, reply) => {
-    const body = request.body;
-    await limits.checkRegister(request.ip);
-    const user = await users.create({ email: body.email, username: body.username, passwordHash: await passwords.hash(body.password) });
-    await audit.record(actorOf(request, user.id), { action: 'auth.register', resourceType: 'user', resourceId: user.id });
-    return reply.status(201).send(await issue(user));
+      const body = request.body;
+      await limits.checkRegister(request.ip);
+      const user = await users.create({
+        email: body.email,
+        username: body.username,
+        passwordHash: await passwords.hash(body.password),
+      });
+      await audit.record(actorOf(request, user.id), {
+        action: 'auth.register',
+        resourceType: 'user',
+        resourceId: user.id,
+      });
+      return reply.status(201).send(await issue(user));
     },
   );
 
   app.post(
     '/v1/auth/login',
-    { schema: { tags, summary: 'Sign in with email and password', body: loginBody, response: responses({ 200: authResponseModel }) } },
+    {
+      schema: {
+        tags,
+        summary: 'Sign in with email and password',
+        body: loginBody,
+        response: responses({ 200: authResponseModel }),
+      },
+    },
     async (request) => {
-    const body = request.body;
-    await limits.checkLogin(request.ip, body.email);
-    const user = await users.getByEmail(body.email);
-    const ok = await passwords.verify(user?.passwordHash, body.password);
-    if (user === undefined || !ok || user.status !== 'active') {
-      await audit.record(actorOf(request, user?.id ?? null), {
-        action: 'auth.login_failed',
+      const body = request.body;
+      await limits.checkLogin(request.ip, body.email);
+      const user = await users.getByEmail(body.email);
+      const ok = await passwords.verify(user?.passwordHash, body.password);
+      if (user === undefined || !ok || user.status !== 'active') {
+        await audit.record(actorOf(request, user?.id ?? null), {
+          action: 'auth.login_failed',
+          resourceType: 'user',
+          resourceId: user?.id ?? null,
+          details: { reason: user === undefined ? 'unknown_email' : ok ? 'disabled' : 'wrong_password' },
+        });
+        throw new AppError('INVALID_CREDENTIALS');
+      }
+      await users.touchLogin(user.id);
+      await audit.record(actorOf(request, user.id), {
+        action: 'auth.login',
         resourceType: 'user',
-        resourceId: user?.id ?? null,
-        details: { reason: user === undefined ? 'unknown_email' : ok ? 'disabled' : 'wrong_password' },
+        resourceId: user.id,
       });
-      throw new AppError('INVALID_CREDENTIALS');
-    }
-    await users.touchLogin(user.id);
-    await audit.record(actorOf(request, user.id), { action: 'auth.login', resourceType: 'user', resourceId: user.id });
-    return issue(user);
+      return issue(user);
     },
   );
 
@@ -104,16 +136,23 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
   // presented is used up. Disabled users cannot refresh.
   app.post(
     '/v1/auth/refresh',
-    { schema: { tags, summary: 'A new access token for a single-use refresh token', body: refreshBody, response: responses({ 200: authResponseModel }) } },
+    {
+      schema: {
+        tags,
+        summary: 'A new access token for a single-use refresh token',
+        body: refreshBody,
+        response: responses({ 200: authResponseModel }),
+      },
+    },
     async (request) => {
-    const body = request.body;
-    const { userId, ...rotated } = await refreshTokens.rotate(body.refreshToken);
-    const user = await users.getById(userId);
-    if (user === undefined || user.status !== 'active') {
-      await refreshTokens.revoke(rotated.refreshToken);
-      throw new AppError('UNAUTHORIZED', { message: 'the account is not active' });
-    }
-    return issue(user, rotated);
+      const body = request.body;
+      const { userId, ...rotated } = await refreshTokens.rotate(body.refreshToken);
+      const user = await users.getById(userId);
+      if (user === undefined || user.status !== 'active') {
+        await refreshTokens.revoke(rotated.refreshToken);
+        throw new AppError('UNAUTHORIZED', { message: 'the account is not active' });
+      }
+      return issue(user, rotated);
     },
   );
 
@@ -130,25 +169,25 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
       },
     },
     async (request): Promise<ApiKeyTokenResponse> => {
-    const body = request.body;
-    // Per address and key (a fleet of workers behind one address each has its own window).
-    await limits.checkLogin(request.ip, `api-key:${body.apiKey.slice(0, 40)}`);
-    let verified: { userId: string; keyId: string };
-    try {
-      verified = await apiKeys.verify(body.apiKey);
-    } catch (error) {
-      await audit.record(actorOf(request, null), { action: 'auth.api_key_failed', resourceType: 'api_key' });
-      throw error;
-    }
-    const user = await users.getById(verified.userId);
-    if (user === undefined || user.status !== 'active' || !user.roles.includes('service')) {
-      throw new AppError('UNAUTHORIZED', { message: 'the API key is invalid or revoked' });
-    }
-    return {
-      user: publicUser(user),
-      accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles), family: verified.keyId }),
-      expiresIn: tokens.ttlSeconds,
-    };
+      const body = request.body;
+      // Per address and key (a fleet of workers behind one address each has its own window).
+      await limits.checkLogin(request.ip, `api-key:${body.apiKey.slice(0, 40)}`);
+      let verified: { userId: string; keyId: string };
+      try {
+        verified = await apiKeys.verify(body.apiKey);
+      } catch (error) {
+        await audit.record(actorOf(request, null), { action: 'auth.api_key_failed', resourceType: 'api_key' });
+        throw error;
+      }
+      const user = await users.getById(verified.userId);
+      if (user === undefined || user.status !== 'active' || !user.roles.includes('service')) {
+        throw new AppError('UNAUTHORIZED', { message: 'the API key is invalid or revoked' });
+      }
+      return {
+        user: publicUser(user),
+        accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles), family: verified.keyId }),
+        expiresIn: tokens.ttlSeconds,
+      };
     },
   );
 
@@ -167,18 +206,26 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
       },
     },
     async (request) => {
-    const caller = callerOf(request);
-    const body = request.body;
-    const user = await users.getById(caller.userId);
-    if (user === undefined || !(await passwords.verify(user.passwordHash, body.currentPassword))) {
-      await audit.record(actorOf(request, caller.userId), { action: 'user.password_failed', resourceType: 'user', resourceId: caller.userId });
-      throw new AppError('INVALID_CREDENTIALS');
-    }
-    const { version } = await users.setPasswordHash(user.id, await passwords.hash(body.newPassword));
-    options.directory.changed(user.id, version);
-    await refreshTokens.revokeUser(user.id);
-    await audit.record(actorOf(request, user.id), { action: 'user.password', resourceType: 'user', resourceId: user.id });
-    return issue(user);
+      const caller = callerOf(request);
+      const body = request.body;
+      const user = await users.getById(caller.userId);
+      if (user === undefined || !(await passwords.verify(user.passwordHash, body.currentPassword))) {
+        await audit.record(actorOf(request, caller.userId), {
+          action: 'user.password_failed',
+          resourceType: 'user',
+          resourceId: caller.userId,
+        });
+        throw new AppError('INVALID_CREDENTIALS');
+      }
+      const { version } = await users.setPasswordHash(user.id, await passwords.hash(body.newPassword));
+      options.directory.changed(user.id, version);
+      await refreshTokens.revokeUser(user.id);
+      await audit.record(actorOf(request, user.id), {
+        action: 'user.password',
+        resourceType: 'user',
+        resourceId: user.id,
+      });
+      return issue(user);
     },
   );
 
@@ -188,29 +235,47 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
     '/v1/users/me',
     {
       config: signedIn,
-      schema: { tags, summary: "Delete one's own account from every store", security: bearer, body: deleteAccountBody, response: responses({ 200: z.object({ erasure: z.unknown() }) }) },
+      schema: {
+        tags,
+        summary: "Delete one's own account from every store",
+        security: bearer,
+        body: deleteAccountBody,
+        response: responses({ 200: z.object({ erasure: z.unknown() }) }),
+      },
     },
     async (request) => {
-    const caller = callerOf(request);
-    const body = request.body;
-    const user = await users.getById(caller.userId);
-    if (user === undefined || !(await passwords.verify(user.passwordHash, body.password))) throw new AppError('INVALID_CREDENTIALS');
-    const erasure = await options.erasure.forgetUser(user.id, actorOf(request, user.id));
-    return { erasure };
+      const caller = callerOf(request);
+      const body = request.body;
+      const user = await users.getById(caller.userId);
+      if (user === undefined || !(await passwords.verify(user.passwordHash, body.password)))
+        throw new AppError('INVALID_CREDENTIALS');
+      const erasure = await options.erasure.forgetUser(user.id, actorOf(request, user.id));
+      return { erasure };
     },
   );
 
   app.post(
     '/v1/auth/logout',
-    { schema: { tags, summary: 'End the refresh family of a token (and its sockets)', body: refreshBody, response: responses({ 204: noContent }) } },
+    {
+      schema: {
+        tags,
+        summary: 'End the refresh family of a token (and its sockets)',
+        body: refreshBody,
+        response: responses({ 204: noContent }),
+      },
+    },
     async (request, reply) => {
-    const body = request.body;
-    // Revoking the family also ends its access tokens and the sockets they opened (every node).
-    const revoked = await refreshTokens.revoke(body.refreshToken);
-    if (revoked !== undefined) {
-      await audit.record(actorOf(request, revoked.userId), { action: 'auth.logout', resourceType: 'user', resourceId: revoked.userId });
-    }
-    return reply.status(204).send(null);
+      const body = request.body;
+      // Revoking the family also ends its access tokens and the sockets they opened (every node).
+      const revoked = await refreshTokens.revoke(body.refreshToken);
+      if (revoked !== undefined) {
+        await audit.record(actorOf(request, revoked.userId), {
+          action: 'auth.logout',
+          resourceType: 'user',
+          resourceId: revoked.userId,
+        });
+      }
+      return reply.status(204).send(null);
     },
   );
 }

@@ -20,7 +20,9 @@ export interface DocumentRouteOptions {
   maxConcurrentUploads: number;
 }
 
-const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: text(200).optional() }).strict();
+const listQuery = z
+  .object({ limit: z.coerce.number().int().min(1).max(100).optional(), cursor: text(200).optional() })
+  .strict();
 
 /** `POST|GET /v1/documents`, `GET|DELETE /v1/documents/:id`, `GET /v1/documents/:id/content`, `GET /v1/documents/:id/entities`. */
 export async function registerDocumentRoutes(http: FastifyInstance, options: DocumentRouteOptions): Promise<void> {
@@ -28,7 +30,10 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
   const docs = (summary: string) => ({ tags: ['documents'], summary, security: bearer, response: responses() });
   // One byte over the limit reaches the service, whose meter refuses the upload with 413
   // (the plugin itself would only truncate the stream).
-  await app.register(multipart, { limits: { fileSize: options.maxBytes + 1, files: 1, fields: 10, fieldSize: 64 * 1024 }, throwFileSizeLimit: true });
+  await app.register(multipart, {
+    limits: { fileSize: options.maxBytes + 1, files: 1, fields: 10, fieldSize: 64 * 1024 },
+    throwFileSizeLimit: true,
+  });
 
   let uploading = 0;
   app.post(
@@ -36,24 +41,30 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
     {
       config: signedIn,
       schema: {
-        ...docs(`Upload a document (multipart/form-data: file, optional title and metadata as JSON; at most ${options.maxBytes} bytes); ingestion runs in the background`),
+        ...docs(
+          `Upload a document (multipart/form-data: file, optional title and metadata as JSON; at most ${options.maxBytes} bytes); ingestion runs in the background`,
+        ),
         consumes: ['multipart/form-data'],
         response: responses({ 202: z.object({ document: documentModel }) }),
       },
     },
     async (request, reply) => {
-    const caller = callerOf(request);
-    if (!request.isMultipart()) throw new AppError('VALIDATION', { message: 'expected multipart/form-data with a file field' });
-    // Each upload holds a connection, a spool file and a stream to object storage.
-    if (uploading >= options.maxConcurrentUploads) {
-      throw new AppError('RATE_LIMITED', { message: 'this node receives too many uploads at once; retry shortly', retryAfterMs: 1_000 });
-    }
-    uploading++;
-    try {
-      return await receive(request, reply, caller);
-    } finally {
-      uploading--;
-    }
+      const caller = callerOf(request);
+      if (!request.isMultipart())
+        throw new AppError('VALIDATION', { message: 'expected multipart/form-data with a file field' });
+      // Each upload holds a connection, a spool file and a stream to object storage.
+      if (uploading >= options.maxConcurrentUploads) {
+        throw new AppError('RATE_LIMITED', {
+          message: 'this node receives too many uploads at once; retry shortly',
+          retryAfterMs: 1_000,
+        });
+      }
+      uploading++;
+      try {
+        return await receive(request, reply, caller);
+      } finally {
+        uploading--;
+      }
     },
   );
 
@@ -77,7 +88,10 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
       }
       if (part.fieldname !== 'file') {
         part.file.resume();
-        throw new AppError('VALIDATION', { message: 'the file field must be named file', details: { field: part.fieldname } });
+        throw new AppError('VALIDATION', {
+          message: 'the file field must be named file',
+          details: { field: part.fieldname },
+        });
       }
       try {
         const document = await options.documents.upload(caller, {
@@ -90,7 +104,10 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
         return reply.status(202).send({ document });
       } catch (error) {
         if ((error as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') {
-          throw new AppError('PAYLOAD_TOO_LARGE', { message: `documents are at most ${options.maxBytes} bytes`, cause: error });
+          throw new AppError('PAYLOAD_TOO_LARGE', {
+            message: `documents are at most ${options.maxBytes} bytes`,
+            cause: error,
+          });
         }
         throw error;
       }
@@ -105,24 +122,39 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
       schema: {
         ...docs("The caller's documents, newest first"),
         querystring: listQuery,
-        response: responses({ 200: z.object({ documents: z.array(documentModel), nextCursor: z.string().nullable() }) }),
+        response: responses({
+          200: z.object({ documents: z.array(documentModel), nextCursor: z.string().nullable() }),
+        }),
       },
     },
     async (request) => {
       const query = request.query;
-      return options.documents.list(callerOf(request), { limit: query.limit ?? 20, ...(query.cursor === undefined ? {} : { cursor: query.cursor }) });
+      return options.documents.list(callerOf(request), {
+        limit: query.limit ?? 20,
+        ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+      });
     },
   );
 
   app.get(
     '/v1/documents/:id',
-    { config: signedIn, schema: { ...docs('One document and its ingestion status'), params: idParams, response: responses({ 200: z.object({ document: documentModel }) }) } },
+    {
+      config: signedIn,
+      schema: {
+        ...docs('One document and its ingestion status'),
+        params: idParams,
+        response: responses({ 200: z.object({ document: documentModel }) }),
+      },
+    },
     async (request) => ({ document: await options.documents.get(callerOf(request), request.params.id) }),
   );
 
   app.get(
     '/v1/documents/:id/content',
-    { config: signedIn, schema: { ...docs('A redirect (302) to a short-lived download URL of the file'), params: idParams } },
+    {
+      config: signedIn,
+      schema: { ...docs('A redirect (302) to a short-lived download URL of the file'), params: idParams },
+    },
     async (request, reply) => {
       const { url } = await options.documents.contentUrl(callerOf(request), request.params.id);
       return reply.redirect(url, 302);
@@ -131,13 +163,29 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
 
   app.get(
     '/v1/documents/:id/entities',
-    { config: signedIn, schema: { ...docs("The knowledge-graph entities found in a document"), params: idParams, querystring: documentEntitiesQuery } },
-    async (request) => ({ entities: await options.documents.entities(callerOf(request), request.params.id, request.query.limit) }),
+    {
+      config: signedIn,
+      schema: {
+        ...docs('The knowledge-graph entities found in a document'),
+        params: idParams,
+        querystring: documentEntitiesQuery,
+      },
+    },
+    async (request) => ({
+      entities: await options.documents.entities(callerOf(request), request.params.id, request.query.limit),
+    }),
   );
 
   app.delete(
     '/v1/documents/:id',
-    { config: signedIn, schema: { ...docs('Delete a document from every store'), params: idParams, response: responses({ 204: noContent }) } },
+    {
+      config: signedIn,
+      schema: {
+        ...docs('Delete a document from every store'),
+        params: idParams,
+        response: responses({ 204: noContent }),
+      },
+    },
     async (request, reply) => {
       await options.documents.delete(callerOf(request), request.params.id);
       return reply.status(204).send(null);

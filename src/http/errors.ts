@@ -6,11 +6,15 @@ import { validationError } from '../errors/validation.js';
 function fromFastify(error: FastifyError): AppError | undefined {
   if (error.validation !== undefined) {
     // The route schemas' failures (zod, through the type provider): the same shape as every other VALIDATION.
-    const issues = error.validation.map((v) => ({ path: v.instancePath.split('/').filter((part) => part !== ''), message: v.message ?? 'invalid' }));
+    const issues = error.validation.map((v) => ({
+      path: v.instancePath.split('/').filter((part) => part !== ''),
+      message: v.message ?? 'invalid',
+    }));
     return validationError(`the request ${error.validationContext ?? 'body'} is invalid`, issues);
   }
   if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new AppError('PAYLOAD_TOO_LARGE', { cause: error });
-  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new AppError('VALIDATION', { message: 'unsupported content type', cause: error });
+  if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return new AppError('VALIDATION', { message: 'unsupported content type', cause: error });
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return new AppError('VALIDATION', { message: error.message, cause: error });
   }
@@ -32,6 +36,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     void reply.status(status).send({ error: body });
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+    void reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 }

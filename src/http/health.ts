@@ -26,37 +26,59 @@ export interface DependencyStatus {
 
 /** `GET /healthz` (process alive), `GET /readyz` (every dependency), `GET /metrics`. */
 export function registerHealthRoutes(app: FastifyInstance, options: HealthOptions): void {
-  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive' } }, async () => ({ status: 'ok', nodeId: options.nodeId }));
+  app.get('/healthz', { schema: { tags: ['operations'], summary: 'The process is alive' } }, async () => ({
+    status: 'ok',
+    nodeId: options.nodeId,
+  }));
 
-  app.get('/readyz', { schema: { tags: ['operations'], summary: 'Every required dependency answers (503 while draining or when one is down)' } }, async (_request, reply) => {
-    const entries = await Promise.all(
-      options.dependencies.map(async (dependency): Promise<[string, DependencyStatus]> => {
-        const started = performance.now();
-        const required = !options.optional.has(dependency.name);
-        try {
-          await withTimeout(dependency.ping(), options.timeoutMs, `no answer within ${options.timeoutMs} ms`);
-          options.metrics.dependencyUp.set({ dependency: dependency.name }, 1);
-          return [dependency.name, { status: 'up', mode: dependency.mode, required, latencyMs: elapsed(started) }];
-        } catch (error) {
-          options.metrics.dependencyUp.set({ dependency: dependency.name }, 0);
-          const message = error instanceof Error ? error.message : 'unreachable';
-          return [
-            dependency.name,
-            { status: 'down', mode: dependency.mode, required, latencyMs: elapsed(started), error: message.slice(0, 200) },
-          ];
-        }
-      }),
-    );
-    const dependencies = Object.fromEntries(entries);
-    const failed = entries.some(([, s]) => s.status === 'down' && s.required);
-    const status = options.draining() ? 'draining' : failed ? 'unavailable' : 'ready';
-    return reply.status(status === 'ready' ? 200 : 503).send({ status, nodeId: options.nodeId, dependencies });
-  });
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Every required dependency answers (503 while draining or when one is down)',
+      },
+    },
+    async (_request, reply) => {
+      const entries = await Promise.all(
+        options.dependencies.map(async (dependency): Promise<[string, DependencyStatus]> => {
+          const started = performance.now();
+          const required = !options.optional.has(dependency.name);
+          try {
+            await withTimeout(dependency.ping(), options.timeoutMs, `no answer within ${options.timeoutMs} ms`);
+            options.metrics.dependencyUp.set({ dependency: dependency.name }, 1);
+            return [dependency.name, { status: 'up', mode: dependency.mode, required, latencyMs: elapsed(started) }];
+          } catch (error) {
+            options.metrics.dependencyUp.set({ dependency: dependency.name }, 0);
+            const message = error instanceof Error ? error.message : 'unreachable';
+            return [
+              dependency.name,
+              {
+                status: 'down',
+                mode: dependency.mode,
+                required,
+                latencyMs: elapsed(started),
+                error: message.slice(0, 200),
+              },
+            ];
+          }
+        }),
+      );
+      const dependencies = Object.fromEntries(entries);
+      const failed = entries.some(([, s]) => s.status === 'down' && s.required);
+      const status = options.draining() ? 'draining' : failed ? 'unavailable' : 'ready';
+      return reply.status(status === 'ready' ? 200 : 503).send({ status, nodeId: options.nodeId, dependencies });
+    },
+  );
 
-  app.get('/metrics', { schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
-    const body = await options.metrics.registry.metrics();
-    return reply.type(options.metrics.registry.contentType).send(body);
-  });
+  app.get(
+    '/metrics',
+    { schema: { tags: ['operations'], summary: 'Prometheus metrics (text exposition format)' } },
+    async (_request, reply) => {
+      const body = await options.metrics.registry.metrics();
+      return reply.type(options.metrics.registry.contentType).send(body);
+    },
+  );
 }
 
 function elapsed(started: number): number {

@@ -20,7 +20,11 @@ export function registerObjectRoutes(app: FastifyInstance, store: FsObjectStore)
     const key = (request.params as { '*': string })['*'];
     const parsed = query.safeParse(request.query);
     const download = parsed.success ? { filename: parsed.data.filename, contentType: parsed.data.type } : undefined;
-    if (!parsed.success || download === undefined || !store.verifyPresigned(key, parsed.data.expires, download, parsed.data.signature)) {
+    if (
+      !parsed.success ||
+      download === undefined ||
+      !store.verifyPresigned(key, parsed.data.expires, download, parsed.data.signature)
+    ) {
       throw new AppError('FORBIDDEN', { message: 'the link is invalid or has expired' });
     }
     const info = await store.stat(key);

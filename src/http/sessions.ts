@@ -4,12 +4,12 @@ import { z } from 'zod';
 import { ackDataSchemas } from '../../protocol/events.js';
 import { messagePageModel } from '../../protocol/http.js';
 import { uuid } from '../../protocol/schemas.js';
+import { deleteSession } from '../realtime/handlers/session-handlers.js';
+import type { AppServer } from '../realtime/io-server.js';
+import type { TurnClock } from '../realtime/turn-clock.js';
 import type { Erasure } from '../services/erasure.js';
 import type { SessionService } from '../services/session-service.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
-import type { AppServer } from '../realtime/io-server.js';
-import { deleteSession } from '../realtime/handlers/session-handlers.js';
-import type { TurnClock } from '../realtime/turn-clock.js';
 import { bearer, responses } from './api-docs.js';
 import { callerOf, signedIn } from './caller.js';
 
@@ -60,7 +60,16 @@ export function registerSessionRoutes(http: FastifyInstance, options: SessionRou
   // The figures of the session's last turns, for its owner and admins (protocol v3).
   app.get(
     '/v1/sessions/:id/turns',
-    { config: signedIn, schema: { tags, summary: "The figures of the session's last turns (owner and admins)", security: bearer, params: idParams, response: responses() } },
+    {
+      config: signedIn,
+      schema: {
+        tags,
+        summary: "The figures of the session's last turns (owner and admins)",
+        security: bearer,
+        params: idParams,
+        response: responses(),
+      },
+    },
     async (request) => {
       await options.sessions.authorizeOwner(callerOf(request), request.params.id);
       return { turns: await options.turns.recent(request.params.id) };

@@ -6,7 +6,11 @@ import { AppError } from '../errors/app-error.js';
 import { packageRoot } from '../util/package-root.js';
 
 /** The files of the browser app, as `npm run build` bundles them into dist/web/. */
-const FILES = { '/': ['index.html', 'text/html; charset=utf-8'], '/app.js': ['app.js', 'text/javascript; charset=utf-8'], '/app.css': ['app.css', 'text/css; charset=utf-8'] } as const;
+const FILES = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/app.css': ['app.css', 'text/css; charset=utf-8'],
+} as const;
 
 /** Where the browser fetches audio from: presigned URLs point at S3 itself, or at this node with the embedded store. */
 function objectOrigin(objects: ObjectsConfig): string | undefined {
@@ -45,7 +49,8 @@ export async function registerWebApp(app: FastifyInstance, options: { objects: O
   for (const [route, [file, type]] of Object.entries(FILES)) {
     const body = await readFile(path.join(dir, file)).catch(() => undefined);
     app.get(route, { schema: { hide: true } }, async (_request, reply) => {
-      if (body === undefined) throw new AppError('NOT_FOUND', { message: 'the browser app is not built (npm run build)' });
+      if (body === undefined)
+        throw new AppError('NOT_FOUND', { message: 'the browser app is not built (npm run build)' });
       return reply
         .type(type)
         .header('content-security-policy', csp)

@@ -55,7 +55,10 @@ export class AudioBargeIn {
       const stream = context.audio.find(request.sessionId, request.streamId);
       if (stream === undefined) return;
       void this.cut(stream, request.interruptedBy, request.heardIndex, null).catch((error: unknown) =>
-        this.logger.warn({ err: error, sessionId: request.sessionId, streamId: request.streamId }, 'storing an interrupted audio stream failed'),
+        this.logger.warn(
+          { err: error, sessionId: request.sessionId, streamId: request.streamId },
+          'storing an interrupted audio stream failed',
+        ),
       );
     });
   }
@@ -71,7 +74,8 @@ export class AudioBargeIn {
 
   /** An audio stream was stored (or cut): no longer open. */
   closed(stream: AudioStream | undefined): void {
-    if (stream?.speaker === 'assistant') void this.cache.del(openKey(stream.sessionId, stream.streamId)).catch(() => undefined);
+    if (stream?.speaker === 'assistant')
+      void this.cache.del(openKey(stream.sessionId, stream.streamId)).catch(() => undefined);
   }
 
   /**
@@ -86,14 +90,23 @@ export class AudioBargeIn {
   ): Promise<Message | undefined> {
     const context = this.context as RealtimeContext;
     const local = context.audio.find(sessionId, streamId);
-    const open = local !== undefined || (await this.cache.get(openKey(sessionId, streamId)).catch(() => undefined)) !== undefined;
+    const open =
+      local !== undefined || (await this.cache.get(openKey(sessionId, streamId)).catch(() => undefined)) !== undefined;
     if (!open) return undefined;
     if (heard !== undefined && 'chars' in heard) {
-      throw new AppError('VALIDATION', { message: 'an audio stream is cut at the last chunk heard (heardIndex), not at characters', details: { field: 'heardChars' } });
+      throw new AppError('VALIDATION', {
+        message: 'an audio stream is cut at the last chunk heard (heardIndex), not at characters',
+        details: { field: 'heardChars' },
+      });
     }
     const heardIndex = heard?.index;
     if (local !== undefined) return this.cut(local, socket.data.userId, heardIndex, socket);
-    const request: CutRequest = { sessionId, streamId, interruptedBy: socket.data.userId, ...(heardIndex === undefined ? {} : { heardIndex }) };
+    const request: CutRequest = {
+      sessionId,
+      streamId,
+      interruptedBy: socket.data.userId,
+      ...(heardIndex === undefined ? {} : { heardIndex }),
+    };
     await this.pubsub.publish(CHANNEL, JSON.stringify(request));
     const deadline = Date.now() + ANSWER_WAIT_MS;
     while (Date.now() < deadline) {
@@ -101,11 +114,19 @@ export class AudioBargeIn {
       if (stored !== undefined) return stored;
       await new Promise((r) => setTimeout(r, 50));
     }
-    throw new AppError('UNAVAILABLE', { message: 'the node receiving this audio did not store it in time; retry', retryAfterMs: 1_000 });
+    throw new AppError('UNAVAILABLE', {
+      message: 'the node receiving this audio did not store it in time; retry',
+      retryAfterMs: 1_000,
+    });
   }
 
   /** Stores the audio received so far (up to the chunk heard) as the stream's interrupted turn. */
-  private async cut(stream: AudioStream, interruptedBy: string, heardIndex: number | undefined, socket: AppSocket | null): Promise<Message> {
+  private async cut(
+    stream: AudioStream,
+    interruptedBy: string,
+    heardIndex: number | undefined,
+    socket: AppSocket | null,
+  ): Promise<Message> {
     const context = this.context as RealtimeContext;
     context.audio.take(stream.socketId, stream.streamId);
     try {
@@ -114,7 +135,12 @@ export class AudioBargeIn {
         clientMsgId: streamMessageKey(stream.streamId),
         role: 'assistant',
         content: '',
-        metadata: { streamId: stream.streamId, interrupted: true, interruptedBy, ...(heardIndex === undefined ? {} : { heard: { index: heardIndex } }) },
+        metadata: {
+          streamId: stream.streamId,
+          interrupted: true,
+          interruptedBy,
+          ...(heardIndex === undefined ? {} : { heard: { index: heardIndex } }),
+        },
         ...(heardIndex === undefined ? {} : { chunks: heardIndex + 1 }),
       });
       context.audio.markInterrupted(stream, message.id);

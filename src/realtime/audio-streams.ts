@@ -65,7 +65,12 @@ export class AudioStreams {
     return this.held;
   }
 
-  start(socketId: string, userId: string, speaker: 'user' | 'assistant', input: { sessionId: string; streamId: string; mimeType: string; sampleRate?: number }): void {
+  start(
+    socketId: string,
+    userId: string,
+    speaker: 'user' | 'assistant',
+    input: { sessionId: string; streamId: string; mimeType: string; sampleRate?: number },
+  ): void {
     const key = `${socketId}:${input.streamId}`;
     this.interrupted.delete(key);
     const existing = this.streams.get(key);
@@ -109,15 +114,24 @@ export class AudioStreams {
   chunk(socketId: string, streamId: string, index: number, data: Uint8Array): string | undefined {
     const cut = this.interrupted.get(`${socketId}:${streamId}`);
     if (cut !== undefined) {
-      throw new AppError('CONFLICT', { message: 'the stream was interrupted: its turn is stored', details: { messageId: cut.messageId } });
+      throw new AppError('CONFLICT', {
+        message: 'the stream was interrupted: its turn is stored',
+        details: { messageId: cut.messageId },
+      });
     }
     const stream = this.get(socketId, streamId);
     if (index < stream.nextIndex) return undefined;
     if (index > stream.nextIndex) {
-      throw new AppError('VALIDATION', { message: 'chunks must arrive in index order', details: { field: 'index', expectedIndex: stream.nextIndex } });
+      throw new AppError('VALIDATION', {
+        message: 'chunks must arrive in index order',
+        details: { field: 'index', expectedIndex: stream.nextIndex },
+      });
     }
     if (data.byteLength > this.limits.chunkMaxBytes) {
-      throw new AppError('PAYLOAD_TOO_LARGE', { message: `a chunk holds at most ${this.limits.chunkMaxBytes} bytes`, details: { limit: this.limits.chunkMaxBytes } });
+      throw new AppError('PAYLOAD_TOO_LARGE', {
+        message: `a chunk holds at most ${this.limits.chunkMaxBytes} bytes`,
+        details: { limit: this.limits.chunkMaxBytes },
+      });
     }
     if (this.held + data.byteLength > this.limits.nodeMaxBytes) {
       throw new AppError('PAYLOAD_TOO_LARGE', {
@@ -155,7 +169,9 @@ export class AudioStreams {
 
   /** The open stream of a session with this stream id, whichever socket of this node streams it. */
   find(sessionId: string, streamId: string): AudioStream | undefined {
-    for (const stream of this.streams.values()) if (stream.sessionId === sessionId && stream.streamId === streamId && stream.speaker === 'assistant') return stream;
+    for (const stream of this.streams.values())
+      if (stream.sessionId === sessionId && stream.streamId === streamId && stream.speaker === 'assistant')
+        return stream;
     return undefined;
   }
 
@@ -203,7 +219,8 @@ export class AudioStreams {
 
   private get(socketId: string, streamId: string): AudioStream {
     const stream = this.streams.get(`${socketId}:${streamId}`);
-    if (stream === undefined) throw new AppError('NOT_FOUND', { message: 'no such audio stream (not started, ended or discarded)' });
+    if (stream === undefined)
+      throw new AppError('NOT_FOUND', { message: 'no such audio stream (not started, ended or discarded)' });
     return stream;
   }
 

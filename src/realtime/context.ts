@@ -1,13 +1,12 @@
 import type { PresenceEntry } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Erasure } from '../services/erasure.js';
 import type { Caller, SessionService } from '../services/session-service.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
+import type { ObjectStore } from '../stores/object/object-store.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
-import type { ObjectStore } from '../stores/object/object-store.js';
-import type { Erasure } from '../services/erasure.js';
-import type { Metrics } from '../metrics.js';
-import type { TurnClock } from './turn-clock.js';
 import type { AudioBargeIn } from './audio-barge-in.js';
 import type { AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
@@ -15,6 +14,7 @@ import type { AppServer } from './io-server.js';
 import type { MessageRelay } from './message-relay.js';
 import { sessionRoom } from './rooms.js';
 import type { StreamCloser } from './stream-closer.js';
+import type { TurnClock } from './turn-clock.js';
 
 /** Everything the event handlers share. */
 export interface RealtimeContext {
@@ -50,7 +50,12 @@ export function callerOf(socket: AppSocket): Caller {
  * Counts a socket in or out of a session's presence and tells the room (every node);
  * returns how to learn who is present after the change.
  */
-export async function changePresence(context: RealtimeContext, socket: AppSocket, sessionId: string, delta: 1 | -1): Promise<() => Promise<PresenceEntry[]>> {
+export async function changePresence(
+  context: RealtimeContext,
+  socket: AppSocket,
+  sessionId: string,
+  delta: 1 | -1,
+): Promise<() => Promise<PresenceEntry[]>> {
   const { userId, role } = socket.data;
   const { connections, present } = await context.presence.change(sessionId, userId, role, delta);
   context.io.to(sessionRoom(sessionId)).emit('presence', { sessionId, userId, role, connections });

@@ -1,11 +1,16 @@
 import type { Socket } from 'socket.io';
 import type { z } from 'zod';
 import type { Ack, WireError } from '../../protocol/errors.js';
-import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
-import { payloadSchemas, type ClientEventName, type PayloadOf } from '../../protocol/schemas.js';
-import type { AckData } from '../../protocol/events.js';
-import { validationError } from '../errors/validation.js';
+import type {
+  AckData,
+  ClientToServerEvents,
+  InterServerEvents,
+  ServerToClientEvents,
+  SocketData,
+} from '../../protocol/events.js';
+import { type ClientEventName, type PayloadOf, payloadSchemas } from '../../protocol/schemas.js';
 import { AppError, isServerFault, toWireError } from '../errors/app-error.js';
+import { validationError } from '../errors/validation.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 
@@ -151,7 +156,10 @@ export class Dispatcher {
       const eventName = label as ClientEventName;
       if (this.draining && !socket.connected) {
         this.metrics.refusedEvents.inc({ event: label, reason: 'draining' });
-        throw new AppError('UNAVAILABLE', { message: 'this node is shutting down; retry after reconnecting', retryAfterMs: DRAIN_RETRY_MS });
+        throw new AppError('UNAVAILABLE', {
+          message: 'this node is shutting down; retry after reconnecting',
+          retryAfterMs: DRAIN_RETRY_MS,
+        });
       }
       if (overloaded) {
         this.metrics.refusedEvents.inc({ event: label, reason: 'in_flight' });

@@ -1,15 +1,20 @@
 import type { Server as HttpServer, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Server } from 'socket.io';
-import type { ClientToServerEvents, InterServerEvents, ServerToClientEvents, SocketData } from '../../protocol/events.js';
-import type { ClientEventName } from '../../protocol/schemas.js';
+import type {
+  ClientToServerEvents,
+  InterServerEvents,
+  ServerToClientEvents,
+  SocketData,
+} from '../../protocol/events.js';
 import { PROTOCOL_VERSION } from '../../protocol/models.js';
 import type { Role } from '../../protocol/roles.js';
+import type { ClientEventName } from '../../protocol/schemas.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { coalesceWritesPerTurn } from '../util/cork.js';
-import { Dispatcher, type AppSocket, type EventHandlers } from './dispatcher.js';
+import { type AppSocket, Dispatcher, type EventHandlers } from './dispatcher.js';
 import { familyRoom, userRoom } from './rooms.js';
 
 export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
@@ -79,34 +84,39 @@ export function createIoServer(options: IoServerOptions): AppServer {
     Promise.resolve(options.admit?.(socket))
       .then(() => options.authenticate(token))
       .then(
-      (claims) => {
-        socket.data.userId = claims.userId;
-        socket.data.role = claims.role;
-        // Every socket of a user, or of one login, on any node, can be reached (ended on a
-        // role or status change, or at that login's logout).
-        void socket.join(userRoom(claims.userId));
-        if (claims.family !== undefined) {
-          socket.data.family = claims.family;
-          void socket.join(familyRoom(claims.family));
-        }
-        metrics.socketHandshakes.inc({ outcome: 'ok' });
-        next();
-      },
-      (error: unknown) => {
-        if (error instanceof AppError && error.code !== 'UNAUTHORIZED') {
-          metrics.socketHandshakes.inc({ outcome: error.code });
-          const refusal = new Error(error.code === 'RATE_LIMITED' ? 'rate_limited' : 'unavailable') as Error & { data: unknown };
-          refusal.data = { code: error.code, ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) };
+        (claims) => {
+          socket.data.userId = claims.userId;
+          socket.data.role = claims.role;
+          // Every socket of a user, or of one login, on any node, can be reached (ended on a
+          // role or status change, or at that login's logout).
+          void socket.join(userRoom(claims.userId));
+          if (claims.family !== undefined) {
+            socket.data.family = claims.family;
+            void socket.join(familyRoom(claims.family));
+          }
+          metrics.socketHandshakes.inc({ outcome: 'ok' });
+          next();
+        },
+        (error: unknown) => {
+          if (error instanceof AppError && error.code !== 'UNAUTHORIZED') {
+            metrics.socketHandshakes.inc({ outcome: error.code });
+            const refusal = new Error(error.code === 'RATE_LIMITED' ? 'rate_limited' : 'unavailable') as Error & {
+              data: unknown;
+            };
+            refusal.data = {
+              code: error.code,
+              ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }),
+            };
+            next(refusal);
+            return;
+          }
+          metrics.socketHandshakes.inc({ outcome: 'unauthorized' });
+          if (!(error instanceof AppError)) logger.error({ err: error }, 'token verification failed');
+          const refusal = new Error('unauthorized') as Error & { data: { code: 'UNAUTHORIZED' } };
+          refusal.data = { code: 'UNAUTHORIZED' };
           next(refusal);
-          return;
-        }
-        metrics.socketHandshakes.inc({ outcome: 'unauthorized' });
-        if (!(error instanceof AppError)) logger.error({ err: error }, 'token verification failed');
-        const refusal = new Error('unauthorized') as Error & { data: { code: 'UNAUTHORIZED' } };
-        refusal.data = { code: 'UNAUTHORIZED' };
-        next(refusal);
-      },
-    );
+        },
+      );
   });
 
   return io;
@@ -125,7 +135,9 @@ export function attachHandlers(io: AppServer, options: HandlerOptions): Dispatch
     socket.emit('sys:hello', { protocolVersion: PROTOCOL_VERSION, nodeId: options.nodeId });
     socket.on('disconnect', () => {
       metrics.socketConnections.dec();
-      options.onDisconnect?.(socket).catch((error: unknown) => logger.warn({ err: error, socket: socket.id }, 'disconnect cleanup failed'));
+      options
+        .onDisconnect?.(socket)
+        .catch((error: unknown) => logger.warn({ err: error, socket: socket.id }, 'disconnect cleanup failed'));
     });
     socket.on('error', (error) => logger.warn({ err: error, socket: socket.id }, 'socket error'));
   });

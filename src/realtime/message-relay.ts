@@ -121,7 +121,10 @@ export class MessageRelay {
     if (socket !== null) this.acknowledged(socket, message.sessionId, message.seq);
     if (duplicate) return;
     this.publish(message, socket?.id ?? null).catch((error: unknown) =>
-      this.logger.warn({ err: error, sessionId: message.sessionId }, 'publishing a message failed; nodes will read it from PostgreSQL'),
+      this.logger.warn(
+        { err: error, sessionId: message.sessionId },
+        'publishing a message failed; nodes will read it from PostgreSQL',
+      ),
     );
   }
 
@@ -130,7 +133,11 @@ export class MessageRelay {
    * place and returns the highest seq the socket gets from its join response; the
    * socket then receives every later message exactly once, in order.
    */
-  async join<T>(socket: AppSocket, sessionId: string, snapshot: () => Promise<{ result: T; delivered: number; lastSeq: number }>): Promise<T> {
+  async join<T>(
+    socket: AppSocket,
+    sessionId: string,
+    snapshot: () => Promise<{ result: T; delivered: number; lastSeq: number }>,
+  ): Promise<T> {
     const feed = this.feed(sessionId);
     const existing = feed.sockets.get(socket.id);
     const local: LocalSocket = existing ?? { socket, delivered: 0, joining: [], catchingUp: false };
@@ -152,7 +159,8 @@ export class MessageRelay {
       if (feed.lastSeq === undefined) {
         // The first socket of the session on this node: the feed starts at its snapshot.
         feed.lastSeq = lastSeq;
-        for (const published of waiting) if (published.message.seq > lastSeq) feed.pending.set(published.message.seq, published);
+        for (const published of waiting)
+          if (published.message.seq > lastSeq) feed.pending.set(published.message.seq, published);
         this.drain(feed);
       } else {
         for (const published of waiting) this.deliverTo(feed, local, published);
@@ -211,7 +219,7 @@ export class MessageRelay {
   }
 
   private feed(sessionId: string): Feed {
-    let feed = this.feeds.get(sessionId);
+    const feed = this.feeds.get(sessionId);
     if (feed !== undefined) return feed;
     const created: Feed = {
       sessionId,
@@ -223,7 +231,9 @@ export class MessageRelay {
       lastActivity: Date.now(),
       unsubscribe: this.pubsub.subscribe(channel(sessionId), (raw) => this.receive(created, raw)),
     };
-    created.unsubscribe.catch((error: unknown) => this.logger.error({ err: error, sessionId }, 'subscribing to a session failed'));
+    created.unsubscribe.catch((error: unknown) =>
+      this.logger.error({ err: error, sessionId }, 'subscribing to a session failed'),
+    );
     this.feeds.set(sessionId, created);
     return created;
   }
@@ -271,7 +281,11 @@ export class MessageRelay {
     if (feed.pending.size <= this.maxPending) return;
     const newest = [...feed.pending.keys()].sort((a, b) => b - a).slice(0, feed.pending.size - this.maxPending);
     for (const seq of newest) feed.pending.delete(seq);
-    if (!feed.behind) this.logger.warn({ sessionId: feed.sessionId, held: this.maxPending }, 'too many messages wait for a gap; the rest will be read from PostgreSQL');
+    if (!feed.behind)
+      this.logger.warn(
+        { sessionId: feed.sessionId, held: this.maxPending },
+        'too many messages wait for a gap; the rest will be read from PostgreSQL',
+      );
     feed.behind = true;
   }
 
@@ -292,10 +306,16 @@ export class MessageRelay {
 
   private async fillGap(feed: Feed): Promise<void> {
     feed.gapTimer = undefined;
-    if (feed.lastSeq === undefined || (feed.pending.size === 0 && !feed.behind) || this.feeds.get(feed.sessionId) !== feed) return;
+    if (
+      feed.lastSeq === undefined ||
+      (feed.pending.size === 0 && !feed.behind) ||
+      this.feeds.get(feed.sessionId) !== feed
+    )
+      return;
     try {
       const page = await this.messages.since(feed.sessionId, feed.lastSeq, PAGE);
-      for (const message of page.messages) if (!feed.pending.has(message.seq)) feed.pending.set(message.seq, { message, origin: null });
+      for (const message of page.messages)
+        if (!feed.pending.has(message.seq)) feed.pending.set(message.seq, { message, origin: null });
       if (!page.hasMore) feed.behind = false;
       this.bound(feed);
       this.drain(feed);
@@ -374,7 +394,9 @@ export class MessageRelay {
 
   /** Compares quiet sessions with PostgreSQL, so that a lost last message is delivered. */
   private async pollQuiet(quietMs: number): Promise<void> {
-    const quiet = [...this.feeds.values()].filter((f) => f.lastSeq !== undefined && Date.now() - f.lastActivity >= quietMs);
+    const quiet = [...this.feeds.values()].filter(
+      (f) => f.lastSeq !== undefined && Date.now() - f.lastActivity >= quietMs,
+    );
     if (quiet.length === 0) return;
     try {
       const latest = await this.lastSeqs(quiet.map((f) => f.sessionId));

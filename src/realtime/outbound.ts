@@ -1,5 +1,5 @@
-import type { AppSocket } from './dispatcher.js';
 import { endSocket } from './disconnector.js';
+import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
 
 interface EnginePacket {
@@ -53,9 +53,13 @@ export function endSlowConsumer(socket: AppSocket): void {
  * Every `everyMs`, ends the sockets of this node with more than `hardLimitBytes` waiting to
  * be written (live messages to a client that stopped reading). Returns a stop function.
  */
-export function watchSlowConsumers(io: AppServer, options: { hardLimitBytes: number; everyMs: number; onSlow: (socket: AppSocket) => void }): () => void {
+export function watchSlowConsumers(
+  io: AppServer,
+  options: { hardLimitBytes: number; everyMs: number; onSlow: (socket: AppSocket) => void },
+): () => void {
   const timer = setInterval(() => {
-    for (const socket of io.of('/').sockets.values()) if (outboundBytes(socket) > options.hardLimitBytes) options.onSlow(socket);
+    for (const socket of io.of('/').sockets.values())
+      if (outboundBytes(socket) > options.hardLimitBytes) options.onSlow(socket);
   }, options.everyMs);
   timer.unref();
   return () => clearInterval(timer);

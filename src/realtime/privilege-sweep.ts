@@ -45,7 +45,9 @@ export function startPrivilegeSweep(options: PrivilegeSweepOptions): () => void 
     if (running) return;
     running = true;
     sweep()
-      .catch((error: unknown) => options.logger.warn({ err: error }, 'privilege sweep failed; retrying at the next run'))
+      .catch((error: unknown) =>
+        options.logger.warn({ err: error }, 'privilege sweep failed; retrying at the next run'),
+      )
       .finally(() => (running = false));
   }, options.everyMs);
   timer.unref();

@@ -1,7 +1,7 @@
-import type { Logger } from '../logger.js';
 import { AppError } from '../errors/app-error.js';
-import type { MessageStore } from '../stores/messages/message-store.js';
+import type { Logger } from '../logger.js';
 import type { LockManager } from '../stores/locks/lock-manager.js';
+import type { MessageStore } from '../stores/messages/message-store.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
 import type { MessageRelay } from './message-relay.js';
@@ -38,7 +38,10 @@ export function streamMessageKey(streamId: string): string {
 export class StreamCloser {
   private readonly bySocket = new Map<string, Set<string>>();
   /** Streams whose socket went away, waiting out the grace period. */
-  private readonly leaving = new Map<string, { sessionId: string; streamId: string; socketId: string; since: number }>();
+  private readonly leaving = new Map<
+    string,
+    { sessionId: string; streamId: string; socketId: string; since: number }
+  >();
   private readonly timer: NodeJS.Timeout;
   private sweeping = false;
 
@@ -90,7 +93,8 @@ export class StreamCloser {
    */
   async close(options: { commitLeaving: boolean } = { commitLeaving: false }): Promise<void> {
     clearInterval(this.timer);
-    if (options.commitLeaving) await Promise.all([...this.leaving.values()].map((s) => this.commit(s.sessionId, s.streamId)));
+    if (options.commitLeaving)
+      await Promise.all([...this.leaving.values()].map((s) => this.commit(s.sessionId, s.streamId)));
     this.leaving.clear();
   }
 
@@ -110,7 +114,11 @@ export class StreamCloser {
         const orphaned = state !== undefined && state.nodeId !== this.options.nodeId && !alive.has(state.nodeId);
         return state === undefined || quiet >= idleMs || (orphaned && quiet >= resumeGraceMs);
       });
-      if (due.length > 0) this.logger.debug({ streams: due.length, candidates: candidates.length }, 'committing idle or orphaned streams');
+      if (due.length > 0)
+        this.logger.debug(
+          { streams: due.length, candidates: candidates.length },
+          'committing idle or orphaned streams',
+        );
       // Committed together, so they share group-commit batches.
       await Promise.all(due.map((c) => this.commit(c.sessionId, c.streamId)));
     } catch (error) {
@@ -144,7 +152,9 @@ export class StreamCloser {
       // Not fenced: the idempotency key already keeps the result to one message, and no
       // counter is left behind per stream.
       .using(`stream:${sessionId}:${streamId}`, 10_000, () => this.commitNow(sessionId, streamId), { fenced: false })
-      .catch((error: unknown) => this.logger.warn({ err: error, sessionId, streamId }, 'locking a stream failed; the sweep retries'));
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error, sessionId, streamId }, 'locking a stream failed; the sweep retries'),
+      );
   }
 
   private async commitNow(sessionId: string, streamId: string): Promise<void> {
@@ -171,7 +181,10 @@ export class StreamCloser {
         await this.streams.remove(sessionId, streamId).catch(() => undefined);
         this.logger.warn({ err: error, sessionId, streamId }, 'dropped an interrupted stream that cannot be stored');
       } else {
-        this.logger.warn({ err: error, sessionId, streamId }, 'committing an interrupted stream failed; the sweep retries');
+        this.logger.warn(
+          { err: error, sessionId, streamId },
+          'committing an interrupted stream failed; the sweep retries',
+        );
       }
     }
   }

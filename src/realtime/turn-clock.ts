@@ -1,6 +1,6 @@
+import type { Message } from '../../protocol/models.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { Message } from '../../protocol/models.js';
 import type { TurnMark, TurnRecord, TurnStore, UserTurn } from '../stores/turns/turn-store.js';
 
 /** Sessions whose last user turn one node remembers. */
@@ -38,7 +38,8 @@ export class TurnClock {
     if (message.role !== 'user') return;
     this.lastUserTurn.delete(message.sessionId);
     this.lastUserTurn.set(message.sessionId, { id: message.id, endedAt: Date.parse(message.createdAt) });
-    if (this.lastUserTurn.size > SESSIONS_KEPT) this.lastUserTurn.delete(this.lastUserTurn.keys().next().value as string);
+    if (this.lastUserTurn.size > SESSIONS_KEPT)
+      this.lastUserTurn.delete(this.lastUserTurn.keys().next().value as string);
   }
 
   /** The assistant reached a moment of its answer to the session's last user turn. */
@@ -50,7 +51,12 @@ export class TurnClock {
       .mark(sessionId, turn, mark, at)
       .then((recorded) => {
         if (!recorded) return;
-        const histogram = { firstDelta: this.metrics.turnFirstDelta, firstAudio: this.metrics.turnFirstAudio, final: this.metrics.turnFinal, interrupted: undefined }[mark];
+        const histogram = {
+          firstDelta: this.metrics.turnFirstDelta,
+          firstAudio: this.metrics.turnFirstAudio,
+          final: this.metrics.turnFinal,
+          interrupted: undefined,
+        }[mark];
         histogram?.observe(Math.max(0, at - turn.endedAt) / 1000);
       })
       .catch((error: unknown) => this.logger.debug({ err: error, sessionId }, 'recording a turn time failed'));

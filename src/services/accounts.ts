@@ -1,12 +1,12 @@
+import type { Role } from '../../protocol/roles.js';
 import { ApiKeyService } from '../auth/api-keys.js';
 import { RefreshTokenService } from '../auth/refresh-tokens.js';
 import { RevokedFamilies } from '../auth/revoked-families.js';
 import { TokenService } from '../auth/tokens.js';
-import type { Role } from '../../protocol/roles.js';
 import type { Config } from '../config/config.js';
-import type { Actor } from '../stores/postgres/repositories/audit.js';
 import type { Logger } from '../logger.js';
 import { Disconnector } from '../realtime/disconnector.js';
+import type { Actor } from '../stores/postgres/repositories/audit.js';
 import type { Stores } from '../stores/stores.js';
 import { loadOrCreateSecret } from '../util/local-secrets.js';
 import { Erasure } from './erasure.js';
@@ -57,7 +57,11 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
     families.revoke(familyId);
     await disconnector.family(familyId);
   };
-  const refreshTokens: RefreshTokenService = new RefreshTokenService(stores.pool, config.tokens.refreshTtlSeconds, endFamily);
+  const refreshTokens: RefreshTokenService = new RefreshTokenService(
+    stores.pool,
+    config.tokens.refreshTtlSeconds,
+    endFamily,
+  );
   const apiKeys: ApiKeyService = new ApiKeyService(stores.pool, endFamily);
   const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit, stores.pubsub);
   await sessions.start();
@@ -98,14 +102,24 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
       // privilege sweep ends any socket a lost broadcast missed).
       directory.changed(userId, version);
       await disconnector.user(userId, 'role_changed');
-      await stores.db.audit.record(actor, { action: 'user.roles', resourceType: 'user', resourceId: userId, details: { roles: updated } });
+      await stores.db.audit.record(actor, {
+        action: 'user.roles',
+        resourceType: 'user',
+        resourceId: userId,
+        details: { roles: updated },
+      });
       return updated;
     },
     async setStatus(userId, status, actor) {
       const { version } = await stores.db.users.setStatus(userId, status);
       directory.changed(userId, version);
       if (status === 'disabled') await endAccess(userId);
-      await stores.db.audit.record(actor, { action: 'user.status', resourceType: 'user', resourceId: userId, details: { status } });
+      await stores.db.audit.record(actor, {
+        action: 'user.status',
+        resourceType: 'user',
+        resourceId: userId,
+        details: { status },
+      });
     },
     async stop() {
       await directory.stop();

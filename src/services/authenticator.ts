@@ -42,7 +42,12 @@ export class Authenticator {
       this.directory.get(claims.userId),
       claims.family === undefined ? false : this.families.isRevoked(claims.family),
     ]);
-    if (user === undefined || user.status !== 'active' || revoked) throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
-    return { userId: claims.userId, role: primaryRole(user.roles), ...(claims.family === undefined ? {} : { family: claims.family }) };
+    if (user === undefined || user.status !== 'active' || revoked)
+      throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
+    return {
+      userId: claims.userId,
+      role: primaryRole(user.roles),
+      ...(claims.family === undefined ? {} : { family: claims.family }),
+    };
   }
 }

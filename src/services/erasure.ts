@@ -3,12 +3,12 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { GraphStore } from '../stores/graph/graph-store.js';
 import type { LockManager } from '../stores/locks/lock-manager.js';
+import { isUuid } from '../stores/messages/validate-message.js';
 import type { ObjectStore } from '../stores/object/object-store.js';
 import type { Actor } from '../stores/postgres/repositories/audit.js';
 import { withTransaction } from '../stores/postgres/transaction.js';
 import type { Repositories } from '../stores/stores.js';
 import type { VectorIndex } from '../stores/vector/vector-index.js';
-import { isUuid } from '../stores/messages/validate-message.js';
 import { purgeDocument } from './documents/document-service.js';
 import type { SessionService } from './session-service.js';
 
@@ -87,14 +87,21 @@ export class Erasure {
   /** The erasure record of a user, if one was started. */
   async status(userId: string): Promise<UserErasure | undefined> {
     if (!isUuid(userId)) return undefined;
-    const result = await this.deps.pool.query<{ user_id: string; started_at: Date; finished_at: Date | null; steps: UserErasure['steps'] }>(
-      'select user_id, started_at, finished_at, steps from user_erasures where user_id = $1',
-      [userId],
-    );
+    const result = await this.deps.pool.query<{
+      user_id: string;
+      started_at: Date;
+      finished_at: Date | null;
+      steps: UserErasure['steps'];
+    }>('select user_id, started_at, finished_at, steps from user_erasures where user_id = $1', [userId]);
     const row = result.rows[0];
     return row === undefined
       ? undefined
-      : { userId: row.user_id, startedAt: row.started_at.toISOString(), finishedAt: row.finished_at?.toISOString() ?? null, steps: row.steps };
+      : {
+          userId: row.user_id,
+          startedAt: row.started_at.toISOString(),
+          finishedAt: row.finished_at?.toISOString() ?? null,
+          steps: row.steps,
+        };
   }
 
   /**
@@ -104,33 +111,45 @@ export class Erasure {
    * user that neither exists nor was being forgotten; a finished erasure is returned as it
    * was. `onStep` reports progress.
    */
-  async forgetUser(userId: string, actor: Actor, onStep?: (step: ErasureStep, index: number) => void): Promise<UserErasure> {
+  async forgetUser(
+    userId: string,
+    actor: Actor,
+    onStep?: (step: ErasureStep, index: number) => void,
+  ): Promise<UserErasure> {
     const existing = await this.status(userId);
     if (existing?.finishedAt !== undefined && existing.finishedAt !== null) return existing;
     if (existing === undefined) {
-      if ((await this.deps.db.users.getById(userId)) === undefined) throw new AppError('NOT_FOUND', { message: 'user not found' });
-      await this.deps.pool.query('insert into user_erasures (user_id, requested_by) values ($1, $2) on conflict (user_id) do nothing', [
-        userId,
-        actor.userId,
-      ]);
+      if ((await this.deps.db.users.getById(userId)) === undefined)
+        throw new AppError('NOT_FOUND', { message: 'user not found' });
+      await this.deps.pool.query(
+        'insert into user_erasures (user_id, requested_by) values ($1, $2) on conflict (user_id) do nothing',
+        [userId, actor.userId],
+      );
     }
     const done = (await this.status(userId))?.steps ?? {};
     for (const [index, step] of ERASURE_STEPS.entries()) {
       onStep?.(step, index);
       if (done[step] !== undefined) continue;
       const result = await this.run(step, userId);
-      await this.deps.pool.query(`update user_erasures set steps = steps || jsonb_build_object($2::text, $3::jsonb) where user_id = $1`, [
-        userId,
-        step,
-        JSON.stringify(result),
-      ]);
+      await this.deps.pool.query(
+        `update user_erasures set steps = steps || jsonb_build_object($2::text, $3::jsonb) where user_id = $1`,
+        [userId, step, JSON.stringify(result)],
+      );
       this.deps.logger.info({ userId, step, ...result }, 'forget-user step done');
     }
-    await this.deps.pool.query('update user_erasures set finished_at = now() where user_id = $1 and finished_at is null', [userId]);
+    await this.deps.pool.query(
+      'update user_erasures set finished_at = now() where user_id = $1 and finished_at is null',
+      [userId],
+    );
     const finished = (await this.status(userId)) as UserErasure;
     // A user who deleted their own account leaves no address behind in the record of it either.
     const recorder = actor.userId === userId ? { userId } : actor;
-    await this.deps.db.audit.record(recorder, { action: 'user.forget', resourceType: 'user', resourceId: userId, details: { steps: finished.steps } });
+    await this.deps.db.audit.record(recorder, {
+      action: 'user.forget',
+      resourceType: 'user',
+      resourceId: userId,
+      details: { steps: finished.steps },
+    });
     return finished;
   }
 
@@ -187,7 +206,10 @@ export class Erasure {
       }
       case 'audit': {
         // The trail of what happened stays, with nothing that points at the person.
-        const result = await deps.pool.query('update audit_logs set ip_address = null, user_agent = null where user_id = $1', [userId]);
+        const result = await deps.pool.query(
+          'update audit_logs set ip_address = null, user_agent = null where user_id = $1',
+          [userId],
+        );
         return { entries: result.rowCount ?? 0 };
       }
       case 'account': {

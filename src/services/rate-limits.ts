@@ -1,34 +1,47 @@
-import type { RedisClient } from '../stores/redis/connection.js';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
-import { fixedLimits, rateLimitedEvents, type Config, type FixedLimit, type RateLimitedEvent } from '../config/config.js';
+import {
+  type Config,
+  type FixedLimit,
+  fixedLimits,
+  type RateLimitedEvent,
+  rateLimitedEvents,
+} from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { LimitRule, RateLimiter } from '../stores/limits/rate-limiter.js';
 import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
+import type { RedisClient } from '../stores/redis/connection.js';
 
 /** The `system_configs` key holding run-time overrides of the limits. */
 export const RATE_LIMITS_KEY = 'rate_limits';
 /** Channel on which a node announces that a system config changed. */
 export const CONFIG_CHANNEL = 'vh:config';
 
-const rule = z.object({ limit: z.number().int().min(1).max(1_000_000), windowMs: z.number().int().min(1).max(86_400_000) }).strict();
+const rule = z
+  .object({ limit: z.number().int().min(1).max(1_000_000), windowMs: z.number().int().min(1).max(86_400_000) })
+  .strict();
 
 /** Every limit by name: the client events, and the fixed-window and HTTP limits. */
 const limitNames = [...rateLimitedEvents, ...fixedLimits] as const;
 type LimitName = RateLimitedEvent | FixedLimit;
 
 /** Shape of the `rate_limits` config value: any subset of the limits. */
-export const rateLimitOverrides = z.object(Object.fromEntries(limitNames.map((name) => [name, rule.optional()]))).strict();
+export const rateLimitOverrides = z
+  .object(Object.fromEntries(limitNames.map((name) => [name, rule.optional()])))
+  .strict();
 
 type Overrides = Partial<Record<LimitName, LimitRule>>;
 /** Limits counted in fixed windows (brute-force protection); `http` is a sliding window per user. */
 type FixedName = Exclude<FixedLimit, 'http'>;
 
 function tooMany(retryAfterMs: number): AppError {
-  return new AppError('RATE_LIMITED', { message: 'too many requests; retry later', retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)) });
+  return new AppError('RATE_LIMITED', {
+    message: 'too many requests; retry later',
+    retryAfterMs: Math.max(1, Math.ceil(retryAfterMs)),
+  });
 }
 
 /** Options of the rate-limit service. */
@@ -90,7 +103,9 @@ export class RateLimits {
 
   /** The rule in force for a limit. */
   rule(name: LimitName): LimitRule {
-    const base = (fixedLimits as readonly string[]).includes(name) ? this.options.config[name as FixedLimit] : this.options.config.events[name as RateLimitedEvent];
+    const base = (fixedLimits as readonly string[]).includes(name)
+      ? this.options.config[name as FixedLimit]
+      : this.options.config.events[name as RateLimitedEvent];
     return this.overrides[name] ?? base;
   }
 
@@ -138,13 +153,16 @@ export class RateLimits {
   private fixedLimiter(name: FixedName): RateLimiterAbstract {
     const wanted = this.rule(name);
     const current = this.fixed.get(name);
-    if (current !== undefined && current.rule.limit === wanted.limit && current.rule.windowMs === wanted.windowMs) return current.limiter;
+    if (current !== undefined && current.rule.limit === wanted.limit && current.rule.windowMs === wanted.windowMs)
+      return current.limiter;
     const opts = {
       // The rule is part of the key: a changed limit starts fresh windows.
       keyPrefix: `vh:fixed:${name}:${wanted.limit}:${wanted.windowMs}`,
       points: wanted.limit,
       duration: Math.max(1, Math.round(wanted.windowMs / 1000)),
-      ...(name === 'login' || name === 'loginIp' ? { blockDuration: Math.max(1, Math.round(wanted.windowMs / 1000)) } : {}),
+      ...(name === 'login' || name === 'loginIp'
+        ? { blockDuration: Math.max(1, Math.round(wanted.windowMs / 1000)) }
+        : {}),
     };
     const local = new RateLimiterMemory(opts);
     const limiter =

@@ -2,9 +2,9 @@ import type { JsonObject, Session, SessionStatus } from '../../protocol/models.j
 import type { Role } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 import type { Cache } from '../stores/cache/cache.js';
-import type { PubSub } from '../stores/pubsub/pubsub.js';
 import type { AuditEntry, AuditLog } from '../stores/postgres/repositories/audit.js';
 import type { SessionChanges, SessionRepository } from '../stores/postgres/repositories/sessions.js';
+import type { PubSub } from '../stores/pubsub/pubsub.js';
 
 /** The caller of a service method. */
 export interface Caller {
@@ -53,7 +53,10 @@ export class SessionService {
     await this.unsubscribe?.().catch(() => undefined);
   }
 
-  async create(caller: Caller, input: { title?: string; context?: JsonObject; metadata?: JsonObject }): Promise<Session> {
+  async create(
+    caller: Caller,
+    input: { title?: string; context?: JsonObject; metadata?: JsonObject },
+  ): Promise<Session> {
     const session = await this.repo.create({ userId: caller.userId, ...input });
     this.keep(session);
     await this.cache.set(cacheKey(session.id), JSON.stringify(session), SESSION_TTL_SECONDS).catch(() => undefined);
@@ -73,7 +76,8 @@ export class SessionService {
     if (cached !== undefined) session = JSON.parse(cached) as Session;
     else {
       session = await this.repo.get(sessionId);
-      if (session !== undefined) await this.cache.set(cacheKey(sessionId), JSON.stringify(session), SESSION_TTL_SECONDS).catch(() => undefined);
+      if (session !== undefined)
+        await this.cache.set(cacheKey(sessionId), JSON.stringify(session), SESSION_TTL_SECONDS).catch(() => undefined);
     }
     if (session !== undefined) this.keep(session);
     return this.check(caller, session);
@@ -106,7 +110,8 @@ export class SessionService {
   /** For deletion and turn figures: the session, fresh, when the caller owns it or is an admin (services may not). */
   async authorizeOwner(caller: Caller, sessionId: string): Promise<Session> {
     const session = await this.getFresh(caller, sessionId);
-    if (session.userId !== caller.userId && caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'only the owner of the session or an admin may do this' });
+    if (session.userId !== caller.userId && caller.role !== 'admin')
+      throw new AppError('FORBIDDEN', { message: 'only the owner of the session or an admin may do this' });
     return session;
   }
 

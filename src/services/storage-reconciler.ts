@@ -68,7 +68,9 @@ export class StorageReconciler {
       if (this.running) return;
       this.running = true;
       this.run()
-        .catch((error: unknown) => this.deps.logger.warn({ err: error }, 'reconciling storage failed; retrying at the next run'))
+        .catch((error: unknown) =>
+          this.deps.logger.warn({ err: error }, 'reconciling storage failed; retrying at the next run'),
+        )
         .finally(() => (this.running = false));
     }, this.options.intervalMs);
     this.timer.unref();
@@ -80,20 +82,32 @@ export class StorageReconciler {
 
   /** One run, if no other node is running one. */
   async run(): Promise<ReconcileReport> {
-    const report: ReconcileReport = { ran: false, requeued: [], purged: [], removedObjects: [], expiredRefreshTokens: 0 };
+    const report: ReconcileReport = {
+      ran: false,
+      requeued: [],
+      purged: [],
+      removedObjects: [],
+      expiredRefreshTokens: 0,
+    };
     const held = await this.deps.locks.using(
       RESOURCE,
       60_000,
       async () => {
-      report.ran = true;
-      await this.requeue(report);
-      await this.purge(report);
-      await this.removeOrphans(report);
+        report.ran = true;
+        await this.requeue(report);
+        await this.purge(report);
+        await this.removeOrphans(report);
         report.expiredRefreshTokens = await this.deps.sweepRefreshTokens();
       },
       { fenced: false },
     );
-    if (held !== undefined && (report.requeued.length > 0 || report.purged.length > 0 || report.removedObjects.length > 0 || report.expiredRefreshTokens > 0)) {
+    if (
+      held !== undefined &&
+      (report.requeued.length > 0 ||
+        report.purged.length > 0 ||
+        report.removedObjects.length > 0 ||
+        report.expiredRefreshTokens > 0)
+    ) {
       this.deps.logger.info(
         {
           requeued: report.requeued.length,
@@ -121,14 +135,18 @@ export class StorageReconciler {
         await this.deps.purge(id);
         report.purged.push(id);
       } catch (error) {
-        this.deps.logger.warn({ err: error, documentId: id }, 'could not finish deleting a document; retrying at the next run');
+        this.deps.logger.warn(
+          { err: error, documentId: id },
+          'could not finish deleting a document; retrying at the next run',
+        );
       }
     }
   }
 
   private async removeOrphans(report: ReconcileReport): Promise<void> {
     const before = Date.now() - this.options.graceMs;
-    const old = async (prefix: string) => (await this.deps.objects.list(prefix)).filter((o) => o.lastModified.getTime() < before).map((o) => o.key);
+    const old = async (prefix: string) =>
+      (await this.deps.objects.list(prefix)).filter((o) => o.lastModified.getTime() < before).map((o) => o.key);
 
     // documents/<userId>/<documentId>/original.<ext>
     const documentKeys = await old('documents/');

@@ -89,7 +89,13 @@ export class UserDirectory {
     }
     const user = await this.users.getById(id);
     if (user === undefined) return undefined;
-    const summary: UserSummary = { id: user.id, username: user.username, status: user.status, roles: user.roles, version: user.version };
+    const summary: UserSummary = {
+      id: user.id,
+      username: user.username,
+      status: user.status,
+      roles: user.roles,
+      version: user.version,
+    };
     this.keep(summary);
     await this.cache.set(cacheKey(id), JSON.stringify(summary), USER_TTL_SECONDS).catch(() => undefined);
     return summary;
@@ -103,8 +109,14 @@ export class UserDirectory {
   changed(id: string, version: number): void {
     this.raiseFloor(id, version);
     const giveUp = (what: string) => (error: unknown) =>
-      this.logger.error({ err: error, userId: id }, `${what} failed after retries; nodes may serve the old role until their copies expire`);
-    retryInBackground(() => this.pubsub.publish(CHANNEL, JSON.stringify({ id, version })), giveUp('announcing a user change'));
+      this.logger.error(
+        { err: error, userId: id },
+        `${what} failed after retries; nodes may serve the old role until their copies expire`,
+      );
+    retryInBackground(
+      () => this.pubsub.publish(CHANNEL, JSON.stringify({ id, version })),
+      giveUp('announcing a user change'),
+    );
     retryInBackground(() => this.cache.del(cacheKey(id)), giveUp('dropping a cached user'));
   }
 

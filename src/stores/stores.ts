@@ -3,50 +3,50 @@ import type { Config } from '../config/config.js';
 import type { DependencyName } from '../config/schema.js';
 import type { Logger } from '../logger.js';
 import { loadOrCreateSecret } from '../util/local-secrets.js';
+import type { Cache } from './cache/cache.js';
+import { MemoryCache } from './cache/memory-cache.js';
+import { RedisCache } from './cache/redis-cache.js';
+import type { Embedder } from './embeddings/embedder.js';
+import { LocalEmbedder } from './embeddings/local-embedder.js';
+import { OpenAiEmbedder } from './embeddings/openai-embedder.js';
 import type { GraphStore } from './graph/graph-store.js';
 import { Neo4jGraphStore } from './graph/neo4j-graph-store.js';
 import { PostgresGraphStore } from './graph/postgres-graph-store.js';
+import { fencingFloor } from './locks/fencing.js';
+import type { LockManager } from './locks/lock-manager.js';
+import { MemoryLockManager } from './locks/memory-lock-manager.js';
+import { RedisLockManager } from './locks/redis-lock-manager.js';
+import type { MessageStore } from './messages/message-store.js';
+import { PostgresMessageStore } from './messages/postgres-message-store.js';
 import { FsObjectStore } from './object/fs-object-store.js';
-import { assertSharedObjectDirectory } from './object/shared-directory.js';
 import type { ObjectStore } from './object/object-store.js';
 import { S3ObjectStore } from './object/s3-object-store.js';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from './postgres/embedded-postgres.js';
+import { assertSharedObjectDirectory } from './object/shared-directory.js';
+import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from './postgres/embedded-postgres.js';
 import { assertMigrated, migrate } from './postgres/migrator.js';
 import { maintainPartitions, schedulePartitionMaintenance } from './postgres/partitions.js';
+import { createPool, pingPool } from './postgres/pool.js';
 import { AuditLog } from './postgres/repositories/audit.js';
 import { ConfigRepository } from './postgres/repositories/configs.js';
 import { DocumentRepository } from './postgres/repositories/documents.js';
 import { SessionRepository } from './postgres/repositories/sessions.js';
 import { UserRepository } from './postgres/repositories/users.js';
-import type { MessageStore } from './messages/message-store.js';
-import { PostgresMessageStore } from './messages/postgres-message-store.js';
-import { createPool, pingPool } from './postgres/pool.js';
-import { MemoryPubSub } from './pubsub/memory-pubsub.js';
-import type { PubSub } from './pubsub/pubsub.js';
-import { RedisPubSub } from './pubsub/redis-pubsub.js';
-import { connectRedis, createRedis, duplicateRedis, whenReady, type RedisClient } from './redis/connection.js';
-import { PostgresVectorIndex } from './vector/postgres-vector-index.js';
-import { MilvusVectorIndex } from './vector/milvus-vector-index.js';
-import type { VectorIndex } from './vector/vector-index.js';
-import type { Embedder } from './embeddings/embedder.js';
-import { LocalEmbedder } from './embeddings/local-embedder.js';
-import { OpenAiEmbedder } from './embeddings/openai-embedder.js';
-import type { Cache } from './cache/cache.js';
-import { MemoryCache } from './cache/memory-cache.js';
-import { RedisCache } from './cache/redis-cache.js';
 import { MemoryPresenceStore } from './presence/memory-presence-store.js';
 import type { PresenceStore } from './presence/presence-store.js';
 import { RedisPresenceStore } from './presence/redis-presence-store.js';
+import { MemoryPubSub } from './pubsub/memory-pubsub.js';
+import type { PubSub } from './pubsub/pubsub.js';
+import { RedisPubSub } from './pubsub/redis-pubsub.js';
+import { connectRedis, createRedis, duplicateRedis, type RedisClient, whenReady } from './redis/connection.js';
 import { MemoryStreamBuffer } from './streams/memory-stream-buffer.js';
 import { RedisStreamBuffer } from './streams/redis-stream-buffer.js';
 import type { StreamBuffer } from './streams/stream-buffer.js';
-import type { LockManager } from './locks/lock-manager.js';
 import { MemoryTurnStore } from './turns/memory-turn-store.js';
 import { RedisTurnStore } from './turns/redis-turn-store.js';
 import type { TurnStore } from './turns/turn-store.js';
-import { MemoryLockManager } from './locks/memory-lock-manager.js';
-import { RedisLockManager } from './locks/redis-lock-manager.js';
-import { fencingFloor } from './locks/fencing.js';
+import { MilvusVectorIndex } from './vector/milvus-vector-index.js';
+import { PostgresVectorIndex } from './vector/postgres-vector-index.js';
+import type { VectorIndex } from './vector/vector-index.js';
 
 /** One dependency as readiness checks see it. */
 export interface Dependency {
@@ -192,14 +192,18 @@ export async function openStores(config: Config, context: StoreContext): Promise
       const masters = config.redis.lockUrls.map((url, i) =>
         createRedis(url, logger, `lock-${i}`, { commandTimeoutMs: config.dependencyTimeoutMs, offlineQueue: true }),
       );
-      closers.push(async () => masters.forEach((master) => master.disconnect()));
+      closers.push(async () => {
+        for (const master of masters) master.disconnect();
+      });
       locks = new RedisLockManager(redis.client, floor, masters);
     }
     const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger, locks);
     closers.push(async () => stopMaintenance());
     const cache: Cache = redis === undefined ? new MemoryCache() : new RedisCache(redis.client);
     const presence: PresenceStore =
-      redis === undefined ? new MemoryPresenceStore() : new RedisPresenceStore(redis.client, config.nodeId, config.streams.nodeAliveMs);
+      redis === undefined
+        ? new MemoryPresenceStore()
+        : new RedisPresenceStore(redis.client, config.nodeId, config.streams.nodeAliveMs);
     const streams: StreamBuffer =
       redis === undefined
         ? new MemoryStreamBuffer(config.messages.maxContentBytes)
@@ -244,7 +248,9 @@ export async function openStores(config: Config, context: StoreContext): Promise
     closers.push(() => graph.close());
 
     const stopRetries: Array<() => void> = [];
-    closers.push(async () => stopRetries.forEach((stop) => stop()));
+    closers.push(async () => {
+      for (const stop of stopRetries) stop();
+    });
     // Creating and loading a Milvus collection can take seconds, so the start waits for
     // several probe timeouts before it goes on without an initialised index.
     const initWaitMs = config.dependencyTimeoutMs * 5;
@@ -255,7 +261,11 @@ export async function openStores(config: Config, context: StoreContext): Promise
     stopRetries.push(stopVector, stopGraph);
 
     const dependencies: Dependency[] = [
-      { name: 'postgres', mode: config.postgres.mode === 'external' ? 'external' : 'embedded', ping: () => pingPool(pool) },
+      {
+        name: 'postgres',
+        mode: config.postgres.mode === 'external' ? 'external' : 'embedded',
+        ping: () => pingPool(pool),
+      },
       {
         name: 'redis',
         mode: redis === undefined ? 'embedded' : 'external',
@@ -267,7 +277,24 @@ export async function openStores(config: Config, context: StoreContext): Promise
       { name: 'vector', mode: config.vector.mode === 'milvus' ? 'external' : 'embedded', ping: () => vectors.ping() },
       { name: 'graph', mode: config.graph.mode === 'neo4j' ? 'external' : 'embedded', ping: () => graph.ping() },
     ];
-    return { pool, db, messages, redis, pubsub, cache, presence, streams, turns, locks, objects, vectors, embedder, graph, dependencies, close };
+    return {
+      pool,
+      db,
+      messages,
+      redis,
+      pubsub,
+      cache,
+      presence,
+      streams,
+      turns,
+      locks,
+      objects,
+      vectors,
+      embedder,
+      graph,
+      dependencies,
+      close,
+    };
   } catch (error) {
     await close();
     throw error;

@@ -24,7 +24,7 @@ export async function loadOrCreateSecret(dataDir: string, name: string): Promise
   const secret = randomBytes(32).toString('base64url');
   // 'wx' fails if another process created it first; then use theirs.
   try {
-    await writeFile(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+    await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
     return secret;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

@@ -14,7 +14,11 @@ export interface RetryOptions {
  * announcing it), which must neither fail the change nor be given up on the first error.
  * `onGiveUp` gets the last error when every attempt failed.
  */
-export function retryInBackground(work: () => Promise<void>, onGiveUp: (error: unknown) => void, options: RetryOptions = {}): void {
+export function retryInBackground(
+  work: () => Promise<void>,
+  onGiveUp: (error: unknown) => void,
+  options: RetryOptions = {},
+): void {
   const attempts = options.attempts ?? 12;
   const first = options.firstDelayMs ?? 100;
   const max = options.maxDelayMs ?? 10_000;

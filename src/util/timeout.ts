@@ -36,7 +36,11 @@ export async function withDeadline<T>(promise: Promise<T>, ms: number, onTimeout
  * Resolves true once `condition()` holds (checked every `everyMs`), or false after `ms`
  * whatever it says. A condition that throws counts as not holding yet.
  */
-export async function waitUntil(condition: () => boolean | Promise<boolean>, ms: number, everyMs = 20): Promise<boolean> {
+export async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  ms: number,
+  everyMs = 20,
+): Promise<boolean> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {

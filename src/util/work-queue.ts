@@ -18,7 +18,10 @@ export class WorkQueue {
   async run<T>(task: () => Promise<T>): Promise<T> {
     if (this.running >= this.concurrency) {
       if (this.waiting.length >= this.maxWaiting) {
-        throw new AppError('RATE_LIMITED', { message: 'the server is busy; retry shortly', retryAfterMs: this.retryAfterMs });
+        throw new AppError('RATE_LIMITED', {
+          message: 'the server is busy; retry shortly',
+          retryAfterMs: this.retryAfterMs,
+        });
       }
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     } else {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChaosCluster, violations, type Fault } from '../../chaos/harness.js';
+import { ChaosCluster, type Fault, violations } from '../../chaos/harness.js';
 
 // The short version of `npm run chaos`: three server processes on the harness's own
 // PostgreSQL, Redis, S3, Milvus and Neo4j, a few seconds of load per fault (retrieval
@@ -21,7 +21,10 @@ describe('faults under load (three nodes, short rounds)', () => {
       beforeCheck: async (query) => {
         // One acked message gone, another stored a second time under a new seq (in the
         // DEFAULT partition: each monthly one refuses a second copy by itself).
-        await query('delete from messages where id = (select id from messages order by created_at desc, seq desc limit 1)', []);
+        await query(
+          'delete from messages where id = (select id from messages order by created_at desc, seq desc limit 1)',
+          [],
+        );
         await query(
           `insert into messages (session_id, seq, role, content, client_msg_id, sender_id, created_at)
            select session_id, seq + 100000, role, content, client_msg_id, sender_id, '2999-01-01' from messages order by created_at desc limit 1`,
@@ -35,7 +38,17 @@ describe('faults under load (three nodes, short rounds)', () => {
     expect(violations(result)).not.toEqual([]);
   }, 120_000);
 
-  const faults: Fault[] = ['node-sigkill', 'node-sigterm', 'rolling-restart', 'redis-restart-empty', 'postgres-restart', 'postgres-stall', 's3-restart', 'milvus-restart', 'neo4j-restart'];
+  const faults: Fault[] = [
+    'node-sigkill',
+    'node-sigterm',
+    'rolling-restart',
+    'redis-restart-empty',
+    'postgres-restart',
+    'postgres-stall',
+    's3-restart',
+    'milvus-restart',
+    'neo4j-restart',
+  ];
   for (const fault of faults) {
     it(`${fault}: loses, duplicates and reorders nothing that was acked, and recovers`, async () => {
       const result = await cluster.round(fault, SHORT);

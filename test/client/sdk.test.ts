@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VoiceHelperClient, VoiceHelperError, backoffDelay, tokenExpiry, type Message } from '../../client/src/index.js';
+import {
+  backoffDelay,
+  type Message,
+  tokenExpiry,
+  VoiceHelperClient,
+  VoiceHelperError,
+} from '../../client/src/index.js';
 import { SessionLog } from '../../client/src/session-log.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 
@@ -74,7 +80,12 @@ describe('client SDK against two nodes, one killed mid-conversation', () => {
     const worker = await cluster.user('service');
 
     const states: string[] = [];
-    const aliceClient = new VoiceHelperClient({ url: [doomed.url, survivor], token: () => alice.token, ackTimeoutMs: 3_000, backoff: { initialMs: 50, maxMs: 500 } });
+    const aliceClient = new VoiceHelperClient({
+      url: [doomed.url, survivor],
+      token: () => alice.token,
+      ackTimeoutMs: 3_000,
+      backoff: { initialMs: 50, maxMs: 500 },
+    });
     aliceClient.on('state', (state) => states.push(state));
     const workerClient = new VoiceHelperClient({ url: survivor, token: () => worker.token });
     const aliceSeen = track(aliceClient);
@@ -116,7 +127,9 @@ describe('client SDK against two nodes, one killed mid-conversation', () => {
     );
     expect(rows.rows.length).toBe(48);
     // Each of Alice's messages stored once (resends took the same clientMsgId), in her order.
-    expect(rows.rows.map((r) => r.content).filter((c) => c.startsWith('user '))).toEqual(Array.from({ length: 40 }, (_, i) => `user ${i}`));
+    expect(rows.rows.map((r) => r.content).filter((c) => c.startsWith('user '))).toEqual(
+      Array.from({ length: 40 }, (_, i) => `user ${i}`),
+    );
     const expected = rows.rows.map((r) => [r.seq, r.content]);
     await eventually(() => {
       expect(aliceSeen.map((m) => [m.seq, m.content])).toEqual(expected);
@@ -181,7 +194,11 @@ describe('client SDK against two nodes, one killed mid-conversation', () => {
     await eventually(() => expect(deltas.join('')).toBe('Hello there'));
 
     const audio = new Uint8Array(150 * 1024).map((_, i) => i % 251);
-    const spoken = await daveClient.sendAudio(session.id, { mimeType: 'audio/webm', chunks: [audio], transcript: 'hi' });
+    const spoken = await daveClient.sendAudio(session.id, {
+      mimeType: 'audio/webm',
+      chunks: [audio],
+      transcript: 'hi',
+    });
     expect(spoken).toMatchObject({ contentType: 'audio', metadata: { bytes: audio.byteLength } });
     const { url } = await workerClient.audioUrl(spoken.id);
     const downloaded = new Uint8Array(await (await fetch(url)).arrayBuffer());

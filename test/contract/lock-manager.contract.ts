@@ -114,7 +114,9 @@ export function lockManagerContract(options: LockManagerSuiteOptions): void {
       const fast = await b.tryAcquire(resource, 5_000);
       expect(fast).toBeDefined();
       await acceptFencingToken(pool, resource, fast?.fencingToken ?? 0);
-      await expect(acceptFencingToken(pool, resource, slow?.fencingToken ?? 0)).rejects.toMatchObject({ code: 'CONFLICT' });
+      await expect(acceptFencingToken(pool, resource, slow?.fencingToken ?? 0)).rejects.toMatchObject({
+        code: 'CONFLICT',
+      });
       await acceptFencingToken(pool, resource, fast?.fencingToken ?? 0); // the holder may write again
       await fast?.release();
     });

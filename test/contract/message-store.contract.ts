@@ -130,7 +130,9 @@ export function messageStoreContract(options: MessageStoreSuiteOptions): void {
     it('keeps every session gap-free when many sessions are written at once', async () => {
       const ids = await Promise.all(Array.from({ length: 20 }, () => newSession()));
       await Promise.all(
-        Array.from({ length: 400 }, (_, i) => (i % 3 === 0 ? nodeB : nodeA).append(input(ids[i % 20] as string, `k${i}`))),
+        Array.from({ length: 400 }, (_, i) =>
+          (i % 3 === 0 ? nodeB : nodeA).append(input(ids[i % 20] as string, `k${i}`)),
+        ),
       );
       for (const id of ids) {
         const page = await nodeA.since(id, 0, 100);
@@ -156,8 +158,12 @@ export function messageStoreContract(options: MessageStoreSuiteOptions): void {
     it("moves a session's updated_at to the activity at most once a minute, alone or in a batch", async () => {
       const ids = [await newSession(), await newSession(), await newSession()];
       const updatedAt = async (id: string) =>
-        new Date((await poolA.query('select updated_at from sessions where id = $1', [id])).rows[0].updated_at as string).getTime();
-      await poolA.query("update sessions set updated_at = now() - interval '2 minutes' where id = any($1::uuid[])", [ids]);
+        new Date(
+          (await poolA.query('select updated_at from sessions where id = $1', [id])).rows[0].updated_at as string,
+        ).getTime();
+      await poolA.query("update sessions set updated_at = now() - interval '2 minutes' where id = any($1::uuid[])", [
+        ids,
+      ]);
       const before = Date.now();
       // One alone, then two sent in the same turn (one batch).
       await nodeA.append(input(ids[0]!, 'u1'));
@@ -194,7 +200,9 @@ export function messageStoreContract(options: MessageStoreSuiteOptions): void {
       ['an unknown role', { role: 'robot' }, 'VALIDATION'],
     ])('refuses %s with %s and writes nothing', async (_label, change, code) => {
       const sessionId = await newSession();
-      await expect(nodeA.append({ ...input(sessionId, 'bad'), ...(change as Partial<AppendInput>) })).rejects.toMatchObject({ code });
+      await expect(
+        nodeA.append({ ...input(sessionId, 'bad'), ...(change as Partial<AppendInput>) }),
+      ).rejects.toMatchObject({ code });
       expect(await countRows(sessionId)).toBe(0);
       expect((await sessions.get(sessionId))?.lastSeq).toBe(0);
     });

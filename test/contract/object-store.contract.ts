@@ -55,9 +55,11 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
       const key = `${prefix}/audio/stream.bin`;
       await store.put(key, Buffer.from('old'), { contentType: 'application/octet-stream' });
       const part = Buffer.alloc(64 * 1024, 7);
-      const stream = Readable.from((function* () {
-        for (let i = 0; i < 20; i++) yield part;
-      })());
+      const stream = Readable.from(
+        (function* () {
+          for (let i = 0; i < 20; i++) yield part;
+        })(),
+      );
       const put = await store.put(key, stream, { contentType: 'audio/webm' });
       expect(put.size).toBe(20 * part.length);
       const read = await readAll(await store.get(key));
@@ -67,13 +69,18 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
 
     it('stores an empty stream of unknown length, and one longer than a single upload part', async () => {
       const empty = `${prefix}/empty.bin`;
-      expect(await store.put(empty, Readable.from([]), { contentType: 'application/octet-stream' })).toEqual({ key: empty, size: 0 });
+      expect(await store.put(empty, Readable.from([]), { contentType: 'application/octet-stream' })).toEqual({
+        key: empty,
+        size: 0,
+      });
       expect((await readAll(await store.get(empty))).length).toBe(0);
       const large = `${prefix}/large.bin`;
       const part = Buffer.alloc(1024 * 1024, 3);
-      const stream = Readable.from((function* () {
-        for (let i = 0; i < 9; i++) yield part;
-      })());
+      const stream = Readable.from(
+        (function* () {
+          for (let i = 0; i < 9; i++) yield part;
+        })(),
+      );
       expect((await store.put(large, stream, { contentType: 'application/octet-stream' })).size).toBe(9 * part.length);
       expect((await readAll(await store.get(large))).length).toBe(9 * part.length);
     });
@@ -94,7 +101,8 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
 
     it('lists by prefix in key order', async () => {
       const base = `${prefix}/list`;
-      for (const name of ['b', 'a', 'c/d']) await store.put(`${base}/${name}`, Buffer.from(name), { contentType: 'text/plain' });
+      for (const name of ['b', 'a', 'c/d'])
+        await store.put(`${base}/${name}`, Buffer.from(name), { contentType: 'text/plain' });
       await store.put(`${prefix}/listing-other`, Buffer.from('z'), { contentType: 'text/plain' });
       const listed = await store.list(`${base}/`);
       expect(listed.map((o) => o.key)).toEqual([`${base}/a`, `${base}/b`, `${base}/c/d`]);
@@ -113,7 +121,10 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
     it('gives a presigned URL that downloads the object until it expires, and refuses a tampered one', async () => {
       const key = `${prefix}/signed.txt`;
       await store.put(key, Buffer.from('signed body'), { contentType: 'text/plain' });
-      const { url, expiresAt } = await store.presignedGetUrl(key, 60, { filename: 'signed.txt', contentType: 'application/octet-stream' });
+      const { url, expiresAt } = await store.presignedGetUrl(key, 60, {
+        filename: 'signed.txt',
+        contentType: 'application/octet-stream',
+      });
       expect(expiresAt.getTime()).toBeGreaterThan(Date.now() + 50_000);
       const response = await fetch(url);
       expect(response.status).toBe(200);
@@ -145,7 +156,9 @@ export function objectStoreContract(options: ObjectStoreSuiteOptions): void {
       const refused = await fetch(edited);
       await refused.arrayBuffer();
       expect(refused.status).toBe(403);
-      const audio = await fetch((await store.presignedGetUrl(key, 60, { filename: 'voice.webm', contentType: 'audio/webm' })).url);
+      const audio = await fetch(
+        (await store.presignedGetUrl(key, 60, { filename: 'voice.webm', contentType: 'audio/webm' })).url,
+      );
       await audio.arrayBuffer();
       expect(audio.headers.get('content-type')).toBe('audio/webm');
     });

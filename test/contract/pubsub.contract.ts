@@ -12,7 +12,10 @@ export interface PubSubSuiteOptions {
   create: () => Promise<[PubSub, PubSub]>;
 }
 
-function nextMessage(bus: PubSub, channel: string): Promise<{ message: Promise<string>; unsubscribe: () => Promise<void> }> {
+function nextMessage(
+  bus: PubSub,
+  channel: string,
+): Promise<{ message: Promise<string>; unsubscribe: () => Promise<void> }> {
   let resolve: (m: string) => void = () => undefined;
   const message = new Promise<string>((r) => (resolve = r));
   return bus.subscribe(channel, (m) => resolve(m)).then((unsubscribe) => ({ message, unsubscribe }));

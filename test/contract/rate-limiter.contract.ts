@@ -9,7 +9,9 @@ export function rateLimiterContract(options: { name: string; create: () => RateL
 
     it('admits exactly the limit from a concurrent burst', async () => {
       const key = uniqueName('burst');
-      const results = await Promise.all(Array.from({ length: 40 }, () => limiter.consume(key, { limit: 15, windowMs: 60_000 })));
+      const results = await Promise.all(
+        Array.from({ length: 40 }, () => limiter.consume(key, { limit: 15, windowMs: 60_000 })),
+      );
       expect(results.filter((r) => r.allowed)).toHaveLength(15);
     });
 

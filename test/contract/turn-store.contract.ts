@@ -22,11 +22,19 @@ export function turnStoreContract(options: { name: string; create: () => Promise
       for (const [i, turn] of turns.entries()) {
         expect(await (i % 2 === 0 ? a : b).mark(session, turn, 'firstDelta', turn.endedAt + 10)).toBe(true);
         // A late mark of the turn before: already superseded.
-        if (i > 0) expect(await a.mark(session, turns[i - 1] as { id: string; endedAt: number }, 'final', turn.endedAt + 20)).toBe(false);
+        if (i > 0)
+          expect(
+            await a.mark(session, turns[i - 1] as { id: string; endedAt: number }, 'final', turn.endedAt + 20),
+          ).toBe(false);
       }
       const recent = await b.recent(session);
       expect(recent).toHaveLength(TURNS_KEPT + 1);
-      expect(recent.map((t) => t.endedAt)).toEqual(turns.slice(-(TURNS_KEPT + 1)).reverse().map((t) => t.endedAt));
+      expect(recent.map((t) => t.endedAt)).toEqual(
+        turns
+          .slice(-(TURNS_KEPT + 1))
+          .reverse()
+          .map((t) => t.endedAt),
+      );
       expect(recent[0]).toEqual({ endedAt: (TURNS_KEPT + 5) * 1_000, firstDeltaAt: (TURNS_KEPT + 5) * 1_000 + 10 });
       expect(await a.recent(randomUUID())).toEqual([]);
     });

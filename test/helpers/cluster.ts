@@ -1,18 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { destination, pino } from 'pino';
 import { expect } from 'vitest';
 import type { Role } from '../../protocol/roles.js';
-import { destination, pino } from 'pino';
-import { buildApp, type App } from '../../src/app.js';
-import { openClient, request, type TestSocket } from './client.js';
+import { type App, buildApp } from '../../src/app.js';
 import { packageRoot } from '../../src/util/package-root.js';
+import { openClient, request, type TestSocket } from './client.js';
 import { clusterConfig, clusterEnv, uniqueName } from './env.js';
 import { freePort } from './ports.js';
 
 /** Settings that make cluster timers fast enough for tests. */
-export const FAST_CLUSTER = { STREAM_IDLE_MS: '1500', STREAM_SWEEP_MS: '200', STREAM_RESUME_GRACE_MS: '400', NODE_ALIVE_MS: '3000' };
+export const FAST_CLUSTER = {
+  STREAM_IDLE_MS: '1500',
+  STREAM_SWEEP_MS: '200',
+  STREAM_RESUME_GRACE_MS: '400',
+  NODE_ALIVE_MS: '3000',
+};
 
 /** Several nodes in this process, sharing the test Redis and PostgreSQL. */
 export class TestCluster {
@@ -40,7 +45,10 @@ export class TestCluster {
       file === undefined
         ? undefined
         : pino(
-            { level: process.env['TEST_LOG_LEVEL'] ?? 'debug', base: { node: config.nodeId, test: expect.getState().testPath } },
+            {
+              level: process.env['TEST_LOG_LEVEL'] ?? 'debug',
+              base: { node: config.nodeId, test: expect.getState().testPath },
+            },
             destination({ dest: file, append: true, sync: true }),
           );
     const app = await buildApp(config, logger === undefined ? {} : { logger });
@@ -62,7 +70,15 @@ export class TestCluster {
     const child = spawn(process.execPath, [main], {
       env: {
         PATH: process.env['PATH'] ?? '',
-        ...clusterEnv({ ...FAST_CLUSTER, ...this.shared, ...this.overrides, ...extra, PORT: String(port), NODE_ID: `spawned-${port}`, LOG_LEVEL: 'warn' }),
+        ...clusterEnv({
+          ...FAST_CLUSTER,
+          ...this.shared,
+          ...this.overrides,
+          ...extra,
+          PORT: String(port),
+          NODE_ID: `spawned-${port}`,
+          LOG_LEVEL: 'warn',
+        }),
       },
       stdio: 'ignore',
     });
@@ -75,7 +91,11 @@ export class TestCluster {
   /** A new user with the given role, and an access token for it. */
   async user(role: Role = 'user'): Promise<{ id: string; token: string }> {
     const app = this.nodes[0] as App;
-    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'test', passwordHash: 'unused' });
+    const user = await app.stores.db.users.create({
+      email: `${randomUUID()}@example.test`,
+      username: 'test',
+      passwordHash: 'unused',
+    });
     if (role !== 'user') await app.stores.db.users.setRoles(user.id, [role], null);
     return { id: user.id, token: await app.tokens.sign({ userId: user.id, role }) };
   }

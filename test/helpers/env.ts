@@ -1,7 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomUUID } from 'node:crypto';
 import type { Config } from '../../src/config/config.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger, type Logger } from '../../src/logger.js';
@@ -27,7 +27,9 @@ export const SERVICE_VARIABLES = [
 export function serviceEnv(): Record<(typeof SERVICE_VARIABLES)[number], string> {
   const missing = SERVICE_VARIABLES.filter((name) => !process.env[name]);
   if (missing.length > 0) {
-    throw new Error(`the real services are not configured (${missing.join(', ')} unset): run the suite with 'npm test'`);
+    throw new Error(
+      `the real services are not configured (${missing.join(', ')} unset): run the suite with 'npm test'`,
+    );
   }
   return Object.fromEntries(SERVICE_VARIABLES.map((name) => [name, process.env[name] as string])) as Record<
     (typeof SERVICE_VARIABLES)[number],

@@ -20,16 +20,27 @@ export class HttpProxy {
       return { ...request.headers, 'x-forwarded-for': prior === undefined ? client : `${String(prior)}, ${client}` };
     };
     const server = createServer((request, response) => {
-      const upstream = forward({ host: target.host, port: target.port, method: request.method, path: request.url, headers: forwarded(request) }, (answer) => {
-        response.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(response);
-      });
+      const upstream = forward(
+        {
+          host: target.host,
+          port: target.port,
+          method: request.method,
+          path: request.url,
+          headers: forwarded(request),
+        },
+        (answer) => {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+        },
+      );
       upstream.on('error', () => response.destroy());
       request.pipe(upstream);
     });
     server.on('upgrade', (request: IncomingMessage, client: Socket, head: Buffer) => {
       const upstream = connect(target.port, target.host, () => {
-        const headers = Object.entries(forwarded(request)).map(([name, value]) => `${name}: ${Array.isArray(value) ? value.join(', ') : String(value)}`);
+        const headers = Object.entries(forwarded(request)).map(
+          ([name, value]) => `${name}: ${Array.isArray(value) ? value.join(', ') : String(value)}`,
+        );
         upstream.write(`${request.method} ${request.url} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
         if (head.length > 0) upstream.write(head);
         client.pipe(upstream).pipe(client);

@@ -13,7 +13,12 @@ export async function call(
     headers['content-type'] = 'application/json';
     body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   }
-  const response = await fetch(`${baseUrl}${path}`, { method, headers, redirect: 'manual', ...(body === undefined ? {} : { body }) });
+  const response = await fetch(`${baseUrl}${path}`, {
+    method,
+    headers,
+    redirect: 'manual',
+    ...(body === undefined ? {} : { body }),
+  });
   const text = await response.text();
   let parsed: Record<string, any> = {};
   if (text.startsWith('{')) parsed = JSON.parse(text) as Record<string, any>;
@@ -21,7 +26,12 @@ export async function call(
 }
 
 /** A multipart form with one text file, as `POST /v1/documents` takes it. */
-export function documentForm(content: string | Buffer, filename: string, fields: Record<string, string> = {}, type = 'text/plain'): FormData {
+export function documentForm(
+  content: string | Buffer,
+  filename: string,
+  fields: Record<string, string> = {},
+  type = 'text/plain',
+): FormData {
   const form = new FormData();
   for (const [name, value] of Object.entries(fields)) form.append(name, value);
   form.append('file', new Blob([content], { type }), filename);

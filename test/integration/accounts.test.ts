@@ -2,8 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import { Erasure } from '../../src/services/erasure.js';
-import { openClient, request, nextEvent, type TestSocket } from '../helpers/client.js';
 import { runCli } from '../helpers/cli.js';
+import { nextEvent, openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, eventually, TestCluster } from '../helpers/cluster.js';
 import { clusterEnv, uniqueName } from '../helpers/env.js';
 import { call, documentForm } from '../helpers/http.js';
@@ -23,9 +23,17 @@ describe('accounts and the operators CLI', () => {
   const cli = (args: string[], stdin = '') => runCli(args, env, stdin);
   const email = (tag: string) => `${tag}-${randomUUID().slice(0, 8)}@example.test`;
   const register = async (address = email('u'), password = 'correct horse 1') => {
-    const response = await call(url, 'POST', '/v1/auth/register', { body: { email: address, username: 'someone', password } });
+    const response = await call(url, 'POST', '/v1/auth/register', {
+      body: { email: address, username: 'someone', password },
+    });
     expect(response.status).toBe(201);
-    return { id: response.body['user'].id as string, token: response.body['accessToken'] as string, refreshToken: response.body['refreshToken'] as string, email: address, password };
+    return {
+      id: response.body['user'].id as string,
+      token: response.body['accessToken'] as string,
+      refreshToken: response.body['refreshToken'] as string,
+      email: address,
+      password,
+    };
   };
   const connect = async (index: number, token: string) => {
     const socket = await openClient(cluster.urls[index] as string, { token });
@@ -47,7 +55,10 @@ describe('accounts and the operators CLI', () => {
 
   it('creates accounts with a role from stdin (never argv), refuses duplicates and bad input with distinct exit codes', async () => {
     const address = email('admin');
-    const created = await cli(['users', 'create', '--email', address, '--role', 'admin', '--json'], 'a long password\n');
+    const created = await cli(
+      ['users', 'create', '--email', address, '--role', 'admin', '--json'],
+      'a long password\n',
+    );
     expect(created).toMatchObject({ code: 0 });
     expect(JSON.parse(created.stdout)).toMatchObject({ email: address, roles: ['admin', 'user'], status: 'active' });
     const login = await call(url, 'POST', '/v1/auth/login', { body: { email: address, password: 'a long password' } });
@@ -70,10 +81,21 @@ describe('accounts and the operators CLI', () => {
     for (let i = 0; i < 3; i++) made.push(await register(`${marker}-${i}@example.test`));
     const first = await call(url, 'GET', `/v1/admin/users?search=${marker}&limit=2`, { token: admin.token });
     expect(first.status).toBe(200);
-    expect(first.body['users'].map((u: { email: string }) => u.email)).toEqual([`${marker}-2@example.test`, `${marker}-1@example.test`]);
+    expect(first.body['users'].map((u: { email: string }) => u.email)).toEqual([
+      `${marker}-2@example.test`,
+      `${marker}-1@example.test`,
+    ]);
     expect(first.body['users'][0]).not.toHaveProperty('passwordHash');
-    const second = await call(url, 'GET', `/v1/admin/users?search=${marker}&limit=2&cursor=${first.body['nextCursor']}`, { token: admin.token });
-    expect(second.body).toMatchObject({ users: [{ email: `${marker}-0@example.test`, status: 'active' }], nextCursor: null });
+    const second = await call(
+      url,
+      'GET',
+      `/v1/admin/users?search=${marker}&limit=2&cursor=${first.body['nextCursor']}`,
+      { token: admin.token },
+    );
+    expect(second.body).toMatchObject({
+      users: [{ email: `${marker}-0@example.test`, status: 'active' }],
+      nextCursor: null,
+    });
     // LIKE wildcards in the search are plain characters.
     expect((await call(url, 'GET', '/v1/admin/users?search=%25', { token: admin.token })).body['users']).toEqual([]);
     expect((await call(url, 'GET', '/v1/admin/users', { token: made[0]?.token as string })).status).toBe(403);
@@ -81,7 +103,12 @@ describe('accounts and the operators CLI', () => {
 
     const listed = await cli(['users', 'list', '--search', marker, '--json']);
     expect(listed.code).toBe(0);
-    expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line).email)).toHaveLength(3);
+    expect(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line).email),
+    ).toHaveLength(3);
   });
 
   it('disables an account from the CLI: its login and its sockets on every node end; enabling lets it back in', async () => {
@@ -90,13 +117,24 @@ describe('accounts and the operators CLI', () => {
     const ended = nextEvent<{ reason: string }>(socket, 'sys:disconnect');
     expect(await cli(['users', 'disable', user.email])).toMatchObject({ code: 0 });
     expect(await ended).toMatchObject({ reason: 'disabled' });
-    await eventually(async () => expect((await call(other, 'GET', '/v1/documents', { token: user.token })).status).toBe(401));
-    expect((await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: user.password } })).status).toBe(401);
-    expect((await call(url, 'POST', '/v1/auth/refresh', { body: { refreshToken: user.refreshToken } })).status).toBe(401);
+    await eventually(async () =>
+      expect((await call(other, 'GET', '/v1/documents', { token: user.token })).status).toBe(401),
+    );
+    expect(
+      (await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: user.password } })).status,
+    ).toBe(401);
+    expect((await call(url, 'POST', '/v1/auth/refresh', { body: { refreshToken: user.refreshToken } })).status).toBe(
+      401,
+    );
     expect(await cli(['users', 'enable', user.id])).toMatchObject({ code: 0 });
-    expect((await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: user.password } })).status).toBe(200);
+    expect(
+      (await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: user.password } })).status,
+    ).toBe(200);
 
-    expect(await cli(['users', 'roles', user.email, 'service'])).toMatchObject({ code: 0, stdout: expect.stringContaining('service,user') });
+    expect(await cli(['users', 'roles', user.email, 'service'])).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('service,user'),
+    });
   });
 
   it('gives service accounts API keys: exchanged for tokens, revoked from the CLI with their sockets on every node', async () => {
@@ -108,14 +146,22 @@ describe('accounts and the operators CLI', () => {
     expect(key).toMatch(/^vhk_[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/);
 
     const exchanged = await call(url, 'POST', '/v1/auth/token', { body: { apiKey: key } });
-    expect(exchanged).toMatchObject({ status: 200, body: { user: { email: address, roles: ['service', 'user'] }, expiresIn: 900 } });
+    expect(exchanged).toMatchObject({
+      status: 200,
+      body: { user: { email: address, roles: ['service', 'user'] }, expiresIn: 900 },
+    });
     expect(exchanged.body).not.toHaveProperty('refreshToken');
     const token = exchanged.body['accessToken'] as string;
     const socket = await connect(1, token);
     expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true });
 
     const listed = await cli(['keys', 'list', '--user', address, '--json']);
-    const record = JSON.parse(listed.stdout.trim()) as { id: string; name: string; lastUsedAt: string | null; revokedAt: string | null };
+    const record = JSON.parse(listed.stdout.trim()) as {
+      id: string;
+      name: string;
+      lastUsedAt: string | null;
+      revokedAt: string | null;
+    };
     expect(record).toMatchObject({ name: 'asr-worker-1', revokedAt: null });
     expect(record.lastUsedAt).not.toBeNull();
     expect(listed.stdout).not.toContain(key.split('.')[1]);
@@ -135,24 +181,48 @@ describe('accounts and the operators CLI', () => {
 
   it('changes a password: the current one is required, every earlier login ends, the new one works', async () => {
     const user = await register();
-    const wrong = await call(url, 'PUT', '/v1/users/me/password', { token: user.token, body: { currentPassword: 'nope', newPassword: 'a new password 2' } });
+    const wrong = await call(url, 'PUT', '/v1/users/me/password', {
+      token: user.token,
+      body: { currentPassword: 'nope', newPassword: 'a new password 2' },
+    });
     expect(wrong).toMatchObject({ status: 401, body: { error: { code: 'INVALID_CREDENTIALS' } } });
-    expect((await call(url, 'PUT', '/v1/users/me/password', { token: user.token, body: { currentPassword: user.password, newPassword: 'short' } })).status).toBe(400);
-    const changed = await call(url, 'PUT', '/v1/users/me/password', { token: user.token, body: { currentPassword: user.password, newPassword: 'a new password 2' } });
+    expect(
+      (
+        await call(url, 'PUT', '/v1/users/me/password', {
+          token: user.token,
+          body: { currentPassword: user.password, newPassword: 'short' },
+        })
+      ).status,
+    ).toBe(400);
+    const changed = await call(url, 'PUT', '/v1/users/me/password', {
+      token: user.token,
+      body: { currentPassword: user.password, newPassword: 'a new password 2' },
+    });
     expect(changed.status).toBe(200);
     expect(changed.body['refreshToken']).toEqual(expect.any(String));
-    expect((await call(url, 'POST', '/v1/auth/refresh', { body: { refreshToken: user.refreshToken } })).status).toBe(401);
-    expect((await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: user.password } })).status).toBe(401);
-    expect((await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: 'a new password 2' } })).status).toBe(200);
+    expect((await call(url, 'POST', '/v1/auth/refresh', { body: { refreshToken: user.refreshToken } })).status).toBe(
+      401,
+    );
+    expect(
+      (await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: user.password } })).status,
+    ).toBe(401);
+    expect(
+      (await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: 'a new password 2' } })).status,
+    ).toBe(200);
   });
 
   /** A session of `user` with two messages and one audio message (an object in S3). */
   const sessionWithAudio = async (socket: TestSocket) => {
     const sessionId = await cluster.session(socket);
-    for (const text of ['one', 'two']) expect(await request(socket, 'message:send', { sessionId, clientMsgId: randomUUID(), content: text })).toMatchObject({ ok: true });
+    for (const text of ['one', 'two'])
+      expect(
+        await request(socket, 'message:send', { sessionId, clientMsgId: randomUUID(), content: text }),
+      ).toMatchObject({ ok: true });
     await request(socket, 'audio:start', { sessionId, streamId: 'mic', mimeType: 'audio/webm' });
     await request(socket, 'audio:chunk', { streamId: 'mic', index: 0, data: randomBytes(2048) });
-    expect(await request(socket, 'audio:end', { streamId: 'mic', clientMsgId: randomUUID() })).toMatchObject({ ok: true });
+    expect(await request(socket, 'audio:end', { streamId: 'mic', clientMsgId: randomUUID() })).toMatchObject({
+      ok: true,
+    });
     return sessionId;
   };
 
@@ -167,15 +237,32 @@ describe('accounts and the operators CLI', () => {
     expect(await request(watcher, 'session:join', { sessionId })).toMatchObject({ ok: true });
     const told = collect<{ sessionId: string }>(watcher, 'session:deleted');
 
-    expect(await request(watcher, 'session:delete', { sessionId })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await request(watcher, 'session:delete', { sessionId })).toMatchObject({
+      ok: false,
+      error: { code: 'FORBIDDEN' },
+    });
     expect((await call(url, 'DELETE', `/v1/sessions/${sessionId}`, { token: stranger.token })).status).toBe(403);
-    expect(await request(socket, 'session:delete', { sessionId: 'nope' })).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
-    expect(await request(socket, 'session:delete', { sessionId })).toEqual({ ok: true, data: { sessionId, messages: 3, audioObjects: 1 } });
+    expect(await request(socket, 'session:delete', { sessionId: 'nope' })).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION' },
+    });
+    expect(await request(socket, 'session:delete', { sessionId })).toEqual({
+      ok: true,
+      data: { sessionId, messages: 3, audioObjects: 1 },
+    });
     await eventually(() => expect(told).toEqual([{ sessionId }]));
     expect(await node().stores.objects.list(`audio/${sessionId}/`)).toEqual([]);
-    expect((await node().stores.pool.query('select 1 from messages where session_id = $1', [sessionId])).rowCount).toBe(0);
-    expect(await request(socket, 'session:join', { sessionId })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
-    expect(await request(watcher, 'session:join', { sessionId })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect((await node().stores.pool.query('select 1 from messages where session_id = $1', [sessionId])).rowCount).toBe(
+      0,
+    );
+    expect(await request(socket, 'session:join', { sessionId })).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
+    expect(await request(watcher, 'session:join', { sessionId })).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
     expect((await call(other, 'DELETE', `/v1/sessions/${sessionId}`, { token: owner.token })).status).toBe(404);
 
     const second = await sessionWithAudio(socket);
@@ -196,8 +283,17 @@ describe('accounts and the operators CLI', () => {
     });
     expect(upload.status).toBe(202);
     const documentId = upload.body['document'].id as string;
-    await eventually(async () => expect((await call(url, 'GET', `/v1/documents/${documentId}`, { token: user.token })).body['document'].status).toBe('ready'), 30_000);
-    const entity = await call(url, 'POST', '/v1/graph/entities', { token: user.token, body: { name: 'Hand Made', type: 'concept' } });
+    await eventually(
+      async () =>
+        expect(
+          (await call(url, 'GET', `/v1/documents/${documentId}`, { token: user.token })).body['document'].status,
+        ).toBe('ready'),
+      30_000,
+    );
+    const entity = await call(url, 'POST', '/v1/graph/entities', {
+      token: user.token,
+      body: { name: 'Hand Made', type: 'concept' },
+    });
     expect(entity.status).toBe(201);
     const socket = await connect(1, user.token);
     const sessionId = await sessionWithAudio(socket);
@@ -217,8 +313,13 @@ describe('accounts and the operators CLI', () => {
       messages: await rows('select 1 from messages where session_id = $1', sessionId),
       documents: await rows('select 1 from documents where user_id = $1', userId),
       chunks: await rows('select 1 from document_chunks where document_id = $1', documentId),
-      auditWithAddress: await rows('select 1 from audit_logs where user_id = $1 and (ip_address is not null or user_agent is not null)', userId),
-      objects: (await stores.objects.list(`documents/${userId}/`)).length + (await stores.objects.list(`audio/${sessionId}/`)).length,
+      auditWithAddress: await rows(
+        'select 1 from audit_logs where user_id = $1 and (ip_address is not null or user_agent is not null)',
+        userId,
+      ),
+      objects:
+        (await stores.objects.list(`documents/${userId}/`)).length +
+        (await stores.objects.list(`audio/${sessionId}/`)).length,
       vectors: await stores.vectors.countByDocument(documentId),
       graphEntities: (await stores.graph.project(userId)).nodes.length,
       graphDocumentEntities: (await stores.graph.documentEntities(documentId, 10)).length,
@@ -251,10 +352,16 @@ describe('accounts and the operators CLI', () => {
     const run = await cli(['users', 'forget', user.email, '--json']);
     expect(run.code).toBe(0);
     const erasure = JSON.parse(run.stdout) as { finishedAt: string; steps: Record<string, Record<string, number>> };
-    expect(erasure.steps).toMatchObject({ documents: { documents: 1 }, sessions: { sessions: 1, messages: 3, audioObjects: 1 }, account: { accounts: 1 } });
+    expect(erasure.steps).toMatchObject({
+      documents: { documents: 1 },
+      sessions: { sessions: 1, messages: 3, audioObjects: 1 },
+      account: { accounts: 1 },
+    });
     expect(await ended).toMatchObject({ reason: 'disabled' });
     expect(await remains(user.id, documentId, sessionId)).toEqual(nothing);
-    await eventually(async () => expect((await call(other, 'GET', '/v1/documents', { token: user.token })).status).toBe(401));
+    await eventually(async () =>
+      expect((await call(other, 'GET', '/v1/documents', { token: user.token })).status).toBe(401),
+    );
 
     const again = await cli(['users', 'forget', user.id, '--json']);
     expect(again.code).toBe(0);
@@ -273,7 +380,9 @@ describe('accounts and the operators CLI', () => {
       db: stores.db,
       objects: stores.objects,
       vectors: stores.vectors,
-      graph: Object.assign(Object.create(stores.graph) as typeof stores.graph, { project: async () => Promise.reject(new Error('graph store down')) }),
+      graph: Object.assign(Object.create(stores.graph) as typeof stores.graph, {
+        project: async () => Promise.reject(new Error('graph store down')),
+      }),
       locks: stores.locks,
       sessions: node().accounts.sessions,
       revokeCredentials: async () => undefined,
@@ -281,24 +390,38 @@ describe('accounts and the operators CLI', () => {
       logger: node().logger,
     });
     await expect(failing.forgetUser(user.id, { userId: null })).rejects.toThrow('graph store down');
-    const partial = await stores.pool.query<{ steps: Record<string, unknown>; finished_at: Date | null }>('select steps, finished_at from user_erasures where user_id = $1', [user.id]);
+    const partial = await stores.pool.query<{ steps: Record<string, unknown>; finished_at: Date | null }>(
+      'select steps, finished_at from user_erasures where user_id = $1',
+      [user.id],
+    );
     expect(Object.keys(partial.rows[0]?.steps ?? {}).sort()).toEqual(['documents', 'revoke']);
     expect(partial.rows[0]?.finished_at).toBeNull();
     expect((await remains(user.id, documentId, sessionId)).documents).toBe(0);
 
     const resumed = await cli(['users', 'forget', user.id, '--json']);
     expect(resumed.code).toBe(0);
-    expect(JSON.parse(resumed.stdout).steps).toMatchObject({ documents: { documents: 1 }, graph: { entities: 1 }, account: { accounts: 1 } });
+    expect(JSON.parse(resumed.stdout).steps).toMatchObject({
+      documents: { documents: 1 },
+      graph: { entities: 1 },
+      account: { accounts: 1 },
+    });
     expect(await remains(user.id, documentId, sessionId)).toEqual(nothing);
   });
 
   it('lets users delete their own account (the forget path), with their password', async () => {
     const { user, documentId, sessionId } = await populated();
-    expect((await call(url, 'DELETE', '/v1/users/me', { token: user.token, body: { password: 'wrong' } })).status).toBe(401);
+    expect((await call(url, 'DELETE', '/v1/users/me', { token: user.token, body: { password: 'wrong' } })).status).toBe(
+      401,
+    );
     expect((await call(url, 'DELETE', '/v1/users/me', { token: user.token, body: {} })).status).toBe(400);
     const deleted = await call(url, 'DELETE', '/v1/users/me', { token: user.token, body: { password: user.password } });
-    expect(deleted).toMatchObject({ status: 200, body: { erasure: { userId: user.id, finishedAt: expect.any(String) } } });
+    expect(deleted).toMatchObject({
+      status: 200,
+      body: { erasure: { userId: user.id, finishedAt: expect.any(String) } },
+    });
     expect(await remains(user.id, documentId, sessionId)).toEqual(nothing);
-    expect((await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: user.password } })).status).toBe(401);
+    expect(
+      (await call(url, 'POST', '/v1/auth/login', { body: { email: user.email, password: user.password } })).status,
+    ).toBe(401);
   });
 });

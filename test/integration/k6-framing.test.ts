@@ -1,7 +1,7 @@
-import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 // The framing module the k6 scripts use (plain JavaScript, no k6 imports).
-import { decode, eventPacket, socketUrl, SocketIoSession } from '../../load-tests/k6/lib/socketio.js';
+import { decode, eventPacket, SocketIoSession, socketUrl } from '../../load-tests/k6/lib/socketio.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 
 interface Ack {
@@ -11,7 +11,15 @@ interface Ack {
 }
 
 /** A connection through the framing module over a plain WebSocket, as a k6 VU makes it. */
-async function open(url: string, token: string): Promise<{ session: SocketIoSession; events: { name: string; payload: any }[]; socket: WebSocket; call: (name: string, payload: unknown) => Promise<Ack> }> {
+async function open(
+  url: string,
+  token: string,
+): Promise<{
+  session: SocketIoSession;
+  events: { name: string; payload: any }[];
+  socket: WebSocket;
+  call: (name: string, payload: unknown) => Promise<Ack>;
+}> {
   const socket = new WebSocket(socketUrl(url));
   const events: { name: string; payload: any }[] = [];
   const session: SocketIoSession = await new Promise((resolve, reject) => {
@@ -45,7 +53,11 @@ describe('the k6 scripts’ Socket.IO framing, against a node', () => {
     const sessionId = created.data.session.id as string;
     expect((await a.call('session:join', { sessionId })).ok).toBe(true);
     expect((await b.call('session:join', { sessionId })).ok).toBe(true);
-    const sent = await Promise.all([1, 2, 3].map((i) => a.call('message:send', { sessionId, clientMsgId: `k6-${i}`, content: `m${i}`, metadata: { sentAt: i } })));
+    const sent = await Promise.all(
+      [1, 2, 3].map((i) =>
+        a.call('message:send', { sessionId, clientMsgId: `k6-${i}`, content: `m${i}`, metadata: { sentAt: i } }),
+      ),
+    );
     expect(sent.map((ack) => ack.ok)).toEqual([true, true, true]);
     expect(sent.map((ack) => ack.data.message.seq).sort()).toEqual([1, 2, 3]);
     await eventually(() => expect(b.events.filter((e) => e.name === 'message:new')).toHaveLength(3));
@@ -58,11 +70,18 @@ describe('the k6 scripts’ Socket.IO framing, against a node', () => {
   });
 
   it('reports a refused handshake as connect_error with the code', async () => {
-    await expect(open(cluster.urls[0] as string, 'not-a-token')).rejects.toMatchObject({ message: 'unauthorized', data: { code: 'UNAUTHORIZED' } });
+    await expect(open(cluster.urls[0] as string, 'not-a-token')).rejects.toMatchObject({
+      message: 'unauthorized',
+      data: { code: 'UNAUTHORIZED' },
+    });
   });
 
   it('decodes every packet kind it meets, and answers pings', () => {
-    expect(decode('0{"sid":"x","pingInterval":25000,"pingTimeout":20000}')).toEqual({ kind: 'open', pingInterval: 25000, pingTimeout: 20000 });
+    expect(decode('0{"sid":"x","pingInterval":25000,"pingTimeout":20000}')).toEqual({
+      kind: 'open',
+      pingInterval: 25000,
+      pingTimeout: 20000,
+    });
     expect(decode('2')).toEqual({ kind: 'ping' });
     expect(decode('40{"sid":"abc"}')).toEqual({ kind: 'connect', sid: 'abc' });
     expect(decode('42["message:new",{"a":1}]')).toEqual({ kind: 'event', name: 'message:new', payload: { a: 1 } });

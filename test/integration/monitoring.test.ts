@@ -10,14 +10,21 @@ import { TestCluster } from '../helpers/cluster.js';
 // fires without anyone noticing.
 const root = packageRoot();
 const read = (...parts: string[]) => readFileSync(path.join(root, 'deploy', ...parts), 'utf8');
-const alerts = parse(read('prometheus', 'alerts.yml')) as { groups: { rules: { alert: string; expr: string; labels?: { severity?: string } }[] }[] };
-const dashboard = JSON.parse(read('grafana', 'dashboards', 'voicehelper.json')) as { uid: string; panels: { title: string; targets: { expr: string }[] }[] };
+const alerts = parse(read('prometheus', 'alerts.yml')) as {
+  groups: { rules: { alert: string; expr: string; labels?: { severity?: string } }[] }[];
+};
+const dashboard = JSON.parse(read('grafana', 'dashboards', 'voicehelper.json')) as {
+  uid: string;
+  panels: { title: string; targets: { expr: string }[] }[];
+};
 const expressions = [
   ...alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)),
   ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
 ];
 /** Metric names in PromQL expressions (ours and the Node.js defaults; `up` is Prometheus's own). */
-const named = [...new Set(expressions.flatMap((expr) => expr.match(/\b(?:voicehelper|nodejs|process)_[a-z0-9_]+\b/g) ?? []))].sort();
+const named = [
+  ...new Set(expressions.flatMap((expr) => expr.match(/\b(?:voicehelper|nodejs|process)_[a-z0-9_]+\b/g) ?? [])),
+].sort();
 
 describe('monitoring: dashboard and alert rules against a node', () => {
   let cluster: TestCluster;
@@ -26,9 +33,11 @@ describe('monitoring: dashboard and alert rules against a node', () => {
   beforeAll(async () => {
     cluster = await TestCluster.start(1);
     const text = await (await fetch(`${cluster.urls[0]}/metrics`)).text();
-    exported = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
-      type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name as string],
-    ));
+    exported = new Set(
+      [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
+        type === 'histogram' ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name as string],
+      ),
+    );
   });
   afterAll(() => cluster?.stop());
 
@@ -51,12 +60,24 @@ describe('monitoring: dashboard and alert rules against a node', () => {
     const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
       services: Record<string, { build?: unknown; volumes?: string[] }>;
     };
-    const nodes = Object.entries(compose.services).filter(([, s]) => s.build !== undefined).map(([name]) => `${name}:3000`);
-    const prometheus = parse(read('prometheus', 'prometheus.yml')) as { rule_files: string[]; scrape_configs: { static_configs: { targets: string[] }[] }[] };
-    expect(prometheus.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets)).sort()).toEqual(nodes.sort());
-    const mounts = (service: string) => (compose.services[service]?.volumes ?? []).map((v) => v.split(':').slice(0, 2).join(':'));
-    expect(mounts('prometheus')).toEqual(expect.arrayContaining(prometheus.rule_files.map((file) => `./deploy/prometheus/${path.basename(file)}:${file}`)));
-    const provider = parse(read('grafana', 'provisioning', 'dashboards', 'voicehelper.yml')) as { providers: { options: { path: string } }[] };
+    const nodes = Object.entries(compose.services)
+      .filter(([, s]) => s.build !== undefined)
+      .map(([name]) => `${name}:3000`);
+    const prometheus = parse(read('prometheus', 'prometheus.yml')) as {
+      rule_files: string[];
+      scrape_configs: { static_configs: { targets: string[] }[] }[];
+    };
+    expect(prometheus.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets)).sort()).toEqual(
+      nodes.sort(),
+    );
+    const mounts = (service: string) =>
+      (compose.services[service]?.volumes ?? []).map((v) => v.split(':').slice(0, 2).join(':'));
+    expect(mounts('prometheus')).toEqual(
+      expect.arrayContaining(prometheus.rule_files.map((file) => `./deploy/prometheus/${path.basename(file)}:${file}`)),
+    );
+    const provider = parse(read('grafana', 'provisioning', 'dashboards', 'voicehelper.yml')) as {
+      providers: { options: { path: string } }[];
+    };
     expect(mounts('grafana')).toContain(`./deploy/grafana/dashboards:${provider.providers[0]?.options.path}`);
   });
 });

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp, type App } from '../../src/app.js';
-import { openClient, nextEvent, request, type TestSocket } from '../helpers/client.js';
+import { type App, buildApp } from '../../src/app.js';
+import { nextEvent, openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, TestCluster } from '../helpers/cluster.js';
 import { clusterConfig, TEST_JWT_SECRET } from '../helpers/env.js';
 
@@ -23,7 +23,11 @@ describe('a cluster node on the real services', () => {
     app = await buildApp(clusterConfig());
     const { port } = await app.listen(0, '127.0.0.1');
     baseUrl = `http://127.0.0.1:${port}`;
-    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'node', passwordHash: 'unused' });
+    const user = await app.stores.db.users.create({
+      email: `${randomUUID()}@example.test`,
+      username: 'node',
+      passwordHash: 'unused',
+    });
     token = await app.tokens.sign({ userId: user.id, role: 'user' });
   });
   afterAll(async () => {
@@ -39,7 +43,10 @@ describe('a cluster node on the real services', () => {
 
   it('reports every dependency as an external service that is up in /readyz', async () => {
     const response = await fetch(`${baseUrl}/readyz`);
-    const body = (await response.json()) as { status: string; dependencies: Record<string, { status: string; mode: string; latencyMs: number }> };
+    const body = (await response.json()) as {
+      status: string;
+      dependencies: Record<string, { status: string; mode: string; latencyMs: number }>;
+    };
     expect(response.status).toBe(200);
     expect(body.status).toBe('ready');
     expect(Object.keys(body.dependencies).sort()).toEqual(['graph', 'objects', 'postgres', 'redis', 'vector']);
@@ -92,10 +99,16 @@ describe('a cluster node on the real services', () => {
     const ghost = await app.tokens.sign({ userId: randomUUID(), role: 'admin' });
     const error = (await connectAs({ token: ghost }).catch((e: unknown) => e)) as Error & { data?: { code?: string } };
     expect(error.data?.code).toBe('UNAUTHORIZED');
-    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'gone', passwordHash: 'unused' });
+    const user = await app.stores.db.users.create({
+      email: `${randomUUID()}@example.test`,
+      username: 'gone',
+      passwordHash: 'unused',
+    });
     await app.stores.pool.query("update users set status = 'disabled' where id = $1", [user.id]);
     const disabled = await app.tokens.sign({ userId: user.id, role: 'user' });
-    const refused = (await connectAs({ token: disabled }).catch((e: unknown) => e)) as Error & { data?: { code?: string } };
+    const refused = (await connectAs({ token: disabled }).catch((e: unknown) => e)) as Error & {
+      data?: { code?: string };
+    };
     expect(refused.data?.code).toBe('UNAUTHORIZED');
   });
 
@@ -150,18 +163,25 @@ describe('a cluster node on the real services', () => {
     expect(text).toMatch(/voicehelper_socket_events_total\{event="sys:ping",outcome="ok",node="[^"]+"\} [1-9]/);
     expect(text).toMatch(/voicehelper_socket_events_total\{event="unknown",outcome="VALIDATION",node="[^"]+"\} [1-9]/);
     expect(text).toMatch(/voicehelper_socket_handshakes_total\{outcome="unauthorized",node="[^"]+"\} [1-9]/);
-    expect(text).toMatch(/voicehelper_http_requests_total\{method="GET",route="\/healthz",status="200",node="[^"]+"\} [1-9]/);
+    expect(text).toMatch(
+      /voicehelper_http_requests_total\{method="GET",route="\/healthz",status="200",node="[^"]+"\} [1-9]/,
+    );
   });
 });
 
 describe('readiness with a required dependency down', () => {
   it('answers /readyz 503 naming the dependency, while /healthz stays 200', async () => {
     // Neo4j on a port where nothing listens, and declared required.
-    const app = await buildApp(clusterConfig({ NEO4J_URI: 'bolt://127.0.0.1:1', READINESS_OPTIONAL: 'vector', DEPENDENCY_TIMEOUT_MS: '500' }));
+    const app = await buildApp(
+      clusterConfig({ NEO4J_URI: 'bolt://127.0.0.1:1', READINESS_OPTIONAL: 'vector', DEPENDENCY_TIMEOUT_MS: '500' }),
+    );
     try {
       const { port } = await app.listen(0, '127.0.0.1');
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
-      const body = (await ready.json()) as { status: string; dependencies: Record<string, { status: string; required: boolean }> };
+      const body = (await ready.json()) as {
+        status: string;
+        dependencies: Record<string, { status: string; required: boolean }>;
+      };
       expect(ready.status).toBe(503);
       expect(body.status).toBe('unavailable');
       expect(body.dependencies['graph']).toMatchObject({ status: 'down', required: true });
@@ -206,7 +226,11 @@ describe('draining', () => {
     const app = await buildApp(clusterConfig());
     const { port } = await app.listen(0, '127.0.0.1');
     const url = `http://127.0.0.1:${port}`;
-    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: 'drain', passwordHash: 'unused' });
+    const user = await app.stores.db.users.create({
+      email: `${randomUUID()}@example.test`,
+      username: 'drain',
+      passwordHash: 'unused',
+    });
     const token = await app.tokens.sign({ userId: user.id, role: 'user' });
     const socket = await openClient(url, { token });
     const notice = nextEvent<unknown>(socket, 'sys:disconnect');

@@ -27,7 +27,10 @@ describe('OpenAI-compatible embeddings adapter', () => {
           return void res.writeHead(503).end();
         }
         if (status !== 200) return void res.writeHead(status).end('{}');
-        const data = parsed.input.map((text, index) => ({ index, embedding: Array.from({ length: dimension }, (_, i) => text.length + i) }));
+        const data = parsed.input.map((text, index) => ({
+          index,
+          embedding: Array.from({ length: dimension }, (_, i) => text.length + i),
+        }));
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ data: data.reverse() }));
       });
     });
@@ -37,7 +40,16 @@ describe('OpenAI-compatible embeddings adapter', () => {
   afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
   const embedder = (overrides: Partial<ConstructorParameters<typeof OpenAiEmbedder>[0]> = {}) =>
-    new OpenAiEmbedder({ url, model: 'test-model', apiKey: 'test-only-key', dimension: 4, batchSize: 2, attempts: 3, timeoutMs: 2_000, ...overrides });
+    new OpenAiEmbedder({
+      url,
+      model: 'test-model',
+      apiKey: 'test-only-key',
+      dimension: 4,
+      batchSize: 2,
+      attempts: 3,
+      timeoutMs: 2_000,
+      ...overrides,
+    });
 
   it('sends batches with the model and key, and returns vectors in input order', async () => {
     requests.length = 0;

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,9 @@ interface RedisProcess {
 }
 
 function cli(port: number, ...args: string[]): string {
-  const result = spawnSync('redis-cli', ['-p', String(port), '-a', PASSWORD, '--no-auth-warning', ...args], { encoding: 'utf8' });
+  const result = spawnSync('redis-cli', ['-p', String(port), '-a', PASSWORD, '--no-auth-warning', ...args], {
+    encoding: 'utf8',
+  });
   return result.stdout;
 }
 
@@ -34,16 +36,61 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
       const bus = await freePort();
       const home = path.join(dir, String(i));
       mkdirSync(home);
-      const child = spawn('redis-server', ['--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
-        '--cluster-node-timeout', '1000', '--cluster-config-file', path.join(home, 'nodes.conf'), '--dir', home, '--save', '', '--appendonly', 'no',
-        '--requirepass', PASSWORD, '--masterauth', PASSWORD], { stdio: 'ignore' });
+      const child = spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--cluster-port',
+          String(bus),
+          '--bind',
+          '127.0.0.1',
+          '--cluster-enabled',
+          'yes',
+          '--cluster-node-timeout',
+          '1000',
+          '--cluster-config-file',
+          path.join(home, 'nodes.conf'),
+          '--dir',
+          home,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--requirepass',
+          PASSWORD,
+          '--masterauth',
+          PASSWORD,
+        ],
+        { stdio: 'ignore' },
+      );
       servers.push({ port, child });
     }
     await eventually(() => servers.forEach((s) => expect(cli(s.port, 'ping')).toContain('PONG')));
-    const created = spawnSync('redis-cli', ['-a', PASSWORD, '--no-auth-warning', '--cluster', 'create', ...servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8' });
+    const created = spawnSync(
+      'redis-cli',
+      [
+        '-a',
+        PASSWORD,
+        '--no-auth-warning',
+        '--cluster',
+        'create',
+        ...servers.map((s) => `127.0.0.1:${s.port}`),
+        '--cluster-replicas',
+        '1',
+        '--cluster-yes',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(created.status, created.stdout + created.stderr).toBe(0);
-    await eventually(() => servers.forEach((s) => expect(cli(s.port, 'cluster', 'info')).toContain('cluster_state:ok')), 20_000);
-    const nodes = servers.slice(0, 3).map((s) => `redis://:${PASSWORD}@127.0.0.1:${s.port}`).join(',');
+    await eventually(
+      () => servers.forEach((s) => expect(cli(s.port, 'cluster', 'info')).toContain('cluster_state:ok')),
+      20_000,
+    );
+    const nodes = servers
+      .slice(0, 3)
+      .map((s) => `redis://:${PASSWORD}@127.0.0.1:${s.port}`)
+      .join(',');
     process.env['REDIS_CLUSTER_NODES'] = nodes;
     try {
       cluster = await TestCluster.start(2);
@@ -68,7 +115,11 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
     const acked = new Map<string, number>();
     const send = async (clientMsgId: string): Promise<void> => {
       for (;;) {
-        const answer = await request<{ message: Message }>(sender, 'message:send', { sessionId, clientMsgId, content: clientMsgId });
+        const answer = await request<{ message: Message }>(sender, 'message:send', {
+          sessionId,
+          clientMsgId,
+          content: clientMsgId,
+        });
         if (answer.ok) {
           acked.set(clientMsgId, answer.data.message.seq);
           return;
@@ -82,10 +133,17 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
     const slot = Number(cli(servers[0]!.port, 'cluster', 'keyslot', `vh:msg:${sessionId}`).trim());
     const slotOwner = cli(servers[0]!.port, 'cluster', 'nodes')
       .split('\n')
-      .find((line) => line.includes('master') && line.split(' ').slice(8).some((range) => {
-        const [from, to = from] = range.split('-').map(Number);
-        return from !== undefined && slot >= from && slot <= (to ?? from);
-      }));
+      .find(
+        (line) =>
+          line.includes('master') &&
+          line
+            .split(' ')
+            .slice(8)
+            .some((range) => {
+              const [from, to = from] = range.split('-').map(Number);
+              return from !== undefined && slot >= from && slot <= (to ?? from);
+            }),
+      );
     const victimPort = Number(/127\.0\.0\.1:(\d+)@/.exec(slotOwner ?? '')?.[1]);
     const victim = servers.find((s) => s.port === victimPort)!;
     const survivor = servers.find((s) => s !== victim)!;

@@ -13,7 +13,10 @@ describe('a role change takes effect at once, on every node', () => {
   const call = async (node: number, method: string, path: string, token: string, body?: unknown) => {
     const response = await fetch(`${cluster.urls[node]}${path}`, {
       method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     return response.status;
@@ -36,7 +39,9 @@ describe('a role change takes effect at once, on every node', () => {
     const onOtherNode = await cluster.connect(1, worker);
     const onSameNode = await cluster.connect(0, worker);
     expect((await request(onOtherNode, 'session:join', { sessionId })).ok).toBe(true);
-    const closed = [onOtherNode, onSameNode].map((socket) => new Promise((resolve) => socket.once('disconnect', resolve)));
+    const closed = [onOtherNode, onSameNode].map(
+      (socket) => new Promise((resolve) => socket.once('disconnect', resolve)),
+    );
 
     expect(await call(0, 'PUT', `/v1/admin/users/${worker.id}/roles`, root.token, { roles: [] })).toBe(200);
     await Promise.all(closed);
@@ -44,7 +49,10 @@ describe('a role change takes effect at once, on every node', () => {
 
     const again = await openClient(cluster.urls[1] as string, { token: worker.token });
     try {
-      expect(await request(again, 'session:join', { sessionId })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+      expect(await request(again, 'session:join', { sessionId })).toMatchObject({
+        ok: false,
+        error: { code: 'FORBIDDEN' },
+      });
     } finally {
       again.close();
     }

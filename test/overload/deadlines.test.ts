@@ -53,7 +53,11 @@ describe('every dependency call has a deadline (two nodes, one behind proxies th
     postgres.stall();
     let acks;
     try {
-      acks = await Promise.all(ids.map((clientMsgId) => timed(request(socket, 'message:send', { sessionId, clientMsgId, content: clientMsgId }))));
+      acks = await Promise.all(
+        ids.map((clientMsgId) =>
+          timed(request(socket, 'message:send', { sessionId, clientMsgId, content: clientMsgId })),
+        ),
+      );
     } finally {
       postgres.unstall();
     }
@@ -62,9 +66,18 @@ describe('every dependency call has a deadline (two nodes, one behind proxies th
       expect(ms).toBeLessThan(9_000);
     }
     for (const clientMsgId of ids) {
-      await eventually(async () => expect(await request(socket, 'message:send', { sessionId, clientMsgId, content: clientMsgId })).toMatchObject({ ok: true }), 15_000);
+      await eventually(
+        async () =>
+          expect(await request(socket, 'message:send', { sessionId, clientMsgId, content: clientMsgId })).toMatchObject(
+            { ok: true },
+          ),
+        15_000,
+      );
     }
-    const { rows } = await cluster.nodes[0]!.stores.pool.query('select client_msg_id from messages where session_id = $1 order by seq', [sessionId]);
+    const { rows } = await cluster.nodes[0]!.stores.pool.query(
+      'select client_msg_id from messages where session_id = $1 order by seq',
+      [sessionId],
+    );
     expect(rows.map((r) => r.client_msg_id).sort()).toEqual([...ids].sort());
   }, 60_000);
 
@@ -87,7 +100,10 @@ describe('every dependency call has a deadline (two nodes, one behind proxies th
       await holder.query('rollback');
       await holder.end();
     }
-    expect(await request(socket, 'message:send', { sessionId, clientMsgId: 'x', content: 'x' })).toMatchObject({ ok: true, data: { message: { seq: 1 } } });
+    expect(await request(socket, 'message:send', { sessionId, clientMsgId: 'x', content: 'x' })).toMatchObject({
+      ok: true,
+      data: { message: { seq: 1 } },
+    });
   });
 
   it('a hung S3: audio:end answers UNAVAILABLE in time and the same end succeeds once S3 answers again', async () => {
@@ -107,7 +123,10 @@ describe('every dependency call has a deadline (two nodes, one behind proxies th
     expect(ended.value).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
     expect(ended.ms).toBeLessThan(5_000);
     const retried = await request<{ message: Message }>(socket, 'audio:end', { streamId: 'voice', clientMsgId: 'v' });
-    expect(retried).toMatchObject({ ok: true, data: { message: { contentType: 'audio', metadata: { bytes: 5_000 } } } });
+    expect(retried).toMatchObject({
+      ok: true,
+      data: { message: { contentType: 'audio', metadata: { bytes: 5_000 } } },
+    });
   });
 
   it('Redis down: message:send still commits and acks (PostgreSQL is the truth), and the other node delivers it', async () => {
@@ -119,13 +138,25 @@ describe('every dependency call has a deadline (two nodes, one behind proxies th
     const seen = collect<{ message: Message }>(watcher, 'message:new');
     await redis.down();
     try {
-      const plain = await timed(request(socket, 'message:send', { sessionId, clientMsgId: 'a', content: 'during the outage' }));
-      const final = await timed(request(socket, 'message:send', { sessionId, clientMsgId: 'b', content: 'a final', metadata: { streamId: 'tts' } }));
+      const plain = await timed(
+        request(socket, 'message:send', { sessionId, clientMsgId: 'a', content: 'during the outage' }),
+      );
+      const final = await timed(
+        request(socket, 'message:send', {
+          sessionId,
+          clientMsgId: 'b',
+          content: 'a final',
+          metadata: { streamId: 'tts' },
+        }),
+      );
       for (const { value, ms } of [plain, final]) {
         expect(value).toMatchObject({ ok: true });
         expect(ms).toBeLessThan(3_000);
       }
-      await eventually(() => expect(seen.map((s) => s.message.content)).toEqual(['during the outage', 'a final']), 10_000);
+      await eventually(
+        () => expect(seen.map((s) => s.message.content)).toEqual(['during the outage', 'a final']),
+        10_000,
+      );
     } finally {
       await redis.up();
     }
@@ -136,7 +167,12 @@ describe('document parsing has a time limit (two nodes)', () => {
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start(2, { PARSE_TIMEOUT_MS: '1000', INGEST_ATTEMPTS: '1', DOCUMENT_MAX_BYTES: String(32 * 1024 * 1024), INGEST_CONCURRENCY: '1' });
+    cluster = await TestCluster.start(2, {
+      PARSE_TIMEOUT_MS: '1000',
+      INGEST_ATTEMPTS: '1',
+      DOCUMENT_MAX_BYTES: String(32 * 1024 * 1024),
+      INGEST_CONCURRENCY: '1',
+    });
   });
   afterAll(() => cluster?.stop());
 
@@ -144,10 +180,20 @@ describe('document parsing has a time limit (two nodes)', () => {
     const owner = await cluster.user();
     // ~20 MB that take ~3.5 s to parse on an idle machine (4.8 MB took 0.9 s, too close to a
     // limit of 1.5 s), while a fresh worker parses the short note in ~0.15 s.
-    const sentences = Array.from({ length: 250_000 }, (_, i) => `Sentence ${i} mentions Alpha Corp, Beta Labs and the river Gamma near Delta City.`).join(' ');
-    const slow = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm(sentences, 'slow.txt') });
-    const quick = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm('A short note about tides.', 'quick.txt') });
-    const status = async (id: string) => (await call(cluster.urls[1] as string, 'GET', `/v1/documents/${id}`, { token: owner.token })).body['document'];
+    const sentences = Array.from(
+      { length: 250_000 },
+      (_, i) => `Sentence ${i} mentions Alpha Corp, Beta Labs and the river Gamma near Delta City.`,
+    ).join(' ');
+    const slow = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
+      token: owner.token,
+      form: documentForm(sentences, 'slow.txt'),
+    });
+    const quick = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
+      token: owner.token,
+      form: documentForm('A short note about tides.', 'quick.txt'),
+    });
+    const status = async (id: string) =>
+      (await call(cluster.urls[1] as string, 'GET', `/v1/documents/${id}`, { token: owner.token })).body['document'];
     await eventually(async () => expect((await status(slow.body['document'].id))?.status).toBe('failed'), 30_000);
     expect((await status(slow.body['document'].id))?.statusReason).toMatch(/took longer than 1000 ms/);
     await eventually(async () => expect((await status(quick.body['document'].id))?.status).toBe('ready'), 30_000);

@@ -28,7 +28,8 @@ const EVENT_LIMITS = {
   PASSWORD_HASH_QUEUE: '1',
 };
 
-const refused = (ack: Ack<unknown>) => !ack.ok && ack.error.code === 'RATE_LIMITED' && (ack.error.retryAfterMs ?? 0) > 0;
+const refused = (ack: Ack<unknown>) =>
+  !ack.ok && ack.error.code === 'RATE_LIMITED' && (ack.error.retryAfterMs ?? 0) > 0;
 
 describe('every event and route is limited (two nodes sharing the windows)', () => {
   let cluster: TestCluster;
@@ -49,29 +50,41 @@ describe('every event and route is limited (two nodes sharing the windows)', () 
     ['audio:start', (sessionId: string) => ({ sessionId, streamId: randomUUID(), mimeType: 'audio/webm' })],
     ['audio:end', () => ({ streamId: 'nothing', clientMsgId: randomUUID() })],
     ['audio:url', () => ({ messageId: randomUUID() })],
-  ] as const)('%s: 3 per minute per user, counted across both nodes, then RATE_LIMITED with retryAfterMs', async (event, payload) => {
-    const owner = await cluster.user();
-    // A session made without spending the user's own session:create budget.
-    const session = await cluster.nodes[0]!.stores.db.sessions.create({ userId: owner.id, title: 's' });
-    const sockets = [await cluster.connect(0, owner), await cluster.connect(1, owner)];
-    const acks = [];
-    for (let i = 0; i < 4; i++) acks.push(await request(sockets[i % 2]!, event, payload(session.id)));
-    expect(acks.slice(0, 3).some(refused)).toBe(false);
-    expect(refused(acks[3]!)).toBe(true);
-    // Another user is not affected.
-    const other = await cluster.connect(1, await cluster.user());
-    expect(refused(await request(other, event, payload(session.id)))).toBe(false);
-  });
+  ] as const)(
+    '%s: 3 per minute per user, counted across both nodes, then RATE_LIMITED with retryAfterMs',
+    async (event, payload) => {
+      const owner = await cluster.user();
+      // A session made without spending the user's own session:create budget.
+      const session = await cluster.nodes[0]!.stores.db.sessions.create({ userId: owner.id, title: 's' });
+      const sockets = [await cluster.connect(0, owner), await cluster.connect(1, owner)];
+      const acks = [];
+      for (let i = 0; i < 4; i++) acks.push(await request(sockets[i % 2]!, event, payload(session.id)));
+      expect(acks.slice(0, 3).some(refused)).toBe(false);
+      expect(refused(acks[3]!)).toBe(true);
+      // Another user is not affected.
+      const other = await cluster.connect(1, await cluster.user());
+      expect(refused(await request(other, event, payload(session.id)))).toBe(false);
+    },
+  );
 
   it('counts a delta that opens a stream against message:send, so fresh stream ids store no more than sends', async () => {
     const owner = await cluster.user();
     const session = await cluster.nodes[0]!.stores.db.sessions.create({ userId: owner.id, title: 's' });
     const socket = await cluster.connect(0, owner);
-    for (let i = 0; i < 3; i++) expect(await request(socket, 'message:delta', { sessionId: session.id, streamId: `s${i}`, index: 0, delta: 'x' })).toEqual({ ok: true, data: {} });
-    expect(refused(await request(socket, 'message:delta', { sessionId: session.id, streamId: 's3', index: 0, delta: 'x' }))).toBe(true);
+    for (let i = 0; i < 3; i++)
+      expect(
+        await request(socket, 'message:delta', { sessionId: session.id, streamId: `s${i}`, index: 0, delta: 'x' }),
+      ).toEqual({ ok: true, data: {} });
+    expect(
+      refused(await request(socket, 'message:delta', { sessionId: session.id, streamId: 's3', index: 0, delta: 'x' })),
+    ).toBe(true);
     // Further deltas of an open stream are not sends.
-    expect(await request(socket, 'message:delta', { sessionId: session.id, streamId: 's0', index: 1, delta: 'y' })).toEqual({ ok: true, data: {} });
-    expect(refused(await request(socket, 'message:send', { sessionId: session.id, clientMsgId: 'm', content: 'x' }))).toBe(true);
+    expect(
+      await request(socket, 'message:delta', { sessionId: session.id, streamId: 's0', index: 1, delta: 'y' }),
+    ).toEqual({ ok: true, data: {} });
+    expect(
+      refused(await request(socket, 'message:send', { sessionId: session.id, clientMsgId: 'm', content: 'x' })),
+    ).toBe(true);
   });
 
   it('refuses events past the in-flight cap of a socket with RATE_LIMITED, and acks every one', async () => {
@@ -79,33 +92,52 @@ describe('every event and route is limited (two nodes sharing the windows)', () 
     const socket = await cluster.connect(0, owner);
     const session = await cluster.nodes[0]!.stores.db.sessions.create({ userId: owner.id, title: 's' });
     // history:get is 3 per minute for this admin too: the cap answers before the window counts.
-    const acks = await Promise.all(Array.from({ length: 40 }, () => request(socket, 'history:get', { sessionId: session.id })));
-    const inFlight = acks.filter((a) => !a.ok && (a.error.details as { reason?: string } | undefined)?.reason === 'in_flight');
+    const acks = await Promise.all(
+      Array.from({ length: 40 }, () => request(socket, 'history:get', { sessionId: session.id })),
+    );
+    const inFlight = acks.filter(
+      (a) => !a.ok && (a.error.details as { reason?: string } | undefined)?.reason === 'in_flight',
+    );
     expect(acks).toHaveLength(40);
     expect(inFlight.length).toBeGreaterThan(0);
     expect(inFlight.every(refused)).toBe(true);
     const metrics = await (await fetch(`${cluster.urls[0]}/metrics`)).text();
-    expect(metrics).toMatch(/voicehelper_socket_events_refused_total\{event="history:get",reason="in_flight",node="[^"]+"\} [1-9]/);
-    expect(metrics).toMatch(/voicehelper_socket_events_refused_total\{event="history:get",reason="rate_limit",node="[^"]+"\} [1-9]/);
+    expect(metrics).toMatch(
+      /voicehelper_socket_events_refused_total\{event="history:get",reason="in_flight",node="[^"]+"\} [1-9]/,
+    );
+    expect(metrics).toMatch(
+      /voicehelper_socket_events_refused_total\{event="history:get",reason="rate_limit",node="[^"]+"\} [1-9]/,
+    );
   });
 
   it('limits authenticated HTTP per user with 429 and Retry-After', async () => {
     const user = await cluster.user();
     const statuses = [];
-    for (let i = 0; i < 5; i++) statuses.push((await call(cluster.urls[i % 2] as string, 'GET', '/v1/documents', { token: user.token })).status);
+    for (let i = 0; i < 5; i++)
+      statuses.push((await call(cluster.urls[i % 2] as string, 'GET', '/v1/documents', { token: user.token })).status);
     expect(statuses).toEqual([200, 200, 200, 200, 429]);
     const limited = await call(cluster.urls[0] as string, 'GET', '/v1/documents', { token: user.token });
     expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect((await call(cluster.urls[0] as string, 'GET', '/v1/documents', { token: (await cluster.user()).token })).status).toBe(200);
+    expect(
+      (await call(cluster.urls[0] as string, 'GET', '/v1/documents', { token: (await cluster.user()).token })).status,
+    ).toBe(200);
   });
 
   it('keeps each user within an upload quota of documents and bytes', async () => {
     const user = await cluster.user();
-    const upload = (body: string, node = 0) => call(cluster.urls[node] as string, 'POST', '/v1/documents', { token: user.token, form: documentForm(body, 'a.txt') });
-    expect((await upload('x'.repeat(1_500))).body).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE', details: { quota: 'bytes', limit: 1000 } } });
+    const upload = (body: string, node = 0) =>
+      call(cluster.urls[node] as string, 'POST', '/v1/documents', {
+        token: user.token,
+        form: documentForm(body, 'a.txt'),
+      });
+    expect((await upload('x'.repeat(1_500))).body).toMatchObject({
+      error: { code: 'PAYLOAD_TOO_LARGE', details: { quota: 'bytes', limit: 1000 } },
+    });
     expect((await upload('first')).status).toBe(202);
     expect((await upload('second', 1)).status).toBe(202);
-    expect((await upload('third')).body).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE', details: { quota: 'documents', limit: 2, used: 2 } } });
+    expect((await upload('third')).body).toMatchObject({
+      error: { code: 'PAYLOAD_TOO_LARGE', details: { quota: 'documents', limit: 2, used: 2 } },
+    });
   });
 
   it('refuses the metadata size before walking its entries', async () => {
@@ -113,7 +145,13 @@ describe('every event and route is limited (two nodes sharing the windows)', () 
     const socket = await cluster.connect(0, owner);
     const many = Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`key${i}`, i]));
     const ack = await request(socket, 'session:create', { metadata: many });
-    expect(ack).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: 'metadata', message: 'must be at most 16 KiB as JSON' }] } } });
+    expect(ack).toMatchObject({
+      ok: false,
+      error: {
+        code: 'VALIDATION',
+        details: { issues: [{ path: 'metadata', message: 'must be at most 16 KiB as JSON' }] },
+      },
+    });
   });
 });
 
@@ -134,8 +172,14 @@ describe('accounts cannot be mass-created or sprayed (two nodes)', () => {
       headers: { 'content-type': 'application/json', 'x-forwarded-for': client },
       body: JSON.stringify(body),
     }).then(async (response) => ({ status: response.status, body: await response.text() }));
-  const register = (node: number) => post(node, '/v1/auth/register', { email: `${randomUUID()}@example.test`, username: 'u', password: 'long enough password' });
-  const login = (node: number, email = `${randomUUID()}@example.test`) => post(node, '/v1/auth/login', { email, password: 'wrong password here' });
+  const register = (node: number) =>
+    post(node, '/v1/auth/register', {
+      email: `${randomUUID()}@example.test`,
+      username: 'u',
+      password: 'long enough password',
+    });
+  const login = (node: number, email = `${randomUUID()}@example.test`) =>
+    post(node, '/v1/auth/login', { email, password: 'wrong password here' });
 
   it('limits registrations per IP, and logins per IP across all emails (password spraying)', async () => {
     const registrations = [];
@@ -151,7 +195,9 @@ describe('accounts cannot be mass-created or sprayed (two nodes)', () => {
     try {
       const statuses = await Promise.all(
         Array.from({ length: 12 }, () =>
-          call(fresh.urls[0] as string, 'POST', '/v1/auth/login', { body: { email: `${randomUUID()}@example.test`, password: 'wrong password here' } }),
+          call(fresh.urls[0] as string, 'POST', '/v1/auth/login', {
+            body: { email: `${randomUUID()}@example.test`, password: 'wrong password here' },
+          }),
         ),
       );
       const codes = statuses.map((s) => s.status);

@@ -16,7 +16,11 @@ describe('audio memory is bounded per socket, per user and per node (two nodes)'
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start(2, { AUDIO_STREAMS_PER_SOCKET: '2', AUDIO_STREAMS_PER_USER: '3', AUDIO_BUFFER_MAX_BYTES: '300000' });
+    cluster = await TestCluster.start(2, {
+      AUDIO_STREAMS_PER_SOCKET: '2',
+      AUDIO_STREAMS_PER_USER: '3',
+      AUDIO_BUFFER_MAX_BYTES: '300000',
+    });
   });
   afterAll(() => cluster?.stop());
 
@@ -25,12 +29,19 @@ describe('audio memory is bounded per socket, per user and per node (two nodes)'
     const a = await cluster.connect(0, owner);
     const b = await cluster.connect(0, owner);
     const sessionId = await cluster.session(a);
-    const start = (socket: TestSocket, streamId: string) => request(socket, 'audio:start', { sessionId, streamId, mimeType: 'audio/webm' });
+    const start = (socket: TestSocket, streamId: string) =>
+      request(socket, 'audio:start', { sessionId, streamId, mimeType: 'audio/webm' });
     expect((await start(a, 'a1')).ok).toBe(true);
     expect((await start(a, 'a2')).ok).toBe(true);
-    expect(await start(a, 'a3')).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED', details: { scope: 'socket', limit: 2 } } });
+    expect(await start(a, 'a3')).toMatchObject({
+      ok: false,
+      error: { code: 'RATE_LIMITED', details: { scope: 'socket', limit: 2 } },
+    });
     expect((await start(b, 'b1')).ok).toBe(true);
-    expect(await start(b, 'b2')).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED', details: { scope: 'user', limit: 3 } } });
+    expect(await start(b, 'b2')).toMatchObject({
+      ok: false,
+      error: { code: 'RATE_LIMITED', details: { scope: 'user', limit: 3 } },
+    });
     // Per node: the same user may stream on the other node.
     const elsewhere = await cluster.connect(1, owner);
     expect((await start(elsewhere, 'c1')).ok).toBe(true);
@@ -40,11 +51,16 @@ describe('audio memory is bounded per socket, per user and per node (two nodes)'
     for (let i = 0; i < 3; i++) acks.push(await request(a, 'audio:chunk', { streamId: 'a1', index: i, data: chunk }));
     for (let i = 0; i < 3; i++) acks.push(await request(b, 'audio:chunk', { streamId: 'b1', index: i, data: chunk }));
     expect(acks.slice(0, 5).every((ack) => ack.ok)).toBe(true);
-    expect(acks[5]).toMatchObject({ ok: false, error: { code: 'PAYLOAD_TOO_LARGE', details: { reason: 'node_audio_budget' } } });
+    expect(acks[5]).toMatchObject({
+      ok: false,
+      error: { code: 'PAYLOAD_TOO_LARGE', details: { reason: 'node_audio_budget' } },
+    });
     expect(await metric(cluster.urls[0] as string, 'voicehelper_audio_buffered_bytes')).toBe(300_000);
     a.close();
     b.close();
-    await eventually(async () => expect(await metric(cluster.urls[0] as string, 'voicehelper_audio_buffered_bytes')).toBe(0));
+    await eventually(async () =>
+      expect(await metric(cluster.urls[0] as string, 'voicehelper_audio_buffered_bytes')).toBe(0),
+    );
   });
 });
 
@@ -68,7 +84,19 @@ describe('a reader that stops reading during a long catch-up (two nodes)', () =>
     const body = 'x'.repeat(20_000);
     const store = cluster.nodes[0]!.stores.messages;
     for (let round = 0; round < 5; round++) {
-      await Promise.all(Array.from({ length: 200 }, (_, i) => store.append({ sessionId, senderId: owner.id, clientMsgId: `h${round}-${i}`, role: 'user', content: body, contentType: 'text', metadata: {} })));
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          store.append({
+            sessionId,
+            senderId: owner.id,
+            clientMsgId: `h${round}-${i}`,
+            role: 'user',
+            content: body,
+            contentType: 'text',
+            metadata: {},
+          }),
+        ),
+      );
     }
     const node = cluster.nodes[1]!;
     const reader = await cluster.connect(1, owner);
@@ -93,10 +121,15 @@ describe('a reader that stops reading during a long catch-up (two nodes)', () =>
     // Coming back and reading: everything, in order, once.
     const back = await cluster.connect(0, owner);
     const live = collect<{ message: Message }>(back, 'message:new');
-    const joined = await request<{ messages: Message[]; hasMore: boolean }>(back, 'session:join', { sessionId, sinceSeq: 0 });
+    const joined = await request<{ messages: Message[]; hasMore: boolean }>(back, 'session:join', {
+      sessionId,
+      sinceSeq: 0,
+    });
     expect(joined.ok && joined.data.hasMore).toBe(true);
     const first = joined.ok ? joined.data.messages : [];
     await eventually(() => expect(first.length + live.length).toBe(1_000), 30_000);
-    expect([...first, ...live.map((l) => l.message)].map((m) => m.seq)).toEqual(Array.from({ length: 1_000 }, (_, i) => i + 1));
+    expect([...first, ...live.map((l) => l.message)].map((m) => m.seq)).toEqual(
+      Array.from({ length: 1_000 }, (_, i) => i + 1),
+    );
   }, 90_000);
 });

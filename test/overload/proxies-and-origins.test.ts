@@ -6,7 +6,13 @@ import { HttpProxy } from '../helpers/http-proxy.js';
 
 /** Opens a socket with extra handshake headers; resolves 'connected' or the connect_error message. Connected sockets stay open (they count) until the cluster stops. */
 async function handshake(url: string, token: string, headers: Record<string, string>): Promise<string> {
-  const socket = connect(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token }, extraHeaders: headers });
+  const socket = connect(url, {
+    transports: ['websocket'],
+    reconnection: false,
+    forceNew: true,
+    auth: { token },
+    extraHeaders: headers,
+  });
   const outcome = await new Promise<string>((resolve) => {
     socket.once('connect', () => resolve('connected'));
     socket.once('connect_error', (error) => resolve(error.message));
@@ -26,7 +32,8 @@ describe('client addresses behind a trusted proxy (two nodes, each behind an HTT
 
   beforeAll(async () => {
     cluster = await TestCluster.start(2, { TRUST_PROXY: 'loopback', RATE_LIMIT_CONNECTIONS: uniqueWindow() });
-    for (const url of cluster.urls) proxies.push(await HttpProxy.start({ host: '127.0.0.1', port: Number(new URL(url).port) }));
+    for (const url of cluster.urls)
+      proxies.push(await HttpProxy.start({ host: '127.0.0.1', port: Number(new URL(url).port) }));
   });
   afterAll(async () => {
     await cluster?.stop();
@@ -53,7 +60,10 @@ describe('client addresses behind a trusted proxy (two nodes, each behind an HTT
     });
     expect(registered.status).toBe(201);
     const { user } = (await registered.json()) as { user: { id: string } };
-    const { rows } = await cluster.nodes[0]!.stores.pool.query("select host(ip_address) as ip from audit_logs where user_id = $1 and action = 'auth.register'", [user.id]);
+    const { rows } = await cluster.nodes[0]!.stores.pool.query(
+      "select host(ip_address) as ip from audit_logs where user_id = $1 and action = 'auth.register'",
+      [user.id],
+    );
     expect(rows).toEqual([{ ip: '198.51.100.4' }]);
   });
 });
@@ -85,14 +95,21 @@ describe('browsers on other origins are refused unless listed (two nodes)', () =
   it('answers a listed origin with CORS headers and refuses others, over HTTP and at the Socket.IO handshake', async () => {
     const user = await cluster.user();
     for (const url of cluster.urls) {
-      const fromApp = await fetch(`${url}/v1/documents`, { headers: { origin: app, authorization: `Bearer ${user.token}` } });
+      const fromApp = await fetch(`${url}/v1/documents`, {
+        headers: { origin: app, authorization: `Bearer ${user.token}` },
+      });
       expect(fromApp.status).toBe(200);
       expect(fromApp.headers.get('access-control-allow-origin')).toBe(app);
-      const preflight = await fetch(`${url}/v1/documents`, { method: 'OPTIONS', headers: { origin: app, 'access-control-request-method': 'POST' } });
+      const preflight = await fetch(`${url}/v1/documents`, {
+        method: 'OPTIONS',
+        headers: { origin: app, 'access-control-request-method': 'POST' },
+      });
       expect(preflight.status).toBe(204);
       const evil = await call(url, 'GET', '/v1/documents', { token: user.token });
       expect(evil.status).toBe(200); // no Origin: not a browser, or same-origin
-      const fromEvil = await fetch(`${url}/v1/documents`, { headers: { origin: 'https://evil.example', authorization: `Bearer ${user.token}` } });
+      const fromEvil = await fetch(`${url}/v1/documents`, {
+        headers: { origin: 'https://evil.example', authorization: `Bearer ${user.token}` },
+      });
       expect(fromEvil.status).toBe(403);
       expect(fromEvil.headers.get('access-control-allow-origin')).toBeNull();
       const sameOrigin = await fetch(`${url}/healthz`, { headers: { origin: url } });

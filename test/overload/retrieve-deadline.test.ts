@@ -19,7 +19,11 @@ describe('retrieve with a hung Milvus or Neo4j (one node behind proxies)', () =>
     const milvusProxy = await proxyFor(`http://${env.MILVUS_ADDRESS}`);
     const neo4jProxy = await proxyFor(env.NEO4J_URI);
     [milvus, neo4j] = [milvusProxy.proxy, neo4jProxy.proxy];
-    cluster = await TestCluster.start(1, { MILVUS_ADDRESS: new URL(milvusProxy.url).host, NEO4J_URI: neo4jProxy.url, RETRIEVE_TIMEOUT_MS: '500' });
+    cluster = await TestCluster.start(1, {
+      MILVUS_ADDRESS: new URL(milvusProxy.url).host,
+      NEO4J_URI: neo4jProxy.url,
+      RETRIEVE_TIMEOUT_MS: '500',
+    });
   }, 60_000);
   afterAll(async () => {
     for (const proxy of [milvus, neo4j]) proxy?.unstall();
@@ -30,13 +34,26 @@ describe('retrieve with a hung Milvus or Neo4j (one node behind proxies)', () =>
   it('answers degraded in bounded time while one store hangs, and whole once it answers again', async () => {
     const owner = await cluster.user();
     const url = cluster.urls[0] as string;
-    const uploaded = await call(url, 'POST', '/v1/documents', { token: owner.token, form: documentForm('OpenAI trains GPT-4 on Microsoft Azure.', 'a.txt') });
+    const uploaded = await call(url, 'POST', '/v1/documents', {
+      token: owner.token,
+      form: documentForm('OpenAI trains GPT-4 on Microsoft Azure.', 'a.txt'),
+    });
     const documentId = uploaded.body['document'].id as string;
-    await eventually(async () => expect((await call(url, 'GET', `/v1/documents/${documentId}`, { token: owner.token })).body['document'].status).toBe('ready'), 30_000);
+    await eventually(
+      async () =>
+        expect(
+          (await call(url, 'GET', `/v1/documents/${documentId}`, { token: owner.token })).body['document'].status,
+        ).toBe('ready'),
+      30_000,
+    );
     const socket = await cluster.connect(0, owner);
     const ask = async () => {
       const started = Date.now();
-      const answer = await request<RetrieveResult>(socket, 'retrieve', { query: 'Where is GPT-4 trained?', topK: 1, documentIds: [documentId] });
+      const answer = await request<RetrieveResult>(socket, 'retrieve', {
+        query: 'Where is GPT-4 trained?',
+        topK: 1,
+        documentIds: [documentId],
+      });
       return { answer, ms: Date.now() - started };
     };
 
@@ -49,7 +66,10 @@ describe('retrieve with a hung Milvus or Neo4j (one node behind proxies)', () =>
     // The first searches of a fresh node can outlast 500 ms on a busy machine.
     await eventually(answersWhole, 30_000);
 
-    for (const [proxy, part] of [[neo4j, 'graph'], [milvus, 'vector']] as const) {
+    for (const [proxy, part] of [
+      [neo4j, 'graph'],
+      [milvus, 'vector'],
+    ] as const) {
       proxy.stall();
       try {
         // Two asks: the first may have been answered from a cache, the second meets the hang.

@@ -32,7 +32,10 @@ describe('barge-in', () => {
 
   async function stream(socket: TestSocket, sessionId: string, streamId: string, deltas: string[], from = 0) {
     for (const [i, delta] of deltas.entries()) {
-      expect(await request(socket, 'message:delta', { sessionId, streamId, index: from + i, delta })).toEqual({ ok: true, data: {} });
+      expect(await request(socket, 'message:delta', { sessionId, streamId, index: from + i, delta })).toEqual({
+        ok: true,
+        data: {},
+      });
     }
   }
 
@@ -45,7 +48,11 @@ describe('barge-in', () => {
     await stream(worker, sessionId, 'llm-1', ['The weather ', 'today is ', 'sunny and ', 'warm.']);
     await eventually(() => expect(heardBySpeaker).toHaveLength(4));
 
-    const cut = await request<{ message: Message }>(speaker, 'turn:interrupt', { sessionId, streamId: 'llm-1', heardIndex: 1 });
+    const cut = await request<{ message: Message }>(speaker, 'turn:interrupt', {
+      sessionId,
+      streamId: 'llm-1',
+      heardIndex: 1,
+    });
     expect(cut).toMatchObject({
       ok: true,
       data: {
@@ -65,7 +72,9 @@ describe('barge-in', () => {
     });
 
     // The worker's next delta is refused and not relayed; its late final message acks the stored turn.
-    expect(await request(worker, 'message:delta', { sessionId, streamId: 'llm-1', index: 4, delta: ' Bring' })).toMatchObject({
+    expect(
+      await request(worker, 'message:delta', { sessionId, streamId: 'llm-1', index: 4, delta: ' Bring' }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'CONFLICT', details: { messageId: message.id } },
     });
@@ -83,19 +92,30 @@ describe('barge-in', () => {
     expect(history.ok && history.data.messages.map((m) => m.id)).toEqual([message.id]);
 
     // Interrupting again acks the stored message; an unknown stream is NOT_FOUND.
-    expect(await request(worker, 'turn:interrupt', { sessionId, streamId: 'llm-1', heardChars: 2 })).toMatchObject({ ok: true, data: { message: { id: message.id } } });
-    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'nope' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect(await request(worker, 'turn:interrupt', { sessionId, streamId: 'llm-1', heardChars: 2 })).toMatchObject({
+      ok: true,
+      data: { message: { id: message.id } },
+    });
+    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'nope' })).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
   });
 
   it('cuts at Unicode code points, keeps all the text when told nothing, and refuses both at once and strangers', async () => {
     const { speaker, sessionId, worker } = await conversation();
     await stream(worker, sessionId, 'tts-1', ['héllo ', '👋🏽 wör', 'ld']);
-    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'tts-1', heardChars: 1, heardIndex: 0 })).toMatchObject({
+    expect(
+      await request(speaker, 'turn:interrupt', { sessionId, streamId: 'tts-1', heardChars: 1, heardIndex: 0 }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'VALIDATION' },
     });
     const stranger = await cluster.connect(1, await cluster.user());
-    expect(await request(stranger, 'turn:interrupt', { sessionId, streamId: 'tts-1' })).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
+    expect(await request(stranger, 'turn:interrupt', { sessionId, streamId: 'tts-1' })).toMatchObject({
+      ok: false,
+      error: { code: 'FORBIDDEN' },
+    });
     // 'héllo ' is 6 code points, the waving hand with its skin tone 2 more.
     expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'tts-1', heardChars: 8 })).toMatchObject({
       ok: true,
@@ -103,7 +123,10 @@ describe('barge-in', () => {
     });
     await stream(worker, sessionId, 'tts-2', ['all ', 'of it']);
     const whole = await request<{ message: Message }>(speaker, 'turn:interrupt', { sessionId, streamId: 'tts-2' });
-    expect(whole).toMatchObject({ ok: true, data: { message: { content: 'all of it', metadata: { interrupted: true } } } });
+    expect(whole).toMatchObject({
+      ok: true,
+      data: { message: { content: 'all of it', metadata: { interrupted: true } } },
+    });
     expect((whole as { data: { message: Message } }).data.message.metadata).not.toHaveProperty('heard');
   });
 
@@ -125,26 +148,51 @@ describe('barge-in', () => {
       expect(['one ', 'one two ']).toContain(first?.content);
     }
     const history = await request<{ messages: Message[] }>(speaker, 'history:get', { sessionId });
-    expect(history.ok && history.data.messages.map((m) => m.metadata['streamId'])).toEqual(['race-0', 'race-1', 'race-2', 'race-3', 'race-4']);
-    await eventually(() => expect(told.map((t) => t.streamId)).toEqual(['race-0', 'race-1', 'race-2', 'race-3', 'race-4']));
+    expect(history.ok && history.data.messages.map((m) => m.metadata['streamId'])).toEqual([
+      'race-0',
+      'race-1',
+      'race-2',
+      'race-3',
+      'race-4',
+    ]);
+    await eventually(() =>
+      expect(told.map((t) => t.streamId)).toEqual(['race-0', 'race-1', 'race-2', 'race-3', 'race-4']),
+    );
   });
 
   it("cuts an assistant's speech streaming on the other node (and on the same one), keeping the audio up to the chunk heard", async () => {
     const { user, speaker, sessionId, worker } = await conversation();
     const told = collect<Interrupted>(worker, 'turn:interrupted');
     const chunks = [0, 1, 2, 3].map((i) => Buffer.alloc(1000, i + 1));
-    expect(await request(worker, 'audio:start', { sessionId, streamId: 'speech-1', mimeType: 'audio/ogg' })).toMatchObject({ ok: true });
-    for (const [index, data] of chunks.entries()) expect(await request(worker, 'audio:chunk', { streamId: 'speech-1', index, data })).toMatchObject({ ok: true });
-    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-1', heardChars: 3 })).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+    expect(
+      await request(worker, 'audio:start', { sessionId, streamId: 'speech-1', mimeType: 'audio/ogg' }),
+    ).toMatchObject({ ok: true });
+    for (const [index, data] of chunks.entries())
+      expect(await request(worker, 'audio:chunk', { streamId: 'speech-1', index, data })).toMatchObject({ ok: true });
+    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-1', heardChars: 3 })).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION' },
+    });
 
-    const cut = await request<{ message: Message }>(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-1', heardIndex: 1 });
+    const cut = await request<{ message: Message }>(speaker, 'turn:interrupt', {
+      sessionId,
+      streamId: 'speech-1',
+      heardIndex: 1,
+    });
     expect(cut).toMatchObject({
       ok: true,
       data: {
         message: {
           role: 'assistant',
           contentType: 'audio',
-          metadata: { streamId: 'speech-1', interrupted: true, interruptedBy: user.id, heard: { index: 1 }, bytes: 2000, mimeType: 'audio/ogg' },
+          metadata: {
+            streamId: 'speech-1',
+            interrupted: true,
+            interruptedBy: user.id,
+            heard: { index: 1 },
+            bytes: 2000,
+            mimeType: 'audio/ogg',
+          },
         },
       },
     });
@@ -153,17 +201,26 @@ describe('barge-in', () => {
     const bytes = Buffer.from(await (await fetch((link as { data: { url: string } }).data.url)).arrayBuffer());
     expect(bytes.equals(Buffer.concat([chunks[0] as Buffer, chunks[1] as Buffer]))).toBe(true);
     await eventually(() => expect(told).toEqual([{ sessionId, streamId: 'speech-1', messageId: message.id }]));
-    expect(await request(worker, 'audio:chunk', { streamId: 'speech-1', index: 4, data: Buffer.alloc(10) })).toMatchObject({
+    expect(
+      await request(worker, 'audio:chunk', { streamId: 'speech-1', index: 4, data: Buffer.alloc(10) }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'CONFLICT', details: { messageId: message.id } },
     });
-    expect(await request(worker, 'audio:end', { streamId: 'speech-1', clientMsgId: 'speech-1-end' })).toMatchObject({ ok: true, data: { message: { id: message.id } } });
-    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-1' })).toMatchObject({ ok: true, data: { message: { id: message.id } } });
+    expect(await request(worker, 'audio:end', { streamId: 'speech-1', clientMsgId: 'speech-1-end' })).toMatchObject({
+      ok: true,
+      data: { message: { id: message.id } },
+    });
+    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-1' })).toMatchObject({
+      ok: true,
+      data: { message: { id: message.id } },
+    });
 
     // On the same node, without a heard index: all the audio so far.
     const near = await cluster.connect(0, await cluster.user('service'));
     await request(near, 'audio:start', { sessionId, streamId: 'speech-2', mimeType: 'audio/ogg' });
-    for (const [index, data] of chunks.entries()) await request(near, 'audio:chunk', { streamId: 'speech-2', index, data });
+    for (const [index, data] of chunks.entries())
+      await request(near, 'audio:chunk', { streamId: 'speech-2', index, data });
     expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-2' })).toMatchObject({
       ok: true,
       data: { message: { contentType: 'audio', metadata: { bytes: 4000, interrupted: true } } },
@@ -171,7 +228,10 @@ describe('barge-in', () => {
     // Speech that ended before the barge-in: the barge-in acks what was stored.
     await request(worker, 'audio:start', { sessionId, streamId: 'speech-3', mimeType: 'audio/ogg' });
     await request(worker, 'audio:chunk', { streamId: 'speech-3', index: 0, data: Buffer.alloc(10) });
-    const ended = await request<{ message: Message }>(worker, 'audio:end', { streamId: 'speech-3', clientMsgId: 'speech-3-end' });
+    const ended = await request<{ message: Message }>(worker, 'audio:end', {
+      streamId: 'speech-3',
+      clientMsgId: 'speech-3-end',
+    });
     expect(ended).toMatchObject({ ok: true, data: { message: { metadata: { streamId: 'speech-3' } } } });
     expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'speech-3' })).toMatchObject({
       ok: true,
@@ -180,7 +240,10 @@ describe('barge-in', () => {
     // A user's own voice is not an assistant's turn to cut.
     await request(speaker, 'audio:start', { sessionId, streamId: 'mine', mimeType: 'audio/ogg' });
     await request(speaker, 'audio:chunk', { streamId: 'mine', index: 0, data: Buffer.alloc(10) });
-    expect(await request(worker, 'turn:interrupt', { sessionId, streamId: 'mine' })).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    expect(await request(worker, 'turn:interrupt', { sessionId, streamId: 'mine' })).toMatchObject({
+      ok: false,
+      error: { code: 'NOT_FOUND' },
+    });
   });
 
   it('counts interruptions in /metrics', async () => {
@@ -201,7 +264,16 @@ describe('heard text', () => {
 
   it('refuses deltas of an interrupted stream in the embedded buffer as in Redis', async () => {
     const buffer = new MemoryStreamBuffer(1024);
-    const delta = (index: number) => ({ sessionId: 's', streamId: 'x', userId: 'u', role: 'assistant' as const, index, delta: 'é', nodeId: 'n', socketId: 'k' });
+    const delta = (index: number) => ({
+      sessionId: 's',
+      streamId: 'x',
+      userId: 'u',
+      role: 'assistant' as const,
+      index,
+      delta: 'é',
+      nodeId: 'n',
+      socketId: 'k',
+    });
     await buffer.append(delta(0));
     await buffer.append(delta(1));
     expect(await buffer.interrupt('s', 'x')).toMatchObject({ text: 'éé', deltaEnds: [2, 4], userId: 'u' });

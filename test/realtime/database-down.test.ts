@@ -26,7 +26,11 @@ describe('message:send with PostgreSQL unreachable', () => {
     const user = await cluster.user();
     const socket = await cluster.connect(0, user);
     const sessionId = await cluster.session(socket);
-    const first = await request<{ message: Message }>(socket, 'message:send', { sessionId, clientMsgId: randomUUID(), content: 'before' });
+    const first = await request<{ message: Message }>(socket, 'message:send', {
+      sessionId,
+      clientMsgId: randomUUID(),
+      content: 'before',
+    });
     expect(first.ok && first.data.message.seq).toBe(1);
 
     await proxy.down();
@@ -37,7 +41,11 @@ describe('message:send with PostgreSQL unreachable', () => {
     expect(ready.status).toBe(503);
 
     await proxy.up();
-    const retried = await request<{ message: Message }>(socket, 'message:send', { sessionId, clientMsgId, content: 'during' });
+    const retried = await request<{ message: Message }>(socket, 'message:send', {
+      sessionId,
+      clientMsgId,
+      content: 'during',
+    });
     expect(retried.ok && retried.data.message).toMatchObject({ seq: 2, clientMsgId, content: 'during' });
     const history = await request<{ messages: Message[] }>(socket, 'history:get', { sessionId });
     expect(history.ok && history.data.messages.map((m) => m.content)).toEqual(['before', 'during']);

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../protocol/models.js';
-import { buildApp, type App } from '../../src/app.js';
+import { type App, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
-import { openClient, nextEvent, request, type TestSocket } from '../helpers/client.js';
+import { nextEvent, openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, eventually } from '../helpers/cluster.js';
 import { LIFTED_LIMITS, tempDir } from '../helpers/env.js';
 import { call } from '../helpers/http.js';
@@ -16,7 +16,16 @@ describe('voice turns on the embedded default', () => {
   const sockets: TestSocket[] = [];
 
   beforeAll(async () => {
-    app = await buildApp(loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: tempDir(), EMBEDDED_PG_PORT: String(await freePort()), LOG_LEVEL: 'silent', ...LIFTED_LIMITS }));
+    app = await buildApp(
+      loadConfig({
+        PORT: '0',
+        HOST: '127.0.0.1',
+        DATA_DIR: tempDir(),
+        EMBEDDED_PG_PORT: String(await freePort()),
+        LOG_LEVEL: 'silent',
+        ...LIFTED_LIMITS,
+      }),
+    );
     url = `http://127.0.0.1:${(await app.listen(0, '127.0.0.1')).port}`;
   }, 60_000);
   afterAll(async () => {
@@ -25,7 +34,12 @@ describe('voice turns on the embedded default', () => {
   });
 
   const as = async (role: 'user' | 'service') => {
-    const user = await app.stores.db.users.create({ email: `${randomUUID()}@example.test`, username: role, passwordHash: 'unused', roles: [role] });
+    const user = await app.stores.db.users.create({
+      email: `${randomUUID()}@example.test`,
+      username: role,
+      passwordHash: 'unused',
+      roles: [role],
+    });
     const token = await app.tokens.sign({ userId: user.id, role });
     const socket = await openClient(url, { token });
     sockets.push(socket);
@@ -43,15 +57,24 @@ describe('voice turns on the embedded default', () => {
     const heard = nextEvent<{ message: Message }>(worker.socket, 'message:new');
     await request(user.socket, 'message:send', { sessionId, clientMsgId: 'q1', content: 'Tell me a story' });
     await heard;
-    for (const [index, delta] of ['Once ', 'upon ', 'a time'].entries()) await request(worker.socket, 'message:delta', { sessionId, streamId: 's1', index, delta });
+    for (const [index, delta] of ['Once ', 'upon ', 'a time'].entries())
+      await request(worker.socket, 'message:delta', { sessionId, streamId: 's1', index, delta });
     expect(await request(user.socket, 'turn:interrupt', { sessionId, streamId: 's1', heardIndex: 1 })).toMatchObject({
       ok: true,
-      data: { message: { content: 'Once upon ', metadata: { interrupted: true, interruptedBy: user.id, heard: { index: 1 } } } },
+      data: {
+        message: {
+          content: 'Once upon ',
+          metadata: { interrupted: true, interruptedBy: user.id, heard: { index: 1 } },
+        },
+      },
     });
-    expect(await request(worker.socket, 'message:delta', { sessionId, streamId: 's1', index: 3, delta: ' there' })).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
+    expect(
+      await request(worker.socket, 'message:delta', { sessionId, streamId: 's1', index: 3, delta: ' there' }),
+    ).toMatchObject({ ok: false, error: { code: 'CONFLICT' } });
 
     await request(worker.socket, 'audio:start', { sessionId, streamId: 'v1', mimeType: 'audio/ogg' });
-    for (const index of [0, 1, 2]) await request(worker.socket, 'audio:chunk', { streamId: 'v1', index, data: Buffer.alloc(100, index) });
+    for (const index of [0, 1, 2])
+      await request(worker.socket, 'audio:chunk', { streamId: 'v1', index, data: Buffer.alloc(100, index) });
     expect(await request(user.socket, 'turn:interrupt', { sessionId, streamId: 'v1', heardIndex: 0 })).toMatchObject({
       ok: true,
       data: { message: { contentType: 'audio', metadata: { bytes: 100, interrupted: true } } },
@@ -60,7 +83,14 @@ describe('voice turns on the embedded default', () => {
 
     await eventually(async () => {
       const turns = await call(url, 'GET', `/v1/sessions/${sessionId}/turns`, { token: user.token });
-      expect(turns.body['turns']).toEqual([expect.objectContaining({ firstDeltaMs: expect.any(Number), firstAudioMs: expect.any(Number), interrupted: true, finalMs: null })]);
+      expect(turns.body['turns']).toEqual([
+        expect.objectContaining({
+          firstDeltaMs: expect.any(Number),
+          firstAudioMs: expect.any(Number),
+          interrupted: true,
+          finalMs: null,
+        }),
+      ]);
     });
   });
 });

@@ -23,22 +23,30 @@ describe('fuzzing every event', () => {
   });
   afterAll(() => cluster?.stop());
 
-  const events = [...Object.keys(payloadSchemas).filter((e) => e !== 'session:create'), 'no:such-event', '__proto__', 'constructor'];
+  const events = [
+    ...Object.keys(payloadSchemas).filter((e) => e !== 'session:create'),
+    'no:such-event',
+    '__proto__',
+    'constructor',
+  ];
 
   it('answers every random payload with a well-formed envelope and stores only what it accepted', async () => {
     const payload = fc.oneof(
       fc.anything({ withNullPrototype: true, withObjectString: true, maxDepth: 3 }),
-      fc.record({
-        sessionId: fc.oneof(fc.constant(sessionId), fc.uuid(), fc.string()),
-        clientMsgId: fc.string({ maxLength: 80 }),
-        content: fc.oneof(fc.string(), fc.integer(), fc.constant('\u0000'), fc.constant('\uD800')),
-        streamId: fc.string({ maxLength: 70 }),
-        index: fc.oneof(fc.integer(), fc.double()),
-        delta: fc.string(),
-        role: fc.string(),
-        metadata: fc.anything({ maxDepth: 2 }),
-        sinceSeq: fc.oneof(fc.integer(), fc.string()),
-      }, { requiredKeys: [] }),
+      fc.record(
+        {
+          sessionId: fc.oneof(fc.constant(sessionId), fc.uuid(), fc.string()),
+          clientMsgId: fc.string({ maxLength: 80 }),
+          content: fc.oneof(fc.string(), fc.integer(), fc.constant('\u0000'), fc.constant('\uD800')),
+          streamId: fc.string({ maxLength: 70 }),
+          index: fc.oneof(fc.integer(), fc.double()),
+          delta: fc.string(),
+          role: fc.string(),
+          metadata: fc.anything({ maxDepth: 2 }),
+          sinceSeq: fc.oneof(fc.integer(), fc.string()),
+        },
+        { requiredKeys: [] },
+      ),
     );
     let acceptedMessages = 0;
     await fc.assert(

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
@@ -19,7 +19,12 @@ describe('a node killed during ingestion', () => {
   });
 
   it('leaves the document to another node, which makes it ready once', async () => {
-    const shared = { INGEST_QUEUE: uniqueName('ingest'), MILVUS_COLLECTION: uniqueName('chunks'), INGEST_STALLED_MS: '1500', EMBEDDING_DIM: '64' };
+    const shared = {
+      INGEST_QUEUE: uniqueName('ingest'),
+      MILVUS_COLLECTION: uniqueName('chunks'),
+      INGEST_STALLED_MS: '1500',
+      EMBEDDING_DIM: '64',
+    };
     const port = await freePort();
     child = spawn(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'main.js')], {
       env: {
@@ -44,10 +49,17 @@ describe('a node killed during ingestion', () => {
     cluster = await TestCluster.start(1, shared);
     const survivor = cluster.nodes[0];
     const user = await cluster.user();
-    const text = Array.from({ length: 400 }, (_, i) => `Sentence number ${i} about voice sessions and transcripts.`).join(' ');
+    const text = Array.from(
+      { length: 400 },
+      (_, i) => `Sentence number ${i} about voice sessions and transcripts.`,
+    ).join(' ');
     const form = new FormData();
     form.append('file', new Blob([text], { type: 'text/plain' }), 'long.txt');
-    const response = await fetch(`${doomed}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${user.token}` }, body: form });
+    const response = await fetch(`${doomed}/v1/documents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${user.token}` },
+      body: form,
+    });
     expect(response.status).toBe(202);
     child.kill('SIGKILL');
     const id = ((await response.json()) as { document: { id: string } }).document.id;

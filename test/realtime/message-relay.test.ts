@@ -56,16 +56,25 @@ describe('MessageRelay with a gap that PostgreSQL cannot fill for a while', () =
   it('holds at most maxPending messages, then delivers every message once, in order, when the gap closes', async () => {
     http = createServer();
     io = new Server(http) as AppServer;
-    const connected = new Promise<AppSocket>((resolve) => io.on('connection', (socket) => resolve(socket as AppSocket)));
+    const connected = new Promise<AppSocket>((resolve) =>
+      io.on('connection', (socket) => resolve(socket as AppSocket)),
+    );
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const address = http.address();
-    client = await openClient(`http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`, {});
+    client = await openClient(
+      `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`,
+      {},
+    );
     const received: number[] = [];
     client.on('message:new', ({ message: m }: { message: Message }) => received.push(m.seq));
 
     const committed = new CommittedMessages();
     const pubsub = new MemoryPubSub();
-    relay = new MessageRelay(io, pubsub, committed.store, async () => new Map(), testLogger(), { gapTimeoutMs: 20, pollMs: 60_000, maxPending: 100 });
+    relay = new MessageRelay(io, pubsub, committed.store, async () => new Map(), testLogger(), {
+      gapTimeoutMs: 20,
+      pollMs: 60_000,
+      maxPending: 100,
+    });
     await relay.join(await connected, SESSION, async () => ({ result: undefined, delivered: 0, lastSeq: 0 }));
 
     // 1,500 messages are committed; seq 1's announcement is lost and the database is down.

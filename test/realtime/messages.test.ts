@@ -30,10 +30,24 @@ describe('messages across two nodes', () => {
     const { sender, sessionId, listeners } = await room();
     const senderSeen = collect<{ message: Message }>(sender, 'message:new');
     const seen = listeners.map((l) => collect<{ message: Message }>(l, 'message:new'));
-    const first = await request<{ message: Message }>(sender, 'message:send', { sessionId, clientMsgId: 'm1', content: '你好' });
+    const first = await request<{ message: Message }>(sender, 'message:send', {
+      sessionId,
+      clientMsgId: 'm1',
+      content: '你好',
+    });
     expect(first).toMatchObject({
       ok: true,
-      data: { message: { sessionId, seq: 1, role: 'user', content: '你好', contentType: 'text', clientMsgId: 'm1', metadata: {} } },
+      data: {
+        message: {
+          sessionId,
+          seq: 1,
+          role: 'user',
+          content: '你好',
+          contentType: 'text',
+          clientMsgId: 'm1',
+          metadata: {},
+        },
+      },
     });
     const second = await request<{ message: Message }>(sender, 'message:send', {
       sessionId,
@@ -46,7 +60,10 @@ describe('messages across two nodes', () => {
     await eventually(() => {
       for (const s of seen) expect(s.map((e) => e.message.seq)).toEqual([1, 2]);
     });
-    const row = await cluster.nodes[1]?.stores.pool.query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
+    const row = await cluster.nodes[1]?.stores.pool.query(
+      'select count(*)::int as n from messages where session_id = $1',
+      [sessionId],
+    );
     expect(row?.rows[0].n).toBe(2);
     await new Promise((r) => setTimeout(r, 100));
     expect(senderSeen).toEqual([]);
@@ -54,7 +71,9 @@ describe('messages across two nodes', () => {
 
   it('keeps roles: users speak as user, services as anyone', async () => {
     const { owner, sender, sessionId } = await room();
-    expect(await request(sender, 'message:send', { sessionId, clientMsgId: 'a', content: 'x', role: 'assistant' })).toMatchObject({
+    expect(
+      await request(sender, 'message:send', { sessionId, clientMsgId: 'a', content: 'x', role: 'assistant' }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'FORBIDDEN' },
     });
@@ -67,7 +86,10 @@ describe('messages across two nodes', () => {
       tokensUsed: 42,
       processingTimeMs: 900,
     });
-    expect(posted).toMatchObject({ ok: true, data: { message: { role: 'assistant', tokensUsed: 42, processingTimeMs: 900, seq: 1 } } });
+    expect(posted).toMatchObject({
+      ok: true,
+      data: { message: { role: 'assistant', tokensUsed: 42, processingTimeMs: 900, seq: 1 } },
+    });
     expect(owner.id).toBeDefined();
   });
 
@@ -79,7 +101,13 @@ describe('messages across two nodes', () => {
     const perSender = 60;
     const acks = await Promise.all(
       senders.flatMap((s, i) =>
-        Array.from({ length: perSender }, (_, k) => request<{ message: Message }>(s, 'message:send', { sessionId, clientMsgId: `s${i}-${k}`, content: `${i}:${k}` })),
+        Array.from({ length: perSender }, (_, k) =>
+          request<{ message: Message }>(s, 'message:send', {
+            sessionId,
+            clientMsgId: `s${i}-${k}`,
+            content: `${i}:${k}`,
+          }),
+        ),
       ),
     );
     expect(acks.every((a) => a.ok)).toBe(true);
@@ -119,19 +147,35 @@ describe('messages across two nodes', () => {
 
   it('pages history over the socket and HTTP, and catches up a rejoining socket with sinceSeq on the other node', async () => {
     const { owner, sender, sessionId } = await room();
-    for (let i = 1; i <= 7; i++) await request(sender, 'message:send', { sessionId, clientMsgId: `h${i}`, content: `m${i}` });
-    const history = await request<{ messages: Message[]; hasMore: boolean }>(sender, 'history:get', { sessionId, beforeSeq: 6, limit: 3 });
+    for (let i = 1; i <= 7; i++)
+      await request(sender, 'message:send', { sessionId, clientMsgId: `h${i}`, content: `m${i}` });
+    const history = await request<{ messages: Message[]; hasMore: boolean }>(sender, 'history:get', {
+      sessionId,
+      beforeSeq: 6,
+      limit: 3,
+    });
     expect(history.ok && history.data.messages.map((m) => m.seq)).toEqual([3, 4, 5]);
     expect(history.ok && history.data.hasMore).toBe(true);
-    const http = await fetch(`${cluster.urls[1]}/v1/sessions/${sessionId}/messages?limit=2`, { headers: { authorization: `Bearer ${owner.token}` } });
+    const http = await fetch(`${cluster.urls[1]}/v1/sessions/${sessionId}/messages?limit=2`, {
+      headers: { authorization: `Bearer ${owner.token}` },
+    });
     expect(http.status).toBe(200);
     expect(((await http.json()) as { messages: Message[] }).messages.map((m) => m.seq)).toEqual([6, 7]);
     expect((await fetch(`${cluster.urls[1]}/v1/sessions/${sessionId}/messages`)).status).toBe(401);
-    expect((await fetch(`${cluster.urls[1]}/v1/sessions/${sessionId}/messages?limit=0`, { headers: { authorization: `Bearer ${owner.token}` } })).status).toBe(400);
+    expect(
+      (
+        await fetch(`${cluster.urls[1]}/v1/sessions/${sessionId}/messages?limit=0`, {
+          headers: { authorization: `Bearer ${owner.token}` },
+        })
+      ).status,
+    ).toBe(400);
 
     const late = await cluster.connect(1, owner);
     const seen = collect<{ message: Message }>(late, 'message:new');
-    const caught = await request<{ messages: Message[]; hasMore: boolean }>(late, 'session:join', { sessionId, sinceSeq: 4 });
+    const caught = await request<{ messages: Message[]; hasMore: boolean }>(late, 'session:join', {
+      sessionId,
+      sinceSeq: 4,
+    });
     expect(caught.ok && caught.data.messages.map((m) => m.seq)).toEqual([5, 6, 7]);
     await request(sender, 'message:send', { sessionId, clientMsgId: 'h8', content: 'm8' });
     await eventually(() => expect(seen.map((e) => e.message.seq)).toEqual([8]));
@@ -142,12 +186,28 @@ describe('messages across two nodes', () => {
     const seen = listeners.map((l) => collect<{ message: Message }>(l, 'message:new'));
     const store = cluster.nodes[0]?.stores.messages;
     // Committed without being published, as if Redis dropped the announcement.
-    await store?.append({ sessionId, senderId: owner.id, clientMsgId: 'lost-1', role: 'user', content: 'lost one', contentType: 'text', metadata: {} });
+    await store?.append({
+      sessionId,
+      senderId: owner.id,
+      clientMsgId: 'lost-1',
+      role: 'user',
+      content: 'lost one',
+      contentType: 'text',
+      metadata: {},
+    });
     await request(sender, 'message:send', { sessionId, clientMsgId: 'after-gap', content: 'two' });
     await eventually(() => {
       for (const s of seen) expect(s.map((e) => e.message.seq)).toEqual([1, 2]);
     });
-    await store?.append({ sessionId, senderId: owner.id, clientMsgId: 'lost-last', role: 'user', content: 'lost last', contentType: 'text', metadata: {} });
+    await store?.append({
+      sessionId,
+      senderId: owner.id,
+      clientMsgId: 'lost-last',
+      role: 'user',
+      content: 'lost last',
+      contentType: 'text',
+      metadata: {},
+    });
     await eventually(() => {
       for (const s of seen) expect(s.map((e) => e.message.seq)).toEqual([1, 2, 3]);
     }, 10_000);
@@ -155,7 +215,9 @@ describe('messages across two nodes', () => {
 
   it('refuses oversized content with PAYLOAD_TOO_LARGE and bad input with VALIDATION, storing nothing', async () => {
     const { sender, sessionId } = await room();
-    expect(await request(sender, 'message:send', { sessionId, clientMsgId: 'big', content: 'x'.repeat(32 * 1024 + 1) })).toMatchObject({
+    expect(
+      await request(sender, 'message:send', { sessionId, clientMsgId: 'big', content: 'x'.repeat(32 * 1024 + 1) }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'PAYLOAD_TOO_LARGE' },
     });
@@ -169,7 +231,10 @@ describe('messages across two nodes', () => {
     ]) {
       expect(await request(sender, 'message:send', bad)).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
     }
-    const rows = await cluster.nodes[0]?.stores.pool.query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
+    const rows = await cluster.nodes[0]?.stores.pool.query(
+      'select count(*)::int as n from messages where session_id = $1',
+      [sessionId],
+    );
     expect(rows?.rows[0].n).toBe(0);
   });
 });

@@ -22,7 +22,9 @@ describe('rate limits shared by two nodes', () => {
     const [onA, onB] = [await cluster.connect(0, user), await cluster.connect(1, user)];
     const sessionId = await cluster.session(onA);
     const acks = await Promise.all(
-      Array.from({ length: 26 }, (_, i) => request(i % 2 === 0 ? onA : onB, 'message:send', { sessionId, clientMsgId: `b${i}`, content: 'x' })),
+      Array.from({ length: 26 }, (_, i) =>
+        request(i % 2 === 0 ? onA : onB, 'message:send', { sessionId, clientMsgId: `b${i}`, content: 'x' }),
+      ),
     );
     const refused = acks.filter((a) => !a.ok).map((a) => (a.ok ? undefined : a.error)) as WireError[];
     expect(acks.filter((a) => a.ok)).toHaveLength(20);
@@ -34,7 +36,9 @@ describe('rate limits shared by two nodes', () => {
     }
     const wait = Math.max(...refused.map((e) => e.retryAfterMs ?? 0));
     await sleep(wait + 50);
-    expect(await request(onB, 'message:send', { sessionId, clientMsgId: 'after', content: 'x' })).toMatchObject({ ok: true });
+    expect(await request(onB, 'message:send', { sessionId, clientMsgId: 'after', content: 'x' })).toMatchObject({
+      ok: true,
+    });
   }, 30_000);
 
   it('counts by the true sliding window, not by fixed buckets', async () => {
@@ -45,7 +49,8 @@ describe('rate limits shared by two nodes', () => {
     const sessionId = await cluster.session(socket);
     let index = 0;
     const delta = () => request(socket, 'message:delta', { sessionId, streamId: 'w', index: index++, delta: '.' });
-    const ok = async (n: number) => (await Promise.all(Array.from({ length: n }, () => delta()))).filter((a) => a.ok).length;
+    const ok = async (n: number) =>
+      (await Promise.all(Array.from({ length: n }, () => delta()))).filter((a) => a.ok).length;
     expect(await ok(2)).toBe(2);
     await sleep(1_200);
     expect(await ok(2)).toBe(2);
@@ -71,7 +76,10 @@ describe('rate limits shared by two nodes', () => {
       const sessionId = await cluster.session(socket);
       await eventually(async () => {
         const acks = [];
-        for (let i = 0; i < 4; i++) acks.push(await request(socket, 'message:send', { sessionId, clientMsgId: `c${Date.now()}-${i}`, content: 'x' }));
+        for (let i = 0; i < 4; i++)
+          acks.push(
+            await request(socket, 'message:send', { sessionId, clientMsgId: `c${Date.now()}-${i}`, content: 'x' }),
+          );
         expect(acks.at(-1)).toMatchObject({ ok: false, error: { code: 'RATE_LIMITED' } });
       }, 1_000);
     } finally {
@@ -91,14 +99,19 @@ describe('connection and login limits (fixed windows)', () => {
     // Fixed-window counters live under keys named by their rule; an odd window keeps this
     // run's counters apart from any earlier run on the same Redis.
     const windowMs = 60_000 + Math.floor(Math.random() * 10_000);
-    cluster = await TestCluster.start(2, { RATE_LIMIT_CONNECTIONS: `3/${windowMs}`, RATE_LIMIT_LOGIN: `3/${windowMs}` });
+    cluster = await TestCluster.start(2, {
+      RATE_LIMIT_CONNECTIONS: `3/${windowMs}`,
+      RATE_LIMIT_LOGIN: `3/${windowMs}`,
+    });
   });
   afterAll(() => cluster?.stop());
 
   it('refuses the handshake past the per-IP limit with connect_error rate_limited', async () => {
     const user = await cluster.user();
     for (let i = 0; i < 3; i++) (await openClient(cluster.urls[i % 2] as string, { token: user.token })).close();
-    const error = (await openClient(cluster.urls[1] as string, { token: user.token }).catch((e: unknown) => e)) as Error & {
+    const error = (await openClient(cluster.urls[1] as string, { token: user.token }).catch(
+      (e: unknown) => e,
+    )) as Error & {
       data?: { code?: string; retryAfterMs?: number };
     };
     expect(error.message).toBe('rate_limited');

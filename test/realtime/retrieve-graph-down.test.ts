@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,9 +14,24 @@ const LAUNCHER = path.resolve('test/infra/neo4j/target');
 async function startNeo4j(): Promise<{ uri: string; process: ChildProcess }> {
   const port = await freePort();
   const classpath = `${LAUNCHER}/classes:${readFileSync(`${LAUNCHER}/classpath.txt`, 'utf8').trim()}`;
-  const child = spawn('java', ['-Xmx512m', '-cp', classpath, 'voicehelper.Neo4jLauncher', '--dir', tempDir('vh-neo4j-'), '--port', String(port), '--parent-pid', String(process.pid)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    'java',
+    [
+      '-Xmx512m',
+      '-cp',
+      classpath,
+      'voicehelper.Neo4jLauncher',
+      '--dir',
+      tempDir('vh-neo4j-'),
+      '--port',
+      String(port),
+      '--parent-pid',
+      String(process.pid),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('Neo4j did not start in 90 s')), 90_000);
     child.once('exit', (code) => reject(new Error(`Neo4j exited with ${code}`)));
@@ -38,7 +53,13 @@ describe('retrieve with Neo4j stopped', () => {
     neo4j = await startNeo4j();
     // No outage budget: the document ingested with Neo4j gone fails at once (by default its
     // job would wait out the outage for 10 minutes; test/chaos covers that it then succeeds).
-    cluster = await TestCluster.start(1, { NEO4J_URI: neo4j.uri, EMBEDDING_DIM: '256', DEPENDENCY_TIMEOUT_MS: '500', INGEST_ATTEMPTS: '1', INGEST_OUTAGE_BUDGET_MS: '1' });
+    cluster = await TestCluster.start(1, {
+      NEO4J_URI: neo4j.uri,
+      EMBEDDING_DIM: '256',
+      DEPENDENCY_TIMEOUT_MS: '500',
+      INGEST_ATTEMPTS: '1',
+      INGEST_OUTAGE_BUDGET_MS: '1',
+    });
   }, 120_000);
   afterAll(async () => {
     neo4j?.process.kill('SIGKILL');
@@ -48,21 +69,32 @@ describe('retrieve with Neo4j stopped', () => {
   it('answers the vector part with degraded: [graph] once Neo4j is gone', async () => {
     const alice = await cluster.user();
     const form = new FormData();
-    form.append('file', new Blob(['OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API.'], { type: 'text/plain' }), 'a.txt');
+    form.append(
+      'file',
+      new Blob(['OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API.'], { type: 'text/plain' }),
+      'a.txt',
+    );
     const headers = { authorization: `Bearer ${alice.token}` };
-    const created = (await (await fetch(`${cluster.urls[0]}/v1/documents`, { method: 'POST', headers, body: form })).json()) as { document: { id: string } };
+    const created = (await (
+      await fetch(`${cluster.urls[0]}/v1/documents`, { method: 'POST', headers, body: form })
+    ).json()) as { document: { id: string } };
     await eventually(async () => {
-      const document = (await (await fetch(`${cluster.urls[0]}/v1/documents/${created.document.id}`, { headers })).json()) as { document: { status: string } };
+      const document = (await (
+        await fetch(`${cluster.urls[0]}/v1/documents/${created.document.id}`, { headers })
+      ).json()) as { document: { status: string } };
       expect(document.document.status).toBe('ready');
     }, 30_000);
     const socket = await cluster.connect(0, alice);
-    const ask = () => request<RetrieveResult>(socket, 'retrieve', { query: 'Where is GPT-4 trained?', topK: 1, graphDepth: 1 });
+    const ask = () =>
+      request<RetrieveResult>(socket, 'retrieve', { query: 'Where is GPT-4 trained?', topK: 1, graphDepth: 1 });
 
     // A cold Neo4j on a loaded machine can miss the 500 ms deadline once: the first whole answer counts.
     await eventually(async () => {
       const healthy = await ask();
       expect(healthy.ok && healthy.data.degraded).toBeUndefined();
-      expect(healthy.ok && healthy.data.entities.map((e) => e.name)).toEqual(expect.arrayContaining(['OpenAI', 'GPT-4']));
+      expect(healthy.ok && healthy.data.entities.map((e) => e.name)).toEqual(
+        expect.arrayContaining(['OpenAI', 'GPT-4']),
+      );
     }, 20_000);
 
     neo4j.process.kill('SIGKILL');
@@ -73,22 +105,38 @@ describe('retrieve with Neo4j stopped', () => {
     expect(degraded.data.degraded).toEqual(['graph']);
     expect(degraded.data.chunks[0]?.documentId).toBe(created.document.id);
     expect(degraded.data.entities).toEqual([]);
-    expect(await (await fetch(`${cluster.urls[0]}/metrics`)).text()).toMatch(/voicehelper_retrieve_degraded_total\{part="graph",node="[^"]+"\} 1/);
+    expect(await (await fetch(`${cluster.urls[0]}/metrics`)).text()).toMatch(
+      /voicehelper_retrieve_degraded_total\{part="graph",node="[^"]+"\} 1/,
+    );
     // Readiness names the graph as down but stays 200: it is optional by default.
     const ready = await fetch(`${cluster.urls[0]}/readyz`);
     expect(ready.status).toBe(200);
-    expect(((await ready.json()) as { dependencies: Record<string, unknown> }).dependencies['graph']).toMatchObject({ status: 'down', required: false });
+    expect(((await ready.json()) as { dependencies: Record<string, unknown> }).dependencies['graph']).toMatchObject({
+      status: 'down',
+      required: false,
+    });
 
     // A document ingested now fails (its graph cannot be written), and none of it is retrieved.
     const second = new FormData();
-    second.append('file', new Blob(['Kubernetes schedules containers. Kubernetes restarts failed pods.'], { type: 'text/plain' }), 'b.txt');
-    const failing = (await (await fetch(`${cluster.urls[0]}/v1/documents`, { method: 'POST', headers, body: second })).json()) as { document: { id: string } };
+    second.append(
+      'file',
+      new Blob(['Kubernetes schedules containers. Kubernetes restarts failed pods.'], { type: 'text/plain' }),
+      'b.txt',
+    );
+    const failing = (await (
+      await fetch(`${cluster.urls[0]}/v1/documents`, { method: 'POST', headers, body: second })
+    ).json()) as { document: { id: string } };
     await eventually(async () => {
-      const document = (await (await fetch(`${cluster.urls[0]}/v1/documents/${failing.document.id}`, { headers })).json()) as { document: { status: string; statusReason: string } };
+      const document = (await (
+        await fetch(`${cluster.urls[0]}/v1/documents/${failing.document.id}`, { headers })
+      ).json()) as { document: { status: string; statusReason: string } };
       expect(document.document).toMatchObject({ status: 'failed', statusReason: expect.stringContaining('graph') });
       // The driver retries a write for 10 s before it gives up, and so does the clean-up after it.
     }, 75_000);
-    const none = await request<RetrieveResult>(socket, 'retrieve', { query: 'Kubernetes restarts pods', documentIds: [failing.document.id] });
+    const none = await request<RetrieveResult>(socket, 'retrieve', {
+      query: 'Kubernetes restarts pods',
+      documentIds: [failing.document.id],
+    });
     expect(none.ok && none.data.chunks).toEqual([]);
   }, 150_000);
 });

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,11 +32,19 @@ describe('streaming and interrupted turns', () => {
     const deltas = collect<DeltaEvent>(listener, 'message:delta');
     const news = collect<{ message: Message }>(listener, 'message:new');
     for (const [index, delta] of ['Hel', 'lo ', 'wor'].entries()) {
-      expect(await request(streamer, 'message:delta', { sessionId, streamId: 'asr-1', index, delta })).toEqual({ ok: true, data: {} });
+      expect(await request(streamer, 'message:delta', { sessionId, streamId: 'asr-1', index, delta })).toEqual({
+        ok: true,
+        data: {},
+      });
     }
     // A resent index is acknowledged but not relayed again; a gap is refused.
-    expect(await request(streamer, 'message:delta', { sessionId, streamId: 'asr-1', index: 1, delta: 'lo ' })).toEqual({ ok: true, data: {} });
-    expect(await request(streamer, 'message:delta', { sessionId, streamId: 'asr-1', index: 5, delta: 'x' })).toMatchObject({
+    expect(await request(streamer, 'message:delta', { sessionId, streamId: 'asr-1', index: 1, delta: 'lo ' })).toEqual({
+      ok: true,
+      data: {},
+    });
+    expect(
+      await request(streamer, 'message:delta', { sessionId, streamId: 'asr-1', index: 5, delta: 'x' }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'VALIDATION', details: { expectedIndex: 3 } },
     });
@@ -50,7 +58,10 @@ describe('streaming and interrupted turns', () => {
       contentType: 'transcript',
       metadata: { streamId: 'asr-1' },
     });
-    expect(final).toMatchObject({ ok: true, data: { message: { content: 'Hello world', metadata: { streamId: 'asr-1' } } } });
+    expect(final).toMatchObject({
+      ok: true,
+      data: { message: { content: 'Hello world', metadata: { streamId: 'asr-1' } } },
+    });
     await eventually(() => expect(news.map((n) => n.message.content)).toEqual(['Hello world']));
     // Closed: nothing is committed later as interrupted.
     await new Promise((r) => setTimeout(r, 2_000));
@@ -64,7 +75,11 @@ describe('streaming and interrupted turns', () => {
     await request(streamer, 'message:delta', { sessionId, streamId: 'tts-2', index: 1, delta: 'answer' });
     streamer.close();
     await eventually(() => expect(news).toHaveLength(1));
-    expect(news[0]?.message).toMatchObject({ content: 'partial answer', role: 'user', metadata: { streamId: 'tts-2', interrupted: true } });
+    expect(news[0]?.message).toMatchObject({
+      content: 'partial answer',
+      role: 'user',
+      metadata: { streamId: 'tts-2', interrupted: true },
+    });
     const again = await cluster.connect(1, owner);
     const late = await request<{ message: Message }>(again, 'message:send', {
       sessionId,
@@ -81,20 +96,37 @@ describe('streaming and interrupted turns', () => {
     const { sessionId, listener } = await room();
     const worker = await cluster.connect(1, await cluster.user('service'));
     const news = collect<{ message: Message }>(listener, 'message:new');
-    await request(worker, 'message:delta', { sessionId, streamId: 'llm-3', index: 0, delta: 'thinking', role: 'assistant' });
+    await request(worker, 'message:delta', {
+      sessionId,
+      streamId: 'llm-3',
+      index: 0,
+      delta: 'thinking',
+      role: 'assistant',
+    });
     await eventually(() => expect(news).toHaveLength(1), 20_000).catch(async (e) => {
       const redis = cluster.nodes[0]?.stores.redis?.client;
       // Shows where the turn is stuck if this ever fails.
-      console.error('stream diagnostics', JSON.stringify({
-        open: await cluster.nodes[0]?.stores.streams.idle(0),
-        stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'llm-3'),
-        nodes: await redis?.smembers('vh:nodes'),
-        rows: (await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [sessionId]))?.rows,
-        ids: cluster.nodes.map((n) => n.config.nodeId),
-      }));
+      console.error(
+        'stream diagnostics',
+        JSON.stringify({
+          open: await cluster.nodes[0]?.stores.streams.idle(0),
+          stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'llm-3'),
+          nodes: await redis?.smembers('vh:nodes'),
+          rows: (
+            await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [
+              sessionId,
+            ])
+          )?.rows,
+          ids: cluster.nodes.map((n) => n.config.nodeId),
+        }),
+      );
       throw e;
     });
-    expect(news[0]?.message).toMatchObject({ role: 'assistant', content: 'thinking', metadata: { streamId: 'llm-3', interrupted: true } });
+    expect(news[0]?.message).toMatchObject({
+      role: 'assistant',
+      content: 'thinking',
+      metadata: { streamId: 'llm-3', interrupted: true },
+    });
   });
 
   it("refuses deltas into another user's stream and streams beyond the size bound", async () => {
@@ -102,16 +134,32 @@ describe('streaming and interrupted turns', () => {
     const admin = await cluster.connect(0, await cluster.user('admin'));
     const owner = await cluster.connect(1, await cluster.user('service'));
     await request(owner, 'message:delta', { sessionId, streamId: 'mine', index: 0, delta: 'a', role: 'assistant' });
-    expect(await request(admin, 'message:delta', { sessionId, streamId: 'mine', index: 1, delta: 'b', role: 'assistant' })).toMatchObject({
+    expect(
+      await request(admin, 'message:delta', { sessionId, streamId: 'mine', index: 1, delta: 'b', role: 'assistant' }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'FORBIDDEN' },
     });
     // The buffer holds at most MESSAGE_MAX_BYTES (32 KiB): 'a' plus three 8 KiB deltas fit.
     for (let i = 1; i <= 3; i++) {
-      const ack = await request(owner, 'message:delta', { sessionId, streamId: 'mine', index: i, delta: 'x'.repeat(8 * 1024), role: 'assistant' });
+      const ack = await request(owner, 'message:delta', {
+        sessionId,
+        streamId: 'mine',
+        index: i,
+        delta: 'x'.repeat(8 * 1024),
+        role: 'assistant',
+      });
       expect(ack.ok).toBe(true);
     }
-    expect(await request(owner, 'message:delta', { sessionId, streamId: 'mine', index: 4, delta: 'x'.repeat(8 * 1024), role: 'assistant' })).toMatchObject({
+    expect(
+      await request(owner, 'message:delta', {
+        sessionId,
+        streamId: 'mine',
+        index: 4,
+        delta: 'x'.repeat(8 * 1024),
+        role: 'assistant',
+      }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'PAYLOAD_TOO_LARGE' },
     });
@@ -142,7 +190,13 @@ describe('a node killed while its client streams', () => {
       env: {
         PATH: process.env['PATH'] ?? '',
         // The services the in-process node uses (one Redis, or the Redis Cluster run's).
-        ...clusterEnv({ ...FAST_CLUSTER, PORT: String(port), NODE_ID: `doomed-${port}`, LOG_LEVEL: 'warn', MILVUS_COLLECTION: `doomed_${port}` }),
+        ...clusterEnv({
+          ...FAST_CLUSTER,
+          PORT: String(port),
+          NODE_ID: `doomed-${port}`,
+          LOG_LEVEL: 'warn',
+          MILVUS_COLLECTION: `doomed_${port}`,
+        }),
       },
       stdio: 'ignore',
     });
@@ -164,24 +218,36 @@ describe('a node killed while its client streams', () => {
     child.kill('SIGKILL');
     onDoomed.close();
 
-    await eventually(() => expect(news.map((n) => n.message.content)).toEqual(['half a sentence']), 15_000).catch(async (e) => {
-      const redis = cluster.nodes[0]?.stores.redis?.client;
-      console.error('killed-node diagnostics', JSON.stringify({
-        open: await cluster.nodes[0]?.stores.streams.idle(0),
-        stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'cut'),
-        nodes: await redis?.smembers('vh:nodes'),
-        rows: (await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [sessionId]))?.rows,
-        survivor: cluster.nodes[0]?.config.nodeId,
-      }));
-      throw e;
-    });
+    await eventually(() => expect(news.map((n) => n.message.content)).toEqual(['half a sentence']), 15_000).catch(
+      async (e) => {
+        const redis = cluster.nodes[0]?.stores.redis?.client;
+        console.error(
+          'killed-node diagnostics',
+          JSON.stringify({
+            open: await cluster.nodes[0]?.stores.streams.idle(0),
+            stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'cut'),
+            nodes: await redis?.smembers('vh:nodes'),
+            rows: (
+              await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [
+                sessionId,
+              ])
+            )?.rows,
+            survivor: cluster.nodes[0]?.config.nodeId,
+          }),
+        );
+        throw e;
+      },
+    );
     expect(news[0]?.message).toMatchObject({ seq: 2, metadata: { streamId: 'cut', interrupted: true } });
     await eventually(() => expect(presence.at(-1)?.connections).toBe(1), 15_000);
 
     const moved = await cluster.connect(0, owner);
     const caught = await request<{ messages: Message[] }>(moved, 'session:join', { sessionId, sinceSeq: 1 });
     expect(caught.ok && caught.data.messages.map((m) => [m.seq, m.content])).toEqual([[2, 'half a sentence']]);
-    const rows = await cluster.nodes[0]?.stores.pool.query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
+    const rows = await cluster.nodes[0]?.stores.pool.query(
+      'select count(*)::int as n from messages where session_id = $1',
+      [sessionId],
+    );
     expect(rows?.rows[0].n).toBe(2);
   }, 60_000);
 });

@@ -5,7 +5,13 @@ import { nextEvent, request } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 import { call } from '../helpers/http.js';
 
-type Turn = { endedAt: string; firstDeltaMs: number | null; firstAudioMs: number | null; finalMs: number | null; interrupted: boolean };
+type Turn = {
+  endedAt: string;
+  firstDeltaMs: number | null;
+  firstAudioMs: number | null;
+  finalMs: number | null;
+  interrupted: boolean;
+};
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -43,7 +49,9 @@ describe('turn latency', () => {
 
     // Turn 1: the worker answers with a delta, then audio, then its final message.
     const heard = nextEvent<{ message: Message }>(worker, 'message:new');
-    expect(await request(speaker, 'message:send', { sessionId, clientMsgId: 'q1', content: 'What is the weather?' })).toMatchObject({ ok: true });
+    expect(
+      await request(speaker, 'message:send', { sessionId, clientMsgId: 'q1', content: 'What is the weather?' }),
+    ).toMatchObject({ ok: true });
     await heard;
     await pause(120);
     await request(worker, 'message:delta', { sessionId, streamId: 'a1', index: 0, delta: 'Sunny' });
@@ -53,16 +61,27 @@ describe('turn latency', () => {
     await request(worker, 'audio:chunk', { streamId: 'voice-a1', index: 0, data: randomBytes(512) });
     await request(worker, 'audio:chunk', { streamId: 'voice-a1', index: 1, data: randomBytes(512) });
     await pause(60);
-    expect(await request(worker, 'message:send', { sessionId, clientMsgId: 'a1', role: 'assistant', content: 'Sunny today.', metadata: { streamId: 'a1' } })).toMatchObject({ ok: true });
+    expect(
+      await request(worker, 'message:send', {
+        sessionId,
+        clientMsgId: 'a1',
+        role: 'assistant',
+        content: 'Sunny today.',
+        metadata: { streamId: 'a1' },
+      }),
+    ).toMatchObject({ ok: true });
 
     // Turn 2: the user barges in on the second answer.
     const heardAgain = nextEvent<{ message: Message }>(worker, 'message:new');
     await request(speaker, 'message:send', { sessionId, clientMsgId: 'q2', content: 'And tomorrow?' });
     await heardAgain;
     await request(worker, 'message:delta', { sessionId, streamId: 'a2', index: 0, delta: 'Tomorrow it will' });
-    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'a2', heardIndex: 0 })).toMatchObject({ ok: true });
+    expect(await request(speaker, 'turn:interrupt', { sessionId, streamId: 'a2', heardIndex: 0 })).toMatchObject({
+      ok: true,
+    });
 
-    const turns = () => call(cluster.urls[1] as string, 'GET', `/v1/sessions/${sessionId}/turns`, { token: user.token });
+    const turns = () =>
+      call(cluster.urls[1] as string, 'GET', `/v1/sessions/${sessionId}/turns`, { token: user.token });
     // The marks are recorded beside the messages, not before their acks.
     await eventually(async () => {
       const answer = await turns();
@@ -85,9 +104,22 @@ describe('turn latency', () => {
 
     // The figures are the owner's and admins' only.
     const admin = await cluster.user('admin');
-    expect((await call(cluster.urls[0] as string, 'GET', `/v1/sessions/${sessionId}/turns`, { token: admin.token })).status).toBe(200);
-    expect((await call(cluster.urls[0] as string, 'GET', `/v1/sessions/${sessionId}/turns`, { token: service.token })).status).toBe(403);
-    expect((await call(cluster.urls[0] as string, 'GET', `/v1/sessions/${sessionId}/turns`, { token: (await cluster.user()).token })).status).toBe(403);
-    expect((await call(cluster.urls[0] as string, 'GET', '/v1/sessions/nope/turns', { token: user.token })).status).toBe(400);
+    expect(
+      (await call(cluster.urls[0] as string, 'GET', `/v1/sessions/${sessionId}/turns`, { token: admin.token })).status,
+    ).toBe(200);
+    expect(
+      (await call(cluster.urls[0] as string, 'GET', `/v1/sessions/${sessionId}/turns`, { token: service.token }))
+        .status,
+    ).toBe(403);
+    expect(
+      (
+        await call(cluster.urls[0] as string, 'GET', `/v1/sessions/${sessionId}/turns`, {
+          token: (await cluster.user()).token,
+        })
+      ).status,
+    ).toBe(403);
+    expect(
+      (await call(cluster.urls[0] as string, 'GET', '/v1/sessions/nope/turns', { token: user.token })).status,
+    ).toBe(400);
   });
 });

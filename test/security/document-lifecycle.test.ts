@@ -2,15 +2,28 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RetrieveResult } from '../../protocol/events.js';
 import type { Message } from '../../protocol/models.js';
+import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
 import { request } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 import { freshDatabase } from '../helpers/database.js';
 import { serviceEnv, testLogger, uniqueName } from '../helpers/env.js';
-import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
 import { call, documentForm } from '../helpers/http.js';
 import { proxyFor, type TcpProxy } from '../helpers/tcp-proxy.js';
 
-const WORDS = ['harbour', 'lantern', 'granite', 'meadow', 'falcon', 'copper', 'willow', 'ember', 'quarry', 'tundra', 'saffron', 'glacier'];
+const WORDS = [
+  'harbour',
+  'lantern',
+  'granite',
+  'meadow',
+  'falcon',
+  'copper',
+  'willow',
+  'ember',
+  'quarry',
+  'tundra',
+  'saffron',
+  'glacier',
+];
 
 /** About `bytes` of plain sentences, different enough to make many chunks. */
 function longText(bytes: number, marker: string): string {
@@ -40,7 +53,8 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
   afterAll(() => cluster?.stop());
 
   const node = (i: number) => cluster.nodes[i]!;
-  const status = async (token: string, id: string) => (await call(cluster.urls[1] as string, 'GET', `/v1/documents/${id}`, { token })).body['document']?.status;
+  const status = async (token: string, id: string) =>
+    (await call(cluster.urls[1] as string, 'GET', `/v1/documents/${id}`, { token })).body['document']?.status;
 
   it('deletes a large document in the middle of its ingestion, and nothing of it is left in any store', async () => {
     const owner = await cluster.user();
@@ -50,12 +64,18 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     });
     expect(uploaded.status).toBe(202);
     const id = uploaded.body['document'].id as string;
-    const chunks = async () => (await node(0).stores.pool.query('select count(*)::int as n from document_chunks where document_id = $1', [id])).rows[0].n as number;
+    const chunks = async () =>
+      (await node(0).stores.pool.query('select count(*)::int as n from document_chunks where document_id = $1', [id]))
+        .rows[0].n as number;
     // Its chunks are stored: the ingestion is embedding and indexing now.
     await eventually(async () => expect(await chunks()).toBeGreaterThan(0), 20_000);
     expect(await status(owner.token, id)).toBe('processing');
-    expect((await call(cluster.urls[1] as string, 'DELETE', `/v1/documents/${id}`, { token: owner.token })).status).toBe(204);
-    expect((await call(cluster.urls[0] as string, 'GET', `/v1/documents/${id}`, { token: owner.token })).status).toBe(404);
+    expect(
+      (await call(cluster.urls[1] as string, 'DELETE', `/v1/documents/${id}`, { token: owner.token })).status,
+    ).toBe(204);
+    expect((await call(cluster.urls[0] as string, 'GET', `/v1/documents/${id}`, { token: owner.token })).status).toBe(
+      404,
+    );
     // Once no worker holds the document, whatever the ingestion would have written is there.
     await eventually(async () => {
       const lock = await node(0).stores.locks.tryAcquire(`document:${id}`, 1_000);
@@ -68,7 +88,10 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     expect(await node(1).stores.graph.documentEntities(id, 10)).toEqual([]);
     expect(await node(0).stores.objects.list(`documents/${owner.id}/`)).toEqual([]);
     const socket = await cluster.connect(1, owner);
-    const answer = await request<RetrieveResult>(socket, 'retrieve', { query: 'zeppelin harbour lantern', graphDepth: 0 });
+    const answer = await request<RetrieveResult>(socket, 'retrieve', {
+      query: 'zeppelin harbour lantern',
+      graphDepth: 0,
+    });
     expect(answer.ok && answer.data.chunks).toEqual([]);
   }, 60_000);
 
@@ -76,16 +99,29 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     const owner = await cluster.user();
     const objects = node(1).stores.objects;
     const documents = node(0).stores.db.documents;
-    const backdate = (id: string) => node(0).stores.pool.query("update documents set updated_at = now() - interval '1 hour' where id = $1", [id]);
+    const backdate = (id: string) =>
+      node(0).stores.pool.query("update documents set updated_at = now() - interval '1 hour' where id = $1", [id]);
 
     // A row whose enqueue never happened.
     const lostId = randomUUID();
     const lostKey = `documents/${owner.id}/${lostId}/original.txt`;
-    await objects.put(lostKey, Buffer.from('The astrolabe measured the height of stars.'), { contentType: 'text/plain' });
-    await documents.create({ id: lostId, userId: owner.id, title: 'lost', filePath: lostKey, fileSize: 44, mimeType: 'text/plain' });
+    await objects.put(lostKey, Buffer.from('The astrolabe measured the height of stars.'), {
+      contentType: 'text/plain',
+    });
+    await documents.create({
+      id: lostId,
+      userId: owner.id,
+      title: 'lost',
+      filePath: lostKey,
+      fileSize: 44,
+      mimeType: 'text/plain',
+    });
     await backdate(lostId);
     // A document that was ingested, then found in processing again: its finished job is replaced.
-    const done = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm('Sextants need a clear horizon.', 'sextant.txt') });
+    const done = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
+      token: owner.token,
+      form: documentForm('Sextants need a clear horizon.', 'sextant.txt'),
+    });
     const doneId = done.body['document'].id as string;
     await eventually(async () => expect(await status(owner.token, doneId)).toBe('ready'), 20_000);
     await node(0).stores.pool.query("update documents set status = 'processing' where id = $1", [doneId]);
@@ -94,7 +130,14 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     const halfId = randomUUID();
     const halfKey = `documents/${owner.id}/${halfId}/original.txt`;
     await objects.put(halfKey, Buffer.from('half deleted'), { contentType: 'text/plain' });
-    await documents.create({ id: halfId, userId: owner.id, title: 'half', filePath: halfKey, fileSize: 12, mimeType: 'text/plain' });
+    await documents.create({
+      id: halfId,
+      userId: owner.id,
+      title: 'half',
+      filePath: halfKey,
+      fileSize: 12,
+      mimeType: 'text/plain',
+    });
     await documents.markDeleting(halfId);
     await backdate(halfId);
     // Objects nobody refers to, and audio that a message does refer to.
@@ -142,19 +185,29 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
 
   it('continues a fencing counter Redis lost above what PostgreSQL recorded, and forgets both when the document goes', async () => {
     const owner = await cluster.user();
-    const done = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm('Quadrants measure angles.', 'q.txt') });
+    const done = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
+      token: owner.token,
+      form: documentForm('Quadrants measure angles.', 'q.txt'),
+    });
     const id = done.body['document'].id as string;
     await eventually(async () => expect(await status(owner.token, id)).toBe('ready'), 20_000);
-    const recorded = async () => (await node(0).stores.pool.query('select token from fencing_tokens where resource = $1', [`document:${id}`])).rows;
+    const recorded = async () =>
+      (await node(0).stores.pool.query('select token from fencing_tokens where resource = $1', [`document:${id}`]))
+        .rows;
     expect((await recorded()).length).toBe(1);
     // The document had been locked many times; then Redis loses the counter (expired,
     // restarted empty), and the document is ingested again.
     await node(0).stores.pool.query('update fencing_tokens set token = 41 where resource = $1', [`document:${id}`]);
     await node(0).stores.redis!.client.del(`vh:fence:document:${id}`);
-    await node(0).stores.pool.query("update documents set status = 'processing', updated_at = now() - interval '1 hour' where id = $1", [id]);
+    await node(0).stores.pool.query(
+      "update documents set status = 'processing', updated_at = now() - interval '1 hour' where id = $1",
+      [id],
+    );
     await eventually(async () => expect(await status(owner.token, id)).toBe('ready'), 30_000);
     expect(Number((await recorded())[0]?.token)).toBe(42);
-    expect((await call(cluster.urls[1] as string, 'DELETE', `/v1/documents/${id}`, { token: owner.token })).status).toBe(204);
+    expect(
+      (await call(cluster.urls[1] as string, 'DELETE', `/v1/documents/${id}`, { token: owner.token })).status,
+    ).toBe(204);
     expect(await recorded()).toEqual([]);
     expect(await node(0).stores.redis!.client.exists(`vh:fence:document:${id}`)).toBe(0);
   }, 60_000);
@@ -167,7 +220,13 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
        values (gen_random_uuid(), $1, gen_random_uuid(), '\\x00', now() - interval '2 days'), (gen_random_uuid(), $1, gen_random_uuid(), '\\x00', now() + interval '1 day')`,
       [owner.id],
     );
-    await eventually(async () => expect((await pool.query('select count(*)::int as n from refresh_tokens where user_id = $1', [owner.id])).rows[0].n).toBe(1), 10_000);
+    await eventually(
+      async () =>
+        expect(
+          (await pool.query('select count(*)::int as n from refresh_tokens where user_id = $1', [owner.id])).rows[0].n,
+        ).toBe(1),
+      10_000,
+    );
   });
 });
 
@@ -192,12 +251,21 @@ describe('an upload whose enqueue fails (two nodes, one cut off from Redis)', ()
     const owner = await cluster.user();
     await redis.down();
     try {
-      const refused = await call(cluster.urls[1] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm('queued nowhere', 'q.txt') });
+      const refused = await call(cluster.urls[1] as string, 'POST', '/v1/documents', {
+        token: owner.token,
+        form: documentForm('queued nowhere', 'q.txt'),
+      });
       expect(refused).toMatchObject({ status: 503, body: { error: { code: 'UNAVAILABLE' } } });
-      const rows = await cluster.nodes[0]!.stores.pool.query('select count(*)::int as n from documents where user_id = $1', [owner.id]);
+      const rows = await cluster.nodes[0]!.stores.pool.query(
+        'select count(*)::int as n from documents where user_id = $1',
+        [owner.id],
+      );
       expect(rows.rows[0].n).toBe(0);
       expect(await cluster.nodes[0]!.stores.objects.list(`documents/${owner.id}/`)).toEqual([]);
-      const accepted = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm('queued somewhere', 'q.txt') });
+      const accepted = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
+        token: owner.token,
+        form: documentForm('queued somewhere', 'q.txt'),
+      });
       expect(accepted.status).toBe(202);
     } finally {
       await redis.up();

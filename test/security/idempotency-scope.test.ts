@@ -20,14 +20,38 @@ describe('clientMsgId is scoped per (session, sender) (two nodes)', () => {
     expect(await request(worker, 'session:join', { sessionId })).toMatchObject({ ok: true });
     const seen = collect<{ message: Message }>(user, 'message:new');
 
-    const asked = await request<{ message: Message }>(user, 'message:send', { sessionId, clientMsgId: '1', content: 'what time is it?' });
-    const answered = await request<{ message: Message }>(worker, 'message:send', { sessionId, clientMsgId: '1', content: 'noon', role: 'assistant' });
-    expect(asked).toMatchObject({ ok: true, data: { message: { seq: 1, senderId: owner.id, content: 'what time is it?' } } });
-    expect(answered).toMatchObject({ ok: true, data: { message: { seq: 2, senderId: assistant.id, role: 'assistant', content: 'noon' } } });
+    const asked = await request<{ message: Message }>(user, 'message:send', {
+      sessionId,
+      clientMsgId: '1',
+      content: 'what time is it?',
+    });
+    const answered = await request<{ message: Message }>(worker, 'message:send', {
+      sessionId,
+      clientMsgId: '1',
+      content: 'noon',
+      role: 'assistant',
+    });
+    expect(asked).toMatchObject({
+      ok: true,
+      data: { message: { seq: 1, senderId: owner.id, content: 'what time is it?' } },
+    });
+    expect(answered).toMatchObject({
+      ok: true,
+      data: { message: { seq: 2, senderId: assistant.id, role: 'assistant', content: 'noon' } },
+    });
     await eventually(() => expect(seen.map((s) => s.message.content)).toEqual(['noon']));
 
-    const userResend = await request<{ message: Message }>(user, 'message:send', { sessionId, clientMsgId: '1', content: 'what time is it?' });
-    const workerResend = await request<{ message: Message }>(worker, 'message:send', { sessionId, clientMsgId: '1', content: 'noon', role: 'assistant' });
+    const userResend = await request<{ message: Message }>(user, 'message:send', {
+      sessionId,
+      clientMsgId: '1',
+      content: 'what time is it?',
+    });
+    const workerResend = await request<{ message: Message }>(worker, 'message:send', {
+      sessionId,
+      clientMsgId: '1',
+      content: 'noon',
+      role: 'assistant',
+    });
     expect(userResend.ok && userResend.data.message.id).toBe(asked.ok && asked.data.message.id);
     expect(workerResend.ok && workerResend.data.message.id).toBe(answered.ok && answered.data.message.id);
     const history = await request<{ messages: Message[] }>(user, 'history:get', { sessionId });
@@ -45,11 +69,22 @@ describe('clientMsgId is scoped per (session, sender) (two nodes)', () => {
     const sessionId = await cluster.session(user);
     expect(await request(worker, 'session:join', { sessionId })).toMatchObject({ ok: true });
     const seen = collect<{ message: Message }>(user, 'message:new');
-    await request(worker, 'message:delta', { sessionId, streamId: 'tts-1', index: 0, delta: 'partial', role: 'assistant' });
+    await request(worker, 'message:delta', {
+      sessionId,
+      streamId: 'tts-1',
+      index: 0,
+      delta: 'partial',
+      role: 'assistant',
+    });
     worker.close();
     await eventually(() => expect(seen.map((s) => s.message.metadata['interrupted'])).toEqual([true]));
     expect(seen[0]?.message.senderId).toBe(assistant.id);
-    const final = await request<{ message: Message }>(user, 'message:send', { sessionId, clientMsgId: 'u', content: 'mine', metadata: { streamId: 'tts-1' } });
+    const final = await request<{ message: Message }>(user, 'message:send', {
+      sessionId,
+      clientMsgId: 'u',
+      content: 'mine',
+      metadata: { streamId: 'tts-1' },
+    });
     expect(final.ok && final.data.message).toMatchObject({ seq: 2, senderId: owner.id, content: 'mine' });
   });
 });

@@ -16,19 +16,26 @@ describe('session:join with sinceSeq past the last message (two nodes)', () => {
     const owner = await cluster.user();
     const writer = await cluster.connect(0, owner);
     const sessionId = await cluster.session(writer);
-    for (let i = 0; i < 3; i++) await request(writer, 'message:send', { sessionId, clientMsgId: randomUUID(), content: `m${i}` });
+    for (let i = 0; i < 3; i++)
+      await request(writer, 'message:send', { sessionId, clientMsgId: randomUUID(), content: `m${i}` });
 
     const reader = await cluster.connect(1, owner);
     const seen = collect<{ message: Message }>(reader, 'message:new');
     const refused = await request(reader, 'session:join', { sessionId, sinceSeq: 10 });
-    expect(refused).toMatchObject({ ok: false, error: { code: 'VALIDATION', details: { field: 'sinceSeq', lastSeq: 3 } } });
+    expect(refused).toMatchObject({
+      ok: false,
+      error: { code: 'VALIDATION', details: { field: 'sinceSeq', lastSeq: 3 } },
+    });
     // The session's cached copy still says lastSeq 0: the committed value decides.
     const joined = await request<{ messages: Message[] }>(reader, 'session:join', { sessionId, sinceSeq: 3 });
     expect(joined).toMatchObject({ ok: true, data: { messages: [] } });
     await request(writer, 'message:send', { sessionId, clientMsgId: randomUUID(), content: 'm3' });
     await eventually(() => expect(seen.map((s) => s.message.seq)).toEqual([4]));
     // A rejoin on the same socket past the end is refused too, and leaves the socket joined.
-    expect(await request(reader, 'session:join', { sessionId, sinceSeq: 99 })).toMatchObject({ ok: false, error: { details: { lastSeq: 4 } } });
+    expect(await request(reader, 'session:join', { sessionId, sinceSeq: 99 })).toMatchObject({
+      ok: false,
+      error: { details: { lastSeq: 4 } },
+    });
     await request(writer, 'message:send', { sessionId, clientMsgId: randomUUID(), content: 'm4' });
     await eventually(() => expect(seen.map((s) => s.message.seq)).toEqual([4, 5]));
   });

@@ -4,7 +4,20 @@ import { request } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 import { call, documentForm } from '../helpers/http.js';
 
-const WORDS = ['harbour', 'lantern', 'granite', 'meadow', 'falcon', 'copper', 'willow', 'ember', 'quarry', 'tundra', 'saffron', 'glacier'];
+const WORDS = [
+  'harbour',
+  'lantern',
+  'granite',
+  'meadow',
+  'falcon',
+  'copper',
+  'willow',
+  'ember',
+  'quarry',
+  'tundra',
+  'saffron',
+  'glacier',
+];
 
 describe('a 12 MB document on Milvus (two nodes)', () => {
   let cluster: TestCluster;
@@ -23,18 +36,27 @@ describe('a 12 MB document on Milvus (two nodes)', () => {
       parts.push(sentence);
       size += sentence.length;
     }
-    const uploaded = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm(parts.join(''), 'ledger.txt') });
+    const uploaded = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
+      token: owner.token,
+      form: documentForm(parts.join(''), 'ledger.txt'),
+    });
     expect(uploaded.status).toBe(202);
     const id = uploaded.body['document'].id as string;
     let document: Record<string, any> = {};
     await eventually(async () => {
-      document = (await call(cluster.urls[1] as string, 'GET', `/v1/documents/${id}`, { token: owner.token })).body['document'];
+      document = (await call(cluster.urls[1] as string, 'GET', `/v1/documents/${id}`, { token: owner.token })).body[
+        'document'
+      ];
       expect(document['status']).toBe('ready');
     }, 170_000);
     expect(document['chunkCount']).toBeGreaterThan(16_384);
     expect(await cluster.nodes[1]!.stores.vectors.countByDocument(id)).toBe(document['chunkCount']);
     const socket = await cluster.connect(1, owner);
-    const answer = await request<RetrieveResult>(socket, 'retrieve', { query: 'obelisk of Aksum', topK: 1, graphDepth: 0 });
+    const answer = await request<RetrieveResult>(socket, 'retrieve', {
+      query: 'obelisk of Aksum',
+      topK: 1,
+      graphDepth: 0,
+    });
     expect(answer.ok && answer.data.chunks[0]?.documentId).toBe(id);
   }, 180_000);
 });

@@ -13,8 +13,17 @@ describe('object keys are written by the server only; downloads are attachments 
   });
   afterAll(() => cluster?.stop());
 
-  async function sendAudio(socket: TestSocket, sessionId: string, streamId: string, clientMsgId: string, bytes: Buffer) {
-    expect(await request(socket, 'audio:start', { sessionId, streamId, mimeType: 'audio/webm' })).toEqual({ ok: true, data: {} });
+  async function sendAudio(
+    socket: TestSocket,
+    sessionId: string,
+    streamId: string,
+    clientMsgId: string,
+    bytes: Buffer,
+  ) {
+    expect(await request(socket, 'audio:start', { sessionId, streamId, mimeType: 'audio/webm' })).toEqual({
+      ok: true,
+      data: {},
+    });
     expect(await request(socket, 'audio:chunk', { streamId, index: 0, data: bytes })).toMatchObject({ ok: true });
     const ended = await request<{ message: Message }>(socket, 'audio:end', { streamId, clientMsgId });
     if (!ended.ok) throw new Error(JSON.stringify(ended.error));
@@ -32,14 +41,32 @@ describe('object keys are written by the server only; downloads are attachments 
     const owner = await cluster.user();
     const socket = await cluster.connect(0, owner);
     const sessionId = await cluster.session(socket);
-    const send = (extra: Record<string, unknown>) => request(socket, 'message:send', { sessionId, clientMsgId: randomUUID(), content: 'x', ...extra });
+    const send = (extra: Record<string, unknown>) =>
+      request(socket, 'message:send', { sessionId, clientMsgId: randomUUID(), content: 'x', ...extra });
     expect(await send({ contentType: 'audio' })).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
-    for (const key of ['objectKey', 'mimeType', 'bytes', 'sha256', 'sampleRate', 'interrupted', 'interruptedBy', 'heard']) {
+    for (const key of [
+      'objectKey',
+      'mimeType',
+      'bytes',
+      'sha256',
+      'sampleRate',
+      'interrupted',
+      'interruptedBy',
+      'heard',
+    ]) {
       const ack = await send({ metadata: { [key]: key === 'objectKey' ? `documents/${owner.id}/x/original.txt` : 1 } });
-      expect({ key, ack }).toMatchObject({ key, ack: { ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: `metadata.${key}` }] } } } });
+      expect({ key, ack }).toMatchObject({
+        key,
+        ack: { ok: false, error: { code: 'VALIDATION', details: { issues: [{ path: `metadata.${key}` }] } } },
+      });
     }
-    expect(await send({ contentType: 'transcript', metadata: { streamId: 'asr-9', lang: 'en' } })).toMatchObject({ ok: true });
-    const { rows } = await cluster.nodes[1]!.stores.pool.query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
+    expect(await send({ contentType: 'transcript', metadata: { streamId: 'asr-9', lang: 'en' } })).toMatchObject({
+      ok: true,
+    });
+    const { rows } = await cluster.nodes[1]!.stores.pool.query(
+      'select count(*)::int as n from messages where session_id = $1',
+      [sessionId],
+    );
     expect(rows[0].n).toBe(1);
   });
 
@@ -48,7 +75,10 @@ describe('object keys are written by the server only; downloads are attachments 
     const victimSocket = await cluster.connect(0, victim);
     const victimSession = await cluster.session(victimSocket);
     const victimAudio = await sendAudio(victimSocket, victimSession, 'v', 'v1', randomBytes(64));
-    const doc = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: victim.token, form: documentForm('secret', 'secret.txt') });
+    const doc = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
+      token: victim.token,
+      form: documentForm('secret', 'secret.txt'),
+    });
     expect(doc.status).toBe(202);
 
     const attacker = await cluster.user();
@@ -65,7 +95,10 @@ describe('object keys are written by the server only; downloads are attachments 
         contentType: 'audio',
         metadata: { objectKey, mimeType: 'audio/webm' },
       });
-      expect(await request(socket, 'audio:url', { messageId: message.id })).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
+      expect(await request(socket, 'audio:url', { messageId: message.id })).toMatchObject({
+        ok: false,
+        error: { code: 'VALIDATION' },
+      });
     }
   });
 
@@ -81,14 +114,19 @@ describe('object keys are written by the server only; downloads are attachments 
     expect(one.metadata['objectKey']).not.toBe(two.metadata['objectKey']);
     expect(String(one.metadata['objectKey'])).toMatch(new RegExp(`^audio/${sessionId}/[0-9a-f-]{36}\\.webm$`));
     // A resent end answers the stored message and stores nothing.
-    const resent = await request<{ message: Message }>(speaker, 'audio:end', { streamId: 'mic', clientMsgId: 'turn-2' });
+    const resent = await request<{ message: Message }>(speaker, 'audio:end', {
+      streamId: 'mic',
+      clientMsgId: 'turn-2',
+    });
     expect(resent.ok && resent.data.message.id).toBe(two.id);
     // A new stream under an old clientMsgId: the first message and its audio stand.
     const again = await sendAudio(speaker, sessionId, 'mic', 'turn-1', randomBytes(500));
     expect(again.id).toBe(one.id);
     expect((await download(listener, one.id)).body.equals(first)).toBe(true);
     expect((await download(listener, two.id)).body.equals(second)).toBe(true);
-    await eventually(async () => expect((await cluster.nodes[1]!.stores.objects.list(`audio/${sessionId}/`)).length).toBe(2));
+    await eventually(async () =>
+      expect((await cluster.nodes[1]!.stores.objects.list(`audio/${sessionId}/`)).length).toBe(2),
+    );
   });
 
   it('serves audio as an attachment of its audio type and an uploaded HTML page as an opaque attachment named by its title', async () => {
@@ -98,7 +136,9 @@ describe('object keys are written by the server only; downloads are attachments 
     const voice = await sendAudio(socket, sessionId, 'voice', 'v', randomBytes(10));
     const { response } = await download(socket, voice.id);
     expect(response.headers.get('content-type')).toBe('audio/webm');
-    expect(response.headers.get('content-disposition')).toBe(`attachment; filename="${voice.id}.webm"; filename*=UTF-8''${voice.id}.webm`);
+    expect(response.headers.get('content-disposition')).toBe(
+      `attachment; filename="${voice.id}.webm"; filename*=UTF-8''${voice.id}.webm`,
+    );
 
     const html = '<html><body><script>alert(document.cookie)</script></body></html>';
     const created = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
@@ -106,7 +146,12 @@ describe('object keys are written by the server only; downloads are attachments 
       form: documentForm(html, 'page.html', { title: 'Quarterly "report" – été' }, 'text/html'),
     });
     expect(created.status).toBe(202);
-    const redirect = await call(cluster.urls[1] as string, 'GET', `/v1/documents/${created.body['document'].id}/content`, { token: owner.token });
+    const redirect = await call(
+      cluster.urls[1] as string,
+      'GET',
+      `/v1/documents/${created.body['document'].id}/content`,
+      { token: owner.token },
+    );
     expect(redirect.status).toBe(302);
     const file = await fetch(redirect.headers.get('location') as string);
     expect(file.status).toBe(200);

@@ -17,13 +17,21 @@ describe('the protocol version (two nodes)', () => {
     expect(PROTOCOL_VERSION).toBe(4);
     const user = await cluster.user();
     for (const [index, url] of cluster.urls.entries()) {
-      const socket = connect(url, { transports: ['websocket'], reconnection: false, forceNew: true, auth: { token: user.token } });
+      const socket = connect(url, {
+        transports: ['websocket'],
+        reconnection: false,
+        forceNew: true,
+        auth: { token: user.token },
+      });
       const hello = await new Promise<HelloEvent>((resolve, reject) => {
         socket.once('sys:hello', resolve);
         socket.once('connect_error', reject);
       });
       expect(hello).toEqual({ protocolVersion: 4, nodeId: cluster.nodes[index]?.config.nodeId });
-      expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true, data: { protocolVersion: 4, nodeId: hello.nodeId } });
+      expect(await request(socket, 'sys:ping')).toMatchObject({
+        ok: true,
+        data: { protocolVersion: 4, nodeId: hello.nodeId },
+      });
       socket.close();
     }
   });

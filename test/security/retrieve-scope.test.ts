@@ -21,10 +21,19 @@ describe("a service retrieves a user's documents only through a session it has j
       form: documentForm('The lighthouse keeper logs every passing ship in a leather book.', 'log.txt'),
     });
     const documentId = uploaded.body['document'].id as string;
-    await eventually(async () => expect((await call(cluster.urls[0] as string, 'GET', `/v1/documents/${documentId}`, { token: owner.token })).body['document'].status).toBe('ready'), 20_000);
+    await eventually(
+      async () =>
+        expect(
+          (await call(cluster.urls[0] as string, 'GET', `/v1/documents/${documentId}`, { token: owner.token })).body[
+            'document'
+          ].status,
+        ).toBe('ready'),
+      20_000,
+    );
 
     const service = await cluster.connect(1, await cluster.user('service'));
-    const ask = () => request<RetrieveResult>(service, 'retrieve', { query: 'who logs passing ships', sessionId, graphDepth: 0 });
+    const ask = () =>
+      request<RetrieveResult>(service, 'retrieve', { query: 'who logs passing ships', sessionId, graphDepth: 0 });
     expect(await ask()).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     expect(await request(service, 'session:join', { sessionId })).toMatchObject({ ok: true });
     const answer = await ask();
@@ -32,9 +41,16 @@ describe("a service retrieves a user's documents only through a session it has j
     expect(await request(service, 'session:leave', { sessionId })).toEqual({ ok: true, data: {} });
     expect(await ask()).toMatchObject({ ok: false, error: { code: 'FORBIDDEN' } });
     // The owner needs no join for their own session, and a service without sessionId searches its own documents.
-    const own = await request<RetrieveResult>(user, 'retrieve', { query: 'who logs passing ships', sessionId, graphDepth: 0 });
+    const own = await request<RetrieveResult>(user, 'retrieve', {
+      query: 'who logs passing ships',
+      sessionId,
+      graphDepth: 0,
+    });
     expect(own.ok && own.data.chunks[0]?.documentId).toBe(documentId);
-    const alone = await request<RetrieveResult>(service, 'retrieve', { query: 'who logs passing ships', graphDepth: 0 });
+    const alone = await request<RetrieveResult>(service, 'retrieve', {
+      query: 'who logs passing ships',
+      graphDepth: 0,
+    });
     expect(alone.ok && alone.data.chunks).toEqual([]);
   });
 });

@@ -30,7 +30,14 @@ describe('two nodes sharing only PostgreSQL and Redis keep one state', () => {
       form: documentForm('Tide tables predict the height of the sea at each hour of the day.', 'tides.txt'),
     });
     const id = uploaded.body['document'].id as string;
-    await eventually(async () => expect((await call(cluster.urls[1] as string, 'GET', `/v1/documents/${id}`, { token: owner.token })).body['document'].status).toBe('ready'), 20_000);
+    await eventually(
+      async () =>
+        expect(
+          (await call(cluster.urls[1] as string, 'GET', `/v1/documents/${id}`, { token: owner.token })).body['document']
+            .status,
+        ).toBe('ready'),
+      20_000,
+    );
     const answers = [];
     for (const node of [0, 1]) {
       const socket = await cluster.connect(node, owner);
@@ -41,7 +48,9 @@ describe('two nodes sharing only PostgreSQL and Redis keep one state', () => {
     expect(answers[0]?.[0]?.[1]).toBe(id);
     expect(answers[1]).toEqual(answers[0]);
 
-    expect((await call(cluster.urls[1] as string, 'DELETE', `/v1/documents/${id}`, { token: owner.token })).status).toBe(204);
+    expect(
+      (await call(cluster.urls[1] as string, 'DELETE', `/v1/documents/${id}`, { token: owner.token })).status,
+    ).toBe(204);
     const socket = await cluster.connect(0, owner);
     const after = await request<RetrieveResult>(socket, 'retrieve', { query: 'height of the sea', graphDepth: 0 });
     expect(after.ok && after.data.chunks).toEqual([]);
@@ -50,8 +59,16 @@ describe('two nodes sharing only PostgreSQL and Redis keep one state', () => {
   it('serves files and audio stored through one node from the other, as attachments', async () => {
     const owner = await cluster.user();
     const html = '<p onmouseover="alert(1)">hi</p>';
-    const uploaded = await call(cluster.urls[0] as string, 'POST', '/v1/documents', { token: owner.token, form: documentForm(html, 'p.html', {}, 'text/html') });
-    const redirect = await call(cluster.urls[1] as string, 'GET', `/v1/documents/${uploaded.body['document'].id}/content`, { token: owner.token });
+    const uploaded = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {
+      token: owner.token,
+      form: documentForm(html, 'p.html', {}, 'text/html'),
+    });
+    const redirect = await call(
+      cluster.urls[1] as string,
+      'GET',
+      `/v1/documents/${uploaded.body['document'].id}/content`,
+      { token: owner.token },
+    );
     const file = await fetch(redirect.headers.get('location') as string);
     expect(file.status).toBe(200);
     expect(file.headers.get('content-type')).toBe('application/octet-stream');
@@ -66,14 +83,18 @@ describe('two nodes sharing only PostgreSQL and Redis keep one state', () => {
     await request(speaker, 'audio:chunk', { streamId: 'mic', index: 0, data: bytes });
     const ended = await request<{ message: Message }>(speaker, 'audio:end', { streamId: 'mic', clientMsgId: 'm' });
     const listener = await cluster.connect(1, owner);
-    const link = await request<{ url: string }>(listener, 'audio:url', { messageId: ended.ok ? ended.data.message.id : '' });
+    const link = await request<{ url: string }>(listener, 'audio:url', {
+      messageId: ended.ok ? ended.data.message.id : '',
+    });
     const audio = await fetch(link.ok ? link.data.url : '');
     expect(audio.headers.get('content-type')).toBe('audio/ogg');
     expect(Buffer.from(await audio.arrayBuffer()).equals(bytes)).toBe(true);
   });
 
   it('refuses to start a node whose object directory is not the shared one, with one line naming S3_ENDPOINT', async () => {
-    await expect(TestCluster.start(1, { ...ONLY_POSTGRES_AND_REDIS, DATA_DIR: tempDir(), S3_BUCKET: bucket })).rejects.toThrow(/S3_ENDPOINT/);
+    await expect(
+      TestCluster.start(1, { ...ONLY_POSTGRES_AND_REDIS, DATA_DIR: tempDir(), S3_BUCKET: bucket }),
+    ).rejects.toThrow(/S3_ENDPOINT/);
     const env = serviceEnv();
     const child = spawn(process.execPath, [path.join(packageRoot(), 'dist', 'src', 'main.js')], {
       env: {
@@ -94,6 +115,8 @@ describe('two nodes sharing only PostgreSQL and Redis keep one state', () => {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(code).toBe(2);
-    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^config error: S3_ENDPOINT: required for this cluster: the object directory /)]);
+    expect(stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^config error: S3_ENDPOINT: required for this cluster: the object directory /),
+    ]);
   }, 60_000);
 });

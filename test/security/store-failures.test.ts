@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request, type TestSocket } from '../helpers/client.js';
 import { eventually, TestCluster } from '../helpers/cluster.js';
-import { call } from '../helpers/http.js';
 import { serviceEnv } from '../helpers/env.js';
+import { call } from '../helpers/http.js';
 import { proxyFor, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 describe('store failures outside message:send answer UNAVAILABLE (two nodes, one cut off)', () => {
@@ -51,7 +51,10 @@ describe('store failures outside message:send answer UNAVAILABLE (two nodes, one
         ['history:get', { sessionId }],
       ] as const;
       for (const [event, payload] of events) {
-        expect({ event, ack: await request(socket, event, payload) }).toMatchObject({ event, ack: { ok: false, error: { code: 'UNAVAILABLE' } } });
+        expect({ event, ack: await request(socket, event, payload) }).toMatchObject({
+          event,
+          ack: { ok: false, error: { code: 'UNAVAILABLE' } },
+        });
       }
       const http = await call(cluster.urls[1] as string, 'GET', `/v1/sessions/${sessionId}/messages`, { token });
       expect(http.status).toBe(503);
@@ -60,7 +63,10 @@ describe('store failures outside message:send answer UNAVAILABLE (two nodes, one
       await postgres.up();
     }
     expect(await request(socket, 'history:get', { sessionId })).toMatchObject({ ok: true });
-    expect(await request(socket, 'session:update', { sessionId, title: 'y' })).toMatchObject({ ok: true, data: { session: { title: 'y' } } });
+    expect(await request(socket, 'session:update', { sessionId, title: 'y' })).toMatchObject({
+      ok: true,
+      data: { session: { title: 'y' } },
+    });
   }, 60_000);
 
   it('with Redis cut off: deltas and joins are UNAVAILABLE, the other node is unaffected', async () => {
@@ -71,21 +77,34 @@ describe('store failures outside message:send answer UNAVAILABLE (two nodes, one
     const other = await cluster.session(socket, 'other');
     await redis.down();
     try {
-      expect(await request(socket, 'message:delta', { sessionId, streamId: 'asr', index: 0, delta: 'hi' })).toMatchObject({
+      expect(
+        await request(socket, 'message:delta', { sessionId, streamId: 'asr', index: 0, delta: 'hi' }),
+      ).toMatchObject({
         ok: false,
         error: { code: 'UNAVAILABLE' },
       });
       const joined = await request(socket, 'session:join', { sessionId: other });
       expect(joined).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
-      expect(await request(healthy, 'message:delta', { sessionId: healthySession, streamId: 'asr', index: 0, delta: 'hi' })).toEqual({ ok: true, data: {} });
-      expect(await request(healthy, 'message:send', { sessionId: healthySession, clientMsgId: randomUUID(), content: 'fine' })).toMatchObject({ ok: true });
+      expect(
+        await request(healthy, 'message:delta', { sessionId: healthySession, streamId: 'asr', index: 0, delta: 'hi' }),
+      ).toEqual({ ok: true, data: {} });
+      expect(
+        await request(healthy, 'message:send', {
+          sessionId: healthySession,
+          clientMsgId: randomUUID(),
+          content: 'fine',
+        }),
+      ).toMatchObject({ ok: true });
     } finally {
       await redis.up();
     }
     // Back to normal once Redis is: the same socket streams again.
     await eventually(async () => expect((await fetch(`${cluster.urls[1]}/readyz`)).status).toBe(200));
     await eventually(async () =>
-      expect(await request(socket, 'message:delta', { sessionId, streamId: 'asr', index: 0, delta: 'hi' })).toEqual({ ok: true, data: {} }),
+      expect(await request(socket, 'message:delta', { sessionId, streamId: 'asr', index: 0, delta: 'hi' })).toEqual({
+        ok: true,
+        data: {},
+      }),
     );
   }, 60_000);
 });

@@ -41,7 +41,10 @@ describe('text fields refuse NUL and lone surrogates (two nodes)', () => {
       const ack = await request(socket, event, payload);
       expect({ event, payload, ack }).toMatchObject({ ack: { ok: false, error: { code: 'VALIDATION' } } });
     }
-    const { rows } = await cluster.nodes[1]!.stores.pool.query('select title, context, metadata, last_seq from sessions where id = $1', [sessionId]);
+    const { rows } = await cluster.nodes[1]!.stores.pool.query(
+      'select title, context, metadata, last_seq from sessions where id = $1',
+      [sessionId],
+    );
     expect(rows[0]).toMatchObject({ title: 'clean', context: {}, metadata: {}, last_seq: '0' });
   });
 
@@ -52,12 +55,20 @@ describe('text fields refuse NUL and lone surrogates (two nodes)', () => {
     const listener = await cluster.connect(1, owner);
     await request(listener, 'session:join', { sessionId });
     const news = collect<{ message: Message }>(listener, 'message:new');
-    expect(await request(streamer, 'message:delta', { sessionId, streamId: 'tts', index: 0, delta: 'kept ' })).toEqual({ ok: true, data: {} });
-    expect(await request(streamer, 'message:delta', { sessionId, streamId: 'tts', index: 1, delta: NUL })).toMatchObject({
+    expect(await request(streamer, 'message:delta', { sessionId, streamId: 'tts', index: 0, delta: 'kept ' })).toEqual({
+      ok: true,
+      data: {},
+    });
+    expect(
+      await request(streamer, 'message:delta', { sessionId, streamId: 'tts', index: 1, delta: NUL }),
+    ).toMatchObject({
       ok: false,
       error: { code: 'VALIDATION' },
     });
-    expect(await request(streamer, 'message:delta', { sessionId, streamId: 'tts', index: 1, delta: 'text' })).toEqual({ ok: true, data: {} });
+    expect(await request(streamer, 'message:delta', { sessionId, streamId: 'tts', index: 1, delta: 'text' })).toEqual({
+      ok: true,
+      data: {},
+    });
     streamer.close();
     await eventually(() => expect(news.map((n) => n.message.content)).toEqual(['kept text']));
   });
@@ -65,18 +76,45 @@ describe('text fields refuse NUL and lone surrogates (two nodes)', () => {
   it('refuses them in HTTP bodies, queries and document fields with 400', async () => {
     const owner = await cluster.user();
     const url = cluster.urls[1] as string;
-    const upload = (fields: Record<string, string>) => call(url, 'POST', '/v1/documents', { token: owner.token, form: documentForm('hello', 'a.txt', fields) });
+    const upload = (fields: Record<string, string>) =>
+      call(url, 'POST', '/v1/documents', { token: owner.token, form: documentForm('hello', 'a.txt', fields) });
     expect((await upload({ title: NUL })).status).toBe(400);
     // Multipart text is UTF-8 on the wire (a lone surrogate arrives as U+FFFD); JSON escapes carry one.
     expect((await upload({ metadata: JSON.stringify({ k: LONE }) })).status).toBe(400);
     expect((await upload({ metadata: JSON.stringify({ k: NUL }) })).status).toBe(400);
-    expect((await call(url, 'POST', '/v1/graph/entities', { token: owner.token, body: { name: LONE, type: 'CONCEPT' } })).status).toBe(400);
-    expect((await call(url, 'POST', '/v1/graph/entities', { token: owner.token, body: { name: 'ok', type: 'CONCEPT', description: NUL } })).status).toBe(400);
-    expect((await call(url, 'POST', '/v1/graph/entities', { token: owner.token, body: { name: 'ok', type: 'CONCEPT', properties: { p: NUL } } })).status).toBe(400);
-    expect((await call(url, 'GET', `/v1/graph/entities?q=${encodeURIComponent(NUL)}`, { token: owner.token })).status).toBe(400);
-    expect((await call(url, 'GET', `/v1/graph/entities/${encodeURIComponent(NUL)}`, { token: owner.token })).status).toBe(400);
-    expect((await call(url, 'GET', `/v1/documents?cursor=${encodeURIComponent(NUL)}`, { token: owner.token })).status).toBe(400);
-    const { rows } = await cluster.nodes[0]!.stores.pool.query('select count(*)::int as n from documents where user_id = $1', [owner.id]);
+    expect(
+      (await call(url, 'POST', '/v1/graph/entities', { token: owner.token, body: { name: LONE, type: 'CONCEPT' } }))
+        .status,
+    ).toBe(400);
+    expect(
+      (
+        await call(url, 'POST', '/v1/graph/entities', {
+          token: owner.token,
+          body: { name: 'ok', type: 'CONCEPT', description: NUL },
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (
+        await call(url, 'POST', '/v1/graph/entities', {
+          token: owner.token,
+          body: { name: 'ok', type: 'CONCEPT', properties: { p: NUL } },
+        })
+      ).status,
+    ).toBe(400);
+    expect(
+      (await call(url, 'GET', `/v1/graph/entities?q=${encodeURIComponent(NUL)}`, { token: owner.token })).status,
+    ).toBe(400);
+    expect(
+      (await call(url, 'GET', `/v1/graph/entities/${encodeURIComponent(NUL)}`, { token: owner.token })).status,
+    ).toBe(400);
+    expect(
+      (await call(url, 'GET', `/v1/documents?cursor=${encodeURIComponent(NUL)}`, { token: owner.token })).status,
+    ).toBe(400);
+    const { rows } = await cluster.nodes[0]!.stores.pool.query(
+      'select count(*)::int as n from documents where user_id = $1',
+      [owner.id],
+    );
     expect(rows[0].n).toBe(0);
   });
 });

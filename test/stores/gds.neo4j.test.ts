@@ -14,11 +14,28 @@ describe('GDS projections left behind (Neo4j harness with GDS)', () => {
   afterAll(() => store.close());
 
   const project = (name: string) =>
-    store.run('write', "MATCH (a:Entity) WITH a LIMIT 1 WITH gds.graph.project($name, a, null) AS g RETURN g.graphName AS name", { name });
-  const names = async () => (await store.run('read', 'CALL gds.graph.list() YIELD graphName RETURN collect(graphName) AS names'))[0]?.get('names') as string[];
+    store.run(
+      'write',
+      'MATCH (a:Entity) WITH a LIMIT 1 WITH gds.graph.project($name, a, null) AS g RETURN g.graphName AS name',
+      { name },
+    );
+  const names = async () =>
+    (await store.run('read', 'CALL gds.graph.list() YIELD graphName RETURN collect(graphName) AS names'))[0]?.get(
+      'names',
+    ) as string[];
 
-  it('drops our old projections and leaves recent ones and other applications\' alone', async () => {
-    await store.upsertEntities([{ id: uniqueName('e'), ownerId: uniqueName('o'), name: 'x', type: 'T', description: '', properties: {}, manual: true }]);
+  it("drops our old projections and leaves recent ones and other applications' alone", async () => {
+    await store.upsertEntities([
+      {
+        id: uniqueName('e'),
+        ownerId: uniqueName('o'),
+        name: 'x',
+        type: 'T',
+        description: '',
+        properties: {},
+        manual: true,
+      },
+    ]);
     // A prefix of this test's own: algorithms of other tests may be running on the same server.
     const prefix = `${uniqueName('voicehelper-test')}-`;
     const [ours, foreign] = [`${prefix}1`, uniqueName('someone-else')];

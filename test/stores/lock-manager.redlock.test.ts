@@ -35,7 +35,11 @@ function node(): RedisLockManager {
 }
 
 // Three masters answer an extension more slowly than one Redis: a longer lease, the same proportions.
-lockManagerContract({ name: 'Redlock on three masters (two nodes)', create: async () => [node(), node()], leaseMs: 900 });
+lockManagerContract({
+  name: 'Redlock on three masters (two nodes)',
+  create: async () => [node(), node()],
+  leaseMs: 900,
+});
 
 describe('Redlock on three masters when masters stop', () => {
   it('keeps granting leases by majority with one master down, and fails cleanly with two down', async () => {
@@ -62,6 +66,8 @@ describe('Redlock on three masters when masters stop', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
 
     await Promise.all([masters[0]?.start(), masters[1]?.start()]);
-    await expect.poll(async () => (await a.tryAcquire(`${resource}-back`, 5_000)) !== undefined, { timeout: 10_000 }).toBe(true);
+    await expect
+      .poll(async () => (await a.tryAcquire(`${resource}-back`, 5_000)) !== undefined, { timeout: 10_000 })
+      .toBe(true);
   }, 60_000);
 });

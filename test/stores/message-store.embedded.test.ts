@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '../../src/stores/postgres/embedded-postgres.js';
+import { type EmbeddedPostgresHandle, startEmbeddedPostgres } from '../../src/stores/postgres/embedded-postgres.js';
 import { messageStoreContract } from '../contract/message-store.contract.js';
 import { migratedPools } from '../helpers/database.js';
 import { tempDir, testLogger } from '../helpers/env.js';

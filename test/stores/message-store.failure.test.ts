@@ -23,7 +23,9 @@ describe('a failed batch (real PostgreSQL)', () => {
     await maintainPartitions(pool, { monthsAhead: 1, retentionMonths: 0 }, testLogger());
     await pool.query(`create function refuse_marked() returns trigger language plpgsql as $$
       begin if new.content = 'REFUSE-ME' then raise exception 'refused by test trigger'; end if; return new; end $$`);
-    await pool.query('create trigger refuse_marked before insert on messages for each row execute function refuse_marked()');
+    await pool.query(
+      'create trigger refuse_marked before insert on messages for each row execute function refuse_marked()',
+    );
     const user = await pool.query<{ id: string }>(
       "insert into users (email, username, password_hash) values ($1, 'f', 'h') returning id",
       [`${randomUUID()}@example.test`],
@@ -31,7 +33,13 @@ describe('a failed batch (real PostgreSQL)', () => {
     senderId = user.rows[0]?.id as string;
     sessions = [];
     for (let i = 0; i < 3; i++) {
-      sessions.push((await pool.query<{ id: string }>('insert into sessions (user_id) values ($1) returning id', [user.rows[0]?.id])).rows[0]?.id as string);
+      sessions.push(
+        (
+          await pool.query<{ id: string }>('insert into sessions (user_id) values ($1) returning id', [
+            user.rows[0]?.id,
+          ])
+        ).rows[0]?.id as string,
+      );
     }
     // One batch at a time and a long wait, so the test controls what shares a batch.
     store = new PostgresMessageStore(pool, {
@@ -60,13 +68,21 @@ describe('a failed batch (real PostgreSQL)', () => {
     // Fill the in-flight slot, so the next three share one batch.
     const blocker = store.append(input(s3, 'blocker'));
     await new Promise((resolve) => setTimeout(resolve, 0)); // the blocker's batch is now in flight
-    const doomed = [store.append(input(s1, 'a')), store.append(input(s2, 'b')), store.append(input(s1, 'c', 'REFUSE-ME'))];
+    const doomed = [
+      store.append(input(s1, 'a')),
+      store.append(input(s2, 'b')),
+      store.append(input(s1, 'c', 'REFUSE-ME')),
+    ];
     await blocker;
     const outcomes = await Promise.allSettled(doomed);
-    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
+    for (const outcome of outcomes)
+      expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'UNAVAILABLE' } });
     const rows = await pool.query('select session_id from messages where session_id = any($1::uuid[])', [[s1, s2]]);
     expect(rows.rowCount).toBe(0);
-    const seqs = await pool.query<{ id: string; last_seq: string }>('select id, last_seq from sessions where id = any($1::uuid[])', [[s1, s2]]);
+    const seqs = await pool.query<{ id: string; last_seq: string }>(
+      'select id, last_seq from sessions where id = any($1::uuid[])',
+      [[s1, s2]],
+    );
     expect(seqs.rows.map((r) => Number(r.last_seq))).toEqual([0, 0]);
 
     // The store keeps working, and a retry of the same clientMsgIds takes seq 1 and 2.

@@ -1,6 +1,12 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assertMigrated, migrate, migrateDown, readMigrations, type Migration } from '../../src/stores/postgres/migrator.js';
+import {
+  assertMigrated,
+  type Migration,
+  migrate,
+  migrateDown,
+  readMigrations,
+} from '../../src/stores/postgres/migrator.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
 import { freshDatabase } from '../helpers/database.js';
 import { testLogger } from '../helpers/env.js';
@@ -16,9 +22,9 @@ afterEach(async () => {
 });
 
 const tables = async (pool: pg.Pool) =>
-  (await pool.query<{ tablename: string }>("select tablename from pg_tables where schemaname = 'public' order by 1")).rows.map(
-    (r) => r.tablename,
-  );
+  (
+    await pool.query<{ tablename: string }>("select tablename from pg_tables where schemaname = 'public' order by 1")
+  ).rows.map((r) => r.tablename);
 
 describe('migrator (real PostgreSQL)', () => {
   it('reads the numbered files in order, without gaps', async () => {

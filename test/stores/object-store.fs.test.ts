@@ -1,5 +1,5 @@
-import Fastify from 'fastify';
 import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
 import { registerErrorHandling } from '../../src/http/errors.js';
 import { registerObjectRoutes } from '../../src/http/objects.js';
 import { FsObjectStore } from '../../src/stores/object/fs-object-store.js';

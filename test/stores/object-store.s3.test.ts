@@ -37,7 +37,9 @@ describe('S3 behind another address (S3_PUBLIC_ENDPOINT)', () => {
 
     // Signed for the inner address but fetched at the public one: the signature covers the host.
     const direct = new S3ObjectStore({ ...config.objects, publicEndpoint: undefined });
-    const innerUrl = new URL((await direct.presignedGetUrl('a/b.txt', 60, { filename: 'b.txt', contentType: 'text/plain' })).url);
+    const innerUrl = new URL(
+      (await direct.presignedGetUrl('a/b.txt', 60, { filename: 'b.txt', contentType: 'text/plain' })).url,
+    );
     expect(innerUrl.host).toBe(inner.host);
     innerUrl.host = `localhost:${proxy.port}`;
     expect((await fetch(innerUrl)).status).toBe(403);

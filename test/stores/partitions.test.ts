@@ -31,8 +31,12 @@ describe('monthly partitions (real PostgreSQL)', () => {
     return result.rows[0]?.part;
   };
   const partitionOf = async (seq: number) =>
-    (await pool.query<{ part: string }>('select tableoid::regclass::text as part from messages where session_id = $1 and seq = $2', [sessionId, seq]))
-      .rows[0]?.part;
+    (
+      await pool.query<{ part: string }>(
+        'select tableoid::regclass::text as part from messages where session_id = $1 and seq = $2',
+        [sessionId, seq],
+      )
+    ).rows[0]?.part;
 
   beforeAll(async () => {
     pool = createPool({ url: await freshDatabase(), max: 4 }, testLogger());
@@ -41,7 +45,9 @@ describe('monthly partitions (real PostgreSQL)', () => {
       "insert into users (email, username, password_hash) values ($1, 'p', 'h') returning id",
       [`${randomUUID()}@example.test`],
     );
-    const session = await pool.query<{ id: string }>('insert into sessions (user_id) values ($1) returning id', [user.rows[0]?.id]);
+    const session = await pool.query<{ id: string }>('insert into sessions (user_id) values ($1) returning id', [
+      user.rows[0]?.id,
+    ]);
     sessionId = session.rows[0]?.id as string;
   });
   afterAll(() => pool.end());
@@ -94,7 +100,9 @@ describe('monthly partitions (real PostgreSQL)', () => {
   });
 
   it('lets only one of several nodes run maintenance at a time, without errors', async () => {
-    const reports = await Promise.all([1, 2, 3].map(() => maintainPartitions(pool, options, testLogger(), new Date('2027-01-10T00:00:00Z'))));
+    const reports = await Promise.all(
+      [1, 2, 3].map(() => maintainPartitions(pool, options, testLogger(), new Date('2027-01-10T00:00:00Z'))),
+    );
     expect(reports.filter((r) => r.ran).length).toBeGreaterThanOrEqual(1);
     expect(reports.flatMap((r) => r.created).sort()).toEqual([
       'audit_logs_p2027_03',
@@ -107,7 +115,9 @@ describe('monthly partitions (real PostgreSQL)', () => {
   it('refuses maintenance under a stale fencing token and changes nothing', async () => {
     await maintainPartitions(pool, options, testLogger(), now, 10);
     const before = await partitions('messages');
-    await expect(maintainPartitions(pool, { monthsAhead: 12, retentionMonths: 0 }, testLogger(), now, 9)).rejects.toMatchObject({ code: 'CONFLICT' });
+    await expect(
+      maintainPartitions(pool, { monthsAhead: 12, retentionMonths: 0 }, testLogger(), now, 9),
+    ).rejects.toMatchObject({ code: 'CONFLICT' });
     expect(await partitions('messages')).toEqual(before);
   });
 
@@ -116,7 +126,12 @@ describe('monthly partitions (real PostgreSQL)', () => {
     await maintainPartitions(pool, options, testLogger(), now); // creates 2026_08 from DEFAULT
     expect(await partitionOf(5)).toBe('messages_p2026_08');
     // In January 2027 with 4 months kept, everything before 2026-09 goes.
-    const report = await maintainPartitions(pool, { monthsAhead: 3, retentionMonths: 4 }, testLogger(), new Date('2027-01-10T00:00:00Z'));
+    const report = await maintainPartitions(
+      pool,
+      { monthsAhead: 3, retentionMonths: 4 },
+      testLogger(),
+      new Date('2027-01-10T00:00:00Z'),
+    );
     expect(report.dropped).toEqual(['messages_p2026_08']);
     expect(await partitionOf(5)).toBeUndefined();
     expect(await partitionOf(1)).toBe('messages_p2026_11');

@@ -1,4 +1,7 @@
 import { MemoryRateLimiter } from '../../src/stores/limits/memory-rate-limiter.js';
 import { rateLimiterContract } from '../contract/rate-limiter.contract.js';
 
-rateLimiterContract({ name: 'in-process (embedded default and fail-open fallback)', create: () => new MemoryRateLimiter() });
+rateLimiterContract({
+  name: 'in-process (embedded default and fail-open fallback)',
+  create: () => new MemoryRateLimiter(),
+});

@@ -1,25 +1,30 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FailoverRateLimiter } from '../../src/stores/limits/failover-rate-limiter.js';
 import { MemoryRateLimiter } from '../../src/stores/limits/memory-rate-limiter.js';
 import { RedisRateLimiter } from '../../src/stores/limits/redis-rate-limiter.js';
 import { createRedis, whenReady } from '../../src/stores/redis/connection.js';
-import { eventually } from '../helpers/cluster.js';
 import { rateLimiterContract } from '../contract/rate-limiter.contract.js';
+import { eventually } from '../helpers/cluster.js';
 import { serviceEnv, testLogger, uniqueName } from '../helpers/env.js';
 import { freePort } from '../helpers/ports.js';
 
 const sharedRedis = createRedis(serviceEnv().REDIS_URL, testLogger(), 'limits', { offlineQueue: true });
 afterAll(() => sharedRedis.disconnect());
 
-rateLimiterContract({ name: 'Redis (one Lua script per check)', create: () => new RedisRateLimiter(sharedRedis, 'test-node') });
+rateLimiterContract({
+  name: 'Redis (one Lua script per check)',
+  create: () => new RedisRateLimiter(sharedRedis, 'test-node'),
+});
 
 describe('the Redis limiter', () => {
   it('stores every one of many attempts admitted in the same millisecond (the seed collapsed them)', async () => {
     const key = uniqueName('burst');
     const limiter = new RedisRateLimiter(sharedRedis, 'test-node');
-    const results = await Promise.all(Array.from({ length: 60 }, () => limiter.consume(key, { limit: 25, windowMs: 60_000 })));
+    const results = await Promise.all(
+      Array.from({ length: 60 }, () => limiter.consume(key, { limit: 25, windowMs: 60_000 })),
+    );
     expect(results.filter((r) => r.allowed)).toHaveLength(25);
     expect(await sharedRedis.zcard(`vh:rl:${key}`)).toBe(25);
   });
@@ -32,9 +37,19 @@ describe('when Redis goes away and comes back', () => {
   let redis: Redis;
 
   const startRedis = async () => {
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    server = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
     await eventually(async () => {
-      const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const probe = new Redis({
+        port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       try {
         await probe.connect();
         expect(await probe.ping()).toBe('PONG');

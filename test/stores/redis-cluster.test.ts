@@ -5,7 +5,7 @@ import { RedisRateLimiter } from '../../src/stores/limits/redis-rate-limiter.js'
 import { RedisLockManager } from '../../src/stores/locks/redis-lock-manager.js';
 import { RedisPresenceStore } from '../../src/stores/presence/redis-presence-store.js';
 import { RedisPubSub } from '../../src/stores/pubsub/redis-pubsub.js';
-import { connectRedis, whenReady, type RedisClient, type RedisOptions } from '../../src/stores/redis/connection.js';
+import { connectRedis, type RedisClient, type RedisOptions, whenReady } from '../../src/stores/redis/connection.js';
 import { RedisStreamBuffer } from '../../src/stores/streams/redis-stream-buffer.js';
 import { RedisTurnStore } from '../../src/stores/turns/redis-turn-store.js';
 import { lockManagerContract } from '../contract/lock-manager.contract.js';
@@ -31,7 +31,8 @@ afterAll(() => connections.forEach((c) => c.disconnect()));
 pubSubContract({
   name: 'Redis Cluster, sharded (two connection pairs, as two nodes)',
   create: async () => {
-    const node = (name: string) => new RedisPubSub(cluster(`${name}-pub`), cluster(`${name}-sub`, { shardedSubscribers: true }), 2_000, true);
+    const node = (name: string) =>
+      new RedisPubSub(cluster(`${name}-pub`), cluster(`${name}-sub`, { shardedSubscribers: true }), 2_000, true);
     return [node('a'), node('b')];
   },
 });
@@ -57,17 +58,41 @@ describe('the other Redis stores on a Redis Cluster', () => {
     const sessions = Array.from({ length: 40 }, () => uniqueName('session'));
     for (const sessionId of sessions) {
       for (const [index, delta] of ['hello ', 'world'].entries()) {
-        expect(await streams.append({ sessionId, streamId: 's', userId: 'u', role: 'assistant', index, delta, nodeId: 'n', socketId: 'x' })).toBe('appended');
+        expect(
+          await streams.append({
+            sessionId,
+            streamId: 's',
+            userId: 'u',
+            role: 'assistant',
+            index,
+            delta,
+            nodeId: 'n',
+            socketId: 'x',
+          }),
+        ).toBe('appended');
       }
     }
     expect(await streams.get(sessions[0] as string, 's')).toMatchObject({ text: 'hello world', role: 'assistant' });
     const idle = await streams.idle(0);
-    expect(sessions.every((sessionId) => idle.some((open) => open.sessionId === sessionId && open.streamId === 's'))).toBe(true);
+    expect(
+      sessions.every((sessionId) => idle.some((open) => open.sessionId === sessionId && open.streamId === 's')),
+    ).toBe(true);
     const taken = await streams.interrupt(sessions[1] as string, 's');
     expect(taken).toMatchObject({ text: 'hello world', deltaEnds: [6, 11] });
     await streams.interrupted(sessions[1] as string, 's', 'message-1');
     expect(await streams.interruptedBy(sessions[1] as string, 's')).toBe('message-1');
-    await expect(streams.append({ sessionId: sessions[1] as string, streamId: 's', userId: 'u', role: 'assistant', index: 2, delta: '!', nodeId: 'n', socketId: 'x' })).rejects.toMatchObject({
+    await expect(
+      streams.append({
+        sessionId: sessions[1] as string,
+        streamId: 's',
+        userId: 'u',
+        role: 'assistant',
+        index: 2,
+        delta: '!',
+        nodeId: 'n',
+        socketId: 'x',
+      }),
+    ).rejects.toMatchObject({
       code: 'CONFLICT',
     });
     for (const sessionId of sessions) await streams.remove(sessionId, 's');

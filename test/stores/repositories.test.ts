@@ -8,7 +8,7 @@ import { AuditLog } from '../../src/stores/postgres/repositories/audit.js';
 import { ConfigRepository } from '../../src/stores/postgres/repositories/configs.js';
 import { DocumentRepository } from '../../src/stores/postgres/repositories/documents.js';
 import { SessionRepository } from '../../src/stores/postgres/repositories/sessions.js';
-import { UserRepository, primaryRole } from '../../src/stores/postgres/repositories/users.js';
+import { primaryRole, UserRepository } from '../../src/stores/postgres/repositories/users.js';
 import { serviceEnv, testLogger } from '../helpers/env.js';
 
 describe('repositories (real PostgreSQL)', () => {
@@ -44,7 +44,9 @@ describe('repositories (real PostgreSQL)', () => {
     it('refuses a second account with the same email in any case with CONFLICT', async () => {
       const address = email();
       await users.create({ email: address, username: 'a', passwordHash: 'h' });
-      await expect(users.create({ email: address.toLowerCase(), username: 'b', passwordHash: 'h' })).rejects.toMatchObject({
+      await expect(
+        users.create({ email: address.toLowerCase(), username: 'b', passwordHash: 'h' }),
+      ).rejects.toMatchObject({
         code: 'CONFLICT',
       });
     });
@@ -52,7 +54,10 @@ describe('repositories (real PostgreSQL)', () => {
     it('replaces roles, always keeping user, and reports the strongest', async () => {
       const admin = await users.create({ email: email(), username: 'root', passwordHash: 'h' });
       const worker = await users.create({ email: email(), username: 'asr', passwordHash: 'h' });
-      expect(await users.setRoles(worker.id, ['service'], admin.id)).toEqual({ roles: ['service', 'user'], version: 2 });
+      expect(await users.setRoles(worker.id, ['service'], admin.id)).toEqual({
+        roles: ['service', 'user'],
+        version: 2,
+      });
       expect((await users.getById(worker.id))?.roles).toEqual(['service', 'user']);
       expect(primaryRole(['service', 'user'])).toBe('service');
       expect(await users.setRoles(worker.id, [], admin.id)).toEqual({ roles: ['user'], version: 3 });
@@ -64,8 +69,13 @@ describe('repositories (real PostgreSQL)', () => {
     it('creates, updates and lists newest-updated first with a cursor', async () => {
       const owner = await users.create({ email: email(), username: 's', passwordHash: 'h' });
       const created = [];
-      for (let i = 0; i < 5; i++) created.push(await sessions.create({ userId: owner.id, title: `s${i}`, context: { i } }));
-      await sessions.update(created[1]?.id as string, { title: 'renamed', status: 'archived', metadata: { pinned: true } });
+      for (let i = 0; i < 5; i++)
+        created.push(await sessions.create({ userId: owner.id, title: `s${i}`, context: { i } }));
+      await sessions.update(created[1]?.id as string, {
+        title: 'renamed',
+        status: 'archived',
+        metadata: { pinned: true },
+      });
       const first = await sessions.list(owner.id, { limit: 2 });
       expect(first.sessions.map((s) => s.title)).toEqual(['renamed', 's4']);
       expect(first.nextCursor).not.toBeNull();
@@ -74,8 +84,15 @@ describe('repositories (real PostgreSQL)', () => {
       expect(second.nextCursor).toBeNull();
       const archived = await sessions.list(owner.id, { limit: 10, status: 'archived' });
       expect(archived.sessions).toHaveLength(1);
-      expect(archived.sessions[0]).toMatchObject({ status: 'archived', metadata: { pinned: true }, context: { i: 1 }, lastSeq: 0 });
-      await expect(sessions.list(owner.id, { limit: 2, cursor: 'garbage' })).rejects.toMatchObject({ code: 'VALIDATION' });
+      expect(archived.sessions[0]).toMatchObject({
+        status: 'archived',
+        metadata: { pinned: true },
+        context: { i: 1 },
+        lastSeq: 0,
+      });
+      await expect(sessions.list(owner.id, { limit: 2, cursor: 'garbage' })).rejects.toMatchObject({
+        code: 'VALIDATION',
+      });
       await expect(sessions.update(randomUUID(), { title: 'x' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
   });
@@ -83,7 +100,13 @@ describe('repositories (real PostgreSQL)', () => {
   describe('documents and chunks', () => {
     it('creates, chunks, sets status, lists and deletes with its chunks', async () => {
       const owner = await users.create({ email: email(), username: 'd', passwordHash: 'h' });
-      const doc = await documents.create({ userId: owner.id, title: 'AI', filePath: 'documents/x/y.txt', fileSize: 10, mimeType: 'text/plain' });
+      const doc = await documents.create({
+        userId: owner.id,
+        title: 'AI',
+        filePath: 'documents/x/y.txt',
+        fileSize: 10,
+        mimeType: 'text/plain',
+      });
       expect(doc.status).toBe('processing');
       const chunks = await documents.replaceChunks(doc.id, [
         { content: '人工智能', chunkIndex: 0, tokenCount: 4 },
@@ -115,12 +138,20 @@ describe('repositories (real PostgreSQL)', () => {
       const action = `test.${randomUUID().slice(0, 8)}`;
       const started = new Date(Date.now() - 1000);
       for (let i = 0; i < 5; i++) {
-        await audit.record({ userId: actor.id, ip: '10.0.0.1', userAgent: 'vitest' }, { action, resourceType: 'session', resourceId: `r${i}`, details: { i } });
+        await audit.record(
+          { userId: actor.id, ip: '10.0.0.1', userAgent: 'vitest' },
+          { action, resourceType: 'session', resourceId: `r${i}`, details: { i } },
+        );
       }
       await audit.record({ userId: null, ip: 'not an ip' }, { action, resourceType: 'system' });
       const page1 = await audit.query({ userId: actor.id, action, from: started, limit: 3 });
       expect(page1.entries.map((e) => e.resourceId)).toEqual(['r4', 'r3', 'r2']);
-      expect(page1.entries[0]).toMatchObject({ ip: '10.0.0.1', userAgent: 'vitest', details: { i: 4 }, resourceType: 'session' });
+      expect(page1.entries[0]).toMatchObject({
+        ip: '10.0.0.1',
+        userAgent: 'vitest',
+        details: { i: 4 },
+        resourceType: 'session',
+      });
       const page2 = await audit.query({ userId: actor.id, action, cursor: page1.nextCursor as string, limit: 3 });
       expect(page2.entries.map((e) => e.resourceId)).toEqual(['r1', 'r0']);
       expect(page2.nextCursor).toBeNull();

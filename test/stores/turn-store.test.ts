@@ -1,6 +1,6 @@
+import { createRedis } from '../../src/stores/redis/connection.js';
 import { MemoryTurnStore } from '../../src/stores/turns/memory-turn-store.js';
 import { RedisTurnStore } from '../../src/stores/turns/redis-turn-store.js';
-import { createRedis } from '../../src/stores/redis/connection.js';
 import { turnStoreContract } from '../contract/turn-store.contract.js';
 import { serviceEnv, testLogger } from '../helpers/env.js';
 
@@ -15,7 +15,8 @@ turnStoreContract({
 turnStoreContract({
   name: 'Redis (two connections, as two nodes)',
   create: async () => {
-    const connect = (name: string) => new RedisTurnStore(createRedis(serviceEnv().REDIS_URL, testLogger(), name, { offlineQueue: true }));
+    const connect = (name: string) =>
+      new RedisTurnStore(createRedis(serviceEnv().REDIS_URL, testLogger(), name, { offlineQueue: true }));
     return [connect('turns-a'), connect('turns-b')];
   },
 });

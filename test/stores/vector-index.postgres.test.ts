@@ -17,7 +17,10 @@ vectorIndexContract({
   create: async () => {
     pool = createPool({ url: serviceEnv().DATABASE_URL }, testLogger());
     await migrate(pool, testLogger());
-    return new PostgresVectorIndex(pool, new MemoryPubSub(), testLogger(), { collection: uniqueName('contract'), dimension: 8 });
+    return new PostgresVectorIndex(pool, new MemoryPubSub(), testLogger(), {
+      collection: uniqueName('contract'),
+      dimension: 8,
+    });
   },
 });
 
@@ -27,7 +30,10 @@ const axis = (i: number): number[] => Array.from({ length: DIM }, (_, j) => (j =
 describe('PostgresVectorIndex shared by two nodes', () => {
   let pools: pg.Pool[];
   beforeAll(async () => {
-    pools = [createPool({ url: serviceEnv().DATABASE_URL }, testLogger()), createPool({ url: serviceEnv().DATABASE_URL }, testLogger())];
+    pools = [
+      createPool({ url: serviceEnv().DATABASE_URL }, testLogger()),
+      createPool({ url: serviceEnv().DATABASE_URL }, testLogger()),
+    ];
     await migrate(pools[0] as pg.Pool, testLogger());
   });
   afterAll(async () => {
@@ -39,7 +45,10 @@ describe('PostgresVectorIndex shared by two nodes', () => {
   async function pair(shared: boolean) {
     const collection = uniqueName('pair');
     const bus = new MemoryPubSub();
-    const [a, b] = pools.map((p) => new PostgresVectorIndex(p, shared ? bus : new MemoryPubSub(), testLogger(), { collection, dimension: DIM }));
+    const [a, b] = pools.map(
+      (p) =>
+        new PostgresVectorIndex(p, shared ? bus : new MemoryPubSub(), testLogger(), { collection, dimension: DIM }),
+    );
     await a!.init();
     await b!.init();
     return { a: a!, b: b!, collection };
@@ -63,19 +72,37 @@ describe('PostgresVectorIndex shared by two nodes', () => {
   it('reloads a node that fell behind a pruned change log, and a restarted node loads everything', async () => {
     const { a, b, collection } = await pair(true);
     const owner = randomUUID();
-    for (let i = 0; i < 3; i++) await a.insert([{ chunkId: `k${i}`, documentId: `d${i}`, ownerId: owner, content: `c${i}`, embedding: axis(i) }]);
+    for (let i = 0; i < 3; i++)
+      await a.insert([{ chunkId: `k${i}`, documentId: `d${i}`, ownerId: owner, content: `c${i}`, embedding: axis(i) }]);
     expect(await b.search(axis(0), { topK: 5, ownerId: owner })).toHaveLength(3);
     await pools[0]!.query('delete from vector_changes where collection = $1', [collection]);
     await a.insert([{ chunkId: 'k3', documentId: 'd3', ownerId: owner, content: 'c3', embedding: axis(3) }]);
-    await pools[0]!.query('delete from vector_changes where collection = $1 and id < (select max(id) from vector_changes where collection = $1)', [collection]);
-    await a.deleteByDocument('d0');
-    expect((await b.search(axis(0), { topK: 5, ownerId: owner })).map((h) => h.content).sort()).toEqual(['c1', 'c2', 'c3']);
-    const restarted = new PostgresVectorIndex(pools[1] as pg.Pool, new MemoryPubSub(), testLogger(), { collection, dimension: DIM });
-    await restarted.init();
-    expect((await restarted.search(axis(3), { topK: 5, ownerId: owner })).map((h) => h.content)).toEqual(['c3', 'c1', 'c2']);
-    await expect(new PostgresVectorIndex(pools[1] as pg.Pool, new MemoryPubSub(), testLogger(), { collection, dimension: 8 }).init()).rejects.toThrow(
-      /dimension 4 but EMBEDDING_DIM is 8/,
+    await pools[0]!.query(
+      'delete from vector_changes where collection = $1 and id < (select max(id) from vector_changes where collection = $1)',
+      [collection],
     );
+    await a.deleteByDocument('d0');
+    expect((await b.search(axis(0), { topK: 5, ownerId: owner })).map((h) => h.content).sort()).toEqual([
+      'c1',
+      'c2',
+      'c3',
+    ]);
+    const restarted = new PostgresVectorIndex(pools[1] as pg.Pool, new MemoryPubSub(), testLogger(), {
+      collection,
+      dimension: DIM,
+    });
+    await restarted.init();
+    expect((await restarted.search(axis(3), { topK: 5, ownerId: owner })).map((h) => h.content)).toEqual([
+      'c3',
+      'c1',
+      'c2',
+    ]);
+    await expect(
+      new PostgresVectorIndex(pools[1] as pg.Pool, new MemoryPubSub(), testLogger(), {
+        collection,
+        dimension: 8,
+      }).init(),
+    ).rejects.toThrow(/dimension 4 but EMBEDDING_DIM is 8/);
     for (const index of [a, b, restarted]) await index.close();
   });
 
@@ -85,9 +112,16 @@ describe('PostgresVectorIndex shared by two nodes', () => {
     const owner = randomUUID();
     writeFileSync(
       path.join(dir, `${collection}.json`),
-      JSON.stringify({ dimension: DIM, records: [{ chunkId: 'old1', documentId: 'doc', ownerId: owner, content: 'kept', embedding: axis(2) }] }),
+      JSON.stringify({
+        dimension: DIM,
+        records: [{ chunkId: 'old1', documentId: 'doc', ownerId: owner, content: 'kept', embedding: axis(2) }],
+      }),
     );
-    const index = new PostgresVectorIndex(pools[0] as pg.Pool, new MemoryPubSub(), testLogger(), { collection, dimension: DIM, legacySnapshotDir: dir });
+    const index = new PostgresVectorIndex(pools[0] as pg.Pool, new MemoryPubSub(), testLogger(), {
+      collection,
+      dimension: DIM,
+      legacySnapshotDir: dir,
+    });
     await index.init();
     expect((await index.search(axis(2), { topK: 1, ownerId: owner })).map((h) => h.content)).toEqual(['kept']);
     expect(await index.countByDocument('doc')).toBe(1);

@@ -42,7 +42,10 @@ describe('docker-compose.yml', () => {
     expect(nodes.length).toBeGreaterThanOrEqual(2);
     expect(services['neo4j']?.image).toMatch(/^neo4j:5/);
     expect(String(services['neo4j']?.environment?.['NEO4J_PLUGINS'])).toContain('graph-data-science');
-    expect(services['milvus']?.environment).toMatchObject({ ETCD_ENDPOINTS: 'etcd:2379', MINIO_ADDRESS: 'milvus-minio:9000' });
+    expect(services['milvus']?.environment).toMatchObject({
+      ETCD_ENDPOINTS: 'etcd:2379',
+      MINIO_ADDRESS: 'milvus-minio:9000',
+    });
   });
 
   it('health-checks every service, and nodes wait for healthy stores', () => {
@@ -58,32 +61,37 @@ describe('docker-compose.yml', () => {
     for (const variable of Object.keys(environment)) expect(Object.keys(envSchema), variable).toContain(variable);
   });
 
-  it.each(nodes.map(([name]) => name))('gives node %s values the server accepts, pointing at services of the stack', (name) => {
-    const raw = services[name]?.environment ?? {};
-    const env = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, withDefaults(v)]));
-    const config = loadConfig(env);
-    expect(config.embeddedDefault).toBe(false);
-    const hosts = [
-      new URL(env['DATABASE_URL'] ?? '').hostname,
-      new URL(env['REDIS_URL'] ?? '').hostname,
-      (env['MILVUS_ADDRESS'] ?? '').split(':')[0],
-      new URL(env['NEO4J_URI'] ?? '').hostname,
-      new URL(env['S3_ENDPOINT'] ?? '').hostname,
-    ];
-    for (const host of hosts) expect(services, String(host)).toHaveProperty(String(host));
-  });
+  it.each(nodes.map(([name]) => name))(
+    'gives node %s values the server accepts, pointing at services of the stack',
+    (name) => {
+      const raw = services[name]?.environment ?? {};
+      const env = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, withDefaults(v)]));
+      const config = loadConfig(env);
+      expect(config.embeddedDefault).toBe(false);
+      const hosts = [
+        new URL(env['DATABASE_URL'] ?? '').hostname,
+        new URL(env['REDIS_URL'] ?? '').hostname,
+        (env['MILVUS_ADDRESS'] ?? '').split(':')[0],
+        new URL(env['NEO4J_URI'] ?? '').hostname,
+        new URL(env['S3_ENDPOINT'] ?? '').hostname,
+      ];
+      for (const host of hosts) expect(services, String(host)).toHaveProperty(String(host));
+    },
+  );
 
   it('uses images that exist: MinIO from quay.io (Docker Hub removed minio/minio), Milvus at the version the tests run', () => {
     for (const [name, service] of Object.entries(services)) {
       expect(service.image ?? 'built', name).not.toMatch(/^(docker\.io\/)?minio\//);
     }
     expect(services['minio']?.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
-    const tested = /^MILVUS_VERSION=(\S+)$/m.exec(readFileSync(path.join(root, 'test', 'infra', 'services.sh'), 'utf8'))?.[1];
+    const tested = /^MILVUS_VERSION=(\S+)$/m.exec(
+      readFileSync(path.join(root, 'test', 'infra', 'services.sh'), 'utf8'),
+    )?.[1];
     expect(tested).toBeDefined();
     expect(services['milvus']?.image).toBe(`milvusdb/milvus:v${tested}`);
-    const sdk = (JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies[
-      '@zilliz/milvus2-sdk-node'
-    ];
+    const sdk = (
+      JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
+    ).dependencies['@zilliz/milvus2-sdk-node'];
     expect(sdk).toMatch(/^3\.0\./);
   });
 

@@ -48,8 +48,16 @@ describe('loadConfig', () => {
   });
 
   it('takes a Redis Cluster from its seed nodes instead of REDIS_URL', () => {
-    const config = loadConfig({ REDIS_CLUSTER_NODES: 'redis://:pw@a:7000, redis://:pw@b:7001', JWT_SECRET: 'x'.repeat(32) });
-    expect(config.redis).toEqual({ mode: 'external', url: 'redis://:pw@a:7000', clusterNodes: ['redis://:pw@a:7000', 'redis://:pw@b:7001'], lockUrls: [] });
+    const config = loadConfig({
+      REDIS_CLUSTER_NODES: 'redis://:pw@a:7000, redis://:pw@b:7001',
+      JWT_SECRET: 'x'.repeat(32),
+    });
+    expect(config.redis).toEqual({
+      mode: 'external',
+      url: 'redis://:pw@a:7000',
+      clusterNodes: ['redis://:pw@a:7000', 'redis://:pw@b:7001'],
+      lockUrls: [],
+    });
     expect(config.embeddedDefault).toBe(false);
   });
 
@@ -76,11 +84,23 @@ describe('loadConfig', () => {
     [{ BACKUP_SCHEDULE: '25:00', BACKUP_TARGET: '/backups' }, /^BACKUP_SCHEDULE: expected HH:MM \(UTC\)/],
     [{ BACKUP_SCHEDULE: '02:00' }, /^BACKUP_TARGET: required with BACKUP_SCHEDULE/],
     [{ BACKUP_ENCRYPTION_KEY: 'short' }, /^BACKUP_ENCRYPTION_KEY: expected at least 16 characters/],
-    [{ REDIS_URL: 'redis://r:6379', JWT_SECRET: 'x'.repeat(32), LOCK_REDIS_URLS: 'redis://a:6379,http://b' }, /^LOCK_REDIS_URLS: expected comma-separated URLs/],
+    [
+      { REDIS_URL: 'redis://r:6379', JWT_SECRET: 'x'.repeat(32), LOCK_REDIS_URLS: 'redis://a:6379,http://b' },
+      /^LOCK_REDIS_URLS: expected comma-separated URLs/,
+    ],
     [{ LOCK_REDIS_URLS: 'redis://a:6379,redis://b:6379,redis://c:6379' }, /^REDIS_URL: required with LOCK_REDIS_URLS/],
-    [{ REDIS_CLUSTER_NODES: 'redis://a:7000,b:7001', JWT_SECRET: 'x'.repeat(32) }, /^REDIS_CLUSTER_NODES: expected comma-separated URLs/],
-    [{ REDIS_CLUSTER_NODES: 'redis://a:7000' }, /^JWT_SECRET: required when DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES is set/],
-    [{ REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'redis://a:7000', JWT_SECRET: 'x'.repeat(32) }, /^REDIS_CLUSTER_NODES: set it or REDIS_URL, not both/],
+    [
+      { REDIS_CLUSTER_NODES: 'redis://a:7000,b:7001', JWT_SECRET: 'x'.repeat(32) },
+      /^REDIS_CLUSTER_NODES: expected comma-separated URLs/,
+    ],
+    [
+      { REDIS_CLUSTER_NODES: 'redis://a:7000' },
+      /^JWT_SECRET: required when DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES is set/,
+    ],
+    [
+      { REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'redis://a:7000', JWT_SECRET: 'x'.repeat(32) },
+      /^REDIS_CLUSTER_NODES: set it or REDIS_URL, not both/,
+    ],
   ])('names the bad variable in one line: %j', (env, pattern) => {
     const problems = problemsOf(env);
     expect(problems).toHaveLength(1);

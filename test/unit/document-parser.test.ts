@@ -5,7 +5,8 @@ import { LocalEmbedder } from '../../src/stores/embeddings/local-embedder.js';
 import { pdfWithLines } from '../helpers/pdf.js';
 
 const document = { id: 'doc-1', ownerId: 'owner-1', title: 'notes' };
-const text = 'OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API.\n\n人工智能是模拟人类智能的技术。机器学习是人工智能的一个分支。';
+const text =
+  'OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API.\n\n人工智能是模拟人类智能的技术。机器学习是人工智能的一个分支。';
 
 describe('document parsing on a worker thread', () => {
   const parser = new WorkerDocumentParser({ extractor: 'keywords', maxEntitiesPerDocument: 100 });
@@ -13,31 +14,44 @@ describe('document parsing on a worker thread', () => {
 
   it('gives the same chunks and graph as parsing inline', async () => {
     const input = { body: Buffer.from(text), type: 'text/plain' as const, document };
-    const [off, on] = [await new InlineDocumentParser(new KeywordEntityExtractor(100)).parse(input), await parser.parse(input)];
+    const [off, on] = [
+      await new InlineDocumentParser(new KeywordEntityExtractor(100)).parse(input),
+      await parser.parse(input),
+    ];
     expect(on).toEqual(off);
     expect(on.graph.entities.map((e) => e.name)).toEqual(expect.arrayContaining(['OpenAI', 'GPT-4', '人工智能']));
     expect(on.graph.cooccurrences.length).toBeGreaterThan(0);
   });
 
   it('parses requests made at once, each to its own answer', async () => {
-    const inputs = ['Alpha Centauri is near.', 'Betelgeuse is red. Betelgeuse is big.', 'Sirius is bright.'].map((body, i) => ({
-      body: Buffer.from(body),
-      type: 'text/plain' as const,
-      document: { ...document, id: `doc-${i}` },
-    }));
+    const inputs = ['Alpha Centauri is near.', 'Betelgeuse is red. Betelgeuse is big.', 'Sirius is bright.'].map(
+      (body, i) => ({
+        body: Buffer.from(body),
+        type: 'text/plain' as const,
+        document: { ...document, id: `doc-${i}` },
+      }),
+    );
     const parsed = await Promise.all(inputs.map((input) => parser.parse(input)));
     expect(parsed.map((p) => p.graph.document.id)).toEqual(['doc-0', 'doc-1', 'doc-2']);
     expect(parsed.map((p) => p.chunks[0]?.content)).toEqual(inputs.map((i) => i.body.toString()));
   });
 
   it('reads PDFs there, and a refusal keeps its error code', async () => {
-    const pdf = await parser.parse({ body: pdfWithLines(['Kubernetes restarts pods.']), type: 'application/pdf', document });
+    const pdf = await parser.parse({
+      body: pdfWithLines(['Kubernetes restarts pods.']),
+      type: 'application/pdf',
+      document,
+    });
     expect(pdf.chunks[0]?.content).toContain('Kubernetes restarts pods.');
-    await expect(parser.parse({ body: Buffer.from('%PDF-1.4 broken'), type: 'application/pdf', document })).rejects.toMatchObject({
+    await expect(
+      parser.parse({ body: Buffer.from('%PDF-1.4 broken'), type: 'application/pdf', document }),
+    ).rejects.toMatchObject({
       code: 'VALIDATION',
       message: 'the PDF could not be read',
     });
-    await expect(parser.parse({ body: Buffer.from('   '), type: 'text/plain', document })).rejects.toMatchObject({ code: 'VALIDATION' });
+    await expect(parser.parse({ body: Buffer.from('   '), type: 'text/plain', document })).rejects.toMatchObject({
+      code: 'VALIDATION',
+    });
   });
 
   it('embeds with the local embedder there, the same vectors as on the main thread', async () => {
@@ -49,7 +63,11 @@ describe('document parsing on a worker thread', () => {
 
   it('starts a new worker after close', async () => {
     await parser.close();
-    const parsed = await parser.parse({ body: Buffer.from('Still parsing after a restart.'), type: 'text/plain', document });
+    const parsed = await parser.parse({
+      body: Buffer.from('Still parsing after a restart.'),
+      type: 'text/plain',
+      document,
+    });
     expect(parsed.chunks).toHaveLength(1);
   });
 });

@@ -79,10 +79,19 @@ describe('GroupCommitter', () => {
       await new Promise<void>((resolve) => (release = resolve));
       return items.map((i) => ({ ok: true, value: i }));
     };
-    const committer = new GroupCommitter(commit, { maxBatch: 10, maxWaitMs: 0, maxInFlight: 1, queueTimeoutMs: 100 }, () => new Error('expired'));
+    const committer = new GroupCommitter(
+      commit,
+      { maxBatch: 10, maxWaitMs: 0, maxInFlight: 1, queueTimeoutMs: 100 },
+      () => new Error('expired'),
+    );
     const first = committer.submit(1);
     await new Promise((r) => setTimeout(r, 10));
-    const queued = [committer.submit(2), committer.submit(3)].map((p) => p.then(() => 'committed', (e: Error) => e.message));
+    const queued = [committer.submit(2), committer.submit(3)].map((p) =>
+      p.then(
+        () => 'committed',
+        (e: Error) => e.message,
+      ),
+    );
     expect(await Promise.all(queued)).toEqual(['expired', 'expired']);
     release();
     expect(await first).toBe(1);

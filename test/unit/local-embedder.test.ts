@@ -60,7 +60,15 @@ describe('LocalEmbedder', () => {
     ];
     const index = new MemoryVectorIndex({ dir: undefined, collection: 'quality', dimension: 1024 });
     const vectors = await embedder.embed(corpus);
-    await index.insert(corpus.map((content, i) => ({ chunkId: `c${i}`, documentId: 'd', ownerId: 'u', content, embedding: vectors[i] as number[] })));
+    await index.insert(
+      corpus.map((content, i) => ({
+        chunkId: `c${i}`,
+        documentId: 'd',
+        ownerId: 'u',
+        content,
+        embedding: vectors[i] as number[],
+      })),
+    );
     let top1 = 0;
     let top3 = 0;
     for (const [question, answer] of questions) {
@@ -69,7 +77,9 @@ describe('LocalEmbedder', () => {
       if (hits[0]?.chunkId === `c${answer}`) top1++;
       if (hits.some((h) => h.chunkId === `c${answer}`)) top3++;
     }
-    console.log(`local embedder on the test corpus: recall@1 ${top1}/${questions.length}, recall@3 ${top3}/${questions.length}`);
+    console.log(
+      `local embedder on the test corpus: recall@1 ${top1}/${questions.length}, recall@3 ${top3}/${questions.length}`,
+    );
     expect(top3).toBe(questions.length);
     expect(top1).toBeGreaterThanOrEqual(questions.length - 1);
   });

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { errorCodes } from '../../protocol/errors.js';
 import { renderAsyncApiDocument } from '../../protocol/asyncapi.js';
+import { errorCodes } from '../../protocol/errors.js';
 import { renderProtocolDocument } from '../../protocol/generate.js';
 import { payloadSchemas } from '../../protocol/schemas.js';
 import { packageRoot } from '../../src/util/package-root.js';
@@ -20,12 +20,40 @@ describe('protocol/', () => {
 
   it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3)', () => {
     expect(Object.keys(payloadSchemas).sort()).toEqual(
-      ['audio:chunk', 'audio:end', 'audio:start', 'audio:url', 'history:get', 'message:delta', 'message:send', 'retrieve', 'session:create', 'session:delete', 'session:join', 'session:leave', 'session:list', 'session:update', 'sys:ping', 'turn:interrupt'].sort(),
+      [
+        'audio:chunk',
+        'audio:end',
+        'audio:start',
+        'audio:url',
+        'history:get',
+        'message:delta',
+        'message:send',
+        'retrieve',
+        'session:create',
+        'session:delete',
+        'session:join',
+        'session:leave',
+        'session:list',
+        'session:update',
+        'sys:ping',
+        'turn:interrupt',
+      ].sort(),
     );
   });
 
   it('lists every error code of PROTOCOL section 2 and 7', () => {
-    for (const code of ['VALIDATION', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'CONFLICT', 'RATE_LIMITED', 'PAYLOAD_TOO_LARGE', 'UNAVAILABLE', 'INTERNAL', 'INVALID_CREDENTIALS']) {
+    for (const code of [
+      'VALIDATION',
+      'UNAUTHORIZED',
+      'FORBIDDEN',
+      'NOT_FOUND',
+      'CONFLICT',
+      'RATE_LIMITED',
+      'PAYLOAD_TOO_LARGE',
+      'UNAVAILABLE',
+      'INTERNAL',
+      'INVALID_CREDENTIALS',
+    ]) {
       expect(errorCodes).toContain(code);
     }
   });

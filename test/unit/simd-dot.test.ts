@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import wabtInit from 'wabt';
 import { describe, expect, it } from 'vitest';
+import wabtInit from 'wabt';
 import { DOT_WASM_BASE64, VectorMatrix } from '../../src/stores/vector/simd-dot.js';
 
 /** A deterministic pseudo-random vector. */

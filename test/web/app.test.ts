@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, TestCluster } from '../helpers/cluster.js';
 import { freshDatabase } from '../helpers/database.js';
@@ -31,7 +31,12 @@ describe('the browser app (chromium, two browser contexts)', () => {
     url = cluster.urls[0] as string;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`],
+      args: [
+        '--no-sandbox',
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        `--use-file-for-fake-audio-capture=${wav}`,
+      ],
     });
   }, 120_000);
   afterAll(async () => {
@@ -81,7 +86,9 @@ describe('the browser app (chromium, two browser contexts)', () => {
     await a.page.getByLabel('Message').fill('hello from the browser');
     await a.page.getByLabel('Message').press('Enter');
     for (const page of [a.page, b.page]) {
-      await expect.poll(() => page.locator('.message').allTextContents(), { timeout: 10_000 }).toEqual([expect.stringContaining('hello from the browser')]);
+      await expect
+        .poll(() => page.locator('.message').allTextContents(), { timeout: 10_000 })
+        .toEqual([expect.stringContaining('hello from the browser')]);
     }
 
     // Push to talk: about two seconds of the fake microphone.
@@ -90,14 +97,18 @@ describe('the browser app (chromium, two browser contexts)', () => {
     await a.page.waitForTimeout(2_000);
     await a.page.getByTestId('talk').click();
     for (const page of [a.page, b.page]) {
-      await expect.poll(() => page.locator('.message[data-seq="2"] .meta').textContent(), { timeout: 15_000 }).toMatch(/#2 user · audio \(\d/);
+      await expect
+        .poll(() => page.locator('.message[data-seq="2"] .meta').textContent(), { timeout: 15_000 })
+        .toMatch(/#2 user · audio \(\d/);
     }
     await a.page.screenshot({ path: path.join(shots, 'conversation.png') });
 
     // The second context plays it back through audio:url (a presigned URL the CSP allows).
     await b.page.locator('.message[data-seq="2"] button', { hasText: 'Play' }).click();
     const player = b.page.getByTestId('player');
-    await expect.poll(() => player.evaluate((el) => (el as unknown as { readyState: number }).readyState), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+    await expect
+      .poll(() => player.evaluate((el) => (el as unknown as { readyState: number }).readyState), { timeout: 15_000 })
+      .toBeGreaterThanOrEqual(1);
     expect(await player.evaluate((el) => (el as unknown as { error: unknown }).error)).toBeNull();
     await a.context.close();
     await b.context.close();
@@ -107,11 +118,19 @@ describe('the browser app (chromium, two browser contexts)', () => {
     const { context, page } = await open();
     await signIn(page, email, 'Sign in');
     await page.getByRole('button', { name: 'Documents' }).click();
-    const text = 'Berlin weather report. OpenAI trains GPT-4 on Microsoft Azure. Berlin has rain today and sun tomorrow.';
-    await page.getByLabel('Document').setInputFiles({ name: 'berlin.txt', mimeType: 'text/plain', buffer: Buffer.from(text) });
+    const text =
+      'Berlin weather report. OpenAI trains GPT-4 on Microsoft Azure. Berlin has rain today and sun tomorrow.';
+    await page
+      .getByLabel('Document')
+      .setInputFiles({ name: 'berlin.txt', mimeType: 'text/plain', buffer: Buffer.from(text) });
     await page.getByRole('button', { name: 'Upload' }).click();
     await expect.poll(() => page.getByTestId('status').first().textContent(), { timeout: 60_000 }).toBe('ready');
-    expect(await page.locator('progress').first().evaluate((el) => (el as unknown as { value: number }).value)).toBe(100);
+    expect(
+      await page
+        .locator('progress')
+        .first()
+        .evaluate((el) => (el as unknown as { value: number }).value),
+    ).toBe(100);
     await page.screenshot({ path: path.join(shots, 'documents.png') });
 
     await page.getByRole('button', { name: 'Retrieval' }).click();

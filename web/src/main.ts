@@ -1,6 +1,12 @@
-import { VoiceHelperClient, type DocumentStatusEvent, type Message, type RetrieveResult, type Session } from '../../client/src/index.js';
+import {
+  type DocumentStatusEvent,
+  type Message,
+  type RetrieveResult,
+  type Session,
+  VoiceHelperClient,
+} from '../../client/src/index.js';
 import type { AuthResponse, PublicUser } from '../../protocol/http.js';
-import { AsyncQueue, h, formatBytes } from './dom.js';
+import { AsyncQueue, formatBytes, h } from './dom.js';
 
 /**
  * The browser app served at `/`: sign-in, conversations with live messages, streaming
@@ -34,7 +40,10 @@ function loadAuth(): Auth | undefined {
 }
 
 function saveAuth(next: AuthResponse | undefined): void {
-  auth = next === undefined ? undefined : { user: next.user, accessToken: next.accessToken, refreshToken: next.refreshToken };
+  auth =
+    next === undefined
+      ? undefined
+      : { user: next.user, accessToken: next.accessToken, refreshToken: next.refreshToken };
   if (auth === undefined) sessionStorage.removeItem(AUTH_KEY);
   else sessionStorage.setItem(AUTH_KEY, JSON.stringify(auth));
 }
@@ -51,7 +60,8 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
   });
   if (response.status === 204) return undefined as T;
   const json = (await response.json()) as T & { error?: { code: string; message: string } };
-  if (!response.ok) throw new Error(json.error === undefined ? `HTTP ${response.status}` : `${json.error.code}: ${json.error.message}`);
+  if (!response.ok)
+    throw new Error(json.error === undefined ? `HTTP ${response.status}` : `${json.error.code}: ${json.error.message}`);
   return json;
 }
 
@@ -71,7 +81,12 @@ function signOut(): void {
   saveAuth(undefined);
   client?.close();
   client = undefined;
-  if (refresh !== undefined) void fetch('/v1/auth/logout', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: refresh }) });
+  if (refresh !== undefined)
+    void fetch('/v1/auth/logout', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refreshToken: refresh }),
+    });
   render();
 }
 
@@ -82,7 +97,12 @@ function render(): void {
 function authScreen(): HTMLElement {
   const email = h('input', { type: 'email', name: 'email', placeholder: 'Email', autocomplete: 'username' });
   const username = h('input', { type: 'text', name: 'username', placeholder: 'Name (to create an account)' });
-  const password = h('input', { type: 'password', name: 'password', placeholder: 'Password', autocomplete: 'current-password' });
+  const password = h('input', {
+    type: 'password',
+    name: 'password',
+    placeholder: 'Password',
+    autocomplete: 'current-password',
+  });
   const error = h('p', { class: 'error', role: 'alert' });
   const submit = (path: string, body: Record<string, string>) => async () => {
     error.textContent = '';
@@ -100,9 +120,29 @@ function authScreen(): HTMLElement {
     email,
     username,
     password,
-    h('div', { class: 'row' },
-      h('button', { class: 'primary', onclick: () => void submit('/v1/auth/login', { email: email.value, password: password.value })() }, 'Sign in'),
-      h('button', { onclick: () => void submit('/v1/auth/register', { email: email.value, username: username.value, password: password.value })() }, 'Create account'),
+    h(
+      'div',
+      { class: 'row' },
+      h(
+        'button',
+        {
+          class: 'primary',
+          onclick: () => void submit('/v1/auth/login', { email: email.value, password: password.value })(),
+        },
+        'Sign in',
+      ),
+      h(
+        'button',
+        {
+          onclick: () =>
+            void submit('/v1/auth/register', {
+              email: email.value,
+              username: username.value,
+              password: password.value,
+            })(),
+        },
+        'Create account',
+      ),
     ),
     error,
   );
@@ -110,7 +150,10 @@ function authScreen(): HTMLElement {
 
 function shell(current: Auth): HTMLElement {
   client?.close();
-  const sdk = new VoiceHelperClient({ url: location.origin, token: (reason) => (reason === 'initial' ? current.accessToken : refreshToken()) });
+  const sdk = new VoiceHelperClient({
+    url: location.origin,
+    token: (reason) => (reason === 'initial' ? current.accessToken : refreshToken()),
+  });
   client = sdk;
   const status = h('span', { class: 'muted', 'data-testid': 'connection' }, 'connecting');
   sdk.on('state', (state) => (status.textContent = state));
@@ -125,17 +168,31 @@ function shell(current: Auth): HTMLElement {
   const body = h('section');
   const built = new Map<string, HTMLElement>();
   const buttons = tabs.map(([name, make]) =>
-    h('button', {
-      onclick: () => {
-        for (const b of buttons) b.classList.toggle('active', b.textContent === name);
-        if (!built.has(name)) built.set(name, make());
-        body.replaceChildren(built.get(name) as HTMLElement);
+    h(
+      'button',
+      {
+        onclick: () => {
+          for (const b of buttons) b.classList.toggle('active', b.textContent === name);
+          if (!built.has(name)) built.set(name, make());
+          body.replaceChildren(built.get(name) as HTMLElement);
+        },
       },
-    }, name),
+      name,
+    ),
   );
   queueMicrotask(() => buttons[0]?.click());
-  return h('div', {},
-    h('header', {}, h('h1', {}, 'VoiceHelper'), h('nav', {}, ...buttons), h('span', {}, current.user.email), status, h('button', { onclick: signOut }, 'Sign out')),
+  return h(
+    'div',
+    {},
+    h(
+      'header',
+      {},
+      h('h1', {}, 'VoiceHelper'),
+      h('nav', {}, ...buttons),
+      h('span', {}, current.user.email),
+      status,
+      h('button', { onclick: signOut }, 'Sign out'),
+    ),
     body,
   );
 }
@@ -153,17 +210,27 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
   let current: string | undefined;
 
   const bubble = (message: Message) => {
-    const play = h('button', {
-      onclick: async () => {
-        const { url } = await sdk.audioUrl(message.id);
-        const audio = h('audio', { controls: true, src: url, 'data-testid': 'player' });
-        play.replaceWith(audio);
-        await audio.play().catch(() => undefined);
+    const play = h(
+      'button',
+      {
+        onclick: async () => {
+          const { url } = await sdk.audioUrl(message.id);
+          const audio = h('audio', { controls: true, src: url, 'data-testid': 'player' });
+          play.replaceWith(audio);
+          await audio.play().catch(() => undefined);
+        },
       },
-    }, '▶ Play');
+      '▶ Play',
+    );
     const bytes = typeof message.metadata['bytes'] === 'number' ? ` (${formatBytes(message.metadata['bytes'])})` : '';
-    return h('div', { class: `message ${message.role}`, 'data-seq': String(message.seq) },
-      h('div', { class: 'meta' }, `#${message.seq} ${message.role}${message.contentType === 'audio' ? ` · audio${bytes}` : ''}`),
+    return h(
+      'div',
+      { class: `message ${message.role}`, 'data-seq': String(message.seq) },
+      h(
+        'div',
+        { class: 'meta' },
+        `#${message.seq} ${message.role}${message.contentType === 'audio' ? ` · audio${bytes}` : ''}`,
+      ),
       h('div', {}, message.content),
       ...(message.contentType === 'audio' ? [play] : []),
     );
@@ -193,13 +260,16 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
   const open = async (session: Session) => {
     current = session.id;
     title.textContent = session.title || 'Untitled';
-    for (const item of list.children) item.classList.toggle('active', (item as HTMLElement).dataset['id'] === session.id);
+    for (const item of list.children)
+      item.classList.toggle('active', (item as HTMLElement).dataset['id'] === session.id);
     if (sdk.lastSeq(session.id) === undefined) await sdk.join(session.id);
     show();
   };
   const load = async () => {
     const { sessions } = await sdk.request('session:list', { limit: 50 });
-    list.replaceChildren(...sessions.map((s) => h('li', { 'data-id': s.id, onclick: () => void open(s) }, s.title || 'Untitled')));
+    list.replaceChildren(
+      ...sessions.map((s) => h('li', { 'data-id': s.id, onclick: () => void open(s) }, s.title || 'Untitled')),
+    );
   };
   const create = async () => {
     const name = `Conversation ${new Date().toLocaleTimeString()}`;
@@ -240,9 +310,21 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
   });
 
   void sdk.connected().then(load);
-  return h('div', { class: 'layout' },
-    h('div', { class: 'card sessions' }, h('button', { class: 'primary', onclick: () => void create() }, 'New session'), list),
-    h('div', { class: 'card' }, title, messages, streaming,
+  return h(
+    'div',
+    { class: 'layout' },
+    h(
+      'div',
+      { class: 'card sessions' },
+      h('button', { class: 'primary', onclick: () => void create() }, 'New session'),
+      list,
+    ),
+    h(
+      'div',
+      { class: 'card' },
+      title,
+      messages,
+      streaming,
       h('div', { class: 'row' }, input, h('button', { class: 'primary', onclick: () => void send() }, 'Send'), talk),
       error,
     ),
@@ -284,7 +366,9 @@ function documents(sdk: VoiceHelperClient): HTMLElement {
     const event = progress.get(doc.id);
     const status = event?.status ?? doc.status;
     const percent = event?.percent ?? (doc.status === 'ready' ? 100 : 0);
-    return h('tr', { 'data-id': doc.id },
+    return h(
+      'tr',
+      { 'data-id': doc.id },
       h('td', {}, doc.title),
       h('td', { 'data-testid': 'status' }, event?.stage ?? status),
       h('td', {}, h('progress', { max: 100, value: percent })),
@@ -318,11 +402,18 @@ function documents(sdk: VoiceHelperClient): HTMLElement {
     }
   };
   void load();
-  return h('div', { class: 'card' },
+  return h(
+    'div',
+    { class: 'card' },
     h('h2', {}, 'Documents'),
     h('div', { class: 'row' }, file, h('button', { class: 'primary', onclick: () => void upload() }, 'Upload')),
     error,
-    h('table', {}, h('thead', {}, h('tr', {}, ...['Title', 'Status', 'Progress', 'Chunks', 'Size'].map((t) => h('th', {}, t)))), rows),
+    h(
+      'table',
+      {},
+      h('thead', {}, h('tr', {}, ...['Title', 'Status', 'Progress', 'Chunks', 'Size'].map((t) => h('th', {}, t)))),
+      rows,
+    ),
   );
 }
 
@@ -333,11 +424,44 @@ function retrieval(sdk: VoiceHelperClient): HTMLElement {
     try {
       const result: RetrieveResult = await sdk.retrieve(query.value, { topK: 5, graphDepth: 2 });
       results.replaceChildren(
-        h('p', { class: 'timings' }, ...Object.entries(result.timings).map(([k, v]) => h('span', {}, `${k} ${v} ms`)), ...(result.degraded === undefined ? [] : [h('span', { class: 'error' }, `degraded: ${result.degraded.join(', ')}`)])),
+        h(
+          'p',
+          { class: 'timings' },
+          ...Object.entries(result.timings).map(([k, v]) => h('span', {}, `${k} ${v} ms`)),
+          ...(result.degraded === undefined
+            ? []
+            : [h('span', { class: 'error' }, `degraded: ${result.degraded.join(', ')}`)]),
+        ),
         h('h3', {}, 'Chunks'),
-        h('table', {}, h('tbody', {}, ...result.chunks.map((c) => h('tr', { class: 'chunk' }, h('td', {}, c.score.toFixed(3)), h('td', {}, c.content))))),
+        h(
+          'table',
+          {},
+          h(
+            'tbody',
+            {},
+            ...result.chunks.map((c) =>
+              h('tr', { class: 'chunk' }, h('td', {}, c.score.toFixed(3)), h('td', {}, c.content)),
+            ),
+          ),
+        ),
         h('h3', {}, 'Entities'),
-        h('table', {}, h('tbody', {}, ...result.entities.map((e) => h('tr', { class: 'entity' }, h('td', {}, e.name), h('td', {}, e.type), h('td', {}, `distance ${e.distance}`))))),
+        h(
+          'table',
+          {},
+          h(
+            'tbody',
+            {},
+            ...result.entities.map((e) =>
+              h(
+                'tr',
+                { class: 'entity' },
+                h('td', {}, e.name),
+                h('td', {}, e.type),
+                h('td', {}, `distance ${e.distance}`),
+              ),
+            ),
+          ),
+        ),
       );
     } catch (e) {
       results.replaceChildren(h('p', { class: 'error' }, (e as Error).message));
@@ -346,7 +470,13 @@ function retrieval(sdk: VoiceHelperClient): HTMLElement {
   query.addEventListener('keydown', (event) => {
     if (event.key === 'Enter') void search();
   });
-  return h('div', { class: 'card' }, h('h2', {}, 'Retrieval'), h('div', { class: 'row' }, query, h('button', { class: 'primary', onclick: () => void search() }, 'Search')), results);
+  return h(
+    'div',
+    { class: 'card' },
+    h('h2', {}, 'Retrieval'),
+    h('div', { class: 'row' }, query, h('button', { class: 'primary', onclick: () => void search() }, 'Search')),
+    results,
+  );
 }
 
 function admin(): HTMLElement {
@@ -358,18 +488,44 @@ function admin(): HTMLElement {
     const page = await api<{ users: (PublicUser & { status: string })[] }>('GET', '/v1/admin/users?limit=50');
     users.replaceChildren(
       ...page.users.map((u) => {
-        const role = h('select', {}, ...['user', 'service', 'admin'].map((r) => h('option', { value: r, selected: u.roles.includes(r as never) }, r)));
-        return h('tr', {}, h('td', {}, u.email), h('td', {}, u.status), h('td', {}, role),
-          h('td', {}, h('button', { onclick: async () => {
-            await api('PUT', `/v1/admin/users/${u.id}/roles`, { roles: [role.value] });
-            note.textContent = `${u.email} is now ${role.value}`;
-          } }, 'Save role')));
+        const role = h(
+          'select',
+          {},
+          ...['user', 'service', 'admin'].map((r) =>
+            h('option', { value: r, selected: u.roles.includes(r as never) }, r),
+          ),
+        );
+        return h(
+          'tr',
+          {},
+          h('td', {}, u.email),
+          h('td', {}, u.status),
+          h('td', {}, role),
+          h(
+            'td',
+            {},
+            h(
+              'button',
+              {
+                onclick: async () => {
+                  await api('PUT', `/v1/admin/users/${u.id}/roles`, { roles: [role.value] });
+                  note.textContent = `${u.email} is now ${role.value}`;
+                },
+              },
+              'Save role',
+            ),
+          ),
+        );
       }),
     );
   };
   const loadLimits = async () => {
     try {
-      limits.value = JSON.stringify((await api<{ config: { value: unknown } }>('GET', '/v1/admin/configs/rate_limits')).config.value, null, 2);
+      limits.value = JSON.stringify(
+        (await api<{ config: { value: unknown } }>('GET', '/v1/admin/configs/rate_limits')).config.value,
+        null,
+        2,
+      );
     } catch {
       limits.value = '{}';
     }
@@ -384,15 +540,43 @@ function admin(): HTMLElement {
     }
   };
   const loadAudit = async () => {
-    const { entries } = await api<{ entries: { createdAt: string; action: string; userId: string | null; resourceType: string; resourceId: string | null }[] }>('GET', '/v1/admin/audit-logs?limit=50');
-    audit.replaceChildren(...entries.map((e) => h('tr', {}, h('td', {}, e.createdAt), h('td', {}, e.action), h('td', {}, e.resourceType), h('td', {}, e.resourceId ?? ''))));
+    const { entries } = await api<{
+      entries: {
+        createdAt: string;
+        action: string;
+        userId: string | null;
+        resourceType: string;
+        resourceId: string | null;
+      }[];
+    }>('GET', '/v1/admin/audit-logs?limit=50');
+    audit.replaceChildren(
+      ...entries.map((e) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, e.createdAt),
+          h('td', {}, e.action),
+          h('td', {}, e.resourceType),
+          h('td', {}, e.resourceId ?? ''),
+        ),
+      ),
+    );
   };
   void loadUsers();
   void loadLimits();
   void loadAudit();
-  return h('div', {},
+  return h(
+    'div',
+    {},
     h('div', { class: 'card' }, h('h2', {}, 'Users and roles'), h('table', {}, users), note),
-    h('div', { class: 'card' }, h('h2', {}, 'Rate limits'), h('p', { class: 'muted' }, 'Overrides by limit name: { "message:send": { "limit": 20, "windowMs": 10000 } }'), limits, h('div', { class: 'row' }, h('button', { class: 'primary', onclick: () => void saveLimits() }, 'Save limits'))),
+    h(
+      'div',
+      { class: 'card' },
+      h('h2', {}, 'Rate limits'),
+      h('p', { class: 'muted' }, 'Overrides by limit name: { "message:send": { "limit": 20, "windowMs": 10000 } }'),
+      limits,
+      h('div', { class: 'row' }, h('button', { class: 'primary', onclick: () => void saveLimits() }, 'Save limits')),
+    ),
     h('div', { class: 'card' }, h('h2', {}, 'Audit log'), h('table', {}, audit)),
   );
 }

@@ -3,7 +3,7 @@
 // Socket.IO connection over k6's WebSocket through the framing module.
 import http from 'k6/http';
 import ws from 'k6/ws';
-import { socketUrl, SocketIoSession } from './socketio.js';
+import { SocketIoSession, socketUrl } from './socketio.js';
 
 /** The node (or load balancer) under test: BASE_URL, default http://127.0.0.1:3000. */
 export const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:3000';
@@ -15,9 +15,13 @@ export const BASE_URL = __ENV.BASE_URL || 'http://127.0.0.1:3000';
  */
 export function register(label) {
   const email = `${label}-${Date.now()}-${Math.floor(Math.random() * 1e9)}@k6.test`;
-  const response = http.post(`${BASE_URL}/v1/auth/register`, JSON.stringify({ email, username: label, password: 'k6 load test password' }), {
-    headers: { 'content-type': 'application/json' },
-  });
+  const response = http.post(
+    `${BASE_URL}/v1/auth/register`,
+    JSON.stringify({ email, username: label, password: 'k6 load test password' }),
+    {
+      headers: { 'content-type': 'application/json' },
+    },
+  );
   if (response.status !== 201) throw new Error(`register answered ${response.status}: ${response.body}`);
   return /** @type {{ accessToken: string }} */ (response.json()).accessToken;
 }
@@ -33,7 +37,12 @@ export function connect(token, work, handlers = {}) {
   return ws.connect(socketUrl(BASE_URL), null, (socket) => {
     const session = new SocketIoSession((frame) => socket.send(frame), {
       auth: { token },
-      onConnect: () => work({ emit: (name, payload, onAck) => session.emit(name, payload, onAck), close: () => socket.close(), socket }),
+      onConnect: () =>
+        work({
+          emit: (name, payload, onAck) => session.emit(name, payload, onAck),
+          close: () => socket.close(),
+          socket,
+        }),
       onConnectError: (message) => {
         handlers.onConnectError?.(message);
         socket.close();

@@ -1,14 +1,14 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { roles as allRoles, type Role } from '../../../protocol/roles.js';
 import { registerBody } from '../../../protocol/http.js';
+import { roles as allRoles, type Role } from '../../../protocol/roles.js';
 import { Passwords } from '../../auth/passwords.js';
 import { ERASURE_STEPS } from '../../services/erasure.js';
+import { isUuid } from '../../stores/messages/validate-message.js';
 import type { Actor } from '../../stores/postgres/repositories/audit.js';
 import type { UserRecord } from '../../stores/postgres/repositories/users.js';
-import { isUuid } from '../../stores/messages/validate-message.js';
 import { startProgress } from '../progress.js';
-import { CliError, EXIT, printTable, runCommand, withStores, type CliContext } from '../runtime.js';
+import { type CliContext, CliError, EXIT, printTable, runCommand, withStores } from '../runtime.js';
 
 /** Who an operator's command acts as in the audit log. */
 export function cliActor(): Actor {
@@ -24,9 +24,13 @@ async function findUser(context: CliContext, ref: string): Promise<UserRecord> {
 }
 
 function parseRoles(text: string): Role[] {
-  const wanted = text.split(',').map((r) => r.trim()).filter((r) => r !== '');
+  const wanted = text
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
   const unknown = wanted.filter((r) => !allRoles.includes(r as Role));
-  if (unknown.length > 0 || wanted.length === 0) throw new CliError(`roles are a comma-separated list of ${allRoles.join(', ')}`, EXIT.usage);
+  if (unknown.length > 0 || wanted.length === 0)
+    throw new CliError(`roles are a comma-separated list of ${allRoles.join(', ')}`, EXIT.usage);
   return wanted as Role[];
 }
 
@@ -45,12 +49,21 @@ async function readPassword(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk as Buffer));
   const line = Buffer.concat(chunks).toString('utf8').split(/\r?\n/)[0] ?? '';
-  if (line === '') throw new CliError('no password on stdin (pipe it in, or run on a terminal to be asked)', EXIT.usage);
+  if (line === '')
+    throw new CliError('no password on stdin (pipe it in, or run on a terminal to be asked)', EXIT.usage);
   return line;
 }
 
 function userRow(user: UserRecord) {
-  return { id: user.id, email: user.email, username: user.username, roles: user.roles, status: user.status, createdAt: user.createdAt, lastLoginAt: user.lastLoginAt };
+  return {
+    id: user.id,
+    email: user.email,
+    username: user.username,
+    roles: user.roles,
+    status: user.status,
+    createdAt: user.createdAt,
+    lastLoginAt: user.lastLoginAt,
+  };
 }
 
 /** `voicehelper users ...` */
@@ -68,7 +81,11 @@ export function registerUserCommands(program: Command): void {
       runCommand(async () => {
         const [role] = parseRoles(options.role);
         const password = await readPassword();
-        const parsed = registerBody.safeParse({ email: options.email, username: options.username ?? options.email.split('@')[0], password });
+        const parsed = registerBody.safeParse({
+          email: options.email,
+          username: options.username ?? options.email.split('@')[0],
+          password,
+        });
         if (!parsed.success) throw new CliError(parsed.error.issues.map((i) => i.message).join('; '), EXIT.usage);
         await withStores(async (context) => {
           const hash = await new Passwords(context.config.passwordHashing).hash(parsed.data.password);
@@ -78,7 +95,12 @@ export function registerUserCommands(program: Command): void {
             passwordHash: hash,
             roles: [role as Role],
           });
-          await context.stores.db.audit.record(cliActor(), { action: 'user.create', resourceType: 'user', resourceId: user.id, details: { roles: user.roles } });
+          await context.stores.db.audit.record(cliActor(), {
+            action: 'user.create',
+            resourceType: 'user',
+            resourceId: user.id,
+            details: { roles: user.roles },
+          });
           printTable([userRow(user)], options.json === true);
         });
       }),
@@ -128,7 +150,11 @@ export function registerUserCommands(program: Command): void {
   for (const status of ['disabled', 'active'] as const) {
     users
       .command(`${status === 'disabled' ? 'disable' : 'enable'} <user>`)
-      .description(status === 'disabled' ? 'disable an account: its logins, API keys and sockets end at once' : 'let a disabled account sign in again')
+      .description(
+        status === 'disabled'
+          ? 'disable an account: its logins, API keys and sockets end at once'
+          : 'let a disabled account sign in again',
+      )
       .action((ref: string) =>
         runCommand(async () => {
           await withStores(async (context) => {
@@ -160,7 +186,8 @@ export function registerUserCommands(program: Command): void {
           if (options.json === true) process.stdout.write(`${JSON.stringify(erasure)}\n`);
           else {
             process.stdout.write(`forgot ${id} (finished ${erasure.finishedAt})\n`);
-            for (const step of ERASURE_STEPS) process.stdout.write(`  ${step.padEnd(10)} ${JSON.stringify(erasure.steps[step] ?? {})}\n`);
+            for (const step of ERASURE_STEPS)
+              process.stdout.write(`  ${step.padEnd(10)} ${JSON.stringify(erasure.steps[step] ?? {})}\n`);
           }
         });
       }),
@@ -178,11 +205,17 @@ export function registerKeyCommands(program: Command): void {
     .requiredOption('--name <name>', 'what the key is for, e.g. asr-worker-1')
     .action((options: { user: string; name: string }) =>
       runCommand(async () => {
-        if (options.name.trim() === '' || options.name.length > 100) throw new CliError('--name is 1-100 characters', EXIT.usage);
+        if (options.name.trim() === '' || options.name.length > 100)
+          throw new CliError('--name is 1-100 characters', EXIT.usage);
         await withStores(async (context) => {
           const user = await findUser(context, options.user);
           const { key, record } = await context.accounts.apiKeys.create(user.id, options.name.trim(), null);
-          await context.stores.db.audit.record(cliActor(), { action: 'api_key.create', resourceType: 'api_key', resourceId: record.id, details: { userId: user.id, name: record.name } });
+          await context.stores.db.audit.record(cliActor(), {
+            action: 'api_key.create',
+            resourceType: 'api_key',
+            resourceId: record.id,
+            details: { userId: user.id, name: record.name },
+          });
           process.stderr.write(`created key ${record.id} for ${user.email}; store it now, it is not shown again:\n`);
           process.stdout.write(`${key}\n`);
         });
@@ -198,7 +231,10 @@ export function registerKeyCommands(program: Command): void {
       runCommand(async () => {
         await withStores(async (context) => {
           const userId = options.user === undefined ? undefined : (await findUser(context, options.user)).id;
-          printTable(await context.accounts.apiKeys.list(userId) as unknown as Record<string, unknown>[], options.json === true);
+          printTable(
+            (await context.accounts.apiKeys.list(userId)) as unknown as Record<string, unknown>[],
+            options.json === true,
+          );
         });
       }),
     );
@@ -210,7 +246,12 @@ export function registerKeyCommands(program: Command): void {
       runCommand(async () => {
         await withStores(async (context) => {
           const record = await context.accounts.apiKeys.revoke(keyId);
-          await context.stores.db.audit.record(cliActor(), { action: 'api_key.revoke', resourceType: 'api_key', resourceId: keyId, details: { userId: record.userId } });
+          await context.stores.db.audit.record(cliActor(), {
+            action: 'api_key.revoke',
+            resourceType: 'api_key',
+            resourceId: keyId,
+            details: { userId: record.userId },
+          });
           process.stdout.write(`revoked ${keyId}\n`);
         });
       }),

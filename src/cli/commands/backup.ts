@@ -1,13 +1,21 @@
 import type { Command } from 'commander';
-import { createBackup, listBackups, pruneBackups, restoreBackup, verifyBackup, type BackupHooks } from '../../backup/backup.js';
+import {
+  type BackupHooks,
+  createBackup,
+  listBackups,
+  pruneBackups,
+  restoreBackup,
+  verifyBackup,
+} from '../../backup/backup.js';
 import type { Manifest } from '../../backup/manifest.js';
 import { openBackup, openLocation } from '../../backup/target.js';
 import { startProgress } from '../progress.js';
-import { CliError, EXIT, cliSetup, printTable, runCommand, withDatabase, withStores } from '../runtime.js';
+import { CliError, cliSetup, EXIT, printTable, runCommand, withDatabase, withStores } from '../runtime.js';
 
 function locationText(given: string | undefined, option: string): string {
   const text = given ?? process.env['BACKUP_TARGET'];
-  if (text === undefined || text.trim() === '') throw new CliError(`give ${option} <dir | s3://bucket/prefix>, or set BACKUP_TARGET`, EXIT.usage);
+  if (text === undefined || text.trim() === '')
+    throw new CliError(`give ${option} <dir | s3://bucket/prefix>, or set BACKUP_TARGET`, EXIT.usage);
   return text;
 }
 
@@ -33,11 +41,20 @@ export function registerBackupCommands(program: Command): void {
         const text = locationText(options.to, '--to');
         await withStores(async ({ config, logger, stores }) => {
           const location = await openLocation(text, config);
-          const manifest = (await createBackup(stores, config, location, { encryptionKey: config.backup.encryptionKey }, hooks(logger))) as Manifest;
+          const manifest = (await createBackup(
+            stores,
+            config,
+            location,
+            { encryptionKey: config.backup.encryptionKey },
+            hooks(logger),
+          )) as Manifest;
           if (options.json === true) process.stdout.write(`${JSON.stringify(manifest)}\n`);
           else {
             const rows = Object.values(manifest.parts.postgres.tables).reduce((sum, t) => sum + t.rows, 0);
-            const graph = manifest.parts.graph === null ? 'in PostgreSQL' : `${manifest.parts.graph.nodes} nodes, ${manifest.parts.graph.relationships} relationships`;
+            const graph =
+              manifest.parts.graph === null
+                ? 'in PostgreSQL'
+                : `${manifest.parts.graph.nodes} nodes, ${manifest.parts.graph.relationships} relationships`;
             process.stdout.write(
               `${manifest.id} at ${location.text}\n` +
                 `  postgres  ${Object.keys(manifest.parts.postgres.tables).length} tables, ${rows} rows, ${bytes(manifest.parts.postgres.bytes)} (migration ${manifest.migration})\n` +
@@ -66,7 +83,7 @@ export function registerBackupCommands(program: Command): void {
 
   backup
     .command('verify <backup>')
-    .description('read every file of a backup and check it against the manifest (size, SHA-256, and the cipher\'s tag)')
+    .description("read every file of a backup and check it against the manifest (size, SHA-256, and the cipher's tag)")
     .action((reference: string) =>
       runCommand(async () => {
         const { config } = cliSetup();
@@ -118,7 +135,9 @@ export function registerBackupCommands(program: Command): void {
         const { config } = cliSetup();
         const location = await openLocation(locationText(options.from, '--from'), config);
         const removed = await pruneBackups(location, days);
-        process.stdout.write(removed.length === 0 ? 'nothing to prune\n' : `${removed.map((id) => `removed ${id}`).join('\n')}\n`);
+        process.stdout.write(
+          removed.length === 0 ? 'nothing to prune\n' : `${removed.map((id) => `removed ${id}`).join('\n')}\n`,
+        );
       }),
     );
 }

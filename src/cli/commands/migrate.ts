@@ -16,14 +16,23 @@ export function registerMigrateCommands(program: Command): void {
           const all = await readMigrations();
           const applied = new Map<number, Date>();
           try {
-            const result = await pool.query<{ version: number; applied_at: Date }>('select version, applied_at from schema_migrations');
+            const result = await pool.query<{ version: number; applied_at: Date }>(
+              'select version, applied_at from schema_migrations',
+            );
             for (const row of result.rows) applied.set(row.version, row.applied_at);
           } catch (error) {
             if ((error as { code?: string }).code !== '42P01') throw error; // no ledger yet: all pending
           }
-          const rows = all.map((m) => ({ version: m.version, name: m.name, state: applied.has(m.version) ? 'applied' : 'pending', appliedAt: applied.get(m.version) ?? null }));
+          const rows = all.map((m) => ({
+            version: m.version,
+            name: m.name,
+            state: applied.has(m.version) ? 'applied' : 'pending',
+            appliedAt: applied.get(m.version) ?? null,
+          }));
           const known = new Set(all.map((m) => m.version));
-          for (const [version, at] of applied) if (!known.has(version)) rows.push({ version, name: '(unknown to this code)', state: 'ahead', appliedAt: at });
+          for (const [version, at] of applied)
+            if (!known.has(version))
+              rows.push({ version, name: '(unknown to this code)', state: 'ahead', appliedAt: at });
           printTable(rows, options.json === true);
           if (options.json !== true) {
             const pending = rows.filter((r) => r.state === 'pending').length;
@@ -47,7 +56,9 @@ export function registerMigrateCommands(program: Command): void {
 
   command
     .command('down <steps>')
-    .description('revert the newest <steps> migrations with their .down.sql (drops what they created: development only)')
+    .description(
+      'revert the newest <steps> migrations with their .down.sql (drops what they created: development only)',
+    )
     .action((stepsText: string) =>
       runCommand(async () => {
         const steps = Number(stepsText);

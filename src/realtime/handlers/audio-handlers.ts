@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { audioFormats } from '../../../protocol/schemas.js';
-import type { AudioStream } from '../audio-streams.js';
 import { AppError } from '../../errors/app-error.js';
 import { OPAQUE_CONTENT_TYPE } from '../../stores/object/object-store.js';
+import type { AudioStream } from '../audio-streams.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { EventHandler } from '../dispatcher.js';
 
@@ -39,16 +39,28 @@ function isAudioMimeType(value: unknown): value is keyof typeof audioFormats {
 export async function storeAudio(
   context: Pick<RealtimeContext, 'objects' | 'messages' | 'logger'>,
   stream: AudioStream,
-  message: { senderId: string; clientMsgId: string; role: MessageRole; content: string; metadata?: JsonObject; chunks?: number },
+  message: {
+    senderId: string;
+    clientMsgId: string;
+    role: MessageRole;
+    content: string;
+    metadata?: JsonObject;
+    chunks?: number;
+  },
 ): Promise<{ message: Message; duplicate: boolean }> {
   const mimeType = stream.mimeType as keyof typeof audioFormats;
   const objectKey = audioObjectKey(stream.sessionId, stream.objectId, mimeType);
   const chunks = message.chunks === undefined ? stream.chunks : stream.chunks.slice(0, message.chunks);
   const body = Buffer.concat(chunks);
   // A cut stream is hashed again; a whole one uses its running hash (copied: a retry needs it again).
-  const sha256 = message.chunks === undefined ? stream.sha256.copy().digest('hex') : createHash('sha256').update(body).digest('hex');
+  const sha256 =
+    message.chunks === undefined ? stream.sha256.copy().digest('hex') : createHash('sha256').update(body).digest('hex');
   // The audio is stored before the message that points to it is committed.
-  await context.objects.put(objectKey, body, { contentType: mimeType, size: body.length, metadata: { sha256, 'session-id': stream.sessionId } });
+  await context.objects.put(objectKey, body, {
+    contentType: mimeType,
+    size: body.length,
+    metadata: { sha256, 'session-id': stream.sessionId },
+  });
   const stored = await context.messages.append({
     sessionId: stream.sessionId,
     senderId: message.senderId,
@@ -67,9 +79,14 @@ export async function storeAudio(
   });
   if (stored.duplicate && stored.message.metadata['objectKey'] !== objectKey) {
     // The key was used before: that message stands and this copy of the audio belongs to nothing.
-    await context.objects.delete(objectKey).catch((error: unknown) =>
-      context.logger.warn({ err: error, objectKey }, 'could not remove audio of a duplicate audio:end; the reconciler will'),
-    );
+    await context.objects
+      .delete(objectKey)
+      .catch((error: unknown) =>
+        context.logger.warn(
+          { err: error, objectKey },
+          'could not remove audio of a duplicate audio:end; the reconciler will',
+        ),
+      );
   }
   return stored;
 }
@@ -108,8 +125,12 @@ export function audioHandlers(context: RealtimeContext): Handlers {
       if (stream === undefined) {
         // A resent end of a stream that was stored: answer with its message.
         const sessionId = context.audio.endedSession(socket.id, streamId);
-        const message = sessionId === undefined ? undefined : await context.messages.getByClientMsgId(sessionId, caller.userId, clientMsgId);
-        if (message === undefined) throw new AppError('NOT_FOUND', { message: 'no such audio stream (not started, or discarded)' });
+        const message =
+          sessionId === undefined
+            ? undefined
+            : await context.messages.getByClientMsgId(sessionId, caller.userId, clientMsgId);
+        if (message === undefined)
+          throw new AppError('NOT_FOUND', { message: 'no such audio stream (not started, or discarded)' });
         return { message };
       }
       try {
@@ -143,7 +164,11 @@ export function audioHandlers(context: RealtimeContext): Handlers {
       const mimeType = message.metadata['mimeType'];
       // Only audio the server stored for this very session: a key anywhere else was not
       // written by the audio path, whatever the message says.
-      if (message.contentType !== 'audio' || typeof objectKey !== 'string' || !objectKey.startsWith(audioPrefix(message.sessionId))) {
+      if (
+        message.contentType !== 'audio' ||
+        typeof objectKey !== 'string' ||
+        !objectKey.startsWith(audioPrefix(message.sessionId))
+      ) {
         throw new AppError('VALIDATION', { message: 'the message has no audio', details: { field: 'messageId' } });
       }
       const extension = objectKey.slice(objectKey.lastIndexOf('.') + 1);

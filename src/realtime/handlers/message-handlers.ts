@@ -1,20 +1,19 @@
 import type { MessageRole } from '../../../protocol/models.js';
+import type { PayloadOf } from '../../../protocol/schemas.js';
 import { streamIdPattern } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
+import { streamErrors } from '../../stores/streams/stream-errors.js';
+import { KeyedSerializer } from '../../util/keyed-serializer.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { AppSocket, EventHandler } from '../dispatcher.js';
-import type { PayloadOf } from '../../../protocol/schemas.js';
-import { KeyedSerializer } from '../../util/keyed-serializer.js';
 import { sessionRoom } from '../rooms.js';
 import { streamMessageKey } from '../stream-closer.js';
-import { streamErrors } from '../../stores/streams/stream-errors.js';
 
 type Handlers = {
   'message:send': EventHandler<'message:send'>;
   'message:delta': EventHandler<'message:delta'>;
   'history:get': EventHandler<'history:get'>;
 };
-
 
 /** A `user` may only speak as `user`; services and admins may post any role. */
 function roleFor(role: MessageRole | undefined, callerRole: string, fallback: MessageRole): MessageRole {
@@ -38,15 +37,22 @@ export function messageHandlers(context: RealtimeContext): Handlers {
       let clientMsgId = payload.clientMsgId;
       if (streamId !== undefined) {
         if (typeof streamId !== 'string' || !streamIdPattern.test(streamId)) {
-          throw new AppError('VALIDATION', { message: 'metadata.streamId is not a stream id', details: { field: 'metadata.streamId' } });
+          throw new AppError('VALIDATION', {
+            message: 'metadata.streamId is not a stream id',
+            details: { field: 'metadata.streamId' },
+          });
         }
         // PostgreSQL is the truth: with Redis unreachable the send still commits (the key is
         // the sender's own, so skipping the owner check cannot touch another user's turn).
         const open = await context.streams.get(payload.sessionId, streamId).catch((error: unknown) => {
-          context.logger.warn({ err: error, sessionId: payload.sessionId, streamId }, 'could not read an open stream; committing the final message anyway');
+          context.logger.warn(
+            { err: error, sessionId: payload.sessionId, streamId },
+            'could not read an open stream; committing the final message anyway',
+          );
           return undefined;
         });
-        if (open !== undefined && open.userId !== caller.userId) throw new AppError('FORBIDDEN', { message: 'the stream belongs to another user' });
+        if (open !== undefined && open.userId !== caller.userId)
+          throw new AppError('FORBIDDEN', { message: 'the stream belongs to another user' });
         // The final message of a stream shares its key with the interrupted commit, so
         // whichever comes first is the one message of that turn.
         clientMsgId = streamMessageKey(streamId);
@@ -65,9 +71,14 @@ export function messageHandlers(context: RealtimeContext): Handlers {
       if (typeof streamId === 'string') {
         context.closer.untrack(socket.id, payload.sessionId, streamId);
         // Left behind, the buffer expires; a sweep that commits it finds this message under the same key.
-        await context.streams.remove(payload.sessionId, streamId).catch((error: unknown) =>
-          context.logger.warn({ err: error, sessionId: payload.sessionId, streamId }, 'could not drop a closed stream buffer'),
-        );
+        await context.streams
+          .remove(payload.sessionId, streamId)
+          .catch((error: unknown) =>
+            context.logger.warn(
+              { err: error, sessionId: payload.sessionId, streamId },
+              'could not drop a closed stream buffer',
+            ),
+          );
       }
       if (!duplicate && role === 'assistant') context.turns.assistant(payload.sessionId, 'final');
       context.relay.committed(message, duplicate, socket);
@@ -76,7 +87,8 @@ export function messageHandlers(context: RealtimeContext): Handlers {
 
     // One stream's deltas from one socket are handled in the order they arrived (clients
     // send them without waiting for acks), whatever each one waits for on the way.
-    'message:delta': (payload, socket) => ordered.run(`${socket.id}:${payload.sessionId}:${payload.streamId}`, () => delta(payload, socket)),
+    'message:delta': (payload, socket) =>
+      ordered.run(`${socket.id}:${payload.sessionId}:${payload.streamId}`, () => delta(payload, socket)),
 
     'history:get': async ({ sessionId, beforeSeq, limit }, socket) => {
       await context.sessions.authorize(callerOf(socket), sessionId);

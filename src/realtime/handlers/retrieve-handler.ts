@@ -1,14 +1,14 @@
 import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
-import { withDeadline } from '../../util/timeout.js';
+import type { Logger } from '../../logger.js';
+import type { Metrics } from '../../metrics.js';
 import type { GraphService } from '../../services/graph/graph-service.js';
 import type { SessionService } from '../../services/session-service.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { RankedEntity } from '../../stores/graph/graph-store.js';
 import type { VectorIndex } from '../../stores/vector/vector-index.js';
-import type { Logger } from '../../logger.js';
-import type { Metrics } from '../../metrics.js';
-import type { AppSocket, EventHandler } from '../dispatcher.js';
+import { withDeadline } from '../../util/timeout.js';
 import { callerOf } from '../context.js';
+import type { AppSocket, EventHandler } from '../dispatcher.js';
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
 /** Entities returned per answer: twice the chunks asked for, at least 10. */
@@ -42,7 +42,9 @@ export function retrieveHandler(deps: {
     const caller = callerOf(socket);
     const ownerId = sessionId === undefined ? caller.userId : (await deps.sessions.authorize(caller, sessionId)).userId;
     if (ownerId !== caller.userId && sessionId !== undefined && !deps.joined(socket, sessionId)) {
-      throw new AppError('FORBIDDEN', { message: "retrieving from another user's documents needs their session joined on this socket" });
+      throw new AppError('FORBIDDEN', {
+        message: "retrieving from another user's documents needs their session joined on this socket",
+      });
     }
     const [embedding] = await deps.embedder.embed([query]);
     const embedded = performance.now();
@@ -63,16 +65,26 @@ export function retrieveHandler(deps: {
     };
     const chunks = await part(
       'vector',
-      () => deps.vectors.search(embedding ?? [], { topK, ownerId, ...(documentIds === undefined ? {} : { documentIds }) }),
+      () =>
+        deps.vectors.search(embedding ?? [], { topK, ownerId, ...(documentIds === undefined ? {} : { documentIds }) }),
       [],
     );
     const searched = performance.now();
-    const entities = await part('graph', () => deps.graph.expandHits(chunks, query, graphDepth, entityLimit(topK)), [] as RankedEntity[]);
+    const entities = await part(
+      'graph',
+      () => deps.graph.expandHits(chunks, query, graphDepth, entityLimit(topK)),
+      [] as RankedEntity[],
+    );
     const expanded = performance.now();
     return {
       chunks,
       entities,
-      timings: { embedMs: round(embedded - started), vectorMs: round(searched - embedded), graphMs: round(expanded - searched), totalMs: round(expanded - started) },
+      timings: {
+        embedMs: round(embedded - started),
+        vectorMs: round(searched - embedded),
+        graphMs: round(expanded - searched),
+        totalMs: round(expanded - started),
+      },
       ...(degraded.length === 0 ? {} : { degraded }),
     };
   };

@@ -1,12 +1,11 @@
 import type { AckData } from '../../../protocol/events.js';
-import type { EventHandler } from '../dispatcher.js';
-import { callerOf, changePresence, type RealtimeContext } from '../context.js';
-import type { AppSocket } from '../dispatcher.js';
-import type { AppServer } from '../io-server.js';
 import type { Message, Session } from '../../../protocol/models.js';
-import { sessionRoom } from '../rooms.js';
 import { AppError } from '../../errors/app-error.js';
 import type { Caller } from '../../services/session-service.js';
+import { callerOf, changePresence, type RealtimeContext } from '../context.js';
+import type { AppSocket, EventHandler } from '../dispatcher.js';
+import type { AppServer } from '../io-server.js';
+import { sessionRoom } from '../rooms.js';
 
 /** Largest catch-up page of `session:join` (PROTOCOL section 3). */
 const CATCH_UP_LIMIT = 500;
@@ -38,7 +37,12 @@ type Handlers = {
 };
 
 /** Joins a socket to a session's deliveries and presence; returns the join snapshot. */
-async function joinSocket(context: RealtimeContext, socket: AppSocket, sessionId: string, sinceSeq: number | undefined): Promise<AckData['session:join']> {
+async function joinSocket(
+  context: RealtimeContext,
+  socket: AppSocket,
+  sessionId: string,
+  sinceSeq: number | undefined,
+): Promise<AckData['session:join']> {
   const caller = callerOf(socket);
   const cached = await context.sessions.authorize(caller, sessionId);
   if (sinceSeq !== undefined && sinceSeq > Math.max(cached.lastSeq, context.relay.lastSeqOf(sessionId) ?? 0)) {
@@ -46,7 +50,10 @@ async function joinSocket(context: RealtimeContext, socket: AppSocket, sessionId
     const { lastSeq } = await context.sessions.getFresh(caller, sessionId);
     if (sinceSeq > lastSeq) {
       // Joined with it, the socket would get nothing until the session passed sinceSeq.
-      throw new AppError('VALIDATION', { message: 'sinceSeq is past the last message of the session', details: { field: 'sinceSeq', lastSeq } });
+      throw new AppError('VALIDATION', {
+        message: 'sinceSeq is past the last message of the session',
+        details: { field: 'sinceSeq', lastSeq },
+      });
     }
   }
   const alreadyJoined = context.relay.isJoined(socket, sessionId);
@@ -61,13 +68,24 @@ async function joinSocket(context: RealtimeContext, socket: AppSocket, sessionId
       : sinceSeq === undefined
         ? await context.messages.pageBefore(sessionId, undefined, RECENT_LIMIT)
         : await context.messages.since(sessionId, sinceSeq, CATCH_UP_LIMIT);
-    const session: Session = { ...cached, lastSeq: Math.max(cached.lastSeq, known ?? 0, fetched.messages[fetched.messages.length - 1]?.seq ?? 0) };
-    const { messages, cut } = sinceSeq === undefined ? { messages: fetched.messages, cut: false } : cutToBytes(fetched.messages, JOIN_PAGE_BYTES);
+    const session: Session = {
+      ...cached,
+      lastSeq: Math.max(cached.lastSeq, known ?? 0, fetched.messages[fetched.messages.length - 1]?.seq ?? 0),
+    };
+    const { messages, cut } =
+      sinceSeq === undefined
+        ? { messages: fetched.messages, cut: false }
+        : cutToBytes(fetched.messages, JOIN_PAGE_BYTES);
     const page = { messages, hasMore: fetched.hasMore || cut };
     const lastReturned = page.messages[page.messages.length - 1]?.seq ?? 0;
     // After the ack, every message past what it returned arrives as message:new.
-    const delivered = sinceSeq === undefined ? Math.max(session.lastSeq, lastReturned) : Math.max(sinceSeq, lastReturned);
-    return { result: { session, messages: page.messages, hasMore: page.hasMore }, delivered, lastSeq: Math.max(session.lastSeq, lastReturned) };
+    const delivered =
+      sinceSeq === undefined ? Math.max(session.lastSeq, lastReturned) : Math.max(sinceSeq, lastReturned);
+    return {
+      result: { session, messages: page.messages, hasMore: page.hasMore },
+      delivered,
+      lastSeq: Math.max(session.lastSeq, lastReturned),
+    };
   });
   if (alreadyJoined) return { ...snapshot, presence: await context.presence.list(sessionId) };
   // A first join counts the socket in and learns who is present in the same round trip.
@@ -93,7 +111,12 @@ export async function deleteSession(
 ): Promise<AckData['session:delete']> {
   await context.sessions.authorizeOwner(caller, sessionId);
   const erased = await context.erasure.deleteSession(sessionId);
-  await context.sessions.recordAudit(caller, { action: 'session.delete', resourceType: 'session', resourceId: sessionId, details: { ...erased } });
+  await context.sessions.recordAudit(caller, {
+    action: 'session.delete',
+    resourceType: 'session',
+    resourceId: sessionId,
+    details: { ...erased },
+  });
   context.io()?.to(sessionRoom(sessionId)).emit('session:deleted', { sessionId });
   return { sessionId, ...erased };
 }

@@ -39,7 +39,8 @@ export function turnHandlers(context: RealtimeContext): Handlers {
         if (closed !== undefined) return { message: closed };
         // Not a token stream: an assistant's speech, on this node or another.
         const cut = await context.bargeIn.interrupt(socket, payload.sessionId, payload.streamId, heard);
-        if (cut === undefined) throw new AppError('NOT_FOUND', { message: 'no open or closed stream with this id in the session' });
+        if (cut === undefined)
+          throw new AppError('NOT_FOUND', { message: 'no open or closed stream with this id in the session' });
         return { message: cut };
       }
       // Stored under the stream's key: a racing barge-in, the owner's final message:send and
@@ -51,7 +52,12 @@ export function turnHandlers(context: RealtimeContext): Handlers {
         role: stream.role,
         content: heardText(stream, heard),
         contentType: 'text',
-        metadata: { streamId: payload.streamId, interrupted: true, interruptedBy: caller.userId, ...(heard === undefined ? {} : { heard }) },
+        metadata: {
+          streamId: payload.streamId,
+          interrupted: true,
+          interruptedBy: caller.userId,
+          ...(heard === undefined ? {} : { heard }),
+        },
       });
       await context.streams.interrupted(payload.sessionId, payload.streamId, message.id);
       announceInterruption(context, message, duplicate, socket);
@@ -76,7 +82,9 @@ export function announceInterruption(
   context.metrics.turnInterruptions.inc();
   context.turns.assistant(message.sessionId, 'interrupted');
   const streamId = String(message.metadata['streamId']);
-  context.io.to(sessionRoom(message.sessionId)).emit('turn:interrupted', { sessionId: message.sessionId, streamId, messageId: message.id });
+  context.io
+    .to(sessionRoom(message.sessionId))
+    .emit('turn:interrupted', { sessionId: message.sessionId, streamId, messageId: message.id });
 }
 
 function heardOf(payload: PayloadOf<'turn:interrupt'>): Heard {
@@ -88,5 +96,8 @@ function heardOf(payload: PayloadOf<'turn:interrupt'>): Heard {
 /** A stream that is no longer open: the message that closed it, if any. */
 async function closedTurn(context: RealtimeContext, sessionId: string, streamId: string): Promise<Message | undefined> {
   const interruptedBy = await context.streams.interruptedBy(sessionId, streamId);
-  return (interruptedBy === undefined ? undefined : await context.messages.getById(interruptedBy)) ?? (await context.messages.getByStream(sessionId, streamId));
+  return (
+    (interruptedBy === undefined ? undefined : await context.messages.getById(interruptedBy)) ??
+    (await context.messages.getByStream(sessionId, streamId))
+  );
 }

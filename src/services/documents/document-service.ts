@@ -2,26 +2,26 @@ import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import type { DocumentStage, DocumentStatusEvent } from '../../../protocol/events.js';
 import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
-import { withDeadline } from '../../util/timeout.js';
 import type { Logger } from '../../logger.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
+import type { ContainedEntity, GraphStore } from '../../stores/graph/graph-store.js';
 import { acceptFencingToken, forgetFencingToken } from '../../stores/locks/fencing.js';
-import { withTransaction } from '../../stores/postgres/transaction.js';
 import type { LockContext, LockManager } from '../../stores/locks/lock-manager.js';
-import { OPAQUE_CONTENT_TYPE, type ObjectStore } from '../../stores/object/object-store.js';
+import { type ObjectStore, OPAQUE_CONTENT_TYPE } from '../../stores/object/object-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/repositories/documents.js';
+import { withTransaction } from '../../stores/postgres/transaction.js';
 import type { JobQueue } from '../../stores/queue/job-queue.js';
-import type { ContainedEntity, GraphStore } from '../../stores/graph/graph-store.js';
 import type { VectorIndex } from '../../stores/vector/vector-index.js';
-import type { DocumentParser } from './parsing.js';
+import { withDeadline } from '../../util/timeout.js';
 import type { Caller } from '../session-service.js';
-import { detectDocumentType, documentTypes, type DocumentType } from './text.js';
+import type { DocumentParser } from './parsing.js';
+import { type DocumentType, detectDocumentType, documentTypes } from './text.js';
 
 /** What the document service needs. */
 export interface DocumentServiceOptions {
@@ -73,8 +73,11 @@ const EMBED_BATCH = 64;
 
 /** A title from an uploaded file name: no directories, no control characters. */
 export function titleFromFilename(filename: string): string {
-  // eslint-disable-next-line no-control-regex
-  const base = path.posix.basename(filename.replace(/\\/g, '/')).replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  const base = path.posix
+    .basename(filename.replace(/\\/g, '/'))
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: file names lose their control characters here
+    .replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim();
   return (base === '' || base === '.' || base === '..' ? 'untitled' : base).slice(0, 255);
 }
 
@@ -107,7 +110,10 @@ export class DocumentService {
     const { quotas } = this.options;
     const usage = await this.options.documents.usage(caller.userId);
     const quotaError = (quota: 'documents' | 'bytes', limit: number, used: number) =>
-      new AppError('PAYLOAD_TOO_LARGE', { message: `the ${quota} quota of this account is used up`, details: { quota, limit, used } });
+      new AppError('PAYLOAD_TOO_LARGE', {
+        message: `the ${quota} quota of this account is used up`,
+        details: { quota, limit, used },
+      });
     if (usage.documents >= quotas.documents) throw quotaError('documents', quotas.documents, usage.documents);
     const room = quotas.bytes - usage.bytes;
     if (room <= 0) throw quotaError('bytes', quotas.bytes, usage.bytes);
@@ -123,7 +129,13 @@ export class DocumentService {
       transform(chunk: Buffer, _encoding, callback) {
         size += chunk.length;
         if (size > max) {
-          callback(tooLarge ?? new AppError('PAYLOAD_TOO_LARGE', { message: `documents are at most ${max} bytes`, details: { limit: max } }));
+          callback(
+            tooLarge ??
+              new AppError('PAYLOAD_TOO_LARGE', {
+                message: `documents are at most ${max} bytes`,
+                details: { limit: max },
+              }),
+          );
           return;
         }
         if (head.length < HEAD_BYTES) head = Buffer.concat([head, chunk.subarray(0, HEAD_BYTES - head.length)]);
@@ -154,15 +166,27 @@ export class DocumentService {
       }
       try {
         const ms = this.options.enqueueTimeoutMs;
-        await withDeadline(this.options.queue.enqueue(id), ms, () => new DependencyTimeoutError('the ingestion queue', ms));
+        await withDeadline(
+          this.options.queue.enqueue(id),
+          ms,
+          () => new DependencyTimeoutError('the ingestion queue', ms),
+        );
       } catch (error) {
         // Nothing half-made stays behind: the row and the file go (the reconciler removes
         // the file should this fail too).
         await this.options.documents.delete(id).catch(() => undefined);
         await this.options.objects.delete(key).catch(() => undefined);
-        throw new AppError('UNAVAILABLE', { message: 'the document could not be queued for ingestion and was not kept; retry', cause: error });
+        throw new AppError('UNAVAILABLE', {
+          message: 'the document could not be queued for ingestion and was not kept; retry',
+          cause: error,
+        });
       }
-      await this.options.audit.record(caller, { action: 'document.upload', resourceType: 'document', resourceId: id, details: { bytes: size, type } });
+      await this.options.audit.record(caller, {
+        action: 'document.upload',
+        resourceType: 'document',
+        resourceId: id,
+        details: { bytes: size, type },
+      });
       return document;
     } finally {
       await rm(spool, { force: true });
@@ -172,8 +196,10 @@ export class DocumentService {
   /** A document of the caller (admins: any). */
   async get(caller: Caller, id: string): Promise<DocumentRecord> {
     const document = await this.options.documents.get(id);
-    if (document === undefined || document.status === 'deleting') throw new AppError('NOT_FOUND', { message: 'document not found' });
-    if (document.userId !== caller.userId && caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'not your document' });
+    if (document === undefined || document.status === 'deleting')
+      throw new AppError('NOT_FOUND', { message: 'document not found' });
+    if (document.userId !== caller.userId && caller.role !== 'admin')
+      throw new AppError('FORBIDDEN', { message: 'not your document' });
     return document;
   }
 
@@ -185,7 +211,10 @@ export class DocumentService {
   async contentUrl(caller: Caller, id: string): Promise<{ url: string; expiresAt: Date }> {
     const document = await this.get(caller, id);
     if (document.filePath === null) throw new AppError('NOT_FOUND', { message: 'the document has no file' });
-    return this.options.objects.presignedGetUrl(document.filePath, 900, { filename: downloadName(document), contentType: OPAQUE_CONTENT_TYPE });
+    return this.options.objects.presignedGetUrl(document.filePath, 900, {
+      filename: downloadName(document),
+      contentType: OPAQUE_CONTENT_TYPE,
+    });
   }
 
   /** The entities the knowledge graph found in a document of the caller (admins: any), most confident first. */
@@ -205,7 +234,10 @@ export class DocumentService {
     await this.options.documents.markDeleting(id);
     await this.options.audit.record(caller, { action: 'document.delete', resourceType: 'document', resourceId: id });
     await this.purge(id).catch((error: unknown) =>
-      this.options.logger.warn({ err: error, documentId: id }, 'removing a deleted document failed; the reconciler will finish it'),
+      this.options.logger.warn(
+        { err: error, documentId: id },
+        'removing a deleted document failed; the reconciler will finish it',
+      ),
     );
   }
 
@@ -229,7 +261,12 @@ export class DocumentService {
         if ((await this.options.documents.status(id)) !== 'processing') throw new DocumentGone();
       };
       const tell = (stage: DocumentStage, percent: number): void =>
-        this.options.progress?.(document.userId, { documentId: id, status: 'processing', stage, percent: Math.round(percent) });
+        this.options.progress?.(document.userId, {
+          documentId: id,
+          status: 'processing',
+          stage,
+          percent: Math.round(percent),
+        });
       tell('parsing', 0);
       const body = await readAll(await this.options.objects.get(filePath));
       const { chunks, graph } = await this.options.parser.parse({
@@ -300,12 +337,15 @@ export class DocumentService {
       ['vector', () => this.options.vectors.deleteByDocument(id)],
       ['graph', () => this.options.graph.deleteDocument(id)],
     ] as const) {
-      await remove().catch((cleanup: unknown) => this.options.logger.warn({ err: cleanup, documentId: id, store }, 'could not remove a failed document'));
+      await remove().catch((cleanup: unknown) =>
+        this.options.logger.warn({ err: cleanup, documentId: id, store }, 'could not remove a failed document'),
+      );
     }
     await this.options.documents.markFailed(id, reason);
     this.options.logger.warn({ documentId: id, reason }, 'document ingestion failed');
     const owner = (await this.options.documents.get(id).catch(() => undefined))?.userId;
-    if (owner !== undefined) this.options.progress?.(owner, { documentId: id, status: 'failed', stage: 'failed', percent: 100, reason });
+    if (owner !== undefined)
+      this.options.progress?.(owner, { documentId: id, status: 'failed', stage: 'failed', percent: 100, reason });
   }
 
   private async waitSearchable(id: string, expected: number): Promise<void> {
@@ -317,21 +357,27 @@ export class DocumentService {
   }
 
   /** The fenced final status write. */
-  private async finish(id: string, fencingToken: number, status: 'ready' | 'failed', reason: string | null): Promise<void> {
+  private async finish(
+    id: string,
+    fencingToken: number,
+    status: 'ready' | 'failed',
+    reason: string | null,
+  ): Promise<void> {
     await withTransaction(this.options.pool, async (client) => {
       await acceptFencingToken(client, `document:${id}`, fencingToken);
-      await client.query('update documents set status = $2, status_reason = $3, updated_at = now() where id = $1 and status = $4', [
-        id,
-        status,
-        reason,
-        'processing',
-      ]);
+      await client.query(
+        'update documents set status = $2, status_reason = $3, updated_at = now() where id = $1 and status = $4',
+        [id, status, reason, 'processing'],
+      );
     });
   }
 }
 
 /** What removing a document from every store takes. */
-export type PurgeDependencies = Pick<DocumentServiceOptions, 'pool' | 'documents' | 'objects' | 'vectors' | 'graph' | 'locks'>;
+export type PurgeDependencies = Pick<
+  DocumentServiceOptions,
+  'pool' | 'documents' | 'objects' | 'vectors' | 'graph' | 'locks'
+>;
 
 /**
  * Removes a document marked `deleting` from every store, under the document's lock (so
@@ -360,8 +406,13 @@ export async function purgeDocument(deps: PurgeDependencies, id: string): Promis
 
 /** The stored title, with the extension of the stored type when the title lacks it. */
 function downloadName(document: DocumentRecord): string {
-  const extension = document.mimeType !== null && Object.hasOwn(documentTypes, document.mimeType) ? documentTypes[document.mimeType as DocumentType] : undefined;
-  return extension === undefined || document.title.toLowerCase().endsWith(`.${extension}`) ? document.title : `${document.title}.${extension}`;
+  const extension =
+    document.mimeType !== null && Object.hasOwn(documentTypes, document.mimeType)
+      ? documentTypes[document.mimeType as DocumentType]
+      : undefined;
+  return extension === undefined || document.title.toLowerCase().endsWith(`.${extension}`)
+    ? document.title
+    : `${document.title}.${extension}`;
 }
 
 async function readAll(stream: Readable): Promise<Buffer> {

@@ -4,8 +4,8 @@ import { AppError } from '../../errors/app-error.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { DocumentGraph } from '../../stores/graph/graph-store.js';
 import { compiledWorker } from '../../util/workers.js';
-import { documentGraph, KeywordEntityExtractor, noEntities, type EntityExtractor } from '../graph/extraction.js';
-import { chunkText, extractText, type DocumentType, type TextChunk } from './text.js';
+import { documentGraph, type EntityExtractor, KeywordEntityExtractor, noEntities } from '../graph/extraction.js';
+import { chunkText, type DocumentType, extractText, type TextChunk } from './text.js';
 
 /** A document as ingestion needs it: chunks for the vector index, its share of the graph. */
 export interface ParsedDocument {
@@ -34,7 +34,14 @@ export async function parseDocument(input: ParseInput, extractor: EntityExtracto
   const chunks = chunkText(text);
   if (chunks.length === 0) throw new AppError('VALIDATION', { message: 'the document contains no text' });
   const entities = await extractor.extract(text);
-  return { chunks, graph: documentGraph(input.document, entities, chunks.map((c) => c.content)) };
+  return {
+    chunks,
+    graph: documentGraph(
+      input.document,
+      entities,
+      chunks.map((c) => c.content),
+    ),
+  };
 }
 
 /** Parses on the calling thread, with any extractor (a custom one, or in tests). */
@@ -60,7 +67,9 @@ export function builtInExtractor(options: ParserWorkerOptions): EntityExtractor 
 }
 
 /** A request to the worker: parse a document, or embed texts with the local embedder. */
-export type WorkerRequest = { id: number; kind: 'parse'; input: ParseInput } | { id: number; kind: 'embed'; texts: readonly string[]; dimension: number };
+export type WorkerRequest =
+  | { id: number; kind: 'parse'; input: ParseInput }
+  | { id: number; kind: 'embed'; texts: readonly string[]; dimension: number };
 type Reply = { id: number; result: unknown } | { id: number; error: { code: ErrorCode | undefined; message: string } };
 
 /** Limits of the parsing worker. */
@@ -82,7 +91,10 @@ export interface ParserLimits {
 export class WorkerDocumentParser implements DocumentParser {
   private worker: Worker | undefined;
   /** Requests sent and not answered, in the order the worker takes them. */
-  private readonly pending = new Map<number, { message: WorkerRequest; resolve: (result: unknown) => void; reject: (error: Error) => void }>();
+  private readonly pending = new Map<
+    number,
+    { message: WorkerRequest; resolve: (result: unknown) => void; reject: (error: Error) => void }
+  >();
   private next = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly limits: ParserLimits;
@@ -129,7 +141,10 @@ export class WorkerDocumentParser implements DocumentParser {
     const head = this.pending.keys().next();
     if (head.done === true) return;
     const id = head.value;
-    this.timer = setTimeout(() => this.failHead(id, new Error(`parsing took longer than ${this.limits.timeoutMs} ms and was stopped`)), this.limits.timeoutMs);
+    this.timer = setTimeout(
+      () => this.failHead(id, new Error(`parsing took longer than ${this.limits.timeoutMs} ms and was stopped`)),
+      this.limits.timeoutMs,
+    );
     this.timer.unref();
   }
 
@@ -162,7 +177,12 @@ export class WorkerDocumentParser implements DocumentParser {
       this.watchHead();
       if (waiting === undefined) return;
       if ('result' in reply) waiting.resolve(reply.result);
-      else waiting.reject(reply.error.code === undefined ? new Error(reply.error.message) : new AppError(reply.error.code, { message: reply.error.message }));
+      else
+        waiting.reject(
+          reply.error.code === undefined
+            ? new Error(reply.error.message)
+            : new AppError(reply.error.code, { message: reply.error.message }),
+        );
     });
     // A worker that dies (out of memory, a crash) fails the request it was running.
     const died = (error: Error) => {

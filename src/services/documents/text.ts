@@ -39,7 +39,8 @@ export function detectDocumentType(head: Buffer, declared: string | undefined, f
   if (head.length === 0) throw unsupported('the file is empty');
   const base = (declared ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   if (head.subarray(0, 5).toString('latin1') === '%PDF-') {
-    if (base !== '' && base !== 'application/octet-stream' && base !== 'application/pdf') throw unsupported(`a PDF declared as ${base}`);
+    if (base !== '' && base !== 'application/octet-stream' && base !== 'application/pdf')
+      throw unsupported(`a PDF declared as ${base}`);
     return 'application/pdf';
   }
   if (base === 'application/pdf') throw unsupported('the file is not a PDF');
@@ -53,10 +54,17 @@ export function detectDocumentType(head: Buffer, declared: string | undefined, f
   const extension = filename.toLowerCase().split('.').pop() ?? '';
   const text = head.toString('utf8').trimStart();
   const sniffed: DocumentType | undefined =
-    text.startsWith('{') || text.startsWith('[') ? 'application/json' : /^<(!doctype html|html|head|body|div|p|h1)\b/i.test(text) ? 'text/html' : undefined;
+    text.startsWith('{') || text.startsWith('[')
+      ? 'application/json'
+      : /^<(!doctype html|html|head|body|div|p|h1)\b/i.test(text)
+        ? 'text/html'
+        : undefined;
   const byExtension = BY_EXTENSION[extension];
-  const claimed = (base in documentTypes ? (base as DocumentType) : undefined) ?? (byExtension === 'application/pdf' ? undefined : byExtension);
-  if (base !== '' && base !== 'application/octet-stream' && !(base in documentTypes)) throw unsupported(`unsupported content type ${base}`);
+  const claimed =
+    (base in documentTypes ? (base as DocumentType) : undefined) ??
+    (byExtension === 'application/pdf' ? undefined : byExtension);
+  if (base !== '' && base !== 'application/octet-stream' && !(base in documentTypes))
+    throw unsupported(`unsupported content type ${base}`);
   if (claimed === 'application/json' && sniffed !== 'application/json') throw unsupported('the file is not JSON');
   return claimed ?? sniffed ?? 'text/plain';
 }
@@ -84,7 +92,13 @@ export async function extractText(body: Buffer, type: DocumentType): Promise<str
   }
   switch (type) {
     case 'text/html':
-      return convert(text, { wordwrap: false, selectors: [{ selector: 'a', options: { ignoreHref: true } }, { selector: 'img', format: 'skip' }] });
+      return convert(text, {
+        wordwrap: false,
+        selectors: [
+          { selector: 'a', options: { ignoreHref: true } },
+          { selector: 'img', format: 'skip' },
+        ],
+      });
     case 'application/json': {
       const out: string[] = [];
       try {
@@ -102,7 +116,10 @@ export async function extractText(body: Buffer, type: DocumentType): Promise<str
 /** A rough token count: words of alphabetic scripts plus CJK characters. */
 export function countTokens(text: string): number {
   const cjk = text.match(/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/gu)?.length ?? 0;
-  const words = text.replace(/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/gu, ' ').match(/[\p{L}\p{N}]+/gu)?.length ?? 0;
+  const words =
+    text
+      .replace(/[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/gu, ' ')
+      .match(/[\p{L}\p{N}]+/gu)?.length ?? 0;
   return cjk + words;
 }
 
@@ -118,14 +135,25 @@ export interface TextChunk {
  * cutting at paragraph, sentence or word boundaries where one is near.
  */
 export function chunkText(text: string, size = 800, overlap = 120): TextChunk[] {
-  const clean = text.replace(/\r\n?/g, '\n').replace(/\u0000/g, '').replace(/\n{3,}/g, '\n\n').trim();
+  const clean = text
+    .replace(/\r\n?/g, '\n')
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL cannot be stored by PostgreSQL: extracted text loses it
+    .replace(/\u0000/g, '')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
   const chunks: TextChunk[] = [];
   let start = 0;
   while (start < clean.length) {
     let end = Math.min(clean.length, start + size);
     if (end < clean.length) {
       const window = clean.slice(start + Math.floor(size / 2), end);
-      const cut = Math.max(window.lastIndexOf('\n\n'), window.lastIndexOf('. '), window.lastIndexOf('。'), window.lastIndexOf('！'), window.lastIndexOf('？'));
+      const cut = Math.max(
+        window.lastIndexOf('\n\n'),
+        window.lastIndexOf('. '),
+        window.lastIndexOf('。'),
+        window.lastIndexOf('！'),
+        window.lastIndexOf('？'),
+      );
       const space = window.lastIndexOf(' ');
       const at = cut >= 0 ? cut + 1 : space;
       if (at >= 0) end = start + Math.floor(size / 2) + at + 1;
@@ -145,7 +173,13 @@ export function chunkText(text: string, size = 800, overlap = 120): TextChunk[] 
  */
 async function pdfText(body: Buffer): Promise<string> {
   const { getDocument } = await import('pdfjs-dist/legacy/build/pdf.mjs');
-  const task = getDocument({ data: new Uint8Array(body), isEvalSupported: false, disableFontFace: true, useSystemFonts: false, verbosity: 0 });
+  const task = getDocument({
+    data: new Uint8Array(body),
+    isEvalSupported: false,
+    disableFontFace: true,
+    useSystemFonts: false,
+    verbosity: 0,
+  });
   try {
     const document = await task.promise;
     const pages: string[] = [];
@@ -157,7 +191,11 @@ async function pdfText(body: Buffer): Promise<string> {
     }
     return pages.join('\n\n');
   } catch (error) {
-    throw new AppError('VALIDATION', { message: 'the PDF could not be read', details: { field: 'file' }, cause: error });
+    throw new AppError('VALIDATION', {
+      message: 'the PDF could not be read',
+      details: { field: 'file' },
+      cause: error,
+    });
   } finally {
     await task.destroy();
   }

@@ -56,17 +56,42 @@ export function runInProcess(name: AlgorithmName, projected: ProjectedGraph, lim
     if (source === target || !graph.hasNode(source) || !graph.hasNode(target)) continue;
     graph.updateEdge(source, target, (attributes) => ({ weight: (attributes.weight ?? 0) + weight }));
   }
-  const base = { algorithm: name, engine: 'graphology' as const, nodeCount: graph.order, relationshipCount: projected.edges.length };
+  const base = {
+    algorithm: name,
+    engine: 'graphology' as const,
+    nodeCount: graph.order,
+    relationshipCount: projected.edges.length,
+  };
   if (name === 'louvain') {
     const detailed = louvain.detailed(graph, { getEdgeWeight: 'weight', rng: seededRandom(LOUVAIN_SEED) });
-    const rows = rankCommunities(Object.entries(detailed.communities).map(([id, community]) => ({ ...(refs.get(id) as EntityRef), community })));
-    return { ...base, results: rows.slice(0, limit), communityCount: detailed.count, modularity: detailed.modularity, computeMs: elapsed(started) };
+    const rows = rankCommunities(
+      Object.entries(detailed.communities).map(([id, community]) => ({ ...(refs.get(id) as EntityRef), community })),
+    );
+    return {
+      ...base,
+      results: rows.slice(0, limit),
+      communityCount: detailed.count,
+      modularity: detailed.modularity,
+      computeMs: elapsed(started),
+    };
   }
   const scores =
     name === 'pagerank'
-      ? pagerank(graph, { getEdgeWeight: 'weight', alpha: PAGERANK.dampingFactor, maxIterations: PAGERANK.maxIterations, tolerance: PAGERANK.tolerance })
+      ? pagerank(graph, {
+          getEdgeWeight: 'weight',
+          alpha: PAGERANK.dampingFactor,
+          maxIterations: PAGERANK.maxIterations,
+          tolerance: PAGERANK.tolerance,
+        })
       : betweenness(graph, { getEdgeWeight: null, normalized: false });
-  return { ...base, results: rankScores(Object.entries(scores).map(([id, score]) => ({ ...(refs.get(id) as EntityRef), score })), limit), computeMs: elapsed(started) };
+  return {
+    ...base,
+    results: rankScores(
+      Object.entries(scores).map(([id, score]) => ({ ...(refs.get(id) as EntityRef), score })),
+      limit,
+    ),
+    computeMs: elapsed(started),
+  };
 }
 
 /**
@@ -75,7 +100,9 @@ export function runInProcess(name: AlgorithmName, projected: ProjectedGraph, lim
  */
 export function runInWorker(name: AlgorithmName, projected: ProjectedGraph, limit: number): Promise<AlgorithmResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(compiledWorker(import.meta.url, 'algorithm-worker.js'), { workerData: { name, projected, limit } });
+    const worker = new Worker(compiledWorker(import.meta.url, 'algorithm-worker.js'), {
+      workerData: { name, projected, limit },
+    });
     worker.once('message', (result: AlgorithmResult) => {
       resolve(result);
       void worker.terminate();

@@ -1,6 +1,6 @@
 import { Jieba, TfIdf } from '@node-rs/jieba';
 import { dict, idf } from '@node-rs/jieba/dict.js';
-import { entityId, normaliseName, type DocumentGraph } from '../../stores/graph/graph-store.js';
+import { type DocumentGraph, entityId, normaliseName } from '../../stores/graph/graph-store.js';
 
 /** An entity found in a text. */
 export interface ExtractedEntity {
@@ -36,15 +36,49 @@ const STOPWORDS = new Set(
 /** Words that are capitalised only because a sentence starts with them, and calendar words. */
 const SENTENCE_WORDS = new Set([
   ...[...STOPWORDS].map((w) => w[0]?.toUpperCase() + w.slice(1)),
-  ...'January February March April May June July August September October November December Monday Tuesday Wednesday Thursday Friday Saturday Sunday'.split(' '),
+  ...'January February March April May June July August September October November December Monday Tuesday Wednesday Thursday Friday Saturday Sunday'.split(
+    ' ',
+  ),
 ]);
 /** Domain words the stock jieba dictionary splits (机器学习 → 机器 / 学习). */
 const DOMAIN_WORDS = [
-  '人工智能', '机器学习', '深度学习', '强化学习', '迁移学习', '神经网络', '卷积神经网络', '循环神经网络', '自然语言处理', '计算机视觉',
-  '知识图谱', '语音识别', '语音合成', '语音助手', '大语言模型', '语言模型', '向量数据库', '图数据库', '注意力机制', '预训练模型',
-  '推荐系统', '数据挖掘', '云计算', '边缘计算', '量子计算', '区块链', '物联网', '自动驾驶',
+  '人工智能',
+  '机器学习',
+  '深度学习',
+  '强化学习',
+  '迁移学习',
+  '神经网络',
+  '卷积神经网络',
+  '循环神经网络',
+  '自然语言处理',
+  '计算机视觉',
+  '知识图谱',
+  '语音识别',
+  '语音合成',
+  '语音助手',
+  '大语言模型',
+  '语言模型',
+  '向量数据库',
+  '图数据库',
+  '注意力机制',
+  '预训练模型',
+  '推荐系统',
+  '数据挖掘',
+  '云计算',
+  '边缘计算',
+  '量子计算',
+  '区块链',
+  '物联网',
+  '自动驾驶',
 ];
-const JIEBA_TYPES: Record<string, string> = { nr: 'PERSON', ns: 'PLACE', nt: 'ORGANIZATION', nz: 'CONCEPT', n: 'CONCEPT', vn: 'CONCEPT' };
+const JIEBA_TYPES: Record<string, string> = {
+  nr: 'PERSON',
+  ns: 'PLACE',
+  nt: 'ORGANIZATION',
+  nz: 'CONCEPT',
+  n: 'CONCEPT',
+  vn: 'CONCEPT',
+};
 const HAN = /\p{Script=Han}/u;
 
 let jieba: { cutter: Jieba; tfidf: TfIdf } | undefined;
@@ -77,19 +111,33 @@ export class KeywordEntityExtractor implements EntityExtractor {
       const key = normaliseName(name);
       const existing = found.get(key);
       // One entity per normalised name in a document: a proper noun wins over a key phrase.
-      if (existing !== undefined && (existing.type !== 'CONCEPT' || type === 'CONCEPT') && existing.confidence >= confidence) return;
+      if (
+        existing !== undefined &&
+        (existing.type !== 'CONCEPT' || type === 'CONCEPT') &&
+        existing.confidence >= confidence
+      )
+        return;
       const position = findMention(text, name);
-      found.set(key, { name, type, confidence: round(confidence), position, context: contextAt(text, position, name.length) });
+      found.set(key, {
+        name,
+        type,
+        confidence: round(confidence),
+        position,
+        context: contextAt(text, position, name.length),
+      });
     };
     for (const { name, count } of properNouns(text)) add(name, 'NAME', Math.min(1, 0.55 + 0.1 * count));
     for (const { name, count } of keyPhrases(text)) {
       // Written the same capitalised way every time (it only ever starts sentences): a name.
       const forms = new Set(mentions(text, name));
       const [form] = forms;
-      if (forms.size === 1 && form !== undefined && /^\p{Lu}/u.test(form)) add(form, 'NAME', Math.min(1, 0.55 + 0.1 * count));
+      if (forms.size === 1 && form !== undefined && /^\p{Lu}/u.test(form))
+        add(form, 'NAME', Math.min(1, 0.55 + 0.1 * count));
       else add(name, 'CONCEPT', Math.min(0.9, 0.3 + 0.1 * count));
     }
-    if (HAN.test(text)) for (const keyword of chineseKeywords(text, this.maxEntities)) add(keyword.name, keyword.type, keyword.confidence);
+    if (HAN.test(text))
+      for (const keyword of chineseKeywords(text, this.maxEntities))
+        add(keyword.name, keyword.type, keyword.confidence);
     return [...found.values()]
       .filter((e) => e.position >= 0)
       .sort((a, b) => b.confidence - a.confidence || a.position - b.position)
@@ -101,7 +149,10 @@ export class KeywordEntityExtractor implements EntityExtractor {
 function properNouns(text: string): Array<{ name: string; count: number }> {
   const counts = new Map<string, { name: string; count: number; midSentence: boolean }>();
   const word = String.raw`(?:[A-Z][\p{L}\p{N}]*(?:[-'.][\p{L}\p{N}]+)*|[\p{N}]+[A-Z][\p{L}\p{N}]*)`;
-  const phrase = new RegExp(String.raw`(?<![\p{L}\p{N}])${word}(?:[ \t]+(?:(?:of|for|and|de|van|von)[ \t]+)?${word}){0,4}(?![\p{L}\p{N}])`, 'gu');
+  const phrase = new RegExp(
+    String.raw`(?<![\p{L}\p{N}])${word}(?:[ \t]+(?:(?:of|for|and|de|van|von)[ \t]+)?${word}){0,4}(?![\p{L}\p{N}])`,
+    'gu',
+  );
   for (const match of text.matchAll(phrase)) {
     let words = match[0].split(/[ \t]+/);
     let start = match.index;
@@ -110,7 +161,8 @@ function properNouns(text: string): Array<{ name: string; count: number }> {
       start += (words[0] as string).length + 1;
       words = words.slice(1);
     }
-    while (words.length > 0 && /^(?:of|for|and|de|van|von)$/.test(words[words.length - 1] as string)) words = words.slice(0, -1);
+    while (words.length > 0 && /^(?:of|for|and|de|van|von)$/.test(words[words.length - 1] as string))
+      words = words.slice(0, -1);
     if (words.length === 0) continue;
     const name = words.join(' ');
     const before = text.slice(Math.max(0, start - 3), start);
@@ -142,7 +194,10 @@ function keyPhrases(text: string): Array<{ name: string; count: number }> {
   const recurring = [...counts.entries()].filter(([, count]) => count >= 2);
   // A word or pair that only ever appears inside a longer recurring phrase is not its own concept.
   return recurring
-    .filter(([gram, count]) => !recurring.some(([longer, c]) => longer !== gram && c >= count && ` ${longer} `.includes(` ${gram} `)))
+    .filter(
+      ([gram, count]) =>
+        !recurring.some(([longer, c]) => longer !== gram && c >= count && ` ${longer} `.includes(` ${gram} `)),
+    )
     .map(([name, count]) => ({ name, count }));
 }
 
@@ -157,7 +212,9 @@ function chineseKeywords(text: string, limit: number): Array<{ name: string; typ
   // Names of people, places and organisations, longer terms, and common nouns that recur.
   const keep = (word: string) => {
     const entry = tags.get(word);
-    return entry !== undefined && (entry.tag !== 'n' && entry.tag !== 'vn' ? true : word.length >= 3 || entry.count >= 2);
+    return (
+      entry !== undefined && (entry.tag !== 'n' && entry.tag !== 'vn' ? true : word.length >= 3 || entry.count >= 2)
+    );
   };
   const keywords = tfidf
     .extractKeywords(cutter, text, limit * 2, Object.keys(JIEBA_TYPES))
@@ -195,7 +252,8 @@ function mentions(text: string, phrase: string): string[] {
   const lower = text.toLowerCase();
   const needle = phrase.toLowerCase();
   const found: string[] = [];
-  for (let at = mentionIn(lower, needle); at >= 0; at = mentionIn(lower, needle, at + 1)) found.push(text.slice(at, at + phrase.length));
+  for (let at = mentionIn(lower, needle); at >= 0; at = mentionIn(lower, needle, at + 1))
+    found.push(text.slice(at, at + phrase.length));
   return found;
 }
 
@@ -235,7 +293,10 @@ export function documentGraph(
     const present = ranked.filter((e) => mentionIn(lower, e.name.toLowerCase()) >= 0).slice(0, PAIRS_PER_CHUNK);
     for (let i = 0; i < present.length; i++) {
       for (let j = i + 1; j < present.length; j++) {
-        const [source, target] = [(present[i] as { id: string }).id, (present[j] as { id: string }).id].sort() as [string, string];
+        const [source, target] = [(present[i] as { id: string }).id, (present[j] as { id: string }).id].sort() as [
+          string,
+          string,
+        ];
         const key = `${source}/${target}`;
         const pair = pairs.get(key) ?? { source, target, frequency: 0 };
         pair.frequency += 1;
@@ -245,7 +306,14 @@ export function documentGraph(
   }
   return {
     document,
-    entities: ranked.map(({ id, name, type, confidence, position, context }) => ({ id, name, type, confidence, position, context })),
+    entities: ranked.map(({ id, name, type, confidence, position, context }) => ({
+      id,
+      name,
+      type,
+      confidence,
+      position,
+      context,
+    })),
     cooccurrences: [...pairs.values()],
   };
 }

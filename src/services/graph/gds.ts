@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import neo4j from 'neo4j-driver';
 import type { EntityRef } from '../../stores/graph/graph-store.js';
 import type { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
-import { elapsed, PAGERANK, rankCommunities, rankScores, type AlgorithmName, type AlgorithmResult, type AlgorithmRow } from './algorithms.js';
+import {
+  type AlgorithmName,
+  type AlgorithmResult,
+  type AlgorithmRow,
+  elapsed,
+  PAGERANK,
+  rankCommunities,
+  rankScores,
+} from './algorithms.js';
 
 /** The procedure of each algorithm and what it yields. */
 const PROCEDURES: Record<AlgorithmName, string> = {
@@ -45,9 +53,19 @@ export async function runWithGds(
       `${PROCEDURES[name]}
        WITH gds.util.asNode(nodeId) AS n, ${name === 'louvain' ? 'communityId' : 'score'} AS value${name === 'louvain' ? ', modularity' : ''}
        RETURN n.id AS id, n.name AS name, n.type AS type, value${name === 'louvain' ? ', modularity' : ''}`,
-      { graph, damping: PAGERANK.dampingFactor, iterations: neo4j.int(PAGERANK.maxIterations), tolerance: PAGERANK.tolerance },
+      {
+        graph,
+        damping: PAGERANK.dampingFactor,
+        iterations: neo4j.int(PAGERANK.maxIterations),
+        tolerance: PAGERANK.tolerance,
+      },
     );
-    const rows = records.map((r) => ({ id: r.get('id') as string, name: r.get('name') as string, type: r.get('type') as string, value: Number(r.get('value')) }));
+    const rows = records.map((r) => ({
+      id: r.get('id') as string,
+      name: r.get('name') as string,
+      type: r.get('type') as string,
+      value: Number(r.get('value')),
+    }));
     const base = {
       algorithm: name,
       engine: 'gds' as const,
@@ -55,18 +73,37 @@ export async function runWithGds(
       // Undirected projections hold each relation once per direction.
       relationshipCount: Number(projected[0]?.get('relationships') ?? 0) / 2,
     };
-    const toRow = ({ value, ...ref }: EntityRef & { value: number }, key: 'score' | 'community', scale = 1): AlgorithmRow => ({ ...ref, [key]: value * scale });
+    const toRow = (
+      { value, ...ref }: EntityRef & { value: number },
+      key: 'score' | 'community',
+      scale = 1,
+    ): AlgorithmRow => ({ ...ref, [key]: value * scale });
     if (name === 'louvain') {
       const results = rankCommunities(rows.map((r) => toRow(r, 'community')));
       const communityCount = new Set(results.map((r) => r.community)).size;
       const modularity = Number(records[0]?.get('modularity') ?? 0);
-      return { ...base, results: results.slice(0, options.limit), communityCount, modularity, computeMs: elapsed(started) };
+      return {
+        ...base,
+        results: results.slice(0, options.limit),
+        communityCount,
+        modularity,
+        computeMs: elapsed(started),
+      };
     }
     const total = rows.reduce((sum, r) => sum + r.value, 0);
     const scale = name === 'pagerank' && total > 0 ? 1 / total : 1;
-    return { ...base, results: rankScores(rows.map((r) => toRow(r, 'score', scale)), options.limit), computeMs: elapsed(started) };
+    return {
+      ...base,
+      results: rankScores(
+        rows.map((r) => toRow(r, 'score', scale)),
+        options.limit,
+      ),
+      computeMs: elapsed(started),
+    };
   } finally {
-    await store.run('write', 'CALL gds.graph.drop($graph, false) YIELD graphName RETURN graphName', { graph }).catch(() => undefined);
+    await store
+      .run('write', 'CALL gds.graph.drop($graph, false) YIELD graphName RETURN graphName', { graph })
+      .catch(() => undefined);
   }
 }
 
@@ -80,7 +117,11 @@ const STALE_PROJECTION_MS = 60 * 60_000;
  * Neo4j restarts; the next run on any node clears it. Returns how many were dropped.
  * (`prefix` narrows it further, for tests that share the server with running algorithms.)
  */
-export async function dropStaleProjections(store: Neo4jGraphStore, olderThanMs: number, prefix = PROJECTION_PREFIX): Promise<number> {
+export async function dropStaleProjections(
+  store: Neo4jGraphStore,
+  olderThanMs: number,
+  prefix = PROJECTION_PREFIX,
+): Promise<number> {
   const records = await store.run(
     'write',
     `CALL gds.graph.list() YIELD graphName, creationTime
@@ -91,4 +132,3 @@ export async function dropStaleProjections(store: Neo4jGraphStore, olderThanMs: 
   );
   return Number(records[0]?.get('dropped') ?? 0);
 }
-

@@ -2,22 +2,22 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from '../../errors/app-error.js';
 import type { Logger } from '../../logger.js';
 import {
-  entityId,
-  normaliseName,
   type EntityRef,
+  entityId,
   type GraphEntity,
   type GraphPath,
   type GraphRelation,
   type GraphStore,
   type Neighbour,
+  normaliseName,
   type RankedEntity,
   type RelationType,
 } from '../../stores/graph/graph-store.js';
 import { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { Caller } from '../session-service.js';
+import { type AlgorithmName, type AlgorithmResult, runInWorker } from './algorithms.js';
 import { mentionIn } from './extraction.js';
-import { runInWorker, type AlgorithmName, type AlgorithmResult } from './algorithms.js';
 import { runWithGds } from './gds.js';
 
 export interface GraphServiceOptions {
@@ -57,7 +57,8 @@ export class GraphService {
 
   async entity(caller: Caller, id: string): Promise<GraphEntity> {
     const entity = await this.options.graph.getEntity(id);
-    if (entity === undefined || !mayRead(caller, entity.ownerId)) throw new AppError('NOT_FOUND', { message: 'entity not found' });
+    if (entity === undefined || !mayRead(caller, entity.ownerId))
+      throw new AppError('NOT_FOUND', { message: 'entity not found' });
     return entity;
   }
 
@@ -71,7 +72,12 @@ export class GraphService {
     return this.options.graph.expand([{ id, score: 1 }], { depth, limit, exclude: [id] });
   }
 
-  async neighbours(caller: Caller, id: string, relationTypes: readonly RelationType[], limit: number): Promise<Neighbour[]> {
+  async neighbours(
+    caller: Caller,
+    id: string,
+    relationTypes: readonly RelationType[],
+    limit: number,
+  ): Promise<Neighbour[]> {
     await this.entity(caller, id);
     return this.options.graph.neighbours(id, { relationTypes, limit });
   }
@@ -80,14 +86,20 @@ export class GraphService {
     await this.entity(caller, from);
     await this.entity(caller, to);
     const path = await this.options.graph.shortestPath(from, to, maxHops);
-    if (path === undefined) throw new AppError('NOT_FOUND', { message: `no path of at most ${maxHops} relations between the entities` });
+    if (path === undefined)
+      throw new AppError('NOT_FOUND', { message: `no path of at most ${maxHops} relations between the entities` });
     return path;
   }
 
   /** Adds an entity of the caller by hand (or marks the extracted one with that name and type as kept). */
   async createEntity(
     caller: Caller,
-    input: { name: string; type: string; description?: string | undefined; properties?: Record<string, unknown> | undefined },
+    input: {
+      name: string;
+      type: string;
+      description?: string | undefined;
+      properties?: Record<string, unknown> | undefined;
+    },
   ): Promise<GraphEntity> {
     const id = entityId(caller.userId, input.type, input.name);
     const existing = await this.options.graph.getEntity(id);
@@ -101,7 +113,12 @@ export class GraphService {
       manual: true,
     };
     await this.options.graph.upsertEntities([entity]);
-    await this.options.audit.record(caller, { action: 'graph.entity.create', resourceType: 'entity', resourceId: id, details: { name: entity.name, type: entity.type } });
+    await this.options.audit.record(caller, {
+      action: 'graph.entity.create',
+      resourceType: 'entity',
+      resourceId: id,
+      details: { name: entity.name, type: entity.type },
+    });
     return entity;
   }
 
@@ -112,12 +129,27 @@ export class GraphService {
   }
 
   /** Relates two entities of one owner (RELATED_TO; co-occurrences come only from documents). */
-  async createRelation(caller: Caller, input: { from: string; to: string; type: string; weight: number }): Promise<GraphRelation> {
+  async createRelation(
+    caller: Caller,
+    input: { from: string; to: string; type: string; weight: number },
+  ): Promise<GraphRelation> {
     const [from, to] = [await this.entity(caller, input.from), await this.entity(caller, input.to)];
-    if (from.ownerId !== to.ownerId) throw new AppError('VALIDATION', { message: 'both entities must belong to the same user' });
+    if (from.ownerId !== to.ownerId)
+      throw new AppError('VALIDATION', { message: 'both entities must belong to the same user' });
     if (from.id === to.id) throw new AppError('VALIDATION', { message: 'an entity cannot be related to itself' });
-    const relation = await this.options.graph.upsertRelation({ id: `rel_${randomUUID()}`, source: from.id, target: to.id, type: input.type, weight: input.weight });
-    await this.options.audit.record(caller, { action: 'graph.relation.create', resourceType: 'relation', resourceId: relation.id, details: { from: from.id, to: to.id } });
+    const relation = await this.options.graph.upsertRelation({
+      id: `rel_${randomUUID()}`,
+      source: from.id,
+      target: to.id,
+      type: input.type,
+      weight: input.weight,
+    });
+    await this.options.audit.record(caller, {
+      action: 'graph.relation.create',
+      resourceType: 'relation',
+      resourceId: relation.id,
+      details: { from: from.id, to: to.id },
+    });
     return relation;
   }
 
@@ -128,7 +160,11 @@ export class GraphService {
       throw new AppError('NOT_FOUND', { message: 'relation not found' });
     });
     await this.options.graph.deleteRelation(id);
-    await this.options.audit.record(caller, { action: 'graph.relation.delete', resourceType: 'relation', resourceId: id });
+    await this.options.audit.record(caller, {
+      action: 'graph.relation.delete',
+      resourceType: 'relation',
+      resourceId: id,
+    });
   }
 
   /**
@@ -136,12 +172,17 @@ export class GraphService {
    * Graph Data Science plugin when Neo4j has it, otherwise with graphology on a worker
    * thread. Results are cached until the graph changes (at most ALGORITHM_CACHE_MS).
    */
-  async algorithm(caller: Caller, name: AlgorithmName, options: { ownerId?: string | undefined; limit: number }): Promise<AlgorithmResult & { cached: boolean }> {
+  async algorithm(
+    caller: Caller,
+    name: AlgorithmName,
+    options: { ownerId?: string | undefined; limit: number },
+  ): Promise<AlgorithmResult & { cached: boolean }> {
     if (caller.role !== 'admin') throw new AppError('FORBIDDEN', { message: 'admins only' });
     const key = `${name}\u0000${options.ownerId ?? '*'}\u0000${options.limit}`;
     const version = await this.options.graph.version(options.ownerId);
     const hit = this.cache.get(key);
-    if (hit !== undefined && hit.version === version && Date.now() - hit.at < ALGORITHM_CACHE_MS) return { ...hit.result, cached: true };
+    if (hit !== undefined && hit.version === version && Date.now() - hit.at < ALGORITHM_CACHE_MS)
+      return { ...hit.result, cached: true };
     // The same computation asked again while it runs joins the running one.
     const runKey = `${key}\u0000${version}`;
     let running = this.running.get(runKey);
@@ -153,7 +194,10 @@ export class GraphService {
     this.cache.delete(key);
     this.cache.set(key, { version, at: Date.now(), result });
     if (this.cache.size > ALGORITHM_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
-    this.options.logger.info({ algorithm: name, engine: result.engine, nodes: result.nodeCount, ms: result.computeMs }, 'graph algorithm computed');
+    this.options.logger.info(
+      { algorithm: name, engine: result.engine, nodes: result.nodeCount, ms: result.computeMs },
+      'graph algorithm computed',
+    );
     return { ...result, cached: false };
   }
 
@@ -175,12 +219,23 @@ export class GraphService {
     );
     const asked = normaliseName(query);
     return expanded
-      .map((e) => ({ ...e, relevance: round(e.relevance * HOP_DECAY ** e.distance * (mentionIn(asked, normaliseName(e.name)) >= 0 ? 2 : 1)) }))
-      .sort((a, b) => b.relevance - a.relevance || a.distance - b.distance || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      .map((e) => ({
+        ...e,
+        relevance: round(
+          e.relevance * HOP_DECAY ** e.distance * (mentionIn(asked, normaliseName(e.name)) >= 0 ? 2 : 1),
+        ),
+      }))
+      .sort(
+        (a, b) =>
+          b.relevance - a.relevance || a.distance - b.distance || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+      )
       .slice(0, limit);
   }
 
-  private async compute(name: AlgorithmName, options: { ownerId?: string | undefined; limit: number }): Promise<AlgorithmResult> {
+  private async compute(
+    name: AlgorithmName,
+    options: { ownerId?: string | undefined; limit: number },
+  ): Promise<AlgorithmResult> {
     const store = this.options.graph;
     return store instanceof Neo4jGraphStore && (await this.hasGds(store))
       ? runWithGds(store, name, options)

@@ -55,9 +55,12 @@ export class OpenAiEmbedder implements Embedder {
           body: JSON.stringify({ model: this.options.model, input: texts }),
           signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
         });
-        if (response.status === 429 || response.status >= 500) throw new Error(`embeddings endpoint answered ${response.status}`);
+        if (response.status === 429 || response.status >= 500)
+          throw new Error(`embeddings endpoint answered ${response.status}`);
         if (!response.ok) {
-          throw new AppError('UNAVAILABLE', { message: `embeddings endpoint refused the request (${response.status})` });
+          throw new AppError('UNAVAILABLE', {
+            message: `embeddings endpoint refused the request (${response.status})`,
+          });
         }
         return this.parse((await response.json()) as EmbeddingsResponse, texts.length);
       } catch (error) {
@@ -71,11 +74,20 @@ export class OpenAiEmbedder implements Embedder {
 
   private parse(body: EmbeddingsResponse, expected: number): number[][] {
     const data = [...(body.data ?? [])].sort((a, b) => (a.index ?? 0) - (b.index ?? 0));
-    if (data.length !== expected) throw new AppError('UNAVAILABLE', { message: `embeddings endpoint returned ${data.length} vectors for ${expected} texts` });
+    if (data.length !== expected)
+      throw new AppError('UNAVAILABLE', {
+        message: `embeddings endpoint returned ${data.length} vectors for ${expected} texts`,
+      });
     return data.map((item) => {
       const vector = item.embedding;
-      if (!Array.isArray(vector) || vector.length !== this.dimension || !vector.every((x) => typeof x === 'number' && Number.isFinite(x))) {
-        throw new AppError('UNAVAILABLE', { message: `embeddings endpoint returned a vector that is not ${this.dimension} numbers` });
+      if (
+        !Array.isArray(vector) ||
+        vector.length !== this.dimension ||
+        !vector.every((x) => typeof x === 'number' && Number.isFinite(x))
+      ) {
+        throw new AppError('UNAVAILABLE', {
+          message: `embeddings endpoint returned a vector that is not ${this.dimension} numbers`,
+        });
       }
       return vector as number[];
     });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { AppError } from '../../errors/app-error.js';
 import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes } from '../../../protocol/models.js';
-
+import { AppError } from '../../errors/app-error.js';
 
 // The wire limits and relation types are the protocol's; stores check them again.
 export { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes };
@@ -106,7 +105,13 @@ export interface ExpandOptions {
 /** One node or relationship of a whole-graph export, as JSON (typed values tagged: `{ $int }`, `{ $ints }`, `{ $dt }`). */
 export type GraphDumpRecord =
   | { kind: 'node'; labels: string[]; properties: Record<string, unknown> }
-  | { kind: 'relationship'; type: string; from: [label: string, id: string]; to: [label: string, id: string]; properties: Record<string, unknown> };
+  | {
+      kind: 'relationship';
+      type: string;
+      from: [label: string, id: string];
+      to: [label: string, id: string];
+      properties: Record<string, unknown>;
+    };
 
 /**
  * Export and import of a whole graph (backups), for a graph kept outside PostgreSQL; the
@@ -144,7 +149,13 @@ export interface GraphStore {
    */
   findEntities(ownerId: string | undefined, text: string, limit: number): Promise<EntityRef[]>;
   /** Creates a RELATED_TO, or updates the one with the same ends and type. */
-  upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation>;
+  upsertRelation(relation: {
+    id: string;
+    source: string;
+    target: string;
+    type: string;
+    weight: number;
+  }): Promise<GraphRelation>;
   getRelation(id: string): Promise<GraphRelation | undefined>;
   /** Removes a RELATED_TO; false when there was none with this id. */
   deleteRelation(id: string): Promise<boolean>;
@@ -184,7 +195,10 @@ export interface GraphStore {
 
 /** The id of an entity: one per owner, type and normalised name. */
 export function entityId(ownerId: string, type: string, name: string): string {
-  return `e_${createHash('sha256').update(`${ownerId}\u0000${type}\u0000${normaliseName(name)}`).digest('hex').slice(0, 32)}`;
+  return `e_${createHash('sha256')
+    .update(`${ownerId}\u0000${type}\u0000${normaliseName(name)}`)
+    .digest('hex')
+    .slice(0, 32)}`;
 }
 
 /** Names that differ only in case, width or spacing are the same entity. */
@@ -223,7 +237,8 @@ export function checkedRelationTypes(types: readonly string[]): RelationType[] {
 export function compareFound(text: string): (a: EntityRef, b: EntityRef) => number {
   const lower = text.toLowerCase();
   const rank = (e: EntityRef) => (e.name.toLowerCase().startsWith(lower) ? 0 : 1);
-  return (a, b) => rank(a) - rank(b) || a.name.length - b.name.length || compareText(a.name, b.name) || compareText(a.id, b.id);
+  return (a, b) =>
+    rank(a) - rank(b) || a.name.length - b.name.length || compareText(a.name, b.name) || compareText(a.id, b.id);
 }
 
 /** Orders expansion results the same way in every store. */

@@ -6,7 +6,8 @@ const BATCH = 500;
 
 /** A label or relationship type from a dump, checked before it is written into Cypher (it cannot be a parameter). */
 function name(value: string): string {
-  if (!NAME.test(value)) throw new Error(`the graph dump holds an invalid label or type: ${JSON.stringify(value).slice(0, 80)}`);
+  if (!NAME.test(value))
+    throw new Error(`the graph dump holds an invalid label or type: ${JSON.stringify(value).slice(0, 80)}`);
   return `\`${value}\``;
 }
 
@@ -67,9 +68,15 @@ export class Neo4jDump implements GraphDump {
   async *export(): AsyncIterable<GraphDumpRecord> {
     const session = this.driver.session({ defaultAccessMode: neo4j.session.READ });
     try {
-      const nodes = session.run('MATCH (n) RETURN labels(n) AS labels, properties(n) AS props, [k IN keys(n) | [k, valueType(n[k])]] AS types');
+      const nodes = session.run(
+        'MATCH (n) RETURN labels(n) AS labels, properties(n) AS props, [k IN keys(n) | [k, valueType(n[k])]] AS types',
+      );
       for await (const record of nodes) {
-        yield { kind: 'node', labels: record.get('labels') as string[], properties: properties(record.get('props'), record.get('types')) };
+        yield {
+          kind: 'node',
+          labels: record.get('labels') as string[],
+          properties: properties(record.get('props'), record.get('types')),
+        };
       }
       const relationships = session.run(
         `MATCH (a)-[r]->(b) RETURN labels(a)[0] AS al, a.id AS aid, type(r) AS type, labels(b)[0] AS bl, b.id AS bid,

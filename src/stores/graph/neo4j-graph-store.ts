@@ -1,13 +1,12 @@
 import neo4j, { type Driver, type ManagedTransaction, type Record as Neo4jRecord, type Session } from 'neo4j-driver';
 import { AppError } from '../../errors/app-error.js';
 import {
+  relationTypes as allRelationTypes,
+  type ContainedEntity,
   checkedDepth,
   checkedRelationTypes,
   compareFound,
-  MAX_PATH_HOPS,
   compareRanked,
-  relationTypes as allRelationTypes,
-  type ContainedEntity,
   type DocumentGraph,
   type EntityRef,
   type ExpandOptions,
@@ -16,6 +15,7 @@ import {
   type GraphPath,
   type GraphRelation,
   type GraphStore,
+  MAX_PATH_HOPS,
   type Neighbour,
   type ProjectedGraph,
   type RankedEntity,
@@ -76,9 +76,13 @@ export class Neo4jGraphStore implements GraphStore {
   }
 
   async version(ownerId?: string): Promise<string> {
-    const records = await this.run('read', 'OPTIONAL MATCH (m:GraphMeta {id: $scope}) RETURN coalesce(m.version, 0) AS v', {
-      scope: versionScope(ownerId),
-    });
+    const records = await this.run(
+      'read',
+      'OPTIONAL MATCH (m:GraphMeta {id: $scope}) RETURN coalesce(m.version, 0) AS v',
+      {
+        scope: versionScope(ownerId),
+      },
+    );
     return String(records[0]?.get('v') ?? 0);
   }
 
@@ -112,7 +116,10 @@ export class Neo4jGraphStore implements GraphStore {
 
   async deleteEntity(id: string): Promise<void> {
     await this.write(async (tx) => {
-      const result = await tx.run('MATCH (n:Entity {id: $id}) WITH n, n.ownerId AS owner DETACH DELETE n RETURN owner', { id });
+      const result = await tx.run(
+        'MATCH (n:Entity {id: $id}) WITH n, n.ownerId AS owner DETACH DELETE n RETURN owner',
+        { id },
+      );
       return { value: undefined, owners: result.records.map((r) => r.get('owner') as string) };
     });
   }
@@ -129,7 +136,13 @@ export class Neo4jGraphStore implements GraphStore {
     return records.map((r) => r.get('e') as EntityRef).sort(compareFound(text));
   }
 
-  async upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation> {
+  async upsertRelation(relation: {
+    id: string;
+    source: string;
+    target: string;
+    type: string;
+    weight: number;
+  }): Promise<GraphRelation> {
     return this.write(async (tx) => {
       const result = await tx.run(
         `MATCH (a:Entity {id: $source}), (b:Entity {id: $target})
@@ -152,7 +165,10 @@ export class Neo4jGraphStore implements GraphStore {
 
   async deleteRelation(id: string): Promise<boolean> {
     return this.write(async (tx) => {
-      const result = await tx.run('MATCH (a)-[r:RELATED_TO {id: $id}]->() WITH r, a.ownerId AS owner DELETE r RETURN owner', { id });
+      const result = await tx.run(
+        'MATCH (a)-[r:RELATED_TO {id: $id}]->() WITH r, a.ownerId AS owner DELETE r RETURN owner',
+        { id },
+      );
       const owners = result.records.map((r) => r.get('owner') as string);
       return { value: owners.length > 0, owners };
     });
@@ -176,7 +192,11 @@ export class Neo4jGraphStore implements GraphStore {
          SET e.updated_at = datetime()
          MERGE (d)-[c:CONTAINS]->(e)
          SET c.confidence = x.confidence, c.position = x.position, c.context = x.context`,
-        { documentId: document.id, ownerId: document.ownerId, entities: graph.entities.map((e) => ({ ...e, position: neo4j.int(e.position) })) },
+        {
+          documentId: document.id,
+          ownerId: document.ownerId,
+          entities: graph.entities.map((e) => ({ ...e, position: neo4j.int(e.position) })),
+        },
       );
       await tx.run(
         `UNWIND $pairs AS p
@@ -190,7 +210,10 @@ export class Neo4jGraphStore implements GraphStore {
          WITH r, p, frequency, toFloat(frequency) / (frequency + 1) AS strength
          SET r.documents = r.documents + $documentId, r.documentFrequencies = r.documentFrequencies + p.frequency,
              r.frequency = frequency, r.strength = strength, r.weight = strength`,
-        { documentId: document.id, pairs: graph.cooccurrences.map((p) => ({ ...p, frequency: neo4j.int(p.frequency) })) },
+        {
+          documentId: document.id,
+          pairs: graph.cooccurrences.map((p) => ({ ...p, frequency: neo4j.int(p.frequency) })),
+        },
       );
       await removeOrphans(tx, previous);
       return { value: undefined, owners: [document.ownerId] };
@@ -200,9 +223,12 @@ export class Neo4jGraphStore implements GraphStore {
   async deleteDocument(documentId: string): Promise<void> {
     await this.write(async (tx) => {
       const previous = await removeContribution(tx, documentId);
-      const result = await tx.run('MATCH (d:Document {id: $documentId}) WITH d, d.ownerId AS owner DETACH DELETE d RETURN owner', {
-        documentId,
-      });
+      const result = await tx.run(
+        'MATCH (d:Document {id: $documentId}) WITH d, d.ownerId AS owner DETACH DELETE d RETURN owner',
+        {
+          documentId,
+        },
+      );
       await removeOrphans(tx, previous);
       return { value: undefined, owners: result.records.map((r) => r.get('owner') as string) };
     });
@@ -222,7 +248,11 @@ export class Neo4jGraphStore implements GraphStore {
 
   async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
     if (seeds.length === 0) return [];
-    return this.walk('UNWIND $seeds AS seed MATCH (s:Entity {id: seed.id}) WITH s, seed.score AS score', { seeds }, options);
+    return this.walk(
+      'UNWIND $seeds AS seed MATCH (s:Entity {id: seed.id}) WITH s, seed.score AS score',
+      { seeds },
+      options,
+    );
   }
 
   async expandDocuments(
@@ -243,7 +273,10 @@ export class Neo4jGraphStore implements GraphStore {
     );
   }
 
-  async neighbours(id: string, options: { relationTypes: readonly RelationType[]; limit: number }): Promise<Neighbour[]> {
+  async neighbours(
+    id: string,
+    options: { relationTypes: readonly RelationType[]; limit: number },
+  ): Promise<Neighbour[]> {
     const types = checkedRelationTypes(options.relationTypes).join('|');
     const records = await this.run(
       'read',
@@ -260,7 +293,9 @@ export class Neo4jGraphStore implements GraphStore {
     const hops = checkedDepth(maxHops, 1, MAX_PATH_HOPS);
     if (from === to) {
       const entity = await this.getEntity(from);
-      return entity === undefined ? undefined : { nodes: [{ id: entity.id, name: entity.name, type: entity.type }], relations: [], length: 0 };
+      return entity === undefined
+        ? undefined
+        : { nodes: [{ id: entity.id, name: entity.name, type: entity.type }], relations: [], length: 0 };
     }
     const records = await this.run(
       'read',
@@ -305,7 +340,10 @@ export class Neo4jGraphStore implements GraphStore {
 
   /** The Graph Data Science procedures, when the server has the plugin. */
   async hasGds(): Promise<boolean> {
-    const records = await this.run('read', "SHOW PROCEDURES YIELD name WHERE name = 'gds.pageRank.stream' RETURN count(*) AS n");
+    const records = await this.run(
+      'read',
+      "SHOW PROCEDURES YIELD name WHERE name = 'gds.pageRank.stream' RETURN count(*) AS n",
+    );
     return Number(records[0]?.get('n') ?? 0) > 0;
   }
 
@@ -330,7 +368,10 @@ export class Neo4jGraphStore implements GraphStore {
          RETURN collect({node: to, relevance: relevance}) AS hop${i + 1}
        }`,
     );
-    const reached = Array.from({ length: depth + 1 }, (_, i) => `[x IN hop${i} | {node: x.node, relevance: x.relevance, distance: ${i}}]`).join(' + ');
+    const reached = Array.from(
+      { length: depth + 1 },
+      (_, i) => `[x IN hop${i} | {node: x.node, relevance: x.relevance, distance: ${i}}]`,
+    ).join(' + ');
     const records = await this.run(
       'read',
       `${seeds}
@@ -355,7 +396,9 @@ export class Neo4jGraphStore implements GraphStore {
    * failures become UNAVAILABLE.
    */
   async run(mode: 'read' | 'write', cypher: string, params: Record<string, unknown> = {}): Promise<Neo4jRecord[]> {
-    const session = this.driver.session({ defaultAccessMode: mode === 'read' ? neo4j.session.READ : neo4j.session.WRITE });
+    const session = this.driver.session({
+      defaultAccessMode: mode === 'read' ? neo4j.session.READ : neo4j.session.WRITE,
+    });
     try {
       const result = await session.run(cypher, params, { timeout: QUERY_TIMEOUT_MS });
       return result.records;
@@ -373,13 +416,19 @@ export class Neo4jGraphStore implements GraphStore {
    * before the change under the new version. A failed advance does not fail the committed
    * write: cached results then live out their time limit.
    */
-  private async write<T>(work: (tx: ManagedTransaction) => Promise<{ value: T; owners: readonly string[] }>): Promise<T> {
+  private async write<T>(
+    work: (tx: ManagedTransaction) => Promise<{ value: T; owners: readonly string[] }>,
+  ): Promise<T> {
     const session = this.driver.session({ defaultAccessMode: neo4j.session.WRITE });
     try {
       const { value, owners } = await executeWriteAgainOnDeletedNode(session, work);
       const scopes = versionScopes(owners);
       await session
-        .executeWrite((tx) => tx.run('UNWIND $scopes AS scope MERGE (m:GraphMeta {id: scope}) SET m.version = coalesce(m.version, 0) + 1', { scopes }))
+        .executeWrite((tx) =>
+          tx.run('UNWIND $scopes AS scope MERGE (m:GraphMeta {id: scope}) SET m.version = coalesce(m.version, 0) + 1', {
+            scopes,
+          }),
+        )
         .catch(() => undefined);
       return value;
     } catch (error) {
@@ -397,7 +446,10 @@ export class Neo4jGraphStore implements GraphStore {
  * orphan). The driver retries only transient errors; this one means "read again", and the
  * second run creates the entity anew. Every write here is safe to run again.
  */
-async function executeWriteAgainOnDeletedNode<T>(session: Session, work: (tx: ManagedTransaction) => Promise<T>): Promise<T> {
+async function executeWriteAgainOnDeletedNode<T>(
+  session: Session,
+  work: (tx: ManagedTransaction) => Promise<T>,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await session.executeWrite(work);

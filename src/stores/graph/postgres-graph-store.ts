@@ -2,12 +2,12 @@ import type pg from 'pg';
 import { AppError } from '../../errors/app-error.js';
 import { withTransaction } from '../postgres/transaction.js';
 import {
+  relationTypes as allRelationTypes,
+  type ContainedEntity,
   checkedDepth,
   checkedRelationTypes,
   compareFound,
   compareRanked,
-  relationTypes as allRelationTypes,
-  type ContainedEntity,
   type DocumentGraph,
   type EntityRef,
   type ExpandOptions,
@@ -45,7 +45,9 @@ export class PostgresGraphStore implements GraphStore {
   async init(): Promise<void> {}
 
   async version(ownerId?: string): Promise<string> {
-    const result = await this.pool.query<{ version: string }>('select version from graph_versions where scope = $1', [versionScope(ownerId)]);
+    const result = await this.pool.query<{ version: string }>('select version from graph_versions where scope = $1', [
+      versionScope(ownerId),
+    ]);
     return result.rows[0]?.version ?? '0';
   }
 
@@ -74,13 +76,18 @@ export class PostgresGraphStore implements GraphStore {
   }
 
   async getEntity(id: string): Promise<GraphEntity | undefined> {
-    const result = await this.pool.query<GraphEntity>(`select ${ENTITY_COLUMNS} from graph_entities where id = $1`, [id]);
+    const result = await this.pool.query<GraphEntity>(`select ${ENTITY_COLUMNS} from graph_entities where id = $1`, [
+      id,
+    ]);
     return result.rows[0];
   }
 
   async deleteEntity(id: string): Promise<void> {
     await this.write(async (client) => {
-      const result = await client.query<{ owner_id: string }>('delete from graph_entities where id = $1 returning owner_id', [id]);
+      const result = await client.query<{ owner_id: string }>(
+        'delete from graph_entities where id = $1 returning owner_id',
+        [id],
+      );
       return { value: undefined, owners: result.rows.map((r) => r.owner_id) };
     });
   }
@@ -96,7 +103,13 @@ export class PostgresGraphStore implements GraphStore {
     return result.rows.sort(compareFound(text));
   }
 
-  async upsertRelation(relation: { id: string; source: string; target: string; type: string; weight: number }): Promise<GraphRelation> {
+  async upsertRelation(relation: {
+    id: string;
+    source: string;
+    target: string;
+    type: string;
+    weight: number;
+  }): Promise<GraphRelation> {
     return this.write(async (client) => {
       const result = await client.query<GraphRelation & { owner: string }>(
         `insert into graph_relations (id, source_id, target_id, relation_type, type, weight)
@@ -113,7 +126,10 @@ export class PostgresGraphStore implements GraphStore {
   }
 
   async getRelation(id: string): Promise<GraphRelation | undefined> {
-    const result = await this.pool.query<GraphRelation>(`select ${RELATION_COLUMNS} from graph_relations where id = $1`, [id]);
+    const result = await this.pool.query<GraphRelation>(
+      `select ${RELATION_COLUMNS} from graph_relations where id = $1`,
+      [id],
+    );
     return result.rows[0];
   }
 
@@ -132,7 +148,9 @@ export class PostgresGraphStore implements GraphStore {
   async replaceDocument(graph: DocumentGraph): Promise<void> {
     const { document } = graph;
     const entities = [...graph.entities].sort((a, b) => (a.id < b.id ? -1 : 1));
-    const pairs = [...graph.cooccurrences].sort((a, b) => (a.source < b.source ? -1 : a.source > b.source ? 1 : a.target < b.target ? -1 : 1));
+    const pairs = [...graph.cooccurrences].sort((a, b) =>
+      a.source < b.source ? -1 : a.source > b.source ? 1 : a.target < b.target ? -1 : 1,
+    );
     await this.write(async (client) => {
       await client.query(
         `insert into graph_documents (id, owner_id, title) values ($1, $2, $3)
@@ -145,19 +163,33 @@ export class PostgresGraphStore implements GraphStore {
         `insert into graph_entities (id, owner_id, name, type)
          select * from unnest($1::text[], $2::text[], $3::text[], $4::text[])
          on conflict (id) do update set updated_at = now()`,
-        [entities.map((e) => e.id), entities.map(() => document.ownerId), entities.map((e) => e.name), entities.map((e) => e.type)],
+        [
+          entities.map((e) => e.id),
+          entities.map(() => document.ownerId),
+          entities.map((e) => e.name),
+          entities.map((e) => e.type),
+        ],
       );
       await client.query(
         `insert into graph_contains (document_id, entity_id, confidence, position, context)
          select $1, * from unnest($2::text[], $3::float8[], $4::int[], $5::text[])`,
-        [document.id, entities.map((e) => e.id), entities.map((e) => e.confidence), entities.map((e) => e.position), entities.map((e) => e.context)],
+        [
+          document.id,
+          entities.map((e) => e.id),
+          entities.map((e) => e.confidence),
+          entities.map((e) => e.position),
+          entities.map((e) => e.context),
+        ],
       );
       await client.query(
         `insert into graph_cooccurrences (document_id, source_id, target_id, frequency)
          select $1, * from unnest($2::text[], $3::text[], $4::int[])`,
         [document.id, pairs.map((p) => p.source), pairs.map((p) => p.target), pairs.map((p) => p.frequency)],
       );
-      await this.recountCooccurrences(client, [...previous.pairs, ...pairs.map((p) => [p.source, p.target] as [string, string])]);
+      await this.recountCooccurrences(client, [
+        ...previous.pairs,
+        ...pairs.map((p) => [p.source, p.target] as [string, string]),
+      ]);
       await this.removeOrphans(client, previous.entities);
       return { value: undefined, owners: [document.ownerId] };
     });
@@ -167,7 +199,10 @@ export class PostgresGraphStore implements GraphStore {
     await this.write(async (client) => {
       const previous = await this.removeContribution(client, documentId);
       await lockPairs(client, previous.pairs);
-      const deleted = await client.query<{ owner_id: string }>('delete from graph_documents where id = $1 returning owner_id', [documentId]);
+      const deleted = await client.query<{ owner_id: string }>(
+        'delete from graph_documents where id = $1 returning owner_id',
+        [documentId],
+      );
       await this.recountCooccurrences(client, previous.pairs);
       await this.removeOrphans(client, previous.entities);
       return { value: undefined, owners: deleted.rows.map((r) => r.owner_id) };
@@ -188,7 +223,11 @@ export class PostgresGraphStore implements GraphStore {
 
   async expand(seeds: ReadonlyArray<{ id: string; score: number }>, options: ExpandOptions): Promise<RankedEntity[]> {
     if (seeds.length === 0) return [];
-    return this.walk('select * from unnest($1::text[], $2::float8[]) as s(id, score)', [seeds.map((s) => s.id), seeds.map((s) => s.score)], options);
+    return this.walk(
+      'select * from unnest($1::text[], $2::float8[]) as s(id, score)',
+      [seeds.map((s) => s.id), seeds.map((s) => s.score)],
+      options,
+    );
   }
 
   async expandDocuments(
@@ -208,8 +247,13 @@ export class PostgresGraphStore implements GraphStore {
     );
   }
 
-  async neighbours(id: string, options: { relationTypes: readonly RelationType[]; limit: number }): Promise<Neighbour[]> {
-    const result = await this.pool.query<GraphRelation & { neighbourId: string; neighbourName: string; neighbourType: string }>(
+  async neighbours(
+    id: string,
+    options: { relationTypes: readonly RelationType[]; limit: number },
+  ): Promise<Neighbour[]> {
+    const result = await this.pool.query<
+      GraphRelation & { neighbourId: string; neighbourName: string; neighbourType: string }
+    >(
       `select ${relationColumns('r')}, e.id as "neighbourId", e.name as "neighbourName", e.type as "neighbourType"
        from graph_relations r join graph_entities e on e.id = case when r.source_id = $1 then r.target_id else r.source_id end
        where (r.source_id = $1 or r.target_id = $1) and r.relation_type = any($2)
@@ -224,7 +268,9 @@ export class PostgresGraphStore implements GraphStore {
   }
 
   async shortestPath(from: string, to: string, maxHops: number): Promise<GraphPath | undefined> {
-    const ends = await this.pool.query<EntityRef>('select id, name, type from graph_entities where id = any($1)', [[from, to]]);
+    const ends = await this.pool.query<EntityRef>('select id, name, type from graph_entities where id = any($1)', [
+      [from, to],
+    ]);
     const start = ends.rows.find((e) => e.id === from);
     if (start === undefined || !ends.rows.some((e) => e.id === to)) return undefined;
     if (from === to) return { nodes: [start], relations: [], length: 0 };
@@ -256,7 +302,9 @@ export class PostgresGraphStore implements GraphStore {
       at = relation.source === at ? relation.target : relation.source;
       ids.unshift(at);
     }
-    const names = await this.pool.query<EntityRef>('select id, name, type from graph_entities where id = any($1)', [ids]);
+    const names = await this.pool.query<EntityRef>('select id, name, type from graph_entities where id = any($1)', [
+      ids,
+    ]);
     const byId = new Map(names.rows.map((e) => [e.id, e]));
     return { nodes: ids.map((id) => byId.get(id) as EntityRef), relations, length: relations.length };
   }
@@ -299,7 +347,10 @@ export class PostgresGraphStore implements GraphStore {
          where a.relation_type = any($${at + 3})
          group by a.dst)`,
     );
-    const reached = Array.from({ length: depth + 1 }, (_, i) => `select node, relevance, ${i} as depth from hop${i}`).join(' union all ');
+    const reached = Array.from(
+      { length: depth + 1 },
+      (_, i) => `select node, relevance, ${i} as depth from hop${i}`,
+    ).join(' union all ');
     const result = await this.pool.query<RankedEntity>(
       `with seeds as (${seedsQuery}),
        hop0 as (select id as node, max(score)::float8 as relevance from seeds group by id)${hops.map((h) => `,\n       ${h}`).join('')}
@@ -320,7 +371,9 @@ export class PostgresGraphStore implements GraphStore {
    * owners whose entities it changed; their versions and the whole graph's advance after
    * the commit (see Neo4jGraphStore.write). A failed advance leaves caches to expire.
    */
-  private async write<T>(work: (client: pg.PoolClient) => Promise<{ value: T; owners: readonly string[] }>): Promise<T> {
+  private async write<T>(
+    work: (client: pg.PoolClient) => Promise<{ value: T; owners: readonly string[] }>,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         const { value, owners } = await withTransaction(this.pool, work);

@@ -38,7 +38,8 @@ export class FailoverRateLimiter implements RateLimiter {
         this.failing = true;
         this.logger.warn({ err: error, mode: this.mode }, 'shared rate limiter unreachable');
       }
-      if (this.mode === 'closed') throw new AppError('UNAVAILABLE', { message: 'rate limiting is unavailable; retry', cause: error });
+      if (this.mode === 'closed')
+        throw new AppError('UNAVAILABLE', { message: 'rate limiting is unavailable; retry', cause: error });
       return this.local.consume(key, rule);
     }
   }

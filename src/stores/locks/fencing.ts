@@ -6,7 +6,11 @@ import { AppError } from '../../errors/app-error.js';
  * `resource`, or throws CONFLICT when a newer holder already wrote (this holder's lease
  * ran out while it was paused). The row lock serialises concurrent holders.
  */
-export async function acceptFencingToken(client: pg.PoolClient | pg.Pool, resource: string, token: number): Promise<void> {
+export async function acceptFencingToken(
+  client: pg.PoolClient | pg.Pool,
+  resource: string,
+  token: number,
+): Promise<void> {
   const result = await client.query(
     `insert into fencing_tokens (resource, token) values ($1, $2)
      on conflict (resource) do update set token = excluded.token, updated_at = now()
@@ -21,7 +25,9 @@ export async function acceptFencingToken(client: pg.PoolClient | pg.Pool, resour
 
 /** The highest token recorded for a resource, 0 when none (the floor of a restarted counter). */
 export async function fencingFloor(pool: pg.Pool, resource: string): Promise<number> {
-  const result = await pool.query<{ token: string }>('select token from fencing_tokens where resource = $1', [resource]);
+  const result = await pool.query<{ token: string }>('select token from fencing_tokens where resource = $1', [
+    resource,
+  ]);
   return Number(result.rows[0]?.token ?? 0);
 }
 

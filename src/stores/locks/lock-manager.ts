@@ -27,7 +27,12 @@ export interface LockManager {
    * Runs `work` holding the lock, extending the lease while it runs; returns undefined
    * without running it when the lock is busy.
    */
-  using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>, options?: LockOptions): Promise<{ result: T } | undefined>;
+  using<T>(
+    resource: string,
+    ttlMs: number,
+    work: (context: LockContext) => Promise<T>,
+    options?: LockOptions,
+  ): Promise<{ result: T } | undefined>;
   /** Forgets a resource's fencing counter (the resource is gone for good). */
   forget(resource: string): Promise<void>;
 }

@@ -35,7 +35,12 @@ export class MemoryLockManager implements LockManager {
     };
   }
 
-  async using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>, options: LockOptions = {}): Promise<{ result: T } | undefined> {
+  async using<T>(
+    resource: string,
+    ttlMs: number,
+    work: (context: LockContext) => Promise<T>,
+    options: LockOptions = {},
+  ): Promise<{ result: T } | undefined> {
     const lock = await this.tryAcquire(resource, ttlMs, options);
     return lock === undefined ? undefined : runWithExtension(lock, ttlMs, work);
   }

@@ -1,6 +1,6 @@
-import { Redlock, ResourceLockedError, ExecutionError } from '@sesamecare-oss/redlock';
-import type { RedisClient } from '../redis/connection.js';
+import { ExecutionError, type Lock, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
 import { AppError } from '../../errors/app-error.js';
+import type { RedisClient } from '../redis/connection.js';
 import type { FenceFloor, HeldLock, LockContext, LockManager, LockOptions } from './lock-manager.js';
 import { runWithExtension } from './run-with-extension.js';
 
@@ -35,7 +35,7 @@ export class RedisLockManager implements LockManager {
   }
 
   async tryAcquire(resource: string, ttlMs: number, options: LockOptions = {}): Promise<HeldLock | undefined> {
-    let lock;
+    let lock: Lock;
     try {
       lock = await this.redlock.acquire([`vh:lock:${resource}`], ttlMs);
     } catch (error) {
@@ -53,7 +53,11 @@ export class RedisLockManager implements LockManager {
         });
         if (unreachable === undefined) return undefined;
         const cause = [...unreachable.votesAgainst.values()].find((e) => !(e instanceof ResourceLockedError));
-        throw new AppError('UNAVAILABLE', { message: 'the lock servers did not grant a majority (some are unreachable)', retryAfterMs: 1_000, cause });
+        throw new AppError('UNAVAILABLE', {
+          message: 'the lock servers did not grant a majority (some are unreachable)',
+          retryAfterMs: 1_000,
+          cause,
+        });
       }
       throw error;
     }
@@ -77,7 +81,12 @@ export class RedisLockManager implements LockManager {
     };
   }
 
-  async using<T>(resource: string, ttlMs: number, work: (context: LockContext) => Promise<T>, options: LockOptions = {}): Promise<{ result: T } | undefined> {
+  async using<T>(
+    resource: string,
+    ttlMs: number,
+    work: (context: LockContext) => Promise<T>,
+    options: LockOptions = {},
+  ): Promise<{ result: T } | undefined> {
     const lock = await this.tryAcquire(resource, ttlMs, options);
     return lock === undefined ? undefined : runWithExtension(lock, ttlMs, work);
   }
@@ -89,7 +98,9 @@ export class RedisLockManager implements LockManager {
   /** INCR, seeded from PostgreSQL's record when the counter starts again; only the holder calls it. */
   private async nextToken(resource: string): Promise<number> {
     const key = `vh:fence:${resource}`;
-    const [[, counted]] = (await this.redis.multi().incr(key).pexpire(key, FENCE_TTL_MS).exec()) as [[Error | null, number]];
+    const [[, counted]] = (await this.redis.multi().incr(key).pexpire(key, FENCE_TTL_MS).exec()) as [
+      [Error | null, number],
+    ];
     if (counted !== 1) return counted;
     const floor = await this.fenceFloor(resource);
     if (floor < 1) return 1;

@@ -1,10 +1,10 @@
-import { uuidv7 } from '../../util/uuid-v7.js';
 import type pg from 'pg';
 import type { ContentType, JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
-import { GroupCommitter, type GroupCommitOptions, type ItemResult } from '../postgres/group-commit.js';
+import { uuidv7 } from '../../util/uuid-v7.js';
+import { type GroupCommitOptions, GroupCommitter, type ItemResult } from '../postgres/group-commit.js';
 import type { AppendInput, AppendResult, MessagePage, MessageStore } from './message-store.js';
-import { isUuid, validateAppend, type MessageLimits } from './validate-message.js';
+import { isUuid, type MessageLimits, validateAppend } from './validate-message.js';
 
 /** Options of the PostgreSQL message store. */
 export interface PostgresMessageStoreOptions {
@@ -72,8 +72,13 @@ export class PostgresMessageStore implements MessageStore {
     private readonly pool: pg.Pool,
     private readonly options: PostgresMessageStoreOptions,
   ) {
-    this.committer = new GroupCommitter((items) => this.commitBatch(items), options.groupCommit, (error) =>
-      error instanceof AppError ? error : new AppError('UNAVAILABLE', { message: 'the message could not be stored; retry', cause: error }),
+    this.committer = new GroupCommitter(
+      (items) => this.commitBatch(items),
+      options.groupCommit,
+      (error) =>
+        error instanceof AppError
+          ? error
+          : new AppError('UNAVAILABLE', { message: 'the message could not be stored; retry', cause: error }),
     );
   }
 
@@ -205,11 +210,15 @@ export class PostgresMessageStore implements MessageStore {
         case 'n':
         case 'd': {
           const message = created.get(row.id);
-          if (message === undefined) return { ok: false, error: new AppError('INTERNAL', { message: 'inserted row missing' }) };
+          if (message === undefined)
+            return { ok: false, error: new AppError('INTERNAL', { message: 'inserted row missing' }) };
           return { ok: true, value: { message, duplicate: row.outcome === 'd' } };
         }
         case 'c':
-          return { ok: true, value: { message: toMessage({ ...row, session_id: input.sessionId } as MessageRow), duplicate: true } };
+          return {
+            ok: true,
+            value: { message: toMessage({ ...row, session_id: input.sessionId } as MessageRow), duplicate: true },
+          };
         case 'm':
           return { ok: false, error: new AppError('NOT_FOUND', { message: 'session not found' }) };
         default:
@@ -218,4 +227,3 @@ export class PostgresMessageStore implements MessageStore {
     });
   }
 }
-

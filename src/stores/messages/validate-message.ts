@@ -12,7 +12,7 @@ export interface MessageLimits {
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ids must not carry control characters: this finds them
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function invalid(field: string, message: string): AppError {

@@ -1,6 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -56,7 +56,10 @@ export class FsObjectStore implements ObjectStore {
       const size = (await stat(tmp)).size;
       const meta = path.join(this.root, META_DIR, `${key}.json`);
       await mkdir(path.dirname(meta), { recursive: true });
-      await writeFile(meta, JSON.stringify({ contentType: options.contentType, metadata: lowerKeys(options.metadata ?? {}) }));
+      await writeFile(
+        meta,
+        JSON.stringify({ contentType: options.contentType, metadata: lowerKeys(options.metadata ?? {}) }),
+      );
       await rename(tmp, file);
       return { key, size };
     } finally {
@@ -78,7 +81,9 @@ export class FsObjectStore implements ObjectStore {
     const file = this.fileOf(key);
     try {
       const info = await stat(file);
-      const meta = JSON.parse(await readFile(path.join(this.root, META_DIR, `${key}.json`), 'utf8').catch(() => '{}')) as {
+      const meta = JSON.parse(
+        await readFile(path.join(this.root, META_DIR, `${key}.json`), 'utf8').catch(() => '{}'),
+      ) as {
         contentType?: string;
         metadata?: Record<string, string>;
       };
@@ -119,13 +124,22 @@ export class FsObjectStore implements ObjectStore {
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async presignedGetUrl(key: string, expiresInSeconds: number, download: DownloadOptions): Promise<{ url: string; expiresAt: Date }> {
+  async presignedGetUrl(
+    key: string,
+    expiresInSeconds: number,
+    download: DownloadOptions,
+  ): Promise<{ url: string; expiresAt: Date }> {
     assertObjectKey(key);
     const expiresAt = new Date(Date.now() + expiresInSeconds * 1000);
     const expires = Math.floor(expiresAt.getTime() / 1000);
     const signature = this.sign(key, expires, download);
     const base = this.options.publicUrl().replace(/\/$/, '');
-    const query = new URLSearchParams({ expires: String(expires), filename: download.filename, type: download.contentType, signature });
+    const query = new URLSearchParams({
+      expires: String(expires),
+      filename: download.filename,
+      type: download.contentType,
+      signature,
+    });
     const url = `${base}/v1/objects/${key.split('/').map(encodeURIComponent).join('/')}?${query.toString()}`;
     return { url, expiresAt };
   }

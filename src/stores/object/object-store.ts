@@ -57,7 +57,11 @@ export interface ObjectStore {
    * A URL that downloads the object without credentials until `expiresAt`, served as an
    * attachment with the given name and content type.
    */
-  presignedGetUrl(key: string, expiresInSeconds: number, download: DownloadOptions): Promise<{ url: string; expiresAt: Date }>;
+  presignedGetUrl(
+    key: string,
+    expiresInSeconds: number,
+    download: DownloadOptions,
+  ): Promise<{ url: string; expiresAt: Date }>;
   /** One round trip to the backing service. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -88,7 +92,7 @@ export function assertObjectPrefix(prefix: string): string {
 /** Content type of every download that is not audio: no browser renders or sniffs it. */
 export const OPAQUE_CONTENT_TYPE = 'application/octet-stream';
 
-// eslint-disable-next-line no-control-regex
+// biome-ignore lint/suspicious/noControlCharactersInRegex: download names lose their control characters here
 const CONTROL = /[\u0000-\u001f\u007f]/g;
 
 /**

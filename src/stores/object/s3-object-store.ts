@@ -1,7 +1,7 @@
-import { Readable } from 'node:stream';
-import { Client, type BucketItem } from 'minio';
 import http from 'node:http';
 import https from 'node:https';
+import { Readable } from 'node:stream';
+import { type BucketItem, Client } from 'minio';
 import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
 import {
   assertObjectKey,
@@ -104,12 +104,19 @@ export class S3ObjectStore implements ObjectStore {
     this.signer =
       pub === undefined
         ? this.client
-        : new Client({ ...pub, accessKey: options.accessKey, secretKey: options.secretKey, region: options.region, pathStyle: true });
+        : new Client({
+            ...pub,
+            accessKey: options.accessKey,
+            secretKey: options.secretKey,
+            region: options.region,
+            pathStyle: true,
+          });
   }
 
   async init(): Promise<void> {
     try {
-      if (!(await this.client.bucketExists(this.bucket))) await this.client.makeBucket(this.bucket, this.options.region);
+      if (!(await this.client.bucketExists(this.bucket)))
+        await this.client.makeBucket(this.bucket, this.options.region);
     } catch (error) {
       // Another node may have created it between the two calls.
       const code = (error as { code?: string }).code;
@@ -184,7 +191,11 @@ export class S3ObjectStore implements ObjectStore {
     return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async presignedGetUrl(key: string, expiresInSeconds: number, download: DownloadOptions): Promise<{ url: string; expiresAt: Date }> {
+  async presignedGetUrl(
+    key: string,
+    expiresInSeconds: number,
+    download: DownloadOptions,
+  ): Promise<{ url: string; expiresAt: Date }> {
     assertObjectKey(key);
     const expiresAt = new Date(Date.now() + expiresInSeconds * 1000);
     // Signed response overrides: S3 serves the object with these headers, whatever type it was stored with.

@@ -18,7 +18,10 @@ export async function assertSharedObjectDirectory(pool: pg.Pool, root: string, b
   const file = path.join(root, MARKER);
   const value = (await readMarker(file)) ?? (await createMarker(file));
   const name = `object-directory:${bucket}`;
-  await pool.query('insert into cluster_markers (name, value) values ($1, $2) on conflict (name) do nothing', [name, value]);
+  await pool.query('insert into cluster_markers (name, value) values ($1, $2) on conflict (name) do nothing', [
+    name,
+    value,
+  ]);
   const recorded = await pool.query<{ value: string }>('select value from cluster_markers where name = $1', [name]);
   if (recorded.rows[0]?.value !== value) {
     throw new ConfigError([

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
-import { unbounded } from './pool.js';
 import type { Logger } from '../../logger.js';
 import { packageRoot } from '../../util/package-root.js';
+import { unbounded } from './pool.js';
 
 /** One numbered migration file pair: `NNNN_name.sql` and optionally `NNNN_name.down.sql`. */
 export interface Migration {
@@ -40,7 +40,10 @@ export async function readMigrations(dir = path.join(packageRoot(), 'migrations'
     });
   }
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migrations must be numbered 0001, 0002, ... without gaps (found ${m.version} at position ${i + 1})`);
+    if (m.version !== i + 1)
+      throw new Error(
+        `migrations must be numbered 0001, 0002, ... without gaps (found ${m.version} at position ${i + 1})`,
+      );
   });
   return migrations;
 }
@@ -76,7 +79,9 @@ export async function migrate(pool: pg.Pool, logger: Logger, migrations?: Migrat
         );
       }
       if (migration.checksum !== row.checksum) {
-        throw new Error(`migration ${row.version} (${row.name}) was edited after it was applied; migrations are append-only`);
+        throw new Error(
+          `migration ${row.version} (${row.name}) was edited after it was applied; migrations are append-only`,
+        );
       }
     }
     const done = new Set(applied.rows.map((r) => r.version));
@@ -121,7 +126,9 @@ export async function assertMigrated(pool: pg.Pool, migrations?: Migration[]): P
     if ((error as { code?: string }).code !== '42P01') throw error; // 42P01: no ledger yet
   }
   if (applied < latest) {
-    throw new Error(`the database is at migration ${applied} but the code needs ${latest}: run 'npm run migrate' or set MIGRATE_ON_START=true`);
+    throw new Error(
+      `the database is at migration ${applied} but the code needs ${latest}: run 'npm run migrate' or set MIGRATE_ON_START=true`,
+    );
   }
   if (applied > latest) {
     throw new Error(`the database is at migration ${applied}, newer than the code (${latest}); refusing to start`);

@@ -1,9 +1,9 @@
 import type pg from 'pg';
-import { unbounded } from './pool.js';
 import { escapeIdentifier, escapeLiteral } from 'pg';
 import type { Logger } from '../../logger.js';
 import { acceptFencingToken } from '../locks/fencing.js';
 import type { LockManager } from '../locks/lock-manager.js';
+import { unbounded } from './pool.js';
 
 /** A monthly-partitioned table and the unique keys each of its partitions must carry. */
 interface PartitionedTable {
@@ -14,7 +14,13 @@ interface PartitionedTable {
 
 /** The partitioned tables of migration 0002. Names are constants: no DDL text comes from input. */
 export const PARTITIONED_TABLES: readonly PartitionedTable[] = [
-  { name: 'messages', uniqueKeys: [['session_id', 'seq'], ['session_id', 'client_msg_id', 'sender_id']] },
+  {
+    name: 'messages',
+    uniqueKeys: [
+      ['session_id', 'seq'],
+      ['session_id', 'client_msg_id', 'sender_id'],
+    ],
+  },
   { name: 'audit_logs', uniqueKeys: [] },
 ];
 
@@ -75,7 +81,9 @@ export async function maintainPartitions(
     // (the client is destroyed afterwards rather than returned to the pool).
     await client.query('begin');
     await client.query(unbounded('set local statement_timeout = 0; set local lock_timeout = 0'));
-    const locked = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [MAINTENANCE_LOCK_KEY]);
+    const locked = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock($1) as ok', [
+      MAINTENANCE_LOCK_KEY,
+    ]);
     if (locked.rows[0]?.ok !== true) {
       await client.query('rollback');
       return report;
@@ -158,7 +166,9 @@ async function createPartition(client: pg.PoolClient, table: PartitionedTable, s
   await client.query(`create table ${part} (like ${parent} including defaults including constraints)`);
   for (const columns of table.uniqueKeys) {
     const index = escapeIdentifier(`${name}_${columns.join('_')}_key`);
-    await client.query(`create unique index ${index} on ${part} (${columns.map((c) => escapeIdentifier(c)).join(', ')})`);
+    await client.query(
+      `create unique index ${index} on ${part} (${columns.map((c) => escapeIdentifier(c)).join(', ')})`,
+    );
   }
   const moved = await client.query(
     unbounded(`with moved as (delete from ${fallback} where created_at >= ${from} and created_at < ${to} returning *)
@@ -182,10 +192,12 @@ export function schedulePartitionMaintenance(
 ): () => void {
   const run = () =>
     locks
-      .using(MAINTENANCE_RESOURCE, 60_000, ({ fencingToken }) => maintainPartitions(pool, options, logger, new Date(), fencingToken))
+      .using(MAINTENANCE_RESOURCE, 60_000, ({ fencingToken }) =>
+        maintainPartitions(pool, options, logger, new Date(), fencingToken),
+      )
       .catch((error: unknown) =>
-      logger.error({ err: error }, 'partition maintenance failed; retrying at the next run'),
-    );
+        logger.error({ err: error }, 'partition maintenance failed; retrying at the next run'),
+      );
   const timer = setInterval(() => void run(), intervalMs);
   timer.unref();
   return () => clearInterval(timer);

@@ -24,7 +24,11 @@ export async function abandon(client: pg.PoolClient, error: unknown): Promise<vo
  * Runs `work` in one transaction on a pooled client: committed if it resolves, rolled back
  * if it throws. `begin` may name an isolation level or READ ONLY.
  */
-export async function withTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, begin = 'begin'): Promise<T> {
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  begin = 'begin',
+): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query(begin);

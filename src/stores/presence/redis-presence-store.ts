@@ -1,6 +1,6 @@
-import type { RedisClient } from '../redis/connection.js';
 import type { PresenceEntry } from '../../../protocol/events.js';
-import { roles, type Role } from '../../../protocol/roles.js';
+import { type Role, roles } from '../../../protocol/roles.js';
+import type { RedisClient } from '../redis/connection.js';
 import { defineScript } from '../redis/scripts.js';
 import type { PresenceAfterChange, PresenceChange, PresenceStore } from './presence-store.js';
 
@@ -68,12 +68,22 @@ export class RedisPresenceStore implements PresenceStore {
    * no connection leaves it after: a node that dies between the two steps is at worst in
    * the set of a session where it counts nothing (its reaper finds nothing to remove).
    */
-  private async applyChange(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<PresenceAfterChange> {
+  private async applyChange(
+    sessionId: string,
+    userId: string,
+    role: Role,
+    delta: 1 | -1,
+  ): Promise<PresenceAfterChange> {
     if (delta > 0) await this.redis.sadd(nodeSessionsKey(this.nodeId), sessionId);
-    const [connections, flat, nodeHasMore] = await this.redis.presenceChange(presenceKey(sessionId), `${this.nodeId}\t${userId}\t${role}`, delta, `\t${userId}\t`);
+    const [connections, flat, nodeHasMore] = await this.redis.presenceChange(
+      presenceKey(sessionId),
+      `${this.nodeId}\t${userId}\t${role}`,
+      delta,
+      `\t${userId}\t`,
+    );
     if (nodeHasMore === 0) await this.redis.srem(nodeSessionsKey(this.nodeId), sessionId);
     const fields: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
     return { connections, present: () => this.present(fields) };
   }
 
@@ -108,7 +118,8 @@ export class RedisPresenceStore implements PresenceStore {
       else unknown.push(nodeId);
     }
     if (unknown.length === 0) return live;
-    if (this.seenAlive.size > 64) for (const [nodeId, until] of this.seenAlive) if (until <= now) this.seenAlive.delete(nodeId);
+    if (this.seenAlive.size > 64)
+      for (const [nodeId, until] of this.seenAlive) if (until <= now) this.seenAlive.delete(nodeId);
     for (const nodeId of await this.aliveNodes(unknown)) {
       live.add(nodeId);
       this.seenAlive.set(nodeId, now + this.aliveReuseMs);
@@ -125,7 +136,10 @@ export class RedisPresenceStore implements PresenceStore {
   }
 
   async heartbeat(): Promise<void> {
-    await Promise.all([this.redis.set(aliveKey(this.nodeId), '1', 'PX', this.aliveMs), this.redis.sadd(NODES, this.nodeId)]);
+    await Promise.all([
+      this.redis.set(aliveKey(this.nodeId), '1', 'PX', this.aliveMs),
+      this.redis.sadd(NODES, this.nodeId),
+    ]);
   }
 
   async reapDeadNodes(): Promise<PresenceChange[]> {
@@ -159,7 +173,11 @@ export class RedisPresenceStore implements PresenceStore {
       for (const field of mine) {
         const f = parseField(field);
         if (f === undefined) continue;
-        const entry = remaining.find((e) => e.userId === f.userId) ?? { userId: f.userId, role: f.role, connections: 0 };
+        const entry = remaining.find((e) => e.userId === f.userId) ?? {
+          userId: f.userId,
+          role: f.role,
+          connections: 0,
+        };
         changes.push({ sessionId, entry });
       }
     }

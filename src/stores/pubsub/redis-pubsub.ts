@@ -1,6 +1,6 @@
-import type { RedisClient } from '../redis/connection.js';
 import { DependencyTimeoutError } from '../../errors/app-error.js';
 import { withDeadline } from '../../util/timeout.js';
+import type { RedisClient } from '../redis/connection.js';
 import type { MessageHandler, PubSub } from './pubsub.js';
 
 /**
@@ -45,7 +45,11 @@ export class RedisPubSub implements PubSub {
       this.handlers.set(channel, created);
       const subscribed = this.listen(channel);
       try {
-        await withDeadline(subscribed, this.timeoutMs, () => new DependencyTimeoutError('Redis SUBSCRIBE', this.timeoutMs));
+        await withDeadline(
+          subscribed,
+          this.timeoutMs,
+          () => new DependencyTimeoutError('Redis SUBSCRIBE', this.timeoutMs),
+        );
       } catch (error) {
         // Should the late SUBSCRIBE still go through, nobody listens: undo it.
         subscribed.then(

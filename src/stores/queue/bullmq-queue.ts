@@ -1,8 +1,8 @@
-import { DelayedError, Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { type ConnectionOptions, DelayedError, type Job, Queue, Worker } from 'bullmq';
 import { Cluster } from 'ioredis';
 import type { Logger } from '../../logger.js';
-import { redisEndpoints, type RedisTarget } from '../redis/connection.js';
-import { outageDeferral, type JobFailedHandler, type JobHandler, type JobQueue } from './job-queue.js';
+import { type RedisTarget, redisEndpoints } from '../redis/connection.js';
+import { type JobFailedHandler, type JobHandler, type JobQueue, outageDeferral } from './job-queue.js';
 
 /** Options of the BullMQ queue. */
 export interface BullMqQueueOptions {
@@ -35,7 +35,8 @@ function connection(redis: RedisTarget, owned: Cluster[]): ConnectionOptions {
 }
 
 /** The queue's key prefix: BullMQ's own on one Redis, hash-tagged on a cluster. */
-const prefixOf = (redis: RedisTarget): { prefix?: string } => (redis.clusterNodes.length === 0 ? {} : { prefix: '{vh-queue}' });
+const prefixOf = (redis: RedisTarget): { prefix?: string } =>
+  redis.clusterNodes.length === 0 ? {} : { prefix: '{vh-queue}' };
 
 /** A job's data: its id, and the outages it waited out (`outageDeferral`). */
 interface JobData {
@@ -99,8 +100,15 @@ export class BullMqQueue implements JobQueue {
           const deferral = outageDeferral(error, deferrals, job.data.outageSince, this.options.outageBudgetMs);
           if (deferral === undefined) throw error;
           // Not an attempt: the job goes back to the delayed set and runs again later.
-          this.logger.warn({ err: error, jobId: job.data.id, retryInMs: deferral }, 'job waits out a dependency outage');
-          await job.updateData({ ...job.data, deferrals: deferrals + 1, outageSince: job.data.outageSince ?? Date.now() });
+          this.logger.warn(
+            { err: error, jobId: job.data.id, retryInMs: deferral },
+            'job waits out a dependency outage',
+          );
+          await job.updateData({
+            ...job.data,
+            deferrals: deferrals + 1,
+            outageSince: job.data.outageSince ?? Date.now(),
+          });
           await job.moveToDelayed(Date.now() + deferral, token);
           throw new DelayedError();
         }
@@ -115,7 +123,9 @@ export class BullMqQueue implements JobQueue {
     );
     this.worker.on('failed', (job, error) => {
       if (job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        void onFailed(String((job.data as { id: string }).id), error).catch((e: unknown) => this.logger.error({ err: e }, 'recording a failed job failed'));
+        void onFailed(String((job.data as { id: string }).id), error).catch((e: unknown) =>
+          this.logger.error({ err: e }, 'recording a failed job failed'),
+        );
       }
     });
     this.worker.on('error', (error) => this.logger.warn({ err: error }, 'job worker error'));

@@ -13,8 +13,14 @@ export type JobFailedHandler = (id: string, error: unknown) => Promise<void>;
  * for `budgetMs` since `outageSince` (the first one; undefined before it). The delay
  * doubles from 1 s to 30 s with each earlier deferral (`deferrals`).
  */
-export function outageDeferral(error: unknown, deferrals: number, outageSince: number | undefined, budgetMs: number): number | undefined {
-  if (!isDependencyFailure(error) || (outageSince !== undefined && Date.now() - outageSince >= budgetMs)) return undefined;
+export function outageDeferral(
+  error: unknown,
+  deferrals: number,
+  outageSince: number | undefined,
+  budgetMs: number,
+): number | undefined {
+  if (!isDependencyFailure(error) || (outageSince !== undefined && Date.now() - outageSince >= budgetMs))
+    return undefined;
   return Math.min(30_000, 1_000 * 2 ** Math.min(deferrals, 5));
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../../logger.js';
-import { outageDeferral, type JobFailedHandler, type JobHandler, type JobQueue } from './job-queue.js';
+import { type JobFailedHandler, type JobHandler, type JobQueue, outageDeferral } from './job-queue.js';
 
 /** In-process jobs for the single-node embedded default: same retries and backoff. */
 export class MemoryQueue implements JobQueue {
@@ -39,7 +39,12 @@ export class MemoryQueue implements JobQueue {
   }
 
   private pump(): void {
-    while (!this.closed && this.handler !== undefined && this.running < this.options.concurrency && this.pending.length > 0) {
+    while (
+      !this.closed &&
+      this.handler !== undefined &&
+      this.running < this.options.concurrency &&
+      this.pending.length > 0
+    ) {
       const id = this.pending.shift() as string;
       this.running++;
       const run = this.run(id).finally(() => {
@@ -60,7 +65,9 @@ export class MemoryQueue implements JobQueue {
         await this.handler?.(id, attempt);
         return;
       } catch (error) {
-        const deferral = this.closed ? undefined : outageDeferral(error, deferrals, outageSince, this.options.outageBudgetMs);
+        const deferral = this.closed
+          ? undefined
+          : outageDeferral(error, deferrals, outageSince, this.options.outageBudgetMs);
         if (deferral !== undefined) {
           deferrals++;
           outageSince ??= Date.now();
@@ -69,7 +76,9 @@ export class MemoryQueue implements JobQueue {
           continue;
         }
         if (attempt === this.options.attempts || this.closed) {
-          await this.onFailed?.(id, error).catch((e: unknown) => this.logger.error({ err: e }, 'recording a failed job failed'));
+          await this.onFailed?.(id, error).catch((e: unknown) =>
+            this.logger.error({ err: e }, 'recording a failed job failed'),
+          );
           return;
         }
         await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 1_000) * 2 ** (attempt - 1)));

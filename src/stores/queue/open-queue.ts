@@ -19,5 +19,8 @@ export function openIngestionQueue(config: Config, logger: Logger): JobQueue {
         },
         logger,
       )
-    : new MemoryQueue({ concurrency: documents.concurrency, attempts: documents.attempts, outageBudgetMs: documents.outageBudgetMs }, logger);
+    : new MemoryQueue(
+        { concurrency: documents.concurrency, attempts: documents.attempts, outageBudgetMs: documents.outageBudgetMs },
+        logger,
+      );
 }

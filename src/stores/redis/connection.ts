@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import { Cluster, Redis, type ClusterOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis } from 'ioredis';
 import type { Logger } from '../../logger.js';
 import { holdWritesForTurn } from '../../util/cork.js';
 
@@ -56,7 +56,12 @@ export function redisEndpoints(urls: readonly string[]): {
  * A connection to the configured Redis: `createRedis` on one server, a `Cluster` client on a
  * Redis Cluster (the seed nodes' credentials are used for every node it discovers).
  */
-export function connectRedis(target: RedisTarget, logger: Logger, name: string, options: RedisOptions = {}): RedisClient {
+export function connectRedis(
+  target: RedisTarget,
+  logger: Logger,
+  name: string,
+  options: RedisOptions = {},
+): RedisClient {
   if (target.clusterNodes.length === 0) return createRedis(target.url, logger, name, options);
   const { nodes, credentials } = redisEndpoints(target.clusterNodes);
   const clusterOptions: ClusterOptions = {
@@ -121,7 +126,12 @@ function coalesceWrites(client: Redis): Redis {
  * logged like the first's: a duplicate does not inherit listeners, and an ioredis client
  * without an 'error' listener prints every reconnection failure to stderr.
  */
-export function duplicateRedis<C extends RedisClient>(client: C, logger: Logger, name: string, options: RedisOptions = {}): C {
+export function duplicateRedis<C extends RedisClient>(
+  client: C,
+  logger: Logger,
+  name: string,
+  options: RedisOptions = {},
+): C {
   if (client instanceof Cluster) {
     const copy = client.duplicate([], {
       ...(options.offlineQueue === undefined ? {} : { enableOfflineQueue: options.offlineQueue }),

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { RedisClient } from './connection.js';
 import { packageRoot } from '../../util/package-root.js';
+import type { RedisClient } from './connection.js';
 
 /** Lua scripts kept as `<name>-<numKeys>.lua` files beside the source. */
 const SCRIPT_DIR = path.join(packageRoot(), 'src', 'stores', 'redis', 'scripts');
@@ -14,5 +14,8 @@ export function defineScript(redis: RedisClient, file: string, command: string):
   const match = /-(\d+)\.lua$/.exec(file);
   if (match === null) throw new Error(`script ${file} must be named <name>-<numKeys>.lua`);
   if (typeof (redis as unknown as Record<string, unknown>)[command] === 'function') return;
-  redis.defineCommand(command, { numberOfKeys: Number(match[1]), lua: readFileSync(path.join(SCRIPT_DIR, file), 'utf8') });
+  redis.defineCommand(command, {
+    numberOfKeys: Number(match[1]),
+    lua: readFileSync(path.join(SCRIPT_DIR, file), 'utf8'),
+  });
 }

@@ -1,5 +1,5 @@
-import type { RedisClient } from '../redis/connection.js';
 import type { MessageRole } from '../../../protocol/models.js';
+import type { RedisClient } from '../redis/connection.js';
 import { StreamAppendCode } from '../redis/script-codes.js';
 import { defineScript } from '../redis/scripts.js';
 import type { DeltaInput, OpenStream, StreamBuffer, StreamState } from './stream-buffer.js';
@@ -23,15 +23,27 @@ const openKey = (bucket: number) => `vh:streams:{vh-streams-${bucket}}`;
 const hashKey = (sessionId: string, streamId: string) => `vh:stream:${tag(sessionId)}:${sessionId}:${streamId}`;
 const textKey = (sessionId: string, streamId: string) => `vh:stream-text:${tag(sessionId)}:${sessionId}:${streamId}`;
 const endsKey = (sessionId: string, streamId: string) => `vh:stream-ends:${tag(sessionId)}:${sessionId}:${streamId}`;
-const closedKey = (sessionId: string, streamId: string) => `vh:stream-closed:${tag(sessionId)}:${sessionId}:${streamId}`;
+const closedKey = (sessionId: string, streamId: string) =>
+  `vh:stream-closed:${tag(sessionId)}:${sessionId}:${streamId}`;
 /** Idle streams handed out by one `idle` call at most (the sweep runs again soon). */
 const IDLE_BATCH = 512;
 /** How long a barge-in's message is remembered for the deltas still on their way. */
 const CLOSED_TTL_SECONDS = 3_600;
 
 type StreamClient = RedisClient & {
-  streamAppend(hash: string, text: string, open: string, ends: string, closed: string, ...args: (string | number)[]): Promise<[number, number | string]>;
-  streamInterrupt(hash: string, text: string, ends: string): Promise<[string, string, string, string, string, string[]] | null>;
+  streamAppend(
+    hash: string,
+    text: string,
+    open: string,
+    ends: string,
+    closed: string,
+    ...args: (string | number)[]
+  ): Promise<[number, number | string]>;
+  streamInterrupt(
+    hash: string,
+    text: string,
+    ends: string,
+  ): Promise<[string, string, string, string, string, string[]] | null>;
 };
 
 /** Open streams in Redis, shared by every node (see stream-append-5.lua and stream-interrupt-3.lua). */
@@ -84,7 +96,10 @@ export class RedisStreamBuffer implements StreamBuffer {
   }
 
   async get(sessionId: string, streamId: string): Promise<StreamState | undefined> {
-    const [fields, text] = await Promise.all([this.redis.hgetall(hashKey(sessionId, streamId)), this.redis.get(textKey(sessionId, streamId))]);
+    const [fields, text] = await Promise.all([
+      this.redis.hgetall(hashKey(sessionId, streamId)),
+      this.redis.get(textKey(sessionId, streamId)),
+    ]);
     if (fields['userId'] === undefined) return undefined;
     return {
       sessionId,
@@ -106,10 +121,23 @@ export class RedisStreamBuffer implements StreamBuffer {
   }
 
   async interrupt(sessionId: string, streamId: string) {
-    const taken = await this.redis.streamInterrupt(hashKey(sessionId, streamId), textKey(sessionId, streamId), endsKey(sessionId, streamId));
+    const taken = await this.redis.streamInterrupt(
+      hashKey(sessionId, streamId),
+      textKey(sessionId, streamId),
+      endsKey(sessionId, streamId),
+    );
     if (taken === null) return undefined;
     const [userId, role, nodeId, socketId, text, ends] = taken;
-    return { sessionId, streamId, userId, role: role as MessageRole, nodeId, socketId, text, deltaEnds: ends.map(Number) };
+    return {
+      sessionId,
+      streamId,
+      userId,
+      role: role as MessageRole,
+      nodeId,
+      socketId,
+      text,
+      deltaEnds: ends.map(Number),
+    };
   }
 
   async interrupted(sessionId: string, streamId: string, messageId: string): Promise<void> {
@@ -128,12 +156,15 @@ export class RedisStreamBuffer implements StreamBuffer {
   async idle(idleMs: number): Promise<OpenStream[]> {
     const before = Date.now() - idleMs;
     const perBucket = Math.ceil(IDLE_BATCH / BUCKETS);
-    const buckets = await Promise.all(BUCKET_IDS.map((b) => this.redis.zrangebyscore(openKey(b), '-inf', before, 'WITHSCORES', 'LIMIT', 0, perBucket)));
+    const buckets = await Promise.all(
+      BUCKET_IDS.map((b) => this.redis.zrangebyscore(openKey(b), '-inf', before, 'WITHSCORES', 'LIMIT', 0, perBucket)),
+    );
     const out: OpenStream[] = [];
     for (const entries of buckets) {
       for (let i = 0; i + 1 < entries.length; i += 2) {
         const [sessionId, streamId] = (entries[i] as string).split(':');
-        if (sessionId !== undefined && streamId !== undefined) out.push({ sessionId, streamId, lastDeltaAt: Number(entries[i + 1]) });
+        if (sessionId !== undefined && streamId !== undefined)
+          out.push({ sessionId, streamId, lastDeltaAt: Number(entries[i + 1]) });
       }
     }
     return out.sort((a, b) => a.lastDeltaAt - b.lastDeltaAt);

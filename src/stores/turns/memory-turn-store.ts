@@ -10,7 +10,10 @@ export class MemoryTurnStore implements TurnStore {
     let clock = this.sessions.get(sessionId);
     if (clock?.currentId !== turn.id) {
       if ((clock?.turns[0]?.endedAt ?? 0) > turn.endedAt) return false;
-      clock = { currentId: turn.id, turns: [{ endedAt: turn.endedAt }, ...(clock?.turns ?? [])].slice(0, TURNS_KEPT + 1) };
+      clock = {
+        currentId: turn.id,
+        turns: [{ endedAt: turn.endedAt }, ...(clock?.turns ?? [])].slice(0, TURNS_KEPT + 1),
+      };
       this.sessions.delete(sessionId);
       this.sessions.set(sessionId, clock);
       if (this.sessions.size > SESSIONS_KEPT) this.sessions.delete(this.sessions.keys().next().value as string);

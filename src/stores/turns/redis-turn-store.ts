@@ -9,7 +9,16 @@ const historyKey = (sessionId: string) => `vh:turns:{${sessionId}}`;
 const TTL_SECONDS = 24 * 60 * 60;
 
 type TurnClient = RedisClient & {
-  turnMark(current: string, history: string, turnId: string, endedAt: number, field: string, at: number, kept: number, ttl: number): Promise<number>;
+  turnMark(
+    current: string,
+    history: string,
+    turnId: string,
+    endedAt: number,
+    field: string,
+    at: number,
+    kept: number,
+    ttl: number,
+  ): Promise<number>;
 };
 
 function toRecord(fields: Record<string, string>): TurnRecord {
@@ -30,11 +39,25 @@ export class RedisTurnStore implements TurnStore {
   }
 
   async mark(sessionId: string, turn: UserTurn, mark: TurnMark, at: number): Promise<boolean> {
-    return (await this.redis.turnMark(currentKey(sessionId), historyKey(sessionId), turn.id, turn.endedAt, `${mark}At`, at, TURNS_KEPT, TTL_SECONDS)) === 1;
+    return (
+      (await this.redis.turnMark(
+        currentKey(sessionId),
+        historyKey(sessionId),
+        turn.id,
+        turn.endedAt,
+        `${mark}At`,
+        at,
+        TURNS_KEPT,
+        TTL_SECONDS,
+      )) === 1
+    );
   }
 
   async recent(sessionId: string): Promise<TurnRecord[]> {
-    const [current, history] = await Promise.all([this.redis.hgetall(currentKey(sessionId)), this.redis.lrange(historyKey(sessionId), 0, TURNS_KEPT - 1)]);
+    const [current, history] = await Promise.all([
+      this.redis.hgetall(currentKey(sessionId)),
+      this.redis.lrange(historyKey(sessionId), 0, TURNS_KEPT - 1),
+    ]);
     const past = history.map((json) => {
       const flat = JSON.parse(json) as string[];
       const fields: Record<string, string> = {};

@@ -75,7 +75,7 @@ export class MemoryVectorIndex implements VectorIndex {
   async search(embedding: readonly number[], options: VectorSearchOptions): Promise<VectorHit[]> {
     assertEmbedding(embedding, this.dimension);
     assertVectorId(options.ownerId, 'ownerId');
-    options.documentIds?.forEach((id) => assertVectorId(id, 'documentId'));
+    for (const id of options.documentIds ?? []) assertVectorId(id, 'documentId');
     const documents = options.documentIds === undefined ? undefined : new Set(options.documentIds);
     const matrix = this.matrix;
     matrix.setQuery(normalise(embedding));
@@ -94,7 +94,13 @@ export class MemoryVectorIndex implements VectorIndex {
     }
     return best.map(({ score, row }) => {
       const meta = this.metas[row] as Meta;
-      return { chunkId: meta.chunkId, documentId: meta.documentId, content: meta.content, score, metadata: meta.metadata ?? {} };
+      return {
+        chunkId: meta.chunkId,
+        documentId: meta.documentId,
+        content: meta.content,
+        score,
+        metadata: meta.metadata ?? {},
+      };
     });
   }
 
@@ -105,7 +111,8 @@ export class MemoryVectorIndex implements VectorIndex {
 
   async deleteByDocument(documentId: string): Promise<void> {
     assertVectorId(documentId, 'documentId');
-    for (let row = this.metas.length - 1; row >= 0; row--) if ((this.metas[row] as Meta).documentId === documentId) this.removeRow(row);
+    for (let row = this.metas.length - 1; row >= 0; row--)
+      if ((this.metas[row] as Meta).documentId === documentId) this.removeRow(row);
     await this.save();
   }
 
@@ -173,15 +180,17 @@ export class MemoryVectorIndex implements VectorIndex {
   private save(): Promise<void> {
     const file = this.file;
     if (file === undefined) return Promise.resolve();
-    this.saving = this.saving.catch(() => undefined).then(async () => {
-      const records = this.metas.map((meta, row) => ({
-        ...meta,
-        embedding: Array.from(this.matrix.row(row)),
-      }));
-      const tmp = `${file}.tmp`;
-      await writeFile(tmp, JSON.stringify({ dimension: this.dimension, records }));
-      await rename(tmp, file);
-    });
+    this.saving = this.saving
+      .catch(() => undefined)
+      .then(async () => {
+        const records = this.metas.map((meta, row) => ({
+          ...meta,
+          embedding: Array.from(this.matrix.row(row)),
+        }));
+        const tmp = `${file}.tmp`;
+        await writeFile(tmp, JSON.stringify({ dimension: this.dimension, records }));
+        await rename(tmp, file);
+      });
     return this.saving;
   }
 }

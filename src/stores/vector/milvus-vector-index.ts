@@ -165,16 +165,18 @@ export class MilvusVectorIndex implements VectorIndex {
       if (options.documentIds.length === 0) return [];
       filter += ` && document_id in ${idList(options.documentIds, 'documentId')}`;
     }
-    const result = await this.loaded('search', () => this.client.search({
-      collection_name: this.collection,
-      data: [[...embedding]],
-      anns_field: 'embedding',
-      limit: options.topK,
-      filter,
-      output_fields: ['chunk_id', 'document_id', 'content', 'metadata'],
-      params: { ef: Math.max(this.searchEf, options.topK) },
-      consistency_level: ConsistencyLevelEnum.Bounded,
-    }));
+    const result = await this.loaded('search', () =>
+      this.client.search({
+        collection_name: this.collection,
+        data: [[...embedding]],
+        anns_field: 'embedding',
+        limit: options.topK,
+        filter,
+        output_fields: ['chunk_id', 'document_id', 'content', 'metadata'],
+        params: { ef: Math.max(this.searchEf, options.topK) },
+        consistency_level: ConsistencyLevelEnum.Bounded,
+      }),
+    );
     return result.results.map((hit) => ({
       chunkId: String(hit.chunk_id ?? hit.id),
       documentId: String(hit.document_id),
@@ -186,12 +188,14 @@ export class MilvusVectorIndex implements VectorIndex {
 
   async countByDocument(documentId: string): Promise<number> {
     // count(*) has no row cap (a query for the rows themselves stops at 16,384).
-    const result = await this.loaded('query', () => this.client.query({
-      collection_name: this.collection,
-      filter: `document_id in ${idList([documentId], 'documentId')}`,
-      output_fields: ['count(*)'],
-      consistency_level: ConsistencyLevelEnum.Strong,
-    }));
+    const result = await this.loaded('query', () =>
+      this.client.query({
+        collection_name: this.collection,
+        filter: `document_id in ${idList([documentId], 'documentId')}`,
+        output_fields: ['count(*)'],
+        consistency_level: ConsistencyLevelEnum.Strong,
+      }),
+    );
     return Number(result.data[0]?.['count(*)'] ?? 0);
   }
 
@@ -200,7 +204,10 @@ export class MilvusVectorIndex implements VectorIndex {
     await this.loaded('delete', () => this.client.delete({ collection_name: this.collection, filter }));
     // The barrier (see the class comment): later Bounded searches no longer see the chunks.
     const left = await this.countByDocument(documentId);
-    if (left > 0) throw new AppError('UNAVAILABLE', { message: `vector index: ${left} chunks of the document are still visible after delete` });
+    if (left > 0)
+      throw new AppError('UNAVAILABLE', {
+        message: `vector index: ${left} chunks of the document are still visible after delete`,
+      });
   }
 
   async drop(): Promise<void> {

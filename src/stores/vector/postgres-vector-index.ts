@@ -3,8 +3,8 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../../logger.js';
-import type { PubSub } from '../pubsub/pubsub.js';
 import { abandon, withTransaction } from '../postgres/transaction.js';
+import type { PubSub } from '../pubsub/pubsub.js';
 import { MemoryVectorIndex } from './memory-vector-index.js';
 import {
   assertEmbedding,
@@ -83,7 +83,11 @@ export class PostgresVectorIndex implements VectorIndex {
   ) {
     this.dimension = options.dimension;
     this.collection = options.collection;
-    this.memory = new MemoryVectorIndex({ dir: undefined, collection: options.collection, dimension: options.dimension });
+    this.memory = new MemoryVectorIndex({
+      dir: undefined,
+      collection: options.collection,
+      dimension: options.dimension,
+    });
   }
 
   async init(): Promise<void> {
@@ -94,11 +98,15 @@ export class PostgresVectorIndex implements VectorIndex {
     );
     const bytes = stored.rows[0]?.bytes;
     if (bytes !== undefined && bytes !== this.dimension * 4) {
-      throw new Error(`the vector collection ${this.collection} in PostgreSQL has dimension ${bytes / 4} but EMBEDDING_DIM is ${this.dimension}`);
+      throw new Error(
+        `the vector collection ${this.collection} in PostgreSQL has dimension ${bytes / 4} but EMBEDDING_DIM is ${this.dimension}`,
+      );
     }
     if (bytes === undefined) await this.importLegacySnapshot();
     this.unsubscribe ??= await this.pubsub.subscribe(channel(this.collection), () => {
-      this.sync().catch((error: unknown) => this.logger.warn({ err: error }, 'following vector changes failed; the next search retries'));
+      this.sync().catch((error: unknown) =>
+        this.logger.warn({ err: error }, 'following vector changes failed; the next search retries'),
+      );
     });
     await this.reload();
     this.loaded = true;
@@ -130,7 +138,10 @@ export class PostgresVectorIndex implements VectorIndex {
       );
       const byDocument = new Map<string, string[]>();
       for (const r of records) byDocument.set(r.documentId, [...(byDocument.get(r.documentId) ?? []), r.chunkId]);
-      await this.logChanges(client, [...byDocument].map(([documentId, chunkIds]) => ({ documentId, chunkIds })));
+      await this.logChanges(
+        client,
+        [...byDocument].map(([documentId, chunkIds]) => ({ documentId, chunkIds })),
+      );
     });
     await this.announce();
   }
@@ -153,7 +164,10 @@ export class PostgresVectorIndex implements VectorIndex {
   async deleteByDocument(documentId: string): Promise<void> {
     assertVectorId(documentId, 'documentId');
     await withTransaction(this.pool, async (client) => {
-      await client.query('delete from vector_chunks where collection = $1 and document_id = $2', [this.collection, documentId]);
+      await client.query('delete from vector_chunks where collection = $1 and document_id = $2', [
+        this.collection,
+        documentId,
+      ]);
       await this.logChanges(client, [{ documentId, chunkIds: null }]);
     });
     await this.announce();
@@ -181,7 +195,10 @@ export class PostgresVectorIndex implements VectorIndex {
    * Appends to the change log under the collection's lock, held until commit, so that
    * change ids become visible in the order they were given out (a reader never skips one).
    */
-  private async logChanges(client: pg.PoolClient, changes: { documentId: string; chunkIds: string[] | null }[]): Promise<void> {
+  private async logChanges(
+    client: pg.PoolClient,
+    changes: { documentId: string; chunkIds: string[] | null }[],
+  ): Promise<void> {
     // Chunk ids travel comma-joined (a ragged text[][] cannot be unnested): assertVectorId
     // allows no comma in them.
     await client.query('select pg_advisory_xact_lock(hashtext($1))', [`vector_changes:${this.collection}`]);
@@ -190,12 +207,19 @@ export class PostgresVectorIndex implements VectorIndex {
        select $1, d, case when c = '' then null else string_to_array(c, ',') end
          from unnest($2::text[], $3::text[]) as u(d, c)
        returning id`,
-      [this.collection, changes.map((c) => c.documentId), changes.map((c) => (c.chunkIds === null ? '' : c.chunkIds.join(',')))],
+      [
+        this.collection,
+        changes.map((c) => c.documentId),
+        changes.map((c) => (c.chunkIds === null ? '' : c.chunkIds.join(','))),
+      ],
     );
     this.writes++;
     if (this.writes % 500 === 0) {
       const newest = Math.max(...result.rows.map((r) => Number(r.id)));
-      await client.query('delete from vector_changes where collection = $1 and id < $2', [this.collection, newest - KEPT_CHANGES]);
+      await client.query('delete from vector_changes where collection = $1 and id < $2', [
+        this.collection,
+        newest - KEPT_CHANGES,
+      ]);
     }
   }
 
@@ -208,9 +232,11 @@ export class PostgresVectorIndex implements VectorIndex {
   /** Applies every change not applied yet, in order; concurrent callers share one run. */
   private sync(): Promise<void> {
     if (!this.loaded) return Promise.resolve();
-    const run = (this.syncing ??= this.applyChanges().finally(() => {
+    if (this.syncing !== undefined) return this.syncing;
+    const run = this.applyChanges().finally(() => {
       if (this.syncing === run) this.syncing = undefined;
-    }));
+    });
+    this.syncing = run;
     return run;
   }
 
@@ -225,7 +251,10 @@ export class PostgresVectorIndex implements VectorIndex {
       if (changes.length === 0) return;
       if (Number(changes[0]?.oldest) > this.applied + 1) {
         // Pruned past what this node has seen: start again from the table.
-        this.logger.warn({ collection: this.collection }, 'fell behind the vector change log; reloading the collection');
+        this.logger.warn(
+          { collection: this.collection },
+          'fell behind the vector change log; reloading the collection',
+        );
         await this.reload();
         continue;
       }
@@ -263,7 +292,10 @@ export class PostgresVectorIndex implements VectorIndex {
     const client = await this.pool.connect();
     try {
       await client.query('begin isolation level repeatable read read only');
-      const newest = await client.query<{ id: string | null }>('select max(id) as id from vector_changes where collection = $1', [this.collection]);
+      const newest = await client.query<{ id: string | null }>(
+        'select max(id) as id from vector_changes where collection = $1',
+        [this.collection],
+      );
       await this.memory.drop();
       let after = '';
       for (;;) {

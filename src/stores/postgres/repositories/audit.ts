@@ -128,7 +128,8 @@ export class AuditLog {
         userAgent: row.user_agent,
         createdAt: row.created_at.toISOString(),
       })),
-      nextCursor: result.rows.length > limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
+      nextCursor:
+        result.rows.length > limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
     };
   }
 }

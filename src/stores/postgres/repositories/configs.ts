@@ -47,7 +47,11 @@ export class ConfigRepository {
   }
 
   /** Creates or replaces a value. */
-  async put(key: string, value: unknown, options: { description?: string; updatedBy?: string | null } = {}): Promise<ConfigEntry> {
+  async put(
+    key: string,
+    value: unknown,
+    options: { description?: string; updatedBy?: string | null } = {},
+  ): Promise<ConfigEntry> {
     const result = await this.pool.query<ConfigRow>(
       `insert into system_configs (config_key, config_value, description, updated_by) values ($1, $2, $3, $4)
        on conflict (config_key) do update

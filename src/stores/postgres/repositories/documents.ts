@@ -63,7 +63,14 @@ interface ChunkRow {
 const CHUNK_COLUMNS = 'id, document_id, chunk_index, content, token_count, metadata';
 
 function toChunk(r: ChunkRow): ChunkRecord {
-  return { id: r.id, documentId: r.document_id, chunkIndex: r.chunk_index, content: r.content, tokenCount: r.token_count, metadata: r.metadata };
+  return {
+    id: r.id,
+    documentId: r.document_id,
+    chunkIndex: r.chunk_index,
+    content: r.content,
+    tokenCount: r.token_count,
+    metadata: r.metadata,
+  };
 }
 
 function toDocument(row: DocumentRow): DocumentRecord {
@@ -122,19 +129,27 @@ export class DocumentRepository {
   /** The document's status now (undefined once its row is gone). */
   async status(id: string): Promise<DocumentStatus | undefined> {
     if (!isUuid(id)) return undefined;
-    const result = await this.pool.query<{ status: DocumentStatus }>('select status from documents where id = $1', [id]);
+    const result = await this.pool.query<{ status: DocumentStatus }>('select status from documents where id = $1', [
+      id,
+    ]);
     return result.rows[0]?.status;
   }
 
   /** Marks a document as being deleted; false when it is gone or already marked. */
   async markDeleting(id: string): Promise<boolean> {
-    const result = await this.pool.query("update documents set status = 'deleting', updated_at = now() where id = $1 and status <> 'deleting'", [id]);
+    const result = await this.pool.query(
+      "update documents set status = 'deleting', updated_at = now() where id = $1 and status <> 'deleting'",
+      [id],
+    );
     return (result.rowCount ?? 0) > 0;
   }
 
   /** Sets `failed` with a reason, unless the document left `processing` meanwhile (ready, or being deleted). */
   async markFailed(id: string, reason: string): Promise<void> {
-    await this.pool.query("update documents set status = 'failed', status_reason = $2, updated_at = now() where id = $1 and status = 'processing'", [id, reason]);
+    await this.pool.query(
+      "update documents set status = 'failed', status_reason = $2, updated_at = now() where id = $1 and status = 'processing'",
+      [id, reason],
+    );
   }
 
   /** Ids of documents in `status` whose row has not changed for `olderThanMs`, oldest first. */
@@ -160,11 +175,16 @@ export class DocumentRepository {
   async existing(ids: readonly string[]): Promise<Set<string>> {
     const valid = ids.filter(isUuid);
     if (valid.length === 0) return new Set();
-    const result = await this.pool.query<{ id: string }>('select id from documents where id = any($1::uuid[])', [valid]);
+    const result = await this.pool.query<{ id: string }>('select id from documents where id = any($1::uuid[])', [
+      valid,
+    ]);
     return new Set(result.rows.map((r) => r.id));
   }
 
-  async list(userId: string, options: { limit: number; cursor?: string }): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }> {
+  async list(
+    userId: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<{ documents: DocumentRecord[]; nextCursor: string | null }> {
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const result = await this.pool.query<DocumentRow & { cursor_at: string }>(
       `select ${COLUMNS}, ${cursorAt('created_at')} as cursor_at from documents
@@ -176,7 +196,10 @@ export class DocumentRepository {
     const last = rows[rows.length - 1];
     return {
       documents: rows.map(toDocument),
-      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
+      nextCursor:
+        result.rows.length > options.limit && last !== undefined
+          ? encodeCursor({ at: last.cursor_at, id: last.id })
+          : null,
     };
   }
 
@@ -195,11 +218,20 @@ export class DocumentRepository {
    */
   async replaceChunks(
     documentId: string,
-    chunks: readonly { content: string; chunkIndex: number; tokenCount: number | null; metadata?: Record<string, unknown> }[],
+    chunks: readonly {
+      content: string;
+      chunkIndex: number;
+      tokenCount: number | null;
+      metadata?: Record<string, unknown>;
+    }[],
   ): Promise<ChunkRecord[]> {
     return withTransaction(this.pool, async (client) => {
-      const current = await client.query<{ status: DocumentStatus }>('select status from documents where id = $1 for update', [documentId]);
-      if (current.rows[0]?.status !== 'processing') throw new AppError('CONFLICT', { message: 'the document is no longer being ingested' });
+      const current = await client.query<{ status: DocumentStatus }>(
+        'select status from documents where id = $1 for update',
+        [documentId],
+      );
+      if (current.rows[0]?.status !== 'processing')
+        throw new AppError('CONFLICT', { message: 'the document is no longer being ingested' });
       await client.query('delete from document_chunks where document_id = $1', [documentId]);
       const result = await client.query<ChunkRow>(
         `insert into document_chunks (document_id, content, chunk_index, token_count, metadata)
@@ -213,7 +245,10 @@ export class DocumentRepository {
           chunks.map((c) => JSON.stringify(c.metadata ?? {})),
         ],
       );
-      await client.query('update documents set chunk_count = $2, updated_at = now() where id = $1', [documentId, chunks.length]);
+      await client.query('update documents set chunk_count = $2, updated_at = now() where id = $1', [
+        documentId,
+        chunks.length,
+      ]);
       return result.rows.map(toChunk).sort((a, b) => a.chunkIndex - b.chunkIndex);
     });
   }

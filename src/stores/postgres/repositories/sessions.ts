@@ -45,7 +45,12 @@ export interface SessionChanges {
 export class SessionRepository {
   constructor(private readonly pool: pg.Pool) {}
 
-  async create(input: { userId: string; title?: string; context?: JsonObject; metadata?: JsonObject }): Promise<Session> {
+  async create(input: {
+    userId: string;
+    title?: string;
+    context?: JsonObject;
+    metadata?: JsonObject;
+  }): Promise<Session> {
     const result = await this.pool.query<SessionRow>(
       `insert into sessions (user_id, title, context, metadata) values ($1, $2, $3, $4) returning ${COLUMNS}`,
       [input.userId, input.title ?? '', JSON.stringify(input.context ?? {}), JSON.stringify(input.metadata ?? {})],
@@ -87,7 +92,10 @@ export class SessionRepository {
     const last = rows[rows.length - 1];
     return {
       sessions: rows.map(toSession),
-      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
+      nextCursor:
+        result.rows.length > options.limit && last !== undefined
+          ? encodeCursor({ at: last.cursor_at, id: last.id })
+          : null,
     };
   }
 

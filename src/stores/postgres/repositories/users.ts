@@ -65,7 +65,12 @@ export class UserRepository {
    * Creates a user with the `user` role and any `roles` given (operators create admins and
    * service accounts); CONFLICT when the email (case-insensitive) exists.
    */
-  async create(input: { email: string; username: string; passwordHash: string; roles?: readonly Role[] }): Promise<UserRecord> {
+  async create(input: {
+    email: string;
+    username: string;
+    passwordHash: string;
+    roles?: readonly Role[];
+  }): Promise<UserRecord> {
     const roles = [...new Set<Role>(['user', ...(input.roles ?? [])])];
     try {
       const id = await withTransaction(this.pool, async (client) => {
@@ -74,12 +79,16 @@ export class UserRepository {
           [input.email, input.username, input.passwordHash],
         );
         const userId = created.rows[0]?.id as string;
-        await client.query('insert into user_roles (user_id, role_name) select $1, unnest($2::text[])', [userId, roles]);
+        await client.query('insert into user_roles (user_id, role_name) select $1, unnest($2::text[])', [
+          userId,
+          roles,
+        ]);
         return userId;
       });
       return (await this.getById(id)) as UserRecord;
     } catch (error) {
-      if ((error as { code?: string }).code === '23505') throw new AppError('CONFLICT', { message: 'email already registered' });
+      if ((error as { code?: string }).code === '23505')
+        throw new AppError('CONFLICT', { message: 'email already registered' });
       throw error;
     }
   }
@@ -99,7 +108,11 @@ export class UserRepository {
    * Users whose email or name contains `search` (case-insensitive), newest first, `limit`
    * per page, with an opaque cursor for the next page.
    */
-  async list(options: { search?: string; limit: number; cursor?: string }): Promise<{ users: UserRecord[]; nextCursor: string | null }> {
+  async list(options: {
+    search?: string;
+    limit: number;
+    cursor?: string;
+  }): Promise<{ users: UserRecord[]; nextCursor: string | null }> {
     const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor);
     const pattern = options.search === undefined ? null : `%${options.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const result = await this.pool.query<UserRow & { cursor_at: string }>(
@@ -114,7 +127,10 @@ export class UserRepository {
     const last = rows[rows.length - 1];
     return {
       users: rows.map(toUser),
-      nextCursor: result.rows.length > options.limit && last !== undefined ? encodeCursor({ at: last.cursor_at, id: last.id }) : null,
+      nextCursor:
+        result.rows.length > options.limit && last !== undefined
+          ? encodeCursor({ at: last.cursor_at, id: last.id })
+          : null,
     };
   }
 
@@ -136,7 +152,11 @@ export class UserRepository {
    * Replaces the user's roles and advances their version; NOT_FOUND for an unknown user.
    * `user` is always kept.
    */
-  async setRoles(id: string, roles: readonly Role[], grantedBy: string | null): Promise<{ roles: Role[]; version: number }> {
+  async setRoles(
+    id: string,
+    roles: readonly Role[],
+    grantedBy: string | null,
+  ): Promise<{ roles: Role[]; version: number }> {
     if (!isUuid(id)) throw new AppError('NOT_FOUND', { message: 'user not found' });
     const wanted = [...new Set<Role>(['user', ...roles])].sort();
     return withTransaction(this.pool, async (client) => {
@@ -170,7 +190,9 @@ export class UserRepository {
       `select u.id, u.status, ${ROLES} as roles, u.version from users u where u.id = any($1::uuid[])`,
       [valid],
     );
-    return new Map(result.rows.map((r) => [r.id, { id: r.id, status: r.status, roles: r.roles, version: Number(r.version) }]));
+    return new Map(
+      result.rows.map((r) => [r.id, { id: r.id, status: r.status, roles: r.roles, version: Number(r.version) }]),
+    );
   }
 
   /** Locks the user's row and advances its version; NOT_FOUND for an unknown user. */
