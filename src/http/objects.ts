@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
-import type { FsObjectStore } from '../stores/object/fs-object-store.js';
-import { attachmentDisposition } from '../stores/object/object-store.js';
+import { attachmentDisposition, type SignedDownloads } from '../stores/object/object-store.js';
 
 const query = z.object({
   expires: z.coerce.number().int(),
@@ -15,7 +14,7 @@ const query = z.object({
  * `GET /v1/objects/<key>?expires=&signature=`: serves presigned URLs of the embedded
  * object store (with S3 the URL points at S3 itself and this route is not registered).
  */
-export function registerObjectRoutes(app: FastifyInstance, store: FsObjectStore): void {
+export function registerObjectRoutes(app: FastifyInstance, store: SignedDownloads): void {
   app.get('/v1/objects/*', { schema: { hide: true } }, async (request, reply) => {
     const key = (request.params as { '*': string })['*'];
     const parsed = query.safeParse(request.query);

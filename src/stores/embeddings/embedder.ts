@@ -6,4 +6,9 @@ export interface Embedder {
   readonly name: string;
   /** One vector per text, in order. */
   embed(texts: readonly string[]): Promise<number[][]>;
+  /**
+   * True for the built-in embedder, which is pure computation: ingestion runs it on the
+   * parsing worker (same vectors) instead of on the event loop.
+   */
+  readonly inProcess?: boolean;
 }

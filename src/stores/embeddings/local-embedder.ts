@@ -55,6 +55,7 @@ export function features(text: string): Map<string, number> {
  */
 export class LocalEmbedder implements Embedder {
   readonly name = 'local-hash';
+  readonly inProcess = true;
 
   constructor(readonly dimension: number) {}
 

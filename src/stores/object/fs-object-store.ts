@@ -33,6 +33,9 @@ const META_DIR = '.meta';
  * Presigned URLs are HMAC-signed and served by this node's HTTP API.
  */
 export class FsObjectStore implements ObjectStore {
+  /** Its presigned URLs point at this node, which serves them (`/v1/objects/...`). */
+  readonly signedDownloads = this;
+
   readonly bucket: string;
   /** The directory holding the objects (`<dir>/<bucket>`). */
   readonly root: string;

@@ -65,6 +65,18 @@ export interface ObjectStore {
   /** One round trip to the backing service. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Set when this node itself must serve the presigned URLs (the embedded store: they point
+   * at `/v1/objects/...` here); S3 serves its own.
+   */
+  readonly signedDownloads?: SignedDownloads;
+}
+
+/** What serving a presigned download takes: checking the link, then reading the object. */
+export interface SignedDownloads {
+  verifyPresigned(key: string, expires: number, download: DownloadOptions, signature: string): boolean;
+  stat(key: string): Promise<ObjectInfo | undefined>;
+  get(key: string): Promise<Readable>;
 }
 
 const SEGMENT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;

@@ -1,0 +1,187 @@
+import type { Server as HttpServer } from 'node:http';
+import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
+import { AppError } from '../errors/app-error.js';
+import { clientAddress } from '../http/client-address.js';
+import { originAllowed } from '../http/origins.js';
+import { AudioBargeIn } from '../realtime/audio-barge-in.js';
+import { AudioStreams } from '../realtime/audio-streams.js';
+import type { RealtimeContext } from '../realtime/context.js';
+import type { AppSocket, Dispatcher } from '../realtime/dispatcher.js';
+import { audioHandlers } from '../realtime/handlers/audio-handlers.js';
+import { messageHandlers } from '../realtime/handlers/message-handlers.js';
+import { retrieveHandler } from '../realtime/handlers/retrieve-handler.js';
+import { leaveSocket, sessionHandlers } from '../realtime/handlers/session-handlers.js';
+import { pingHandler } from '../realtime/handlers/system.js';
+import { turnHandlers } from '../realtime/handlers/turn-handlers.js';
+import { type AppServer, attachHandlers, createIoServer } from '../realtime/io-server.js';
+import { MessageRelay } from '../realtime/message-relay.js';
+import { endSlowConsumer } from '../realtime/outbound.js';
+import { StreamCloser } from '../realtime/stream-closer.js';
+import { duplicateRedis, handledCommands, whenReady } from '../stores/redis/connection.js';
+import type { HttpPart } from './http.js';
+import type { NodeBase, Services } from './services.js';
+
+/** The Socket.IO side of a node. */
+export interface RealtimePart {
+  io: AppServer;
+  dispatcher: Dispatcher;
+  context: RealtimeContext;
+  /** Ends a socket that cannot keep up (counted and logged). */
+  slowConsumer: (socket: AppSocket) => void;
+  /** Disconnect handlers still running (leaving sessions, committing streams). */
+  cleanups: Set<Promise<void>>;
+}
+
+/**
+ * Step 4 of a node: the Socket.IO server on the HTTP server (with the Redis adapter when
+ * nodes share Redis), the ordered message relay, stream and audio state, and every event
+ * handler behind the dispatcher.
+ */
+export async function startRealtime(base: NodeBase, services: Services, web: HttpPart): Promise<RealtimePart> {
+  const { config, logger, metrics, stores, closers, late } = base;
+  const { accounts, limits } = services;
+
+  // On a Redis Cluster, room broadcasts go through the adapter's sharded mode (SPUBLISH to
+  // the master of each room's channel), not to every node of the cluster.
+  const shardedAdapter = config.redis.mode === 'external' && config.redis.clusterNodes.length > 0;
+  const adapterClients =
+    stores.redis === undefined
+      ? undefined
+      : {
+          // The adapter subscribes as soon as it exists and has no way to retry: these two
+          // connections queue commands while they connect.
+          pub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-pub', { offlineQueue: true })),
+          sub: handledCommands(
+            duplicateRedis(stores.redis.client, logger, 'adapter-sub', {
+              offlineQueue: true,
+              shardedSubscribers: shardedAdapter,
+            }),
+          ),
+        };
+  if (adapterClients !== undefined) {
+    closers.add('socket.io adapter', () => {
+      adapterClients.pub.disconnect();
+      adapterClients.sub.disconnect();
+    });
+    // Subscribed on a ready connection: a SUBSCRIBE that never got its reply would leave
+    // this node deaf to other nodes' broadcasts (ioredis resubscribes only what was confirmed).
+    await Promise.all([whenReady(adapterClients.pub), whenReady(adapterClients.sub)]);
+  }
+  const io = createIoServer({
+    http: web.http.server as HttpServer,
+    authenticate: (token) => services.auth.caller(token),
+    admit: (socket) => limits.checkConnection(socket.data.ip),
+    clientAddress: (request) => clientAddress(request, web.trust),
+    originAllowed: (headers) => originAllowed(headers, web.corsOrigins),
+    cors: { origin: web.corsOrigins.has('*') ? true : [...web.corsOrigins], credentials: true },
+    logger,
+    metrics,
+    ...(adapterClients === undefined
+      ? {}
+      : {
+          adapter: shardedAdapter
+            ? createShardedAdapter(adapterClients.pub, adapterClients.sub, { channelPrefix: 'vh:io' })
+            : createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }),
+        }),
+  });
+  closers.add('socket.io', () => new Promise<void>((resolve) => io.close(() => resolve())));
+  late.io = io;
+  await accounts.disconnector.attach(io);
+  closers.add('disconnector', () => accounts.disconnector.detach());
+
+  const slowConsumer = (socket: AppSocket) => {
+    metrics.slowConsumers.inc();
+    logger.info({ socket: socket.id, userId: socket.data.userId }, 'ended a slow consumer');
+    endSlowConsumer(socket);
+  };
+  const relay = new MessageRelay(
+    io,
+    stores.pubsub,
+    stores.messages,
+    (ids) => stores.db.sessions.lastSeqs(ids),
+    logger,
+    {
+      outboundSoftLimitBytes: config.outbound.softLimitBytes,
+      drainTimeoutMs: config.outbound.drainTimeoutMs,
+      onSlowConsumer: slowConsumer,
+      onMessage: (message) => services.turns.relayed(message),
+    },
+  );
+  closers.add('relay', () => relay.close());
+  metrics.relayPendingCount = () => relay.pendingCount();
+  const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {
+    idleMs: config.streams.idleMs,
+    sweepMs: config.streams.sweepMs,
+    resumeGraceMs: config.streams.resumeGraceMs,
+    nodeId: config.nodeId,
+  });
+  // A stream buffer in this process dies with it: commit now what other nodes could not.
+  closers.add('stream closer', () => closer.close({ commitLeaving: config.redis.mode === 'memory' }));
+  const audio = new AudioStreams(config.audio);
+  closers.add('audio streams', () => audio.close());
+  metrics.audioBufferedCount = () => audio.bufferedBytes;
+  const bargeIn = new AudioBargeIn(stores.cache, stores.pubsub, logger);
+
+  const context: RealtimeContext = {
+    io,
+    nodeId: config.nodeId,
+    sessions: accounts.sessions,
+    messages: stores.messages,
+    relay,
+    presence: stores.presence,
+    streams: stores.streams,
+    closer,
+    objects: stores.objects,
+    erasure: accounts.erasure,
+    audio,
+    audioUrlTtlSeconds: config.audio.urlTtlSeconds,
+    checkLimit: (event, userId) => limits.check(event, userId),
+    turns: services.turns,
+    bargeIn,
+    metrics,
+    logger,
+  };
+  const cleanups = new Set<Promise<void>>();
+  const dispatcher = attachHandlers(io, {
+    nodeId: config.nodeId,
+    logger,
+    metrics,
+    maxInFlightPerSocket: config.rateLimits.socketInFlight,
+    guard: async (event, socket) => {
+      await limits.check(event, socket.data.userId).catch((error: unknown) => {
+        if (error instanceof AppError && error.code === 'RATE_LIMITED')
+          metrics.refusedEvents.inc({ event, reason: 'rate_limit' });
+        throw error;
+      });
+    },
+    handlers: {
+      'sys:ping': pingHandler(config.nodeId),
+      ...sessionHandlers(context),
+      ...messageHandlers(context),
+      ...audioHandlers(context),
+      ...turnHandlers(context),
+      retrieve: retrieveHandler({
+        sessions: accounts.sessions,
+        embedder: stores.embedder,
+        vectors: stores.vectors,
+        graph: services.graph,
+        joined: (socket, sessionId) => relay.isJoined(socket, sessionId),
+        timeoutMs: config.retrieveTimeoutMs,
+        metrics,
+        logger,
+      }),
+    },
+    onDisconnect: (socket) => {
+      const cleanup = (async () => {
+        for (const sessionId of relay.sessionsOf(socket)) await leaveSocket(context, socket, sessionId);
+        await closer.socketGone(socket.id);
+        context.audio.dropSocket(socket.id);
+      })();
+      cleanups.add(cleanup);
+      return cleanup.finally(() => cleanups.delete(cleanup));
+    },
+  });
+  await bargeIn.start(context);
+  closers.add('audio barge-in', () => bargeIn.stop());
+  return { io, dispatcher, context, slowConsumer, cleanups };
+}

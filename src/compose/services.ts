@@ -1,0 +1,114 @@
+import path from 'node:path';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics.js';
+import type { AppServer } from '../realtime/io-server.js';
+import { userRoom } from '../realtime/rooms.js';
+import { TurnClock } from '../realtime/turn-clock.js';
+import { type Accounts, openAccounts } from '../services/accounts.js';
+import { Authenticator } from '../services/authenticator.js';
+import { DocumentService } from '../services/documents/document-service.js';
+import { WorkerDocumentParser } from '../services/documents/parsing.js';
+import { GraphService } from '../services/graph/graph-service.js';
+import { RateLimits } from '../services/rate-limits.js';
+import { StorageReconciler } from '../services/storage-reconciler.js';
+import { openRateLimiter } from '../stores/limits/open-rate-limiter.js';
+import type { JobQueue } from '../stores/queue/job-queue.js';
+import { openIngestionQueue } from '../stores/queue/open-queue.js';
+import type { Stores } from '../stores/stores.js';
+import type { Closers } from '../util/closers.js';
+
+/** The Socket.IO server, set by the realtime step: services opened before it push through it. */
+export interface LateBound {
+  io?: AppServer;
+}
+
+/** What every step of a node shares. */
+export interface NodeBase {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  stores: Stores;
+  closers: Closers;
+  late: LateBound;
+}
+
+/** The rules of the node, above the stores. */
+export interface Services {
+  accounts: Accounts;
+  limits: RateLimits;
+  auth: Authenticator;
+  queue: JobQueue;
+  documents: DocumentService;
+  reconciler: StorageReconciler;
+  graph: GraphService;
+  turns: TurnClock;
+}
+
+/** Step 2 of a node (after the stores): accounts, rate limits, ingestion, the graph, turn figures. */
+export async function openServices(base: NodeBase): Promise<Services> {
+  const { config, logger, metrics, stores, closers, late } = base;
+  const accounts = await openAccounts(config, stores, logger);
+  closers.add('accounts', () => accounts.stop());
+
+  const shared = await openRateLimiter(config, { logger, onSharedFailure: () => metrics.rateLimiterFailures.inc() });
+  closers.add('rate limiter connection', shared.close);
+  const limits = new RateLimits({
+    config: config.rateLimits,
+    limiter: shared.limiter,
+    configs: stores.db.configs,
+    pubsub: stores.pubsub,
+    redis: stores.redis?.client,
+    metrics,
+    logger,
+  });
+  await limits.start();
+  closers.add('rate limits', () => limits.stop());
+  const auth = new Authenticator(accounts.tokens, accounts.directory, accounts.families, (userId) =>
+    limits.check('http', userId),
+  );
+
+  const queue = openIngestionQueue(config, logger);
+  closers.add('ingestion queue', () => queue.close());
+  const parser = new WorkerDocumentParser(
+    { extractor: config.knowledge.extractor, maxEntitiesPerDocument: config.knowledge.maxEntitiesPerDocument },
+    config.parsing,
+  );
+  closers.add('document parser', () => parser.close());
+  const documents = new DocumentService({
+    pool: stores.pool,
+    documents: stores.db.documents,
+    objects: stores.objects,
+    vectors: stores.vectors,
+    // Ingestion embeds whole documents: the built-in embedder does that off the event loop.
+    embedder: stores.embedder.inProcess ? parser.localEmbedder(stores.embedder.dimension) : stores.embedder,
+    graph: stores.graph,
+    parser,
+    locks: stores.locks,
+    queue,
+    audit: stores.db.audit,
+    logger,
+    maxBytes: config.documents.maxBytes,
+    tmpDir: path.join(config.dataDir, 'tmp'),
+    enqueueTimeoutMs: config.dependencyTimeoutMs * 2,
+    quotas: config.quotas,
+    // To every socket of the owner, on any node (the user's room, through the adapter).
+    progress: (ownerId, event) => late.io?.to(userRoom(ownerId)).emit('document:status', event),
+  });
+  const reconciler = new StorageReconciler(
+    {
+      documents: stores.db.documents,
+      purge: (id) => documents.purge(id),
+      queue,
+      objects: stores.objects,
+      messages: stores.messages,
+      locks: stores.locks,
+      sweepRefreshTokens: () => accounts.refreshTokens.sweepExpired(),
+      logger,
+    },
+    config.reconcile,
+  );
+  const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
+  const turns = new TurnClock(stores.turns, metrics, logger);
+  return { accounts, limits, auth, queue, documents, reconciler, graph, turns };
+}
