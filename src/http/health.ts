@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { DependencyName } from '../config/schema.js';
 import type { Metrics } from '../metrics.js';
 import type { Dependency } from '../stores/stores.js';
+import { elapsedMs } from '../util/numbers.js';
 import { withTimeout } from '../util/timeout.js';
 
 /** What the health routes need. */
@@ -47,7 +48,7 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
           try {
             await withTimeout(dependency.ping(), options.timeoutMs, `no answer within ${options.timeoutMs} ms`);
             options.metrics.dependencyUp.set({ dependency: dependency.name }, 1);
-            return [dependency.name, { status: 'up', mode: dependency.mode, required, latencyMs: elapsed(started) }];
+            return [dependency.name, { status: 'up', mode: dependency.mode, required, latencyMs: elapsedMs(started) }];
           } catch (error) {
             options.metrics.dependencyUp.set({ dependency: dependency.name }, 0);
             const message = error instanceof Error ? error.message : 'unreachable';
@@ -57,7 +58,7 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
                 status: 'down',
                 mode: dependency.mode,
                 required,
-                latencyMs: elapsed(started),
+                latencyMs: elapsedMs(started),
                 error: message.slice(0, 200),
               },
             ];
@@ -79,8 +80,4 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthOption
       return reply.type(options.metrics.registry.contentType).send(body);
     },
   );
-}
-
-function elapsed(started: number): number {
-  return Math.round((performance.now() - started) * 100) / 100;
 }

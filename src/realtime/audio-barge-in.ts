@@ -3,6 +3,7 @@ import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Cache } from '../stores/cache/cache.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
+import { sleep } from '../util/timeout.js';
 import type { AudioStream } from './audio-streams.js';
 import type { RealtimeContext } from './context.js';
 import type { AppSocket } from './dispatcher.js';
@@ -112,7 +113,7 @@ export class AudioBargeIn {
     while (Date.now() < deadline) {
       const stored = await context.messages.getByStream(sessionId, streamId);
       if (stored !== undefined) return stored;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
     throw new AppError('UNAVAILABLE', {
       message: 'the node receiving this audio did not store it in time; retry',

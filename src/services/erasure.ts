@@ -9,6 +9,7 @@ import type { Actor } from '../stores/postgres/repositories/audit.js';
 import { withTransaction } from '../stores/postgres/transaction.js';
 import type { Repositories } from '../stores/stores.js';
 import type { VectorIndex } from '../stores/vector/vector-index.js';
+import { audioPrefix } from './audio-keys.js';
 import { purgeDocument } from './documents/document-service.js';
 import type { SessionService } from './session-service.js';
 
@@ -48,7 +49,6 @@ export interface UserErasure {
 
 const PAGE = 100;
 /** Where a session's audio objects live (see the audio handlers). */
-export const sessionAudioPrefix = (sessionId: string) => `audio/${sessionId}/`;
 /** Where a user's document files live (see the document service). */
 export const userDocumentPrefix = (userId: string) => `documents/${userId}/`;
 
@@ -77,7 +77,7 @@ export class Erasure {
     });
     await this.deps.sessions.forget(sessionId);
     let audioObjects = 0;
-    for (const object of await this.deps.objects.list(sessionAudioPrefix(sessionId))) {
+    for (const object of await this.deps.objects.list(audioPrefix(sessionId))) {
       await this.deps.objects.delete(object.key);
       audioObjects++;
     }

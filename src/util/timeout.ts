@@ -1,5 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 
+/** Resolves after `ms` milliseconds. */
+export { sleep };
+
 /** Rejects with `Error(message)` if `promise` does not settle within `ms`. */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -13,7 +13,8 @@ import { call, documentForm } from '../helpers/http.js';
  * password change, session deletion and forgetting a user, on two nodes over the real
  * services, with the CLI run as its own process.
  */
-describe('accounts and the operators CLI', () => {
+// Each CLI call is a cold Node process (about 5 s with its connections); tests make up to ten.
+describe('accounts and the operators CLI', { timeout: 90_000 }, () => {
   let cluster: TestCluster;
   let env: Record<string, string>;
   let url: string;

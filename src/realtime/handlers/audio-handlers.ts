@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { audioFormats } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
+import { audioObjectKey, audioPrefix } from '../../services/audio-keys.js';
 import { OPAQUE_CONTENT_TYPE } from '../../stores/object/object-store.js';
 import type { AudioStream } from '../audio-streams.js';
 import { callerOf, type RealtimeContext } from '../context.js';
@@ -13,19 +14,6 @@ type Handlers = {
   'audio:end': EventHandler<'audio:end'>;
   'audio:url': EventHandler<'audio:url'>;
 };
-
-/**
- * The object key of a stream's audio, under its session's prefix: built from the session id
- * and a server-made id only, never from anything the client chose.
- */
-export function audioObjectKey(sessionId: string, objectId: string, mimeType: keyof typeof audioFormats): string {
-  return `${audioPrefix(sessionId)}${objectId}.${audioFormats[mimeType]}`;
-}
-
-/** Every audio object of a session lives under this prefix. */
-export function audioPrefix(sessionId: string): string {
-  return `audio/${sessionId}/`;
-}
 
 function isAudioMimeType(value: unknown): value is keyof typeof audioFormats {
   return typeof value === 'string' && Object.hasOwn(audioFormats, value);

@@ -1,4 +1,4 @@
-import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
+import { AppError, DependencyTimeoutError, isServerFault } from '../../errors/app-error.js';
 import type { Logger } from '../../logger.js';
 import type { Metrics } from '../../metrics.js';
 import type { GraphService } from '../../services/graph/graph-service.js';
@@ -6,11 +6,12 @@ import type { SessionService } from '../../services/session-service.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { RankedEntity } from '../../stores/graph/graph-store.js';
 import type { VectorIndex } from '../../stores/vector/vector-index.js';
+import { roundTo } from '../../util/numbers.js';
 import { withDeadline } from '../../util/timeout.js';
 import { callerOf } from '../context.js';
 import type { AppSocket, EventHandler } from '../dispatcher.js';
 
-const round = (ms: number) => Math.round(ms * 100) / 100;
+const round = (ms: number) => roundTo(ms, 2);
 /** Entities returned per answer: twice the chunks asked for, at least 10. */
 const entityLimit = (topK: number) => Math.max(10, 2 * topK);
 
@@ -91,6 +92,4 @@ export function retrieveHandler(deps: {
 }
 
 /** A store failure (not a refusal of the request): the retrieval degrades instead of failing. */
-function unavailable(error: unknown): boolean {
-  return !(error instanceof AppError) || error.status >= 500;
-}
+const unavailable = isServerFault;

@@ -18,7 +18,7 @@ import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/r
 import { withTransaction } from '../../stores/postgres/transaction.js';
 import type { JobQueue } from '../../stores/queue/job-queue.js';
 import type { VectorIndex } from '../../stores/vector/vector-index.js';
-import { withDeadline } from '../../util/timeout.js';
+import { sleep, withDeadline } from '../../util/timeout.js';
 import type { Caller } from '../session-service.js';
 import type { DocumentParser } from './parsing.js';
 import { type DocumentType, detectDocumentType, documentTypes } from './text.js';
@@ -313,7 +313,7 @@ export class DocumentService {
     try {
       while ((await this.options.locks.using(`document:${id}`, INGEST_LEASE_MS, work)) === undefined) {
         if (Date.now() > deadline) throw new Error(`document ${id} is being ingested by another worker`);
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
         if ((await this.options.documents.status(id)) !== 'processing') return;
       }
     } catch (error) {
@@ -352,7 +352,7 @@ export class DocumentService {
     const deadline = Date.now() + 15_000;
     while ((await this.options.vectors.countByDocument(id)) < expected) {
       if (Date.now() > deadline) throw new Error('the vector index did not show the inserted chunks in time');
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   }
 
@@ -400,7 +400,7 @@ export async function purgeDocument(deps: PurgeDependencies, id: string): Promis
     });
     if (done !== undefined) return;
     if (Date.now() > deadline) throw new Error(`document ${id} stayed locked by its ingestion`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 

@@ -4,6 +4,7 @@ import louvainModule from 'graphology-communities-louvain';
 import betweennessModule from 'graphology-metrics/centrality/betweenness.js';
 import pagerankModule from 'graphology-metrics/centrality/pagerank.js';
 import type { EntityRef, ProjectedGraph } from '../../stores/graph/graph-store.js';
+import { elapsedMs } from '../../util/numbers.js';
 import { compiledWorker } from '../../util/workers.js';
 
 // CommonJS interop: at run time each default import is the function that the packages'
@@ -72,7 +73,7 @@ export function runInProcess(name: AlgorithmName, projected: ProjectedGraph, lim
       results: rows.slice(0, limit),
       communityCount: detailed.count,
       modularity: detailed.modularity,
-      computeMs: elapsed(started),
+      computeMs: elapsedMs(started),
     };
   }
   const scores =
@@ -90,7 +91,7 @@ export function runInProcess(name: AlgorithmName, projected: ProjectedGraph, lim
       Object.entries(scores).map(([id, score]) => ({ ...(refs.get(id) as EntityRef), score })),
       limit,
     ),
-    computeMs: elapsed(started),
+    computeMs: elapsedMs(started),
   };
 }
 
@@ -146,4 +147,3 @@ function seededRandom(seed: number): () => number {
 }
 
 /** Milliseconds since `started`, to two decimals. */
-export const elapsed = (started: number) => Math.round((performance.now() - started) * 100) / 100;

@@ -1,6 +1,7 @@
 import { Jieba, TfIdf } from '@node-rs/jieba';
 import { dict, idf } from '@node-rs/jieba/dict.js';
 import { type DocumentGraph, entityId, normaliseName } from '../../stores/graph/graph-store.js';
+import { roundTo } from '../../util/numbers.js';
 
 /** An entity found in a text. */
 export interface ExtractedEntity {
@@ -267,7 +268,7 @@ function contextAt(text: string, position: number, length: number): string {
     .trim();
 }
 
-const round = (value: number) => Math.round(value * 1000) / 1000;
+const round = (value: number) => roundTo(value, 3);
 
 /** Most entities paired per chunk: co-occurrence pairs grow with the square of it. */
 const PAIRS_PER_CHUNK = 15;

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import neo4j from 'neo4j-driver';
 import type { EntityRef } from '../../stores/graph/graph-store.js';
 import type { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
+import { elapsedMs } from '../../util/numbers.js';
 import {
   type AlgorithmName,
   type AlgorithmResult,
   type AlgorithmRow,
-  elapsed,
   PAGERANK,
   rankCommunities,
   rankScores,
@@ -87,7 +87,7 @@ export async function runWithGds(
         results: results.slice(0, options.limit),
         communityCount,
         modularity,
-        computeMs: elapsed(started),
+        computeMs: elapsedMs(started),
       };
     }
     const total = rows.reduce((sum, r) => sum + r.value, 0);
@@ -98,7 +98,7 @@ export async function runWithGds(
         rows.map((r) => toRow(r, 'score', scale)),
         options.limit,
       ),
-      computeMs: elapsed(started),
+      computeMs: elapsedMs(started),
     };
   } finally {
     await store

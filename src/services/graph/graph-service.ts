@@ -15,6 +15,7 @@ import {
 } from '../../stores/graph/graph-store.js';
 import { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
+import { roundTo } from '../../util/numbers.js';
 import type { Caller } from '../session-service.js';
 import { type AlgorithmName, type AlgorithmResult, runInWorker } from './algorithms.js';
 import { mentionIn } from './extraction.js';
@@ -256,4 +257,4 @@ function mayRead(caller: Caller, ownerId: string): boolean {
   return caller.role === 'admin' || caller.userId === ownerId;
 }
 
-const round = (value: number) => Math.round(value * 1e6) / 1e6;
+const round = (value: number) => roundTo(value, 6);

@@ -1,4 +1,5 @@
 import { AppError } from '../../errors/app-error.js';
+import { sleep } from '../../util/timeout.js';
 import type { Embedder } from './embedder.js';
 
 /** Settings of an OpenAI-compatible embeddings endpoint. */
@@ -66,7 +67,7 @@ export class OpenAiEmbedder implements Embedder {
       } catch (error) {
         if (error instanceof AppError) throw error;
         lastError = error;
-        if (attempt < attempts) await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1)));
+        if (attempt < attempts) await sleep(200 * 2 ** (attempt - 1));
       }
     }
     throw new AppError('UNAVAILABLE', { message: 'the embeddings endpoint is unavailable', cause: lastError });

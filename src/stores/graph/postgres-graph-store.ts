@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { AppError } from '../../errors/app-error.js';
+import { sleep } from '../../util/timeout.js';
 import { withTransaction } from '../postgres/transaction.js';
 import {
   relationTypes as allRelationTypes,
@@ -389,7 +390,7 @@ export class PostgresGraphStore implements GraphStore {
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (attempt >= 5 || code === undefined || !RETRYABLE.has(code)) throw error;
-        await new Promise((r) => setTimeout(r, 10 * attempt * Math.random()));
+        await sleep(10 * attempt * Math.random());
       }
     }
   }

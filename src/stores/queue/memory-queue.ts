@@ -1,4 +1,5 @@
 import type { Logger } from '../../logger.js';
+import { sleep } from '../../util/timeout.js';
 import { type JobFailedHandler, type JobHandler, type JobQueue, outageDeferral } from './job-queue.js';
 
 /** In-process jobs for the single-node embedded default: same retries and backoff. */
@@ -72,7 +73,7 @@ export class MemoryQueue implements JobQueue {
           deferrals++;
           outageSince ??= Date.now();
           this.logger.warn({ err: error, jobId: id, retryInMs: deferral }, 'job waits out a dependency outage');
-          await new Promise((r) => setTimeout(r, deferral));
+          await sleep(deferral);
           continue;
         }
         if (attempt === this.options.attempts || this.closed) {
@@ -81,7 +82,7 @@ export class MemoryQueue implements JobQueue {
           );
           return;
         }
-        await new Promise((r) => setTimeout(r, (this.options.backoffMs ?? 1_000) * 2 ** (attempt - 1)));
+        await sleep((this.options.backoffMs ?? 1_000) * 2 ** (attempt - 1));
         attempt++;
       }
     }
