@@ -1,0 +1,32 @@
+import type pg from 'pg';
+import type { Config } from '../../config/config.js';
+import type { Logger } from '../../logger.js';
+import type { Closers } from '../../util/closers.js';
+import { createRedis, type RedisClient } from '../redis/connection.js';
+import { fencingFloor } from './fencing.js';
+import type { LockManager } from './lock-manager.js';
+import { MemoryLockManager } from './memory-lock-manager.js';
+import { RedisLockManager } from './redis-lock-manager.js';
+
+/**
+ * Cluster locks with fencing tokens (floored by PostgreSQL): Redlock on the shared Redis, or
+ * on the independent masters of LOCK_REDIS_URLS (majority), or in process.
+ */
+export function openLockManager(
+  config: Config,
+  deps: { redis: RedisClient | undefined; pool: pg.Pool; logger: Logger; closers: Closers },
+): LockManager {
+  const floor = (resource: string) => fencingFloor(deps.pool, resource);
+  if (deps.redis === undefined || config.redis.mode !== 'external') return new MemoryLockManager(floor);
+  if (config.redis.lockUrls.length === 0) return new RedisLockManager(deps.redis, floor);
+  // Redlock's masters: a command waits for a master that is (re)connecting, and each
+  // answers or fails within the dependency timeout, so a minority down costs nothing
+  // (the majority answers first) and a majority down fails acquisition in that time.
+  const masters = config.redis.lockUrls.map((url, i) =>
+    createRedis(url, deps.logger, `lock-${i}`, { commandTimeoutMs: config.dependencyTimeoutMs, offlineQueue: true }),
+  );
+  deps.closers.add('lock masters', () => {
+    for (const master of masters) master.disconnect();
+  });
+  return new RedisLockManager(deps.redis, floor, masters);
+}

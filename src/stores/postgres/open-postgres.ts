@@ -1,0 +1,71 @@
+import type pg from 'pg';
+import type { Config } from '../../config/config.js';
+import type { Logger } from '../../logger.js';
+import type { Closers } from '../../util/closers.js';
+import { loadOrCreateSecret } from '../../util/local-secrets.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { assertMigrated, migrate } from './migrator.js';
+import { maintainPartitions } from './partitions.js';
+import { createPool, pingPool } from './pool.js';
+import { AuditLog } from './repositories/audit.js';
+import { ConfigRepository } from './repositories/configs.js';
+import { DocumentRepository } from './repositories/documents.js';
+import { SessionRepository } from './repositories/sessions.js';
+import { UserRepository } from './repositories/users.js';
+
+/** The typed repositories over PostgreSQL. */
+export interface Repositories {
+  readonly users: UserRepository;
+  readonly sessions: SessionRepository;
+  readonly documents: DocumentRepository;
+  readonly configs: ConfigRepository;
+  readonly audit: AuditLog;
+}
+
+/**
+ * PostgreSQL at DATABASE_URL, or the embedded one (started here, or attached to when a
+ * running node serves it: the CLI); answering, migrated (or checked to be) and partitioned.
+ */
+export async function openPostgres(
+  config: Config,
+  deps: { logger: Logger; closers: Closers; attach: boolean },
+): Promise<{ pool: pg.Pool; db: Repositories }> {
+  const { logger, closers } = deps;
+  let url: string;
+  if (config.postgres.mode === 'external') url = config.postgres.url;
+  else {
+    const password = await loadOrCreateSecret(config.dataDir, 'postgres-password');
+    const embedded = await startEmbeddedPostgres(
+      { dir: config.postgres.dir, port: config.postgres.port, password, attach: deps.attach },
+      logger,
+    );
+    closers.add('embedded postgres', () => embedded.stop());
+    url = embedded.url;
+  }
+  const pool = createPool(
+    {
+      url,
+      max: config.database.poolMax,
+      applicationName: `voicehelper:${config.nodeId}`,
+      statementTimeoutMs: config.database.timeouts.statementMs,
+      lockTimeoutMs: config.database.timeouts.lockMs,
+      idleInTransactionTimeoutMs: config.database.timeouts.idleInTransactionMs,
+    },
+    logger,
+  );
+  closers.add('postgres pool', () => pool.end());
+  await pingPool(pool);
+  if (config.migrateOnStart) await migrate(pool, logger);
+  else await assertMigrated(pool);
+  await maintainPartitions(pool, config.database.partitions, logger);
+  return {
+    pool,
+    db: {
+      users: new UserRepository(pool),
+      sessions: new SessionRepository(pool),
+      documents: new DocumentRepository(pool),
+      configs: new ConfigRepository(pool),
+      audit: new AuditLog(pool, logger),
+    },
+  };
+}
