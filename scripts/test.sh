@@ -22,7 +22,7 @@ source "$env_file"
 echo "[test] services ready after $(( $(date +%s) - started ))s" >&2
 
 # Lint and format (Biome, biome.json): any finding fails the run; `npm run lint:fix` fixes what it can.
-npx biome check .
+npx biome check --error-on-warnings .
 npm run build >&2
 npx tsc -p tsconfig.test.json
 # The k6 scripts, type-checked against @types/k6 (k6 itself is not installed: it is AGPL).

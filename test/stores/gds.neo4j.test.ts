@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dropStaleProjections } from '../../src/services/graph/gds.js';
+import { dropStaleProjections } from '../../src/stores/graph/neo4j-gds.js';
 import { Neo4jGraphStore } from '../../src/stores/graph/neo4j-graph-store.js';
 import { serviceEnv, uniqueName } from '../helpers/env.js';
 

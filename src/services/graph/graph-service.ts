@@ -12,14 +12,13 @@ import {
   normaliseName,
   type RankedEntity,
   type RelationType,
+  type ServerAlgorithms,
 } from '../../stores/graph/graph-store.js';
-import { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import { roundTo } from '../../util/numbers.js';
 import type { Caller } from '../session-service.js';
 import { type AlgorithmName, type AlgorithmResult, runInWorker } from './algorithms.js';
 import { mentionIn } from './extraction.js';
-import { runWithGds } from './gds.js';
 
 export interface GraphServiceOptions {
   graph: GraphStore;
@@ -238,14 +237,15 @@ export class GraphService {
     options: { ownerId?: string | undefined; limit: number },
   ): Promise<AlgorithmResult> {
     const store = this.options.graph;
-    return store instanceof Neo4jGraphStore && (await this.hasGds(store))
-      ? runWithGds(store, name, options)
+    const server = store.algorithms;
+    return server !== undefined && (await this.serverHasAlgorithms(server))
+      ? server.run(name, options)
       : runInWorker(name, await store.project(options.ownerId), options.limit);
   }
 
-  private hasGds(store: Neo4jGraphStore): Promise<boolean> {
+  private serverHasAlgorithms(server: ServerAlgorithms): Promise<boolean> {
     if (this.options.gds === 'off') return Promise.resolve(false);
-    this.gdsAvailable ??= store.hasGds().catch((error: unknown) => {
+    this.gdsAvailable ??= server.available().catch((error: unknown) => {
       this.gdsAvailable = undefined;
       throw error;
     });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
+import type { AlgorithmName, AlgorithmResult } from './algorithm-results.js';
 
 // The wire limits and relation types are the protocol's; stores check them again.
 export { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes };
@@ -131,6 +132,11 @@ export interface GraphDump {
  * one contract suite; writes take effect atomically per call.
  */
 export interface GraphStore {
+  /**
+   * Graph algorithms run by the store's own server (Neo4j with Graph Data Science), when it
+   * can; without them they run in process over `project()`, with the same answers.
+   */
+  readonly algorithms?: ServerAlgorithms;
   /** Creates constraints and indexes if missing; called once at start. */
   init(): Promise<void>;
   /**
@@ -249,4 +255,11 @@ export function compareRanked(a: RankedEntity, b: RankedEntity): number {
 /** Code-point order, the same in Cypher and in PostgreSQL with `collate "C"`. */
 export function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Algorithms a graph server runs itself. */
+export interface ServerAlgorithms {
+  /** Whether the server has them (checked once; GRAPH_GDS=off says no without asking). */
+  available(): Promise<boolean>;
+  run(name: AlgorithmName, options: { ownerId?: string | undefined; limit: number }): Promise<AlgorithmResult>;
 }

@@ -20,10 +20,12 @@ import {
   type ProjectedGraph,
   type RankedEntity,
   type RelationType,
+  type ServerAlgorithms,
   versionScope,
   versionScopes,
 } from './graph-store.js';
 import { Neo4jDump } from './neo4j-dump.js';
+import { runWithGds } from './neo4j-gds.js';
 
 /** Connection settings of the Neo4j adapter. */
 export interface Neo4jGraphStoreOptions {
@@ -55,6 +57,10 @@ const ENTITY_REF = (v: string) => `{id: ${v}.id, name: ${v}.name, type: ${v}.typ
 export class Neo4jGraphStore implements GraphStore {
   private readonly driver: Driver;
   readonly dump: GraphDump;
+  readonly algorithms: ServerAlgorithms = {
+    available: () => this.hasGds(),
+    run: (name, options) => runWithGds(this, name, options),
+  };
 
   constructor(options: Neo4jGraphStoreOptions) {
     this.driver = neo4j.driver(options.uri, neo4j.auth.basic(options.user, options.password ?? ''), {

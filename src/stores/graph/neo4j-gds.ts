@@ -1,7 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import neo4j from 'neo4j-driver';
-import type { EntityRef } from '../../stores/graph/graph-store.js';
-import type { Neo4jGraphStore } from '../../stores/graph/neo4j-graph-store.js';
 import { elapsedMs } from '../../util/numbers.js';
 import {
   type AlgorithmName,
@@ -10,7 +8,9 @@ import {
   PAGERANK,
   rankCommunities,
   rankScores,
-} from './algorithms.js';
+} from './algorithm-results.js';
+import type { EntityRef } from './graph-store.js';
+import type { Neo4jGraphStore } from './neo4j-graph-store.js';
 
 /** The procedure of each algorithm and what it yields. */
 const PROCEDURES: Record<AlgorithmName, string> = {
