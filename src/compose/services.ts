@@ -76,7 +76,6 @@ export async function openServices(base: NodeBase): Promise<Services> {
   );
   closers.add('document parser', () => parser.close());
   const documents = new DocumentService({
-    pool: stores.pool,
     documents: stores.db.documents,
     objects: stores.objects,
     vectors: stores.vectors,

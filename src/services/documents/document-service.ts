@@ -4,18 +4,15 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type pg from 'pg';
 import type { DocumentStage, DocumentStatusEvent } from '../../../protocol/events.js';
 import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
 import type { Logger } from '../../logger.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { ContainedEntity, GraphStore } from '../../stores/graph/graph-store.js';
-import { acceptFencingToken, forgetFencingToken } from '../../stores/locks/fencing.js';
 import type { LockContext, LockManager } from '../../stores/locks/lock-manager.js';
 import { type ObjectStore, OPAQUE_CONTENT_TYPE } from '../../stores/object/object-store.js';
 import type { AuditLog } from '../../stores/postgres/repositories/audit.js';
 import type { DocumentRecord, DocumentRepository } from '../../stores/postgres/repositories/documents.js';
-import { withTransaction } from '../../stores/postgres/transaction.js';
 import type { JobQueue } from '../../stores/queue/job-queue.js';
 import type { VectorIndex } from '../../stores/vector/vector-index.js';
 import { sleep, withDeadline } from '../../util/timeout.js';
@@ -25,7 +22,6 @@ import { type DocumentType, detectDocumentType, documentTypes } from './text.js'
 
 /** What the document service needs. */
 export interface DocumentServiceOptions {
-  pool: pg.Pool;
   documents: DocumentRepository;
   objects: ObjectStore;
   vectors: VectorIndex;
@@ -363,21 +359,12 @@ export class DocumentService {
     status: 'ready' | 'failed',
     reason: string | null,
   ): Promise<void> {
-    await withTransaction(this.options.pool, async (client) => {
-      await acceptFencingToken(client, `document:${id}`, fencingToken);
-      await client.query(
-        'update documents set status = $2, status_reason = $3, updated_at = now() where id = $1 and status = $4',
-        [id, status, reason, 'processing'],
-      );
-    });
+    await this.options.documents.finishIngestion(id, fencingToken, status, reason);
   }
 }
 
 /** What removing a document from every store takes. */
-export type PurgeDependencies = Pick<
-  DocumentServiceOptions,
-  'pool' | 'documents' | 'objects' | 'vectors' | 'graph' | 'locks'
->;
+export type PurgeDependencies = Pick<DocumentServiceOptions, 'documents' | 'objects' | 'vectors' | 'graph' | 'locks'>;
 
 /**
  * Removes a document marked `deleting` from every store, under the document's lock (so
@@ -395,7 +382,7 @@ export async function purgeDocument(deps: PurgeDependencies, id: string): Promis
       if (document.filePath !== null) await deps.objects.delete(document.filePath);
       await deps.documents.delete(id);
       // Gone for good: its fencing record and counter go too.
-      await forgetFencingToken(deps.pool, `document:${id}`);
+      await deps.documents.forgetFencing(id);
       await deps.locks.forget(`document:${id}`);
     });
     if (done !== undefined) return;

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { AppError } from '../../../errors/app-error.js';
+import { acceptFencingToken, forgetFencingToken } from '../../locks/fencing.js';
 import { isUuid } from '../../messages/validate-message.js';
 import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
 import { withTransaction } from '../transaction.js';
@@ -267,4 +268,32 @@ export class DocumentRepository {
     const result = await this.pool.query('delete from documents where id = $1', [id]);
     return (result.rowCount ?? 0) > 0;
   }
+
+  /**
+   * The end of an ingestion run holding the document's lock with `fencingToken`: the status
+   * is written only while the document is still `processing`, and CONFLICT when a newer
+   * holder already wrote (this one's lease ran out while it was paused).
+   */
+  async finishIngestion(
+    id: string,
+    fencingToken: number,
+    status: 'ready' | 'failed',
+    reason: string | null,
+  ): Promise<void> {
+    await withTransaction(this.pool, async (client) => {
+      await acceptFencingToken(client, fencingResource(id), fencingToken);
+      await client.query(
+        'update documents set status = $2, status_reason = $3, updated_at = now() where id = $1 and status = $4',
+        [id, status, reason, 'processing'],
+      );
+    });
+  }
+
+  /** Forgets the fencing record of a document gone for good. */
+  async forgetFencing(id: string): Promise<void> {
+    await forgetFencingToken(this.pool, fencingResource(id));
+  }
 }
+
+/** The lock and fencing resource of a document's ingestion and deletion. */
+export const fencingResource = (id: string) => `document:${id}`;
