@@ -19,7 +19,7 @@ import { type DocumentGraph, entityId, type GraphStore } from '../src/stores/gra
 import { Neo4jGraphStore } from '../src/stores/graph/neo4j-graph-store.js';
 import { PostgresGraphStore } from '../src/stores/graph/postgres-graph-store.js';
 import { AuditLog } from '../src/stores/postgres/repositories/audit.js';
-import { MemoryVectorIndex } from '../src/stores/vector/memory-vector-index.js';
+import { MemoryVectorIndex } from '../src/stores/vectors/memory-vector-index.js';
 import { benchDatabase } from './database.js';
 
 const ENTITIES = Number(process.env['BENCH_ENTITIES'] ?? 10_000);

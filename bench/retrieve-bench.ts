@@ -14,9 +14,9 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
 import { LocalEmbedder } from '../src/stores/embeddings/local-embedder.js';
-import { MemoryVectorIndex } from '../src/stores/vector/memory-vector-index.js';
-import { MilvusVectorIndex } from '../src/stores/vector/milvus-vector-index.js';
-import type { VectorIndex, VectorRecord } from '../src/stores/vector/vector-index.js';
+import { MemoryVectorIndex } from '../src/stores/vectors/memory-vector-index.js';
+import { MilvusVectorIndex } from '../src/stores/vectors/milvus-vector-index.js';
+import type { VectorIndex, VectorRecord } from '../src/stores/vectors/vector-index.js';
 
 const sizes = (process.env['BENCH_SIZES'] ?? '10000,100000').split(',').map(Number);
 const dimension = Number(process.env['BENCH_DIM'] ?? 256);

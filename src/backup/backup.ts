@@ -9,7 +9,7 @@ import { migrate, readMigrations } from '../stores/postgres/migrator.js';
 import { maintainPartitions } from '../stores/postgres/partitions.js';
 import { openIngestionQueue } from '../stores/queue/open-queue.js';
 import { createGraphStore, createObjectStore, type Stores } from '../stores/stores.js';
-import type { VectorRecord } from '../stores/vector/vector-index.js';
+import type { VectorRecord } from '../stores/vectors/vector-index.js';
 import { packageVersion } from '../util/package-root.js';
 import { deriveKey, type EncryptionInfo, newEncryption } from './crypto.js';
 import { BackupRefused } from './errors.js';

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
-import { FsObjectStore } from '../stores/object/fs-object-store.js';
-import type { ObjectStore } from '../stores/object/object-store.js';
-import { S3ObjectStore } from '../stores/object/s3-object-store.js';
+import { FsObjectStore } from '../stores/objects/fs-object-store.js';
+import type { ObjectStore } from '../stores/objects/object-store.js';
+import { S3ObjectStore } from '../stores/objects/s3-object-store.js';
 
 /**
  * Where backups live: a directory, or `s3://bucket/prefix` on the S3 server the

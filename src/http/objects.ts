@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
-import { attachmentDisposition, type SignedDownloads } from '../stores/object/object-store.js';
+import { attachmentDisposition, type SignedDownloads } from '../stores/objects/object-store.js';
 
 const query = z.object({
   expires: z.coerce.number().int(),

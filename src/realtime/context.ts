@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.js';
 import type { Erasure } from '../services/erasure.js';
 import type { Caller, SessionService } from '../services/session-service.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
-import type { ObjectStore } from '../stores/object/object-store.js';
+import type { ObjectStore } from '../stores/objects/object-store.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
 import type { AudioBargeIn } from './audio-barge-in.js';

@@ -1,7 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { LockManager } from '../stores/locks/lock-manager.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
-import type { ObjectStore } from '../stores/object/object-store.js';
+import type { ObjectStore } from '../stores/objects/object-store.js';
 import type { DocumentRepository } from '../stores/postgres/repositories/documents.js';
 import type { JobQueue } from '../stores/queue/job-queue.js';
 

@@ -13,8 +13,8 @@ import type { LockManager } from './locks/lock-manager.js';
 import { openLockManager } from './locks/open-locks.js';
 import type { MessageStore } from './messages/message-store.js';
 import { PostgresMessageStore } from './messages/postgres-message-store.js';
-import type { ObjectStore } from './object/object-store.js';
-import { openObjectStore, startObjectStore } from './object/open-object-store.js';
+import type { ObjectStore } from './objects/object-store.js';
+import { openObjectStore, startObjectStore } from './objects/open-object-store.js';
 import { openPostgres, type Repositories } from './postgres/open-postgres.js';
 import { schedulePartitionMaintenance } from './postgres/partitions.js';
 import { pingPool } from './postgres/pool.js';
@@ -28,8 +28,8 @@ import { openStreamBuffer } from './streams/open-streams.js';
 import type { StreamBuffer } from './streams/stream-buffer.js';
 import { openTurnStore } from './turns/open-turns.js';
 import type { TurnStore } from './turns/turn-store.js';
-import { openVectorIndex } from './vector/open-vector-index.js';
-import type { VectorIndex } from './vector/vector-index.js';
+import { openVectorIndex } from './vectors/open-vector-index.js';
+import type { VectorIndex } from './vectors/vector-index.js';
 
 export type { Repositories } from './postgres/open-postgres.js';
 

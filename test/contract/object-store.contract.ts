@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors/app-error.js';
-import type { ObjectStore } from '../../src/stores/object/object-store.js';
+import type { ObjectStore } from '../../src/stores/objects/object-store.js';
 import { uniqueName } from '../helpers/env.js';
 
 /** How one ObjectStore implementation is created for the contract suite. */

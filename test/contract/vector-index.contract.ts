@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { VectorIndex, VectorRecord } from '../../src/stores/vector/vector-index.js';
+import type { VectorIndex, VectorRecord } from '../../src/stores/vectors/vector-index.js';
 
 /** How one VectorIndex implementation is created for the contract suite. */
 export interface VectorIndexSuiteOptions {

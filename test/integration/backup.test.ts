@@ -7,7 +7,7 @@ import { HarnessNeo4j } from '../../chaos/services.js';
 import type { App } from '../../src/app.js';
 import type { GraphDumpRecord } from '../../src/stores/graph/graph-store.js';
 import { Neo4jGraphStore } from '../../src/stores/graph/neo4j-graph-store.js';
-import { S3ObjectStore } from '../../src/stores/object/s3-object-store.js';
+import { S3ObjectStore } from '../../src/stores/objects/s3-object-store.js';
 import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
 import { runCli } from '../helpers/cli.js';
 import { request, type TestSocket } from '../helpers/client.js';

@@ -8,7 +8,7 @@ import { serviceEnv, testLogger } from '../helpers/env.js';
 let pool: pg.Pool;
 
 graphStoreContract({
-  name: 'PostgreSQL tables (embedded default)',
+  name: 'embedded: PostgreSQL tables',
   create: async () => {
     pool = createPool({ url: serviceEnv().DATABASE_URL }, testLogger());
     await migrate(pool, testLogger());

@@ -9,7 +9,7 @@ let embedded: EmbeddedPostgresHandle | undefined;
 let pools: pg.Pool[] = [];
 
 messageStoreContract({
-  name: 'embedded PostgreSQL (the npm start default)',
+  name: 'embedded: embedded PostgreSQL',
   pools: async () => {
     embedded = await startEmbeddedPostgres(
       { dir: `${tempDir()}/postgres`, port: await freePort(), password: 'test-only-embedded' },

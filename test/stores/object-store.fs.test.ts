@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { registerErrorHandling } from '../../src/http/errors.js';
 import { registerObjectRoutes } from '../../src/http/objects.js';
-import { FsObjectStore } from '../../src/stores/object/fs-object-store.js';
+import { FsObjectStore } from '../../src/stores/objects/fs-object-store.js';
 import { objectStoreContract } from '../contract/object-store.contract.js';
 import { tempDir } from '../helpers/env.js';
 
@@ -13,7 +13,7 @@ const http = Fastify({ forceCloseConnections: true });
 let baseUrl = '';
 
 objectStoreContract({
-  name: 'directory (embedded default)',
+  name: 'embedded: a directory with signed URLs',
   create: async () => {
     const store = new FsObjectStore({
       dir: tempDir(),

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { S3ObjectStore } from '../../src/stores/object/s3-object-store.js';
+import { S3ObjectStore } from '../../src/stores/objects/s3-object-store.js';
 import { objectStoreContract } from '../contract/object-store.contract.js';
 import { clusterConfig, serviceEnv, uniqueName } from '../helpers/env.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';

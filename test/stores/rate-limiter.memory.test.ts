@@ -2,6 +2,6 @@ import { MemoryRateLimiter } from '../../src/stores/limits/memory-rate-limiter.j
 import { rateLimiterContract } from '../contract/rate-limiter.contract.js';
 
 rateLimiterContract({
-  name: 'in-process (embedded default and fail-open fallback)',
+  name: 'embedded: in process (also the fail-open fallback)',
   create: () => new MemoryRateLimiter(),
 });

@@ -5,7 +5,7 @@ import { turnStoreContract } from '../contract/turn-store.contract.js';
 import { serviceEnv, testLogger } from '../helpers/env.js';
 
 turnStoreContract({
-  name: 'in process',
+  name: 'embedded: in process',
   create: async () => {
     const store = new MemoryTurnStore();
     return [store, store];

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryVectorIndex } from '../../src/stores/vector/memory-vector-index.js';
+import { MemoryVectorIndex } from '../../src/stores/vectors/memory-vector-index.js';
 import { vectorIndexContract } from '../contract/vector-index.contract.js';
 import { tempDir } from '../helpers/env.js';
 
 vectorIndexContract({
-  name: 'in-process (embedded default)',
+  name: 'embedded: in process',
   create: async () => new MemoryVectorIndex({ dir: tempDir(), collection: 'chunks', dimension: 8 }),
 });
 

@@ -1,4 +1,4 @@
-import { MilvusVectorIndex } from '../../src/stores/vector/milvus-vector-index.js';
+import { MilvusVectorIndex } from '../../src/stores/vectors/milvus-vector-index.js';
 import { vectorIndexContract } from '../contract/vector-index.contract.js';
 import { serviceEnv, uniqueName } from '../helpers/env.js';
 

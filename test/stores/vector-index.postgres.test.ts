@@ -6,14 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
 import { MemoryPubSub } from '../../src/stores/pubsub/memory-pubsub.js';
-import { PostgresVectorIndex } from '../../src/stores/vector/postgres-vector-index.js';
+import { PostgresVectorIndex } from '../../src/stores/vectors/postgres-vector-index.js';
 import { vectorIndexContract } from '../contract/vector-index.contract.js';
 import { serviceEnv, tempDir, testLogger, uniqueName } from '../helpers/env.js';
 
 let pool: pg.Pool;
 
 vectorIndexContract({
-  name: 'PostgreSQL table, searched in memory (the fallback without Milvus)',
+  name: 'embedded: a PostgreSQL table searched in memory',
   create: async () => {
     pool = createPool({ url: serviceEnv().DATABASE_URL }, testLogger());
     await migrate(pool, testLogger());

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { BackupWriter } from '../../src/backup/files.js';
 import type { BackupLocation } from '../../src/backup/target.js';
-import type { ObjectStore } from '../../src/stores/object/object-store.js';
+import type { ObjectStore } from '../../src/stores/objects/object-store.js';
 
 describe('backup files', () => {
   it('stops the source when the upload fails midway, instead of waiting on it forever', async () => {

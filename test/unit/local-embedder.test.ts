@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { features, LocalEmbedder } from '../../src/stores/embeddings/local-embedder.js';
-import { MemoryVectorIndex } from '../../src/stores/vector/memory-vector-index.js';
+import { MemoryVectorIndex } from '../../src/stores/vectors/memory-vector-index.js';
 
 const cosine = (a: number[], b: number[]) => a.reduce((sum, x, i) => sum + x * (b[i] as number), 0);
 

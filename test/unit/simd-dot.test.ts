@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import wabtInit from 'wabt';
-import { DOT_WASM_BASE64, VectorMatrix } from '../../src/stores/vector/simd-dot.js';
+import { DOT_WASM_BASE64, VectorMatrix } from '../../src/stores/vectors/simd-dot.js';
 
 /** A deterministic pseudo-random vector. */
 function vector(seed: number, dimension: number): Float32Array {
@@ -21,7 +21,7 @@ function dot(a: Float32Array, b: Float32Array): number {
 describe('SIMD dot products (VectorMatrix)', () => {
   it('embeds exactly the bytes that dot.wat assembles to', async () => {
     const wabt = await wabtInit();
-    const parsed = wabt.parseWat('dot.wat', readFileSync('src/stores/vector/dot.wat', 'utf8'), { simd: true });
+    const parsed = wabt.parseWat('dot.wat', readFileSync('src/stores/vectors/dot.wat', 'utf8'), { simd: true });
     expect(Buffer.from(parsed.toBinary({}).buffer).toString('base64')).toBe(DOT_WASM_BASE64);
     parsed.destroy();
   });

@@ -3,7 +3,7 @@ import type { JsonObject, Message, MessageRole } from '../../../protocol/models.
 import { audioFormats } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
 import { audioObjectKey, audioPrefix } from '../../services/audio-keys.js';
-import { OPAQUE_CONTENT_TYPE } from '../../stores/object/object-store.js';
+import { OPAQUE_CONTENT_TYPE } from '../../stores/objects/object-store.js';
 import type { AudioStream } from '../audio-streams.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { EventHandler } from '../dispatcher.js';

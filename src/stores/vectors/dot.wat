@@ -1,5 +1,5 @@
 ;; Dot products for the embedded vector index, with 128-bit SIMD (four f32 lanes).
-;; Assembled into src/stores/vector/simd-dot.ts (test/unit/simd-dot.test.ts checks the
+;; Assembled into src/stores/vectors/simd-dot.ts (test/unit/simd-dot.test.ts checks the
 ;; bytes there are this file's).
 (module
   (memory (export "memory") 1)

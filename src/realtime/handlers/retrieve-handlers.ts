@@ -5,7 +5,7 @@ import type { GraphService } from '../../services/graph/graph-service.js';
 import type { SessionService } from '../../services/session-service.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { RankedEntity } from '../../stores/graph/graph-store.js';
-import type { VectorIndex } from '../../stores/vector/vector-index.js';
+import type { VectorIndex } from '../../stores/vectors/vector-index.js';
 import { roundTo } from '../../util/numbers.js';
 import { withDeadline } from '../../util/timeout.js';
 import { callerOf } from '../context.js';
