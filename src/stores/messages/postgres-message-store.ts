@@ -163,15 +163,25 @@ export class PostgresMessageStore implements MessageStore {
    * batch's sessions in id order, finds resends, assigns seqs, inserts and advances
    * `last_seq` in one statement, in auto-commit. Returns one result per input, in order.
    */
+  /** One batch of the group commit, in three steps: append every row, build the new messages, answer each item. */
   private async commitBatch(items: AppendInput[]): Promise<ItemResult<AppendResult>[]> {
-    const ids = items.map(() => uuidv7());
+    const rows = await this.appendRows(items);
+    const created = newMessages(items, rows);
+    return items.map((input, i) => outcome(input, rows.get(i + 1), created));
+  }
+
+  /**
+   * Appends a batch in one round trip (`vh_append_messages`: seqs in order per session,
+   * duplicates by clientMsgId answered with the original); rows by their 1-based position.
+   */
+  private async appendRows(items: AppendInput[]): Promise<Map<number, AppendRow>> {
     const result = await this.pool.query<AppendRow>(
       'select * from vh_append_messages($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::int[], $10::int[])',
       [
         items.map((i) => i.sessionId),
         items.map((i) => i.senderId),
         items.map((i) => i.clientMsgId),
-        ids,
+        items.map(() => uuidv7()),
         items.map((i) => i.role),
         items.map((i) => i.content),
         items.map((i) => i.contentType),
@@ -180,50 +190,62 @@ export class PostgresMessageStore implements MessageStore {
         items.map((i) => i.processingTimeMs ?? null),
       ],
     );
-    const rows = new Map(result.rows.map((row) => [row.ord, row]));
-    // A new message is built from what was sent: large contents do not travel twice.
-    const created = new Map<string, Message>();
-    items.forEach((input, i) => {
-      const row = rows.get(i + 1);
-      if (row?.outcome !== 'n') return;
-      created.set(
-        row.id,
-        toMessage({
-          id: row.id,
-          session_id: input.sessionId,
-          seq: row.seq,
-          role: input.role,
-          content: input.content,
-          content_type: input.contentType,
-          metadata: input.metadata,
-          client_msg_id: input.clientMsgId,
-          sender_id: input.senderId,
-          created_at: row.created_at,
-          tokens_used: input.tokensUsed ?? null,
-          processing_time_ms: input.processingTimeMs ?? null,
-        }),
-      );
-    });
-    return items.map((input, i): ItemResult<AppendResult> => {
-      const row = rows.get(i + 1);
-      switch (row?.outcome) {
-        case 'n':
-        case 'd': {
-          const message = created.get(row.id);
-          if (message === undefined)
-            return { ok: false, error: new AppError('INTERNAL', { message: 'inserted row missing' }) };
-          return { ok: true, value: { message, duplicate: row.outcome === 'd' } };
-        }
-        case 'c':
-          return {
-            ok: true,
-            value: { message: toMessage({ ...row, session_id: input.sessionId } as MessageRow), duplicate: true },
-          };
-        case 'm':
-          return { ok: false, error: new AppError('NOT_FOUND', { message: 'session not found' }) };
-        default:
-          return { ok: false, error: new AppError('INTERNAL', { message: 'the batch returned no row for a message' }) };
-      }
-    });
+    return new Map(result.rows.map((row) => [row.ord, row]));
+  }
+}
+
+/** The messages a batch created, by id, built from what was sent: large contents do not travel twice. */
+function newMessages(items: AppendInput[], rows: Map<number, AppendRow>): Map<string, Message> {
+  const created = new Map<string, Message>();
+  for (const [i, input] of items.entries()) {
+    const row = rows.get(i + 1);
+    if (row?.outcome !== 'n') continue;
+    created.set(
+      row.id,
+      toMessage({
+        id: row.id,
+        session_id: input.sessionId,
+        seq: row.seq,
+        role: input.role,
+        content: input.content,
+        content_type: input.contentType,
+        metadata: input.metadata,
+        client_msg_id: input.clientMsgId,
+        sender_id: input.senderId,
+        created_at: row.created_at,
+        tokens_used: input.tokensUsed ?? null,
+        processing_time_ms: input.processingTimeMs ?? null,
+      }),
+    );
+  }
+  return created;
+}
+
+/**
+ * One item's answer: `n` new, `d` a duplicate within the batch (the new one's message), `c`
+ * a duplicate of a committed message (its row), `m` a missing session.
+ */
+function outcome(
+  input: AppendInput,
+  row: AppendRow | undefined,
+  created: Map<string, Message>,
+): ItemResult<AppendResult> {
+  switch (row?.outcome) {
+    case 'n':
+    case 'd': {
+      const message = created.get(row.id);
+      if (message === undefined)
+        return { ok: false, error: new AppError('INTERNAL', { message: 'inserted row missing' }) };
+      return { ok: true, value: { message, duplicate: row.outcome === 'd' } };
+    }
+    case 'c':
+      return {
+        ok: true,
+        value: { message: toMessage({ ...row, session_id: input.sessionId } as MessageRow), duplicate: true },
+      };
+    case 'm':
+      return { ok: false, error: new AppError('NOT_FOUND', { message: 'session not found' }) };
+    default:
+      return { ok: false, error: new AppError('INTERNAL', { message: 'the batch returned no row for a message' }) };
   }
 }
