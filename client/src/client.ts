@@ -247,7 +247,7 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
 
   /** Resolves once connected (at once if connected now). */
   connected(): Promise<void> {
-    if (this.state === 'connected' || this.closed) return Promise.resolve();
+    if ((this.state === 'connected' && this.socket?.connected === true) || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.connectedWaiters.push(resolve));
   }
 
