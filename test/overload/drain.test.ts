@@ -13,7 +13,9 @@ describe('draining a node under load (two nodes)', () => {
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start(2, { STREAM_RESUME_GRACE_MS: '5000' });
+    // The stream's owner goes quiet for the whole drain (up to two seconds on a loaded
+    // machine): the test clusters' 1.5 s idle limit would commit it as interrupted meanwhile.
+    cluster = await TestCluster.start(2, { STREAM_RESUME_GRACE_MS: '5000', STREAM_IDLE_MS: '15000' });
   });
   afterAll(() => cluster?.stop());
 
