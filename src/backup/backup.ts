@@ -5,10 +5,12 @@ import type { Config } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { GraphDumpRecord } from '../stores/graph/graph-store.js';
+import { openGraphStore } from '../stores/graph/open-graph.js';
+import { openObjectStore } from '../stores/objects/open-object-store.js';
 import { migrate, readMigrations } from '../stores/postgres/migrator.js';
 import { maintainPartitions } from '../stores/postgres/partitions.js';
 import { openIngestionQueue } from '../stores/queue/open-queue.js';
-import { createGraphStore, createObjectStore, type Stores } from '../stores/stores.js';
+import type { Stores } from '../stores/stores.js';
 import type { VectorRecord } from '../stores/vectors/vector-index.js';
 import { packageVersion } from '../util/package-root.js';
 import { deriveKey, type EncryptionInfo, newEncryption } from './crypto.js';
@@ -372,7 +374,7 @@ export async function restoreBackup(
       `the database schema (migration ${level.rows[0]?.v}) is newer than the backup's (${manifest.migration}): restore into a new database`,
     );
   }
-  const objectStore = await createObjectStore(config, () => config.publicUrl);
+  const objectStore = await openObjectStore(config, { publicUrl: () => config.publicUrl });
   await objectStore.init();
   const holding = [...(await objectStore.list('documents/')), ...(await objectStore.list('audio/'))];
   await objectStore.close();
@@ -381,7 +383,7 @@ export async function restoreBackup(
       `object storage is not empty (${holding.length} objects under documents/ and audio/): restore goes into empty stores`,
     );
   if (target.graph === 'neo4j') {
-    const graphStore = createGraphStore(config, pool);
+    const graphStore = openGraphStore(config, { pool });
     try {
       const nodes = (await graphStore.dump?.count()) ?? 0;
       if (nodes > 0) throw new BackupRefused(`Neo4j is not empty (${nodes} nodes): restore goes into empty stores`);

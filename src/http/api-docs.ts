@@ -73,8 +73,10 @@ export async function registerApiDocs(app: FastifyInstance, options: { version: 
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   // The Socket.IO events, from the same protocol/ schemas the dispatcher validates with.
-  const asyncApi = renderAsyncApiDocument();
-  app.get('/asyncapi.json', { schema: { hide: true } }, async (_request, reply) =>
-    reply.type('application/json').send(asyncApi),
-  );
+  // Rendered on first request, not at every start.
+  let asyncApi: string | undefined;
+  app.get('/asyncapi.json', { schema: { hide: true } }, async (_request, reply) => {
+    asyncApi ??= renderAsyncApiDocument();
+    return reply.type('application/json').send(asyncApi);
+  });
 }

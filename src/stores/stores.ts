@@ -14,7 +14,7 @@ import { openLockManager } from './locks/open-locks.js';
 import type { MessageStore } from './messages/message-store.js';
 import { PostgresMessageStore } from './messages/postgres-message-store.js';
 import type { ObjectStore } from './objects/object-store.js';
-import { openObjectStore, startObjectStore } from './objects/open-object-store.js';
+import { startObjectStore } from './objects/open-object-store.js';
 import { openPostgres, type Repositories } from './postgres/open-postgres.js';
 import { schedulePartitionMaintenance } from './postgres/partitions.js';
 import { pingPool } from './postgres/pool.js';
@@ -163,12 +163,6 @@ export async function openStores(config: Config, context: StoreContext): Promise
     throw error;
   }
 }
-
-/** The object store the configuration names; not yet initialised (backups open it alone). */
-export const createObjectStore = (config: Config, publicUrl: () => string) => openObjectStore(config, { publicUrl });
-
-/** The graph store the configuration names; not yet initialised (backups open it alone). */
-export const createGraphStore = (config: Config, pool: pg.Pool) => openGraphStore(config, { pool });
 
 /**
  * Runs `init` now and, if it fails, again every 5 s in the background until it succeeds.

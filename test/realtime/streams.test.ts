@@ -1,14 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeltaEvent } from '../../protocol/events.js';
 import type { Message } from '../../protocol/models.js';
-import { packageRoot } from '../../src/util/package-root.js';
 import { openClient, request } from '../helpers/client.js';
-import { collect, eventually, FAST_CLUSTER, TestCluster } from '../helpers/cluster.js';
-import { clusterEnv } from '../helpers/env.js';
-import { freePort } from '../helpers/ports.js';
+import { collect, eventually, TestCluster } from '../helpers/cluster.js';
 
 describe('streaming and interrupted turns', () => {
   let cluster: TestCluster;
@@ -183,25 +178,10 @@ describe('a node killed while its client streams', () => {
   });
 
   it('has a surviving node commit the interrupted turn once, and the client catches up there without gaps', async () => {
-    const main = path.join(packageRoot(), 'dist', 'src', 'main.js');
-    expect(existsSync(main), 'build first (npm test does)').toBe(true);
-    const port = await freePort();
-    child = spawn(process.execPath, [main], {
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        // The services the in-process node uses (one Redis, or the Redis Cluster run's).
-        ...clusterEnv({
-          ...FAST_CLUSTER,
-          PORT: String(port),
-          NODE_ID: `doomed-${port}`,
-          LOG_LEVEL: 'warn',
-          MILVUS_COLLECTION: `doomed_${port}`,
-        }),
-      },
-      stdio: 'ignore',
-    });
-    const doomedUrl = `http://127.0.0.1:${port}`;
-    await eventually(async () => expect((await fetch(`${doomedUrl}/readyz`)).status).toBe(200), 30_000);
+    // A node of the cluster in a process of its own (cluster.spawnNode), so that it can be killed.
+    const doomed = await cluster.spawnNode();
+    child = doomed.process;
+    const doomedUrl = doomed.url;
 
     const owner = await cluster.user();
     const onDoomed = await openClient(doomedUrl, { token: owner.token });

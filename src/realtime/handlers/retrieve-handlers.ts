@@ -57,7 +57,7 @@ export function retrieveHandler(deps: {
         const left = Math.max(0, deadline - performance.now());
         return await withDeadline(work(), left, () => new DependencyTimeoutError(`the ${name} store`, deps.timeoutMs));
       } catch (error) {
-        if (!unavailable(error)) throw error;
+        if (!isServerFault(error)) throw error;
         degraded.push(name);
         deps.metrics.retrieveDegraded.inc({ part: name });
         deps.logger.warn({ err: error }, `retrieve without its ${name} part: the store failed`);
@@ -90,6 +90,3 @@ export function retrieveHandler(deps: {
     };
   };
 }
-
-/** A store failure (not a refusal of the request): the retrieval degrades instead of failing. */
-const unavailable = isServerFault;

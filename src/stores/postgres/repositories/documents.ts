@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import type { z } from 'zod';
+import type { documentModel } from '../../../../protocol/http.js';
 import { AppError } from '../../../errors/app-error.js';
 import { acceptFencingToken, forgetFencingToken } from '../../locks/fencing.js';
 import { isUuid } from '../../messages/validate-message.js';
@@ -6,23 +8,10 @@ import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
 import { withTransaction } from '../transaction.js';
 
 /** `deleting`: a tombstone, invisible to every read, removed from every store by its deleter or the reconciler. */
-export type DocumentStatus = 'processing' | 'ready' | 'failed' | 'deleting';
+export type DocumentStatus = DocumentRecord['status'];
 
-/** A document's metadata row (the file itself lives in object storage). */
-export interface DocumentRecord {
-  id: string;
-  userId: string;
-  title: string;
-  metadata: Record<string, unknown>;
-  status: DocumentStatus;
-  statusReason: string | null;
-  filePath: string | null;
-  fileSize: number | null;
-  mimeType: string | null;
-  chunkCount: number;
-  createdAt: string;
-  updatedAt: string;
-}
+/** A document's metadata row (the file itself lives in object storage), as the HTTP API returns it. */
+export type DocumentRecord = z.output<typeof documentModel>;
 
 /** One chunk of a document's text. */
 export interface ChunkRecord {
