@@ -15,7 +15,7 @@ fi
 
 export SERVICES_OWNER_PID=$$
 export VOICEHELPER_RUN_DIR=${VOICEHELPER_RUN_DIR:-/tmp/voicehelper-services-$$}
-trap 'bash test/infra/services.sh down' EXIT INT TERM
+trap 'bash test/infra/services.sh check; bash test/infra/services.sh down' EXIT INT TERM
 env_file=$(bash test/infra/services.sh up)
 # shellcheck disable=SC1090
 source "$env_file"

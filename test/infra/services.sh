@@ -4,6 +4,7 @@
 #
 #   test/infra/services.sh up     # prints the path of an env file with the URLs
 #   test/infra/services.sh down
+#   test/infra/services.sh check  # names the services that died since up, with their logs' ends
 #
 # PostgreSQL and Redis come from Debian packages, Milvus from PyPI (the `milvus` 2.3.5 wheel: a
 # real Milvus standalone with embedded etcd; the chaos harness restarts milvus-lite from the
@@ -249,8 +250,38 @@ ENV
   echo "$RUN/env"
 }
 
+# Names every service whose process has died since `up`, with the end of its log (and any
+# OOM-killer lines from the kernel): a run whose tests fail because a service went away
+# says so, instead of leaving only the tests' connection errors.
+check() {
+  [ -d "$RUN" ] || return 0
+  local dead=0
+  for pidfile in "$RUN"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    local name pid
+    name=$(basename "$pidfile" .pid)
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+      # Alive, but a wrapper can outlive what it wraps (milvus-server runs the Go binary).
+      if grep -q -E '^panic:|fatal error:|SIGSEGV|OutOfMemoryError' "$RUN/$name.log" 2>/dev/null; then
+        log "$name is running, but its log reports a crash:"
+        grep -n -m 5 -A 8 -E '^panic:|fatal error:|SIGSEGV|OutOfMemoryError' "$RUN/$name.log" >&2 || true
+      fi
+      continue
+    fi
+    dead=1
+    log "$name (pid $pid) is no longer running; the end of its log:"
+    tail -n 60 "$RUN/$name.log" >&2 || true
+  done
+  if [ $dead = 1 ]; then
+    dmesg 2>/dev/null | grep -i -E 'out of memory|oom-kill|killed process' | tail -n 10 >&2 || true
+  fi
+  return 0
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
-  *) echo "usage: $0 up|down" >&2; exit 64 ;;
+  check) check ;;
+  *) echo "usage: $0 up|down|check" >&2; exit 64 ;;
 esac
