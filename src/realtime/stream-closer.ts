@@ -42,6 +42,13 @@ export class StreamCloser {
     string,
     { sessionId: string; streamId: string; socketId: string; since: number }
   >();
+  /**
+   * When this node's sweep first found each open stream's node gone (stopped heart-beating,
+   * or drained): the resume grace of an orphaned stream counts from then, not from its last
+   * delta, so that a client moved by a drain gets the whole grace to continue a stream that
+   * had been quiet for a while before the drain.
+   */
+  private readonly orphanedSince = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private sweeping = false;
 
@@ -93,6 +100,7 @@ export class StreamCloser {
    */
   async close(options: { commitLeaving: boolean } = { commitLeaving: false }): Promise<void> {
     clearInterval(this.timer);
+    this.orphanedSince.clear();
     if (options.commitLeaving)
       await Promise.all([...this.leaving.values()].map((s) => this.commit(s.sessionId, s.streamId)));
     this.leaving.clear();
@@ -108,12 +116,21 @@ export class StreamCloser {
       const candidates = await this.streams.idle(Math.min(idleMs, resumeGraceMs, 3_000));
       const states = await Promise.all(candidates.map((c) => this.streams.get(c.sessionId, c.streamId)));
       const alive = await this.presence.aliveNodes(states.flatMap((s) => (s === undefined ? [] : [s.nodeId])));
+      const now = Date.now();
+      const orphans = new Map<string, number>();
       const due = candidates.filter((candidate, i) => {
         const state = states[i];
-        const quiet = Date.now() - candidate.lastDeltaAt;
-        const orphaned = state !== undefined && state.nodeId !== this.options.nodeId && !alive.has(state.nodeId);
-        return state === undefined || quiet >= idleMs || (orphaned && quiet >= resumeGraceMs);
+        const quiet = now - candidate.lastDeltaAt;
+        if (state === undefined || quiet >= idleMs) return true;
+        if (state.nodeId === this.options.nodeId || alive.has(state.nodeId)) return false;
+        const key = `${candidate.sessionId}:${candidate.streamId}`;
+        const since = this.orphanedSince.get(key) ?? now;
+        orphans.set(key, since);
+        return now - since >= resumeGraceMs;
       });
+      // Streams no longer orphaned (continued on a live node, committed, closed) are forgotten.
+      this.orphanedSince.clear();
+      for (const [key, since] of orphans) this.orphanedSince.set(key, since);
       if (due.length > 0)
         this.logger.debug(
           { streams: due.length, candidates: candidates.length },
