@@ -273,6 +273,14 @@ check() {
     log "$name (pid $pid) is no longer running; the end of its log:"
     tail -n 60 "$RUN/$name.log" >&2 || true
   done
+  # The milvus wrapper runs the Milvus binary, which logs under the data directory.
+  if [ -e "$RUN/milvus.pid" ] && ! pgrep -f "$RUN/milvus/bin/milvus run" >/dev/null; then
+    dead=1
+    log "the Milvus binary is no longer running; the end of its logs:"
+    tail -n 30 "$RUN/milvus/logs/milvus-stderr.log" >&2 || true
+    grep -h -E '\[(ERROR|FATAL|PANIC)\]|panic' "$RUN/milvus/logs/standalone-1.log" 2>/dev/null | tail -n 20 >&2 || true
+    tail -n 10 "$RUN/milvus/logs/standalone-1.log" >&2 || true
+  fi
   if [ $dead = 1 ]; then
     dmesg 2>/dev/null | grep -i -E 'out of memory|oom-kill|killed process' | tail -n 10 >&2 || true
   fi
