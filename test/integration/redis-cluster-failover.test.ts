@@ -25,6 +25,61 @@ function cli(port: number, ...args: string[]): string {
   return result.stdout;
 }
 
+/**
+ * One cluster-enabled redis-server on two free ports, answering PING. Another process can
+ * take a port between freePort() and the server's bind: then it exits, and it is started
+ * again on other ports.
+ */
+async function startRedis(home: string): Promise<RedisProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    let bus = await freePort();
+    while (bus === port) bus = await freePort();
+    const child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--cluster-port',
+        String(bus),
+        '--bind',
+        '127.0.0.1',
+        '--cluster-enabled',
+        'yes',
+        '--cluster-node-timeout',
+        '1000',
+        '--cluster-config-file',
+        path.join(home, 'nodes.conf'),
+        '--dir',
+        home,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--requirepass',
+        PASSWORD,
+        '--masterauth',
+        PASSWORD,
+      ],
+      { stdio: 'ignore' },
+    );
+    const started = await waitForPong(port, child);
+    if (started) return { port, child };
+    child.kill('SIGKILL');
+    if (attempt === 5) throw new Error(`redis-server on ${port}/${bus} did not start in ${attempt} attempts`);
+  }
+}
+
+/** Whether the server answers PING within 10 s, false as soon as its process has ended. */
+async function waitForPong(port: number, child: ChildProcess): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null || child.signalCode !== null) return false;
+    if (cli(port, 'ping').includes('PONG')) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
 describe('a Redis Cluster master fails over under load (two nodes)', () => {
   const servers: RedisProcess[] = [];
   let cluster: TestCluster;
@@ -32,41 +87,10 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
   beforeAll(async () => {
     const dir = tempDir('vh-redis-failover-');
     for (let i = 0; i < 6; i++) {
-      const port = await freePort();
-      const bus = await freePort();
       const home = path.join(dir, String(i));
       mkdirSync(home);
-      const child = spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--cluster-port',
-          String(bus),
-          '--bind',
-          '127.0.0.1',
-          '--cluster-enabled',
-          'yes',
-          '--cluster-node-timeout',
-          '1000',
-          '--cluster-config-file',
-          path.join(home, 'nodes.conf'),
-          '--dir',
-          home,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-          '--requirepass',
-          PASSWORD,
-          '--masterauth',
-          PASSWORD,
-        ],
-        { stdio: 'ignore' },
-      );
-      servers.push({ port, child });
+      servers.push(await startRedis(home));
     }
-    await eventually(() => servers.forEach((s) => expect(cli(s.port, 'ping')).toContain('PONG')));
     const created = spawnSync(
       'redis-cli',
       [
