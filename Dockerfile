@@ -1,14 +1,21 @@
 # One server node. Used by docker-compose.yml; any orchestrator can run it the same way.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
+# scripts/build.sh as `npm start` runs it: the server, and the browser app (web/, on the
+# client SDK) bundled into dist/web.
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY src ./src
 COPY protocol ./protocol
-RUN npx tsc -p tsconfig.json && npm prune --omit=dev
+COPY bench ./bench
+COPY chaos ./chaos
+COPY client ./client
+COPY web ./web
+RUN bash scripts/build.sh && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=build /app/node_modules ./node_modules

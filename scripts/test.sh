@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 started=$(date +%s)
+# Node.js 24 first on PATH for everything below (installed once if the machine's is older).
+# shellcheck source=scripts/node.sh
+source scripts/node.sh
+use_node_24
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[test] npm ci" >&2
   npm ci --no-audit --no-fund >&2

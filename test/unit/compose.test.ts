@@ -108,6 +108,22 @@ describe('docker-compose.yml', () => {
     expect(dockerfile).toContain(`chown ${user}:${user} ${dataDir}`);
   });
 
+  it('builds the image on Node 24 as `npm start` builds, the browser app included', () => {
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const bases = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((m) => m[1]);
+    expect(bases).toEqual(['node:24-bookworm-slim', 'node:24-bookworm-slim']);
+    expect(dockerfile).toContain('RUN bash scripts/build.sh');
+    // Everything the build reads is in the build context the Dockerfile copies.
+    const build = readFileSync(path.join(root, 'scripts', 'build.sh'), 'utf8');
+    const read = /find ([^-]+?) -type f/.exec(build)?.[1]?.split(' ') ?? [];
+    expect(read.length).toBeGreaterThan(0);
+    for (const dir of read) expect(dockerfile, dir).toMatch(new RegExp(`^COPY ${dir.split('/')[0]} `, 'm'));
+    const packageJson = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      engines: { node: string };
+    };
+    expect(packageJson.engines.node).toBe('>=24');
+  });
+
   it('gives each node its own NODE_ID', () => {
     const ids = nodes.map(([, node]) => node.environment?.['NODE_ID']);
     expect(new Set(ids).size).toBe(nodes.length);

@@ -167,7 +167,7 @@ export function chunkText(text: string, size = 800, overlap = 120): TextChunk[] 
 }
 
 /**
- * The text of a PDF, page by page, with pdf.js (the legacy build, which runs on Node 20).
+ * The text of a PDF, page by page, with pdf.js (its legacy build: the modern one expects what only the newest browsers have).
  * Fonts, images and scripts are not loaded; a PDF that cannot be read (damaged, encrypted)
  * is a VALIDATION error, as an unreadable text file is.
  */
@@ -175,7 +175,6 @@ async function pdfText(body: Buffer): Promise<string> {
   const { getDocument } = await import('pdfjs-dist/legacy/build/pdf.mjs');
   const task = getDocument({
     data: new Uint8Array(body),
-    isEvalSupported: false,
     disableFontFace: true,
     useSystemFonts: false,
     verbosity: 0,
