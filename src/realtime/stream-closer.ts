@@ -8,13 +8,13 @@ import type { MessageRelay } from './message-relay.js';
 
 /** Options of the stream closer. */
 export interface StreamCloserOptions {
-  /** A stream with no delta for this long is committed as interrupted. Default 30000 ms. */
+  /** A stream with no delta for this long is committed as interrupted (`STREAM_IDLE_MS`). */
   idleMs: number;
-  /** How often open streams are checked. Default 2000 ms. */
+  /** How often open streams are checked (`STREAM_SWEEP_MS`). */
   sweepMs: number;
   /**
    * A stream whose socket went away (or whose node died) is committed only when its owner
-   * has not continued it from another socket within this long. Default 5000 ms.
+   * has not continued it from another socket within this long (`STREAM_RESUME_GRACE_MS`).
    */
   resumeGraceMs: number;
   nodeId: string;

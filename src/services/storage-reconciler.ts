@@ -7,9 +7,9 @@ import type { JobQueue } from '../stores/queue/job-queue.js';
 
 /** Options of the reconciler. */
 export interface StorageReconcilerOptions {
-  /** How often each node tries a run (one node at a time does it). Default 300000 ms. */
+  /** How often each node tries a run, one node at a time doing it (`RECONCILE_INTERVAL_MS`). */
   intervalMs: number;
-  /** Nothing younger than this is touched: uploads and audio commits in flight. Default 600000 ms. */
+  /** Nothing younger than this is touched: uploads and audio commits in flight (`RECONCILE_GRACE_MS`). */
   graceMs: number;
 }
 

@@ -74,9 +74,9 @@ type Reply = { id: number; result: unknown } | { id: number; error: { code: Erro
 
 /** Limits of the parsing worker. */
 export interface ParserLimits {
-  /** Longest one request (a parse, a batch of embeddings) may run before the worker is replaced. Default 120000 ms. */
+  /** Longest one request (a parse, a batch of embeddings) may run before the worker is replaced (`PARSE_TIMEOUT_MS`). */
   timeoutMs: number;
-  /** Heap of the worker thread in MiB (`resourceLimits.maxOldGenerationSizeMb`). Default 1024. */
+  /** Heap of the worker thread in MiB (`resourceLimits.maxOldGenerationSizeMb`, `PARSE_MAX_MEMORY_MB`). */
   maxMemoryMb: number;
 }
 

@@ -4,9 +4,9 @@ import type { AppendInput } from './message-store.js';
 
 /** Limits checked before a message reaches the database. */
 export interface MessageLimits {
-  /** Largest `content` in UTF-8 bytes. Default 32 KiB (PROTOCOL section 4). */
+  /** Largest `content` in UTF-8 bytes (`MESSAGE_MAX_BYTES`, PROTOCOL section 4). */
   maxContentBytes: number;
-  /** Largest `metadata` as JSON, in bytes. Default 16 KiB. */
+  /** Largest `metadata` as JSON, in bytes (16 KiB, set in config/load.ts). */
   maxMetadataBytes: number;
 }
 

@@ -1,13 +1,13 @@
 /** Options of a group committer. */
 export interface GroupCommitOptions {
-  /** Most items in one batch. Default 256. */
+  /** Most items in one batch (`GROUP_COMMIT_MAX_BATCH`). */
   maxBatch: number;
   /**
    * Longest an item waits for companions before its batch is sent, in ms. 0 sends at the
-   * next turn of the event loop. Default 2.
+   * next turn of the event loop (`GROUP_COMMIT_MAX_WAIT_MS`).
    */
   maxWaitMs: number;
-  /** Batches being committed at once (each holds one connection). Default 4. */
+  /** Batches being committed at once, each holding one connection (`GROUP_COMMIT_MAX_IN_FLIGHT`). */
   maxInFlight: number;
   /**
    * An item still queued this long (its batch never left: the database is slow or gone) is

@@ -26,9 +26,9 @@ export const PARTITIONED_TABLES: readonly PartitionedTable[] = [
 
 /** Options of partition maintenance. */
 export interface PartitionOptions {
-  /** Months after the current one to create ahead. Default 3. */
+  /** Months after the current one to create ahead (`PARTITION_MONTHS_AHEAD`). */
   monthsAhead: number;
-  /** Keep this many whole months before the current one; 0 keeps everything. Default 0. */
+  /** Keep this many whole months before the current one; 0 keeps everything (`PARTITION_RETENTION_MONTHS`). */
   retentionMonths: number;
 }
 
