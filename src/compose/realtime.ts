@@ -1,5 +1,4 @@
 import type { Server as HttpServer } from 'node:http';
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { AppError } from '../errors/app-error.js';
 import { clientAddress } from '../http/client-address.js';
 import { originAllowed } from '../http/origins.js';
@@ -17,7 +16,6 @@ import { type AppServer, attachHandlers, createIoServer } from '../realtime/io-s
 import { MessageRelay } from '../realtime/message-relay.js';
 import { endSlowConsumer } from '../realtime/outbound.js';
 import { StreamCloser } from '../realtime/stream-closer.js';
-import { duplicateRedis, handledCommands, whenReady } from '../stores/redis/connection.js';
 import type { HttpPart } from './http.js';
 import type { NodeBase, Services } from './services.js';
 
@@ -41,32 +39,6 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
   const { config, logger, metrics, stores, closers, late } = base;
   const { accounts, limits } = services;
 
-  // On a Redis Cluster, room broadcasts go through the adapter's sharded mode (SPUBLISH to
-  // the master of each room's channel), not to every node of the cluster.
-  const shardedAdapter = config.redis.mode === 'external' && config.redis.clusterNodes.length > 0;
-  const adapterClients =
-    stores.redis === undefined
-      ? undefined
-      : {
-          // The adapter subscribes as soon as it exists and has no way to retry: these two
-          // connections queue commands while they connect.
-          pub: handledCommands(duplicateRedis(stores.redis.client, logger, 'adapter-pub', { offlineQueue: true })),
-          sub: handledCommands(
-            duplicateRedis(stores.redis.client, logger, 'adapter-sub', {
-              offlineQueue: true,
-              shardedSubscribers: shardedAdapter,
-            }),
-          ),
-        };
-  if (adapterClients !== undefined) {
-    closers.add('socket.io adapter', () => {
-      adapterClients.pub.disconnect();
-      adapterClients.sub.disconnect();
-    });
-    // Subscribed on a ready connection: a SUBSCRIBE that never got its reply would leave
-    // this node deaf to other nodes' broadcasts (ioredis resubscribes only what was confirmed).
-    await Promise.all([whenReady(adapterClients.pub), whenReady(adapterClients.sub)]);
-  }
   const io = createIoServer({
     http: web.http.server as HttpServer,
     authenticate: (token) => services.auth.caller(token),
@@ -76,13 +48,7 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     cors: { origin: web.corsOrigins.has('*') ? true : [...web.corsOrigins], credentials: true },
     logger,
     metrics,
-    ...(adapterClients === undefined
-      ? {}
-      : {
-          adapter: shardedAdapter
-            ? createShardedAdapter(adapterClients.pub, adapterClients.sub, { channelPrefix: 'vh:io' })
-            : createAdapter(adapterClients.pub, adapterClients.sub, { key: 'vh:io' }),
-        }),
+    ...(stores.ioAdapter === undefined ? {} : { adapter: stores.ioAdapter }),
   });
   closers.add('socket.io', () => new Promise<void>((resolve) => io.close(() => resolve())));
   late.io = io;

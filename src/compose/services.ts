@@ -58,7 +58,7 @@ export async function openServices(base: NodeBase): Promise<Services> {
     limiter: shared.limiter,
     configs: stores.db.configs,
     pubsub: stores.pubsub,
-    redis: stores.redis?.client,
+    fixedWindows: stores.fixedWindows,
     metrics,
     logger,
   });

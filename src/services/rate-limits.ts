@@ -1,4 +1,4 @@
-import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { type RateLimiterAbstract, RateLimiterRes } from 'rate-limiter-flexible';
 import { z } from 'zod';
 import {
   type Config,
@@ -10,10 +10,10 @@ import {
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { FixedWindows } from '../stores/limits/fixed-windows.js';
 import type { LimitRule, RateLimiter } from '../stores/limits/rate-limiter.js';
 import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
-import type { RedisClient } from '../stores/redis/connection.js';
 
 /** The `system_configs` key holding run-time overrides of the limits. */
 export const RATE_LIMITS_KEY = 'rate_limits';
@@ -51,8 +51,8 @@ export interface RateLimitsOptions {
   limiter: RateLimiter;
   configs: ConfigRepository;
   pubsub: PubSub;
-  /** Redis for the fixed-window limiters; undefined on the embedded default. */
-  redis: RedisClient | undefined;
+  /** Makes the fixed-window limiters (logins, registrations, HTTP). */
+  fixedWindows: FixedWindows;
   metrics: Metrics;
   logger: Logger;
 }
@@ -155,24 +155,18 @@ export class RateLimits {
     const current = this.fixed.get(name);
     if (current !== undefined && current.rule.limit === wanted.limit && current.rule.windowMs === wanted.windowMs)
       return current.limiter;
-    const opts = {
-      // The rule is part of the key: a changed limit starts fresh windows.
-      keyPrefix: `vh:fixed:${name}:${wanted.limit}:${wanted.windowMs}`,
-      points: wanted.limit,
-      duration: Math.max(1, Math.round(wanted.windowMs / 1000)),
-      ...(name === 'login' || name === 'loginIp'
-        ? { blockDuration: Math.max(1, Math.round(wanted.windowMs / 1000)) }
-        : {}),
-    };
-    const local = new RateLimiterMemory(opts);
-    const limiter =
-      this.options.redis === undefined
-        ? local
-        : new RateLimiterRedis({
-            ...opts,
-            storeClient: this.options.redis,
-            ...(this.options.config.failMode === 'open' ? { insuranceLimiter: local } : {}),
-          });
+    const limiter = this.options.fixedWindows(
+      {
+        // The rule is part of the key: a changed limit starts fresh windows.
+        keyPrefix: `vh:fixed:${name}:${wanted.limit}:${wanted.windowMs}`,
+        points: wanted.limit,
+        duration: Math.max(1, Math.round(wanted.windowMs / 1000)),
+        ...(name === 'login' || name === 'loginIp'
+          ? { blockDuration: Math.max(1, Math.round(wanted.windowMs / 1000)) }
+          : {}),
+      },
+      { failOpen: this.options.config.failMode === 'open' },
+    );
     this.fixed.set(name, { rule: wanted, limiter });
     return limiter;
   }

@@ -9,6 +9,7 @@ import type { Embedder } from './embeddings/embedder.js';
 import { openEmbedder } from './embeddings/open-embedder.js';
 import type { GraphStore } from './graph/graph-store.js';
 import { openGraphStore } from './graph/open-graph.js';
+import { type FixedWindows, openFixedWindows } from './limits/fixed-windows.js';
 import type { LockManager } from './locks/lock-manager.js';
 import { openLockManager } from './locks/open-locks.js';
 import type { MessageStore } from './messages/message-store.js';
@@ -21,8 +22,8 @@ import { pingPool } from './postgres/pool.js';
 import { openPresence } from './presence/open-presence.js';
 import type { PresenceStore } from './presence/presence-store.js';
 import { openPubSub } from './pubsub/open-pubsub.js';
+import { openSocketIoAdapter, type SocketIoAdapter } from './pubsub/open-socketio-adapter.js';
 import type { PubSub } from './pubsub/pubsub.js';
-import type { RedisClient } from './redis/connection.js';
 import { openRedis } from './redis/open-redis.js';
 import { openStreamBuffer } from './streams/open-streams.js';
 import type { StreamBuffer } from './streams/stream-buffer.js';
@@ -46,9 +47,11 @@ export interface Stores {
   readonly pool: pg.Pool;
   readonly db: Repositories;
   readonly messages: MessageStore;
-  /** The command connection when REDIS_URL is set (duplicate it for subscriptions). */
-  readonly redis: { readonly client: RedisClient } | undefined;
   readonly pubsub: PubSub;
+  /** Room broadcasts between nodes for Socket.IO; undefined on the embedded default (one node). */
+  readonly ioAdapter: SocketIoAdapter | undefined;
+  /** The fixed-window limiters (logins, registrations, HTTP): in Redis when nodes share one. */
+  readonly fixedWindows: FixedWindows;
   readonly cache: Cache;
   readonly presence: PresenceStore;
   readonly streams: StreamBuffer;
@@ -94,8 +97,9 @@ export async function openStores(config: Config, context: StoreContext): Promise
     closers.add('message store', () => messages.close());
 
     const client = await openRedis(config, { logger, closers });
-    const redis = client === undefined ? undefined : { client };
     const pubsub = await openPubSub(config, { redis: client, logger, closers });
+    const ioAdapter = await openSocketIoAdapter(config, { redis: client, logger, closers });
+    const fixedWindows = openFixedWindows({ redis: client });
     const locks = openLockManager(config, { redis: client, pool, logger, closers });
     const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger, locks);
     closers.add('partition maintenance', stopMaintenance);
@@ -144,8 +148,9 @@ export async function openStores(config: Config, context: StoreContext): Promise
       pool,
       db,
       messages,
-      redis,
       pubsub,
+      ioAdapter,
+      fixedWindows,
       cache,
       presence,
       streams,

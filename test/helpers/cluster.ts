@@ -6,6 +6,7 @@ import { destination, pino } from 'pino';
 import { expect } from 'vitest';
 import type { Role } from '../../protocol/roles.js';
 import { type App, buildApp } from '../../src/app.js';
+import { connectRedis, type RedisClient } from '../../src/stores/redis/connection.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { openClient, request, type TestSocket } from './client.js';
 import { clusterConfig, clusterEnv, uniqueName } from './env.js';
@@ -25,6 +26,7 @@ export class TestCluster {
   readonly urls: string[] = [];
   private readonly sockets: TestSocket[] = [];
   private readonly children: ChildProcess[] = [];
+  private redisClient: RedisClient | undefined;
   // The nodes of one cluster share one vector collection and one queue, as a deployment does.
   private readonly shared = { MILVUS_COLLECTION: uniqueName('chunks'), INGEST_QUEUE: uniqueName('ingest') };
 
@@ -114,7 +116,21 @@ export class TestCluster {
     return ack.data.session.id;
   }
 
+  /**
+   * A connection of the test's own to the Redis the nodes share, for looking at their keys
+   * (the stores keep their Redis connections to themselves). Closed by stop().
+   */
+  redis(): RedisClient {
+    if (this.redisClient === undefined) {
+      const config = this.nodes[0]?.config.redis;
+      if (config?.mode !== 'external') throw new Error('this cluster runs without Redis');
+      this.redisClient = connectRedis(config, pino({ level: 'silent' }), 'test', { offlineQueue: true });
+    }
+    return this.redisClient;
+  }
+
   async stop(): Promise<void> {
+    this.redisClient?.disconnect();
     for (const socket of this.sockets) socket.close();
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await Promise.all(this.nodes.map((node) => node.close()));

@@ -11,7 +11,7 @@ describe('nothing grows for ever (two nodes)', () => {
   });
   afterAll(() => cluster?.stop());
 
-  const redis = () => cluster.nodes[0]!.stores.redis!.client;
+  const redis = () => cluster.redis();
 
   it('leaves no fencing counter behind a committed stream', async () => {
     const owner = await cluster.user();

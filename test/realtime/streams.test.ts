@@ -99,14 +99,14 @@ describe('streaming and interrupted turns', () => {
       role: 'assistant',
     });
     await eventually(() => expect(news).toHaveLength(1), 20_000).catch(async (e) => {
-      const redis = cluster.nodes[0]?.stores.redis?.client;
+      const redis = cluster.redis();
       // Shows where the turn is stuck if this ever fails.
       console.error(
         'stream diagnostics',
         JSON.stringify({
           open: await cluster.nodes[0]?.stores.streams.idle(0),
           stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'llm-3'),
-          nodes: await redis?.smembers('vh:nodes'),
+          nodes: await redis.smembers('vh:nodes'),
           rows: (
             await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [
               sessionId,
@@ -200,13 +200,13 @@ describe('a node killed while its client streams', () => {
 
     await eventually(() => expect(news.map((n) => n.message.content)).toEqual(['half a sentence']), 15_000).catch(
       async (e) => {
-        const redis = cluster.nodes[0]?.stores.redis?.client;
+        const redis = cluster.redis();
         console.error(
           'killed-node diagnostics',
           JSON.stringify({
             open: await cluster.nodes[0]?.stores.streams.idle(0),
             stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'cut'),
-            nodes: await redis?.smembers('vh:nodes'),
+            nodes: await redis.smembers('vh:nodes'),
             rows: (
               await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [
                 sessionId,

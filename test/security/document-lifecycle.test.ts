@@ -198,7 +198,7 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     // The document had been locked many times; then Redis loses the counter (expired,
     // restarted empty), and the document is ingested again.
     await node(0).stores.pool.query('update fencing_tokens set token = 41 where resource = $1', [`document:${id}`]);
-    await node(0).stores.redis!.client.del(`vh:fence:document:${id}`);
+    await cluster.redis().del(`vh:fence:document:${id}`);
     await node(0).stores.pool.query(
       "update documents set status = 'processing', updated_at = now() - interval '1 hour' where id = $1",
       [id],
@@ -209,7 +209,7 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
       (await call(cluster.urls[1] as string, 'DELETE', `/v1/documents/${id}`, { token: owner.token })).status,
     ).toBe(204);
     expect(await recorded()).toEqual([]);
-    expect(await node(0).stores.redis!.client.exists(`vh:fence:document:${id}`)).toBe(0);
+    expect(await cluster.redis().exists(`vh:fence:document:${id}`)).toBe(0);
   }, 60_000);
 
   it('deletes refresh tokens expired long ago', async () => {
