@@ -41,6 +41,12 @@ interface LocalSocket {
   socket: AppSocket;
   /** Highest seq this socket has (from its join snapshot, an ack, or message:new). */
   delivered: number;
+  /**
+   * Seqs above `delivered` that the socket holds already from its own acks (it sent them
+   * while others' messages before them were still on their way): never sent to it again,
+   * whether they arrive announced or read from PostgreSQL, which does not know the sender.
+   */
+  acked: Set<number>;
   /** While joining, messages wait here until the snapshot is known. */
   joining: Published[] | undefined;
   catchingUp: boolean;
@@ -140,8 +146,9 @@ export class MessageRelay {
   ): Promise<T> {
     const feed = this.feed(sessionId);
     const existing = feed.sockets.get(socket.id);
-    const local: LocalSocket = existing ?? { socket, delivered: 0, joining: [], catchingUp: false };
+    const local: LocalSocket = existing ?? { socket, delivered: 0, acked: new Set(), joining: [], catchingUp: false };
     local.joining = [];
+    local.acked.clear();
     feed.sockets.set(socket.id, local);
     let sessions = this.bySocket.get(socket.id);
     if (sessions === undefined) {
@@ -176,7 +183,9 @@ export class MessageRelay {
   /** Records that `socket` holds `seq` already (its own message, acked to it). */
   acknowledged(socket: AppSocket, sessionId: string, seq: number): void {
     const local = this.feeds.get(sessionId)?.sockets.get(socket.id);
-    if (local !== undefined && local.joining === undefined && seq === local.delivered + 1) local.delivered = seq;
+    if (local === undefined || local.joining !== undefined || seq <= local.delivered) return;
+    if (seq === local.delivered + 1) local.delivered = seq;
+    else local.acked.add(seq);
   }
 
   /** The highest seq this node has processed in order for a session it follows (a committed seq), if any. */
@@ -340,7 +349,7 @@ export class MessageRelay {
         skip.push(id);
       } else if (message.seq === local.delivered + 1) {
         local.delivered = message.seq;
-        if (id === origin) skip.push(id);
+        if (local.acked.delete(message.seq) || id === origin) skip.push(id);
       } else {
         skip.push(id);
         void this.catchUp(feed, local);
@@ -357,7 +366,9 @@ export class MessageRelay {
     if (seq <= local.delivered) return;
     if (seq === local.delivered + 1) {
       local.delivered = seq;
-      if (published.origin !== local.socket.id) local.socket.emit('message:new', { message: published.message });
+      const held = local.acked.delete(seq);
+      if (!held && published.origin !== local.socket.id)
+        local.socket.emit('message:new', { message: published.message });
       return;
     }
     void this.catchUp(feed, local);
@@ -376,6 +387,10 @@ export class MessageRelay {
         const page = await this.messages.since(feed.sessionId, local.delivered, PAGE);
         for (const message of page.messages) {
           if (message.seq !== local.delivered + 1) continue;
+          if (local.acked.delete(message.seq)) {
+            local.delivered = message.seq;
+            continue;
+          }
           if (!(await drained(local.socket, this.softLimit, this.drainTimeoutMs))) {
             if (local.socket.connected) this.onSlowConsumer(local.socket);
             return;

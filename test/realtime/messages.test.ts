@@ -213,6 +213,35 @@ describe('messages across two nodes', () => {
     }, 10_000);
   });
 
+  it('does not push a joined sender its own message when the message reaches its node from PostgreSQL, not from the announcement', async () => {
+    const { owner, sender, sessionId, listeners } = await room();
+    expect(await request(sender, 'session:join', { sessionId })).toMatchObject({ ok: true });
+    const seen = [sender, ...listeners].map((l) => collect<{ message: Message }>(l, 'message:new'));
+    const store = cluster.nodes[0]?.stores.messages;
+    // Two messages committed without being announced; the second is the sender's own, and
+    // its resend is answered from the store (a duplicate, which is not announced either).
+    for (const clientMsgId of ['lost-1', 'mine'])
+      await store?.append({
+        sessionId,
+        senderId: owner.id,
+        clientMsgId,
+        role: 'user',
+        content: clientMsgId,
+        contentType: 'text',
+        metadata: {},
+      });
+    expect(await request(sender, 'message:send', { sessionId, clientMsgId: 'mine', content: 'mine' })).toMatchObject({
+      ok: true,
+      data: { message: { seq: 2 } },
+    });
+    // Every node finds both in PostgreSQL (the quiet-session poll); the sender already holds 2.
+    await eventually(() => {
+      for (const l of seen.slice(1)) expect(l.map((e) => e.message.seq)).toEqual([1, 2]);
+    }, 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(seen[0]?.map((e) => e.message.seq)).toEqual([1]);
+  });
+
   it('refuses oversized content with PAYLOAD_TOO_LARGE and bad input with VALIDATION, storing nothing', async () => {
     const { sender, sessionId } = await room();
     expect(
