@@ -96,7 +96,10 @@ export function clusterEnv(overrides: Record<string, string> = {}): Record<strin
   const clusterNodes = process.env['REDIS_CLUSTER_NODES'];
   return {
     ...services,
-    ...(clusterNodes === undefined || clusterNodes === '' ? { REDIS_URL } : { REDIS_CLUSTER_NODES: clusterNodes }),
+    // A test's own Redis (overrides.REDIS_URL) replaces the shared one, cluster or not.
+    ...(overrides['REDIS_URL'] !== undefined || clusterNodes === undefined || clusterNodes === ''
+      ? { REDIS_URL }
+      : { REDIS_CLUSTER_NODES: clusterNodes }),
     PORT: '0',
     HOST: '127.0.0.1',
     NODE_ID: uniqueName('node'),
