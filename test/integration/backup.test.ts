@@ -19,6 +19,29 @@ import { type PrivateRedis, startPrivateRedis } from '../helpers/redis-server.js
 
 const KEY = 'backup passphrase for the test only';
 
+/**
+ * A `retrieve` answer with every part in it: on a loaded machine the graph part can miss
+ * RETRIEVE_TIMEOUT_MS (the answer then says `degraded`), which is not what this test is about.
+ */
+async function undegraded(socket: TestSocket, question: Record<string, unknown>) {
+  let answer = await request<{ chunks: unknown[]; entities: unknown[]; degraded?: string[] }>(
+    socket,
+    'retrieve',
+    question,
+  );
+  await eventually(async () => {
+    if (answer.ok && answer.data.degraded !== undefined)
+      answer = await request<{ chunks: unknown[]; entities: unknown[]; degraded?: string[] }>(
+        socket,
+        'retrieve',
+        question,
+      );
+    expect(answer).toMatchObject({ ok: true });
+    expect(answer.ok && answer.data.degraded).toBeUndefined();
+  }, 30_000);
+  return answer;
+}
+
 /** redis-servers of the deployments below, stopped after the tests. */
 const redisServers: PrivateRedis[] = [];
 
@@ -232,7 +255,7 @@ describe('backup and restore of all five stores', () => {
       graphDepth: 2,
       documentIds: [documentId],
     };
-    const retrieveBefore = await request<{ chunks: unknown[]; entities: unknown[] }>(socket, 'retrieve', question);
+    const retrieveBefore = await undegraded(socket, question);
     expect(retrieveBefore).toMatchObject({
       ok: true,
       data: { chunks: [expect.anything()], entities: expect.arrayContaining([expect.anything()]) },
@@ -376,7 +399,7 @@ describe('backup and restore of all five stores', () => {
     expect(login.status).toBe(200);
     const token = login.body['accessToken'] as string;
     const client = await restored.connect(0, { token });
-    expect(await request(client, 'retrieve', question)).toMatchObject({
+    expect(await undegraded(client, question)).toMatchObject({
       ok: true,
       data: {
         chunks: (retrieveBefore as { data: { chunks: unknown[] } }).data.chunks,
