@@ -10,14 +10,37 @@ import { waitUntil } from '../src/util/timeout.js';
  * their data in the harness's directory, so a restart finds what was there.
  */
 
+/**
+ * A free loopback port below the kernel's ephemeral range. The harness stops and restarts
+ * what listens on its ports, each on the same port again; a port in the ephemeral range
+ * (32768-60999 by default) can meanwhile become the local port of any outgoing connection
+ * on the machine (the load's clients reconnect by the hundred during a restart), and the
+ * restarted service could not bind it. Below the range, only an explicit bind can take it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  const low = ephemeralLow();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * Math.max(1, low - 10_000));
+    if (await bindable(port)) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
+}
+
+/** The first port of the kernel's ephemeral range (Linux), 32768 where it cannot be read. */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
