@@ -48,7 +48,7 @@ export class StreamCloser {
    * delta, so that a client moved by a drain gets the whole grace to continue a stream that
    * had been quiet for a while before the drain.
    */
-  private readonly orphanedSince = new Map<string, number>();
+  private orphanedSince = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
   private sweeping = false;
 
@@ -129,8 +129,7 @@ export class StreamCloser {
         return now - since >= resumeGraceMs;
       });
       // Streams no longer orphaned (continued on a live node, committed, closed) are forgotten.
-      this.orphanedSince.clear();
-      for (const [key, since] of orphans) this.orphanedSince.set(key, since);
+      this.orphanedSince = orphans;
       if (due.length > 0)
         this.logger.debug(
           { streams: due.length, candidates: candidates.length },

@@ -1,7 +1,8 @@
 import type { Config } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
 import type { Closers } from '../../util/closers.js';
-import { duplicateRedis, type RedisClient, whenReady } from '../redis/connection.js';
+import type { RedisClient } from '../redis/connection.js';
+import { openPubSubConnections } from './connections.js';
 import { MemoryPubSub } from './memory-pubsub.js';
 import type { PubSub } from './pubsub.js';
 import { RedisPubSub } from './redis-pubsub.js';
@@ -18,13 +19,7 @@ export async function openPubSub(
   if (deps.redis === undefined || config.redis.mode !== 'external') pubsub = new MemoryPubSub();
   else {
     const sharded = config.redis.clusterNodes.length > 0;
-    const publisher = duplicateRedis(deps.redis, deps.logger, 'publish');
-    const subscriber = duplicateRedis(deps.redis, deps.logger, 'subscribe', { shardedSubscribers: sharded });
-    deps.closers.add('pub/sub connections', () => {
-      publisher.disconnect();
-      subscriber.disconnect();
-    });
-    await Promise.all([whenReady(publisher), whenReady(subscriber)]);
+    const { publisher, subscriber } = await openPubSubConnections(deps.redis, deps, { name: 'pubsub', sharded });
     pubsub = new RedisPubSub(publisher, subscriber, config.dependencyTimeoutMs, sharded);
   }
   deps.closers.add('pub/sub', () => pubsub.close());

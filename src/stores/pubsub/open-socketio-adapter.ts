@@ -3,7 +3,8 @@ import type { ServerOptions } from 'socket.io';
 import type { Config } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
 import type { Closers } from '../../util/closers.js';
-import { duplicateRedis, handledCommands, type RedisClient, whenReady } from '../redis/connection.js';
+import { handledCommands, type RedisClient } from '../redis/connection.js';
+import { openPubSubConnections } from './connections.js';
 
 /** What `new Server({ adapter })` takes: the Socket.IO adapter between nodes. */
 export type SocketIoAdapter = ServerOptions['adapter'];
@@ -20,19 +21,11 @@ export async function openSocketIoAdapter(
 ): Promise<SocketIoAdapter | undefined> {
   if (deps.redis === undefined || config.redis.mode !== 'external') return undefined;
   const sharded = config.redis.clusterNodes.length > 0;
-  // The adapter subscribes as soon as it exists and has no way to retry: these two
-  // connections queue commands while they connect.
-  const pub = handledCommands(duplicateRedis(deps.redis, deps.logger, 'adapter-pub', { offlineQueue: true }));
-  const sub = handledCommands(
-    duplicateRedis(deps.redis, deps.logger, 'adapter-sub', { offlineQueue: true, shardedSubscribers: sharded }),
-  );
-  deps.closers.add('socket.io adapter connections', () => {
-    pub.disconnect();
-    sub.disconnect();
-  });
-  // Subscribed on a ready connection: a SUBSCRIBE that never got its reply would leave
-  // this node deaf to other nodes' broadcasts (ioredis resubscribes only what was confirmed).
-  await Promise.all([whenReady(pub), whenReady(sub)]);
+  // The adapter subscribes as soon as it exists and has no way to retry: its connections
+  // queue commands while they connect, and it leaves the outcome of what it sends unhandled.
+  const connections = await openPubSubConnections(deps.redis, deps, { name: 'adapter', sharded, offlineQueue: true });
+  const pub = handledCommands(connections.publisher);
+  const sub = handledCommands(connections.subscriber);
   return sharded
     ? createShardedAdapter(pub, sub, { channelPrefix: 'vh:io' })
     : createAdapter(pub, sub, { key: 'vh:io' });
