@@ -17,7 +17,7 @@ import { deriveKey, type EncryptionInfo, newEncryption } from './crypto.js';
 import { BackupRefused } from './errors.js';
 import { BackupReader, BackupWriter } from './files.js';
 import { BACKUP_FORMAT_VERSION, type Manifest, type ManifestFile, manifestSchema, REDIS_REASON } from './manifest.js';
-import { dumpPostgres, loadPostgres, nonEmptyTables } from './postgres.js';
+import { loadPostgres, nonEmptyTables } from './postgres.js';
 import type { BackupLocation } from './target.js';
 
 /** Counted progress of one phase (`startProgress` in the CLI). */
@@ -116,8 +116,7 @@ export async function createBackup(
     const writer = new BackupWriter(location, id, keyFor(encryption, options.encryptionKey));
 
     const tables = hooks.progress('postgres tables', 1);
-    const snapshot = await dumpPostgres(
-      stores.pool,
+    const snapshot = await stores.db.dump(
       writer,
       (count) => tables.setTotal(count),
       () => tables.increment(),
@@ -481,41 +480,24 @@ async function restoreGraph(
 async function rebuildVectors(stores: Stores, progress: ReturnType<ProgressFactory>): Promise<number> {
   await stores.vectors.drop();
   await stores.vectors.init();
-  let after: { documentId: string; chunkIndex: number } = {
-    documentId: '00000000-0000-0000-0000-000000000000',
-    chunkIndex: -1,
-  };
+  let after: { documentId: string; chunkIndex: number } | undefined;
   let total = 0;
   for (;;) {
-    const page = await stores.pool.query<{
-      id: string;
-      document_id: string;
-      chunk_index: number;
-      content: string;
-      user_id: string;
-      title: string;
-    }>(
-      `select c.id, c.document_id, c.chunk_index, c.content, d.user_id, d.title
-         from document_chunks c join documents d on d.id = c.document_id
-        where d.status = 'ready' and (c.document_id, c.chunk_index) > ($1::uuid, $2)
-        order by c.document_id, c.chunk_index limit $3`,
-      [after.documentId, after.chunkIndex, EMBED_BATCH],
-    );
-    if (page.rows.length === 0) break;
-    const embeddings = await stores.embedder.embed(page.rows.map((r) => r.content));
-    const records: VectorRecord[] = page.rows.map((row, i) => ({
-      chunkId: row.id,
-      documentId: row.document_id,
-      ownerId: row.user_id,
-      content: row.content,
+    const page = await stores.db.documents.readyChunks(after, EMBED_BATCH);
+    if (page.length === 0) break;
+    const embeddings = await stores.embedder.embed(page.map((chunk) => chunk.content));
+    const records: VectorRecord[] = page.map((chunk, i) => ({
+      chunkId: chunk.id,
+      documentId: chunk.documentId,
+      ownerId: chunk.userId,
+      content: chunk.content,
       embedding: embeddings[i] as number[],
-      metadata: { chunkIndex: row.chunk_index, title: row.title },
+      metadata: { chunkIndex: chunk.chunkIndex, title: chunk.title },
     }));
     await stores.vectors.insert(records);
     total += records.length;
     progress.increment(records.length);
-    const last = page.rows[page.rows.length - 1] as { document_id: string; chunk_index: number };
-    after = { documentId: last.document_id, chunkIndex: last.chunk_index };
+    after = page[page.length - 1];
   }
   progress.stop();
   return total;
@@ -527,17 +509,15 @@ async function rebuildVectors(stores: Stores, progress: ReturnType<ProgressFacto
  * once they are older than RECONCILE_GRACE_MS.
  */
 async function requeueUnfinished(stores: Stores, config: Config, logger: Logger): Promise<number> {
-  const result = await stores.pool.query<{ id: string }>(
-    "select id from documents where status = 'processing' order by created_at",
-  );
-  if (result.rows.length === 0 || config.redis.mode !== 'external') return 0;
+  const ids = await stores.db.documents.stale('processing', 0, Number.MAX_SAFE_INTEGER);
+  if (ids.length === 0 || config.redis.mode !== 'external') return 0;
   const queue = openIngestionQueue(config, logger);
   try {
-    for (const { id } of result.rows) await queue.enqueue(id);
+    for (const id of ids) await queue.enqueue(id);
   } finally {
     await queue.close();
   }
-  return result.rows.length;
+  return ids.length;
 }
 
 /**
@@ -545,7 +525,7 @@ async function requeueUnfinished(stores: Stores, config: Config, logger: Logger)
  * recorded resource is dropped, and the next holder seeds it from `fencing_tokens`.
  */
 async function reseedFences(stores: Stores): Promise<number> {
-  const result = await stores.pool.query<{ resource: string }>('select resource from fencing_tokens');
-  for (const { resource } of result.rows) await stores.locks.forget(resource);
-  return result.rows.length;
+  const resources = await stores.db.fences.resources();
+  for (const resource of resources) await stores.locks.forget(resource);
+  return resources.length;
 }

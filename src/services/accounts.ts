@@ -58,11 +58,11 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
     await disconnector.family(familyId);
   };
   const refreshTokens: RefreshTokenService = new RefreshTokenService(
-    stores.pool,
+    stores.db.refreshTokens,
     config.tokens.refreshTtlSeconds,
     endFamily,
   );
-  const apiKeys: ApiKeyService = new ApiKeyService(stores.pool, endFamily);
+  const apiKeys: ApiKeyService = new ApiKeyService(stores.db.apiKeys, stores.db.users, endFamily);
   const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit, stores.pubsub);
   await sessions.start();
   const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, logger);
@@ -73,7 +73,6 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
     await refreshTokens.revokeUser(userId);
   };
   const erasure = new Erasure({
-    pool: stores.pool,
     db: stores.db,
     objects: stores.objects,
     vectors: stores.vectors,

@@ -1,12 +1,9 @@
-import type pg from 'pg';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { GraphStore } from '../stores/graph/graph-store.js';
 import type { LockManager } from '../stores/locks/lock-manager.js';
-import { isUuid } from '../stores/messages/validate-message.js';
 import type { ObjectStore } from '../stores/objects/object-store.js';
 import type { Actor } from '../stores/postgres/repositories/audit.js';
-import { withTransaction } from '../stores/postgres/transaction.js';
 import type { Repositories } from '../stores/stores.js';
 import type { VectorIndex } from '../stores/vectors/vector-index.js';
 import { audioPrefix } from './audio-keys.js';
@@ -15,7 +12,6 @@ import type { SessionService } from './session-service.js';
 
 /** What erasing needs. */
 export interface ErasureDependencies {
-  pool: pg.Pool;
   db: Repositories;
   objects: ObjectStore;
   vectors: VectorIndex;
@@ -48,7 +44,6 @@ export interface UserErasure {
 }
 
 const PAGE = 100;
-/** Where a session's audio objects live (see the audio handlers). */
 /** Where a user's document files live (see the document service). */
 export const userDocumentPrefix = (userId: string) => `documents/${userId}/`;
 
@@ -70,11 +65,7 @@ export class Erasure {
    * never a message pointing at nothing.
    */
   async deleteSession(sessionId: string): Promise<SessionErasure> {
-    const messages = await withTransaction(this.deps.pool, async (client) => {
-      const deleted = await client.query('delete from messages where session_id = $1', [sessionId]);
-      await client.query('delete from sessions where id = $1', [sessionId]);
-      return deleted.rowCount ?? 0;
-    });
+    const messages = await this.deps.db.sessions.deleteWithMessages(sessionId);
     await this.deps.sessions.forget(sessionId);
     let audioObjects = 0;
     for (const object of await this.deps.objects.list(audioPrefix(sessionId))) {
@@ -85,23 +76,8 @@ export class Erasure {
   }
 
   /** The erasure record of a user, if one was started. */
-  async status(userId: string): Promise<UserErasure | undefined> {
-    if (!isUuid(userId)) return undefined;
-    const result = await this.deps.pool.query<{
-      user_id: string;
-      started_at: Date;
-      finished_at: Date | null;
-      steps: UserErasure['steps'];
-    }>('select user_id, started_at, finished_at, steps from user_erasures where user_id = $1', [userId]);
-    const row = result.rows[0];
-    return row === undefined
-      ? undefined
-      : {
-          userId: row.user_id,
-          startedAt: row.started_at.toISOString(),
-          finishedAt: row.finished_at?.toISOString() ?? null,
-          steps: row.steps,
-        };
+  status(userId: string): Promise<UserErasure | undefined> {
+    return this.deps.db.erasures.get(userId);
   }
 
   /**
@@ -121,26 +97,17 @@ export class Erasure {
     if (existing === undefined) {
       if ((await this.deps.db.users.getById(userId)) === undefined)
         throw new AppError('NOT_FOUND', { message: 'user not found' });
-      await this.deps.pool.query(
-        'insert into user_erasures (user_id, requested_by) values ($1, $2) on conflict (user_id) do nothing',
-        [userId, actor.userId],
-      );
+      await this.deps.db.erasures.start(userId, actor.userId);
     }
     const done = (await this.status(userId))?.steps ?? {};
     for (const [index, step] of ERASURE_STEPS.entries()) {
       onStep?.(step, index);
       if (done[step] !== undefined) continue;
       const result = await this.run(step, userId);
-      await this.deps.pool.query(
-        `update user_erasures set steps = steps || jsonb_build_object($2::text, $3::jsonb) where user_id = $1`,
-        [userId, step, JSON.stringify(result)],
-      );
+      await this.deps.db.erasures.recordStep(userId, step, result);
       this.deps.logger.info({ userId, step, ...result }, 'forget-user step done');
     }
-    await this.deps.pool.query(
-      'update user_erasures set finished_at = now() where user_id = $1 and finished_at is null',
-      [userId],
-    );
+    await this.deps.db.erasures.finish(userId);
     const finished = (await this.status(userId)) as UserErasure;
     // A user who deleted their own account leaves no address behind in the record of it either.
     const recorder = actor.userId === userId ? { userId } : actor;
@@ -168,7 +135,7 @@ export class Erasure {
       case 'documents': {
         let documents = 0;
         for (;;) {
-          const ids = await this.ids('select id from documents where user_id = $1 order by id limit $2', userId);
+          const ids = await deps.db.documents.idsOfUser(userId, PAGE);
           if (ids.length === 0) return { documents };
           for (const id of ids) {
             await deps.db.documents.markDeleting(id);
@@ -186,7 +153,7 @@ export class Erasure {
       case 'sessions': {
         const totals = { sessions: 0, messages: 0, audioObjects: 0 };
         for (;;) {
-          const ids = await this.ids('select id from sessions where user_id = $1 order by id limit $2', userId);
+          const ids = await deps.db.sessions.idsOfUser(userId, PAGE);
           if (ids.length === 0) return totals;
           for (const id of ids) {
             const erased = await this.deleteSession(id);
@@ -206,23 +173,14 @@ export class Erasure {
       }
       case 'audit': {
         // The trail of what happened stays, with nothing that points at the person.
-        const result = await deps.pool.query(
-          'update audit_logs set ip_address = null, user_agent = null where user_id = $1',
-          [userId],
-        );
-        return { entries: result.rowCount ?? 0 };
+        return { entries: await deps.db.audit.anonymise(userId) };
       }
       case 'account': {
         // Roles, refresh tokens and API keys go with the row (cascade).
-        const result = await deps.pool.query('delete from users where id = $1', [userId]);
+        const deleted = await deps.db.users.delete(userId);
         deps.userChanged(userId, Number.MAX_SAFE_INTEGER);
-        return { accounts: result.rowCount ?? 0 };
+        return { accounts: deleted ? 1 : 0 };
       }
     }
-  }
-
-  private async ids(sql: string, userId: string): Promise<string[]> {
-    const result = await this.deps.pool.query<{ id: string }>(sql, [userId, PAGE]);
-    return result.rows.map((r) => r.id);
   }
 }

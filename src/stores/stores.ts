@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import type { Config } from '../config/config.js';
 import type { DependencyName } from '../config/schema.js';
 import type { Logger } from '../logger.js';
@@ -44,7 +43,6 @@ export interface Dependency {
 
 /** Every store of one node, opened from configuration. */
 export interface Stores {
-  readonly pool: pg.Pool;
   readonly db: Repositories;
   readonly messages: MessageStore;
   readonly pubsub: PubSub;
@@ -100,7 +98,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
     const pubsub = await openPubSub(config, { redis: client, logger, closers });
     const ioAdapter = await openSocketIoAdapter(config, { redis: client, logger, closers });
     const fixedWindows = openFixedWindows({ redis: client });
-    const locks = openLockManager(config, { redis: client, pool, logger, closers });
+    const locks = openLockManager(config, { redis: client, fences: db.fences, logger, closers });
     const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger, locks);
     closers.add('partition maintenance', stopMaintenance);
     const cache = openCache({ redis: client });
@@ -145,7 +143,6 @@ export async function openStores(config: Config, context: StoreContext): Promise
       { name: 'graph', mode: config.graph.mode === 'neo4j' ? 'external' : 'embedded', ping: () => graph.ping() },
     ];
     return {
-      pool,
       db,
       messages,
       pubsub,

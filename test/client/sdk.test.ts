@@ -121,10 +121,12 @@ describe('client SDK against two nodes, one killed mid-conversation', () => {
     expect(states).toContain('disconnected');
     expect(aliceClient.nodeId).toBe(cluster.nodes[0]?.config.nodeId);
 
-    const rows = await cluster.nodes[0]!.stores.pool.query<{ seq: number; content: string }>(
-      'select seq::int as seq, content from messages where session_id = $1 order by seq',
-      [session.id],
-    );
+    const rows = await cluster
+      .sql()
+      .query<{ seq: number; content: string }>(
+        'select seq::int as seq, content from messages where session_id = $1 order by seq',
+        [session.id],
+      );
     expect(rows.rows.length).toBe(48);
     // Each of Alice's messages stored once (resends took the same clientMsgId), in her order.
     expect(rows.rows.map((r) => r.content).filter((c) => c.startsWith('user '))).toEqual(

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import type pg from 'pg';
 import { destination, pino } from 'pino';
 import { expect } from 'vitest';
 import type { Role } from '../../protocol/roles.js';
@@ -9,6 +10,7 @@ import { type App, buildApp } from '../../src/app.js';
 import { connectRedis, type RedisClient } from '../../src/stores/redis/connection.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { openClient, request, type TestSocket } from './client.js';
+import { testPool } from './database.js';
 import { clusterConfig, clusterEnv, serviceEnv, uniqueName } from './env.js';
 import { freePort } from './ports.js';
 import { type PrivateRedis, startPrivateRedis } from './redis-server.js';
@@ -28,6 +30,7 @@ export class TestCluster {
   private readonly sockets: TestSocket[] = [];
   private readonly children: ChildProcess[] = [];
   private redisClient: RedisClient | undefined;
+  private sqlPool: pg.Pool | undefined;
   private privateRedis: PrivateRedis | undefined;
   // The nodes of one cluster share one vector collection and one queue, as a deployment does.
   private readonly shared = { MILVUS_COLLECTION: uniqueName('chunks'), INGEST_QUEUE: uniqueName('ingest') };
@@ -142,8 +145,25 @@ export class TestCluster {
     return this.redisClient;
   }
 
+  /**
+   * A pool of the test's own on the nodes' database, for looking at and changing rows (the
+   * stores keep their pool to themselves). Closed by stop().
+   */
+  sql(): pg.Pool {
+    if (this.sqlPool === undefined) {
+      const config = this.nodes[0]?.config.postgres;
+      if (config?.mode !== 'external') throw new Error('this cluster runs on the embedded PostgreSQL');
+      this.sqlPool = testPool(config.url);
+    }
+    return this.sqlPool;
+  }
+
   async stop(): Promise<void> {
     this.redisClient?.disconnect();
+    this.redisClient = undefined;
+    const sql = this.sqlPool;
+    this.sqlPool = undefined;
+    await sql?.end();
     for (const socket of this.sockets) socket.close();
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await Promise.all(this.nodes.map((node) => node.close()));

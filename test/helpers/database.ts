@@ -22,6 +22,11 @@ export async function freshDatabase(): Promise<string> {
   return base.toString();
 }
 
+/** A small pool of a test's own on a database (the suite's by default); the test ends it. */
+export function testPool(url = serviceEnv().DATABASE_URL): pg.Pool {
+  return createPool({ url, max: 4, applicationName: 'voicehelper:test' }, testLogger());
+}
+
 /** `count` pools on one database, migrated and partitioned as a node does at start. */
 export async function migratedPools(url: string, count: number, max = 8): Promise<pg.Pool[]> {
   const pools = Array.from({ length: count }, () => createPool({ url, max }, testLogger()));

@@ -253,9 +253,7 @@ describe('accounts and the operators CLI', { timeout: 90_000 }, () => {
     });
     await eventually(() => expect(told).toEqual([{ sessionId }]));
     expect(await node().stores.objects.list(`audio/${sessionId}/`)).toEqual([]);
-    expect((await node().stores.pool.query('select 1 from messages where session_id = $1', [sessionId])).rowCount).toBe(
-      0,
-    );
+    expect((await cluster.sql().query('select 1 from messages where session_id = $1', [sessionId])).rowCount).toBe(0);
     expect(await request(socket, 'session:join', { sessionId })).toMatchObject({
       ok: false,
       error: { code: 'NOT_FOUND' },
@@ -304,7 +302,7 @@ describe('accounts and the operators CLI', { timeout: 90_000 }, () => {
   /** Everything of a user that any store still holds. */
   const remains = async (userId: string, documentId: string, sessionId: string) => {
     const { stores } = node();
-    const rows = async (sql: string, value: string) => (await stores.pool.query(sql, [value])).rowCount ?? 0;
+    const rows = async (sql: string, value: string) => (await cluster.sql().query(sql, [value])).rowCount ?? 0;
     return {
       users: await rows('select 1 from users where id = $1', userId),
       roles: await rows('select 1 from user_roles where user_id = $1', userId),
@@ -377,7 +375,6 @@ describe('accounts and the operators CLI', { timeout: 90_000 }, () => {
     const { stores } = node();
     // The graph store fails once the documents are gone, as a store that went down would.
     const failing = new Erasure({
-      pool: stores.pool,
       db: stores.db,
       objects: stores.objects,
       vectors: stores.vectors,
@@ -391,10 +388,12 @@ describe('accounts and the operators CLI', { timeout: 90_000 }, () => {
       logger: node().logger,
     });
     await expect(failing.forgetUser(user.id, { userId: null })).rejects.toThrow('graph store down');
-    const partial = await stores.pool.query<{ steps: Record<string, unknown>; finished_at: Date | null }>(
-      'select steps, finished_at from user_erasures where user_id = $1',
-      [user.id],
-    );
+    const partial = await cluster
+      .sql()
+      .query<{ steps: Record<string, unknown>; finished_at: Date | null }>(
+        'select steps, finished_at from user_erasures where user_id = $1',
+        [user.id],
+      );
     expect(Object.keys(partial.rows[0]?.steps ?? {}).sort()).toEqual(['documents', 'revoke']);
     expect(partial.rows[0]?.finished_at).toBeNull();
     expect((await remains(user.id, documentId, sessionId)).documents).toBe(0);

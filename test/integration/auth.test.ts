@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { openClient, request } from '../helpers/client.js';
+import { testPool } from '../helpers/database.js';
 import { clusterConfig } from '../helpers/env.js';
 
 describe('auth over HTTP (real PostgreSQL)', () => {
   let app: App;
   let baseUrl: string;
+  const sql = testPool();
 
   const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
     const response = await fetch(`${baseUrl}${path}`, {
@@ -24,7 +26,10 @@ describe('auth over HTTP (real PostgreSQL)', () => {
     const { port } = await app.listen(0, '127.0.0.1');
     baseUrl = `http://127.0.0.1:${port}`;
   });
-  afterAll(() => app?.close());
+  afterAll(async () => {
+    await app?.close();
+    await sql.end();
+  });
 
   it('registers a user, stores only an Argon2id hash, and returns a token that opens a socket', async () => {
     const address = email();
@@ -37,9 +42,7 @@ describe('auth over HTTP (real PostgreSQL)', () => {
     expect(registered.body['user']).toMatchObject({ email: address.toLowerCase(), username: '小明', roles: ['user'] });
     expect(registered.body['user']).not.toHaveProperty('passwordHash');
     expect(registered.body['expiresIn']).toBe(900);
-    const stored = await app.stores.pool.query('select password_hash from users where id = $1', [
-      registered.body['user'].id,
-    ]);
+    const stored = await sql.query('select password_hash from users where id = $1', [registered.body['user'].id]);
     expect(stored.rows[0].password_hash).toMatch(/^\$argon2id\$/);
     expect(stored.rows[0].password_hash).not.toContain('correct horse');
 
@@ -154,10 +157,9 @@ describe('auth over HTTP (real PostgreSQL)', () => {
         expect((await post('/v1/auth/refresh', { refreshToken: bad })).status).toBe(401);
       }
       const other = await fresh();
-      await app.stores.pool.query(
-        "update refresh_tokens set expires_at = now() - interval '1 second' where user_id = $1",
-        [other['user'].id],
-      );
+      await sql.query("update refresh_tokens set expires_at = now() - interval '1 second' where user_id = $1", [
+        other['user'].id,
+      ]);
       expect((await post('/v1/auth/refresh', { refreshToken: other['refreshToken'] })).status).toBe(401);
 
       const third = await fresh();
@@ -169,9 +171,7 @@ describe('auth over HTTP (real PostgreSQL)', () => {
 
     it('keeps only a hash of each refresh token', async () => {
       const start = await fresh();
-      const rows = await app.stores.pool.query('select token_hash from refresh_tokens where user_id = $1', [
-        start['user'].id,
-      ]);
+      const rows = await sql.query('select token_hash from refresh_tokens where user_id = $1', [start['user'].id]);
       const secret = String(start['refreshToken']).split('.')[1] as string;
       expect(rows.rows[0].token_hash.toString('base64url')).not.toBe(secret);
       expect(JSON.stringify(rows.rows)).not.toContain(secret);

@@ -149,7 +149,6 @@ describe('backup and restore of all five stores', () => {
     timeout: 240_000,
   }, async () => {
     const url = cluster.urls[0] as string;
-    const node = cluster.nodes[0] as App;
     const sourceDb = source['DATABASE_URL'] as string;
 
     // Fill every store through the public interfaces.
@@ -198,7 +197,7 @@ describe('backup and restore of all five stores', () => {
         ).toBe('ready'),
       60_000,
     );
-    await node.stores.pool.query("update documents set status = 'processing' where id = $1", [unfinishedId]);
+    await cluster.sql().query("update documents set status = 'processing' where id = $1", [unfinishedId]);
     const made = await call(url, 'POST', '/v1/graph/entities', {
       token: ada.token,
       body: { name: 'Poetical Science', type: 'concept' },
@@ -226,11 +225,12 @@ describe('backup and restore of all five stores', () => {
       await request(socket, 'audio:end', { streamId: 'mic', clientMsgId: 'voice', transcript: 'spoken' }),
     ).toMatchObject({ ok: true });
     // The first three messages move to last month: two monthly partitions hold the session.
-    await node.stores.pool.query(
-      "update messages set created_at = created_at - interval '1 month' where session_id = $1 and seq <= 3",
-      [quiet],
-    );
-    await maintainPartitions(node.stores.pool, { monthsAhead: 1, retentionMonths: 0 }, testLogger());
+    await cluster
+      .sql()
+      .query("update messages set created_at = created_at - interval '1 month' where session_id = $1 and seq <= 3", [
+        quiet,
+      ]);
+    await maintainPartitions(cluster.sql(), { monthsAhead: 1, retentionMonths: 0 }, testLogger());
     const partitions = async (url: string) =>
       (
         await query<{ part: string }>(

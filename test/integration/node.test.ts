@@ -4,12 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/app.js';
 import { nextEvent, openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, TestCluster } from '../helpers/cluster.js';
+import { testPool } from '../helpers/database.js';
 import { clusterConfig, TEST_JWT_SECRET } from '../helpers/env.js';
 
 describe('a cluster node on the real services', () => {
   let app: App;
   let baseUrl: string;
   let token: string;
+  const sql = testPool();
   const clients: TestSocket[] = [];
 
   const connectAs = async (auth: Record<string, unknown> | undefined) => {
@@ -33,6 +35,7 @@ describe('a cluster node on the real services', () => {
   afterAll(async () => {
     clients.forEach((socket) => socket.close());
     await app?.close();
+    await sql.end();
   });
 
   it('serves /healthz', async () => {
@@ -104,7 +107,7 @@ describe('a cluster node on the real services', () => {
       username: 'gone',
       passwordHash: 'unused',
     });
-    await app.stores.pool.query("update users set status = 'disabled' where id = $1", [user.id]);
+    await sql.query("update users set status = 'disabled' where id = $1", [user.id]);
     const disabled = await app.tokens.sign({ userId: user.id, role: 'user' });
     const refused = (await connectAs({ token: disabled }).catch((e: unknown) => e)) as Error & {
       data?: { code?: string };

@@ -195,10 +195,12 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
 
     // Every acked message is stored once, under its acked seq, with no gap.
     const total = 40 + during;
-    const { rows: stored } = await cluster.nodes[0]!.stores.pool.query<{ seq: string; client_msg_id: string }>(
-      'select seq, client_msg_id from messages where session_id = $1 order by seq',
-      [sessionId],
-    );
+    const { rows: stored } = await cluster
+      .sql()
+      .query<{ seq: string; client_msg_id: string }>(
+        'select seq, client_msg_id from messages where session_id = $1 order by seq',
+        [sessionId],
+      );
     expect(during).toBeGreaterThan(0);
     expect(stored.map((m) => Number(m.seq))).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     for (const m of stored) expect(acked.get(m.client_msg_id)).toBe(Number(m.seq));

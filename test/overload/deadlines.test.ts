@@ -74,10 +74,9 @@ describe('every dependency call has a deadline (two nodes, one behind proxies th
         15_000,
       );
     }
-    const { rows } = await cluster.nodes[0]!.stores.pool.query(
-      'select client_msg_id from messages where session_id = $1 order by seq',
-      [sessionId],
-    );
+    const { rows } = await cluster
+      .sql()
+      .query('select client_msg_id from messages where session_id = $1 order by seq', [sessionId]);
     expect(rows.map((r) => r.client_msg_id).sort()).toEqual([...ids].sort());
   }, 60_000);
 

@@ -60,10 +60,11 @@ describe('client addresses behind a trusted proxy (two nodes, each behind an HTT
     });
     expect(registered.status).toBe(201);
     const { user } = (await registered.json()) as { user: { id: string } };
-    const { rows } = await cluster.nodes[0]!.stores.pool.query(
-      "select host(ip_address) as ip from audit_logs where user_id = $1 and action = 'auth.register'",
-      [user.id],
-    );
+    const { rows } = await cluster
+      .sql()
+      .query("select host(ip_address) as ip from audit_logs where user_id = $1 and action = 'auth.register'", [
+        user.id,
+      ]);
     expect(rows).toEqual([{ ip: '198.51.100.4' }]);
   });
 });

@@ -138,10 +138,9 @@ describe('voice audio', () => {
       error: { code: 'NOT_FOUND' },
     });
     expect(await cluster.nodes[0]?.stores.objects.list(`audio/${sessionId}/`)).toEqual([]);
-    const rows = await cluster.nodes[0]?.stores.pool.query(
-      'select count(*)::int as n from messages where session_id = $1',
-      [sessionId],
-    );
+    const rows = await cluster
+      .sql()
+      .query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
     expect(rows?.rows[0].n).toBe(0);
   });
 

@@ -60,7 +60,7 @@ describe('fuzzing every event', () => {
     );
     expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true });
     expect((await fetch(`${cluster.urls[0]}/healthz`)).status).toBe(200);
-    const pool = cluster.nodes[0]?.stores.pool;
+    const pool = cluster.sql();
     const sessions = await pool?.query('select count(*)::int as n from sessions where user_id = $1', [userId]);
     expect(sessions?.rows[0].n).toBe(1);
     const messages = await pool?.query('select count(*)::int as n from messages where session_id = $1', [sessionId]);

@@ -60,10 +60,7 @@ describe('messages across two nodes', () => {
     await eventually(() => {
       for (const s of seen) expect(s.map((e) => e.message.seq)).toEqual([1, 2]);
     });
-    const row = await cluster.nodes[1]?.stores.pool.query(
-      'select count(*)::int as n from messages where session_id = $1',
-      [sessionId],
-    );
+    const row = await cluster.sql().query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
     expect(row?.rows[0].n).toBe(2);
     await new Promise((r) => setTimeout(r, 100));
     expect(senderSeen).toEqual([]);
@@ -260,10 +257,9 @@ describe('messages across two nodes', () => {
     ]) {
       expect(await request(sender, 'message:send', bad)).toMatchObject({ ok: false, error: { code: 'VALIDATION' } });
     }
-    const rows = await cluster.nodes[0]?.stores.pool.query(
-      'select count(*)::int as n from messages where session_id = $1',
-      [sessionId],
-    );
+    const rows = await cluster
+      .sql()
+      .query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
     expect(rows?.rows[0].n).toBe(0);
   });
 });

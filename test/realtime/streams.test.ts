@@ -107,11 +107,8 @@ describe('streaming and interrupted turns', () => {
           open: await cluster.nodes[0]?.stores.streams.idle(0),
           stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'llm-3'),
           nodes: await redis.smembers('vh:nodes'),
-          rows: (
-            await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [
-              sessionId,
-            ])
-          )?.rows,
+          rows: (await cluster.sql().query('select seq, content from messages where session_id = $1', [sessionId]))
+            ?.rows,
           ids: cluster.nodes.map((n) => n.config.nodeId),
         }),
       );
@@ -207,11 +204,8 @@ describe('a node killed while its client streams', () => {
             open: await cluster.nodes[0]?.stores.streams.idle(0),
             stream: await cluster.nodes[0]?.stores.streams.get(sessionId, 'cut'),
             nodes: await redis.smembers('vh:nodes'),
-            rows: (
-              await cluster.nodes[0]?.stores.pool.query('select seq, content from messages where session_id = $1', [
-                sessionId,
-              ])
-            )?.rows,
+            rows: (await cluster.sql().query('select seq, content from messages where session_id = $1', [sessionId]))
+              ?.rows,
             survivor: cluster.nodes[0]?.config.nodeId,
           }),
         );
@@ -224,10 +218,9 @@ describe('a node killed while its client streams', () => {
     const moved = await cluster.connect(0, owner);
     const caught = await request<{ messages: Message[] }>(moved, 'session:join', { sessionId, sinceSeq: 1 });
     expect(caught.ok && caught.data.messages.map((m) => [m.seq, m.content])).toEqual([[2, 'half a sentence']]);
-    const rows = await cluster.nodes[0]?.stores.pool.query(
-      'select count(*)::int as n from messages where session_id = $1',
-      [sessionId],
-    );
+    const rows = await cluster
+      .sql()
+      .query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
     expect(rows?.rows[0].n).toBe(2);
   }, 60_000);
 });

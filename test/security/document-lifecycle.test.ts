@@ -65,8 +65,8 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     expect(uploaded.status).toBe(202);
     const id = uploaded.body['document'].id as string;
     const chunks = async () =>
-      (await node(0).stores.pool.query('select count(*)::int as n from document_chunks where document_id = $1', [id]))
-        .rows[0].n as number;
+      (await cluster.sql().query('select count(*)::int as n from document_chunks where document_id = $1', [id])).rows[0]
+        .n as number;
     // Its chunks are stored: the ingestion is embedding and indexing now.
     await eventually(async () => expect(await chunks()).toBeGreaterThan(0), 20_000);
     expect(await status(owner.token, id)).toBe('processing');
@@ -100,7 +100,7 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     const objects = node(1).stores.objects;
     const documents = node(0).stores.db.documents;
     const backdate = (id: string) =>
-      node(0).stores.pool.query("update documents set updated_at = now() - interval '1 hour' where id = $1", [id]);
+      cluster.sql().query("update documents set updated_at = now() - interval '1 hour' where id = $1", [id]);
 
     // A row whose enqueue never happened.
     const lostId = randomUUID();
@@ -124,7 +124,7 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     });
     const doneId = done.body['document'].id as string;
     await eventually(async () => expect(await status(owner.token, doneId)).toBe('ready'), 20_000);
-    await node(0).stores.pool.query("update documents set status = 'processing' where id = $1", [doneId]);
+    await cluster.sql().query("update documents set status = 'processing' where id = $1", [doneId]);
     await backdate(doneId);
     // A delete whose node died after the tombstone.
     const halfId = randomUUID();
@@ -173,7 +173,8 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     const old = await request<{ message: Message }>(socket, 'audio:end', { streamId: 'old', clientMsgId: 'old' });
     expect(old.ok).toBe(true);
     const oldKey = old.ok ? String(old.data.message.metadata['objectKey']) : '';
-    const { pool, objects } = node(0).stores;
+    const { objects } = node(0).stores;
+    const pool = cluster.sql();
     expect((await objects.list(`audio/${sessionId}/`)).map((o) => o.key)).toEqual([oldKey]);
     // The message moves to a month long past, which retention then drops with its partition.
     await pool.query("update messages set created_at = now() - interval '3 years' where session_id = $1", [sessionId]);
@@ -192,17 +193,15 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
     const id = done.body['document'].id as string;
     await eventually(async () => expect(await status(owner.token, id)).toBe('ready'), 20_000);
     const recorded = async () =>
-      (await node(0).stores.pool.query('select token from fencing_tokens where resource = $1', [`document:${id}`]))
-        .rows;
+      (await cluster.sql().query('select token from fencing_tokens where resource = $1', [`document:${id}`])).rows;
     expect((await recorded()).length).toBe(1);
     // The document had been locked many times; then Redis loses the counter (expired,
     // restarted empty), and the document is ingested again.
-    await node(0).stores.pool.query('update fencing_tokens set token = 41 where resource = $1', [`document:${id}`]);
+    await cluster.sql().query('update fencing_tokens set token = 41 where resource = $1', [`document:${id}`]);
     await cluster.redis().del(`vh:fence:document:${id}`);
-    await node(0).stores.pool.query(
-      "update documents set status = 'processing', updated_at = now() - interval '1 hour' where id = $1",
-      [id],
-    );
+    await cluster
+      .sql()
+      .query("update documents set status = 'processing', updated_at = now() - interval '1 hour' where id = $1", [id]);
     await eventually(async () => expect(await status(owner.token, id)).toBe('ready'), 30_000);
     expect(Number((await recorded())[0]?.token)).toBe(42);
     expect(
@@ -214,7 +213,7 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
 
   it('deletes refresh tokens expired long ago', async () => {
     const owner = await cluster.user();
-    const pool = node(0).stores.pool;
+    const pool = cluster.sql();
     await pool.query(
       `insert into refresh_tokens (id, user_id, family_id, token_hash, expires_at)
        values (gen_random_uuid(), $1, gen_random_uuid(), '\\x00', now() - interval '2 days'), (gen_random_uuid(), $1, gen_random_uuid(), '\\x00', now() + interval '1 day')`,
@@ -256,10 +255,7 @@ describe('an upload whose enqueue fails (two nodes, one cut off from Redis)', ()
         form: documentForm('queued nowhere', 'q.txt'),
       });
       expect(refused).toMatchObject({ status: 503, body: { error: { code: 'UNAVAILABLE' } } });
-      const rows = await cluster.nodes[0]!.stores.pool.query(
-        'select count(*)::int as n from documents where user_id = $1',
-        [owner.id],
-      );
+      const rows = await cluster.sql().query('select count(*)::int as n from documents where user_id = $1', [owner.id]);
       expect(rows.rows[0].n).toBe(0);
       expect(await cluster.nodes[0]!.stores.objects.list(`documents/${owner.id}/`)).toEqual([]);
       const accepted = await call(cluster.urls[0] as string, 'POST', '/v1/documents', {

@@ -63,10 +63,9 @@ describe('object keys are written by the server only; downloads are attachments 
     expect(await send({ contentType: 'transcript', metadata: { streamId: 'asr-9', lang: 'en' } })).toMatchObject({
       ok: true,
     });
-    const { rows } = await cluster.nodes[1]!.stores.pool.query(
-      'select count(*)::int as n from messages where session_id = $1',
-      [sessionId],
-    );
+    const { rows } = await cluster
+      .sql()
+      .query('select count(*)::int as n from messages where session_id = $1', [sessionId]);
     expect(rows[0].n).toBe(1);
   });
 

@@ -41,10 +41,9 @@ describe('text fields refuse NUL and lone surrogates (two nodes)', () => {
       const ack = await request(socket, event, payload);
       expect({ event, payload, ack }).toMatchObject({ ack: { ok: false, error: { code: 'VALIDATION' } } });
     }
-    const { rows } = await cluster.nodes[1]!.stores.pool.query(
-      'select title, context, metadata, last_seq from sessions where id = $1',
-      [sessionId],
-    );
+    const { rows } = await cluster
+      .sql()
+      .query('select title, context, metadata, last_seq from sessions where id = $1', [sessionId]);
     expect(rows[0]).toMatchObject({ title: 'clean', context: {}, metadata: {}, last_seq: '0' });
   });
 
@@ -111,10 +110,9 @@ describe('text fields refuse NUL and lone surrogates (two nodes)', () => {
     expect(
       (await call(url, 'GET', `/v1/documents?cursor=${encodeURIComponent(NUL)}`, { token: owner.token })).status,
     ).toBe(400);
-    const { rows } = await cluster.nodes[0]!.stores.pool.query(
-      'select count(*)::int as n from documents where user_id = $1',
-      [owner.id],
-    );
+    const { rows } = await cluster
+      .sql()
+      .query('select count(*)::int as n from documents where user_id = $1', [owner.id]);
     expect(rows[0].n).toBe(0);
   });
 });

@@ -23,14 +23,6 @@ export async function acceptFencingToken(
   }
 }
 
-/** The highest token recorded for a resource, 0 when none (the floor of a restarted counter). */
-export async function fencingFloor(pool: pg.Pool, resource: string): Promise<number> {
-  const result = await pool.query<{ token: string }>('select token from fencing_tokens where resource = $1', [
-    resource,
-  ]);
-  return Number(result.rows[0]?.token ?? 0);
-}
-
 /** Forgets a resource's recorded token (the resource is gone for good). */
 export async function forgetFencingToken(pool: pg.Pool, resource: string): Promise<void> {
   await pool.query('delete from fencing_tokens where resource = $1', [resource]);

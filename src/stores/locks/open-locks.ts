@@ -1,9 +1,8 @@
-import type pg from 'pg';
 import type { Config } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
 import type { Closers } from '../../util/closers.js';
+import type { FenceRepository } from '../postgres/repositories/fences.js';
 import { createRedis, type RedisClient } from '../redis/connection.js';
-import { fencingFloor } from './fencing.js';
 import type { LockManager } from './lock-manager.js';
 import { MemoryLockManager } from './memory-lock-manager.js';
 import { RedisLockManager } from './redis-lock-manager.js';
@@ -14,9 +13,9 @@ import { RedisLockManager } from './redis-lock-manager.js';
  */
 export function openLockManager(
   config: Config,
-  deps: { redis: RedisClient | undefined; pool: pg.Pool; logger: Logger; closers: Closers },
+  deps: { redis: RedisClient | undefined; fences: FenceRepository; logger: Logger; closers: Closers },
 ): LockManager {
-  const floor = (resource: string) => fencingFloor(deps.pool, resource);
+  const floor = (resource: string) => deps.fences.floor(resource);
   if (deps.redis === undefined || config.redis.mode !== 'external') return new MemoryLockManager(floor);
   if (config.redis.lockUrls.length === 0) return new RedisLockManager(deps.redis, floor);
   // Redlock's masters: a command waits for a master that is (re)connecting, and each

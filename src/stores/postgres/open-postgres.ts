@@ -3,13 +3,18 @@ import type { Config } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
 import type { Closers } from '../../util/closers.js';
 import { loadOrCreateSecret } from '../../util/local-secrets.js';
+import { dumpPostgres, type Snapshot, type TableWriter } from './dump.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { assertMigrated, migrate } from './migrator.js';
 import { maintainPartitions } from './partitions.js';
 import { createPool, pingPool } from './pool.js';
+import { ApiKeyRepository } from './repositories/api-keys.js';
 import { AuditLog } from './repositories/audit.js';
 import { ConfigRepository } from './repositories/configs.js';
 import { DocumentRepository } from './repositories/documents.js';
+import { ErasureRepository } from './repositories/erasures.js';
+import { FenceRepository } from './repositories/fences.js';
+import { RefreshTokenRepository } from './repositories/refresh-tokens.js';
 import { SessionRepository } from './repositories/sessions.js';
 import { UserRepository } from './repositories/users.js';
 
@@ -20,6 +25,16 @@ export interface Repositories {
   readonly documents: DocumentRepository;
   readonly configs: ConfigRepository;
   readonly audit: AuditLog;
+  readonly refreshTokens: RefreshTokenRepository;
+  readonly apiKeys: ApiKeyRepository;
+  readonly erasures: ErasureRepository;
+  readonly fences: FenceRepository;
+  /** A consistent snapshot of every table, written table by table (a backup). */
+  dump(
+    writer: TableWriter,
+    onTables: (count: number) => void,
+    onTable: (table: string, rows: number) => void,
+  ): Promise<Snapshot>;
 }
 
 /**
@@ -66,6 +81,11 @@ export async function openPostgres(
       documents: new DocumentRepository(pool),
       configs: new ConfigRepository(pool),
       audit: new AuditLog(pool, logger),
+      refreshTokens: new RefreshTokenRepository(pool),
+      apiKeys: new ApiKeyRepository(pool),
+      erasures: new ErasureRepository(pool),
+      fences: new FenceRepository(pool),
+      dump: (writer, onTables, onTable) => dumpPostgres(pool, writer, onTables, onTable),
     },
   };
 }

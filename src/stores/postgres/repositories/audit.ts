@@ -89,6 +89,15 @@ export class AuditLog {
     }
   }
 
+  /** Removes the address and user agent from a user's entries (the trail stays); returns how many. */
+  async anonymise(userId: string): Promise<number> {
+    const result = await this.pool.query(
+      'update audit_logs set ip_address = null, user_agent = null where user_id = $1',
+      [userId],
+    );
+    return result.rowCount ?? 0;
+  }
+
   /** Entries newest first, filtered, one page at a time. */
   async query(filter: AuditQuery): Promise<{ entries: AuditRecord[]; nextCursor: string | null }> {
     const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);

@@ -152,6 +152,15 @@ export class DocumentRepository {
     return result.rows.map((r) => r.id);
   }
 
+  /** Ids of up to `limit` documents of a user (tombstones included), in id order. */
+  async idsOfUser(userId: string, limit: number): Promise<string[]> {
+    const result = await this.pool.query<{ id: string }>(
+      'select id from documents where user_id = $1 order by id limit $2',
+      [userId, limit],
+    );
+    return result.rows.map((r) => r.id);
+  }
+
   /** How many documents a user keeps and their bytes (tombstones not counted). */
   async usage(userId: string): Promise<{ documents: number; bytes: number }> {
     const result = await this.pool.query<{ documents: number; bytes: string }>(
@@ -241,6 +250,27 @@ export class DocumentRepository {
       ]);
       return result.rows.map(toChunk).sort((a, b) => a.chunkIndex - b.chunkIndex);
     });
+  }
+
+  /**
+   * The next `limit` chunks of ready documents after `after` (in document and chunk order),
+   * with their document's owner and title: what the vector index is built from.
+   */
+  async readyChunks(
+    after: { documentId: string; chunkIndex: number } = {
+      documentId: '00000000-0000-0000-0000-000000000000',
+      chunkIndex: -1,
+    },
+    limit: number,
+  ): Promise<(ChunkRecord & { userId: string; title: string })[]> {
+    const result = await this.pool.query<ChunkRow & { user_id: string; title: string }>(
+      `select c.id, c.document_id, c.chunk_index, c.content, c.token_count, c.metadata, d.user_id, d.title
+         from document_chunks c join documents d on d.id = c.document_id
+        where d.status = 'ready' and (c.document_id, c.chunk_index) > ($1::uuid, $2)
+        order by c.document_id, c.chunk_index limit $3`,
+      [after.documentId, after.chunkIndex, limit],
+    );
+    return result.rows.map((row) => ({ ...toChunk(row), userId: row.user_id, title: row.title }));
   }
 
   async chunks(documentId: string): Promise<ChunkRecord[]> {

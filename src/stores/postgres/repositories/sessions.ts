@@ -3,6 +3,7 @@ import type { JsonObject, Session, SessionStatus } from '../../../../protocol/mo
 import { AppError } from '../../../errors/app-error.js';
 import { isUuid } from '../../messages/validate-message.js';
 import { cursorAt, decodeCursor, encodeCursor } from '../cursor.js';
+import { withTransaction } from '../transaction.js';
 
 interface SessionRow {
   id: string;
@@ -120,5 +121,23 @@ export class SessionRepository {
     );
     if (result.rows[0] === undefined) throw new AppError('NOT_FOUND', { message: 'session not found' });
     return toSession(result.rows[0]);
+  }
+
+  /** Deletes a session and its messages in one transaction; returns how many messages went. */
+  async deleteWithMessages(id: string): Promise<number> {
+    return withTransaction(this.pool, async (client) => {
+      const deleted = await client.query('delete from messages where session_id = $1', [id]);
+      await client.query('delete from sessions where id = $1', [id]);
+      return deleted.rowCount ?? 0;
+    });
+  }
+
+  /** Ids of up to `limit` sessions of a user, in id order. */
+  async idsOfUser(userId: string, limit: number): Promise<string[]> {
+    const result = await this.pool.query<{ id: string }>(
+      'select id from sessions where user_id = $1 order by id limit $2',
+      [userId, limit],
+    );
+    return result.rows.map((r) => r.id);
   }
 }

@@ -182,6 +182,13 @@ export class UserRepository {
     });
   }
 
+  /** Deletes an account (its roles, refresh tokens and API keys go with it); false when there was none. */
+  async delete(id: string): Promise<boolean> {
+    if (!isUuid(id)) return false;
+    const result = await this.pool.query('delete from users where id = $1', [id]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
   /** Status, roles and version of each of these users that exists, in one query. */
   async access(ids: readonly string[]): Promise<Map<string, UserAccess>> {
     const valid = ids.filter(isUuid);
