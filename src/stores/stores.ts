@@ -96,7 +96,7 @@ export async function openStores(config: Config, context: StoreContext): Promise
 
     const client = await openRedis(config, { logger, closers });
     const pubsub = await openPubSub(config, { redis: client, logger, closers });
-    const ioAdapter = await openSocketIoAdapter(config, { redis: client, logger, closers });
+    const ioAdapter = await openSocketIoAdapter({ redis: client, logger, closers });
     const fixedWindows = openFixedWindows({ redis: client });
     const locks = openLockManager(config, { redis: client, fences: db.fences, logger, closers });
     const stopMaintenance = schedulePartitionMaintenance(pool, config.database.partitions, logger, locks);

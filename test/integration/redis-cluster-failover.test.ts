@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -6,82 +6,17 @@ import type { Message } from '../../protocol/models.js';
 import { request } from '../helpers/client.js';
 import { collect, eventually, TestCluster } from '../helpers/cluster.js';
 import { tempDir } from '../helpers/env.js';
-import { freePort } from '../helpers/ports.js';
+import { type PrivateRedis, redisCli, startPrivateRedis } from '../helpers/redis-server.js';
 
 // A Redis Cluster of three masters with a replica each, of its own (the shared test cluster
 // has no replicas), and two nodes on it. A master is killed under load: its replica takes
 // over, and the nodes carry on through ioredis' redirections.
 const PASSWORD = 'failover-test-only';
 
-interface RedisProcess {
-  port: number;
-  child: ChildProcess;
-}
-
-function cli(port: number, ...args: string[]): string {
-  const result = spawnSync('redis-cli', ['-p', String(port), '-a', PASSWORD, '--no-auth-warning', ...args], {
-    encoding: 'utf8',
-  });
-  return result.stdout;
-}
-
-/**
- * One cluster-enabled redis-server on two free ports, answering PING. Another process can
- * take a port between freePort() and the server's bind: then it exits, and it is started
- * again on other ports.
- */
-async function startRedis(home: string): Promise<RedisProcess> {
-  for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
-    let bus = await freePort();
-    while (bus === port) bus = await freePort();
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--cluster-port',
-        String(bus),
-        '--bind',
-        '127.0.0.1',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-node-timeout',
-        '1000',
-        '--cluster-config-file',
-        path.join(home, 'nodes.conf'),
-        '--dir',
-        home,
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--requirepass',
-        PASSWORD,
-        '--masterauth',
-        PASSWORD,
-      ],
-      { stdio: 'ignore' },
-    );
-    const started = await waitForPong(port, child);
-    if (started) return { port, child };
-    child.kill('SIGKILL');
-    if (attempt === 5) throw new Error(`redis-server on ${port}/${bus} did not start in ${attempt} attempts`);
-  }
-}
-
-/** Whether the server answers PING within 10 s, false as soon as its process has ended. */
-async function waitForPong(port: number, child: ChildProcess): Promise<boolean> {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null || child.signalCode !== null) return false;
-    if (cli(port, 'ping').includes('PONG')) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
+const cli = (port: number, ...args: string[]) => redisCli(port, PASSWORD, ...args);
 
 describe('a Redis Cluster master fails over under load (two nodes)', () => {
-  const servers: RedisProcess[] = [];
+  const servers: PrivateRedis[] = [];
   let cluster: TestCluster;
 
   beforeAll(async () => {
@@ -89,7 +24,7 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
     for (let i = 0; i < 6; i++) {
       const home = path.join(dir, String(i));
       mkdirSync(home);
-      servers.push(await startRedis(home));
+      servers.push(await startPrivateRedis({ password: PASSWORD, clusterHome: home }));
     }
     const created = spawnSync(
       'redis-cli',
@@ -124,7 +59,7 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
   }, 60_000);
   afterAll(async () => {
     await cluster?.stop();
-    for (const s of servers) s.child.kill('SIGKILL');
+    for (const s of servers) s.stop();
   });
 
   it('loses no acked message and delivers in order once a replica has taken over', async () => {
@@ -171,7 +106,7 @@ describe('a Redis Cluster master fails over under load (two nodes)', () => {
     const victimPort = Number(/127\.0\.0\.1:(\d+)@/.exec(slotOwner ?? '')?.[1]);
     const victim = servers.find((s) => s.port === victimPort)!;
     const survivor = servers.find((s) => s !== victim)!;
-    victim.child.kill('SIGKILL');
+    victim.stop();
     // Messages keep going while the cluster notices and promotes the replica.
     // Settled either way, so that a failover that never comes fails the test here rather than
     // leaving the loop below running and the rejection unhandled.

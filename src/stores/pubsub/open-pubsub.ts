@@ -16,9 +16,9 @@ export async function openPubSub(
   deps: { redis: RedisClient | undefined; logger: Logger; closers: Closers },
 ): Promise<PubSub> {
   let pubsub: PubSub;
-  if (deps.redis === undefined || config.redis.mode !== 'external') pubsub = new MemoryPubSub();
+  if (deps.redis === undefined) pubsub = new MemoryPubSub();
   else {
-    const sharded = config.redis.clusterNodes.length > 0;
+    const sharded = deps.redis.isCluster;
     const { publisher, subscriber } = await openPubSubConnections(deps.redis, deps, { name: 'pubsub', sharded });
     pubsub = new RedisPubSub(publisher, subscriber, config.dependencyTimeoutMs, sharded);
   }

@@ -1,6 +1,5 @@
 import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import type { ServerOptions } from 'socket.io';
-import type { Config } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
 import type { Closers } from '../../util/closers.js';
 import { handledCommands, type RedisClient } from '../redis/connection.js';
@@ -16,11 +15,10 @@ export type SocketIoAdapter = ServerOptions['adapter'];
  * embedded default (one node, Socket.IO's in-process adapter).
  */
 export async function openSocketIoAdapter(
-  config: Config,
   deps: { redis: RedisClient | undefined; logger: Logger; closers: Closers },
 ): Promise<SocketIoAdapter | undefined> {
-  if (deps.redis === undefined || config.redis.mode !== 'external') return undefined;
-  const sharded = config.redis.clusterNodes.length > 0;
+  if (deps.redis === undefined) return undefined;
+  const sharded = deps.redis.isCluster;
   // The adapter subscribes as soon as it exists and has no way to retry: its connections
   // queue commands while they connect, and it leaves the outcome of what it sends unhandled.
   const connections = await openPubSubConnections(deps.redis, deps, { name: 'adapter', sharded, offlineQueue: true });
