@@ -14,9 +14,11 @@ export type SocketIoAdapter = ServerOptions['adapter'];
  * master of each room's channel, not to every node of the cluster); undefined on the
  * embedded default (one node, Socket.IO's in-process adapter).
  */
-export async function openSocketIoAdapter(
-  deps: { redis: RedisClient | undefined; logger: Logger; closers: Closers },
-): Promise<SocketIoAdapter | undefined> {
+export async function openSocketIoAdapter(deps: {
+  redis: RedisClient | undefined;
+  logger: Logger;
+  closers: Closers;
+}): Promise<SocketIoAdapter | undefined> {
   if (deps.redis === undefined) return undefined;
   const sharded = deps.redis.isCluster;
   // The adapter subscribes as soon as it exists and has no way to retry: its connections
