@@ -15,9 +15,17 @@ export type RedisConfig =
   /**
    * `clusterNodes`: seed nodes of a Redis Cluster (REDIS_CLUSTER_NODES; `url` is then the
    * first of them); empty: one Redis at `url`. `lockUrls`: independent masters for Redlock's
-   * majority (LOCK_REDIS_URLS); empty: locks on the main Redis.
+   * majority (LOCK_REDIS_URLS); empty: locks on the main Redis. `keyPrefix`: what every key
+   * and channel starts with (`<REDIS_NAMESPACE>:`, or empty).
    */
-  { mode: 'external'; url: string; clusterNodes: readonly string[]; lockUrls: readonly string[] } | { mode: 'memory' };
+  | {
+      mode: 'external';
+      url: string;
+      clusterNodes: readonly string[];
+      lockUrls: readonly string[];
+      keyPrefix: string;
+    }
+  | { mode: 'memory' };
 
 export type VectorConfig =
   | { mode: 'milvus'; address: string; token: string | undefined; collection: string; searchEf: number }

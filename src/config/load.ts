@@ -118,6 +118,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
             url: redisUrl,
             clusterNodes: e.REDIS_CLUSTER_NODES ?? [],
             lockUrls: e.LOCK_REDIS_URLS ?? [],
+            keyPrefix: e.REDIS_NAMESPACE === undefined ? '' : `${e.REDIS_NAMESPACE}:`,
           }
         : { mode: 'memory' },
     vector:

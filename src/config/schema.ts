@@ -190,6 +190,17 @@ export const envSchema = {
    * cluster (sharded pub/sub for broadcasts, hash-tagged keys for scripts and the queue).
    */
   REDIS_CLUSTER_NODES: redisUrlList,
+  /**
+   * A namespace of this deployment in a Redis that others share: every key and channel it
+   * uses starts with `<namespace>:`. Unset: no prefix (the keys of earlier versions).
+   */
+  REDIS_NAMESPACE: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1 to 64 letters, digits, underscores or hyphens')
+      .optional(),
+  ),
   /** Milvus gRPC address. Unset: embeddings in PostgreSQL, searched in memory on every node. */
   MILVUS_ADDRESS: milvusAddress,
   /** Milvus token (`user:password` or an API key). */

@@ -29,6 +29,12 @@ export const variableDocs: readonly { names: readonly string[]; default: string;
     meaning: 'comma-separated seed URLs of a Redis Cluster, instead of `REDIS_URL` ([scale-out](scale-out.md))',
   },
   {
+    names: ['REDIS_NAMESPACE'],
+    default: 'none',
+    meaning:
+      'what every Redis key and channel of this deployment starts with (`<namespace>:`), to share a Redis with other deployments',
+  },
+  {
     names: ['LOCK_REDIS_URLS'],
     default: 'locks on `REDIS_URL`',
     meaning: 'comma-separated independent Redis masters for cluster locks (Redlock majority)',

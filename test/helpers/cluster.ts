@@ -11,9 +11,8 @@ import { connectRedis, type RedisClient } from '../../src/stores/redis/connectio
 import { packageRoot } from '../../src/util/package-root.js';
 import { openClient, request, type TestSocket } from './client.js';
 import { testPool } from './database.js';
-import { clusterConfig, clusterEnv, serviceEnv, uniqueName } from './env.js';
+import { clusterConfig, clusterEnv, uniqueName } from './env.js';
 import { freePort } from './ports.js';
-import { type PrivateRedis, startPrivateRedis } from './redis-server.js';
 
 /** Settings that make cluster timers fast enough for tests. */
 export const FAST_CLUSTER = {
@@ -31,25 +30,22 @@ export class TestCluster {
   private readonly children: ChildProcess[] = [];
   private redisClient: RedisClient | undefined;
   private sqlPool: pg.Pool | undefined;
-  private privateRedis: PrivateRedis | undefined;
   // The nodes of one cluster share one vector collection and one queue, as a deployment does.
-  private readonly shared = { MILVUS_COLLECTION: uniqueName('chunks'), INGEST_QUEUE: uniqueName('ingest') };
+  private readonly shared = {
+    MILVUS_COLLECTION: uniqueName('chunks'),
+    INGEST_QUEUE: uniqueName('ingest'),
+    REDIS_NAMESPACE: uniqueName('ns'),
+  };
 
   private constructor(private readonly overrides: Record<string, string>) {}
 
   /**
-   * Nodes that share a Redis must share a database, as in a deployment: every node sweeps
-   * all open streams in its Redis, and one whose database lacks a stream's session drops the
-   * stream. A cluster on a database of its own therefore gets a redis-server of its own.
+   * Starts `count` nodes. They keep to a Redis namespace of their own, as a deployment on a
+   * shared Redis would: every node sweeps all open streams it can see, and one whose database
+   * lacks a stream's session (another test's cluster) would drop the stream.
    */
   static async start(count: number, overrides: Record<string, string> = {}): Promise<TestCluster> {
-    const ownDatabase =
-      overrides['DATABASE_URL'] !== undefined &&
-      new URL(overrides['DATABASE_URL']).pathname !== new URL(serviceEnv().DATABASE_URL).pathname;
-    const sharedRedis = [undefined, serviceEnv().REDIS_URL].includes(overrides['REDIS_URL']);
-    const redis = ownDatabase && sharedRedis ? await startPrivateRedis() : undefined;
-    const cluster = new TestCluster(redis === undefined ? overrides : { ...overrides, REDIS_URL: redis.url });
-    cluster.privateRedis = redis;
+    const cluster = new TestCluster(overrides);
     for (let i = 0; i < count; i++) await cluster.addNode();
     return cluster;
   }
@@ -167,7 +163,6 @@ export class TestCluster {
     for (const socket of this.sockets) socket.close();
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await Promise.all(this.nodes.map((node) => node.close()));
-    this.privateRedis?.stop();
   }
 }
 

@@ -108,6 +108,10 @@ export function clusterEnv(overrides: Record<string, string> = {}): Record<strin
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     MILVUS_COLLECTION: uniqueName('chunks'),
     INGEST_QUEUE: uniqueName('ingest'),
+    // Each deployment of the suite keeps to its own keys and channels in the shared Redis:
+    // nodes sweep every open stream they can see, and a node of another test's cluster (on
+    // another database, or with other timers) must not see this one's.
+    REDIS_NAMESPACE: uniqueName('ns'),
     EMBEDDING_DIM: '8',
     // Lifted: every test connects from 127.0.0.1 as few users; the limit tests set their own.
     ...LIFTED_LIMITS,

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../protocol/models.js';
+import { connectRedis } from '../../src/stores/redis/connection.js';
 import { request } from '../helpers/client.js';
 import { collect, eventually, TestCluster } from '../helpers/cluster.js';
+import { testLogger } from '../helpers/env.js';
 
 describe('nothing grows for ever (two nodes)', () => {
   let cluster: TestCluster;
@@ -23,8 +25,9 @@ describe('nothing grows for ever (two nodes)', () => {
     await request(streamer, 'message:delta', { sessionId, streamId: 'gone', index: 0, delta: 'text' });
     streamer.close();
     await eventually(() => expect(seen.map((s) => s.message.content)).toEqual(['text']));
-    expect(await redis().keys(`vh:fence:stream:${sessionId}:*`)).toEqual([]);
-    expect(await redis().keys(`vh:stream*${sessionId}*`)).toEqual([]);
+    // KEYS takes a pattern as it is (ioredis puts the namespace only in front of keys).
+    expect(await redis().keys(`*vh:fence:stream:${sessionId}:*`)).toEqual([]);
+    expect(await redis().keys(`*vh:stream*${sessionId}*`)).toEqual([]);
   });
 
   it('drops a session from a node’s presence set once the node has no connection left in it', async () => {
@@ -36,5 +39,19 @@ describe('nothing grows for ever (two nodes)', () => {
     expect(await request(socket, 'session:leave', { sessionId })).toEqual({ ok: true, data: {} });
     expect(await redis().sismember(key, sessionId)).toBe(0);
     expect(await redis().exists(`vh:presence:${sessionId}`)).toBe(0);
+  });
+
+  it('keeps every key of the cluster in its REDIS_NAMESPACE', async () => {
+    const { nodeId, redis: config } = cluster.nodes[0]!.config;
+    if (config.mode !== 'external') throw new Error('this test needs Redis');
+    expect(config.keyPrefix).toMatch(/^ns_[0-9a-f]{12}:$/);
+    const raw = connectRedis({ ...config, keyPrefix: '' }, testLogger(), 'test-raw', { offlineQueue: true });
+    try {
+      expect(await raw.sismember(`${config.keyPrefix}vh:nodes`, nodeId)).toBe(1);
+      expect(await raw.sismember('vh:nodes', nodeId)).toBe(0);
+      expect(await raw.exists(`${config.keyPrefix}vh:node-alive:${nodeId}`)).toBe(1);
+    } finally {
+      raw.disconnect();
+    }
   });
 });

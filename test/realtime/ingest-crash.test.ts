@@ -22,6 +22,7 @@ describe('a node killed during ingestion', () => {
     const shared = {
       INGEST_QUEUE: uniqueName('ingest'),
       MILVUS_COLLECTION: uniqueName('chunks'),
+      REDIS_NAMESPACE: uniqueName('ns'),
       INGEST_STALLED_MS: '1500',
       EMBEDDING_DIM: '64',
     };

@@ -32,7 +32,10 @@ pubSubContract({
   name: 'Redis Cluster, sharded (two connection pairs, as two nodes)',
   create: async () => {
     const node = (name: string) =>
-      new RedisPubSub(cluster(`${name}-pub`), cluster(`${name}-sub`, { shardedSubscribers: true }), 2_000, true);
+      new RedisPubSub(
+        { publisher: cluster(`${name}-pub`), subscriber: cluster(`${name}-sub`, { shardedSubscribers: true }) },
+        { sharded: true },
+      );
     return [node('a'), node('b')];
   },
 });

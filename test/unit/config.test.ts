@@ -41,7 +41,13 @@ describe('loadConfig', () => {
     });
     expect(config.embeddedDefault).toBe(false);
     expect(config.postgres).toEqual({ mode: 'external', url: 'postgres://u:p@db:5432/vh' });
-    expect(config.redis).toEqual({ mode: 'external', url: 'redis://redis:6379', clusterNodes: [], lockUrls: [] });
+    expect(config.redis).toEqual({
+      mode: 'external',
+      url: 'redis://redis:6379',
+      clusterNodes: [],
+      lockUrls: [],
+      keyPrefix: '',
+    });
     expect(config.vector).toMatchObject({ mode: 'milvus', address: 'milvus:19530' });
     expect(config.graph).toMatchObject({ mode: 'neo4j', uri: 'bolt://neo4j:7687', user: 'neo4j' });
     expect(config.objects).toMatchObject({ mode: 's3', endPoint: 's3.example.com', port: 443, useSSL: true });
@@ -57,8 +63,20 @@ describe('loadConfig', () => {
       url: 'redis://:pw@a:7000',
       clusterNodes: ['redis://:pw@a:7000', 'redis://:pw@b:7001'],
       lockUrls: [],
+      keyPrefix: '',
     });
     expect(config.embeddedDefault).toBe(false);
+  });
+
+  it('puts REDIS_NAMESPACE in front of every Redis key, and takes only a plain name', () => {
+    const base = { REDIS_URL: 'redis://redis:6379', JWT_SECRET: 'x'.repeat(32) };
+    const config = loadConfig({ ...base, REDIS_NAMESPACE: 'staging-2' });
+    expect(config.redis).toMatchObject({ mode: 'external', keyPrefix: 'staging-2:' });
+    for (const bad of ['a:b', '{tag}', 'x'.repeat(65), 'with space']) {
+      expect(problemsOf({ ...base, REDIS_NAMESPACE: bad })).toEqual([
+        expect.stringMatching(/^REDIS_NAMESPACE: expected 1 to 64 letters, digits, underscores or hyphens/),
+      ]);
+    }
   });
 
   it('switches only the stores that are configured', () => {

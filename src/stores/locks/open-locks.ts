@@ -21,8 +21,13 @@ export function openLockManager(
   // Redlock's masters: a command waits for a master that is (re)connecting, and each
   // answers or fails within the dependency timeout, so a minority down costs nothing
   // (the majority answers first) and a majority down fails acquisition in that time.
+  const { keyPrefix } = config.redis;
   const masters = config.redis.lockUrls.map((url, i) =>
-    createRedis(url, deps.logger, `lock-${i}`, { commandTimeoutMs: config.dependencyTimeoutMs, offlineQueue: true }),
+    createRedis(url, deps.logger, `lock-${i}`, {
+      commandTimeoutMs: config.dependencyTimeoutMs,
+      offlineQueue: true,
+      keyPrefix,
+    }),
   );
   deps.closers.add('lock masters', () => {
     for (const master of masters) master.disconnect();

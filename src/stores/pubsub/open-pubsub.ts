@@ -19,8 +19,8 @@ export async function openPubSub(
   if (deps.redis === undefined) pubsub = new MemoryPubSub();
   else {
     const sharded = deps.redis.isCluster;
-    const { publisher, subscriber } = await openPubSubConnections(deps.redis, deps, { name: 'pubsub', sharded });
-    pubsub = new RedisPubSub(publisher, subscriber, config.dependencyTimeoutMs, sharded);
+    const connections = await openPubSubConnections(deps.redis, deps, { name: 'pubsub', sharded });
+    pubsub = new RedisPubSub(connections, { timeoutMs: config.dependencyTimeoutMs, sharded });
   }
   deps.closers.add('pub/sub', () => pubsub.close());
   return pubsub;

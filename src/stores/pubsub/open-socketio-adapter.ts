@@ -26,7 +26,6 @@ export async function openSocketIoAdapter(deps: {
   const connections = await openPubSubConnections(deps.redis, deps, { name: 'adapter', sharded, offlineQueue: true });
   const pub = handledCommands(connections.publisher);
   const sub = handledCommands(connections.subscriber);
-  return sharded
-    ? createShardedAdapter(pub, sub, { channelPrefix: 'vh:io' })
-    : createAdapter(pub, sub, { key: 'vh:io' });
+  const key = `${connections.channelPrefix}vh:io`;
+  return sharded ? createShardedAdapter(pub, sub, { channelPrefix: key }) : createAdapter(pub, sub, { key });
 }

@@ -9,23 +9,34 @@ import type { MessageHandler, PubSub } from './pubsub.js';
  * without limit otherwise). `sharded` (on a Redis Cluster) uses Redis 7's sharded pub/sub:
  * SPUBLISH reaches only the master of the channel's slot, where the subscribers of that
  * channel are (the subscriber connection must be made with `shardedSubscribers`), instead
- * of every node of the cluster.
+ * of every node of the cluster. Every channel name goes to Redis behind `channelPrefix`
+ * (the deployment's namespace).
  */
 export class RedisPubSub implements PubSub {
+  /** By channel name as Redis knows it (with the prefix). */
   private readonly handlers = new Map<string, Set<MessageHandler>>();
+  private readonly publisher: RedisClient;
+  private readonly subscriber: RedisClient;
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  private readonly sharded: boolean;
 
   constructor(
-    private readonly publisher: RedisClient,
-    private readonly subscriber: RedisClient,
-    private readonly timeoutMs = 2_000,
-    private readonly sharded = false,
+    connections: { publisher: RedisClient; subscriber: RedisClient; channelPrefix?: string },
+    options: { timeoutMs?: number; sharded?: boolean } = {},
   ) {
-    subscriber.on(sharded ? 'smessage' : 'message', (channel: string, message: string) => {
+    this.publisher = connections.publisher;
+    this.subscriber = connections.subscriber;
+    this.prefix = connections.channelPrefix ?? '';
+    this.timeoutMs = options.timeoutMs ?? 2_000;
+    this.sharded = options.sharded ?? false;
+    this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
     });
   }
 
-  async publish(channel: string, message: string): Promise<void> {
+  async publish(name: string, message: string): Promise<void> {
+    const channel = this.prefix + name;
     await (this.sharded ? this.publisher.spublish(channel, message) : this.publisher.publish(channel, message));
   }
 
@@ -37,7 +48,8 @@ export class RedisPubSub implements PubSub {
     return this.sharded ? this.subscriber.sunsubscribe(channel) : this.subscriber.unsubscribe(channel);
   }
 
-  async subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>> {
+  async subscribe(name: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    const channel = this.prefix + name;
     let set = this.handlers.get(channel);
     if (set === undefined) {
       const created = new Set<MessageHandler>();

@@ -34,9 +34,15 @@ function connection(redis: RedisTarget, owned: Cluster[]): ConnectionOptions {
   return cluster;
 }
 
-/** The queue's key prefix: BullMQ's own on one Redis, hash-tagged on a cluster. */
-const prefixOf = (redis: RedisTarget): { prefix?: string } =>
-  redis.clusterNodes.length === 0 ? {} : { prefix: '{vh-queue}' };
+/**
+ * The queue's key prefix: BullMQ's own (`bull`) on one Redis, hash-tagged on a cluster, and
+ * behind the namespace's prefix when there is one (BullMQ refuses ioredis' `keyPrefix`).
+ */
+const prefixOf = (redis: RedisTarget): { prefix?: string } => {
+  const namespace = redis.keyPrefix ?? '';
+  if (redis.clusterNodes.length > 0) return { prefix: `{${namespace}vh-queue}` };
+  return namespace === '' ? {} : { prefix: `${namespace}bull` };
+};
 
 /** A job's data: its id, and the outages it waited out (`outageDeferral`). */
 interface JobData {

@@ -10,6 +10,8 @@ export type RedisClient = Redis | Cluster;
 export interface RedisTarget {
   url: string;
   clusterNodes: readonly string[];
+  /** What every key starts with (REDIS_NAMESPACE). Default: nothing. */
+  keyPrefix?: string;
 }
 
 /** Options of a Redis connection. */
@@ -27,6 +29,13 @@ export interface RedisOptions {
    * connection per master (needed for sharded pub/sub). Default false.
    */
   shardedSubscribers?: boolean;
+  /**
+   * Put in front of every key of every command (ioredis' `keyPrefix`). Not in front of
+   * channels: ioredis would prefix sharded channels (SPUBLISH and SSUBSCRIBE name a key
+   * slot) but not the others, so pub/sub connections go without it and prefix their
+   * channels themselves (`openPubSubConnections`). Default: nothing.
+   */
+  keyPrefix?: string;
 }
 
 /**
@@ -62,9 +71,11 @@ export function connectRedis(
   name: string,
   options: RedisOptions = {},
 ): RedisClient {
-  if (target.clusterNodes.length === 0) return createRedis(target.url, logger, name, options);
+  const keyPrefix = options.keyPrefix ?? target.keyPrefix ?? '';
+  if (target.clusterNodes.length === 0) return createRedis(target.url, logger, name, { ...options, keyPrefix });
   const { nodes, credentials } = redisEndpoints(target.clusterNodes);
   const clusterOptions: ClusterOptions = {
+    keyPrefix,
     enableOfflineQueue: options.offlineQueue ?? false,
     enableAutoPipelining: false,
     shardedSubscribers: options.shardedSubscribers ?? false,
@@ -87,6 +98,7 @@ export function connectRedis(
  */
 export function createRedis(url: string, logger: Logger, name: string, options: RedisOptions = {}): Redis {
   const client = new Redis(url, {
+    keyPrefix: options.keyPrefix ?? '',
     enableOfflineQueue: options.offlineQueue ?? false,
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
     connectionName: `voicehelper:${name}`,
@@ -136,6 +148,7 @@ export function duplicateRedis<C extends RedisClient>(
     const copy = client.duplicate([], {
       ...(options.offlineQueue === undefined ? {} : { enableOfflineQueue: options.offlineQueue }),
       ...(options.shardedSubscribers === undefined ? {} : { shardedSubscribers: options.shardedSubscribers }),
+      ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
       redisOptions: { ...client.options.redisOptions, connectionName: `voicehelper:${name}` },
     });
     logFailures(copy, logger, name);
@@ -144,6 +157,7 @@ export function duplicateRedis<C extends RedisClient>(
   const copy = (client as Redis).duplicate({
     connectionName: `voicehelper:${name}`,
     ...(options.offlineQueue === undefined ? {} : { enableOfflineQueue: options.offlineQueue }),
+    ...(options.keyPrefix === undefined ? {} : { keyPrefix: options.keyPrefix }),
   });
   logFailures(copy, logger, name);
   return coalesceWrites(copy) as C;
