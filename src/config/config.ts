@@ -123,6 +123,8 @@ export interface Config {
   /** Rate limits (PROTOCOL section 8); the event limits can be overridden at run time in system_configs. */
   readonly rateLimits: {
     readonly failMode: 'open' | 'closed';
+    /** How long a check in Redis may take before `failMode` applies (RATE_LIMIT_SHARED_TIMEOUT_MS). */
+    readonly sharedTimeoutMs: number;
     readonly events: Readonly<Record<RateLimitedEvent, { readonly limit: number; readonly windowMs: number }>>;
     readonly connections: { readonly limit: number; readonly windowMs: number };
     /** Logins per IP and email. */

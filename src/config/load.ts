@@ -166,6 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     rateLimits: {
       failMode: e.RATE_LIMIT_FAIL_MODE,
+      sharedTimeoutMs: e.RATE_LIMIT_SHARED_TIMEOUT_MS,
       events: {
         'sys:ping': e.RATE_LIMIT_SYS_PING,
         'session:create': e.RATE_LIMIT_SESSION_CREATE,

@@ -296,6 +296,8 @@ export const envSchema = {
   NODE_ALIVE_MS: positiveInt(15_000, 600_000),
   /** What a node does when Redis cannot be reached for rate limiting: `open` (limit per node in memory) or `closed` (refuse with UNAVAILABLE). Default open. */
   RATE_LIMIT_FAIL_MODE: z.preprocess(emptyToUndefined, z.enum(['open', 'closed']).default('open')),
+  /** How long one check in Redis may take before RATE_LIMIT_FAIL_MODE applies to it. Default 250 ms. */
+  RATE_LIMIT_SHARED_TIMEOUT_MS: positiveInt(250, 60_000),
   /** `message:send` per user, as `<count>/<window>` (window in ms, or with s/m/h). Default 20/10s. */
   RATE_LIMIT_MESSAGE_SEND: limitRule('20/10s'),
   /** `message:delta` per user. Default 200/10s. */

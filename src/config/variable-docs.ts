@@ -211,6 +211,11 @@ export const variableDocs: readonly { names: readonly string[]; default: string;
     default: '`open`',
     meaning: 'without Redis: `open` limits per node in memory, `closed` answers `UNAVAILABLE`',
   },
+  {
+    names: ['RATE_LIMIT_SHARED_TIMEOUT_MS'],
+    default: '`250`',
+    meaning: 'how long one rate-limit check in Redis may take before `RATE_LIMIT_FAIL_MODE` applies to it',
+  },
   { names: ['AUDIO_CHUNK_MAX_BYTES'], default: '`65536`', meaning: 'largest `audio:chunk`' },
   { names: ['AUDIO_STREAM_MAX_BYTES'], default: '`10485760`', meaning: 'largest audio stream' },
   {

@@ -20,8 +20,8 @@ export class FailoverRateLimiter implements RateLimiter {
     private readonly mode: LimiterFailMode,
     private readonly logger: Logger,
     private readonly onFailure: () => void,
-    /** How long one shared check may take before the fallback applies. Default 250 ms. */
-    private readonly timeoutMs = 250,
+    /** How long one shared check may take before the fallback applies (RATE_LIMIT_SHARED_TIMEOUT_MS). */
+    private readonly timeoutMs: number,
   ) {}
 
   async consume(key: string, rule: LimitRule): Promise<LimitResult> {

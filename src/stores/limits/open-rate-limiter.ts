@@ -31,6 +31,7 @@ export async function openRateLimiter(
       config.rateLimits.failMode,
       deps.logger,
       deps.onSharedFailure,
+      config.rateLimits.sharedTimeoutMs,
     ),
     close: () => redis.disconnect(),
   };
