@@ -80,7 +80,14 @@ describe('when Redis goes away and comes back', () => {
     let failures = 0;
     const shared = new RedisRateLimiter(redis, 'failover-node');
     const open = new FailoverRateLimiter(shared, new MemoryRateLimiter(), 'open', testLogger(), () => failures++, 250);
-    const closed = new FailoverRateLimiter(shared, new MemoryRateLimiter(), 'closed', testLogger(), () => failures++, 250);
+    const closed = new FailoverRateLimiter(
+      shared,
+      new MemoryRateLimiter(),
+      'closed',
+      testLogger(),
+      () => failures++,
+      250,
+    );
     const rule = { limit: 2, windowMs: 60_000 };
 
     expect((await open.consume('k', rule)).allowed).toBe(true);
