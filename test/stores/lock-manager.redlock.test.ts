@@ -2,10 +2,12 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessRedis } from '../../chaos/services.js';
+import { openLockManager } from '../../src/stores/locks/open-locks.js';
 import { RedisLockManager } from '../../src/stores/locks/redis-lock-manager.js';
-import { createRedis } from '../../src/stores/redis/connection.js';
+import { connectRedis, createRedis } from '../../src/stores/redis/connection.js';
+import { Closers } from '../../src/util/closers.js';
 import { lockManagerContract } from '../contract/lock-manager.contract.js';
-import { serviceEnv, tempDir, testLogger } from '../helpers/env.js';
+import { clusterConfig, serviceEnv, tempDir, testLogger, uniqueName } from '../helpers/env.js';
 
 /** Three independent Redis masters of this file's own, as LOCK_REDIS_URLS names them. */
 let masters: HarnessRedis[] = [];
@@ -39,6 +41,40 @@ lockManagerContract({
   name: 'Redlock on three masters (two nodes)',
   create: async () => [node(), node()],
   leaseMs: 900,
+});
+
+describe('Redlock on three masters in a REDIS_NAMESPACE', () => {
+  it('keeps its leases under the namespace on every master, apart from another deployment’s', async () => {
+    const lockUrls = masters.map((master) => master.url).join(',');
+    const deployment = async (namespace: string) => {
+      const config = clusterConfig({ LOCK_REDIS_URLS: lockUrls, REDIS_NAMESPACE: namespace });
+      if (config.redis.mode !== 'external') throw new Error('the suite runs with Redis');
+      const redis = connectRedis(config.redis, testLogger(), 'fencing', { offlineQueue: true });
+      connections.push(redis as Redis);
+      const closers = new Closers(testLogger(), 5_000);
+      const locks = openLockManager(config, { redis, fences: { floor: async () => 0 }, logger: testLogger(), closers });
+      return { locks, closers };
+    };
+    const namespaces = [uniqueName('ns'), uniqueName('ns')];
+    const [first, second] = [await deployment(namespaces[0] as string), await deployment(namespaces[1] as string)];
+    const resource = uniqueName('shared-name');
+    const held = await first.locks.tryAcquire(resource, 10_000);
+    expect(held).toBeDefined();
+    // Another deployment's lock of the same name is another lock.
+    const other = await second.locks.tryAcquire(resource, 10_000);
+    expect(other).toBeDefined();
+    for (const master of masters) {
+      const raw = createRedis(master.url, testLogger(), 'raw', { offlineQueue: true });
+      connections.push(raw);
+      // Each master holds both leases, each under its deployment's namespace, none at the root.
+      expect((await raw.keys(`*vh:lock:${resource}`)).sort()).toEqual(
+        namespaces.map((namespace) => `${namespace}:vh:lock:${resource}`).sort(),
+      );
+    }
+    await held?.release();
+    await other?.release();
+    await Promise.all([first.closers.closeAll(), second.closers.closeAll()]);
+  });
 });
 
 describe('Redlock on three masters when masters stop', () => {

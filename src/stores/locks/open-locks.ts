@@ -13,7 +13,7 @@ import { RedisLockManager } from './redis-lock-manager.js';
  */
 export function openLockManager(
   config: Config,
-  deps: { redis: RedisClient | undefined; fences: FenceRepository; logger: Logger; closers: Closers },
+  deps: { redis: RedisClient | undefined; fences: Pick<FenceRepository, 'floor'>; logger: Logger; closers: Closers },
 ): LockManager {
   const floor = (resource: string) => deps.fences.floor(resource);
   if (deps.redis === undefined || config.redis.mode !== 'external') return new MemoryLockManager(floor);
