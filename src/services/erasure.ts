@@ -4,6 +4,7 @@ import type { GraphStore } from '../stores/graph/graph-store.js';
 import type { LockManager } from '../stores/locks/lock-manager.js';
 import type { ObjectStore } from '../stores/objects/object-store.js';
 import type { Actor } from '../stores/postgres/repositories/audit.js';
+import type { ErasureRecord } from '../stores/postgres/repositories/erasures.js';
 import type { Repositories } from '../stores/stores.js';
 import type { VectorIndex } from '../stores/vectors/vector-index.js';
 import { audioPrefix } from './audio-keys.js';
@@ -36,10 +37,7 @@ export const ERASURE_STEPS = ['revoke', 'documents', 'graph', 'sessions', 'objec
 export type ErasureStep = (typeof ERASURE_STEPS)[number];
 
 /** The outcome of forgetting a user: what each step removed. */
-export interface UserErasure {
-  userId: string;
-  startedAt: string;
-  finishedAt: string | null;
+export interface UserErasure extends ErasureRecord {
   steps: Partial<Record<ErasureStep, Record<string, number>>>;
 }
 
@@ -99,7 +97,8 @@ export class Erasure {
         throw new AppError('NOT_FOUND', { message: 'user not found' });
       await this.deps.db.erasures.start(userId, actor.userId);
     }
-    const done = (await this.status(userId))?.steps ?? {};
+    // A run just started has no step done; one resumed has those its record lists.
+    const done = existing?.steps ?? {};
     for (const [index, step] of ERASURE_STEPS.entries()) {
       onStep?.(step, index);
       if (done[step] !== undefined) continue;

@@ -15,7 +15,6 @@ import { eventually, TestCluster } from '../helpers/cluster.js';
 import { freshDatabase } from '../helpers/database.js';
 import { clusterEnv, serviceEnv, tempDir, testLogger, uniqueName } from '../helpers/env.js';
 import { call, documentForm } from '../helpers/http.js';
-import { type PrivateRedis, startPrivateRedis } from '../helpers/redis-server.js';
 
 const KEY = 'backup passphrase for the test only';
 
@@ -33,20 +32,14 @@ async function undegraded(socket: TestSocket, question: Record<string, unknown>)
   return answer!;
 }
 
-/** redis-servers of the deployments below, stopped after the tests. */
-const redisServers: PrivateRedis[] = [];
-
 /**
- * The stores of one deployment: a database, a Redis, a bucket and a collection of its own
- * (and the Neo4j below). Its nodes and the CLI runs against it share that Redis (the
- * cluster-wide backup lock is in it), as a deployment's do.
+ * The stores of one deployment: a database, a Redis namespace (from clusterEnv), a bucket and
+ * a collection of its own (and the Neo4j below). Its nodes and the CLI runs against it share
+ * them (the cluster-wide backup lock is in that namespace), as a deployment's do.
  */
 async function deployment(neo4jUri: string): Promise<Record<string, string>> {
-  const redis = await startPrivateRedis();
-  redisServers.push(redis);
   const { NODE_ID: _node, ...env } = clusterEnv({
     DATABASE_URL: await freshDatabase(),
-    REDIS_URL: redis.url,
     S3_BUCKET: `vh-${randomUUID().slice(0, 12)}`,
     MILVUS_COLLECTION: uniqueName('chunks'),
     INGEST_QUEUE: uniqueName('ingest'),
@@ -142,7 +135,6 @@ describe('backup and restore of all five stores', () => {
     await cluster?.stop();
     await restored?.stop();
     await neo4j?.stop();
-    for (const redis of redisServers.splice(0)) redis.stop();
   });
 
   it('round-trips users, sessions, messages in two monthly partitions, documents, vectors, graph, audio and keys under live traffic', {

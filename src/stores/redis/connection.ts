@@ -63,7 +63,8 @@ export function redisEndpoints(urls: readonly string[]): {
 
 /**
  * A connection to the configured Redis: `createRedis` on one server, a `Cluster` client on a
- * Redis Cluster (the seed nodes' credentials are used for every node it discovers).
+ * Redis Cluster (the seed nodes' credentials are used for every node it discovers); every key
+ * behind the target's `keyPrefix`.
  */
 export function connectRedis(
   target: RedisTarget,
@@ -71,7 +72,7 @@ export function connectRedis(
   name: string,
   options: RedisOptions = {},
 ): RedisClient {
-  const keyPrefix = options.keyPrefix ?? target.keyPrefix ?? '';
+  const keyPrefix = target.keyPrefix ?? '';
   if (target.clusterNodes.length === 0) return createRedis(target.url, logger, name, { ...options, keyPrefix });
   const { nodes, credentials } = redisEndpoints(target.clusterNodes);
   const clusterOptions: ClusterOptions = {
