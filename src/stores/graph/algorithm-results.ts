@@ -1,4 +1,4 @@
-import type { EntityRef } from './graph-store.js';
+import type { EntityRef } from './entity-ref.js';
 
 /** Graph algorithms and what they answer, the same whichever engine runs them (in process or Neo4j GDS). */
 export const algorithmNames = ['pagerank', 'louvain', 'betweenness'] as const;

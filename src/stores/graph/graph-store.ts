@@ -2,10 +2,12 @@ import { createHash } from 'node:crypto';
 import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
 import type { AlgorithmName, AlgorithmResult } from './algorithm-results.js';
+import type { EntityRef } from './entity-ref.js';
 
 // The wire limits and relation types are the protocol's; stores check them again.
 export { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, relationTypes };
 export type RelationType = (typeof relationTypes)[number];
+export type { EntityRef };
 
 /** An entity of the knowledge graph (a `:Entity` node in Neo4j). */
 export interface GraphEntity {
@@ -58,13 +60,6 @@ export interface RankedEntity {
   type: string;
   distance: number;
   relevance: number;
-}
-
-/** An entity in a path or neighbour list. */
-export interface EntityRef {
-  id: string;
-  name: string;
-  type: string;
 }
 
 /** An entity as a document contains it. */

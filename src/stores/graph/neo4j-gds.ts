@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import neo4j from 'neo4j-driver';
+import neo4j, { type Record as Neo4jRecord } from 'neo4j-driver';
 import { elapsedMs } from '../../util/numbers.js';
 import {
   type AlgorithmName,
@@ -9,8 +9,15 @@ import {
   rankCommunities,
   rankScores,
 } from './algorithm-results.js';
-import type { EntityRef } from './graph-store.js';
-import type { Neo4jGraphStore } from './neo4j-graph-store.js';
+import type { EntityRef } from './entity-ref.js';
+
+/**
+ * What the algorithms need of the Neo4j store: one auto-commit Cypher run. Declared here, so
+ * that this module depends on a capability rather than on the store that calls it.
+ */
+export interface CypherRunner {
+  run(mode: 'read' | 'write', cypher: string, params?: Record<string, unknown>): Promise<Neo4jRecord[]>;
+}
 
 /** The procedure of each algorithm and what it yields. */
 const PROCEDURES: Record<AlgorithmName, string> = {
@@ -31,7 +38,7 @@ const PROCEDURES: Record<AlgorithmName, string> = {
  * the run fails. PageRank scores are scaled to sum to 1, as the in-process engine's do.
  */
 export async function runWithGds(
-  store: Neo4jGraphStore,
+  store: CypherRunner,
   name: AlgorithmName,
   options: { ownerId?: string | undefined; limit: number },
 ): Promise<AlgorithmResult> {
@@ -118,7 +125,7 @@ const STALE_PROJECTION_MS = 60 * 60_000;
  * (`prefix` narrows it further, for tests that share the server with running algorithms.)
  */
 export async function dropStaleProjections(
-  store: Neo4jGraphStore,
+  store: CypherRunner,
   olderThanMs: number,
   prefix = PROJECTION_PREFIX,
 ): Promise<number> {
