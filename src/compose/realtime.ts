@@ -86,7 +86,18 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
   const audio = new AudioStreams(config.audio);
   closers.add('audio streams', () => audio.close());
   metrics.audioBufferedCount = () => audio.bufferedBytes;
-  const bargeIn = new AudioBargeIn(stores.cache, stores.pubsub, logger);
+  const bargeIn = new AudioBargeIn({
+    cache: stores.cache,
+    pubsub: stores.pubsub,
+    audio,
+    messages: stores.messages,
+    objects: stores.objects,
+    relay,
+    metrics,
+    turns: services.turns,
+    io,
+    logger,
+  });
 
   const context: RealtimeContext = {
     io,
@@ -147,7 +158,7 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
       return cleanup.finally(() => cleanups.delete(cleanup));
     },
   });
-  await bargeIn.start(context);
+  await bargeIn.start();
   closers.add('audio barge-in', () => bargeIn.stop());
   return { io, dispatcher, context, slowConsumer, cleanups };
 }

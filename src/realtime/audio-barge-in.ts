@@ -4,11 +4,10 @@ import type { Logger } from '../logger.js';
 import type { Cache } from '../stores/cache/cache.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 import { sleep } from '../util/timeout.js';
-import type { AudioStream } from './audio-streams.js';
-import type { RealtimeContext } from './context.js';
+import { type AudioStoreDeps, storeAudio } from './audio-store.js';
+import type { AudioStream, AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
-import { storeAudio } from './handlers/audio-handlers.js';
-import { announceInterruption } from './handlers/turn-handlers.js';
+import { announceInterruption, type InterruptionDeps } from './interruptions.js';
 import { streamMessageKey } from './stream-closer.js';
 
 const CHANNEL = 'vh:audio-interrupt';
@@ -17,6 +16,13 @@ const openKey = (sessionId: string, streamId: string) => `vh:audio-open:${sessio
 const OPEN_TTL_SECONDS = 3_600;
 /** How long a barge-in waits for the node that holds the audio to store it. */
 const ANSWER_WAIT_MS = 3_000;
+
+/** What a barge-in needs: the open-stream marks, the channel, this node's audio, and how a turn is stored and announced. */
+export interface AudioBargeInDeps extends AudioStoreDeps, InterruptionDeps {
+  cache: Cache;
+  pubsub: PubSub;
+  audio: AudioStreams;
+}
 
 interface CutRequest {
   sessionId: string;
@@ -34,18 +40,20 @@ interface CutRequest {
  * unknown stream is answered at once.
  */
 export class AudioBargeIn {
-  private context: RealtimeContext | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly cache: Cache;
+  private readonly pubsub: PubSub;
+  private readonly logger: Logger;
 
-  constructor(
-    private readonly cache: Cache,
-    private readonly pubsub: PubSub,
-    private readonly logger: Logger,
-  ) {}
+  constructor(private readonly context: AudioBargeInDeps) {
+    this.cache = context.cache;
+    this.pubsub = context.pubsub;
+    this.logger = context.logger;
+  }
 
   /** Follows barge-ins from every node. */
-  async start(context: RealtimeContext): Promise<void> {
-    this.context = context;
+  async start(): Promise<void> {
+    const context = this.context;
     this.unsubscribe = await this.pubsub.subscribe(CHANNEL, (raw) => {
       let request: CutRequest;
       try {
@@ -89,7 +97,7 @@ export class AudioBargeIn {
     streamId: string,
     heard: { chars: number } | { index: number } | undefined,
   ): Promise<Message | undefined> {
-    const context = this.context as RealtimeContext;
+    const context = this.context;
     const local = context.audio.find(sessionId, streamId);
     const open =
       local !== undefined || (await this.cache.get(openKey(sessionId, streamId)).catch(() => undefined)) !== undefined;
@@ -128,7 +136,7 @@ export class AudioBargeIn {
     heardIndex: number | undefined,
     socket: AppSocket | null,
   ): Promise<Message> {
-    const context = this.context as RealtimeContext;
+    const context = this.context;
     context.audio.take(stream.socketId, stream.streamId);
     try {
       const { message, duplicate } = await storeAudio(context, stream, {

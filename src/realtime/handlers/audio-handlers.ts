@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
-import type { JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { audioFormats } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
-import { audioObjectKey, audioPrefix } from '../../services/audio-keys.js';
+import { audioPrefix } from '../../services/audio-keys.js';
 import { OPAQUE_CONTENT_TYPE } from '../../stores/objects/object-store.js';
-import type { AudioStream } from '../audio-streams.js';
+import { storeAudio } from '../audio-store.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { EventHandler } from '../dispatcher.js';
 
@@ -17,66 +15,6 @@ type Handlers = {
 
 function isAudioMimeType(value: unknown): value is keyof typeof audioFormats {
   return typeof value === 'string' && Object.hasOwn(audioFormats, value);
-}
-
-/**
- * Stores a stream's audio under a key the server makes, then commits the message that
- * points to it. A duplicate (the key was used before) leaves that message as it was and
- * removes this copy of the audio.
- */
-export async function storeAudio(
-  context: Pick<RealtimeContext, 'objects' | 'messages' | 'logger'>,
-  stream: AudioStream,
-  message: {
-    senderId: string;
-    clientMsgId: string;
-    role: MessageRole;
-    content: string;
-    metadata?: JsonObject;
-    chunks?: number;
-  },
-): Promise<{ message: Message; duplicate: boolean }> {
-  const mimeType = stream.mimeType as keyof typeof audioFormats;
-  const objectKey = audioObjectKey(stream.sessionId, stream.objectId, mimeType);
-  const chunks = message.chunks === undefined ? stream.chunks : stream.chunks.slice(0, message.chunks);
-  const body = Buffer.concat(chunks);
-  // A cut stream is hashed again; a whole one uses its running hash (copied: a retry needs it again).
-  const sha256 =
-    message.chunks === undefined ? stream.sha256.copy().digest('hex') : createHash('sha256').update(body).digest('hex');
-  // The audio is stored before the message that points to it is committed.
-  await context.objects.put(objectKey, body, {
-    contentType: mimeType,
-    size: body.length,
-    metadata: { sha256, 'session-id': stream.sessionId },
-  });
-  const stored = await context.messages.append({
-    sessionId: stream.sessionId,
-    senderId: message.senderId,
-    clientMsgId: message.clientMsgId,
-    role: message.role,
-    content: message.content,
-    contentType: 'audio',
-    metadata: {
-      ...(message.metadata ?? {}),
-      objectKey,
-      mimeType,
-      bytes: body.length,
-      sha256,
-      ...(stream.sampleRate === undefined ? {} : { sampleRate: stream.sampleRate }),
-    },
-  });
-  if (stored.duplicate && stored.message.metadata['objectKey'] !== objectKey) {
-    // The key was used before: that message stands and this copy of the audio belongs to nothing.
-    await context.objects
-      .delete(objectKey)
-      .catch((error: unknown) =>
-        context.logger.warn(
-          { err: error, objectKey },
-          'could not remove audio of a duplicate audio:end; the reconciler will',
-        ),
-      );
-  }
-  return stored;
 }
 
 /** `audio:start/chunk/end/url` (PROTOCOL section 5). */

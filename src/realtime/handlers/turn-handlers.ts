@@ -3,8 +3,8 @@ import type { PayloadOf } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
 import type { InterruptedStream } from '../../stores/streams/stream-buffer.js';
 import { callerOf, type RealtimeContext } from '../context.js';
-import type { AppSocket, EventHandler } from '../dispatcher.js';
-import { sessionRoom } from '../rooms.js';
+import type { EventHandler } from '../dispatcher.js';
+import { announceInterruption } from '../interruptions.js';
 import { streamMessageKey } from '../stream-closer.js';
 
 type Handlers = {
@@ -64,27 +64,6 @@ export function turnHandlers(context: RealtimeContext): Handlers {
       return { message };
     },
   };
-}
-
-/**
- * After an interrupted turn (text or audio) was stored: the message goes out like any
- * other, and the first store of it also counts the interruption, stops the turn's clock
- * and tells every member, on every node, to stop generating.
- */
-export function announceInterruption(
-  context: Pick<RealtimeContext, 'relay' | 'metrics' | 'turns' | 'io'>,
-  message: Message,
-  duplicate: boolean,
-  socket: AppSocket | null,
-): void {
-  context.relay.committed(message, duplicate, socket);
-  if (duplicate) return;
-  context.metrics.turnInterruptions.inc();
-  context.turns.assistant(message.sessionId, 'interrupted');
-  const streamId = String(message.metadata['streamId']);
-  context.io
-    .to(sessionRoom(message.sessionId))
-    .emit('turn:interrupted', { sessionId: message.sessionId, streamId, messageId: message.id });
 }
 
 function heardOf(payload: PayloadOf<'turn:interrupt'>): Heard {
