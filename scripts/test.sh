@@ -3,7 +3,8 @@
 # Neo4j, an S3 server), starts the real services on loopback ports, type-checks, runs every
 # test against them, and stops them again whatever happens.
 #   npm test            # everything, then the Redis Cluster run
-#   npm test -- test/unit   # extra arguments go to vitest (no Redis Cluster run)
+#   npm test -- test/unit   # extra arguments go to vitest (no Redis Cluster run); a run of
+#                           # unit tests only starts no service and skips lint and type checks
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,6 +16,24 @@ use_node_24
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[test] npm ci" >&2
   npm ci --no-audit --no-fund >&2
+fi
+
+# Unit tests touch no service: a run of them alone starts nothing.
+unit_only=false
+if [ $# -gt 0 ]; then
+  unit_only=true
+  for arg in "$@"; do
+    case $arg in
+      test/unit | test/unit/*) ;;
+      -*) ;;
+      *) unit_only=false ;;
+    esac
+  done
+fi
+if $unit_only; then
+  npx vitest run "$@"
+  echo "[test] finished in $(( $(date +%s) - started ))s" >&2
+  exit 0
 fi
 
 export SERVICES_OWNER_PID=$$
