@@ -5,6 +5,7 @@ import {
   type Migration,
   migrate,
   migrateDown,
+  readFunctions,
   readMigrations,
 } from '../../src/stores/postgres/migrator.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
@@ -41,6 +42,37 @@ describe('migrator (real PostgreSQL)', () => {
     expect(await tables(pool)).toContain('graph_entities');
     const ledger = await pool.query('select version from schema_migrations order by version');
     expect(ledger.rows.map((r: { version: number }) => r.version)).toEqual(all.map((m) => m.version));
+  });
+
+  it('applies every repeatable function once the schema is at the newest level, and again when its text changes', async () => {
+    const pool = await freshPool();
+    const functions = await readFunctions();
+    expect(functions.map((f) => f.name)).toContain('vh_append_messages');
+    const ledger = async () =>
+      new Map(
+        (await pool.query<{ name: string; checksum: string }>('select name, checksum from schema_functions')).rows.map(
+          (r) => [r.name, r.checksum],
+        ),
+      );
+    // Stopping short of the newest migration (a restore to an older backup's level): no functions yet.
+    const all = await readMigrations();
+    await migrate(pool, testLogger(), all.slice(0, -1));
+    expect(await ledger().catch(() => new Map())).toEqual(new Map());
+    await migrate(pool, testLogger());
+    expect(await ledger()).toEqual(new Map(functions.map((f) => [f.name, f.checksum])));
+    await assertMigrated(pool);
+    // What the database runs is the file's definition, not an older migration's.
+    const source = await pool.query<{ src: string }>(
+      "select prosrc as src from pg_proc where proname = 'vh_append_messages'",
+    );
+    const file = functions.find((f) => f.name === 'vh_append_messages')?.sql ?? '';
+    expect(file).toContain((source.rows[0]?.src ?? 'missing').trim());
+    // A database whose function differs from the code's: refused without migrating, applied again by migrate.
+    await pool.query("update schema_functions set checksum = 'an older text' where name = 'vh_append_messages'");
+    await expect(assertMigrated(pool)).rejects.toThrow(/functions vh_append_messages differ/);
+    expect(await migrate(pool, testLogger())).toBe(0);
+    expect(await ledger()).toEqual(new Map(functions.map((f) => [f.name, f.checksum])));
+    await assertMigrated(pool);
   });
 
   it('migrates once when several nodes start at the same moment', async () => {
@@ -95,7 +127,7 @@ describe('migrator (real PostgreSQL)', () => {
     const all = await readMigrations();
     await migrate(pool, testLogger(), all);
     expect(await migrateDown(pool, testLogger(), all.length, all)).toBe(all.length);
-    expect(await tables(pool)).toEqual(['schema_migrations']);
+    expect(await tables(pool)).toEqual(['schema_functions', 'schema_migrations']);
     expect(await migrate(pool, testLogger(), all)).toBe(all.length);
   });
 });

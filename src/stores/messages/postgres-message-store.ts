@@ -27,10 +27,26 @@ interface MessageRow {
   processing_time_ms: number | null;
 }
 
-/** One row of `vh_append_messages`; see migration 0011. */
+/**
+ * What `vh_append_messages` (migrations/functions/vh_append_messages.sql) says of each item,
+ * by the letter it returns.
+ */
+const APPEND_OUTCOME = {
+  /** Inserted: the row has its new seq. */
+  inserted: 'n',
+  /** The same key earlier in this batch: the row's id is that item's message. */
+  repeatedInBatch: 'd',
+  /** Committed before this batch: the row is that message. */
+  committedBefore: 'c',
+  /** No such session. */
+  missingSession: 'm',
+} as const;
+type AppendOutcome = (typeof APPEND_OUTCOME)[keyof typeof APPEND_OUTCOME];
+
+/** One row of `vh_append_messages`. */
 interface AppendRow extends MessageRow {
   ord: number;
-  outcome: 'n' | 'd' | 'c' | 'm';
+  outcome: AppendOutcome;
 }
 
 const COLUMNS =
@@ -159,7 +175,7 @@ export class PostgresMessageStore implements MessageStore {
   }
 
   /**
-   * One round trip for a whole batch: `vh_append_messages` (migration 0011) locks the
+   * One round trip for a whole batch: `vh_append_messages` (migrations/functions/) locks the
    * batch's sessions in id order, finds resends, assigns seqs, inserts and advances
    * `last_seq` in one statement, in auto-commit. Returns one result per input, in order.
    */
@@ -199,7 +215,7 @@ function newMessages(items: AppendInput[], rows: Map<number, AppendRow>): Map<st
   const created = new Map<string, Message>();
   for (const [i, input] of items.entries()) {
     const row = rows.get(i + 1);
-    if (row?.outcome !== 'n') continue;
+    if (row?.outcome !== APPEND_OUTCOME.inserted) continue;
     created.set(
       row.id,
       toMessage({
@@ -221,29 +237,26 @@ function newMessages(items: AppendInput[], rows: Map<number, AppendRow>): Map<st
   return created;
 }
 
-/**
- * One item's answer: `n` new, `d` a duplicate within the batch (the new one's message), `c`
- * a duplicate of a committed message (its row), `m` a missing session.
- */
+/** One item's answer, from its row's outcome (`APPEND_OUTCOME`). */
 function outcome(
   input: AppendInput,
   row: AppendRow | undefined,
   created: Map<string, Message>,
 ): ItemResult<AppendResult> {
   switch (row?.outcome) {
-    case 'n':
-    case 'd': {
+    case APPEND_OUTCOME.inserted:
+    case APPEND_OUTCOME.repeatedInBatch: {
       const message = created.get(row.id);
       if (message === undefined)
         return { ok: false, error: new AppError('INTERNAL', { message: 'inserted row missing' }) };
-      return { ok: true, value: { message, duplicate: row.outcome === 'd' } };
+      return { ok: true, value: { message, duplicate: row.outcome === APPEND_OUTCOME.repeatedInBatch } };
     }
-    case 'c':
+    case APPEND_OUTCOME.committedBefore:
       return {
         ok: true,
         value: { message: toMessage({ ...row, session_id: input.sessionId } as MessageRow), duplicate: true },
       };
-    case 'm':
+    case APPEND_OUTCOME.missingSession:
       return { ok: false, error: new AppError('NOT_FOUND', { message: 'session not found' }) };
     default:
       return { ok: false, error: new AppError('INTERNAL', { message: 'the batch returned no row for a message' }) };

@@ -11,7 +11,13 @@ import { withTransaction } from './transaction.js';
  * which object directory they share), and the embedded vector index's rows (vectors are
  * rebuilt from the chunks on restore, whatever the vector store: see `rebuildVectors`).
  */
-const LEFT_OUT = new Set(['schema_migrations', 'cluster_markers', 'vector_chunks', 'vector_changes']);
+const LEFT_OUT = new Set([
+  'schema_migrations',
+  'schema_functions',
+  'cluster_markers',
+  'vector_chunks',
+  'vector_changes',
+]);
 
 /** A dump or load may take long: no deadlines inside its transaction (they reset at its end). */
 export const UNLIMITED =

@@ -15,6 +15,19 @@ export interface Migration {
   checksum: string;
 }
 
+/**
+ * One repeatable file of `migrations/functions/`: a whole `create or replace` definition of
+ * a SQL function, applied after the numbered migrations whenever its text changed. A
+ * function is defined in one place and changed by editing it, instead of being restated
+ * whole in each numbered migration that alters it.
+ */
+export interface RepeatableFunction {
+  /** The file name without `.sql`. */
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
 /** Arbitrary constant shared by every node: the advisory lock that serialises migrations. */
 const MIGRATION_LOCK_KEY = 7_253_120_001;
 
@@ -48,13 +61,34 @@ export async function readMigrations(dir = path.join(packageRoot(), 'migrations'
   return migrations;
 }
 
+const FUNCTION_PATTERN = /^([a-z0-9_]+)\.sql$/;
+
+/** Reads `migrations/functions/`, in name order (none when the folder is absent). */
+export async function readFunctions(
+  dir = path.join(packageRoot(), 'migrations', 'functions'),
+): Promise<RepeatableFunction[]> {
+  const files = await readdir(dir).catch(() => [] as string[]);
+  const functions: RepeatableFunction[] = [];
+  for (const file of files.sort()) {
+    const match = FUNCTION_PATTERN.exec(file);
+    if (match === null) continue;
+    const sql = await readFile(path.join(dir, file), 'utf8');
+    functions.push({ name: match[1] as string, sql, checksum: createHash('sha256').update(sql).digest('hex') });
+  }
+  return functions;
+}
+
 /**
  * Applies pending migrations in order, each in its own transaction, under a session-level
  * advisory lock so that nodes starting together migrate once. Refuses a database whose
- * ledger is ahead of the code, or whose applied migrations were edited afterwards.
+ * ledger is ahead of the code, or whose applied migrations were edited afterwards. Once the
+ * database is at the newest migration the code knows, the repeatable functions whose text
+ * changed are applied too (they describe the newest schema, so not when `migrations` stops
+ * short of it, as a restore to an older backup's level does).
  */
 export async function migrate(pool: pg.Pool, logger: Logger, migrations?: Migration[]): Promise<number> {
-  const all = migrations ?? (await readMigrations());
+  const newest = await readMigrations();
+  const all = migrations ?? newest;
   const client = await pool.connect();
   try {
     // Migrations may take long and wait for other nodes' migrations: no deadlines on this
@@ -104,10 +138,42 @@ export async function migrate(pool: pg.Pool, logger: Logger, migrations?: Migrat
       logger.info({ version: migration.version, name: migration.name }, 'migration applied');
       count++;
     }
+    if (all.at(-1)?.version === newest.at(-1)?.version) await applyFunctions(client, logger);
     return count;
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
     client.release(true);
+  }
+}
+
+/** The ledger of repeatable functions: which text of each is in the database. */
+const FUNCTION_LEDGER = `create table if not exists schema_functions (
+  name text primary key,
+  checksum text not null,
+  applied_at timestamptz not null default now()
+)`;
+
+/** Applies each repeatable function whose text differs from the one the ledger records. */
+async function applyFunctions(client: pg.PoolClient, logger: Logger): Promise<void> {
+  await client.query(FUNCTION_LEDGER);
+  const applied = await client.query<{ name: string; checksum: string }>('select name, checksum from schema_functions');
+  const known = new Map(applied.rows.map((row) => [row.name, row.checksum]));
+  for (const fn of await readFunctions()) {
+    if (known.get(fn.name) === fn.checksum) continue;
+    await client.query('begin');
+    try {
+      await client.query(unbounded(fn.sql));
+      await client.query(
+        `insert into schema_functions (name, checksum) values ($1, $2)
+         on conflict (name) do update set checksum = excluded.checksum, applied_at = now()`,
+        [fn.name, fn.checksum],
+      );
+      await client.query('commit');
+    } catch (error) {
+      await client.query('rollback');
+      throw new Error(`function ${fn.name} (migrations/functions/${fn.name}.sql) failed`, { cause: error });
+    }
+    logger.info({ function: fn.name }, 'function applied');
   }
 }
 
@@ -132,6 +198,19 @@ export async function assertMigrated(pool: pg.Pool, migrations?: Migration[]): P
   }
   if (applied > latest) {
     throw new Error(`the database is at migration ${applied}, newer than the code (${latest}); refusing to start`);
+  }
+  const recorded = await pool
+    .query<{ name: string; checksum: string }>('select name, checksum from schema_functions')
+    .then((result) => new Map(result.rows.map((row) => [row.name, row.checksum])))
+    .catch((error: unknown) => {
+      if ((error as { code?: string }).code === '42P01') return new Map<string, string>();
+      throw error;
+    });
+  const stale = (await readFunctions()).filter((fn) => recorded.get(fn.name) !== fn.checksum).map((fn) => fn.name);
+  if (stale.length > 0) {
+    throw new Error(
+      `the database's functions ${stale.join(', ')} differ from the code's: run 'npm run migrate' or set MIGRATE_ON_START=true`,
+    );
   }
 }
 
@@ -162,6 +241,8 @@ export async function migrateDown(pool: pg.Pool, logger: Logger, steps = 1, migr
       logger.info({ version, name: migration.name }, 'migration reverted');
       count++;
     }
+    // The down files restore earlier definitions: the next migration up applies the repeatable ones again.
+    if (count > 0) await client.query('delete from schema_functions').catch(() => undefined);
     return count;
   } finally {
     await client.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
