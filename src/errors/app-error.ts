@@ -1,6 +1,6 @@
 import type { ErrorCode, WireError } from '../../protocol/errors.js';
 import { isDependencyFailure } from './dependency-failure.js';
-import { errorRegistry } from './registry.js';
+import { type ErrorReason, errorReasons, errorRegistry } from './registry.js';
 
 /** Options of an AppError beyond its code. */
 export interface AppErrorOptions {
@@ -12,6 +12,8 @@ export interface AppErrorOptions {
   details?: unknown;
   /** The original failure, kept for logs; never sent to clients. */
   cause?: unknown;
+  /** Why, for code that handles this failure (`errorReasons`); never sent to clients. */
+  reason?: ErrorReason;
 }
 
 /** The one error type the server throws on purpose; everything else maps to INTERNAL. */
@@ -20,6 +22,7 @@ export class AppError extends Error {
   readonly status: number;
   readonly retryAfterMs: number | undefined;
   readonly details: unknown;
+  readonly reason: ErrorReason | undefined;
 
   constructor(code: ErrorCode, options: AppErrorOptions = {}) {
     super(options.message ?? errorRegistry[code].message, { cause: options.cause });
@@ -28,7 +31,18 @@ export class AppError extends Error {
     this.status = errorRegistry[code].status;
     this.retryAfterMs = options.retryAfterMs;
     this.details = options.details;
+    this.reason = options.reason;
   }
+
+  /** An error of a reason, with the code the registry gives that reason. */
+  static because(reason: ErrorReason, options: Omit<AppErrorOptions, 'reason'> = {}): AppError {
+    return new AppError(errorReasons[reason], { ...options, reason });
+  }
+}
+
+/** True when `error` is an AppError raised for `reason`. */
+export function hasReason(error: unknown, reason: ErrorReason): error is AppError {
+  return error instanceof AppError && error.reason === reason;
 }
 
 /**

@@ -13,3 +13,25 @@ export const errorRegistry: Readonly<Record<ErrorCode, { status: number; message
   UNAVAILABLE: { status: 503, message: 'a dependency is unavailable; retry later' },
   INTERNAL: { status: 500, message: 'internal error' },
 });
+
+/**
+ * Why an expected failure happened, for the code that handles it (a failure is recognised
+ * by its reason, never by its code and the shape of its details). Internal: the wire
+ * carries only the code, the message and the details.
+ */
+export const errorReasons = {
+  /** A token or audio stream was cut by a barge-in and its turn is stored (details name the message). */
+  stream_interrupted: 'CONFLICT',
+  /** A stream was cut a moment ago and its turn is still being stored: look the message up. */
+  stream_interrupted_storing: 'CONFLICT',
+  /** An audio stream id already open on this socket. */
+  audio_stream_in_use: 'CONFLICT',
+  /** A write guarded by a lock carried a token older than one the store accepted. */
+  stale_fencing_token: 'CONFLICT',
+  /** A document left `processing` (deleted, or finished by another worker) while being ingested. */
+  document_not_ingesting: 'CONFLICT',
+  /** Registration with an email that has an account. */
+  email_taken: 'CONFLICT',
+} as const satisfies Record<string, ErrorCode>;
+
+export type ErrorReason = keyof typeof errorReasons;

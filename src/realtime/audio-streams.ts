@@ -76,7 +76,7 @@ export class AudioStreams {
     const existing = this.streams.get(key);
     if (existing !== undefined) {
       if (existing.sessionId === input.sessionId && existing.mimeType === input.mimeType) return; // a resent start
-      throw new AppError('CONFLICT', { message: 'this stream id is already in use' });
+      throw AppError.because('audio_stream_in_use', { message: 'this stream id is already in use' });
     }
     let ofSocket = 0;
     let ofUser = 0;
@@ -114,7 +114,7 @@ export class AudioStreams {
   chunk(socketId: string, streamId: string, index: number, data: Uint8Array): string | undefined {
     const cut = this.interrupted.get(`${socketId}:${streamId}`);
     if (cut !== undefined) {
-      throw new AppError('CONFLICT', {
+      throw AppError.because('stream_interrupted', {
         message: 'the stream was interrupted: its turn is stored',
         details: { messageId: cut.messageId },
       });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorCodes } from '../../protocol/errors.js';
-import { AppError, toWireError } from '../../src/errors/app-error.js';
-import { errorRegistry } from '../../src/errors/registry.js';
+import { AppError, hasReason, toWireError } from '../../src/errors/app-error.js';
+import { errorReasons, errorRegistry } from '../../src/errors/registry.js';
 
 describe('error registry', () => {
   it('has exactly one entry per protocol code, with a 4xx or 5xx status', () => {
@@ -34,5 +34,16 @@ describe('error registry', () => {
   it('keeps the original failure as cause', () => {
     const cause = new Error('socket hang up');
     expect(new AppError('UNAVAILABLE', { cause }).cause).toBe(cause);
+  });
+
+  it('gives every reason a wire code, recognises an error by its reason and never sends the reason', () => {
+    for (const code of Object.values(errorReasons)) expect(errorCodes).toContain(code);
+    const cut = AppError.because('stream_interrupted_storing', { message: 'cut' });
+    expect(cut.code).toBe('CONFLICT');
+    expect(hasReason(cut, 'stream_interrupted_storing')).toBe(true);
+    // Same code, same (absent) details, another reason: not the same failure.
+    expect(hasReason(AppError.because('email_taken'), 'stream_interrupted_storing')).toBe(false);
+    expect(hasReason(new AppError('CONFLICT'), 'stream_interrupted_storing')).toBe(false);
+    expect(toWireError(cut)).toEqual({ code: 'CONFLICT', message: 'cut' });
   });
 });

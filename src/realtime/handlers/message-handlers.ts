@@ -1,7 +1,7 @@
 import type { MessageRole } from '../../../protocol/models.js';
 import type { PayloadOf } from '../../../protocol/schemas.js';
 import { streamIdPattern } from '../../../protocol/schemas.js';
-import { AppError } from '../../errors/app-error.js';
+import { AppError, hasReason } from '../../errors/app-error.js';
 import { streamErrors } from '../../stores/streams/stream-errors.js';
 import { KeyedSerializer } from '../../util/keyed-serializer.js';
 import { callerOf, type RealtimeContext } from '../context.js';
@@ -116,7 +116,7 @@ export function messageHandlers(context: RealtimeContext): Handlers {
       })
       .catch(async (error: unknown) => {
         // Interrupted a moment ago, its turn still being stored: name the message once it is.
-        if (error instanceof AppError && error.code === 'CONFLICT' && error.details === undefined) {
+        if (hasReason(error, 'stream_interrupted_storing')) {
           const stored = await context.messages.getByStream(payload.sessionId, payload.streamId);
           if (stored !== undefined) throw streamErrors.interrupted(stored.id);
         }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { DocumentStage, DocumentStatusEvent } from '../../../protocol/events.js';
-import { AppError, DependencyTimeoutError } from '../../errors/app-error.js';
+import { AppError, DependencyTimeoutError, hasReason } from '../../errors/app-error.js';
 import type { Logger } from '../../logger.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { ContainedEntity, GraphStore } from '../../stores/graph/graph-store.js';
@@ -272,7 +272,7 @@ export class DocumentService {
       });
       await check();
       const stored = await this.options.documents.replaceChunks(id, chunks).catch((error: unknown) => {
-        throw error instanceof AppError && error.code === 'CONFLICT' ? new DocumentGone() : error;
+        throw hasReason(error, 'document_not_ingesting') ? new DocumentGone() : error;
       });
       await this.options.vectors.deleteByDocument(id);
       // Embedded and indexed batch by batch: memory holds one batch of vectors, whatever

@@ -19,7 +19,10 @@ export async function acceptFencingToken(
     [resource, token],
   );
   if (result.rowCount === 0) {
-    throw new AppError('CONFLICT', { message: `stale fencing token for ${resource}`, details: { resource, token } });
+    throw AppError.because('stale_fencing_token', {
+      message: `stale fencing token for ${resource}`,
+      details: { resource, token },
+    });
   }
 }
 

@@ -13,9 +13,12 @@ export const streamErrors = {
       details: { limit: maxBytes },
     }),
   notOwner: () => new AppError('FORBIDDEN', { message: 'the stream belongs to another user' }),
+  /** Cut by a barge-in; `messageId` is its stored turn, unknown while that is being stored. */
   interrupted: (messageId: string | undefined) =>
-    new AppError('CONFLICT', {
-      message: 'the stream was interrupted: its turn is stored',
-      ...(messageId === undefined ? {} : { details: { messageId } }),
-    }),
+    messageId === undefined
+      ? AppError.because('stream_interrupted_storing', { message: 'the stream was interrupted: its turn is stored' })
+      : AppError.because('stream_interrupted', {
+          message: 'the stream was interrupted: its turn is stored',
+          details: { messageId },
+        }),
 };

@@ -230,7 +230,7 @@ export class DocumentRepository {
         [documentId],
       );
       if (current.rows[0]?.status !== 'processing')
-        throw new AppError('CONFLICT', { message: 'the document is no longer being ingested' });
+        throw AppError.because('document_not_ingesting', { message: 'the document is no longer being ingested' });
       await client.query('delete from document_chunks where document_id = $1', [documentId]);
       const result = await client.query<ChunkRow>(
         `insert into document_chunks (document_id, content, chunk_index, token_count, metadata)

@@ -88,7 +88,7 @@ export class UserRepository {
       return (await this.getById(id)) as UserRecord;
     } catch (error) {
       if ((error as { code?: string }).code === '23505')
-        throw new AppError('CONFLICT', { message: 'email already registered' });
+        throw AppError.because('email_taken', { message: 'email already registered' });
       throw error;
     }
   }
