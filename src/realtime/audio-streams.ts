@@ -109,8 +109,10 @@ export class AudioStreams {
     });
   }
 
-  /** Appends chunk `index`; a resent earlier index is acknowledged without being added. */
-  /** Adds a chunk in index order; returns the stream's session when this was its first chunk (a resend returns undefined). */
+  /**
+   * Adds chunk `index` in index order; a resent earlier index is acknowledged without being
+   * added. Returns the stream's session when this was its first chunk (a resend returns undefined).
+   */
   chunk(socketId: string, streamId: string, index: number, data: Uint8Array): string | undefined {
     const cut = this.interrupted.get(`${socketId}:${streamId}`);
     if (cut !== undefined) {

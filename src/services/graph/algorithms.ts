@@ -108,5 +108,3 @@ function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
-
-/** Milliseconds since `started`, to two decimals. */

@@ -174,11 +174,6 @@ export class PostgresMessageStore implements MessageStore {
     return this.committer.close();
   }
 
-  /**
-   * One round trip for a whole batch: `vh_append_messages` (migrations/functions/) locks the
-   * batch's sessions in id order, finds resends, assigns seqs, inserts and advances
-   * `last_seq` in one statement, in auto-commit. Returns one result per input, in order.
-   */
   /** One batch of the group commit, in three steps: append every row, build the new messages, answer each item. */
   private async commitBatch(items: AppendInput[]): Promise<ItemResult<AppendResult>[]> {
     const rows = await this.appendRows(items);
