@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Config, S3Address } from './config.js';
 import { envSchema, type ParsedEnv, SECRET_VARIABLES } from './schema.js';
+import { secretProblems } from './secrets.js';
 
 /** Thrown by `loadConfig` with one line per bad variable. */
 export class ConfigError extends Error {
@@ -50,7 +51,8 @@ function s3Address(endpoint: string): S3Address {
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parseEnv(env);
-  const problems: string[] = [];
+  // A published or weak secret stops the node as any bad value does.
+  const problems: string[] = secretProblems(e);
   const dataDir = path.resolve(e.DATA_DIR);
   const redisUrl = e.REDIS_URL ?? e.REDIS_CLUSTER_NODES?.[0];
   const external = [e.DATABASE_URL, redisUrl, e.MILVUS_ADDRESS, e.NEO4J_URI, e.S3_ENDPOINT].some(

@@ -169,7 +169,10 @@ export const envSchema = {
       .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, dots, dashes or underscores')
       .default(`${hostname()}-${process.pid}`.slice(0, 64).replace(/[^A-Za-z0-9._-]/g, '-')),
   ),
-  /** HS256 key for access tokens, at least 32 characters. Required when any external store is set. */
+  /**
+   * HS256 key for access tokens, at least 32 characters, neither weak nor published (see
+   * `secretProblems`). Required when any external store is set.
+   */
   JWT_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
   /** Lifetime of access tokens in seconds. Default 900. */
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(900, 86_400),

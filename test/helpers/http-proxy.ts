@@ -12,7 +12,15 @@ export class HttpProxy {
     readonly port: number,
   ) {}
 
-  static async start(target: { host: string; port: number }): Promise<HttpProxy> {
+  /**
+   * `localAddress`: the loopback address the proxy connects to the node from (any of
+   * 127.0.0.0/8), so that the node can tell the proxy from clients connecting from 127.0.0.1.
+   */
+  static async start(
+    target: { host: string; port: number },
+    options: { localAddress?: string } = {},
+  ): Promise<HttpProxy> {
+    const local = options.localAddress === undefined ? {} : { localAddress: options.localAddress };
     const sockets = new Set<Socket>();
     const forwarded = (request: IncomingMessage) => {
       const client = String(request.headers['x-test-client'] ?? request.socket.remoteAddress ?? '');
@@ -24,6 +32,7 @@ export class HttpProxy {
         {
           host: target.host,
           port: target.port,
+          ...local,
           method: request.method,
           path: request.url,
           headers: forwarded(request),
@@ -37,7 +46,7 @@ export class HttpProxy {
       request.pipe(upstream);
     });
     server.on('upgrade', (request: IncomingMessage, client: Socket, head: Buffer) => {
-      const upstream = connect(target.port, target.host, () => {
+      const upstream = connect({ port: target.port, host: target.host, ...local }, () => {
         const headers = Object.entries(forwarded(request)).map(
           ([name, value]) => `${name}: ${Array.isArray(value) ? value.join(', ') : String(value)}`,
         );

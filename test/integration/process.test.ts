@@ -11,6 +11,8 @@ import { freePort } from '../helpers/ports.js';
 // These tests run the compiled server exactly as `npm start` does, with a clean environment
 // (no service variables), so they prove the embedded default and the process lifecycle.
 const MAIN = path.join(packageRoot(), 'dist', 'src', 'main.js');
+/** A signing key that passes every check. */
+const STRONG = 'process-test-key-0123456789abcdefghij';
 
 interface Running {
   child: ChildProcess;
@@ -53,13 +55,37 @@ afterEach(() => {
 describe('the server process', () => {
   it.each([
     [{ PORT: 'abc' }, 'PORT'],
-    [{ DATABASE_URL: 'nonsense', JWT_SECRET: 'x'.repeat(40) }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'nonsense', JWT_SECRET: STRONG }, 'DATABASE_URL'],
     [{ REDIS_URL: 'redis://r:6379' }, 'JWT_SECRET'],
   ])('stops at start with a message naming the bad variable (%j)', async (env, variable) => {
     const node = startNode(env);
     running.push(node);
     expect(await node.exited).toBe(2);
     expect(node.output()).toMatch(new RegExp(`^config error: ${variable}: `, 'm'));
+  });
+
+  // Every secret docker-compose.yml ever fell back to, and the vendors' defaults, on stores
+  // nobody listens at: the node must stop before it connects anywhere.
+  it.each([
+    [{ JWT_SECRET: 'local-development-only-jwt-secret-change-me' }, 'JWT_SECRET'],
+    [{ JWT_SECRET: 'x'.repeat(48) }, 'JWT_SECRET'],
+    [{ DATABASE_URL: 'postgres://voicehelper:local-dev-postgres@127.0.0.1:1/vh', JWT_SECRET: STRONG }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'redis://:local-dev-redis@127.0.0.1:1', JWT_SECRET: STRONG }, 'REDIS_URL'],
+    [{ REDIS_URL: 'redis://:your_redis_password@127.0.0.1:1', JWT_SECRET: STRONG }, 'REDIS_URL'],
+    [{ NEO4J_URI: 'bolt://127.0.0.1:1', NEO4J_PASSWORD: 'local-dev-neo4j' }, 'NEO4J_PASSWORD'],
+    [{ MILVUS_ADDRESS: '127.0.0.1:1', MILVUS_TOKEN: 'root:Milvus' }, 'MILVUS_TOKEN'],
+    ...['local-dev-minio-secret', 'local-dev-milvus-minio', 'minioadmin'].map(
+      (secret) =>
+        [
+          { S3_ENDPOINT: 'http://127.0.0.1:1', S3_ACCESS_KEY: 'voicehelper', S3_SECRET_KEY: secret },
+          'S3_SECRET_KEY',
+        ] as [Record<string, string>, string],
+    ),
+  ])('refuses a published or weak secret with exit 2, naming its variable (%j)', async (env, variable) => {
+    const node = startNode(env);
+    running.push(node);
+    expect(await node.exited).toBe(2);
+    expect(node.output()).toMatch(new RegExp(`^config error: ${variable}: .*(published default|too weak)`, 'm'));
   });
 
   it('starts a complete node on the embedded defaults, restarts on the same data, and drains on SIGTERM with exit 0', async () => {

@@ -1,5 +1,9 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { io as connect } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { packageRoot } from '../../src/util/package-root.js';
 import { TestCluster } from '../helpers/cluster.js';
 import { call } from '../helpers/http.js';
 import { HttpProxy } from '../helpers/http-proxy.js';
@@ -82,6 +86,84 @@ describe('X-Forwarded-For from an untrusted peer is ignored (no TRUST_PROXY)', (
     expect(await handshake(url, user.token, { 'x-forwarded-for': '192.0.2.1' })).toBe('connected');
     expect(await handshake(url, user.token, { 'x-forwarded-for': '192.0.2.2' })).toBe('connected');
     expect(await handshake(url, user.token, { 'x-forwarded-for': '192.0.2.3' })).toBe('rate_limited');
+  });
+});
+
+/** The address docker-compose.yml's nodes read client addresses from (TRUST_PROXY), and the load balancer's own. */
+function composeTrust(): { trustProxy: string; lb: string; subnet: string } {
+  const compose = parse(readFileSync(path.join(packageRoot(), 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<
+      string,
+      { build?: unknown; environment?: Record<string, string>; networks?: Record<string, { ipv4_address?: string }> }
+    >;
+    networks?: { default?: { ipam?: { config?: { subnet?: string }[] } } };
+  };
+  const node = Object.values(compose.services).find((service) => service.build !== undefined);
+  return {
+    trustProxy: String(node?.environment?.['TRUST_PROXY']),
+    lb: String(compose.services['lb']?.networks?.['default']?.ipv4_address),
+    subnet: String(compose.networks?.default?.ipam?.config?.[0]?.subnet),
+  };
+}
+
+describe("the compose stack's TRUST_PROXY: only the load balancer may name the client", () => {
+  // The compose stack in miniature: the node trusts what docker-compose.yml trusts, with the
+  // load balancer's address standing for this proxy's (which connects from 127.0.0.2; clients
+  // of the test connect from 127.0.0.1). The proxy appends the address a client connects
+  // from, as nginx does; the client named here is another container of the compose network.
+  const PROXY_ADDRESS = '127.0.0.2';
+  let cluster: TestCluster;
+  let proxy: HttpProxy;
+  let neighbour: string;
+
+  beforeAll(async () => {
+    const { trustProxy, lb, subnet } = composeTrust();
+    const trusted = trustProxy.split(',').map((part) => (part.trim() === lb ? PROXY_ADDRESS : part.trim()));
+    if (!trusted.includes(PROXY_ADDRESS)) trusted.push(PROXY_ADDRESS);
+    neighbour = subnet.replace(/\.\d+\/\d+$/, '.77');
+    cluster = await TestCluster.start(1, { TRUST_PROXY: trusted.join(',') });
+    proxy = await HttpProxy.start(
+      { host: '127.0.0.1', port: Number(new URL(cluster.urls[0] as string).port) },
+      { localAddress: PROXY_ADDRESS },
+    );
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+    await proxy?.close();
+  });
+
+  async function registeredFrom(url: string, headers: Record<string, string>): Promise<string> {
+    const response = await fetch(`${url}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({
+        email: `${crypto.randomUUID()}@example.test`,
+        username: 'u',
+        password: 'long enough password',
+      }),
+    });
+    expect(response.status).toBe(201);
+    const { user } = (await response.json()) as { user: { id: string } };
+    const { rows } = await cluster
+      .sql()
+      .query<{ ip: string }>(
+        "select host(ip_address) as ip from audit_logs where user_id = $1 and action = 'auth.register'",
+        [user.id],
+      );
+    return String(rows[0]?.ip);
+  }
+
+  it('records the address a client on the compose network connected from, whatever X-Forwarded-For it sends', async () => {
+    const through = `http://127.0.0.1:${proxy.port}`;
+    expect(await registeredFrom(through, { 'x-test-client': neighbour, 'x-forwarded-for': '198.51.100.9' })).toBe(
+      neighbour,
+    );
+    // An outside client through the load balancer keeps its own address.
+    expect(await registeredFrom(through, { 'x-test-client': '203.0.113.20' })).toBe('203.0.113.20');
+  });
+
+  it('ignores X-Forwarded-For from a peer that is not the load balancer', async () => {
+    expect(await registeredFrom(cluster.urls[0] as string, { 'x-forwarded-for': '198.51.100.10' })).toBe('127.0.0.1');
   });
 });
 

@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
-import { envSchema } from '../../src/config/schema.js';
+import { envSchema, SECRET_VARIABLES } from '../../src/config/schema.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { SERVICE_VARIABLES } from '../helpers/env.js';
 
@@ -17,18 +18,29 @@ interface Service {
   healthcheck?: { test: unknown };
   depends_on?: Record<string, unknown>;
   volumes?: string[];
+  ports?: string[];
+  networks?: Record<string, { ipv4_address?: string } | null>;
 }
 
 const root = packageRoot();
-const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+const text = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
+const compose = parse(text, { merge: true }) as {
   services: Record<string, Service>;
+  networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } }>;
 };
 const services = compose.services;
 const nodes = Object.entries(services).filter(([, s]) => s.build !== undefined);
 
-/** Resolves `${NAME:-default}` the way compose does when NAME is unset. */
-function withDefaults(value: string | number): string {
-  return String(value).replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1');
+/** Variables compose requires (`${NAME:?message}`): the stack's secrets. */
+const required = [...new Set([...text.matchAll(/\$\{([A-Z0-9_]+):\?[^}]*\}/g)].map((m) => m[1] as string))].sort();
+/** What an operator following .env.example would set: a fresh strong value for each. */
+const operatorEnv = Object.fromEntries(required.map((name) => [name, randomBytes(32).toString('hex')]));
+
+/** Resolves `${NAME:-default}` and `${NAME:?message}` the way compose does with .env filled in as .env.example says. */
+function resolve(value: string | number): string {
+  return String(value)
+    .replace(/\$\{([A-Z0-9_]+):-([^}]*)\}/g, '$2')
+    .replace(/\$\{([A-Z0-9_]+):\?[^}]*\}/g, (_match, name: string) => operatorEnv[name] ?? '');
 }
 
 /** Every variable a clustered node must be given (PROTOCOL section 9). */
@@ -65,7 +77,7 @@ describe('docker-compose.yml', () => {
     'gives node %s values the server accepts, pointing at services of the stack',
     (name) => {
       const raw = services[name]?.environment ?? {};
-      const env = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, withDefaults(v)]));
+      const env = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, resolve(v)]));
       const config = loadConfig(env);
       expect(config.embeddedDefault).toBe(false);
       const hosts = [
@@ -95,12 +107,7 @@ describe('docker-compose.yml', () => {
     expect(sdk).toMatch(/^3\.0\./);
   });
 
-  it('signs presigned URLs for the MinIO port it publishes, and the image can write its data directory', () => {
-    for (const [name, node] of nodes) {
-      const publicUrl = new URL(withDefaults(node.environment?.['S3_PUBLIC_ENDPOINT'] ?? ''));
-      expect(publicUrl.hostname, name).toBe('localhost');
-      expect((services['minio'] as Service & { ports?: string[] }).ports).toContain(`${publicUrl.port}:9000`);
-    }
+  it('the image can write its data directory', () => {
     const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
     const user = /^USER (\S+)$/m.exec(dockerfile)?.[1];
     const dataDir = /^ENV DATA_DIR=(\S+)$/m.exec(dockerfile)?.[1];
@@ -138,5 +145,77 @@ describe('docker-compose.yml', () => {
     expect(nginx).toMatch(/proxy_set_header Upgrade \$http_upgrade;/);
     expect(nginx).toMatch(/proxy_set_header Connection \$connection_upgrade;/);
     expect(nginx).toContain('ip_hash');
+  });
+
+  it('requires every secret (`:?`) and falls back on nothing but the public URL', () => {
+    // Every value the file gives a secret variable of a node or a store's password comes
+    // from the operator.
+    expect(required).toEqual(
+      expect.arrayContaining([
+        'JWT_SECRET',
+        'POSTGRES_PASSWORD',
+        'REDIS_PASSWORD',
+        'NEO4J_PASSWORD',
+        'MINIO_ROOT_USER',
+        'MINIO_ROOT_PASSWORD',
+        'MILVUS_MINIO_USER',
+        'MILVUS_MINIO_PASSWORD',
+        'GRAFANA_PASSWORD',
+      ]),
+    );
+    // `${VAR:-x}` resolved by compose and `$${VAR:-x}` resolved by a container's shell alike.
+    const fallbacks = [...new Set([...text.matchAll(/\$\{([A-Z0-9_]+):?-[^}]*\}/g)].map((m) => m[1]))];
+    expect(fallbacks).toEqual(['PUBLIC_URL']);
+    for (const [name, service] of Object.entries(services)) {
+      for (const [variable, value] of Object.entries(service.environment ?? {})) {
+        const secret =
+          SECRET_VARIABLES.has(variable) || /PASSWORD|SECRET|TOKEN|_AUTH$|ACCESS_KEY|ROOT_USER/.test(variable);
+        if (secret) expect(String(value), `${name}.${variable}`).toMatch(/\$\{[A-Z0-9_]+:\?[^}]+\}/);
+      }
+    }
+  });
+
+  it('ships .env.example listing every required variable, with empty values and how to make them', () => {
+    const example = readFileSync(path.join(root, '.env.example'), 'utf8');
+    const listed = Object.fromEntries(
+      [...example.matchAll(/^([A-Z0-9_]+)=(.*)$/gm)].map((m) => [m[1] as string, m[2] as string]),
+    );
+    expect(Object.keys(listed).sort()).toEqual(required);
+    for (const value of Object.values(listed)) expect(value).toBe('');
+    expect(example).toContain('openssl rand -base64 48');
+    expect(readFileSync(path.join(root, '.gitignore'), 'utf8')).toMatch(/^\.env$/m);
+  });
+
+  it('publishes no MinIO port: browsers download through the load balancer, signed for its address', () => {
+    for (const name of ['minio', 'milvus-minio']) expect(services[name]?.ports, name).toBeUndefined();
+    const nginx = readFileSync(path.join(root, 'deploy', 'nginx.conf'), 'utf8');
+    for (const [name, node] of nodes) {
+      const env = node.environment ?? {};
+      // Presigned URLs are signed for PUBLIC_URL's host and port, path style: /<bucket>/<key>.
+      expect(resolve(env['S3_PUBLIC_ENDPOINT'] ?? ''), name).toBe(resolve(env['PUBLIC_URL'] ?? ''));
+      const bucket = String(env['S3_BUCKET']);
+      const location = new RegExp(`location /${bucket}/ \\{([^}]*\\{[^}]*\\}[^}]*)\\}`).exec(nginx)?.[1] ?? '';
+      expect(location, name).toContain('proxy_pass http://minio:9000;');
+      // The path is passed unchanged (no URI after the upstream) and Host as signed, port included.
+      expect(location, name).toContain('proxy_set_header Host $http_host;');
+      expect(location, name).toContain('limit_except GET HEAD { deny all; }');
+    }
+    expect(Object.keys(services['lb']?.depends_on ?? {})).toContain('minio');
+  });
+
+  it("trusts X-Forwarded-For from the load balancer's fixed address alone", () => {
+    const subnet = compose.networks?.['default']?.ipam?.config?.[0]?.subnet;
+    expect(subnet).toMatch(/^\d+\.\d+\.\d+\.\d+\/\d+$/);
+    const lb = services['lb']?.networks?.['default']?.ipv4_address;
+    expect(lb).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    const [network, bits] = String(subnet).split('/');
+    const toNumber = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+    const mask = 2 ** 32 - 2 ** (32 - Number(bits));
+    expect(toNumber(String(lb)) & mask).toBe(toNumber(String(network)) & mask);
+    for (const [name, node] of nodes) {
+      const trusted = String(node.environment?.['TRUST_PROXY'] ?? '');
+      expect(trusted, name).toBe(lb);
+      expect(loadConfig({ TRUST_PROXY: trusted }).http.trustProxy, name).toEqual([lb]);
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { envSchema } from '../../src/config/schema.js';
+import { TEST_JWT_SECRET } from '../helpers/env.js';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -37,7 +38,7 @@ describe('loadConfig', () => {
       S3_ENDPOINT: 'https://s3.example.com',
       S3_ACCESS_KEY: 'a',
       S3_SECRET_KEY: 'b',
-      JWT_SECRET: 'x'.repeat(32),
+      JWT_SECRET: TEST_JWT_SECRET,
     });
     expect(config.embeddedDefault).toBe(false);
     expect(config.postgres).toEqual({ mode: 'external', url: 'postgres://u:p@db:5432/vh' });
@@ -56,7 +57,7 @@ describe('loadConfig', () => {
   it('takes a Redis Cluster from its seed nodes instead of REDIS_URL', () => {
     const config = loadConfig({
       REDIS_CLUSTER_NODES: 'redis://:pw@a:7000, redis://:pw@b:7001',
-      JWT_SECRET: 'x'.repeat(32),
+      JWT_SECRET: TEST_JWT_SECRET,
     });
     expect(config.redis).toEqual({
       mode: 'external',
@@ -69,7 +70,7 @@ describe('loadConfig', () => {
   });
 
   it('puts REDIS_NAMESPACE in front of every Redis key, and takes only a plain name', () => {
-    const base = { REDIS_URL: 'redis://redis:6379', JWT_SECRET: 'x'.repeat(32) };
+    const base = { REDIS_URL: 'redis://redis:6379', JWT_SECRET: TEST_JWT_SECRET };
     const config = loadConfig({ ...base, REDIS_NAMESPACE: 'staging-2' });
     expect(config.redis).toMatchObject({ mode: 'external', keyPrefix: 'staging-2:' });
     for (const bad of ['a:b', '{tag}', 'x'.repeat(65), 'with space']) {
@@ -89,8 +90,8 @@ describe('loadConfig', () => {
   it.each([
     [{ PORT: 'abc' }, /^PORT: expected an integer between 0 and 65535 \(got "abc"\)$/],
     [{ PORT: '70000' }, /^PORT: /],
-    [{ DATABASE_URL: 'nonsense', JWT_SECRET: 'x'.repeat(32) }, /^DATABASE_URL: expected a URL like postgres:/],
-    [{ REDIS_URL: 'http://redis', JWT_SECRET: 'x'.repeat(32) }, /^REDIS_URL: expected a URL like redis:/],
+    [{ DATABASE_URL: 'nonsense', JWT_SECRET: TEST_JWT_SECRET }, /^DATABASE_URL: expected a URL like postgres:/],
+    [{ REDIS_URL: 'http://redis', JWT_SECRET: TEST_JWT_SECRET }, /^REDIS_URL: expected a URL like redis:/],
     [{ MILVUS_ADDRESS: 'milvus' }, /^MILVUS_ADDRESS: expected host:port/],
     [{ NEO4J_URI: 'http://neo4j:7474' }, /^NEO4J_URI: /],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL: /],
@@ -103,12 +104,12 @@ describe('loadConfig', () => {
     [{ BACKUP_SCHEDULE: '02:00' }, /^BACKUP_TARGET: required with BACKUP_SCHEDULE/],
     [{ BACKUP_ENCRYPTION_KEY: 'short' }, /^BACKUP_ENCRYPTION_KEY: expected at least 16 characters/],
     [
-      { REDIS_URL: 'redis://r:6379', JWT_SECRET: 'x'.repeat(32), LOCK_REDIS_URLS: 'redis://a:6379,http://b' },
+      { REDIS_URL: 'redis://r:6379', JWT_SECRET: TEST_JWT_SECRET, LOCK_REDIS_URLS: 'redis://a:6379,http://b' },
       /^LOCK_REDIS_URLS: expected comma-separated URLs/,
     ],
     [{ LOCK_REDIS_URLS: 'redis://a:6379,redis://b:6379,redis://c:6379' }, /^REDIS_URL: required with LOCK_REDIS_URLS/],
     [
-      { REDIS_CLUSTER_NODES: 'redis://a:7000,b:7001', JWT_SECRET: 'x'.repeat(32) },
+      { REDIS_CLUSTER_NODES: 'redis://a:7000,b:7001', JWT_SECRET: TEST_JWT_SECRET },
       /^REDIS_CLUSTER_NODES: expected comma-separated URLs/,
     ],
     [
@@ -116,7 +117,7 @@ describe('loadConfig', () => {
       /^JWT_SECRET: required when DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES is set/,
     ],
     [
-      { REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'redis://a:7000', JWT_SECRET: 'x'.repeat(32) },
+      { REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'redis://a:7000', JWT_SECRET: TEST_JWT_SECRET },
       /^REDIS_CLUSTER_NODES: set it or REDIS_URL, not both/,
     ],
   ])('names the bad variable in one line: %j', (env, pattern) => {
