@@ -16,6 +16,7 @@ import { type AppServer, attachHandlers, createIoServer } from '../realtime/io-s
 import { MessageRelay } from '../realtime/message-relay.js';
 import { endSlowConsumer } from '../realtime/outbound.js';
 import { StreamCloser } from '../realtime/stream-closer.js';
+import { Conversation } from '../services/conversation.js';
 import type { HttpPart } from './http.js';
 import type { NodeBase, Services } from './services.js';
 
@@ -75,7 +76,16 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
   );
   closers.add('relay', () => relay.close());
   metrics.relayPendingCount = () => relay.pendingCount();
-  const closer = new StreamCloser(stores.streams, stores.messages, relay, stores.presence, stores.locks, logger, {
+  const conversation = new Conversation<AppSocket>({
+    messages: stores.messages,
+    streams: stores.streams,
+    objects: stores.objects,
+    turns: services.turns,
+    delivery: relay,
+    metrics,
+    logger,
+  });
+  const closer = new StreamCloser(stores.streams, conversation, stores.presence, stores.locks, logger, {
     idleMs: config.streams.idleMs,
     sweepMs: config.streams.sweepMs,
     resumeGraceMs: config.streams.resumeGraceMs,
@@ -90,12 +100,8 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     cache: stores.cache,
     pubsub: stores.pubsub,
     audio,
+    conversation,
     messages: stores.messages,
-    objects: stores.objects,
-    relay,
-    metrics,
-    turns: services.turns,
-    io,
     logger,
   });
 
@@ -104,6 +110,7 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     nodeId: config.nodeId,
     sessions: accounts.sessions,
     messages: stores.messages,
+    conversation,
     relay,
     presence: stores.presence,
     streams: stores.streams,

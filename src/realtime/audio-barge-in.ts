@@ -1,14 +1,13 @@
 import type { Message } from '../../protocol/models.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
+import type { Conversation } from '../services/conversation.js';
 import type { Cache } from '../stores/cache/cache.js';
+import type { MessageStore } from '../stores/messages/message-store.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 import { sleep } from '../util/timeout.js';
-import { type AudioStoreDeps, storeAudio } from './audio-store.js';
 import type { AudioStream, AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
-import { announceInterruption, type InterruptionDeps } from './interruptions.js';
-import { streamMessageKey } from './stream-closer.js';
 
 const CHANNEL = 'vh:audio-interrupt';
 const openKey = (sessionId: string, streamId: string) => `vh:audio-open:${sessionId}:${streamId}`;
@@ -17,11 +16,15 @@ const OPEN_TTL_SECONDS = 3_600;
 /** How long a barge-in waits for the node that holds the audio to store it. */
 const ANSWER_WAIT_MS = 3_000;
 
-/** What a barge-in needs: the open-stream marks, the channel, this node's audio, and how a turn is stored and announced. */
-export interface AudioBargeInDeps extends AudioStoreDeps, InterruptionDeps {
+/** What a barge-in needs: the open-stream marks, the channel, this node's audio, and where its turn is stored. */
+export interface AudioBargeInDeps {
   cache: Cache;
   pubsub: PubSub;
   audio: AudioStreams;
+  conversation: Conversation<AppSocket>;
+  /** Where a barge-in on another node's stream finds the turn that node stored. */
+  messages: MessageStore;
+  logger: Logger;
 }
 
 interface CutRequest {
@@ -139,22 +142,9 @@ export class AudioBargeIn {
     const context = this.context;
     context.audio.take(stream.socketId, stream.streamId);
     try {
-      const { message, duplicate } = await storeAudio(context, stream, {
-        senderId: stream.userId,
-        clientMsgId: streamMessageKey(stream.streamId),
-        role: 'assistant',
-        content: '',
-        metadata: {
-          streamId: stream.streamId,
-          interrupted: true,
-          interruptedBy,
-          ...(heardIndex === undefined ? {} : { heard: { index: heardIndex } }),
-        },
-        ...(heardIndex === undefined ? {} : { chunks: heardIndex + 1 }),
-      });
+      const message = await context.conversation.storeInterruptedAudio(stream, interruptedBy, heardIndex, socket);
       context.audio.markInterrupted(stream, message.id);
       this.closed(stream);
-      announceInterruption(context, message, duplicate, socket);
       return message;
     } catch (error) {
       context.audio.restore(stream);

@@ -1,8 +1,10 @@
 import type { PresenceEntry } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { Conversation } from '../services/conversation.js';
 import type { Erasure } from '../services/erasure.js';
 import type { Caller, SessionService } from '../services/session-service.js';
+import type { TurnClock } from '../services/turn-clock.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
 import type { ObjectStore } from '../stores/objects/object-store.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
@@ -14,7 +16,6 @@ import type { AppServer } from './io-server.js';
 import type { MessageRelay } from './message-relay.js';
 import { sessionRoom } from './rooms.js';
 import type { StreamCloser } from './stream-closer.js';
-import type { TurnClock } from './turn-clock.js';
 
 /** Everything the event handlers share. */
 export interface RealtimeContext {
@@ -22,6 +23,8 @@ export interface RealtimeContext {
   nodeId: string;
   sessions: SessionService;
   messages: MessageStore;
+  /** Commits every turn: posted, streamed, interrupted, spoken. */
+  conversation: Conversation<AppSocket>;
   relay: MessageRelay;
   presence: PresenceStore;
   streams: StreamBuffer;

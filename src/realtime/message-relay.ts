@@ -1,5 +1,6 @@
 import type { Message } from '../../protocol/models.js';
 import type { Logger } from '../logger.js';
+import type { ConversationDelivery } from '../services/conversation.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 import type { AppSocket } from './dispatcher.js';
@@ -81,7 +82,7 @@ const channel = (sessionId: string) => `vh:msg:${sessionId}`;
  * also keeps the highest seq it holds, so a socket that joined mid-stream neither misses
  * nor repeats a message.
  */
-export class MessageRelay {
+export class MessageRelay implements ConversationDelivery<AppSocket> {
   private readonly feeds = new Map<string, Feed>();
   /** The sessions each socket follows on this node (so a disconnect need not scan every feed). */
   private readonly bySocket = new Map<string, Set<string>>();
@@ -132,6 +133,15 @@ export class MessageRelay {
         'publishing a message failed; nodes will read it from PostgreSQL',
       ),
     );
+  }
+
+  /** A barge-in stored `message` as its stream's interrupted turn: every member, on every node, stops generating. */
+  interrupted(message: Message): void {
+    this.io.to(sessionRoom(message.sessionId)).emit('turn:interrupted', {
+      sessionId: message.sessionId,
+      streamId: String(message.metadata['streamId']),
+      messageId: message.id,
+    });
   }
 
   /**

@@ -1,10 +1,8 @@
-import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
+import type { Conversation } from '../services/conversation.js';
 import type { LockManager } from '../stores/locks/lock-manager.js';
-import type { MessageStore } from '../stores/messages/message-store.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
-import type { MessageRelay } from './message-relay.js';
 
 /** Options of the stream closer. */
 export interface StreamCloserOptions {
@@ -20,19 +18,14 @@ export interface StreamCloserOptions {
   nodeId: string;
 }
 
-/** The idempotency key of the message that closes a stream (final or interrupted). */
-export function streamMessageKey(streamId: string): string {
-  return `stream:${streamId}`;
-}
-
 /**
  * Commits interrupted turns: the text gathered so far becomes a message of the stream's
  * role with `metadata: { streamId, interrupted: true }` when the streaming socket
  * disconnects or its node stops heart-beating (another node's sweep notices) and the owner
  * does not continue the stream from another socket within `resumeGraceMs` (a client that
  * moves to another node while a node drains keeps streaming), or when the stream idles
- * `idleMs`. Every path commits under the key
- * `stream:<streamId>`, so the message store keeps exactly one row whichever nodes race, and
+ * `idleMs`. Every path commits through the conversation under the stream's key
+ * (`streamMessageKey`), so the message store keeps exactly one row whichever nodes race, and
  * only the node whose append created it broadcasts it.
  */
 export class StreamCloser {
@@ -54,8 +47,7 @@ export class StreamCloser {
 
   constructor(
     private readonly streams: StreamBuffer,
-    private readonly messages: MessageStore,
-    private readonly relay: MessageRelay,
+    private readonly conversation: Conversation<unknown>,
     private readonly presence: PresenceStore,
     private readonly locks: LockManager,
     private readonly logger: Logger,
@@ -174,34 +166,13 @@ export class StreamCloser {
   }
 
   private async commitNow(sessionId: string, streamId: string): Promise<void> {
-    try {
-      const state = await this.streams.get(sessionId, streamId);
-      if (state !== undefined) {
-        const { message, duplicate } = await this.messages.append({
-          sessionId,
-          // The stream's owner: a final message_send from them shares this key.
-          senderId: state.userId,
-          clientMsgId: streamMessageKey(streamId),
-          role: state.role,
-          content: state.text,
-          contentType: 'text',
-          metadata: { streamId, interrupted: true },
-        });
-        this.relay.committed(message, duplicate, null);
-        this.logger.debug({ sessionId, streamId, seq: message.seq, duplicate }, 'interrupted turn committed');
-      }
-      await this.streams.remove(sessionId, streamId);
-    } catch (error) {
-      if (error instanceof AppError && error.status < 500) {
-        // The session is gone or the text cannot be stored: nothing to keep.
-        await this.streams.remove(sessionId, streamId).catch(() => undefined);
-        this.logger.warn({ err: error, sessionId, streamId }, 'dropped an interrupted stream that cannot be stored');
-      } else {
+    await this.conversation
+      .abandonStream(sessionId, streamId)
+      .catch((error: unknown) =>
         this.logger.warn(
           { err: error, sessionId, streamId },
           'committing an interrupted stream failed; the sweep retries',
-        );
-      }
-    }
+        ),
+      );
   }
 }

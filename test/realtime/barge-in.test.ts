@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeltaEvent } from '../../protocol/events.js';
 import type { Message } from '../../protocol/models.js';
-import { heardText } from '../../src/realtime/handlers/turn-handlers.js';
+import { heardText } from '../../src/services/conversation.js';
 import { MemoryStreamBuffer } from '../../src/stores/streams/memory-stream-buffer.js';
 import { request, type TestSocket } from '../helpers/client.js';
 import { collect, eventually, TestCluster } from '../helpers/cluster.js';

@@ -1,9 +1,12 @@
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { MessageRelay } from '../../src/realtime/message-relay.js';
+import type { Metrics } from '../../src/metrics.js';
 import { StreamCloser } from '../../src/realtime/stream-closer.js';
+import { Conversation } from '../../src/services/conversation.js';
+import type { TurnClock } from '../../src/services/turn-clock.js';
 import { MemoryLockManager } from '../../src/stores/locks/memory-lock-manager.js';
 import type { AppendInput, MessageStore } from '../../src/stores/messages/message-store.js';
+import type { ObjectStore } from '../../src/stores/objects/object-store.js';
 import type { PresenceStore } from '../../src/stores/presence/presence-store.js';
 import { MemoryStreamBuffer } from '../../src/stores/streams/memory-stream-buffer.js';
 
@@ -47,8 +50,17 @@ describe('the stream closer on streams of a node that is gone', () => {
     const presence = {
       aliveNodes: async (ids: readonly string[]) => new Set(ids.filter((id) => alive.has(id))),
     } as unknown as PresenceStore;
-    const relay = { committed: () => undefined } as unknown as MessageRelay;
-    closer = new StreamCloser(streams, messages, relay, presence, new MemoryLockManager(), pino({ level: 'silent' }), {
+    const logger = pino({ level: 'silent' });
+    const conversation = new Conversation<null>({
+      messages,
+      streams,
+      objects: {} as ObjectStore,
+      turns: {} as TurnClock,
+      delivery: { committed: () => undefined, interrupted: () => undefined },
+      metrics: {} as Metrics,
+      logger,
+    });
+    closer = new StreamCloser(streams, conversation, presence, new MemoryLockManager(), logger, {
       idleMs: 30_000,
       sweepMs: 3_600_000,
       resumeGraceMs: GRACE,

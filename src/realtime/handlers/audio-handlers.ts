@@ -2,7 +2,6 @@ import { audioFormats } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
 import { audioPrefix } from '../../services/audio-keys.js';
 import { OPAQUE_CONTENT_TYPE } from '../../stores/objects/object-store.js';
-import { storeAudio } from '../audio-store.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { EventHandler } from '../dispatcher.js';
 
@@ -61,18 +60,15 @@ export function audioHandlers(context: RealtimeContext): Handlers {
       }
       try {
         await context.sessions.authorize(caller, stream.sessionId);
-        const { message, duplicate } = await storeAudio(context, stream, {
-          senderId: caller.userId,
+        const message = await context.conversation.storeAudio(
+          stream,
+          { userId: caller.userId, role: caller.role === 'user' ? 'user' : 'assistant' },
           clientMsgId,
-          role: caller.role === 'user' ? 'user' : 'assistant',
-          content: transcript ?? '',
-          // A barge-in that comes after the end finds the stored turn by it.
-          metadata: { streamId },
-        });
+          transcript ?? '',
+          socket,
+        );
         context.audio.markEnded(socket.id, streamId, stream.sessionId);
         context.bargeIn.closed(stream);
-        if (!duplicate && message.role === 'assistant') context.turns.assistant(stream.sessionId, 'final');
-        context.relay.committed(message, duplicate, socket);
         return { message };
       } catch (error) {
         // Nothing committed: the client may retry the same end, which stores the same

@@ -7,7 +7,6 @@ import { KeyedSerializer } from '../../util/keyed-serializer.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { AppSocket, EventHandler } from '../dispatcher.js';
 import { sessionRoom } from '../rooms.js';
-import { streamMessageKey } from '../stream-closer.js';
 
 type Handlers = {
   'message:send': EventHandler<'message:send'>;
@@ -34,54 +33,28 @@ export function messageHandlers(context: RealtimeContext): Handlers {
       await context.sessions.authorize(caller, payload.sessionId);
       const metadata = payload.metadata ?? {};
       const streamId = metadata['streamId'];
-      let clientMsgId = payload.clientMsgId;
-      if (streamId !== undefined) {
-        if (typeof streamId !== 'string' || !streamIdPattern.test(streamId)) {
-          throw new AppError('VALIDATION', {
-            message: 'metadata.streamId is not a stream id',
-            details: { field: 'metadata.streamId' },
-          });
-        }
-        // PostgreSQL is the truth: with Redis unreachable the send still commits (the key is
-        // the sender's own, so skipping the owner check cannot touch another user's turn).
-        const open = await context.streams.get(payload.sessionId, streamId).catch((error: unknown) => {
-          context.logger.warn(
-            { err: error, sessionId: payload.sessionId, streamId },
-            'could not read an open stream; committing the final message anyway',
-          );
-          return undefined;
+      if (streamId !== undefined && (typeof streamId !== 'string' || !streamIdPattern.test(streamId))) {
+        throw new AppError('VALIDATION', {
+          message: 'metadata.streamId is not a stream id',
+          details: { field: 'metadata.streamId' },
         });
-        if (open !== undefined && open.userId !== caller.userId)
-          throw new AppError('FORBIDDEN', { message: 'the stream belongs to another user' });
-        // The final message of a stream shares its key with the interrupted commit, so
-        // whichever comes first is the one message of that turn.
-        clientMsgId = streamMessageKey(streamId);
       }
-      const { message, duplicate } = await context.messages.append({
-        sessionId: payload.sessionId,
-        senderId: caller.userId,
-        clientMsgId,
-        role,
-        content: payload.content,
-        contentType: payload.contentType ?? 'text',
-        metadata,
-        ...(payload.tokensUsed === undefined ? {} : { tokensUsed: payload.tokensUsed }),
-        ...(payload.processingTimeMs === undefined ? {} : { processingTimeMs: payload.processingTimeMs }),
-      });
-      if (typeof streamId === 'string') {
-        context.closer.untrack(socket.id, payload.sessionId, streamId);
-        // Left behind, the buffer expires; a sweep that commits it finds this message under the same key.
-        await context.streams
-          .remove(payload.sessionId, streamId)
-          .catch((error: unknown) =>
-            context.logger.warn(
-              { err: error, sessionId: payload.sessionId, streamId },
-              'could not drop a closed stream buffer',
-            ),
-          );
-      }
-      if (!duplicate && role === 'assistant') context.turns.assistant(payload.sessionId, 'final');
-      context.relay.committed(message, duplicate, socket);
+      const message = await context.conversation.post(
+        {
+          sessionId: payload.sessionId,
+          senderId: caller.userId,
+          clientMsgId: payload.clientMsgId,
+          role,
+          content: payload.content,
+          contentType: payload.contentType ?? 'text',
+          metadata,
+          ...(payload.tokensUsed === undefined ? {} : { tokensUsed: payload.tokensUsed }),
+          ...(payload.processingTimeMs === undefined ? {} : { processingTimeMs: payload.processingTimeMs }),
+          ...(streamId === undefined ? {} : { streamId }),
+        },
+        socket,
+      );
+      if (streamId !== undefined) context.closer.untrack(socket.id, payload.sessionId, streamId);
       return { message };
     },
 
