@@ -1,12 +1,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { ContentType, JsonObject, Message, MessageRole } from '../../protocol/models.js';
 import type { audioFormats } from '../../protocol/schemas.js';
-import { AppError } from '../errors/app-error.js';
+import { AppError, hasReason } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { AppendResult, MessageStore } from '../stores/messages/message-store.js';
 import type { ObjectStore } from '../stores/objects/object-store.js';
-import type { InterruptedStream, StreamBuffer } from '../stores/streams/stream-buffer.js';
+import type { DeltaInput, InterruptedStream, StreamBuffer } from '../stores/streams/stream-buffer.js';
+import { streamErrors } from '../stores/streams/stream-errors.js';
 import { audioObjectKey } from './audio-keys.js';
 import type { TurnClock } from './turn-clock.js';
 
@@ -130,6 +131,25 @@ export class Conversation<Origin> {
     }
     this.answered(stored, duplicate, origin);
     return stored;
+  }
+
+  /**
+   * Adds a delta to an open token stream (in index order; a resent index is `duplicate`).
+   * The first delta of an assistant's stream stops its turn's first-delta clock. A stream a
+   * barge-in cut is refused CONFLICT naming its stored turn (looked up when the cut came a
+   * moment ago and is still being stored).
+   */
+  async delta(input: DeltaInput): Promise<'appended' | 'duplicate'> {
+    const outcome = await this.options.streams.append(input).catch(async (error: unknown) => {
+      if (hasReason(error, 'stream_interrupted_storing')) {
+        const stored = await this.options.messages.getByStream(input.sessionId, input.streamId);
+        if (stored !== undefined) throw streamErrors.interrupted(stored.id);
+      }
+      throw error;
+    });
+    if (outcome === 'appended' && input.index === 0 && input.role === 'assistant')
+      this.options.turns.assistant(input.sessionId, 'firstDelta');
+    return outcome;
   }
 
   /**

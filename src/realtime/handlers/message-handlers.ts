@@ -1,8 +1,7 @@
 import type { MessageRole } from '../../../protocol/models.js';
 import type { PayloadOf } from '../../../protocol/schemas.js';
 import { streamIdPattern } from '../../../protocol/schemas.js';
-import { AppError, hasReason } from '../../errors/app-error.js';
-import { streamErrors } from '../../stores/streams/stream-errors.js';
+import { AppError } from '../../errors/app-error.js';
 import { KeyedSerializer } from '../../util/keyed-serializer.js';
 import { callerOf, type RealtimeContext } from '../context.js';
 import type { AppSocket, EventHandler } from '../dispatcher.js';
@@ -76,27 +75,17 @@ export function messageHandlers(context: RealtimeContext): Handlers {
     // A new stream becomes one stored message (final or interrupted): opening it counts
     // against the message:send limit, so fresh stream ids cannot store more than sends.
     if (payload.index === 0) await context.checkLimit('message:send', caller.userId);
-    const outcome = await context.streams
-      .append({
-        sessionId: payload.sessionId,
-        streamId: payload.streamId,
-        userId: caller.userId,
-        role,
-        index: payload.index,
-        delta: payload.delta,
-        nodeId: context.nodeId,
-        socketId: socket.id,
-      })
-      .catch(async (error: unknown) => {
-        // Interrupted a moment ago, its turn still being stored: name the message once it is.
-        if (hasReason(error, 'stream_interrupted_storing')) {
-          const stored = await context.messages.getByStream(payload.sessionId, payload.streamId);
-          if (stored !== undefined) throw streamErrors.interrupted(stored.id);
-        }
-        throw error;
-      });
+    const outcome = await context.conversation.delta({
+      sessionId: payload.sessionId,
+      streamId: payload.streamId,
+      userId: caller.userId,
+      role,
+      index: payload.index,
+      delta: payload.delta,
+      nodeId: context.nodeId,
+      socketId: socket.id,
+    });
     if (outcome === 'appended') {
-      if (payload.index === 0 && role === 'assistant') context.turns.assistant(payload.sessionId, 'firstDelta');
       context.closer.track(socket.id, payload.sessionId, payload.streamId);
       socket.to(sessionRoom(payload.sessionId)).emit('message:delta', {
         sessionId: payload.sessionId,
