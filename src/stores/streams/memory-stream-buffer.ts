@@ -17,11 +17,23 @@ export class MemoryStreamBuffer implements StreamBuffer {
   /** Messages stored by barge-ins, with when they expire. */
   private readonly closed = new Map<string, { messageId: string; until: number }>();
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    /** A stream is forgotten this long after its last delta even if nobody commits it. */
+    private readonly ttlSeconds = 3_600,
+  ) {}
+
+  /** The stream under `key`, unless it expired (then it is dropped). */
+  private live(key: string): Entry | undefined {
+    const entry = this.streams.get(key);
+    if (entry === undefined || entry.lastDeltaAt + this.ttlSeconds * 1_000 > Date.now()) return entry;
+    this.streams.delete(key);
+    return undefined;
+  }
 
   async append(input: DeltaInput): Promise<'appended' | 'duplicate'> {
     const key = `${input.sessionId}:${input.streamId}`;
-    const entry = this.streams.get(key);
+    const entry = this.live(key);
     const closedBy = await this.interruptedBy(input.sessionId, input.streamId);
     if (closedBy !== undefined || entry?.closing === true) throw streamErrors.interrupted(closedBy);
     if (entry !== undefined && entry.userId !== input.userId) throw streamErrors.notOwner();
@@ -48,7 +60,7 @@ export class MemoryStreamBuffer implements StreamBuffer {
   }
 
   async interrupt(sessionId: string, streamId: string): Promise<InterruptedStream | undefined> {
-    const entry = this.streams.get(`${sessionId}:${streamId}`);
+    const entry = this.live(`${sessionId}:${streamId}`);
     if (entry === undefined) return undefined;
     entry.closing = true;
     const { lastIndex: _l, lastDeltaAt: _t, bytes: _b, closing: _c, ...taken } = entry;
@@ -68,7 +80,7 @@ export class MemoryStreamBuffer implements StreamBuffer {
   }
 
   async get(sessionId: string, streamId: string): Promise<StreamState | undefined> {
-    const entry = this.streams.get(`${sessionId}:${streamId}`);
+    const entry = this.live(`${sessionId}:${streamId}`);
     if (entry === undefined) return undefined;
     const { lastIndex: _l, lastDeltaAt: _t, bytes: _b, deltaEnds: _e, closing: _c, ...state } = entry;
     return state;
@@ -80,7 +92,8 @@ export class MemoryStreamBuffer implements StreamBuffer {
 
   async idle(idleMs: number): Promise<OpenStream[]> {
     const before = Date.now() - idleMs;
-    return [...this.streams.values()]
+    return [...this.streams.keys()]
+      .flatMap((key) => this.live(key) ?? [])
       .filter((e) => e.lastDeltaAt <= before)
       .map((e) => ({ sessionId: e.sessionId, streamId: e.streamId, lastDeltaAt: e.lastDeltaAt }));
   }
