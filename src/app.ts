@@ -69,7 +69,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const stores = await openStores(config, { logger, publicUrl: () => state.publicUrl });
   closers.add('stores', () => stores.close());
   try {
-    const base: NodeBase = { config, logger, metrics, stores, closers, late: {} };
+    const base: NodeBase = { config, logger, metrics, stores, closers };
     const services = await openServices(base);
     const web = await buildHttp(base, services, () => state.draining);
     const realtime = await startRealtime(base, services, web);

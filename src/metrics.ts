@@ -55,16 +55,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  /** Read when metrics are scraped; the app points it at the message relay. */
-  relayPendingCount: () => number = () => 0;
-
-  /** Committed messages that arrived out of order and wait for a gap to be filled. */
-  readonly relayPending = this.readGauge(
-    'voicehelper_relay_pending_messages',
-    'Messages waiting on this node for an earlier seq before delivery',
-    () => this.relayPendingCount(),
-  );
-
   /** 1 when a dependency answered its last readiness probe, 0 otherwise. */
   readonly dependencyUp = new Gauge({
     name: 'voicehelper_dependency_up',
@@ -94,16 +84,6 @@ export class Metrics {
     help: 'Sockets disconnected because they did not read what they were sent',
     registers: [this.registry],
   });
-
-  /** Read when metrics are scraped; the app points it at the audio streams. */
-  audioBufferedCount: () => number = () => 0;
-
-  /** Audio bytes held in memory by open streams on this node. */
-  readonly audioBuffered = this.readGauge(
-    'voicehelper_audio_buffered_bytes',
-    'Audio bytes held in memory by open audio streams on this node',
-    () => this.audioBufferedCount(),
-  );
 
   /** Requests refused by a rate limit. */
   readonly rateLimited = new Counter({
@@ -143,8 +123,11 @@ export class Metrics {
     });
   }
 
-  /** A gauge whose value is read from the node when metrics are scraped. */
-  private readGauge(name: string, help: string, read: () => number): Gauge {
+  /**
+   * A gauge whose value is read when metrics are scraped, registered by the component that
+   * owns the value, where it is built (the relay's pending messages, the audio buffered).
+   */
+  gauge(name: string, help: string, read: () => number): Gauge {
     const gauge: Gauge = new Gauge({ name, help, registers: [this.registry], collect: (): void => gauge.set(read()) });
     return gauge;
   }

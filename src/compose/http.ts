@@ -28,7 +28,7 @@ export interface HttpPart {
 
 /** Step 3 of a node: Fastify with its hooks, the API documents, every route, and the browser app. */
 export async function buildHttp(base: NodeBase, services: Services, draining: () => boolean): Promise<HttpPart> {
-  const { config, logger, metrics, stores, closers, late } = base;
+  const { config, logger, metrics, stores, closers } = base;
   const { accounts } = services;
   const trust = trustProxy(config.http.trustProxy);
   const corsOrigins = new Set(config.http.corsOrigins);
@@ -79,7 +79,7 @@ export async function buildHttp(base: NodeBase, services: Services, draining: ()
     messages: stores.messages,
     erasure: accounts.erasure,
     turns: services.turns,
-    io: () => late.io,
+    notifier: services.notifier,
   });
   await registerDocumentRoutes(http, {
     documents: services.documents,

@@ -15,6 +15,7 @@ import { turnHandlers } from '../realtime/handlers/turn-handlers.js';
 import { type AppServer, attachHandlers, createIoServer } from '../realtime/io-server.js';
 import { MessageRelay } from '../realtime/message-relay.js';
 import { endSlowConsumer } from '../realtime/outbound.js';
+import { deliverLocally } from '../realtime/rooms.js';
 import { StreamCloser } from '../realtime/stream-closer.js';
 import { Conversation } from '../services/conversation.js';
 import type { HttpPart } from './http.js';
@@ -37,7 +38,7 @@ export interface RealtimePart {
  * handler behind the dispatcher.
  */
 export async function startRealtime(base: NodeBase, services: Services, web: HttpPart): Promise<RealtimePart> {
-  const { config, logger, metrics, stores, closers, late } = base;
+  const { config, logger, metrics, stores, closers } = base;
   const { accounts, limits } = services;
 
   const io = createIoServer({
@@ -52,7 +53,9 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     ...(stores.ioAdapter === undefined ? {} : { adapter: stores.ioAdapter }),
   });
   closers.add('socket.io', () => new Promise<void>((resolve) => io.close(() => resolve())));
-  late.io = io;
+  // Pushes from services (document progress, deleted sessions), from every node, to this node's sockets.
+  const stopPushes = await services.notifier.listen((audience, push) => deliverLocally(io, audience, push));
+  closers.add('pushes', stopPushes);
   await accounts.disconnector.attach(io);
   closers.add('disconnector', () => accounts.disconnector.detach());
 
@@ -75,7 +78,11 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     },
   );
   closers.add('relay', () => relay.close());
-  metrics.relayPendingCount = () => relay.pendingCount();
+  metrics.gauge(
+    'voicehelper_relay_pending_messages',
+    'Messages waiting on this node for an earlier seq before delivery',
+    () => relay.pendingCount(),
+  );
   const conversation = new Conversation<AppSocket>({
     messages: stores.messages,
     streams: stores.streams,
@@ -95,7 +102,11 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
   closers.add('stream closer', () => closer.close({ commitLeaving: config.redis.mode === 'memory' }));
   const audio = new AudioStreams(config.audio);
   closers.add('audio streams', () => audio.close());
-  metrics.audioBufferedCount = () => audio.bufferedBytes;
+  metrics.gauge(
+    'voicehelper_audio_buffered_bytes',
+    'Audio bytes held in memory by open audio streams on this node',
+    () => audio.bufferedBytes,
+  );
   const bargeIn = new AudioBargeIn({
     cache: stores.cache,
     pubsub: stores.pubsub,
@@ -117,6 +128,7 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     closer,
     objects: stores.objects,
     erasure: accounts.erasure,
+    notifier: services.notifier,
     audio,
     audioUrlTtlSeconds: config.audio.urlTtlSeconds,
     checkLimit: (event, userId) => limits.check(event, userId),

@@ -2,13 +2,12 @@ import path from 'node:path';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { AppServer } from '../realtime/io-server.js';
-import { userRoom } from '../realtime/rooms.js';
 import { type Accounts, openAccounts } from '../services/accounts.js';
 import { Authenticator } from '../services/authenticator.js';
 import { DocumentService } from '../services/documents/document-service.js';
 import { WorkerDocumentParser } from '../services/documents/parsing.js';
 import { GraphService } from '../services/graph/graph-service.js';
+import { Notifier } from '../services/notifier.js';
 import { RateLimits } from '../services/rate-limits.js';
 import { StorageReconciler } from '../services/storage-reconciler.js';
 import { TurnClock } from '../services/turn-clock.js';
@@ -18,11 +17,6 @@ import { openIngestionQueue } from '../stores/queue/open-queue.js';
 import type { Stores } from '../stores/stores.js';
 import type { Closers } from '../util/closers.js';
 
-/** The Socket.IO server, set by the realtime step: services opened before it push through it. */
-export interface LateBound {
-  io?: AppServer;
-}
-
 /** What every step of a node shares. */
 export interface NodeBase {
   config: Config;
@@ -30,7 +24,6 @@ export interface NodeBase {
   metrics: Metrics;
   stores: Stores;
   closers: Closers;
-  late: LateBound;
 }
 
 /** The rules of the node, above the stores. */
@@ -43,11 +36,14 @@ export interface Services {
   reconciler: StorageReconciler;
   graph: GraphService;
   turns: TurnClock;
+  /** Pushes to users' sockets and sessions' members on every node. */
+  notifier: Notifier;
 }
 
 /** Step 2 of a node (after the stores): accounts, rate limits, ingestion, the graph, turn figures. */
 export async function openServices(base: NodeBase): Promise<Services> {
-  const { config, logger, metrics, stores, closers, late } = base;
+  const { config, logger, metrics, stores, closers } = base;
+  const notifier = new Notifier(stores.pubsub, logger);
   const accounts = await openAccounts(config, stores, logger);
   closers.add('accounts', () => accounts.stop());
 
@@ -91,8 +87,8 @@ export async function openServices(base: NodeBase): Promise<Services> {
     tmpDir: path.join(config.dataDir, 'tmp'),
     enqueueTimeoutMs: config.dependencyTimeoutMs * 2,
     quotas: config.quotas,
-    // To every socket of the owner, on any node (the user's room, through the adapter).
-    progress: (ownerId, event) => late.io?.to(userRoom(ownerId)).emit('document:status', event),
+    // To every socket of the owner, on any node.
+    progress: (ownerId, event) => notifier.push({ userId: ownerId }, { event: 'document:status', payload: event }),
   });
   const reconciler = new StorageReconciler(
     {
@@ -109,5 +105,5 @@ export async function openServices(base: NodeBase): Promise<Services> {
   );
   const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
   const turns = new TurnClock(stores.turns, metrics, logger);
-  return { accounts, limits, auth, queue, documents, reconciler, graph, turns };
+  return { accounts, limits, auth, queue, documents, reconciler, graph, turns, notifier };
 }

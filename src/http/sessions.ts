@@ -4,9 +4,9 @@ import { z } from 'zod';
 import { ackDataSchemas } from '../../protocol/events.js';
 import { messagePageModel } from '../../protocol/http.js';
 import { uuid } from '../../protocol/schemas.js';
-import { deleteSession } from '../realtime/handlers/session-handlers.js';
-import type { AppServer } from '../realtime/io-server.js';
+import { deleteSession } from '../services/delete-session.js';
 import type { Erasure } from '../services/erasure.js';
+import type { Notifier } from '../services/notifier.js';
 import type { SessionService } from '../services/session-service.js';
 import type { TurnClock } from '../services/turn-clock.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
@@ -19,8 +19,8 @@ export interface SessionRouteOptions {
   messages: MessageStore;
   erasure: Erasure;
   turns: TurnClock;
-  /** The Socket.IO server once it exists (members of a deleted session are told through it). */
-  io: () => AppServer | undefined;
+  /** Members of a deleted session are told through it. */
+  notifier: Notifier;
 }
 
 export const idParams = z.object({ id: uuid });

@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { Conversation } from '../services/conversation.js';
 import type { Erasure } from '../services/erasure.js';
+import type { Notifier } from '../services/notifier.js';
 import type { Caller, SessionService } from '../services/session-service.js';
 import type { TurnClock } from '../services/turn-clock.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
@@ -32,6 +33,8 @@ export interface RealtimeContext {
   objects: ObjectStore;
   /** Deleting sessions with their messages and audio. */
   erasure: Erasure;
+  /** Pushes to users and sessions on every node. */
+  notifier: Notifier;
   audio: AudioStreams;
   audioUrlTtlSeconds: number;
   /** Counts one event of a user against a limit; throws RATE_LIMITED past it. */

@@ -1,10 +1,9 @@
 import type { AckData } from '../../../protocol/events.js';
 import type { Message, Session } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
-import type { Caller } from '../../services/session-service.js';
+import { deleteSession } from '../../services/delete-session.js';
 import { callerOf, changePresence, type RealtimeContext } from '../context.js';
 import type { AppSocket, EventHandler } from '../dispatcher.js';
-import type { AppServer } from '../io-server.js';
 import { sessionRoom } from '../rooms.js';
 
 /** Largest catch-up page of `session:join` (PROTOCOL section 3). */
@@ -100,27 +99,6 @@ export async function leaveSocket(context: RealtimeContext, socket: AppSocket, s
   await changePresence(context, socket, sessionId, -1);
 }
 
-/**
- * Deletes a session of the caller (admins: any) with its messages and audio; every member,
- * on every node, is told with `session:deleted`. Shared by `session:delete` and HTTP.
- */
-export async function deleteSession(
-  context: { io: () => AppServer | undefined } & Pick<RealtimeContext, 'sessions' | 'erasure'>,
-  caller: Caller,
-  sessionId: string,
-): Promise<AckData['session:delete']> {
-  await context.sessions.authorizeOwner(caller, sessionId);
-  const erased = await context.erasure.deleteSession(sessionId);
-  await context.sessions.recordAudit(caller, {
-    action: 'session.delete',
-    resourceType: 'session',
-    resourceId: sessionId,
-    details: { ...erased },
-  });
-  context.io()?.to(sessionRoom(sessionId)).emit('session:deleted', { sessionId });
-  return { sessionId, ...erased };
-}
-
 /** `session:*` events of PROTOCOL section 3. */
 export function sessionHandlers(context: RealtimeContext): Handlers {
   return {
@@ -154,7 +132,7 @@ export function sessionHandlers(context: RealtimeContext): Handlers {
     },
 
     'session:delete': async ({ sessionId }, socket) => {
-      return deleteSession({ ...context, io: () => context.io }, callerOf(socket), sessionId);
+      return deleteSession(context, callerOf(socket), sessionId);
     },
   };
 }
