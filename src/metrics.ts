@@ -47,6 +47,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Document uploads this node is receiving now. */
+  readonly uploadsInFlight = new Gauge({
+    name: 'voicehelper_uploads_in_flight',
+    help: 'Document uploads this node is receiving now',
+    registers: [this.registry],
+  });
+
   /** `retrieve` answers with a part missing because its store was down. */
   readonly retrieveDegraded = new Counter({
     name: 'voicehelper_retrieve_degraded_total',

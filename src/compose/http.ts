@@ -85,6 +85,9 @@ export async function buildHttp(base: NodeBase, services: Services, draining: ()
     documents: services.documents,
     maxBytes: config.documents.maxBytes,
     maxConcurrentUploads: config.documents.maxConcurrentUploads,
+    maxConcurrentUploadsPerUser: config.documents.maxConcurrentUploadsPerUser,
+    pace: { idleTimeoutMs: config.documents.bodyIdleTimeoutMs, minBytesPerSecond: config.documents.minBytesPerSecond },
+    inFlight: metrics.uploadsInFlight,
   });
   registerGraphRoutes(http, { graph: services.graph });
   registerAuthRoutes(http, {

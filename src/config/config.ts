@@ -163,6 +163,12 @@ export interface Config {
     readonly maxBytes: number;
     /** Uploads received at once by this node. */
     readonly maxConcurrentUploads: number;
+    /** Uploads received at once by this node for one user. */
+    readonly maxConcurrentUploadsPerUser: number;
+    /** An upload body that brings nothing for this long is cut (408); also the window of `minBytesPerSecond`. */
+    readonly bodyIdleTimeoutMs: number;
+    /** Least rate of an upload body over each `bodyIdleTimeoutMs` (0: none). */
+    readonly minBytesPerSecond: number;
     readonly concurrency: number;
     readonly attempts: number;
     /** How long a job waits out a dependency outage before its failures count as attempts. */

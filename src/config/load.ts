@@ -213,6 +213,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     documents: {
       maxBytes: e.DOCUMENT_MAX_BYTES,
       maxConcurrentUploads: e.UPLOAD_MAX_CONCURRENT,
+      maxConcurrentUploadsPerUser: e.UPLOAD_MAX_CONCURRENT_PER_USER,
+      bodyIdleTimeoutMs: e.UPLOAD_IDLE_TIMEOUT_MS,
+      minBytesPerSecond: e.UPLOAD_MIN_BYTES_PER_SECOND,
       concurrency: e.INGEST_CONCURRENCY,
       attempts: e.INGEST_ATTEMPTS,
       outageBudgetMs: e.INGEST_OUTAGE_BUDGET_MS,

@@ -347,6 +347,18 @@ export const envSchema = {
   SOCKET_MAX_IN_FLIGHT: positiveInt(32, 10_000),
   /** Document uploads received at once by one node; more are refused with RATE_LIMITED. Default 8. */
   UPLOAD_MAX_CONCURRENT: positiveInt(8, 1_000),
+  /** Document uploads one user may have in flight on one node; more are refused with RATE_LIMITED. Default 2. */
+  UPLOAD_MAX_CONCURRENT_PER_USER: positiveInt(2, 1_000),
+  /**
+   * An upload whose body sends nothing for this long is cut with 408 and frees its slot; also
+   * the window UPLOAD_MIN_BYTES_PER_SECOND is averaged over. Default 10000 ms.
+   */
+  UPLOAD_IDLE_TIMEOUT_MS: positiveInt(10_000, 600_000),
+  /**
+   * Least rate of an upload body, averaged over each UPLOAD_IDLE_TIMEOUT_MS while the server
+   * waits for it; a slower one is cut with 408. 0: no least rate. Default 4096.
+   */
+  UPLOAD_MIN_BYTES_PER_SECOND: nonNegativeInt(4_096, 1024 * 1024 * 1024),
   /** Documents one user may keep. Default 1000. */
   UPLOAD_QUOTA_DOCUMENTS: positiveInt(1_000, 100_000_000),
   /** Bytes of documents one user may keep. Default 1073741824 (1 GiB). */

@@ -196,6 +196,17 @@ export const variableDocs: readonly { names: readonly string[]; default: string;
   },
   { names: ['UPLOAD_MAX_CONCURRENT'], default: '`8`', meaning: 'uploads one node receives at once (429 beyond)' },
   {
+    names: ['UPLOAD_MAX_CONCURRENT_PER_USER'],
+    default: '`2`',
+    meaning: 'uploads one node receives at once for one user (429 beyond), so that one user cannot take every slot',
+  },
+  {
+    names: ['UPLOAD_IDLE_TIMEOUT_MS', 'UPLOAD_MIN_BYTES_PER_SECOND'],
+    default: '`10000`, `4096`',
+    meaning:
+      'an upload body that sends nothing for this long, or less than this rate averaged over that long (`0`: no least rate), is cut with 408 and frees its slot; time the server holds the body back does not count',
+  },
+  {
     names: ['TRUST_PROXY'],
     default: 'none',
     meaning:

@@ -1,6 +1,6 @@
 import type { ErrorCode, WireError } from '../../protocol/errors.js';
 import { isDependencyFailure } from './dependency-failure.js';
-import { type ErrorReason, errorReasons, errorRegistry } from './registry.js';
+import { type ErrorReason, errorReasons, errorRegistry, reasonStatuses } from './registry.js';
 
 /** Options of an AppError beyond its code. */
 export interface AppErrorOptions {
@@ -28,7 +28,8 @@ export class AppError extends Error {
     super(options.message ?? errorRegistry[code].message, { cause: options.cause });
     this.name = 'AppError';
     this.code = code;
-    this.status = errorRegistry[code].status;
+    this.status =
+      (options.reason === undefined ? undefined : reasonStatuses[options.reason]) ?? errorRegistry[code].status;
     this.retryAfterMs = options.retryAfterMs;
     this.details = options.details;
     this.reason = options.reason;

@@ -32,6 +32,19 @@ export const errorReasons = {
   document_not_ingesting: 'CONFLICT',
   /** Registration with an email that has an account. */
   email_taken: 'CONFLICT',
+  /** An upload body that sent nothing for UPLOAD_IDLE_TIMEOUT_MS: cut, HTTP 408. */
+  body_idle: 'VALIDATION',
+  /** An upload body slower than UPLOAD_MIN_BYTES_PER_SECOND: cut, HTTP 408. */
+  body_too_slow: 'VALIDATION',
 } as const satisfies Record<string, ErrorCode>;
 
 export type ErrorReason = keyof typeof errorReasons;
+
+/**
+ * HTTP statuses of reasons that need a narrower one than their code's: a request whose
+ * body came too slowly is 408, a status no wire code has.
+ */
+export const reasonStatuses: Readonly<Partial<Record<ErrorReason, number>>> = Object.freeze({
+  body_idle: 408,
+  body_too_slow: 408,
+});

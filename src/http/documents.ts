@@ -4,11 +4,12 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { documentEntitiesQuery, documentModel } from '../../protocol/http.js';
 import { jsonObject, text } from '../../protocol/schemas.js';
-import { AppError } from '../errors/app-error.js';
+import { AppError, hasReason } from '../errors/app-error.js';
 import { validated } from '../errors/validation.js';
 import type { DocumentService } from '../services/documents/document-service.js';
 import type { Caller } from '../services/session-service.js';
 import { bearer, noContent, responses } from './api-docs.js';
+import { type BodyPace, watchBody } from './body-watchdog.js';
 import { callerOf, signedIn } from './caller.js';
 import { idParams } from './sessions.js';
 
@@ -18,6 +19,12 @@ export interface DocumentRouteOptions {
   maxBytes: number;
   /** Uploads received at once by this node; more are refused with RATE_LIMITED. */
   maxConcurrentUploads: number;
+  /** Uploads received at once by this node for one user; more are refused with RATE_LIMITED. */
+  maxConcurrentUploadsPerUser: number;
+  /** How fast an upload body must arrive; a slower one is cut with 408. */
+  pace: BodyPace;
+  /** Counts the uploads being received (the `voicehelper_uploads_in_flight` gauge). */
+  inFlight: { inc(): void; dec(): void };
 }
 
 const listQuery = z
@@ -36,6 +43,7 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
   });
 
   let uploading = 0;
+  const uploadingByUser = new Map<string, number>();
   app.post(
     '/v1/documents',
     {
@@ -52,7 +60,16 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
       const caller = callerOf(request);
       if (!request.isMultipart())
         throw new AppError('VALIDATION', { message: 'expected multipart/form-data with a file field' });
-      // Each upload holds a connection, a spool file and a stream to object storage.
+      // Each upload holds a connection, a spool file and a stream to object storage: the
+      // node has a few slots, and one user may take only some of them.
+      const mine = uploadingByUser.get(caller.userId) ?? 0;
+      if (mine >= options.maxConcurrentUploadsPerUser) {
+        throw new AppError('RATE_LIMITED', {
+          message: `this account has ${mine} uploads in progress, the most at once; retry when one has finished`,
+          retryAfterMs: 1_000,
+          details: { limit: options.maxConcurrentUploadsPerUser },
+        });
+      }
       if (uploading >= options.maxConcurrentUploads) {
         throw new AppError('RATE_LIMITED', {
           message: 'this node receives too many uploads at once; retry shortly',
@@ -60,10 +77,24 @@ export async function registerDocumentRoutes(http: FastifyInstance, options: Doc
         });
       }
       uploading++;
+      uploadingByUser.set(caller.userId, mine + 1);
+      options.inFlight.inc();
+      // A body that trickles is cut, so that it gives its slot back (the receive left behind
+      // ends when the connection closes after the 408).
+      const watch = watchBody(request.raw, options.pace);
       try {
-        return await receive(request, reply, caller);
+        return await Promise.race([receive(request, reply, caller), watch.tripped]);
+      } catch (error) {
+        if (hasReason(error, 'body_idle') || hasReason(error, 'body_too_slow'))
+          void reply.header('connection', 'close');
+        throw error;
       } finally {
+        watch.stop();
         uploading--;
+        const left = (uploadingByUser.get(caller.userId) ?? 1) - 1;
+        if (left === 0) uploadingByUser.delete(caller.userId);
+        else uploadingByUser.set(caller.userId, left);
+        options.inFlight.dec();
       }
     },
   );
