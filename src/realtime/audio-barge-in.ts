@@ -4,13 +4,14 @@ import type { Logger } from '../logger.js';
 import type { Conversation } from '../services/conversation.js';
 import type { Cache } from '../stores/cache/cache.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
+import { channels, keys } from '../stores/names.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 import { sleep } from '../util/timeout.js';
 import type { AudioStream, AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
 
-const CHANNEL = 'vh:audio-interrupt';
-const openKey = (sessionId: string, streamId: string) => `vh:audio-open:${sessionId}:${streamId}`;
+const CHANNEL = channels.audioInterrupt;
+const openKey = keys.audioOpen;
 /** An open assistant audio stream is announced this long (a stream silent for 60 s is discarded anyway). */
 const OPEN_TTL_SECONDS = 3_600;
 /** How long a barge-in waits for the node that holds the audio to store it. */

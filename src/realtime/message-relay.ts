@@ -2,6 +2,7 @@ import type { Message } from '../../protocol/models.js';
 import type { Logger } from '../logger.js';
 import type { ConversationDelivery } from '../services/conversation.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
+import { channels } from '../stores/names.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
@@ -67,7 +68,7 @@ interface Feed {
 }
 
 const PAGE = 500;
-const channel = (sessionId: string) => `vh:msg:${sessionId}`;
+const channel = channels.messages;
 
 /**
  * Delivers committed messages to every socket of a session on this node, in seq order,

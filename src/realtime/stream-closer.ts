@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { Conversation } from '../services/conversation.js';
 import type { LockManager } from '../stores/locks/lock-manager.js';
+import { locks as lockNames } from '../stores/names.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
 
@@ -159,7 +160,9 @@ export class StreamCloser {
     await this.locks
       // Not fenced: the idempotency key already keeps the result to one message, and no
       // counter is left behind per stream.
-      .using(`stream:${sessionId}:${streamId}`, 10_000, () => this.commitNow(sessionId, streamId), { fenced: false })
+      .using(lockNames.stream(sessionId, streamId), 10_000, () => this.commitNow(sessionId, streamId), {
+        fenced: false,
+      })
       .catch((error: unknown) =>
         this.logger.warn({ err: error, sessionId, streamId }, 'locking a stream failed; the sweep retries'),
       );

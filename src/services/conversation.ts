@@ -5,6 +5,7 @@ import { AppError, hasReason } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { AppendResult, MessageStore } from '../stores/messages/message-store.js';
+import { streamMessageKey } from '../stores/names.js';
 import type { ObjectStore } from '../stores/objects/object-store.js';
 import type { DeltaInput, InterruptedStream, StreamBuffer } from '../stores/streams/stream-buffer.js';
 import { streamErrors } from '../stores/streams/stream-errors.js';
@@ -67,11 +68,6 @@ export interface ConversationOptions<Origin> {
   logger: Logger;
 }
 
-/** The idempotency key of the message that closes a stream (final, interrupted or abandoned). */
-export function streamMessageKey(streamId: string): string {
-  return `stream:${streamId}`;
-}
-
 /**
  * The stream's text up to what was heard: `heardChars` Unicode code points, or every delta
  * up to and including `heardIndex`; all of it when the client says neither.
@@ -88,7 +84,7 @@ export function heardText(stream: Pick<InterruptedStream, 'text' | 'deltaEnds'>,
  * The one owner of "commit a turn of the conversation": a posted message, the final text
  * of a stream, a stream interrupted by a barge-in or abandoned by its socket, a voice
  * stream whole or cut. Each is appended under its idempotency key (a stream's turn always
- * under `stream:<streamId>`, so that whichever path comes first is its one message), the
+ * under `streamMessageKey`, so that whichever path comes first is its one message), the
  * turn clock is told when the assistant answered, and the message goes out through the
  * delivery port: handlers only parse, authorise, call and answer.
  */

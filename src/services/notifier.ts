@@ -1,8 +1,9 @@
 import type { PushOf, ServerPushName } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
+import { channels } from '../stores/names.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 
-const CHANNEL = 'vh:notify';
+const CHANNEL = channels.notify;
 
 /** Who a push goes to: every socket of a user, or every member of a session. */
 export type Audience = { userId: string } | { sessionId: string };

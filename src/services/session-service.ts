@@ -2,6 +2,7 @@ import type { JsonObject, Session, SessionStatus } from '../../protocol/models.j
 import type { Role } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 import type { Cache } from '../stores/cache/cache.js';
+import { channels, keys } from '../stores/names.js';
 import type { AuditEntry, AuditLog } from '../stores/postgres/repositories/audit.js';
 import type { SessionChanges, SessionRepository } from '../stores/postgres/repositories/sessions.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
@@ -15,11 +16,11 @@ export interface Caller {
 
 /** Live session state cached for 24 h (the seed's TTL). */
 const SESSION_TTL_SECONDS = 24 * 60 * 60;
-const cacheKey = (id: string) => `vh:session:${id}`;
+const cacheKey = keys.session;
 /** How long a node keeps a session in its own memory; a change reaches it over pub/sub sooner. */
 const LOCAL_TTL_MS = 60_000;
 const LOCAL_MAX = 100_000;
-const CHANNEL = 'vh:session-changed';
+const CHANNEL = channels.sessionChanged;
 
 /** True when the caller may read and write the session: its owner, a service or an admin. */
 export function canAccess(caller: Caller, session: Pick<Session, 'userId'>): boolean {

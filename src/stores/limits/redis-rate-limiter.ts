@@ -1,3 +1,4 @@
+import { keys } from '../names.js';
 import type { RedisClient } from '../redis/connection.js';
 import { defineScript } from '../redis/scripts.js';
 import type { LimitResult, LimitRule, RateLimiter } from './rate-limiter.js';
@@ -21,7 +22,7 @@ export class RedisRateLimiter implements RateLimiter {
 
   async consume(key: string, rule: LimitRule): Promise<LimitResult> {
     const [allowed, remaining, retryAfterMs] = await this.redis.slidingWindow(
-      `vh:rl:${key}`,
+      keys.rateLimit(key),
       rule.windowMs,
       rule.limit,
       `${this.nodeId}:${this.nextCounter()}`,

@@ -1,5 +1,6 @@
 import { ExecutionError, type Lock, Redlock, ResourceLockedError } from '@sesamecare-oss/redlock';
 import { AppError } from '../../errors/app-error.js';
+import { keys } from '../names.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { FenceFloor, HeldLock, LockContext, LockManager, LockOptions } from './lock-manager.js';
 import { runWithExtension } from './run-with-extension.js';
@@ -37,7 +38,7 @@ export class RedisLockManager implements LockManager {
   async tryAcquire(resource: string, ttlMs: number, options: LockOptions = {}): Promise<HeldLock | undefined> {
     let lock: Lock;
     try {
-      lock = await this.redlock.acquire([`vh:lock:${resource}`], ttlMs);
+      lock = await this.redlock.acquire([keys.lock(resource)], ttlMs);
     } catch (error) {
       if (error instanceof ResourceLockedError) return undefined;
       if (error instanceof ExecutionError) {
@@ -92,12 +93,12 @@ export class RedisLockManager implements LockManager {
   }
 
   async forget(resource: string): Promise<void> {
-    await this.redis.del(`vh:fence:${resource}`);
+    await this.redis.del(keys.fence(resource));
   }
 
   /** INCR, seeded from PostgreSQL's record when the counter starts again; only the holder calls it. */
   private async nextToken(resource: string): Promise<number> {
-    const key = `vh:fence:${resource}`;
+    const key = keys.fence(resource);
     const [[, counted]] = (await this.redis.multi().incr(key).pexpire(key, FENCE_TTL_MS).exec()) as [
       [Error | null, number],
     ];

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { ContentType, JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
 import { uuidv7 } from '../../util/uuid-v7.js';
+import { streamMessageKey } from '../names.js';
 import { type GroupCommitOptions, GroupCommitter, type ItemResult } from '../postgres/group-commit.js';
 import type { AppendInput, AppendResult, MessagePage, MessageStore } from './message-store.js';
 import { isUuid, type MessageLimits, validateAppend } from './validate-message.js';
@@ -126,7 +127,7 @@ export class PostgresMessageStore implements MessageStore {
       `select ${COLUMNS} from messages
         where session_id = $1 and (client_msg_id = $2 or (content_type = 'audio' and metadata->>'streamId' = $3))
         order by seq desc limit 1`,
-      [sessionId, `stream:${streamId}`, streamId],
+      [sessionId, streamMessageKey(streamId), streamId],
     );
     return result.rows[0] === undefined ? undefined : toMessage(result.rows[0]);
   }

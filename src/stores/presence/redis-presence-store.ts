@@ -1,13 +1,14 @@
 import type { PresenceEntry } from '../../../protocol/events.js';
 import { type Role, roles } from '../../../protocol/roles.js';
+import { keys } from '../names.js';
 import type { RedisClient } from '../redis/connection.js';
 import { defineScript } from '../redis/scripts.js';
 import type { PresenceAfterChange, PresenceChange, PresenceStore } from './presence-store.js';
 
-const NODES = 'vh:nodes';
-const presenceKey = (sessionId: string) => `vh:presence:${sessionId}`;
-const nodeSessionsKey = (nodeId: string) => `vh:node-sessions:${nodeId}`;
-const aliveKey = (nodeId: string) => `vh:node-alive:${nodeId}`;
+const NODES = keys.nodes;
+const presenceKey = keys.presence;
+const nodeSessionsKey = keys.nodeSessions;
+const aliveKey = keys.nodeAlive;
 
 type PresenceClient = RedisClient & {
   presenceChange(presence: string, field: string, delta: number, marker: string): Promise<[number, string[], 0 | 1]>;

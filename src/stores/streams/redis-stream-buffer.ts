@@ -1,4 +1,5 @@
 import type { MessageRole } from '../../../protocol/models.js';
+import { keys } from '../names.js';
 import type { RedisClient } from '../redis/connection.js';
 import { StreamAppendCode } from '../redis/script-codes.js';
 import { defineScript } from '../redis/scripts.js';
@@ -18,13 +19,11 @@ function bucketOf(sessionId: string): number {
   for (let i = 0; i < sessionId.length; i++) h = (Math.imul(h, 31) + sessionId.charCodeAt(i)) >>> 0;
   return h % BUCKETS;
 }
-const tag = (sessionId: string) => `{vh-streams-${bucketOf(sessionId)}}`;
-const openKey = (bucket: number) => `vh:streams:{vh-streams-${bucket}}`;
-const hashKey = (sessionId: string, streamId: string) => `vh:stream:${tag(sessionId)}:${sessionId}:${streamId}`;
-const textKey = (sessionId: string, streamId: string) => `vh:stream-text:${tag(sessionId)}:${sessionId}:${streamId}`;
-const endsKey = (sessionId: string, streamId: string) => `vh:stream-ends:${tag(sessionId)}:${sessionId}:${streamId}`;
-const closedKey = (sessionId: string, streamId: string) =>
-  `vh:stream-closed:${tag(sessionId)}:${sessionId}:${streamId}`;
+const openKey = keys.openStreams;
+const hashKey = (sessionId: string, streamId: string) => keys.stream(bucketOf(sessionId), sessionId, streamId);
+const textKey = (sessionId: string, streamId: string) => keys.streamText(bucketOf(sessionId), sessionId, streamId);
+const endsKey = (sessionId: string, streamId: string) => keys.streamEnds(bucketOf(sessionId), sessionId, streamId);
+const closedKey = (sessionId: string, streamId: string) => keys.streamClosed(bucketOf(sessionId), sessionId, streamId);
 /** Idle streams handed out by one `idle` call at most (the sweep runs again soon). */
 const IDLE_BATCH = 512;
 /** How long a barge-in's message is remembered for the deltas still on their way. */

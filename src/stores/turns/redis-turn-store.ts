@@ -1,10 +1,11 @@
+import { keys } from '../names.js';
 import type { RedisClient } from '../redis/connection.js';
 import { defineScript } from '../redis/scripts.js';
 import { TURNS_KEPT, type TurnMark, type TurnRecord, type TurnStore, type UserTurn } from './turn-store.js';
 
 // Hash-tagged by session: the script touches both, and on a Redis Cluster they share a slot.
-const currentKey = (sessionId: string) => `vh:turn:{${sessionId}}`;
-const historyKey = (sessionId: string) => `vh:turns:{${sessionId}}`;
+const currentKey = keys.turnCurrent;
+const historyKey = keys.turnHistory;
 /** A session's turn clock lives a day after its last mark (the seed's session TTL). */
 const TTL_SECONDS = 24 * 60 * 60;
 

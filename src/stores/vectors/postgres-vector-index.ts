@@ -3,6 +3,7 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import type pg from 'pg';
 import type { Logger } from '../../logger.js';
+import { channels } from '../names.js';
 import { abandon, withTransaction } from '../postgres/transaction.js';
 import type { PubSub } from '../pubsub/pubsub.js';
 import { MemoryVectorIndex } from './memory-vector-index.js';
@@ -44,7 +45,7 @@ interface ChangeRow {
 const PAGE = 2_000;
 /** Changes kept in the log per collection; a node further behind reloads everything. */
 const KEPT_CHANGES = 100_000;
-const channel = (collection: string) => `vh:vectors:${collection}`;
+const channel = channels.vectors;
 
 function toBytes(embedding: readonly number[]): Buffer {
   return Buffer.from(Float32Array.from(embedding).buffer);
