@@ -13,10 +13,23 @@ import { openIngestionQueue } from '../stores/queue/open-queue.js';
 import type { Stores } from '../stores/stores.js';
 import type { VectorRecord } from '../stores/vectors/vector-index.js';
 import { packageVersion } from '../util/package-root.js';
-import { deriveKey, type EncryptionInfo, newEncryption } from './crypto.js';
+import { type BackupKeys, deriveKeys, manifestMac, newEncryption, sameMac } from './crypto.js';
 import { BackupRefused } from './errors.js';
 import { BackupReader, BackupWriter } from './files.js';
-import { BACKUP_FORMAT_VERSION, type Manifest, type ManifestFile, manifestSchema, REDIS_REASON } from './manifest.js';
+import {
+  BACKUP_FORMAT_VERSION,
+  BACKUP_ID,
+  backupId,
+  backupIdTime,
+  canonicalManifest,
+  LEGACY_FORMAT_VERSION,
+  legacyManifestSchema,
+  type Manifest,
+  type ManifestFile,
+  manifestSchema,
+  REDIS_REASON,
+  type StoredManifest,
+} from './manifest.js';
 import { loadPostgres, nonEmptyTables } from './postgres.js';
 import type { BackupLocation } from './target.js';
 
@@ -36,21 +49,12 @@ const GRAPH_FILE = 'graph/neo4j.jsonl';
 const LOCK = 'backup';
 const LOCK_LEASE_MS = 60_000;
 const EMBED_BATCH = 64;
-
-function backupId(now: Date): string {
-  return `vh-${now
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z')}`;
-}
-
-/** The key of an encrypted backup, from BACKUP_ENCRYPTION_KEY. */
-function keyFor(encryption: EncryptionInfo | null, secret: string | undefined): Buffer | undefined {
-  if (encryption === null) return undefined;
-  if (secret === undefined || secret === '')
-    throw new BackupRefused('the backup is encrypted: set BACKUP_ENCRYPTION_KEY');
-  return deriveKey(secret, encryption);
-}
+/**
+ * How far past the reader's clock a backup id may lie and still count (the clocks of the
+ * nodes that write and read backups differ a little). Beyond it, the scheduler and prune
+ * ignore the backup: a node never writes one dated in the future.
+ */
+export const CLOCK_SKEW_MS = 5 * 60_000;
 
 function sources(config: Config): Manifest['sources'] {
   return {
@@ -113,7 +117,11 @@ export async function createBackup(
     if ((await location.store.list(`${location.base}${id}/`)).length > 0)
       id = `${id}-${randomBytes(2).toString('hex')}`;
     const encryption = options.encryptionKey === undefined || options.encryptionKey === '' ? null : newEncryption();
-    const writer = new BackupWriter(location, id, keyFor(encryption, options.encryptionKey));
+    const keys =
+      encryption === null
+        ? undefined
+        : await deriveKeys(options.encryptionKey as string, encryption, BACKUP_FORMAT_VERSION);
+    const writer = new BackupWriter(location, id, keys);
 
     const tables = hooks.progress('postgres tables', 1);
     const snapshot = await stores.db.dump(
@@ -166,7 +174,7 @@ export async function createBackup(
       graph = { ...counts, file: GRAPH_FILE };
     }
 
-    const manifest: Manifest = {
+    const unsealed: Omit<Manifest, 'mac'> = {
       formatVersion: BACKUP_FORMAT_VERSION,
       id,
       serverVersion: await packageVersion(),
@@ -184,6 +192,9 @@ export async function createBackup(
       },
       files: writer.files,
     };
+    // Sealed as it will be read back: the parsed JSON (no undefined members) in canonical form.
+    const mac = manifestMac(canonicalManifest(JSON.parse(JSON.stringify(unsealed)) as object), keys?.manifest);
+    const manifest: Manifest = { ...unsealed, mac };
     await writer.writeManifest(manifest);
     return manifest;
   });
@@ -191,8 +202,43 @@ export async function createBackup(
   return held.result;
 }
 
-/** The manifest of a backup, checked against its schema; BackupRefused when it is missing or damaged. */
-export async function readManifest(location: BackupLocation, id: string): Promise<Manifest> {
+/**
+ * How far a manifest is known to come from whoever holds BACKUP_ENCRYPTION_KEY:
+ * - `authenticated`: encrypted, and its HMAC-SHA256 checks under the key;
+ * - `checksum-only`: not encrypted; its SHA-256 shows it is whole, but anyone who can
+ *   write the location can recompute that;
+ * - `legacy`: format 1, written before manifests carried a mac: nothing checks it;
+ * - `unchecked`: encrypted, read without BACKUP_ENCRYPTION_KEY, so its HMAC was not checked.
+ */
+export type Authentication = 'authenticated' | 'checksum-only' | 'legacy' | 'unchecked';
+
+/** A manifest read from a location, with how far it is authenticated and the keys of its files. */
+export interface CheckedManifest {
+  manifest: StoredManifest;
+  authentication: Authentication;
+  /** The backup's keys, when it is encrypted and BACKUP_ENCRYPTION_KEY was given. */
+  keys: BackupKeys | undefined;
+}
+
+function refuseIssue(id: string, error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> }): never {
+  const issue = error.issues[0];
+  throw new BackupRefused(
+    `${id}: manifest.json is not a valid manifest (${issue?.path.map(String).join('.') ?? ''}: ${issue?.message ?? ''})`,
+  );
+}
+
+/**
+ * The manifest of the backup `id` of a location, checked: its schema (format 2, or the
+ * legacy format 1), that it names this backup and the time its id says, and its mac (the
+ * HMAC under the key derived from `secret` when encrypted, the checksum when not).
+ * BackupRefused when it is missing, damaged, renamed or does not authenticate; whether this
+ * configuration may use it is `refusal` and `unauthenticatedReason`.
+ */
+export async function readManifest(
+  location: BackupLocation,
+  id: string,
+  secret: string | undefined,
+): Promise<CheckedManifest> {
   const text = await new BackupReader(location, id, undefined).manifestText();
   let parsed: unknown;
   try {
@@ -200,38 +246,121 @@ export async function readManifest(location: BackupLocation, id: string): Promis
   } catch {
     throw new BackupRefused(`${id}: manifest.json is not JSON`);
   }
-  const result = manifestSchema.safeParse(parsed);
-  if (!result.success) {
-    const issue = result.error.issues[0];
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
+    throw new BackupRefused(`${id}: manifest.json is not a valid manifest (not an object)`);
+  const version = (parsed as { formatVersion?: unknown }).formatVersion;
+  if (version !== BACKUP_FORMAT_VERSION && version !== LEGACY_FORMAT_VERSION)
     throw new BackupRefused(
-      `${id}: manifest.json is not a valid manifest (${issue?.path.join('.') ?? ''}: ${issue?.message ?? ''})`,
+      `${id}: manifest.json is of a format this server does not read (formatVersion ${JSON.stringify(version)}; it reads ${LEGACY_FORMAT_VERSION} and ${BACKUP_FORMAT_VERSION})`,
     );
+  let manifest: StoredManifest;
+  if (version === BACKUP_FORMAT_VERSION) {
+    const result = manifestSchema.safeParse(parsed);
+    if (!result.success) refuseIssue(id, result.error);
+    manifest = result.data;
+  } else {
+    const result = legacyManifestSchema.safeParse(parsed);
+    if (!result.success) refuseIssue(id, result.error);
+    manifest = result.data;
   }
-  if (result.data.id !== id) throw new BackupRefused(`${id}: manifest.json names another backup (${result.data.id})`);
+  // A backup is known by where it lies: a manifest read under another id is a renamed (replayed) backup.
+  if (manifest.id !== id) throw new BackupRefused(`${id}: manifest.json names another backup (${manifest.id})`);
+  const created = Date.parse(manifest.createdAt);
+  if (Number.isNaN(created) || backupId(new Date(created)) !== id.slice(0, 'vh-YYYYMMDDTHHMMSSZ'.length))
+    throw new BackupRefused(`${id}: manifest.json says it was created at ${manifest.createdAt}, not when its id says`);
   const names = new Set<string>();
-  for (const file of result.data.files) {
+  for (const file of manifest.files) {
     if (names.has(file.name)) throw new BackupRefused(`${id}: manifest.json lists ${file.name} twice`);
     names.add(file.name);
   }
-  for (const table of Object.values(result.data.parts.postgres.tables)) {
+  for (const table of Object.values(manifest.parts.postgres.tables)) {
     if (!names.has(table.file)) throw new BackupRefused(`${id}: manifest.json lists no file for ${table.file}`);
   }
-  return result.data;
+
+  const format = manifest.formatVersion;
+  if (manifest.encryption === null) {
+    if (manifest.formatVersion === LEGACY_FORMAT_VERSION)
+      return { manifest, authentication: 'legacy', keys: undefined };
+    if (manifest.mac.alg !== 'sha256')
+      throw new BackupRefused(`${id}: manifest.json carries an HMAC but the backup is not encrypted`);
+    if (!sameMac(manifest.mac, manifestMac(canonicalManifest(parsed), undefined)))
+      throw new BackupRefused(`${id}: manifest.json does not match its checksum (damaged, or edited)`);
+    return { manifest, authentication: 'checksum-only', keys: undefined };
+  }
+  if (secret === undefined || secret === '') return { manifest, authentication: 'unchecked', keys: undefined };
+  const keys = await deriveKeys(secret, manifest.encryption, format);
+  if (manifest.formatVersion === LEGACY_FORMAT_VERSION) return { manifest, authentication: 'legacy', keys };
+  if (
+    manifest.mac.alg !== 'hmac-sha256' ||
+    !sameMac(manifest.mac, manifestMac(canonicalManifest(parsed), keys.manifest))
+  )
+    throw new BackupRefused(
+      `${id}: manifest.json does not authenticate (wrong BACKUP_ENCRYPTION_KEY, or the manifest was changed)`,
+    );
+  return { manifest, authentication: 'authenticated', keys };
 }
 
 /**
- * Reads every file of a backup to its end and checks it against the manifest (size,
- * SHA-256, and for an encrypted backup its authentication tag): BackupRefused naming the
- * first file that fails.
+ * Why this configuration must not use a backup, whatever the operator accepts, or
+ * undefined: an encrypted backup without BACKUP_ENCRYPTION_KEY, and, with the key set, a
+ * backup that is not encrypted (anyone who can write the location can make one).
+ */
+export function refusal(checked: CheckedManifest, secret: string | undefined): string | undefined {
+  if (checked.authentication === 'unchecked') return 'the backup is encrypted: set BACKUP_ENCRYPTION_KEY';
+  if (secret !== undefined && secret !== '' && checked.manifest.encryption === null)
+    return (
+      'the backup is not encrypted, so nothing proves who wrote it, and with BACKUP_ENCRYPTION_KEY set only ' +
+      'encrypted backups whose manifest authenticates are accepted'
+    );
+  return undefined;
+}
+
+/**
+ * Why a backup this configuration may use is unauthenticated (what `--allow-unauthenticated`
+ * accepts), or undefined when its manifest authenticates.
+ */
+export function unauthenticatedReason(checked: CheckedManifest): string | undefined {
+  if (checked.authentication === 'checksum-only')
+    return 'it is not encrypted, and anyone who can write the backup location can recompute the checksum of its manifest';
+  if (checked.authentication === 'legacy')
+    return 'it is of format 1 (legacy), written before manifests were authenticated and files bound to their names';
+  return undefined;
+}
+
+/**
+ * Why the scheduler and prune must not count a backup as one of theirs, or undefined: it
+ * verifies when its manifest authenticates under the key (or, with no key configured,
+ * matches its checksum). Legacy and unchecked manifests do not.
+ */
+export function untrusted(checked: CheckedManifest, secret: string | undefined): string | undefined {
+  const refused = refusal(checked, secret);
+  if (refused !== undefined) return refused;
+  return checked.authentication === 'legacy' ? 'format 1 (legacy): nothing checks its manifest' : undefined;
+}
+
+/**
+ * Reads the manifest and every file of a backup to its end and checks each file against the
+ * manifest (size, SHA-256, and for an encrypted backup its authentication tag, which binds
+ * it to its name and this backup): BackupRefused naming the first file that fails. Refused
+ * before any file is read: what `refusal` names, and an unauthenticated backup unless
+ * `allowUnauthenticated`.
  */
 export async function verifyBackup(
   location: BackupLocation,
   id: string,
-  encryptionKey: string | undefined,
+  options: { encryptionKey: string | undefined; allowUnauthenticated: boolean },
   hooks: Pick<BackupHooks, 'progress'>,
-): Promise<Manifest> {
-  const manifest = await readManifest(location, id);
-  const reader = new BackupReader(location, id, keyFor(manifest.encryption, encryptionKey));
+): Promise<CheckedManifest> {
+  const checked = await readManifest(location, id, options.encryptionKey);
+  const refused = refusal(checked, options.encryptionKey);
+  if (refused !== undefined) throw new BackupRefused(`${id}: ${refused}`);
+  const loose = unauthenticatedReason(checked);
+  if (loose !== undefined && !options.allowUnauthenticated)
+    throw new BackupRefused(
+      `${id}: the backup is unauthenticated: ${loose}. Restore it only if you know where it came from, with --allow-unauthenticated`,
+    );
+  const { manifest } = checked;
+  const reader = new BackupReader(location, id, checked.keys);
   const progress = hooks.progress('verifying files', manifest.files.length);
   try {
     for (const file of manifest.files) {
@@ -241,7 +370,7 @@ export async function verifyBackup(
   } finally {
     progress.stop();
   }
-  return manifest;
+  return checked;
 }
 
 /** One backup as `backup list` shows it. */
@@ -252,21 +381,32 @@ export interface BackupSummary {
   files: number | null;
   bytes: number | null;
   encrypted: boolean | null;
-  /** `ok`, or why the manifest could not be read (an unfinished or damaged backup). */
+  /** Its manifest's HMAC checked under BACKUP_ENCRYPTION_KEY (false: nothing to check it with; null: not checked). */
+  authenticated: boolean | null;
+  /**
+   * `ok` (the manifest checks: its HMAC, or its checksum), `legacy` (format 1, nothing to
+   * check), `unchecked` (encrypted, and no BACKUP_ENCRYPTION_KEY), or why the manifest could
+   * not be read (an unfinished, damaged or renamed backup).
+   */
   state: string;
 }
 
-/** The backups of a location, oldest first. */
-export async function listBackups(location: BackupLocation): Promise<BackupSummary[]> {
+/** The ids of the backups a location holds (finished or not), oldest first. */
+export async function listBackupIds(location: BackupLocation): Promise<string[]> {
   const ids = new Set<string>();
   for (const object of await location.store.list(location.base)) {
     const id = object.key.slice(location.base.length).split('/')[0] ?? '';
-    if (/^vh-\d{8}T\d{6}Z(-[a-z0-9]{4})?$/.test(id)) ids.add(id);
+    if (BACKUP_ID.test(id)) ids.add(id);
   }
+  return [...ids].sort();
+}
+
+/** The backups of a location, oldest first, each manifest checked with `secret` when given. */
+export async function listBackups(location: BackupLocation, secret: string | undefined): Promise<BackupSummary[]> {
   const summaries: BackupSummary[] = [];
-  for (const id of [...ids].sort()) {
+  for (const id of await listBackupIds(location)) {
     try {
-      const manifest = await readManifest(location, id);
+      const { manifest, authentication } = await readManifest(location, id, secret);
       summaries.push({
         id,
         createdAt: manifest.createdAt,
@@ -274,7 +414,8 @@ export async function listBackups(location: BackupLocation): Promise<BackupSumma
         files: manifest.files.length,
         bytes: manifest.files.reduce((sum, f) => sum + f.bytes, 0),
         encrypted: manifest.encryption !== null,
-        state: 'ok',
+        authenticated: authentication === 'unchecked' ? null : authentication === 'authenticated',
+        state: authentication === 'legacy' || authentication === 'unchecked' ? authentication : 'ok',
       });
     } catch (error) {
       if (!(error instanceof BackupRefused)) throw error;
@@ -285,6 +426,7 @@ export async function listBackups(location: BackupLocation): Promise<BackupSumma
         files: null,
         bytes: null,
         encrypted: null,
+        authenticated: null,
         state: error.message.replace(`${id}: `, ''),
       });
     }
@@ -292,22 +434,61 @@ export async function listBackups(location: BackupLocation): Promise<BackupSumma
   return summaries;
 }
 
-/** Removes backups older than `keepDays` (by the time in their id); returns the ids removed. */
-export async function pruneBackups(location: BackupLocation, keepDays: number, now = new Date()): Promise<string[]> {
+/** A backup that prune or the scheduler left alone, and why. */
+export interface SkippedBackup {
+  id: string;
+  reason: string;
+}
+
+/**
+ * Why the backup `id` is not one the scheduler and prune may act on, or undefined: dated
+ * more than CLOCK_SKEW_MS after `now`, or its manifest does not verify (`untrusted`, or
+ * missing, damaged, renamed).
+ */
+export async function distrust(
+  location: BackupLocation,
+  id: string,
+  secret: string | undefined,
+  now: Date,
+): Promise<string | undefined> {
+  if ((backupIdTime(id) as number) > now.getTime() + CLOCK_SKEW_MS)
+    return `dated in the future (more than ${CLOCK_SKEW_MS / 60_000} minutes ahead of this clock)`;
+  try {
+    return untrusted(await readManifest(location, id, secret), secret);
+  } catch (error) {
+    if (error instanceof BackupRefused) return error.message.replace(`${id}: `, '');
+    throw error;
+  }
+}
+
+/**
+ * Removes backups older than `keepDays` (by the time in their id) whose manifest verifies
+ * under this configuration (`distrust`). Backups it cannot trust are left alone and
+ * reported, as are ids dated in the future (which no retention would ever reach).
+ */
+export async function pruneBackups(
+  location: BackupLocation,
+  keepDays: number,
+  options: { encryptionKey: string | undefined; now?: Date },
+): Promise<{ removed: string[]; skipped: SkippedBackup[] }> {
+  const now = options.now ?? new Date();
   const cutoff = now.getTime() - keepDays * 24 * 60 * 60 * 1000;
   const removed: string[] = [];
-  for (const backup of await listBackups(location)) {
-    const stamp = /^vh-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(backup.id);
-    if (stamp === null) continue;
-    const [, y, mo, d, h, mi, s] = stamp.map(Number) as [number, number, number, number, number, number, number];
-    if (Date.UTC(y, mo - 1, d, h, mi, s) >= cutoff) continue;
+  const skipped: SkippedBackup[] = [];
+  for (const id of await listBackupIds(location)) {
+    const at = backupIdTime(id) as number;
+    if (at >= cutoff && at <= now.getTime() + CLOCK_SKEW_MS) continue;
+    const reason = await distrust(location, id, options.encryptionKey, now);
+    if (reason !== undefined) {
+      skipped.push({ id, reason });
+      continue;
+    }
     // The manifest goes first: a prune that stops halfway leaves an unfinished backup, never one that looks whole.
-    await location.store.delete(`${location.base}${backup.id}/manifest.json`);
-    for (const object of await location.store.list(`${location.base}${backup.id}/`))
-      await location.store.delete(object.key);
-    removed.push(backup.id);
+    await location.store.delete(`${location.base}${id}/manifest.json`);
+    for (const object of await location.store.list(`${location.base}${id}/`)) await location.store.delete(object.key);
+    removed.push(id);
   }
-  return removed;
+  return { removed, skipped };
 }
 
 /** Opens the full stores once the schema is in place (the CLI's `withStores`). */
@@ -326,9 +507,10 @@ export interface RestoreReport {
 }
 
 /**
- * Restores a backup into empty stores. Every file is checked first (checksums, and
- * authentication when encrypted), and every target store must be empty, so that a damaged
- * backup or a wrong target changes nothing. Then: the schema is migrated to the backup's
+ * Restores a backup into empty stores. The manifest must authenticate (or the operator
+ * accepts an unauthenticated one with `allowUnauthenticated`), every file is checked first
+ * (checksums, and authentication when encrypted), and every target store must be empty, so
+ * that a forged or damaged backup or a wrong target changes nothing. Then: the schema is migrated to the backup's
  * level, the tables are loaded in one transaction, the schema is migrated to this code's
  * level; objects are copied back, Neo4j's graph imported (less the documents the snapshot
  * does not have), vectors rebuilt from the chunks of ready documents, unfinished documents
@@ -340,11 +522,14 @@ export async function restoreBackup(
   config: Config,
   location: BackupLocation,
   id: string,
-  options: { encryptionKey?: string | undefined },
+  options: { encryptionKey: string | undefined; allowUnauthenticated: boolean },
   hooks: BackupHooks,
 ): Promise<RestoreReport> {
-  const manifest = await verifyBackup(location, id, options.encryptionKey, hooks);
-  const reader = new BackupReader(location, id, keyFor(manifest.encryption, options.encryptionKey));
+  const checked = await verifyBackup(location, id, options, hooks);
+  const { manifest, authentication } = checked;
+  if (authentication !== 'authenticated')
+    hooks.logger.warn({ backup: id, authentication }, 'restoring an unauthenticated backup (--allow-unauthenticated)');
+  const reader = new BackupReader(location, id, checked.keys);
   const target = sources(config);
   if (manifest.parts.graph !== null && target.graph !== 'neo4j') {
     throw new BackupRefused('the backup holds a Neo4j graph: restore it with NEO4J_URI set');
@@ -431,7 +616,7 @@ export async function restoreBackup(
         action: 'backup.restore',
         resourceType: 'backup',
         resourceId: id,
-        details: { migration: manifest.migration, vectors, requeued },
+        details: { migration: manifest.migration, vectors, requeued, authentication },
       },
     );
     return {

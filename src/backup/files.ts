@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { PassThrough, type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../errors/app-error.js';
-import { decryptStream, encryptStream } from './crypto.js';
+import { type BackupKeys, decryptStream, encryptStream, fileAssociatedData } from './crypto.js';
 import { BackupRefused } from './errors.js';
 import type { ManifestFile } from './manifest.js';
 import type { BackupLocation } from './target.js';
@@ -34,15 +34,20 @@ function meter(atEnd: (counted: { bytes: number; sha256: string }) => Error | un
   return { stream, result };
 }
 
-/** Writes the files of one backup, encrypted when a key is given, and remembers size and checksum of each. */
+/**
+ * Writes the files of one backup, encrypted when keys are given (each bound to its name and
+ * this backup's id), and remembers size and checksum of each.
+ */
 export class BackupWriter {
   readonly files: ManifestFile[] = [];
 
   constructor(
     private readonly location: BackupLocation,
     readonly id: string,
-    private readonly key: Buffer | undefined,
-  ) {}
+    private readonly keys: BackupKeys | undefined,
+  ) {
+    if (keys !== undefined && keys.format !== 2) throw new Error('backups are written in format 2 only');
+  }
 
   /** Stores `source` under `name` (streamed); `through` may look at the plain bytes (row counts). */
   async write(
@@ -55,7 +60,7 @@ export class BackupWriter {
     const body = new PassThrough();
     const stages: NodeJS.ReadWriteStream[] = [
       ...through,
-      ...(this.key === undefined ? [] : [encryptStream(this.key)]),
+      ...(this.keys === undefined ? [] : [encryptStream(this.keys.file, fileAssociatedData(this.id, name))]),
       counted.stream,
     ];
     const upload = this.location.store
@@ -78,7 +83,7 @@ export class BackupWriter {
     return file;
   }
 
-  /** The manifest, last, in clear text (it holds sizes, counts and checksums, no data). */
+  /** The manifest, last, in clear text (it holds sizes, counts, checksums and its own mac, no data). */
   async writeManifest(manifest: unknown): Promise<void> {
     await this.location.store.put(this.keyOf('manifest.json'), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), {
       contentType: 'application/json',
@@ -90,12 +95,16 @@ export class BackupWriter {
   }
 }
 
-/** Reads the files of one backup, checking each against the manifest as it streams. */
+/**
+ * Reads the files of one backup, checking each against the manifest as it streams, and
+ * decrypting with `keys` when given (format 2: each file under the name and backup id it
+ * was written with).
+ */
 export class BackupReader {
   constructor(
     private readonly location: BackupLocation,
     readonly id: string,
-    private readonly key: Buffer | undefined,
+    private readonly keys: BackupKeys | undefined,
   ) {}
 
   async manifestText(): Promise<string> {
@@ -104,7 +113,7 @@ export class BackupReader {
       stream = await this.location.store.get(this.keyOf('manifest.json'));
     } catch (error) {
       if (error instanceof AppError && error.code === 'NOT_FOUND')
-        throw new BackupRefused(`${this.id}: manifest.json is missing`);
+        throw new BackupRefused(`${this.id}: manifest.json is missing (an unfinished backup, or one being written)`);
       throw error;
     }
     const parts: Buffer[] = [];
@@ -133,7 +142,11 @@ export class BackupReader {
         : undefined,
     ).stream;
     const out = new PassThrough();
-    const stages: NodeJS.ReadWriteStream[] = [check, ...(this.key === undefined ? [] : [decryptStream(this.key)])];
+    const decrypt =
+      this.keys === undefined
+        ? []
+        : [decryptStream(this.keys.file, this.keys.format === 1 ? undefined : fileAssociatedData(this.id, file.name))];
+    const stages: NodeJS.ReadWriteStream[] = [check, ...decrypt];
     pipeline(stored, ...(stages as [Transform]), out).catch((error: unknown) =>
       out.destroy(
         error instanceof BackupRefused

@@ -6,7 +6,7 @@ import { tablesInLoadOrder, UNLIMITED } from '../stores/postgres/dump.js';
 import { unbounded } from '../stores/postgres/pool.js';
 import { withTransaction } from '../stores/postgres/transaction.js';
 import type { BackupReader } from './files.js';
-import type { Manifest } from './manifest.js';
+import type { StoredManifest } from './manifest.js';
 
 /** Tables among the backup's that hold rows in this database (a restore goes into empty ones only). */
 export async function nonEmptyTables(pool: pg.Pool, tables: readonly string[]): Promise<string[]> {
@@ -30,7 +30,7 @@ export async function nonEmptyTables(pool: pg.Pool, tables: readonly string[]): 
 export async function loadPostgres(
   pool: pg.Pool,
   reader: BackupReader,
-  manifest: Manifest,
+  manifest: StoredManifest,
   onTable: (table: string) => void,
 ): Promise<void> {
   const files = new Map(manifest.files.map((f) => [f.name, f]));

@@ -5,6 +5,7 @@ import { AppError } from '../errors/app-error.js';
 import { FsObjectStore } from '../stores/objects/fs-object-store.js';
 import type { ObjectStore } from '../stores/objects/object-store.js';
 import { S3ObjectStore } from '../stores/objects/s3-object-store.js';
+import { BACKUP_ID } from './manifest.js';
 
 /**
  * Where backups live: a directory, or `s3://bucket/prefix` on the S3 server the
@@ -56,7 +57,7 @@ export async function openBackup(reference: string, config: Config): Promise<{ l
   const trimmed = reference.replace(/\/+$/, '');
   const id = trimmed.slice(trimmed.lastIndexOf('/') + 1);
   const parent = trimmed.slice(0, Math.max(0, trimmed.lastIndexOf('/')));
-  if (id === '' || !/^vh-\d{8}T\d{6}Z(-[a-z0-9]{4})?$/.test(id)) {
+  if (!BACKUP_ID.test(id)) {
     throw new AppError('VALIDATION', {
       message: `${reference} does not name a backup (its last part is the backup id, vh-YYYYMMDDTHHMMSSZ)`,
     });

@@ -19,7 +19,7 @@ const program = new Command('voicehelper')
     'after',
     `
 Exit codes: ${EXIT.ok} ok, ${EXIT.failed} failed, ${EXIT.usage} bad arguments or configuration, ${EXIT.notFound} not found,
-${EXIT.refused} refused (exists already, stores not empty, backup damaged), ${EXIT.unavailable} a store is unreachable.`,
+${EXIT.refused} refused (exists already, stores not empty, backup damaged or unauthenticated), ${EXIT.unavailable} a store is unreachable.`,
   );
 
 registerUserCommands(program);

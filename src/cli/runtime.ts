@@ -22,7 +22,7 @@ export const EXIT = {
   usage: 2,
   /** The user, key, migration or backup named does not exist. */
   notFound: 3,
-  /** Refused: the email exists, the stores are not empty, the backup is damaged. */
+  /** Refused: the email exists, the stores are not empty, the backup is damaged, forged or unauthenticated. */
   refused: 4,
   /** A store could not be reached. */
   unavailable: 5,

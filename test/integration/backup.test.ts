@@ -1,10 +1,12 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { cp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { createCipheriv, createHash, randomBytes, randomUUID, scryptSync } from 'node:crypto';
+import { cp, mkdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HarnessNeo4j } from '../../chaos/services.js';
 import type { App } from '../../src/app.js';
+import { BackupScheduler } from '../../src/backup/schedule.js';
 import type { GraphDumpRecord } from '../../src/stores/graph/graph-store.js';
 import { Neo4jGraphStore } from '../../src/stores/graph/neo4j-graph-store.js';
 import { S3ObjectStore } from '../../src/stores/objects/s3-object-store.js';
@@ -48,6 +50,98 @@ async function deployment(neo4jUri: string): Promise<Record<string, string>> {
     BACKUP_ENCRYPTION_KEY: KEY,
   });
   return env;
+}
+
+/** `manifest.json` as a test reads and edits it. */
+interface ManifestJson {
+  formatVersion: number;
+  id: string;
+  createdAt: string;
+  encryption: { cipher: string; kdf: string; salt: string } | null;
+  parts: { postgres: { tables: Record<string, { rows: number; file: string }> } };
+  files: Array<{ name: string; bytes: number; sha256: string }>;
+  mac?: { alg: string; value: string };
+}
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+/** The canonical form the format documents (docs/operations.md): sorted keys, no whitespace. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object')
+    return `{${Object.keys(value)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonical((value as Record<string, unknown>)[key])}`)
+      .join(',')}}`;
+  return JSON.stringify(value);
+}
+
+/**
+ * Edits the manifest of a backup directory as anyone who can write the location can: the
+ * change itself, then, where the manifest carries a bare SHA-256 (an unencrypted backup),
+ * that checksum recomputed. An HMAC cannot be recomputed without the key, so it stays.
+ */
+async function editManifest(
+  backup: string,
+  edit: (manifest: ManifestJson) => void | Promise<void>,
+  options: { recomputeChecksum: boolean } = { recomputeChecksum: true },
+): Promise<void> {
+  const file = path.join(backup, 'manifest.json');
+  const manifest = JSON.parse(await readFile(file, 'utf8')) as ManifestJson;
+  await edit(manifest);
+  if (options.recomputeChecksum && manifest.mac?.alg === 'sha256') {
+    const { mac: _mac, ...rest } = manifest;
+    manifest.mac = { alg: 'sha256', value: sha256(canonical(rest)) };
+  }
+  await writeFile(file, `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+/** Sets the manifest's entry of `name` to the size and SHA-256 of what the directory now holds under it. */
+async function remeasure(backup: string, manifest: ManifestJson, name: string): Promise<void> {
+  const bytes = await readFile(path.join(backup, name));
+  const entry = manifest.files.find((f) => f.name === name);
+  if (entry === undefined) throw new Error(`no ${name} in the manifest`);
+  entry.bytes = bytes.length;
+  entry.sha256 = sha256(bytes);
+}
+
+/** The time a backup id names, as a manifest's createdAt. */
+function timeOf(id: string): string {
+  const [, y, mo, d, h, mi, s] = /^vh-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(id) as RegExpExecArray;
+  return `${y}-${mo}-${d}T${h}:${mi}:${s}.000Z`;
+}
+
+/** A copy of a backup under the same id in a location of its own. */
+async function duplicate(backup: string): Promise<string> {
+  const copy = path.join(tempDir('vh-copy-'), path.basename(backup));
+  await cp(backup, copy, { recursive: true });
+  return copy;
+}
+
+/**
+ * A copy of a backup under another id (in `into`, default a location of its own): renamed
+ * only, or with the id and time inside its manifest rewritten to match (a replay, or a
+ * forgery made from a real backup).
+ */
+async function copyAs(backup: string, id: string, rewrite: boolean, into = tempDir('vh-copy-')): Promise<string> {
+  const copy = path.join(into, id);
+  await cp(backup, copy, { recursive: true });
+  if (rewrite)
+    await editManifest(copy, (m) => {
+      m.id = id;
+      m.createdAt = timeOf(id);
+    });
+  return copy;
+}
+
+/** The tables of a deployment's database (empty: nothing was restored into it). */
+async function tablesOf(env: Record<string, string>): Promise<string[]> {
+  return (
+    await query<{ tablename: string }>(
+      env['DATABASE_URL'] as string,
+      "select tablename from pg_tables where schemaname = 'public'",
+    )
+  ).map((r) => r.tablename);
 }
 
 /** Every row of a table, as sorted JSON texts (a comparable picture of its contents). */
@@ -279,7 +373,10 @@ describe('backup and restore of all five stores', () => {
       code: 0,
       stdout: expect.stringContaining(manifest.id),
     });
-    expect(await runCli(['backup', 'verify', backup], source)).toMatchObject({ code: 0 });
+    expect(await runCli(['backup', 'verify', backup], source)).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('manifest authenticated'),
+    });
 
     // The pictures to compare with, then the source goes away (its Neo4j is emptied for the restore).
     const tables = Object.keys(manifest.parts.postgres.tables);
@@ -305,7 +402,7 @@ describe('backup and restore of all five stores', () => {
     const manifestPath = path.join(damaged, 'manifest.json');
     await writeFile(
       manifestPath,
-      (await readFile(manifestPath, 'utf8')).replace('"formatVersion": 1', '"formatVersion": 9'),
+      (await readFile(manifestPath, 'utf8')).replace('"formatVersion": 2', '"formatVersion": 9'),
     );
     expect(await runCli(['backup', 'verify', damaged], target)).toMatchObject({
       code: 4,
@@ -448,30 +545,45 @@ describe('backup and restore of all five stores', () => {
       code: 0,
       stdout: expect.stringContaining(`"id":"${manifest.id}"`),
     });
-    expect(await runCli(['backup', 'verify', `${location}/${manifest.id}`], plain)).toMatchObject({ code: 0 });
+    expect(await runCli(['backup', 'verify', `${location}/${manifest.id}`], plain)).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('UNAUTHENTICATED'),
+    });
     expect((await runCli(['backup', 'create', '--to', 's3:/nope'], plain)).code).toBe(2);
     expect((await runCli(['backup', 'create'], plain)).code).toBe(2);
   });
 
-  it('prunes backups older than the retention and keeps the rest', async () => {
+  it('prunes backups older than the retention that verify, and keeps the rest', async () => {
     const dir = tempDir('vh-prune-');
     const old = 'vh-20200101T000000Z';
     await cp(path.join(backups, backupId), path.join(dir, backupId), { recursive: true });
+    // A copy renamed to an old id is a replay, not a backup of that date: left alone, and said so.
     await cp(path.join(backups, backupId), path.join(dir, old), { recursive: true });
     const pruned = await runCli(['backup', 'prune', '--from', dir, '--keep-days', '30'], source);
-    expect(pruned).toMatchObject({ code: 0, stdout: `removed ${old}\n` });
-    const listed = (await runCli(['backup', 'list', '--from', dir, '--json'], source)).stdout
-      .trim()
-      .split('\n')
-      .map((line) => JSON.parse(line));
-    expect(listed).toEqual([expect.objectContaining({ id: backupId, state: 'ok', encrypted: true })]);
+    expect(pruned).toMatchObject({
+      code: 0,
+      stdout: `skipped ${old}: manifest.json names another backup (${backupId})\n`,
+    });
+    const listed = async () =>
+      (await runCli(['backup', 'list', '--from', dir, '--json'], source)).stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { id: string });
+    expect(await listed()).toEqual([
+      expect.objectContaining({ id: old, state: `manifest.json names another backup (${backupId})` }),
+      expect.objectContaining({ id: backupId, state: 'ok', encrypted: true, authenticated: true }),
+    ]);
+    // Past a retention of zero days, the real one goes.
+    expect((await runCli(['backup', 'prune', '--from', dir, '--keep-days', '0'], source)).stdout.split('\n')[0]).toBe(
+      `removed ${backupId}`,
+    );
+    expect((await listed()).map((b) => b.id)).toEqual([old]);
   });
 
   it('takes the daily scheduled backup once across two nodes, and prunes past BACKUP_KEEP_DAYS', {
     timeout: 60_000,
   }, async () => {
     const dir = tempDir('vh-scheduled-');
-    await cp(path.join(backups, backupId), path.join(dir, 'vh-20200101T000000Z'), { recursive: true });
     const { NODE_ID: _n, DATA_DIR: _d, ...shared } = target;
     const scheduled = await TestCluster.start(2, {
       ...shared,
@@ -485,6 +597,8 @@ describe('backup and restore of all five stores', () => {
         NonNullable<App['backups']>,
         NonNullable<App['backups']>,
       ];
+      // One the schedule took in October, past BACKUP_KEEP_DAYS by December.
+      expect(await a.tick(new Date('2026-10-15T02:01:00Z'))).toBe('taken');
       expect(
         await Promise.all([a.tick(new Date('2026-12-01T01:59:00Z')), b.tick(new Date('2026-12-01T01:59:00Z'))]),
       ).toEqual(['not-due', 'not-due']);
@@ -506,5 +620,347 @@ describe('backup and restore of all five stores', () => {
     } finally {
       await scheduled.stop();
     }
+  });
+  it('the schedule ignores a backup dated in the future and one that does not verify, logs them once, and is not stuck', {
+    timeout: 90_000,
+  }, async () => {
+    const app = restored?.nodes[0] as App;
+    const dir = tempDir('vh-schedule-trust-');
+    const logged: Array<{ msg: string; backup?: string; reason?: string }> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line)) });
+    const scheduler = (encryptionKey: string | undefined) =>
+      new BackupScheduler(
+        app.stores,
+        { ...app.config, backup: { target: dir, encryptionKey, schedule: '02:00', keepDays: 30 } },
+        logger,
+      );
+    const ignored = (id: string) =>
+      logged
+        .filter((line) => line.backup === id && line.msg === 'backup schedule: ignored a backup it cannot trust')
+        .map((line) => line.reason);
+
+    const plain = scheduler(undefined);
+    // A backup the schedule took, for the forgeries to start from.
+    expect(await plain.tick(new Date('2026-11-20T02:01:00Z'))).toBe('taken');
+    const genuine = path.join(dir, 'vh-20261120T020100Z');
+    // Dated 2099, its checksum recomputed: taken at face value, it would stand for every day to come.
+    await copyAs(genuine, 'vh-20991231T000000Z', true, dir);
+    // Dated today, its manifest edited without recomputing the checksum.
+    const tampered = await copyAs(genuine, 'vh-20261201T020030Z', true, dir);
+    await editManifest(
+      tampered,
+      (m) => {
+        (m.parts.postgres.tables['users'] as { rows: number }).rows += 1;
+      },
+      { recomputeChecksum: false },
+    );
+
+    expect(await plain.tick(new Date('2026-12-01T02:01:00Z'))).toBe('taken');
+    expect(await plain.tick(new Date('2026-12-01T02:05:00Z'))).toBe('taken-already');
+    expect(ignored('vh-20991231T000000Z')).toEqual([expect.stringContaining('dated in the future')]);
+    expect(ignored('vh-20261201T020030Z')).toEqual([expect.stringContaining('does not match its checksum')]);
+
+    // With BACKUP_ENCRYPTION_KEY, the day's backup in plain text (the one just taken) does not count either.
+    const keyed = scheduler(KEY);
+    expect(await keyed.tick(new Date('2026-12-01T02:10:00Z'))).toBe('taken');
+    expect(ignored('vh-20261201T020100Z')).toEqual([expect.stringContaining('not encrypted')]);
+    expect(await keyed.tick(new Date('2026-12-01T02:11:00Z'))).toBe('taken-already');
+    expect(await keyed.tick(new Date('2026-12-02T02:00:00Z'))).toBe('taken');
+    // Neither prune took the backups it cannot trust.
+    const left = (await runCli(['backup', 'list', '--from', dir, '--json'], target)).stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { id: string; authenticated: boolean | null });
+    expect(left.map((b) => b.id)).toEqual([
+      'vh-20261120T020100Z',
+      'vh-20261201T020030Z',
+      'vh-20261201T020100Z',
+      'vh-20261201T021000Z',
+      'vh-20261202T020000Z',
+      'vh-20991231T000000Z',
+    ]);
+    expect(left.filter((b) => b.authenticated).map((b) => b.id)).toEqual([
+      'vh-20261201T021000Z',
+      'vh-20261202T020000Z',
+    ]);
+  });
+});
+
+/**
+ * A deployment that only the CLI runs on: a database, bucket, collection and Redis namespace
+ * of its own, and the graph in PostgreSQL (no Neo4j), so that restores into it are quick.
+ */
+async function smallDeployment(): Promise<Record<string, string>> {
+  const {
+    NODE_ID: _node,
+    NEO4J_URI: _uri,
+    NEO4J_USER: _user,
+    NEO4J_PASSWORD: _password,
+    ...env
+  } = clusterEnv({
+    DATABASE_URL: await freshDatabase(),
+    S3_BUCKET: `vh-${randomUUID().slice(0, 12)}`,
+    BACKUP_ENCRYPTION_KEY: KEY,
+  });
+  return env;
+}
+
+/**
+ * What whoever can write the backup location (a bucket every node has credentials for) can
+ * do, and what a restore makes of it. Every backup here is made, checked and restored by the
+ * CLI as its own process; the attacks are edits of the files in the location.
+ */
+describe('backups are authenticated, not only encrypted', () => {
+  let source: Record<string, string>;
+  let keyless: Record<string, string>;
+  /** Two encrypted backups and one in plain text, made by the CLI. */
+  let encrypted: string;
+  let second: string;
+  let plain: string;
+
+  beforeAll(async () => {
+    source = await smallDeployment();
+    keyless = { ...source, BACKUP_ENCRYPTION_KEY: '' };
+    expect((await runCli(['migrate', 'up'], source)).code).toBe(0);
+    const admin = await runCli(
+      ['users', 'create', '--email', 'admin@example.test', '--role', 'admin'],
+      source,
+      'admin password 1\n',
+    );
+    expect(admin.code, admin.stderr).toBe(0);
+    const dir = tempDir('vh-authenticated-');
+    const made = async (env: Record<string, string>) => {
+      const created = await runCli(['backup', 'create', '--to', dir, '--json'], env);
+      expect(created.code, created.stderr).toBe(0);
+      return path.join(dir, (JSON.parse(created.stdout) as ManifestJson).id);
+    };
+    encrypted = await made(source);
+    second = await made(source);
+    plain = await made(keyless);
+  }, 120_000);
+
+  it('with BACKUP_ENCRYPTION_KEY set, refuses a backup in plain text, forged or not, with exit 4 and why', {
+    timeout: 60_000,
+  }, async () => {
+    // A plaintext backup with the attacker's rows (here: another admin's email) and matching checksums.
+    const forged = await copyAs(plain, 'vh-20261130T120000Z', true);
+    const users = path.join(forged, 'postgres', 'users.copy');
+    await writeFile(users, (await readFile(users, 'utf8')).replace('admin@example.test', 'mallory@example.test'));
+    await editManifest(forged, (m) => remeasure(forged, m, 'postgres/users.copy'));
+
+    expect(await runCli(['backup', 'verify', forged], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('not encrypted, so nothing proves who wrote it'),
+    });
+    const target = await smallDeployment();
+    for (const flags of [[], ['--allow-unauthenticated']])
+      expect(await runCli(['backup', 'restore', forged, ...flags], target)).toMatchObject({
+        code: 4,
+        stderr: expect.stringContaining('BACKUP_ENCRYPTION_KEY set'),
+      });
+    expect(await tablesOf(target)).toEqual([]);
+    // A real plaintext backup is refused the same way: nothing tells it from a forged one.
+    expect((await runCli(['backup', 'verify', plain], source)).code).toBe(4);
+    expect(await runCli(['backup', 'verify', encrypted], source)).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('manifest authenticated'),
+    });
+  });
+
+  it('refuses a file moved to another name or taken from another backup, even with the manifest made to match', async () => {
+    const swapped = await duplicate(encrypted);
+    const [a, b] = ['postgres/users.copy', 'postgres/audit_logs.copy'].map((name) => path.join(swapped, name)) as [
+      string,
+      string,
+    ];
+    const [bytesA, bytesB] = [await readFile(a), await readFile(b)];
+    await writeFile(a, bytesB);
+    await writeFile(b, bytesA);
+    await editManifest(swapped, async (m) => {
+      await remeasure(swapped, m, 'postgres/users.copy');
+      await remeasure(swapped, m, 'postgres/audit_logs.copy');
+    });
+    expect(await runCli(['backup', 'verify', swapped], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('does not authenticate'),
+    });
+
+    const transplanted = await duplicate(encrypted);
+    await cp(path.join(second, 'postgres', 'users.copy'), path.join(transplanted, 'postgres', 'users.copy'));
+    await editManifest(transplanted, (m) => remeasure(transplanted, m, 'postgres/users.copy'));
+    expect((await runCli(['backup', 'verify', transplanted], source)).code).toBe(4);
+    // Without the manifest edit the checksum already tells.
+    const moved = await duplicate(encrypted);
+    await cp(path.join(second, 'postgres', 'users.copy'), path.join(moved, 'postgres', 'users.copy'));
+    expect(await runCli(['backup', 'verify', moved], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('postgres/users.copy'),
+    });
+  });
+
+  it('refuses a manifest whose row count or checksum was edited, and restores nothing', {
+    timeout: 60_000,
+  }, async () => {
+    const rows = await duplicate(encrypted);
+    await editManifest(rows, (m) => {
+      (m.parts.postgres.tables['users'] as { rows: number }).rows += 1;
+    });
+    expect(await runCli(['backup', 'verify', rows], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('manifest.json does not authenticate'),
+    });
+    const target = await smallDeployment();
+    expect((await runCli(['backup', 'restore', rows], target)).code).toBe(4);
+    expect(await tablesOf(target)).toEqual([]);
+
+    const checksum = await duplicate(encrypted);
+    await editManifest(checksum, (m) => {
+      (m.files[0] as { sha256: string }).sha256 = '0'.repeat(64);
+    });
+    expect(await runCli(['backup', 'verify', checksum], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('manifest.json does not authenticate'),
+    });
+    // In plain text the checksum of the manifest shows an edit made without recomputing it.
+    const careless = await duplicate(plain);
+    await editManifest(
+      careless,
+      (m) => {
+        (m.parts.postgres.tables['users'] as { rows: number }).rows += 1;
+      },
+      { recomputeChecksum: false },
+    );
+    expect(await runCli(['backup', 'verify', careless], keyless)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('does not match its checksum'),
+    });
+  });
+
+  it('refuses a backup renamed to another id, with or without the id inside rewritten', async () => {
+    const renamed = await copyAs(encrypted, 'vh-20261205T000000Z', false);
+    expect(await runCli(['backup', 'verify', renamed], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('names another backup'),
+    });
+    const rewritten = await copyAs(encrypted, 'vh-20261205T000000Z', true);
+    expect(await runCli(['backup', 'verify', rewritten], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('manifest.json does not authenticate'),
+    });
+    // The id alone rewritten: the time inside no longer matches it.
+    const halfway = await copyAs(encrypted, 'vh-20261205T000000Z', false);
+    await editManifest(halfway, (m) => {
+      m.id = 'vh-20261205T000000Z';
+    });
+    expect(await runCli(['backup', 'verify', halfway], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('not when its id says'),
+    });
+  });
+
+  it('without a key, verify calls a backup unauthenticated and restore takes it only with --allow-unauthenticated', {
+    timeout: 90_000,
+  }, async () => {
+    expect(await runCli(['backup', 'verify', plain], keyless)).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('UNAUTHENTICATED'),
+    });
+    const target: Record<string, string> = { ...(await smallDeployment()), BACKUP_ENCRYPTION_KEY: '' };
+    const refused = await runCli(['backup', 'restore', plain], target);
+    expect(refused.code).toBe(4);
+    expect(refused.stderr).toContain('the backup is unauthenticated');
+    expect(refused.stderr).toContain('--allow-unauthenticated');
+    expect(await tablesOf(target)).toEqual([]);
+
+    const accepted = await runCli(['backup', 'restore', plain, '--allow-unauthenticated', '--json'], target);
+    expect(accepted.code, accepted.stderr).toBe(0);
+    expect(JSON.parse(accepted.stdout)).toMatchObject({ id: path.basename(plain) });
+    expect(await rowsOf(target['DATABASE_URL'] as string, 'users')).toEqual([
+      expect.stringContaining('admin@example.test'),
+    ]);
+    const audit = await query<{ details: { authentication: string } }>(
+      target['DATABASE_URL'] as string,
+      "select details from audit_logs where action = 'backup.restore'",
+    );
+    expect(audit.map((row) => row.details.authentication)).toEqual(['checksum-only']);
+  });
+
+  it('reads backups of format 1 as unauthenticated: restored with their key and --allow-unauthenticated only', {
+    timeout: 90_000,
+  }, async () => {
+    // Format 1 as the previous server wrote it: no mac, files encrypted without associated data.
+    const legacyPlain = await duplicate(plain);
+    await editManifest(legacyPlain, (m) => {
+      m.formatVersion = 1;
+      delete m.mac;
+    });
+    const legacy = await duplicate(plain);
+    const salt = randomBytes(16);
+    const key = scryptSync(KEY, salt, 32, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+    await editManifest(legacy, async (m) => {
+      m.formatVersion = 1;
+      delete m.mac;
+      m.encryption = { cipher: 'aes-256-gcm', kdf: 'scrypt', salt: salt.toString('base64') };
+      for (const { name } of m.files) {
+        const iv = randomBytes(12);
+        const cipher = createCipheriv('aes-256-gcm', key, iv);
+        const clear = await readFile(path.join(legacy, name));
+        const sealed = Buffer.concat([Buffer.from('VHB1'), iv, cipher.update(clear), cipher.final()]);
+        await writeFile(path.join(legacy, name), Buffer.concat([sealed, cipher.getAuthTag()]));
+        await remeasure(legacy, m, name);
+      }
+    });
+
+    expect(await runCli(['backup', 'verify', legacy], source)).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/UNAUTHENTICATED: it is of format 1/),
+    });
+    expect(await runCli(['backup', 'verify', legacyPlain], source)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('not encrypted'),
+    });
+    expect(await runCli(['backup', 'verify', legacyPlain], keyless)).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining('UNAUTHENTICATED'),
+    });
+    const target = await smallDeployment();
+    expect(await runCli(['backup', 'restore', legacy], target)).toMatchObject({
+      code: 4,
+      stderr: expect.stringContaining('--allow-unauthenticated'),
+    });
+    expect(await tablesOf(target)).toEqual([]);
+    const restored = await runCli(['backup', 'restore', legacy, '--allow-unauthenticated'], target);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(await rowsOf(target['DATABASE_URL'] as string, 'users')).toEqual([
+      expect.stringContaining('admin@example.test'),
+    ]);
+  });
+
+  it('prunes only backups that verify, and reports the ones dated in the future, unfinished or untrusted', async () => {
+    const dir = tempDir('vh-prune-trust-');
+    await cp(encrypted, path.join(dir, path.basename(encrypted)), { recursive: true });
+    await cp(plain, path.join(dir, path.basename(plain)), { recursive: true });
+    // A forged backup dated 2099, whose checksum matches: no retention would ever reach it.
+    await copyAs(plain, 'vh-20991231T000000Z', true, dir);
+    // An unfinished one: files, no manifest.
+    await mkdir(path.join(dir, 'vh-20200101T000000Z', 'postgres'), { recursive: true });
+    await writeFile(path.join(dir, 'vh-20200101T000000Z', 'postgres', 'users.copy'), 'partial');
+
+    const withKey = await runCli(['backup', 'prune', '--from', dir, '--keep-days', '0'], source);
+    expect(withKey.code, withKey.stderr).toBe(0);
+    expect(withKey.stdout.trim().split('\n')).toEqual([
+      `removed ${path.basename(encrypted)}`,
+      expect.stringMatching(/^skipped vh-20200101T000000Z: manifest.json is missing/),
+      `skipped ${path.basename(plain)}: the backup is not encrypted, so nothing proves who wrote it, and with BACKUP_ENCRYPTION_KEY set only encrypted backups whose manifest authenticates are accepted`,
+      expect.stringMatching(/^skipped vh-20991231T000000Z: dated in the future/),
+    ]);
+    const withoutKey = await runCli(['backup', 'prune', '--from', dir, '--keep-days', '0'], keyless);
+    expect(withoutKey.stdout).toContain(`removed ${path.basename(plain)}\n`);
+    expect(withoutKey.stdout).toMatch(/skipped vh-20991231T000000Z: dated in the future/);
+    const left = (await runCli(['backup', 'list', '--from', dir, '--json'], source)).stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { id: string }).id);
+    expect(left).toEqual(['vh-20200101T000000Z', 'vh-20991231T000000Z']);
   });
 });

@@ -5,6 +5,7 @@ import {
   listBackups,
   pruneBackups,
   restoreBackup,
+  unauthenticatedReason,
   verifyBackup,
 } from '../../backup/backup.js';
 import type { Manifest } from '../../backup/manifest.js';
@@ -61,7 +62,7 @@ export function registerBackupCommands(program: Command): void {
                 `  objects   ${manifest.parts.objects.count} (${bytes(manifest.parts.objects.bytes)})${manifest.parts.objects.missing.length > 0 ? `, ${manifest.parts.objects.missing.length} deleted meanwhile` : ''}\n` +
                 `  graph     ${graph}\n` +
                 `  vectors   ${manifest.parts.vectors.chunks} chunks, rebuilt on restore\n` +
-                `  encrypted ${manifest.encryption === null ? 'no' : 'yes (aes-256-gcm)'}\n`,
+                `  encrypted ${manifest.encryption === null ? 'no (unauthenticated: restore needs --allow-unauthenticated)' : 'yes (aes-256-gcm, manifest authenticated with hmac-sha256)'}\n`,
             );
           }
         });
@@ -70,26 +71,45 @@ export function registerBackupCommands(program: Command): void {
 
   backup
     .command('list')
-    .description('the backups of a location, oldest first, with damaged or unfinished ones marked')
+    .description(
+      'the backups of a location, oldest first, with damaged, unfinished and unauthenticated ones marked (manifests checked with BACKUP_ENCRYPTION_KEY when set)',
+    )
     .option('--from <location>', 'a directory or s3://bucket/prefix (default BACKUP_TARGET)')
     .option('--json', 'one JSON object per line')
     .action((options: { from?: string; json?: boolean }) =>
       runCommand(async () => {
         const { config } = cliSetup();
         const location = await openLocation(locationText(options.from, '--from'), config);
-        printTable((await listBackups(location)) as unknown as Record<string, unknown>[], options.json === true);
+        printTable(
+          (await listBackups(location, config.backup.encryptionKey)) as unknown as Record<string, unknown>[],
+          options.json === true,
+        );
       }),
     );
 
   backup
     .command('verify <backup>')
-    .description("read every file of a backup and check it against the manifest (size, SHA-256, and the cipher's tag)")
+    .description(
+      "check a backup's manifest (its HMAC with BACKUP_ENCRYPTION_KEY, else its checksum) and every file against it (size, SHA-256, and the cipher's tag); with BACKUP_ENCRYPTION_KEY set, an unencrypted backup is refused",
+    )
     .action((reference: string) =>
       runCommand(async () => {
         const { config } = cliSetup();
         const { location, id } = await openBackup(reference, config);
-        const manifest = await verifyBackup(location, id, config.backup.encryptionKey, { progress: startProgress });
-        process.stdout.write(`${id}: ${manifest.files.length} files verified\n`);
+        const checked = await verifyBackup(
+          location,
+          id,
+          { encryptionKey: config.backup.encryptionKey, allowUnauthenticated: true },
+          { progress: startProgress },
+        );
+        const loose = unauthenticatedReason(checked);
+        process.stdout.write(
+          `${id}: ${checked.manifest.files.length} files verified; ${
+            loose === undefined
+              ? 'manifest authenticated (hmac-sha256 with BACKUP_ENCRYPTION_KEY)'
+              : `UNAUTHENTICATED: ${loose} (restore needs --allow-unauthenticated)`
+          }\n`,
+        );
       }),
     );
 
@@ -97,8 +117,12 @@ export function registerBackupCommands(program: Command): void {
     .command('restore <backup>')
     .description('restore into empty stores: every file is checked first, and non-empty stores are refused')
     .option('--into-empty-only', 'refuse stores that hold data (always the case; accepted for scripts that say so)')
+    .option(
+      '--allow-unauthenticated',
+      'restore a backup whose manifest nothing authenticates (in plain text without BACKUP_ENCRYPTION_KEY, or of format 1), only one whose origin you know; with the key set, plain text is refused all the same',
+    )
     .option('--json', 'print what was restored as JSON')
-    .action((reference: string, options: { json?: boolean }) =>
+    .action((reference: string, options: { json?: boolean; allowUnauthenticated?: boolean }) =>
       runCommand(async () => {
         await withDatabase(async (pool, { config, logger }) => {
           const { location, id } = await openBackup(reference, config);
@@ -108,7 +132,10 @@ export function registerBackupCommands(program: Command): void {
             config,
             location,
             id,
-            { encryptionKey: config.backup.encryptionKey },
+            {
+              encryptionKey: config.backup.encryptionKey,
+              allowUnauthenticated: options.allowUnauthenticated === true,
+            },
             hooks(logger),
           );
           if (options.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -125,7 +152,9 @@ export function registerBackupCommands(program: Command): void {
 
   backup
     .command('prune')
-    .description('remove backups older than --keep-days')
+    .description(
+      'remove backups older than --keep-days whose manifest verifies (with BACKUP_ENCRYPTION_KEY when set); others, and ids dated in the future, are listed as skipped',
+    )
     .option('--from <location>', 'a directory or s3://bucket/prefix (default BACKUP_TARGET)')
     .option('--keep-days <days>', 'keep backups younger than this', '30')
     .action((options: { from?: string; keepDays: string }) =>
@@ -134,10 +163,14 @@ export function registerBackupCommands(program: Command): void {
         if (!Number.isFinite(days) || days < 0) throw new CliError('--keep-days is a number of days', EXIT.usage);
         const { config } = cliSetup();
         const location = await openLocation(locationText(options.from, '--from'), config);
-        const removed = await pruneBackups(location, days);
-        process.stdout.write(
-          removed.length === 0 ? 'nothing to prune\n' : `${removed.map((id) => `removed ${id}`).join('\n')}\n`,
-        );
+        const { removed, skipped } = await pruneBackups(location, days, {
+          encryptionKey: config.backup.encryptionKey,
+        });
+        const lines = [
+          ...removed.map((id) => `removed ${id}`),
+          ...skipped.map(({ id, reason }) => `skipped ${id}: ${reason}`),
+        ];
+        process.stdout.write(lines.length === 0 ? 'nothing to prune\n' : `${lines.join('\n')}\n`);
       }),
     );
 }
