@@ -114,6 +114,35 @@ export type DisconnectNotice = z.output<typeof disconnectNoticeModel>;
 export const documentStages = ['parsing', 'embedding', 'graph', 'ready', 'failed'] as const;
 export type DocumentStage = (typeof documentStages)[number];
 
+/**
+ * Why a document failed to ingest, as its owner is told (`document:status` `reason`, HTTP
+ * `statusReason`): one of these sentences, by the step that failed, never a store's or a
+ * driver's own error, which goes to the logs (protocol v5).
+ */
+export const documentFailureReasons = {
+  /** The parser refused the file: damaged, of another type than it claims, or without text. */
+  unreadable: 'the file could not be read as a document of its type, or it holds no text',
+  /** Parsing ran out of time or memory, or its worker died. */
+  unprocessable: 'the file could not be processed: it may be damaged, too large or too complex',
+  /** Reading the file from object storage, or storing its chunks, failed. */
+  storage: 'the document could not be stored; upload it again later',
+  /** Embedding the chunks or writing them to the vector index failed. */
+  search_index: 'the document could not be indexed for search; upload it again later',
+  /** Writing its entities to the knowledge graph failed. */
+  knowledge_graph: 'the knowledge graph could not be updated with the document; upload it again later',
+  /** Anything else (and any reason stored before v5). */
+  failed: 'the document could not be processed; upload it again later',
+} as const;
+/** Which step of an ingestion failed. */
+export type DocumentFailure = keyof typeof documentFailureReasons;
+/** What its owner is told about it. */
+export type DocumentFailureReason = (typeof documentFailureReasons)[DocumentFailure];
+/** The sentences of `documentFailureReasons`, as a schema enumerates them. */
+export const documentFailureMessages = Object.values(documentFailureReasons) as [
+  DocumentFailureReason,
+  ...DocumentFailureReason[],
+];
+
 /** `document:status`: where the ingestion of a document is, pushed to its owner (protocol v4). */
 export const documentStatusEventModel = z.object({
   documentId: z.string(),
@@ -124,7 +153,10 @@ export const documentStatusEventModel = z.object({
     .min(0)
     .max(100)
     .describe('0-100, never going back within one ingestion run (a retried run starts again).'),
-  reason: z.string().optional().describe('Why it failed (stage `failed` only).'),
+  reason: z
+    .enum(documentFailureMessages)
+    .optional()
+    .describe('Why it failed (stage `failed` only): one of a fixed set of sentences (v5).'),
 });
 export type DocumentStatusEvent = z.output<typeof documentStatusEventModel>;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { wireErrorModel } from './errors.js';
+import { documentFailureMessages } from './events.js';
 import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, messageModel, relationTypes } from './models.js';
 import { roles } from './roles.js';
 import { isStorableText, jsonObject, text } from './schemas.js';
@@ -98,7 +99,10 @@ export const documentModel = z
     status: z
       .enum(['processing', 'ready', 'failed', 'deleting'])
       .describe('`deleting`: being removed from every store (reads no longer show it).'),
-    statusReason: z.string().nullable(),
+    statusReason: z
+      .enum(documentFailureMessages)
+      .nullable()
+      .describe('Why ingestion failed (`failed` only): one of a fixed set of sentences (v5).'),
     filePath: z.string().nullable(),
     fileSize: z.number().int().nullable(),
     mimeType: z.string().nullable(),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DocumentStatusEvent, RetrieveResult } from '../../protocol/events.js';
+import { type DocumentStatusEvent, documentFailureReasons, type RetrieveResult } from '../../protocol/events.js';
 import { request } from '../helpers/client.js';
 import { collect, eventually, TestCluster } from '../helpers/cluster.js';
 import { pdfWithLines } from '../helpers/pdf.js';
@@ -264,7 +264,7 @@ describe('documents and retrieval (real S3 and Milvus)', () => {
     await eventually(
       async () =>
         expect((await get(frank.token, `/v1/documents/${damaged.body['document'].id}`)).body['document']).toMatchObject(
-          { status: 'failed', statusReason: 'the PDF could not be read' },
+          { status: 'failed', statusReason: documentFailureReasons.unreadable },
         ),
       30_000,
     );

@@ -4,7 +4,13 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { DocumentStage, DocumentStatusEvent } from '../../../protocol/events.js';
+import {
+  type DocumentFailure,
+  type DocumentFailureReason,
+  type DocumentStage,
+  type DocumentStatusEvent,
+  documentFailureReasons,
+} from '../../../protocol/events.js';
 import { AppError, DependencyTimeoutError, hasReason } from '../../errors/app-error.js';
 import type { Logger } from '../../logger.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
@@ -61,6 +67,36 @@ class DocumentGone extends Error {
     this.name = 'DocumentGone';
   }
 }
+
+/**
+ * A failed step of an ingestion: which one (what the owner is told) and, as its cause, what
+ * went wrong (for the logs, and for the queue, which waits out a store that is down).
+ */
+class IngestionStepFailed extends Error {
+  constructor(
+    readonly failure: DocumentFailure,
+    cause: unknown,
+  ) {
+    super(`document ingestion failed: ${failure}`, { cause });
+    this.name = 'IngestionStepFailed';
+  }
+}
+
+/** Runs one step of an ingestion, naming it in what it throws (a deleted document stays DocumentGone). */
+async function step<T>(
+  failure: DocumentFailure | ((error: unknown) => DocumentFailure),
+  run: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (error instanceof DocumentGone || error instanceof IngestionStepFailed) throw error;
+    throw new IngestionStepFailed(typeof failure === 'function' ? failure(error) : failure, error);
+  }
+}
+
+/** A parse the parser refused (VALIDATION: not of its type, no text) or one that did not finish (timeout, memory, a crash). */
+const parseFailure = (error: unknown): DocumentFailure => (error instanceof AppError ? 'unreadable' : 'unprocessable');
 
 const HEAD_BYTES = 4096;
 /** Lease of the ingestion lock, renewed every third of it while the work runs. */
@@ -264,43 +300,49 @@ export class DocumentService {
           percent: Math.round(percent),
         });
       tell('parsing', 0);
-      const body = await readAll(await this.options.objects.get(filePath));
-      const { chunks, graph } = await this.options.parser.parse({
-        body,
-        type: (document.mimeType ?? 'text/plain') as DocumentType,
-        document: { id, ownerId: document.userId, title: document.title },
-      });
+      const body = await step('storage', async () => readAll(await this.options.objects.get(filePath)));
+      const { chunks, graph } = await step(parseFailure, () =>
+        this.options.parser.parse({
+          body,
+          type: (document.mimeType ?? 'text/plain') as DocumentType,
+          document: { id, ownerId: document.userId, title: document.title },
+        }),
+      );
       await check();
-      const stored = await this.options.documents.replaceChunks(id, chunks).catch((error: unknown) => {
-        throw hasReason(error, 'document_not_ingesting') ? new DocumentGone() : error;
-      });
-      await this.options.vectors.deleteByDocument(id);
+      const stored = await step('storage', () =>
+        this.options.documents.replaceChunks(id, chunks).catch((error: unknown) => {
+          throw hasReason(error, 'document_not_ingesting') ? new DocumentGone() : error;
+        }),
+      );
+      await step('search_index', () => this.options.vectors.deleteByDocument(id));
       // Embedded and indexed batch by batch: memory holds one batch of vectors, whatever
       // the size of the document.
       for (let i = 0; i < stored.length; i += EMBED_BATCH) {
         tell('embedding', 10 + (80 * i) / stored.length);
         await check();
         const batch = stored.slice(i, i + EMBED_BATCH);
-        const vectors = await this.options.embedder.embed(batch.map((c) => c.content));
-        await this.options.vectors.insert(
-          batch.map((chunk, j) => ({
-            chunkId: chunk.id,
-            documentId: id,
-            ownerId: document.userId,
-            content: chunk.content,
-            embedding: vectors[j] as number[],
-            metadata: { chunkIndex: chunk.chunkIndex, title: document.title },
-          })),
-        );
+        await step('search_index', async () => {
+          const vectors = await this.options.embedder.embed(batch.map((c) => c.content));
+          await this.options.vectors.insert(
+            batch.map((chunk, j) => ({
+              chunkId: chunk.id,
+              documentId: id,
+              ownerId: document.userId,
+              content: chunk.content,
+              embedding: vectors[j] as number[],
+              metadata: { chunkIndex: chunk.chunkIndex, title: document.title },
+            })),
+          );
+        });
       }
       await check();
       tell('graph', 90);
-      await this.options.graph.replaceDocument(graph);
+      await step('knowledge_graph', () => this.options.graph.replaceDocument(graph));
       // `ready` promises that a search finds the chunks: the count is the index's strong
       // read (Milvus searches are Bounded), and milvus-lite shows inserts a moment later
       // whatever consistency is asked for.
-      await this.waitSearchable(id, stored.length);
-      await this.finish(id, fencingToken, 'ready', null);
+      await step('search_index', () => this.waitSearchable(id, stored.length));
+      await step('storage', () => this.finish(id, fencingToken, 'ready', null));
       this.options.progress?.(document.userId, { documentId: id, status: 'ready', stage: 'ready', percent: 100 });
     };
     // A worker that died holding the lock frees it when its lease ends: wait that long
@@ -325,10 +367,13 @@ export class DocumentService {
   /**
    * Marks a document failed after its last attempt, first taking out what the attempts
    * left in the vector index and the graph, so that a failed document is never retrieved.
-   * A store that is down keeps its part (logged).
+   * A store that is down keeps its part (logged). The owner is told which step failed, in
+   * one of the fixed sentences; what went wrong (a driver's error names hosts and ports)
+   * goes to the logs only.
    */
   async markFailed(id: string, error: unknown): Promise<void> {
-    const reason = error instanceof Error ? error.message.slice(0, 500) : 'ingestion failed';
+    const failure = error instanceof IngestionStepFailed ? error.failure : 'failed';
+    const reason: DocumentFailureReason = documentFailureReasons[failure];
     for (const [store, remove] of [
       ['vector', () => this.options.vectors.deleteByDocument(id)],
       ['graph', () => this.options.graph.deleteDocument(id)],
@@ -338,7 +383,10 @@ export class DocumentService {
       );
     }
     await this.options.documents.markFailed(id, reason);
-    this.options.logger.warn({ documentId: id, reason }, 'document ingestion failed');
+    this.options.logger.warn(
+      { documentId: id, failure, err: error instanceof IngestionStepFailed ? error.cause : error },
+      'document ingestion failed',
+    );
     const owner = (await this.options.documents.get(id).catch(() => undefined))?.userId;
     if (owner !== undefined)
       this.options.progress?.(owner, { documentId: id, status: 'failed', stage: 'failed', percent: 100, reason });
@@ -357,7 +405,7 @@ export class DocumentService {
     id: string,
     fencingToken: number,
     status: 'ready' | 'failed',
-    reason: string | null,
+    reason: DocumentFailureReason | null,
   ): Promise<void> {
     await this.options.documents.finishIngestion(id, fencingToken, status, reason);
   }

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { z } from 'zod';
+import { type DocumentFailureReason, documentFailureReasons } from '../../../../protocol/events.js';
 import type { documentModel } from '../../../../protocol/http.js';
 import { AppError } from '../../../errors/app-error.js';
 import { acceptFencingToken, forgetFencingToken } from '../../locks/fencing.js';
@@ -63,6 +64,17 @@ function toChunk(r: ChunkRow): ChunkRecord {
   };
 }
 
+const FAILURE_REASONS = new Set<string>(Object.values(documentFailureReasons));
+
+/**
+ * The stored reason as owners may read it: one of the fixed sentences. Before v5 the
+ * reason was the failure's own text (a driver's, naming hosts), and such rows remain.
+ */
+function failureReason(stored: string | null): DocumentFailureReason | null {
+  if (stored === null) return null;
+  return FAILURE_REASONS.has(stored) ? (stored as DocumentFailureReason) : documentFailureReasons.failed;
+}
+
 function toDocument(row: DocumentRow): DocumentRecord {
   return {
     id: row.id,
@@ -70,7 +82,7 @@ function toDocument(row: DocumentRow): DocumentRecord {
     title: row.title,
     metadata: row.metadata,
     status: row.status,
-    statusReason: row.status_reason,
+    statusReason: failureReason(row.status_reason),
     filePath: row.file_path,
     fileSize: row.file_size === null ? null : Number(row.file_size),
     mimeType: row.mime_type,
@@ -135,7 +147,7 @@ export class DocumentRepository {
   }
 
   /** Sets `failed` with a reason, unless the document left `processing` meanwhile (ready, or being deleted). */
-  async markFailed(id: string, reason: string): Promise<void> {
+  async markFailed(id: string, reason: DocumentFailureReason): Promise<void> {
     await this.pool.query(
       "update documents set status = 'failed', status_reason = $2, updated_at = now() where id = $1 and status = 'processing'",
       [id, reason],
@@ -297,7 +309,7 @@ export class DocumentRepository {
     id: string,
     fencingToken: number,
     status: 'ready' | 'failed',
-    reason: string | null,
+    reason: DocumentFailureReason | null,
   ): Promise<void> {
     await withTransaction(this.pool, async (client) => {
       await acceptFencingToken(client, fencingResource(id), fencingToken);
