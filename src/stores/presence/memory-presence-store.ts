@@ -17,11 +17,16 @@ export class MemoryPresenceStore implements PresenceStore {
     if (current.connections === 0) users.delete(userId);
     else users.set(userId, current);
     if (users.size === 0) this.sessions.delete(sessionId);
-    const present = await this.list(sessionId);
+    // Read before anything awaits: a concurrent change of the same user must not show here.
+    const present = this.present(sessionId);
     return { connections: current.connections, present: async () => present };
   }
 
   async list(sessionId: string): Promise<PresenceEntry[]> {
+    return this.present(sessionId);
+  }
+
+  private present(sessionId: string): PresenceEntry[] {
     return [...(this.sessions.get(sessionId) ?? new Map<string, { role: Role; connections: number }>()).entries()]
       .map(([userId, { role, connections }]) => ({ userId, role, connections }))
       .sort((a, b) => (a.userId < b.userId ? -1 : 1));
@@ -37,8 +42,12 @@ export class MemoryPresenceStore implements PresenceStore {
     return [];
   }
 
+  /** The one node holds every count: all of them go, and every user counted is reported at 0. */
   async clearNode(): Promise<PresenceChange[]> {
+    const changes = [...this.sessions.entries()].flatMap(([sessionId, users]) =>
+      [...users.entries()].map(([userId, { role }]) => ({ sessionId, entry: { userId, role, connections: 0 } })),
+    );
     this.sessions.clear();
-    return [];
+    return changes;
   }
 }

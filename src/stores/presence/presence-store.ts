@@ -24,19 +24,33 @@ export interface PresenceAfterChange {
  * surviving node notices first.
  */
 export interface PresenceStore {
-  /** Adds (+1) or removes (-1) one connection of this node; returns the user's new total and the session's presence. */
+  /**
+   * Adds (+1) or removes (-1) one connection of this node, atomically: of many concurrent
+   * changes of one user each returns a total of its own, so broadcast counts never go
+   * backwards. Returns the user's new total over every node (a dead node's counts included
+   * until it is reaped), never below 0: a -1 with nothing counted on this node changes
+   * nothing. A user whose last connection left is no longer listed.
+   */
   change(sessionId: string, userId: string, role: Role, delta: 1 | -1): Promise<PresenceAfterChange>;
-  /** Every user connected to the session on a live node. */
+  /** Every user connected to the session on a live node, by user id, with the total over those nodes. */
   list(sessionId: string): Promise<PresenceEntry[]>;
-  /** Which of these nodes are alive (heart-beating). */
+  /**
+   * Which of these nodes are alive: heart-beating, and not shut down (`clearNode`). A store
+   * that is one node only (in process) answers all of them.
+   */
   aliveNodes(nodeIds: readonly string[]): Promise<Set<string>>;
   /** Marks this node alive; called periodically. */
   heartbeat(): Promise<void>;
   /**
-   * Removes the counts of nodes that stopped heart-beating, once across the cluster, and
-   * returns the changed totals so that the caller can broadcast them.
+   * Removes the counts of nodes that stopped heart-beating, once across the cluster (one
+   * reaper gets a dead node), and returns each changed total (0 for a user now gone) so
+   * that the caller can broadcast them. A live node's counts are never removed; they stop
+   * counting in `list` as soon as the node is dead, before any reaping.
    */
   reapDeadNodes(): Promise<PresenceChange[]>;
-  /** Removes this node's counts (clean shutdown). */
+  /**
+   * Removes this node's counts (clean shutdown) and returns each changed total, as
+   * `reapDeadNodes` does.
+   */
   clearNode(): Promise<PresenceChange[]>;
 }
