@@ -32,11 +32,26 @@ export function outageDeferral(
  * out (`outageDeferral`), so a short outage never fails a document.
  */
 export interface JobQueue {
-  /** Adds the job unless it is waiting or running already (a finished one is added again). */
+  /**
+   * Adds the job unless it is waiting, delayed for a retry or running already, on any node
+   * (then it is still one job); a finished one, done or failed, is added again. Ids are
+   * document ids: BullMQ refuses an id that is an integer or contains ':'.
+   */
   enqueue(id: string): Promise<void>;
-  /** True while the job waits, is delayed for a retry, or runs (on any node). */
+  /** True while the job waits, is delayed for a retry, or runs (on any node); false once it finished, either way. */
   has(id: string): Promise<boolean>;
-  /** Starts processing with `concurrency` jobs at a time on this node. */
+  /**
+   * Starts processing with `concurrency` jobs at a time on this node. A job runs until an
+   * attempt succeeds, `attempts` attempts at most, numbered from 1 for the handler; an
+   * attempt that met a dependency outage is not counted (`outageDeferral`). After the last
+   * attempt failed, `onFailed` is called once, with its error. A job whose worker died runs
+   * again on another node, so a handler must tolerate running a job twice.
+   */
   start(handler: JobHandler, onFailed: JobFailedHandler): void;
+  /**
+   * Stops starting jobs on this node and lets the attempts running here finish before it
+   * resolves; a shared queue waits a few seconds at most (an attempt cut short runs again on
+   * another node).
+   */
   close(): Promise<void>;
 }
