@@ -70,7 +70,9 @@ export async function buildHttp(base: NodeBase, services: Services, draining: ()
     optional: config.readinessOptional,
     timeoutMs: config.dependencyTimeoutMs,
     metrics,
+    logger,
     draining,
+    metricsToken: config.metricsToken,
   });
   if (stores.objects.signedDownloads !== undefined) registerObjectRoutes(http, stores.objects.signedDownloads);
   await registerWebApp(http, { objects: config.objects });

@@ -6,7 +6,7 @@ export const rateLimitedEvents = Object.keys(payloadSchemas) as ClientEventName[
 export type RateLimitedEvent = ClientEventName;
 
 /** Limits counted in fixed windows (rate-limiter-flexible), or per user over HTTP. */
-export const fixedLimits = ['connections', 'login', 'loginIp', 'register', 'http'] as const;
+export const fixedLimits = ['connections', 'login', 'loginIp', 'register', 'refresh', 'http'] as const;
 export type FixedLimit = (typeof fixedLimits)[number];
 
 export type PostgresConfig = { mode: 'external'; url: string } | { mode: 'embedded'; dir: string; port: number };
@@ -85,6 +85,8 @@ export interface Config {
   readonly embeddedDefault: boolean;
   /** HS256 key; undefined only on the embedded default, where a key is generated under dataDir. */
   readonly jwtSecret: string | undefined;
+  /** What `GET /metrics` asks for as a bearer token; undefined: nothing (metrics are public). */
+  readonly metricsToken: string | undefined;
   /** Token lifetimes in seconds. */
   readonly tokens: { readonly accessTtlSeconds: number; readonly refreshTtlSeconds: number };
   readonly postgres: PostgresConfig;
@@ -133,6 +135,8 @@ export interface Config {
     readonly loginIp: { readonly limit: number; readonly windowMs: number };
     /** Registrations per IP. */
     readonly register: { readonly limit: number; readonly windowMs: number };
+    /** Token refreshes and logouts per IP. */
+    readonly refresh: { readonly limit: number; readonly windowMs: number };
     /** Authenticated HTTP requests per user. */
     readonly http: { readonly limit: number; readonly windowMs: number };
     /** Events of one socket handled at once. */

@@ -15,6 +15,7 @@ export const SECRET_VARIABLES = new Set([
   'BACKUP_ENCRYPTION_KEY',
   'LOCK_REDIS_URLS',
   'REDIS_CLUSTER_NODES',
+  'METRICS_TOKEN',
 ]);
 
 const emptyToUndefined = (value: unknown): unknown =>
@@ -174,6 +175,11 @@ export const envSchema = {
    * `secretProblems`). Required when any external store is set.
    */
   JWT_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
+  /**
+   * Bearer token `GET /metrics` asks for (`Authorization: Bearer <token>`), at least 32
+   * characters, neither weak nor published. Unset: metrics are public.
+   */
+  METRICS_TOKEN: z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
   /** Lifetime of access tokens in seconds. Default 900. */
   ACCESS_TOKEN_TTL_SECONDS: positiveInt(900, 86_400),
   /** Lifetime of refresh tokens in seconds. Default 2592000 (30 days). */
@@ -337,6 +343,8 @@ export const envSchema = {
   RATE_LIMIT_HTTP: limitRule('600/60s'),
   /** `POST /v1/auth/register` per IP (fixed window). Default 10/1h. */
   RATE_LIMIT_REGISTER: limitRule('10/1h'),
+  /** `POST /v1/auth/refresh` and `POST /v1/auth/logout` per IP, together (fixed window). Default 60/60s. */
+  RATE_LIMIT_REFRESH: limitRule('60/60s'),
   /** `POST /v1/auth/login` per IP across all emails (password spraying; fixed window, then blocked for one window). Default 30/60s. */
   RATE_LIMIT_LOGIN_IP: limitRule('30/60s'),
   /** Password hashes (Argon2id) computed at once by one node. Default 2. */

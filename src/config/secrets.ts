@@ -89,6 +89,7 @@ function passwordOf(url: string): string | undefined {
 /** The secrets `secretProblems` looks at, as parsed from the environment. */
 export interface SecretVariables {
   JWT_SECRET: string | undefined;
+  METRICS_TOKEN: string | undefined;
   S3_SECRET_KEY: string | undefined;
   NEO4J_PASSWORD: string | undefined;
   MILVUS_TOKEN: string | undefined;
@@ -102,14 +103,15 @@ const GENERATE = 'generate one, e.g. `openssl rand -base64 48`';
 
 /**
  * One line per secret that is published or too weak, naming its variable and never its
- * value. Keys the node itself signs or checks with (JWT_SECRET) must also be strong; the stores' passwords are only refused when published, since a store decides for
- * itself what it accepts.
+ * value. Keys the node itself signs or checks with (JWT_SECRET, METRICS_TOKEN) must also
+ * be strong; the stores' passwords are only refused when published, since a store decides
+ * for itself what it accepts.
  */
 export function secretProblems(env: SecretVariables): string[] {
   const problems: string[] = [];
   const published = (name: string) =>
     `${name}: a published default (in this project's history or a vendor's documentation); ${GENERATE} (value hidden)`;
-  for (const name of ['JWT_SECRET'] as const) {
+  for (const name of ['JWT_SECRET', 'METRICS_TOKEN'] as const) {
     const value = env[name];
     if (value === undefined) continue;
     if (isPublishedSecret(value)) problems.push(published(name));

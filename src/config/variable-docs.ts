@@ -18,6 +18,12 @@ export const variableDocs: readonly { names: readonly string[]; default: string;
     meaning:
       'HS256 key for access tokens (≥ 32 chars, ≥ 10 different ones, about 100 bits or more, not a published default: `openssl rand -base64 48`); required once `DATABASE_URL`, `REDIS_URL` or `REDIS_CLUSTER_NODES` is set',
   },
+  {
+    names: ['METRICS_TOKEN'],
+    default: 'none (`/metrics` is public)',
+    meaning:
+      'bearer token `GET /metrics` asks for (401 without it); ≥ 32 chars, neither weak nor published (`openssl rand -base64 48`)',
+  },
   { names: ['ACCESS_TOKEN_TTL_SECONDS'], default: '`900`', meaning: 'lifetime of access tokens' },
   { names: ['REFRESH_TOKEN_TTL_SECONDS'], default: '`2592000`', meaning: 'lifetime of refresh tokens (30 days)' },
   { names: ['DATABASE_URL'], default: 'embedded PostgreSQL', meaning: 'PostgreSQL connection string' },
@@ -179,6 +185,11 @@ export const variableDocs: readonly { names: readonly string[]; default: string;
     meaning: 'logins per IP whatever the email (password spraying; fixed window, then blocked)',
   },
   { names: ['RATE_LIMIT_REGISTER'], default: '`10/1h`', meaning: 'registrations per IP (fixed window)' },
+  {
+    names: ['RATE_LIMIT_REFRESH'],
+    default: '`60/60s`',
+    meaning: '`POST /v1/auth/refresh` and `POST /v1/auth/logout` per IP, counted together (fixed window)',
+  },
   {
     names: ['SOCKET_MAX_IN_FLIGHT'],
     default: '`32`',
@@ -381,9 +392,10 @@ export function renderConfigurationDoc(): string {
     'A secret that anyone can look up stops the node the same way: a fallback this',
     "project's deployment files once shipped, a vendor's default (`minioadmin`, Neo4j's",
     "`neo4j`, Milvus's `root:Milvus`) or a placeholder (`changeme`, `your_redis_password`), as",
-    '`JWT_SECRET`, `S3_SECRET_KEY`, `NEO4J_PASSWORD`, `MILVUS_TOKEN` or the password of a',
-    'store URL (list: `src/config/secrets.ts`); so does a weak `JWT_SECRET` (fewer than 10',
-    'different characters, or under about 100 bits by character frequency).',
+    '`JWT_SECRET`, `METRICS_TOKEN`, `S3_SECRET_KEY`, `NEO4J_PASSWORD`, `MILVUS_TOKEN` or the',
+    'password of a store URL (list: `src/config/secrets.ts`); so does a weak `JWT_SECRET` or',
+    '`METRICS_TOKEN` (fewer than 10 different characters, or under about 100 bits by',
+    'character frequency).',
     '',
     '| variable | default | meaning |',
     '|---|---|---|',

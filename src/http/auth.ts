@@ -146,6 +146,7 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
     },
     async (request) => {
       const body = request.body;
+      await limits.checkRefresh(request.ip);
       const { userId, ...rotated } = await refreshTokens.rotate(body.refreshToken);
       const user = await users.getById(userId);
       if (user === undefined || user.status !== 'active') {
@@ -266,6 +267,7 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
     },
     async (request, reply) => {
       const body = request.body;
+      await limits.checkRefresh(request.ip);
       // Revoking the family also ends its access tokens and the sockets they opened (every node).
       const revoked = await refreshTokens.revoke(body.refreshToken);
       if (revoked !== undefined) {

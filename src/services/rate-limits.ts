@@ -137,6 +137,15 @@ export class RateLimits {
     return this.consumeFixed('register', ip);
   }
 
+  /**
+   * Counts one token refresh or logout from `ip` (one window for both): each looks up a
+   * refresh token anyone may send, so unlimited they would let anyone guess tokens and
+   * make the node query PostgreSQL at will.
+   */
+  checkRefresh(ip: string): Promise<void> {
+    return this.consumeFixed('refresh', ip);
+  }
+
   private async consumeFixed(name: FixedName, key: string): Promise<void> {
     try {
       await this.fixedLimiter(name).consume(key);

@@ -59,6 +59,7 @@ const ROUTES = [
   'post /v1/admin/users/{id}/keys',
   'delete /v1/admin/keys/{id}',
   'get /v1/admin/audit-logs',
+  'get /v1/admin/readiness',
   'get /healthz',
   'get /readyz',
   'get /metrics',

@@ -69,6 +69,7 @@ describe('the server process', () => {
   it.each([
     [{ JWT_SECRET: 'local-development-only-jwt-secret-change-me' }, 'JWT_SECRET'],
     [{ JWT_SECRET: 'x'.repeat(48) }, 'JWT_SECRET'],
+    [{ METRICS_TOKEN: 'local-development-only-jwt-secret-change-me' }, 'METRICS_TOKEN'],
     [{ DATABASE_URL: 'postgres://voicehelper:local-dev-postgres@127.0.0.1:1/vh', JWT_SECRET: STRONG }, 'DATABASE_URL'],
     [{ REDIS_URL: 'redis://:local-dev-redis@127.0.0.1:1', JWT_SECRET: STRONG }, 'REDIS_URL'],
     [{ REDIS_URL: 'redis://:your_redis_password@127.0.0.1:1', JWT_SECRET: STRONG }, 'REDIS_URL'],

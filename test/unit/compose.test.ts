@@ -20,6 +20,7 @@ interface Service {
   volumes?: string[];
   ports?: string[];
   networks?: Record<string, { ipv4_address?: string } | null>;
+  secrets?: string[];
 }
 
 const root = packageRoot();
@@ -27,6 +28,7 @@ const text = readFileSync(path.join(root, 'docker-compose.yml'), 'utf8');
 const compose = parse(text, { merge: true }) as {
   services: Record<string, Service>;
   networks?: Record<string, { ipam?: { config?: { subnet?: string }[] } }>;
+  secrets?: Record<string, { environment?: string; file?: string }>;
 };
 const services = compose.services;
 const nodes = Object.entries(services).filter(([, s]) => s.build !== undefined);
@@ -153,6 +155,7 @@ describe('docker-compose.yml', () => {
     expect(required).toEqual(
       expect.arrayContaining([
         'JWT_SECRET',
+        'METRICS_TOKEN',
         'POSTGRES_PASSWORD',
         'REDIS_PASSWORD',
         'NEO4J_PASSWORD',
@@ -217,5 +220,24 @@ describe('docker-compose.yml', () => {
       expect(trusted, name).toBe(lb);
       expect(loadConfig({ TRUST_PROXY: trusted }).http.trustProxy, name).toEqual([lb]);
     }
+  });
+
+  it('puts /metrics behind METRICS_TOKEN, which Prometheus reads from a secret', () => {
+    for (const [name, node] of nodes) {
+      expect(String(node.environment?.['METRICS_TOKEN']), name).toMatch(/^\$\{METRICS_TOKEN:\?[^}]+\}$/);
+    }
+    const prometheus = parse(readFileSync(path.join(root, 'deploy', 'prometheus', 'prometheus.yml'), 'utf8')) as {
+      scrape_configs: { authorization?: { type?: string; credentials_file?: string } }[];
+    };
+    for (const job of prometheus.scrape_configs) {
+      expect(job.authorization?.type ?? 'Bearer').toBe('Bearer');
+      const file = String(job.authorization?.credentials_file);
+      const secret = /^\/run\/secrets\/([a-z_]+)$/.exec(file)?.[1];
+      expect(secret, file).toBeDefined();
+      expect(services['prometheus']?.secrets).toContain(secret);
+      expect(compose.secrets?.[String(secret)]).toEqual({ environment: 'METRICS_TOKEN' });
+    }
+    // Nor does Prometheus itself answer anyone but the host.
+    for (const port of services['prometheus']?.ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
   });
 });

@@ -33,6 +33,9 @@ describe('published and weak secrets', () => {
     'refuses %s as every secret the node reads, naming the variable and never the value',
     (secret) => {
       const cases: [Record<string, string>, string][] = [
+        ...(secret.length >= 32
+          ? [[{ METRICS_TOKEN: secret }, 'METRICS_TOKEN'] as [Record<string, string>, string]]
+          : []),
         [{ S3_ENDPOINT: 'http://s3:9000', S3_ACCESS_KEY: 'a', S3_SECRET_KEY: secret }, 'S3_SECRET_KEY'],
         [{ NEO4J_URI: 'bolt://neo4j:7687', NEO4J_PASSWORD: secret }, 'NEO4J_PASSWORD'],
         [{ MILVUS_ADDRESS: 'milvus:19530', MILVUS_TOKEN: `root:${secret}` }, 'MILVUS_TOKEN'],
@@ -67,6 +70,13 @@ describe('published and weak secrets', () => {
     },
   );
 
+  it('accepts a strong METRICS_TOKEN and refuses a short one', () => {
+    expect(problemsOf({ METRICS_TOKEN: randomBytes(32).toString('base64url') })).toEqual([]);
+    expect(problemsOf({ METRICS_TOKEN: 'short' })).toEqual([
+      expect.stringMatching(/^METRICS_TOKEN: expected at least 32 characters \(value hidden\)$/),
+    ]);
+  });
+
   it("refuses the compose file's old JWT_SECRET fallback, which passes the length check", () => {
     const secret = 'local-development-only-jwt-secret-change-me';
     expect(secret.length).toBeGreaterThanOrEqual(32);
@@ -80,9 +90,11 @@ describe('published and weak secrets', () => {
     ['two alternating', 'ab'.repeat(24)],
     ['a word repeated', 'password'.repeat(5)],
     ['nine different characters', '123456789'.repeat(5)],
-  ])('refuses a weak JWT_SECRET: %s', (_label, secret) => {
-    const problems = problemsOf({ JWT_SECRET: secret });
-    expect(problems).toEqual([expect.stringMatching(/^JWT_SECRET: too weak: .*\(value hidden\)$/)]);
+  ])('refuses a weak JWT_SECRET or METRICS_TOKEN: %s', (_label, secret) => {
+    for (const name of ['JWT_SECRET', 'METRICS_TOKEN']) {
+      const problems = problemsOf({ [name]: secret });
+      expect(problems).toEqual([expect.stringMatching(new RegExp(`^${name}: too weak: .*\\(value hidden\\)$`))]);
+    }
   });
 
   it.each([
