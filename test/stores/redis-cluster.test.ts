@@ -1,16 +1,20 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { MemoryCache } from '../../src/stores/cache/memory-cache.js';
 import { RedisCache } from '../../src/stores/cache/redis-cache.js';
 import { RedisRateLimiter } from '../../src/stores/limits/redis-rate-limiter.js';
 import { RedisLockManager } from '../../src/stores/locks/redis-lock-manager.js';
 import { RedisPresenceStore } from '../../src/stores/presence/redis-presence-store.js';
 import { RedisPubSub } from '../../src/stores/pubsub/redis-pubsub.js';
+import { BullMqQueue } from '../../src/stores/queue/bullmq-queue.js';
 import { connectRedis, type RedisClient, type RedisOptions, whenReady } from '../../src/stores/redis/connection.js';
 import { RedisStreamBuffer } from '../../src/stores/streams/redis-stream-buffer.js';
 import { RedisTurnStore } from '../../src/stores/turns/redis-turn-store.js';
+import { cacheContract } from '../contract/cache.contract.js';
+import { jobQueueContract } from '../contract/job-queue.contract.js';
 import { lockManagerContract } from '../contract/lock-manager.contract.js';
+import { presenceStoreContract } from '../contract/presence-store.contract.js';
 import { pubSubContract } from '../contract/pubsub.contract.js';
 import { rateLimiterContract } from '../contract/rate-limiter.contract.js';
+import { streamBufferContract } from '../contract/stream-buffer.contract.js';
 import { turnStoreContract } from '../contract/turn-store.contract.js';
 import { testLogger, uniqueName } from '../helpers/env.js';
 
@@ -21,8 +25,12 @@ const clusterNodes = (process.env['TEST_REDIS_CLUSTER_NODES'] ?? '').split(',').
 if (clusterNodes.length === 0) throw new Error('TEST_REDIS_CLUSTER_NODES is not set: run the suite with npm test');
 const target = { url: clusterNodes[0] as string, clusterNodes };
 const connections: RedisClient[] = [];
-function cluster(name: string, options: RedisOptions = {}): RedisClient {
-  const client = connectRedis(target, testLogger(), name, { offlineQueue: true, ...options });
+/** A connection to the cluster, behind `keyPrefix` (a namespace) when given. */
+function cluster(name: string, options: RedisOptions = {}, keyPrefix?: string): RedisClient {
+  const client = connectRedis({ ...target, ...(keyPrefix === undefined ? {} : { keyPrefix }) }, testLogger(), name, {
+    offlineQueue: true,
+    ...options,
+  });
   connections.push(client);
   return client;
 }
@@ -51,6 +59,56 @@ lockManagerContract({
   name: 'Redlock on a Redis Cluster (two connections, as two nodes)',
   create: async () => [new RedisLockManager(cluster('locks-a')), new RedisLockManager(cluster('locks-b'))],
   teardown: async () => undefined,
+});
+
+// Each buffer and presence store in a namespace of its own: `idle` and the reaper see only
+// this test's streams and nodes.
+streamBufferContract({
+  name: 'Redis Cluster (two connections, as two nodes)',
+  create: async ({ maxBytes, ttlSeconds }) => {
+    const namespace = `${uniqueName('ns')}:`;
+    return [
+      new RedisStreamBuffer(cluster('streams-a', {}, namespace), maxBytes, ttlSeconds),
+      new RedisStreamBuffer(cluster('streams-b', {}, namespace), maxBytes, ttlSeconds),
+    ];
+  },
+});
+
+presenceStoreContract({
+  name: 'Redis Cluster (two connections, as two nodes)',
+  create: async ({ aliveMs }) => {
+    const namespace = `${uniqueName('ns')}:`;
+    const node = (name: string) => {
+      const nodeId = uniqueName('node');
+      return { presence: new RedisPresenceStore(cluster(name, {}, namespace), nodeId, aliveMs), nodeId };
+    };
+    return [node('presence-a'), node('presence-b')];
+  },
+  separateNodes: true,
+});
+
+cacheContract({
+  name: 'Redis Cluster (two connections, as two nodes; keys on every master)',
+  create: async () => [new RedisCache(cluster('cache-a')), new RedisCache(cluster('cache-b'))],
+});
+
+// One namespace for the file's queues: the suite opens one queue name on two nodes.
+const queueNamespace = `${uniqueName('ns')}:`;
+jobQueueContract({
+  name: 'BullMQ on a Redis Cluster (a queue per node)',
+  create: ({ name, concurrency, attempts, outageBudgetMs }) =>
+    new BullMqQueue(
+      {
+        name,
+        redis: { ...target, keyPrefix: queueNamespace },
+        concurrency,
+        attempts,
+        outageBudgetMs,
+        stalledIntervalMs: 1_000,
+      },
+      testLogger(),
+    ),
+  shared: true,
 });
 
 describe('the other Redis stores on a Redis Cluster', () => {
@@ -128,19 +186,5 @@ describe('the other Redis stores on a Redis Cluster', () => {
     expect(await a.list(sessionId)).toEqual([{ userId: 'alice', role: 'user', connections: 1 }]);
     expect((await a.change(sessionId, 'alice', 'user', -1)).connections).toBe(0);
     await a.clearNode();
-  });
-
-  it('caches and drops several keys at once, wherever they live', async () => {
-    const cache = new RedisCache(cluster('cache'));
-    const keys = Array.from({ length: 10 }, () => uniqueName('cache'));
-    for (const key of keys) await cache.set(key, key, 60);
-    expect(await cache.get(keys[3] as string)).toBe(keys[3]);
-    await cache.del(...keys);
-    expect(await Promise.all(keys.map((key) => cache.get(key)))).toEqual(keys.map(() => undefined));
-    // The same behaviour as the in-process cache.
-    const local = new MemoryCache();
-    await local.set('k', 'v', 60);
-    await local.del('k', 'other');
-    expect(await local.get('k')).toBeUndefined();
   });
 });
