@@ -130,7 +130,7 @@ export function presenceStoreContract(options: PresenceStoreSuiteOptions): void 
     it.runIf(options.separateNodes)(
       'stops counting a node that stopped heart-beating, and reaps it once, reporting each total it changed',
       async () => {
-        const [a, b] = await options.create({ aliveMs: 1_000 });
+        const [a, b] = await options.create({ aliveMs: 2_000 });
         await Promise.all([a.presence.heartbeat(), b.presence.heartbeat()]);
         const session = uniqueName('session');
         await a.presence.change(session, 'alice', 'user', 1);

@@ -211,8 +211,8 @@ export function streamBufferContract(options: StreamBufferSuiteOptions): void {
     it('forgets a stream that no delta reached for its TTL: it starts afresh', async () => {
       const [a, b] = await options.create({ maxBytes: 1_024, ttlSeconds: 1 });
       const [session, stream] = [uniqueName('session'), uniqueName('stream')];
+      // One delta: a second one could already find the stream expired on a loaded machine.
       await a.append(delta(session, stream, 0, 'abandoned'));
-      await a.append(delta(session, stream, 1, ' here'));
       await eventually(async () => expect(await b.get(session, stream)).toBeUndefined());
       expect(await b.interrupt(session, stream)).toBeUndefined();
       expect(await b.append(delta(session, stream, 0, 'anew', { userId: 'bob' }))).toBe('appended');
