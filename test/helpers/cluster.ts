@@ -11,7 +11,7 @@ import { connectRedis, type RedisClient } from '../../src/stores/redis/connectio
 import { packageRoot } from '../../src/util/package-root.js';
 import { openClient, request, type TestSocket } from './client.js';
 import { testPool } from './database.js';
-import { clusterConfig, clusterEnv, uniqueName } from './env.js';
+import { clusterConfig, clusterEnv, suiteCollection, uniqueName } from './env.js';
 import { freePort } from './ports.js';
 
 /** Settings that make cluster timers fast enough for tests. */
@@ -30,14 +30,17 @@ export class TestCluster {
   private readonly children: ChildProcess[] = [];
   private redisClient: RedisClient | undefined;
   private sqlPool: pg.Pool | undefined;
-  // The nodes of one cluster share one vector collection and one queue, as a deployment does.
-  private readonly shared = {
-    MILVUS_COLLECTION: uniqueName('chunks'),
-    INGEST_QUEUE: uniqueName('ingest'),
-    REDIS_NAMESPACE: uniqueName('ns'),
-  };
+  // The nodes of one cluster share one queue, as a deployment does, and the suite's vector
+  // collection of their dimension (tests keep to their own owners' vectors).
+  private readonly shared: Record<string, string>;
 
-  private constructor(private readonly overrides: Record<string, string>) {}
+  private constructor(private readonly overrides: Record<string, string>) {
+    this.shared = {
+      MILVUS_COLLECTION: suiteCollection(overrides['EMBEDDING_DIM'] ?? '8'),
+      INGEST_QUEUE: uniqueName('ingest'),
+      REDIS_NAMESPACE: uniqueName('ns'),
+    };
+  }
 
   /**
    * Starts `count` nodes. They keep to a Redis namespace of their own, as a deployment on a

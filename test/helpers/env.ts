@@ -52,6 +52,19 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
 }
 
+/**
+ * The Milvus collection the suite's deployments of one embedding dimension share (the
+ * global setup creates those of SUITE_DIMENSIONS): making a collection costs seconds, and
+ * tests isolate their vectors by owner anyway. A deployment whose reconciler runs, or that
+ * counts what a collection holds, takes its own.
+ */
+export function suiteCollection(dimension: string): string {
+  return `${process.env['TEST_MILVUS_COLLECTION'] ?? 'suite_chunks'}_d${dimension}`;
+}
+
+/** The embedding dimensions the suite's deployments use (8 by default). */
+export const SUITE_DIMENSIONS = ['8', '64', '256'];
+
 /** Rate limits high enough never to interfere with tests that are not about them. */
 export const LIFTED_LIMITS = {
   RATE_LIMIT_MESSAGE_SEND: '1000000/1s',
@@ -107,7 +120,7 @@ export function clusterEnv(overrides: Record<string, string> = {}): Record<strin
     JWT_SECRET: TEST_JWT_SECRET,
     DATA_DIR: tempDir(),
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-    MILVUS_COLLECTION: uniqueName('chunks'),
+    MILVUS_COLLECTION: suiteCollection(overrides['EMBEDDING_DIM'] ?? '8'),
     INGEST_QUEUE: uniqueName('ingest'),
     // Each deployment of the suite keeps to its own keys and channels in the shared Redis:
     // nodes sweep every open stream they can see, and a node of another test's cluster (on

@@ -41,9 +41,10 @@ describe('documents: delete against ingestion, stuck documents, orphaned objects
   let cluster: TestCluster;
 
   beforeAll(async () => {
-    // The reconciler repairs everything in its database and bucket: this cluster gets its own.
+    // The reconciler repairs everything in its database, bucket and collection: this cluster gets its own.
     cluster = await TestCluster.start(2, {
       DATABASE_URL: await freshDatabase(),
+      MILVUS_COLLECTION: uniqueName('reconcile'),
       S3_BUCKET: uniqueName('reconcile').replace(/_/g, '-'),
       DOCUMENT_MAX_BYTES: String(4 * 1024 * 1024),
       RECONCILE_INTERVAL_MS: '300',
