@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type AckCallback, wireErrorModel } from './errors.js';
 import { messageModel, messageRoles, sessionModel } from './models.js';
-import { type Role, roles } from './roles.js';
+import { type Role, roles, type TokenKind } from './roles.js';
 import type { ClientEventName, PayloadOf } from './schemas.js';
 
 const empty = z.object({}).strict();
@@ -94,7 +94,14 @@ export const helloEventModel = z.object({
 export type HelloEvent = z.output<typeof helloEventModel>;
 
 /** Why the server ends a connection (`sys:disconnect`). */
-export const disconnectReasons = ['draining', 'slow_consumer', 'disabled', 'role_changed', 'logged_out'] as const;
+export const disconnectReasons = [
+  'draining',
+  'slow_consumer',
+  'disabled',
+  'role_changed',
+  'logged_out',
+  'token_expired',
+] as const;
 export type DisconnectReason = (typeof disconnectReasons)[number];
 
 /**
@@ -102,6 +109,8 @@ export type DisconnectReason = (typeof disconnectReasons)[number];
  * is closed, so a standard Socket.IO client reconnects by itself (to another node when
  * this one drains), after `retryAfterMs` when given; with `false` the session is over (the
  * user was disabled or logged out) and the client should not reconnect with this token.
+ * `token_expired` (v5): the access token the socket was opened with expired; reconnect
+ * with a fresh one (a socket cannot change its token in place).
  */
 export const disconnectNoticeModel = z.object({
   reason: z.enum(disconnectReasons),
@@ -197,8 +206,12 @@ export type InterServerEvents = Record<never, never>;
 export interface SocketData {
   userId: string;
   role: Role;
-  /** The refresh-token family of the handshake's access token, if it names one. */
+  /** The refresh-token family (or API key) of the handshake's access token, if it names one. */
   family?: string;
+  /** What the handshake's access token was issued for: a sign-in or an API key (`service` only). */
+  kind: TokenKind;
+  /** When the handshake's access token expires (ms since the epoch): the socket is ended then. */
+  tokenExpiresAt: number;
   /** The client's address (behind a trusted proxy: from X-Forwarded-For). */
   ip: string;
 }

@@ -1,5 +1,5 @@
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { type Role, roles } from '../../protocol/roles.js';
+import { type Role, roles, type TokenKind } from '../../protocol/roles.js';
 import { AppError } from '../errors/app-error.js';
 
 /** Claims the server reads from an access token. */
@@ -7,10 +7,18 @@ export interface AccessClaims {
   userId: string;
   role: Role;
   /**
-   * The refresh-token family the token was issued from (login, register, refresh), so that
-   * a logout can end what that family opened. Absent on tokens issued otherwise.
+   * The refresh-token family the token was issued from (login, register, refresh), or the
+   * API key it was exchanged for, so that a logout or a revocation ends what it opened.
+   * Absent on tokens issued otherwise.
    */
   family?: string;
+  /** Absent: `login`. */
+  kind?: TokenKind;
+}
+
+/** The claims of a token that verified, with when it expires (ms since the epoch). */
+export interface VerifiedClaims extends AccessClaims {
+  expiresAt: number;
 }
 
 const ISSUER = 'voicehelper';
@@ -27,7 +35,7 @@ const VERIFIED_MAX = 20_000;
  */
 export class TokenService {
   private readonly key: Uint8Array;
-  private readonly verified = new Map<string, { claims: AccessClaims; expiresAt: number }>();
+  private readonly verified = new Map<string, VerifiedClaims>();
 
   constructor(
     secret: string,
@@ -38,7 +46,11 @@ export class TokenService {
   }
 
   async sign(claims: AccessClaims): Promise<string> {
-    return new SignJWT({ role: claims.role, ...(claims.family === undefined ? {} : { fam: claims.family }) })
+    return new SignJWT({
+      role: claims.role,
+      ...(claims.family === undefined ? {} : { fam: claims.family }),
+      ...(claims.kind === undefined || claims.kind === 'login' ? {} : { knd: claims.kind }),
+    })
       .setProtectedHeader({ alg: 'HS256' })
       .setSubject(claims.userId)
       .setIssuer(ISSUER)
@@ -49,13 +61,13 @@ export class TokenService {
   }
 
   /** Throws AppError UNAUTHORIZED for a missing, expired, forged or malformed token. */
-  async verify(token: unknown): Promise<AccessClaims> {
+  async verify(token: unknown): Promise<VerifiedClaims> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 4096) {
       throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
     }
     const known = this.verified.get(token);
     if (known !== undefined) {
-      if (known.expiresAt > Date.now()) return known.claims;
+      if (known.expiresAt > Date.now()) return known;
       this.verified.delete(token);
     }
     try {
@@ -63,25 +75,29 @@ export class TokenService {
         algorithms: ['HS256'],
         issuer: ISSUER,
         audience: AUDIENCE,
+        requiredClaims: ['exp'],
       });
       const role = payload['role'];
       const family = payload['fam'];
+      const kind = payload['knd'];
       if (
         typeof payload.sub !== 'string' ||
+        typeof payload.exp !== 'number' ||
         !roles.includes(role as Role) ||
-        (family !== undefined && typeof family !== 'string')
+        (family !== undefined && typeof family !== 'string') ||
+        (kind !== undefined && kind !== 'api_key')
       ) {
         throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
       }
-      const claims: AccessClaims = {
+      const claims: VerifiedClaims = {
         userId: payload.sub,
         role: role as Role,
         ...(family === undefined ? {} : { family }),
+        ...(kind === undefined ? {} : { kind }),
+        expiresAt: payload.exp * 1000,
       };
-      if (typeof payload.exp === 'number') {
-        if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value as string);
-        this.verified.set(token, { claims, expiresAt: payload.exp * 1000 });
-      }
+      if (this.verified.size >= VERIFIED_MAX) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, claims);
       return claims;
     } catch (error) {
       if (error instanceof AppError) throw error;

@@ -119,6 +119,9 @@ export interface CliContext {
   accounts: Accounts;
 }
 
+/** Longest the CLI waits for its announcements before it exits anyway. */
+const ANNOUNCE_TIMEOUT_MS = 10_000;
+
 /**
  * Opens every store as a node would, without migrating (MIGRATE_ON_START is for nodes;
  * the CLI has `migrate`), attached to a running embedded PostgreSQL when there is one.
@@ -135,9 +138,15 @@ export async function withStores<T>(
     accounts = await openAccounts(config, stores, logger);
     return await work({ config, logger, stores, accounts });
   } finally {
+    // What the command changed is announced in the background (user changes, revoked
+    // families): it goes out before the connections close, or the nodes' privilege sweep
+    // reads the change from PostgreSQL instead.
+    if (accounts !== undefined && !(await accounts.settled(ANNOUNCE_TIMEOUT_MS)))
+      logger.warn(
+        `announcing the change to the nodes did not finish within ${ANNOUNCE_TIMEOUT_MS / 1000} s; ` +
+          'they apply it within PRIVILEGE_SWEEP_MS from PostgreSQL',
+      );
     await accounts?.stop();
-    // Announcements made in the background (user changes, revoked families) get a moment to go out.
-    await new Promise((resolve) => setTimeout(resolve, 200));
     await stores.close();
   }
 }

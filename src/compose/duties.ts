@@ -2,6 +2,8 @@ import { BackupScheduler } from '../backup/schedule.js';
 import { startClusterDuties } from '../realtime/cluster-duties.js';
 import { watchSlowConsumers } from '../realtime/outbound.js';
 import { startPrivilegeSweep } from '../realtime/privilege-sweep.js';
+import { AccessWatch } from '../services/access-watch.js';
+import { USER_TTL_SECONDS } from '../services/user-directory.js';
 import type { RealtimePart } from './realtime.js';
 import type { NodeBase, Services } from './services.js';
 
@@ -13,10 +15,21 @@ import type { NodeBase, Services } from './services.js';
 export function startDuties(base: NodeBase, services: Services, realtime: RealtimePart): BackupScheduler | undefined {
   const { config, logger, stores, closers } = base;
   const { io, context } = realtime;
+  const { directory, families } = services.accounts;
+  const watch = new AccessWatch({
+    changes: stores.db.accessChanges,
+    directory,
+    families,
+    lookbackSeconds: Math.max(USER_TTL_SECONDS, config.tokens.accessTtlSeconds),
+    // A transaction that changes access is a few statements, each within the statement timeout.
+    overlapMs: 2 * config.database.timeouts.statementMs,
+  });
   const stopPrivilegeSweep = startPrivilegeSweep({
     io,
+    catchUp: () => watch.catchUp(),
     access: (ids) => stores.db.users.access(ids),
-    directory: services.accounts.directory,
+    revokedAmong: (ids) => stores.db.accessChanges.revokedAmong(ids),
+    directory,
     everyMs: config.privilegeSweepMs,
     logger,
   });

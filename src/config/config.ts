@@ -6,7 +6,7 @@ export const rateLimitedEvents = Object.keys(payloadSchemas) as ClientEventName[
 export type RateLimitedEvent = ClientEventName;
 
 /** Limits counted in fixed windows (rate-limiter-flexible), or per user over HTTP. */
-export const fixedLimits = ['connections', 'login', 'loginIp', 'register', 'refresh', 'http'] as const;
+export const fixedLimits = ['connections', 'login', 'loginIp', 'loginAccount', 'register', 'refresh', 'http'] as const;
 export type FixedLimit = (typeof fixedLimits)[number];
 
 export type PostgresConfig = { mode: 'external'; url: string } | { mode: 'embedded'; dir: string; port: number };
@@ -133,6 +133,8 @@ export interface Config {
     readonly login: { readonly limit: number; readonly windowMs: number };
     /** Logins per IP, whatever the email. */
     readonly loginIp: { readonly limit: number; readonly windowMs: number };
+    /** Failed sign-ins per account (email), from any address, on any node. */
+    readonly loginAccount: { readonly limit: number; readonly windowMs: number };
     /** Registrations per IP. */
     readonly register: { readonly limit: number; readonly windowMs: number };
     /** Token refreshes and logouts per IP. */
@@ -198,7 +200,11 @@ export interface Config {
   };
   /** Message size limits (PROTOCOL section 4). */
   readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
-  /** How often connected users are re-read from PostgreSQL (the privilege sweep). */
+  /**
+   * How often each node reads the changes of access from PostgreSQL and re-checks its
+   * sockets (the privilege sweep): the longest a change takes to reach a node that was not
+   * told of it.
+   */
   readonly privilegeSweepMs: number;
   readonly shutdownTimeoutMs: number;
   readonly dependencyTimeoutMs: number;

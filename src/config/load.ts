@@ -191,6 +191,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       connections: e.RATE_LIMIT_CONNECTIONS,
       login: e.RATE_LIMIT_LOGIN,
       loginIp: e.RATE_LIMIT_LOGIN_IP,
+      loginAccount: e.RATE_LIMIT_LOGIN_ACCOUNT,
       register: e.RATE_LIMIT_REGISTER,
       refresh: e.RATE_LIMIT_REFRESH,
       http: e.RATE_LIMIT_HTTP,

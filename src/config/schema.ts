@@ -299,8 +299,13 @@ export const envSchema = {
   STREAM_RESUME_GRACE_MS: positiveInt(5_000, 600_000),
   /** How often open streams, dead nodes and presence are checked. Default 2000 ms. */
   STREAM_SWEEP_MS: positiveInt(2_000, 60_000),
-  /** How often each node re-reads its connected users from PostgreSQL and ends the sockets whose role or status changed. Default 60000 ms. */
-  PRIVILEGE_SWEEP_MS: positiveInt(60_000, 3_600_000),
+  /**
+   * How often each node reads from PostgreSQL the changes of access it may not have been told
+   * of (roles, status, logouts, revoked keys: made by another node or the CLI), and re-checks
+   * its sockets (user, role, family, token expiry). At most 60000: changes reach every node
+   * within a minute. Default 15000 ms.
+   */
+  PRIVILEGE_SWEEP_MS: positiveInt(15_000, 60_000),
   /** A node that has not heart-beaten for this long counts as dead (its presence and streams are cleaned up). Default 15000 ms. */
   NODE_ALIVE_MS: positiveInt(15_000, 600_000),
   /** What a node does when Redis cannot be reached for rate limiting: `open` (limit per node in memory) or `closed` (refuse with UNAVAILABLE). Default open. */
@@ -347,6 +352,13 @@ export const envSchema = {
   RATE_LIMIT_REFRESH: limitRule('60/60s'),
   /** `POST /v1/auth/login` per IP across all emails (password spraying; fixed window, then blocked for one window). Default 30/60s. */
   RATE_LIMIT_LOGIN_IP: limitRule('30/60s'),
+  /**
+   * Failed sign-ins per account (email) from any address, counted by all nodes together (in
+   * Redis when configured): login, and a wrong current password at `PUT /v1/users/me/password`
+   * and `DELETE /v1/users/me`. Past it, every sign-in of the account is refused with 429
+   * until the window ends (fixed window). Default 20/15m.
+   */
+  RATE_LIMIT_LOGIN_ACCOUNT: limitRule('20/15m'),
   /** Password hashes (Argon2id) computed at once by one node. Default 2. */
   PASSWORD_HASH_CONCURRENCY: positiveInt(2, 64),
   /** Password hashes waiting for a slot; more are refused with RATE_LIMITED. Default 64. */

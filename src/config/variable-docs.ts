@@ -184,6 +184,12 @@ export const variableDocs: readonly { names: readonly string[]; default: string;
     default: '`30/60s`',
     meaning: 'logins per IP whatever the email (password spraying; fixed window, then blocked)',
   },
+  {
+    names: ['RATE_LIMIT_LOGIN_ACCOUNT'],
+    default: '`20/15m`',
+    meaning:
+      'failed sign-ins per account (email) from any address, all nodes together (login, and wrong current passwords of `PUT /v1/users/me/password` and `DELETE /v1/users/me`); then 429 until the window ends',
+  },
   { names: ['RATE_LIMIT_REGISTER'], default: '`10/1h`', meaning: 'registrations per IP (fixed window)' },
   {
     names: ['RATE_LIMIT_REFRESH'],
@@ -313,9 +319,9 @@ export const variableDocs: readonly { names: readonly string[]; default: string;
   { names: ['NODE_ALIVE_MS'], default: '`15000`', meaning: 'a node silent this long counts as dead' },
   {
     names: ['PRIVILEGE_SWEEP_MS'],
-    default: '`60000`',
+    default: '`15000`',
     meaning:
-      'how often each node re-reads its connected users from PostgreSQL and ends sockets whose role or status changed',
+      'how often each node reads changes of access from PostgreSQL (roles, status, logouts, revoked keys, wherever made) and re-checks its sockets (user, role, family, token expiry); at most `60000`',
   },
   {
     names: ['RECONCILE_INTERVAL_MS'],

@@ -71,6 +71,25 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
     };
   };
 
+  // A signed-in user's password, asked again: counted in the login windows of the account
+  // (429 past them), INVALID_CREDENTIALS (after `onWrong`) when wrong.
+  const checkPassword = async (
+    ip: string,
+    userId: string,
+    password: string,
+    onWrong: () => Promise<void>,
+  ): Promise<UserRecord> => {
+    const user = await users.getById(userId);
+    if (user === undefined) throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
+    await limits.checkLogin(ip, user.email);
+    if (!(await passwords.verify(user.passwordHash, password))) {
+      await onWrong();
+      throw new AppError('INVALID_CREDENTIALS');
+    }
+    await limits.signedIn(user.email);
+    return user;
+  };
+
   app.post(
     '/v1/auth/register',
     {
@@ -122,6 +141,7 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
         });
         throw new AppError('INVALID_CREDENTIALS');
       }
+      await limits.signedIn(body.email);
       await users.touchLogin(user.id);
       await audit.record(actorOf(request, user.id), {
         action: 'auth.login',
@@ -158,7 +178,9 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
   );
 
   // A service account's API key for a short-lived access token; the token's family is the
-  // key, so revoking the key ends it (and its sockets) at once. Counted like a login.
+  // key, so revoking the key ends it (and its sockets) at once. The token acts as `service`
+  // only, whatever else the account holds: a worker's key is no admin's credential.
+  // Counted like a login, per address.
   app.post(
     '/v1/auth/token',
     {
@@ -172,7 +194,7 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
     async (request): Promise<ApiKeyTokenResponse> => {
       const body = request.body;
       // Per address and key (a fleet of workers behind one address each has its own window).
-      await limits.checkLogin(request.ip, `api-key:${body.apiKey.slice(0, 40)}`);
+      await limits.checkKeyExchange(request.ip, `api-key:${body.apiKey.slice(0, 40)}`);
       let verified: { userId: string; keyId: string };
       try {
         verified = await apiKeys.verify(body.apiKey);
@@ -186,14 +208,15 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
       }
       return {
         user: publicUser(user),
-        accessToken: await tokens.sign({ userId: user.id, role: primaryRole(user.roles), family: verified.keyId }),
+        accessToken: await tokens.sign({ userId: user.id, role: 'service', family: verified.keyId, kind: 'api_key' }),
         expiresIn: tokens.ttlSeconds,
       };
     },
   );
 
   // A new password ends every login of the account (other devices included) and starts a
-  // fresh one for the caller.
+  // fresh one for the caller. The current password is an attempt at the account's password
+  // like a login, counted in the same windows: a stolen access token guesses no faster here.
   app.put(
     '/v1/users/me/password',
     {
@@ -209,15 +232,13 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
     async (request) => {
       const caller = callerOf(request);
       const body = request.body;
-      const user = await users.getById(caller.userId);
-      if (user === undefined || !(await passwords.verify(user.passwordHash, body.currentPassword))) {
+      const user = await checkPassword(request.ip, caller.userId, body.currentPassword, async () => {
         await audit.record(actorOf(request, caller.userId), {
           action: 'user.password_failed',
           resourceType: 'user',
           resourceId: caller.userId,
         });
-        throw new AppError('INVALID_CREDENTIALS');
-      }
+      });
       const { version } = await users.setPasswordHash(user.id, await passwords.hash(body.newPassword));
       options.directory.changed(user.id, version);
       await refreshTokens.revokeUser(user.id);
@@ -231,7 +252,7 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
   );
 
   // Deleting one's own account forgets the user in every store (the same path as
-  // `voicehelper users forget`); the password is asked again.
+  // `voicehelper users forget`); the password is asked again (counted like a login).
   app.delete(
     '/v1/users/me',
     {
@@ -246,10 +267,7 @@ export function registerAuthRoutes(http: FastifyInstance, options: AuthRouteOpti
     },
     async (request) => {
       const caller = callerOf(request);
-      const body = request.body;
-      const user = await users.getById(caller.userId);
-      if (user === undefined || !(await passwords.verify(user.passwordHash, body.password)))
-        throw new AppError('INVALID_CREDENTIALS');
+      const user = await checkPassword(request.ip, caller.userId, request.body.password, async () => undefined);
       const erasure = await options.erasure.forgetUser(user.id, actorOf(request, user.id));
       return { erasure };
     },

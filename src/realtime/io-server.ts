@@ -8,11 +8,11 @@ import type {
   SocketData,
 } from '../../protocol/events.js';
 import { PROTOCOL_VERSION } from '../../protocol/models.js';
-import type { Role } from '../../protocol/roles.js';
 import type { ClientEventName } from '../../protocol/schemas.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { AuthenticatedCaller } from '../services/authenticator.js';
 import { coalesceWritesPerTurn } from '../util/cork.js';
 import { type AppSocket, Dispatcher, type EventHandlers } from './dispatcher.js';
 import { familyRoom, userRoom } from './rooms.js';
@@ -23,7 +23,7 @@ export type AppServer = Server<ClientToServerEvents, ServerToClientEvents, Inter
 export interface IoServerOptions {
   http: HttpServer;
   /** Checks the handshake's token and gives the user's current role (refuses removed or disabled users). */
-  authenticate: (token: unknown) => Promise<{ userId: string; role: Role; family?: string }>;
+  authenticate: (token: unknown) => Promise<AuthenticatedCaller>;
   logger: Logger;
   metrics: Metrics;
   /** Socket.IO adapter factory (the Redis adapter in a cluster); default in-memory. */
@@ -87,6 +87,8 @@ export function createIoServer(options: IoServerOptions): AppServer {
         (claims) => {
           socket.data.userId = claims.userId;
           socket.data.role = claims.role;
+          socket.data.kind = claims.kind;
+          socket.data.tokenExpiresAt = claims.expiresAt;
           // Every socket of a user, or of one login, on any node, can be reached (ended on a
           // role or status change, or at that login's logout).
           void socket.join(userRoom(claims.userId));

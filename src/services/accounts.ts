@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import { Disconnector } from '../realtime/disconnector.js';
 import type { Actor } from '../stores/postgres/repositories/audit.js';
 import type { Stores } from '../stores/stores.js';
+import { FollowUps } from '../util/follow-ups.js';
 import { loadOrCreateSecret } from '../util/local-secrets.js';
 import { Erasure } from './erasure.js';
 import { SessionService } from './session-service.js';
@@ -37,6 +38,12 @@ export interface Accounts {
    * every login, on every node; the change is audited.
    */
   setStatus(userId: string, status: 'active' | 'disabled', actor: Actor): Promise<void>;
+  /**
+   * Resolves true once the follow-ups of every change made here (announcements, cache
+   * drops, revocation markers) were sent or given up, or false when `timeoutMs` passed
+   * first: a process about to exit (the CLI) waits for them.
+   */
+  settled(timeoutMs: number): Promise<boolean>;
   /** Stops following other nodes' announcements. */
   stop(): Promise<void>;
 }
@@ -45,12 +52,14 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
   const jwtSecret = config.jwtSecret ?? (await loadOrCreateSecret(config.dataDir, 'jwt-secret'));
   const tokens = new TokenService(jwtSecret, config.tokens.accessTtlSeconds);
   const disconnector = new Disconnector(stores.pubsub, logger);
+  const followUps = new FollowUps();
   // A family is a login (refresh tokens) or an API key: revoked either way, its access
   // tokens and sockets end.
   const families = new RevokedFamilies(
     stores.cache,
     async (familyId) => (await refreshTokens.isFamilyRevoked(familyId)) || (await apiKeys.isRevoked(familyId)),
     config.tokens.accessTtlSeconds,
+    followUps,
     logger,
   );
   const endFamily = async (familyId: string) => {
@@ -65,7 +74,7 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
   const apiKeys: ApiKeyService = new ApiKeyService(stores.db.apiKeys, stores.db.users, endFamily);
   const sessions = new SessionService(stores.db.sessions, stores.cache, stores.db.audit, stores.pubsub);
   await sessions.start();
-  const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, logger);
+  const directory = new UserDirectory(stores.db.users, stores.cache, stores.pubsub, followUps, logger);
   await directory.start();
   // Sockets first, so that they are told why (ending the logins would say `logged_out`).
   const endAccess = async (userId: string) => {
@@ -119,6 +128,9 @@ export async function openAccounts(config: Config, stores: Stores, logger: Logge
         resourceId: userId,
         details: { status },
       });
+    },
+    settled(timeoutMs) {
+      return followUps.settled(timeoutMs);
     },
     async stop() {
       await directory.stop();

@@ -1,4 +1,4 @@
-import type { Role } from '../../protocol/roles.js';
+import type { Role, TokenKind } from '../../protocol/roles.js';
 import type { RevokedFamilies } from '../auth/revoked-families.js';
 import type { TokenService } from '../auth/tokens.js';
 import { AppError } from '../errors/app-error.js';
@@ -9,8 +9,22 @@ import type { UserDirectory } from './user-directory.js';
 export interface AuthenticatedCaller {
   userId: string;
   role: Role;
-  /** The refresh-token family the access token came from, if any (a logout of it ends the caller's sockets). */
+  /** The refresh-token family or API key the access token came from, if any (its revocation ends the caller's sockets). */
   family?: string;
+  /** What the access token was issued for. */
+  kind: TokenKind;
+  /** When the access token expires (ms since the epoch): a socket opened with it is ended then. */
+  expiresAt: number;
+}
+
+/**
+ * The role a caller acts with, given the roles the user holds now: the strongest of them
+ * for a sign-in, and `service` only for an API key's token (which an account that no longer
+ * holds `service` cannot use: undefined).
+ */
+export function roleNow(roles: readonly Role[], kind: TokenKind): Role | undefined {
+  if (kind === 'api_key') return roles.includes('service') ? 'service' : undefined;
+  return primaryRole(roles);
 }
 
 /**
@@ -18,7 +32,7 @@ export interface AuthenticatedCaller {
  * when the token was issued: the token proves who it is (signature, expiry), the user
  * directory (cached, dropped on every change) says what they may do. A removed or disabled
  * user is refused at once, a role change applies to the next request, and a token whose
- * refresh family was revoked (logout) is refused although it has not expired.
+ * refresh family or API key was revoked is refused although it has not expired.
  */
 export class Authenticator {
   constructor(
@@ -42,12 +56,16 @@ export class Authenticator {
       this.directory.get(claims.userId),
       claims.family === undefined ? false : this.families.isRevoked(claims.family),
     ]);
-    if (user === undefined || user.status !== 'active' || revoked)
+    const kind = claims.kind ?? 'login';
+    const role = user === undefined ? undefined : roleNow(user.roles, kind);
+    if (user === undefined || user.status !== 'active' || revoked || role === undefined)
       throw new AppError('UNAUTHORIZED', { message: 'unauthorized' });
     return {
       userId: claims.userId,
-      role: primaryRole(user.roles),
+      role,
       ...(claims.family === undefined ? {} : { family: claims.family }),
+      kind,
+      expiresAt: claims.expiresAt,
     };
   }
 }

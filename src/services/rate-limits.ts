@@ -61,7 +61,9 @@ export interface RateLimitsOptions {
  * The limits of PROTOCOL section 8. Event limits are exact sliding windows per user
  * (`RateLimiter`); new connections per IP and logins per IP and email are fixed windows
  * with `rate-limiter-flexible`, as users expect of brute-force protection (logins are then
- * blocked for a window). Defaults come from the environment; an admin can override them in
+ * blocked for a window), and so are failed sign-ins per account, whatever the address,
+ * which backs up the per-address limits against an attack from many addresses. Defaults
+ * come from the environment; an admin can override them in
  * `system_configs` (`rate_limits`), and every node reloads when a node announces the
  * change on `vh:config` (and every 10 s in case that announcement is lost).
  */
@@ -126,10 +128,40 @@ export class RateLimits {
     return this.consumeFixed('connections', ip);
   }
 
-  /** Counts one login attempt for `email` from `ip`, and one from `ip` whatever the email (password spraying). */
+  /**
+   * Counts one sign-in attempt with the password of the account `email` (a login, or a
+   * signed-in user's current password) from `ip`: one from `ip` whatever the email
+   * (password spraying), one for `email` from `ip`, and one for the account from anywhere,
+   * which `signedIn` gives back when the password was right, so that the account's window
+   * counts failures only. Throws RATE_LIMITED past any of them.
+   */
   async checkLogin(ip: string, email: string): Promise<void> {
+    await this.checkFromAddress(ip, email);
+    await this.consumeFixed('loginAccount', email.toLowerCase());
+  }
+
+  /** The attempt counted by `checkLogin` succeeded: it is not a failure of the account. Never throws. */
+  async signedIn(email: string): Promise<void> {
+    try {
+      await this.fixedLimiter('loginAccount').reward(email.toLowerCase());
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'giving back a sign-in attempt failed; it counts as a failure');
+    }
+  }
+
+  /**
+   * Counts one exchange of the API key `key` from `ip` like a login of it (per address and
+   * per address and key). Not per key from anywhere: a key's secret cannot be guessed, and
+   * a limit on it would let anyone who knows a key's id lock its workers out.
+   */
+  checkKeyExchange(ip: string, key: string): Promise<void> {
+    return this.checkFromAddress(ip, key);
+  }
+
+  /** One credential attempt from `ip` (password spraying), and one for `subject` from `ip`. */
+  private async checkFromAddress(ip: string, subject: string): Promise<void> {
     await this.consumeFixed('loginIp', ip);
-    await this.consumeFixed('login', `${ip}:${email.toLowerCase()}`);
+    await this.consumeFixed('login', `${ip}:${subject.toLowerCase()}`);
   }
 
   /** Counts one registration from `ip`. */

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { Cache } from '../stores/cache/cache.js';
 import type { UserAccess, UserRepository } from '../stores/postgres/repositories/users.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
-import { retryInBackground } from '../util/retry.js';
+import type { FollowUps } from '../util/follow-ups.js';
 
 /** What the real-time layer needs to know about a user. */
 export interface UserSummary {
@@ -23,8 +23,8 @@ export interface UserDirectoryOptions {
   maxLocal?: number;
 }
 
-/** The seed's user cache TTL: 12 h. */
-const USER_TTL_SECONDS = 12 * 60 * 60;
+/** The seed's user cache TTL: 12 h. A shared copy is never older than this. */
+export const USER_TTL_SECONDS = 12 * 60 * 60;
 const CHANNEL = 'vh:user-changed';
 const cacheKey = (id: string) => `vh:user:${id}`;
 
@@ -37,8 +37,9 @@ const cacheKey = (id: string) => `vh:user:${id}`;
  * older than that version (so a copy written back by a request that read PostgreSQL just
  * before the change cannot bring the old role back), and the shared copy is dropped; both
  * are retried in the background until they succeed, so the change itself never fails
- * after its commit. What a lost announcement would leave behind lasts at most the memory
- * TTL here, and the privilege sweep re-reads connected users from PostgreSQL anyway.
+ * after its commit. A change whose announcement never arrived (lost, or made where this
+ * node's pub/sub does not reach: the CLI on the embedded default) is learnt from
+ * PostgreSQL by the privilege sweep, which calls `outdate` with the same effect.
  */
 export class UserDirectory {
   private readonly local = new Map<string, { summary: UserSummary; expiresAt: number }>();
@@ -52,6 +53,8 @@ export class UserDirectory {
     private readonly users: UserRepository,
     private readonly cache: Cache,
     private readonly pubsub: PubSub,
+    /** Runs the announcement and the cache drop of `changed` (the CLI waits for them before it exits). */
+    private readonly followUps: FollowUps,
     private readonly logger: Logger,
     options: UserDirectoryOptions = {},
   ) {
@@ -64,7 +67,7 @@ export class UserDirectory {
     this.unsubscribe = await this.pubsub.subscribe(CHANNEL, (raw) => {
       try {
         const { id, version } = JSON.parse(raw) as { id: string; version: number };
-        if (typeof id === 'string' && typeof version === 'number') this.raiseFloor(id, version);
+        if (typeof id === 'string' && typeof version === 'number') this.outdate(id, version);
       } catch {
         // Not one of ours.
       }
@@ -107,17 +110,33 @@ export class UserDirectory {
    * the background with retries. Never throws.
    */
   changed(id: string, version: number): void {
-    this.raiseFloor(id, version);
+    this.outdate(id, version);
     const giveUp = (what: string) => (error: unknown) =>
       this.logger.error(
         { err: error, userId: id },
-        `${what} failed after retries; nodes may serve the old role until their copies expire`,
+        `${what} failed after retries; nodes serve the old role until their privilege sweep reads the change`,
       );
-    retryInBackground(
+    this.followUps.run(
       () => this.pubsub.publish(CHANNEL, JSON.stringify({ id, version })),
       giveUp('announcing a user change'),
     );
-    retryInBackground(() => this.cache.del(cacheKey(id)), giveUp('dropping a cached user'));
+    this.followUps.run(() => this.cache.del(cacheKey(id)), giveUp('dropping a cached user'));
+  }
+
+  /**
+   * The user changed (roles, status, password) at `version`, or is gone
+   * (`Number.MAX_SAFE_INTEGER`): this node no longer serves any copy older than that, from
+   * its memory or the shared cache, and reads PostgreSQL instead.
+   */
+  outdate(id: string, version: number): void {
+    if (version > this.floor(id)) this.floors.set(id, { version, at: Date.now() });
+    const held = this.local.get(id);
+    if (held !== undefined && held.summary.version < version) this.local.delete(id);
+    // Floors matter only while an older shared copy can exist (its TTL).
+    if (this.floors.size > 10_000) {
+      const expired = Date.now() - USER_TTL_SECONDS * 1000;
+      for (const [key, entry] of this.floors) if (entry.at < expired) this.floors.delete(key);
+    }
   }
 
   /** Takes fresh values read from PostgreSQL (the privilege sweep) into this node's memory. */
@@ -133,17 +152,6 @@ export class UserDirectory {
     if (this.local.size > this.maxLocal) {
       const oldest = this.local.keys().next().value;
       if (oldest !== undefined) this.local.delete(oldest);
-    }
-  }
-
-  private raiseFloor(id: string, version: number): void {
-    if (version > this.floor(id)) this.floors.set(id, { version, at: Date.now() });
-    const held = this.local.get(id);
-    if (held !== undefined && held.summary.version < version) this.local.delete(id);
-    // Floors matter only while an older shared copy can exist (its TTL).
-    if (this.floors.size > 10_000) {
-      const expired = Date.now() - USER_TTL_SECONDS * 1000;
-      for (const [key, entry] of this.floors) if (entry.at < expired) this.floors.delete(key);
     }
   }
 

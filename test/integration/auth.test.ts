@@ -79,6 +79,7 @@ describe('auth over HTTP (real PostgreSQL)', () => {
       userId: registered.body['user'].id,
       role: 'user',
       family: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      expiresAt: expect.any(Number),
     });
     const audit = await app.stores.db.audit.query({ userId: registered.body['user'].id });
     expect(audit.entries.map((e) => e.action)).toEqual(['auth.login', 'auth.register']);

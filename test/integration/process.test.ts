@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, cp, symlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -6,48 +6,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 import { runCli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/env.js';
+import { type NodeProcess, startNodeProcess, waitForReady } from '../helpers/node-process.js';
 import { freePort } from '../helpers/ports.js';
 
 // These tests run the compiled server exactly as `npm start` does, with a clean environment
 // (no service variables), so they prove the embedded default and the process lifecycle.
-const MAIN = path.join(packageRoot(), 'dist', 'src', 'main.js');
 /** A signing key that passes every check. */
 const STRONG = 'process-test-key-0123456789abcdefghij';
 
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-function startNode(env: Record<string, string>): Running {
-  if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npm test does)`);
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
-}
-
-async function waitForReady(url: string, running: Running, seconds = 60): Promise<Response> {
-  for (let i = 0; i < seconds * 10; i++) {
-    if (running.child.exitCode !== null) throw new Error(`the node exited early:\n${running.output()}`);
-    try {
-      const response = await fetch(`${url}/readyz`);
-      if (response.status === 200) return response;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the node did not become ready:\n${running.output()}`);
-}
-
-const running: Running[] = [];
+const running: NodeProcess[] = [];
 afterEach(() => {
   for (const r of running.splice(0)) if (r.child.exitCode === null) r.child.kill('SIGKILL');
 });
@@ -58,7 +25,7 @@ describe('the server process', () => {
     [{ DATABASE_URL: 'nonsense', JWT_SECRET: STRONG }, 'DATABASE_URL'],
     [{ REDIS_URL: 'redis://r:6379' }, 'JWT_SECRET'],
   ])('stops at start with a message naming the bad variable (%j)', async (env, variable) => {
-    const node = startNode(env);
+    const node = startNodeProcess(env);
     running.push(node);
     expect(await node.exited).toBe(2);
     expect(node.output()).toMatch(new RegExp(`^config error: ${variable}: `, 'm'));
@@ -83,7 +50,7 @@ describe('the server process', () => {
         ] as [Record<string, string>, string],
     ),
   ])('refuses a published or weak secret with exit 2, naming its variable (%j)', async (env, variable) => {
-    const node = startNode(env);
+    const node = startNodeProcess(env);
     running.push(node);
     expect(await node.exited).toBe(2);
     expect(node.output()).toMatch(new RegExp(`^config error: ${variable}: .*(published default|too weak)`, 'm'));
@@ -93,7 +60,11 @@ describe('the server process', () => {
     const dataDir = tempDir();
     for (let round = 0; round < 2; round++) {
       const port = await freePort();
-      const node = startNode({ PORT: String(port), DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) });
+      const node = startNodeProcess({
+        PORT: String(port),
+        DATA_DIR: dataDir,
+        EMBEDDED_PG_PORT: String(await freePort()),
+      });
       running.push(node);
       const ready = await waitForReady(`http://127.0.0.1:${port}`, node);
       const body = (await ready.json()) as { dependencies: Record<string, { status: string; mode: string }> };
@@ -112,7 +83,7 @@ describe('the server process', () => {
     const dataDir = tempDir();
     const env = { DATA_DIR: dataDir, EMBEDDED_PG_PORT: String(await freePort()) };
     const port = await freePort();
-    const node = startNode({ ...env, PORT: String(port) });
+    const node = startNodeProcess({ ...env, PORT: String(port) });
     running.push(node);
     const url = `http://127.0.0.1:${port}`;
     await waitForReady(url, node);

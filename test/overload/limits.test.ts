@@ -208,3 +208,103 @@ describe('accounts cannot be mass-created or sprayed (two nodes)', () => {
     }
   });
 });
+
+describe('sign-ins are limited per account, from any address, on any node (two nodes)', () => {
+  let cluster: TestCluster;
+  const ACCOUNT_LIMIT = 4;
+  // A fresh client address for every request (forwarded by a trusted proxy): only the
+  // account's window can refuse them.
+  const address = () => `198.18.${Math.floor(Math.random() * 256)}.${Math.floor(Math.random() * 254) + 1}`;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start(2, {
+      TRUST_PROXY: 'loopback',
+      RATE_LIMIT_LOGIN: '3/60s',
+      RATE_LIMIT_LOGIN_ACCOUNT: `${ACCOUNT_LIMIT}/60s`,
+    });
+  });
+  afterAll(() => cluster?.stop());
+
+  const send = async (node: number, method: string, path: string, body: unknown, token?: string) => {
+    const response = await fetch(`${cluster.urls[node]}${path}`, {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        'x-forwarded-for': address(),
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
+      body: JSON.stringify(body),
+    });
+    return response.status;
+  };
+  const PASSWORD = 'the right password';
+  const register = async () => {
+    const email = `${randomUUID()}@example.test`;
+    const response = await call(cluster.urls[0] as string, 'POST', '/v1/auth/register', {
+      body: { email, username: 'u', password: PASSWORD },
+    });
+    expect(response.status).toBe(201);
+    return { email, token: response.body['accessToken'] as string };
+  };
+  const login = (node: number, email: string, password = 'a wrong password') =>
+    send(node, 'POST', '/v1/auth/login', { email, password });
+
+  it('refuses an account with 429 once its failures from many addresses on both nodes reach the limit; another account is unaffected', async () => {
+    const [target, other] = [await register(), await register()];
+    const failures = [];
+    for (let i = 0; i < ACCOUNT_LIMIT; i++) failures.push(await login(i % 2, target.email));
+    expect(failures).toEqual(Array(ACCOUNT_LIMIT).fill(401));
+    expect(await login(0, target.email)).toBe(429);
+    expect(await login(1, target.email, PASSWORD)).toBe(429);
+    expect(await login(1, other.email)).toBe(401);
+    expect(await login(0, other.email, PASSWORD)).toBe(200);
+  });
+
+  it('counts failures only: a right password gives its attempt back', async () => {
+    const user = await register();
+    const statuses = [];
+    for (let i = 0; i < ACCOUNT_LIMIT - 1; i++) statuses.push(await login(i % 2, user.email));
+    statuses.push(await login(0, user.email, PASSWORD));
+    statuses.push(await login(1, user.email));
+    statuses.push(await login(0, user.email));
+    expect(statuses).toEqual([...Array(ACCOUNT_LIMIT - 1).fill(401), 200, 401, 429]);
+  });
+
+  it('counts wrong current passwords of a password change and an account deletion in the same window as logins', async () => {
+    const changing = await register();
+    const change = (node: number, currentPassword: string) =>
+      send(node, 'PUT', '/v1/users/me/password', { currentPassword, newPassword: 'a new password 2' }, changing.token);
+    const statuses = [];
+    for (let i = 0; i < ACCOUNT_LIMIT; i++) statuses.push(await change(i % 2, 'a wrong password'));
+    statuses.push(await change(0, PASSWORD));
+    expect(statuses).toEqual([...Array(ACCOUNT_LIMIT).fill(401), 429]);
+    expect(await login(1, changing.email, PASSWORD)).toBe(429);
+
+    const deleting = await register();
+    const remove = (node: number, password: string) =>
+      send(node, 'DELETE', '/v1/users/me', { password }, deleting.token);
+    const mixed = [await login(0, deleting.email), await login(1, deleting.email)];
+    for (let i = 2; i < ACCOUNT_LIMIT; i++) mixed.push(await remove(i % 2, 'a wrong password'));
+    mixed.push(await remove(0, PASSWORD));
+    expect(mixed).toEqual([...Array(ACCOUNT_LIMIT).fill(401), 429]);
+    expect(await login(1, deleting.email, PASSWORD)).toBe(429);
+  });
+
+  it('counts password-change attempts from one address in that address and email window of logins too (RATE_LIMIT_LOGIN)', async () => {
+    const user = await register();
+    const fixed = '198.18.0.1';
+    const change = (currentPassword: string) =>
+      fetch(`${cluster.urls[0]}/v1/users/me/password`, {
+        method: 'PUT',
+        headers: {
+          'content-type': 'application/json',
+          'x-forwarded-for': fixed,
+          authorization: `Bearer ${user.token}`,
+        },
+        body: JSON.stringify({ currentPassword, newPassword: 'a new password 2' }),
+      }).then((response) => response.status);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push(await change('a wrong password'));
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+});

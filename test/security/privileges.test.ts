@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClient, request, type TestSocket } from '../helpers/client.js';
-import { eventually, TestCluster } from '../helpers/cluster.js';
-import { serviceEnv } from '../helpers/env.js';
+import { TokenService } from '../../src/auth/tokens.js';
+import { nextEvent, openClient, request, type TestSocket } from '../helpers/client.js';
+import { collect, eventually, TestCluster } from '../helpers/cluster.js';
+import { serviceEnv, TEST_JWT_SECRET } from '../helpers/env.js';
 import { call } from '../helpers/http.js';
 import { proxyFor, type TcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -180,6 +181,94 @@ describe('taking privileges away is reliable (two nodes)', () => {
       expect(await refusal(url, user.token)).toBe('unauthorized');
       expect((await call(url, 'GET', '/v1/documents', { token: user.token })).status).toBe(401);
       expect((await call(url, 'GET', '/v1/documents', { token: otherLogin.token })).status).toBe(200);
+    }
+  });
+
+  /** An API key of `account` (made by `admin`) and an access token for it, exchanged on node `node`. */
+  async function apiKeyOf(account: { id: string }, admin: { token: string }, node = 0) {
+    const created = await call(cluster.urls[0] as string, 'POST', `/v1/admin/users/${account.id}/keys`, {
+      token: admin.token,
+      body: { name: 'worker' },
+    });
+    expect(created.status).toBe(201);
+    const exchanged = await call(cluster.urls[node] as string, 'POST', '/v1/auth/token', {
+      body: { apiKey: created.body['key'] },
+    });
+    expect(exchanged.status).toBe(200);
+    return { id: created.body['apiKey'].id as string, token: exchanged.body['accessToken'] as string };
+  }
+
+  it('ends the sockets of a login or an API key revoked without any announcement reaching their node, and refuses their tokens there', async () => {
+    const root = await cluster.user('admin');
+    const user = await signUp();
+    const key = await apiKeyOf(await cluster.user('service'), root, 1);
+    const sockets = [await cluster.connect(1, user), await cluster.connect(1, key)];
+    const notices = sockets.map((socket) => collect(socket, 'sys:disconnect'));
+    for (const token of [user.token, key.token])
+      expect((await call(cluster.urls[1] as string, 'GET', '/v1/documents', { token })).status).toBe(200);
+
+    // Straight into PostgreSQL: no marker in the cache, no announcement, no disconnect broadcast.
+    const family = (await cluster.nodes[1]!.tokens.verify(user.token)).family;
+    await cluster.sql().query('update refresh_tokens set revoked_at = now() where family_id = $1', [family]);
+    await cluster.sql().query('update api_keys set revoked_at = now() where id = $1', [key.id]);
+
+    const loggedOut = { reason: 'logged_out', reconnect: false };
+    await eventually(() => expect(notices).toEqual([[loggedOut], [loggedOut]]));
+    for (const token of [user.token, key.token]) {
+      expect((await call(cluster.urls[1] as string, 'GET', '/v1/documents', { token })).status).toBe(401);
+      expect(await refusal(cluster.urls[1] as string, token)).toBe('unauthorized');
+    }
+  });
+
+  it('ends a socket whose access token expired with token_expired, and a fresh token connects again', async () => {
+    const user = await cluster.user();
+    const shortLived = await new TokenService(TEST_JWT_SECRET, 3).sign({ userId: user.id, role: 'user' });
+    const socket = await cluster.connect(1, { token: shortLived });
+    expect(await request(socket, 'sys:ping')).toMatchObject({ ok: true });
+    expect(await nextEvent(socket, 'sys:disconnect')).toEqual({ reason: 'token_expired', reconnect: true });
+    await closed(socket);
+    expect(await refusal(cluster.urls[1] as string, shortLived)).toBe('unauthorized');
+    expect(await refusal(cluster.urls[1] as string, user.token)).toBe('connected');
+  });
+
+  it("gives an API key's token the service role only, whatever else its account holds", async () => {
+    const root = await cluster.user('admin');
+    const account = await cluster.user('admin');
+    await cluster.nodes[0]!.stores.db.users.setRoles(account.id, ['admin', 'service'], null);
+    const key = await apiKeyOf(account, root, 1);
+    expect(await cluster.nodes[0]!.tokens.verify(key.token)).toMatchObject({ role: 'service', kind: 'api_key' });
+    for (const url of cluster.urls) {
+      expect((await call(url, 'GET', '/v1/admin/audit-logs', { token: key.token })).status).toBe(403);
+      // The account's own sign-in is still an admin's.
+      expect((await call(url, 'GET', '/v1/admin/audit-logs', { token: account.token })).status).toBe(200);
+    }
+
+    // On a socket: a service's powers (any session), not an admin's (deleting another's session).
+    const owner = await cluster.user();
+    const sessionId = await cluster.session(await cluster.connect(0, owner));
+    const socket = await cluster.connect(1, key);
+    const joined = await request<{ presence: { userId: string; role: string }[] }>(socket, 'session:join', {
+      sessionId,
+    });
+    expect(joined.ok && joined.data.presence).toContainEqual(
+      expect.objectContaining({ userId: account.id, role: 'service' }),
+    );
+    expect(await request(socket, 'session:delete', { sessionId })).toMatchObject({
+      ok: false,
+      error: { code: 'FORBIDDEN' },
+    });
+
+    // An account that is no longer a service cannot use its key's tokens at all.
+    const ended = closed(socket);
+    const changed = await call(cluster.urls[0] as string, 'PUT', `/v1/admin/users/${account.id}/roles`, {
+      token: root.token,
+      body: { roles: ['admin'] },
+    });
+    expect(changed.status).toBe(200);
+    await ended;
+    for (const url of cluster.urls) {
+      expect((await call(url, 'GET', '/v1/documents', { token: key.token })).status).toBe(401);
+      expect(await refusal(url, key.token)).toBe('unauthorized');
     }
   });
 });

@@ -4,9 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
+import { AccessChangeRepository } from '../../src/stores/postgres/repositories/access-changes.js';
+import { ApiKeyRepository } from '../../src/stores/postgres/repositories/api-keys.js';
 import { AuditLog } from '../../src/stores/postgres/repositories/audit.js';
 import { ConfigRepository } from '../../src/stores/postgres/repositories/configs.js';
 import { DocumentRepository } from '../../src/stores/postgres/repositories/documents.js';
+import { ErasureRepository } from '../../src/stores/postgres/repositories/erasures.js';
+import { RefreshTokenRepository } from '../../src/stores/postgres/repositories/refresh-tokens.js';
 import { SessionRepository } from '../../src/stores/postgres/repositories/sessions.js';
 import { primaryRole, UserRepository } from '../../src/stores/postgres/repositories/users.js';
 import { serviceEnv, testLogger } from '../helpers/env.js';
@@ -162,6 +166,64 @@ describe('repositories (real PostgreSQL)', () => {
         [action],
       );
       expect(partition.rows[0]?.part).toMatch(/^audit_logs_p\d{4}_\d{2}$/);
+    });
+  });
+
+  describe('changes of access', () => {
+    it('reads the users changed, erasures started and families revoked since a time, and which families are revoked', async () => {
+      const changes = new AccessChangeRepository(pool);
+      const tokens = new RefreshTokenRepository(pool);
+      const keys = new ApiKeyRepository(pool);
+      const { readAt: before } = await changes.since(undefined, 60);
+      const [changed, untouched, erased] = [
+        await users.create({ email: email(), username: 'changed', passwordHash: 'h' }),
+        await users.create({ email: email(), username: 'untouched', passwordHash: 'h' }),
+        await users.create({ email: email(), username: 'erased', passwordHash: 'h' }),
+      ];
+      await users.setRoles(changed.id, ['admin'], null);
+      await new ErasureRepository(pool).start(erased.id, null);
+      const token = (familyId: string) => ({
+        id: randomUUID(),
+        userId: untouched.id,
+        familyId,
+        hash: Buffer.from('h'),
+        ttlSeconds: 60,
+      });
+      const [loggedOut, rotated] = [randomUUID(), randomUUID()];
+      const first = token(loggedOut);
+      await tokens.insert(first);
+      await tokens.revokeFamilyOf(first.id, first.hash);
+      const second = token(rotated);
+      await tokens.insert(second);
+      expect(
+        await tokens.rotate(second.id, () => true, { id: randomUUID(), hash: Buffer.from('n'), ttlSeconds: 60 }),
+      ).toMatchObject({
+        outcome: 'rotated',
+      });
+      const key = await keys.create({
+        id: randomUUID(),
+        userId: untouched.id,
+        name: 'k',
+        hash: Buffer.from('h'),
+        createdBy: null,
+      });
+      await keys.revoke(key.id);
+
+      const read = await changes.since(before, 60);
+      expect(read.readAt.getTime()).toBeGreaterThanOrEqual(before.getTime());
+      expect(read.users).toContainEqual({ id: changed.id, version: 2 });
+      expect(read.users.map((u) => u.id)).not.toContain(untouched.id);
+      expect(read.erased).toContain(erased.id);
+      expect(read.families).toEqual(expect.arrayContaining([loggedOut, key.id]));
+      expect(read.families).not.toContain(rotated);
+      const later = await changes.since(new Date(read.readAt.getTime() + 1000), 60);
+      expect(later.users.map((u) => u.id)).not.toContain(changed.id);
+      expect(later.families).not.toContain(loggedOut);
+
+      expect(await changes.revokedAmong([loggedOut, rotated, key.id, randomUUID(), 'not-a-uuid'])).toEqual(
+        new Set([loggedOut, key.id]),
+      );
+      expect(await changes.revokedAmong([])).toEqual(new Set());
     });
   });
 });

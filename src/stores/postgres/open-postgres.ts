@@ -8,6 +8,7 @@ import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { assertMigrated, migrate } from './migrator.js';
 import { maintainPartitions } from './partitions.js';
 import { createPool, pingPool } from './pool.js';
+import { AccessChangeRepository } from './repositories/access-changes.js';
 import { ApiKeyRepository } from './repositories/api-keys.js';
 import { AuditLog } from './repositories/audit.js';
 import { ConfigRepository } from './repositories/configs.js';
@@ -29,6 +30,8 @@ export interface Repositories {
   readonly apiKeys: ApiKeyRepository;
   readonly erasures: ErasureRepository;
   readonly fences: FenceRepository;
+  /** What changed in access (roles, status, revocations), for the privilege sweep. */
+  readonly accessChanges: AccessChangeRepository;
   /** A consistent snapshot of every table, written table by table (a backup). */
   dump(
     writer: TableWriter,
@@ -85,6 +88,7 @@ export async function openPostgres(
       apiKeys: new ApiKeyRepository(pool),
       erasures: new ErasureRepository(pool),
       fences: new FenceRepository(pool),
+      accessChanges: new AccessChangeRepository(pool),
       dump: (writer, onTables, onTable) => dumpPostgres(pool, writer, onTables, onTable),
     },
   };
