@@ -1,8 +1,9 @@
 import type { Logger } from '../logger.js';
 import type { Cache } from '../stores/cache/cache.js';
+import { keys } from '../stores/names.js';
 import type { FollowUps } from '../util/follow-ups.js';
 
-const key = (familyId: string) => `vh:family-revoked:${familyId}`;
+const key = keys.familyRevoked;
 
 /**
  * Refresh-token families revoked as a whole (logout, a reused token, a disabled user) and

@@ -13,9 +13,9 @@ import { leaveSocket, sessionHandlers } from '../realtime/handlers/session-handl
 import { pingHandler } from '../realtime/handlers/system-handlers.js';
 import { turnHandlers } from '../realtime/handlers/turn-handlers.js';
 import { type AppServer, attachHandlers, createIoServer } from '../realtime/io-server.js';
+import { deliverLocally, endOwnedSockets } from '../realtime/local-sockets.js';
 import { MessageRelay } from '../realtime/message-relay.js';
 import { endSlowConsumer } from '../realtime/outbound.js';
-import { deliverLocally } from '../realtime/rooms.js';
 import { StreamCloser } from '../realtime/stream-closer.js';
 import { Conversation } from '../services/conversation.js';
 import type { HttpPart } from './http.js';
@@ -56,8 +56,9 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
   // Pushes from services (document progress, deleted sessions), from every node, to this node's sockets.
   const stopPushes = await services.notifier.listen((audience, push) => deliverLocally(io, audience, push));
   closers.add('pushes', stopPushes);
-  await accounts.disconnector.attach(io);
-  closers.add('disconnector', () => accounts.disconnector.detach());
+  // Requests from any node to end sockets of a user, a login or an API key.
+  const stopEndings = await accounts.disconnector.listen((owner, notice) => endOwnedSockets(io, owner, notice));
+  closers.add('disconnector', stopEndings);
 
   const slowConsumer = (socket: AppSocket) => {
     metrics.slowConsumers.inc();

@@ -1,6 +1,6 @@
-import { endSocket } from './disconnector.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
+import { endSocket } from './local-sockets.js';
 
 interface EnginePacket {
   data?: unknown;

@@ -3,9 +3,9 @@ import type { Logger } from '../logger.js';
 import { roleNow } from '../services/authenticator.js';
 import type { UserDirectory } from '../services/user-directory.js';
 import type { UserAccess } from '../stores/postgres/repositories/users.js';
-import { endSocket } from './disconnector.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
+import { endSocket } from './local-sockets.js';
 
 /** What the sweep needs. */
 export interface PrivilegeSweepOptions {

@@ -12,13 +12,14 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import type { FixedWindows } from '../stores/limits/fixed-windows.js';
 import type { LimitRule, RateLimiter } from '../stores/limits/rate-limiter.js';
+import { channels, keys } from '../stores/names.js';
 import type { ConfigRepository } from '../stores/postgres/repositories/configs.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 
 /** The `system_configs` key holding run-time overrides of the limits. */
 export const RATE_LIMITS_KEY = 'rate_limits';
 /** Channel on which a node announces that a system config changed. */
-export const CONFIG_CHANNEL = 'vh:config';
+const CONFIG_CHANNEL = channels.config;
 
 const rule = z
   .object({ limit: z.number().int().min(1).max(1_000_000), windowMs: z.number().int().min(1).max(86_400_000) })
@@ -199,7 +200,7 @@ export class RateLimits {
     const limiter = this.options.fixedWindows(
       {
         // The rule is part of the key: a changed limit starts fresh windows.
-        keyPrefix: `vh:fixed:${name}:${wanted.limit}:${wanted.windowMs}`,
+        keyPrefix: keys.fixedWindow(name, wanted.limit, wanted.windowMs),
         points: wanted.limit,
         duration: Math.max(1, Math.round(wanted.windowMs / 1000)),
         ...(name === 'login' || name === 'loginIp'

@@ -1,6 +1,7 @@
 import type { Role } from '../../protocol/roles.js';
 import type { Logger } from '../logger.js';
 import type { Cache } from '../stores/cache/cache.js';
+import { channels, keys } from '../stores/names.js';
 import type { UserAccess, UserRepository } from '../stores/postgres/repositories/users.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
 import type { FollowUps } from '../util/follow-ups.js';
@@ -25,8 +26,8 @@ export interface UserDirectoryOptions {
 
 /** The seed's user cache TTL: 12 h. A shared copy is never older than this. */
 export const USER_TTL_SECONDS = 12 * 60 * 60;
-const CHANNEL = 'vh:user-changed';
-const cacheKey = (id: string) => `vh:user:${id}`;
+const CHANNEL = channels.userChanged;
+const cacheKey = keys.user;
 
 /**
  * Users as handshakes and requests see them: in this node's memory for a few seconds, in
