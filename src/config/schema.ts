@@ -149,390 +149,604 @@ export const dependencyNames = ['postgres', 'redis', 'vector', 'graph', 'objects
 export type DependencyName = (typeof dependencyNames)[number];
 
 /**
- * One entry per environment variable (PROTOCOL section 9 plus operational settings).
- * Each is parsed on its own so that every bad variable gets its own one-line error.
+ * What docs/configuration.md says of a variable, kept on its schema (one row per variable):
+ * its default is read from the schema itself, never written again.
+ */
+export interface VariableDoc {
+  /** What it sets. */
+  meaning?: string;
+  /** What a variable without a default means when unset (`embedded PostgreSQL`). */
+  unset?: string;
+  /** How to show a default computed at start (`<hostname>-<pid>`). */
+  shown?: string;
+  /** Documented in the row of this other variable (`MILVUS_TOKEN` with `MILVUS_ADDRESS`). */
+  with?: string;
+}
+
+/** The documentation of every variable, by its schema. */
+export const variableDocs = z.registry<VariableDoc>();
+
+/** A variable's schema (a copy: shared schemas serve several variables) with its documentation. */
+function variable<T extends z.ZodType>(schema: T, doc: VariableDoc): T {
+  const own = schema.clone() as T;
+  variableDocs.add(own, doc);
+  return own;
+}
+
+/**
+ * One entry per environment variable (PROTOCOL section 9 plus operational settings): its
+ * schema with its default, and what the documentation says of it. Each is parsed on its own
+ * so that every bad variable gets its own one-line error.
  */
 export const envSchema = {
-  /** HTTP and Socket.IO port. Default 3000. */
-  PORT: port(3000),
-  /** Interface to listen on. Default 0.0.0.0. */
-  HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+  /** HTTP and Socket.IO port. */
+  PORT: variable(port(3000), { meaning: 'HTTP and Socket.IO port' }),
+  /** Interface to listen on. */
+  HOST: variable(z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')), { meaning: 'interface to listen on' }),
   /**
    * Base URL clients use to reach this node; presigned URLs of the embedded object store
-   * point here. Default `http://127.0.0.1:<PORT>`.
+   * point here (the embedded default: this node's own loopback address).
    */
-  PUBLIC_URL: urlWithScheme(['http', 'https'], 'https://voice.example.com'),
-  /** Name of this node in logs, metrics and cluster messages. Default `<hostname>-<pid>`. */
-  NODE_ID: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, dots, dashes or underscores')
-      .default(`${hostname()}-${process.pid}`.slice(0, 64).replace(/[^A-Za-z0-9._-]/g, '-')),
+  PUBLIC_URL: variable(urlWithScheme(['http', 'https'], 'https://voice.example.com'), {
+    meaning: 'base URL clients use; embedded presigned URLs point here',
+    shown: '`http://127.0.0.1:<PORT>`',
+  }),
+  /** Name of this node in logs, metrics and cluster messages. */
+  NODE_ID: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,64}$/, 'expected 1-64 letters, digits, dots, dashes or underscores')
+        .default(`${hostname()}-${process.pid}`.slice(0, 64).replace(/[^A-Za-z0-9._-]/g, '-')),
+    ),
+    { meaning: 'node name in logs, metrics and cluster messages', shown: '`<hostname>-<pid>`' },
   ),
   /**
    * HS256 key for access tokens, at least 32 characters, neither weak nor published (see
    * `secretProblems`). Required when any external store is set.
    */
-  JWT_SECRET: z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
+  JWT_SECRET: variable(
+    z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
+    {
+      meaning:
+        'HS256 key for access tokens (≥ 32 chars, ≥ 10 different ones, about 100 bits or more, not a published default: `openssl rand -base64 48`); required once `DATABASE_URL`, `REDIS_URL` or `REDIS_CLUSTER_NODES` is set',
+      unset: 'generated under `DATA_DIR/secrets` on the embedded default',
+    },
+  ),
   /**
    * Bearer token `GET /metrics` asks for (`Authorization: Bearer <token>`), at least 32
    * characters, neither weak nor published. Unset: metrics are public.
    */
-  METRICS_TOKEN: z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
-  /** Lifetime of access tokens in seconds. Default 900. */
-  ACCESS_TOKEN_TTL_SECONDS: positiveInt(900, 86_400),
-  /** Lifetime of refresh tokens in seconds. Default 2592000 (30 days). */
-  REFRESH_TOKEN_TTL_SECONDS: positiveInt(2_592_000, 31_536_000),
+  METRICS_TOKEN: variable(
+    z.preprocess(emptyToUndefined, z.string().min(32, 'expected at least 32 characters').optional()),
+    {
+      meaning:
+        'bearer token `GET /metrics` asks for (401 without it); ≥ 32 chars, neither weak nor published (`openssl rand -base64 48`)',
+      unset: 'none (`/metrics` is public)',
+    },
+  ),
+  /** Lifetime of access tokens in seconds. */
+  ACCESS_TOKEN_TTL_SECONDS: variable(positiveInt(900, 86_400), { meaning: 'lifetime of access tokens' }),
+  /** Lifetime of refresh tokens in seconds. */
+  REFRESH_TOKEN_TTL_SECONDS: variable(positiveInt(2_592_000, 31_536_000), {
+    meaning: 'lifetime of refresh tokens (30 days)',
+  }),
   /** PostgreSQL connection string. Unset: embedded PostgreSQL under DATA_DIR/postgres. */
-  DATABASE_URL: urlWithScheme(['postgres', 'postgresql'], 'postgres://user:pass@host:5432/db'),
+  DATABASE_URL: variable(urlWithScheme(['postgres', 'postgresql'], 'postgres://user:pass@host:5432/db'), {
+    meaning: 'PostgreSQL connection string',
+    unset: 'embedded PostgreSQL',
+  }),
   /** Redis connection string. Unset: in-process equivalents (single node only). */
-  REDIS_URL: urlWithScheme(['redis', 'rediss'], 'redis://host:6379'),
+  REDIS_URL: variable(urlWithScheme(['redis', 'rediss'], 'redis://host:6379'), {
+    meaning: 'Redis connection string',
+    unset: 'in-process (one node only)',
+  }),
   /**
    * Independent Redis masters for cluster locks, comma-separated (Redlock: a majority grants a
    * lease; use 3 or 5). Unset: locks on REDIS_URL alone. Fencing counters stay on REDIS_URL.
    */
-  LOCK_REDIS_URLS: redisUrlList,
+  LOCK_REDIS_URLS: variable(redisUrlList, {
+    meaning: 'comma-separated independent Redis masters for cluster locks (Redlock majority)',
+    unset: 'locks on `REDIS_URL`',
+  }),
   /**
    * Seed nodes of a Redis Cluster, comma-separated redis:// URLs (the first one's credentials
    * are used for every node). Instead of REDIS_URL: every use of Redis then runs on the
    * cluster (sharded pub/sub for broadcasts, hash-tagged keys for scripts and the queue).
    */
-  REDIS_CLUSTER_NODES: redisUrlList,
+  REDIS_CLUSTER_NODES: variable(redisUrlList, {
+    meaning: 'comma-separated seed URLs of a Redis Cluster, instead of `REDIS_URL` ([scale-out](scale-out.md))',
+    unset: 'one Redis at `REDIS_URL`',
+  }),
   /**
    * A namespace of this deployment in a Redis that others share: every key and channel it
    * uses starts with `<namespace>:`. Unset: no prefix (the keys of earlier versions).
    */
-  REDIS_NAMESPACE: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1 to 64 letters, digits, underscores or hyphens')
-      .optional(),
+  REDIS_NAMESPACE: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1 to 64 letters, digits, underscores or hyphens')
+        .optional(),
+    ),
+    {
+      meaning:
+        'what every Redis key and channel of this deployment starts with (`<namespace>:`), to share a Redis with other deployments',
+    },
   ),
   /** Milvus gRPC address. Unset: embeddings in PostgreSQL, searched in memory on every node. */
-  MILVUS_ADDRESS: milvusAddress,
+  MILVUS_ADDRESS: variable(milvusAddress, {
+    meaning: 'Milvus gRPC `host:port`, optional token',
+    unset: 'embeddings in PostgreSQL, searched in memory on every node',
+  }),
   /** Milvus token (`user:password` or an API key). */
-  MILVUS_TOKEN: optionalString,
-  /** Collection holding chunk embeddings (in Milvus, or in PostgreSQL without it). Default `document_chunks`. */
-  /** HNSW `ef` of Milvus searches (at least topK): higher finds more of the true nearest chunks, slower. Default 64. */
-  MILVUS_SEARCH_EF: positiveInt(64, 32_768),
-  MILVUS_COLLECTION: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'expected a Milvus collection name (letters, digits, underscores)')
-      .default('document_chunks'),
+  MILVUS_TOKEN: variable(optionalString, { with: 'MILVUS_ADDRESS' }),
+  /** Collection holding chunk embeddings (in Milvus, or in PostgreSQL without it). */
+  /** HNSW `ef` of Milvus searches (at least topK): higher finds more of the true nearest chunks, slower. */
+  MILVUS_SEARCH_EF: variable(positiveInt(64, 32_768), {
+    meaning:
+      'HNSW `ef` of Milvus searches (raised to `topK`): higher finds more of the exact nearest chunks and costs time; see the retrieval benchmark',
+  }),
+  MILVUS_COLLECTION: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, 'expected a Milvus collection name (letters, digits, underscores)')
+        .default('document_chunks'),
+    ),
+    { meaning: 'collection holding chunk embeddings (in Milvus, or in PostgreSQL without it)' },
   ),
   /** Neo4j Bolt URI. Unset: a graph kept in PostgreSQL. */
-  NEO4J_URI: urlWithScheme(['bolt', 'bolt+s', 'bolt+ssc', 'neo4j', 'neo4j+s', 'neo4j+ssc'], 'bolt://host:7687'),
-  /** Neo4j user. Default `neo4j`. */
-  NEO4J_USER: z.preprocess(emptyToUndefined, z.string().default('neo4j')),
+  NEO4J_URI: variable(
+    urlWithScheme(['bolt', 'bolt+s', 'bolt+ssc', 'neo4j', 'neo4j+s', 'neo4j+ssc'], 'bolt://host:7687'),
+    { meaning: 'Neo4j Bolt URI and credentials (user default `neo4j`)', unset: 'graph tables in PostgreSQL' },
+  ),
+  /** Neo4j user. */
+  NEO4J_USER: variable(z.preprocess(emptyToUndefined, z.string().default('neo4j')), { with: 'NEO4J_URI' }),
   /** Neo4j password. */
-  NEO4J_PASSWORD: optionalString,
+  NEO4J_PASSWORD: variable(optionalString, { with: 'NEO4J_URI' }),
   /** S3 endpoint (MinIO or any S3). Unset: a directory under DATA_DIR/objects. */
-  S3_ENDPOINT: urlWithScheme(['http', 'https'], 'http://host:9000'),
+  S3_ENDPOINT: variable(urlWithScheme(['http', 'https'], 'http://host:9000'), {
+    meaning: 'MinIO or any S3; keys required with the endpoint',
+    unset: 'directory `DATA_DIR/objects`',
+  }),
   /**
    * Where clients reach S3 when it is not at S3_ENDPOINT (behind a proxy, or compose, where
    * nodes use http://minio:9000 and browsers http://localhost:9000): presigned URLs are
-   * signed for this address. Default: S3_ENDPOINT.
+   * signed for this address.
    */
-  S3_PUBLIC_ENDPOINT: urlWithScheme(['http', 'https'], 'http://host:9000'),
+  S3_PUBLIC_ENDPOINT: variable(urlWithScheme(['http', 'https'], 'http://host:9000'), {
+    meaning:
+      "where clients reach S3 when not at `S3_ENDPOINT` (a proxy, or compose's published port): presigned URLs are signed for it",
+    unset: '`S3_ENDPOINT`',
+  }),
   /** S3 access key (required with S3_ENDPOINT). */
-  S3_ACCESS_KEY: optionalString,
+  S3_ACCESS_KEY: variable(optionalString, { with: 'S3_ENDPOINT' }),
   /** S3 secret key (required with S3_ENDPOINT). */
-  S3_SECRET_KEY: optionalString,
-  /** S3 bucket, created at start if missing. Default `voicehelper`. */
-  S3_BUCKET: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected a valid S3 bucket name')
-      .default('voicehelper'),
+  S3_SECRET_KEY: variable(optionalString, { with: 'S3_ENDPOINT' }),
+  /** S3 bucket, created at start if missing. */
+  S3_BUCKET: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected a valid S3 bucket name')
+        .default('voicehelper'),
+    ),
+    { meaning: 'bucket (created at start) and region' },
   ),
-  /** An S3 request that receives nothing for this long fails with UNAVAILABLE. Default 30000 ms. */
-  S3_TIMEOUT_MS: positiveInt(30_000, 3_600_000),
-  /** S3 region. Default `us-east-1`. */
-  S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
+  /** An S3 request that receives nothing for this long fails with UNAVAILABLE. */
+  S3_TIMEOUT_MS: variable(positiveInt(30_000, 3_600_000), {
+    meaning: 'an S3 request that receives nothing this long fails',
+  }),
+  /** S3 region. */
+  S3_REGION: variable(z.preprocess(emptyToUndefined, z.string().default('us-east-1')), { with: 'S3_BUCKET' }),
   /** Optional OpenAI-compatible embeddings endpoint. Unset: the built-in local embedder. */
-  EMBEDDINGS_URL: urlWithScheme(['http', 'https'], 'http://host:8080/v1'),
-  /** Model name sent to EMBEDDINGS_URL. Default `text-embedding-3-small`. */
-  EMBEDDINGS_MODEL: z.preprocess(emptyToUndefined, z.string().max(200).default('text-embedding-3-small')),
+  EMBEDDINGS_URL: variable(urlWithScheme(['http', 'https'], 'http://host:8080/v1'), {
+    meaning: 'optional OpenAI-compatible embeddings endpoint (`<url>/embeddings`)',
+    unset: 'built-in local embedder',
+  }),
+  /** Model name sent to EMBEDDINGS_URL. */
+  EMBEDDINGS_MODEL: variable(z.preprocess(emptyToUndefined, z.string().max(200).default('text-embedding-3-small')), {
+    meaning: 'model name and bearer key for `EMBEDDINGS_URL`',
+  }),
   /** Bearer key for EMBEDDINGS_URL, if it needs one. */
-  EMBEDDINGS_API_KEY: optionalString,
-  /** Embedding dimension. Default 1024. */
-  EMBEDDING_DIM: positiveInt(1024, 32768),
-  /** Where embedded stores keep their data. Default `./data`. */
-  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
-  /** Port of the embedded PostgreSQL (loopback only). Default 54329. */
-  EMBEDDED_PG_PORT: port(54329),
-  /** pino level. Default `info`. */
-  LOG_LEVEL: z.preprocess(
-    emptyToUndefined,
-    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  EMBEDDINGS_API_KEY: variable(optionalString, { with: 'EMBEDDINGS_MODEL' }),
+  /** Embedding dimension. */
+  EMBEDDING_DIM: variable(positiveInt(1024, 32768), { meaning: 'embedding dimension' }),
+  /** Where embedded stores keep their data. */
+  DATA_DIR: variable(z.preprocess(emptyToUndefined, z.string().default('./data')), {
+    meaning: 'where embedded stores and local secrets live',
+  }),
+  /** Port of the embedded PostgreSQL (loopback only). */
+  EMBEDDED_PG_PORT: variable(port(54329), { meaning: 'loopback port of the embedded PostgreSQL' }),
+  /** pino level. */
+  LOG_LEVEL: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ),
+    { meaning: 'pino level (`fatal` … `trace`, `silent`)' },
   ),
-  /** Connections of this node's PostgreSQL pool. Default 20. */
-  DB_POOL_MAX: positiveInt(20, 1000),
-  /** Longest one SQL statement may run (server side; the client gives up 5 s later). Default 30000 ms. */
-  DB_STATEMENT_TIMEOUT_MS: positiveInt(30_000, 3_600_000),
-  /** Longest a statement waits for a lock. Default 5000 ms. */
-  DB_LOCK_TIMEOUT_MS: positiveInt(5_000, 3_600_000),
-  /** A session idle inside a transaction this long is ended by the server. Default 60000 ms. */
-  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: positiveInt(60_000, 3_600_000),
-  /** A message still waiting for its group-commit batch this long is answered UNAVAILABLE and never written. Default 5000 ms. */
-  GROUP_COMMIT_QUEUE_TIMEOUT_MS: positiveInt(5_000, 600_000),
-  /** Most messages committed in one transaction. Default 256. */
-  GROUP_COMMIT_MAX_BATCH: positiveInt(256, 10_000),
-  /** Longest a message waits for companions before its batch is sent, in ms. Default 2. */
-  GROUP_COMMIT_MAX_WAIT_MS: nonNegativeInt(2, 1_000),
-  /** Message batches committed at once (each holds a connection). Default 4. */
-  GROUP_COMMIT_MAX_IN_FLIGHT: positiveInt(4, 100),
-  /** Monthly partitions created ahead of the current month. Default 3. */
-  PARTITION_MONTHS_AHEAD: nonNegativeInt(3, 60),
-  /** Whole months of messages and audit logs kept before the current one; 0 keeps all. Default 0. */
-  PARTITION_RETENTION_MONTHS: nonNegativeInt(0, 1_200),
-  /** Largest message `content` in UTF-8 bytes. Default 32768. */
-  MESSAGE_MAX_BYTES: positiveInt(32_768, 1_048_576),
-  /** An open stream with no delta for this long is committed as an interrupted turn. Default 30000 ms. */
-  STREAM_IDLE_MS: positiveInt(30_000, 3_600_000),
-  /** A stream whose socket went away is committed as interrupted only if its owner has not continued it within this long. Default 5000 ms. */
-  STREAM_RESUME_GRACE_MS: positiveInt(5_000, 600_000),
-  /** How often open streams, dead nodes and presence are checked. Default 2000 ms. */
-  STREAM_SWEEP_MS: positiveInt(2_000, 60_000),
+  /** Connections of this node's PostgreSQL pool. */
+  DB_POOL_MAX: variable(positiveInt(20, 1000), { meaning: "connections of this node's PostgreSQL pool" }),
+  /** Longest one SQL statement may run (server side; the client gives up 5 s later). */
+  DB_STATEMENT_TIMEOUT_MS: variable(positiveInt(30_000, 3_600_000), {
+    meaning: 'longest SQL statement (server side; the client gives up 5 s later)',
+  }),
+  /** Longest a statement waits for a lock. */
+  DB_LOCK_TIMEOUT_MS: variable(positiveInt(5_000, 3_600_000), { meaning: 'longest wait for a lock' }),
+  /** A session idle inside a transaction this long is ended by the server. */
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: variable(positiveInt(60_000, 3_600_000), {
+    meaning: 'a session idle inside a transaction this long is ended',
+  }),
+  /** A message still waiting for its group-commit batch this long is answered UNAVAILABLE and never written. */
+  GROUP_COMMIT_QUEUE_TIMEOUT_MS: variable(positiveInt(5_000, 600_000), {
+    meaning: 'a message still waiting for its batch this long is answered `UNAVAILABLE` and never written',
+  }),
+  /** Most messages committed in one transaction. */
+  GROUP_COMMIT_MAX_BATCH: variable(positiveInt(256, 10_000), { meaning: 'most messages committed in one transaction' }),
+  /** Longest a message waits for companions before its batch is sent, in ms. */
+  GROUP_COMMIT_MAX_WAIT_MS: variable(nonNegativeInt(2, 1_000), {
+    meaning: 'longest a message waits for companions before its batch leaves (0: next tick)',
+  }),
+  /** Message batches committed at once (each holds a connection). */
+  GROUP_COMMIT_MAX_IN_FLIGHT: variable(positiveInt(4, 100), { meaning: 'message batches committing at once' }),
+  /** Monthly partitions created ahead of the current month. */
+  PARTITION_MONTHS_AHEAD: variable(nonNegativeInt(3, 60), {
+    meaning: 'monthly partitions of `messages` and `audit_logs` created ahead',
+  }),
+  /** Whole months of messages and audit logs kept before the current one; 0 keeps all. */
+  PARTITION_RETENTION_MONTHS: variable(nonNegativeInt(0, 1_200), {
+    meaning: 'whole months kept before the current one (0 keeps everything)',
+  }),
+  /** Largest message `content` in UTF-8 bytes. */
+  MESSAGE_MAX_BYTES: variable(positiveInt(32_768, 1_048_576), { meaning: 'largest message `content` in UTF-8 bytes' }),
+  /** An open stream with no delta for this long is committed as an interrupted turn. */
+  STREAM_IDLE_MS: variable(positiveInt(30_000, 3_600_000), {
+    meaning: 'an open stream idle this long is committed as an interrupted turn',
+  }),
+  /** A stream whose socket went away is committed as interrupted only if its owner has not continued it within this long. */
+  STREAM_RESUME_GRACE_MS: variable(positiveInt(5_000, 600_000), {
+    meaning:
+      'a stream whose socket went away is committed as interrupted only if its owner has not continued it within this',
+  }),
+  /** How often open streams, dead nodes and presence are checked. */
+  STREAM_SWEEP_MS: variable(positiveInt(2_000, 60_000), {
+    meaning: 'how often streams, dead nodes and heartbeats are handled',
+  }),
   /**
    * How often each node reads from PostgreSQL the changes of access it may not have been told
    * of (roles, status, logouts, revoked keys: made by another node or the CLI), and re-checks
    * its sockets (user, role, family, token expiry). At most 60000: changes reach every node
-   * within a minute. Default 15000 ms.
+   * within a minute.
    */
-  PRIVILEGE_SWEEP_MS: positiveInt(15_000, 60_000),
-  /** A node that has not heart-beaten for this long counts as dead (its presence and streams are cleaned up). Default 15000 ms. */
-  NODE_ALIVE_MS: positiveInt(15_000, 600_000),
-  /** What a node does when Redis cannot be reached for rate limiting: `open` (limit per node in memory) or `closed` (refuse with UNAVAILABLE). Default open. */
-  RATE_LIMIT_FAIL_MODE: z.preprocess(emptyToUndefined, z.enum(['open', 'closed']).default('open')),
-  /** How long one check in Redis may take before RATE_LIMIT_FAIL_MODE applies to it. Default 250 ms. */
-  RATE_LIMIT_SHARED_TIMEOUT_MS: positiveInt(250, 60_000),
-  /** `message:send` per user, as `<count>/<window>` (window in ms, or with s/m/h). Default 20/10s. */
-  RATE_LIMIT_MESSAGE_SEND: limitRule('20/10s'),
-  /** `message:delta` per user. Default 200/10s. */
-  RATE_LIMIT_MESSAGE_DELTA: limitRule('200/10s'),
-  /** `audio:chunk` per user. Default 400/10s. */
-  RATE_LIMIT_AUDIO_CHUNK: limitRule('400/10s'),
-  /** `retrieve` per user. Default 10/10s. */
-  RATE_LIMIT_RETRIEVE: limitRule('10/10s'),
-  /** `sys:ping` per user. Default 60/10s. */
-  RATE_LIMIT_SYS_PING: limitRule('60/10s'),
-  /** `session:create` per user. Default 30/60s. */
-  RATE_LIMIT_SESSION_CREATE: limitRule('30/60s'),
-  /** `session:join` per user (a reconnecting client rejoins every session it had). Default 120/60s. */
-  RATE_LIMIT_SESSION_JOIN: limitRule('120/60s'),
-  /** `session:leave` per user. Default 120/60s. */
-  RATE_LIMIT_SESSION_LEAVE: limitRule('120/60s'),
-  /** `session:list` per user. Default 60/60s. */
-  RATE_LIMIT_SESSION_LIST: limitRule('60/60s'),
-  /** `session:update` per user. Default 60/60s. */
-  RATE_LIMIT_SESSION_UPDATE: limitRule('60/60s'),
-  /** `session:delete` per user. Default 30/60s. */
-  RATE_LIMIT_SESSION_DELETE: limitRule('30/60s'),
-  /** `turn:interrupt` per user. Default 60/60s. */
-  RATE_LIMIT_TURN_INTERRUPT: limitRule('60/60s'),
-  /** `history:get` per user. Default 120/60s. */
-  RATE_LIMIT_HISTORY_GET: limitRule('120/60s'),
-  /** `audio:start` per user. Default 60/60s. */
-  RATE_LIMIT_AUDIO_START: limitRule('60/60s'),
-  /** `audio:end` per user. Default 60/60s. */
-  RATE_LIMIT_AUDIO_END: limitRule('60/60s'),
-  /** `audio:url` per user. Default 120/60s. */
-  RATE_LIMIT_AUDIO_URL: limitRule('120/60s'),
-  /** Authenticated HTTP requests per user (every route but health, metrics and auth, which have their own). Default 600/60s. */
-  RATE_LIMIT_HTTP: limitRule('600/60s'),
-  /** `POST /v1/auth/register` per IP (fixed window). Default 10/1h. */
-  RATE_LIMIT_REGISTER: limitRule('10/1h'),
-  /** `POST /v1/auth/refresh` and `POST /v1/auth/logout` per IP, together (fixed window). Default 60/60s. */
-  RATE_LIMIT_REFRESH: limitRule('60/60s'),
-  /** `POST /v1/auth/login` per IP across all emails (password spraying; fixed window, then blocked for one window). Default 30/60s. */
-  RATE_LIMIT_LOGIN_IP: limitRule('30/60s'),
+  PRIVILEGE_SWEEP_MS: variable(positiveInt(15_000, 60_000), {
+    meaning:
+      'how often each node reads changes of access from PostgreSQL (roles, status, logouts, revoked keys, wherever made) and re-checks its sockets (user, role, family, token expiry); at most `60000`',
+  }),
+  /** A node that has not heart-beaten for this long counts as dead (its presence and streams are cleaned up). */
+  NODE_ALIVE_MS: variable(positiveInt(15_000, 600_000), { meaning: 'a node silent this long counts as dead' }),
+  /** What a node does when Redis cannot be reached for rate limiting: `open` (limit per node in memory) or `closed` (refuse with UNAVAILABLE). */
+  RATE_LIMIT_FAIL_MODE: variable(z.preprocess(emptyToUndefined, z.enum(['open', 'closed']).default('open')), {
+    meaning: 'without Redis: `open` limits per node in memory, `closed` answers `UNAVAILABLE`',
+  }),
+  /** How long one check in Redis may take before RATE_LIMIT_FAIL_MODE applies to it. */
+  RATE_LIMIT_SHARED_TIMEOUT_MS: variable(positiveInt(250, 60_000), {
+    meaning: 'how long one rate-limit check in Redis may take before `RATE_LIMIT_FAIL_MODE` applies to it',
+  }),
+  /** `message:send` per user, as `<count>/<window>` (window in ms, or with s/m/h). */
+  RATE_LIMIT_MESSAGE_SEND: variable(limitRule('20/10s'), {
+    meaning:
+      '`message:send` per user, and each delta that opens a stream (`<count>/<window>`, window in ms or with `s`/`m`/`h`)',
+  }),
+  /** `message:delta` per user. */
+  RATE_LIMIT_MESSAGE_DELTA: variable(limitRule('200/10s'), { meaning: '`message:delta` per user' }),
+  /** `audio:chunk` per user. */
+  RATE_LIMIT_AUDIO_CHUNK: variable(limitRule('400/10s'), { meaning: '`audio:chunk` per user' }),
+  /** `retrieve` per user. */
+  RATE_LIMIT_RETRIEVE: variable(limitRule('10/10s'), { meaning: '`retrieve` per user' }),
+  /** `sys:ping` per user. */
+  RATE_LIMIT_SYS_PING: variable(limitRule('60/10s'), { meaning: '`sys:ping` per user' }),
+  /** `session:create` per user. */
+  RATE_LIMIT_SESSION_CREATE: variable(limitRule('30/60s'), { meaning: '`session:create` per user' }),
+  /** `session:join` per user (a reconnecting client rejoins every session it had). */
+  RATE_LIMIT_SESSION_JOIN: variable(limitRule('120/60s'), { meaning: '`session:join`, `session:leave` per user' }),
+  /** `session:leave` per user. */
+  RATE_LIMIT_SESSION_LEAVE: variable(limitRule('120/60s'), { with: 'RATE_LIMIT_SESSION_JOIN' }),
+  /** `session:list` per user. */
+  RATE_LIMIT_SESSION_LIST: variable(limitRule('60/60s'), { meaning: '`session:list`, `session:update` per user' }),
+  /** `session:update` per user. */
+  RATE_LIMIT_SESSION_UPDATE: variable(limitRule('60/60s'), { with: 'RATE_LIMIT_SESSION_LIST' }),
+  /** `session:delete` per user. */
+  RATE_LIMIT_SESSION_DELETE: variable(limitRule('30/60s'), { meaning: '`session:delete` per user' }),
+  /** `turn:interrupt` per user. */
+  RATE_LIMIT_TURN_INTERRUPT: variable(limitRule('60/60s'), { meaning: '`turn:interrupt` (barge-in) per user' }),
+  /** `history:get` per user. */
+  RATE_LIMIT_HISTORY_GET: variable(limitRule('120/60s'), { meaning: '`history:get` per user' }),
+  /** `audio:start` per user. */
+  RATE_LIMIT_AUDIO_START: variable(limitRule('60/60s'), { meaning: '`audio:start`, `audio:end` per user' }),
+  /** `audio:end` per user. */
+  RATE_LIMIT_AUDIO_END: variable(limitRule('60/60s'), { with: 'RATE_LIMIT_AUDIO_START' }),
+  /** `audio:url` per user. */
+  RATE_LIMIT_AUDIO_URL: variable(limitRule('120/60s'), { meaning: '`audio:url` per user' }),
+  /** Authenticated HTTP requests per user (every route but health, metrics and auth, which have their own). */
+  RATE_LIMIT_HTTP: variable(limitRule('600/60s'), { meaning: 'authenticated HTTP requests per user' }),
+  /** `POST /v1/auth/register` per IP (fixed window). */
+  RATE_LIMIT_REGISTER: variable(limitRule('10/1h'), { meaning: 'registrations per IP (fixed window)' }),
+  /** `POST /v1/auth/refresh` and `POST /v1/auth/logout` per IP, together (fixed window). */
+  RATE_LIMIT_REFRESH: variable(limitRule('60/60s'), {
+    meaning: '`POST /v1/auth/refresh` and `POST /v1/auth/logout` per IP, counted together (fixed window)',
+  }),
+  /** `POST /v1/auth/login` per IP across all emails (password spraying; fixed window, then blocked for one window). */
+  RATE_LIMIT_LOGIN_IP: variable(limitRule('30/60s'), {
+    meaning: 'logins per IP whatever the email (password spraying; fixed window, then blocked)',
+  }),
   /**
    * Failed sign-ins per account (email) from any address, counted by all nodes together (in
    * Redis when configured): login, and a wrong current password at `PUT /v1/users/me/password`
    * and `DELETE /v1/users/me`. Past it, every sign-in of the account is refused with 429
-   * until the window ends (fixed window). Default 20/15m.
+   * until the window ends (fixed window).
    */
-  RATE_LIMIT_LOGIN_ACCOUNT: limitRule('20/15m'),
-  /** Password hashes (Argon2id) computed at once by one node. Default 2. */
-  PASSWORD_HASH_CONCURRENCY: positiveInt(2, 64),
-  /** Password hashes waiting for a slot; more are refused with RATE_LIMITED. Default 64. */
-  PASSWORD_HASH_QUEUE: positiveInt(64, 100_000),
-  /** Events of one socket being handled at once; more are refused with RATE_LIMITED. Default 32. */
-  SOCKET_MAX_IN_FLIGHT: positiveInt(32, 10_000),
-  /** Document uploads received at once by one node; more are refused with RATE_LIMITED. Default 8. */
-  UPLOAD_MAX_CONCURRENT: positiveInt(8, 1_000),
-  /** Document uploads one user may have in flight on one node; more are refused with RATE_LIMITED. Default 2. */
-  UPLOAD_MAX_CONCURRENT_PER_USER: positiveInt(2, 1_000),
+  RATE_LIMIT_LOGIN_ACCOUNT: variable(limitRule('20/15m'), {
+    meaning:
+      'failed sign-ins per account (email) from any address, all nodes together (login, and wrong current passwords of `PUT /v1/users/me/password` and `DELETE /v1/users/me`); then 429 until the window ends',
+  }),
+  /** Password hashes (Argon2id) computed at once by one node. */
+  PASSWORD_HASH_CONCURRENCY: variable(positiveInt(2, 64), {
+    meaning: 'Argon2id runs at once per node, and waiting; beyond, 429 at once',
+  }),
+  /** Password hashes waiting for a slot; more are refused with RATE_LIMITED. */
+  PASSWORD_HASH_QUEUE: variable(positiveInt(64, 100_000), { with: 'PASSWORD_HASH_CONCURRENCY' }),
+  /** Events of one socket being handled at once; more are refused with RATE_LIMITED. */
+  SOCKET_MAX_IN_FLIGHT: variable(positiveInt(32, 10_000), {
+    meaning: 'events of one socket handled at once; more are refused with `RATE_LIMITED`',
+  }),
+  /** Document uploads received at once by one node; more are refused with RATE_LIMITED. */
+  UPLOAD_MAX_CONCURRENT: variable(positiveInt(8, 1_000), { meaning: 'uploads one node receives at once (429 beyond)' }),
+  /** Document uploads one user may have in flight on one node; more are refused with RATE_LIMITED. */
+  UPLOAD_MAX_CONCURRENT_PER_USER: variable(positiveInt(2, 1_000), {
+    meaning: 'uploads one node receives at once for one user (429 beyond), so that one user cannot take every slot',
+  }),
   /**
    * An upload whose body sends nothing for this long is cut with 408 and frees its slot; also
-   * the window UPLOAD_MIN_BYTES_PER_SECOND is averaged over. Default 10000 ms.
+   * the window UPLOAD_MIN_BYTES_PER_SECOND is averaged over.
    */
-  UPLOAD_IDLE_TIMEOUT_MS: positiveInt(10_000, 600_000),
+  UPLOAD_IDLE_TIMEOUT_MS: variable(positiveInt(10_000, 600_000), {
+    meaning:
+      'an upload body that sends nothing for this long, or less than this rate averaged over that long (`0`: no least rate), is cut with 408 and frees its slot; time the server holds the body back does not count',
+  }),
   /**
    * Least rate of an upload body, averaged over each UPLOAD_IDLE_TIMEOUT_MS while the server
-   * waits for it; a slower one is cut with 408. 0: no least rate. Default 4096.
+   * waits for it; a slower one is cut with 408. 0: no least rate.
    */
-  UPLOAD_MIN_BYTES_PER_SECOND: nonNegativeInt(4_096, 1024 * 1024 * 1024),
-  /** Documents one user may keep. Default 1000. */
-  UPLOAD_QUOTA_DOCUMENTS: positiveInt(1_000, 100_000_000),
-  /** Bytes of documents one user may keep. Default 1073741824 (1 GiB). */
-  UPLOAD_QUOTA_BYTES: positiveInt(1024 * 1024 * 1024, Number.MAX_SAFE_INTEGER),
-  /** New Socket.IO connections per IP (fixed window). Default 30/60s. */
-  RATE_LIMIT_CONNECTIONS: limitRule('30/60s'),
-  /** `POST /v1/auth/login` per IP and email (fixed window, then blocked for the window). Default 10/60s. */
-  RATE_LIMIT_LOGIN: limitRule('10/60s'),
+  UPLOAD_MIN_BYTES_PER_SECOND: variable(nonNegativeInt(4_096, 1024 * 1024 * 1024), { with: 'UPLOAD_IDLE_TIMEOUT_MS' }),
+  /** Documents one user may keep. */
+  UPLOAD_QUOTA_DOCUMENTS: variable(positiveInt(1_000, 100_000_000), {
+    meaning: 'documents and bytes one user may keep (413 with `details.quota` beyond)',
+  }),
+  /** Bytes of documents one user may keep. */
+  UPLOAD_QUOTA_BYTES: variable(positiveInt(1024 * 1024 * 1024, Number.MAX_SAFE_INTEGER), {
+    with: 'UPLOAD_QUOTA_DOCUMENTS',
+  }),
+  /** New Socket.IO connections per IP (fixed window). */
+  RATE_LIMIT_CONNECTIONS: variable(limitRule('30/60s'), { meaning: 'new Socket.IO connections per IP (fixed window)' }),
+  /** `POST /v1/auth/login` per IP and email (fixed window, then blocked for the window). */
+  RATE_LIMIT_LOGIN: variable(limitRule('10/60s'), {
+    meaning: 'logins per IP and email (fixed window, then blocked for one window)',
+  }),
   /**
    * Proxies whose `X-Forwarded-For` gives the client's address: addresses or CIDRs, comma
-   * separated, or `loopback`, `linklocal`, `uniquelocal`. Default: none (the peer's own address).
+   * separated, or `loopback`, `linklocal`, `uniquelocal`. Unset: the peer's own address.
    */
-  TRUST_PROXY: z.preprocess(
-    (value) => (value === undefined ? '' : value),
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((part) => part.trim())
-          .filter((part) => part !== '' && part !== 'false'),
-      )
-      .refine((list) => {
-        try {
-          proxyAddr.compile(list);
-          return true;
-        } catch {
-          return false;
-        }
-      }, 'expected addresses or CIDRs (or loopback, linklocal, uniquelocal), comma separated'),
+  TRUST_PROXY: variable(
+    z.preprocess(
+      (value) => (value === undefined ? '' : value),
+      z
+        .string()
+        .transform((value) =>
+          value
+            .split(',')
+            .map((part) => part.trim())
+            .filter((part) => part !== '' && part !== 'false'),
+        )
+        .refine((list) => {
+          try {
+            proxyAddr.compile(list);
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'expected addresses or CIDRs (or loopback, linklocal, uniquelocal), comma separated'),
+    ),
+    {
+      meaning:
+        'proxies (addresses, CIDRs, `loopback`, `linklocal`, `uniquelocal`) whose `X-Forwarded-For` gives the client address',
+    },
   ),
-  /** Browser origins allowed besides the node's own, comma separated (`*` for any). Default: same origin only. */
-  CORS_ORIGINS: z.preprocess(
-    (value) => (value === undefined ? '' : value),
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((part) => part.trim().replace(/\/$/, ''))
-          .filter((part) => part !== ''),
-      )
-      .refine(
-        (list) => list.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin)),
-        'expected origins like https://app.example.com, comma separated',
-      ),
+  /** Browser origins allowed besides the node's own, comma separated (`*` for any). */
+  CORS_ORIGINS: variable(
+    z.preprocess(
+      (value) => (value === undefined ? '' : value),
+      z
+        .string()
+        .transform((value) =>
+          value
+            .split(',')
+            .map((part) => part.trim().replace(/\/$/, ''))
+            .filter((part) => part !== ''),
+        )
+        .refine(
+          (list) => list.every((origin) => origin === '*' || /^https?:\/\/[^/\s]+$/.test(origin)),
+          'expected origins like https://app.example.com, comma separated',
+        ),
+    ),
+    {
+      meaning: 'other browser origins allowed over HTTP and at the Socket.IO handshake (`*` for any)',
+      unset: 'none (same origin only)',
+    },
   ),
-  /** Largest `audio:chunk` in bytes. Default 65536. */
-  AUDIO_CHUNK_MAX_BYTES: positiveInt(65_536, 1_000_000),
-  /** Largest audio stream in bytes. Default 10485760 (10 MiB). */
-  AUDIO_STREAM_MAX_BYTES: positiveInt(10 * 1024 * 1024, 100 * 1024 * 1024),
-  /** An audio stream with no chunk for this long is discarded. Default 60000 ms. */
-  AUDIO_STREAM_TIMEOUT_MS: positiveInt(60_000, 3_600_000),
-  /** Audio streams open at once on one socket. Default 4. */
-  AUDIO_STREAMS_PER_SOCKET: positiveInt(4, 1_000),
-  /** Audio streams open at once for one user on one node. Default 8. */
-  AUDIO_STREAMS_PER_USER: positiveInt(8, 10_000),
-  /** Audio bytes one node buffers over all open streams. Default 268435456 (256 MiB). */
-  AUDIO_BUFFER_MAX_BYTES: positiveInt(256 * 1024 * 1024, Number.MAX_SAFE_INTEGER),
-  /** A socket is sent more catch-up history only while fewer bytes than this wait to be written to it. Default 1048576. */
-  OUTBOUND_SOFT_LIMIT_BYTES: positiveInt(1024 * 1024, Number.MAX_SAFE_INTEGER),
-  /** A socket with more bytes than this waiting to be written is a slow consumer and is disconnected. Default 16777216. */
-  OUTBOUND_HARD_LIMIT_BYTES: positiveInt(16 * 1024 * 1024, Number.MAX_SAFE_INTEGER),
-  /** How long a catch-up waits for a socket to drain before it counts as a slow consumer. Default 30000 ms. */
-  SLOW_CONSUMER_TIMEOUT_MS: positiveInt(30_000, 600_000),
-  /** Lifetime of `audio:url` links in seconds. Default 900. */
-  AUDIO_URL_TTL_SECONDS: positiveInt(900, 7 * 86_400),
-  /** Largest document upload in bytes. Default 52428800 (50 MiB). */
-  DOCUMENT_MAX_BYTES: positiveInt(50 * 1024 * 1024, 1024 * 1024 * 1024),
-  /** Documents ingested at once per node. Default 2. */
-  INGEST_CONCURRENCY: positiveInt(2, 64),
-  /** Name of the ingestion queue; every node of one cluster must use the same. Default `vh-ingest`. */
-  INGEST_QUEUE: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _')
-      .default('vh-ingest'),
+  /** Largest `audio:chunk` in bytes. */
+  AUDIO_CHUNK_MAX_BYTES: variable(positiveInt(65_536, 1_000_000), { meaning: 'largest `audio:chunk`' }),
+  /** Largest audio stream in bytes. */
+  AUDIO_STREAM_MAX_BYTES: variable(positiveInt(10 * 1024 * 1024, 100 * 1024 * 1024), {
+    meaning: 'largest audio stream',
+  }),
+  /** An audio stream with no chunk for this long is discarded. */
+  AUDIO_STREAM_TIMEOUT_MS: variable(positiveInt(60_000, 3_600_000), {
+    meaning: 'an audio stream without chunks this long is discarded',
+  }),
+  /** Audio streams open at once on one socket. */
+  AUDIO_STREAMS_PER_SOCKET: variable(positiveInt(4, 1_000), {
+    meaning: 'audio streams open at once per socket, and per user on one node',
+  }),
+  /** Audio streams open at once for one user on one node. */
+  AUDIO_STREAMS_PER_USER: variable(positiveInt(8, 10_000), { with: 'AUDIO_STREAMS_PER_SOCKET' }),
+  /** Audio bytes one node buffers over all open streams. */
+  AUDIO_BUFFER_MAX_BYTES: variable(positiveInt(256 * 1024 * 1024, Number.MAX_SAFE_INTEGER), {
+    meaning: 'audio bytes one node buffers over all streams',
+  }),
+  /** A socket is sent more catch-up history only while fewer bytes than this wait to be written to it. */
+  OUTBOUND_SOFT_LIMIT_BYTES: variable(positiveInt(1024 * 1024, Number.MAX_SAFE_INTEGER), {
+    meaning: 'a socket catching up is sent more only while less than this waits to be written to it',
+  }),
+  /** A socket with more bytes than this waiting to be written is a slow consumer and is disconnected. */
+  OUTBOUND_HARD_LIMIT_BYTES: variable(positiveInt(16 * 1024 * 1024, Number.MAX_SAFE_INTEGER), {
+    meaning: 'a socket with more than this waiting is ended as a slow consumer',
+  }),
+  /** How long a catch-up waits for a socket to drain before it counts as a slow consumer. */
+  SLOW_CONSUMER_TIMEOUT_MS: variable(positiveInt(30_000, 600_000), {
+    meaning: 'how long a catch-up waits for a socket to drain',
+  }),
+  /** Lifetime of `audio:url` links in seconds. */
+  AUDIO_URL_TTL_SECONDS: variable(positiveInt(900, 7 * 86_400), { meaning: 'lifetime of `audio:url` links' }),
+  /** Largest document upload in bytes. */
+  DOCUMENT_MAX_BYTES: variable(positiveInt(50 * 1024 * 1024, 1024 * 1024 * 1024), {
+    meaning: 'largest document upload',
+  }),
+  /** Documents ingested at once per node. */
+  INGEST_CONCURRENCY: variable(positiveInt(2, 64), { meaning: 'ingestion jobs per node, attempts per document' }),
+  /** Name of the ingestion queue; every node of one cluster must use the same. */
+  INGEST_QUEUE: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected 1-64 letters, digits, - or _')
+        .default('vh-ingest'),
+    ),
+    { meaning: 'BullMQ queue name (one per cluster)' },
   ),
-  /** A job whose worker stopped renewing it for this long is taken over by another node. Default 30000 ms. */
-  INGEST_STALLED_MS: positiveInt(30_000, 600_000),
-  /** How often the storage reconciler runs (one node at a time): stuck documents, unfinished deletes, orphaned objects. Default 300000 ms. */
-  RECONCILE_INTERVAL_MS: positiveInt(300_000, 86_400_000),
-  /** What the reconciler leaves alone: anything younger than this. Default 600000 ms. */
-  RECONCILE_GRACE_MS: positiveInt(600_000, 7 * 86_400_000),
+  /** A job whose worker stopped renewing it for this long is taken over by another node. */
+  INGEST_STALLED_MS: variable(positiveInt(30_000, 600_000), {
+    meaning: 'a job whose worker stopped renewing it this long is taken over',
+  }),
+  /** How often the storage reconciler runs (one node at a time): stuck documents, unfinished deletes, orphaned objects. */
+  RECONCILE_INTERVAL_MS: variable(positiveInt(300_000, 86_400_000), {
+    meaning: 'how often the storage reconciler runs (one node at a time)',
+  }),
+  /** What the reconciler leaves alone: anything younger than this. */
+  RECONCILE_GRACE_MS: variable(positiveInt(600_000, 7 * 86_400_000), {
+    meaning: 'the reconciler leaves anything younger than this alone',
+  }),
   /** Where `voicehelper backup` and scheduled backups write: a directory or `s3://bucket/prefix`. Unset: no default. */
-  BACKUP_TARGET: optionalString,
+  BACKUP_TARGET: variable(optionalString, {
+    meaning: 'where backups go: a directory or `s3://bucket/prefix` (default of `voicehelper backup --to/--from`)',
+  }),
   /** Passphrase that encrypts backups (AES-256-GCM, key by scrypt); backups hold password and key hashes. Unset: not encrypted. */
-  BACKUP_ENCRYPTION_KEY: z.preprocess(
-    emptyToUndefined,
-    z.string().min(16, 'expected at least 16 characters').optional(),
+  BACKUP_ENCRYPTION_KEY: variable(
+    z.preprocess(emptyToUndefined, z.string().min(16, 'expected at least 16 characters').optional()),
+    { meaning: 'passphrase (≥ 16 chars) that encrypts backups with AES-256-GCM', unset: 'none (not encrypted)' },
   ),
   /** Daily backup time on the server, `HH:MM` UTC (one node of the cluster takes it, to BACKUP_TARGET). Unset: no schedule. */
-  BACKUP_SCHEDULE: z.preprocess(
-    emptyToUndefined,
-    z
-      .string()
-      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (UTC)')
-      .optional(),
+  BACKUP_SCHEDULE: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'expected HH:MM (UTC)')
+        .optional(),
+    ),
+    { meaning: 'daily backup time `HH:MM` UTC, taken by one node of the cluster (needs `BACKUP_TARGET`)' },
   ),
-  /** Scheduled backups older than this many days are pruned after each scheduled run. Default 30. */
-  BACKUP_KEEP_DAYS: positiveInt(30, 3650),
-  /** Attempts per ingestion job before the document is marked failed. Default 3. */
-  INGEST_ATTEMPTS: positiveInt(3, 20),
+  /** Scheduled backups older than this many days are pruned after each scheduled run. */
+  BACKUP_KEEP_DAYS: variable(positiveInt(30, 3650), { meaning: 'scheduled backups older than this are pruned' }),
+  /** Attempts per ingestion job before the document is marked failed. */
+  INGEST_ATTEMPTS: variable(positiveInt(3, 20), { with: 'INGEST_CONCURRENCY' }),
   /**
    * How long an ingestion job waits out a store that is down (PostgreSQL, Redis, S3, Milvus,
-   * Neo4j unreachable) before such failures count as attempts. Default 600000 ms.
+   * Neo4j unreachable) before such failures count as attempts.
    */
-  INGEST_OUTAGE_BUDGET_MS: positiveInt(600_000, 86_400_000),
-  /** Longest one document parse (or batch of built-in embeddings) may run before its worker is replaced. Default 120000 ms. */
-  PARSE_TIMEOUT_MS: positiveInt(120_000, 3_600_000),
-  /** Heap of the document parsing worker in MiB. Default 1024. */
-  PARSE_MAX_MEMORY_MB: positiveInt(1_024, 65_536),
-  /** Longest an HTTP request may take to arrive whole (uploads included). Default 300000 ms. */
-  HTTP_REQUEST_TIMEOUT_MS: positiveInt(300_000, 3_600_000),
-  /** Longest a client may take to send a request's headers. Default 10000 ms. */
-  HTTP_HEADERS_TIMEOUT_MS: positiveInt(10_000, 600_000),
-  /** How long an idle keep-alive HTTP connection stays open. Default 5000 ms. */
-  HTTP_KEEPALIVE_TIMEOUT_MS: positiveInt(5_000, 600_000),
-  /** Entity extraction during ingestion: `keywords` (built in, English and Chinese) or `none`. Default `keywords`. */
-  GRAPH_EXTRACTOR: z.preprocess(emptyToUndefined, z.enum(['keywords', 'none']).default('keywords')),
-  /** Most entities kept per document (the most confident). Default 100. */
-  GRAPH_MAX_ENTITIES_PER_DOCUMENT: positiveInt(100, 1_000),
-  /** Graph algorithms through Neo4j's Graph Data Science plugin when it is installed (`auto`), or always in process (`off`). Default `auto`. */
-  GRAPH_GDS: z.preprocess(emptyToUndefined, z.enum(['auto', 'off']).default('auto')),
-  /** Apply migrations at start under a database lock. Default true. */
-  MIGRATE_ON_START: bool(true),
-  /** How long SIGTERM may take to drain before the node exits anyway. Default 10000 ms. */
-  SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  INGEST_OUTAGE_BUDGET_MS: variable(positiveInt(600_000, 86_400_000), {
+    meaning: 'how long an ingestion job waits out a store that is down before such failures count as attempts',
+  }),
+  /** Longest one document parse (or batch of built-in embeddings) may run before its worker is replaced. */
+  PARSE_TIMEOUT_MS: variable(positiveInt(120_000, 3_600_000), {
+    meaning: 'limits of one document parse on the parsing worker (time; heap)',
+  }),
+  /** Heap of the document parsing worker in MiB. */
+  PARSE_MAX_MEMORY_MB: variable(positiveInt(1_024, 65_536), { with: 'PARSE_TIMEOUT_MS' }),
+  /** Longest an HTTP request may take to arrive whole (uploads included). */
+  HTTP_REQUEST_TIMEOUT_MS: variable(positiveInt(300_000, 3_600_000), {
+    meaning: 'HTTP deadlines: whole request, headers, idle keep-alive',
+  }),
+  /** Longest a client may take to send a request's headers. */
+  HTTP_HEADERS_TIMEOUT_MS: variable(positiveInt(10_000, 600_000), { with: 'HTTP_REQUEST_TIMEOUT_MS' }),
+  /** How long an idle keep-alive HTTP connection stays open. */
+  HTTP_KEEPALIVE_TIMEOUT_MS: variable(positiveInt(5_000, 600_000), { with: 'HTTP_REQUEST_TIMEOUT_MS' }),
+  /** Entity extraction during ingestion: `keywords` (built in, English and Chinese) or `none`. */
+  GRAPH_EXTRACTOR: variable(z.preprocess(emptyToUndefined, z.enum(['keywords', 'none']).default('keywords')), {
+    meaning: 'entity extraction during ingestion: `keywords` (built in, English and Chinese) or `none`',
+  }),
+  /** Most entities kept per document (the most confident). */
+  GRAPH_MAX_ENTITIES_PER_DOCUMENT: variable(positiveInt(100, 1_000), {
+    meaning: 'most entities kept per document (the most confident)',
+  }),
+  /** Graph algorithms through Neo4j's Graph Data Science plugin when it is installed (`auto`), or always in process (`off`). */
+  GRAPH_GDS: variable(z.preprocess(emptyToUndefined, z.enum(['auto', 'off']).default('auto')), {
+    meaning:
+      "graph algorithms on Neo4j's Graph Data Science plugin when it is installed (`auto`), or always in process (`off`)",
+  }),
+  /** Apply migrations at start under a database lock. */
+  MIGRATE_ON_START: variable(bool(true), { meaning: 'apply migrations at start under an advisory lock' }),
+  /** How long SIGTERM may take to drain before the node exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: variable(positiveInt(10_000), { meaning: 'how long SIGTERM waits for running handlers' }),
   /**
    * Longest the vector and the graph halves of one `retrieve` may take together: a half
    * still running when it is spent is left empty and named in `degraded`, as when its store
-   * fails. Default 3000 ms.
+   * fails.
    */
-  RETRIEVE_TIMEOUT_MS: positiveInt(3_000, 600_000),
-  /** Timeout of one readiness probe per dependency (start waits 5x this for the vector index and graph). Default 2000 ms. */
-  DEPENDENCY_TIMEOUT_MS: positiveInt(2_000),
+  RETRIEVE_TIMEOUT_MS: variable(positiveInt(3_000, 600_000), {
+    meaning:
+      'longest the vector and graph halves of one `retrieve` may take together; a half still running then degrades',
+  }),
+  /** Timeout of one readiness probe per dependency (start waits 5x this for the vector index and graph). */
+  DEPENDENCY_TIMEOUT_MS: variable(positiveInt(2_000), { meaning: 'timeout of each readiness probe' }),
   /**
    * Dependencies whose failure does not make `/readyz` return 503, comma separated.
-   * Default `vector,graph`: retrieval degrades gracefully without them (PROTOCOL section 6).
+   *
    */
-  READINESS_OPTIONAL: z.preprocess(
-    (value) => (value === undefined ? 'vector,graph' : value),
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((part) => part.trim())
-          .filter((part) => part !== ''),
-      )
-      .pipe(
-        z.array(z.enum(dependencyNames, { error: `expected a comma-separated list of ${dependencyNames.join(', ')}` })),
-      ),
+  READINESS_OPTIONAL: variable(
+    z.preprocess(
+      (value) => (value === undefined ? 'vector,graph' : value),
+      z
+        .string()
+        .transform((value) =>
+          value
+            .split(',')
+            .map((part) => part.trim())
+            .filter((part) => part !== ''),
+        )
+        .pipe(
+          z.array(
+            z.enum(dependencyNames, { error: `expected a comma-separated list of ${dependencyNames.join(', ')}` }),
+          ),
+        ),
+    ),
+    { meaning: 'dependencies whose failure does not fail `/readyz` (retrieval degrades without them)' },
   ),
 } as const;
 

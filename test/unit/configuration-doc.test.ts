@@ -1,18 +1,26 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configurationRows, renderConfigurationDoc } from '../../src/config/configuration-doc.js';
 import { envSchema } from '../../src/config/schema.js';
-import { renderConfigurationDoc, variableDocs } from '../../src/config/variable-docs.js';
 import { packageRoot } from '../../src/util/package-root.js';
 
 describe('docs/configuration.md', () => {
   it('documents every variable of the schema once, and nothing else', () => {
-    const documented = variableDocs.flatMap((row) => row.names);
+    const documented = configurationRows().flatMap((row) => row.names);
     expect([...documented].sort()).toEqual(Object.keys(envSchema).sort());
     expect(new Set(documented).size).toBe(documented.length);
   });
 
-  it('is the committed rendering of the table (run npm run docs:config)', () => {
+  it('shows each default as the schema gives it', () => {
+    const rows = new Map(configurationRows().map((row) => [row.names[0], row]));
+    expect(rows.get('PORT')?.shown).toBe('`3000`');
+    expect(rows.get('RATE_LIMIT_LOGIN_ACCOUNT')?.shown).toBe('`20/15m`');
+    expect(rows.get('READINESS_OPTIONAL')?.shown).toBe('`vector,graph`');
+    expect(rows.get('DATABASE_URL')?.shown).toBe('embedded PostgreSQL');
+  });
+
+  it('is the committed rendering of the schema (run npm run docs:config)', () => {
     expect(readFileSync(path.join(packageRoot(), 'docs', 'configuration.md'), 'utf8')).toBe(renderConfigurationDoc());
   });
 });
