@@ -2,6 +2,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type pg from 'pg';
+import { loadConfig } from '../src/config/load.js';
 import type { Logger } from '../src/logger.js';
 import { startEmbeddedPostgres } from '../src/stores/postgres/embedded-postgres.js';
 import { migrate } from '../src/stores/postgres/migrator.js';
@@ -31,7 +32,8 @@ export async function benchDatabase(port: number, poolMax: number, logger: Logge
     url = embedded.url;
     stop = () => embedded.stop();
   }
-  const pool = createPool({ url, max: poolMax }, logger);
+  // A node's default deadlines (DB_*_TIMEOUT_MS).
+  const pool = createPool({ url, max: poolMax, timeouts: loadConfig({}).database.timeouts }, logger);
   const close = async () => {
     await pool.end();
     await stop?.();

@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MilvusClient } from '@zilliz/milvus2-sdk-node';
+import { loadConfig } from '../src/config/load.js';
 import { LocalEmbedder } from '../src/stores/embeddings/local-embedder.js';
 import { MemoryVectorIndex } from '../src/stores/vectors/memory-vector-index.js';
 import { MilvusVectorIndex } from '../src/stores/vectors/milvus-vector-index.js';
@@ -208,7 +209,13 @@ async function main(): Promise<void> {
     const address = process.env['MILVUS_ADDRESS'];
     if (address !== undefined) {
       const collection = `bench_${size}_${Date.now()}`;
-      const milvus = new MilvusVectorIndex({ address, token: undefined, collection, dimension });
+      const milvus = new MilvusVectorIndex({
+        address,
+        token: undefined,
+        collection,
+        dimension,
+        searchEf: defaultSearchEf(address),
+      });
       const admin = new MilvusClient({ address, logLevel: 'warn' });
       await milvus.init();
       const searchers: MilvusVectorIndex[] = [];
@@ -238,3 +245,10 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
+
+/** MILVUS_SEARCH_EF's default, as a node would have it. */
+function defaultSearchEf(address: string): number {
+  const vector = loadConfig({ MILVUS_ADDRESS: address }).vector;
+  if (vector.mode !== 'milvus') throw new Error('MILVUS_ADDRESS is set, so the vector index is Milvus');
+  return vector.searchEf;
+}

@@ -102,7 +102,10 @@ export async function withDatabase<T>(
     url = embedded.url;
     stop = () => embedded.stop();
   }
-  const pool = createPool({ url, max: 4, applicationName: 'voicehelper:cli' }, logger);
+  const pool = createPool(
+    { url, max: 4, applicationName: 'voicehelper:cli', timeouts: config.database.timeouts },
+    logger,
+  );
   try {
     return await work(pool, { config, logger });
   } finally {

@@ -23,8 +23,8 @@ export type EventHandlers = { [E in ClientEventName]: EventHandler<E> };
 
 /** Options of the dispatcher. */
 export interface DispatcherOptions {
-  /** Events of one socket handled at once; more are refused with RATE_LIMITED. Default 32. */
-  maxInFlightPerSocket?: number;
+  /** Events of one socket handled at once; more are refused with RATE_LIMITED (`SOCKET_MAX_IN_FLIGHT`). */
+  maxInFlightPerSocket: number;
   /** Runs before the payload is validated (cheap checks first); throws to refuse (rate limits). */
   guard?: (event: ClientEventName, socket: AppSocket) => Promise<void>;
 }
@@ -58,9 +58,9 @@ export class Dispatcher {
     private readonly handlers: EventHandlers,
     private readonly logger: Logger,
     private readonly metrics: Metrics,
-    private readonly options: DispatcherOptions = {},
+    private readonly options: DispatcherOptions,
   ) {
-    this.maxPerSocket = options.maxInFlightPerSocket ?? 32;
+    this.maxPerSocket = options.maxInFlightPerSocket;
   }
 
   attach(socket: AppSocket): void {

@@ -50,7 +50,7 @@ export interface HandlerOptions {
   /** Runs before each event's payload is validated; throws to refuse (rate limits). */
   guard?: (event: ClientEventName, socket: AppSocket) => Promise<void>;
   /** Events of one socket handled at once. */
-  maxInFlightPerSocket?: number;
+  maxInFlightPerSocket: number;
 }
 
 /** Largest Socket.IO packet accepted (PROTOCOL section 4). */
@@ -129,7 +129,7 @@ export function attachHandlers(io: AppServer, options: HandlerOptions): Dispatch
   const { logger, metrics } = options;
   const dispatcher = new Dispatcher(options.handlers, logger, metrics, {
     ...(options.guard === undefined ? {} : { guard: options.guard }),
-    ...(options.maxInFlightPerSocket === undefined ? {} : { maxInFlightPerSocket: options.maxInFlightPerSocket }),
+    maxInFlightPerSocket: options.maxInFlightPerSocket,
   });
   io.on('connection', (socket) => {
     metrics.socketConnections.inc();

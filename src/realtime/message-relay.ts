@@ -11,27 +11,32 @@ import { sessionRoom } from './rooms.js';
 
 /** Options of the relay. */
 export interface MessageRelayOptions {
-  /** How long an out-of-order message waits for the missing ones before they are read from PostgreSQL. Default 250 ms. */
+  /** How long an out-of-order message waits for the missing ones before they are read from PostgreSQL. Default `GAP_TIMEOUT_MS`. */
   gapTimeoutMs?: number;
-  /** How often quiet sessions are compared with PostgreSQL, to find a lost last message. Default 2000 ms. */
+  /** How often quiet sessions are compared with PostgreSQL, to find a lost last message. Default `POLL_MS`. */
   pollMs?: number;
   /**
    * Most out-of-order messages held per session while a gap waits to be filled; beyond it
-   * the newest are dropped and read from PostgreSQL once the gap is filled. Default 1000.
+   * the newest are dropped and read from PostgreSQL once the gap is filled. Default `MAX_PENDING`.
    */
   maxPending?: number;
   /**
    * A socket catching up is sent more history only while fewer than this many bytes wait
-   * to be written to it. Default 1 MiB.
+   * to be written to it (`OUTBOUND_SOFT_LIMIT_BYTES`).
    */
-  outboundSoftLimitBytes?: number;
-  /** How long a catch-up waits for a socket to drain before it counts as a slow consumer. Default 30000 ms. */
-  drainTimeoutMs?: number;
+  outboundSoftLimitBytes: number;
+  /** How long a catch-up waits for a socket to drain before it counts as a slow consumer (`SLOW_CONSUMER_TIMEOUT_MS`). */
+  drainTimeoutMs: number;
   /** Called for a socket that did not drain in time (it is then ended). */
   onSlowConsumer?: (socket: AppSocket) => void;
   /** Called with each message of a session this node follows, in seq order (turn latency). */
   onMessage?: (message: Message) => void;
 }
+
+/** The relay's own tuning, not configuration: tests shorten them. */
+const GAP_TIMEOUT_MS = 250;
+const POLL_MS = 2_000;
+const MAX_PENDING = 1_000;
 
 interface Published {
   message: Message;
@@ -101,15 +106,15 @@ export class MessageRelay implements ConversationDelivery<AppSocket> {
     private readonly messages: MessageStore,
     private readonly lastSeqs: (sessionIds: string[]) => Promise<Map<string, number>>,
     private readonly logger: Logger,
-    options: MessageRelayOptions = {},
+    options: MessageRelayOptions,
   ) {
-    this.gapTimeoutMs = options.gapTimeoutMs ?? 250;
-    this.maxPending = options.maxPending ?? 1_000;
-    this.softLimit = options.outboundSoftLimitBytes ?? 1024 * 1024;
-    this.drainTimeoutMs = options.drainTimeoutMs ?? 30_000;
+    this.gapTimeoutMs = options.gapTimeoutMs ?? GAP_TIMEOUT_MS;
+    this.maxPending = options.maxPending ?? MAX_PENDING;
+    this.softLimit = options.outboundSoftLimitBytes;
+    this.drainTimeoutMs = options.drainTimeoutMs;
     this.onSlowConsumer = options.onSlowConsumer ?? ((socket) => socket.disconnect(true));
     this.onMessage = options.onMessage ?? (() => undefined);
-    const pollMs = options.pollMs ?? 2_000;
+    const pollMs = options.pollMs ?? POLL_MS;
     this.poller = setInterval(() => void this.pollQuiet(pollMs), pollMs);
     this.poller.unref();
   }

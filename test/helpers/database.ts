@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { loadConfig } from '../../src/config/load.js';
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
@@ -22,14 +23,17 @@ export async function freshDatabase(): Promise<string> {
   return base.toString();
 }
 
-/** A small pool of a test's own on a database (the suite's by default); the test ends it. */
-export function testPool(url = serviceEnv().DATABASE_URL): pg.Pool {
-  return createPool({ url, max: 4, applicationName: 'voicehelper:test' }, testLogger());
+/** The deadlines a node's pool has by default. */
+const DEFAULT_TIMEOUTS = loadConfig({}).database.timeouts;
+
+/** A pool of a test's own on a database (the suite's by default), with a node's deadlines; the test ends it. */
+export function testPool(url = serviceEnv().DATABASE_URL, max = 4): pg.Pool {
+  return createPool({ url, max, applicationName: 'voicehelper:test', timeouts: DEFAULT_TIMEOUTS }, testLogger());
 }
 
 /** `count` pools on one database, migrated and partitioned as a node does at start. */
 export async function migratedPools(url: string, count: number, max = 8): Promise<pg.Pool[]> {
-  const pools = Array.from({ length: count }, () => createPool({ url, max }, testLogger()));
+  const pools = Array.from({ length: count }, () => testPool(url, max));
   await migrate(pools[0] as pg.Pool, testLogger());
   await maintainPartitions(pools[0] as pg.Pool, { monthsAhead: 3, retentionMonths: 0 }, testLogger());
   return pools;

@@ -175,6 +175,7 @@ async function objectDigests(env: Record<string, string>): Promise<Map<string, s
     endPoint: endpoint.hostname,
     port: Number(endpoint.port),
     useSSL: false,
+    idleTimeoutMs: 30_000,
     accessKey: serviceEnv().S3_ACCESS_KEY,
     secretKey: serviceEnv().S3_SECRET_KEY,
     bucket: env['S3_BUCKET'] as string,

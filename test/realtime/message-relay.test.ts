@@ -74,6 +74,8 @@ describe('MessageRelay with a gap that PostgreSQL cannot fill for a while', () =
       gapTimeoutMs: 20,
       pollMs: 60_000,
       maxPending: 100,
+      outboundSoftLimitBytes: 1024 * 1024,
+      drainTimeoutMs: 30_000,
     });
     await relay.join(await connected, SESSION, async () => ({ result: undefined, delivered: 0, lastSeq: 0 }));
 

@@ -3,6 +3,7 @@ import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
 import { graphStoreContract } from '../contract/graph-store.contract.js';
+import { testPool } from '../helpers/database.js';
 import { serviceEnv, testLogger } from '../helpers/env.js';
 
 let pool: pg.Pool;
@@ -10,7 +11,7 @@ let pool: pg.Pool;
 graphStoreContract({
   name: 'embedded: PostgreSQL tables',
   create: async () => {
-    pool = createPool({ url: serviceEnv().DATABASE_URL }, testLogger());
+    pool = testPool(serviceEnv().DATABASE_URL, 20);
     await migrate(pool, testLogger());
     return new PostgresGraphStore(pool);
   },

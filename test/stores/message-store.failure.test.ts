@@ -6,7 +6,7 @@ import { PostgresMessageStore } from '../../src/stores/messages/postgres-message
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
-import { freshDatabase } from '../helpers/database.js';
+import { freshDatabase, testPool } from '../helpers/database.js';
 import { testLogger } from '../helpers/env.js';
 
 // A trigger makes the database refuse one marked row, so a whole batch fails inside
@@ -18,7 +18,7 @@ describe('a failed batch (real PostgreSQL)', () => {
   let sessions: string[];
 
   beforeAll(async () => {
-    pool = createPool({ url: await freshDatabase(), max: 6 }, testLogger());
+    pool = testPool(await freshDatabase(), 6);
     await migrate(pool, testLogger());
     await maintainPartitions(pool, { monthsAhead: 1, retentionMonths: 0 }, testLogger());
     await pool.query(`create function refuse_marked() returns trigger language plpgsql as $$

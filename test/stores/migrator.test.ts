@@ -9,12 +9,12 @@ import {
   readMigrations,
 } from '../../src/stores/postgres/migrator.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
-import { freshDatabase } from '../helpers/database.js';
+import { freshDatabase, testPool } from '../helpers/database.js';
 import { testLogger } from '../helpers/env.js';
 
 const pools: pg.Pool[] = [];
 async function freshPool(): Promise<pg.Pool> {
-  const pool = createPool({ url: await freshDatabase(), max: 4 }, testLogger());
+  const pool = testPool(await freshDatabase(), 4);
   pools.push(pool);
   return pool;
 }

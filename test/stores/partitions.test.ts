@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { maintainPartitions, monthStart, partitionName } from '../../src/stores/postgres/partitions.js';
 import { createPool } from '../../src/stores/postgres/pool.js';
-import { freshDatabase } from '../helpers/database.js';
+import { freshDatabase, testPool } from '../helpers/database.js';
 import { testLogger } from '../helpers/env.js';
 
 describe('monthly partitions (real PostgreSQL)', () => {
@@ -39,7 +39,7 @@ describe('monthly partitions (real PostgreSQL)', () => {
     ).rows[0]?.part;
 
   beforeAll(async () => {
-    pool = createPool({ url: await freshDatabase(), max: 4 }, testLogger());
+    pool = testPool(await freshDatabase(), 4);
     await migrate(pool, testLogger());
     const user = await pool.query<{ id: string }>(
       "insert into users (email, username, password_hash) values ($1, 'p', 'h') returning id",

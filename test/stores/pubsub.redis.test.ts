@@ -7,11 +7,14 @@ import { serviceEnv, testLogger, uniqueName } from '../helpers/env.js';
 
 const node = (name: string, channelPrefix?: string) => {
   const url = serviceEnv().REDIS_URL;
-  return new RedisPubSub({
-    publisher: createRedis(url, testLogger(), `${name}-pub`, { offlineQueue: true }),
-    subscriber: createRedis(url, testLogger(), `${name}-sub`, { offlineQueue: true }),
-    ...(channelPrefix === undefined ? {} : { channelPrefix }),
-  });
+  return new RedisPubSub(
+    {
+      publisher: createRedis(url, testLogger(), `${name}-pub`, { offlineQueue: true }),
+      subscriber: createRedis(url, testLogger(), `${name}-sub`, { offlineQueue: true }),
+      ...(channelPrefix === undefined ? {} : { channelPrefix }),
+    },
+    { timeoutMs: 2_000, sharded: false },
+  );
 };
 
 pubSubContract({

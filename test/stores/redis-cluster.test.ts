@@ -42,7 +42,7 @@ pubSubContract({
     const node = (name: string) =>
       new RedisPubSub(
         { publisher: cluster(`${name}-pub`), subscriber: cluster(`${name}-sub`, { shardedSubscribers: true }) },
-        { sharded: true },
+        { timeoutMs: 2_000, sharded: true },
       );
     return [node('a'), node('b')];
   },

@@ -13,6 +13,7 @@ import { ErasureRepository } from '../../src/stores/postgres/repositories/erasur
 import { RefreshTokenRepository } from '../../src/stores/postgres/repositories/refresh-tokens.js';
 import { SessionRepository } from '../../src/stores/postgres/repositories/sessions.js';
 import { primaryRole, UserRepository } from '../../src/stores/postgres/repositories/users.js';
+import { testPool } from '../helpers/database.js';
 import { serviceEnv, testLogger } from '../helpers/env.js';
 
 describe('repositories (real PostgreSQL)', () => {
@@ -25,7 +26,7 @@ describe('repositories (real PostgreSQL)', () => {
   const email = () => `${randomUUID()}@Example.test`;
 
   beforeAll(async () => {
-    pool = createPool({ url: serviceEnv().DATABASE_URL, max: 4 }, testLogger());
+    pool = testPool(serviceEnv().DATABASE_URL, 4);
     await migrate(pool, testLogger());
     await maintainPartitions(pool, { monthsAhead: 1, retentionMonths: 0 }, testLogger());
     users = new UserRepository(pool);

@@ -10,5 +10,6 @@ vectorIndexContract({
       token: undefined,
       collection: uniqueName('contract'),
       dimension: 8,
+      searchEf: 64,
     }),
 });

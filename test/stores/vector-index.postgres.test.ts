@@ -8,6 +8,7 @@ import { createPool } from '../../src/stores/postgres/pool.js';
 import { MemoryPubSub } from '../../src/stores/pubsub/memory-pubsub.js';
 import { PostgresVectorIndex } from '../../src/stores/vectors/postgres-vector-index.js';
 import { vectorIndexContract } from '../contract/vector-index.contract.js';
+import { testPool } from '../helpers/database.js';
 import { serviceEnv, tempDir, testLogger, uniqueName } from '../helpers/env.js';
 
 let pool: pg.Pool;
@@ -15,7 +16,7 @@ let pool: pg.Pool;
 vectorIndexContract({
   name: 'embedded: a PostgreSQL table searched in memory',
   create: async () => {
-    pool = createPool({ url: serviceEnv().DATABASE_URL }, testLogger());
+    pool = testPool(serviceEnv().DATABASE_URL, 20);
     await migrate(pool, testLogger());
     return new PostgresVectorIndex(pool, new MemoryPubSub(), testLogger(), {
       collection: uniqueName('contract'),
@@ -30,10 +31,7 @@ const axis = (i: number): number[] => Array.from({ length: DIM }, (_, j) => (j =
 describe('PostgresVectorIndex shared by two nodes', () => {
   let pools: pg.Pool[];
   beforeAll(async () => {
-    pools = [
-      createPool({ url: serviceEnv().DATABASE_URL }, testLogger()),
-      createPool({ url: serviceEnv().DATABASE_URL }, testLogger()),
-    ];
+    pools = [testPool(serviceEnv().DATABASE_URL, 20), testPool(serviceEnv().DATABASE_URL, 20)];
     await migrate(pools[0] as pg.Pool, testLogger());
   });
   afterAll(async () => {

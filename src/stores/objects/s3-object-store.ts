@@ -15,8 +15,8 @@ import {
 
 /** Connection settings of the S3 adapter. */
 export interface S3ObjectStoreOptions {
-  /** A request that receives nothing for this long fails (UNAVAILABLE). Default 30000 ms. */
-  idleTimeoutMs?: number;
+  /** A request that receives nothing for this long fails (UNAVAILABLE): `S3_TIMEOUT_MS`. */
+  idleTimeoutMs: number;
   endPoint: string;
   port: number;
   useSSL: boolean;
@@ -91,7 +91,7 @@ export class S3ObjectStore implements ObjectStore {
     this.client = new Client({
       // Every request to S3 has a deadline: one that stalls (no byte either way) for
       // idleTimeoutMs is destroyed, and the caller gets UNAVAILABLE.
-      transport: deadlineTransport(options.useSSL ? https : http, options.idleTimeoutMs ?? 30_000),
+      transport: deadlineTransport(options.useSSL ? https : http, options.idleTimeoutMs),
       endPoint: options.endPoint,
       port: options.port,
       useSSL: options.useSSL,

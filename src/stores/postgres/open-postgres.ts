@@ -65,9 +65,7 @@ export async function openPostgres(
       url,
       max: config.database.poolMax,
       applicationName: `voicehelper:${config.nodeId}`,
-      statementTimeoutMs: config.database.timeouts.statementMs,
-      lockTimeoutMs: config.database.timeouts.lockMs,
-      idleInTransactionTimeoutMs: config.database.timeouts.idleInTransactionMs,
+      timeouts: config.database.timeouts,
     },
     logger,
   );

@@ -1,20 +1,21 @@
 import pg from 'pg';
+import type { Config } from '../../config/config.js';
 import type { Logger } from '../../logger.js';
 
 /** Options of the PostgreSQL pool. */
 export interface PoolOptions {
   /** Connection string. */
   url: string;
-  /** Maximum connections of this node. Default 20. */
-  max?: number;
+  /** Maximum connections of this node (`DB_POOL_MAX` for nodes). */
+  max: number;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
-  /** Server-side limit of one statement (0: none). Default 30000 ms. */
-  statementTimeoutMs?: number;
-  /** Longest wait for a lock (0: none). Default 5000 ms. */
-  lockTimeoutMs?: number;
-  /** A session idle inside a transaction this long is ended by the server. Default 60000 ms. */
-  idleInTransactionTimeoutMs?: number;
+  /**
+   * Server-side deadlines of every session, in ms (0: none): one statement, a lock wait, and
+   * idling inside a transaction (`DB_STATEMENT_TIMEOUT_MS`, `DB_LOCK_TIMEOUT_MS`,
+   * `DB_IDLE_IN_TRANSACTION_TIMEOUT_MS`).
+   */
+  timeouts: Config['database']['timeouts'];
 }
 
 /** A deadline for statements that may run long on purpose (migrations, partition moves). */
@@ -38,18 +39,18 @@ export function unbounded(text: string, values?: unknown[]): pg.QueryConfig {
  * of crashing the process; the pool replaces the client.
  */
 export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
-  const statementMs = options.statementTimeoutMs ?? 30_000;
+  const statementMs = options.timeouts.statementMs;
   const pool = new pg.Pool({
     connectionString: options.url,
-    max: options.max ?? 20,
+    max: options.max,
     application_name: options.applicationName ?? 'voicehelper',
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     statement_timeout: statementMs,
-    lock_timeout: options.lockTimeoutMs ?? 5_000,
-    idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 60_000,
+    lock_timeout: options.timeouts.lockMs,
+    idle_in_transaction_session_timeout: options.timeouts.idleInTransactionMs,
     ...(statementMs > 0 ? { query_timeout: statementMs + 5_000 } : {}),
   });
   pool.on('error', (error: Error & { code?: string }) => {

@@ -23,13 +23,18 @@ export class RedisPubSub implements PubSub {
 
   constructor(
     connections: { publisher: RedisClient; subscriber: RedisClient; channelPrefix?: string },
-    options: { timeoutMs?: number; sharded?: boolean } = {},
+    options: {
+      /** How long a (un)subscription may wait for Redis (`DEPENDENCY_TIMEOUT_MS`). */
+      timeoutMs: number;
+      /** Redis 7 sharded pub/sub, on a Redis Cluster. */
+      sharded: boolean;
+    },
   ) {
     this.publisher = connections.publisher;
     this.subscriber = connections.subscriber;
     this.prefix = connections.channelPrefix ?? '';
-    this.timeoutMs = options.timeoutMs ?? 2_000;
-    this.sharded = options.sharded ?? false;
+    this.timeoutMs = options.timeoutMs;
+    this.sharded = options.sharded;
     this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message);
     });

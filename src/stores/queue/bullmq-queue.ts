@@ -14,7 +14,7 @@ export interface BullMqQueueOptions {
   /** How long a job waits out dependency outages before their failures count as attempts. */
   outageBudgetMs: number;
   /** A job whose worker stopped renewing its lock for this long is picked up again. */
-  stalledIntervalMs?: number;
+  stalledIntervalMs: number;
 }
 
 /**
@@ -123,8 +123,8 @@ export class BullMqQueue implements JobQueue {
         connection: connection(this.options.redis, this.owned),
         ...prefixOf(this.options.redis),
         concurrency: this.options.concurrency,
-        stalledInterval: this.options.stalledIntervalMs ?? 30_000,
-        lockDuration: this.options.stalledIntervalMs ?? 30_000,
+        stalledInterval: this.options.stalledIntervalMs,
+        lockDuration: this.options.stalledIntervalMs,
       },
     );
     this.worker.on('failed', (job, error) => {

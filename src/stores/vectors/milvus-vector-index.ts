@@ -17,8 +17,8 @@ export interface MilvusVectorIndexOptions {
   token: string | undefined;
   collection: string;
   dimension: number;
-  /** HNSW `ef` of searches (raised to topK when smaller); default 64. */
-  searchEf?: number;
+  /** HNSW `ef` of searches (raised to topK when smaller): `MILVUS_SEARCH_EF`. */
+  searchEf: number;
 }
 
 const CONTENT_MAX = 8192;
@@ -76,7 +76,7 @@ export class MilvusVectorIndex implements VectorIndex {
   constructor(options: MilvusVectorIndexOptions) {
     this.dimension = options.dimension;
     this.collection = options.collection;
-    this.searchEf = options.searchEf ?? 64;
+    this.searchEf = options.searchEf;
     this.client = new MilvusClient({
       address: options.address,
       ...(options.token === undefined ? {} : { token: options.token }),
