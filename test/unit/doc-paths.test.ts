@@ -55,4 +55,11 @@ describe('the documentation', () => {
     }
     expect(missing).toEqual([]);
   });
+
+  it("draws the README's deployment diagram as docs/architecture.md does", () => {
+    const diagram = (file: string) =>
+      /```\n( +clients \(phones[\s\S]*?)```/.exec(readFileSync(path.join(root, file), 'utf8'))?.[1];
+    expect(diagram('README.md')).toBeDefined();
+    expect(diagram('README.md')).toBe(diagram('docs/architecture.md'));
+  });
 });
