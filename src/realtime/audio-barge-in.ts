@@ -5,7 +5,7 @@ import type { Conversation } from '../services/conversation.js';
 import type { Cache } from '../stores/cache/cache.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
 import { channels, keys } from '../stores/names.js';
-import type { PubSub } from '../stores/pubsub/pubsub.js';
+import { type PubSub, subscribeJson } from '../stores/pubsub/pubsub.js';
 import { sleep } from '../util/timeout.js';
 import type { AudioStream, AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
@@ -58,13 +58,7 @@ export class AudioBargeIn {
   /** Follows barge-ins from every node. */
   async start(): Promise<void> {
     const context = this.context;
-    this.unsubscribe = await this.pubsub.subscribe(CHANNEL, (raw) => {
-      let request: CutRequest;
-      try {
-        request = JSON.parse(raw) as CutRequest;
-      } catch {
-        return;
-      }
+    this.unsubscribe = await subscribeJson<CutRequest>(this.pubsub, CHANNEL, (request) => {
       const stream = context.audio.find(request.sessionId, request.streamId);
       if (stream === undefined) return;
       void this.cut(stream, request.interruptedBy, request.heardIndex, null).catch((error: unknown) =>

@@ -4,7 +4,7 @@ import type { audioFormats } from '../../protocol/schemas.js';
 import { AppError, hasReason } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
-import type { AppendResult, MessageStore } from '../stores/messages/message-store.js';
+import type { AppendInput, AppendResult, MessageStore } from '../stores/messages/message-store.js';
 import { streamMessageKey } from '../stores/names.js';
 import type { ObjectStore } from '../stores/objects/object-store.js';
 import type { DeltaInput, InterruptedStream, StreamBuffer } from '../stores/streams/stream-buffer.js';
@@ -28,16 +28,7 @@ export interface ConversationDelivery<Origin> {
 export type Heard = { chars: number } | { index: number } | undefined;
 
 /** A message as a sender posts it (`message:send`), after the caller was authorised. */
-export interface PostInput {
-  sessionId: string;
-  senderId: string;
-  clientMsgId: string;
-  role: MessageRole;
-  content: string;
-  contentType: ContentType;
-  metadata: JsonObject;
-  tokensUsed?: number;
-  processingTimeMs?: number;
+export interface PostInput extends AppendInput {
   /** The stream this message closes as its final text (`metadata.streamId`). */
   streamId?: string;
 }

@@ -1,7 +1,7 @@
 import type { DisconnectNotice } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
 import { channels } from '../stores/names.js';
-import type { PubSub } from '../stores/pubsub/pubsub.js';
+import { type PubSub, subscribeJson } from '../stores/pubsub/pubsub.js';
 
 /** Whose sockets to end: all of a user's, or those opened with one login's (or API key's) tokens. */
 export type SocketOwner = { userId: string } | { familyId: string };
@@ -27,15 +27,11 @@ export class Disconnector {
   /** Ends this node's sockets for every request, from any node; returns how to stop. */
   async listen(end: LocalEnding): Promise<() => Promise<void>> {
     this.local = end;
-    const unsubscribe = await this.pubsub.subscribe(channels.disconnect, (raw) => {
-      let request: { owner: SocketOwner; notice: DisconnectNotice };
-      try {
-        request = JSON.parse(raw) as { owner: SocketOwner; notice: DisconnectNotice };
-      } catch {
-        return; // Not one of ours.
-      }
-      end(request.owner, request.notice);
-    });
+    const unsubscribe = await subscribeJson<{ owner: SocketOwner; notice: DisconnectNotice }>(
+      this.pubsub,
+      channels.disconnect,
+      ({ owner, notice }) => end(owner, notice),
+    );
     return async () => {
       this.local = undefined;
       await unsubscribe().catch(() => undefined);

@@ -1,7 +1,7 @@
 import type { PushOf, ServerPushName } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
 import { channels } from '../stores/names.js';
-import type { PubSub } from '../stores/pubsub/pubsub.js';
+import { type PubSub, subscribeJson } from '../stores/pubsub/pubsub.js';
 
 const CHANNEL = channels.notify;
 
@@ -35,14 +35,8 @@ export class Notifier {
 
   /** Delivers every push, from any node, to this node's sockets; returns how to stop. */
   listen(deliver: LocalDelivery): Promise<() => Promise<void>> {
-    return this.pubsub.subscribe(CHANNEL, (raw) => {
-      let parsed: { audience: Audience; push: Push };
-      try {
-        parsed = JSON.parse(raw) as { audience: Audience; push: Push };
-      } catch {
-        return; // Not one of ours.
-      }
-      deliver(parsed.audience, parsed.push);
-    });
+    return subscribeJson<{ audience: Audience; push: Push }>(this.pubsub, CHANNEL, ({ audience, push }) =>
+      deliver(audience, push),
+    );
   }
 }

@@ -5,7 +5,8 @@ import { deriveKeys, newEncryption } from '../../src/backup/crypto.js';
 import { BackupRefused } from '../../src/backup/errors.js';
 import { BackupReader, BackupWriter } from '../../src/backup/files.js';
 import { canonicalManifest, type ManifestFile } from '../../src/backup/manifest.js';
-import type { BackupLocation } from '../../src/backup/target.js';
+import { type BackupLocation, openLocation } from '../../src/backup/target.js';
+import { loadConfig } from '../../src/config/load.js';
 import { FsObjectStore } from '../../src/stores/objects/fs-object-store.js';
 import type { ObjectStore } from '../../src/stores/objects/object-store.js';
 import { tempDir } from '../helpers/env.js';
@@ -39,17 +40,9 @@ describe('backup files', () => {
   });
 });
 
-/** A backup location in a temporary directory, on the embedded object store. */
+/** A backup location in a temporary directory, on the embedded object store, as the CLI opens one. */
 async function directory(): Promise<BackupLocation> {
-  const dir = tempDir('vh-backup-files-');
-  const store = new FsObjectStore({
-    dir,
-    bucket: '',
-    publicUrl: () => 'http://127.0.0.1',
-    signingKey: randomBytes(32).toString('hex'),
-  });
-  await store.init();
-  return { store, base: '', text: dir };
+  return openLocation(tempDir('vh-backup-files-'), loadConfig({}));
 }
 
 async function stored(location: BackupLocation, key: string): Promise<Buffer> {

@@ -16,3 +16,24 @@ export interface PubSub {
   /** Drops every subscription and closes connections. */
   close(): Promise<void>;
 }
+
+/**
+ * Subscribes to a channel whose messages are JSON (`publish(channel, JSON.stringify(value))`):
+ * `handler` gets each parsed value; a message that is not JSON is not one of ours and is
+ * dropped.
+ */
+export function subscribeJson<T>(
+  pubsub: PubSub,
+  channel: string,
+  handler: (value: T) => void,
+): Promise<() => Promise<void>> {
+  return pubsub.subscribe(channel, (raw) => {
+    let value: T;
+    try {
+      value = JSON.parse(raw) as T;
+    } catch {
+      return;
+    }
+    handler(value);
+  });
+}
