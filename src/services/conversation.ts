@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { ContentType, JsonObject, Message, MessageRole } from '../../protocol/models.js';
+import type { JsonObject, Message, MessageRole } from '../../protocol/models.js';
 import type { audioFormats } from '../../protocol/schemas.js';
 import { AppError, hasReason } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';

@@ -1,7 +1,6 @@
 import type pg from 'pg';
 import { PostgresGraphStore } from '../../src/stores/graph/postgres-graph-store.js';
 import { migrate } from '../../src/stores/postgres/migrator.js';
-import { createPool } from '../../src/stores/postgres/pool.js';
 import { graphStoreContract } from '../contract/graph-store.contract.js';
 import { testPool } from '../helpers/database.js';
 import { serviceEnv, testLogger } from '../helpers/env.js';

@@ -5,7 +5,6 @@ import type { AppendInput } from '../../src/stores/messages/message-store.js';
 import { PostgresMessageStore } from '../../src/stores/messages/postgres-message-store.js';
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
-import { createPool } from '../../src/stores/postgres/pool.js';
 import { freshDatabase, testPool } from '../helpers/database.js';
 import { testLogger } from '../helpers/env.js';
 

@@ -8,7 +8,6 @@ import {
   readFunctions,
   readMigrations,
 } from '../../src/stores/postgres/migrator.js';
-import { createPool } from '../../src/stores/postgres/pool.js';
 import { freshDatabase, testPool } from '../helpers/database.js';
 import { testLogger } from '../helpers/env.js';
 

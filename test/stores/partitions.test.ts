@@ -3,7 +3,6 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { maintainPartitions, monthStart, partitionName } from '../../src/stores/postgres/partitions.js';
-import { createPool } from '../../src/stores/postgres/pool.js';
 import { freshDatabase, testPool } from '../helpers/database.js';
 import { testLogger } from '../helpers/env.js';
 

@@ -3,7 +3,6 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/stores/postgres/migrator.js';
 import { maintainPartitions } from '../../src/stores/postgres/partitions.js';
-import { createPool } from '../../src/stores/postgres/pool.js';
 import { AccessChangeRepository } from '../../src/stores/postgres/repositories/access-changes.js';
 import { ApiKeyRepository } from '../../src/stores/postgres/repositories/api-keys.js';
 import { AuditLog } from '../../src/stores/postgres/repositories/audit.js';

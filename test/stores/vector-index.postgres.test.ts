@@ -4,7 +4,6 @@ import path from 'node:path';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/stores/postgres/migrator.js';
-import { createPool } from '../../src/stores/postgres/pool.js';
 import { MemoryPubSub } from '../../src/stores/pubsub/memory-pubsub.js';
 import { PostgresVectorIndex } from '../../src/stores/vectors/postgres-vector-index.js';
 import { vectorIndexContract } from '../contract/vector-index.contract.js';

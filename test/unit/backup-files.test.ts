@@ -7,7 +7,6 @@ import { BackupReader, BackupWriter } from '../../src/backup/files.js';
 import { canonicalManifest, type ManifestFile } from '../../src/backup/manifest.js';
 import { type BackupLocation, openLocation } from '../../src/backup/target.js';
 import { loadConfig } from '../../src/config/load.js';
-import { FsObjectStore } from '../../src/stores/objects/fs-object-store.js';
 import type { ObjectStore } from '../../src/stores/objects/object-store.js';
 import { tempDir } from '../helpers/env.js';
 
