@@ -39,6 +39,20 @@ export function cacheContract(options: CacheSuiteOptions): void {
       await eventually(async () => expect(await b.get(key)).toBeUndefined());
     });
 
+    it('sets a value only where none is, once among racing nodes, and again after removal or expiry', async () => {
+      const [a, b] = await options.create();
+      const key = uniqueName('claim');
+      const won = await Promise.all([a.setIfAbsent(key, 'a', 60), b.setIfAbsent(key, 'b', 60)]);
+      expect(won.filter(Boolean)).toHaveLength(1);
+      expect(await a.get(key)).toBe(won[0] ? 'a' : 'b');
+      expect(await b.setIfAbsent(key, 'again', 60)).toBe(false);
+      await a.del(key);
+      expect(await b.setIfAbsent(key, 'after removal', 1)).toBe(true);
+      expect(await a.get(key)).toBe('after removal');
+      await eventually(async () => expect(await a.setIfAbsent(key, 'after expiry', 60)).toBe(true));
+      expect(await b.get(key)).toBe('after expiry');
+    });
+
     it('removes several keys at once from either node, missing ones being no error, and leaves the rest', async () => {
       const [a, b] = await options.create();
       const keys = Array.from({ length: 10 }, () => uniqueName('cache'));

@@ -66,6 +66,39 @@ export function pubSubContract(options: PubSubSuiteOptions): void {
       await unsubscribe();
     });
 
+    it('delivers binary messages byte for byte, in the order one instance published them', async () => {
+      const channel = uniqueName('bin');
+      const sent = Array.from({ length: 50 }, (_, i) =>
+        Buffer.from([i, 0x00, 0xff, 0xc3, 0x28, 0xe2, 0x82, ...Buffer.from(`#${i}`)]),
+      );
+      const received: Buffer[] = [];
+      let done: () => void = () => undefined;
+      const all = new Promise<void>((r) => (done = r));
+      const unsubscribe = await b.subscribeBuffer(channel, (m) => {
+        received.push(m);
+        if (received.length === sent.length) done();
+      });
+      for (const message of sent) await a.publishBuffer(channel, message);
+      await all;
+      expect(received.map((m) => m.toString('hex'))).toEqual(sent.map((m) => m.toString('hex')));
+      expect(received.every((m) => Buffer.isBuffer(m))).toBe(true);
+      await unsubscribe();
+    });
+
+    it('stops delivering binary messages after unsubscribe', async () => {
+      const channel = uniqueName('bin');
+      const removed: Buffer[] = [];
+      const unsubscribe = await b.subscribeBuffer(channel, (m) => removed.push(m));
+      await unsubscribe();
+      let resolve: (m: Buffer) => void = () => undefined;
+      const next = new Promise<Buffer>((r) => (resolve = r));
+      const kept = await a.subscribeBuffer(channel, (m) => resolve(m));
+      await b.publishBuffer(channel, Buffer.from([1, 2, 3]));
+      expect([...(await next)]).toEqual([1, 2, 3]);
+      expect(removed).toEqual([]);
+      await kept();
+    });
+
     it('stops delivering after unsubscribe, leaving other subscribers alone', async () => {
       const channel = uniqueName('ch');
       const removed: string[] = [];

@@ -15,6 +15,12 @@ export interface Cache {
    */
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /**
+   * Stores a value for `ttlSeconds` only if the key holds none; true when this call stored
+   * it. Atomic on Redis, so that one of several nodes racing for a key wins. (The in-process
+   * cache may have dropped an entry early, as for `get`: a claim there holds on one node only.)
+   */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /**
    * Removes keys; missing keys, and none at all, are not an error. Not atomic over keys: when
    * it fails, some of them may be gone.
    */

@@ -25,6 +25,14 @@ export class MemoryCache implements Cache {
     }
   }
 
+  async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    // Checked and set in one turn: two claims of one key cannot both win.
+    const entry = this.entries.get(key);
+    if (entry !== undefined && entry.expiresAt > Date.now()) return false;
+    void this.set(key, value, ttlSeconds);
+    return true;
+  }
+
   async del(...keys: string[]): Promise<void> {
     for (const key of keys) this.entries.delete(key);
   }

@@ -13,6 +13,10 @@ export class RedisCache implements Cache {
     await this.redis.set(key, value, 'EX', ttlSeconds);
   }
 
+  async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    return (await this.redis.set(key, value, 'EX', ttlSeconds, 'NX')) === 'OK';
+  }
+
   async del(...keys: string[]): Promise<void> {
     // One DEL per key: on a Redis Cluster the keys may live on different masters.
     await Promise.all(keys.map((key) => this.redis.del(key)));

@@ -1,6 +1,9 @@
 /** Receives one published message. */
 export type MessageHandler = (message: string) => void;
 
+/** Receives one published binary message. */
+export type BufferHandler = (message: Buffer) => void;
+
 /**
  * Fire-and-forget messages between the nodes of a cluster (Redis pub/sub), or within the
  * one process of the embedded default. Delivery is at most once: callers that need every
@@ -11,6 +14,18 @@ export interface PubSub {
   publish(channel: string, message: string): Promise<void>;
   /** Calls `handler` for each message on `channel` until the returned function is called. */
   subscribe(channel: string, handler: MessageHandler): Promise<() => Promise<void>>;
+  /**
+   * Sends bytes as they are (no text encoding) to every current binary subscriber of
+   * `channel` on every node. Messages from one instance reach each subscriber in the order
+   * they were published; like `publish`, at most once.
+   */
+  publishBuffer(channel: string, message: Buffer): Promise<void>;
+  /**
+   * Calls `handler` with the bytes of each message on `channel` until the returned function
+   * is called. A channel carries bytes or text, not both: subscribe to it the way it is
+   * published to.
+   */
+  subscribeBuffer(channel: string, handler: BufferHandler): Promise<() => Promise<void>>;
   /** One round trip to the backing service. */
   ping(): Promise<void>;
   /** Drops every subscription and closes connections. */

@@ -1,7 +1,9 @@
 import { DependencyTimeoutError } from '../../errors/app-error.js';
 import { withDeadline } from '../../util/timeout.js';
 import type { RedisClient } from '../redis/connection.js';
-import type { MessageHandler, PubSub } from './pubsub.js';
+import type { BufferHandler, MessageHandler, PubSub } from './pubsub.js';
+
+type Handler = { text: MessageHandler } | { binary: BufferHandler };
 
 /**
  * Redis pub/sub: one connection publishes, a dedicated one subscribes. A subscription that
@@ -14,7 +16,7 @@ import type { MessageHandler, PubSub } from './pubsub.js';
  */
 export class RedisPubSub implements PubSub {
   /** By channel name as Redis knows it (with the prefix). */
-  private readonly handlers = new Map<string, Set<MessageHandler>>();
+  private readonly handlers = new Map<string, Set<Handler>>();
   private readonly publisher: RedisClient;
   private readonly subscriber: RedisClient;
   private readonly prefix: string;
@@ -35,12 +37,26 @@ export class RedisPubSub implements PubSub {
     this.prefix = connections.channelPrefix ?? '';
     this.timeoutMs = options.timeoutMs;
     this.sharded = options.sharded;
-    this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) => {
-      for (const handler of this.handlers.get(channel) ?? []) handler(message);
+    // Every message arrives as bytes; text subscribers get it decoded (UTF-8), once.
+    this.subscriber.on(this.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, message: Buffer) => {
+      const handlers = this.handlers.get(channel.toString());
+      if (handlers === undefined) return;
+      let text: string | undefined;
+      for (const handler of [...handlers]) {
+        if ('binary' in handler) handler.binary(message);
+        else {
+          if (text === undefined) text = message.toString();
+          handler.text(text);
+        }
+      }
     });
   }
 
-  async publish(name: string, message: string): Promise<void> {
+  async publishBuffer(name: string, message: Buffer): Promise<void> {
+    await this.publish(name, message);
+  }
+
+  async publish(name: string, message: string | Buffer): Promise<void> {
     const channel = this.prefix + name;
     await (this.sharded ? this.publisher.spublish(channel, message) : this.publisher.publish(channel, message));
   }
@@ -54,10 +70,18 @@ export class RedisPubSub implements PubSub {
   }
 
   async subscribe(name: string, handler: MessageHandler): Promise<() => Promise<void>> {
+    return this.add(name, { text: handler });
+  }
+
+  async subscribeBuffer(name: string, handler: BufferHandler): Promise<() => Promise<void>> {
+    return this.add(name, { binary: handler });
+  }
+
+  private async add(name: string, handler: Handler): Promise<() => Promise<void>> {
     const channel = this.prefix + name;
     let set = this.handlers.get(channel);
     if (set === undefined) {
-      const created = new Set<MessageHandler>();
+      const created = new Set<Handler>();
       set = created;
       this.handlers.set(channel, created);
       const subscribed = this.listen(channel);
