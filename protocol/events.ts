@@ -63,6 +63,7 @@ export const ackDataSchemas = {
   'audio:start': empty,
   'audio:chunk': z.object({ received: z.number().int() }),
   'audio:end': z.object({ message: messageModel }),
+  'audio:abort': empty.describe('The stream is discarded, or was not open (protocol v6).'),
   'audio:url': z.object({ url: z.string(), expiresAt: z.string() }),
   retrieve: retrieveResultModel,
 } as const satisfies Record<ClientEventName, z.ZodType>;
@@ -169,6 +170,57 @@ export const documentStatusEventModel = z.object({
 });
 export type DocumentStatusEvent = z.output<typeof documentStatusEventModel>;
 
+/** Why a live audio stream ended without a stored message of its own (`audio:ended` `reason`, protocol v6). */
+export const audioDiscardReasons = ['timeout', 'socket_gone', 'too_large', 'aborted', 'interrupted'] as const;
+export type AudioDiscardReason = (typeof audioDiscardReasons)[number];
+
+/** `audio:started`: another socket opened an audio stream in a session joined with `liveAudio` (protocol v6). */
+export const audioStartedEventModel = z.object({
+  sessionId: z.string(),
+  streamId: z.string().describe('Unique among the open audio streams of the session: frames are keyed by it.'),
+  senderId: z.string().describe('The user (or service) who streams it.'),
+  role: z.enum(['user', 'assistant']).describe("'assistant' for a service's speech."),
+  mimeType: z.string(),
+  sampleRate: z.number().int().optional(),
+});
+export type AudioStartedEvent = z.output<typeof audioStartedEventModel>;
+
+/** `audio:frame`: the bytes of one accepted `audio:chunk`, in index order, at most once (protocol v6). */
+export const audioFrameEventModel = z.object({
+  sessionId: z.string(),
+  streamId: z.string(),
+  index: z.number().int().min(0),
+  data: z
+    .custom<Buffer>((value) => value instanceof Uint8Array, 'expected binary data')
+    .describe('binary (a Buffer / ArrayBuffer attachment): the chunk as sent'),
+  dropped: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('Frames of this stream dropped for this socket since its previous frame: it did not read fast enough.'),
+});
+export type AudioFrameEvent = z.output<typeof audioFrameEventModel>;
+
+/** `audio:ended`: a live audio stream is over, stored (`messageId`) or discarded (protocol v6). */
+export const audioEndedEventModel = z.object({
+  sessionId: z.string(),
+  streamId: z.string(),
+  messageId: z
+    .string()
+    .optional()
+    .describe('The message that stores the stream (and, with reason interrupted, the turn a barge-in stored).'),
+  discarded: z.literal(true).optional().describe('The stream ended without being stored as sent.'),
+  reason: z.enum(audioDiscardReasons).optional().describe('Why it was discarded.'),
+  dropped: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('Frames of this stream dropped for this socket after its last frame.'),
+});
+export type AudioEndedEvent = z.output<typeof audioEndedEventModel>;
+
 /** Payloads of the events the server pushes to clients. */
 export const pushSchemas = {
   'sys:disconnect': disconnectNoticeModel.describe('Right before the server ends the connection (protocol v2).'),
@@ -188,6 +240,11 @@ export const pushSchemas = {
   presence: presenceEntryModel
     .extend({ sessionId: z.string() })
     .describe('A member joined or left (connections 0) a session.'),
+  'audio:started': audioStartedEventModel.describe(
+    'Another socket opened an audio stream in a session this socket joined with liveAudio (protocol v6).',
+  ),
+  'audio:frame': audioFrameEventModel.describe('One chunk of a live audio stream (protocol v6).'),
+  'audio:ended': audioEndedEventModel.describe('A live audio stream was stored or discarded (protocol v6).'),
   'document:status': documentStatusEventModel.describe(
     "Ingestion progress of one of the user's documents, to every socket of its owner (protocol v4).",
   ),

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * The version of the wire contract this server speaks (docs/protocol.md lists what each
  * version changed). Sent in `sys:hello` right after the handshake and in every `sys:ping` ack.
  */
-export const PROTOCOL_VERSION = 5;
+export const PROTOCOL_VERSION = 6;
 
 /** Roles a message can have (PROTOCOL section 4). */
 export const messageRoles = ['user', 'assistant', 'system', 'tool'] as const;

@@ -157,7 +157,18 @@ export const payloadSchemas = {
     .object({ title: text(255).optional(), context: jsonObject.optional(), metadata: jsonObject.optional() })
     .strict()
     .optional(),
-  'session:join': z.object({ sessionId: uuid, sinceSeq: z.number().int().min(0).optional() }).strict(),
+  'session:join': z
+    .object({
+      sessionId: uuid,
+      sinceSeq: z.number().int().min(0).optional(),
+      liveAudio: z
+        .boolean()
+        .optional()
+        .describe(
+          "Receive the session's audio streams live (audio:started, audio:frame, audio:ended; protocol v6); a join without it stops them.",
+        ),
+    })
+    .strict(),
   'session:leave': z.object({ sessionId: uuid }).strict(),
   'session:list': z
     .object({
@@ -232,6 +243,8 @@ export const payloadSchemas = {
     })
     .strict(),
   'audio:end': z.object({ streamId, clientMsgId, transcript: text().optional() }).strict(),
+  /** Ends an audio stream of this socket without storing it (protocol v6). */
+  'audio:abort': z.object({ streamId }).strict(),
   'audio:url': z.object({ messageId: uuid }).strict(),
   retrieve: z
     .object({

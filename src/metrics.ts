@@ -139,6 +139,25 @@ export class Metrics {
     return gauge;
   }
 
+  /**
+   * A counter whose total is read when metrics are scraped (`read` only ever grows),
+   * registered by the component that counts, where it is built (live audio frames dropped).
+   */
+  counter(name: string, help: string, read: () => number): Counter {
+    let reported = 0;
+    const counter: Counter = new Counter({
+      name,
+      help,
+      registers: [this.registry],
+      collect: (): void => {
+        const total = read();
+        if (total > reported) counter.inc(total - reported);
+        reported = Math.max(reported, total);
+      },
+    });
+    return counter;
+  }
+
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry });

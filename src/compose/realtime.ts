@@ -13,6 +13,7 @@ import { leaveSocket, sessionHandlers } from '../realtime/handlers/session-handl
 import { pingHandler } from '../realtime/handlers/system-handlers.js';
 import { turnHandlers } from '../realtime/handlers/turn-handlers.js';
 import { type AppServer, attachHandlers, createIoServer } from '../realtime/io-server.js';
+import { LiveAudio } from '../realtime/live-audio.js';
 import { deliverLocally, endOwnedSockets } from '../realtime/local-sockets.js';
 import { MessageRelay } from '../realtime/message-relay.js';
 import { endSlowConsumer } from '../realtime/outbound.js';
@@ -101,7 +102,17 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
   });
   // A stream buffer in this process dies with it: commit now what other nodes could not.
   closers.add('stream closer', () => closer.close({ commitLeaving: config.redis.mode === 'memory' }));
-  const audio = new AudioStreams(config.audio);
+  const liveAudio = new LiveAudio(
+    { pubsub: stores.pubsub, logger },
+    { bufferFrames: config.audio.liveBufferFrames, outboundLimitBytes: config.outbound.softLimitBytes },
+  );
+  closers.add('live audio', () => liveAudio.close());
+  metrics.counter(
+    'voicehelper_audio_frames_dropped_total',
+    'Live audio frames dropped on this node for sockets that did not read them',
+    () => liveAudio.droppedFrames,
+  );
+  const audio = new AudioStreams(config.audio, { claims: stores.cache, nodeId: config.nodeId, observer: liveAudio });
   closers.add('audio streams', () => audio.close());
   metrics.gauge(
     'voicehelper_audio_buffered_bytes',
@@ -131,6 +142,7 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     erasure: accounts.erasure,
     notifier: services.notifier,
     audio,
+    liveAudio,
     audioUrlTtlSeconds: config.audio.urlTtlSeconds,
     checkLimit: (event, userId) => limits.check(event, userId),
     turns: services.turns,
@@ -173,6 +185,7 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
         for (const sessionId of relay.sessionsOf(socket)) await leaveSocket(context, socket, sessionId);
         await closer.socketGone(socket.id);
         context.audio.dropSocket(socket.id);
+        liveAudio.dropSocket(socket);
       })();
       cleanups.add(cleanup);
       return cleanup.finally(() => cleanups.delete(cleanup));

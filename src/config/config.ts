@@ -157,6 +157,8 @@ export interface Config {
     readonly streamsPerSocket: number;
     readonly streamsPerUser: number;
     readonly nodeMaxBytes: number;
+    /** Live frames held for a socket that does not read them (LIVE_AUDIO_BUFFER_FRAMES). */
+    readonly liveBufferFrames: number;
   };
   /** What one socket may have waiting to be written to it. */
   readonly outbound: {

@@ -185,6 +185,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'audio:start': e.RATE_LIMIT_AUDIO_START,
         'audio:chunk': e.RATE_LIMIT_AUDIO_CHUNK,
         'audio:end': e.RATE_LIMIT_AUDIO_END,
+        'audio:abort': e.RATE_LIMIT_AUDIO_ABORT,
         'audio:url': e.RATE_LIMIT_AUDIO_URL,
         retrieve: e.RATE_LIMIT_RETRIEVE,
       },
@@ -207,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       streamsPerSocket: e.AUDIO_STREAMS_PER_SOCKET,
       streamsPerUser: e.AUDIO_STREAMS_PER_USER,
       nodeMaxBytes: e.AUDIO_BUFFER_MAX_BYTES,
+      liveBufferFrames: e.LIVE_AUDIO_BUFFER_FRAMES,
     },
     outbound: {
       softLimitBytes: e.OUTBOUND_SOFT_LIMIT_BYTES,

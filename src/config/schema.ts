@@ -446,7 +446,9 @@ export const envSchema = {
   /** `message:delta` per user. */
   RATE_LIMIT_MESSAGE_DELTA: variable(limitRule('200/10s'), { meaning: '`message:delta` per user' }),
   /** `audio:chunk` per user. */
-  RATE_LIMIT_AUDIO_CHUNK: variable(limitRule('400/10s'), { meaning: '`audio:chunk` per user' }),
+  RATE_LIMIT_AUDIO_CHUNK: variable(limitRule('600/10s'), {
+    meaning: '`audio:chunk` per user (one 20 ms stream sends 500 per 10 s)',
+  }),
   /** `retrieve` per user. */
   RATE_LIMIT_RETRIEVE: variable(limitRule('10/10s'), { meaning: '`retrieve` per user' }),
   /** `sys:ping` per user. */
@@ -468,9 +470,13 @@ export const envSchema = {
   /** `history:get` per user. */
   RATE_LIMIT_HISTORY_GET: variable(limitRule('120/60s'), { meaning: '`history:get` per user' }),
   /** `audio:start` per user. */
-  RATE_LIMIT_AUDIO_START: variable(limitRule('60/60s'), { meaning: '`audio:start`, `audio:end` per user' }),
+  RATE_LIMIT_AUDIO_START: variable(limitRule('60/60s'), {
+    meaning: '`audio:start`, `audio:end`, `audio:abort` per user',
+  }),
   /** `audio:end` per user. */
   RATE_LIMIT_AUDIO_END: variable(limitRule('60/60s'), { with: 'RATE_LIMIT_AUDIO_START' }),
+  /** `audio:abort` per user. */
+  RATE_LIMIT_AUDIO_ABORT: variable(limitRule('60/60s'), { with: 'RATE_LIMIT_AUDIO_START' }),
   /** `audio:url` per user. */
   RATE_LIMIT_AUDIO_URL: variable(limitRule('120/60s'), { meaning: '`audio:url` per user' }),
   /** Authenticated HTTP requests per user (every route but health, metrics and auth, which have their own). */
@@ -608,6 +614,14 @@ export const envSchema = {
   /** Audio bytes one node buffers over all open streams. */
   AUDIO_BUFFER_MAX_BYTES: variable(positiveInt(256 * 1024 * 1024, Number.MAX_SAFE_INTEGER), {
     meaning: 'audio bytes one node buffers over all streams',
+  }),
+  /**
+   * Live audio frames held for one socket that is not reading them (its outbound bytes past
+   * OUTBOUND_SOFT_LIMIT_BYTES); past it the oldest are dropped.
+   */
+  LIVE_AUDIO_BUFFER_FRAMES: variable(positiveInt(50, 10_000), {
+    meaning:
+      'live audio frames (`audio:frame`) held for a socket that does not read them; past it its oldest are dropped and counted',
   }),
   /** A socket is sent more catch-up history only while fewer bytes than this wait to be written to it. */
   OUTBOUND_SOFT_LIMIT_BYTES: variable(positiveInt(1024 * 1024, Number.MAX_SAFE_INTEGER), {

@@ -24,7 +24,7 @@ export const errorReasons = {
   stream_interrupted: 'CONFLICT',
   /** A stream was cut a moment ago and its turn is still being stored: look the message up. */
   stream_interrupted_storing: 'CONFLICT',
-  /** An audio stream id already open on this socket. */
+  /** An audio stream id already open on this socket, or in the session (on any node). */
   audio_stream_in_use: 'CONFLICT',
   /** A write guarded by a lock carried a token older than one the store accepted. */
   stale_fencing_token: 'CONFLICT',

@@ -1,6 +1,15 @@
 import { createHash, type Hash } from 'node:crypto';
+import type { AudioDiscardReason } from '../../protocol/events.js';
 import { AppError } from '../errors/app-error.js';
+import type { Cache } from '../stores/cache/cache.js';
+import { keys } from '../stores/names.js';
 import { uuidv7 } from '../util/uuid-v7.js';
+
+/**
+ * How long a stream id stays claimed in its session without an end (a node that dies takes
+ * its streams' ends with it); a stream silent for AUDIO_STREAM_TIMEOUT_MS ends sooner.
+ */
+const CLAIM_TTL_SECONDS = 3_600;
 
 /** One voice stream being received on this node. */
 export interface AudioStream {
@@ -24,6 +33,30 @@ export interface AudioStream {
   lastChunkAt: number;
 }
 
+/** How a stream ended: stored as a message, or discarded (a barge-in's cut names the turn it stored). */
+export type AudioStreamEnd =
+  | { messageId: string }
+  | { discarded: true; reason: AudioDiscardReason; messageId?: string };
+
+/** Told of every stream's life on this node, as it happens (the live relay). Must not throw. */
+export interface AudioStreamObserver {
+  /** A stream opened (not a resent start). */
+  started(stream: AudioStream): void;
+  /** Chunk `index` was accepted (not a resent one), with its bytes. */
+  frame(stream: AudioStream, index: number, data: Buffer): void;
+  /** The stream is over; nothing more of it follows. */
+  ended(stream: AudioStream, end: AudioStreamEnd): void;
+}
+
+/** What AudioStreams needs besides its limits. */
+export interface AudioStreamsDeps {
+  /** Where stream ids are claimed per session for every node (the shared cache). */
+  claims: Cache;
+  /** This node's id: a claim names the node and the socket that holds it. */
+  nodeId: string;
+  observer: AudioStreamObserver;
+}
+
 /** Limits of audio streams. */
 export interface AudioLimits {
   chunkMaxBytes: number;
@@ -43,7 +76,9 @@ export interface AudioLimits {
  * `audio:end` writes it to object storage; one abandoned (no chunk for `streamTimeoutMs`)
  * or whose socket went away is dropped without leaving anything behind. Memory is bounded
  * three ways: streams per socket and per user (RATE_LIMITED beyond), and bytes buffered by
- * the whole node (PAYLOAD_TOO_LARGE beyond).
+ * the whole node (PAYLOAD_TOO_LARGE beyond). A stream id is open at most once per session
+ * across the cluster (claimed in the shared cache until the stream ends), so that listeners
+ * can key live frames by it; every start, accepted chunk and end is told to the observer.
  */
 export class AudioStreams {
   private readonly streams = new Map<string, AudioStream>();
@@ -55,7 +90,17 @@ export class AudioStreams {
   private readonly interrupted = new Map<string, { messageId: string; at: number }>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly limits: AudioLimits) {
+  private readonly claims: Cache;
+  private readonly nodeId: string;
+  private readonly observer: AudioStreamObserver;
+
+  constructor(
+    private readonly limits: AudioLimits,
+    deps: AudioStreamsDeps,
+  ) {
+    this.claims = deps.claims;
+    this.nodeId = deps.nodeId;
+    this.observer = deps.observer;
     this.timer = setInterval(() => this.discardAbandoned(), Math.min(5_000, limits.streamTimeoutMs));
     this.timer.unref();
   }
@@ -65,7 +110,35 @@ export class AudioStreams {
     return this.held;
   }
 
-  start(
+  /**
+   * Opens a stream of this socket: CONFLICT (`audio_stream_in_use`) when the session has an
+   * open stream of this id on any node, or this socket uses the id in another session; a
+   * resent start of the same stream is accepted. While the shared cache does not answer, a
+   * start is not refused for want of it: ids are then checked per socket only.
+   */
+  async open(
+    socketId: string,
+    userId: string,
+    speaker: 'user' | 'assistant',
+    input: { sessionId: string; streamId: string; mimeType: string; sampleRate?: number },
+  ): Promise<void> {
+    const claim = keys.audioStream(input.sessionId, input.streamId);
+    const owner = `${this.nodeId}/${socketId}`;
+    const claimed = await this.claims.setIfAbsent(claim, owner, CLAIM_TTL_SECONDS).catch(() => false);
+    if (!claimed) {
+      const holder = await this.claims.get(claim).catch(() => undefined);
+      if (holder !== undefined && holder !== owner)
+        throw inUse('this stream id is open in the session; choose another');
+    }
+    try {
+      this.start(socketId, userId, speaker, input);
+    } catch (error) {
+      if (claimed) this.release(input.sessionId, input.streamId);
+      throw error;
+    }
+  }
+
+  private start(
     socketId: string,
     userId: string,
     speaker: 'user' | 'assistant',
@@ -76,7 +149,7 @@ export class AudioStreams {
     const existing = this.streams.get(key);
     if (existing !== undefined) {
       if (existing.sessionId === input.sessionId && existing.mimeType === input.mimeType) return; // a resent start
-      throw AppError.because('audio_stream_in_use', { message: 'this stream id is already in use' });
+      throw inUse('this stream id is already in use');
     }
     let ofSocket = 0;
     let ofUser = 0;
@@ -92,7 +165,7 @@ export class AudioStreams {
       });
     if (ofSocket >= this.limits.streamsPerSocket) throw tooMany('socket', this.limits.streamsPerSocket);
     if (ofUser >= this.limits.streamsPerUser) throw tooMany('user', this.limits.streamsPerUser);
-    this.streams.set(key, {
+    const stream: AudioStream = {
       socketId,
       userId,
       speaker,
@@ -106,7 +179,9 @@ export class AudioStreams {
       nextIndex: 0,
       sha256: createHash('sha256'),
       lastChunkAt: Date.now(),
-    });
+    };
+    this.streams.set(key, stream);
+    this.observer.started(stream);
   }
 
   /**
@@ -142,7 +217,7 @@ export class AudioStreams {
       });
     }
     if (stream.bytes + data.byteLength > this.limits.streamMaxBytes) {
-      this.remove(`${socketId}:${streamId}`);
+      this.discard(`${socketId}:${streamId}`, 'too_large');
       throw new AppError('PAYLOAD_TOO_LARGE', {
         message: `a stream holds at most ${this.limits.streamMaxBytes} bytes; it was discarded`,
         details: { limit: this.limits.streamMaxBytes },
@@ -155,6 +230,7 @@ export class AudioStreams {
     this.held += buffer.byteLength;
     stream.nextIndex++;
     stream.lastChunkAt = Date.now();
+    this.observer.frame(stream, index, buffer);
     return index === 0 ? stream.sessionId : undefined;
   }
 
@@ -180,6 +256,15 @@ export class AudioStreams {
   /** A barge-in stored the stream (taken before) as this message. */
   markInterrupted(stream: AudioStream, messageId: string): void {
     this.interrupted.set(`${stream.socketId}:${stream.streamId}`, { messageId, at: Date.now() });
+    this.finish(stream, { discarded: true, reason: 'interrupted', messageId });
+  }
+
+  /**
+   * Ends a stream of this socket without storing it (`audio:abort`); false when it was not
+   * open (ended, discarded, or never started).
+   */
+  abort(socketId: string, streamId: string): boolean {
+    return this.discard(`${socketId}:${streamId}`, 'aborted');
   }
 
   /** The message a barge-in stored for a stream of this socket. */
@@ -187,9 +272,10 @@ export class AudioStreams {
     return this.interrupted.get(`${socketId}:${streamId}`)?.messageId;
   }
 
-  /** Remembers an ended stream for ten minutes. */
-  markEnded(socketId: string, streamId: string, sessionId: string): void {
-    this.ended.set(`${socketId}:${streamId}`, { sessionId, endedAt: Date.now() });
+  /** The stream (taken before) is stored as this message; remembered for ten minutes. */
+  markEnded(stream: AudioStream, messageId: string): void {
+    this.ended.set(`${stream.socketId}:${stream.streamId}`, { sessionId: stream.sessionId, endedAt: Date.now() });
+    this.finish(stream, { messageId });
   }
 
   /** The session of a stream this socket ended recently. */
@@ -199,7 +285,7 @@ export class AudioStreams {
 
   /** Drops every stream of a socket that went away. */
   dropSocket(socketId: string): void {
-    for (const [key, stream] of this.streams) if (stream.socketId === socketId) this.remove(key);
+    for (const [key, stream] of this.streams) if (stream.socketId === socketId) this.discard(key, 'socket_gone');
     for (const key of this.ended.keys()) if (key.startsWith(`${socketId}:`)) this.ended.delete(key);
     for (const key of this.interrupted.keys()) if (key.startsWith(`${socketId}:`)) this.interrupted.delete(key);
   }
@@ -208,6 +294,24 @@ export class AudioStreams {
     clearInterval(this.timer);
     this.streams.clear();
     this.held = 0;
+  }
+
+  /** Removes an open stream that will not be stored; false when there is none. */
+  private discard(key: string, reason: AudioDiscardReason): boolean {
+    const stream = this.remove(key);
+    if (stream === undefined) return false;
+    this.finish(stream, { discarded: true, reason });
+    return true;
+  }
+
+  /** The stream is over: its id is free again in its session, and the observer is told. */
+  private finish(stream: AudioStream, end: AudioStreamEnd): void {
+    this.release(stream.sessionId, stream.streamId);
+    this.observer.ended(stream, end);
+  }
+
+  private release(sessionId: string, streamId: string): void {
+    void this.claims.del(keys.audioStream(sessionId, streamId)).catch(() => undefined);
   }
 
   private remove(key: string): AudioStream | undefined {
@@ -228,8 +332,12 @@ export class AudioStreams {
 
   private discardAbandoned(): void {
     const before = Date.now() - this.limits.streamTimeoutMs;
-    for (const [key, stream] of this.streams) if (stream.lastChunkAt <= before) this.remove(key);
+    for (const [key, stream] of this.streams) if (stream.lastChunkAt <= before) this.discard(key, 'timeout');
     for (const [key, ended] of this.ended) if (ended.endedAt <= Date.now() - 600_000) this.ended.delete(key);
     for (const [key, cut] of this.interrupted) if (cut.at <= Date.now() - 600_000) this.interrupted.delete(key);
   }
+}
+
+function inUse(message: string): AppError {
+  return AppError.because('audio_stream_in_use', { message });
 }

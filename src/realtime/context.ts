@@ -14,6 +14,7 @@ import type { AudioBargeIn } from './audio-barge-in.js';
 import type { AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
+import type { LiveAudio } from './live-audio.js';
 import type { MessageRelay } from './message-relay.js';
 import { sessionRoom } from './rooms.js';
 import type { StreamCloser } from './stream-closer.js';
@@ -36,6 +37,8 @@ export interface RealtimeContext {
   /** Pushes to users and sessions on every node. */
   notifier: Notifier;
   audio: AudioStreams;
+  /** Audio streams relayed live to the sockets that joined with `liveAudio`. */
+  liveAudio: LiveAudio;
   audioUrlTtlSeconds: number;
   /** Counts one event of a user against a limit; throws RATE_LIMITED past it. */
   checkLimit: (event: 'message:send', userId: string) => Promise<void>;

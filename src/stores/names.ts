@@ -54,6 +54,8 @@ export const keys = {
   familyRevoked: (familyId: string) => `vh:family-revoked:${familyId}`,
   /** An assistant's audio stream that is open on some node (a barge-in elsewhere can cut it). */
   audioOpen: (sessionId: string, streamId: string) => `vh:audio-open:${sessionId}:${streamId}`,
+  /** Who streams an open audio stream of a session (any speaker): a stream id is open once per session, cluster-wide. */
+  audioStream: (sessionId: string, streamId: string) => `vh:audio-stream:${sessionId}:${streamId}`,
 } as const;
 
 /** Pub/sub channels (sharded ones where the name carries a session). */
@@ -74,6 +76,8 @@ export const channels = {
   notify: 'vh:notify',
   /** A barge-in on an assistant's audio stream held by some node. */
   audioInterrupt: 'vh:audio-interrupt',
+  /** Live audio of a session (binary: stream starts, frames, ends), to every node with a live listener of it. */
+  audio: (sessionId: string) => `vh:audio:${sessionId}`,
 } as const;
 
 /** Cluster lock names. */

@@ -89,6 +89,7 @@ export const LIFTED_LIMITS = {
   RATE_LIMIT_HISTORY_GET: '1000000/1s',
   RATE_LIMIT_AUDIO_START: '1000000/1s',
   RATE_LIMIT_AUDIO_END: '1000000/1s',
+  RATE_LIMIT_AUDIO_ABORT: '1000000/1s',
   RATE_LIMIT_AUDIO_URL: '1000000/1s',
   // Tests that are not about it send bursts larger than a real client's.
   SOCKET_MAX_IN_FLIGHT: '10000',

@@ -18,9 +18,10 @@ describe('protocol/', () => {
     expect(committed).toBe(renderAsyncApiDocument());
   });
 
-  it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3)', () => {
+  it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3, audio:abort of v6)', () => {
     expect(Object.keys(payloadSchemas).sort()).toEqual(
       [
+        'audio:abort',
         'audio:chunk',
         'audio:end',
         'audio:start',

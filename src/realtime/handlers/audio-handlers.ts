@@ -9,6 +9,7 @@ type Handlers = {
   'audio:start': EventHandler<'audio:start'>;
   'audio:chunk': EventHandler<'audio:chunk'>;
   'audio:end': EventHandler<'audio:end'>;
+  'audio:abort': EventHandler<'audio:abort'>;
   'audio:url': EventHandler<'audio:url'>;
 };
 
@@ -16,12 +17,12 @@ function isAudioMimeType(value: unknown): value is keyof typeof audioFormats {
   return typeof value === 'string' && Object.hasOwn(audioFormats, value);
 }
 
-/** `audio:start/chunk/end/url` (PROTOCOL section 5). */
+/** `audio:start/chunk/end/abort/url` (PROTOCOL section 5). */
 export function audioHandlers(context: RealtimeContext): Handlers {
   return {
     'audio:start': async (payload, socket) => {
       await context.sessions.authorize(callerOf(socket), payload.sessionId);
-      context.audio.start(socket.id, socket.data.userId, socket.data.role === 'user' ? 'user' : 'assistant', {
+      await context.audio.open(socket.id, socket.data.userId, socket.data.role === 'user' ? 'user' : 'assistant', {
         sessionId: payload.sessionId,
         streamId: payload.streamId,
         mimeType: payload.mimeType,
@@ -67,7 +68,7 @@ export function audioHandlers(context: RealtimeContext): Handlers {
           transcript ?? '',
           socket,
         );
-        context.audio.markEnded(socket.id, streamId, stream.sessionId);
+        context.audio.markEnded(stream, message.id);
         context.bargeIn.closed(stream);
         return { message };
       } catch (error) {
@@ -76,6 +77,12 @@ export function audioHandlers(context: RealtimeContext): Handlers {
         context.audio.restore(stream);
         throw error;
       }
+    },
+
+    'audio:abort': async ({ streamId }, socket) => {
+      // Nothing open under this id (ended, discarded, a resent abort) is no error.
+      context.audio.abort(socket.id, streamId);
+      return {};
     },
 
     'audio:url': async ({ messageId }, socket) => {

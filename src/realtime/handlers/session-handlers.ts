@@ -41,6 +41,7 @@ async function joinSocket(
   socket: AppSocket,
   sessionId: string,
   sinceSeq: number | undefined,
+  liveAudio = false,
 ): Promise<AckData['session:join']> {
   const caller = callerOf(socket);
   const cached = await context.sessions.authorize(caller, sessionId);
@@ -86,6 +87,9 @@ async function joinSocket(
       lastSeq: Math.max(session.lastSeq, lastReturned),
     };
   });
+  // Live audio only for sockets that ask each time they join: text-only clients pay nothing.
+  if (liveAudio) await context.liveAudio.listen(socket, sessionId);
+  else context.liveAudio.unlisten(socket, sessionId);
   if (alreadyJoined) return { ...snapshot, presence: await context.presence.list(sessionId) };
   // A first join counts the socket in and learns who is present in the same round trip.
   const present = await changePresence(context, socket, sessionId, 1);
@@ -94,6 +98,7 @@ async function joinSocket(
 
 /** Leaves a session: no more deliveries, one connection less in presence. */
 export async function leaveSocket(context: RealtimeContext, socket: AppSocket, sessionId: string): Promise<void> {
+  context.liveAudio.unlisten(socket, sessionId);
   if (!context.relay.isJoined(socket, sessionId)) return;
   context.relay.leave(socket, sessionId);
   await changePresence(context, socket, sessionId, -1);
@@ -108,8 +113,8 @@ export function sessionHandlers(context: RealtimeContext): Handlers {
       return { session };
     },
 
-    'session:join': async ({ sessionId, sinceSeq }, socket) => {
-      return joinSocket(context, socket, sessionId, sinceSeq);
+    'session:join': async ({ sessionId, sinceSeq, liveAudio }, socket) => {
+      return joinSocket(context, socket, sessionId, sinceSeq, liveAudio);
     },
 
     'session:leave': async ({ sessionId }, socket) => {

@@ -1,0 +1,275 @@
+import type { AudioEndedEvent, AudioFrameEvent, AudioStartedEvent } from '../../protocol/events.js';
+import type { Logger } from '../logger.js';
+import { channels } from '../stores/names.js';
+import type { PubSub } from '../stores/pubsub/pubsub.js';
+import type { AudioStream, AudioStreamEnd, AudioStreamObserver } from './audio-streams.js';
+import type { AppSocket } from './dispatcher.js';
+import { outboundBytes } from './outbound.js';
+
+/** How often frames held for a socket that is not reading are offered to it again. */
+const RETRY_MS = 20;
+
+/** One live audio event, as it crosses the bus (its bytes, for a frame, follow the header). */
+type Live =
+  | { kind: 'started'; event: AudioStartedEvent }
+  | { kind: 'frame'; event: Omit<AudioFrameEvent, 'data' | 'dropped'>; data: Buffer }
+  | { kind: 'ended'; event: AudioEndedEvent };
+
+/** What a node publishes: the event and the socket that streams it (which never gets it back). */
+type Published = Live & { origin: string };
+
+/** Options of the live relay. */
+export interface LiveAudioOptions {
+  /** Frames held for one socket that is not reading them; past it the oldest go (LIVE_AUDIO_BUFFER_FRAMES). */
+  bufferFrames: number;
+  /** A socket is handed more live audio only while fewer bytes wait to be written to it (OUTBOUND_SOFT_LIMIT_BYTES). */
+  outboundLimitBytes: number;
+}
+
+/** One socket of this node that joined sessions with `liveAudio`. */
+interface Listener {
+  socket: AppSocket;
+  sessions: Set<string>;
+  /** Live events not handed to the socket yet, in the order they came. */
+  queue: Live[];
+  /** How many of `queue` are frames (the droppable ones). */
+  frames: number;
+  /** Frames dropped per stream since the stream's last frame this socket got. */
+  dropped: Map<string, number>;
+  /** The last frame index queued per stream: a frame is never queued twice or out of order. */
+  lastIndex: Map<string, number>;
+  retry: NodeJS.Timeout | undefined;
+}
+
+/** The sessions this node has live listeners of, with its subscription to each. */
+interface Feed {
+  listeners: Set<Listener>;
+  subscription: Promise<() => Promise<void>>;
+}
+
+function streamKey(sessionId: string, streamId: string): string {
+  return `${sessionId}/${streamId}`;
+}
+
+/** A 4-byte header length, the header as JSON, then a frame's bytes. */
+function encode(published: Published): Buffer {
+  const { data, ...header } = published.kind === 'frame' ? published : { ...published, data: undefined };
+  const json = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(json.byteLength);
+  return Buffer.concat(data === undefined ? [length, json] : [length, json, data]);
+}
+
+function decode(raw: Buffer): Published | undefined {
+  if (raw.byteLength < 4) return undefined;
+  const length = raw.readUInt32BE(0);
+  if (4 + length > raw.byteLength) return undefined;
+  try {
+    const header = JSON.parse(raw.subarray(4, 4 + length).toString()) as Published;
+    return header.kind === 'frame' ? { ...header, data: raw.subarray(4 + length) } : header;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Relays audio streams live to the sockets that joined their session with `liveAudio`, on
+ * every node, before (and whatever becomes of) their storage.
+ *
+ * The node that receives a stream tells the session's pub/sub channel, in binary, of its
+ * start, each accepted chunk and its end, as they happen (the chunk's ack does not wait).
+ * A node subscribes to a session's channel while it has a live listener of it, and hands
+ * each event to those listeners except the socket that streams it. Events of one stream all
+ * come from one node, so they arrive in order; each listener also keeps the last index it
+ * got per stream, so a frame is never repeated or reordered.
+ *
+ * A listener that does not read must not slow the speaker or other listeners: events are
+ * handed to a socket only while less than `outboundLimitBytes` waits to be written to it;
+ * the rest wait in its own queue, where at most `bufferFrames` frames are held and the
+ * oldest unsent ones are dropped past it. The next frame of that stream it gets (or its
+ * end) carries how many were dropped.
+ */
+export class LiveAudio implements AudioStreamObserver {
+  private readonly listeners = new Map<string, Listener>();
+  private readonly feeds = new Map<string, Feed>();
+  private dropCount = 0;
+
+  constructor(
+    private readonly deps: { pubsub: PubSub; logger: Logger },
+    private readonly options: LiveAudioOptions,
+  ) {}
+
+  /** Frames dropped on this node for sockets that did not read them (a counter in /metrics). */
+  get droppedFrames(): number {
+    return this.dropCount;
+  }
+
+  /** The socket receives the session's audio streams from now on; resolves once this node follows them. */
+  async listen(socket: AppSocket, sessionId: string): Promise<void> {
+    let listener = this.listeners.get(socket.id);
+    if (listener === undefined) {
+      listener = {
+        socket,
+        sessions: new Set(),
+        queue: [],
+        frames: 0,
+        dropped: new Map(),
+        lastIndex: new Map(),
+        retry: undefined,
+      };
+      this.listeners.set(socket.id, listener);
+    }
+    let feed = this.feeds.get(sessionId);
+    if (feed === undefined) {
+      const channel = channels.audio(sessionId);
+      const created: Feed = {
+        listeners: new Set(),
+        subscription: this.deps.pubsub.subscribeBuffer(channel, (raw) => this.receive(created, raw)),
+      };
+      // A failed subscription is the joining socket's error; a later join tries again.
+      created.subscription.catch(() => {
+        if (this.feeds.get(sessionId) === created) this.feeds.delete(sessionId);
+      });
+      this.feeds.set(sessionId, created);
+      feed = created;
+    }
+    listener.sessions.add(sessionId);
+    feed.listeners.add(listener);
+    try {
+      await feed.subscription;
+    } catch (error) {
+      this.unlisten(socket, sessionId);
+      throw error;
+    }
+  }
+
+  /** The socket no longer receives the session's audio (it left, or joined again without `liveAudio`). */
+  unlisten(socket: AppSocket, sessionId: string): void {
+    const listener = this.listeners.get(socket.id);
+    if (listener === undefined || !listener.sessions.delete(sessionId)) return;
+    listener.queue = listener.queue.filter((live) => live.event.sessionId !== sessionId);
+    listener.frames = listener.queue.filter((live) => live.kind === 'frame').length;
+    for (const map of [listener.dropped, listener.lastIndex])
+      for (const key of map.keys()) if (key.startsWith(`${sessionId}/`)) map.delete(key);
+    if (listener.sessions.size === 0) {
+      clearTimeout(listener.retry);
+      this.listeners.delete(socket.id);
+    }
+    const feed = this.feeds.get(sessionId);
+    if (feed === undefined) return;
+    feed.listeners.delete(listener);
+    if (feed.listeners.size > 0) return;
+    this.feeds.delete(sessionId);
+    feed.subscription.then((unsubscribe) => unsubscribe()).catch(() => undefined);
+  }
+
+  /** Every session of a socket that went away. */
+  dropSocket(socket: AppSocket): void {
+    for (const sessionId of [...(this.listeners.get(socket.id)?.sessions ?? [])]) this.unlisten(socket, sessionId);
+  }
+
+  started(stream: AudioStream): void {
+    this.publish(stream, {
+      kind: 'started',
+      event: {
+        sessionId: stream.sessionId,
+        streamId: stream.streamId,
+        senderId: stream.userId,
+        role: stream.speaker,
+        mimeType: stream.mimeType,
+        ...(stream.sampleRate === undefined ? {} : { sampleRate: stream.sampleRate }),
+      },
+    });
+  }
+
+  frame(stream: AudioStream, index: number, data: Buffer): void {
+    this.publish(stream, {
+      kind: 'frame',
+      event: { sessionId: stream.sessionId, streamId: stream.streamId, index },
+      data,
+    });
+  }
+
+  ended(stream: AudioStream, end: AudioStreamEnd): void {
+    this.publish(stream, { kind: 'ended', event: { sessionId: stream.sessionId, streamId: stream.streamId, ...end } });
+  }
+
+  async close(): Promise<void> {
+    for (const listener of this.listeners.values()) clearTimeout(listener.retry);
+    this.listeners.clear();
+    const feeds = [...this.feeds.values()];
+    this.feeds.clear();
+    await Promise.allSettled(feeds.map((feed) => feed.subscription.then((unsubscribe) => unsubscribe())));
+  }
+
+  private publish(stream: AudioStream, live: Live): void {
+    this.deps.pubsub
+      .publishBuffer(channels.audio(stream.sessionId), encode({ ...live, origin: stream.socketId }))
+      .catch((error: unknown) =>
+        this.deps.logger.debug(
+          { err: error, sessionId: stream.sessionId, streamId: stream.streamId },
+          'publishing live audio failed',
+        ),
+      );
+  }
+
+  private receive(feed: Feed, raw: Buffer): void {
+    const published = decode(raw);
+    if (published === undefined) return;
+    for (const listener of feed.listeners)
+      if (listener.socket.id !== published.origin) this.enqueue(listener, published);
+  }
+
+  private enqueue(listener: Listener, live: Live): void {
+    const key = streamKey(live.event.sessionId, live.event.streamId);
+    if (live.kind === 'frame') {
+      if (live.event.index <= (listener.lastIndex.get(key) ?? -1)) return;
+      listener.lastIndex.set(key, live.event.index);
+      listener.frames++;
+      if (listener.frames > this.options.bufferFrames) this.dropOldest(listener);
+    } else if (live.kind === 'ended') listener.lastIndex.delete(key);
+    listener.queue.push(live);
+    this.pump(listener);
+  }
+
+  /** Drops the oldest frame the socket has not been handed, and counts it against its stream. */
+  private dropOldest(listener: Listener): void {
+    const at = listener.queue.findIndex((live) => live.kind === 'frame');
+    if (at < 0) return;
+    const [live] = listener.queue.splice(at, 1);
+    if (live === undefined) return;
+    listener.frames--;
+    const key = streamKey(live.event.sessionId, live.event.streamId);
+    listener.dropped.set(key, (listener.dropped.get(key) ?? 0) + 1);
+    this.dropCount++;
+  }
+
+  /** Hands queued events to the socket while it is reading; tries again shortly otherwise. */
+  private pump(listener: Listener): void {
+    const { socket } = listener;
+    if (!socket.connected) {
+      listener.queue = [];
+      listener.frames = 0;
+      return;
+    }
+    while (listener.queue.length > 0 && outboundBytes(socket) <= this.options.outboundLimitBytes) {
+      const live = listener.queue.shift() as Live;
+      const key = streamKey(live.event.sessionId, live.event.streamId);
+      const dropped = listener.dropped.get(key);
+      if (live.kind !== 'started') listener.dropped.delete(key);
+      const droppedField = dropped === undefined || live.kind === 'started' ? {} : { dropped };
+      if (live.kind === 'started') socket.emit('audio:started', live.event);
+      else if (live.kind === 'frame') {
+        listener.frames--;
+        socket.emit('audio:frame', { ...live.event, data: live.data, ...droppedField });
+      } else socket.emit('audio:ended', { ...live.event, ...droppedField });
+    }
+    if (listener.queue.length > 0 && listener.retry === undefined) {
+      listener.retry = setTimeout(() => {
+        listener.retry = undefined;
+        if (this.listeners.get(socket.id) === listener) this.pump(listener);
+      }, RETRY_MS);
+      listener.retry.unref();
+    }
+  }
+}
