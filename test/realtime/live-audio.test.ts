@@ -281,6 +281,33 @@ describe('live audio relay (two nodes)', () => {
     expect((await droppedOnNode()) - before).toBe(droppedForSlow);
   });
 
+  it("has a node follow a session's audio channel only while one of its sockets listens live", async () => {
+    const owner = await cluster.user();
+    const speaker = await cluster.connect(0, owner);
+    const sessionId = await cluster.session(speaker);
+    const config = cluster.nodes[0]?.config.redis;
+    const channel = `${config?.mode === 'external' ? config.keyPrefix : ''}vh:audio:${sessionId}`;
+    const subscribers = async () => {
+      const [, count] = (await cluster.redis().pubsub('NUMSUB', channel)) as [string, number];
+      return Number(count);
+    };
+    const reader = await cluster.connect(1, owner);
+    await join(reader, sessionId);
+    expect(await subscribers()).toBe(0);
+    const first = await cluster.connect(1, owner);
+    await join(first, sessionId, true);
+    const second = await cluster.connect(1, owner);
+    await join(second, sessionId, true);
+    expect(await subscribers()).toBe(1);
+    await join(speaker, sessionId, true);
+    expect(await subscribers()).toBe(2);
+    await join(speaker, sessionId, false);
+    await request(first, 'session:leave', { sessionId });
+    await eventually(async () => expect(await subscribers()).toBe(1));
+    second.close();
+    await eventually(async () => expect(await subscribers()).toBe(0));
+  });
+
   it('sends none of it to the readers of a session that no socket listens to live', async () => {
     const owner = await cluster.user();
     const speaker = await cluster.connect(0, owner);
