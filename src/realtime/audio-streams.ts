@@ -7,7 +7,8 @@ import { uuidv7 } from '../util/uuid-v7.js';
 
 /**
  * How long a stream id stays claimed in its session without an end (a node that dies takes
- * its streams' ends with it); a stream silent for AUDIO_STREAM_TIMEOUT_MS ends sooner.
+ * its streams' ends with it); a stream silent for AUDIO_STREAM_TIMEOUT_MS ends sooner, and a
+ * longer one renews its claim with its chunks, every half of this.
  */
 const CLAIM_TTL_SECONDS = 3_600;
 
@@ -31,6 +32,8 @@ export interface AudioStream {
   nextIndex: number;
   sha256: Hash;
   lastChunkAt: number;
+  /** When its id was last claimed in the session (renewed by chunks before the claim expires). */
+  claimedAt: number;
 }
 
 /** How a stream ended: stored as a message, or discarded (a barge-in's cut names the turn it stored). */
@@ -123,7 +126,7 @@ export class AudioStreams {
     input: { sessionId: string; streamId: string; mimeType: string; sampleRate?: number },
   ): Promise<void> {
     const claim = keys.audioStream(input.sessionId, input.streamId);
-    const owner = `${this.nodeId}/${socketId}`;
+    const owner = this.claimant(socketId);
     const claimed = await this.claims.setIfAbsent(claim, owner, CLAIM_TTL_SECONDS).catch(() => false);
     if (!claimed) {
       const holder = await this.claims.get(claim).catch(() => undefined);
@@ -179,6 +182,7 @@ export class AudioStreams {
       nextIndex: 0,
       sha256: createHash('sha256'),
       lastChunkAt: Date.now(),
+      claimedAt: Date.now(),
     };
     this.streams.set(key, stream);
     this.observer.started(stream);
@@ -230,6 +234,7 @@ export class AudioStreams {
     this.held += buffer.byteLength;
     stream.nextIndex++;
     stream.lastChunkAt = Date.now();
+    if (stream.lastChunkAt - stream.claimedAt >= CLAIM_TTL_SECONDS * 500) this.renewClaim(stream);
     this.observer.frame(stream, index, buffer);
     return index === 0 ? stream.sessionId : undefined;
   }
@@ -308,6 +313,17 @@ export class AudioStreams {
   private finish(stream: AudioStream, end: AudioStreamEnd): void {
     this.release(stream.sessionId, stream.streamId);
     this.observer.ended(stream, end);
+  }
+
+  private renewClaim(stream: AudioStream): void {
+    stream.claimedAt = stream.lastChunkAt;
+    const claim = keys.audioStream(stream.sessionId, stream.streamId);
+    void this.claims.set(claim, this.claimant(stream.socketId), CLAIM_TTL_SECONDS).catch(() => undefined);
+  }
+
+  /** What a claim holds: the node and the socket streaming. */
+  private claimant(socketId: string): string {
+    return `${this.nodeId}/${socketId}`;
   }
 
   private release(sessionId: string, streamId: string): void {
