@@ -191,8 +191,11 @@ export const audioFrameEventModel = z.object({
   streamId: z.string(),
   index: z.number().int().min(0),
   data: z
-    .custom<Buffer>((value) => value instanceof Uint8Array, 'expected binary data')
-    .describe('binary (a Buffer / ArrayBuffer attachment): the chunk as sent'),
+    .custom<Uint8Array | ArrayBuffer>(
+      (value) => value instanceof Uint8Array || value instanceof ArrayBuffer,
+      'expected binary data',
+    )
+    .describe('binary (a Buffer in Node.js, an ArrayBuffer in browsers): the chunk as sent'),
   dropped: z
     .number()
     .int()
