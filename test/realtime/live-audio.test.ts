@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket as NetSocket } from 'node:net';
+import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../protocol/models.js';
 import { request, type TestSocket } from '../helpers/client.js';
@@ -287,9 +288,15 @@ describe('live audio relay (two nodes)', () => {
     const sessionId = await cluster.session(speaker);
     const config = cluster.nodes[0]?.config.redis;
     const channel = `${config?.mode === 'external' ? config.keyPrefix : ''}vh:audio:${sessionId}`;
+    // One subscriber per node: sharded ones on a Redis Cluster, counted on every master.
+    const redis = cluster.redis();
     const subscribers = async () => {
-      const [, count] = (await cluster.redis().pubsub('NUMSUB', channel)) as [string, number];
-      return Number(count);
+      const counts = (await Promise.all(
+        redis instanceof Cluster
+          ? redis.nodes('master').map((node) => node.pubsub('SHARDNUMSUB', channel))
+          : [redis.pubsub('NUMSUB', channel)],
+      )) as [string, number][];
+      return counts.reduce((sum, [, count]) => sum + Number(count), 0);
     };
     const reader = await cluster.connect(1, owner);
     await join(reader, sessionId);
