@@ -31,6 +31,9 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
       let bus = await freePort();
       while (bus === port) bus = await freePort();
       args.push('--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-node-timeout', '1000');
+      // A replica takes over whatever its replication lag: on a loaded test machine the link to
+      // its master can lag past Redis's validity window, and the failover would never come.
+      args.push('--cluster-replica-validity-factor', '0');
       args.push('--cluster-config-file', path.join(options.clusterHome, 'nodes.conf'), '--dir', options.clusterHome);
     }
     const child = spawn('redis-server', args, { stdio: 'ignore' });
