@@ -221,6 +221,21 @@ describe('live audio relay (two nodes)', () => {
     expect(rows.rows[0].n).toBe(0);
   });
 
+  it('ends a stream whose sender went away as discarded (socket_gone) for its listeners', async () => {
+    const owner = await cluster.user();
+    const speaker = await cluster.connect(0, owner);
+    const sessionId = await cluster.session(speaker);
+    const listener = await cluster.connect(1, owner);
+    await join(listener, sessionId, true);
+    const heard = liveEvents(listener);
+    await request(speaker, 'audio:start', { sessionId, streamId: 'cut-off', mimeType: 'audio/ogg' });
+    await request(speaker, 'audio:chunk', { streamId: 'cut-off', index: 0, data: randomBytes(100) });
+    speaker.close();
+    await eventually(() => expect(heard.at(-1)?.event).toBe('audio:ended'));
+    expect(heard.map((e) => e.event)).toEqual(['audio:started', 'audio:frame', 'audio:ended']);
+    expect(heard[2]?.payload).toEqual({ sessionId, streamId: 'cut-off', discarded: true, reason: 'socket_gone' });
+  });
+
   it('drops the oldest frames of a listener that stops reading, counting them, while the speaker and another listener go on', async () => {
     const owner = await cluster.user();
     const speaker = await cluster.connect(0, owner);
