@@ -182,10 +182,11 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     },
     onDisconnect: (socket) => {
       const cleanup = (async () => {
-        for (const sessionId of relay.sessionsOf(socket)) await leaveSocket(context, socket, sessionId);
-        await closer.socketGone(socket.id);
+        // In-memory state first: a failure of the stores below must not leave it behind.
         context.audio.dropSocket(socket.id);
         liveAudio.dropSocket(socket);
+        for (const sessionId of relay.sessionsOf(socket)) await leaveSocket(context, socket, sessionId);
+        await closer.socketGone(socket.id);
       })();
       cleanups.add(cleanup);
       return cleanup.finally(() => cleanups.delete(cleanup));

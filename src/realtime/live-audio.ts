@@ -106,6 +106,9 @@ export class LiveAudio implements AudioStreamObserver {
 
   /** The socket receives the session's audio streams from now on; resolves once this node follows them. */
   async listen(socket: AppSocket, sessionId: string): Promise<void> {
+    // A socket that went away while its join was on the way was already dropped: adding it
+    // now would keep its listener and the session's subscription forever.
+    if (!socket.connected) return;
     let listener = this.listeners.get(socket.id);
     if (listener === undefined) {
       listener = {

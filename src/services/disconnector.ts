@@ -27,10 +27,13 @@ export class Disconnector {
   /** Ends this node's sockets for every request, from any node; returns how to stop. */
   async listen(end: LocalEnding): Promise<() => Promise<void>> {
     this.local = end;
-    const unsubscribe = await subscribeJson<{ owner: SocketOwner; notice: DisconnectNotice }>(
+    const unsubscribe = await subscribeJson<{ owner?: SocketOwner; room?: string; notice: DisconnectNotice }>(
       this.pubsub,
       channels.disconnect,
-      ({ owner, notice }) => end(owner, notice),
+      ({ owner, room, notice }) => {
+        const target = owner ?? ownerOfRoom(room);
+        if (target !== undefined) end(target, notice);
+      },
     );
     return async () => {
       this.local = undefined;
@@ -49,10 +52,12 @@ export class Disconnector {
   }
 
   private async end(owner: SocketOwner, notice: DisconnectNotice): Promise<void> {
-    // This node's at once; the others when the announcement reaches them.
+    // This node's at once; the others when the announcement reaches them. The room is what
+    // nodes of the previous release read, so that a rolling upgrade misses nobody.
     this.local?.(owner, notice);
+    const room = 'userId' in owner ? `user:${owner.userId}` : `family:${owner.familyId}`;
     try {
-      await this.pubsub.publish(channels.disconnect, JSON.stringify({ owner, notice }));
+      await this.pubsub.publish(channels.disconnect, JSON.stringify({ owner, room, notice }));
     } catch (error) {
       this.logger.warn(
         { err: error, owner },
@@ -60,4 +65,11 @@ export class Disconnector {
       );
     }
   }
+}
+
+/** The owner of a room as nodes of the previous release name it (`user:<id>`, `family:<id>`). */
+function ownerOfRoom(room: string | undefined): SocketOwner | undefined {
+  if (room?.startsWith('user:') === true) return { userId: room.slice('user:'.length) };
+  if (room?.startsWith('family:') === true) return { familyId: room.slice('family:'.length) };
+  return undefined;
 }

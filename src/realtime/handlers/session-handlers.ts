@@ -87,13 +87,13 @@ async function joinSocket(
       lastSeq: Math.max(session.lastSeq, lastReturned),
     };
   });
+  // A first join counts the socket in and learns who is present in the same round trip (before
+  // the live audio subscription, whose failure a retried join, counted already, repeats).
+  const present = alreadyJoined ? undefined : await changePresence(context, socket, sessionId, 1);
   // Live audio only for sockets that ask each time they join: text-only clients pay nothing.
   if (liveAudio) await context.liveAudio.listen(socket, sessionId);
   else context.liveAudio.unlisten(socket, sessionId);
-  if (alreadyJoined) return { ...snapshot, presence: await context.presence.list(sessionId) };
-  // A first join counts the socket in and learns who is present in the same round trip.
-  const present = await changePresence(context, socket, sessionId, 1);
-  return { ...snapshot, presence: await present() };
+  return { ...snapshot, presence: present === undefined ? await context.presence.list(sessionId) : await present() };
 }
 
 /** Leaves a session: no more deliveries, one connection less in presence. */

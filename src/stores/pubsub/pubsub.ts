@@ -34,8 +34,9 @@ export interface PubSub {
 
 /**
  * Subscribes to a channel whose messages are JSON (`publish(channel, JSON.stringify(value))`):
- * `handler` gets each parsed value; a message that is not JSON is not one of ours and is
- * dropped.
+ * `handler` gets each parsed value. A message that is not JSON, or that `handler` cannot use
+ * (it throws: another version's shape, say, during a rolling upgrade), is not one of ours
+ * and is dropped: a message from the bus never takes the node down.
  */
 export function subscribeJson<T>(
   pubsub: PubSub,
@@ -43,12 +44,10 @@ export function subscribeJson<T>(
   handler: (value: T) => void,
 ): Promise<() => Promise<void>> {
   return pubsub.subscribe(channel, (raw) => {
-    let value: T;
     try {
-      value = JSON.parse(raw) as T;
+      handler(JSON.parse(raw) as T);
     } catch {
-      return;
+      // Dropped, as above.
     }
-    handler(value);
   });
 }
