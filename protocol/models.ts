@@ -86,5 +86,8 @@ export type Message = z.output<typeof messageModel>;
 export const relationTypes = ['RELATED_TO', 'CO_OCCURS'] as const;
 /** Deepest graph expansion (`related`, `retrieve`'s graphDepth). */
 export const MAX_GRAPH_DEPTH = 3;
+
+/** Messages in one history page (`history:get`, `GET /v1/sessions/:id/messages`) when `limit` is not given, and at most. */
+export const HISTORY_PAGE = { default: 50, max: 200 } as const;
 /** Longest shortest path searched for. */
 export const MAX_PATH_HOPS = 8;

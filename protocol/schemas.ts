@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  HISTORY_PAGE,
   type JsonObject,
   MAX_GRAPH_DEPTH,
   messageRoles,
@@ -259,7 +260,7 @@ export const payloadSchemas = {
     .object({
       sessionId: uuid,
       beforeSeq: z.number().int().min(1).optional(),
-      limit: z.number().int().min(1).max(200).optional(),
+      limit: z.number().int().min(1).max(HISTORY_PAGE.max).optional(),
     })
     .strict(),
 } as const;

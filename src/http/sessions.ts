@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ackDataSchemas } from '../../protocol/events.js';
 import { messagePageModel } from '../../protocol/http.js';
+import { HISTORY_PAGE } from '../../protocol/models.js';
 import { uuid } from '../../protocol/schemas.js';
 import { deleteSession } from '../services/delete-session.js';
 import type { Erasure } from '../services/erasure.js';
@@ -28,7 +29,7 @@ export const idParams = z.object({ id: uuid });
 const historyQuery = z
   .object({
     beforeSeq: z.coerce.number().int().min(1).optional(),
-    limit: z.coerce.number().int().min(1).max(200).optional().describe('Default 50.'),
+    limit: z.coerce.number().int().min(1).max(HISTORY_PAGE.max).optional().describe(`Default ${HISTORY_PAGE.default}.`),
   })
   .strict();
 
@@ -53,7 +54,7 @@ export function registerSessionRoutes(http: FastifyInstance, options: SessionRou
     async (request) => {
       const { id } = request.params;
       await options.sessions.authorize(callerOf(request), id);
-      return options.messages.pageBefore(id, request.query.beforeSeq, request.query.limit ?? 50);
+      return options.messages.pageBefore(id, request.query.beforeSeq, request.query.limit ?? HISTORY_PAGE.default);
     },
   );
 

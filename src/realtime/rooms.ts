@@ -1,14 +1,12 @@
+import { rooms } from '../stores/names.js';
+
+// The Socket.IO rooms by their names' owner (stores/names.ts), as the realtime layer uses them.
+
 /** The Socket.IO room of a session (sockets of every node that joined it). */
-export function sessionRoom(sessionId: string): string {
-  return `session:${sessionId}`;
-}
+export const sessionRoom = rooms.session;
 
 /** The Socket.IO room of every socket of one user, on every node. */
-export function userRoom(userId: string): string {
-  return `user:${userId}`;
-}
+export const userRoom = rooms.user;
 
 /** The Socket.IO room of every socket opened with tokens of one refresh-token family (one login), on every node. */
-export function familyRoom(familyId: string): string {
-  return `family:${familyId}`;
-}
+export const familyRoom = rooms.family;

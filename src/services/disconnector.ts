@@ -1,6 +1,6 @@
 import type { DisconnectNotice } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
-import { channels } from '../stores/names.js';
+import { channels, rooms } from '../stores/names.js';
 import { type PubSub, subscribeJson } from '../stores/pubsub/pubsub.js';
 
 /** Whose sockets to end: all of a user's, or those opened with one login's (or API key's) tokens. */
@@ -55,7 +55,7 @@ export class Disconnector {
     // This node's at once; the others when the announcement reaches them. The room is what
     // nodes of the previous release read, so that a rolling upgrade misses nobody.
     this.local?.(owner, notice);
-    const room = 'userId' in owner ? `user:${owner.userId}` : `family:${owner.familyId}`;
+    const room = 'userId' in owner ? rooms.user(owner.userId) : rooms.family(owner.familyId);
     try {
       await this.pubsub.publish(channels.disconnect, JSON.stringify({ owner, room, notice }));
     } catch (error) {
@@ -69,7 +69,9 @@ export class Disconnector {
 
 /** The owner of a room as nodes of the previous release name it (`user:<id>`, `family:<id>`). */
 function ownerOfRoom(room: string | undefined): SocketOwner | undefined {
-  if (room?.startsWith('user:') === true) return { userId: room.slice('user:'.length) };
-  if (room?.startsWith('family:') === true) return { familyId: room.slice('family:'.length) };
+  const userPrefix = rooms.user('');
+  const familyPrefix = rooms.family('');
+  if (room?.startsWith(userPrefix) === true) return { userId: room.slice(userPrefix.length) };
+  if (room?.startsWith(familyPrefix) === true) return { familyId: room.slice(familyPrefix.length) };
   return undefined;
 }

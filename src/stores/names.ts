@@ -80,6 +80,16 @@ export const channels = {
   audio: (sessionId: string) => `vh:audio:${sessionId}`,
 } as const;
 
+/** Socket.IO rooms, on every node through the adapter. */
+export const rooms = {
+  /** Every socket that joined a session. */
+  session: (sessionId: string) => `session:${sessionId}`,
+  /** Every socket of one user. */
+  user: (userId: string) => `user:${userId}`,
+  /** Every socket opened with tokens of one login (refresh-token family) or API key. */
+  family: (familyId: string) => `family:${familyId}`,
+} as const;
+
 /** Cluster lock names. */
 export const locks = {
   /** Committing an abandoned token stream. */

@@ -51,15 +51,20 @@ describe('live audio relay (two nodes)', () => {
   });
   afterAll(() => cluster?.stop());
 
+  /** A user, their socket on node 0 (the one that will speak) and a session it created. */
+  async function speakerInSession() {
+    const owner = await cluster.user();
+    const speaker = await cluster.connect(0, owner);
+    return { owner, speaker, sessionId: await cluster.session(speaker) };
+  }
+
   async function join(socket: TestSocket, sessionId: string, liveAudio?: boolean): Promise<void> {
     const ack = await request(socket, 'session:join', { sessionId, ...(liveAudio === undefined ? {} : { liveAudio }) });
     expect(ack).toMatchObject({ ok: true });
   }
 
   it("relays every stream to the session's liveAudio sockets on both nodes, the speaker's other device included, in order with the same bytes, then its message", async () => {
-    const owner = await cluster.user();
-    const speaker = await cluster.connect(0, owner);
-    const sessionId = await cluster.session(speaker);
+    const { owner, speaker, sessionId } = await speakerInSession();
     await join(speaker, sessionId, true);
     const otherDevice = await cluster.connect(0, owner);
     await join(otherDevice, sessionId, true);
@@ -190,9 +195,7 @@ describe('live audio relay (two nodes)', () => {
   });
 
   it('aborts a stream: listeners hear it discarded, its slot is free at once, and nothing is stored', async () => {
-    const owner = await cluster.user();
-    const speaker = await cluster.connect(0, owner);
-    const sessionId = await cluster.session(speaker);
+    const { owner, speaker, sessionId } = await speakerInSession();
     const listener = await cluster.connect(1, owner);
     await join(listener, sessionId, true);
     const heard = liveEvents(listener);
@@ -222,9 +225,7 @@ describe('live audio relay (two nodes)', () => {
   });
 
   it('ends a stream whose sender went away as discarded (socket_gone) for its listeners', async () => {
-    const owner = await cluster.user();
-    const speaker = await cluster.connect(0, owner);
-    const sessionId = await cluster.session(speaker);
+    const { owner, speaker, sessionId } = await speakerInSession();
     const listener = await cluster.connect(1, owner);
     await join(listener, sessionId, true);
     const heard = liveEvents(listener);
@@ -237,9 +238,7 @@ describe('live audio relay (two nodes)', () => {
   });
 
   it('drops the oldest frames of a listener that stops reading, counting them, while the speaker and another listener go on', async () => {
-    const owner = await cluster.user();
-    const speaker = await cluster.connect(0, owner);
-    const sessionId = await cluster.session(speaker);
+    const { owner, speaker, sessionId } = await speakerInSession();
     const fast = await cluster.connect(1, owner);
     await join(fast, sessionId, true);
     const slow = await cluster.connect(1, owner);
@@ -298,9 +297,7 @@ describe('live audio relay (two nodes)', () => {
   });
 
   it("has a node follow a session's audio channel only while one of its sockets listens live", async () => {
-    const owner = await cluster.user();
-    const speaker = await cluster.connect(0, owner);
-    const sessionId = await cluster.session(speaker);
+    const { owner, speaker, sessionId } = await speakerInSession();
     const config = cluster.nodes[0]?.config.redis;
     const channel = `${config?.mode === 'external' ? config.keyPrefix : ''}vh:audio:${sessionId}`;
     // One subscriber per node: sharded ones on a Redis Cluster, counted on every master.
@@ -331,9 +328,7 @@ describe('live audio relay (two nodes)', () => {
   });
 
   it('sends none of it to the readers of a session that no socket listens to live', async () => {
-    const owner = await cluster.user();
-    const speaker = await cluster.connect(0, owner);
-    const sessionId = await cluster.session(speaker);
+    const { owner, speaker, sessionId } = await speakerInSession();
     const reader = await cluster.connect(1, owner);
     await join(reader, sessionId);
     const news = collect<{ message: Message }>(reader, 'message:new');

@@ -1,4 +1,4 @@
-import type { MessageRole } from '../../../protocol/models.js';
+import { HISTORY_PAGE, type MessageRole } from '../../../protocol/models.js';
 import type { PayloadOf } from '../../../protocol/schemas.js';
 import { streamIdPattern } from '../../../protocol/schemas.js';
 import { AppError } from '../../errors/app-error.js';
@@ -64,7 +64,7 @@ export function messageHandlers(context: RealtimeContext): Handlers {
 
     'history:get': async ({ sessionId, beforeSeq, limit }, socket) => {
       await context.sessions.authorize(callerOf(socket), sessionId);
-      return context.messages.pageBefore(sessionId, beforeSeq, limit ?? 50);
+      return context.messages.pageBefore(sessionId, beforeSeq, limit ?? HISTORY_PAGE.default);
     },
   };
 
