@@ -10,6 +10,7 @@ import type {
 } from '../../protocol/events.js';
 import type { Message, MessageRole, Session } from '../../protocol/models.js';
 import type { ClientEventName, PayloadOf } from '../../protocol/schemas.js';
+import { AudioStream, type AudioStreamOptions, type AudioStreamTransport } from './audio-stream.js';
 import { SessionLog } from './session-log.js';
 import {
   type BackoffOptions,
@@ -49,6 +50,19 @@ export interface ClientEvents {
   'session:deleted': (sessionId: string) => void;
   'turn:interrupted': (event: PushOf<'turn:interrupted'>) => void;
   'document:status': (event: PushOf<'document:status'>) => void;
+  /** Another socket opened an audio stream in a session joined with `liveAudio` (never this client's own). */
+  'audio:started': (event: PushOf<'audio:started'>) => void;
+  /**
+   * One frame of such a stream, in index order, as it is spoken; key it by `streamId`. A
+   * client that joins (or rejoins after a reconnect) while a stream is open gets its
+   * frames without its `audio:started`.
+   */
+  'audio:frame': (frame: AudioFrame) => void;
+  /**
+   * The stream was stored (`messageId`) or discarded (`discarded`, `reason`). A stream that
+   * ended while the client was reconnecting never says so: stop waiting for its frames.
+   */
+  'audio:ended': (event: PushOf<'audio:ended'>) => void;
   /** `connected` after each (re)connection and resume; `ended` when the server said not to reconnect, or after close(). */
   state: (state: ConnectionState, detail?: { reason?: string; nodeId?: string }) => void;
   /** Something the client could not do by itself (a failed token refresh, a join that failed on resume). */
@@ -56,6 +70,21 @@ export interface ClientEvents {
 }
 
 export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'ended';
+
+/** `audio:frame` with its bytes as a Uint8Array in browsers and Node alike. */
+export type AudioFrame = Omit<PushOf<'audio:frame'>, 'data'> & { data: Uint8Array };
+
+/** Options of `join`. */
+export interface JoinOptions {
+  /** Hand on messages after this seq. Default: the newest page the server gives. */
+  sinceSeq?: number;
+  /**
+   * Also receive the session's audio streams live (`audio:started`, `audio:frame`,
+   * `audio:ended`). Default false. Each join sets it anew, and the rejoins after a
+   * reconnect keep what the last join chose.
+   */
+  liveAudio?: boolean;
+}
 
 /** One message waiting in the outbox. */
 interface Outgoing {
@@ -79,6 +108,8 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
   private readonly backoff: BackoffOptions;
   private readonly ackTimeoutMs: number;
   private readonly logs = new Map<string, SessionLog>();
+  /** Joined sessions whose audio the app hears live: every join of them (rejoins too) asks for it. */
+  private readonly liveAudio = new Set<string>();
   private readonly outboxes = new Map<string, Outgoing[]>();
   private readonly pumping = new Set<string>();
   private readonly catchingUp = new Set<string>();
@@ -120,18 +151,17 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
 
   /**
    * Joins a session and hands its messages to `message` listeners from `sinceSeq` on
-   * (without it: the newest page the server gives). After any reconnect the client rejoins
-   * by itself from the last seq it handed on.
+   * (without it: the newest page the server gives); with `liveAudio`, its audio streams too.
+   * After any reconnect the client rejoins by itself from the last seq it handed on.
    */
-  async join(
-    sessionId: string,
-    options: { sinceSeq?: number } = {},
-  ): Promise<{ session: Session; presence: PresenceEntry[] }> {
+  async join(sessionId: string, options: JoinOptions = {}): Promise<{ session: Session; presence: PresenceEntry[] }> {
     let log = this.logs.get(sessionId);
     if (log === undefined) {
       log = new SessionLog(sessionId, options.sinceSeq ?? 0, (message) => this.emit('message', message));
       this.logs.set(sessionId, log);
     }
+    if (options.liveAudio === true) this.liveAudio.add(sessionId);
+    else this.liveAudio.delete(sessionId);
     try {
       const data = await this.catchUp(
         await this.connectedSocket(),
@@ -140,13 +170,13 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
       );
       return { session: data.session, presence: data.presence };
     } catch (error) {
-      this.logs.delete(sessionId);
+      this.forget(sessionId);
       throw error;
     }
   }
 
   async leave(sessionId: string): Promise<void> {
-    this.logs.delete(sessionId);
+    this.forget(sessionId);
     await this.request('session:leave', { sessionId });
   }
 
@@ -187,8 +217,27 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * Sends one utterance of audio: `audio:start`, each chunk (split to at most 64 KiB,
-   * each waiting for its ack, so a slow link slows the producer), `audio:end`. An audio
+   * Opens an audio stream to send as it is produced (a microphone's frames): `write` each
+   * frame, then `end()` to store it as a message or `abort()` to drop it. Members that
+   * joined with `liveAudio` hear each frame as it is acknowledged. At most `window` chunks
+   * are in flight (see AudioStreamOptions); the stream lives on the current connection.
+   */
+  async openAudioStream(sessionId: string, options: AudioStreamOptions): Promise<AudioStream> {
+    const socket = await this.connectedSocket();
+    const transport: AudioStreamTransport = {
+      call: (event, payload) =>
+        socket.connected
+          ? this.call(socket, event, payload)
+          : Promise.reject(new VoiceHelperError({ code: 'UNAVAILABLE', message: 'the connection was lost' })),
+      connected: () => socket.connected,
+      stored: (message) => this.logs.get(sessionId)?.accept(message),
+    };
+    return AudioStream.open(transport, sessionId, options.streamId ?? randomId(), options);
+  }
+
+  /**
+   * Sends one utterance of audio: `audio:start`, each chunk (split to at most 64 KiB, a
+   * few in flight at a time, so a slow link slows the producer), `audio:end`. An audio
    * stream lives on one connection: if it drops, this rejects and the utterance must be
    * sent again.
    */
@@ -203,31 +252,21 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
       clientMsgId?: string;
     },
   ): Promise<Message> {
-    const socket = await this.connectedSocket();
-    const streamId = audio.streamId ?? randomId();
-    await this.call(socket, 'audio:start', {
-      sessionId,
-      streamId,
+    const stream = await this.openAudioStream(sessionId, {
       mimeType: audio.mimeType,
       ...(audio.sampleRate === undefined ? {} : { sampleRate: audio.sampleRate }),
+      ...(audio.streamId === undefined ? {} : { streamId: audio.streamId }),
     });
-    let index = 0;
-    for await (const chunk of audio.chunks) {
-      for (let offset = 0; offset < chunk.byteLength; offset += AUDIO_CHUNK_BYTES) {
-        await this.call(socket, 'audio:chunk', {
-          streamId,
-          index: index++,
-          data: chunk.subarray(offset, offset + AUDIO_CHUNK_BYTES),
-        });
-      }
+    try {
+      for await (const chunk of audio.chunks) await stream.write(chunk);
+    } catch (error) {
+      await stream.abort().catch(() => undefined);
+      throw error;
     }
-    const { message } = await this.call(socket, 'audio:end', {
-      streamId,
-      clientMsgId: audio.clientMsgId ?? randomId(),
+    return stream.end({
+      ...(audio.clientMsgId === undefined ? {} : { clientMsgId: audio.clientMsgId }),
       ...(audio.transcript === undefined ? {} : { transcript: audio.transcript }),
     });
-    this.logs.get(sessionId)?.accept(message);
-    return message;
   }
 
   /** A short-lived download URL of an audio message. */
@@ -286,11 +325,12 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     for (let first = fresh; ; first = false) {
       let data: AckData['session:join'];
       try {
-        data = await this.call(
-          socket,
-          'session:join',
-          first ? { sessionId: log.sessionId } : { sessionId: log.sessionId, sinceSeq: log.lastSeq },
-        );
+        data = await this.call(socket, 'session:join', {
+          sessionId: log.sessionId,
+          ...(first ? {} : { sinceSeq: log.lastSeq }),
+          // Every join sets it anew, the catch-up's further pages and a gap's rejoin included.
+          ...(this.liveAudio.has(log.sessionId) ? { liveAudio: true } : {}),
+        });
       } catch (error) {
         // The client holds a seq the server does not have (v2): resume from the server's last one.
         const details =
@@ -398,11 +438,20 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     socket.on('presence', (presence) => this.emit('presence', presence));
     socket.on('session:updated', ({ session }) => this.emit('session:updated', session));
     socket.on('session:deleted', ({ sessionId }) => {
-      this.logs.delete(sessionId);
+      this.forget(sessionId);
       this.emit('session:deleted', sessionId);
     });
     socket.on('turn:interrupted', (event) => this.emit('turn:interrupted', event));
     socket.on('document:status', (event) => this.emit('document:status', event));
+    socket.on('audio:started', (event) => this.emit('audio:started', event));
+    // Socket.IO hands binary to Node as a Buffer and to browsers as an ArrayBuffer.
+    socket.on('audio:frame', (frame) =>
+      this.emit('audio:frame', {
+        ...frame,
+        data: frame.data instanceof Uint8Array ? frame.data : new Uint8Array(frame.data),
+      }),
+    );
+    socket.on('audio:ended', (event) => this.emit('audio:ended', event));
     return () => notice;
   }
 
@@ -436,7 +485,7 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
       await this.catchUp(socket, log);
     } catch (error) {
       if (error instanceof VoiceHelperError && (error.code === 'NOT_FOUND' || error.code === 'FORBIDDEN')) {
-        this.logs.delete(log.sessionId);
+        this.forget(log.sessionId);
         this.emit('session:deleted', log.sessionId);
       }
       throw error;
@@ -453,6 +502,11 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
       const run = log.hasGap && socket?.connected ? this.rejoin(socket, log) : Promise.resolve();
       run.catch((error: unknown) => this.emit('error', error)).finally(() => this.catchingUp.delete(log.sessionId));
     }, GAP_WAIT_MS);
+  }
+
+  private forget(sessionId: string): void {
+    this.logs.delete(sessionId);
+    this.liveAudio.delete(sessionId);
   }
 
   private setState(state: ConnectionState, detail: { reason?: string; nodeId?: string } = {}): void {
@@ -472,8 +526,6 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
   }
 }
 
-/** The largest audio chunk the server takes (64 KiB). */
-const AUDIO_CHUNK_BYTES = 64 * 1024;
 /** How long a later message may wait for an earlier one before the client asks the server. */
 const GAP_WAIT_MS = 500;
 

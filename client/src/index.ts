@@ -1,6 +1,9 @@
 export type { Ack, ErrorCode, WireError } from '../../protocol/errors.js';
 export type {
   AckData,
+  AudioDiscardReason,
+  AudioEndedEvent,
+  AudioStartedEvent,
   DocumentStatusEvent,
   PresenceEntry,
   PushOf,
@@ -9,13 +12,17 @@ export type {
 } from '../../protocol/events.js';
 export type { Message, MessageRole, Session } from '../../protocol/models.js';
 export type { ClientEventName, PayloadOf } from '../../protocol/schemas.js';
+export { AUDIO_CHUNK_BYTES, AudioStream, type AudioStreamOptions } from './audio-stream.js';
 export {
+  type AudioFrame,
   type ClientEvents,
   type ConnectionState,
+  type JoinOptions,
   TurnStream,
   VoiceHelperClient,
   type VoiceHelperClientOptions,
 } from './client.js';
+export { decodeL16, encodeL16, L16_FRAME_MS, L16_SAMPLE_RATE, L16Framer, wavFromL16 } from './l16.js';
 export { SessionLog } from './session-log.js';
 export {
   type BackoffOptions,
