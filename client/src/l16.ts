@@ -10,7 +10,7 @@ export const L16_SAMPLE_RATE = 16_000;
 export const L16_FRAME_MS = 20;
 
 /** Samples in [-1, 1] as audio/l16 bytes (clipped). */
-export function encodeL16(samples: Float32Array): Uint8Array {
+export function encodeL16(samples: Float32Array): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(samples.length * 2);
   const view = new DataView(bytes.buffer);
   for (let i = 0; i < samples.length; i++) {
@@ -21,7 +21,7 @@ export function encodeL16(samples: Float32Array): Uint8Array {
 }
 
 /** audio/l16 bytes as samples in [-1, 1]; a trailing odd byte is ignored. */
-export function decodeL16(bytes: Uint8Array): Float32Array {
+export function decodeL16(bytes: Uint8Array): Float32Array<ArrayBuffer> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const samples = new Float32Array(bytes.byteLength >> 1);
   for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(i * 2, false) / 0x8000;
@@ -32,7 +32,7 @@ export function decodeL16(bytes: Uint8Array): Float32Array {
  * A WAV file (little-endian PCM) of audio/l16 bytes, so that a stored `audio/l16` message
  * plays in an `<audio>` element, which does not know raw PCM.
  */
-export function wavFromL16(parts: readonly Uint8Array[], sampleRate: number): Uint8Array {
+export function wavFromL16(parts: readonly Uint8Array[], sampleRate: number): Uint8Array<ArrayBuffer> {
   const dataBytes = parts.reduce((sum, part) => sum + (part.byteLength & ~1), 0);
   const wav = new Uint8Array(44 + dataBytes);
   const view = new DataView(wav.buffer);

@@ -91,7 +91,7 @@ describe('the browser app (chromium, two browser contexts)', () => {
         .toEqual([expect.stringContaining('hello from the browser')]);
     }
 
-    // Push to talk: about two seconds of the fake microphone.
+    // Push to talk: about two seconds of the fake microphone, sent live as it is captured.
     await a.page.getByTestId('talk').click();
     await expect.poll(() => a.page.getByTestId('talk').textContent()).toContain('Stop');
     await a.page.waitForTimeout(2_000);
@@ -103,7 +103,7 @@ describe('the browser app (chromium, two browser contexts)', () => {
     }
     await a.page.screenshot({ path: path.join(shots, 'conversation.png') });
 
-    // The second context plays it back through audio:url (a presigned URL the CSP allows).
+    // The second context plays it back: live audio/l16 it heard, wrapped as WAV (a blob: URL the CSP allows).
     await b.page.locator('.message[data-seq="2"] button', { hasText: 'Play' }).click();
     const player = b.page.getByTestId('player');
     await expect

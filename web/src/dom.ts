@@ -28,35 +28,3 @@ export function formatBytes(bytes: number): string {
       ? `${(bytes / 1024).toFixed(1)} KB`
       : `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
-
-/** Values pushed by one side, read in order by a `for await` on the other; `end()` finishes it. */
-export class AsyncQueue<T> implements AsyncIterable<T> {
-  private readonly items: T[] = [];
-  private waiting: (() => void) | undefined;
-  private ended = false;
-
-  push(item: T): void {
-    this.items.push(item);
-    this.wake();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.wake();
-  }
-
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
-      const item = this.items.shift();
-      if (item !== undefined) yield item;
-      else if (this.ended) return;
-      else await new Promise<void>((resolve) => (this.waiting = resolve));
-    }
-  }
-
-  private wake(): void {
-    const wake = this.waiting;
-    this.waiting = undefined;
-    wake?.();
-  }
-}

@@ -1,18 +1,22 @@
 import {
   type DocumentStatusEvent,
+  L16_SAMPLE_RATE,
   type Message,
   type RetrieveResult,
   type Session,
   VoiceHelperClient,
+  wavFromL16,
 } from '../../client/src/index.js';
 import type { AuthResponse, PublicUser } from '../../protocol/http.js';
-import { AsyncQueue, formatBytes, h } from './dom.js';
+import { formatBytes, h } from './dom.js';
+import { LivePlayer, type Microphone, openMicrophone, RecentAudio, type Speaker } from './live-voice.js';
 
 /**
  * The browser app served at `/`: sign-in, conversations with live messages, streaming
- * deltas and push-to-talk, documents with live ingestion progress, retrieval, and for
- * admins users, rate limits and the audit log. Plain DOM and the client SDK; the page
- * loads nothing but its own script and style (the server's CSP allows nothing else).
+ * deltas and live voice (others heard as they speak, push-to-talk sent as it is spoken),
+ * documents with live ingestion progress, retrieval, and for admins users, rate limits
+ * and the audit log. Plain DOM and the client SDK; the page loads nothing but its own
+ * script and style (the server's CSP allows nothing else).
  */
 
 interface Auth {
@@ -205,19 +209,53 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
   const input = h('input', { type: 'text', placeholder: 'Say something', 'aria-label': 'Message' });
   const talk = h('button', { 'data-testid': 'talk' }, 'Talk');
   const error = h('p', { class: 'error', role: 'alert' });
+  const speakers = h('div', { class: 'speakers', 'data-testid': 'speakers' });
+  const live = h('span', { class: 'muted live', 'data-testid': 'live' });
   const bySession = new Map<string, Message[]>();
   const deltas = new Map<string, string>();
   let current: string | undefined;
+
+  // Live voice: what the player does is on `live`'s data attributes (frames received and
+  // scheduled, the AudioContext's state, the loudest sample), who speaks in `speakers`.
+  const recent = new RecentAudio();
+  const showSpeakers = () => {
+    const heard = player.current().filter((speaker) => speaker.sessionId === current);
+    speakers.replaceChildren(...heard.map((speaker) => h('span', speakerAttributes(speaker), speakerName(speaker))));
+    showLive();
+  };
+  const player = new LivePlayer(showSpeakers);
+  const showLive = () => {
+    live.dataset['framesReceived'] = String(player.received);
+    live.dataset['framesScheduled'] = String(player.scheduled);
+    live.dataset['audioState'] = player.state;
+    live.dataset['peak'] = player.peak.toFixed(3);
+  };
+  sdk.on('audio:started', (event) => player.started(event));
+  sdk.on('audio:frame', (frame) => {
+    recent.add(frame.streamId, frame.data, frame.dropped);
+    // Only the open conversation is heard.
+    if (frame.sessionId !== current) return;
+    player.frame(frame);
+    showLive();
+  });
+  sdk.on('audio:ended', (event) => {
+    player.ended(event);
+    if (event.discarded === true) recent.drop(event.streamId);
+  });
 
   const bubble = (message: Message) => {
     const play = h(
       'button',
       {
         onclick: async () => {
-          const { url } = await sdk.audioUrl(message.id);
-          const audio = h('audio', { controls: true, src: url, 'data-testid': 'player' });
-          play.replaceWith(audio);
-          await audio.play().catch(() => undefined);
+          try {
+            const src = await playableUrl(sdk, message, recent);
+            const audio = h('audio', { controls: true, src, 'data-testid': 'player' });
+            play.replaceWith(audio);
+            await audio.play().catch(() => undefined);
+          } catch (e) {
+            error.textContent = (e as Error).message;
+          }
         },
       },
       '▶ Play',
@@ -258,11 +296,14 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
   });
 
   const open = async (session: Session) => {
+    // A click: the moment the browser lets the page's audio play.
+    player.unlock();
     current = session.id;
+    showSpeakers();
     title.textContent = session.title || 'Untitled';
     for (const item of list.children)
       item.classList.toggle('active', (item as HTMLElement).dataset['id'] === session.id);
-    if (sdk.lastSeq(session.id) === undefined) await sdk.join(session.id);
+    if (sdk.lastSeq(session.id) === undefined) await sdk.join(session.id, { liveAudio: true });
     show();
   };
   const load = async () => {
@@ -287,21 +328,26 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     if (event.key === 'Enter') void send();
   });
 
-  // Push to talk: MediaRecorder's chunks go out as they are recorded (audio:chunk, acked
-  // one by one), and audio:end when the button is pressed again.
-  let recording: { stop: () => Promise<void> } | undefined;
+  // Push to talk: the microphone goes out live, frame by frame, from the first press;
+  // the second stores the utterance (audio:end).
+  let talking: { stop: () => Promise<void> } | undefined;
+  const stopTalking = async () => {
+    const done = talking;
+    talking = undefined;
+    talk.classList.remove('recording');
+    talk.textContent = 'Talk';
+    await done?.stop().catch((e: unknown) => (error.textContent = (e as Error).message));
+  };
   talk.addEventListener('click', async () => {
-    if (recording !== undefined) {
-      const done = recording;
-      recording = undefined;
-      talk.classList.remove('recording');
-      talk.textContent = 'Talk';
-      await done.stop().catch((e: unknown) => (error.textContent = (e as Error).message));
-      return;
-    }
+    player.unlock();
+    if (talking !== undefined) return stopTalking();
     if (current === undefined) return;
+    error.textContent = '';
     try {
-      recording = await record(sdk, current);
+      talking = await speak(sdk, current, recent, (e) => {
+        error.textContent = (e as Error).message;
+        void stopTalking();
+      });
       talk.classList.add('recording');
       talk.textContent = '■ Stop';
     } catch (e) {
@@ -325,35 +371,89 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
       title,
       messages,
       streaming,
+      h('div', { class: 'row' }, speakers, live),
       h('div', { class: 'row' }, input, h('button', { class: 'primary', onclick: () => void send() }, 'Send'), talk),
       error,
     ),
   );
 }
 
-async function record(sdk: VoiceHelperClient, sessionId: string): Promise<{ stop: () => Promise<void> }> {
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-  const mimeType = MediaRecorder.isTypeSupported('audio/webm;codecs=opus') ? 'audio/webm;codecs=opus' : '';
-  const recorder = new MediaRecorder(stream, mimeType === '' ? {} : { mimeType });
-  const chunks = new AsyncQueue<Uint8Array>();
-  let reading = Promise.resolve();
-  recorder.addEventListener('dataavailable', (event) => {
-    // Blobs are read in order, so chunks keep their order.
-    reading = reading.then(async () => chunks.push(new Uint8Array(await event.data.arrayBuffer())));
-  });
-  const stopped = new Promise<void>((resolve) => recorder.addEventListener('stop', () => resolve()));
-  const sent = sdk.sendAudio(sessionId, { mimeType: 'audio/webm', chunks });
-  recorder.start(250);
+function speakerName(speaker: Speaker): string {
+  const started = speaker.started;
+  if (started === undefined) return 'someone is speaking';
+  if (started.role === 'assistant') return 'the assistant is speaking';
+  return started.senderId === auth?.user.id ? 'you are speaking (another device)' : 'a user is speaking';
+}
+
+function speakerAttributes(speaker: Speaker): Record<string, string> {
+  return {
+    class: 'speaker',
+    'data-stream': speaker.streamId,
+    'data-role': speaker.started?.role ?? 'unknown',
+    'data-sender': speaker.started?.senderId ?? '',
+  };
+}
+
+/**
+ * Sends the microphone live: 20 ms frames of 16 kHz audio/l16 through the SDK's audio
+ * stream, each heard by the other members as it is acknowledged. Frames the link cannot
+ * carry in time are skipped by the stream; a stream that fails stops the microphone and
+ * calls `failed`.
+ */
+async function speak(
+  sdk: VoiceHelperClient,
+  sessionId: string,
+  recent: RecentAudio,
+  failed: (error: unknown) => void,
+): Promise<{ stop: () => Promise<void> }> {
+  const stream = await sdk.openAudioStream(sessionId, { mimeType: 'audio/l16', sampleRate: L16_SAMPLE_RATE });
+  let microphone: Microphone | undefined;
+  let stopped = false;
+  try {
+    microphone = await openMicrophone((frame) => {
+      stream.write(frame).then(
+        // What was sent is what the stored message holds: kept to play it back here.
+        () => recent.add(stream.streamId, frame),
+        (e: unknown) => {
+          if (stream.error === undefined || stopped) return;
+          stopped = true;
+          microphone?.stop();
+          failed(e);
+        },
+      );
+    });
+  } catch (e) {
+    await stream.abort().catch(() => undefined);
+    throw e;
+  }
   return {
     stop: async () => {
-      recorder.stop();
-      for (const track of stream.getTracks()) track.stop();
-      await stopped;
-      await reading;
-      chunks.end();
-      await sent;
+      if (!stopped) microphone?.stop();
+      stopped = true;
+      if (stream.error === undefined) await stream.end();
     },
   };
+}
+
+/**
+ * Where an audio message plays from. Raw PCM (`audio/l16`) needs a WAV header for an
+ * `<audio>` element: from the audio this page spoke or heard live, else from a download
+ * through `audio:url`, which the page's CSP allows when object storage is on its own origin
+ * (the embedded store; S3 behind the same proxy).
+ */
+async function playableUrl(sdk: VoiceHelperClient, message: Message, recent: RecentAudio): Promise<string> {
+  const { url } = await sdk.audioUrl(message.id);
+  if (message.metadata['mimeType'] !== 'audio/l16') return url;
+  const rate = message.metadata['sampleRate'];
+  const sampleRate = typeof rate === 'number' ? rate : L16_SAMPLE_RATE;
+  const streamId = message.metadata['streamId'];
+  let wav = typeof streamId === 'string' ? recent.wav(streamId, sampleRate) : undefined;
+  if (wav === undefined) {
+    const response = await fetch(url).catch(() => undefined);
+    if (response?.ok !== true) throw new Error('this recording is raw PCM that this page cannot download here');
+    wav = wavFromL16([new Uint8Array(await response.arrayBuffer())], sampleRate);
+  }
+  return URL.createObjectURL(new Blob([wav], { type: 'audio/wav' }));
 }
 
 function documents(sdk: VoiceHelperClient): HTMLElement {
