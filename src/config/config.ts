@@ -1,5 +1,8 @@
 import { type ClientEventName, payloadSchemas } from '../../protocol/schemas.js';
-import type { DependencyName } from './schema.js';
+
+/** The stores a node depends on, as `/readyz` names them. */
+export const dependencyNames = ['postgres', 'redis', 'vector', 'graph', 'objects'] as const;
+export type DependencyName = (typeof dependencyNames)[number];
 
 /** Client events with a per-user sliding-window limit: every one of them. */
 export const rateLimitedEvents = Object.keys(payloadSchemas) as ClientEventName[];

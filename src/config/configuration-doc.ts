@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { envSchema, type VariableDoc, variableDocs } from './schema.js';
+import { envSchema, type VariableRow, variableRows } from './schema.js';
 
 /** A documentation row: one variable, or several documented together. */
 interface Row {
@@ -29,8 +29,8 @@ export function defaultText(schema: z.ZodType): string {
 /** The rows of docs/configuration.md, in the schema's order; a variable documented `with` another joins its row. */
 export function configurationRows(): Row[] {
   const rows = new Map<string, Row>();
-  const docOf = (name: string): VariableDoc => {
-    const doc = variableDocs.get(envSchema[name as keyof typeof envSchema]);
+  const docOf = (name: string): VariableRow => {
+    const doc = variableRows.get(envSchema[name as keyof typeof envSchema]);
     if (doc === undefined) throw new Error(`${name} has no documentation in src/config/schema.ts`);
     return doc;
   };

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { DependencyName } from '../config/schema.js';
+import type { DependencyName } from '../config/config.js';
 import { AppError } from '../errors/app-error.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';

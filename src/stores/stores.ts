@@ -1,5 +1,4 @@
-import type { Config } from '../config/config.js';
-import type { DependencyName } from '../config/schema.js';
+import type { Config, DependencyName } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import { Closers } from '../util/closers.js';
 import type { Cache } from './cache/cache.js';

@@ -6,7 +6,7 @@ import type { AppendInput } from './message-store.js';
 export interface MessageLimits {
   /** Largest `content` in UTF-8 bytes (`MESSAGE_MAX_BYTES`, PROTOCOL section 4). */
   maxContentBytes: number;
-  /** Largest `metadata` as JSON, in bytes (16 KiB, set in config/load.ts). */
+  /** Largest `metadata` as JSON, in bytes (16 KiB, set in config/sections.ts). */
   maxMetadataBytes: number;
 }
 
