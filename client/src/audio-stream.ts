@@ -30,7 +30,10 @@ type StreamEvent = 'audio:start' | 'audio:chunk' | 'audio:end' | 'audio:abort';
 
 /** What a stream needs of its client. */
 export interface AudioStreamTransport {
-  /** Sends on the stream's own connection (an audio stream lives on one); rejects with VoiceHelperError. */
+  /**
+   * Sends on the stream's own connection (an audio stream lives on one); rejects with
+   * VoiceHelperError, at once when that connection is gone.
+   */
   call<E extends StreamEvent>(event: E, payload: PayloadOf<E>): Promise<AckData[E]>;
   /** Whether that connection is still up. */
   connected(): boolean;
@@ -68,6 +71,7 @@ export class AudioStream {
   private resumeTimer: ReturnType<typeof setTimeout> | undefined;
   private idleWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   private state: 'open' | 'ending' | 'ended' | 'aborted' = 'open';
+  private ending: Promise<Message> | undefined;
   /** Why the stream failed, once it has: every later write and `end()` reject with it. */
   error: VoiceHelperError | undefined;
 
@@ -136,9 +140,17 @@ export class AudioStream {
     });
   }
 
-  /** Waits for every chunk's ack, then stores the stream (`audio:end`) and returns its message. */
-  async end(options: { clientMsgId?: string; transcript?: string } = {}): Promise<Message> {
-    if (this.state === 'aborted') throw closed('the stream was aborted');
+  /**
+   * Waits for every chunk's ack, then stores the stream (`audio:end`) and returns its
+   * message; a second call returns the same.
+   */
+  end(options: { clientMsgId?: string; transcript?: string } = {}): Promise<Message> {
+    if (this.state === 'aborted') return Promise.reject(closed('the stream was aborted'));
+    this.ending ??= this.store(options);
+    return this.ending;
+  }
+
+  private async store(options: { clientMsgId?: string; transcript?: string }): Promise<Message> {
     this.state = 'ending';
     await this.idle();
     const { message } = await this.transport.call('audio:end', {
@@ -184,11 +196,7 @@ export class AudioStream {
     const write = chunk.write;
     delete chunk.write;
     write?.resolve();
-    const payload = { streamId: this.streamId, index: chunk.index, data: chunk.data };
-    const call = this.transport.connected()
-      ? this.transport.call('audio:chunk', payload)
-      : Promise.reject(closed('the connection was lost'));
-    call.then(
+    this.transport.call('audio:chunk', { streamId: this.streamId, index: chunk.index, data: chunk.data }).then(
       () => {
         this.sending.delete(chunk.index);
         this.pump();
