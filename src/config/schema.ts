@@ -166,6 +166,25 @@ export interface VariableRow {
   shown?: string;
   /** Documented in the row of this other variable (`MILVUS_TOKEN` with `MILVUS_ADDRESS`). */
   with?: string;
+  /** How .env.example lists it, when docker-compose.yml takes it from there. */
+  compose?: ComposeEntry;
+}
+
+/**
+ * A variable docker-compose.yml takes from `.env`, as `.env.example` lists it: a server
+ * variable's row holds its own, and src/config/env-example.ts those only the stack reads.
+ */
+export interface ComposeEntry {
+  /** What it is for (none for one listed `with` another). */
+  says?: string;
+  /**
+   * What makes its value: a signing `key` (`openssl rand -base64 48`), a URL-safe `password`
+   * (`openssl rand -hex 32`), a `name` of one's choice; or an optional variable's example,
+   * listed commented out.
+   */
+  value: 'key' | 'password' | 'name' | { example: string };
+  /** Listed under this other entry's comment (`MINIO_ROOT_PASSWORD` with `MINIO_ROOT_USER`). */
+  with?: string;
 }
 
 /** The row of every variable, by its schema. */
@@ -205,6 +224,10 @@ export const envSchema = {
    */
   PUBLIC_URL: variable(urlWithScheme(['http', 'https'], 'https://voice.example.com'), {
     meaning: 'base URL clients use; embedded presigned URLs point here',
+    compose: {
+      says: 'where users reach the load balancer (default http://localhost:8080). Presigned download links are signed for it, so it must be the address browsers use.',
+      value: { example: 'https://voice.example.com' },
+    },
     shown: '`http://127.0.0.1:<PORT>`',
   }),
   /** Name of this node in logs, metrics and cluster messages. */
@@ -229,6 +252,7 @@ export const envSchema = {
       meaning:
         'HS256 key for access tokens (≥ 32 chars, ≥ 10 different ones, about 100 bits or more, not a published default: `openssl rand -base64 48`); required once `DATABASE_URL`, `REDIS_URL` or `REDIS_CLUSTER_NODES` is set',
       unset: 'generated under `DATA_DIR/secrets` on the embedded default',
+      compose: { says: 'Signs every access token: whoever knows it can act as any user or service.', value: 'key' },
     },
   ),
   /**
@@ -242,6 +266,7 @@ export const envSchema = {
       meaning:
         'bearer token `GET /metrics` asks for (401 without it); ≥ 32 chars, neither weak nor published (`openssl rand -base64 48`)',
       unset: 'none (`/metrics` is public)',
+      compose: { says: "What the nodes' /metrics asks for as a bearer token; Prometheus sends it.", value: 'key' },
     },
   ),
   /** Lifetime of access tokens in seconds. */
@@ -329,7 +354,10 @@ export const envSchema = {
   /** Neo4j user. */
   NEO4J_USER: variable(z.preprocess(emptyToUndefined, z.string().default('neo4j')), { with: 'NEO4J_URI' }),
   /** Neo4j password. */
-  NEO4J_PASSWORD: variable(optionalString, { with: 'NEO4J_URI' }),
+  NEO4J_PASSWORD: variable(optionalString, {
+    with: 'NEO4J_URI',
+    compose: { says: "Neo4j's neo4j user (the nodes log in with it).", value: 'password' },
+  }),
   /** S3 endpoint (MinIO or any S3). Unset: a directory under DATA_DIR/objects. */
   S3_ENDPOINT: variable(urlWithScheme(['http', 'https'], 'http://host:9000'), {
     meaning: 'MinIO or any S3; keys required with the endpoint',

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configurationRows, renderConfigurationDoc } from '../../src/config/configuration-doc.js';
+import { composeOnlyVariables, renderEnvExample } from '../../src/config/env-example.js';
 import { envSchema } from '../../src/config/schema.js';
 import { packageRoot } from '../../src/util/package-root.js';
 
@@ -22,5 +23,15 @@ describe('docs/configuration.md', () => {
 
   it('is the committed rendering of the schema (run npm run docs:config)', () => {
     expect(readFileSync(path.join(packageRoot(), 'docs', 'configuration.md'), 'utf8')).toBe(renderConfigurationDoc());
+  });
+});
+
+describe('.env.example', () => {
+  it('is the committed rendering of the rows (run npm run docs:config)', () => {
+    expect(readFileSync(path.join(packageRoot(), '.env.example'), 'utf8')).toBe(renderEnvExample());
+  });
+
+  it('lists a server variable from its own row, never again as a compose-only one', () => {
+    expect(Object.keys(composeOnlyVariables).filter((name) => name in envSchema)).toEqual([]);
   });
 });
