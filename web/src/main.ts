@@ -343,6 +343,8 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     if (talking !== undefined) return stopTalking();
     if (current === undefined) return;
     error.textContent = '';
+    // One stream at a time: no second press while the microphone and the stream open.
+    talk.disabled = true;
     try {
       talking = await speak(sdk, current, recent, (e) => {
         error.textContent = (e as Error).message;
@@ -352,6 +354,8 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
       talk.textContent = '■ Stop';
     } catch (e) {
       error.textContent = (e as Error).message;
+    } finally {
+      talk.disabled = false;
     }
   });
 
