@@ -91,9 +91,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parseEnv(env);
   const problems = crossVariableProblems(e);
   if (problems.length > 0) throw new ConfigError(problems);
-  // Every placed path once, each from its own variable (test/unit/config-rows.test.ts).
-  const placed = Object.fromEntries(placements.map(({ name, at }) => [at, e[name]])) as unknown as Placed;
+  const placed = placedValues(e);
   return deepFreeze(assemble({ ...placed, ...buildSections(e, placed) }));
+}
+
+/** Each placed variable's value by the path its row gives. */
+export function placedValues(e: ParsedEnv): Placed {
+  // Every placed path once, each from its own variable (test/unit/config-rows.test.ts).
+  return Object.fromEntries(placements.map(({ name, at }) => [at, e[name]])) as unknown as Placed;
 }
 
 /**

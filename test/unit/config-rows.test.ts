@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnv, placements } from '../../src/config/load.js';
+import { parseEnv, placedValues, placements } from '../../src/config/load.js';
 import { envSchema, type ParsedEnv } from '../../src/config/schema.js';
-import { buildSections, type Placed } from '../../src/config/sections.js';
+import { buildSections } from '../../src/config/sections.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
 
 // Each variable is consumed once: its row places it in Config (`at`), or a section reads it.
@@ -31,14 +31,13 @@ function sectionReads(): Set<string> {
   const reads = new Set<string>();
   for (const env of ENVIRONMENTS) {
     const e = parseEnv(env);
-    const placed = Object.fromEntries(placements.map(({ name, at }) => [at, e[name]])) as unknown as Placed;
     const watched = new Proxy(e, {
       get(target, name, receiver) {
         if (typeof name === 'string') reads.add(name);
         return Reflect.get(target, name, receiver) as ParsedEnv[keyof ParsedEnv];
       },
     });
-    buildSections(watched, placed);
+    buildSections(watched, placedValues(e));
   }
   return reads;
 }
