@@ -194,6 +194,7 @@ async function main(): Promise<void> {
         uri,
         user: process.env['NEO4J_USER'] ?? 'neo4j',
         password: process.env['NEO4J_PASSWORD'],
+        retryMs: 10_000,
       });
       try {
         await run(`Neo4j at ${uri}`, neo4j, audit, (await neo4j.hasGds()) ? ['auto', 'off'] : ['off']);

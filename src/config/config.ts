@@ -36,7 +36,14 @@ export type VectorConfig =
   | { mode: 'postgres'; collection: string; legacyDir: string };
 
 export type GraphConfig =
-  | { mode: 'neo4j'; uri: string; user: string; password: string | undefined }
+  | {
+      mode: 'neo4j';
+      uri: string;
+      user: string;
+      password: string | undefined;
+      /** How long a query is retried on a transient failure or a lost connection (NEO4J_RETRY_MS). */
+      retryMs: number;
+    }
   | { mode: 'postgres' };
 
 /** Host, port and scheme of an S3 endpoint. */

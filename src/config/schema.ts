@@ -358,6 +358,13 @@ export const envSchema = {
     with: 'NEO4J_URI',
     compose: { says: "Neo4j's neo4j user (the nodes log in with it).", value: 'password' },
   }),
+  /**
+   * How long a Neo4j write or read is retried (with backoff) on a transient failure or a lost
+   * connection before it fails: long enough to ride out a Neo4j restart.
+   */
+  NEO4J_RETRY_MS: variable(positiveInt(10_000, 600_000), {
+    meaning: 'how long a Neo4j query is retried on a transient failure or lost connection before it fails',
+  }),
   /** S3 endpoint (MinIO or any S3). Unset: a directory under DATA_DIR/objects. */
   S3_ENDPOINT: variable(urlWithScheme(['http', 'https'], 'http://host:9000'), {
     meaning: 'MinIO or any S3; keys required with the endpoint',

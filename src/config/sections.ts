@@ -60,7 +60,7 @@ export function buildSections(e: Pick<ParsedEnv, SectionVariable>, placed: Place
       : { mode: 'postgres', collection: e.MILVUS_COLLECTION, legacyDir: path.join(dataDir, 'vectors') };
   const graph: Config['graph'] =
     e.NEO4J_URI !== undefined
-      ? { mode: 'neo4j', uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD }
+      ? { mode: 'neo4j', uri: e.NEO4J_URI, user: e.NEO4J_USER, password: e.NEO4J_PASSWORD, retryMs: e.NEO4J_RETRY_MS }
       : { mode: 'postgres' };
   const objects: Config['objects'] =
     e.S3_ENDPOINT !== undefined

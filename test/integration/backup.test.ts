@@ -192,7 +192,7 @@ async function objectDigests(env: Record<string, string>): Promise<Map<string, s
 
 /** The whole graph of a Neo4j as sorted JSON records. */
 async function graphPicture(uri: string): Promise<string[]> {
-  const store = new Neo4jGraphStore({ uri, user: 'neo4j', password: 'unused' });
+  const store = new Neo4jGraphStore({ uri, user: 'neo4j', password: 'unused', retryMs: 10_000 });
   const records: string[] = [];
   try {
     for await (const record of store.dump.export() as AsyncIterable<GraphDumpRecord>)
@@ -387,7 +387,7 @@ describe('backup and restore of all five stores', () => {
     const graphBefore = await graphPicture(neo4j.uri);
     expect(graphBefore.length).toBeGreaterThan(5);
     await cluster.stop();
-    const wipe = new Neo4jGraphStore({ uri: neo4j.uri, user: 'neo4j', password: 'unused' });
+    const wipe = new Neo4jGraphStore({ uri: neo4j.uri, user: 'neo4j', password: 'unused', retryMs: 10_000 });
     await wipe.run('write', 'MATCH (n) DETACH DELETE n');
     await wipe.close();
 

@@ -8,7 +8,12 @@ describe('GDS projections left behind (Neo4j harness with GDS)', () => {
 
   beforeAll(async () => {
     const env = serviceEnv();
-    store = new Neo4jGraphStore({ uri: env.NEO4J_URI, user: env.NEO4J_USER, password: env.NEO4J_PASSWORD });
+    store = new Neo4jGraphStore({
+      uri: env.NEO4J_URI,
+      user: env.NEO4J_USER,
+      password: env.NEO4J_PASSWORD,
+      retryMs: 10_000,
+    });
     await store.init();
   });
   afterAll(() => store.close());

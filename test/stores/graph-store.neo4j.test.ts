@@ -6,6 +6,11 @@ graphStoreContract({
   name: 'Neo4j over Bolt',
   create: async () => {
     const env = serviceEnv();
-    return new Neo4jGraphStore({ uri: env.NEO4J_URI, user: env.NEO4J_USER, password: env.NEO4J_PASSWORD });
+    return new Neo4jGraphStore({
+      uri: env.NEO4J_URI,
+      user: env.NEO4J_USER,
+      password: env.NEO4J_PASSWORD,
+      retryMs: 10_000,
+    });
   },
 });

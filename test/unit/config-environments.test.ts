@@ -27,6 +27,7 @@ const CLUSTER: Record<string, string> = {
   NEO4J_URI: 'neo4j+s://graph:7687',
   NEO4J_USER: 'vh',
   NEO4J_PASSWORD: 'pw-3f9a',
+  NEO4J_RETRY_MS: '15000',
   S3_ENDPOINT: 'https://s3.internal:9443',
   S3_PUBLIC_ENDPOINT: 'https://files.example.com',
   S3_ACCESS_KEY: 'access-3f9a',

@@ -32,6 +32,8 @@ export interface Neo4jGraphStoreOptions {
   uri: string;
   user: string;
   password: string | undefined;
+  /** How long a query is retried (with backoff) on a transient failure or a lost connection before it fails. */
+  retryMs: number;
 }
 
 /** Longest a single query may run on the server (algorithms on GDS included). */
@@ -66,7 +68,7 @@ export class Neo4jGraphStore implements GraphStore {
     this.driver = neo4j.driver(options.uri, neo4j.auth.basic(options.user, options.password ?? ''), {
       connectionTimeout: 5_000,
       connectionAcquisitionTimeout: 10_000,
-      maxTransactionRetryTime: 10_000,
+      maxTransactionRetryTime: options.retryMs,
       disableLosslessIntegers: true,
     });
     this.dump = new Neo4jDump(this.driver);
