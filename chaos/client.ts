@@ -97,6 +97,11 @@ export class GoodClient {
     return n;
   }
 
+  /** Joined to its session on a connection that is not being moved. */
+  get inSession(): boolean {
+    return this.joined && !this.moving;
+  }
+
   connect(): void {
     if (this.stopped) return;
     const urls = this.urls();

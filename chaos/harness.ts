@@ -135,18 +135,30 @@ export class ChaosCluster {
     extraEnv: Record<string, string>,
     opened: Array<() => Promise<void>>,
   ): Promise<ChaosCluster> {
-    const postgres = await HarnessPostgres.create(path.join(dir, 'postgres'));
-    opened.push(() => postgres.stop());
-    const redis = await HarnessRedis.create(path.join(dir, 'redis'));
-    opened.push(() => redis.stop(false));
+    // The five services start together; the slowest (Neo4j's JVM, then Milvus) are spawned
+    // first, before PostgreSQL's initdb, which runs synchronously. Each one that came up is
+    // stopped on the way out, whichever failed.
+    const started = async <T>(create: Promise<T>, stop: (service: T) => Promise<void>): Promise<T> => {
+      const service = await create;
+      opened.push(() => stop(service));
+      return service;
+    };
+    const settled = await Promise.allSettled([
+      started(HarnessNeo4j.create(path.join(dir, 'neo4j')), (neo4j) => neo4j.stop()),
+      started(HarnessMilvus.create(path.join(dir, 'milvus')), (milvus) => milvus.stop()),
+      started(HarnessS3.create(path.join(dir, 's3')), (s3) => s3.stop()),
+      started(HarnessRedis.create(path.join(dir, 'redis')), (redis) => redis.stop(false)),
+      started(HarnessPostgres.create(path.join(dir, 'postgres')), (postgres) => postgres.stop()),
+    ]);
+    const [neo4j, milvus, s3, redis, postgres] = [
+      fulfilled(settled[0]),
+      fulfilled(settled[1]),
+      fulfilled(settled[2]),
+      fulfilled(settled[3]),
+      fulfilled(settled[4]),
+    ];
     const { proxy: pgProxy, url: proxiedUrl } = await proxyFor(postgres.url);
     opened.push(() => pgProxy.down());
-    const s3 = await HarnessS3.create(path.join(dir, 's3'));
-    opened.push(() => s3.stop());
-    const milvus = await HarnessMilvus.create(path.join(dir, 'milvus'));
-    opened.push(() => milvus.stop());
-    const neo4j = await HarnessNeo4j.create(path.join(dir, 'neo4j'));
-    opened.push(() => neo4j.stop());
     const env = {
       DATABASE_URL: proxiedUrl,
       REDIS_URL: redis.url,
@@ -288,7 +300,9 @@ export class ChaosCluster {
       for (let c = 0; c < 3; c++) clients.push(new GoodClient(`s${s}c${c}`, token, sessionId, () => this.urls(), c));
     }
     for (const client of clients) client.connect();
-    await sleep(1_000);
+    // The load starts once every client is in its session (one that is not by then counts
+    // what it misses as any client would).
+    await waitUntil(() => clients.every((c) => c.inSession), 10_000, 50);
 
     // Open loop: each tick, the next clients in turn send one message each.
     const tickMs = 20;
@@ -603,6 +617,12 @@ async function register(url: string, label: string): Promise<string> {
   });
   if (response.status !== 201) throw new Error(`register answered ${response.status}`);
   return ((await response.json()) as { accessToken: string }).accessToken;
+}
+
+/** The value of a settled promise, or its reason thrown. */
+function fulfilled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === 'rejected') throw result.reason;
+  return result.value;
 }
 
 async function healed(restart: () => Promise<unknown>): Promise<{ healedAt: number; restartMs: number }> {
