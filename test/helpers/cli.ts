@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { packageRoot } from '../../src/util/package-root.js';
+import { childProcessEnv } from './env.js';
 
 /** What one run of the CLI printed and how it ended. */
 export interface CliRun {
@@ -11,13 +12,13 @@ export interface CliRun {
 
 /**
  * Runs the compiled `voicehelper` CLI (dist/, built by `npm test` before the suite) as its
- * own process with exactly these variables (plus PATH and HOME), feeding `stdin`.
+ * own process with exactly these variables (plus those of childProcessEnv), feeding `stdin`.
  */
 export function runCli(args: readonly string[], env: Record<string, string>, stdin = ''): Promise<CliRun> {
   const main = path.join(packageRoot(), 'dist', 'src', 'cli', 'main.js');
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [main, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', ...env },
+      env: { ...childProcessEnv(), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -11,7 +11,7 @@ import { connectRedis, type RedisClient } from '../../src/stores/redis/connectio
 import { packageRoot } from '../../src/util/package-root.js';
 import { openClient, request, type TestSocket } from './client.js';
 import { testPool } from './database.js';
-import { clusterConfig, clusterEnv, suiteCollection, uniqueName } from './env.js';
+import { childProcessEnv, clusterConfig, clusterEnv, suiteCollection, uniqueName } from './env.js';
 import { freePort } from './ports.js';
 
 /** Settings that make cluster timers fast enough for tests. */
@@ -86,7 +86,7 @@ export class TestCluster {
     const port = await freePort();
     const child = spawn(process.execPath, [main], {
       env: {
-        PATH: process.env['PATH'] ?? '',
+        ...childProcessEnv(),
         ...clusterEnv({
           ...FAST_CLUSTER,
           ...this.shared,

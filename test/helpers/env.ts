@@ -38,6 +38,19 @@ export function serviceEnv(): Record<(typeof SERVICE_VARIABLES)[number], string>
 }
 
 /**
+ * What every Node process a test starts from dist/ (the CLI, a node) has besides its own
+ * variables: PATH, HOME, and one compile cache for all of them. Loading the modules of the
+ * stores takes most of a CLI run's CPU (about 0.8 s of 1.5 s); with the cache, a fifth less.
+ */
+export function childProcessEnv(): Record<string, string> {
+  return {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? '/root',
+    NODE_COMPILE_CACHE: path.join(tmpdir(), 'voicehelper-test-compile-cache'),
+  };
+}
+
+/**
  * A fresh temporary directory, traversable by other users: the embedded PostgreSQL runs as
  * the `postgres` OS user when the tests run as root.
  */

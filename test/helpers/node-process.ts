@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../src/util/package-root.js';
+import { childProcessEnv } from './env.js';
 
 /** A node started from dist/ as its own process. */
 export interface NodeProcess {
@@ -15,12 +16,12 @@ const MAIN = path.join(packageRoot(), 'dist', 'src', 'main.js');
 
 /**
  * Starts the compiled server exactly as `npm start` does (dist/, which `npm test` builds),
- * with exactly these variables (plus PATH and HOME, and LOG_LEVEL info unless given).
+ * with exactly these variables (plus those of childProcessEnv, and LOG_LEVEL info unless given).
  */
 export function startNodeProcess(env: Record<string, string>): NodeProcess {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npm test does)`);
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/root', LOG_LEVEL: 'info', ...env },
+    env: { ...childProcessEnv(), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
