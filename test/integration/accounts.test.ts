@@ -65,14 +65,22 @@ describe('accounts and the operators CLI', { timeout: 90_000 }, () => {
     const login = await call(url, 'POST', '/v1/auth/login', { body: { email: address, password: 'a long password' } });
     expect(login).toMatchObject({ status: 200, body: { user: { roles: ['admin', 'user'] } } });
 
-    expect((await cli(['users', 'create', '--email', address.toUpperCase()], 'another password\n')).code).toBe(4);
-    expect((await cli(['users', 'create', '--email', email('x')], 'short\n')).code).toBe(2);
-    expect((await cli(['users', 'create', '--email', email('x')], '')).code).toBe(2);
-    expect((await cli(['users', 'create', '--email', email('x'), '--role', 'root'], 'a long password\n')).code).toBe(2);
-    const argv = await cli(['users', 'create', '--email', email('x'), '--password', 'in argv'], '');
+    // Each refusal is a process of its own and none depends on another: they run together.
+    const [duplicate, short, empty, unknownRole, argv, nobody] = await Promise.all([
+      cli(['users', 'create', '--email', address.toUpperCase()], 'another password\n'),
+      cli(['users', 'create', '--email', email('x')], 'short\n'),
+      cli(['users', 'create', '--email', email('x')], ''),
+      cli(['users', 'create', '--email', email('x'), '--role', 'root'], 'a long password\n'),
+      cli(['users', 'create', '--email', email('x'), '--password', 'in argv'], ''),
+      cli(['users', 'roles', 'nobody@example.test', 'admin']),
+    ]);
+    expect(duplicate.code).toBe(4);
+    expect(short.code).toBe(2);
+    expect(empty.code).toBe(2);
+    expect(unknownRole.code).toBe(2);
     expect(argv.code).toBe(2);
     expect(argv.stderr).toContain("unknown option '--password'");
-    expect((await cli(['users', 'roles', 'nobody@example.test', 'admin'])).code).toBe(3);
+    expect(nobody.code).toBe(3);
   });
 
   it('lists users for admins over HTTP with search and a cursor, and from the CLI', async () => {
