@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type AckCallback, wireErrorModel } from './errors.js';
-import { messageModel, messageRoles, sessionModel } from './models.js';
+import { agentStatusModel, messageModel, messageRoles, sessionModel } from './models.js';
 import { type Role, roles, type TokenKind } from './roles.js';
 import type { ClientEventName, PayloadOf } from './schemas.js';
 
@@ -66,6 +66,10 @@ export const ackDataSchemas = {
   'audio:abort': empty.describe('The stream is discarded, or was not open (protocol v6).'),
   'audio:url': z.object({ url: z.string(), expiresAt: z.string() }),
   retrieve: retrieveResultModel,
+  'agent:register': z
+    .object({ workerId: z.string().describe('This registration: agent:status names it.') })
+    .describe('The socket serves the agent until it disconnects (protocol v7).'),
+  'agent:release': empty.describe('The session went back to dispatch, or this worker did not have it (protocol v7).'),
 } as const satisfies Record<ClientEventName, z.ZodType>;
 
 /** `data` of a successful ack, per event. */
@@ -224,6 +228,10 @@ export const audioEndedEventModel = z.object({
 });
 export type AudioEndedEvent = z.output<typeof audioEndedEventModel>;
 
+/** Why a worker no longer has a session it was dispatched (`agent:revoked`, protocol v7). */
+export const agentRevokeReasons = ['archived', 'deleted', 'lease_lost'] as const;
+export type AgentRevokeReason = (typeof agentRevokeReasons)[number];
+
 /** Payloads of the events the server pushes to clients. */
 export const pushSchemas = {
   'sys:disconnect': disconnectNoticeModel.describe('Right before the server ends the connection (protocol v2).'),
@@ -248,6 +256,26 @@ export const pushSchemas = {
   ),
   'audio:frame': audioFrameEventModel.describe('One chunk of a live audio stream (protocol v6).'),
   'audio:ended': audioEndedEventModel.describe('A live audio stream was stored or discarded (protocol v6).'),
+  'agent:dispatch': z
+    .object({
+      sessionId: z.string(),
+      agent: z.string(),
+      epoch: z
+        .number()
+        .int()
+        .min(1)
+        .describe('Grows with every assignment of the session: a later dispatch of it supersedes this one.'),
+    })
+    .describe('To one registered worker only: the session is yours; join it as a service does (protocol v7).'),
+  'agent:status': z
+    .object({ sessionId: z.string(), agent: z.string() })
+    .extend(agentStatusModel.shape)
+    .describe("To the session's members: whether a worker of its agent has it (protocol v7)."),
+  'agent:revoked': z
+    .object({ sessionId: z.string(), agent: z.string(), reason: z.enum(agentRevokeReasons) })
+    .describe(
+      'To a worker: the session it was dispatched is no longer its own (archived, deleted, or its lease was lost); stop answering it (protocol v7).',
+    ),
   'document:status': documentStatusEventModel.describe(
     "Ingestion progress of one of the user's documents, to every socket of its owner (protocol v4).",
   ),

@@ -4,7 +4,7 @@ import { z } from 'zod';
  * The version of the wire contract this server speaks (docs/protocol.md lists what each
  * version changed). Sent in `sys:hello` right after the handshake and in every `sys:ping` ack.
  */
-export const PROTOCOL_VERSION = 6;
+export const PROTOCOL_VERSION = 7;
 
 /** Roles a message can have (PROTOCOL section 4). */
 export const messageRoles = ['user', 'assistant', 'system', 'tool'] as const;
@@ -43,6 +43,16 @@ const isoTime = z.string().describe('ISO-8601 time');
 const uuidOut = z.string().describe('UUID');
 const jsonObjectOut = z.record(z.string(), z.unknown());
 
+/** Whether a session that names an agent has one of its workers (protocol v7). */
+export const agentStates = ['waiting', 'assigned'] as const;
+export type AgentState = (typeof agentStates)[number];
+
+export const agentStatusModel = z.object({
+  state: z.enum(agentStates).describe("'waiting': no live worker of the agent has room for it yet."),
+  workerId: z.string().optional().describe('The worker that has it, when assigned.'),
+});
+export type AgentStatus = z.output<typeof agentStatusModel>;
+
 /** A conversation (PROTOCOL section 3). Times are ISO-8601 strings. */
 export const sessionModel = z
   .object({
@@ -55,6 +65,15 @@ export const sessionModel = z
     lastSeq: z.number().int().min(0).describe('Seq of the newest committed message; 0 when empty.'),
     createdAt: isoTime,
     updatedAt: isoTime,
+    agent: z
+      .string()
+      .optional()
+      .describe('The agent whose worker answers the session (protocol v7); absent when it names none.'),
+    agentStatus: agentStatusModel
+      .optional()
+      .describe(
+        'Whether a worker of the agent has the session now (protocol v7): in session:create, session:join and GET /v1/sessions/:id.',
+      ),
   })
   .meta({ id: 'Session' });
 export type Session = z.output<typeof sessionModel>;

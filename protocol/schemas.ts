@@ -147,6 +147,14 @@ const clientMsgId = text(64, 1).refine((v) => !v.startsWith('stream:'), 'the str
 export const streamIdPattern = /^[A-Za-z0-9_-]{1,64}$/;
 const streamId = z.string().regex(streamIdPattern, 'expected 1-64 letters, digits, - or _');
 
+/** Agent names (protocol v7): lowercase, as in `DEFAULT_AGENT`; they become parts of keys. */
+export const agentNamePattern = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
+export const agentName = z
+  .string()
+  .regex(agentNamePattern, 'expected 1-64 lowercase letters, digits, _, . or -, starting with a letter or digit');
+/** Sessions a worker takes at once when `agent:register` names no capacity (protocol v7). */
+export const DEFAULT_AGENT_CAPACITY = 10;
+
 /**
  * Runtime schemas of every client-to-server payload, one per event. Handlers receive only
  * what these produce (unknown keys stripped), and the payload types derive from them.
@@ -155,7 +163,14 @@ export const payloadSchemas = {
   /** Round trip to this node; answers `{ nodeId, serverTime }`. An addition to PROTOCOL v1. */
   'sys:ping': z.object({}).strict().optional(),
   'session:create': z
-    .object({ title: text(255).optional(), context: jsonObject.optional(), metadata: jsonObject.optional() })
+    .object({
+      title: text(255).optional(),
+      context: jsonObject.optional(),
+      metadata: jsonObject.optional(),
+      agent: agentName
+        .optional()
+        .describe('The agent whose worker answers the session (protocol v7); default DEFAULT_AGENT.'),
+    })
     .strict()
     .optional(),
   'session:join': z
@@ -256,6 +271,21 @@ export const payloadSchemas = {
       sessionId: uuid.optional(),
     })
     .strict(),
+  /** Serves an agent from this socket (protocol v7): sessions naming it are dispatched here. */
+  'agent:register': z
+    .object({
+      agent: agentName,
+      capacity: z
+        .number()
+        .int()
+        .min(1)
+        .max(10_000)
+        .optional()
+        .describe(`Sessions this worker takes at once; default ${DEFAULT_AGENT_CAPACITY}.`),
+    })
+    .strict(),
+  /** Hands a dispatched session back: another worker gets it, or it waits (protocol v7). */
+  'agent:release': z.object({ sessionId: uuid }).strict(),
   'history:get': z
     .object({
       sessionId: uuid,

@@ -50,5 +50,11 @@ export async function loadPostgres(
       await pipeline(await reader.open(file), sink);
       onTable(table);
     }
+    // The workers that had sessions are gone with their sockets (agent_workers is not backed
+    // up): every restored session that names an agent waits for a worker of today's.
+    if (order.includes('agent_assignments'))
+      await client.query(
+        'update agent_assignments set worker_id = null, released_by = null, waiting_since = now() where worker_id is not null or released_by is not null',
+      );
   });
 }

@@ -82,6 +82,7 @@ export async function buildHttp(base: NodeBase, services: Services, draining: ()
     erasure: accounts.erasure,
     turns: services.turns,
     notifier: services.notifier,
+    agents: services.agents,
   });
   await registerDocumentRoutes(http, {
     documents: services.documents,

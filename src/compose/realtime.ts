@@ -2,10 +2,12 @@ import type { Server as HttpServer } from 'node:http';
 import { AppError } from '../errors/app-error.js';
 import { clientAddress } from '../http/client-address.js';
 import { originAllowed } from '../http/origins.js';
+import { AgentWorkers } from '../realtime/agent-workers.js';
 import { AudioBargeIn } from '../realtime/audio-barge-in.js';
 import { AudioStreams } from '../realtime/audio-streams.js';
 import type { RealtimeContext } from '../realtime/context.js';
 import type { AppSocket, Dispatcher } from '../realtime/dispatcher.js';
+import { agentHandlers } from '../realtime/handlers/agent-handlers.js';
 import { audioHandlers } from '../realtime/handlers/audio-handlers.js';
 import { messageHandlers } from '../realtime/handlers/message-handlers.js';
 import { retrieveHandler } from '../realtime/handlers/retrieve-handlers.js';
@@ -128,6 +130,9 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     logger,
   });
 
+  const agentWorkers = new AgentWorkers(services.agents, config.nodeId, logger);
+  metrics.gauge('voicehelper_agent_workers', 'Agent workers registered on this node', () => agentWorkers.size);
+
   const context: RealtimeContext = {
     io,
     nodeId: config.nodeId,
@@ -141,6 +146,8 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     objects: stores.objects,
     erasure: accounts.erasure,
     notifier: services.notifier,
+    agents: services.agents,
+    agentWorkers,
     audio,
     liveAudio,
     audioUrlTtlSeconds: config.audio.urlTtlSeconds,
@@ -169,6 +176,7 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
       ...messageHandlers(context),
       ...audioHandlers(context),
       ...turnHandlers(context),
+      ...agentHandlers(context),
       retrieve: retrieveHandler({
         sessions: accounts.sessions,
         embedder: stores.embedder,
@@ -185,6 +193,8 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
         // In-memory state first: a failure of the stores below must not leave it behind.
         context.audio.dropSocket(socket.id);
         liveAudio.dropSocket(socket);
+        // Its sessions go to other workers before anything slower runs.
+        await agentWorkers.socketGone(socket);
         for (const sessionId of relay.sessionsOf(socket)) await leaveSocket(context, socket, sessionId);
         await closer.socketGone(socket.id);
       })();
@@ -192,6 +202,8 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
       return cleanup.finally(() => cleanups.delete(cleanup));
     },
   });
+  await agentWorkers.start();
+  closers.add('agent workers', () => agentWorkers.close());
   await bargeIn.start();
   closers.add('audio barge-in', () => bargeIn.stop());
   return { io, dispatcher, context, slowConsumer, cleanups };

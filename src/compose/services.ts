@@ -3,6 +3,7 @@ import type { Config } from '../config/config.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
 import { type Accounts, openAccounts } from '../services/accounts.js';
+import { AgentDispatch } from '../services/agents.js';
 import { Authenticator } from '../services/authenticator.js';
 import { DocumentService } from '../services/documents/document-service.js';
 import { WorkerDocumentParser } from '../services/documents/parsing.js';
@@ -38,6 +39,8 @@ export interface Services {
   turns: TurnClock;
   /** Pushes to users' sockets and sessions' members on every node. */
   notifier: Notifier;
+  /** Which worker of its agent has each session (protocol v7). */
+  agents: AgentDispatch;
 }
 
 /** Step 2 of a node (after the stores): accounts, rate limits, ingestion, the graph, turn figures. */
@@ -105,5 +108,9 @@ export async function openServices(base: NodeBase): Promise<Services> {
   );
   const graph = new GraphService({ graph: stores.graph, audit: stores.db.audit, logger, gds: config.knowledge.gds });
   const turns = new TurnClock(stores.turns, metrics, logger);
-  return { accounts, limits, auth, queue, documents, reconciler, graph, turns, notifier };
+  const agents = new AgentDispatch(
+    { repo: stores.db.agents, notifier, pubsub: stores.pubsub, logger },
+    { redispatchMs: config.agents.redispatchMs, defaultAgent: config.agents.defaultAgent },
+  );
+  return { accounts, limits, auth, queue, documents, reconciler, graph, turns, notifier, agents };
 }

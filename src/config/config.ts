@@ -210,6 +210,13 @@ export interface Config {
     readonly resumeGraceMs: number;
     readonly nodeAliveMs: number;
   };
+  /** Assistant dispatch (protocol v7). */
+  readonly agents: {
+    /** The agent of sessions created without one (DEFAULT_AGENT); undefined: none. */
+    readonly defaultAgent: string | undefined;
+    /** A session whose worker went away has another within this long (AGENT_REDISPATCH_MS). */
+    readonly redispatchMs: number;
+  };
   /** Message size limits (PROTOCOL section 4). */
   readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
   /**

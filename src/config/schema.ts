@@ -517,6 +517,37 @@ export const envSchema = {
     at: 'streams.nodeAliveMs',
     meaning: 'a node silent this long counts as dead',
   }),
+  /** The agent of sessions created without one (protocol v7). */
+  DEFAULT_AGENT: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9_.-]{0,63}$/, 'expected an agent name (lowercase letters, digits, _ . -) or none')
+        .optional(),
+    ),
+    {
+      meaning: 'the agent whose worker answers sessions created without naming one; `none` for no agent',
+      unset: '`assistant` on the embedded default (the reference assistant), else none',
+    },
+  ),
+  /** How soon a session whose worker went away has another one. */
+  AGENT_REDISPATCH_MS: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z.coerce
+        .number({ error: 'expected an integer from 500 to 60000' })
+        .int('expected an integer from 500 to 60000')
+        .min(500, 'expected an integer from 500 to 60000')
+        .max(60_000, 'expected an integer from 500 to 60000')
+        .default(5_000),
+    ),
+    {
+      at: 'agents.redispatchMs',
+      meaning:
+        "the longest a session waits for another worker after its worker's socket or node went away (workers are renewed every fifth of it)",
+    },
+  ),
   /** What a node does when Redis cannot be reached for rate limiting: `open` (limit per node in memory) or `closed` (refuse with UNAVAILABLE). */
   RATE_LIMIT_FAIL_MODE: variable(z.preprocess(emptyToUndefined, z.enum(['open', 'closed']).default('open')), {
     at: 'rateLimits.failMode',
@@ -612,6 +643,16 @@ export const envSchema = {
   RATE_LIMIT_AUDIO_URL: variable(limitRule('120/60s'), {
     at: 'rateLimits.events.audio:url',
     meaning: '`audio:url` per user',
+  }),
+  /** `agent:register` per user. */
+  RATE_LIMIT_AGENT_REGISTER: variable(limitRule('30/60s'), {
+    at: 'rateLimits.events.agent:register',
+    meaning: '`agent:register` per user',
+  }),
+  /** `agent:release` per user. */
+  RATE_LIMIT_AGENT_RELEASE: variable(limitRule('600/60s'), {
+    at: 'rateLimits.events.agent:release',
+    meaning: '`agent:release` per user',
   }),
   /** Authenticated HTTP requests per user (every route but health, metrics and auth, which have their own). */
   RATE_LIMIT_HTTP: variable(limitRule('600/60s'), {

@@ -76,15 +76,16 @@ export function buildSections(e: Pick<ParsedEnv, SectionVariable>, placed: Place
         }
       : { mode: 'fs', dir: path.join(dataDir, 'objects'), bucket: e.S3_BUCKET };
 
+  const embeddedDefault =
+    postgres.mode === 'embedded' &&
+    redis.mode === 'memory' &&
+    vector.mode === 'postgres' &&
+    graph.mode === 'postgres' &&
+    objects.mode === 'fs';
   return {
     publicUrl: (e.PUBLIC_URL ?? `http://127.0.0.1:${placed['http.port']}`).replace(/\/$/, ''),
     dataDir,
-    embeddedDefault:
-      postgres.mode === 'embedded' &&
-      redis.mode === 'memory' &&
-      vector.mode === 'postgres' &&
-      graph.mode === 'postgres' &&
-      objects.mode === 'fs',
+    embeddedDefault,
     postgres,
     redis,
     vector,
@@ -93,5 +94,8 @@ export function buildSections(e: Pick<ParsedEnv, SectionVariable>, placed: Place
     // Not a variable: what PROTOCOL section 4 fixes.
     'messages.maxMetadataBytes': 16 * 1024,
     readinessOptional: new Set(e.READINESS_OPTIONAL),
+    // On the embedded default, the reference assistant answers every new session.
+    'agents.defaultAgent':
+      e.DEFAULT_AGENT === 'none' ? undefined : (e.DEFAULT_AGENT ?? (embeddedDefault ? 'assistant' : undefined)),
   };
 }

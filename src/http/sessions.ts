@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { ackDataSchemas } from '../../protocol/events.js';
 import { messagePageModel } from '../../protocol/http.js';
 import { HISTORY_PAGE } from '../../protocol/models.js';
-import { uuid } from '../../protocol/schemas.js';
+import { payloadSchemas, uuid } from '../../protocol/schemas.js';
+import type { AgentDispatch } from '../services/agents.js';
 import { deleteSession } from '../services/delete-session.js';
 import type { Erasure } from '../services/erasure.js';
 import type { Notifier } from '../services/notifier.js';
@@ -22,6 +23,8 @@ export interface SessionRouteOptions {
   turns: TurnClock;
   /** Members of a deleted session are told through it. */
   notifier: Notifier;
+  /** Which worker of its agent has each session (protocol v7). */
+  agents: AgentDispatch;
 }
 
 export const idParams = z.object({ id: uuid });
@@ -33,10 +36,55 @@ const historyQuery = z
   })
   .strict();
 
-/** `GET /v1/sessions/:id/messages?beforeSeq=&limit=` (same as `history:get`) and `DELETE /v1/sessions/:id` (same as `session:delete`). */
+/**
+ * `POST /v1/sessions` (as `session:create`, without joining), `GET /v1/sessions/:id`,
+ * `GET /v1/sessions/:id/messages?beforeSeq=&limit=` (as `history:get`) and
+ * `DELETE /v1/sessions/:id` (as `session:delete`).
+ */
 export function registerSessionRoutes(http: FastifyInstance, options: SessionRouteOptions): void {
   const app = http.withTypeProvider<ZodTypeProvider>();
   const tags = ['sessions'];
+
+  app.post(
+    '/v1/sessions',
+    {
+      config: signedIn,
+      schema: {
+        tags,
+        summary: 'Create a session (as session:create, protocol v7), dispatched to a worker when it names an agent',
+        security: bearer,
+        body: payloadSchemas['session:create'].unwrap(),
+        response: responses({ 201: ackDataSchemas['session:create'] }),
+      },
+    },
+    async (request, reply) => {
+      const { agent, ...input } = request.body;
+      const created = await options.sessions.create(callerOf(request), {
+        ...input,
+        agent: options.agents.agentFor(agent),
+      });
+      reply.code(201);
+      return { session: await options.agents.created(created) };
+    },
+  );
+
+  app.get(
+    '/v1/sessions/:id',
+    {
+      config: signedIn,
+      schema: {
+        tags,
+        summary: "A session, with its agent's status (protocol v7)",
+        security: bearer,
+        params: idParams,
+        response: responses({ 200: ackDataSchemas['session:create'] }),
+      },
+    },
+    async (request) => {
+      const session = await options.sessions.getFresh(callerOf(request), request.params.id);
+      return { session: await options.agents.withStatus(session) };
+    },
+  );
 
   app.get(
     '/v1/sessions/:id/messages',

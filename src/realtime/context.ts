@@ -1,6 +1,7 @@
 import type { PresenceEntry } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import type { AgentDispatch } from '../services/agents.js';
 import type { Conversation } from '../services/conversation.js';
 import type { Erasure } from '../services/erasure.js';
 import type { Notifier } from '../services/notifier.js';
@@ -10,6 +11,7 @@ import type { MessageStore } from '../stores/messages/message-store.js';
 import type { ObjectStore } from '../stores/objects/object-store.js';
 import type { PresenceStore } from '../stores/presence/presence-store.js';
 import type { StreamBuffer } from '../stores/streams/stream-buffer.js';
+import type { AgentWorkers } from './agent-workers.js';
 import type { AudioBargeIn } from './audio-barge-in.js';
 import type { AudioStreams } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
@@ -36,6 +38,10 @@ export interface RealtimeContext {
   erasure: Erasure;
   /** Pushes to users and sessions on every node. */
   notifier: Notifier;
+  /** Which worker of its agent has each session (protocol v7). */
+  agents: AgentDispatch;
+  /** The agent workers whose sockets are on this node. */
+  agentWorkers: AgentWorkers;
   audio: AudioStreams;
   /** Audio streams relayed live to the sockets that joined with `liveAudio`. */
   liveAudio: LiveAudio;

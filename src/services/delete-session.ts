@@ -1,4 +1,5 @@
 import type { AckData } from '../../protocol/events.js';
+import type { AgentDispatch } from './agents.js';
 import type { Erasure } from './erasure.js';
 import type { Notifier } from './notifier.js';
 import type { Caller, SessionService } from './session-service.js';
@@ -8,6 +9,7 @@ export interface DeleteSessionDeps {
   sessions: SessionService;
   erasure: Erasure;
   notifier: Notifier;
+  agents: AgentDispatch;
 }
 
 /**
@@ -21,7 +23,9 @@ export async function deleteSession(
   sessionId: string,
 ): Promise<AckData['session:delete']> {
   await deps.sessions.authorizeOwner(caller, sessionId);
+  const tellWorker = await deps.agents.beforeDelete(sessionId);
   const erased = await deps.erasure.deleteSession(sessionId);
+  tellWorker();
   await deps.sessions.recordAudit(caller, {
     action: 'session.delete',
     resourceType: 'session',

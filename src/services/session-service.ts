@@ -56,9 +56,14 @@ export class SessionService {
 
   async create(
     caller: Caller,
-    input: { title?: string; context?: JsonObject; metadata?: JsonObject },
+    input: { title?: string; context?: JsonObject; metadata?: JsonObject; agent?: string | undefined },
   ): Promise<Session> {
-    const session = await this.repo.create({ userId: caller.userId, ...input });
+    const { agent, ...rest } = input;
+    const session = await this.repo.create({
+      userId: caller.userId,
+      ...rest,
+      ...(agent === undefined ? {} : { agent }),
+    });
     this.keep(session);
     await this.cache.set(cacheKey(session.id), JSON.stringify(session), SESSION_TTL_SECONDS).catch(() => undefined);
     await this.audit.record(caller, { action: 'session.create', resourceType: 'session', resourceId: session.id });

@@ -76,6 +76,8 @@ export const channels = {
   notify: 'vh:notify',
   /** A barge-in on an assistant's audio stream held by some node. */
   audioInterrupt: 'vh:audio-interrupt',
+  /** Assistant dispatch changed workers' sessions: their nodes look again, and tell them. */
+  agents: 'vh:agents',
   /** Live audio of a session (binary: stream starts, frames, ends), to every node with a live listener of it. */
   audio: (sessionId: string) => `vh:audio:${sessionId}`,
 } as const;

@@ -49,6 +49,7 @@ const CLUSTER: Record<string, string> = {
   MIGRATE_ON_START: 'false',
   INGEST_QUEUE: 'vh-ingest-2',
   READINESS_OPTIONAL: 'graph, objects',
+  DEFAULT_AGENT: 'concierge',
 };
 
 /**

@@ -18,9 +18,11 @@ describe('protocol/', () => {
     expect(committed).toBe(renderAsyncApiDocument());
   });
 
-  it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3, audio:abort of v6)', () => {
+  it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3, audio:abort of v6, agent:* of v7)', () => {
     expect(Object.keys(payloadSchemas).sort()).toEqual(
       [
+        'agent:register',
+        'agent:release',
         'audio:abort',
         'audio:chunk',
         'audio:end',

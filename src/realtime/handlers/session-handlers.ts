@@ -93,7 +93,11 @@ async function joinSocket(
   // Live audio only for sockets that ask each time they join: text-only clients pay nothing.
   if (liveAudio) await context.liveAudio.listen(socket, sessionId);
   else context.liveAudio.unlisten(socket, sessionId);
-  return { ...snapshot, presence: present === undefined ? await context.presence.list(sessionId) : await present() };
+  return {
+    ...snapshot,
+    session: await context.agents.withStatus(snapshot.session),
+    presence: present === undefined ? await context.presence.list(sessionId) : await present(),
+  };
 }
 
 /** Leaves a session: no more deliveries, one connection less in presence. */
@@ -108,7 +112,12 @@ export async function leaveSocket(context: RealtimeContext, socket: AppSocket, s
 export function sessionHandlers(context: RealtimeContext): Handlers {
   return {
     'session:create': async (payload, socket) => {
-      const session = await context.sessions.create(callerOf(socket), payload ?? {});
+      const { agent, ...input } = payload ?? {};
+      const created = await context.sessions.create(callerOf(socket), {
+        ...input,
+        agent: context.agents.agentFor(agent),
+      });
+      const session = await context.agents.created(created);
       await joinSocket(context, socket, session.id, 0);
       return { session };
     },
@@ -132,6 +141,7 @@ export function sessionHandlers(context: RealtimeContext): Handlers {
 
     'session:update': async ({ sessionId, ...changes }, socket) => {
       const session = await context.sessions.update(callerOf(socket), sessionId, changes);
+      if (changes.status !== undefined) await context.agents.statusChanged(session);
       context.io.to(sessionRoom(sessionId)).emit('session:updated', { session });
       return { session };
     },

@@ -17,6 +17,8 @@ const LEFT_OUT = new Set([
   'cluster_markers',
   'vector_chunks',
   'vector_changes',
+  // Registrations of the sockets connected when the backup was made: live state, gone with them.
+  'agent_workers',
 ]);
 
 /** A dump or load may take long: no deadlines inside its transaction (they reset at its end). */

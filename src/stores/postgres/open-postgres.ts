@@ -9,6 +9,7 @@ import { assertMigrated, migrate } from './migrator.js';
 import { maintainPartitions } from './partitions.js';
 import { createPool, pingPool } from './pool.js';
 import { AccessChangeRepository } from './repositories/access-changes.js';
+import { AgentRepository } from './repositories/agents.js';
 import { ApiKeyRepository } from './repositories/api-keys.js';
 import { AuditLog } from './repositories/audit.js';
 import { ConfigRepository } from './repositories/configs.js';
@@ -23,6 +24,8 @@ import { UserRepository } from './repositories/users.js';
 export interface Repositories {
   readonly users: UserRepository;
   readonly sessions: SessionRepository;
+  /** Agent workers and which of them has each session (protocol v7). */
+  readonly agents: AgentRepository;
   readonly documents: DocumentRepository;
   readonly configs: ConfigRepository;
   readonly audit: AuditLog;
@@ -79,6 +82,7 @@ export async function openPostgres(
     db: {
       users: new UserRepository(pool),
       sessions: new SessionRepository(pool),
+      agents: new AgentRepository(pool),
       documents: new DocumentRepository(pool),
       configs: new ConfigRepository(pool),
       audit: new AuditLog(pool, logger),

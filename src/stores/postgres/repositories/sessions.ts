@@ -15,9 +15,10 @@ interface SessionRow {
   last_seq: string;
   created_at: Date;
   updated_at: Date;
+  agent: string | null;
 }
 
-const COLUMNS = 'id, user_id, title, status, context, metadata, last_seq, created_at, updated_at';
+const COLUMNS = 'id, user_id, title, status, context, metadata, last_seq, created_at, updated_at, agent';
 
 /** Maps a row to the wire Session. */
 export function toSession(row: SessionRow): Session {
@@ -31,6 +32,7 @@ export function toSession(row: SessionRow): Session {
     lastSeq: Number(row.last_seq),
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
+    ...(row.agent === null ? {} : { agent: row.agent }),
   };
 }
 
@@ -46,15 +48,28 @@ export interface SessionChanges {
 export class SessionRepository {
   constructor(private readonly pool: pg.Pool) {}
 
+  /** A new session; one that names an agent waits for a worker of it from the same statement on. */
   async create(input: {
     userId: string;
     title?: string;
     context?: JsonObject;
     metadata?: JsonObject;
+    agent?: string;
   }): Promise<Session> {
     const result = await this.pool.query<SessionRow>(
-      `insert into sessions (user_id, title, context, metadata) values ($1, $2, $3, $4) returning ${COLUMNS}`,
-      [input.userId, input.title ?? '', JSON.stringify(input.context ?? {}), JSON.stringify(input.metadata ?? {})],
+      `with created as (
+         insert into sessions (user_id, title, context, metadata, agent) values ($1, $2, $3, $4, $5) returning ${COLUMNS}
+       ), waiting as (
+         insert into agent_assignments (session_id, agent) select id, agent from created where agent is not null
+       )
+       select ${COLUMNS} from created`,
+      [
+        input.userId,
+        input.title ?? '',
+        JSON.stringify(input.context ?? {}),
+        JSON.stringify(input.metadata ?? {}),
+        input.agent ?? null,
+      ],
     );
     return toSession(result.rows[0] as SessionRow);
   }
