@@ -13,8 +13,8 @@ describe('the protocol version (two nodes)', () => {
   });
   afterAll(() => cluster?.stop());
 
-  it('is 6, told in sys:hello right after the handshake and in every sys:ping ack, by every node', async () => {
-    expect(PROTOCOL_VERSION).toBe(6);
+  it('is 7, told in sys:hello right after the handshake and in every sys:ping ack, by every node', async () => {
+    expect(PROTOCOL_VERSION).toBe(7);
     const user = await cluster.user();
     for (const [index, url] of cluster.urls.entries()) {
       const socket = connect(url, {
@@ -27,10 +27,10 @@ describe('the protocol version (two nodes)', () => {
         socket.once('sys:hello', resolve);
         socket.once('connect_error', reject);
       });
-      expect(hello).toEqual({ protocolVersion: 6, nodeId: cluster.nodes[index]?.config.nodeId });
+      expect(hello).toEqual({ protocolVersion: 7, nodeId: cluster.nodes[index]?.config.nodeId });
       expect(await request(socket, 'sys:ping')).toMatchObject({
         ok: true,
-        data: { protocolVersion: 6, nodeId: hello.nodeId },
+        data: { protocolVersion: 7, nodeId: hello.nodeId },
       });
       socket.close();
     }
