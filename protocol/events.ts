@@ -66,6 +66,9 @@ export const ackDataSchemas = {
   'audio:abort': empty.describe('The stream is discarded, or was not open (protocol v6).'),
   'audio:url': z.object({ url: z.string(), expiresAt: z.string() }),
   retrieve: retrieveResultModel,
+  'message:transcript': z
+    .object({ message: messageModel })
+    .describe('The audio message with its transcript as content (protocol v7).'),
   'agent:register': z
     .object({ workerId: z.string().describe('This registration: agent:status names it.') })
     .describe('The socket serves the agent until it disconnects (protocol v7).'),
@@ -256,6 +259,9 @@ export const pushSchemas = {
   ),
   'audio:frame': audioFrameEventModel.describe('One chunk of a live audio stream (protocol v6).'),
   'audio:ended': audioEndedEventModel.describe('A live audio stream was stored or discarded (protocol v6).'),
+  'message:transcript': z
+    .object({ sessionId: z.string(), messageId: z.string(), transcript: z.string() })
+    .describe("An audio message's transcript was set (protocol v7): history gives it as the message content."),
   'agent:dispatch': z
     .object({
       sessionId: z.string(),

@@ -271,6 +271,10 @@ export const payloadSchemas = {
       sessionId: uuid.optional(),
     })
     .strict(),
+  /** Sets the transcript of an audio message (protocol v7): services, in sessions they joined. */
+  'message:transcript': z
+    .object({ messageId: uuid, transcript: text().describe('What was said; becomes the message content.') })
+    .strict(),
   /** Serves an agent from this socket (protocol v7): sessions naming it are dispatched here. */
   'agent:register': z
     .object({

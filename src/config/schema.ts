@@ -569,6 +569,11 @@ export const envSchema = {
     at: 'rateLimits.events.message:delta',
     meaning: '`message:delta` per user',
   }),
+  /** `message:transcript` per user. */
+  RATE_LIMIT_MESSAGE_TRANSCRIPT: variable(limitRule('120/10s'), {
+    at: 'rateLimits.events.message:transcript',
+    meaning: '`message:transcript` per user (services)',
+  }),
   /** `audio:chunk` per user. */
   RATE_LIMIT_AUDIO_CHUNK: variable(limitRule('600/10s'), {
     at: 'rateLimits.events.audio:chunk',

@@ -18,7 +18,7 @@ describe('protocol/', () => {
     expect(committed).toBe(renderAsyncApiDocument());
   });
 
-  it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3, audio:abort of v6, agent:* of v7)', () => {
+  it('describes every client event of PROTOCOL sections 3 to 5 (and session:delete and turn:interrupt of v3, audio:abort of v6, agent:* and message:transcript of v7)', () => {
     expect(Object.keys(payloadSchemas).sort()).toEqual(
       [
         'agent:register',
@@ -31,6 +31,7 @@ describe('protocol/', () => {
         'history:get',
         'message:delta',
         'message:send',
+        'message:transcript',
         'retrieve',
         'session:create',
         'session:delete',

@@ -11,6 +11,7 @@ type Handlers = {
   'message:send': EventHandler<'message:send'>;
   'message:delta': EventHandler<'message:delta'>;
   'history:get': EventHandler<'history:get'>;
+  'message:transcript': EventHandler<'message:transcript'>;
 };
 
 /** A `user` may only speak as `user`; services and admins may post any role. */
@@ -65,6 +66,28 @@ export function messageHandlers(context: RealtimeContext): Handlers {
     'history:get': async ({ sessionId, beforeSeq, limit }, socket) => {
       await context.sessions.authorize(callerOf(socket), sessionId);
       return context.messages.pageBefore(sessionId, beforeSeq, limit ?? HISTORY_PAGE.default);
+    },
+
+    // A worker's speech recognition finishes after the user's audio is stored: the
+    // transcript becomes the audio message's content, for history and every member.
+    'message:transcript': async ({ messageId, transcript }, socket) => {
+      if (socket.data.role !== 'service')
+        throw new AppError('FORBIDDEN', { message: 'only services set transcripts (message:transcript)' });
+      const found = await context.messages.getById(messageId);
+      if (found === undefined) throw new AppError('NOT_FOUND', { message: 'message not found' });
+      if (!context.relay.isJoined(socket, found.sessionId))
+        throw new AppError('FORBIDDEN', { message: "join the message's session first" });
+      if (found.contentType !== 'audio')
+        throw new AppError('VALIDATION', {
+          message: 'only audio messages take a transcript',
+          details: { field: 'messageId' },
+        });
+      const message = await context.messages.setTranscript(found.sessionId, messageId, transcript);
+      if (message === undefined) throw new AppError('NOT_FOUND', { message: 'message not found' });
+      context.io
+        .to(sessionRoom(message.sessionId))
+        .emit('message:transcript', { sessionId: message.sessionId, messageId, transcript: message.content });
+      return { message };
     },
   };
 

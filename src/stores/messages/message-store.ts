@@ -47,6 +47,12 @@ export interface MessageStore {
   getById(id: string): Promise<Message | undefined>;
   /** The message that closed a stream (a token stream's final or interrupted turn, or an audio stream's message; any sender), the newest. */
   getByStream(sessionId: string, streamId: string): Promise<Message | undefined>;
+  /**
+   * Sets the transcript of an audio message of this session as its content; the message
+   * as stored then, or undefined when the session has no audio message with that id.
+   * VALIDATION / PAYLOAD_TOO_LARGE as for `append`'s content.
+   */
+  setTranscript(sessionId: string, messageId: string, transcript: string): Promise<Message | undefined>;
   /** Which of these object keys an audio message refers to (keys under `audio/<sessionId>/`). */
   referencedAudioKeys(keys: readonly string[]): Promise<Set<string>>;
   /** Up to `limit` messages with seq < beforeSeq (or the newest), ascending; hasMore if older exist. */

@@ -5,7 +5,7 @@ import { uuidv7 } from '../../util/uuid-v7.js';
 import { streamMessageKey } from '../names.js';
 import { type GroupCommitOptions, GroupCommitter, type ItemResult } from '../postgres/group-commit.js';
 import type { AppendInput, AppendResult, MessagePage, MessageStore } from './message-store.js';
-import { isUuid, type MessageLimits, validateAppend } from './validate-message.js';
+import { isUuid, type MessageLimits, validateAppend, validateContent } from './validate-message.js';
 
 /** Options of the PostgreSQL message store. */
 export interface PostgresMessageStoreOptions {
@@ -118,6 +118,16 @@ export class PostgresMessageStore implements MessageStore {
   async getById(id: string): Promise<Message | undefined> {
     if (!isUuid(id)) return undefined;
     const result = await this.pool.query<MessageRow>(`select ${COLUMNS} from messages where id = $1`, [id]);
+    return result.rows[0] === undefined ? undefined : toMessage(result.rows[0]);
+  }
+
+  async setTranscript(sessionId: string, messageId: string, transcript: string): Promise<Message | undefined> {
+    validateContent(transcript, this.options.limits);
+    if (!isUuid(sessionId) || !isUuid(messageId)) return undefined;
+    const result = await this.pool.query<MessageRow>(
+      `update messages set content = $3 where id = $1 and session_id = $2 and content_type = 'audio' returning ${COLUMNS}`,
+      [messageId, sessionId, transcript],
+    );
     return result.rows[0] === undefined ? undefined : toMessage(result.rows[0]);
   }
 

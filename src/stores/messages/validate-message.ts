@@ -49,6 +49,17 @@ export function isUuid(value: string): boolean {
 }
 
 /** Checks an append before it is queued: ids, sizes, storable text, known enums. */
+/** A message's content: within the size limit, and storable. */
+export function validateContent(content: string, limits: MessageLimits): void {
+  if (Buffer.byteLength(content, 'utf8') > limits.maxContentBytes) {
+    throw new AppError('PAYLOAD_TOO_LARGE', {
+      message: `content exceeds ${limits.maxContentBytes} bytes`,
+      details: { field: 'content', limit: limits.maxContentBytes },
+    });
+  }
+  assertStorableText(content, 'content');
+}
+
 export function validateAppend(input: AppendInput, limits: MessageLimits): void {
   if (!isUuid(input.sessionId)) throw new AppError('NOT_FOUND', { message: 'session not found' });
   if (!isUuid(input.senderId)) throw invalid('senderId', 'senderId must be a user id');
@@ -58,13 +69,7 @@ export function validateAppend(input: AppendInput, limits: MessageLimits): void 
   assertStorableText(input.clientMsgId, 'clientMsgId');
   if (!messageRoles.includes(input.role)) throw invalid('role', 'unknown role');
   if (!contentTypes.includes(input.contentType)) throw invalid('contentType', 'unknown contentType');
-  if (Buffer.byteLength(input.content, 'utf8') > limits.maxContentBytes) {
-    throw new AppError('PAYLOAD_TOO_LARGE', {
-      message: `content exceeds ${limits.maxContentBytes} bytes`,
-      details: { field: 'content', limit: limits.maxContentBytes },
-    });
-  }
-  assertStorableText(input.content, 'content');
+  validateContent(input.content, limits);
   const metadata = JSON.stringify(input.metadata);
   if (Buffer.byteLength(metadata, 'utf8') > limits.maxMetadataBytes) {
     throw new AppError('PAYLOAD_TOO_LARGE', {
