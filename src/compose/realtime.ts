@@ -108,6 +108,7 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     { pubsub: stores.pubsub, logger },
     { bufferFrames: config.audio.liveBufferFrames, outboundLimitBytes: config.outbound.softLimitBytes },
   );
+  await liveAudio.start();
   closers.add('live audio', () => liveAudio.close());
   metrics.counter(
     'voicehelper_audio_frames_dropped_total',

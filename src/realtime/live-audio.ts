@@ -1,7 +1,7 @@
 import type { AudioEndedEvent, AudioFrameEvent, AudioStartedEvent } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
 import { channels } from '../stores/names.js';
-import type { PubSub } from '../stores/pubsub/pubsub.js';
+import { type PubSub, subscribeJson } from '../stores/pubsub/pubsub.js';
 import type { AudioStream, AudioStreamEnd, AudioStreamObserver } from './audio-streams.js';
 import type { AppSocket } from './dispatcher.js';
 import { outboundBytes } from './outbound.js';
@@ -38,6 +38,8 @@ interface Listener {
   dropped: Map<string, number>;
   /** The last frame index queued per stream: a frame is never queued twice or out of order. */
   lastIndex: Map<string, number>;
+  /** Streams whose `audio:started` this socket was given: a repeat (for a later listener) is not given again. */
+  started: Set<string>;
   retry: NodeJS.Timeout | undefined;
 }
 
@@ -92,12 +94,30 @@ function decode(raw: Buffer): Published | undefined {
 export class LiveAudio implements AudioStreamObserver {
   private readonly listeners = new Map<string, Listener>();
   private readonly feeds = new Map<string, Feed>();
+  /** Streams open on this node, by session: their start is told again to a socket that listens later. */
+  private readonly open = new Map<string, Map<string, AudioStream>>();
+  private stopAnswering: (() => Promise<void>) | undefined;
   private dropCount = 0;
 
   constructor(
     private readonly deps: { pubsub: PubSub; logger: Logger },
     private readonly options: LiveAudioOptions,
   ) {}
+
+  /**
+   * Answers sockets that begin listening on any node while a stream of this node is open
+   * in their session: its `audio:started` is published again, and the listeners that were
+   * given it already skip it.
+   */
+  async start(): Promise<void> {
+    this.stopAnswering = await subscribeJson<{ sessionId: string }>(
+      this.deps.pubsub,
+      channels.audioOpenStreams,
+      ({ sessionId }) => {
+        for (const stream of this.open.get(sessionId)?.values() ?? []) this.started(stream);
+      },
+    );
+  }
 
   /** Frames dropped on this node for sockets that did not read them (a counter in /metrics). */
   get droppedFrames(): number {
@@ -118,6 +138,7 @@ export class LiveAudio implements AudioStreamObserver {
         frames: 0,
         dropped: new Map(),
         lastIndex: new Map(),
+        started: new Set(),
         retry: undefined,
       };
       this.listeners.set(socket.id, listener);
@@ -136,6 +157,7 @@ export class LiveAudio implements AudioStreamObserver {
       this.feeds.set(sessionId, created);
       feed = created;
     }
+    const already = listener.sessions.has(sessionId);
     listener.sessions.add(sessionId);
     feed.listeners.add(listener);
     try {
@@ -144,6 +166,11 @@ export class LiveAudio implements AudioStreamObserver {
       this.unlisten(socket, sessionId);
       throw error;
     }
+    // Streams already open in the session start for this socket too (their nodes answer).
+    if (!already)
+      this.deps.pubsub
+        .publish(channels.audioOpenStreams, JSON.stringify({ sessionId }))
+        .catch((error: unknown) => this.deps.logger.debug({ err: error, sessionId }, 'asking for open streams failed'));
   }
 
   /** The socket no longer receives the session's audio (it left, or joined again without `liveAudio`). */
@@ -154,6 +181,7 @@ export class LiveAudio implements AudioStreamObserver {
     listener.frames = listener.queue.filter((live) => live.kind === 'frame').length;
     for (const map of [listener.dropped, listener.lastIndex])
       for (const key of map.keys()) if (key.startsWith(`${sessionId}/`)) map.delete(key);
+    for (const key of listener.started) if (key.startsWith(`${sessionId}/`)) listener.started.delete(key);
     if (listener.sessions.size === 0) {
       clearTimeout(listener.retry);
       this.listeners.delete(socket.id);
@@ -172,6 +200,9 @@ export class LiveAudio implements AudioStreamObserver {
   }
 
   started(stream: AudioStream): void {
+    const streams = this.open.get(stream.sessionId) ?? new Map<string, AudioStream>();
+    streams.set(stream.streamId, stream);
+    this.open.set(stream.sessionId, streams);
     this.publish(stream, {
       kind: 'started',
       event: {
@@ -194,10 +225,16 @@ export class LiveAudio implements AudioStreamObserver {
   }
 
   ended(stream: AudioStream, end: AudioStreamEnd): void {
+    const streams = this.open.get(stream.sessionId);
+    if (streams?.get(stream.streamId) === stream) {
+      streams.delete(stream.streamId);
+      if (streams.size === 0) this.open.delete(stream.sessionId);
+    }
     this.publish(stream, { kind: 'ended', event: { sessionId: stream.sessionId, streamId: stream.streamId, ...end } });
   }
 
   async close(): Promise<void> {
+    await this.stopAnswering?.().catch(() => undefined);
     for (const listener of this.listeners.values()) clearTimeout(listener.retry);
     this.listeners.clear();
     const feeds = [...this.feeds.values()];
@@ -225,12 +262,18 @@ export class LiveAudio implements AudioStreamObserver {
 
   private enqueue(listener: Listener, live: Live): void {
     const key = streamKey(live.event.sessionId, live.event.streamId);
-    if (live.kind === 'frame') {
+    if (live.kind === 'started') {
+      if (listener.started.has(key)) return;
+      listener.started.add(key);
+    } else if (live.kind === 'frame') {
       if (live.event.index <= (listener.lastIndex.get(key) ?? -1)) return;
       listener.lastIndex.set(key, live.event.index);
       listener.frames++;
       if (listener.frames > this.options.bufferFrames) this.dropOldest(listener);
-    } else if (live.kind === 'ended') listener.lastIndex.delete(key);
+    } else {
+      listener.lastIndex.delete(key);
+      listener.started.delete(key);
+    }
     listener.queue.push(live);
     this.pump(listener);
   }

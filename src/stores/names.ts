@@ -78,6 +78,8 @@ export const channels = {
   audioInterrupt: 'vh:audio-interrupt',
   /** Assistant dispatch changed workers' sessions: their nodes look again, and tell them. */
   agents: 'vh:agents',
+  /** A socket began listening to a session live: nodes streaming in it say which streams are open. */
+  audioOpenStreams: 'vh:audio-open',
   /** Live audio of a session (binary: stream starts, frames, ends), to every node with a live listener of it. */
   audio: (sessionId: string) => `vh:audio:${sessionId}`,
 } as const;

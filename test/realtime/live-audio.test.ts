@@ -224,6 +224,50 @@ describe('live audio relay (two nodes)', () => {
     expect(rows.rows[0].n).toBe(0);
   });
 
+  it("gives a socket that begins listening while a stream is open that stream's audio:started, once, on either node; earlier listeners get no second one", async () => {
+    const { owner, speaker, sessionId } = await speakerInSession();
+    const early = await cluster.connect(1, owner);
+    await join(early, sessionId, true);
+    const earlyHeard = liveEvents(early);
+    await request(speaker, 'audio:start', {
+      sessionId,
+      streamId: 'ongoing',
+      mimeType: 'audio/l16',
+      sampleRate: 16_000,
+    });
+    await request(speaker, 'audio:chunk', { streamId: 'ongoing', index: 0, data: randomBytes(640) });
+    await eventually(() => expect(earlyHeard.map((e) => e.event)).toEqual(['audio:started', 'audio:frame']));
+    // Late, on the speaker's node and on the other one (which follows the session already).
+    const lateHere = await cluster.connect(0, owner);
+    const lateThere = await cluster.connect(1, owner);
+    const hereHeard = liveEvents(lateHere);
+    const thereHeard = liveEvents(lateThere);
+    await join(lateHere, sessionId, true);
+    await join(lateThere, sessionId, true);
+    const started = {
+      sessionId,
+      streamId: 'ongoing',
+      senderId: owner.id,
+      role: 'user',
+      mimeType: 'audio/l16',
+      sampleRate: 16_000,
+    };
+    for (const heard of [hereHeard, thereHeard])
+      await eventually(() =>
+        expect(heard.filter((e) => e.event === 'audio:started').map((e) => e.payload)).toEqual([started]),
+      );
+    await request(speaker, 'audio:chunk', { streamId: 'ongoing', index: 1, data: randomBytes(640) });
+    expect(await request(speaker, 'audio:end', { streamId: 'ongoing', clientMsgId: 'late' })).toMatchObject({
+      ok: true,
+    });
+    for (const heard of [hereHeard, thereHeard, earlyHeard]) {
+      await eventually(() => expect(heard.at(-1)?.event).toBe('audio:ended'));
+      expect(heard.filter((e) => e.event === 'audio:started')).toHaveLength(1);
+      expect(frames(heard).map((f) => f.index)).toContain(1);
+    }
+    expect(earlyHeard.map((e) => e.event)).toEqual(['audio:started', 'audio:frame', 'audio:frame', 'audio:ended']);
+  });
+
   it('ends a stream whose sender went away as discarded (socket_gone) for its listeners', async () => {
     const { owner, speaker, sessionId } = await speakerInSession();
     const listener = await cluster.connect(1, owner);
