@@ -2,6 +2,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { Ack } from '../../protocol/errors.js';
 import type {
   AckData,
+  AgentRevokeReason,
   ClientToServerEvents,
   PresenceEntry,
   PushOf,
@@ -63,6 +64,17 @@ export interface ClientEvents {
    * ended while the client was reconnecting never says so: stop waiting for its frames.
    */
   'audio:ended': (event: PushOf<'audio:ended'>) => void;
+  /** A session was dispatched to this client's worker (see `register`; its `onDispatch` joins it for you). */
+  'agent:dispatch': (event: PushOf<'agent:dispatch'>) => void;
+  /** Whether a worker of a joined session's agent has it (`waiting` or `assigned`). */
+  'agent:status': (event: PushOf<'agent:status'>) => void;
+  /** A session dispatched to this client's worker is no longer its own: stop answering it. */
+  'agent:revoked': (event: PushOf<'agent:revoked'>) => void;
+  /**
+   * The client serves its agent under this `workerId`: after `register`, and again after
+   * each reconnect (the server forgets a worker with its socket, so the id changes).
+   */
+  registered: (worker: { agent: string; workerId: string }) => void;
   /** `connected` after each (re)connection and resume; `ended` when the server said not to reconnect, or after close(). */
   state: (state: ConnectionState, detail?: { reason?: string; nodeId?: string }) => void;
   /** Something the client could not do by itself (a failed token refresh, a join that failed on resume). */
@@ -84,6 +96,72 @@ export interface JoinOptions {
    * reconnect keep what the last join chose.
    */
   liveAudio?: boolean;
+}
+
+/** Options of `register`. */
+export interface WorkerOptions {
+  /** Sessions this worker takes at once. Default: the server's (10). */
+  capacity?: number;
+  /**
+   * Handles each session dispatched to this worker, LiveKit-entrypoint style: the client
+   * has joined it when this is called, and `job.signal` aborts when the session stops being
+   * this worker's. Without it the client only emits `agent:dispatch`, and the app joins.
+   */
+  onDispatch?: (job: DispatchedSession) => void | Promise<void>;
+  /** Join dispatched sessions with `liveAudio`, to hear the user speak. Default false. */
+  liveAudio?: boolean;
+  /**
+   * A session handed to `onDispatch` is no longer this worker's; the client has left it.
+   * Not called for `release`, which the app asked for itself.
+   */
+  onRevoked?: (event: RevokedSession) => void;
+}
+
+/** A session dispatched to this worker and joined by the client (`WorkerOptions.onDispatch`). */
+export interface DispatchedSession {
+  /** The session as joined: `agentStatus` names this worker. */
+  session: Session;
+  presence: PresenceEntry[];
+  /**
+   * The newest page of the session's messages at the join (ascending), for context: they
+   * are not handed to `message` listeners, which get only the messages after them.
+   */
+  messages: Message[];
+  agent: string;
+  /** Grows with every assignment of the session. */
+  epoch: number;
+  /** Aborted when the session is revoked or released, the connection is lost, or the client closed. */
+  signal: AbortSignal;
+}
+
+/**
+ * Why a dispatched session is no longer this worker's: the server's reasons, or
+ * `disconnected` (the connection was lost: the server gives the worker's sessions to
+ * other workers, and may dispatch them here again once the client registered anew).
+ */
+export type WorkerRevokeReason = AgentRevokeReason | 'disconnected';
+
+export interface RevokedSession {
+  sessionId: string;
+  agent: string;
+  reason: WorkerRevokeReason;
+}
+
+/** What `register` asked for, kept to register again on every new connection. */
+interface Registration {
+  agent: string;
+  options: WorkerOptions;
+  /** Set once the server first acknowledged it: only then do reconnects register again. */
+  confirmed: boolean;
+}
+
+/** A session handed to `onDispatch`, while it is this worker's. */
+interface Job {
+  agent: string;
+  epoch: number;
+  controller: AbortController;
+  /** `onDispatch` was called: only then is `onRevoked` due. */
+  started: boolean;
 }
 
 /** One message waiting in the outbox. */
@@ -113,6 +191,10 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
   private readonly outboxes = new Map<string, Outgoing[]>();
   private readonly pumping = new Set<string>();
   private readonly catchingUp = new Set<string>();
+  private registration: Registration | undefined;
+  private readonly jobs = new Map<string, Job>();
+  /** Leaves of revoked sessions under way: a new dispatch of one joins after its leave. */
+  private readonly leaving = new Map<string, Promise<void>>();
   private socket: AppSocket | undefined;
   private urlIndex = 0;
   private closed = false;
@@ -120,6 +202,8 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
   private running: Promise<void> | undefined;
   /** The node of the current connection (from `sys:hello`). */
   nodeId: string | undefined;
+  /** This worker's id on the current connection (see `register`); undefined while not registered. */
+  workerId: string | undefined;
   state: ConnectionState = 'disconnected';
 
   constructor(private readonly options: VoiceHelperClientOptions) {
@@ -143,6 +227,9 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
   close(): void {
     this.closed = true;
     this.tokens.stop();
+    // Before the socket goes: its disconnect would report the jobs as revoked.
+    for (const job of this.jobs.values()) job.controller.abort(ended());
+    this.jobs.clear();
     this.socket?.disconnect();
     for (const queue of this.outboxes.values()) for (const item of queue.splice(0)) item.reject(ended());
     this.setState('ended');
@@ -155,24 +242,8 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
    * After any reconnect the client rejoins by itself from the last seq it handed on.
    */
   async join(sessionId: string, options: JoinOptions = {}): Promise<{ session: Session; presence: PresenceEntry[] }> {
-    let log = this.logs.get(sessionId);
-    if (log === undefined) {
-      log = new SessionLog(sessionId, options.sinceSeq ?? 0, (message) => this.emit('message', message));
-      this.logs.set(sessionId, log);
-    }
-    if (options.liveAudio === true) this.liveAudio.add(sessionId);
-    else this.liveAudio.delete(sessionId);
-    try {
-      const data = await this.catchUp(
-        await this.connectedSocket(),
-        log,
-        options.sinceSeq === undefined && log.lastSeq === 0,
-      );
-      return { session: data.session, presence: data.presence };
-    } catch (error) {
-      this.forget(sessionId);
-      throw error;
-    }
+    const { session, presence } = await this.joinSession(sessionId, options, false);
+    return { session, presence };
   }
 
   async leave(sessionId: string): Promise<void> {
@@ -279,6 +350,44 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     return this.request('retrieve', { query, ...options });
   }
 
+  /**
+   * Serves an agent from this client (a `service` caller; one agent per client: open
+   * another client to serve another): the server dispatches sessions naming it here, at
+   * most `capacity` at a time. The registration is kept: after a reconnect the client
+   * registers again, before it rejoins any session, under a new `workerId` (`registered`).
+   * With `onDispatch`, the client joins each dispatched session and leaves it when revoked.
+   */
+  async register(agent: string, options: WorkerOptions = {}): Promise<{ workerId: string }> {
+    if (this.registration !== undefined)
+      throw new VoiceHelperError({ code: 'CONFLICT', message: 'this client already serves an agent' });
+    const registration: Registration = { agent, options, confirmed: false };
+    // Set before the ack: the server pushes what waits for the agent right behind it.
+    this.registration = registration;
+    try {
+      const { workerId } = await this.request('agent:register', this.registerPayload(registration));
+      registration.confirmed = true;
+      this.registered(registration, workerId);
+      return { workerId };
+    } catch (error) {
+      if (this.registration === registration) this.registration = undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Hands a dispatched session back: the server gives it to another worker (never back to
+   * this one while it stays registered), or it waits. A session joined by `onDispatch` is
+   * left and its job's signal aborted.
+   */
+  async release(sessionId: string): Promise<void> {
+    await this.request('agent:release', { sessionId });
+    const job = this.jobs.get(sessionId);
+    if (job === undefined) return;
+    this.jobs.delete(sessionId);
+    job.controller.abort(new VoiceHelperError({ code: 'CONFLICT', message: 'the session was released' }));
+    await this.leave(sessionId);
+  }
+
   /** Any client event, once connected; its ack's data, or a VoiceHelperError. Not retried (use `send` for messages). */
   async request<E extends ClientEventName>(event: E, payload: PayloadOf<E>): Promise<AckData[E]> {
     return this.call(await this.connectedSocket(), event, payload);
@@ -319,10 +428,41 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
     return ack.data;
   }
 
-  // Joins with the log's last seq (the first join of a session without sinceSeq: for the
-  // newest page, which starts the log) and again while the server has more.
-  private async catchUp(socket: AppSocket, log: SessionLog, fresh = false): Promise<AckData['session:join']> {
-    for (let first = fresh; ; first = false) {
+  // `quiet`: a first join hands the newest page to the caller instead of to `message` listeners.
+  private async joinSession(
+    sessionId: string,
+    options: JoinOptions,
+    quiet: boolean,
+  ): Promise<{ session: Session; presence: PresenceEntry[]; messages: Message[] }> {
+    let log = this.logs.get(sessionId);
+    if (log === undefined) {
+      log = new SessionLog(sessionId, options.sinceSeq ?? 0, (message) => this.emit('message', message));
+      this.logs.set(sessionId, log);
+    }
+    if (options.liveAudio === true) this.liveAudio.add(sessionId);
+    else this.liveAudio.delete(sessionId);
+    try {
+      const data = await this.catchUp(
+        await this.connectedSocket(),
+        log,
+        options.sinceSeq === undefined && log.lastSeq === 0 ? (quiet ? 'skip' : 'deliver') : undefined,
+      );
+      return { session: data.session, presence: data.presence, messages: data.messages };
+    } catch (error) {
+      this.forget(sessionId);
+      throw error;
+    }
+  }
+
+  // Joins with the log's last seq and again while the server has more. The first join of a
+  // session without sinceSeq asks for the newest page, which starts the log: handed on
+  // (`deliver`), or only returned (`skip`).
+  private async catchUp(
+    socket: AppSocket,
+    log: SessionLog,
+    fresh?: 'deliver' | 'skip',
+  ): Promise<AckData['session:join']> {
+    for (let first = fresh !== undefined; ; first = false) {
       let data: AckData['session:join'];
       try {
         data = await this.call(socket, 'session:join', {
@@ -341,7 +481,9 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
         log.startAt(details.lastSeq);
         continue;
       }
-      if (first && data.messages[0] !== undefined) log.startAt(data.messages[0].seq - 1);
+      if (first && data.messages[0] !== undefined)
+        log.startAt(fresh === 'skip' ? (data.messages.at(-1)?.seq ?? 0) : data.messages[0].seq - 1);
+      // Also hands on what pushes brought past the page while joining.
       for (const message of data.messages) log.accept(message);
       if (!data.hasMore || first) return data;
     }
@@ -452,6 +594,15 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
       }),
     );
     socket.on('audio:ended', (event) => this.emit('audio:ended', event));
+    socket.on('agent:status', (event) => this.emit('agent:status', event));
+    socket.on('agent:dispatch', (event) => {
+      this.emit('agent:dispatch', event);
+      void this.dispatched(event);
+    });
+    socket.on('agent:revoked', (event) => {
+      this.emit('agent:revoked', event);
+      void this.revoked(socket, event);
+    });
     return () => notice;
   }
 
@@ -463,13 +614,21 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
   ): Promise<PushOf<'sys:disconnect'> | undefined> {
     this.socket = socket;
     const done = new Promise<PushOf<'sys:disconnect'> | undefined>((resolve) =>
-      socket.once('disconnect', () => resolve(notice())),
+      socket.once('disconnect', () => {
+        this.workerLost();
+        resolve(notice());
+      }),
     );
     void this.resume(socket);
     return done;
   }
 
   private async resume(socket: AppSocket): Promise<void> {
+    // The server forgot the worker with its last socket. Registered first, so that the
+    // sessions waiting for the agent come back while the joined ones catch up, and no
+    // rejoin can find the client a member of a session another worker now answers.
+    if (this.registration?.confirmed === true) await this.registerAgain(socket, this.registration);
+    if (socket !== this.socket || !socket.connected) return;
     // Until every joined session has caught up, nothing else is sent: no message of the
     // app's can overtake what the client missed.
     const results = await Promise.allSettled([...this.logs.values()].map((log) => this.rejoin(socket, log)));
@@ -489,6 +648,103 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
         this.emit('session:deleted', log.sessionId);
       }
       throw error;
+    }
+  }
+
+  private registerPayload(registration: Registration): PayloadOf<'agent:register'> {
+    const { capacity } = registration.options;
+    return { agent: registration.agent, ...(capacity === undefined ? {} : { capacity }) };
+  }
+
+  private registered(registration: Registration, workerId: string): void {
+    this.workerId = workerId;
+    this.emit('registered', { agent: registration.agent, workerId });
+  }
+
+  // Retried while this socket lasts when the server could not take it now; any other
+  // refusal is the app's to see, and the next connection tries again.
+  private async registerAgain(socket: AppSocket, registration: Registration): Promise<void> {
+    for (let attempt = 0; socket === this.socket && socket.connected; attempt++) {
+      try {
+        const { workerId } = await this.call(socket, 'agent:register', this.registerPayload(registration));
+        this.registered(registration, workerId);
+        return;
+      } catch (error) {
+        if (!(error instanceof VoiceHelperError) || !RETRIABLE.has(error.code)) {
+          this.emit('error', error);
+          return;
+        }
+        await sleep(error.retryAfterMs ?? backoffDelay(attempt, this.backoff));
+      }
+    }
+  }
+
+  // Joins a session dispatched here and hands it to onDispatch, unless it stopped being
+  // this worker's meanwhile.
+  private async dispatched(event: PushOf<'agent:dispatch'>): Promise<void> {
+    const onDispatch = this.registration?.options.onDispatch;
+    if (onDispatch === undefined) return;
+    const { sessionId, agent, epoch } = event;
+    // A later assignment supersedes an earlier one of the same session.
+    this.jobs.get(sessionId)?.controller.abort(superseded());
+    const job: Job = { agent, epoch, controller: new AbortController(), started: false };
+    this.jobs.set(sessionId, job);
+    const liveAudio = this.registration?.options.liveAudio === true;
+    let joined: Awaited<ReturnType<VoiceHelperClient['joinSession']>>;
+    try {
+      await this.leaving.get(sessionId);
+      if (this.jobs.get(sessionId) !== job) return;
+      joined = await this.joinSession(sessionId, liveAudio ? { liveAudio } : {}, true);
+    } catch (error) {
+      if (this.jobs.get(sessionId) !== job) return;
+      this.jobs.delete(sessionId);
+      this.emit('error', error);
+      return;
+    }
+    if (this.jobs.get(sessionId) !== job) {
+      // Revoked or lost while joining; a newer assignment keeps the membership.
+      if (!this.jobs.has(sessionId)) await this.leave(sessionId).catch(() => undefined);
+      return;
+    }
+    job.started = true;
+    try {
+      await onDispatch({ ...joined, agent, epoch, signal: job.controller.signal });
+    } catch (error) {
+      this.emit('error', error);
+    }
+  }
+
+  private async revoked(socket: AppSocket, event: PushOf<'agent:revoked'>): Promise<void> {
+    const job = this.jobs.get(event.sessionId);
+    if (job === undefined) return;
+    this.jobs.delete(event.sessionId);
+    job.controller.abort(
+      new VoiceHelperError({ code: 'CONFLICT', message: `the session was revoked: ${event.reason}` }),
+    );
+    this.forget(event.sessionId);
+    // A deleted session has no membership left to end.
+    if (socket.connected && event.reason !== 'deleted') {
+      const left = this.call(socket, 'session:leave', { sessionId: event.sessionId }).then(
+        () => undefined,
+        () => undefined,
+      );
+      this.leaving.set(event.sessionId, left);
+      await left;
+      if (this.leaving.get(event.sessionId) === left) this.leaving.delete(event.sessionId);
+    }
+    if (job.started) this.registration?.options.onRevoked?.(event);
+  }
+
+  // The connection is gone, and the worker with it: the server gives its sessions to other
+  // workers, so they are not rejoined (a new registration may be dispatched them again).
+  private workerLost(): void {
+    this.workerId = undefined;
+    const lost = [...this.jobs].map(([sessionId, job]) => ({ sessionId, job }));
+    this.jobs.clear();
+    for (const { sessionId, job } of lost) {
+      this.forget(sessionId);
+      job.controller.abort(new VoiceHelperError({ code: 'UNAVAILABLE', message: 'the connection was lost' }));
+      if (job.started) this.registration?.options.onRevoked?.({ sessionId, agent: job.agent, reason: 'disconnected' });
     }
   }
 
@@ -594,6 +850,10 @@ export class TurnStream {
 
 function randomId(): string {
   return globalThis.crypto.randomUUID();
+}
+
+function superseded(): VoiceHelperError {
+  return new VoiceHelperError({ code: 'CONFLICT', message: 'the session was dispatched here again' });
 }
 
 function ended(): VoiceHelperError {

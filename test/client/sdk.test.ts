@@ -1,14 +1,18 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AudioFrame,
   backoffDelay,
+  type DispatchedSession,
   decodeL16,
   encodeL16,
   L16Framer,
   type Message,
   type PushOf,
+  type RevokedSession,
   tokenExpiry,
   VoiceHelperClient,
+  type VoiceHelperClientOptions,
   VoiceHelperError,
   wavFromL16,
 } from '../../client/src/index.js';
@@ -391,5 +395,246 @@ describe('client SDK live audio across two nodes', () => {
     // A message sent after it is the session's first: the aborted stream stored nothing.
     expect((await speaker.send(sessionId, 'after the abort')).seq).toBe(1);
     await eventually(() => expect(stored.map((m) => m.content)).toEqual(['after the abort']));
+  });
+});
+
+// Worker helpers over assistant dispatch: workers' and users' clients on different nodes.
+describe('client SDK workers across two nodes', () => {
+  let cluster: TestCluster;
+  const clients: VoiceHelperClient[] = [];
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start(2, { AGENT_REDISPATCH_MS: '1000' });
+  });
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await cluster?.stop();
+  });
+
+  /** An agent name of this test's own: the clusters of every test file share one database. */
+  const agentName = () => `agent-${randomUUID().slice(0, 8)}`;
+
+  const client = async (
+    url: string | string[],
+    user: { token: string },
+    options: Partial<VoiceHelperClientOptions> = {},
+  ) => {
+    const made = new VoiceHelperClient({
+      url,
+      token: () => user.token,
+      backoff: { initialMs: 20, maxMs: 200 },
+      ...options,
+    });
+    clients.push(made);
+    await made.connect();
+    return made;
+  };
+
+  /**
+   * A worker's client registered for `agent` whose dispatch handler answers every user
+   * message of its sessions, and what it was dispatched and revoked.
+   */
+  const worker = async (
+    url: string | string[],
+    agent: string,
+    options: {
+      capacity?: number;
+      liveAudio?: boolean;
+      user?: { id: string; token: string };
+      client?: Partial<VoiceHelperClientOptions>;
+    } = {},
+  ) => {
+    const user = options.user ?? (await cluster.user('service'));
+    const sdk = await client(url, user, options.client);
+    const jobs: DispatchedSession[] = [];
+    const revoked: RevokedSession[] = [];
+    const heard: Message[] = [];
+    sdk.on('message', (m) => {
+      heard.push(m);
+      const job = jobs.find((j) => j.session.id === m.sessionId && !j.signal.aborted);
+      if (job !== undefined && m.role === 'user') void sdk.send(m.sessionId, `re: ${m.content}`, { role: 'assistant' });
+    });
+    const registered = await sdk.register(agent, {
+      ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
+      ...(options.liveAudio === undefined ? {} : { liveAudio: options.liveAudio }),
+      onDispatch: (job) => {
+        jobs.push(job);
+      },
+      onRevoked: (event) => revoked.push(event),
+    });
+    return { sdk, user, workerId: registered.workerId, jobs, revoked, heard };
+  };
+
+  /** The sessions a worker was handed and still has. */
+  const holding = (w: { jobs: DispatchedSession[] }) =>
+    w.jobs.filter((j) => !j.signal.aborted).map((j) => j.session.id);
+
+  it('hands a session created on the other node to the registered worker once, joined: it hears the user, live audio too, and answers', async () => {
+    const agent = agentName();
+    const w = await worker(cluster.urls[0] as string, agent, { liveAudio: true });
+    const frames: AudioFrame[] = [];
+    w.sdk.on('audio:frame', (f) => frames.push(f));
+    const alice = await client(cluster.urls[1] as string, await cluster.user());
+    const aliceSeen: Message[] = [];
+    alice.on('message', (m) => aliceSeen.push(m));
+
+    const { session } = await alice.request('session:create', { title: 'worker', agent });
+    expect(session).toMatchObject({ agent, agentStatus: { state: 'assigned', workerId: w.workerId } });
+    await alice.join(session.id);
+    await eventually(() => expect(w.jobs.map((j) => j.session.id)).toEqual([session.id]));
+    const job = w.jobs[0] as DispatchedSession;
+    expect(job).toMatchObject({
+      agent,
+      epoch: 1,
+      messages: [],
+      session: { id: session.id, agentStatus: { state: 'assigned', workerId: w.workerId } },
+    });
+    expect(w.sdk.workerId).toBe(w.workerId);
+
+    await alice.send(session.id, 'hello');
+    await eventually(() =>
+      expect(aliceSeen.map((m) => [m.role, m.content])).toEqual([
+        ['user', 'hello'],
+        ['assistant', 're: hello'],
+      ]),
+    );
+    await eventually(() => expect(w.heard.map((m) => m.content)).toEqual(['hello', 're: hello']));
+
+    // Joined with liveAudio, as the registration asked.
+    const stream = await alice.openAudioStream(session.id, { mimeType: 'audio/l16', sampleRate: 16_000 });
+    await stream.write(new Uint8Array(640).fill(7));
+    await eventually(() => expect(frames.map((f) => [f.sessionId, f.index])).toEqual([[session.id, 0]]));
+    await stream.abort();
+    // Each assignment once.
+    expect(w.jobs).toHaveLength(1);
+    expect(w.revoked).toEqual([]);
+  });
+
+  it("gives a lost worker's session to the other; the lost one registers again on reconnect, before it rejoins, and takes new sessions", async () => {
+    const agent = agentName();
+    const doomed = await cluster.spawnNode();
+    // The lost worker's reconnect waits for this gate (its token provider is asked on
+    // every connection), so that the session is seen going to the other worker first.
+    let openGate = () => {};
+    let gate = Promise.resolve();
+    const service = await cluster.user('service');
+    const a = await worker([doomed.url, cluster.urls[1] as string], agent, {
+      user: service,
+      client: {
+        token: async () => {
+          await gate;
+          return service.token;
+        },
+        tokenRefreshMarginMs: Number.MAX_SAFE_INTEGER,
+      },
+    });
+    const events: string[] = [];
+    a.sdk.on('registered', ({ workerId }) => events.push(`registered ${workerId}`));
+    a.sdk.on('state', (state) => events.push(state));
+    const bob = await client(cluster.urls[1] as string, await cluster.user());
+    const statuses: PushOf<'agent:status'>[] = [];
+    bob.on('agent:status', (s) => statuses.push(s));
+
+    const { session: first } = await bob.request('session:create', { agent });
+    await bob.join(first.id);
+    await eventually(() => expect(holding(a)).toEqual([first.id]));
+    await bob.send(first.id, 'before');
+    await eventually(() => expect(a.heard.map((m) => m.content)).toEqual(['before', 're: before']));
+    const b = await worker(cluster.urls[0] as string, agent);
+
+    gate = new Promise((resolve) => {
+      openGate = resolve;
+    });
+    events.length = 0;
+    doomed.process.kill('SIGKILL');
+    await eventually(() => expect(holding(b)).toEqual([first.id]), 15_000);
+    expect(a.revoked).toEqual([{ sessionId: first.id, agent, reason: 'disconnected' }]);
+    expect(holding(a)).toEqual([]);
+    expect(a.sdk.workerId).toBeUndefined();
+    await eventually(() =>
+      expect(statuses).toContainEqual({ sessionId: first.id, agent, state: 'assigned', workerId: b.workerId }),
+    );
+    // The newest page came with the job as context; `message` listeners get what follows.
+    const taken = b.jobs[0] as DispatchedSession;
+    expect(taken.messages.map((m) => m.content)).toEqual(['before', 're: before']);
+    expect(taken.epoch).toBe(2);
+    await bob.send(first.id, 'after');
+    await eventually(() => expect(b.heard.map((m) => m.content)).toEqual(['after', 're: after']));
+
+    openGate();
+    await eventually(() => expect(events).toContain('connected'), 15_000);
+    const again = a.sdk.workerId;
+    expect(again).toBeDefined();
+    expect(again).not.toBe(a.workerId);
+    // Registered before the rejoins that end in `connected`.
+    expect(events.filter((e) => e !== 'connecting' && e !== 'disconnected')).toEqual([
+      `registered ${again}`,
+      'connected',
+    ]);
+    // The session it lost is not rejoined.
+    expect(a.sdk.lastSeq(first.id)).toBeUndefined();
+
+    // The least loaded worker now is the one that came back.
+    const { session: second } = await bob.request('session:create', { agent });
+    expect(second.agentStatus).toEqual({ state: 'assigned', workerId: again });
+    await bob.join(second.id);
+    await eventually(() => expect(holding(a)).toEqual([second.id]));
+    await bob.send(second.id, 'welcome back');
+    await eventually(() =>
+      expect(a.heard.map((m) => m.content).slice(-2)).toEqual(['welcome back', 're: welcome back']),
+    );
+    expect(holding(b)).toEqual([first.id]);
+  }, 60_000);
+
+  it('releases a session to the other worker and leaves it', async () => {
+    const agent = agentName();
+    const w0 = await worker(cluster.urls[0] as string, agent);
+    const w1 = await worker(cluster.urls[1] as string, agent);
+    const carol = await client(cluster.urls[0] as string, await cluster.user());
+    const statuses: PushOf<'agent:status'>[] = [];
+    carol.on('agent:status', (s) => statuses.push(s));
+    const presence: PushOf<'presence'>[] = [];
+    carol.on('presence', (p) => presence.push(p));
+
+    const { session } = await carol.request('session:create', { agent });
+    await carol.join(session.id);
+    await eventually(() => expect([...holding(w0), ...holding(w1)]).toEqual([session.id]));
+    const [from, to] = holding(w0).length === 1 ? [w0, w1] : [w1, w0];
+    const job = from.jobs[0] as DispatchedSession;
+
+    await from.sdk.release(session.id);
+    expect(job.signal.aborted).toBe(true);
+    expect(from.sdk.lastSeq(session.id)).toBeUndefined();
+    await eventually(() => expect(holding(to)).toEqual([session.id]));
+    await eventually(() =>
+      expect(statuses).toContainEqual({ sessionId: session.id, agent, state: 'assigned', workerId: to.workerId }),
+    );
+    await eventually(() =>
+      expect(presence).toContainEqual(expect.objectContaining({ userId: from.user.id, connections: 0 })),
+    );
+    // A release is the worker's own doing: not reported as revoked.
+    expect(from.revoked).toEqual([]);
+    await carol.send(session.id, 'who is there');
+    await eventually(() => expect(to.heard.map((m) => m.content)).toEqual(['who is there', 're: who is there']));
+    expect(from.heard).toEqual([]);
+  });
+
+  it('leaves an archived session and calls onRevoked', async () => {
+    const agent = agentName();
+    const w = await worker(cluster.urls[0] as string, agent);
+    const dave = await client(cluster.urls[1] as string, await cluster.user());
+    const presence: PushOf<'presence'>[] = [];
+    dave.on('presence', (p) => presence.push(p));
+    const { session } = await dave.request('session:create', { agent });
+    await dave.join(session.id);
+    await eventually(() => expect(holding(w)).toEqual([session.id]));
+
+    await dave.request('session:update', { sessionId: session.id, status: 'archived' });
+    await eventually(() => expect(w.revoked).toEqual([{ sessionId: session.id, agent, reason: 'archived' }]));
+    expect((w.jobs[0] as DispatchedSession).signal.aborted).toBe(true);
+    expect(w.sdk.lastSeq(session.id)).toBeUndefined();
+    await eventually(() =>
+      expect(presence).toContainEqual(expect.objectContaining({ userId: w.user.id, connections: 0 })),
+    );
   });
 });
