@@ -99,12 +99,19 @@ export class AgentWorkers {
     await this.dispatch.release(worker.workerId, sessionId);
   }
 
-  /** The socket disconnected: its sessions go to other workers at once. */
+  /**
+   * The socket disconnected: its sessions go to other workers at once. Never throws: when
+   * PostgreSQL cannot be told, the row is swept once its lease runs out, as a dead node's.
+   */
   async socketGone(socket: AppSocket, known?: string): Promise<void> {
     const workerId = known ?? this.bySocket.get(socket.id);
     if (workerId === undefined) return;
     this.forget(socket);
-    await this.dispatch.unregister(workerId);
+    await this.dispatch
+      .unregister(workerId)
+      .catch((error: unknown) =>
+        this.logger.warn({ err: error, workerId }, 'could not unregister an agent worker; it is swept after its lease'),
+      );
   }
 
   private workerOf(socket: AppSocket): LocalWorker | undefined {

@@ -101,12 +101,16 @@ export class AgentRepository {
       : { sessionId, agent: row.agent, workerId: undefined, epoch: Number(row.epoch) };
   }
 
-  /** Agents with a waiting session and a live worker: what a sweep dispatches. */
+  /**
+   * Agents with a waiting session and a live worker: what a sweep dispatches. Read from the
+   * live workers (a few rows), each probing the waiting sessions' index once, so that many
+   * sessions waiting for an agent nobody serves cost nothing per sweep.
+   */
   async dispatchable(): Promise<string[]> {
     const result = await this.pool.query<{ agent: string }>(
-      `select distinct a.agent from agent_assignments a
-        where a.worker_id is null
-          and exists (select 1 from agent_workers w where w.agent = a.agent and ${EXPIRY} > now())`,
+      `select distinct w.agent from agent_workers w
+        where ${EXPIRY} > now()
+          and exists (select 1 from agent_assignments a where a.agent = w.agent and a.worker_id is null)`,
     );
     return result.rows.map((r) => r.agent);
   }
