@@ -311,6 +311,14 @@ describe('backup and restore of all five stores', () => {
     expect(
       await request(socket, 'audio:end', { streamId: 'mic', clientMsgId: 'voice', transcript: 'spoken' }),
     ).toMatchObject({ ok: true });
+    // A session its agent's worker holds: restored, it waits for a worker of the cluster it
+    // is restored into (the registrations are live state, left out of the backup).
+    const worker = await cluster.connect(0, await cluster.user('service'));
+    expect(await request(worker, 'agent:register', { agent: 'librarian' })).toMatchObject({ ok: true });
+    expect(await request(socket, 'session:create', { title: 'helped', agent: 'librarian' })).toMatchObject({
+      ok: true,
+      data: { session: { agent: 'librarian', agentStatus: { state: 'assigned' } } },
+    });
     // The first three messages move to last month: two monthly partitions hold the session.
     await cluster
       .sql()
@@ -381,6 +389,8 @@ describe('backup and restore of all five stores', () => {
 
     // The pictures to compare with, then the source goes away (its Neo4j is emptied for the restore).
     const tables = Object.keys(manifest.parts.postgres.tables);
+    expect(tables).toContain('agent_assignments');
+    expect(tables).not.toContain('agent_workers');
     const before = new Map<string, string[]>();
     for (const table of tables) before.set(table, await rowsOf(sourceDb, table));
     const objectsBefore = await objectDigests(source);
@@ -450,6 +460,15 @@ describe('backup and restore of all five stores', () => {
         if (table === 'messages') expect(extra).toEqual([]);
         if (table === 'sessions') expect(extra.filter((row) => JSON.parse(row).id !== busy)).toEqual([]);
         if (table === 'audit_logs') expect(extra.map((row) => JSON.parse(row).action)).toEqual(['backup.restore']);
+      } else if (table === 'agent_assignments') {
+        // Every restored assignment waits, since when the restore ran; the rest is as backed up.
+        const waiting = (rows: string[], reset: boolean) =>
+          rows.map((row) => {
+            const { waiting_since: _since, ...rest } = JSON.parse(row) as Record<string, unknown>;
+            return reset ? { ...rest, worker_id: null, released_by: null } : rest;
+          });
+        expect(before.get(table)?.some((row) => JSON.parse(row).worker_id !== null)).toBe(true);
+        expect(waiting(after, false)).toEqual(waiting(before.get(table) ?? [], true));
       } else {
         expect(after, table).toEqual(before.get(table));
       }
