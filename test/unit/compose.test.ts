@@ -109,6 +109,15 @@ describe('docker-compose.yml', () => {
     expect(sdk).toMatch(/^3\.0\./);
   });
 
+  it('the image says whether its node is ready, on the port it listens on', () => {
+    const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
+    const check = /^HEALTHCHECK [^\n]*\\\n\s+CMD (\[.*\])$/m.exec(dockerfile)?.[1];
+    expect(check).toBeDefined();
+    const command = JSON.parse(check as string) as string[];
+    expect(command.slice(0, 2)).toEqual(['node', '-e']);
+    expect(command[2]).toContain('process.env.PORT || 3000}/readyz');
+  });
+
   it('the image can write its data directory', () => {
     const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
     const user = /^USER (\S+)$/m.exec(dockerfile)?.[1];
