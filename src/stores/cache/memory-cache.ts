@@ -1,35 +1,30 @@
+import { LRUCache } from 'lru-cache';
 import type { Cache } from './cache.js';
 
-/** In-process cache with expiry and a size bound (oldest entries go first). */
+/**
+ * In-process cache with expiry and a size bound: past it the least recently used entry
+ * goes (lru-cache), so the sessions and users a node keeps reading stay while one-off
+ * entries make room.
+ */
 export class MemoryCache implements Cache {
-  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+  private readonly entries: LRUCache<string, string>;
 
-  constructor(private readonly maxEntries = 100_000) {}
+  constructor(maxEntries = 100_000) {
+    this.entries = new LRUCache<string, string>({ max: maxEntries });
+  }
 
   async get(key: string): Promise<string | undefined> {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.expiresAt <= Date.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
+    return this.entries.get(key);
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
-    this.entries.delete(key);
-    this.entries.set(key, { value, expiresAt: Date.now() + ttlSeconds * 1000 });
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
-    }
+    this.entries.set(key, value, { ttl: ttlSeconds * 1000 });
   }
 
   async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
     // Checked and set in one turn: two claims of one key cannot both win.
-    const entry = this.entries.get(key);
-    if (entry !== undefined && entry.expiresAt > Date.now()) return false;
-    void this.set(key, value, ttlSeconds);
+    if (this.entries.has(key)) return false;
+    this.entries.set(key, value, { ttl: ttlSeconds * 1000 });
     return true;
   }
 
