@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll } from 'vitest';
-import { OpenAiEmbedder } from '../../src/stores/embeddings/openai-embedder.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { OpenAiEmbedder, retryAfterMs } from '../../src/stores/embeddings/openai-embedder.js';
 import { embedderContract } from '../contract/embedder.contract.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -10,6 +10,8 @@ import { freePort } from '../helpers/ports.js';
 // vector is a hash of its text), answering out of order with indexes as the format allows.
 // The path says how it behaves: /<mode>/<dimension>/v1/embeddings. It listens before the
 // suite is declared, since the suite makes its embedder then.
+/** Requests received per mode. */
+const requests = new Map<string, number>();
 const server: Server = createServer((req, res) => {
   let body = '';
   req.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -17,6 +19,11 @@ const server: Server = createServer((req, res) => {
     const [, mode, dim] = (req.url ?? '').split('/');
     const dimension = Number(dim);
     if (mode === 'hang') return;
+    requests.set(mode ?? '', (requests.get(mode ?? '') ?? 0) + 1);
+    // Busy: 429 with a Retry-After, on the first request of each such mode only.
+    if (mode === 'busy-retry-0' && requests.get(mode) === 1)
+      return void res.writeHead(429, { 'retry-after': '0' }).end();
+    if (mode === 'busy-retry-hour') return void res.writeHead(429, { 'retry-after': '3600' }).end();
     if (mode === 'status-503') return void res.writeHead(503).end();
     if (mode === 'status-401') return void res.writeHead(401).end('{"error":"bad key"}');
     if (mode === 'not-json') return void res.writeHead(200, { 'content-type': 'application/json' }).end('<html>');
@@ -62,4 +69,27 @@ embedderContract({
     'the endpoint answers vectors of another dimension': () => embedder('wrong-dimension'),
     'the endpoint answers fewer vectors than texts': () => embedder('too-few'),
   },
+});
+
+describe("the endpoint's Retry-After", () => {
+  it('is waited out when it says when to come back, instead of failing or backing off blindly', async () => {
+    const vectors = await embedder('busy-retry-0').embed(['one']);
+    expect(vectors).toHaveLength(1);
+    expect(requests.get('busy-retry-0')).toBe(2);
+  });
+
+  it('fails the batch at once when it asks for longer than the embedder waits', async () => {
+    await expect(embedder('busy-retry-hour').embed(['one'])).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(requests.get('busy-retry-hour')).toBe(1);
+  });
+
+  it('is read in seconds or as an HTTP date', () => {
+    const now = Date.parse('2026-12-06T08:00:00Z');
+    expect(retryAfterMs('2', now)).toBe(2000);
+    expect(retryAfterMs('Sun, 06 Dec 2026 08:00:05 GMT', now)).toBe(5000);
+    expect(retryAfterMs('Sun, 06 Dec 2026 07:00:00 GMT', now)).toBe(0);
+    expect(retryAfterMs(null, now)).toBeUndefined();
+    expect(retryAfterMs('soon', now)).toBeUndefined();
+    expect(retryAfterMs('-1', now)).toBeUndefined();
+  });
 });

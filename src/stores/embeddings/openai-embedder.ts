@@ -17,13 +17,36 @@ export interface OpenAiEmbedderOptions {
   timeoutMs?: number;
 }
 
+/** Longest `Retry-After` the embedder waits out between attempts; a longer one fails the batch now. */
+const MAX_RETRY_AFTER_MS = 30_000;
+
+/** A `Retry-After` header in ms (seconds or an HTTP date), undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  const seconds = Number(header);
+  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** A refusal the endpoint asked to be retried, after `waitMs` when it said. */
+class Retryable extends Error {
+  constructor(
+    message: string,
+    readonly waitMs: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
 interface EmbeddingsResponse {
   data?: { index?: number; embedding?: unknown }[];
 }
 
 /**
  * Any `/v1/embeddings` endpoint in the OpenAI format (OpenAI, vLLM, TEI, Ollama, ...):
- * batched, retried with exponential backoff on 429, 5xx and network errors, with a timeout
+ * batched, retried on 429, 5xx and network errors (after the endpoint's Retry-After when it
+ * gives one, else with exponential backoff), with a timeout
  * per request, and every vector checked for the configured dimension.
  */
 export class OpenAiEmbedder implements Embedder {
@@ -57,7 +80,10 @@ export class OpenAiEmbedder implements Embedder {
           signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
         });
         if (response.status === 429 || response.status >= 500)
-          throw new Error(`embeddings endpoint answered ${response.status}`);
+          throw new Retryable(
+            `embeddings endpoint answered ${response.status}`,
+            retryAfterMs(response.headers.get('retry-after')),
+          );
         if (!response.ok) {
           throw new AppError('UNAVAILABLE', {
             message: `embeddings endpoint refused the request (${response.status})`,
@@ -67,7 +93,12 @@ export class OpenAiEmbedder implements Embedder {
       } catch (error) {
         if (error instanceof AppError) throw error;
         lastError = error;
-        if (attempt < attempts) await sleep(200 * 2 ** (attempt - 1));
+        if (attempt === attempts) break;
+        // The endpoint's own Retry-After (429, 503) over our backoff; one past any sensible
+        // wait fails the batch now, as a caller's deadline would.
+        const asked = error instanceof Retryable ? error.waitMs : undefined;
+        if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) break;
+        await sleep(asked ?? 200 * 2 ** (attempt - 1));
       }
     }
     throw new AppError('UNAVAILABLE', { message: 'the embeddings endpoint is unavailable', cause: lastError });

@@ -1,5 +1,6 @@
 import { AppError } from '../../errors/app-error.js';
 import type { Logger } from '../../logger.js';
+import { withDeadline } from '../../util/timeout.js';
 import type { LimitResult, LimitRule, RateLimiter } from './rate-limiter.js';
 
 /** What a node does when the shared limiter cannot be reached. */
@@ -26,7 +27,11 @@ export class FailoverRateLimiter implements RateLimiter {
 
   async consume(key: string, rule: LimitRule): Promise<LimitResult> {
     try {
-      const result = await this.withTimeout(this.shared.consume(key, rule));
+      const result = await withDeadline(
+        this.shared.consume(key, rule),
+        this.timeoutMs,
+        () => new Error('rate limiter timed out'),
+      );
       if (this.failing) {
         this.failing = false;
         this.logger.info('shared rate limiter reachable again');
@@ -42,16 +47,5 @@ export class FailoverRateLimiter implements RateLimiter {
         throw new AppError('UNAVAILABLE', { message: 'rate limiting is unavailable; retry', cause: error });
       return this.local.consume(key, rule);
     }
-  }
-
-  private withTimeout<T>(promise: Promise<T>): Promise<T> {
-    promise.catch(() => undefined); // a late failure after the timeout is already handled
-    let timer: NodeJS.Timeout | undefined;
-    return Promise.race([
-      promise,
-      new Promise<T>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('rate limiter timed out')), this.timeoutMs);
-      }),
-    ]).finally(() => clearTimeout(timer));
   }
 }
