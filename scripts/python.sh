@@ -1,0 +1,25 @@
+# Sourced by scripts/test.sh: a Python virtual environment for the Python SDK (sdk/python),
+# made once under $VOICEHELPER_CACHE from its exact pins (sdk/python/requirements-dev.txt)
+# and made anew whenever they change; the SDK itself is installed editable into it.
+use_python_venv() {
+  local root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  local requirements=$root/sdk/python/requirements-dev.txt
+  local stamp
+  stamp=$(cat "$requirements" "$root/sdk/python/pyproject.toml" | sha256sum | cut -c1-16)
+  local venv=${VOICEHELPER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/voicehelper}/python-sdk-$stamp
+  # Written last: a venv without it (an install cut short) is made again. It names the
+  # checkout, since the editable install points into one.
+  local marker=$venv/.voicehelper-sdk
+  if [ "$(cat "$marker" 2>/dev/null)" != "$root/sdk/python" ]; then
+    echo "[python] making $venv" >&2
+    rm -rf "$venv"
+    mkdir -p "$(dirname "$venv")"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" >&2
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+      -e "$root/sdk/python" >&2
+    echo "$root/sdk/python" >"$marker"
+  fi
+  export PATH="$venv/bin:$PATH"
+}

@@ -1,0 +1,123 @@
+"""Writes src/voicehelper/models.py from the protocol's generated schemas.
+
+The server's zod schemas in protocol/ are the source of truth; `npm run protocol:generate`
+turns them into protocol/protocol.schema.json (what clients send) and protocol/asyncapi.json
+(the same payloads plus every ack and push). This script gathers one JSON Schema from both
+and hands it to datamodel-code-generator, so the Python models follow the server's.
+
+    python sdk/python/tools/generate_models.py            # rewrite models.py
+    python sdk/python/tools/generate_models.py OUT.py     # write elsewhere (the drift test)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+SDK = Path(__file__).resolve().parent.parent
+REPO = SDK.parent.parent
+PAYLOADS = REPO / "protocol" / "protocol.schema.json"
+ASYNCAPI = REPO / "protocol" / "asyncapi.json"
+MODELS = SDK / "src" / "voicehelper" / "models.py"
+
+# Every option that shapes the output is here, so a regeneration is byte for byte the same.
+CODEGEN_OPTIONS = [
+    "--input-file-type", "jsonschema",
+    "--preset", "standard-py311-20261027",
+    "--output-model-type", "pydantic_v2.BaseModel",
+    "--use-annotated",
+    "--type-mappings", "string+email=string",
+    "--disable-timestamp",
+    "--class-name", "Protocol",
+]
+
+HEADER = '''"""The protocol's payloads as pydantic models: generated, do not edit.
+
+Regenerate with `python sdk/python/tools/generate_models.py` after `npm run protocol:generate`;
+tests/test_models.py fails while this file differs from what the protocol gives.
+"""
+'''
+
+
+def pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[:._-]", name) if part)
+
+
+def binary(schema: Any) -> Any:
+    """Marks the untyped binary fields (audio chunks and frames) as bytes."""
+    if isinstance(schema, dict):
+        out = {key: binary(value) for key, value in schema.items()}
+        if "type" not in out and str(out.get("description", "")).startswith("binary"):
+            out["type"] = "string"
+            out["format"] = "binary"
+        return out
+    if isinstance(schema, list):
+        return [binary(item) for item in schema]
+    return schema
+
+
+def lenient(schema: Any) -> Any:
+    """What the server sends may gain fields in later versions (additions are not breaking)."""
+    if isinstance(schema, dict):
+        return {key: lenient(value) for key, value in schema.items() if key != "additionalProperties" or value is not False}
+    if isinstance(schema, list):
+        return [lenient(item) for item in schema]
+    return schema
+
+
+def refs(schema: Any) -> Any:
+    text = json.dumps(schema).replace('"#/components/schemas/', '"#/definitions/')
+    return json.loads(text)
+
+
+def combined() -> dict[str, Any]:
+    payloads = json.loads(PAYLOADS.read_text())
+    asyncapi = json.loads(ASYNCAPI.read_text())
+    definitions: dict[str, Any] = {}
+    # What the SDK sends: validated as strictly as the server validates it.
+    for key, schema in payloads["definitions"].items():
+        kind, _, name = key.partition(":")
+        definitions[pascal(name) + ("Payload" if kind == "event" else "Body")] = binary(schema)
+    # What the server sends: shared models, each ack's data, each push.
+    for name, schema in asyncapi["components"]["schemas"].items():
+        definitions[name] = lenient(refs(schema))
+    for message in asyncapi["channels"]["socket"]["messages"].values():
+        name: str = message["name"]
+        if name.endswith(" ack"):
+            ok = next(branch for branch in message["payload"]["oneOf"] if branch["properties"]["ok"].get("const") is True)
+            data = lenient(refs(ok["properties"]["data"]))
+            result = pascal(name.removesuffix(" ack")) + "Result"
+            # `retrieve` answers the shared RetrieveResult itself.
+            if data.get("$ref") != f"#/definitions/{result}":
+                definitions[result] = data
+        elif message["title"].endswith("(server to client)"):
+            definitions[pascal(name) + "Event"] = binary(lenient(refs(message["payload"])))
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": payloads["title"],
+        "definitions": dict(sorted(definitions.items())),
+    }
+
+
+def generate(out: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "protocol.json"
+        source.write_text(json.dumps(combined(), indent=2))
+        generated = Path(tmp) / "models.py"
+        subprocess.run(
+            [sys.executable, "-m", "datamodel_code_generator", "--input", str(source), "--output", str(generated), *CODEGEN_OPTIONS],
+            check=True,
+        )
+        body = generated.read_text()
+    # The generator's own header names the temporary file: replaced by ours.
+    body = re.sub(r"\A# generated by datamodel-codegen:\n#   filename:  \S+\n\n", "", body)
+    out.write_text(HEADER + "\n" + body)
+
+
+if __name__ == "__main__":
+    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else MODELS)
