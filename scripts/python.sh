@@ -1,12 +1,14 @@
-# Sourced by scripts/test.sh: a Python virtual environment for the Python SDK (sdk/python),
-# made once under $VOICEHELPER_CACHE from its exact pins (sdk/python/requirements-dev.txt)
-# and made anew whenever they change; the SDK itself is installed editable into it.
+# Sourced by scripts/test.sh: a Python virtual environment for the Python SDK (sdk/python)
+# and the reference assistant (assistant/), made once under $VOICEHELPER_CACHE from their
+# exact pins (sdk/python/requirements-dev.txt, assistant/requirements.txt) and made anew
+# whenever they change; both packages are installed editable into it.
 use_python_venv() {
   local root
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   local requirements=$root/sdk/python/requirements-dev.txt
   local stamp
-  stamp=$(cat "$requirements" "$root/sdk/python/pyproject.toml" | sha256sum | cut -c1-16)
+  stamp=$(cat "$requirements" "$root/sdk/python/pyproject.toml" "$root/assistant/requirements.txt" \
+    "$root/assistant/pyproject.toml" | sha256sum | cut -c1-16)
   local venv=${VOICEHELPER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/voicehelper}/python-sdk-$stamp
   # Written last: a venv without it (an install cut short) is made again. It names the
   # checkout, since the editable install points into one.
@@ -16,9 +18,10 @@ use_python_venv() {
     rm -rf "$venv"
     mkdir -p "$(dirname "$venv")"
     python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" >&2
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" \
+      -r "$root/assistant/requirements.txt" >&2
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-      -e "$root/sdk/python" >&2
+      -e "$root/sdk/python" -e "$root/assistant" >&2
     echo "$root/sdk/python" >"$marker"
   fi
   export PATH="$venv/bin:$PATH"
