@@ -31,6 +31,8 @@ const ROUTES = [
   'post /v1/auth/logout',
   'put /v1/users/me/password',
   'delete /v1/users/me',
+  'post /v1/sessions',
+  'get /v1/sessions/{id}',
   'get /v1/sessions/{id}/messages',
   'get /v1/sessions/{id}/turns',
   'delete /v1/sessions/{id}',

@@ -385,3 +385,51 @@ describe('live audio relay (two nodes)', () => {
     expect(heard).toEqual([]);
   });
 });
+
+describe('live audio streams discarded by the server', () => {
+  let cluster: TestCluster;
+
+  beforeAll(async () => {
+    cluster = await TestCluster.start(2, { AUDIO_STREAM_TIMEOUT_MS: '500', AUDIO_STREAM_MAX_BYTES: '2000' });
+  });
+  afterAll(() => cluster?.stop());
+
+  it('tells listeners on the other node why: a stream that went quiet (timeout) and one past its size (too_large)', async () => {
+    const owner = await cluster.user();
+    const speaker = await cluster.connect(0, owner);
+    const sessionId = await cluster.session(speaker);
+    const listener = await cluster.connect(1, owner);
+    expect(await request(listener, 'session:join', { sessionId, liveAudio: true })).toMatchObject({ ok: true });
+    const heard = liveEvents(listener);
+
+    await request(speaker, 'audio:start', { sessionId, streamId: 'quiet', mimeType: 'audio/l16', sampleRate: 16_000 });
+    await request(speaker, 'audio:chunk', { streamId: 'quiet', index: 0, data: randomBytes(640) });
+    await eventually(() =>
+      expect(heard.find((e) => e.event === 'audio:ended')?.payload).toEqual({
+        sessionId,
+        streamId: 'quiet',
+        discarded: true,
+        reason: 'timeout',
+      }),
+    );
+
+    await request(speaker, 'audio:start', { sessionId, streamId: 'long', mimeType: 'audio/l16', sampleRate: 16_000 });
+    await request(speaker, 'audio:chunk', { streamId: 'long', index: 0, data: randomBytes(1500) });
+    expect(
+      await request(speaker, 'audio:chunk', { streamId: 'long', index: 1, data: randomBytes(1500) }),
+    ).toMatchObject({
+      ok: false,
+      error: { code: 'PAYLOAD_TOO_LARGE' },
+    });
+    await eventually(() =>
+      expect(heard.filter((e) => e.event === 'audio:ended').at(-1)?.payload).toEqual({
+        sessionId,
+        streamId: 'long',
+        discarded: true,
+        reason: 'too_large',
+      }),
+    );
+    // The frame past the size was never relayed.
+    expect(frames(heard.filter((e) => e.payload['streamId'] === 'long')).map((f) => f.index)).toEqual([0]);
+  });
+});
