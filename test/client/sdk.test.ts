@@ -548,16 +548,17 @@ describe('client SDK workers across two nodes', () => {
     events.length = 0;
     doomed.process.kill('SIGKILL');
     await eventually(() => expect(holding(b)).toEqual([first.id]), 15_000);
-    expect(a.revoked).toEqual([{ sessionId: first.id, agent, reason: 'disconnected' }]);
+    // The last word on it (a loaded machine may have cost the node its lease before it died).
+    expect(a.revoked.at(-1)).toEqual({ sessionId: first.id, agent, reason: 'disconnected' });
     expect(holding(a)).toEqual([]);
     expect(a.sdk.workerId).toBeUndefined();
     await eventually(() =>
       expect(statuses).toContainEqual({ sessionId: first.id, agent, state: 'assigned', workerId: b.workerId }),
     );
     // The newest page came with the job as context; `message` listeners get what follows.
-    const taken = b.jobs[0] as DispatchedSession;
+    const taken = b.jobs.find((j) => !j.signal.aborted) as DispatchedSession;
     expect(taken.messages.map((m) => m.content)).toEqual(['before', 're: before']);
-    expect(taken.epoch).toBe(2);
+    expect(taken.epoch).toBeGreaterThan((a.jobs[0] as DispatchedSession).epoch);
     await bob.send(first.id, 'after');
     await eventually(() => expect(b.heard.map((m) => m.content)).toEqual(['after', 're: after']));
 
