@@ -153,6 +153,7 @@ class _Connection:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     notice: m.SysDisconnectEvent | None = None
     refusal: Any = None
+    hello: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _random_id() -> str:
@@ -707,6 +708,12 @@ class Client:
             details = refusal.get("data") if isinstance(refusal.get("data"), dict) else {}
             code = str(details.get("code") or ("UNAUTHORIZED" if refusal.get("message") == "unauthorized" else "UNAVAILABLE"))
             raise VoiceHelperError(code, f"could not connect to {url}: {refusal.get('message') or error}") from None
+        # The server greets right behind the handshake; python-socketio may report the
+        # connection before it has read the greeting.
+        try:
+            await asyncio.wait_for(conn.hello.wait(), self.ack_timeout)
+        except TimeoutError:
+            log.warning("voicehelper: no sys:hello from %s", url)
         return conn
 
     def _listen(self, conn: _Connection) -> None:
@@ -746,6 +753,7 @@ class Client:
     def _on_push(self, conn: _Connection, name: str, event: BaseModel) -> None:
         if isinstance(event, m.SysHelloEvent):
             self.node_id = event.node_id
+            conn.hello.set()
         elif isinstance(event, m.SysDisconnectEvent):
             conn.notice = event
         elif isinstance(event, m.SessionDeletedEvent):
