@@ -43,6 +43,11 @@ env_file=$(bash test/infra/services.sh up)
 # shellcheck disable=SC1090
 source "$env_file"
 echo "[test] services ready after $(( $(date +%s) - started ))s" >&2
+# The Python worker SDK and the reference assistant: their pinned venv (made once), first on
+# PATH for pytest below and for the tests that run the assistant as a process.
+# shellcheck source=scripts/python.sh
+source scripts/python.sh
+use_python_venv
 
 # Lint and format (Biome, biome.json): any finding fails the run; `npm run lint:fix` fixes what it can.
 npx biome check --error-on-warnings .
@@ -55,6 +60,11 @@ npx tsc -p client/tsconfig.json
 npx tsc -p web/tsconfig.json
 npx vitest run "$@"
 if [ $# -eq 0 ]; then
+  # The Python side (the worker SDK, then the reference assistant) with pytest, against two
+  # real nodes of dist/ on the same services; its pinned venv is made once (scripts/python.sh).
+  echo "[test] Python: sdk/python and assistant" >&2
+  (cd sdk/python && python -m pytest -q)
+
   # The realtime and limits suites again with every node on the three-master Redis Cluster
   # (REDIS_CLUSTER_NODES instead of REDIS_URL): between them they use Redis every way a
   # node does (adapter, ordered channels, limiter, streams, presence, caches, turns, locks,
