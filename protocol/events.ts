@@ -293,8 +293,11 @@ export type PushOf<E extends ServerPushName> = z.output<(typeof pushSchemas)[E]>
 /** Events the server pushes to clients. */
 export type ServerToClientEvents = { [E in ServerPushName]: (payload: PushOf<E>) => void };
 
-/** Messages between nodes through the adapter (none beyond the adapter's own). */
-export type InterServerEvents = Record<never, never>;
+/** Messages between nodes through the adapter, beyond its own. */
+export type InterServerEvents = {
+  /** One node asks every other for its part of the admin's cluster view (`GET /v1/admin/cluster`). */
+  'vh:cluster-view': (ack: (report: unknown) => void) => void;
+};
 
 /** What the server knows about an authenticated socket. */
 export interface SocketData {

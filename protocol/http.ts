@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { wireErrorModel } from './errors.js';
 import { documentFailureMessages } from './events.js';
-import { MAX_GRAPH_DEPTH, MAX_PATH_HOPS, messageModel, relationTypes } from './models.js';
+import { agentStates, MAX_GRAPH_DEPTH, MAX_PATH_HOPS, messageModel, relationTypes } from './models.js';
 import { roles } from './roles.js';
 import { isStorableText, jsonObject, text } from './schemas.js';
 
@@ -185,3 +185,50 @@ export const graphIdParams = z.object({ id: graphId });
 export const documentEntitiesQuery = z
   .object({ limit: z.coerce.number().int().min(1).max(1000).default(100) })
   .strict();
+
+/** One node as `GET /v1/admin/cluster` shows it (protocol v7): what it reports of itself. */
+export const clusterNodeModel = z.object({
+  nodeId: z.string(),
+  version: z.string(),
+  startedAt: z.string().describe('ISO-8601'),
+  draining: z.boolean(),
+  sockets: z.number().int().describe('Connected sockets'),
+  sessions: z.number().int().describe('Sessions joined by at least one of its sockets'),
+  workers: z.number().int().describe('Assistant workers registered on its sockets'),
+  eventLoopDelayMs: z
+    .object({ mean: z.number(), p99: z.number(), max: z.number() })
+    .describe('Over the last completed 5 s window'),
+  memory: z.object({ rssBytes: z.number().int(), heapUsedBytes: z.number().int() }),
+});
+export type ClusterNode = z.output<typeof clusterNodeModel>;
+
+/** Who is in one session on one node. */
+export const clusterMemberModel = z.object({
+  nodeId: z.string(),
+  userId: z.string(),
+  role: z.enum(roles),
+  connections: z.number().int(),
+});
+export type ClusterMember = z.output<typeof clusterMemberModel>;
+
+/** `GET /v1/admin/cluster` response (protocol v7). */
+export const clusterViewModel = z.object({
+  nodes: z.array(clusterNodeModel),
+  sessions: z.array(
+    z.object({
+      sessionId: z.string(),
+      members: z.array(clusterMemberModel),
+      assistant: z
+        .object({
+          agent: z.string(),
+          state: z.enum(agentStates),
+          workerId: z.string().optional(),
+          nodeId: z.string().optional().describe("The node of the worker's socket"),
+        })
+        .optional(),
+    }),
+  ),
+  truncated: z.boolean().describe('More sessions are live than listed (the ones with most connections are)'),
+  unanswered: z.boolean().describe('Some node did not answer in time: the view may miss it'),
+});
+export type ClusterView = z.output<typeof clusterViewModel>;

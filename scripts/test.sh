@@ -76,6 +76,7 @@ if [ $# -eq 0 ]; then
     test/realtime/barge-in.test.ts test/realtime/audio.test.ts test/realtime/rate-limits.test.ts \
     test/realtime/message-relay.test.ts test/realtime/documents.test.ts test/realtime/turn-latency.test.ts \
     test/realtime/live-audio.test.ts test/realtime/agent-dispatch.test.ts test/realtime/transcripts.test.ts \
+    test/integration/cluster-view.test.ts \
     test/overload/limits.test.ts test/overload/drain.test.ts
 fi
 echo "[test] finished in $(( $(date +%s) - started ))s" >&2

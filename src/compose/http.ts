@@ -1,5 +1,6 @@
 import cors from '@fastify/cors';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { ClusterView } from '../../protocol/http.js';
 import { Passwords } from '../auth/passwords.js';
 import { AppError } from '../errors/app-error.js';
 import { registerAdminRoutes } from '../http/admin.js';
@@ -7,6 +8,7 @@ import { registerApiDocs } from '../http/api-docs.js';
 import { registerAuthRoutes } from '../http/auth.js';
 import { registerCallerHook } from '../http/caller.js';
 import { trustProxy } from '../http/client-address.js';
+import { registerClusterRoute } from '../http/cluster.js';
 import { registerDocumentRoutes } from '../http/documents.js';
 import { registerErrorHandling } from '../http/errors.js';
 import { registerGraphRoutes } from '../http/graph.js';
@@ -24,6 +26,10 @@ export interface HttpPart {
   /** Who may set X-Forwarded-For (TRUST_PROXY). */
   trust: ReturnType<typeof trustProxy>;
   corsOrigins: ReadonlySet<string>;
+  /** Whether the node is draining (shutting down). */
+  draining: () => boolean;
+  /** What `GET /v1/admin/cluster` answers, set by the Socket.IO step (routes must all exist before it). */
+  cluster: { view?: () => Promise<ClusterView> };
 }
 
 /** Step 3 of a node: Fastify with its hooks, the API documents, every route, and the browser app. */
@@ -112,6 +118,13 @@ export async function buildHttp(base: NodeBase, services: Services, draining: ()
     apiKeys: accounts.apiKeys,
     accounts,
   });
+  const cluster: HttpPart['cluster'] = {};
+  registerClusterRoute(http, {
+    view: () => {
+      if (cluster.view === undefined) throw new AppError('UNAVAILABLE', { message: 'the node is still starting' });
+      return cluster.view();
+    },
+  });
   await http.ready();
-  return { http, trust, corsOrigins };
+  return { http, trust, corsOrigins, draining, cluster };
 }

@@ -5,6 +5,7 @@ import { originAllowed } from '../http/origins.js';
 import { AgentWorkers } from '../realtime/agent-workers.js';
 import { AudioBargeIn } from '../realtime/audio-barge-in.js';
 import { AudioStreams } from '../realtime/audio-streams.js';
+import { ClusterViewer } from '../realtime/cluster-view.js';
 import type { RealtimeContext } from '../realtime/context.js';
 import type { AppSocket, Dispatcher } from '../realtime/dispatcher.js';
 import { agentHandlers } from '../realtime/handlers/agent-handlers.js';
@@ -21,6 +22,7 @@ import { MessageRelay } from '../realtime/message-relay.js';
 import { endSlowConsumer } from '../realtime/outbound.js';
 import { StreamCloser } from '../realtime/stream-closer.js';
 import { Conversation } from '../services/conversation.js';
+import { packageVersion } from '../util/package-root.js';
 import type { HttpPart } from './http.js';
 import type { NodeBase, Services } from './services.js';
 
@@ -205,6 +207,13 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
   });
   await agentWorkers.start();
   closers.add('agent workers', () => agentWorkers.close());
+  const viewer = new ClusterViewer(
+    io,
+    { agents: services.agents, workers: () => agentWorkers.size, draining: web.draining, logger },
+    { nodeId: config.nodeId, version: await packageVersion(), shared: stores.ioAdapter !== undefined },
+  );
+  closers.add('cluster view', async () => viewer.close());
+  web.cluster.view = () => viewer.view();
   await bargeIn.start();
   closers.add('audio barge-in', () => bargeIn.stop());
   return { io, dispatcher, context, slowConsumer, cleanups };

@@ -10,3 +10,10 @@ export const userRoom = rooms.user;
 
 /** The Socket.IO room of every socket opened with tokens of one refresh-token family (one login), on every node. */
 export const familyRoom = rooms.family;
+
+const SESSION_ROOM_PREFIX = sessionRoom('');
+
+/** The session whose room this is, or undefined for any other room. */
+export function sessionOfRoom(room: string): string | undefined {
+  return room.startsWith(SESSION_ROOM_PREFIX) ? room.slice(SESSION_ROOM_PREFIX.length) : undefined;
+}

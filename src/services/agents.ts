@@ -123,6 +123,11 @@ export class AgentDispatch {
     return this.deps.repo.renew(workerIds);
   }
 
+  /** Whether a worker has each of these sessions, and on which node (the admin's cluster view). */
+  assignmentsOf(sessionIds: readonly string[]): ReturnType<AgentRepository['ofSessions']> {
+    return this.deps.repo.ofSessions(sessionIds);
+  }
+
   /** What these workers hold now. */
   heldBy(workerIds: readonly string[]): Promise<Assignment[]> {
     return this.deps.repo.heldBy(workerIds);

@@ -57,6 +57,7 @@ const ROUTES = [
   'put /v1/admin/users/{id}/roles',
   'put /v1/admin/users/{id}/status',
   'get /v1/admin/users',
+  'get /v1/admin/cluster',
   'get /v1/admin/keys',
   'post /v1/admin/users/{id}/keys',
   'delete /v1/admin/keys/{id}',

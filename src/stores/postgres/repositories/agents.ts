@@ -144,6 +144,31 @@ export class AgentRepository {
     }));
   }
 
+  /** The assignments of these sessions (those that name an agent and are active), with the node of each worker. */
+  async ofSessions(sessionIds: readonly string[]): Promise<Array<Assignment & { nodeId: string | undefined }>> {
+    const ids = sessionIds.filter(isUuid);
+    if (ids.length === 0) return [];
+    const result = await this.pool.query<{
+      session_id: string;
+      agent: string;
+      worker_id: string | null;
+      epoch: string;
+      node_id: string | null;
+    }>(
+      `select a.session_id, a.agent, a.worker_id, a.epoch, w.node_id
+         from agent_assignments a left join agent_workers w on w.worker_id = a.worker_id
+        where a.session_id = any($1::uuid[])`,
+      [ids],
+    );
+    return result.rows.map((r) => ({
+      sessionId: r.session_id,
+      agent: r.agent,
+      workerId: r.worker_id ?? undefined,
+      epoch: Number(r.epoch),
+      nodeId: r.node_id ?? undefined,
+    }));
+  }
+
   /** The session's assignment, when it names an agent and is active. */
   async of(sessionId: string): Promise<Assignment | undefined> {
     if (!isUuid(sessionId)) return undefined;
