@@ -7,7 +7,8 @@ import {
   VoiceHelperClient,
   wavFromL16,
 } from '../../client/src/index.js';
-import type { AuthResponse, PublicUser } from '../../protocol/http.js';
+import type { AuthResponse, ClusterView, PublicUser } from '../../protocol/http.js';
+import { clusterCard } from './cluster-view.js';
 import { formatBytes, h } from './dom.js';
 import { LivePlayer, type Microphone, openMicrophone, RecentAudio, type Speaker } from './live-voice.js';
 
@@ -672,6 +673,7 @@ function admin(): HTMLElement {
   return h(
     'div',
     {},
+    clusterCard(() => api<ClusterView>('GET', '/v1/admin/cluster')),
     h('div', { class: 'card' }, h('h2', {}, 'Users and roles'), h('table', {}, users), note),
     h(
       'div',
