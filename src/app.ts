@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { TokenService } from './auth/tokens.js';
 import type { BackupScheduler } from './backup/schedule.js';
+import { composeAssistant } from './compose/assistant.js';
 import { startDuties } from './compose/duties.js';
 import { buildHttp } from './compose/http.js';
 import { startRealtime } from './compose/realtime.js';
@@ -37,6 +38,8 @@ export interface App {
   readonly accounts: Accounts;
   /** The daily backup of BACKUP_SCHEDULE, when set. */
   readonly backups: BackupScheduler | undefined;
+  /** The pid of the reference assistant this node runs (ASSISTANT=on), while it runs. */
+  readonly assistantPid: number | undefined;
   readonly http: FastifyInstance;
   readonly io: AppServer;
   /** Listens on `port` (default: the configured one); returns the bound address. */
@@ -52,6 +55,11 @@ export interface App {
 export interface BuildOptions {
   /** Use this logger instead of creating one from the configuration. */
   logger?: Logger;
+  /**
+   * What a child process of the node (the assistant) inherits: main passes its environment
+   * without the server's own variables. Default: nothing (the child gets only its own).
+   */
+  childEnvironment?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -74,6 +82,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     const web = await buildHttp(base, services, () => state.draining);
     const realtime = await startRealtime(base, services, web);
     const backups = startDuties(base, services, realtime);
+    // Started once the node listens (it connects to it), stopped before the drain begins.
+    const assistant = composeAssistant(base, services, options.childEnvironment ?? {});
     // Run first on close: disconnect handlers commit interrupted streams and update presence.
     closers.add('disconnect cleanups', () => Promise.allSettled([...realtime.cleanups]));
     const { http } = web;
@@ -91,6 +101,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       backups,
       http,
       io,
+      get assistantPid() {
+        return assistant?.pid;
+      },
       async listen(port = config.http.port, host = config.http.host) {
         await http.listen({ port, host });
         const address = http.server.address() as AddressInfo;
@@ -98,12 +111,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
           state.publicUrl = `http://127.0.0.1:${address.port}`;
         }
         logger.info({ port: address.port, host, nodeId: config.nodeId, embedded: config.embeddedDefault }, 'listening');
+        await assistant?.start(address);
         return address;
       },
       close() {
         closing ??= (async () => {
           state.draining = true;
           logger.info('draining');
+          // The assistant first: its sessions go back to dispatch (another node's worker, or
+          // waiting) before this node's sockets are told to move.
+          await assistant?.stop();
           // New handshakes are refused from here on. Each client is told at once, and its
           // transport closed once it has gone quiet: nothing of it running, nothing started
           // for DRAIN_QUIET_MS (a client that heard the notice stops sending, and what it

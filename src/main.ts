@@ -1,6 +1,6 @@
 import { type App, buildApp } from './app.js';
 import type { Config } from './config/config.js';
-import { ConfigError, loadConfig } from './config/load.js';
+import { ConfigError, loadConfig, withoutServerVariables } from './config/load.js';
 import { createLogger } from './logger.js';
 
 /** Reads configuration, builds the node, listens, and drains on SIGTERM/SIGINT. */
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
 
   let app: App | undefined;
   try {
-    app = await buildApp(config, { logger });
+    app = await buildApp(config, { logger, childEnvironment: withoutServerVariables(process.env) });
     await app.listen();
   } catch (error) {
     if (error instanceof ConfigError) {

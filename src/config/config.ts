@@ -53,6 +53,16 @@ export interface S3Address {
   useSSL: boolean;
 }
 
+/**
+ * The reference assistant this node starts and supervises (ASSISTANT): `on` with the
+ * Python it runs on (ASSISTANT_PYTHON) and the agent it serves; `off`; or `unavailable`,
+ * wanted by default (the embedded default) but without a Python to run it on.
+ */
+export type AssistantConfig =
+  | { mode: 'on'; python: string; agent: string }
+  | { mode: 'off' }
+  | { mode: 'unavailable'; agent: string };
+
 export type ObjectsConfig =
   | {
       mode: 's3';
@@ -217,6 +227,8 @@ export interface Config {
     /** A session whose worker went away has another within this long (AGENT_REDISPATCH_MS). */
     readonly redispatchMs: number;
   };
+  /** The reference assistant this node starts, if any (ASSISTANT, ASSISTANT_PYTHON). */
+  readonly assistant: AssistantConfig;
   /** Message size limits (PROTOCOL section 4). */
   readonly messages: { readonly maxContentBytes: number; readonly maxMetadataBytes: number };
   /**

@@ -75,6 +75,11 @@ function crossVariableProblems(e: ParsedEnv): string[] {
   if (e.BACKUP_SCHEDULE !== undefined && e.BACKUP_TARGET === undefined) {
     problems.push('BACKUP_TARGET: required with BACKUP_SCHEDULE, where scheduled backups go (not set)');
   }
+  if (e.ASSISTANT === 'on' && e.ASSISTANT_PYTHON === undefined) {
+    problems.push(
+      "ASSISTANT_PYTHON: required with ASSISTANT=on, the Python of the assistant's venv (npm start makes it and sets this) (not set)",
+    );
+  }
   if (e.S3_ENDPOINT !== undefined) {
     if (e.S3_ACCESS_KEY === undefined) problems.push('S3_ACCESS_KEY: required with S3_ENDPOINT (not set)');
     if (e.S3_SECRET_KEY === undefined) problems.push('S3_SECRET_KEY: required with S3_ENDPOINT (not set)');
@@ -126,4 +131,17 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * The environment without the server's own variables (every row of the schema: its
+ * secrets and store addresses among them): what a child process the node starts, such as
+ * the assistant, inherits (PATH, HOME, locale, proxies, and its own variables like LLM_*).
+ */
+export function withoutServerVariables(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(
+      (entry): entry is [string, string] => entry[1] !== undefined && !Object.hasOwn(envSchema, entry[0]),
+    ),
+  );
 }

@@ -531,6 +531,21 @@ export const envSchema = {
       unset: '`assistant` on the embedded default (the reference assistant), else none',
     },
   ),
+  /**
+   * Whether this node starts the reference assistant (assistant/) as its child process and
+   * keeps it running: `on` or `off`. Unset: on for the embedded default, off otherwise.
+   */
+  ASSISTANT: variable(z.preprocess(emptyToUndefined, z.enum(['on', 'off']).optional()), {
+    meaning:
+      'whether the node starts the reference assistant as its child and restarts it when it exits: `on` or `off` ([assistant](assistant.md)); needs `ASSISTANT_PYTHON`',
+    unset: '`on` on the embedded default, else `off`',
+  }),
+  /** The Python the node runs the assistant on: the assistant's venv (`npm start` sets it). */
+  ASSISTANT_PYTHON: variable(optionalString, {
+    meaning:
+      "the Python of the assistant's venv that the node runs it on (`python -m voicehelper_assistant`); `npm start` makes the venv (scripts/assistant.sh) and sets it",
+    unset: 'none: an assistant on by default is not started (logged), `ASSISTANT=on` is refused',
+  }),
   /** How soon a session whose worker went away has another one. */
   AGENT_REDISPATCH_MS: variable(
     z.preprocess(

@@ -82,6 +82,16 @@ export function buildSections(e: Pick<ParsedEnv, SectionVariable>, placed: Place
     vector.mode === 'postgres' &&
     graph.mode === 'postgres' &&
     objects.mode === 'fs';
+  const defaultAgent =
+    e.DEFAULT_AGENT === 'none' ? undefined : (e.DEFAULT_AGENT ?? (embeddedDefault ? 'assistant' : undefined));
+  // The assistant serves the agent sessions get by default, or `assistant` when there is none.
+  const agent = defaultAgent ?? 'assistant';
+  const assistant: Config['assistant'] =
+    (e.ASSISTANT ?? (embeddedDefault ? 'on' : 'off')) === 'off'
+      ? { mode: 'off' }
+      : e.ASSISTANT_PYTHON === undefined
+        ? { mode: 'unavailable', agent }
+        : { mode: 'on', python: e.ASSISTANT_PYTHON, agent };
   return {
     publicUrl: (e.PUBLIC_URL ?? `http://127.0.0.1:${placed['http.port']}`).replace(/\/$/, ''),
     dataDir,
@@ -95,7 +105,7 @@ export function buildSections(e: Pick<ParsedEnv, SectionVariable>, placed: Place
     'messages.maxMetadataBytes': 16 * 1024,
     readinessOptional: new Set(e.READINESS_OPTIONAL),
     // On the embedded default, the reference assistant answers every new session.
-    'agents.defaultAgent':
-      e.DEFAULT_AGENT === 'none' ? undefined : (e.DEFAULT_AGENT ?? (embeddedDefault ? 'assistant' : undefined)),
+    'agents.defaultAgent': defaultAgent,
+    assistant,
   };
 }

@@ -50,6 +50,8 @@ const CLUSTER: Record<string, string> = {
   INGEST_QUEUE: 'vh-ingest-2',
   READINESS_OPTIONAL: 'graph, objects',
   DEFAULT_AGENT: 'concierge',
+  ASSISTANT: 'on',
+  ASSISTANT_PYTHON: '/opt/voicehelper-assistant/bin/python',
 };
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { ConfigError, loadConfig, withoutServerVariables } from '../../src/config/load.js';
 import { envSchema } from '../../src/config/schema.js';
 import { TEST_JWT_SECRET } from '../helpers/env.js';
 
@@ -143,6 +143,36 @@ describe('loadConfig', () => {
       'S3_ACCESS_KEY: required with S3_ENDPOINT (not set)',
       'S3_SECRET_KEY: required with S3_ENDPOINT (not set)',
     ]);
+  });
+
+  it('starts the reference assistant on the embedded default only, unless ASSISTANT says otherwise', () => {
+    const python = { ASSISTANT_PYTHON: '/venv/bin/python' };
+    const cluster = { DATABASE_URL: 'postgres://db/vh', JWT_SECRET: TEST_JWT_SECRET };
+    expect(loadConfig(python).assistant).toEqual({ mode: 'on', python: '/venv/bin/python', agent: 'assistant' });
+    // Wanted, but nothing to run it on: the node says so and serves without it.
+    expect(loadConfig({}).assistant).toEqual({ mode: 'unavailable', agent: 'assistant' });
+    expect(loadConfig({ ...python, ASSISTANT: 'off' }).assistant).toEqual({ mode: 'off' });
+    expect(loadConfig({ ...python, ...cluster }).assistant).toEqual({ mode: 'off' });
+    expect(loadConfig({ ...python, ...cluster, ASSISTANT: 'on', DEFAULT_AGENT: 'concierge' }).assistant).toEqual({
+      mode: 'on',
+      python: '/venv/bin/python',
+      agent: 'concierge',
+    });
+    expect(problemsOf({ ASSISTANT: 'on' })).toEqual([
+      "ASSISTANT_PYTHON: required with ASSISTANT=on, the Python of the assistant's venv (npm start makes it and sets this) (not set)",
+    ]);
+    expect(problemsOf({ ASSISTANT: 'yes' })[0]).toMatch(/^ASSISTANT: /);
+  });
+
+  it("gives a child process the environment without the server's own variables", () => {
+    const child = withoutServerVariables({
+      PATH: '/usr/bin',
+      LLM_API_KEY: 'k',
+      JWT_SECRET: TEST_JWT_SECRET,
+      DATABASE_URL: 'postgres://db/vh',
+      ASSISTANT_PYTHON: '/venv/bin/python',
+    });
+    expect(child).toEqual({ PATH: '/usr/bin', LLM_API_KEY: 'k' });
   });
 
   it('treats empty variables as unset', () => {
