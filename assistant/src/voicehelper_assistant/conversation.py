@@ -96,7 +96,7 @@ class Conversation:
         self.http = http
         self.recognizer = recognizer
         self.title = ""
-        self.history: deque[Message] = deque(maxlen=HISTORY)
+        self.history: deque[Message] = deque()
         self.turn: Turn | None = None
         self._chain: asyncio.Task[None] | None = None
         self._hearings: dict[str, Hearing] = {}
@@ -193,19 +193,22 @@ class Conversation:
 
     def ask(self, question: str, generation: int, message_id: str | None, reply: str | None = None) -> None:
         previous = self._chain
-        history = [m for m in self.history if m.id != message_id]
-        turn = Turn(self.client, self.session_id, question, history, self.settings, self.http, reply=reply)
 
         async def answer() -> None:
             await _after(previous)
             if generation != self._generation or self.closed:
                 return
+            # The history as it stands once the earlier turn is stored (as cut, if it was).
+            history = [m for m in self.history if m.id != message_id]
+            turn = Turn(self.client, self.session_id, question, history, self.settings, self.http, reply=reply)
             self.turn = turn
             try:
                 await turn.start()
             finally:
                 if self.turn is turn:
                     self.turn = None
+                for stored in turn.stored():
+                    self._remember(stored)
             if self.recognizer is not None:
                 self._spawn(self.vocabulary())
 
@@ -245,11 +248,18 @@ class Conversation:
     # -- helpers ---------------------------------------------------------------------------
 
     def _remember(self, message: Message) -> None:
+        """Keeps a message in the history, in seq order (a turn this worker cut comes back in
+        the ack of `turn:interrupt`, not as `message:new`)."""
         for index, known in enumerate(self.history):
             if known.id == message.id:
                 self.history[index] = message
                 return
-        self.history.append(message)
+        at = len(self.history)
+        while at > 0 and self.history[at - 1].seq > message.seq:
+            at -= 1
+        self.history.insert(at, message)
+        if len(self.history) > HISTORY:
+            self.history.popleft()
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
         async def guarded() -> None:

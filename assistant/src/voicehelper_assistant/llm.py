@@ -51,6 +51,9 @@ def build_messages(question: str, chunks: Sequence[models.Chunk], history: Seque
         documents = "(no document matches the question)"
     messages = [{"role": "system", "content": f"{SYSTEM_PROMPT}\n\nDocuments:\n{documents}"}]
     for message in history:
+        # An answer is stored twice, as text and as its audio: the text speaks for both.
+        if message.role == "assistant" and message.content_type == "audio":
+            continue
         if message.role in ("user", "assistant") and message.content.strip():
             messages.append({"role": str(message.role), "content": message.content})
     messages.append({"role": "user", "content": question})

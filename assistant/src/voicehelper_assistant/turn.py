@@ -85,6 +85,13 @@ class Turn:
             ids.add(self.voice.stream_id)
         return ids
 
+    def stored(self) -> list[Message]:
+        """The messages this turn stored: its text, and its audio (with what was heard as content)."""
+        found = [m for m in (self.message, self.voice.message if self.voice is not None else None) if m is not None]
+        if self.voice is not None and self.voice.message is not None and self.voice.transcript:
+            found[-1] = self.voice.message.model_copy(update={"content": self.voice.transcript})
+        return found
+
     def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self.run())
         return self._task
