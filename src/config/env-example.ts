@@ -17,6 +17,10 @@ export const composeOnlyVariables: Readonly<Record<string, ComposeEntry>> = {
   MILVUS_MINIO_USER: { says: "Milvus's own MinIO (segments and indexes).", value: 'name' },
   MILVUS_MINIO_PASSWORD: { value: 'password', with: 'MILVUS_MINIO_USER' },
   GRAFANA_PASSWORD: { says: "Grafana's admin user (http://localhost:3001).", value: 'password' },
+  ASSISTANT_API_KEY: {
+    says: "the reference assistant's API key, made once with the CLI after the stores are up (docs/assistant.md); the assistant service (profile `assistant`) needs it, the rest of the stack does not.",
+    value: { example: 'vhk_<id>.<secret>' },
+  },
 };
 
 const MAKE = {

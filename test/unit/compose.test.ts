@@ -14,7 +14,8 @@ import { SERVICE_VARIABLES } from '../helpers/env.js';
 interface Service {
   image?: string;
   build?: unknown;
-  environment?: Record<string, string | number>;
+  profiles?: string[];
+  environment?: Record<string, string | number | null>;
   healthcheck?: { test: unknown };
   depends_on?: Record<string, unknown>;
   volumes?: string[];
@@ -31,7 +32,8 @@ const compose = parse(text, { merge: true }) as {
   secrets?: Record<string, { environment?: string; file?: string }>;
 };
 const services = compose.services;
-const nodes = Object.entries(services).filter(([, s]) => s.build !== undefined);
+/** The server nodes: the services built from the root Dockerfile (the assistant has its own). */
+const nodes = Object.entries(services).filter(([, s]) => s.build === '.');
 
 /** Variables compose requires (`${NAME:?message}`): the stack's secrets. */
 const required = [...new Set([...text.matchAll(/\$\{([A-Z0-9_]+):\?[^}]*\}/g)].map((m) => m[1] as string))].sort();
@@ -248,5 +250,43 @@ describe('docker-compose.yml', () => {
     }
     // Nor does Prometheus itself answer anyone but the host.
     for (const port of services['prometheus']?.ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
+  });
+
+  it('runs the reference assistant against every node, with its key from a secret the operator makes', () => {
+    const assistant = services['assistant'];
+    expect(assistant?.build).toEqual({ context: '.', dockerfile: 'assistant/Dockerfile' });
+    // Started once its key exists: the rest of the stack starts without it.
+    expect(assistant?.profiles).toEqual(['assistant']);
+    const env = assistant?.environment ?? {};
+    const urls = String(env['VOICEHELPER_URLS']).split(',');
+    expect(urls.sort()).toEqual(nodes.map(([name]) => `http://${name}:3000`).sort());
+    expect(Object.keys(assistant?.depends_on ?? {}).sort()).toEqual(nodes.map(([name]) => name).sort());
+    // The key: a compose secret read from ASSISTANT_API_KEY, never a value in the file.
+    expect(env['VOICEHELPER_API_KEY']).toBeUndefined();
+    expect(env['VOICEHELPER_API_KEY_FILE']).toBe('/run/secrets/assistant_api_key');
+    expect(assistant?.secrets).toEqual(['assistant_api_key']);
+    expect(compose.secrets?.['assistant_api_key']).toEqual({ environment: 'ASSISTANT_API_KEY' });
+    expect(readFileSync(path.join(root, '.env.example'), 'utf8')).toMatch(/^# ASSISTANT_API_KEY=vhk_/m);
+    // The nodes give it the sessions created without an agent.
+    for (const [name, node] of nodes) {
+      const config = loadConfig(
+        Object.fromEntries(Object.entries(node.environment ?? {}).map(([k, v]) => [k, resolve(v ?? '')])),
+      );
+      expect(config.agents.defaultAgent, name).toBe('assistant');
+      expect(config.assistant, name).toEqual({ mode: 'off' });
+    }
+    // The image: Python 3.11 with espeak-ng from Debian, the exact pins, the key from the file.
+    const dockerfile = readFileSync(path.join(root, 'assistant', 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^FROM python:3\.11-slim$/m);
+    expect(dockerfile).toMatch(/apt-get install -y --no-install-recommends espeak-ng/);
+    expect(dockerfile).toContain(
+      'pip install --no-cache-dir --disable-pip-version-check -r assistant/requirements-runtime.txt',
+    );
+    for (const copied of ['sdk/python', 'assistant']) expect(dockerfile).toMatch(new RegExp(`^COPY ${copied} `, 'm'));
+    const entrypoint = /^ENTRYPOINT \["([^"]+)"\]$/m.exec(dockerfile)?.[1];
+    expect(entrypoint).toBe('/app/assistant/entrypoint.sh');
+    const script = readFileSync(path.join(root, 'assistant', 'entrypoint.sh'), 'utf8');
+    expect(script).toContain('VOICEHELPER_API_KEY=$(cat "$VOICEHELPER_API_KEY_FILE")');
+    expect(script).toContain('exec python -m voicehelper_assistant "$@"');
   });
 });
