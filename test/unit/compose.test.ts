@@ -81,7 +81,7 @@ describe('docker-compose.yml', () => {
     'gives node %s values the server accepts, pointing at services of the stack',
     (name) => {
       const raw = services[name]?.environment ?? {};
-      const env = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, resolve(v)]));
+      const env = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, resolve(v ?? '')]));
       const config = loadConfig(env);
       expect(config.embeddedDefault).toBe(false);
       const hosts = [
