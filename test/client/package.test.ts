@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 import { TestCluster } from '../helpers/cluster.js';
@@ -123,6 +124,30 @@ client.close();
       .sql()
       .query<{ content: string }>('select content from messages where session_id = $1', [printed.sessionId]);
     expect(stored.rows).toEqual([{ content: 'hello from the package' }]);
+  });
+
+  it('bundles for browsers from the project, on the browser builds of its dependencies', async () => {
+    await writeFile(
+      path.join(dir, 'browser.js'),
+      `import { VoiceHelperClient } from '@voicehelper/client';
+export const open = (url, token) => new VoiceHelperClient({ url, token: () => token });
+`,
+    );
+    const bundled = await build({
+      absWorkingDir: dir,
+      entryPoints: ['browser.js'],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(bundled.metafile.inputs);
+    expect(inputs).toContain('node_modules/@voicehelper/client/dist/client/src/index.js');
+    expect(inputs).toContain('node_modules/engine.io-client/build/esm/transports/websocket.js');
+    // Nothing that only Node has: the ws package, the XMLHttpRequest polyfill, .node.js builds.
+    expect(inputs.filter((input) => /\/(ws|xmlhttprequest-ssl)\/|\.node\.js$/.test(input))).toEqual([]);
   });
 
   it('resolves for require() and for TypeScript as its exports map says, and hides its internals', async () => {
