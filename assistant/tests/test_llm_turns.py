@@ -8,6 +8,9 @@ import pytest
 
 from voicehelper import Client, Message
 
+from voicehelper_assistant.speech import FRAME_SECONDS
+from voicehelper_assistant.voice import LEAD
+
 from .conftest import Cluster, Human, ServiceAccount, eventually, upload
 from .fake_llm import FakeChatCompletions
 from .test_typed_turns import BAKERY, user_in_session
@@ -102,7 +105,7 @@ async def test_barge_in_by_text_cuts_the_answer_at_what_was_heard(
     heard_chars = text.metadata["heard"]["chars"]
     assert 0 < heard_chars < len(full) and full.startswith(text.content)
     assert text.content.startswith(" Sentence number 1 of a long story")
-    assert audio.metadata["heard"]["index"] >= 40 and audio.metadata["streamId"] == started.stream_id
+    assert audio.metadata["heard"]["index"] >= 59 - round(LEAD / FRAME_SECONDS) and audio.metadata["streamId"] == started.stream_id
     assert audio.metadata["bytes"] == (audio.metadata["heard"]["index"] + 1) * 882
     # The audio's transcript is the words heard: the start of the answer.
     transcript = (await transcripts.get(10)).data

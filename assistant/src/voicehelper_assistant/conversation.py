@@ -12,7 +12,7 @@ import aiohttp
 
 from voicehelper import Client, Message, VoiceHelperError, models
 
-from .turn import Settings, Turn
+from .turn import Settings, Turn, retrieve
 
 if TYPE_CHECKING:
     from .hearing import Listener, Recognizer, Vocabulary
@@ -234,15 +234,12 @@ class Conversation:
         from .hearing import Vocabulary
 
         started = asyncio.get_running_loop().time()
-        try:
-            result = await self.client.retrieve(self.title or "document", top_k=50, session_id=self.session_id)
-            texts = [chunk.content for chunk in result.chunks]
-            if self.title:
-                texts.append(self.title)
-            self._vocabulary = await asyncio.to_thread(Vocabulary.build, texts)
-            self._vocabulary_at = started
-        except VoiceHelperError as error:
-            log.warning("session %s: no vocabulary from the documents: %s", self.session_id, error)
+        chunks = await retrieve(self.client, self.title or "document", 50, self.session_id)
+        texts = [chunk.content for chunk in chunks]
+        if self.title:
+            texts.append(self.title)
+        self._vocabulary = await asyncio.to_thread(Vocabulary.build, texts)
+        self._vocabulary_at = started
         return self._vocabulary
 
     # -- helpers ---------------------------------------------------------------------------

@@ -168,12 +168,7 @@ class Turn:
             yield piece
 
     async def _retrieve(self) -> list[models.Chunk]:
-        try:
-            result = await self.client.retrieve(self.question, top_k=TOP_K, session_id=self.session_id)
-        except VoiceHelperError as error:
-            log.warning("session %s: retrieval failed: %s", self.session_id, error)
-            return []
-        return list(result.chunks)
+        return await retrieve(self.client, self.question, TOP_K, self.session_id)
 
     async def _cut(self) -> None:
         assert self.cut_at is not None
@@ -182,7 +177,7 @@ class Turn:
         if self.voice is not None:
             jobs.append(self.voice.cut(self.cut_at))
         if self.text.text and not self._text_done:
-            jobs.append(self._cut_text(None if heard is None else heard[0]))
+            jobs.append(self._cut_text(None if heard is None else _word_start(self.text.text, heard[0])))
         results = await asyncio.gather(
             *(asyncio.wait_for(job, CUT_TIMEOUT) for job in jobs), return_exceptions=True
         )
@@ -197,3 +192,30 @@ class Turn:
     async def _abandon(self) -> None:
         if self.voice is not None:
             await self.voice.abandon()
+
+
+async def retrieve(client: Client, query: str, top_k: int, session_id: str, attempts: int = 3) -> list[models.Chunk]:
+    """The session owner's chunks for `query`; none when retrieval fails.
+
+    All of a worker's sessions share its service account's `retrieve` limit (10 per 10 s by
+    default), so a `RATE_LIMITED` refusal is waited out (its `retryAfterMs`, at most 5 s)
+    and tried again rather than answered with "I don't know".
+    """
+    for attempt in range(attempts):
+        try:
+            result = await client.retrieve(query, top_k=top_k, session_id=session_id)
+            return list(result.chunks)
+        except VoiceHelperError as error:
+            if error.code != "RATE_LIMITED" or attempt == attempts - 1:
+                log.warning("session %s: retrieval failed: %s %s", session_id, error.code, error.message)
+                return []
+            await asyncio.sleep(min(5.0, (error.retry_after_ms or 1000) / 1000))
+    return []
+
+
+def _word_start(text: str, chars: int) -> int:
+    """`chars`, moved back to the start of the word it falls in."""
+    if chars <= 0 or chars >= len(text) or text[chars].isspace() or text[chars - 1].isspace():
+        return max(0, min(chars, len(text)))
+    space = max(text.rfind(" ", 0, chars), text.rfind("\n", 0, chars))
+    return space if space > 0 else 0
