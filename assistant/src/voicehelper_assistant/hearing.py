@@ -178,8 +178,9 @@ class _Counts:
     def __init__(self) -> None:
         self.grams: list[Counter[tuple[str, ...]]] = [Counter(), Counter(), Counter()]
 
-    def add(self, sentence: list[str], weight: int = 1) -> None:
-        tokens = ["<s>", *sentence, "</s>"]
+    def add(self, sentence: list[str], weight: int = 1, whole: bool = True) -> None:
+        """Counts a sentence's n-grams; one not `whole` (a question's opening) has no end."""
+        tokens = ["<s>", *sentence, *(["</s>"] if whole else [])]
         for order in range(1, 4):
             for at in range(len(tokens) - order + 1):
                 self.grams[order - 1][tuple(tokens[at : at + order])] += weight
@@ -290,7 +291,7 @@ class Vocabulary:
                     counts.add(run)
         # The document's own sentences say the facts; the forms say how one asks.
         for form in _forms():
-            counts.add(form, weight=2)
+            counts.add(form, weight=2, whole=False)
         extra = [w for w in words(COMMON_WORDS) if w in lexicon]
         known = {w for (w,) in counts.grams[0] if w in lexicon} | set(extra)
         directory = tempfile.mkdtemp(prefix="voicehelper-vocabulary-")
@@ -465,6 +466,13 @@ def _transcript(decoder: pocketsphinx.Decoder) -> str:
     return " ".join(kept)
 
 
+#: Seconds of audio after which the search starts over with the stream's own mean, and
+#: the growth factor to the next such restart, up to LAST_RESTART seconds.
+FIRST_RESTART = 0.5
+RESTART_GROWTH = 1.5
+LAST_RESTART = 8.0
+
+
 class Recognizer:
     """One per process. Reads the pronouncing dictionary once and keeps decoders of the
     general model for reuse (one costs about 0.3 s to make, mostly reading the 134k-word
@@ -519,6 +527,11 @@ class Listener:
         self._transcript: str | None = None
         #: Seconds of audio (at 16 kHz) given to the decoder so far.
         self.seconds = 0.0
+        #: Times the utterance was decoded again from its start with a better mean.
+        self.restarts = 0
+        self._heard: list[np.ndarray] = []
+        self._samples = 0
+        self._next_restart = int(FIRST_RESTART * MODEL_RATE)
 
     async def feed(self, data: bytes) -> None:
         """Decodes a chunk of the stream (in a worker thread; the event loop goes on)."""
@@ -564,8 +577,40 @@ class Listener:
         if len(samples) == 0 or self._closed:
             return
         decoder = self._decoder_for_stream()
-        self.seconds += len(samples) / MODEL_RATE
-        decoder.process_raw(samples.astype("<i2", copy=False).tobytes(), False, False)
+        samples = samples.astype("<i2", copy=False)
+        self._samples += len(samples)
+        self.seconds = self._samples / MODEL_RATE
+        decoder.process_raw(samples.tobytes(), False, False)
+        if self._vocabulary is not None and self._next_restart <= LAST_RESTART * MODEL_RATE:
+            self._heard.append(samples)
+            if self._samples >= self._next_restart:
+                self._restart(decoder)
+                self._next_restart = int(self._samples * RESTART_GROWTH)
+        else:
+            self._heard = []
+
+    def _restart(self, decoder: pocketsphinx.Decoder) -> None:
+        """Decodes the utterance so far again, normalised by its own cepstral mean.
+
+        pocketsphinx's live normalisation starts from a fixed mean and moves toward the
+        speaker's slowly, over several seconds: a short question is then decoded mostly
+        with a mean far from its own (on the measured questions, 63% WER against 35% with
+        each question's own mean). So at 0.5 s, then each time the stream grew by half,
+        the mean of all audio so far is taken (a pass computing features only) and the
+        search starts over with it. That searches the audio about three times over in
+        all, while the user speaks; at finish only the last passes remain. Past
+        LAST_RESTART seconds the mean is good enough and live updates take over."""
+        heard = np.concatenate(self._heard).tobytes()
+        self._heard = [np.frombuffer(heard, dtype="<i2")]
+        decoder.end_utt()
+        decoder.start_utt()
+        decoder.process_raw(heard, True, True)
+        mean = decoder.get_cmn()
+        decoder.end_utt()
+        decoder.set_cmn(mean)
+        decoder.start_utt()
+        decoder.process_raw(heard, False, False)
+        self.restarts += 1
 
     def _end(self) -> str:
         self._push(b"", True)
