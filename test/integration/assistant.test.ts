@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.js';
 import { openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, eventually } from '../helpers/cluster.js';
-import { clusterEnv, uniqueName } from '../helpers/env.js';
+import { clusterEnv, tempDir, uniqueName } from '../helpers/env.js';
 import { call } from '../helpers/http.js';
 import { type NodeProcess, startNodeProcess, waitForReady } from '../helpers/node-process.js';
 import { freePort } from '../helpers/ports.js';
@@ -179,6 +180,53 @@ describe('the reference assistant a node runs', () => {
     // Its stdin, a pipe from the node, ends with the node: it exits.
     await eventually(() => expect(alive(pid)).toBe(false), 30_000);
   }, 120_000);
+
+  it('runs on the embedded default with nothing but its Python set; each start revokes the keys made before', async () => {
+    const env = { DATA_DIR: tempDir(), EMBEDDED_PG_PORT: String(await freePort()), ASSISTANT_PYTHON: testPython() };
+    const liveKeys = async () => {
+      const listed = await runCli(['keys', 'list', '--user', 'assistant@voicehelper.invalid', '--json'], env);
+      expect(listed, listed.stderr).toMatchObject({ code: 0 });
+      return listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { id: string; revokedAt: string | null })
+        .filter((key) => key.revokedAt === null)
+        .map((key) => key.id);
+    };
+    const keys: string[][] = [];
+    for (let round = 0; round < 2; round++) {
+      const port = await freePort();
+      const node = startNodeProcess({ ...env, PORT: String(port), AGENT_REDISPATCH_MS: '1000' });
+      running.push(node);
+      const url = `http://127.0.0.1:${port}`;
+      await waitForReady(url, node);
+      await eventually(() => expect(startedPids(node)).toHaveLength(1), ASSISTANT_MS);
+      // Sessions get the agent `assistant` by default, and the assistant has them.
+      const user = await signUp(url);
+      const created = await call(url, 'POST', '/v1/sessions', { token: user.token, body: { title: 'ask' } });
+      expect(created.body['session']['agent']).toBe('assistant');
+      await eventually(
+        async () =>
+          expect(await agentState(url, user.token, created.body['session']['id'] as string)).toMatchObject({
+            state: 'assigned',
+          }),
+        ASSISTANT_MS,
+      );
+      if (round === 0) {
+        // Killed with SIGKILL: the key its assistant holds stays live until the next start.
+        node.child.kill('SIGKILL');
+        await node.exited;
+      } else {
+        // Stopped: it revokes its assistant's key.
+        node.child.kill('SIGTERM');
+        expect(await node.exited).toBe(0);
+      }
+      keys.push(await liveKeys());
+    }
+    // The second start revoked the key of the first, and its own when it stopped.
+    expect(keys[0]).toHaveLength(1);
+    expect(keys[1]).toEqual([]);
+  }, 300_000);
 
   it('starts none with ASSISTANT=off: the session waits for a worker', async () => {
     const agent = uniqueName('assistant').toLowerCase();
