@@ -47,6 +47,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Starts of the reference assistant this node runs (ASSISTANT=on); past 1, restarts after it exited. */
+  readonly assistantStarts = new Counter({
+    name: 'voicehelper_assistant_starts_total',
+    help: 'Starts of the reference assistant this node runs; each one past the first follows an exit',
+    registers: [this.registry],
+  });
+
+  /** 1 while the reference assistant this node runs is up, else 0. */
+  readonly assistantUp = new Gauge({
+    name: 'voicehelper_assistant_up',
+    help: 'Whether the reference assistant this node runs is up (1) or not (0)',
+    registers: [this.registry],
+  });
+
   /** Document uploads this node is receiving now. */
   readonly uploadsInFlight = new Gauge({
     name: 'voicehelper_uploads_in_flight',

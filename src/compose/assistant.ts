@@ -61,7 +61,7 @@ export function composeAssistant(
   services: Services,
   environment: Readonly<Record<string, string>>,
 ): AssistantPart | undefined {
-  const { config, logger, stores } = base;
+  const { config, logger, stores, metrics } = base;
   const settings = config.assistant;
   if (settings.mode === 'off') return undefined;
   if (settings.mode === 'unavailable') {
@@ -110,6 +110,10 @@ export function composeAssistant(
             maxBackoffMs: 30_000,
             healthyAfterMs: 60_000,
             stopGraceMs: Math.max(1_000, Math.floor(config.shutdownTimeoutMs / 2)),
+            onChange: (running) => {
+              if (running) metrics.assistantStarts.inc();
+              metrics.assistantUp.set(running ? 1 : 0);
+            },
           });
           supervisor.start();
         } catch (error) {

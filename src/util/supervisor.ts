@@ -21,6 +21,8 @@ export interface SupervisorOptions {
   healthyAfterMs: number;
   /** How long `stop` waits after SIGTERM before SIGKILL. */
   stopGraceMs: number;
+  /** Told of each start (`true`, with the pid) and each exit (`false`): for metrics. */
+  onChange: (running: boolean) => void;
 }
 
 /** The longest line of the child's output logged; the rest of it is cut. */
@@ -104,7 +106,10 @@ export class Supervisor {
       });
       child.once('exit', (code, signal) => this.exitedNow(child, startedAt, code, signal, resolve));
     });
-    if (child.pid !== undefined) log.info({ pid: child.pid, command }, `${name} started`);
+    if (child.pid !== undefined) {
+      log.info({ pid: child.pid, command }, `${name} started`);
+      this.options.onChange(true);
+    }
   }
 
   private exitedNow(
@@ -117,6 +122,7 @@ export class Supervisor {
     resolve();
     if (this.child !== child) return;
     this.child = undefined;
+    this.options.onChange(false);
     const { name, logger, minBackoffMs, maxBackoffMs, healthyAfterMs } = this.options;
     if (this.stopped) return;
     if (performance.now() - startedAt >= healthyAfterMs) this.backoffMs = minBackoffMs;

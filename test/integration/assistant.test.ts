@@ -160,6 +160,9 @@ describe('the reference assistant a node runs', () => {
       expect(status.workerId).not.toBe(before);
     }, ASSISTANT_MS);
     await answered(await ask('And what can you do?'));
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/^voicehelper_assistant_starts_total(\{[^}]*\})? 2$/m);
+    expect(metrics).toMatch(/^voicehelper_assistant_up(\{[^}]*\})? 1$/m);
 
     // SIGTERM: the node stops its assistant before it closes, and exits cleanly.
     node.child.kill('SIGTERM');

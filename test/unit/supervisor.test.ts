@@ -32,6 +32,7 @@ function supervise(command: string, args: string[], logger: ReturnType<typeof me
     maxBackoffMs: 40,
     healthyAfterMs: 60_000,
     stopGraceMs: 2_000,
+    onChange: () => undefined,
   });
   supervisors.push(supervisor);
   supervisor.start();
