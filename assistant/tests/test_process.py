@@ -46,11 +46,14 @@ async def test_env_configuration_and_sigterm(cluster: Cluster, service: ServiceA
         assert await asyncio.wait_for(running.process.wait(), 30) == 0
     finally:
         await running.stop()
-    # Its session waits for another worker.
-    status, body = await human.http("GET", f"/v1/sessions/{session_id}")
-    assert status == 200
-    await eventually(lambda: True)
-    assert body["session"]["agent"] == agent
+    # It left: its session waits for another worker of the agent.
+    async def waiting() -> bool:
+        status, body = await human.http("GET", f"/v1/sessions/{session_id}")
+        assert status == 200
+        return bool(body["session"]["agentStatus"]["state"] == "waiting")
+
+    await eventually(waiting, 30)
+    assert "stopping" in running.log()
 
 
 async def test_a_question_asked_before_the_assistant_came_is_answered(

@@ -104,15 +104,16 @@ async def serve(args: argparse.Namespace) -> int:
     code = 0
     try:
         await assistant.start()
-        waits = {
+        outcomes = {
             asyncio.create_task(stop.wait()): 0,
             asyncio.create_task(unreachable.wait()): EXIT_UNREACHABLE,
             asyncio.create_task(client.wait_closed()): EXIT_REFUSED,
         }
-        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(outcomes, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
-        code = min(waits[task] for task in done) if stop.is_set() is False else 0
+        # A signal wins over what the stop itself may cause.
+        code = 0 if stop.is_set() else min(outcomes[task] for task in done)
         if code == EXIT_UNREACHABLE:
             log.error("no node answered for %.0f s: exiting", args.give_up_after)
         elif code == EXIT_REFUSED:

@@ -184,6 +184,15 @@ class Turn:
         for result in results:
             if isinstance(result, BaseException):
                 log.warning("session %s: storing the cut answer failed: %r", self.session_id, result)
+        now = asyncio.get_running_loop().time()
+        stopped = self.voice.stopped_at if self.voice is not None else None
+        log.info(
+            "session %s: answer cut; heard %s; speech stopped %s ms after the barge-in, stored after %d ms",
+            self.session_id,
+            "nothing" if heard is None else f"{heard[0]} characters",
+            "-" if stopped is None else round((stopped - self.cut_at) * 1000),
+            round((now - self.cut_at) * 1000),
+        )
 
     async def _cut_text(self, heard_chars: int | None) -> None:
         self.message = await self.client.interrupt(self.session_id, self.text.stream_id, heard_chars=heard_chars)

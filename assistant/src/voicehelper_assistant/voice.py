@@ -65,6 +65,8 @@ class Voice:
         self._cut_at: float | None = None
         self._limit = asyncio.Semaphore(SYNTHESIS_AHEAD)
         self._abandoned = False
+        #: Loop time at which frames stopped going out after a cut.
+        self.stopped_at: float | None = None
 
     # -- what the turn calls ---------------------------------------------------------------
 
@@ -218,6 +220,7 @@ class Voice:
         except (asyncio.CancelledError, StreamInterrupted):
             if self._abandoned:
                 raise
+            self.stopped_at = loop.time()
             at = self._cut_at if self._cut_at is not None else loop.time()
             if self._cut_at is None:
                 self._cut_at = at

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 
-from voicehelper import Client, ConnectionState, Message, VoiceHelperError, models
+from pydantic import BaseModel
+
+from voicehelper import Client, ConnectionState, VoiceHelperError, models
 
 from .conversation import Conversation
 from .turn import Settings
@@ -17,6 +20,8 @@ if TYPE_CHECKING:
     from .hearing import Recognizer
 
 log = logging.getLogger("voicehelper_assistant")
+
+EventT = TypeVar("EventT", bound=BaseModel)
 
 
 async def load_recognizer() -> Recognizer | None:
@@ -83,12 +88,14 @@ class Assistant:
         if self._http is not None:
             await self._http.close()
 
-    def _route(self, handler: object) -> object:
-        def route(event: Message | models.BaseModel) -> None:
+    def _route(self, handler: Callable[[Conversation, EventT], None]) -> Callable[[EventT], None]:
+        """A handler of one session's event, called on that session's Conversation (if it is ours)."""
+
+        def route(event: EventT) -> None:
             session_id = getattr(event, "session_id", None)
             conversation = self.conversations.get(session_id) if isinstance(session_id, str) else None
             if conversation is not None:
-                handler(conversation, event)  # type: ignore[operator]
+                handler(conversation, event)
 
         return route
 
@@ -126,7 +133,7 @@ class Assistant:
             for session_id in list(self.conversations):
                 self._drop(session_id)
 
-    def _spawn(self, awaitable: object) -> None:
-        task = asyncio.ensure_future(awaitable)  # type: ignore[arg-type]
+    def _spawn(self, awaitable: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(awaitable)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
