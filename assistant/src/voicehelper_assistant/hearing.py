@@ -446,7 +446,7 @@ def _audio_reader(mime_type: str, sample_rate: int | None) -> _Pcm | _Wav | _Com
 
 
 def _config(**values: object) -> pocketsphinx.Config:
-    config = pocketsphinx.Decoder.default_config()
+    config = pocketsphinx.Config()
     config["hmm"] = _ACOUSTIC_MODEL
     config["loglevel"] = "FATAL"
     for key, value in values.items():
