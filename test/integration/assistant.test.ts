@@ -1,10 +1,12 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { packageRoot } from '../../src/util/package-root.js';
 import { runCli } from '../helpers/cli.js';
 import { openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, eventually } from '../helpers/cluster.js';
-import { clusterEnv, tempDir, uniqueName } from '../helpers/env.js';
+import { childProcessEnv, clusterEnv, tempDir, uniqueName } from '../helpers/env.js';
 import { call } from '../helpers/http.js';
 import { type NodeProcess, startNodeProcess, waitForReady } from '../helpers/node-process.js';
 import { freePort } from '../helpers/ports.js';
@@ -230,6 +232,42 @@ describe('the reference assistant a node runs', () => {
     expect(keys[0]).toHaveLength(1);
     expect(keys[1]).toEqual([]);
   }, 300_000);
+
+  it('npm start whose assistant cannot be installed warns and starts the node without it', async () => {
+    const port = await freePort();
+    // scripts/start.sh as `npm start` runs it, with a fresh cache and a package index that refuses.
+    const child = spawn('bash', ['scripts/start.sh'], {
+      cwd: packageRoot(),
+      env: {
+        ...childProcessEnv(),
+        DATA_DIR: tempDir(),
+        PORT: String(port),
+        EMBEDDED_PG_PORT: String(await freePort()),
+        VOICEHELPER_CACHE: tempDir('vh-assistant-cache-'),
+        PIP_INDEX_URL: `http://127.0.0.1:${await freePort()}/simple`,
+        PIP_NO_CACHE_DIR: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const node: NodeProcess = {
+      child,
+      output: () => output,
+      exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+    };
+    running.push(node);
+    await waitForReady(`http://127.0.0.1:${port}`, node, 180);
+    expect(output).toContain('[assistant] could not make its venv');
+    expect(output.match(/\[start\] warning: the reference assistant is not available/g)).toHaveLength(1);
+    expect(startedPids(node)).toEqual([]);
+    // Told it is off, the node says nothing more of it.
+    expect(output).not.toContain('"component":"assistant"');
+    expect(output).not.toContain('ASSISTANT_PYTHON is unset');
+    child.kill('SIGTERM');
+    expect(await node.exited).toBe(0);
+  }, 240_000);
 
   it('starts none with ASSISTANT=off: the session waits for a worker', async () => {
     const agent = uniqueName('assistant').toLowerCase();
