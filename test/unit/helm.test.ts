@@ -258,6 +258,15 @@ describe.each(Object.entries(profiles))('the chart with the %s values', (profile
       key: 'VOICEHELPER_API_KEY',
     });
     expect(assistant.spec.replicas).toBe(profile === 'cluster' ? 2 : 1);
+    if (profile === 'cluster') {
+      expect(env['LLM_BASE_URL']?.value).toMatch(/^http/);
+      expect(env['LLM_API_KEY']?.valueFrom?.secretKeyRef).toEqual({
+        name: `${release}-voicehelper-assistant`,
+        key: 'LLM_API_KEY',
+      });
+    } else {
+      expect(Object.keys(env).sort()).toEqual(['VOICEHELPER_API_KEY', 'VOICEHELPER_URLS']);
+    }
   });
 
   if (profile === 'default') {
@@ -307,6 +316,16 @@ describe.each(Object.entries(profiles))('the chart with the %s values', (profile
   }
 });
 
+describe('the chart with assistant.enabled=false', () => {
+  it('leaves the assistant out and the nodes as they were', async () => {
+    const off = await render(['--set', 'assistant.enabled=false']);
+    expect(find(off.manifests, 'Deployment').map((m) => m.metadata.name)).toEqual([`${release}-voicehelper`]);
+    expect(off.manifests.map((m) => m.kind).sort()).toEqual(
+      ['ConfigMap', 'Deployment', 'Ingress', 'PodDisruptionBudget', 'Service'].sort(),
+    );
+  });
+});
+
 describe('the chart refuses', () => {
   it('several nodes on stores that each node keeps for itself', async () => {
     expect(await refusal(['--set', 'stores.postgres.enabled=false'])).toContain('stores.postgres.enabled');
@@ -319,8 +338,11 @@ describe('the chart refuses', () => {
     expect(await refusal([...one, '--set', 'autoscaling.enabled=true'])).toContain('stores.postgres.enabled');
   });
 
-  it('a secret in the ConfigMap, and an unknown Redis mode', async () => {
+  it('a secret in the ConfigMap or among the assistant plain variables, and an unknown Redis mode', async () => {
     expect(await refusal(['--set', 'config.JWT_SECRET=abc'])).toContain('config.JWT_SECRET is a secret');
+    expect(await refusal(['--set', 'assistant.env.LLM_API_KEY=abc'])).toContain(
+      'assistant.env.LLM_API_KEY is a secret',
+    );
     expect(await refusal(['--set', 'stores.redis.mode=sentinel'])).toContain('stores.redis.mode');
   });
 

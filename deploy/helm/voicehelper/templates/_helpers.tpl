@@ -41,6 +41,10 @@ app.kubernetes.io/component: assistant
 {{- default (printf "%s-secrets" (include "voicehelper.fullname" .)) .Values.secret.name }}
 {{- end }}
 
+{{- define "voicehelper.assistantSecretName" -}}
+{{- default (printf "%s-assistant" (include "voicehelper.fullname" .)) .Values.assistant.apiKeySecret.name }}
+{{- end }}
+
 {{- define "voicehelper.image" -}}
 {{- printf "%s:%s" .repository (default .appVersion .tag) }}
 {{- end }}
@@ -81,6 +85,9 @@ keeps for itself, an unknown Redis mode, or a secret in the ConfigMap.
 {{- $secrets := list "JWT_SECRET" "METRICS_TOKEN" "DATABASE_URL" "REDIS_URL" "REDIS_CLUSTER_NODES" "LOCK_REDIS_URLS" "MILVUS_TOKEN" "NEO4J_PASSWORD" "S3_ACCESS_KEY" "S3_SECRET_KEY" "EMBEDDINGS_API_KEY" "BACKUP_ENCRYPTION_KEY" }}
 {{- range $name, $_ := $v.config }}
 {{- if has $name $secrets }}{{ fail (printf "config.%s is a secret: put it in the Secret (secret.name), not in the ConfigMap" $name) }}{{ end }}
+{{- end }}
+{{- range $name := list "VOICEHELPER_API_KEY" "LLM_API_KEY" }}
+{{- if hasKey $v.assistant.env $name }}{{ fail (printf "assistant.env.%s is a secret: it comes from the assistant's Secret (assistant.apiKeySecret)" $name) }}{{ end }}
 {{- end }}
 {{- if and $v.autoscaling.enabled (lt (int $v.autoscaling.maxReplicas) (int $v.autoscaling.minReplicas)) }}
 {{- fail "autoscaling.maxReplicas is below autoscaling.minReplicas" }}
