@@ -109,7 +109,8 @@ export function composeAssistant(
             minBackoffMs: 1_000,
             maxBackoffMs: 30_000,
             healthyAfterMs: 60_000,
-            stopGraceMs: Math.max(1_000, Math.floor(config.shutdownTimeoutMs / 2)),
+            // Out of the drain's time: the hard stop comes SHUTDOWN_TIMEOUT_MS + 5 s after SIGTERM.
+            stopGraceMs: Math.max(500, Math.min(5_000, Math.floor(config.shutdownTimeoutMs / 4))),
             onChange: (running) => {
               if (running) metrics.assistantStarts.inc();
               metrics.assistantUp.set(running ? 1 : 0);
