@@ -3,7 +3,9 @@
 # into $VOICEHELPER_CACHE/tools, and exports where they are:
 #   HELM_BIN          helm, built from the Go module proxy
 #   KUBECONFORM_BIN   kubeconform, built from the Go module proxy
-#   PROMTOOL_BIN      promtool, built from the Go module proxy (the largest build)
+#   PROMTOOL_BIN      promtool, built from the Go module proxy without the cloud service
+#                     discoveries (build tag remove_all_sd: 287 s instead of 612 s on a
+#                     fresh 2-core machine; rule checks and rule tests need none of them)
 #   KUBE_SCHEMAS_DIR  JSON schemas per kind, generated from the OpenAPI spec that the
 #                     k8s.io/kubernetes module ships (api/openapi-spec/swagger.json) by
 #                     test/infra/kube-schemas.ts, plus the Prometheus Operator's
@@ -18,9 +20,11 @@ K8S_PROMETHEUS_VERSION=v0.316.0 # promtool of Prometheus 3.x, as the Go module p
 K8S_KUBERNETES_VERSION=v1.34.2
 K8S_PROMETHEUS_OPERATOR_VERSION=v0.85.0
 
-# Builds one Go command into $1 (its directory) unless it is already there.
+# Builds one Go command into $1 (its directory) unless it is already there; further
+# arguments go to `go install` (build tags).
 _k8s_go_install() {
   local dir=$1 package=$2 name
+  shift 2
   name=$(basename "${package%@*}")
   [ -f "$dir/.complete" ] && return 0
   echo "[k8s-tools] building $package into $dir" >&2
@@ -29,7 +33,7 @@ _k8s_go_install() {
   mkdir -p "$dir/bin"
   # Static binaries, no debug information: smaller and quicker to link.
   CGO_ENABLED=0 GOBIN="$dir/bin" GOFLAGS=-buildvcs=false \
-    go install -trimpath -ldflags='-s -w' "$package" >&2
+    go install -trimpath -ldflags='-s -w' "$@" "$package" >&2
   [ -x "$dir/bin/$name" ] || { echo "[k8s-tools] $package built no $name" >&2; return 1; }
   echo "[k8s-tools] $name built in $((SECONDS - started))s" >&2
   touch "$dir/.complete"
@@ -83,12 +87,11 @@ ensure_k8s_tools() {
       _k8s_go_install "$root/helm-$K8S_HELM_VERSION" "$K8S_HELM_MODULE/cmd/helm@$K8S_HELM_VERSION" &&
       _k8s_schemas "$root/kube-schemas-$K8S_KUBERNETES_VERSION-$K8S_PROMETHEUS_OPERATOR_VERSION-$generator_hash" \
         "$generator" &&
-      _k8s_go_install "$root/promtool-$K8S_PROMETHEUS_VERSION" \
-        "github.com/prometheus/prometheus/cmd/promtool@$K8S_PROMETHEUS_VERSION"
+      _k8s_go_install "$root/promtool-$K8S_PROMETHEUS_VERSION-nosd" \
+        "github.com/prometheus/prometheus/cmd/promtool@$K8S_PROMETHEUS_VERSION" -tags remove_all_sd
   ) 9>"$root/.lock" || return 1
   export HELM_BIN=$root/helm-$K8S_HELM_VERSION/bin/helm
   export KUBECONFORM_BIN=$root/kubeconform-$K8S_KUBECONFORM_VERSION/bin/kubeconform
-  export PROMTOOL_BIN=$root/promtool-$K8S_PROMETHEUS_VERSION/bin/promtool
+  export PROMTOOL_BIN=$root/promtool-$K8S_PROMETHEUS_VERSION-nosd/bin/promtool
   export KUBE_SCHEMAS_DIR=$root/kube-schemas-$K8S_KUBERNETES_VERSION-$K8S_PROMETHEUS_OPERATOR_VERSION-$generator_hash
-  export KUBE_VERSION=${K8S_KUBERNETES_VERSION#v}
 }
