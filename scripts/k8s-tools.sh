@@ -10,6 +10,9 @@
 #                     k8s.io/kubernetes module ships (api/openapi-spec/swagger.json) by
 #                     test/infra/kube-schemas.ts, plus the Prometheus Operator's
 #                     ServiceMonitor and PrometheusRule from its CRDs
+# On a fresh 2-core machine (empty Go caches) all of it takes about 4 minutes (225 s:
+# kubeconform 21 s, helm 115 s, schemas 3 s, promtool 86 s on helm's compiled packages);
+# afterwards a call returns at once.
 # Each tool lives in a directory named by its version and is marked complete last (a
 # `.complete` file), so an interrupted build is redone and a finished one is never rebuilt.
 # Needs Go (the machine's /usr/local/go) and Node.js 24 on PATH (scripts/node.sh).
