@@ -50,6 +50,8 @@ export interface ClientEvents {
   'session:updated': (session: Session) => void;
   'session:deleted': (sessionId: string) => void;
   'turn:interrupted': (event: PushOf<'turn:interrupted'>) => void;
+  /** A service set the transcript of an audio message of a joined session (its `content` from now on). */
+  'message:transcript': (event: PushOf<'message:transcript'>) => void;
   'document:status': (event: PushOf<'document:status'>) => void;
   /** Another socket opened an audio stream in a session joined with `liveAudio` (never this client's own). */
   'audio:started': (event: PushOf<'audio:started'>) => void;
@@ -584,6 +586,7 @@ export class VoiceHelperClient extends Emitter<ClientEvents> {
       this.emit('session:deleted', sessionId);
     });
     socket.on('turn:interrupted', (event) => this.emit('turn:interrupted', event));
+    socket.on('message:transcript', (event) => this.emit('message:transcript', event));
     socket.on('document:status', (event) => this.emit('document:status', event));
     socket.on('audio:started', (event) => this.emit('audio:started', event));
     // Socket.IO hands binary to Node as a Buffer and to browsers as an ArrayBuffer.

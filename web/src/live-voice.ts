@@ -29,6 +29,17 @@ export interface Speaker {
   lastFrameAt: number;
   /** When its next frame starts, in AudioContext time (0: nothing scheduled yet). */
   nextTime: number;
+  /** What is scheduled and not played yet: stopped when the user talks over it. */
+  sources: Set<AudioBufferSourceNode>;
+  /** Talked over: the rest of the stream is not played. */
+  muted: boolean;
+}
+
+/** When the page first heard an assistant's stream, and when its first frame plays (performance.now() times). */
+export interface AssistantStart {
+  streamId: string;
+  receivedAt: number;
+  playsAt: number;
 }
 
 /**
@@ -46,6 +57,10 @@ export class LivePlayer {
   scheduled = 0;
   /** The loudest sample scheduled so far (0-1): shows that speech, not silence, arrives. */
   peak = 0;
+  /** The latest assistant stream's first frame: when it came and when it plays. */
+  assistantStart: AssistantStart | undefined;
+  /** Assistant streams stopped because the user talked over them. */
+  hushed = 0;
 
   constructor(private readonly changed: () => void) {}
 
@@ -74,6 +89,8 @@ export class LivePlayer {
       started: event,
       lastFrameAt: Date.now(),
       nextTime: 0,
+      sources: new Set(),
+      muted: false,
     });
     this.watch();
     this.changed();
@@ -89,6 +106,8 @@ export class LivePlayer {
         started: undefined,
         lastFrameAt: 0,
         nextTime: 0,
+        sources: new Set(),
+        muted: false,
       };
       this.speakers.set(frame.streamId, speaker);
       this.watch();
@@ -99,13 +118,38 @@ export class LivePlayer {
   }
 
   ended(event: AudioEndedEvent): void {
+    const speaker = this.speakers.get(event.streamId);
+    // An interrupted stream stops at once; a finished one plays out what is scheduled.
+    if (speaker !== undefined && event.reason === 'interrupted') this.stop(speaker);
     if (this.speakers.delete(event.streamId)) this.changed();
+  }
+
+  /**
+   * The user talks over the assistant: what the page scheduled of the assistant's streams
+   * in this session stops now, and the rest of them is not played (the assistant stops on
+   * its side too, when it hears the user). Returns how many streams were stopped.
+   */
+  hush(sessionId: string): number {
+    let hushed = 0;
+    for (const speaker of this.speakers.values()) {
+      if (speaker.sessionId !== sessionId || speaker.started?.role !== 'assistant' || speaker.muted) continue;
+      this.stop(speaker);
+      hushed++;
+    }
+    this.hushed += hushed;
+    return hushed;
+  }
+
+  private stop(speaker: Speaker): void {
+    speaker.muted = true;
+    for (const source of speaker.sources) source.stop();
+    speaker.sources.clear();
   }
 
   private schedule(speaker: Speaker, data: Uint8Array): void {
     const context = this.context;
     // Audio scheduled before the context runs would all play late, at once.
-    if (context === undefined || context.state !== 'running') return;
+    if (context === undefined || context.state !== 'running' || speaker.muted) return;
     const samples = decodeL16(data);
     if (samples.length === 0) return;
     const now = context.currentTime;
@@ -117,6 +161,16 @@ export class LivePlayer {
     source.buffer = buffer;
     source.connect(context.destination);
     source.start(speaker.nextTime);
+    speaker.sources.add(source);
+    source.addEventListener('ended', () => speaker.sources.delete(source));
+    if (speaker.started?.role === 'assistant' && this.assistantStart?.streamId !== speaker.streamId) {
+      const nowMs = performance.now();
+      this.assistantStart = {
+        streamId: speaker.streamId,
+        receivedAt: nowMs,
+        playsAt: nowMs + (speaker.nextTime - now) * 1000,
+      };
+    }
     speaker.nextTime += buffer.duration;
     this.scheduled++;
     for (const sample of samples) if (Math.abs(sample) > this.peak) this.peak = Math.abs(sample);

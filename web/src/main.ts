@@ -230,6 +230,9 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     live.dataset['framesScheduled'] = String(player.scheduled);
     live.dataset['audioState'] = player.state;
     live.dataset['peak'] = player.peak.toFixed(3);
+    live.dataset['hushed'] = String(player.hushed);
+    if (player.assistantStart !== undefined)
+      live.dataset['assistantPlaysAt'] = player.assistantStart.playsAt.toFixed(1);
   };
   sdk.on('audio:started', (event) => player.started(event));
   sdk.on('audio:frame', (frame) => {
@@ -290,6 +293,14 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
       streaming.textContent = [...deltas.values()].join(' / ');
     }
   });
+  // A service's transcript of an audio message becomes its text, here as in history.
+  sdk.on('message:transcript', ({ sessionId, messageId, transcript }) => {
+    const log = bySession.get(sessionId);
+    const index = log?.findIndex((m) => m.id === messageId) ?? -1;
+    if (log === undefined || index < 0) return;
+    log[index] = { ...(log[index] as Message), content: transcript };
+    if (sessionId === current) show();
+  });
   sdk.on('delta', (delta) => {
     if (delta.sessionId !== current) return;
     deltas.set(delta.streamId, (deltas.get(delta.streamId) ?? '') + delta.delta);
@@ -323,6 +334,8 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     if (current === undefined || input.value.trim() === '') return;
     const text = input.value;
     input.value = '';
+    // Talking over the assistant: its speech stops here at once (and on its side when it hears this).
+    player.hush(current);
     await sdk.send(current, text).catch((e: unknown) => (error.textContent = (e as Error).message));
   };
   input.addEventListener('keydown', (event) => {
@@ -344,6 +357,7 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     if (talking !== undefined) return stopTalking();
     if (current === undefined) return;
     error.textContent = '';
+    player.hush(current);
     // One stream at a time: no second press while the microphone and the stream open.
     talk.disabled = true;
     try {
