@@ -160,7 +160,9 @@ describe('the browser app (chromium, two browser contexts)', () => {
     // The live cluster view: this node, with the admin's own socket counted.
     const nodeId = cluster.nodes[0]!.config.nodeId;
     await expect.poll(() => page.getByTestId('cluster-nodes').textContent(), { timeout: 10_000 }).toContain(nodeId);
-    await expect.poll(() => page.getByTestId('cluster-note').textContent()).toMatch(/^1 node\(s\), \d+ live session\(s\)/);
+    await expect
+      .poll(() => page.getByTestId('cluster-note').textContent())
+      .toMatch(/^1 node\(s\), \d+ live session\(s\)/);
     await expect.poll(() => page.locator('td', { hasText: email }).count()).toBeGreaterThan(0);
     await page.getByLabel('Rate limits').fill(JSON.stringify({ 'message:send': { limit: 50, windowMs: 10_000 } }));
     await page.getByRole('button', { name: 'Save limits' }).click();
