@@ -70,7 +70,7 @@ describe("the admins' cluster view (two nodes)", () => {
           workerId,
           nodeId: cluster.nodes[1]?.config.nodeId,
         });
-      });
+      }, 30_000);
     }
 
     // A member who leaves is gone from the view.
@@ -80,7 +80,7 @@ describe("the admins' cluster view (two nodes)", () => {
       const session = body.sessions.find((s) => s.sessionId === sessionId);
       expect(session?.members.map((m) => m.nodeId)).not.toContain(cluster.nodes[0]?.config.nodeId);
     });
-  });
+  }, 90_000);
 
   it('is for admins only', async () => {
     const user = await cluster.user();

@@ -60,8 +60,9 @@ describe('monitoring: dashboard and alert rules against a node', () => {
     const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
       services: Record<string, { build?: unknown; volumes?: string[] }>;
     };
+    // The nodes: the services built from the repository's own Dockerfile (the assistant has its own).
     const nodes = Object.entries(compose.services)
-      .filter(([, s]) => s.build !== undefined)
+      .filter(([, s]) => s.build === '.')
       .map(([name]) => `${name}:3000`);
     const prometheus = parse(read('prometheus', 'prometheus.yml')) as {
       rule_files: string[];
