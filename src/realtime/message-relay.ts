@@ -400,7 +400,8 @@ export class MessageRelay implements ConversationDelivery<AppSocket> {
     local.catchingUp = true;
     try {
       for (;;) {
-        const page = await this.messages.since(feed.sessionId, local.delivered, PAGE);
+        const from = local.delivered;
+        const page = await this.messages.since(feed.sessionId, from, PAGE);
         for (const message of page.messages) {
           if (message.seq !== local.delivered + 1) continue;
           if (local.acked.delete(message.seq)) {
@@ -411,10 +412,14 @@ export class MessageRelay implements ConversationDelivery<AppSocket> {
             if (local.socket.connected) this.onSlowConsumer(local.socket);
             return;
           }
+          // While it drained, the live feed may have handed the socket this very message.
+          if (message.seq !== local.delivered + 1) continue;
           local.delivered = message.seq;
           local.socket.emit('message:new', { message });
         }
-        if (!page.hasMore || !feed.sockets.has(local.socket.id)) break;
+        if (!feed.sockets.has(local.socket.id) || local.delivered === from) break;
+        // The live feed skips a socket that is catching up and behind it: read again until it is level.
+        if (!page.hasMore && local.delivered >= (feed.lastSeq ?? 0)) break;
       }
     } catch (error) {
       this.logger.warn({ err: error, sessionId: feed.sessionId }, 'catching a socket up failed');
