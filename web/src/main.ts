@@ -231,8 +231,11 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     live.dataset['audioState'] = player.state;
     live.dataset['peak'] = player.peak.toFixed(3);
     live.dataset['hushed'] = String(player.hushed);
-    if (player.assistantStart !== undefined)
+    if (player.assistantStart !== undefined) {
+      live.dataset['assistantStream'] = player.assistantStart.streamId;
+      live.dataset['assistantReceivedAt'] = player.assistantStart.receivedAt.toFixed(1);
       live.dataset['assistantPlaysAt'] = player.assistantStart.playsAt.toFixed(1);
+    }
   };
   sdk.on('audio:started', (event) => player.started(event));
   sdk.on('audio:frame', (frame) => {
@@ -303,6 +306,9 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
   });
   sdk.on('delta', (delta) => {
     if (delta.sessionId !== current) return;
+    // The first text of an answer after the user stopped talking (performance.now()).
+    if (live.dataset['talkEndedAt'] !== undefined && live.dataset['firstDeltaAt'] === undefined)
+      live.dataset['firstDeltaAt'] = performance.now().toFixed(1);
     deltas.set(delta.streamId, (deltas.get(delta.streamId) ?? '') + delta.delta);
     streaming.textContent = [...deltas.values()].join(' / ');
   });
@@ -336,6 +342,7 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     input.value = '';
     // Talking over the assistant: its speech stops here at once (and on its side when it hears this).
     player.hush(current);
+    showLive();
     await sdk.send(current, text).catch((e: unknown) => (error.textContent = (e as Error).message));
   };
   input.addEventListener('keydown', (event) => {
@@ -350,6 +357,8 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     talking = undefined;
     talk.classList.remove('recording');
     talk.textContent = 'Talk';
+    // When the user stopped talking (audio:end goes out now): where voice-to-voice latency starts.
+    if (done !== undefined) live.dataset['talkEndedAt'] = performance.now().toFixed(1);
     await done?.stop().catch((e: unknown) => (error.textContent = (e as Error).message));
   };
   talk.addEventListener('click', async () => {
@@ -358,6 +367,9 @@ function conversations(sdk: VoiceHelperClient): HTMLElement {
     if (current === undefined) return;
     error.textContent = '';
     player.hush(current);
+    showLive();
+    delete live.dataset['talkEndedAt'];
+    delete live.dataset['firstDeltaAt'];
     // One stream at a time: no second press while the microphone and the stream open.
     talk.disabled = true;
     try {
