@@ -12,6 +12,7 @@ import aiohttp
 
 from voicehelper import Client, Message, VoiceHelperError, models
 
+from .timings import Timings
 from .turn import Settings, Turn, retrieve
 
 if TYPE_CHECKING:
@@ -36,12 +37,15 @@ class Hearing:
         self.generation = generation
         self._frames: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._ended: asyncio.Future[models.AudioEndedEvent] = asyncio.get_running_loop().create_future()
+        self._timings: Timings | None = None
         self.task = asyncio.create_task(self._run())
 
     def frame(self, data: bytes) -> None:
         self._frames.put_nowait(data)
 
     def end(self, event: models.AudioEndedEvent) -> None:
+        # The user stopped talking: the answer's clock starts.
+        self._timings = Timings(self.conversation.session_id, voice=True)
         self._frames.put_nowait(None)
         if not self._ended.done():
             self._ended.set_result(event)
@@ -66,13 +70,16 @@ class Hearing:
         ended = await self._ended
         if ended.discarded or ended.message_id is None:
             return
+        if self._timings is not None:
+            self._timings.mark("heard")
         log.info("session %s: heard %r", conversation.session_id, transcript)
+        # The answer starts first; the transcript is stored meanwhile.
+        conversation.heard(transcript, self.generation, ended.message_id, self._timings)
         if transcript:
             try:
                 conversation._remember(await conversation.client.set_transcript(ended.message_id, transcript))
             except VoiceHelperError as error:
                 log.warning("session %s: could not store the transcript: %s", conversation.session_id, error)
-        conversation.heard(transcript, self.generation, ended.message_id)
 
 
 class Conversation:
@@ -143,7 +150,7 @@ class Conversation:
             return
         self._generation += 1
         self.barge_in()
-        self.ask(message.content, self._generation, message.id)
+        self.ask(message.content, self._generation, message.id, timings=Timings(self.session_id))
 
     def on_transcript(self, event: models.MessageTranscriptEvent) -> None:
         for index, message in enumerate(self.history):
@@ -182,16 +189,23 @@ class Conversation:
         if self.turn is not None:
             self.turn.cancel(asyncio.get_running_loop().time())
 
-    def heard(self, transcript: str, generation: int, message_id: str) -> None:
+    def heard(self, transcript: str, generation: int, message_id: str, timings: Timings | None = None) -> None:
         """A user audio stream was transcribed: answered unless a newer input came meanwhile."""
         if generation != self._generation or self.closed:
             return
         if transcript:
-            self.ask(transcript, generation, message_id)
+            self.ask(transcript, generation, message_id, timings=timings)
         else:
-            self.ask(NOT_HEARD, generation, message_id, reply=NOT_HEARD)
+            self.ask(NOT_HEARD, generation, message_id, reply=NOT_HEARD, timings=timings)
 
-    def ask(self, question: str, generation: int, message_id: str | None, reply: str | None = None) -> None:
+    def ask(
+        self,
+        question: str,
+        generation: int,
+        message_id: str | None,
+        reply: str | None = None,
+        timings: Timings | None = None,
+    ) -> None:
         previous = self._chain
 
         async def answer() -> None:
@@ -200,7 +214,9 @@ class Conversation:
                 return
             # The history as it stands once the earlier turn is stored (as cut, if it was).
             history = [m for m in self.history if m.id != message_id]
-            turn = Turn(self.client, self.session_id, question, history, self.settings, self.http, reply=reply)
+            turn = Turn(
+                self.client, self.session_id, question, history, self.settings, self.http, reply=reply, timings=timings
+            )
             self.turn = turn
             try:
                 await turn.start()

@@ -17,6 +17,7 @@ from voicehelper import Client, Message, StreamInterrupted, VoiceHelperError, mo
 from .answer import DONT_KNOW, extract
 from .llm import LlmConfig, LlmError, build_messages, stream_chat
 from .speech import SentenceSplitter
+from .timings import Timings
 from .voice import Voice
 
 log = logging.getLogger("voicehelper_assistant")
@@ -57,6 +58,7 @@ class Turn:
         settings: Settings,
         http: aiohttp.ClientSession,
         reply: str | None = None,
+        timings: Timings | None = None,
     ) -> None:
         self.client = client
         self.session_id = session_id
@@ -66,8 +68,12 @@ class Turn:
         self.http = http
         self.reply = reply
         self.text = client.stream(session_id, stream_id=str(uuid.uuid4()))
+        #: When each step happened, from the moment the question was complete.
+        self.timings = timings if timings is not None else Timings(session_id)
         self.voice = (
-            Voice(client, session_id, settings.voice, settings.espeak) if settings.espeak is not None else None
+            Voice(client, session_id, settings.voice, settings.espeak, timings=self.timings)
+            if settings.espeak is not None
+            else None
         )
         #: The stored text answer (whole, or as cut).
         self.message: Message | None = None
@@ -106,6 +112,7 @@ class Turn:
     async def run(self) -> None:
         try:
             await self._answer()
+            self.timings.report()
         except asyncio.CancelledError:
             if self.cut_at is None:
                 await self._abandon()
@@ -123,12 +130,17 @@ class Turn:
         splitter = SentenceSplitter()
         started = time.monotonic()
         async for piece in self._pieces():
+            if self.voice is None:
+                self.timings.mark("first_text")
             await self.text.delta(piece)
+            self.timings.mark("first_delta")
             if self.voice is not None:
                 for start, end, sentence in splitter.feed(piece):
+                    self.timings.mark("first_text")
                     self.voice.say(start, end, sentence)
         if self.voice is not None:
             for start, end, sentence in splitter.flush():
+                self.timings.mark("first_text")
                 self.voice.say(start, end, sentence)
             self.voice.close()
         if self.text.text:
@@ -148,6 +160,7 @@ class Turn:
             yield self.reply
             return
         self.chunks = await self._retrieve()
+        self.timings.mark("retrieved")
         if self.settings.llm is not None:
             produced = False
             try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from voicehelper import AudioSpeaker, Client, Message, StreamInterrupted, VoiceHelperError
 
 from .speech import FRAME_SECONDS, SAMPLE_RATE, frames, speakable, synthesize
+from .timings import Timings
 
 log = logging.getLogger("voicehelper_assistant")
 
@@ -50,6 +51,8 @@ class Voice:
     voice: str
     binary: str = "espeak-ng"
     stream_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    #: The answer's clock: synthesis, the stream's opening and the first frame are marked on it.
+    timings: Timings | None = None
     #: The stored audio message, once the stream has ended (interrupted or not).
     message: Message | None = None
     #: What the stored audio says: the spoken text, or what was heard of it when cut.
@@ -158,6 +161,7 @@ class Voice:
             first = await self._next_pcm(0)
             if first is None:
                 return
+            self._mark("synthesized")
             speaker = self.client.speak(self.session_id, "audio/l16", SAMPLE_RATE, stream_id=self.stream_id)
             try:
                 async with speaker as audio:
@@ -199,6 +203,7 @@ class Voice:
     async def _speak(self, audio: AudioSpeaker) -> None:
         loop = asyncio.get_running_loop()
         index = 0
+        self._mark("stream_opened")
         try:
             while (pcm := await self._next_pcm(index)) is not None:
                 sentence = self._sentences[index]
@@ -212,6 +217,9 @@ class Voice:
                     self._playhead = start + FRAME_SECONDS
                     sentence.frames += 1
                     await audio.frame(frame)
+                    if self.timings is not None and "first_frame" not in self.timings.at:
+                        self.timings.mark("first_frame")
+                        self.timings.report()
                 index += 1
             self.transcript = " ".join(s.spoken for s in self._sentences if s.frames > 0)
             audio.transcript = self.transcript
@@ -236,6 +244,11 @@ class Voice:
                     log.warning("voice: could not store the cut answer %s: %s", self.stream_id, error)
             audio.interrupted = True
             raise StreamInterrupted("CONFLICT", "the answer was cut") from None
+
+
+    def _mark(self, step: str) -> None:
+        if self.timings is not None:
+            self.timings.mark(step)
 
 
 def _word_cut(length: int, share: float, text: str | None = None) -> int:
