@@ -1,0 +1,217 @@
+/**
+ * Voice-to-voice latency, end to end in Chromium: a node on the embedded default with its
+ * reference assistant (as `npm start` runs it), a user who asks a question about their
+ * document by voice through the fake microphone, again and again. For each turn, from the
+ * moment the page sends `audio:end` (the user stopped talking):
+ *
+ * - first audio played: when the assistant's first frame starts playing in the page;
+ * - first audio received: when that frame reached the page (played = received + the
+ *   page's jitter buffer);
+ * - first text: the first `message:delta` of the answer;
+ *
+ * and the split of "received", from the assistant's own clock (its `answer timings` log):
+ * transcription (audio:ended to transcript), retrieval, first sentence, synthesis, and the
+ * rest, which is the server and loopback on the path: the user's last frames, storing the
+ * utterance and pushing `audio:ended`, `audio:start`'s round trip, and relaying the first
+ * frame (received minus the assistant's own steps; an upper bound on the server's share,
+ * since both ends' event loops and socket.io's encoding are in it too).
+ *
+ *   npm run bench:voice                  # 20 turns
+ *   npm run bench:voice -- --turns 40 --json
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  askByVoice,
+  assistantSpeaking,
+  launchChromium,
+  live,
+  microphoneWav,
+  newcomerSession,
+  startEmbeddedNode,
+} from './voice-app.js';
+
+const { values } = parseArgs({
+  options: { turns: { type: 'string', default: '20' }, json: { type: 'boolean', default: false } },
+});
+const turns = Number(values.turns);
+if (!Number.isInteger(turns) || turns < 1) throw new Error('--turns takes a whole number of at least 1');
+const python = process.env['ASSISTANT_PYTHON'];
+if (python === undefined || python === '')
+  throw new Error(
+    'ASSISTANT_PYTHON is unset: run this as `npm run bench:voice` (scripts/bench-voice.sh makes the venv)',
+  );
+
+const TARGET_P50_MS = 600;
+const TARGET_P99_MS = 1200;
+const TARGET_SERVER_MS = 20;
+
+interface AnswerTimings {
+  voice: boolean;
+  heard?: number;
+  retrieved?: number;
+  first_text?: number;
+  first_delta?: number;
+  synthesized?: number;
+  stream_opened?: number;
+  first_frame?: number;
+}
+
+interface Turn {
+  played: number;
+  received: number;
+  firstText: number;
+  transcription: number;
+  retrieval: number;
+  firstSentence: number;
+  synthesis: number;
+  streamOpen: number;
+  assistant: number;
+  serverAndLoopback: number;
+}
+
+/** The `answer timings` lines the assistant logged (through its node), in order. */
+function answerTimings(output: string): AnswerTimings[] {
+  const found: AnswerTimings[] = [];
+  for (const line of output.split('\n')) {
+    const at = line.indexOf('answer timings {');
+    if (at < 0) continue;
+    // The node logs the child's line as a JSON string: the object inside is escaped.
+    let text = line.slice(at + 'answer timings '.length);
+    try {
+      const logged = JSON.parse(line) as { line?: string; msg?: string };
+      const inner = logged.line ?? logged.msg ?? '';
+      const start = inner.indexOf('answer timings {');
+      if (start >= 0) text = inner.slice(start + 'answer timings '.length);
+    } catch {
+      // a raw line
+    }
+    try {
+      found.push(JSON.parse(text) as AnswerTimings);
+    } catch {
+      // cut short; skipped
+    }
+  }
+  return found;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+async function waitFor<T>(what: string, read: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function main(): Promise<void> {
+  const microphone = microphoneWav(mkdtempSync(path.join(tmpdir(), 'vh-bench-voice-')));
+  const node = await startEmbeddedNode(python as string);
+  const browser = await launchChromium(microphone.file);
+  const results: Turn[] = [];
+  try {
+    const page = await (await browser.newContext()).newPage();
+    await newcomerSession(page, node.url);
+    let previousStream: string | undefined;
+    let logged = answerTimings(node.output()).filter((t) => t.voice).length;
+    for (let turn = 0; turn < turns; turn++) {
+      await askByVoice(page, microphone.spokenMs);
+      const stream = await waitFor(
+        'the answer to be heard',
+        async () => {
+          const id = await live(page, 'assistantStream');
+          return id !== undefined && id !== previousStream ? id : undefined;
+        },
+        60_000,
+      );
+      previousStream = stream;
+      const talkEnded = Number(await live(page, 'talkEndedAt'));
+      const firstDelta = Number(await waitFor('the first delta', () => live(page, 'firstDeltaAt'), 30_000));
+      const received = Number(await live(page, 'assistantReceivedAt')) - talkEnded;
+      const played = Number(await live(page, 'assistantPlaysAt')) - talkEnded;
+      const timings = await waitFor(
+        "the assistant's timings",
+        async () => answerTimings(node.output()).filter((t) => t.voice)[logged],
+        10_000,
+      );
+      logged++;
+      const at = (step: keyof AnswerTimings) => Number(timings[step] ?? Number.NaN);
+      results.push({
+        played,
+        received,
+        firstText: firstDelta - talkEnded,
+        transcription: at('heard'),
+        retrieval: at('retrieved') - at('heard'),
+        firstSentence: at('first_text') - at('retrieved'),
+        synthesis: at('synthesized') - at('first_text'),
+        streamOpen: at('stream_opened') - at('synthesized'),
+        assistant: at('first_frame'),
+        serverAndLoopback: received - at('first_frame') + (at('stream_opened') - at('synthesized')),
+      });
+      if (!values.json)
+        console.error(
+          `turn ${turn + 1}/${turns}: played ${played.toFixed(0)} ms, text ${(firstDelta - talkEnded).toFixed(0)} ms`,
+        );
+      // The answer is heard to its end before the next question.
+      await waitFor(
+        'the answer to end',
+        async () => ((await assistantSpeaking(page)) === 0 ? true : undefined),
+        120_000,
+      );
+    }
+  } finally {
+    await browser.close();
+    await node.stop();
+  }
+
+  const column = (key: keyof Turn) => results.map((r) => r[key]);
+  const summary = Object.fromEntries(
+    (Object.keys(results[0] as Turn) as (keyof Turn)[]).map((key) => [
+      key,
+      { p50: percentile(column(key), 50), p99: percentile(column(key), 99) },
+    ]),
+  ) as Record<keyof Turn, { p50: number; p99: number }>;
+  if (values.json) {
+    console.log(JSON.stringify({ turns, summary, results }, null, 2));
+    return;
+  }
+  const row = (label: string, key: keyof Turn) =>
+    `${label.padEnd(50)} ${summary[key].p50.toFixed(0).padStart(6)} ${summary[key].p99.toFixed(0).padStart(6)}`;
+  console.log(
+    `\nVoice to voice over ${turns} turns (ms after the page sent audio:end; p99 of ${turns} is near the max)`,
+  );
+  console.log(`${''.padEnd(50)} ${'p50'.padStart(6)} ${'p99'.padStart(6)}`);
+  console.log(row('first assistant audio played in the page', 'played'));
+  console.log(row('first assistant audio received by the page', 'received'));
+  console.log(row('first assistant text (message:delta)', 'firstText'));
+  console.log('split of "received":');
+  console.log(row('  transcription (audio:ended to transcript)', 'transcription'));
+  console.log(row('  retrieval', 'retrieval'));
+  console.log(row('  first sentence', 'firstSentence'));
+  console.log(row('  synthesis of the first sentence', 'synthesis'));
+  console.log(row('  server and loopback', 'serverAndLoopback'));
+  console.log(row('    of which audio:start, as the assistant saw it', 'streamOpen'));
+  const misses: string[] = [];
+  const largest = (['transcription', 'retrieval', 'firstSentence', 'synthesis', 'serverAndLoopback'] as const)
+    .map((key) => [key, summary[key].p50] as const)
+    .sort((a, b) => b[1] - a[1])[0];
+  if (summary.played.p50 > TARGET_P50_MS) misses.push(`p50 ${summary.played.p50.toFixed(0)} ms > ${TARGET_P50_MS}`);
+  if (summary.played.p99 > TARGET_P99_MS) misses.push(`p99 ${summary.played.p99.toFixed(0)} ms > ${TARGET_P99_MS}`);
+  if (summary.serverAndLoopback.p50 > TARGET_SERVER_MS)
+    misses.push(`server share p50 ${summary.serverAndLoopback.p50.toFixed(0)} ms > ${TARGET_SERVER_MS}`);
+  console.log(
+    misses.length === 0
+      ? `targets met (first audio p50 <= ${TARGET_P50_MS} ms, p99 <= ${TARGET_P99_MS} ms, server share <= ${TARGET_SERVER_MS} ms)`
+      : `targets missed: ${misses.join('; ')}; largest component of first audio: ${largest?.[0]} (p50 ${largest?.[1].toFixed(0)} ms)`,
+  );
+}
+
+await main();
