@@ -50,9 +50,10 @@ describe("the admins' cluster view (two nodes)", () => {
           expect(n).toMatchObject({ draining: false, version: expect.any(String) });
           expect(n.memory.rssBytes).toBeGreaterThan(0);
         }
+        // By the node each socket connected to (node ids sort in no particular order).
         const [first, second] = [
-          body.nodes.find((n) => n.nodeId === nodeIds[0]),
-          body.nodes.find((n) => n.nodeId === nodeIds[1]),
+          body.nodes.find((n) => n.nodeId === cluster.nodes[0]?.config.nodeId),
+          body.nodes.find((n) => n.nodeId === cluster.nodes[1]?.config.nodeId),
         ];
         expect(first?.sockets).toBeGreaterThanOrEqual(1);
         expect(second?.workers).toBe(1);
