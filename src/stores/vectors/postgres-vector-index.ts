@@ -73,6 +73,8 @@ export class PostgresVectorIndex implements VectorIndex {
   private applied = 0;
   private loaded = false;
   private syncing: Promise<void> | undefined;
+  /** The run that follows the one under way, for callers that came during it. */
+  private queued: Promise<void> | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
   private writes = 0;
 
@@ -230,10 +232,22 @@ export class PostgresVectorIndex implements VectorIndex {
     await this.pubsub.publish(channel(this.collection), '1').catch(() => undefined);
   }
 
-  /** Applies every change not applied yet, in order; concurrent callers share one run. */
+  /**
+   * Applies every change not applied yet, in order. A run under way may have read the log
+   * before the change its new caller waits for (an announcement, or a search after another
+   * node's write), so callers that come during a run share the one run after it.
+   */
   private sync(): Promise<void> {
     if (!this.loaded) return Promise.resolve();
-    if (this.syncing !== undefined) return this.syncing;
+    if (this.syncing !== undefined) {
+      this.queued ??= this.syncing
+        .catch(() => undefined)
+        .then(() => {
+          this.queued = undefined;
+          return this.sync();
+        });
+      return this.queued;
+    }
     const run = this.applyChanges().finally(() => {
       if (this.syncing === run) this.syncing = undefined;
     });
