@@ -14,7 +14,9 @@
  * rest, which is the server and loopback on the path: the user's last frames, storing the
  * utterance and pushing `audio:ended`, `audio:start`'s round trip, and relaying the first
  * frame (received minus the assistant's own steps; an upper bound on the server's share,
- * since both ends' event loops and socket.io's encoding are in it too).
+ * since both ends' event loops and socket.io's encoding are in it too). The server's own
+ * share is read from its histograms: storing the utterance (`audio:end`) and relaying the
+ * first frame (`audio:chunk`), means over the run.
  *
  *   npm run bench:voice                  # 20 turns
  *   npm run bench:voice -- --turns 40 --json
@@ -97,6 +99,26 @@ function answerTimings(output: string): AnswerTimings[] {
   return found;
 }
 
+/**
+ * The node's own handling time per event, mean ms over the run, from its histogram
+ * (`voicehelper_socket_event_duration_seconds`): `audio:end` stores an utterance (the
+ * object, then the PostgreSQL commit) before `audio:ended` goes out.
+ */
+async function serverHandling(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (kind: 'sum' | 'count', event: string) =>
+    Number(
+      new RegExp(
+        `^voicehelper_socket_event_duration_seconds_${kind}\\{[^}]*event="${event}"[^}]*\\} (\\S+)$`,
+        'm',
+      ).exec(text)?.[1] ?? Number.NaN,
+    );
+  const means = new Map<string, number>();
+  for (const event of ['audio:start', 'audio:chunk', 'audio:end'])
+    means.set(event, (read('sum', event) / read('count', event)) * 1000);
+  return means;
+}
+
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
@@ -117,6 +139,7 @@ async function main(): Promise<void> {
   const node = await startEmbeddedNode(python as string);
   const browser = await launchChromium(microphone.file);
   const results: Turn[] = [];
+  let handling: Map<string, number> = new Map();
   try {
     const page = await (await browser.newContext()).newPage();
     await newcomerSession(page, node.url);
@@ -152,9 +175,10 @@ async function main(): Promise<void> {
         retrieval: at('retrieved') - at('heard'),
         firstSentence: at('first_text') - at('retrieved'),
         synthesis: at('synthesized') - at('first_text'),
-        streamOpen: at('stream_opened') - at('synthesized'),
+        // The stream opens while the first sentence is synthesized: only a wait beyond that is on the path.
+        streamOpen: Math.max(0, at('stream_opened') - at('synthesized')),
         assistant: at('first_frame'),
-        serverAndLoopback: received - at('first_frame') + (at('stream_opened') - at('synthesized')),
+        serverAndLoopback: received - at('first_frame') + Math.max(0, at('stream_opened') - at('synthesized')),
       });
       if (!values.json)
         console.error(
@@ -167,6 +191,7 @@ async function main(): Promise<void> {
         120_000,
       );
     }
+    handling = await serverHandling(node.url);
   } finally {
     await browser.close();
     await node.stop();
@@ -179,8 +204,24 @@ async function main(): Promise<void> {
       { p50: percentile(column(key), 50), p99: percentile(column(key), 99) },
     ]),
   ) as Record<keyof Turn, { p50: number; p99: number }>;
+  // On the path: storing the utterance before audio:ended goes out, and relaying the first
+  // frame (audio:start is opened during synthesis). The rest of "server and loopback" is
+  // socket.io's framing, loopback, and the page's and the assistant's event loops.
+  const serverOwn = (handling.get('audio:end') ?? Number.NaN) + (handling.get('audio:chunk') ?? Number.NaN);
   if (values.json) {
-    console.log(JSON.stringify({ turns, summary, results }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          turns,
+          summary,
+          serverHandlingMs: Object.fromEntries(handling),
+          serverShareMs: serverOwn,
+          results,
+        },
+        null,
+        2,
+      ),
+    );
     return;
   }
   const row = (label: string, key: keyof Turn) =>
@@ -198,15 +239,22 @@ async function main(): Promise<void> {
   console.log(row('  first sentence', 'firstSentence'));
   console.log(row('  synthesis of the first sentence', 'synthesis'));
   console.log(row('  server and loopback', 'serverAndLoopback'));
-  console.log(row('    of which audio:start, as the assistant saw it', 'streamOpen'));
+  console.log(row('    of which audio:start beyond the synthesis', 'streamOpen'));
+  console.log(
+    `the node's own handling, mean over every stream of the run: ${[...handling]
+      .map(([event, ms]) => `${event} ${ms.toFixed(2)} ms`)
+      .join(', ')}`,
+  );
+  console.log(
+    `the server's own share of the path (audio:end + one audio:chunk, from its histograms): ${serverOwn.toFixed(1)} ms`,
+  );
   const misses: string[] = [];
   const largest = (['transcription', 'retrieval', 'firstSentence', 'synthesis', 'serverAndLoopback'] as const)
     .map((key) => [key, summary[key].p50] as const)
     .sort((a, b) => b[1] - a[1])[0];
   if (summary.played.p50 > TARGET_P50_MS) misses.push(`p50 ${summary.played.p50.toFixed(0)} ms > ${TARGET_P50_MS}`);
   if (summary.played.p99 > TARGET_P99_MS) misses.push(`p99 ${summary.played.p99.toFixed(0)} ms > ${TARGET_P99_MS}`);
-  if (summary.serverAndLoopback.p50 > TARGET_SERVER_MS)
-    misses.push(`server share p50 ${summary.serverAndLoopback.p50.toFixed(0)} ms > ${TARGET_SERVER_MS}`);
+  if (!(serverOwn <= TARGET_SERVER_MS)) misses.push(`server share ${serverOwn.toFixed(1)} ms > ${TARGET_SERVER_MS}`);
   console.log(
     misses.length === 0
       ? `targets met (first audio p50 <= ${TARGET_P50_MS} ms, p99 <= ${TARGET_P99_MS} ms, server share <= ${TARGET_SERVER_MS} ms)`

@@ -20,8 +20,8 @@ STEPS = (
     "retrieved",  # the owner's chunks are back
     "first_text",  # the answer's first sentence is complete
     "first_delta",  # ... and sent as a message:delta
-    "synthesized",  # its speech is synthesized
-    "stream_opened",  # the audio stream is open (audio:start acked)
+    "stream_opened",  # the audio stream is open (audio:start acked; opened while the first sentence is synthesized)
+    "synthesized",  # the first sentence's speech is synthesized
     "first_frame",  # the first frame is sent
 )
 

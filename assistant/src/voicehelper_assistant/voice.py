@@ -158,10 +158,8 @@ class Voice:
 
     async def _play(self) -> None:
         try:
-            first = await self._next_pcm(0)
-            if first is None:
-                return
-            self._mark("synthesized")
+            # Started with the first sentence, whose synthesis runs meanwhile: the stream opens
+            # at once, so audio:start's round trip is not added to the wait for the first frame.
             speaker = self.client.speak(self.session_id, "audio/l16", SAMPLE_RATE, stream_id=self.stream_id)
             try:
                 async with speaker as audio:
@@ -206,6 +204,8 @@ class Voice:
         self._mark("stream_opened")
         try:
             while (pcm := await self._next_pcm(index)) is not None:
+                if index == 0:
+                    self._mark("synthesized")
                 sentence = self._sentences[index]
                 sentence.first_frame = len(self._starts)
                 for frame in frames(pcm):
