@@ -245,7 +245,6 @@ class Voice:
             audio.interrupted = True
             raise StreamInterrupted("CONFLICT", "the answer was cut") from None
 
-
     def _mark(self, step: str) -> None:
         if self.timings is not None:
             self.timings.mark(step)

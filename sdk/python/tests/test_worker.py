@@ -114,6 +114,13 @@ async def test_barge_in(cluster: Cluster, service: ServiceAccount, human: Human,
         await own.delta("Let me explain")
         stored = await worker.interrupt(session_id, own.stream_id, heard_index=0)
     assert stored.content == "Let me explain" and own.message is not None and own.message.id == stored.id
+    # Stored at its own request, the cut turn is in its session log at once: no gap waits for a rejoin.
+    assert worker.last_seq(session_id) == stored.seq
+    heard: list[Message] = []
+    worker.on("message:new", heard.append)
+    after = await user.send(session_id, "and then?", role="user")
+    await eventually(lambda: any(m.id == after.id for m in heard))
+    assert after.seq == stored.seq + 1 and [m.id for m in heard] == [after.id]
 
 
 async def test_retrieve(cluster: Cluster, service: ServiceAccount, human: Human, clients: list[Client]) -> None:

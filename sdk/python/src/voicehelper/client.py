@@ -513,7 +513,9 @@ class Client:
                 heard_index=heard_index,
             ),
         )
-        return _parse(m.TurnInterruptResult, data).message
+        message = _parse(m.TurnInterruptResult, data).message
+        self._accept_own(message)
+        return message
 
     async def set_transcript(self, message_id: str, transcript: str) -> m.Message:
         """Sets an audio message's transcript as its content (`message:transcript`)."""
@@ -901,13 +903,18 @@ class Client:
                     continue
                 queue.pop(0)
                 attempt = 0
-                session_log = self._logs.get(session_id) or self._parked.get(session_id)
-                if session_log is not None:
-                    session_log.accept(message)
+                self._accept_own(message)
                 if not item.future.done():
                     item.future.set_result(message)
         finally:
             self._pumping.discard(session_id)
+
+    def _accept_own(self, message: m.Message) -> None:
+        """A message this client stored: the server answers it in the ack and does not push it
+        here, so it goes into its session's log (and to the app, in order) from the ack."""
+        session_log = self._logs.get(message.session_id) or self._parked.get(message.session_id)
+        if session_log is not None:
+            session_log.accept(message)
 
     # A pushed message; a gap that stays open (a push lost with a connection) is filled by a join.
     def _take(self, message: m.Message) -> None:
@@ -1209,9 +1216,7 @@ class AudioSpeaker:
             )
             data = await self.client._call(self._conn, "audio:end", body)
             self.message = _parse(m.AudioEndResult, data).message
-            session_log = self.client._logs.get(self.session_id)
-            if session_log is not None:
-                session_log.accept(self.message)
+            self.client._accept_own(self.message)
             return error is not None
         await self._abort()
         return False
