@@ -167,7 +167,8 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
     metrics,
     maxInFlightPerSocket: config.rateLimits.socketInFlight,
     guard: async (event, socket) => {
-      await limits.check(event, socket.data.userId).catch((error: unknown) => {
+      // A worker's socket has its account's limits times the sessions it serves at once.
+      await limits.check(event, socket.data.userId, agentWorkers.limitScaleOf(socket)).catch((error: unknown) => {
         if (error instanceof AppError && error.code === 'RATE_LIMITED')
           metrics.refusedEvents.inc({ event, reason: 'rate_limit' });
         throw error;

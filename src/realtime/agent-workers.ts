@@ -6,6 +6,9 @@ import type { AgentDispatch, WorkerChanges } from '../services/agents.js';
 import type { Assignment } from '../stores/postgres/repositories/agents.js';
 import type { AppSocket } from './dispatcher.js';
 
+/** The most a worker's capacity multiplies its account's rate limits by. */
+export const LIMIT_SCALE_MAX = 100;
+
 /** A worker registered on this node: its socket, and the sessions it was told are its own. */
 interface LocalWorker {
   workerId: string;
@@ -112,6 +115,15 @@ export class AgentWorkers {
       .catch((error: unknown) =>
         this.logger.warn({ err: error, workerId }, 'could not unregister an agent worker; it is swept after its lease'),
       );
+  }
+
+  /**
+   * How many users' limits a socket's events count against (PROTOCOL section 8): the
+   * sessions it registered to serve at once (`agent:register`'s capacity), at most
+   * LIMIT_SCALE_MAX, so that a leaked service key is held to that much; 1 for any other socket.
+   */
+  limitScaleOf(socket: AppSocket): number {
+    return Math.min(this.workerOf(socket)?.capacity ?? 1, LIMIT_SCALE_MAX);
   }
 
   private workerOf(socket: AppSocket): LocalWorker | undefined {

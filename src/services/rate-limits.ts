@@ -114,10 +114,15 @@ export class RateLimits {
 
   /**
    * Counts one `event` (or authenticated HTTP request) of `userId`; throws RATE_LIMITED
-   * (with retryAfterMs) past the limit.
+   * (with retryAfterMs) past the limit. `scale` multiplies the limit: a worker's socket
+   * speaks for the sessions it serves (its registered capacity), not for one user.
    */
-  async check(event: RateLimitedEvent | 'http', userId: string): Promise<void> {
-    const result = await this.options.limiter.consume(`${event}:${userId}`, this.rule(event));
+  async check(event: RateLimitedEvent | 'http', userId: string, scale = 1): Promise<void> {
+    const rule = this.rule(event);
+    const result = await this.options.limiter.consume(
+      `${event}:${userId}`,
+      scale > 1 ? { limit: rule.limit * scale, windowMs: rule.windowMs } : rule,
+    );
     if (!result.allowed) {
       this.options.metrics.rateLimited.inc({ limit: event });
       throw tooMany(result.retryAfterMs);

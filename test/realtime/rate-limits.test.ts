@@ -44,6 +44,33 @@ describe('rate limits shared by two nodes', () => {
     });
   }, 30_000);
 
+  it("lets a worker's socket send its account's limit times the capacity it registered, and no more", async () => {
+    const service = await cluster.user('service');
+    const worker = await cluster.connect(0, service);
+    expect(
+      await request(worker, 'agent:register', { agent: `limits-${Date.now().toString(36)}`, capacity: 3 }),
+    ).toMatchObject({ ok: true });
+    const sessionId = await cluster.session(worker);
+    // message:send is 20 per 10 s per user here: 60 for a worker of capacity 3.
+    const other = await cluster.connect(1, service);
+    const acks = await Promise.all(
+      Array.from({ length: 66 }, (_, i) =>
+        request(worker, 'message:send', { sessionId, clientMsgId: `w${i}`, content: 'x' }),
+      ),
+    );
+    expect(acks.filter((a) => a.ok)).toHaveLength(60);
+    expect(acks.filter((a) => !a.ok).map((a) => (a.ok ? undefined : a.error.code))).toEqual(
+      Array(6).fill('RATE_LIMITED'),
+    );
+    // The account's other socket, not a worker, is held to the account's own limit: the
+    // window it shares is past it already.
+    expect(await request(other, 'session:join', { sessionId })).toMatchObject({ ok: true });
+    expect(await request(other, 'message:send', { sessionId, clientMsgId: 'other', content: 'x' })).toMatchObject({
+      ok: false,
+      error: { code: 'RATE_LIMITED' },
+    });
+  }, 30_000);
+
   it('counts by the true sliding window, not by fixed buckets', async () => {
     // 4 deltas per 2 s: 2 at t=0, 2 at t≈1.2 s; at t≈2.3 s the first two have left the
     // window but the last two have not, so exactly 2 more fit (a fixed bucket would admit 4).

@@ -220,8 +220,9 @@ async def retrieve(client: Client, query: str, top_k: int, session_id: str, atte
     """The session owner's chunks for `query`; none when retrieval fails.
 
     All of a worker's sessions share its service account's `retrieve` limit (10 per 10 s by
-    default), so a `RATE_LIMITED` refusal is waited out (its `retryAfterMs`, at most 5 s)
-    and tried again rather than answered with "I don't know".
+    default, times the capacity the worker registered), so a `RATE_LIMITED` refusal is
+    waited out (its `retryAfterMs`, at most 5 s) and tried again rather than answered with
+    "I don't know".
     """
     for attempt in range(attempts):
         try:
