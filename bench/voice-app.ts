@@ -7,12 +7,12 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { endProcess, freePort } from '../chaos/services.js';
 import { packageRoot } from '../src/util/package-root.js';
+import { waitUntil } from '../src/util/timeout.js';
 
 export const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
@@ -56,14 +56,6 @@ export function launchChromium(microphone: string): Promise<Browser> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return typeof address === 'object' && address !== null ? address.port : 0;
-}
-
 /** A node on the embedded default (a data directory of its own) that runs the assistant. */
 export interface EmbeddedNode {
   url: string;
@@ -99,30 +91,26 @@ export async function startEmbeddedNode(python: string, env: Record<string, stri
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const node: EmbeddedNode = {
     url: `http://127.0.0.1:${port}`,
     child,
     output: () => output,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => endProcess(child, 'SIGTERM'),
   };
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the node exited early:\n${output}`);
-    if (Date.now() > deadline) {
-      await node.stop();
-      throw new Error(`the node or its assistant did not start:\n${output}`);
-    }
-    const ready = await fetch(`${node.url}/readyz`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ready && output.includes('"msg":"assistant started"')) return node;
-    await sleep(200);
+  const started = await waitUntil(
+    async () => {
+      // An exit ends the wait at once (and fails it below).
+      if (child.exitCode !== null) return true;
+      return output.includes('"msg":"assistant started"') && (await fetch(`${node.url}/readyz`)).status === 200;
+    },
+    180_000,
+    200,
+  );
+  if (!started || child.exitCode !== null) {
+    await node.stop();
+    throw new Error(`the node or its assistant did not start:\n${output}`);
   }
+  return node;
 }
 
 async function post(url: string, body: unknown): Promise<Record<string, unknown>> {
@@ -167,18 +155,22 @@ export async function newcomerSession(page: Page, url: string, document = DOCUME
   const active = page.locator('.sessions li.active');
   await active.waitFor({ timeout: 15_000 });
   const sessionId = (await active.getAttribute('data-id')) as string;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    const response = await fetch(`${url}/v1/sessions/${sessionId}`, { headers: { authorization: `Bearer ${token}` } });
-    const body = (await response.json()) as { session?: { agentStatus?: { state?: string } } };
-    if (body.session?.agentStatus?.state === 'assigned') break;
-    if (Date.now() > deadline) throw new Error('the assistant did not take the session');
-    await sleep(200);
-  }
+  const assigned = await waitUntil(
+    async () => {
+      const response = await fetch(`${url}/v1/sessions/${sessionId}`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const body = (await response.json()) as { session?: { agentStatus?: { state?: string } } };
+      return body.session?.agentStatus?.state === 'assigned';
+    },
+    90_000,
+    200,
+  );
+  if (!assigned) throw new Error('the assistant did not take the session');
   return { sessionId, token };
 }
 
-/** A value the page's live-voice element carries (`data-*`), as a number if it is one. */
+/** A value the page's live-voice element carries (`data-*`). */
 export function live(page: Page, key: string): Promise<string | undefined> {
   return page
     .getByTestId('live')

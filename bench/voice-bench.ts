@@ -25,6 +25,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { waitUntil } from '../src/util/timeout.js';
 import {
   askByVoice,
   assistantSpeaking,
@@ -74,26 +75,16 @@ interface Turn {
   serverAndLoopback: number;
 }
 
-/** The `answer timings` lines the assistant logged (through its node), in order. */
+/** The `answer timings` lines the assistant logged, in order (the node logs each of its lines as a JSON `msg`). */
 function answerTimings(output: string): AnswerTimings[] {
   const found: AnswerTimings[] = [];
   for (const line of output.split('\n')) {
-    const at = line.indexOf('answer timings {');
-    if (at < 0) continue;
-    // The node logs the child's line as a JSON string: the object inside is escaped.
-    let text = line.slice(at + 'answer timings '.length);
+    if (!line.includes('answer timings {')) continue;
     try {
-      const logged = JSON.parse(line) as { line?: string; msg?: string };
-      const inner = logged.line ?? logged.msg ?? '';
-      const start = inner.indexOf('answer timings {');
-      if (start >= 0) text = inner.slice(start + 'answer timings '.length);
+      const msg = (JSON.parse(line) as { msg: string }).msg;
+      found.push(JSON.parse(msg.slice(msg.indexOf('answer timings {') + 'answer timings '.length)) as AnswerTimings);
     } catch {
-      // a raw line
-    }
-    try {
-      found.push(JSON.parse(text) as AnswerTimings);
-    } catch {
-      // cut short; skipped
+      // a line cut short (the node logs at most MAX_LINE characters of one): skipped
     }
   }
   return found;
@@ -124,14 +115,19 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
 }
 
+/** The first value `read` gives, within `timeoutMs`; throws naming `what` after it. */
 async function waitFor<T>(what: string, read: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  let value: T | undefined;
+  const found = await waitUntil(
+    async () => {
+      value = await read();
+      return value !== undefined;
+    },
+    timeoutMs,
+    10,
+  );
+  if (!found) throw new Error(`timed out waiting for ${what}`);
+  return value as T;
 }
 
 async function main(): Promise<void> {

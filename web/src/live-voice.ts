@@ -127,17 +127,14 @@ export class LivePlayer {
   /**
    * The user talks over the assistant: what the page scheduled of the assistant's streams
    * in this session stops now, and the rest of them is not played (the assistant stops on
-   * its side too, when it hears the user). Returns how many streams were stopped.
+   * its side too, when it hears the user). `hushed` counts the streams stopped.
    */
-  hush(sessionId: string): number {
-    let hushed = 0;
+  hush(sessionId: string): void {
     for (const speaker of this.speakers.values()) {
       if (speaker.sessionId !== sessionId || speaker.started?.role !== 'assistant' || speaker.muted) continue;
       this.stop(speaker);
-      hushed++;
+      this.hushed++;
     }
-    this.hushed += hushed;
-    return hushed;
   }
 
   private stop(speaker: Speaker): void {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("voicehelper_assistant")
 
-#: The steps, in the order an answer passes them.
+#: The steps (the stream opens while the first sentence is synthesized: either may come first).
 STEPS = (
     "heard",  # the transcript is ready (voice turns)
     "retrieved",  # the owner's chunks are back
