@@ -37,6 +37,12 @@ export interface RoundOptions {
   downSeconds: number;
   /** Documents uploaded just before the fault (more than the nodes ingest at once, so some wait in the queue). */
   documentsBefore: number;
+  /**
+   * The round's whole time, ms (default: no limit). Every wait is cut to what is left, so a
+   * round that cannot finish returns its findings (and the wait that ran out) in time for the
+   * next round, instead of running on beside it.
+   */
+  budgetMs?: number;
   /** Runs on PostgreSQL before the checks (the harness's own test damages data with it). */
   beforeCheck?: (query: (sql: string, params: unknown[]) => Promise<unknown>) => Promise<void>;
 }
@@ -75,6 +81,10 @@ export interface RoundResult {
   nodeFaults: string[];
   /** Retrieval through the round: degraded or failed answers, when it was whole again, the upload made during the fault. */
   retrieval: RetrievalReport;
+  /** Waits of the round that ran out (what they waited for is counted above; this says where the time went). */
+  timedOut: string[];
+  /** The round's steps, each with the seconds since the round began. */
+  timeline: string[];
 }
 
 /** How long after a heal every node must answer retrieval whole again. */
@@ -293,103 +303,150 @@ export class ChaosCluster {
     options: RoundOptions,
     log: (line: string) => void = () => undefined,
   ): Promise<RoundResult> {
+    const began = Date.now();
+    const deadline = began + (options.budgetMs ?? Number.POSITIVE_INFINITY);
+    const timeline: string[] = [];
+    const timedOut: string[] = [];
+    const step = (what: string) => {
+      timeline.push(`${((Date.now() - began) / 1_000).toFixed(1)}s ${what}`);
+      log(`${fault}: ${what}`);
+    };
+    /** How long a wait of `boundMs` may take, cut to what is left of the budget (a few seconds kept for the checks). */
+    const bounded = (boundMs: number) => Math.max(0, Math.min(boundMs, deadline - 5_000 - Date.now()));
+    /** Waits for `condition` for at most `boundMs` (cut to the budget); a wait that runs out is recorded. */
+    const until = async (what: string, condition: () => boolean | Promise<boolean>, boundMs: number) => {
+      const held = await waitUntil(condition, bounded(boundMs), 100);
+      if (!held) timedOut.push(what);
+      step(held ? what : `${what}: timed out`);
+      return held;
+    };
     const clients: GoodClient[] = [];
-    for (let s = 0; s < options.sessions; s++) {
-      const token = await register(this.urls()[0] as string, `chaos${s}`);
-      const sessionId = await this.createSession(token);
-      for (let c = 0; c < 3; c++) clients.push(new GoodClient(`s${s}c${c}`, token, sessionId, () => this.urls(), c));
-    }
-    for (const client of clients) client.connect();
-    // The load starts once every client is in its session (one that is not by then counts
-    // what it misses as any client would).
-    await waitUntil(() => clients.every((c) => c.inSession), 10_000, 50);
-
-    // Open loop: each tick, the next clients in turn send one message each.
-    const tickMs = 20;
-    const perTick = (options.rate * tickMs) / 1_000;
-    let credit = 0;
-    let turn = 0;
-    const sender = setInterval(() => {
-      credit += perTick;
-      while (credit >= 1) {
-        credit--;
-        (clients[turn++ % clients.length] as GoodClient).send();
+    const timers: NodeJS.Timeout[] = [];
+    try {
+      // A node that crashed in an earlier round (counted there) is started again, so that each
+      // round begins on the whole cluster.
+      for (const node of this.nodes.filter((n) => !n.running)) {
+        await node.start();
+        step(`node ${node.index} started again after a crash in an earlier round`);
       }
-    }, tickMs);
-    const resender = setInterval(() => {
-      for (const c of clients) c.resendStale();
-    }, 500);
-    // One client of each session (on each node in turn) streams turns as well: a delta every 100 ms.
-    const streamers = clients.filter((_, i) => i % 3 === Math.floor(i / 3) % 3);
-    // Every other streamer gives up its open stream when its connection drops.
-    for (const [i, c] of streamers.entries()) c.abandonsStreams = i % 2 === 0;
-    const streamer = setInterval(() => {
-      for (const c of streamers) c.streamStep();
-    }, 100);
-    // Another client of each session speaks: an utterance of 20 KiB in 5 chunks, then a pause.
-    const speakers = clients.filter((_, i) => i % 3 === (Math.floor(i / 3) + 1) % 3);
-    const speaking = speakers.map((c) => c.speak(500));
+      for (let s = 0; s < options.sessions; s++) {
+        const token = await register(this.urls()[0] as string, `chaos${s}`);
+        const sessionId = await this.createSession(token);
+        for (let c = 0; c < 3; c++) clients.push(new GoodClient(`s${s}c${c}`, token, sessionId, () => this.urls(), c));
+      }
+      for (const client of clients) client.connect();
+      // The load starts once every client is in its session (one that is not by then counts
+      // what it misses as any client would).
+      await until('every client joined', () => clients.every((c) => c.inSession), 10_000);
 
-    const loadEnds = Date.now() + options.seconds * 1_000;
-    await sleep((options.seconds * 1_000) / 3);
-    log(`${fault}: inflicting`);
-    const crashesBefore = this.nodes.map((n) => n.crashes.length);
-    this.probe.start();
-    // Documents whose jobs are queued or running when the fault hits, and one uploaded
-    // while it is on: each must still become ready.
-    const before = await Promise.all(
-      Array.from({ length: options.documentsBefore }, (_, i) => this.probe.upload(`${fault}-before-${i}`)),
-    );
-    const inflicted = this.inflict(fault, options.downSeconds * 1_000);
-    const during = sleep(200).then(() => this.probe.upload(`${fault}-during`));
-    const { healedAt, restartMs } = await inflicted;
-    log(`${fault}: healed`);
-    const recovered = await waitUntil(
-      async () =>
-        (await Promise.all(this.nodes.map((n) => n.ready()))).every(Boolean) &&
-        clients.some((c) => c.lastAckAt > healedAt),
-      60_000,
-      100,
-    );
-    const recoverMs = recovered ? Date.now() - healedAt : Number.POSITIVE_INFINITY;
-    const probed = await this.probe.finish(healedAt, RETRIEVAL_BOUND_MS);
-    await sleep(Math.max(0, loadEnds - Date.now()));
-    clearInterval(sender);
-    // Open streams are finished (their final message sent) before the clients stop.
-    for (const c of streamers) c.openNoMoreStreams = true;
-    for (const c of speakers) c.quiet = true;
-    await waitUntil(() => streamers.every((c) => !c.streaming), 30_000, 100);
-    clearInterval(streamer);
+      // Open loop: each tick, the next clients in turn send one message each.
+      const tickMs = 20;
+      const perTick = (options.rate * tickMs) / 1_000;
+      let credit = 0;
+      let turn = 0;
+      const sender = setInterval(() => {
+        credit += perTick;
+        while (credit >= 1) {
+          credit--;
+          (clients[turn++ % clients.length] as GoodClient).send();
+        }
+      }, tickMs);
+      const resender = setInterval(() => {
+        for (const c of clients) c.resendStale();
+      }, 500);
+      // One client of each session (on each node in turn) streams turns as well: a delta every 100 ms.
+      const streamers = clients.filter((_, i) => i % 3 === Math.floor(i / 3) % 3);
+      // Every other streamer gives up its open stream when its connection drops.
+      for (const [i, c] of streamers.entries()) c.abandonsStreams = i % 2 === 0;
+      const streamer = setInterval(() => {
+        for (const c of streamers) c.streamStep();
+      }, 100);
+      timers.push(sender, resender, streamer);
+      // Another client of each session speaks: an utterance of 20 KiB in 5 chunks, then a pause.
+      const speakers = clients.filter((_, i) => i % 3 === (Math.floor(i / 3) + 1) % 3);
+      const speaking = speakers.map((c) => c.speak(500));
 
-    // The load stops; good clients keep resending until everything is acked.
-    await waitUntil(() => clients.every((c) => c.unacked === 0), 30_000, 100);
-    await Promise.race([Promise.all(speaking), sleep(1_000)]);
-    clearInterval(resender);
-    // Abandoned streams are committed as interrupted after STREAM_RESUME_GRACE_MS.
-    const sessionIds = [...new Set(clients.map((c) => c.sessionId))];
-    const abandoned = clients.flatMap((c) => c.abandoned);
-    if (abandoned.length > 0) {
-      const committed = `select count(*) as n from messages where session_id = any($1::uuid[]) and metadata->>'streamId' = any($2::text[])`;
-      await waitUntil(
-        async () =>
-          Number((await this.query<{ n: string }>(committed, [sessionIds, abandoned]))[0]?.n ?? 0) >= abandoned.length,
-        30_000,
-        250,
+      const crashesBefore = this.nodes.map((n) => n.crashes.length);
+      const crashed = () => this.nodes.some((n, i) => n.crashes.length > (crashesBefore[i] ?? 0));
+      const loadEnds = Date.now() + options.seconds * 1_000;
+      await sleep((options.seconds * 1_000) / 3);
+      this.probe.start();
+      // Documents whose jobs are queued or running when the fault hits, and one uploaded
+      // while it is on: each must still become ready.
+      const before = await Promise.all(
+        Array.from({ length: options.documentsBefore }, (_, i) => this.probe.upload(`${fault}-before-${i}`)),
       );
+      step('inflicting');
+      const inflicted = this.inflict(fault, options.downSeconds * 1_000);
+      const during = sleep(200).then(() => this.probe.upload(`${fault}-during`));
+      const { healedAt, restartMs } = await inflicted;
+      step(`healed (restart ${restartMs} ms)`);
+      // A node that crashed will not be ready again: the wait ends (the crash is reported).
+      const recovered = await until(
+        'every node ready and acking',
+        async () =>
+          crashed() ||
+          ((await Promise.all(this.nodes.map((n) => n.ready()))).every(Boolean) &&
+            clients.some((c) => c.lastAckAt > healedAt)),
+        60_000,
+      );
+      const recoverMs = recovered && !crashed() ? Date.now() - healedAt : Number.POSITIVE_INFINITY;
+      const probed = await this.probe.finish(healedAt, bounded(RETRIEVAL_BOUND_MS));
+      step(`retrieval probed (whole after ${probed.wholeAfterMs} ms)`);
+      await sleep(Math.max(0, loadEnds - Date.now()));
+      clearInterval(sender);
+      // Open streams are finished (their final message sent) before the clients stop.
+      for (const c of streamers) c.openNoMoreStreams = true;
+      for (const c of speakers) c.quiet = true;
+      await until('streams finished', () => streamers.every((c) => !c.streaming), 30_000);
+      clearInterval(streamer);
+
+      // The load stops; good clients keep resending until everything is acked.
+      await until('every message acked', () => clients.every((c) => c.unacked === 0), 30_000);
+      await Promise.race([Promise.all(speaking), sleep(1_000)]);
+      clearInterval(resender);
+      // Abandoned streams are committed as interrupted after STREAM_RESUME_GRACE_MS.
+      const sessionIds = [...new Set(clients.map((c) => c.sessionId))];
+      const abandoned = clients.flatMap((c) => c.abandoned);
+      if (abandoned.length > 0) {
+        const committed = `select count(*) as n from messages where session_id = any($1::uuid[]) and metadata->>'streamId' = any($2::text[])`;
+        await until(
+          'abandoned streams committed',
+          async () =>
+            Number((await this.query<{ n: string }>(committed, [sessionIds, abandoned]))[0]?.n ?? 0) >=
+            abandoned.length,
+          30_000,
+        );
+      }
+      // The round's documents are followed once the load is over (on two cores, a loaded node's
+      // searches can outlast RETRIEVE_TIMEOUT_MS and answer degraded).
+      const uploaded = [...before, await during];
+      step(`documents uploaded (${uploaded.filter((id) => id !== undefined).length} of ${uploaded.length})`);
+      const documents = await this.probe.follow(uploaded, bounded(DOCUMENT_BOUND_MS));
+      step(`documents followed (${JSON.stringify(documents)})`);
+      const retrieval = { ...probed, documents };
+      const lastSeqs = await this.lastSeqs(sessionIds);
+      await until(
+        'every client holds its session',
+        () => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)),
+        15_000,
+      );
+      for (const client of clients) client.stop();
+      await options.beforeCheck?.((sql, params) => this.query(sql, params));
+      const nodeFaults = this.nodes.flatMap((n, i) => n.crashes.slice(crashesBefore[i]).map((c) => `node ${i} ${c}`));
+      for (const [i, node] of this.nodes.entries()) {
+        const readiness = await node.readiness();
+        if (!readiness.startsWith('200')) nodeFaults.push(`node ${i} unready: ${readiness.slice(0, 300)}`);
+      }
+      const checked = await this.check(clients, lastSeqs);
+      step('checked');
+      return { fault, restartMs, recoverMs, retrieval, nodeFaults, timedOut, timeline, ...checked };
+    } finally {
+      // A round cut short leaves nothing running beside the next one.
+      this.probe.halt();
+      for (const timer of timers) clearInterval(timer);
+      for (const client of clients) client.stop();
     }
-    // The round's documents are followed once the load is over (on two cores, a loaded node's
-    // searches can outlast RETRIEVE_TIMEOUT_MS and answer degraded).
-    const retrieval = { ...probed, documents: await this.probe.follow([...before, await during], DOCUMENT_BOUND_MS) };
-    const lastSeqs = await this.lastSeqs(sessionIds);
-    await waitUntil(() => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)), 15_000, 100);
-    for (const client of clients) client.stop();
-    await options.beforeCheck?.((sql, params) => this.query(sql, params));
-    const nodeFaults = this.nodes.flatMap((n, i) => n.crashes.slice(crashesBefore[i]).map((c) => `node ${i} ${c}`));
-    for (const [i, node] of this.nodes.entries()) {
-      const readiness = await node.readiness();
-      if (!readiness.startsWith('200')) nodeFaults.push(`node ${i} unready: ${readiness.slice(0, 300)}`);
-    }
-    return { fault, restartMs, recoverMs, retrieval, nodeFaults, ...(await this.check(clients, lastSeqs)) };
   }
 
   private async lastSeqs(sessionIds: string[]): Promise<Map<string, number>> {
@@ -419,7 +476,9 @@ export class ChaosCluster {
   private async check(
     clients: GoodClient[],
     lastSeqs: Map<string, number>,
-  ): Promise<Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs' | 'retrieval' | 'nodeFaults'>> {
+  ): Promise<
+    Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs' | 'retrieval' | 'nodeFaults' | 'timedOut' | 'timeline'>
+  > {
     const sessionIds = [...lastSeqs.keys()];
     const rows = await this.query<{
       session_id: string;

@@ -116,6 +116,11 @@ export class RetrievalProbe {
     socket.on('disconnect', retry);
   }
 
+  /** Stops probing (a round cut short; `finish` does it otherwise). */
+  halt(): void {
+    this.running = false;
+  }
+
   /** Starts probing every node. */
   start(): void {
     this.outcomes = [];

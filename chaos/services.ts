@@ -49,17 +49,32 @@ export async function waitFor(what: string, probe: () => boolean | Promise<boole
   if (!(await waitUntil(probe, timeoutMs, 100))) throw new Error(`${what} was not ready within ${timeoutMs} ms`);
 }
 
-/** Ends a child process with `signal` (or by `ask()`, e.g. a shutdown command) and waits for it to exit. */
+/**
+ * Ends a child process with `signal` (or by `ask()`, e.g. a shutdown command) and waits for it
+ * to exit. One still running after `graceMs` is killed with its process group (a detached
+ * service's own children too), and the escalation is written to stderr.
+ */
 export async function endProcess(
   child: ChildProcess | undefined,
   signal: NodeJS.Signals,
   ask?: () => void,
+  graceMs = 30_000,
 ): Promise<void> {
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   if (ask === undefined) child.kill(signal);
   else ask();
+  const escalate = setTimeout(() => {
+    process.stderr.write(`[harness] pid ${child.pid} did not exit ${graceMs} ms after ${signal}: SIGKILL\n`);
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // not a group leader: the process alone
+    }
+    child.kill('SIGKILL');
+  }, graceMs);
   await exited;
+  clearTimeout(escalate);
 }
 
 function pgBin(): string {

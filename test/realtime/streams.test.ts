@@ -213,7 +213,20 @@ describe('a node killed while its client streams', () => {
       },
     );
     expect(news[0]?.message).toMatchObject({ seq: 2, metadata: { streamId: 'cut', interrupted: true } });
-    await eventually(() => expect(presence.at(-1)?.connections).toBe(1), 15_000);
+    await eventually(() => expect(presence.at(-1)?.connections).toBe(1), 15_000).catch(async (e) => {
+      console.error(
+        'killed-node presence diagnostics',
+        JSON.stringify({
+          pushes: presence,
+          listed: await cluster.nodes[0]?.stores.presence.list(sessionId),
+          nodes: await cluster.redis().smembers('vh:nodes'),
+          doomedAlive: [
+            ...((await cluster.nodes[0]?.stores.presence.aliveNodes([`spawned-${new URL(doomedUrl).port}`])) ?? []),
+          ],
+        }),
+      );
+      throw e;
+    });
 
     const moved = await cluster.connect(0, owner);
     const caught = await request<{ messages: Message[] }>(moved, 'session:join', { sessionId, sinceSeq: 1 });

@@ -58,6 +58,16 @@ export function createPool(options: PoolOptions, logger: Logger): pg.Pool {
     if (error.code === '57P01') logger.debug({ err: error }, 'idle PostgreSQL client closed by server shutdown');
     else logger.warn({ err: error }, 'idle PostgreSQL client failed');
   });
+  // The pool listens for errors on idle clients only. A client checked out between two
+  // statements (inside a transaction, a sync holding its client) that the server ends
+  // (a restart's 57P01) emits `error` with nobody listening, which ended the process.
+  // Its holder sees the failure on its next statement, and the pool drops the client on
+  // release (it is no longer queryable), so the event needs only a note.
+  pool.on('connect', (client) =>
+    client.on('error', (error: Error & { code?: string }) =>
+      logger.debug({ err: error }, 'PostgreSQL connection of a checked-out client ended'),
+    ),
+  );
   return pool;
 }
 

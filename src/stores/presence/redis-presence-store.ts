@@ -152,7 +152,13 @@ export class RedisPresenceStore implements PresenceStore {
       if (alive.has(nodeId) || nodeId === this.nodeId) continue;
       // SREM answers 1 to exactly one reaper: that node cleans up.
       if ((await this.redis.srem(NODES, nodeId)) !== 1) continue;
-      changes.push(...(await this.removeNode(nodeId)));
+      try {
+        changes.push(...(await this.removeNode(nodeId)));
+      } catch (error) {
+        // Put back, so that a reaper (this one, next time) finishes the job and tells the rooms.
+        await this.redis.sadd(NODES, nodeId).catch(() => undefined);
+        throw error;
+      }
     }
     return changes;
   }
