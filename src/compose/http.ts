@@ -15,8 +15,10 @@ import { registerGraphRoutes } from '../http/graph.js';
 import { registerHealthRoutes } from '../http/health.js';
 import { registerObjectRoutes } from '../http/objects.js';
 import { originAllowed } from '../http/origins.js';
+import { traceRequests } from '../http/request-spans.js';
 import { registerSessionRoutes } from '../http/sessions.js';
 import { registerWebApp } from '../http/web-app.js';
+import { tracingOn } from '../tracing.js';
 import { packageVersion } from '../util/package-root.js';
 import type { NodeBase, Services } from './services.js';
 
@@ -51,6 +53,7 @@ export async function buildHttp(base: NodeBase, services: Services, draining: ()
     forceCloseConnections: false,
   });
   closers.add('http', () => http.close());
+  if (tracingOn()) traceRequests(http);
   http.addHook('onResponse', async (request, reply) => {
     metrics.httpRequests.inc({
       method: request.method,

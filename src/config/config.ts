@@ -107,6 +107,13 @@ export interface Config {
   readonly jwtSecret: string | undefined;
   /** What `GET /metrics` asks for as a bearer token; undefined: nothing (metrics are public). */
   readonly metricsToken: string | undefined;
+  /** OpenTelemetry spans over OTLP/HTTP; off without an endpoint. */
+  readonly tracing: {
+    readonly endpoint: string | undefined;
+    readonly serviceName: string;
+    readonly sampleRatio: number;
+    readonly exportDelayMs: number;
+  };
   /** Token lifetimes in seconds. */
   readonly tokens: { readonly accessTtlSeconds: number; readonly refreshTtlSeconds: number };
   readonly postgres: PostgresConfig;

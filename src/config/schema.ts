@@ -422,6 +422,41 @@ export const envSchema = {
   }),
   /** Port of the embedded PostgreSQL (loopback only). */
   EMBEDDED_PG_PORT: variable(port(54329), { meaning: 'loopback port of the embedded PostgreSQL' }),
+  /**
+   * Where spans go (an OpenTelemetry collector's OTLP/HTTP address; `/v1/traces` is added).
+   * Unset: tracing is off and costs nothing.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: variable(urlWithScheme(['http', 'https'], 'http://collector:4318'), {
+    at: 'tracing.endpoint',
+    meaning:
+      "an OpenTelemetry collector's OTLP/HTTP address (`/v1/traces` is added): spans of socket events, HTTP requests, commits, the relay and retrieval go there",
+    unset: 'tracing off',
+  }),
+  /** The service name of this node's spans. */
+  OTEL_SERVICE_NAME: variable(z.preprocess(emptyToUndefined, z.string().min(1).max(100).default('voicehelper')), {
+    at: 'tracing.serviceName',
+    meaning: "the `service.name` of this node's spans (the node id is `service.instance.id`)",
+  }),
+  /** The share of new traces kept; a trace begun by a caller keeps the caller's decision. */
+  OTEL_TRACES_SAMPLER_ARG: variable(
+    z.preprocess(
+      emptyToUndefined,
+      z.coerce
+        .number({ error: 'expected a number from 0 to 1' })
+        .min(0, 'expected a number from 0 to 1')
+        .max(1, 'expected a number from 0 to 1')
+        .default(1),
+    ),
+    {
+      at: 'tracing.sampleRatio',
+      meaning: 'the share of new traces kept, 0 to 1 (parent-based: a trace begun elsewhere keeps its decision)',
+    },
+  ),
+  /** How long spans wait to be sent together. */
+  OTEL_BSP_SCHEDULE_DELAY: variable(positiveInt(5_000, 60_000), {
+    at: 'tracing.exportDelayMs',
+    meaning: 'ms between two exports of the spans made meanwhile',
+  }),
   /** pino level. */
   LOG_LEVEL: variable(
     z.preprocess(

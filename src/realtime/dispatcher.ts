@@ -13,6 +13,7 @@ import { AppError, isServerFault, toWireError } from '../errors/app-error.js';
 import { validationError } from '../errors/validation.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics.js';
+import { activeFailed, SpanKind, startSpan, traced, tracingOn } from '../tracing.js';
 
 export type AppSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketData>;
 
@@ -116,7 +117,19 @@ export class Dispatcher {
     // Only a drain reads it (events before the drain count from the drain's start).
     if (this.draining) this.lastActivity.set(socket, performance.now());
     try {
-      await this.run(socket, event, args, mine > this.maxPerSocket);
+      const overloaded = mine > this.maxPerSocket;
+      if (!tracingOn()) await this.run(socket, event, args, overloaded);
+      else {
+        // One trace per event: the limit check, the validation and the handler's own steps
+        // (commit, relay) are its children; the delivery on other nodes continues it.
+        const name = typeof event === 'string' && Object.hasOwn(this.handlers, event) ? event : 'unknown';
+        await traced(
+          name,
+          { 'voicehelper.socket': socket.id, 'enduser.id': socket.data.userId },
+          () => this.run(socket, event, args, overloaded),
+          SpanKind.SERVER,
+        );
+      }
     } finally {
       this.perSocket.set(socket, (this.perSocket.get(socket) ?? 1) - 1);
       if (this.draining) this.lastActivity.set(socket, performance.now());
@@ -138,6 +151,7 @@ export class Dispatcher {
       acked = true;
       stopTimer();
       this.metrics.socketEvents.inc({ event: label, outcome: response.ok ? 'ok' : response.error.code });
+      if (!response.ok) activeFailed(response.error.code);
       if (callback !== undefined) {
         try {
           callback(response);
@@ -169,9 +183,15 @@ export class Dispatcher {
           details: { reason: 'in_flight', limit: this.maxPerSocket },
         });
       }
-      await this.options.guard?.(eventName, socket);
+      const guard = this.options.guard;
+      if (guard !== undefined) {
+        if (tracingOn()) await traced('limit check', {}, () => guard(eventName, socket));
+        else await guard(eventName, socket);
+      }
       const schema: z.ZodTypeAny = payloadSchemas[eventName];
+      const validating = startSpan('validate', {});
       const parsed = schema.safeParse(payload);
+      validating?.end();
       if (!parsed.success) {
         throw validationError('payload does not match the schema', parsed.error.issues);
       }

@@ -4,6 +4,7 @@ import type { ConversationDelivery } from '../services/conversation.js';
 import type { MessageStore } from '../stores/messages/message-store.js';
 import { channels } from '../stores/names.js';
 import type { PubSub } from '../stores/pubsub/pubsub.js';
+import { carrier, continued, SpanKind, type TraceCarrier, traced, tracingOn } from '../tracing.js';
 import type { AppSocket } from './dispatcher.js';
 import type { AppServer } from './io-server.js';
 import { drained } from './outbound.js';
@@ -42,6 +43,8 @@ interface Published {
   message: Message;
   /** Socket that sent it (gets it in its ack, not as message:new). */
   origin: string | null;
+  /** The publishing span's context, when tracing is on: each node's delivery joins its trace. */
+  trace?: TraceCarrier;
 }
 
 interface LocalSocket {
@@ -121,8 +124,20 @@ export class MessageRelay implements ConversationDelivery<AppSocket> {
 
   /** Announces a committed message to every node (including this one). */
   async publish(message: Message, origin: string | null): Promise<void> {
-    const payload: Published = { message, origin };
-    await this.pubsub.publish(channel(message.sessionId), JSON.stringify(payload));
+    if (!tracingOn()) {
+      await this.pubsub.publish(channel(message.sessionId), JSON.stringify({ message, origin }));
+      return;
+    }
+    await traced(
+      'relay publish',
+      { 'voicehelper.session': message.sessionId, 'voicehelper.seq': message.seq },
+      async () => {
+        const trace = carrier();
+        const payload: Published = trace === undefined ? { message, origin } : { message, origin, trace };
+        await this.pubsub.publish(channel(message.sessionId), JSON.stringify(payload));
+      },
+      SpanKind.PRODUCER,
+    );
   }
 
   /**
@@ -372,7 +387,18 @@ export class MessageRelay implements ConversationDelivery<AppSocket> {
       }
     }
     if (skip.length < feed.sockets.size) {
-      this.io.local.to(sessionRoom(feed.sessionId)).except(skip).emit('message:new', { message });
+      const emit = () => this.io.local.to(sessionRoom(feed.sessionId)).except(skip).emit('message:new', { message });
+      continued(
+        'message deliver',
+        published.trace,
+        {
+          'voicehelper.session': message.sessionId,
+          'voicehelper.seq': message.seq,
+          'voicehelper.sockets': feed.sockets.size - skip.length,
+        },
+        SpanKind.CONSUMER,
+        emit,
+      );
     }
   }
 

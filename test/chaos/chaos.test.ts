@@ -5,10 +5,9 @@ import { ChaosCluster, type Fault, violations } from '../../chaos/harness.js';
 // PostgreSQL, Redis, S3, Milvus and Neo4j, a few seconds of load per fault (retrieval
 // probed on every node throughout). The full rounds are a command. Each round cuts its own
 // waits to its budget, under the test's timeout, so that one that cannot finish reports
-// where it stopped and leaves nothing running beside the next.
+// where it stopped (its timeline, printed with a failed round's result) and leaves nothing
+// running beside the next.
 const SHORT = { seconds: 6, rate: 100, sessions: 4, downSeconds: 2, documentsBefore: 4, budgetMs: 100_000 };
-/** The round's steps, written as they happen (a round that hangs still shows how far it got). */
-const log = (line: string) => console.error(`[chaos ${new Date().toISOString().slice(11, 23)}] ${line}`);
 
 describe('faults under load (three nodes, short rounds)', () => {
   let cluster: ChaosCluster;
@@ -55,7 +54,7 @@ describe('faults under load (three nodes, short rounds)', () => {
   ];
   for (const fault of faults) {
     it(`${fault}: loses, duplicates and reorders nothing that was acked, and recovers`, async () => {
-      const result = await cluster.round(fault, SHORT, log);
+      const result = await cluster.round(fault, SHORT);
       expect(violations(result), JSON.stringify(result)).toEqual([]);
       expect(result.acked).toBe(result.sent);
       expect(result.sent).toBeGreaterThan(SHORT.rate * SHORT.seconds * 0.8);

@@ -90,6 +90,7 @@ describe('docker-compose.yml', () => {
         (env['MILVUS_ADDRESS'] ?? '').split(':')[0],
         new URL(env['NEO4J_URI'] ?? '').hostname,
         new URL(env['S3_ENDPOINT'] ?? '').hostname,
+        new URL(env['OTEL_EXPORTER_OTLP_ENDPOINT'] ?? '').hostname,
       ];
       for (const host of hosts) expect(services, String(host)).toHaveProperty(String(host));
     },

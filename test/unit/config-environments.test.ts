@@ -52,6 +52,9 @@ const CLUSTER: Record<string, string> = {
   DEFAULT_AGENT: 'concierge',
   ASSISTANT: 'on',
   ASSISTANT_PYTHON: '/opt/voicehelper-assistant/bin/python',
+  OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318',
+  OTEL_SERVICE_NAME: 'voicehelper-staging',
+  OTEL_TRACES_SAMPLER_ARG: '0.25',
 };
 
 /**

@@ -28,6 +28,21 @@ describe('loadConfig', () => {
     expect([...config.readinessOptional]).toEqual(['vector', 'graph']);
   });
 
+  it('leaves tracing off unless an OTLP endpoint is set, and refuses a bad endpoint or ratio', () => {
+    expect(loadConfig({}).tracing).toEqual({
+      endpoint: undefined,
+      serviceName: 'voicehelper',
+      sampleRatio: 1,
+      exportDelayMs: 5_000,
+    });
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_TRACES_SAMPLER_ARG: '0.25' }).tracing,
+    ).toMatchObject({ endpoint: 'http://collector:4318', sampleRatio: 0.25 });
+    const problems = problemsOf({ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://collector', OTEL_TRACES_SAMPLER_ARG: '2' });
+    expect(problems.some((p) => p.startsWith('OTEL_EXPORTER_OTLP_ENDPOINT:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('OTEL_TRACES_SAMPLER_ARG:'))).toBe(true);
+  });
+
   it('switches each store to the real service whose variable is set', () => {
     const config = loadConfig({
       DATABASE_URL: 'postgres://u:p@db:5432/vh',

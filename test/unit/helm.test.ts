@@ -177,6 +177,13 @@ describe.each(Object.entries(profiles))('the chart with the %s values', (profile
     expect(fromSecret).toEqual(expect.arrayContaining(['JWT_SECRET', 'METRICS_TOKEN', 'DATABASE_URL']));
     const config = loadConfig(env);
     expect(config.http.port).toBe(3000);
+    // The assistant is a Deployment of its own, never a node's child.
+    expect(env['ASSISTANT']).toBe('off');
+    expect(config.tracing).toMatchObject(
+      profile === 'cluster'
+        ? { endpoint: 'http://otel-collector.observability.svc:4318', sampleRatio: 0.1 }
+        : { endpoint: undefined },
+    );
     if (profile === 'cluster') {
       expect(fromSecret).toContain('REDIS_CLUSTER_NODES');
       expect(fromSecret).not.toContain('REDIS_URL');

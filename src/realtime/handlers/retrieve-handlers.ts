@@ -6,6 +6,7 @@ import type { SessionService } from '../../services/session-service.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
 import type { RankedEntity } from '../../stores/graph/graph-store.js';
 import type { VectorIndex } from '../../stores/vectors/vector-index.js';
+import { traced } from '../../tracing.js';
 import { roundTo } from '../../util/numbers.js';
 import { withDeadline } from '../../util/timeout.js';
 import { callerOf } from '../context.js';
@@ -47,7 +48,7 @@ export function retrieveHandler(deps: {
         message: "retrieving from another user's documents needs their session joined on this socket",
       });
     }
-    const [embedding] = await deps.embedder.embed([query]);
+    const [embedding] = await traced('embed', {}, () => deps.embedder.embed([query]));
     const embedded = performance.now();
     const degraded: ('vector' | 'graph')[] = [];
     const deadline = embedded + deps.timeoutMs;
@@ -55,7 +56,9 @@ export function retrieveHandler(deps: {
     const part = async <T>(name: 'vector' | 'graph', work: () => Promise<T>, fallback: T): Promise<T> => {
       try {
         const left = Math.max(0, deadline - performance.now());
-        return await withDeadline(work(), left, () => new DependencyTimeoutError(`the ${name} store`, deps.timeoutMs));
+        return await traced(name === 'vector' ? 'vector search' : 'graph expand', {}, () =>
+          withDeadline(work(), left, () => new DependencyTimeoutError(`the ${name} store`, deps.timeoutMs)),
+        );
       } catch (error) {
         if (!isServerFault(error)) throw error;
         degraded.push(name);

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { ContentType, JsonObject, Message, MessageRole } from '../../../protocol/models.js';
 import { AppError } from '../../errors/app-error.js';
+import { SpanKind, traced, tracingOn } from '../../tracing.js';
 import { uuidv7 } from '../../util/uuid-v7.js';
 import { streamMessageKey } from '../names.js';
 import { type GroupCommitOptions, GroupCommitter, type ItemResult } from '../postgres/group-commit.js';
@@ -101,7 +102,14 @@ export class PostgresMessageStore implements MessageStore {
 
   async append(input: AppendInput): Promise<AppendResult> {
     validateAppend(input, this.options.limits);
-    return this.committer.submit(input);
+    if (!tracingOn()) return this.committer.submit(input);
+    // The wait for the group commit that carries this message (the batch is shared).
+    return traced(
+      'message commit',
+      { 'db.system.name': 'postgresql', 'voicehelper.session': input.sessionId },
+      () => this.committer.submit(input),
+      SpanKind.CLIENT,
+    );
   }
 
   async getByClientMsgId(sessionId: string, senderId: string, clientMsgId: string): Promise<Message | undefined> {
