@@ -42,6 +42,14 @@ if $unit_only; then
   exit 0
 fi
 
+# Artillery (MPL-2.0) runs the load shapes of load-tests/artillery/ in the suite: a package
+# of its own (about 700 packages), kept out of the server's dependencies, installed once.
+if [ ! -d load-tests/artillery/node_modules ] ||
+  [ load-tests/artillery/package-lock.json -nt load-tests/artillery/node_modules/.package-lock.json ]; then
+  echo "[test] npm ci (load-tests/artillery)" >&2
+  npm ci --prefix load-tests/artillery --ignore-scripts --no-audit --no-fund >&2
+fi
+
 export SERVICES_OWNER_PID=$$
 export VOICEHELPER_RUN_DIR=${VOICEHELPER_RUN_DIR:-/tmp/voicehelper-services-$$}
 trap 'bash test/infra/services.sh check; bash test/infra/services.sh down' EXIT INT TERM
