@@ -29,6 +29,7 @@ export function startDuties(base: NodeBase, services: Services, realtime: Realti
     catchUp: () => watch.catchUp(),
     access: (ids) => stores.db.users.access(ids),
     revokedAmong: (ids) => stores.db.accessChanges.revokedAmong(ids),
+    learnRevoked: (id) => families.learn(id),
     directory,
     everyMs: config.privilegeSweepMs,
     logger,

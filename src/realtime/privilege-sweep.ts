@@ -16,6 +16,8 @@ export interface PrivilegeSweepOptions {
   access: (userIds: string[]) => Promise<Map<string, UserAccess>>;
   /** Which of these refresh-token families or API keys are revoked, in one query (PostgreSQL). */
   revokedAmong: (familyIds: string[]) => Promise<Set<string>>;
+  /** Refuses a revoked family's tokens on this node's requests and handshakes from now on. */
+  learnRevoked: (familyId: string) => void;
   directory: UserDirectory;
   /** Interval in ms (PRIVILEGE_SWEEP_MS). */
   everyMs: number;
@@ -44,6 +46,9 @@ export function startPrivilegeSweep(options: PrivilegeSweepOptions): () => void 
       options.access([...new Set(sockets.map((s) => s.data.userId))]),
       options.revokedAmong(families),
     ]);
+    // A revocation committed after this run's catchUp: the tokens its sockets end for are
+    // refused at once, not from the next run on (the client must not get in again by HTTP).
+    for (const family of revoked) options.learnRevoked(family);
     const now = Date.now();
     const ended = new Map<DisconnectNotice['reason'], number>();
     for (const socket of sockets) {
