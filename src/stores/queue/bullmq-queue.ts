@@ -1,7 +1,7 @@
 import { type ConnectionOptions, DelayedError, type Job, Queue, Worker } from 'bullmq';
 import { Cluster } from 'ioredis';
 import type { Logger } from '../../logger.js';
-import { type RedisTarget, redisEndpoints } from '../redis/connection.js';
+import { RESP, type RedisTarget, redisEndpoints } from '../redis/connection.js';
 import { type JobFailedHandler, type JobHandler, type JobQueue, outageDeferral } from './job-queue.js';
 
 /** Options of the BullMQ queue. */
@@ -26,10 +26,10 @@ export interface BullMqQueueOptions {
 function connection(redis: RedisTarget, owned: Cluster[]): ConnectionOptions {
   if (redis.clusterNodes.length === 0) {
     const { nodes, credentials } = redisEndpoints([redis.url]);
-    return { ...nodes[0], ...credentials, maxRetriesPerRequest: null };
+    return { ...nodes[0], ...credentials, maxRetriesPerRequest: null, protocol: RESP };
   }
   const { nodes, credentials } = redisEndpoints(redis.clusterNodes);
-  const cluster = new Cluster(nodes, { redisOptions: { ...credentials, maxRetriesPerRequest: null } });
+  const cluster = new Cluster(nodes, { redisOptions: { ...credentials, maxRetriesPerRequest: null, protocol: RESP } });
   owned.push(cluster);
   return cluster;
 }

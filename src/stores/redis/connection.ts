@@ -39,6 +39,14 @@ export interface RedisOptions {
 }
 
 /**
+ * The wire protocol of every connection: RESP2, as with ioredis 5. ioredis 6 speaks RESP3 by
+ * default; the Lua scripts' replies, pub/sub on the adapter's and relay's connections and the
+ * shapes the stores read were all written and tested against RESP2, so the upgrade keeps it
+ * (RESP3 is a change of its own, to measure).
+ */
+export const RESP = 2;
+
+/**
  * Host and port of each redis:// URL (a cluster's seed nodes, or one server), and the
  * credentials of the first one, which every node of a cluster is reached with (user,
  * password, TLS).
@@ -86,6 +94,7 @@ export function connectRedis(
       ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
       connectionName: `voicehelper:${name}`,
       maxRetriesPerRequest: 2,
+      protocol: RESP,
     },
   };
   const client = new Cluster(nodes, clusterOptions);
@@ -104,6 +113,7 @@ export function createRedis(url: string, logger: Logger, name: string, options: 
     ...(options.commandTimeoutMs === undefined ? {} : { commandTimeout: options.commandTimeoutMs }),
     connectionName: `voicehelper:${name}`,
     maxRetriesPerRequest: 2,
+    protocol: RESP,
     // Auto-pipelining is off: when a connection drops with commands in flight, ioredis 5's
     // auto-pipeline throws an uncaught TypeError (results[i] is not iterable) that would
     // take the node down.
