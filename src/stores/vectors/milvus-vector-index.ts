@@ -105,16 +105,17 @@ export class MilvusVectorIndex implements VectorIndex {
           { name: 'metadata', data_type: DataType.JSON },
           { name: 'created_at', data_type: DataType.Int64 },
         ],
-        index_params: [
-          {
-            field_name: 'embedding',
-            index_type: 'HNSW',
-            metric_type: 'COSINE',
-            params: { M: 16, efConstruction: 200 },
-          },
-        ],
       });
       check(created, 'createCollection');
+      // Milvus 2.3 takes the index apart from the collection (its SDK has no index_params).
+      const indexed = await this.client.createIndex({
+        collection_name: this.collection,
+        field_name: 'embedding',
+        index_type: 'HNSW',
+        metric_type: 'COSINE',
+        params: { M: 16, efConstruction: 200 },
+      });
+      check(indexed, 'createIndex');
     }
     await this.load();
   }
@@ -169,7 +170,6 @@ export class MilvusVectorIndex implements VectorIndex {
       this.client.search({
         collection_name: this.collection,
         data: [[...embedding]],
-        anns_field: 'embedding',
         limit: options.topK,
         filter,
         output_fields: ['chunk_id', 'document_id', 'content', 'metadata'],
@@ -201,7 +201,7 @@ export class MilvusVectorIndex implements VectorIndex {
 
   async deleteByDocument(documentId: string): Promise<void> {
     const filter = `document_id in ${idList([documentId], 'documentId')}`;
-    await this.loaded('delete', () => this.client.delete({ collection_name: this.collection, filter }));
+    await this.loaded('delete', () => this.client.deleteEntities({ collection_name: this.collection, filter }));
     // The barrier (see the class comment): later Bounded searches no longer see the chunks.
     const left = await this.countByDocument(documentId);
     if (left > 0)
