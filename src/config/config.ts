@@ -126,8 +126,13 @@ export interface Config {
     readonly maxEntitiesPerDocument: number;
     readonly gds: 'auto' | 'off';
   };
-  /** Limits of the document parsing worker. */
-  readonly parsing: { readonly timeoutMs: number; readonly maxMemoryMb: number };
+  /** The document parsing threads: how many, how many requests wait, and each one's limits. */
+  readonly parsing: {
+    readonly threads: number;
+    readonly maxQueue: number;
+    readonly timeoutMs: number;
+    readonly maxMemoryMb: number;
+  };
   readonly objects: ObjectsConfig;
   readonly embeddings: {
     readonly url: string | undefined;

@@ -183,7 +183,7 @@ export interface ComposeEntry {
    * listed commented out.
    */
   value: 'key' | 'password' | 'name' | { example: string };
-  /** Listed under this other entry's comment (`MINIO_ROOT_PASSWORD` with `MINIO_ROOT_USER`). */
+  /** Listed under this other entry's comment (`S3_ROOT_PASSWORD` with `S3_ROOT_USER`). */
   with?: string;
 }
 
@@ -996,10 +996,22 @@ export const envSchema = {
   /** Longest one document parse (or batch of built-in embeddings) may run before its worker is replaced. */
   PARSE_TIMEOUT_MS: variable(positiveInt(120_000, 3_600_000), {
     at: 'parsing.timeoutMs',
-    meaning: 'limits of one document parse on the parsing worker (time; heap)',
+    meaning: 'limits of one document parse on a parsing thread (time from the request, its wait included; heap)',
   }),
-  /** Heap of the document parsing worker in MiB. */
+  /** Heap of each document parsing thread in MiB. */
   PARSE_MAX_MEMORY_MB: variable(positiveInt(1_024, 65_536), { at: 'parsing.maxMemoryMb', with: 'PARSE_TIMEOUT_MS' }),
+  /** Threads that parse documents (and run the built-in embedder) at once. */
+  PARSE_WORKERS: variable(positiveInt(2, 64), {
+    at: 'parsing.threads',
+    meaning:
+      'threads that parse documents and run the built-in embedder at once (a pool: they start on demand and end after a minute idle)',
+  }),
+  /** Parses and embeddings that may wait for a thread. */
+  PARSE_QUEUE_MAX: variable(positiveInt(64, 100_000), {
+    at: 'parsing.maxQueue',
+    meaning:
+      'parses and embeddings that may wait for a parsing thread; more are refused with `UNAVAILABLE` (ingestion retries)',
+  }),
   /** Longest an HTTP request may take to arrive whole (uploads included). */
   HTTP_REQUEST_TIMEOUT_MS: variable(positiveInt(300_000, 3_600_000), {
     at: 'http.requestTimeoutMs',

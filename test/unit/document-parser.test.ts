@@ -9,7 +9,8 @@ const text =
   'OpenAI trains GPT-4 on Microsoft Azure. OpenAI sells GPT-4 through an API.\n\n人工智能是模拟人类智能的技术。机器学习是人工智能的一个分支。';
 
 describe('document parsing on a worker thread', () => {
-  const parser = new WorkerDocumentParser({ extractor: 'keywords', maxEntitiesPerDocument: 100 });
+  const limits = { threads: 2, maxQueue: 64, timeoutMs: 120_000, maxMemoryMb: 1_024 };
+  const parser = new WorkerDocumentParser({ extractor: 'keywords', maxEntitiesPerDocument: 100 }, limits);
   afterAll(() => parser.close());
 
   it('gives the same chunks and graph as parsing inline', async () => {
@@ -60,6 +61,33 @@ describe('document parsing on a worker thread', () => {
     expect(embedder).toMatchObject({ dimension: 64, name: 'local-hash' });
     expect(await embedder.embed(texts)).toEqual(await new LocalEmbedder(64).embed(texts));
   });
+
+  it('refuses past its queue at once, gives up a parse past its time alone, and lets a caller cancel one', async () => {
+    const small = new WorkerDocumentParser(
+      { extractor: 'keywords', maxEntitiesPerDocument: 100 },
+      { threads: 1, maxQueue: 1, timeoutMs: 300, maxMemoryMb: 1_024 },
+    );
+    try {
+      // About 2 s of parsing: past the 300 ms limit.
+      const big = Array.from({ length: 120_000 }, (_, i) => `Sentence ${i} names Alpha Corp and Beta Labs.`).join(' ');
+      const slow = small.parse({ body: Buffer.from(big), type: 'text/plain', document });
+      const queued = small.parse({ body: Buffer.from(big), type: 'text/plain', document });
+      await expect(
+        small.parse({ body: Buffer.from('one too many'), type: 'text/plain', document }),
+      ).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      await expect(slow).rejects.toThrow('parsing took longer than 300 ms and was stopped');
+      await expect(queued).rejects.toThrow('parsing took longer than 300 ms');
+      // The pool goes on with fresh threads.
+      const after = await small.parse({ body: Buffer.from('Tides follow the moon.'), type: 'text/plain', document });
+      expect(after.chunks).toHaveLength(1);
+      const cancelled = new AbortController();
+      const parsing = small.parse({ body: Buffer.from(big), type: 'text/plain', document }, cancelled.signal);
+      cancelled.abort();
+      await expect(parsing).rejects.toThrow();
+    } finally {
+      await small.close();
+    }
+  }, 30_000);
 
   it('starts a new worker after close', async () => {
     await parser.close();

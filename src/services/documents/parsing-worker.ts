@@ -1,12 +1,17 @@
-import { parentPort, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import { AppError } from '../../errors/app-error.js';
 import { LocalEmbedder } from '../../stores/embeddings/local-embedder.js';
-import { builtInExtractor, type ParserWorkerOptions, parseDocument, type WorkerRequest } from './parsing.js';
+import {
+  builtInExtractor,
+  type ParserWorkerOptions,
+  parseDocument,
+  type WorkerReply,
+  type WorkerRequest,
+} from './parsing.js';
 
-/** The thread of WorkerDocumentParser: parses documents and embeds texts, one request at a time, in order. */
+/** A thread of WorkerDocumentParser's pool (piscina runs the default export per request): parses documents and embeds texts. */
 const extractor = builtInExtractor(workerData as ParserWorkerOptions);
 const embedders = new Map<number, LocalEmbedder>();
-let queue: Promise<void> = Promise.resolve();
 
 async function run(request: WorkerRequest): Promise<unknown> {
   if (request.kind === 'parse') {
@@ -21,18 +26,15 @@ async function run(request: WorkerRequest): Promise<unknown> {
   return embedder.embed(request.texts);
 }
 
-parentPort?.on('message', (request: WorkerRequest) => {
-  queue = queue.then(async () => {
-    try {
-      parentPort?.postMessage({ id: request.id, result: await run(request) });
-    } catch (error) {
-      parentPort?.postMessage({
-        id: request.id,
-        error: {
-          code: error instanceof AppError ? error.code : undefined,
-          message: error instanceof Error ? error.message : String(error),
-        },
-      });
-    }
-  });
-});
+export default async function handle(request: WorkerRequest): Promise<WorkerReply> {
+  try {
+    return { result: await run(request) };
+  } catch (error) {
+    return {
+      error: {
+        code: error instanceof AppError ? error.code : undefined,
+        message: error instanceof Error ? error.message : String(error),
+      },
+    };
+  }
+}

