@@ -9,11 +9,11 @@ import { type ComposeEntry, envSchema, variableRows } from './schema.js';
 export const composeOnlyVariables: Readonly<Record<string, ComposeEntry>> = {
   POSTGRES_PASSWORD: { says: "PostgreSQL's voicehelper user.", value: 'password' },
   REDIS_PASSWORD: { says: 'Redis (requirepass).', value: 'password' },
-  MINIO_ROOT_USER: {
-    says: "The server's MinIO (files, voice audio, backups): its root user is the nodes' S3 key.",
+  S3_ROOT_USER: {
+    says: "The server's S3 (the Versity gateway: files, voice audio, backups): its root account is the nodes' S3 key.",
     value: 'name',
   },
-  MINIO_ROOT_PASSWORD: { value: 'password', with: 'MINIO_ROOT_USER' },
+  S3_ROOT_PASSWORD: { value: 'password', with: 'S3_ROOT_USER' },
   MILVUS_MINIO_USER: { says: "Milvus's own MinIO (segments and indexes).", value: 'name' },
   MILVUS_MINIO_PASSWORD: { value: 'password', with: 'MILVUS_MINIO_USER' },
   GRAFANA_PASSWORD: { says: "Grafana's admin user (http://localhost:3001).", value: 'password' },

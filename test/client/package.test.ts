@@ -85,7 +85,9 @@ describe('client SDK package (npm pack, installed into an empty project)', () =>
     expect(files).toContain('dist/client/src/index.d.ts');
     // The declarations import the protocol's types, which ship with them.
     expect(files).toContain('dist/protocol/models.d.ts');
-    const unexpected = files.filter((file) => !/^(package\.json|README\.md|dist\/.+\.(js|d\.ts))$/.test(file));
+    // Its terms come with it (npm packs LICENSE whatever `files` says).
+    expect(files).toContain('LICENSE');
+    const unexpected = files.filter((file) => !/^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts))$/.test(file));
     expect(unexpected).toEqual([]);
     // The protocol's runtime (zod schemas) is not part of the client: only its declarations ship.
     expect(files.filter((file) => file.startsWith('dist/protocol/') && !file.endsWith('.d.ts'))).toEqual([]);

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config/load.js';
 import { envSchema, SECRET_VARIABLES } from '../../src/config/schema.js';
+import { EMBEDDED_PG_MAJOR } from '../../src/stores/postgres/embedded-postgres.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { SERVICE_VARIABLES } from '../helpers/env.js';
 
@@ -52,7 +53,7 @@ const CLUSTER_VARIABLES = ['PORT', 'NODE_ID', 'JWT_SECRET', ...SERVICE_VARIABLES
 
 describe('docker-compose.yml', () => {
   it('has every store, Milvus dependencies, two or more server nodes and a load balancer', () => {
-    for (const name of ['postgres', 'redis', 'etcd', 'milvus-minio', 'milvus', 'neo4j', 'minio', 'lb']) {
+    for (const name of ['postgres', 'redis', 'etcd', 'milvus-minio', 'milvus', 'neo4j', 's3', 'lb']) {
       expect(services, name).toHaveProperty(name);
     }
     expect(nodes.length).toBeGreaterThanOrEqual(2);
@@ -67,7 +68,7 @@ describe('docker-compose.yml', () => {
   it('health-checks every service, and nodes wait for healthy stores', () => {
     for (const [name, service] of Object.entries(services)) expect(service.healthcheck?.test, name).toBeDefined();
     for (const [, node] of nodes) {
-      expect(Object.keys(node.depends_on ?? {}).sort()).toEqual(['milvus', 'minio', 'neo4j', 'postgres', 'redis']);
+      expect(Object.keys(node.depends_on ?? {}).sort()).toEqual(['milvus', 'neo4j', 'postgres', 'redis', 's3']);
     }
   });
 
@@ -96,11 +97,17 @@ describe('docker-compose.yml', () => {
     },
   );
 
-  it('uses images that exist: MinIO from quay.io (Docker Hub removed minio/minio), Milvus at the version the tests run, with the SDK of its line', () => {
+  it("uses images that exist: the server's S3 the Versity gateway the tests run, Milvus's MinIO from quay.io (Docker Hub removed minio/minio), Milvus at the version the tests run, with the SDK of its line", () => {
     for (const [name, service] of Object.entries(services)) {
       expect(service.image ?? 'built', name).not.toMatch(/^(docker\.io\/)?minio\//);
     }
-    expect(services['minio']?.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
+    const versity = /^VERSITYGW_VERSION=(\S+)$/m.exec(
+      readFileSync(path.join(root, 'test', 'infra', 'services.sh'), 'utf8'),
+    )?.[1];
+    expect(services['s3']?.image).toBe(`versity/versitygw:${versity}`);
+    expect(services['milvus-minio']?.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
+    // One PostgreSQL major everywhere: the embedded default's, which the tests run too.
+    expect(services['postgres']?.image).toBe(`postgres:${EMBEDDED_PG_MAJOR}`);
     const tested = /^MILVUS_VERSION=(\S+)$/m.exec(
       readFileSync(path.join(root, 'test', 'infra', 'services.sh'), 'utf8'),
     )?.[1];
@@ -172,8 +179,8 @@ describe('docker-compose.yml', () => {
         'POSTGRES_PASSWORD',
         'REDIS_PASSWORD',
         'NEO4J_PASSWORD',
-        'MINIO_ROOT_USER',
-        'MINIO_ROOT_PASSWORD',
+        'S3_ROOT_USER',
+        'S3_ROOT_PASSWORD',
         'MILVUS_MINIO_USER',
         'MILVUS_MINIO_PASSWORD',
         'GRAFANA_PASSWORD',
@@ -202,8 +209,8 @@ describe('docker-compose.yml', () => {
     expect(readFileSync(path.join(root, '.gitignore'), 'utf8')).toMatch(/^\.env$/m);
   });
 
-  it('publishes no MinIO port: browsers download through the load balancer, signed for its address', () => {
-    for (const name of ['minio', 'milvus-minio']) expect(services[name]?.ports, name).toBeUndefined();
+  it('publishes no S3 port: browsers download through the load balancer, signed for its address', () => {
+    for (const name of ['s3', 'milvus-minio']) expect(services[name]?.ports, name).toBeUndefined();
     const nginx = readFileSync(path.join(root, 'deploy', 'nginx.conf'), 'utf8');
     for (const [name, node] of nodes) {
       const env = node.environment ?? {};
@@ -211,12 +218,12 @@ describe('docker-compose.yml', () => {
       expect(resolve(env['S3_PUBLIC_ENDPOINT'] ?? ''), name).toBe(resolve(env['PUBLIC_URL'] ?? ''));
       const bucket = String(env['S3_BUCKET']);
       const location = new RegExp(`location /${bucket}/ \\{([^}]*\\{[^}]*\\}[^}]*)\\}`).exec(nginx)?.[1] ?? '';
-      expect(location, name).toContain('proxy_pass http://minio:9000;');
+      expect(location, name).toContain('proxy_pass http://s3:9000;');
       // The path is passed unchanged (no URI after the upstream) and Host as signed, port included.
       expect(location, name).toContain('proxy_set_header Host $http_host;');
       expect(location, name).toContain('limit_except GET HEAD { deny all; }');
     }
-    expect(Object.keys(services['lb']?.depends_on ?? {})).toContain('minio');
+    expect(Object.keys(services['lb']?.depends_on ?? {})).toContain('s3');
   });
 
   it("trusts X-Forwarded-For from the load balancer's fixed address alone", () => {
