@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Ack } from '../../protocol/errors.js';
 import type { Session } from '../../protocol/models.js';
 import { openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, eventually, TestCluster } from '../helpers/cluster.js';
@@ -23,16 +24,22 @@ class Holdings {
   readonly overlaps: string[] = [];
   readonly dispatches: Array<Dispatch & { workerId: string }> = [];
 
-  follow(workerId: string, socket: TestSocket): void {
+  /**
+   * Records what `socket` is told, as the worker `workerOf()` names: listening starts before
+   * the socket registers, since the server pushes what waits right after the ack (both can
+   * arrive in one read, the push before the awaiting code runs again).
+   */
+  follow(workerOf: () => string, socket: TestSocket): void {
     socket.on('agent:dispatch', (d: Dispatch) => {
+      const workerId = workerOf();
       this.dispatches.push({ ...d, workerId });
       const set = this.holders.get(d.sessionId) ?? new Set<string>();
       set.add(workerId);
       this.holders.set(d.sessionId, set);
       if (set.size > 1) this.overlaps.push(`${d.sessionId}: ${[...set].join(', ')}`);
     });
-    socket.on('agent:revoked', (r: Revoked) => this.holders.get(r.sessionId)?.delete(workerId));
-    socket.on('disconnect', () => this.gone(workerId));
+    socket.on('agent:revoked', (r: Revoked) => this.holders.get(r.sessionId)?.delete(workerOf()));
+    socket.on('disconnect', () => this.gone(workerOf()));
   }
 
   gone(workerId: string): void {
@@ -67,14 +74,31 @@ describe('assistant dispatch (two nodes)', () => {
     agent: string,
     capacity?: number,
   ): Promise<{ socket: TestSocket; workerId: string }> {
-    const socket = await cluster.connect(node, service);
-    const ack = await request<{ workerId: string }>(socket, 'agent:register', {
-      agent,
-      ...(capacity === undefined ? {} : { capacity }),
-    });
+    return registered(holdings, await cluster.connect(node, service), agent, capacity);
+  }
+
+  /** Registers `socket` for `agent`, its pushes followed from before the ack. */
+  async function registered(
+    holdings: Holdings,
+    socket: TestSocket,
+    agent: string,
+    capacity?: number,
+  ): Promise<{ socket: TestSocket; workerId: string }> {
+    let workerId = '';
+    holdings.follow(() => workerId, socket);
+    // The id is taken in the ack callback itself, before any event that follows the ack.
+    const ack = await new Promise<Ack<{ workerId: string }>>((resolve) =>
+      socket.emit(
+        'agent:register',
+        { agent, ...(capacity === undefined ? {} : { capacity }) },
+        (answer: Ack<{ workerId: string }>) => {
+          if (answer.ok) workerId = answer.data.workerId;
+          resolve(answer);
+        },
+      ),
+    );
     if (!ack.ok) throw new Error(`agent:register failed: ${JSON.stringify(ack.error)}`);
-    holdings.follow(ack.data.workerId, socket);
-    return { socket, workerId: ack.data.workerId };
+    return { socket, workerId };
   }
 
   async function createSession(socket: TestSocket, agent?: string): Promise<Session> {
@@ -257,11 +281,7 @@ describe('assistant dispatch (two nodes)', () => {
     // Workers on the node to be killed, registering while sessions are being created on both nodes.
     const doomedWorkers = await Promise.all(
       [0, 1, 2].map(async () => {
-        const socket = await openClient(doomed.url, { token: service.token });
-        const ack = await request<{ workerId: string }>(socket, 'agent:register', { agent, capacity: 4 });
-        if (!ack.ok) throw new Error(JSON.stringify(ack.error));
-        holdings.follow(ack.data.workerId, socket);
-        return { socket, workerId: ack.data.workerId };
+        return registered(holdings, await openClient(doomed.url, { token: service.token }), agent, 4);
       }),
     );
     const created = await Promise.all(
