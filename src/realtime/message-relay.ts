@@ -386,20 +386,26 @@ export class MessageRelay implements ConversationDelivery<AppSocket> {
         void this.catchUp(feed, local);
       }
     }
-    if (skip.length < feed.sockets.size) {
-      const emit = () => this.io.local.to(sessionRoom(feed.sessionId)).except(skip).emit('message:new', { message });
-      continued(
-        'message deliver',
-        published.trace,
-        {
-          'voicehelper.session': message.sessionId,
-          'voicehelper.seq': message.seq,
-          'voicehelper.sockets': feed.sockets.size - skip.length,
-        },
-        SpanKind.CONSUMER,
-        emit,
-      );
+    if (skip.length === feed.sockets.size) return;
+    const emit = () => {
+      this.io.local.to(sessionRoom(feed.sessionId)).except(skip).emit('message:new', { message });
+    };
+    // Nothing more on the hot path while tracing is off.
+    if (published.trace === undefined || !tracingOn()) {
+      emit();
+      return;
     }
+    continued(
+      'message deliver',
+      published.trace,
+      {
+        'voicehelper.session': message.sessionId,
+        'voicehelper.seq': message.seq,
+        'voicehelper.sockets': feed.sockets.size - skip.length,
+      },
+      SpanKind.CONSUMER,
+      emit,
+    );
   }
 
   /** Hands one message to one socket if it is the next it needs; catches up otherwise. */
