@@ -14,8 +14,8 @@ export const composeOnlyVariables: Readonly<Record<string, ComposeEntry>> = {
     value: 'name',
   },
   S3_ROOT_PASSWORD: { value: 'password', with: 'S3_ROOT_USER' },
-  MILVUS_MINIO_USER: { says: "Milvus's own MinIO (segments and indexes).", value: 'name' },
-  MILVUS_MINIO_PASSWORD: { value: 'password', with: 'MILVUS_MINIO_USER' },
+  MILVUS_S3_USER: { says: "Milvus's own S3 (segments and indexes; the Versity gateway too).", value: 'name' },
+  MILVUS_S3_PASSWORD: { value: 'password', with: 'MILVUS_S3_USER' },
   GRAFANA_PASSWORD: { says: "Grafana's admin user (http://localhost:3001).", value: 'password' },
   ASSISTANT_API_KEY: {
     says: "the reference assistant's API key, made once with the CLI after the stores are up (docs/assistant.md); the assistant service (profile `assistant`) needs it, the rest of the stack does not.",

@@ -53,7 +53,7 @@ const CLUSTER_VARIABLES = ['PORT', 'NODE_ID', 'JWT_SECRET', ...SERVICE_VARIABLES
 
 describe('docker-compose.yml', () => {
   it('has every store, Milvus dependencies, two or more server nodes and a load balancer', () => {
-    for (const name of ['postgres', 'redis', 'etcd', 'milvus-minio', 'milvus', 'neo4j', 's3', 'lb']) {
+    for (const name of ['postgres', 'redis', 'etcd', 'milvus-s3', 'milvus', 'neo4j', 's3', 'lb']) {
       expect(services, name).toHaveProperty(name);
     }
     expect(nodes.length).toBeGreaterThanOrEqual(2);
@@ -61,7 +61,7 @@ describe('docker-compose.yml', () => {
     expect(String(services['neo4j']?.environment?.['NEO4J_PLUGINS'])).toContain('graph-data-science');
     expect(services['milvus']?.environment).toMatchObject({
       ETCD_ENDPOINTS: 'etcd:2379',
-      MINIO_ADDRESS: 'milvus-minio:9000',
+      MINIO_ADDRESS: 'milvus-s3:9000',
     });
   });
 
@@ -97,15 +97,15 @@ describe('docker-compose.yml', () => {
     },
   );
 
-  it("uses images that exist: the server's S3 the Versity gateway the tests run, Milvus's MinIO from quay.io (Docker Hub removed minio/minio), Milvus at the version the tests run, with the SDK of its line", () => {
+  it('uses images that exist and are maintained: both S3 stores the Versity gateway the tests run, no MinIO, Milvus at the version the tests run, with the SDK of its line', () => {
     for (const [name, service] of Object.entries(services)) {
-      expect(service.image ?? 'built', name).not.toMatch(/^(docker\.io\/)?minio\//);
+      expect(service.image ?? 'built', name).not.toMatch(/minio\//);
     }
     const versity = /^VERSITYGW_VERSION=(\S+)$/m.exec(
       readFileSync(path.join(root, 'test', 'infra', 'services.sh'), 'utf8'),
     )?.[1];
     expect(services['s3']?.image).toBe(`versity/versitygw:${versity}`);
-    expect(services['milvus-minio']?.image).toMatch(/^quay\.io\/minio\/minio:RELEASE\./);
+    expect(services['milvus-s3']?.image).toBe(`versity/versitygw:${versity}`);
     // One PostgreSQL major everywhere: the embedded default's, which the tests run too.
     expect(services['postgres']?.image).toBe(`postgres:${EMBEDDED_PG_MAJOR}`);
     const tested = /^MILVUS_VERSION=(\S+)$/m.exec(
@@ -181,8 +181,8 @@ describe('docker-compose.yml', () => {
         'NEO4J_PASSWORD',
         'S3_ROOT_USER',
         'S3_ROOT_PASSWORD',
-        'MILVUS_MINIO_USER',
-        'MILVUS_MINIO_PASSWORD',
+        'MILVUS_S3_USER',
+        'MILVUS_S3_PASSWORD',
         'GRAFANA_PASSWORD',
       ]),
     );
@@ -210,7 +210,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('publishes no S3 port: browsers download through the load balancer, signed for its address', () => {
-    for (const name of ['s3', 'milvus-minio']) expect(services[name]?.ports, name).toBeUndefined();
+    for (const name of ['s3', 'milvus-s3']) expect(services[name]?.ports, name).toBeUndefined();
     const nginx = readFileSync(path.join(root, 'deploy', 'nginx.conf'), 'utf8');
     for (const [name, node] of nodes) {
       const env = node.environment ?? {};
