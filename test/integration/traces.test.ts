@@ -107,6 +107,14 @@ describe('traces across two nodes (OTLP/HTTP)', () => {
     expect(sent.ok).toBe(true);
     await delivered;
 
+    // Each node exports on its own schedule, and the publish ends after the ack: wait for all of them.
+    const expected: Array<[string, string]> = [
+      ['limit check', a.node],
+      ['validate', a.node],
+      ['message commit', a.node],
+      ['relay publish', a.node],
+      ['message deliver', b.node],
+    ];
     let send: ReceivedSpan | undefined;
     await eventually(() => {
       send = traces.spans.find(
@@ -114,7 +122,11 @@ describe('traces across two nodes (OTLP/HTTP)', () => {
       );
       expect(send).toBeDefined();
       const inTrace = traces.spans.filter((s) => s.traceId === send?.traceId);
-      expect(inTrace.find((s) => s.name === 'message deliver' && s.node === b.node)).toBeDefined();
+      for (const [name, node] of expected)
+        expect(
+          inTrace.some((s) => s.name === name && s.node === node),
+          name,
+        ).toBe(true);
     }, 15_000);
     const inTrace = traces.spans.filter((s) => s.traceId === send?.traceId);
     const on = (name: string, node: string) => inTrace.find((s) => s.name === name && s.node === node);
