@@ -29,8 +29,13 @@ export interface Run {
 const execFileAsync = promisify(execFile);
 
 /** Runs a command to its end and returns its exit code and output, whatever the code. */
-export async function run(file: string, args: readonly string[], input?: string): Promise<Run> {
-  const child = execFileAsync(file, args, { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' });
+export async function run(
+  file: string,
+  args: readonly string[],
+  input?: string,
+  where: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Run> {
+  const child = execFileAsync(file, args, { maxBuffer: 64 * 1024 * 1024, encoding: 'utf8', ...where });
   if (input !== undefined) child.child.stdin?.end(input);
   try {
     const { stdout, stderr } = await child;

@@ -1,35 +1,26 @@
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/util/package-root.js';
 import { TestCluster } from '../helpers/cluster.js';
+import { run } from '../helpers/k8s-tools.js';
 
 const dir = path.join(packageRoot(), 'load-tests', 'artillery');
 const artillery = path.join(dir, 'node_modules', '.bin', 'artillery');
 
 /** Runs one of the shipped Artillery scripts, shortened by `overrides`; resolves with its exit code and output. */
-function run(
+async function artilleryRun(
   script: string,
   target: string,
   overrides: Record<string, unknown>,
   env: Record<string, string> = {},
 ): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [artillery, 'run', '--target', target, '--overrides', JSON.stringify({ config: overrides }), script],
-      {
-        cwd: dir,
-        env: { ...process.env, ARTILLERY_DISABLE_TELEMETRY: 'true', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, output }));
-  });
+  const { code, stdout, stderr } = await run(
+    process.execPath,
+    [artillery, 'run', '--target', target, '--overrides', JSON.stringify({ config: overrides }), script],
+    undefined,
+    { cwd: dir, env: { ...process.env, ARTILLERY_DISABLE_TELEMETRY: 'true', ...env } },
+  );
+  return { code, output: stdout + stderr };
 }
 
 /** A count from Artillery's summary (`name: ....... 42`). */
@@ -60,7 +51,7 @@ describe('the Artillery load scripts (two nodes)', () => {
   // beside others (tests never assert on timing): the positive runs leave them out
   // (ARTILLERY_DISABLE_ENSURE) and check the counts; the last test shows that they work.
   it('chat fan-out: every member acked, and each message delivered to its sender on the other node', async () => {
-    const { code, output } = await run(
+    const { code, output } = await artilleryRun(
       'chat-fanout.yml',
       cluster.urls[0] as string,
       { phases: [{ duration: 2, arrivalRate: 5 }], variables: { messages: 4 } },
@@ -78,7 +69,7 @@ describe('the Artillery load scripts (two nodes)', () => {
   }, 90_000);
 
   it('connect storm: every user connected, joined and pinged', async () => {
-    const { code, output } = await run(
+    const { code, output } = await artilleryRun(
       'connect-storm.yml',
       cluster.urls[1] as string,
       { phases: [{ duration: 2, arrivalRate: 20 }] },
@@ -91,14 +82,14 @@ describe('the Artillery load scripts (two nodes)', () => {
   }, 90_000);
 
   it('fails the run (exit 1) when a threshold is not met or a user fails', async () => {
-    const impossible = await run('connect-storm.yml', cluster.urls[0] as string, {
+    const impossible = await artilleryRun('connect-storm.yml', cluster.urls[0] as string, {
       phases: [{ duration: 1, arrivalRate: 2 }],
       ensure: { maxErrorRate: 0, thresholds: [{ 'vh.connect_join_latency.p95': 0 }] },
     });
     expect(impossible.code, impossible.output).toBe(1);
     expect(impossible.output).toMatch(/fail: vh\.connect_join_latency\.p95 < 0/);
     // Users that fail (their listening node does not answer): the error rate fails the run.
-    const failing = await run(
+    const failing = await artilleryRun(
       'chat-fanout.yml',
       cluster.urls[0] as string,
       { phases: [{ duration: 1, arrivalRate: 2 }], variables: { messages: 1 } },
