@@ -105,6 +105,42 @@ export function vectorIndexContract(options: VectorIndexSuiteOptions): void {
       await expect(index.deleteByDocument(value)).rejects.toMatchObject({ code: 'VALIDATION' });
     });
 
+    it("finds a user's few chunks beside another user's 20,000, best first, for any query", async () => {
+      // A filter that keeps a tiny share of the collection: Milvus's filtered HNSW search
+      // walks the whole graph and, before the adapter read such rows itself, came back short
+      // or empty in 29 of 30 of these searches.
+      const crowd = randomUUID();
+      const few = randomUUID();
+      const doc = randomUUID();
+      // Deterministic "random" vectors (a linear congruential sequence), all of one crowd.
+      let state = 7;
+      const next = () => {
+        state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return state / 2_147_483_648 - 0.5;
+      };
+      const vector = () => Array.from({ length: DIM }, next);
+      for (let batch = 0; batch < 10; batch++)
+        await index.insert(Array.from({ length: 2_000 }, () => record(crowd, randomUUID(), vector())));
+      const mine = [vector(), vector(), vector()];
+      await index.insert(mine.map((embedding, i) => record(few, doc, embedding, `mine ${i}`)));
+      expect(await index.countByDocument(doc)).toBe(3);
+      for (let query = 0; query < 20; query++) {
+        const asked = vector();
+        const hits = await index.search(asked, { topK: 2, ownerId: few });
+        expect(hits, `query ${query}`).toHaveLength(2);
+        expect(hits.every((h) => h.content.startsWith('mine'))).toBe(true);
+        expect(hits[0]?.score).toBeGreaterThanOrEqual(hits[1]?.score as number);
+        // The best of the three by cosine similarity comes first.
+        const cos = (v: number[]) =>
+          v.reduce((sum, x, i) => sum + x * (asked[i] as number), 0) /
+          Math.sqrt(v.reduce((sum, x) => sum + x * x, 0) * asked.reduce((sum, x) => sum + x * x, 0));
+        const best = mine.map((v, i) => ({ i, score: cos(v) })).sort((a, b) => b.score - a.score)[0];
+        expect(hits[0]?.content).toBe(`mine ${best?.i}`);
+        expect(hits[0]?.score).toBeCloseTo(best?.score as number, 4);
+      }
+      expect(await index.search(vector(), { topK: 5, ownerId: few, documentIds: [doc] })).toHaveLength(3);
+    }, 60_000);
+
     it('refuses embeddings of the wrong dimension or with non-finite numbers', async () => {
       await expect(index.search([1, 2, 3], { topK: 1, ownerId: alice })).rejects.toMatchObject({ code: 'VALIDATION' });
       const bad = record(alice, docA, [...axis(0).slice(1), Number.NaN]);

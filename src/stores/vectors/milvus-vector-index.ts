@@ -22,6 +22,26 @@ export interface MilvusVectorIndexOptions {
 }
 
 const CONTENT_MAX = 8192;
+/**
+ * The most rows a search short of topK reads to rank them exactly (see `exactSearch`): at
+ * 1,024 dimensions, 4 MiB of embeddings at most.
+ */
+const EXACT_SEARCH_MAX_ROWS = 1024;
+
+/** Cosine similarity, as Milvus's COSINE metric scores it. */
+function cosine(a: readonly number[], b: readonly number[]): number {
+  let dot = 0;
+  let normA = 0;
+  let normB = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as number;
+    const y = b[i] as number;
+    dot += x * y;
+    normA += x * x;
+    normB += y * y;
+  }
+  return normA === 0 || normB === 0 ? 0 : dot / Math.sqrt(normA * normB);
+}
 
 function check(status: ResStatus | { status: ResStatus }, what: string): void {
   const s = 'status' in status ? status.status : status;
@@ -177,13 +197,52 @@ export class MilvusVectorIndex implements VectorIndex {
         consistency_level: ConsistencyLevelEnum.Bounded,
       }),
     );
-    return result.results.map((hit) => ({
+    const hits = result.results.map((hit) => ({
       chunkId: String(hit.chunk_id ?? hit.id),
       documentId: String(hit.document_id),
       content: String(hit.content ?? ''),
       score: Number(hit.score),
       metadata: (hit.metadata as Record<string, unknown> | null) ?? {},
     }));
+    if (hits.length >= options.topK) return hits;
+    return (await this.exactSearch(embedding, filter, options.topK)) ?? hits;
+  }
+
+  /**
+   * The filter's rows compared one by one, when there are at most EXACT_SEARCH_MAX_ROWS of
+   * them (else undefined). A filtered HNSW search (and the interim index of a growing
+   * segment) walks the graph of the whole collection and keeps what passes the filter: when
+   * the filter keeps a tiny share of it (a user with a few chunks beside one with 20,000),
+   * the walk often ends before reaching any of them, and Milvus 2.3 answers short or empty
+   * (milvus-io/milvus#28603, #33933; 29 of 30 such searches here came back short). An
+   * answer short of topK therefore means either that the filter's rows are that few, or
+   * that the walk missed them: reading the few rows and ranking them exactly answers both.
+   */
+  private async exactSearch(
+    embedding: readonly number[],
+    filter: string,
+    topK: number,
+  ): Promise<VectorHit[] | undefined> {
+    const result = await this.loaded('query', () =>
+      this.client.query({
+        collection_name: this.collection,
+        filter,
+        output_fields: ['chunk_id', 'document_id', 'content', 'metadata', 'embedding'],
+        limit: EXACT_SEARCH_MAX_ROWS + 1,
+        consistency_level: ConsistencyLevelEnum.Bounded,
+      }),
+    );
+    if (result.data.length > EXACT_SEARCH_MAX_ROWS) return undefined;
+    return result.data
+      .map((row) => ({
+        chunkId: String(row['chunk_id']),
+        documentId: String(row['document_id']),
+        content: String(row['content'] ?? ''),
+        score: cosine(embedding, row['embedding'] as number[]),
+        metadata: (row['metadata'] as Record<string, unknown> | null) ?? {},
+      }))
+      .sort((a, b) => b.score - a.score)
+      .slice(0, topK);
   }
 
   async countByDocument(documentId: string): Promise<number> {
