@@ -36,6 +36,8 @@ export class AgentWorkers {
   private readonly workers = new Map<string, LocalWorker>();
   private readonly bySocket = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
+  /** Fires when the first lease of a worker holding sessions runs out (see `armLapse`). */
+  private lapseTimer: NodeJS.Timeout | undefined;
   private stopFollowing: (() => Promise<void>) | undefined;
   /** Reconciliations run one at a time: a stale read never overwrites a newer one. */
   private reconciling: Promise<void> = Promise.resolve();
@@ -55,6 +57,7 @@ export class AgentWorkers {
 
   async close(): Promise<void> {
     clearInterval(this.timer);
+    clearTimeout(this.lapseTimer);
     await this.stopFollowing?.().catch(() => undefined);
   }
 
@@ -185,6 +188,7 @@ export class AgentWorkers {
           worker.socket.emit('agent:dispatch', { sessionId, agent, epoch });
         }
       }
+      this.armLapse();
     });
     this.reconciling = run.catch(() => undefined);
     return run;
@@ -208,12 +212,7 @@ export class AgentWorkers {
           if (alive?.has(id) === true) worker.leaseUntil = started + this.dispatch.timing.leaseMs;
           else if (alive !== undefined) await this.reregister(worker);
         }
-        const now = performance.now();
-        for (const worker of this.workers.values()) {
-          if (now <= worker.leaseUntil || worker.held.size === 0) continue;
-          for (const sessionId of worker.held.keys()) this.revoke(worker, sessionId, worker.agent, 'lease_lost');
-          worker.held.clear();
-        }
+        this.dropLapsed();
         await this.reconcile(ids);
       }
       await this.dispatch
@@ -222,6 +221,35 @@ export class AgentWorkers {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /**
+   * Sets a timer for the moment the first lease of a worker holding sessions runs out. The
+   * ticks cannot be trusted with it: a tick waits for its renewal, and with PostgreSQL
+   * stalled that wait outlasts the lease, while another node, whose PostgreSQL answers again
+   * first, sweeps the row and dispatches the sessions (seen by the fault harness: 50 sessions
+   * held by two live workers at once after a 10 s stall). Revoking at `leaseUntil`, which
+   * counts from before the renewal was sent, comes before PostgreSQL's own expiry.
+   */
+  private armLapse(): void {
+    clearTimeout(this.lapseTimer);
+    let first = Number.POSITIVE_INFINITY;
+    for (const worker of this.workers.values())
+      if (worker.held.size > 0 && worker.leaseUntil < first) first = worker.leaseUntil;
+    if (first === Number.POSITIVE_INFINITY) return;
+    this.lapseTimer = setTimeout(() => this.dropLapsed(), Math.max(0, first - performance.now()));
+    this.lapseTimer.unref();
+  }
+
+  /** Tells each worker whose lease ran out that it lost what it held (`lease_lost`). */
+  private dropLapsed(): void {
+    const now = performance.now();
+    for (const worker of this.workers.values()) {
+      if (now < worker.leaseUntil || worker.held.size === 0) continue;
+      for (const sessionId of worker.held.keys()) this.revoke(worker, sessionId, worker.agent, 'lease_lost');
+      worker.held.clear();
+    }
+    this.armLapse();
   }
 
   /**

@@ -4,6 +4,8 @@ import type { Ack } from '../../protocol/errors.js';
 import type { Session } from '../../protocol/models.js';
 import { openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, eventually, TestCluster } from '../helpers/cluster.js';
+import { serviceEnv } from '../helpers/env.js';
+import { proxyFor, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 type Dispatch = { sessionId: string; agent: string; epoch: number };
 type Revoked = { sessionId: string; agent: string; reason: string };
@@ -329,5 +331,54 @@ describe('DEFAULT_AGENT', () => {
     expect(ack).toMatchObject({ ok: true, data: { session: { agent, agentStatus: { state: 'waiting' } } } });
     const other = await request<{ session: Session }>(socket, 'session:create', { agent: 'someone-else' });
     expect(other).toMatchObject({ ok: true, data: { session: { agent: 'someone-else' } } });
+  });
+});
+
+describe('assistant dispatch when a node loses PostgreSQL (two nodes, the second behind a proxy that stalls)', () => {
+  let cluster: TestCluster;
+  let proxy: TcpProxy;
+
+  beforeAll(async () => {
+    const forwarded = await proxyFor(serviceEnv().DATABASE_URL);
+    proxy = forwarded.proxy;
+    cluster = await TestCluster.start(1, { AGENT_REDISPATCH_MS: '1000' });
+    await cluster.addNode({ DATABASE_URL: forwarded.url, AGENT_REDISPATCH_MS: '1000' });
+  });
+  afterAll(async () => {
+    proxy?.unstall();
+    await cluster?.stop();
+    await proxy?.down();
+  });
+
+  it("tells its worker lease_lost before another node's worker is dispatched that worker's session", async () => {
+    const agent = agentName();
+    const service = await cluster.user('service');
+    const owner = await cluster.user();
+    // What the two workers are told, in the order this process hears it.
+    const heard: string[] = [];
+    const stalled = await cluster.connect(1, service);
+    const first = collect<Dispatch>(stalled, 'agent:dispatch');
+    stalled.on('agent:revoked', (r: Revoked) => heard.push(`revoked ${r.sessionId} ${r.reason}`));
+    expect(await request(stalled, 'agent:register', { agent })).toMatchObject({ ok: true });
+    const member = await cluster.connect(0, owner);
+    const created = await request<{ session: Session }>(member, 'session:create', { title: 'stall', agent });
+    if (!created.ok) throw new Error(JSON.stringify(created.error));
+    const sessionId = created.data.session.id;
+    await eventually(() => expect(first.map((d) => d.sessionId)).toContain(sessionId));
+
+    const other = await cluster.connect(0, service);
+    other.on('agent:dispatch', (d: Dispatch) => heard.push(`dispatched ${d.sessionId}`));
+    expect(await request(other, 'agent:register', { agent })).toMatchObject({ ok: true });
+    // The second node's renewals now hang (longer than the lease), while the first node,
+    // whose PostgreSQL answers, sweeps the lapsed row and dispatches the session again.
+    proxy.stall();
+    try {
+      await eventually(() => expect(heard).toContain(`dispatched ${sessionId}`), 15_000);
+    } finally {
+      proxy.unstall();
+    }
+    const revokedAt = heard.indexOf(`revoked ${sessionId} lease_lost`);
+    expect(revokedAt, heard.join(', ')).toBeGreaterThanOrEqual(0);
+    expect(revokedAt, heard.join(', ')).toBeLessThan(heard.indexOf(`dispatched ${sessionId}`));
   });
 });
