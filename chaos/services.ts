@@ -397,6 +397,10 @@ export class HarnessNeo4j {
     const classpath = `${this.launcher}/classes:${readFileSync(path.join(this.launcher, 'classpath.txt'), 'utf8').trim()}`;
     const args = [
       '-Xmx768m',
+      // As the test services' Neo4j (test/infra/services.sh): C1 only and the serial
+      // collector start it with half the CPU, which the harness's machine needs for its load.
+      '-XX:TieredStopAtLevel=1',
+      '-XX:+UseSerialGC',
       '-cp',
       classpath,
       'voicehelper.Neo4jLauncher',

@@ -2,8 +2,8 @@
 # The full test suite: installs what is missing (npm packages, PostgreSQL, Redis, Milvus,
 # Neo4j, an S3 server), starts the real services on loopback ports, type-checks, runs every
 # test against them, and stops them again whatever happens.
-#   npm test            # everything, then the Redis Cluster run
-#   npm test -- test/unit   # extra arguments go to vitest (no Redis Cluster run); a run of
+#   npm test            # everything: the main project and the Redis Cluster project at once
+#   npm test -- test/unit   # extra arguments go to vitest (main project only); a run of
 #                           # unit tests only starts no service and skips lint and type checks
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -75,26 +75,13 @@ npx tsc -p load-tests/k6/tsconfig.json
 # The client SDK, compiled as it ships: ES2022 and the DOM only, no Node types (it runs in browsers too).
 npx tsc -p client/tsconfig.json
 npx tsc -p web/tsconfig.json
-npx vitest run "$@"
+# One vitest run (vitest.config.ts): the main project, with pytest for sdk/python and the
+# assistant as one of its files (test/python/pytest.test.ts), and the realtime and limits
+# suites again on the Redis Cluster (project redis-cluster), all sharing the two workers.
+# Extra arguments pick files of the main project (add `--project redis-cluster` for both).
 if [ $# -eq 0 ]; then
-  # The Python side (the worker SDK, then the reference assistant) with pytest, against two
-  # real nodes of dist/ on the same services; its pinned venv is made once (scripts/python.sh).
-  echo "[test] Python: sdk/python and assistant" >&2
-  (cd sdk/python && python -m pytest -q)
-  (cd assistant && python -m pytest -q)
-
-  # The realtime and limits suites again with every node on the three-master Redis Cluster
-  # (REDIS_CLUSTER_NODES instead of REDIS_URL): between them they use Redis every way a
-  # node does (adapter, ordered channels, limiter, streams, presence, caches, turns, locks,
-  # the ingestion queue). The store adapters' own cluster tests ran above. Three files at a
-  # time: these mostly wait on the nodes and Redis (two cores half idle with two; 64 s -> 52 s).
-  echo "[test] realtime and limits suites on the Redis Cluster" >&2
-  REDIS_CLUSTER_NODES=$TEST_REDIS_CLUSTER_NODES npx vitest run --maxWorkers=3 \
-    test/realtime/messages.test.ts test/realtime/sessions.test.ts test/realtime/streams.test.ts \
-    test/realtime/barge-in.test.ts test/realtime/audio.test.ts test/realtime/rate-limits.test.ts \
-    test/realtime/message-relay.test.ts test/realtime/documents.test.ts test/realtime/turn-latency.test.ts \
-    test/realtime/live-audio.test.ts test/realtime/agent-dispatch.test.ts test/realtime/transcripts.test.ts \
-    test/integration/cluster-view.test.ts \
-    test/overload/limits.test.ts test/overload/drain.test.ts
+  npx vitest run
+else
+  npx vitest run --project main "$@"
 fi
 echo "[test] finished in $(( $(date +%s) - started ))s" >&2

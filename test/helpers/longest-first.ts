@@ -6,7 +6,12 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * fault harness's short file would start late and run alone at the end while the other
  * worker sat idle. Started first, the rest of the suite fills the other worker around them.
  */
-export const LONGEST_FILES = ['test/chaos/chaos.test.ts', 'test/integration/backup.test.ts'];
+export const LONGEST_FILES = [
+  'test/chaos/chaos.test.ts',
+  'test/integration/backup.test.ts',
+  'test/python/pytest.test.ts',
+  'test/integration/accounts.test.ts',
+];
 
 /** Vitest's order, with LONGEST_FILES moved to the front. */
 export class LongestFirst extends BaseSequencer {

@@ -231,7 +231,9 @@ up() {
   start redis redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
     --requirepass "$TEST_REDIS_PASSWORD"
   start_milvus "$RUN/milvus" "$milvus_port"
-  start neo4j java -Xmx1g -cp "$ROOT/test/infra/neo4j/target/classes:$(cat "$ROOT/test/infra/neo4j/target/classpath.txt")" \
+  # The client compiler only and the serial collector: the tests' small queries never pay back
+  # C2's compiling, and the start costs half the CPU (13.5 s -> 7.6 s here, ready 1.5 s sooner).
+  start neo4j java -Xmx1g -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$ROOT/test/infra/neo4j/target/classes:$(cat "$ROOT/test/infra/neo4j/target/classpath.txt")" \
     voicehelper.Neo4jLauncher --dir "$RUN/neo4j" --port "$neo4j_port" --parent-pid "$OWNER_PID" \
     --plugins "$ROOT/test/infra/neo4j/target/plugins"
   mkdir -p "$RUN/s3"
