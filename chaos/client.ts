@@ -11,7 +11,22 @@ interface Outgoing {
   audio?: boolean;
   firstSentAt: number;
   lastSentAt: number;
+  /** Times it went out (for an utterance: attempts started). */
+  attempts: number;
+  /** The last failure answered to it or seen while waiting, for the report of what was never acked. */
+  lastError?: string;
   acked?: { id: string; seq: number };
+}
+
+/** A message still unacknowledged when the round ended, and what happened to it. */
+export interface NeverAcked {
+  clientMsgId: string;
+  kind: 'text' | 'stream end' | 'utterance';
+  attempts: number;
+  /** The last error it met ('-' when every send simply went unanswered). */
+  lastError: string;
+  /** Seconds from its first send to the end of the round. */
+  ageSeconds: number;
 }
 
 type Ack = { ok: true; data: { message: { id: string; seq: number } } } | { ok: false; error: { code: string } };
@@ -95,6 +110,19 @@ export class GoodClient {
     let n = 0;
     for (const o of this.outgoing.values()) if (o.acked === undefined) n++;
     return n;
+  }
+
+  /** What this client sent and never got acknowledged, with why as far as it saw. */
+  neverAcked(now = Date.now()): NeverAcked[] {
+    return [...this.outgoing.values()]
+      .filter((o) => o.acked === undefined)
+      .map((o) => ({
+        clientMsgId: o.clientMsgId,
+        kind: o.audio === true ? 'utterance' : o.streamId !== undefined ? 'stream end' : 'text',
+        attempts: o.attempts,
+        lastError: o.lastError ?? '-',
+        ageSeconds: Math.round((now - o.firstSentAt) / 100) / 10,
+      }));
   }
 
   /** Joined to its session on a connection that is not being moved. */
@@ -236,6 +264,7 @@ export class GoodClient {
       streamId: stream.id,
       firstSentAt: Date.now(),
       lastSentAt: 0,
+      attempts: 0,
     };
     this.outgoing.set(o.clientMsgId, o);
     if (this.joined && !this.moving) this.transmit(o);
@@ -249,7 +278,13 @@ export class GoodClient {
   send(): void {
     if (this.stopped) return;
     const clientMsgId = `${this.name}-${this.next++}`;
-    const o: Outgoing = { clientMsgId, content: `chaos ${clientMsgId}`, firstSentAt: Date.now(), lastSentAt: 0 };
+    const o: Outgoing = {
+      clientMsgId,
+      content: `chaos ${clientMsgId}`,
+      firstSentAt: Date.now(),
+      lastSentAt: 0,
+      attempts: 0,
+    };
     this.outgoing.set(clientMsgId, o);
     if (this.joined && !this.moving) this.transmit(o);
   }
@@ -266,6 +301,7 @@ export class GoodClient {
     const socket = this.socket;
     if (socket === undefined) return;
     o.lastSentAt = Date.now();
+    o.attempts++;
     socket
       .timeout(ACK_TIMEOUT_MS)
       .emitWithAck('message:send', {
@@ -278,6 +314,7 @@ export class GoodClient {
         (answer: Ack) => {
           if (!answer.ok) {
             this.count(answer.error.code);
+            if (o.acked === undefined) o.lastError = answer.error.code;
             return;
           }
           const { id, seq } = answer.data.message;
@@ -286,7 +323,11 @@ export class GoodClient {
           this.held.add(seq);
           this.lastAckAt = Date.now();
         },
-        (error: unknown) => this.count(lostWithConnection(error) ? 'DISCONNECTED' : 'ACK_TIMEOUT'),
+        (error: unknown) => {
+          const code = lostWithConnection(error) ? 'DISCONNECTED' : 'ACK_TIMEOUT';
+          this.count(code);
+          if (o.acked === undefined) o.lastError = code;
+        },
       );
   }
 
@@ -305,6 +346,7 @@ export class GoodClient {
         audio: true,
         firstSentAt: Date.now(),
         lastSentAt: 0,
+        attempts: 0,
       };
       this.outgoing.set(o.clientMsgId, o);
       for (let attempt = 0; o.acked === undefined && !this.stopped; attempt++) {
@@ -315,6 +357,7 @@ export class GoodClient {
         }
         const streamId = `${o.clientMsgId}-try${attempt}`;
         o.lastSentAt = Date.now();
+        o.attempts++;
         try {
           await this.call(socket, 'audio:start', { sessionId: this.sessionId, streamId, mimeType: 'audio/webm' });
           for (let index = 0; index < AUDIO_CHUNKS; index++) {
@@ -341,7 +384,15 @@ export class GoodClient {
           this.lastAckAt = Date.now();
         } catch (error) {
           // Told to move mid-utterance: it starts again on the next node, which is no error.
-          if (!(error instanceof Moved)) this.count(`audio:${error instanceof Error ? error.message : 'failed'}`);
+          if (!(error instanceof Moved)) {
+            const code = error instanceof Error ? error.message : 'failed';
+            this.count(`audio:${code}`);
+            o.lastError = `audio:${code}`;
+          }
+          // The attempt is given up: on a connection that is still up, its stream is ended
+          // with audio:abort, so that it does not hold one of the socket's audio-stream slots
+          // until AUDIO_STREAM_TIMEOUT_MS (the next attempt would be refused RATE_LIMITED).
+          if (this.socket === socket && socket.connected) await this.abort(socket, streamId);
           await sleep(300);
         }
       }
@@ -362,6 +413,19 @@ export class GoodClient {
     }
     if (!answer.ok) throw new Error(answer.error?.code ?? 'unknown');
     return answer.data;
+  }
+
+  /** Ends a given-up stream on its socket (no answer, or an error, changes nothing: the socket's end frees it too). */
+  private async abort(socket: Socket, streamId: string): Promise<void> {
+    try {
+      const answer = (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck('audio:abort', { streamId })) as {
+        ok: boolean;
+        error?: { code: string };
+      };
+      if (!answer.ok) this.count(`audio:abort:${answer.error?.code ?? 'unknown'}`);
+    } catch (error) {
+      this.count(`audio:abort:${lostWithConnection(error) ? 'DISCONNECTED' : 'ACK_TIMEOUT'}`);
+    }
   }
 
   stop(): void {

@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -5,7 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { io } from 'socket.io-client';
 import { waitUntil } from '../src/util/timeout.js';
-import { GoodClient } from './client.js';
+import { GoodClient, type NeverAcked } from './client.js';
+import { DispatchProbe, type DispatchReport } from './dispatch.js';
 import { HarnessNode } from './nodes.js';
 import { RetrievalProbe, type RetrievalReport } from './retrieval.js';
 import { HarnessMilvus, HarnessNeo4j, HarnessPostgres, HarnessRedis, HarnessS3 } from './services.js';
@@ -54,6 +57,8 @@ export interface RoundResult {
   acked: number;
   /** Messages never acknowledged, even after the load stopped and the cluster recovered. */
   neverAcked: number;
+  /** The first of them (up to 20), each with its kind, attempts and the last error its client saw. */
+  neverAckedDetail: NeverAcked[];
   /** Acknowledged messages missing from PostgreSQL, or stored under another id or seq. */
   lost: number;
   /** Messages stored more than once (same session and clientMsgId, or two messages of one stream). */
@@ -81,11 +86,21 @@ export interface RoundResult {
   nodeFaults: string[];
   /** Retrieval through the round: degraded or failed answers, when it was whole again, the upload made during the fault. */
   retrieval: RetrievalReport;
+  /** Assistant dispatch through the round: overlaps, and when every session had one live worker again. */
+  dispatch: DispatchReport;
   /** Waits of the round that ran out (what they waited for is counted above; this says where the time went). */
   timedOut: string[];
   /** The round's steps, each with the seconds since the round began. */
   timeline: string[];
 }
+
+/**
+ * The nodes' AGENT_REDISPATCH_MS (the default): a killed node's workers' sessions must each
+ * be with one live worker again within it and 2 s more, counted from the kill.
+ */
+const AGENT_REDISPATCH_MS = 5_000;
+/** How long after the heal (or a lost node's fault) every session of the dispatch probe must have one live worker. */
+const DISPATCH_BOUND_MS = 30_000;
 
 /** How long after a heal every node must answer retrieval whole again. */
 const RETRIEVAL_BOUND_MS = 60_000;
@@ -125,6 +140,7 @@ export class ChaosCluster {
     readonly milvus: HarnessMilvus,
     readonly neo4j: HarnessNeo4j,
     private readonly probe: RetrievalProbe,
+    private readonly dispatchProbe: DispatchProbe,
   ) {}
 
   static async start(nodeCount = 3, extraEnv: Record<string, string> = {}): Promise<ChaosCluster> {
@@ -202,12 +218,20 @@ export class ChaosCluster {
       (i) => nodes[i]?.running === true,
     );
     opened.push(async () => probe.close());
-    return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy, s3, milvus, neo4j, probe);
+    const dispatchProbe = new DispatchProbe(
+      await serviceToken(urls[0] as string, env),
+      () => register(urls[0] as string, 'dispatch-owner'),
+      () => nodes.filter((n) => n.routable).map((n) => n.url),
+      nodes.length,
+    );
+    opened.push(async () => dispatchProbe.close());
+    return new ChaosCluster(dir, postgres, redis, nodes, pool, pgProxy, s3, milvus, neo4j, probe, dispatchProbe);
   }
 
   /** Stops everything; the harness's directory is kept when `keep` (or CHAOS_KEEP_DIR=1). */
   async stop(keep = false): Promise<void> {
     this.probe.close();
+    this.dispatchProbe.close();
     await Promise.all(this.nodes.map((n) => n.stop('SIGKILL')));
     await this.pool.end().catch(() => undefined);
     await this.pgProxy.down();
@@ -334,6 +358,9 @@ export class ChaosCluster {
         const sessionId = await this.createSession(token);
         for (let c = 0; c < 3; c++) clients.push(new GoodClient(`s${s}c${c}`, token, sessionId, () => this.urls(), c));
       }
+      // Assistant dispatch: the last node's worker holds a fresh agent's 50 sessions.
+      await this.dispatchProbe.arm(fault);
+      step('dispatch probe armed');
       for (const client of clients) client.connect();
       // The load starts once every client is in its session (one that is not by then counts
       // what it misses as any client would).
@@ -377,6 +404,7 @@ export class ChaosCluster {
         Array.from({ length: options.documentsBefore }, (_, i) => this.probe.upload(`${fault}-before-${i}`)),
       );
       step('inflicting');
+      const faultAt = Date.now();
       const inflicted = this.inflict(fault, options.downSeconds * 1_000);
       const during = sleep(200).then(() => this.probe.upload(`${fault}-during`));
       const { healedAt, restartMs } = await inflicted;
@@ -420,6 +448,10 @@ export class ChaosCluster {
       }
       // The round's documents are followed once the load is over (on two cores, a loaded node's
       // searches can outlast RETRIEVE_TIMEOUT_MS and answer degraded).
+      // A lost node's workers lose their sessions at the fault; a store's outage only delays dispatch.
+      const nodeLost = fault === 'node-sigkill' || fault === 'node-sigterm' || fault === 'rolling-restart';
+      const dispatch = await this.dispatchProbe.finish(nodeLost ? faultAt : healedAt, bounded(DISPATCH_BOUND_MS));
+      step(`dispatch settled after ${dispatch.settledAfterMs} ms`);
       const uploaded = [...before, await during];
       step(`documents uploaded (${uploaded.filter((id) => id !== undefined).length} of ${uploaded.length})`);
       const documents = await this.probe.follow(uploaded, bounded(DOCUMENT_BOUND_MS));
@@ -440,10 +472,11 @@ export class ChaosCluster {
       }
       const checked = await this.check(clients, lastSeqs);
       step('checked');
-      return { fault, restartMs, recoverMs, retrieval, nodeFaults, timedOut, timeline, ...checked };
+      return { fault, restartMs, recoverMs, retrieval, dispatch, nodeFaults, timedOut, timeline, ...checked };
     } finally {
       // A round cut short leaves nothing running beside the next one.
       this.probe.halt();
+      this.dispatchProbe.halt();
       for (const timer of timers) clearInterval(timer);
       for (const client of clients) client.stop();
     }
@@ -477,7 +510,10 @@ export class ChaosCluster {
     clients: GoodClient[],
     lastSeqs: Map<string, number>,
   ): Promise<
-    Omit<RoundResult, 'fault' | 'restartMs' | 'recoverMs' | 'retrieval' | 'nodeFaults' | 'timedOut' | 'timeline'>
+    Omit<
+      RoundResult,
+      'fault' | 'restartMs' | 'recoverMs' | 'retrieval' | 'dispatch' | 'nodeFaults' | 'timedOut' | 'timeline'
+    >
   > {
     const sessionIds = [...lastSeqs.keys()];
     const rows = await this.query<{
@@ -516,6 +552,7 @@ export class ChaosCluster {
     let sent = 0;
     let acked = 0;
     let neverAcked = 0;
+    const neverAckedDetail = clients.flatMap((c) => c.neverAcked()).slice(0, 20);
     let lost = 0;
     for (const client of clients) {
       for (const o of client.outgoing.values()) {
@@ -565,6 +602,7 @@ export class ChaosCluster {
       sent,
       acked,
       neverAcked,
+      neverAckedDetail,
       lost,
       duplicated,
       streams,
@@ -585,6 +623,11 @@ export function violations(result: RoundResult): string[] {
   const found: string[] = [];
   for (const key of ['neverAcked', 'lost', 'duplicated', 'streamFaults', 'gaps', 'outOfOrder', 'incomplete'] as const)
     if (result[key] > 0) found.push(`${key}=${result[key]}`);
+  // What was never acked, and the last error its client saw: the cause, not only the count.
+  for (const o of result.neverAckedDetail)
+    found.push(
+      `never acked ${o.clientMsgId} (${o.kind}, ${o.attempts} sent, last ${o.lastError}, ${o.ageSeconds} s old)`,
+    );
   if (!Number.isFinite(result.recoverMs)) found.push('did not recover within 60 s');
   if (result.acked === 0) found.push('nothing was acked');
   found.push(...result.nodeFaults);
@@ -596,6 +639,13 @@ export function violations(result: RoundResult): string[] {
         .join(' ')}`,
     );
   }
+  const dispatch = result.dispatch;
+  for (const overlap of dispatch.overlaps) found.push(`dispatched to two live workers at once: ${overlap}`);
+  if (dispatch.unsettled > 0)
+    found.push(`${dispatch.unsettled} of ${dispatch.sessions} sessions without exactly one live worker at the end`);
+  // A killed node's worker's sessions: with a live worker again within AGENT_REDISPATCH_MS + 2 s.
+  if (result.fault === 'node-sigkill' && !(dispatch.settledAfterMs <= AGENT_REDISPATCH_MS + 2_000))
+    found.push(`sessions of the killed node's worker dispatched again after ${dispatch.settledAfterMs} ms`);
   const retrieval = result.retrieval;
   if (!Number.isFinite(retrieval.wholeAfterMs))
     found.push(`retrieval not whole on every node within ${RETRIEVAL_BOUND_MS / 1_000} s`);
@@ -614,7 +664,8 @@ export function violations(result: RoundResult): string[] {
 
 /** One line of the table: the fault left-aligned, the counts right-aligned, errors last. */
 function tableLine(cells: unknown[]): string {
-  const width = (i: number) => (i === 0 ? 20 : i === 9 || i === 12 ? 18 : i === cells.length - 1 ? 1 : 8);
+  const width = (i: number) =>
+    i === 0 ? 20 : i === 9 || i === 12 ? 18 : i === 13 ? 11 : i === cells.length - 1 ? 1 : 8;
   return cells.map((v, i) => (i === 0 ? String(v).padEnd(width(i)) : String(v).padStart(width(i)))).join(' ');
 }
 
@@ -625,7 +676,12 @@ export function formatRow(r: RoundResult): string {
   const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
   const retrieval = `${sum(q.degraded)}/${sum(q.failed)}/${Number.isFinite(q.wholeAfterMs) ? q.wholeAfterMs : 'never'}/${q.documents.ready}of${sum(q.documents)}`;
   const retrievalErrors = Object.entries(q.failed).map(([code, n]) => `retrieve ${code}:${n}`);
-  const errors = [...Object.entries(r.errors).map(([code, n]) => `${code}:${n}`), ...retrievalErrors].join(' ') || '-';
+  const d = r.dispatch;
+  const dispatch = `${Number.isFinite(d.settledAfterMs) ? d.settledAfterMs : 'never'}/${d.overlaps.length}`;
+  const dispatchErrors = Object.entries(d.errors).map(([code, n]) => `dispatch ${code}:${n}`);
+  const errors =
+    [...Object.entries(r.errors).map(([code, n]) => `${code}:${n}`), ...retrievalErrors, ...dispatchErrors].join(' ') ||
+    '-';
   return tableLine([
     r.fault,
     r.sent,
@@ -640,6 +696,7 @@ export function formatRow(r: RoundResult): string {
     r.restartMs,
     recover,
     retrieval,
+    dispatch,
     r.reconnects,
     errors,
   ]);
@@ -659,6 +716,7 @@ export const HEADER = tableLine([
   'up ms',
   'recov ms',
   'retr dg/fl/ms/doc',
+  'disp ms/ovl',
   'reconn',
   ' errors',
 ]);
@@ -676,6 +734,33 @@ async function register(url: string, label: string): Promise<string> {
   });
   if (response.status !== 201) throw new Error(`register answered ${response.status}`);
   return ((await response.json()) as { accessToken: string }).accessToken;
+}
+
+/**
+ * A service account's token (what an assistant worker signs in with): made with the CLI as
+ * an operator makes one (`voicehelper users create --role service`, the password on stdin),
+ * then logged in.
+ */
+async function serviceToken(url: string, env: Record<string, string>): Promise<string> {
+  const email = `worker-${Date.now()}-${Math.random().toString(36).slice(2)}@chaos.test`;
+  const password = 'chaos horse battery staple';
+  const cli = path.join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
+  const child = spawn(process.execPath, [cli, 'users', 'create', '--email', email, '--role', 'service'], {
+    env: { ...(process.env as Record<string, string>), LOG_LEVEL: 'warn', DATA_DIR: tmpdir(), ...env },
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  child.stdin.end(`${password}\n`);
+  const [code] = (await once(child, 'close')) as [number | null];
+  if (code !== 0) throw new Error(`voicehelper users create exited ${code}: ${stderr.slice(-500)}`);
+  const login = await fetch(`${url}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  if (login.status !== 200) throw new Error(`login answered ${login.status}`);
+  return ((await login.json()) as { accessToken: string }).accessToken;
 }
 
 /** The value of a settled promise, or its reason thrown. */
