@@ -35,6 +35,14 @@ type JoinAck =
   | { ok: false; error: { code: string } };
 
 const ACK_TIMEOUT_MS = 5_000;
+
+/**
+ * A harness client's socket: WebSocket only, one connection of its own, no reconnection of
+ * Socket.IO's (the harness's clients reconnect themselves, to the next node).
+ */
+export function harnessSocket(url: string, token: string): Socket {
+  return io(url, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true, timeout: 5_000 });
+}
 const RESEND_AFTER_MS = 2_000;
 /** Chunks of each utterance, and their size (20 KiB an utterance). */
 const AUDIO_CHUNKS = 5;
@@ -133,14 +141,7 @@ export class GoodClient {
   connect(): void {
     if (this.stopped) return;
     const urls = this.urls();
-    const url = urls[this.nodeIndex % urls.length] as string;
-    const socket = io(url, {
-      transports: ['websocket'],
-      auth: { token: this.token },
-      reconnection: false,
-      forceNew: true,
-      timeout: 5_000,
-    });
+    const socket = harnessSocket(urls[this.nodeIndex % urls.length] as string, this.token);
     this.socket = socket;
     this.joined = false;
     this.moving = false;

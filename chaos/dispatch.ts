@@ -1,5 +1,6 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { waitUntil } from '../src/util/timeout.js';
+import { harnessSocket } from './client.js';
 
 /** Sessions of each round's agent, all first held by the one worker on the node the faults hit. */
 const SESSIONS = 50;
@@ -55,13 +56,7 @@ class ChaosWorker {
     return new Promise((resolve) => {
       if (this.stopped) return resolve();
       const urls = this.probe.urls();
-      const socket = io(urls[this.nodeIndex % urls.length] as string, {
-        transports: ['websocket'],
-        auth: { token: this.token },
-        reconnection: false,
-        forceNew: true,
-        timeout: 5_000,
-      });
+      const socket = harnessSocket(urls[this.nodeIndex % urls.length] as string, this.token);
       this.socket = socket;
       this.id = '';
       // Listening starts before the register: the server pushes what waits right after its ack.
@@ -245,12 +240,7 @@ export class DispatchProbe {
   private async createSessions(agent: string): Promise<string[]> {
     const ids: string[] = [];
     for (let made = 0; made < SESSIONS; made += SESSIONS_PER_OWNER) {
-      const socket = io(this.urls()[0] as string, {
-        transports: ['websocket'],
-        auth: { token: await this.newOwner() },
-        reconnection: false,
-        forceNew: true,
-      });
+      const socket = harnessSocket(this.urls()[0] as string, await this.newOwner());
       try {
         ids.push(
           ...(await Promise.all(
