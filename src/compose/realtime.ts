@@ -107,8 +107,18 @@ export async function startRealtime(base: NodeBase, services: Services, web: Htt
   // A stream buffer in this process dies with it: commit now what other nodes could not.
   closers.add('stream closer', () => closer.close({ commitLeaving: config.redis.mode === 'memory' }));
   const liveAudio = new LiveAudio(
-    { pubsub: stores.pubsub, logger },
-    { bufferFrames: config.audio.liveBufferFrames, outboundLimitBytes: config.outbound.softLimitBytes },
+    {
+      pubsub: stores.pubsub,
+      logger,
+      nodeId: config.nodeId,
+      aliveNodes: (nodeIds) => stores.presence.aliveNodes(nodeIds),
+    },
+    {
+      bufferFrames: config.audio.liveBufferFrames,
+      outboundLimitBytes: config.outbound.softLimitBytes,
+      sweepMs: config.streams.sweepMs,
+      streamTimeoutMs: config.audio.streamTimeoutMs,
+    },
   );
   await liveAudio.start();
   closers.add('live audio', () => liveAudio.close());

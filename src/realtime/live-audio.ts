@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AudioEndedEvent, AudioFrameEvent, AudioStartedEvent } from '../../protocol/events.js';
 import type { Logger } from '../logger.js';
 import { channels } from '../stores/names.js';
@@ -15,8 +16,11 @@ type Live =
   | { kind: 'frame'; event: Omit<AudioFrameEvent, 'data' | 'dropped'>; data: Buffer }
   | { kind: 'ended'; event: AudioEndedEvent };
 
-/** What a node publishes: the event and the socket that streams it (which never gets it back). */
-type Published = Live & { origin: string };
+/**
+ * What a node publishes: the event, the socket that streams it (which never gets it back)
+ * and the node that socket is on (whose death ends the stream for the listeners).
+ */
+type Published = Live & { origin: string; node: string; boot: string };
 
 /** Options of the live relay. */
 export interface LiveAudioOptions {
@@ -24,6 +28,25 @@ export interface LiveAudioOptions {
   bufferFrames: number;
   /** A socket is handed more live audio only while fewer bytes wait to be written to it (OUTBOUND_SOFT_LIMIT_BYTES). */
   outboundLimitBytes: number;
+  /** How often the nodes of streams relayed here are checked for being alive (STREAM_SWEEP_MS). */
+  sweepMs: number;
+  /**
+   * A stream is discarded by its node after this long without chunks (AUDIO_STREAM_TIMEOUT_MS):
+   * a relayed stream silent for twice as long is forgotten (its live node's end was lost).
+   */
+  streamTimeoutMs: number;
+}
+
+/** A stream of another node that this node relays to its listeners, until its end or its node's death. */
+interface RemoteStream {
+  node: string;
+  /** The run of that node (a node restarted under the same id is another run). */
+  boot: string;
+  feed: Feed;
+  sessionId: string;
+  streamId: string;
+  /** When its last event came (performance.now()). */
+  lastAt: number;
 }
 
 /** One socket of this node that joined sessions with `liveAudio`. */
@@ -96,11 +119,25 @@ export class LiveAudio implements AudioStreamObserver {
   private readonly feeds = new Map<string, Feed>();
   /** Streams open on this node, by session: their start is told again to a socket that listens later. */
   private readonly open = new Map<string, Map<string, AudioStream>>();
+  /** Streams of other nodes relayed here, by stream key. */
+  private readonly remote = new Map<string, RemoteStream>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping = false;
+  private stopBoots: (() => Promise<void>) | undefined;
+  /** This run of this node: a node restarted under the same NODE_ID has streams of its own, not its earlier run's. */
+  private readonly boot = randomUUID();
   private stopAnswering: (() => Promise<void>) | undefined;
   private dropCount = 0;
 
   constructor(
-    private readonly deps: { pubsub: PubSub; logger: Logger },
+    private readonly deps: {
+      pubsub: PubSub;
+      logger: Logger;
+      /** This node's id, carried by what it publishes. */
+      nodeId: string;
+      /** Which of these nodes still heart-beat (the presence store's). */
+      aliveNodes: (nodeIds: readonly string[]) => Promise<Set<string>>;
+    },
     private readonly options: LiveAudioOptions,
   ) {}
 
@@ -117,6 +154,60 @@ export class LiveAudio implements AudioStreamObserver {
         for (const stream of this.open.get(sessionId)?.values() ?? []) this.started(stream);
       },
     );
+    this.sweeper = setInterval(() => void this.endStreamsOfDeadNodes(), this.options.sweepMs);
+    this.sweeper.unref();
+    // A node restarted under the same id heart-beats again at once: its earlier run's streams
+    // end when it says it started, not when its heartbeat expires (it never does).
+    this.stopBoots = await subscribeJson<{ node: string; boot: string }>(
+      this.deps.pubsub,
+      channels.audioNodeBoot,
+      ({ node, boot }) => {
+        for (const [key, stream] of this.remote)
+          if (stream.node === node && stream.boot !== boot) this.endRemote(key, stream, 'restarted');
+      },
+    );
+    await this.deps.pubsub
+      .publish(channels.audioNodeBoot, JSON.stringify({ node: this.deps.nodeId, boot: this.boot }))
+      .catch((error: unknown) => this.deps.logger.debug({ err: error }, 'announcing this run to live audio failed'));
+  }
+
+  /** Tells this node's listeners of a relayed stream that it ended, its node being gone. */
+  private endRemote(key: string, stream: RemoteStream, why: 'dead' | 'restarted'): void {
+    this.remote.delete(key);
+    this.deps.logger.info(
+      { sessionId: stream.sessionId, streamId: stream.streamId, node: stream.node, why },
+      'the node of a live audio stream is gone; its listeners are told the stream ended',
+    );
+    const ended: Live = {
+      kind: 'ended',
+      event: { sessionId: stream.sessionId, streamId: stream.streamId, discarded: true, reason: 'socket_gone' },
+    };
+    for (const listener of stream.feed.listeners) this.enqueue(listener, ended);
+  }
+
+  /**
+   * A node that dies can no longer tell anyone that its streams ended: the listeners here
+   * are told instead (`discarded`, `socket_gone`: the sender's socket went with its node)
+   * once the node's heartbeat has expired. A speaker who reconnects elsewhere speaks again
+   * under a new stream id; nothing of the old stream was stored.
+   */
+  private async endStreamsOfDeadNodes(): Promise<void> {
+    if (this.sweeping || this.remote.size === 0) return;
+    this.sweeping = true;
+    try {
+      const nodes = [...new Set([...this.remote.values()].map((r) => r.node))];
+      const alive = await this.deps.aliveNodes(nodes);
+      const forgetBefore = performance.now() - 2 * this.options.streamTimeoutMs;
+      for (const [key, stream] of this.remote) {
+        if (stream.lastAt < forgetBefore) this.remote.delete(key);
+        if (alive.has(stream.node) || stream.lastAt < forgetBefore) continue;
+        this.endRemote(key, stream, 'dead');
+      }
+    } catch (error) {
+      this.deps.logger.debug({ err: error }, 'checking the nodes of live audio streams failed; retrying');
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** Frames dropped on this node for sockets that did not read them (a counter in /metrics). */
@@ -191,6 +282,7 @@ export class LiveAudio implements AudioStreamObserver {
     feed.listeners.delete(listener);
     if (feed.listeners.size > 0) return;
     this.feeds.delete(sessionId);
+    for (const [key, stream] of this.remote) if (stream.feed === feed) this.remote.delete(key);
     feed.subscription.then((unsubscribe) => unsubscribe()).catch(() => undefined);
   }
 
@@ -234,6 +326,9 @@ export class LiveAudio implements AudioStreamObserver {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.remote.clear();
+    await this.stopBoots?.().catch(() => undefined);
     await this.stopAnswering?.().catch(() => undefined);
     for (const listener of this.listeners.values()) clearTimeout(listener.retry);
     this.listeners.clear();
@@ -244,7 +339,10 @@ export class LiveAudio implements AudioStreamObserver {
 
   private publish(stream: AudioStream, live: Live): void {
     this.deps.pubsub
-      .publishBuffer(channels.audio(stream.sessionId), encode({ ...live, origin: stream.socketId }))
+      .publishBuffer(
+        channels.audio(stream.sessionId),
+        encode({ ...live, origin: stream.socketId, node: this.deps.nodeId, boot: this.boot }),
+      )
       .catch((error: unknown) =>
         this.deps.logger.debug(
           { err: error, sessionId: stream.sessionId, streamId: stream.streamId },
@@ -256,6 +354,23 @@ export class LiveAudio implements AudioStreamObserver {
   private receive(feed: Feed, raw: Buffer): void {
     const published = decode(raw);
     if (published === undefined) return;
+    // Streams of other nodes are followed until they end (a node of the previous release,
+    // during a rolling upgrade, names neither itself nor its run: its streams are not).
+    if (published.boot !== this.boot && published.node !== undefined && published.boot !== undefined) {
+      const key = streamKey(published.event.sessionId, published.event.streamId);
+      const known = this.remote.get(key);
+      if (published.kind === 'ended') this.remote.delete(key);
+      else if (known !== undefined && known.boot === published.boot) known.lastAt = performance.now();
+      else
+        this.remote.set(key, {
+          node: published.node,
+          boot: published.boot,
+          feed,
+          sessionId: published.event.sessionId,
+          streamId: published.event.streamId,
+          lastAt: performance.now(),
+        });
+    }
     for (const listener of feed.listeners)
       if (listener.socket.id !== published.origin) this.enqueue(listener, published);
   }

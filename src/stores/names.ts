@@ -80,6 +80,8 @@ export const channels = {
   agents: 'vh:agents',
   /** A socket began listening to a session live: nodes streaming in it say which streams are open. */
   audioOpenStreams: 'vh:audio-open',
+  /** A node started (its id and this run's boot id): streams of its earlier run ended with it. */
+  audioNodeBoot: 'vh:audio-boot',
   /** Live audio of a session (binary: stream starts, frames, ends), to every node with a live listener of it. */
   audio: (sessionId: string) => `vh:audio:${sessionId}`,
 } as const;

@@ -3,7 +3,7 @@ import type { Socket as NetSocket } from 'node:net';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../../protocol/models.js';
-import { request, type TestSocket } from '../helpers/client.js';
+import { openClient, request, type TestSocket } from '../helpers/client.js';
 import { collect, eventually, TestCluster } from '../helpers/cluster.js';
 
 /** What a socket receives of the live relay, in the order it arrives. */
@@ -383,6 +383,43 @@ describe('live audio relay (two nodes)', () => {
     await eventually(() => expect(news).toHaveLength(1));
     await roundTrip(reader);
     expect(heard).toEqual([]);
+  });
+
+  it("tells the listeners that a stream ended (discarded, socket_gone) when the speaker's node dies mid-stream", async () => {
+    const owner = await cluster.user();
+    const sessionId = await cluster.session(await cluster.connect(0, owner));
+    const listener = await cluster.connect(0, owner);
+    await join(listener, sessionId, true);
+    const seen = liveEvents(listener);
+    // The speaker is on a node of its own process, killed while its stream is open: no node
+    // is left to tell the stream's end, so the listener's node must.
+    const doomed = await cluster.spawnNode();
+    const speaker = await openClient(doomed.url, { token: owner.token });
+    try {
+      await join(speaker, sessionId);
+      expect(
+        await request(speaker, 'audio:start', { sessionId, streamId: 'cut', mimeType: 'audio/webm' }),
+      ).toMatchObject({
+        ok: true,
+      });
+      for (const index of [0, 1])
+        expect(await request(speaker, 'audio:chunk', { streamId: 'cut', index, data: randomBytes(64) })).toMatchObject({
+          ok: true,
+        });
+      await eventually(() => expect(frames(seen).map((f) => f.index)).toEqual([0, 1]));
+      doomed.process.kill('SIGKILL');
+      // Within NODE_ALIVE_MS (3 s here) and a sweep, once the node's heartbeat has expired.
+      await eventually(
+        () =>
+          expect(seen.filter((e) => e.event === 'audio:ended').map((e) => e.payload)).toEqual([
+            { sessionId, streamId: 'cut', discarded: true, reason: 'socket_gone' },
+          ]),
+        15_000,
+      );
+      expect(seen.map((e) => e.event)).toEqual(['audio:started', 'audio:frame', 'audio:frame', 'audio:ended']);
+    } finally {
+      speaker.close();
+    }
   });
 });
 
