@@ -35,6 +35,12 @@ type JoinAck =
   | { ok: false; error: { code: string } };
 
 const ACK_TIMEOUT_MS = 5_000;
+const RESEND_AFTER_MS = 2_000;
+/** Chunks of each utterance, and their size (20 KiB an utterance). */
+const AUDIO_CHUNKS = 5;
+const AUDIO_CHUNK_BYTES = 4_096;
+/** Deltas of each streamed turn. */
+const STREAM_DELTAS = 10;
 
 /**
  * A harness client's socket: WebSocket only, one connection of its own, no reconnection of
@@ -43,12 +49,6 @@ const ACK_TIMEOUT_MS = 5_000;
 export function harnessSocket(url: string, token: string): Socket {
   return io(url, { transports: ['websocket'], auth: { token }, reconnection: false, forceNew: true, timeout: 5_000 });
 }
-const RESEND_AFTER_MS = 2_000;
-/** Chunks of each utterance, and their size (20 KiB an utterance). */
-const AUDIO_CHUNKS = 5;
-const AUDIO_CHUNK_BYTES = 4_096;
-/** Deltas of each streamed turn. */
-const STREAM_DELTAS = 10;
 
 /**
  * A client that behaves as the protocol asks a good client to: on any disconnect it
@@ -91,6 +91,15 @@ export class GoodClient {
   abandonsStreams = false;
   /** Set when the load ends: the open stream is finished, no new one is opened. */
   openNoMoreStreams = false;
+  /** Connections made so far (the live streams heard are kept by the connection that heard them). */
+  private connections = 0;
+  /** Other members' audio streams heard live and not ended yet, with the frames heard. */
+  private readonly liveOpen = new Map<string, { connection: number; lastIndex: number; frames: Set<number> }>();
+  private readonly liveEnded = new Set<string>();
+  /** Live frames heard twice, out of order, or after their stream's end (each must stay 0). */
+  readonly liveFaults = { twice: 0, outOfOrder: 0, afterEnd: 0 };
+  /** Live streams heard at all. */
+  liveStreams = 0;
 
   constructor(
     readonly name: string,
@@ -117,6 +126,28 @@ export class GoodClient {
   get unacked(): number {
     let n = 0;
     for (const o of this.outgoing.values()) if (o.acked === undefined) n++;
+    return n;
+  }
+
+  /** The live stream heard under `streamId`, begun when first heard (a listener may join mid-stream). */
+  private liveStream(streamId: string, connection: number): { lastIndex: number; frames: Set<number> } {
+    let stream = this.liveOpen.get(streamId);
+    if (stream === undefined) {
+      stream = { connection, lastIndex: -1, frames: new Set() };
+      this.liveOpen.set(streamId, stream);
+      if (!this.liveEnded.has(streamId)) this.liveStreams++;
+    }
+    stream.connection = connection;
+    return stream;
+  }
+
+  /**
+   * Live streams heard on the current connection that never ended (a stream heard on an
+   * earlier connection may have ended while this client was away: it cannot tell).
+   */
+  get liveUnended(): number {
+    let n = 0;
+    for (const stream of this.liveOpen.values()) if (stream.connection === this.connections) n++;
     return n;
   }
 
@@ -150,6 +181,27 @@ export class GoodClient {
       if (this.socket === socket && reconnect) this.moving = true;
     });
     socket.on('connect', () => void this.join(socket));
+    const connection = ++this.connections;
+    socket.on('audio:started', ({ sessionId, streamId }: { sessionId: string; streamId: string }) => {
+      if (sessionId === this.sessionId) this.liveStream(streamId, connection);
+    });
+    socket.on(
+      'audio:frame',
+      ({ sessionId, streamId, index }: { sessionId: string; streamId: string; index: number }) => {
+        if (sessionId !== this.sessionId) return;
+        if (this.liveEnded.has(streamId)) this.liveFaults.afterEnd++;
+        const stream = this.liveStream(streamId, connection);
+        if (stream.frames.has(index)) this.liveFaults.twice++;
+        else if (index < stream.lastIndex) this.liveFaults.outOfOrder++;
+        stream.frames.add(index);
+        stream.lastIndex = Math.max(stream.lastIndex, index);
+      },
+    );
+    socket.on('audio:ended', ({ sessionId, streamId }: { sessionId: string; streamId: string }) => {
+      if (sessionId !== this.sessionId) return;
+      this.liveOpen.delete(streamId);
+      this.liveEnded.add(streamId);
+    });
     socket.on('message:new', ({ message }: { message: { sessionId: string; seq: number } }) => {
       if (message.sessionId !== this.sessionId) return;
       this.receive(message.seq);
@@ -185,7 +237,7 @@ export class GoodClient {
     try {
       answer = (await socket
         .timeout(ACK_TIMEOUT_MS)
-        .emitWithAck('session:join', { sessionId: this.sessionId, sinceSeq })) as JoinAck;
+        .emitWithAck('session:join', { sessionId: this.sessionId, sinceSeq, liveAudio: true })) as JoinAck;
     } catch (error) {
       // No answer to the join: counted (a node too slow to answer also leaves the client's
       // open stream quiet, which the server commits as interrupted after the grace period).

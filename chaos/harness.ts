@@ -70,6 +70,14 @@ export interface RoundResult {
   streamFaults: number;
   /** Utterances acked (audio:end). */
   utterances: number;
+  /** Audio streams heard live by the clients (every client listens), summed over clients. */
+  liveStreams: number;
+  /**
+   * Live frames heard twice, out of order or after their stream's end, and streams heard on a
+   * client's last connection that never ended (a speaker's node killed mid-utterance must end
+   * them for the listeners); all must be 0.
+   */
+  liveFaults: number;
   /** Sessions whose seqs are not exactly 1..last_seq. */
   gaps: number;
   /** message:new seqs that were not strictly increasing on one connection. */
@@ -463,6 +471,8 @@ export class ChaosCluster {
         () => clients.every((c) => c.contiguous >= (lastSeqs.get(c.sessionId) ?? 0)),
         15_000,
       );
+      // A stream cut by its node's death ends for its listeners when the node's heartbeat expires.
+      await until('every live stream ended', () => clients.every((c) => c.liveUnended === 0), 30_000);
       for (const client of clients) client.stop();
       await options.beforeCheck?.((sql, params) => this.query(sql, params));
       const nodeFaults = this.nodes.flatMap((n, i) => n.crashes.slice(crashesBefore[i]).map((c) => `node ${i} ${c}`));
@@ -611,6 +621,11 @@ export class ChaosCluster {
       utterances,
       gaps,
       outOfOrder: clients.reduce((n, c) => n + c.orderViolations, 0),
+      liveStreams: clients.reduce((n, c) => n + c.liveStreams, 0),
+      liveFaults: clients.reduce(
+        (n, c) => n + c.liveFaults.twice + c.liveFaults.outOfOrder + c.liveFaults.afterEnd + c.liveUnended,
+        0,
+      ),
       incomplete: clients.filter((c) => c.contiguous < (lastSeqs.get(c.sessionId) ?? 0)).length,
       reconnects: clients.reduce((n, c) => n + c.reconnects, 0),
       errors,
@@ -621,7 +636,16 @@ export class ChaosCluster {
 /** Whether a round kept every promise. */
 export function violations(result: RoundResult): string[] {
   const found: string[] = [];
-  for (const key of ['neverAcked', 'lost', 'duplicated', 'streamFaults', 'gaps', 'outOfOrder', 'incomplete'] as const)
+  for (const key of [
+    'neverAcked',
+    'lost',
+    'duplicated',
+    'streamFaults',
+    'gaps',
+    'outOfOrder',
+    'incomplete',
+    'liveFaults',
+  ] as const)
     if (result[key] > 0) found.push(`${key}=${result[key]}`);
   // What was never acked, and the last error its client saw: the cause, not only the count.
   for (const o of result.neverAckedDetail)
@@ -665,12 +689,13 @@ export function violations(result: RoundResult): string[] {
 /** One line of the table: the fault left-aligned, the counts right-aligned, errors last. */
 function tableLine(cells: unknown[]): string {
   const width = (i: number) =>
-    i === 0 ? 20 : i === 9 || i === 12 ? 18 : i === 13 ? 11 : i === cells.length - 1 ? 1 : 8;
+    i === 0 ? 20 : i === 9 || i === 13 ? 18 : i === 10 || i === 14 ? 11 : i === cells.length - 1 ? 1 : 8;
   return cells.map((v, i) => (i === 0 ? String(v).padEnd(width(i)) : String(v).padStart(width(i)))).join(' ');
 }
 
 export function formatRow(r: RoundResult): string {
   const streams = `${r.streams}/${r.interrupted}/${r.utterances}/${r.streamFaults}`;
+  const live = `${r.liveStreams}/${r.liveFaults}`;
   const recover = Number.isFinite(r.recoverMs) ? r.recoverMs : 'never';
   const q = r.retrieval;
   const sum = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
@@ -693,6 +718,7 @@ export function formatRow(r: RoundResult): string {
     r.outOfOrder,
     r.incomplete,
     streams,
+    live,
     r.restartMs,
     recover,
     retrieval,
@@ -713,6 +739,7 @@ export const HEADER = tableLine([
   'order',
   'behind',
   'str/int/aud/bad',
+  'live/bad',
   'up ms',
   'recov ms',
   'retr dg/fl/ms/doc',
