@@ -200,8 +200,7 @@ export class LiveAudio implements AudioStreamObserver {
       const forgetBefore = performance.now() - 2 * this.options.streamTimeoutMs;
       for (const [key, stream] of this.remote) {
         if (stream.lastAt < forgetBefore) this.remote.delete(key);
-        if (alive.has(stream.node) || stream.lastAt < forgetBefore) continue;
-        this.endRemote(key, stream, 'dead');
+        else if (!alive.has(stream.node)) this.endRemote(key, stream, 'dead');
       }
     } catch (error) {
       this.deps.logger.debug({ err: error }, 'checking the nodes of live audio streams failed; retrying');
